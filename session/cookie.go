@@ -1,0 +1,159 @@
+package session
+
+import (
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+)
+
+// SecureMode says when the session cookie carries the Secure attribute.
+type SecureMode int
+
+const (
+	// SecureAuto sets Secure when the request came over TLS.
+	SecureAuto SecureMode = iota
+	// SecureAlways always sets Secure (use it behind a TLS terminator).
+	SecureAlways
+	// SecureNever never sets Secure (plain-HTTP development only).
+	SecureNever
+)
+
+// DefaultCookieName is the session cookie's name unless configured.
+const DefaultCookieName = "sid"
+
+// maxCandidates bounds how many session cookies of one request are tried.
+// Browsers send several cookies of one name when a cookie was also set for
+// a parent domain or a longer path (cookie tossing); trying a few lets the
+// real session win without letting a client make a request cost many
+// lookups.
+const maxCandidates = 3
+
+// Cookie describes the session cookie.
+type Cookie struct {
+	Name     string
+	Domain   string
+	Path     string
+	Secure   SecureMode
+	SameSite http.SameSite
+}
+
+// Candidates returns the well-formed session IDs the request presents in
+// its cookies, in the order sent, without duplicates, at most a few.
+// Malformed values (wrong length or alphabet, oversized, non-UTF-8) are
+// skipped without a lookup.
+func (c *Cookie) Candidates(r *http.Request) []string {
+	var ids []string
+	for _, line := range r.Header["Cookie"] {
+		for part := range strings.SplitSeq(line, ";") {
+			name, value, ok := strings.Cut(strings.TrimSpace(part), "=")
+			if !ok || name != c.Name {
+				continue
+			}
+			value = strings.Trim(value, `"`)
+			if !ValidID(value) || slices.Contains(ids, value) {
+				continue
+			}
+			ids = append(ids, value)
+			if len(ids) == maxCandidates {
+				return ids
+			}
+		}
+	}
+	return ids
+}
+
+// Strip removes the session cookie from the request's Cookie headers,
+// keeping every other cookie as it was sent, so the upstream never sees
+// the session ID.
+func (c *Cookie) Strip(h http.Header) {
+	lines := h["Cookie"]
+	if len(lines) == 0 {
+		return
+	}
+	kept := lines[:0:0]
+	for _, line := range lines {
+		if !strings.Contains(line, c.Name) {
+			kept = append(kept, line)
+			continue
+		}
+		var parts []string
+		for part := range strings.SplitSeq(line, ";") {
+			part = strings.TrimSpace(part)
+			name, _, _ := strings.Cut(part, "=")
+			// Parsers trim the name (net/http reads "sid =x" as sid), and
+			// an empty part is no cookie: kept, it could leave a blank
+			// Cookie line behind.
+			if part != "" && strings.TrimSpace(name) != c.Name {
+				parts = append(parts, part)
+			}
+		}
+		if len(parts) > 0 {
+			kept = append(kept, strings.Join(parts, "; "))
+		}
+	}
+	if len(kept) == 0 {
+		delete(h, "Cookie")
+		return
+	}
+	h["Cookie"] = kept
+}
+
+// Issue returns the cookie that hands id to the browser. It has no Max-Age
+// or Expires: it lives as long as the browser session, and the server
+// decides when the session ends.
+func (c *Cookie) Issue(id string, tls bool) *http.Cookie {
+	return &http.Cookie{
+		Name:     c.Name,
+		Value:    id,
+		Domain:   c.Domain,
+		Path:     c.Path,
+		Secure:   c.secure(tls),
+		HttpOnly: true,
+		SameSite: c.SameSite,
+	}
+}
+
+// Expire returns the cookie that removes the session cookie from the
+// browser.
+func (c *Cookie) Expire(tls bool) *http.Cookie {
+	ck := c.Issue("", tls)
+	ck.MaxAge = -1
+	ck.Expires = time.Unix(0, 0)
+	return ck
+}
+
+func (c *Cookie) secure(tls bool) bool {
+	switch c.Secure {
+	case SecureAlways:
+		return true
+	case SecureNever:
+		return false
+	}
+	return tls
+}
+
+// Validate checks the cookie's attributes against each other and against
+// the rules browsers enforce for the __Host- and __Secure- name prefixes.
+func (c *Cookie) Validate() error {
+	if !validCookieName(c.Name) {
+		return fmt.Errorf("cookie name %q is not a valid cookie name", c.Name)
+	}
+	if c.SameSite == http.SameSiteNoneMode && c.Secure != SecureAlways {
+		return fmt.Errorf("same_site none needs secure always: browsers drop SameSite=None cookies without Secure")
+	}
+	if strings.HasPrefix(c.Name, "__Host-") {
+		if c.Secure != SecureAlways || c.Path != "/" || c.Domain != "" {
+			return fmt.Errorf("cookie %q: the __Host- prefix needs secure always, path / and no domain", c.Name)
+		}
+	}
+	if strings.HasPrefix(c.Name, "__Secure-") && c.Secure != SecureAlways {
+		return fmt.Errorf("cookie %q: the __Secure- prefix needs secure always", c.Name)
+	}
+	return nil
+}
+
+func validCookieName(name string) bool {
+	return (&http.Cookie{Name: name, Value: "x"}).Valid() == nil
+}

@@ -1,0 +1,270 @@
+package session
+
+import (
+	"net/http"
+	"net/textproto"
+	"strings"
+
+	"golang.org/x/net/http/httpguts"
+)
+
+// DefaultHeaderPrefix is the namespace of the header protocol.
+const DefaultHeaderPrefix = "X-Session-"
+
+// Commands the upstream may send, after the prefix.
+const (
+	commandSet     = "set-"
+	commandDelete  = "delete"
+	commandRenew   = "renew"
+	commandDestroy = "destroy"
+)
+
+// Protocol is the header protocol spoken with the upstream application.
+//
+// Every header whose name starts with the prefix, compared case-insensitively
+// and with '_' read as '-', is in the namespace: inbound ones are removed
+// from requests before the session's own are added, and outbound ones are
+// commands that are applied and removed from responses. PHP, CGI and many
+// frameworks merge X_Session_User into X-Session-User, so a client must not
+// be able to smuggle a namespace header in under either spelling.
+type Protocol struct {
+	prefix   string // lowercase, '_' folded to '-'
+	canon    string // canonical form, for forwarded header names
+	writable map[string]bool
+	limits   Limits
+}
+
+// NewProtocol returns the protocol for a header prefix, the keys the
+// upstream may write (all when empty) and the limits on a session. The
+// prefix and keys must have been checked with ValidPrefix and ValidKey.
+func NewProtocol(prefix string, writable []string, limits Limits) *Protocol {
+	p := &Protocol{
+		prefix: foldName(prefix),
+		canon:  textproto.CanonicalMIMEHeaderKey(prefix),
+		limits: limits,
+	}
+	if len(writable) > 0 {
+		p.writable = make(map[string]bool, len(writable))
+		for _, k := range writable {
+			p.writable[strings.ToLower(k)] = true
+		}
+	}
+	return p
+}
+
+// Limits returns the limits the protocol enforces.
+func (p *Protocol) Limits() Limits { return p.limits }
+
+// ValidPrefix reports whether prefix can be a header namespace: a header
+// name token that ends in '-', so that a namespace can never swallow an
+// unrelated header such as X-Sessionize.
+func ValidPrefix(prefix string) bool {
+	return len(prefix) > 1 && strings.HasSuffix(prefix, "-") && httpguts.ValidHeaderFieldName(prefix)
+}
+
+// ValidKey reports whether k is a session key: 1 to 64 of a-z 0-9 - _
+// (upper case is accepted and means the same key).
+func ValidKey(k string) bool {
+	if len(k) == 0 || len(k) > 64 {
+		return false
+	}
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// InNamespace reports whether the header name belongs to the protocol.
+func (p *Protocol) InNamespace(name string) bool {
+	if len(name) < len(p.prefix) {
+		return false
+	}
+	for i := 0; i < len(p.prefix); i++ {
+		if foldByte(name[i]) != p.prefix[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// Scrub removes every header in the namespace from h, whatever its
+// spelling, including trailers announced with http.TrailerPrefix.
+func (p *Protocol) Scrub(h http.Header) {
+	for name := range h {
+		if p.InNamespace(strings.TrimPrefix(name, http.TrailerPrefix)) {
+			delete(h, name)
+		}
+	}
+}
+
+// Forward adds one request header per session key: key "user" becomes
+// X-Session-User. Call it after Scrub.
+func (p *Protocol) Forward(h http.Header, values map[string]string) {
+	for k, v := range values {
+		h[p.HeaderName(k)] = []string{v}
+	}
+}
+
+// HeaderName is the request header that carries key.
+func (p *Protocol) HeaderName(key string) string {
+	return textproto.CanonicalMIMEHeaderKey(p.canon + key)
+}
+
+// TakeCommands removes every namespace header from the response headers h
+// and parses them as commands. It returns a nil patch when there were none.
+// A *RuleError means the commands as a whole are refused: the caller applies
+// none of them.
+func (p *Protocol) TakeCommands(h http.Header) (*Patch, error) {
+	var patch *Patch
+	var bad *RuleError
+	fail := func(e *RuleError) {
+		if bad == nil {
+			bad = e
+		}
+	}
+	for name, values := range h {
+		if !p.InNamespace(name) {
+			if trailer, ok := strings.CutPrefix(name, http.TrailerPrefix); ok && p.InNamespace(trailer) {
+				// A command announced as a trailer would arrive after the
+				// session is committed: refuse the batch, and never send it.
+				delete(h, name)
+				fail(ruleError("unknown_command", "session command header %q is announced as a trailer", name))
+			}
+			continue
+		}
+		delete(h, name)
+		if patch == nil {
+			patch = &Patch{}
+		}
+		command := foldName(name[len(p.prefix):])
+		switch {
+		case strings.HasPrefix(command, commandSet):
+			// The key keeps its own spelling: Set-Cart_Items sets cart_items.
+			key := lowerKey(name[len(p.prefix)+len(commandSet):])
+			fail(p.parseSet(patch, key, values))
+		case command == commandDelete:
+			fail(p.parseDelete(patch, values))
+		case command == commandRenew:
+			fail(parseFlag(&patch.Renew, name, values))
+		case command == commandDestroy:
+			fail(parseFlag(&patch.Destroy, name, values))
+		default:
+			fail(ruleError("unknown_command", "unknown session command header %q", name))
+		}
+	}
+	if bad != nil {
+		return nil, bad
+	}
+	if patch != nil {
+		for _, k := range patch.Delete {
+			if _, ok := patch.Set[k]; ok {
+				return nil, ruleError("conflict", "key %q is both set and deleted", k)
+			}
+		}
+		if err := checkTwins(patch.Set); err != nil {
+			return nil, err
+		}
+	}
+	return patch, nil
+}
+
+func (p *Protocol) parseSet(patch *Patch, key string, values []string) *RuleError {
+	if err := p.checkKey(key); err != nil {
+		return err
+	}
+	if len(values) != 1 {
+		return ruleError("conflict", "key %q is set %d times", key, len(values))
+	}
+	if _, dup := patch.Set[key]; dup {
+		return ruleError("conflict", "key %q is set more than once", key)
+	}
+	v := values[0]
+	if !httpguts.ValidHeaderFieldValue(v) {
+		return ruleError("invalid_value", "the value of key %q is not a valid header value", key)
+	}
+	if p.limits.ValueSize > 0 && len(v) > p.limits.ValueSize {
+		return ruleError("value_too_large", "the value of key %q has %d bytes, over the limit of %d", key, len(v), p.limits.ValueSize)
+	}
+	if patch.Set == nil {
+		patch.Set = make(map[string]string)
+	}
+	patch.Set[key] = v
+	return nil
+}
+
+func (p *Protocol) parseDelete(patch *Patch, values []string) *RuleError {
+	for _, line := range values {
+		for _, key := range strings.Split(line, ",") {
+			key = lowerKey(strings.Trim(key, " \t"))
+			if err := p.checkKey(key); err != nil {
+				return err
+			}
+			patch.Delete = append(patch.Delete, key)
+		}
+	}
+	return nil
+}
+
+func (p *Protocol) checkKey(key string) *RuleError {
+	if !ValidKey(key) {
+		return ruleError("invalid_key", "%q is not a session key: use 1 to 64 of a-z 0-9 - _", key)
+	}
+	if p.writable != nil && !p.writable[key] {
+		return ruleError("not_writable", "key %q is not writable by the upstream", key)
+	}
+	return nil
+}
+
+// parseFlag reads a boolean command, which takes exactly "true".
+func parseFlag(flag *bool, name string, values []string) *RuleError {
+	if len(values) == 1 && strings.EqualFold(strings.TrimSpace(values[0]), "true") {
+		*flag = true
+		return nil
+	}
+	return ruleError("invalid_value", "command header %q takes the single value \"true\"", name)
+}
+
+// checkTwins refuses two keys set at once that are the same once '_' is
+// read as '-'.
+func checkTwins(set map[string]string) *RuleError {
+	for k := range set {
+		if other, ok := foldedTwin(set, k, nil); ok {
+			return ruleError("conflict", "keys %q and %q would share one header: '_' and '-' are the same to CGI and PHP", k, other)
+		}
+	}
+	return nil
+}
+
+// lowerKey lowercases the ASCII letters of a key and nothing else:
+// strings.ToLower would turn U+212A KELVIN SIGN into 'k' and let a name that
+// is no key pass as one.
+func lowerKey(k string) string {
+	b := []byte(k)
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
+}
+
+func foldByte(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	if c == '_' {
+		return '-'
+	}
+	return c
+}
+
+func foldName(s string) string {
+	b := []byte(s)
+	for i := range b {
+		b[i] = foldByte(b[i])
+	}
+	return string(b)
+}
