@@ -1,0 +1,280 @@
+// Package integration_test drives a real Caddy, with the session module,
+// through the whole life of a session. Caddy runs in this test process
+// (the caddytest package), so the tests move the session clock with
+// internal/clock instead of sleeping.
+package integration_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/caddyserver/caddy/v2/caddytest"
+
+	_ "github.com/caddy-session/caddy-session"
+)
+
+const adminPort = 2999
+
+func TestMain(m *testing.M) {
+	// Keep Caddy's data (the default bolt file of the examples) out of the
+	// home directory.
+	data, err := os.MkdirTemp("", "caddy-session-data-")
+	if err != nil {
+		panic(err)
+	}
+	os.Setenv("XDG_DATA_HOME", data)
+	os.Setenv("XDG_CONFIG_HOME", data)
+	code := m.Run()
+	os.RemoveAll(data)
+	os.Exit(code)
+}
+
+// upstream is the app behind Caddy in the tests. It answers every request
+// with a JSON dump of the request headers it received, and takes its
+// orders from the test in request headers outside the namespace:
+//
+//	Test-Header: Name: value   (repeatable) a response header to send
+//	Test-Status: 503           the status to answer with
+//	Test-Flush: 1              flush after the header and the first chunk
+//	Test-Early-Hints: Name: v  send a 103 with this header first
+type upstream struct {
+	*httptest.Server
+}
+
+func startUpstream(t *testing.T) *upstream {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(serveUpstream))
+	t.Cleanup(srv.Close)
+	return &upstream{srv}
+}
+
+func serveUpstream(w http.ResponseWriter, r *http.Request) {
+	for _, hint := range r.Header.Values("Test-Early-Hints") {
+		name, value, _ := strings.Cut(hint, ":")
+		w.Header().Set(name, strings.TrimSpace(value))
+		w.WriteHeader(http.StatusEarlyHints)
+		w.Header().Del(name)
+	}
+	for _, order := range r.Header.Values("Test-Header") {
+		name, value, _ := strings.Cut(order, ":")
+		w.Header().Add(name, strings.TrimSpace(value))
+	}
+	status := http.StatusOK
+	if s := r.Header.Get("Test-Status"); s != "" {
+		fmt.Sscan(s, &status)
+	}
+	body, _ := json.Marshal(map[string]any{"headers": r.Header})
+	w.Header().Set("Content-Type", "application/json")
+	if r.Header.Get("Test-Flush") != "" {
+		w.WriteHeader(status)
+		w.Write(body[:1])
+		http.NewResponseController(w).Flush()
+		w.Write(body[1:])
+		return
+	}
+	w.WriteHeader(status)
+	w.Write(body)
+}
+
+func (u *upstream) addr() string { return u.Listener.Addr().String() }
+
+// seen is what the upstream received.
+type seen struct {
+	Headers http.Header `json:"headers"`
+}
+
+// freePort returns a loopback port that was free a moment ago.
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// site is a running Caddy with the session handler in front of an upstream.
+type site struct {
+	t       *testing.T
+	tester  *caddytest.Tester
+	port    int
+	db      string
+	options string
+	up      *upstream
+}
+
+// newSite starts Caddy with `session { store bolt <tmp> <options> }` in
+// front of a test upstream.
+func newSite(t *testing.T, options string) *site {
+	t.Helper()
+	s := &site{
+		t:       t,
+		tester:  caddytest.NewTester(t),
+		port:    freePort(t),
+		db:      filepath.Join(t.TempDir(), "sessions.db"),
+		options: options,
+		up:      startUpstream(t),
+	}
+	s.tester.Client.Jar = nil
+	s.load()
+	return s
+}
+
+func (s *site) config() string {
+	return fmt.Sprintf(`{
+	admin localhost:%d
+	http_port %d
+	https_port %d
+	skip_install_trust
+}
+http://127.0.0.1:%d {
+	session {
+		store bolt %s
+		%s
+	}
+	reverse_proxy %s
+}
+`, adminPort, s.port, freePort(s.t), s.port, s.db, s.options, s.up.addr())
+}
+
+// load (re)loads the site's config into the running Caddy.
+func (s *site) load() {
+	s.t.Helper()
+	s.tester.InitServer(s.config(), "caddyfile")
+}
+
+func (s *site) url(path string) string {
+	return fmt.Sprintf("http://127.0.0.1:%d%s", s.port, path)
+}
+
+// visitor is a browser: it keeps the session cookie it was given.
+type visitor struct {
+	site *site
+	sid  string
+	// extra cookies the browser sends besides the session cookie
+	cookies string
+}
+
+func (s *site) visitor() *visitor { return &visitor{site: s} }
+
+// response is one answer through Caddy.
+type response struct {
+	*http.Response
+	body []byte
+	seen seen
+}
+
+// do sends a request with the visitor's cookie and test orders; each order
+// is "Test-Header: Name: value"-style pairs given as name, value.
+func (v *visitor) do(method, path string, headers ...string) *response {
+	v.site.t.Helper()
+	req, err := http.NewRequest(method, v.site.url(path), nil)
+	if err != nil {
+		v.site.t.Fatal(err)
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Add(headers[i], headers[i+1])
+	}
+	cookie := v.cookies
+	if v.sid != "" {
+		cookie = strings.Trim("sid="+v.sid+"; "+cookie, "; ")
+	}
+	if cookie != "" {
+		req.Header.Set("Cookie", cookie)
+	}
+	res, err := v.site.tester.Client.Do(req)
+	if err != nil {
+		v.site.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer res.Body.Close()
+	body, err := io.ReadAll(res.Body)
+	if err != nil {
+		v.site.t.Fatalf("%s %s: reading body: %v", method, path, err)
+	}
+	r := &response{Response: res, body: body}
+	if strings.HasPrefix(res.Header.Get("Content-Type"), "application/json") {
+		_ = json.Unmarshal(body, &r.seen)
+	}
+	for _, c := range res.Cookies() {
+		if c.Name == "sid" {
+			if c.MaxAge < 0 {
+				v.sid = ""
+			} else {
+				v.sid = c.Value
+			}
+		}
+	}
+	assertNoNamespace(v.site.t, res.Header)
+	assertNoNamespace(v.site.t, res.Trailer)
+	return r
+}
+
+// get is do with GET and upstream commands: each command is "Name: value".
+func (v *visitor) get(path string, commands ...string) *response {
+	v.site.t.Helper()
+	var h []string
+	for _, c := range commands {
+		h = append(h, "Test-Header", c)
+	}
+	return v.do(http.MethodGet, path, h...)
+}
+
+// session returns the session headers the upstream saw.
+func (r *response) session() map[string]string {
+	out := map[string]string{}
+	for name, values := range r.seen.Headers {
+		if strings.HasPrefix(strings.ToLower(strings.ReplaceAll(name, "_", "-")), "x-session-") {
+			out[name] = strings.Join(values, ",")
+		}
+	}
+	return out
+}
+
+func (r *response) sessionCookie() *http.Cookie {
+	for _, c := range r.Cookies() {
+		if c.Name == "sid" {
+			return c
+		}
+	}
+	return nil
+}
+
+// assertNoNamespace fails if any header of h is in the session namespace.
+func assertNoNamespace(t *testing.T, h http.Header) {
+	t.Helper()
+	for name := range h {
+		folded := strings.ToLower(strings.ReplaceAll(name, "_", "-"))
+		if strings.HasPrefix(strings.TrimPrefix(folded, "trailer:"), "x-session-") {
+			t.Errorf("namespace header %q reached the client", name)
+		}
+	}
+}
+
+func expectStatus(t *testing.T, r *response, want int) {
+	t.Helper()
+	if r.StatusCode != want {
+		t.Fatalf("status = %d, want %d; body: %s", r.StatusCode, want, r.body)
+	}
+}
+
+func expectSession(t *testing.T, r *response, want map[string]string) {
+	t.Helper()
+	got := r.session()
+	if len(got) != len(want) {
+		t.Fatalf("upstream saw session headers %v, want %v", got, want)
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Fatalf("upstream saw session headers %v, want %v", got, want)
+		}
+	}
+}

@@ -1,0 +1,286 @@
+// Package caddysession is a Caddy module that gives the applications behind
+// it server-side sessions. The browser holds only an opaque, random session
+// ID in a cookie; the state lives in a store (bbolt by default, or Redis),
+// reaches the upstream as trusted request headers, and is changed by the
+// upstream's response headers, which are removed before the client sees
+// them.
+package caddysession
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+
+	"github.com/caddy-session/caddy-session/internal/clock"
+	"github.com/caddy-session/caddy-session/session"
+	"github.com/caddy-session/caddy-session/store"
+)
+
+func init() {
+	caddy.RegisterModule(Handler{})
+}
+
+// Handler gives the requests it handles a server-side session.
+//
+// Before the request goes on, every header in the namespace (header_prefix,
+// default `X-Session-`, matched case-insensitively with `_` read as `-`) is
+// removed from it, the session cookie is removed from the Cookie header, and
+// each key of the session is added as one header (`user` becomes
+// `X-Session-User`). The response's namespace headers are commands:
+// `X-Session-Set-<Key>`, `X-Session-Delete`, `X-Session-Renew` and
+// `X-Session-Destroy`. They are applied in one store transaction, all or
+// nothing, and removed before the response reaches the client.
+type Handler struct {
+	// The session store, a module in the namespace
+	// `http.handlers.session.stores`, chosen by its `backend` field.
+	// Default: `bolt`, a bbolt database under Caddy's data directory.
+	StoreRaw json.RawMessage `json:"store,omitempty" caddy:"namespace=http.handlers.session.stores inline_key=backend"`
+
+	// The session cookie. Default: `sid`, `Path=/`, `HttpOnly`,
+	// `SameSite=Lax`, `Secure` when the request came over TLS, and no
+	// expiry (a browser-session cookie).
+	Cookie *CookieConfig `json:"cookie,omitempty"`
+
+	// How long a session may go unused before it ends. Default: 30m.
+	IdleTimeout caddy.Duration `json:"idle_timeout,omitempty"`
+
+	// How long a session may last after its creation, however much it is
+	// used. Must not be shorter than idle_timeout. Default: 12h.
+	AbsoluteTimeout caddy.Duration `json:"absolute_timeout,omitempty"`
+
+	// How often the idle deadline of a session in use is pushed back, at
+	// the cost of one store write. A session may therefore end up to this
+	// much earlier than idle_timeout after its last request. Must be
+	// shorter than idle_timeout. Default: 1m.
+	TouchInterval caddy.Duration `json:"touch_interval,omitempty"`
+
+	// The namespace of the header protocol: a header name prefix ending in
+	// `-`. Default: `X-Session-`.
+	HeaderPrefix string `json:"header_prefix,omitempty"`
+
+	// Keys whose change gives the session a new ID, so that a login page
+	// gets protection from session fixation without knowing it. The first
+	// key also identifies the user, for revoking all of a user's sessions.
+	// Default: `["user"]`.
+	RenewOn []string `json:"renew_on,omitempty"`
+
+	// The keys the upstream may set or delete. Default: all keys.
+	Writable []string `json:"writable,omitempty"`
+
+	// Pass the session cookie on to the upstream in the Cookie header.
+	// Default: false; the upstream never sees the session ID.
+	ForwardCookie bool `json:"forward_cookie,omitempty"`
+
+	// Bounds on what one session may hold.
+	Limits *LimitsConfig `json:"limits,omitempty"`
+
+	store    store.Store
+	ownStore *BoltStore // the default store, which the handler cleans up
+	protocol *session.Protocol
+	cookie   *session.Cookie
+	timeouts session.Timeouts
+	limits   session.Limits
+	identity string
+	logger   *zap.Logger
+}
+
+// CookieConfig configures the session cookie.
+type CookieConfig struct {
+	// The cookie's name. A `__Host-` name needs `secure always`, path `/`
+	// and no domain. Default: `sid`.
+	Name string `json:"name,omitempty"`
+	// The cookie's Domain attribute. Default: none (host-only).
+	Domain string `json:"domain,omitempty"`
+	// The cookie's Path attribute. Default: `/`.
+	Path string `json:"path,omitempty"`
+	// When to set the Secure attribute: `auto` (when the request came over
+	// TLS), `always` or `never`. Behind a TLS-terminating proxy use
+	// `always`. Default: `auto`.
+	Secure string `json:"secure,omitempty"`
+	// The SameSite attribute: `lax`, `strict` or `none` (`none` needs
+	// `secure always`). Default: `lax`.
+	SameSite string `json:"same_site,omitempty"`
+}
+
+// LimitsConfig bounds what one session may hold. A response whose commands
+// would break a limit changes nothing.
+type LimitsConfig struct {
+	// The most keys in one session. Default: 64.
+	Keys int `json:"keys,omitempty"`
+	// The most bytes in one value. Default: 4096.
+	ValueSize int `json:"value_size,omitempty"`
+	// The most bytes of all keys and values of one session. Default: 16384.
+	SessionSize int `json:"session_size,omitempty"`
+}
+
+// CaddyModule returns the Caddy module information.
+func (Handler) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.session",
+		New: func() caddy.Module { return new(Handler) },
+	}
+}
+
+// Provision sets up the handler and opens its store.
+func (h *Handler) Provision(ctx caddy.Context) error {
+	h.logger = ctx.Logger()
+	if err := h.provisionSettings(); err != nil {
+		return err
+	}
+	return h.provisionStore(ctx)
+}
+
+func (h *Handler) provisionSettings() error {
+	h.timeouts = session.Timeouts{
+		Idle:          durationOr(h.IdleTimeout, session.DefaultIdleTimeout),
+		Absolute:      durationOr(h.AbsoluteTimeout, session.DefaultAbsoluteTimeout),
+		TouchInterval: durationOr(h.TouchInterval, session.DefaultTouchInterval),
+	}
+	h.limits = session.DefaultLimits()
+	if h.Limits != nil {
+		h.limits.Keys = intOr(h.Limits.Keys, h.limits.Keys)
+		h.limits.ValueSize = intOr(h.Limits.ValueSize, h.limits.ValueSize)
+		h.limits.SessionSize = intOr(h.Limits.SessionSize, h.limits.SessionSize)
+	}
+	renewOn := h.RenewOn
+	if len(renewOn) == 0 {
+		renewOn = []string{"user"}
+	}
+	for _, k := range slices.Concat(renewOn, h.Writable) {
+		if !session.ValidKey(k) {
+			return fmt.Errorf("%q is not a session key: use 1 to 64 of a-z 0-9 - _", k)
+		}
+	}
+	h.RenewOn = lower(renewOn)
+	h.identity = h.RenewOn[0]
+	prefix := h.HeaderPrefix
+	if prefix == "" {
+		prefix = session.DefaultHeaderPrefix
+	}
+	if !session.ValidPrefix(prefix) {
+		return fmt.Errorf("header_prefix %q must be a header name ending in '-'", prefix)
+	}
+	h.protocol = session.NewProtocol(prefix, lower(h.Writable), h.limits)
+	c, err := h.Cookie.build()
+	if err != nil {
+		return err
+	}
+	h.cookie = c
+	return nil
+}
+
+func (h *Handler) provisionStore(ctx caddy.Context) error {
+	if h.StoreRaw == nil {
+		h.ownStore = new(BoltStore)
+		if err := h.ownStore.Provision(ctx); err != nil {
+			return err
+		}
+		h.store = h.ownStore.SessionStore()
+		return nil
+	}
+	mod, err := ctx.LoadModule(h, "StoreRaw")
+	if err != nil {
+		return fmt.Errorf("loading session store: %v", err)
+	}
+	h.store = mod.(StoreProvider).SessionStore()
+	return nil
+}
+
+// Validate checks the settings against each other.
+func (h *Handler) Validate() error {
+	t := h.timeouts
+	if t.Absolute < t.Idle {
+		return fmt.Errorf("absolute_timeout (%s) is shorter than idle_timeout (%s)", t.Absolute, t.Idle)
+	}
+	if t.TouchInterval >= t.Idle {
+		return fmt.Errorf("touch_interval (%s) must be shorter than idle_timeout (%s)", t.TouchInterval, t.Idle)
+	}
+	if l := h.limits; l.ValueSize > l.SessionSize {
+		return fmt.Errorf("limits: value_size (%d) is larger than session_size (%d)", l.ValueSize, l.SessionSize)
+	}
+	return h.cookie.Validate()
+}
+
+// Cleanup releases the default store; a configured store module is cleaned
+// up by Caddy.
+func (h *Handler) Cleanup() error {
+	if h.ownStore != nil {
+		return h.ownStore.Cleanup()
+	}
+	return nil
+}
+
+// ServeHTTP loads the request's session, forwards it to the next handler
+// as headers, and applies the commands of the response.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	now := clock.Now()
+	h.protocol.Scrub(r.Header)
+	h.protocol.Scrub(r.Trailer)
+	candidates := h.cookie.Candidates(r)
+	if !h.ForwardCookie {
+		h.cookie.Strip(r.Header)
+	}
+	state := &requestState{handler: h, request: r, now: now}
+	if err := state.load(candidates); err != nil {
+		return caddyhttp.Error(http.StatusServiceUnavailable, err)
+	}
+	if state.record != nil {
+		h.protocol.Forward(r.Header, state.record.Values)
+	}
+	state.setPlaceholders()
+
+	rw := &responseWriter{ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: w}, state: state}
+	err := next.ServeHTTP(rw, r)
+	if err != nil && !rw.wroteHeader {
+		// Caddy writes the error response; no command may ride on it.
+		h.protocol.Scrub(w.Header())
+		return err
+	}
+	if !rw.wroteHeader {
+		// The handler wrote nothing: net/http will send 200 with no body.
+		rw.WriteHeader(http.StatusOK)
+	}
+	// Trailers are sent after this returns.
+	h.protocol.Scrub(w.Header())
+	if rw.commitErr != nil {
+		return caddyhttp.Error(http.StatusServiceUnavailable, rw.commitErr)
+	}
+	return err
+}
+
+func durationOr(d caddy.Duration, def time.Duration) time.Duration {
+	if d > 0 {
+		return time.Duration(d)
+	}
+	return def
+}
+
+func intOr(n, def int) int {
+	if n > 0 {
+		return n
+	}
+	return def
+}
+
+func lower(keys []string) []string {
+	out := make([]string, len(keys))
+	for i, k := range keys {
+		out[i] = strings.ToLower(k)
+	}
+	return out
+}
+
+// Interface guards
+var (
+	_ caddy.Provisioner           = (*Handler)(nil)
+	_ caddy.Validator             = (*Handler)(nil)
+	_ caddy.CleanerUpper          = (*Handler)(nil)
+	_ caddyhttp.MiddlewareHandler = (*Handler)(nil)
+)

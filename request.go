@@ -1,0 +1,213 @@
+package caddysession
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap"
+
+	"github.com/caddy-session/caddy-session/session"
+	"github.com/caddy-session/caddy-session/store"
+)
+
+// requestState is the session of one request, from the load before the
+// upstream runs to the commit of its commands.
+type requestState struct {
+	handler *Handler
+	request *http.Request
+	now     time.Time
+	hash    session.Hash
+	record  *session.Record // nil: anonymous
+}
+
+// load finds the first candidate ID the store knows. An unknown ID (forged,
+// expired, destroyed, rotated away) is never adopted: the request stays
+// anonymous and gets a new ID when it first writes.
+func (s *requestState) load(candidates []string) error {
+	h := s.handler
+	for _, id := range candidates {
+		hash := session.HashID(id)
+		rec, err := h.store.Load(s.request.Context(), hash, s.now, h.timeouts)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			h.logger.Error("reading session from store",
+				zap.String("session", hash.Short()), zap.Error(err))
+			return fmt.Errorf("reading session: %w", err)
+		}
+		s.hash, s.record = hash, rec
+		return nil
+	}
+	return nil
+}
+
+// commit applies the commands in the response headers hdr for a response
+// with this status, and sets the session cookie if the ID changed. A
+// returned error means the store failed and the response must not be
+// delivered as if it had succeeded.
+func (s *requestState) commit(hdr http.Header, status int) error {
+	h := s.handler
+	patch, err := h.protocol.TakeCommands(hdr)
+	if status >= 500 {
+		if patch != nil || err != nil {
+			h.logger.Debug("ignoring session commands on an error response", zap.Int("status", status))
+		}
+		patch = nil
+	} else if err != nil {
+		h.logRejected(s, err)
+		patch = nil
+	}
+
+	u := store.Update{
+		Patch:    patch,
+		Identity: h.identity,
+		Now:      s.now,
+		Timeouts: h.timeouts,
+		Limits:   h.limits,
+	}
+	if s.record != nil {
+		u.Hash, u.HasHash = s.hash, true
+	}
+	var newID string
+	destroy := patch != nil && patch.Destroy
+	creating := patch.Changes() && (s.record == nil || destroy)
+	if creating || s.record != nil && !destroy && s.rotates(patch) {
+		newID = session.NewID()
+		nh := session.HashID(newID)
+		u.NewHash = &nh
+	}
+	switch {
+	case u.NewHash != nil, patch.Changes():
+	case s.record != nil && destroy:
+	case s.record != nil && h.timeouts.NeedsTouch(s.record, s.now):
+	default:
+		return nil // nothing to write: the common read path
+	}
+
+	rec, err := h.store.Update(s.request.Context(), u)
+	if errors.Is(err, store.ErrNotFound) && patch.Changes() {
+		// The session ended since this request began (a logout in another
+		// tab, expiry): its data is gone, so the keys start a new session.
+		u.HasHash, u.Patch = false, &session.Patch{Set: patch.Set}
+		newID = session.NewID()
+		nh := session.HashID(newID)
+		u.NewHash = &nh
+		rec, err = h.store.Update(s.request.Context(), u)
+	}
+	var ruleErr *session.RuleError
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return nil // a touch of a session that has just ended
+	case errors.As(err, &ruleErr):
+		h.logRejected(s, err)
+		return nil
+	case err != nil:
+		h.logger.Error("writing session to store",
+			zap.String("session", s.hash.Short()), zap.Error(err))
+		return fmt.Errorf("writing session: %w", err)
+	}
+
+	tls := s.request.TLS != nil
+	hash := s.hash
+	switch {
+	case rec != nil && newID != "":
+		hash = *u.NewHash
+		setCookie(hdr, h.cookie.Issue(newID, tls))
+		h.logger.Debug("session issued", zap.String("session", hash.Short()), zap.Bool("renewal", u.HasHash))
+	case rec == nil && s.record != nil:
+		setCookie(hdr, h.cookie.Expire(tls))
+		h.logger.Debug("session destroyed", zap.String("session", s.hash.Short()))
+	}
+	s.updatePlaceholders(hash, rec)
+	return nil
+}
+
+// rotates reports whether the patch gives the session a new ID: asked for,
+// or a change of a renew_on key such as a login.
+func (s *requestState) rotates(p *session.Patch) bool {
+	if p == nil {
+		return false
+	}
+	if p.Renew {
+		return true
+	}
+	for _, k := range s.handler.RenewOn {
+		old, had := s.record.Values[k]
+		if v, ok := p.Set[k]; ok && (!had || v != old) {
+			return true
+		}
+		if had && slices.Contains(p.Delete, k) {
+			return true
+		}
+	}
+	return false
+}
+
+func (h *Handler) logRejected(s *requestState, err error) {
+	fields := []zap.Field{zap.String("uri", s.request.RequestURI), zap.Error(err)}
+	if s.record != nil {
+		fields = append(fields, zap.String("session", s.hash.Short()))
+	}
+	h.logger.Warn("rejected session commands from upstream; nothing changed", fields...)
+}
+
+// setPlaceholders publishes the loaded session as {http.session.<key>} and
+// a short hash of its ID as {http.session_hash}.
+func (s *requestState) setPlaceholders() {
+	if s.record == nil {
+		return
+	}
+	repl := s.request.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+	repl.Set(placeholderHash, s.hash.Short())
+	for k, v := range s.record.Values {
+		repl.Set(placeholderPrefix+k, v)
+	}
+}
+
+// updatePlaceholders makes later readers (access logs, handlers that run
+// after the response) see the session as it stands after the commit.
+func (s *requestState) updatePlaceholders(hash session.Hash, rec *session.Record) {
+	repl := s.request.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+	if s.record != nil {
+		for k := range s.record.Values {
+			repl.Delete(placeholderPrefix + k)
+		}
+	}
+	repl.Delete(placeholderHash)
+	if rec == nil {
+		return
+	}
+	repl.Set(placeholderHash, hash.Short())
+	for k, v := range rec.Values {
+		repl.Set(placeholderPrefix+k, v)
+	}
+}
+
+const (
+	placeholderPrefix = "http.session."
+	placeholderHash   = "http.session_hash"
+)
+
+// noStore keeps shared caches from storing a response that carries a
+// session cookie, unless the upstream already forbade it.
+func noStore(hdr http.Header) {
+	for _, v := range hdr.Values("Cache-Control") {
+		if strings.Contains(strings.ToLower(v), "no-store") {
+			return
+		}
+	}
+	hdr.Set("Cache-Control", "no-store")
+}
+
+// setCookie adds the session cookie to the response and keeps shared caches
+// from storing the response.
+func setCookie(hdr http.Header, c *http.Cookie) {
+	hdr.Add("Set-Cookie", c.String())
+	noStore(hdr)
+}

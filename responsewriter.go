@@ -1,0 +1,97 @@
+package caddysession
+
+import (
+	"io"
+	"net/http"
+
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+)
+
+// responseWriter applies the upstream's session commands at the moment the
+// response header is written: after the upstream has set its headers and
+// before anything reaches the client. Every way of starting a response
+// (WriteHeader, Write, ReadFrom, Flush) goes through WriteHeader first, so
+// no namespace header can slip out on a streamed response.
+type responseWriter struct {
+	*caddyhttp.ResponseWriterWrapper
+	state       *requestState
+	wroteHeader bool
+	// commitErr is set when the store failed to take the commands; the
+	// response is then discarded and the handler returns a 503 instead.
+	commitErr error
+}
+
+// WriteHeader commits the session and then writes the header, or, if the
+// commit failed, writes nothing and leaves the response to the error path.
+func (rw *responseWriter) WriteHeader(status int) {
+	if rw.wroteHeader {
+		return
+	}
+	hdr := rw.Header()
+	if status < http.StatusOK {
+		// 1xx responses are not the final response, except 101, after
+		// which the connection is no longer HTTP. Commands on them are
+		// never applied, and never sent.
+		if patch, err := rw.state.handler.protocol.TakeCommands(hdr); patch != nil || err != nil {
+			rw.state.handler.logger.Warn("ignoring session commands on an informational response",
+				zap.Int("status", status))
+		}
+		rw.wroteHeader = status == http.StatusSwitchingProtocols
+		rw.ResponseWriter.WriteHeader(status)
+		return
+	}
+	rw.wroteHeader = true
+	if err := rw.state.commit(hdr, status); err != nil {
+		rw.commitErr = err
+		// None of the upstream's headers belong on the error response.
+		clear(hdr)
+		return
+	}
+	rw.ResponseWriter.WriteHeader(status)
+}
+
+func (rw *responseWriter) Write(b []byte) (int, error) {
+	if !rw.wroteHeader {
+		rw.WriteHeader(http.StatusOK)
+	}
+	if rw.commitErr != nil {
+		return len(b), nil
+	}
+	return rw.ResponseWriter.Write(b)
+}
+
+// ReadFrom keeps io.Copy from reaching the underlying writer's ReadFrom,
+// which would write the header without a commit.
+func (rw *responseWriter) ReadFrom(r io.Reader) (int64, error) {
+	if !rw.wroteHeader {
+		rw.WriteHeader(http.StatusOK)
+	}
+	if rw.commitErr != nil {
+		return io.Copy(io.Discard, r)
+	}
+	return rw.ResponseWriterWrapper.ReadFrom(r)
+}
+
+// FlushError commits before flushing: a flush writes the header.
+func (rw *responseWriter) FlushError() error {
+	if !rw.wroteHeader {
+		rw.WriteHeader(http.StatusOK)
+	}
+	if rw.commitErr != nil {
+		return nil
+	}
+	return http.NewResponseController(rw.ResponseWriter).Flush()
+}
+
+// Flush implements http.Flusher for handlers that test for it.
+func (rw *responseWriter) Flush() {
+	_ = rw.FlushError()
+}
+
+// Interface guards
+var (
+	_ http.ResponseWriter = (*responseWriter)(nil)
+	_ http.Flusher        = (*responseWriter)(nil)
+	_ io.ReaderFrom       = (*responseWriter)(nil)
+)

@@ -1,0 +1,113 @@
+package caddysession
+
+import (
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap"
+
+	"github.com/caddy-session/caddy-session/store"
+	"github.com/caddy-session/caddy-session/store/bolt"
+)
+
+func init() {
+	caddy.RegisterModule(BoltStore{})
+}
+
+// StoreProvider is what a module in the namespace
+// `http.handlers.session.stores` gives the session handler.
+type StoreProvider interface {
+	SessionStore() store.Store
+}
+
+// BoltStore keeps sessions in an embedded bbolt database file: no setup,
+// one machine. The open database is shared by every config that names the
+// same file, so `caddy reload` neither blocks on bbolt's file lock nor
+// drops a session.
+type BoltStore struct {
+	// The database file. Default: `sessions.db` in the `session` folder of
+	// Caddy's data directory.
+	Path string `json:"path,omitempty"`
+
+	// How long to wait for the file lock when another process holds it
+	// (another Caddy, or `caddy validate` run beside a live Caddy) before
+	// failing. Default: 5s.
+	LockTimeout caddy.Duration `json:"lock_timeout,omitempty"`
+
+	// Whether to skip fsync after each commit. Faster, but a crash may lose
+	// the last sessions written. Default: false.
+	NoSync bool `json:"no_sync,omitempty"`
+
+	key string
+	db  *bolt.Store
+}
+
+// CaddyModule returns the Caddy module information.
+func (BoltStore) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.session.stores.bolt",
+		New: func() caddy.Module { return new(BoltStore) },
+	}
+}
+
+// boltPool holds the open databases by absolute path, across configs.
+var boltPool = caddy.NewUsagePool()
+
+type boltDestructor struct{ *bolt.Store }
+
+func (d boltDestructor) Destruct() error { return d.Close() }
+
+// Provision opens the database or takes a reference to the one already
+// open for the same file.
+func (b *BoltStore) Provision(ctx caddy.Context) error {
+	path := b.Path
+	if path == "" {
+		path = filepath.Join(caddy.AppDataDir(), "session", "sessions.db")
+	}
+	path, err := filepath.Abs(path)
+	if err != nil {
+		return fmt.Errorf("bolt store path %q: %v", b.Path, err)
+	}
+	b.key = path
+	val, loaded, err := boltPool.LoadOrNew(path, func() (caddy.Destructor, error) {
+		db, err := bolt.Open(path, bolt.Options{
+			LockTimeout: timeoutOr(b.LockTimeout),
+			NoSync:      b.NoSync,
+		})
+		if err != nil {
+			return nil, err
+		}
+		return boltDestructor{db}, nil
+	})
+	if err != nil {
+		return err
+	}
+	b.db = val.(boltDestructor).Store
+	ctx.Logger().Debug("session database ready", zap.String("path", path), zap.Bool("shared", loaded))
+	return nil
+}
+
+func timeoutOr(d caddy.Duration) time.Duration {
+	return durationOr(d, 5*time.Second)
+}
+
+// SessionStore returns the shared database.
+func (b *BoltStore) SessionStore() store.Store { return b.db }
+
+// Cleanup drops this config's reference; the last one closes the file.
+func (b *BoltStore) Cleanup() error {
+	if b.key == "" {
+		return nil
+	}
+	_, err := boltPool.Delete(b.key)
+	return err
+}
+
+// Interface guards
+var (
+	_ caddy.Provisioner  = (*BoltStore)(nil)
+	_ caddy.CleanerUpper = (*BoltStore)(nil)
+	_ StoreProvider      = (*BoltStore)(nil)
+)
