@@ -1,0 +1,578 @@
+package session
+
+import (
+	"errors"
+	"maps"
+	"net/http"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+
+	"golang.org/x/net/http/httpguts"
+)
+
+func newTestProtocol(writable ...string) *Protocol {
+	return NewProtocol(DefaultHeaderPrefix, writable, DefaultLimits())
+}
+
+func TestValidPrefix(t *testing.T) {
+	tests := map[string]bool{
+		"X-Session-": true,
+		"X-App-":     true,
+		"x_s-":       true,
+		"X-Session":  false, // would swallow X-Sessionize
+		"-":          false,
+		"":           false,
+		"X Session-": false,
+		"X:Session-": false,
+		"Sé-":        false,
+	}
+	for prefix, want := range tests {
+		if got := ValidPrefix(prefix); got != want {
+			t.Errorf("ValidPrefix(%q) = %v, want %v", prefix, got, want)
+		}
+	}
+}
+
+func TestValidKey(t *testing.T) {
+	tests := map[string]bool{
+		"user":                  true,
+		"User":                  true,
+		"cart_items":            true,
+		"cart-items":            true,
+		"a":                     true,
+		"0":                     true,
+		"-":                     true,
+		strings.Repeat("k", 64): true,
+		strings.Repeat("k", 65): false,
+		"":                      false,
+		"a b":                   false,
+		"a.b":                   false,
+		"a,b":                   false,
+		"a:b":                   false,
+		"é":                     false,
+		"\u212a":                false, // Kelvin sign, lowercases to 'k'
+		"user\x00":              false,
+		" user":                 false,
+	}
+	for k, want := range tests {
+		if got := ValidKey(k); got != want {
+			t.Errorf("ValidKey(%q) = %v, want %v", k, got, want)
+		}
+	}
+}
+
+func TestInNamespace(t *testing.T) {
+	p := newTestProtocol()
+	tests := map[string]bool{
+		"X-Session-User":       true,
+		"x-session-user":       true,
+		"X_SESSION_USER":       true,
+		"X_Session-User":       true,
+		"x-SeSsIoN_uSeR":       true,
+		"X-Session-":           true,
+		"X-Session-Set-User":   true,
+		"X-Session_Delete":     true,
+		"X-Sessionx":           false,
+		"X-Sessio":             false,
+		"X-Session":            false,
+		"X-Sessions-User":      false,
+		"X-Session+User":       false,
+		"":                     false,
+		"Session-User":         false,
+		"Trailer:X-Session-A":  false, // Scrub strips the trailer prefix itself
+		"X-Other-Session-User": false,
+		"XX-Session-User":      false,
+		"X-Sess\u0130on-User":  false,
+		"Cookie":               false,
+		"Content-Type":         false,
+	}
+	for name, want := range tests {
+		if got := p.InNamespace(name); got != want {
+			t.Errorf("InNamespace(%q) = %v, want %v", name, got, want)
+		}
+	}
+}
+
+func TestInNamespaceCustomPrefix(t *testing.T) {
+	p := NewProtocol("X-App-", nil, DefaultLimits())
+	tests := map[string]bool{
+		"X-App-User":     true,
+		"x_app_user":     true,
+		"X-Session-User": false,
+		"X-Apps-User":    false,
+		"X-App":          false,
+	}
+	for name, want := range tests {
+		if got := p.InNamespace(name); got != want {
+			t.Errorf("InNamespace(%q) = %v, want %v", name, got, want)
+		}
+	}
+	if got := p.HeaderName("user"); got != "X-App-User" {
+		t.Errorf("HeaderName(user) = %q, want X-App-User", got)
+	}
+}
+
+func TestScrub(t *testing.T) {
+	p := newTestProtocol()
+	h := http.Header{
+		"X-Session-User":             {"forged"},
+		"x-session-role":             {"admin"},
+		"X_SESSION_USER":             {"forged"},
+		"X_Session-Cart":             {"1"},
+		"X-Session-":                 {"x"},
+		"Trailer:X-Session-User":     {"forged"},
+		"Trailer:x_session_role":     {"forged"},
+		"Content-Type":               {"text/plain"},
+		"X-Sessionx":                 {"keep"},
+		"X-Sessio":                   {"keep"},
+		"Trailer:X-Other":            {"keep"},
+		"Cookie":                     {"a=1", "b=2"},
+		"X-Forwarded-X-Session-User": {"keep"},
+	}
+	want := http.Header{
+		"Content-Type":               {"text/plain"},
+		"X-Sessionx":                 {"keep"},
+		"X-Sessio":                   {"keep"},
+		"Trailer:X-Other":            {"keep"},
+		"Cookie":                     {"a=1", "b=2"},
+		"X-Forwarded-X-Session-User": {"keep"},
+	}
+	p.Scrub(h)
+	if !reflect.DeepEqual(h, want) {
+		t.Errorf("after Scrub:\n got %v\nwant %v", h, want)
+	}
+	// Scrubbing nil or empty headers is harmless.
+	p.Scrub(nil)
+	p.Scrub(http.Header{})
+}
+
+func TestForward(t *testing.T) {
+	p := newTestProtocol()
+	h := http.Header{"Content-Type": {"text/plain"}}
+	p.Forward(h, map[string]string{"user": "alice", "cart_items": "1,2", "role-name": "admin", "empty": ""})
+	want := http.Header{
+		"Content-Type":         {"text/plain"},
+		"X-Session-User":       {"alice"},
+		"X-Session-Cart_items": {"1,2"},
+		"X-Session-Role-Name":  {"admin"},
+		"X-Session-Empty":      {""},
+	}
+	if !reflect.DeepEqual(h, want) {
+		t.Errorf("after Forward:\n got %v\nwant %v", h, want)
+	}
+	for name := range want {
+		if name != "Content-Type" && !p.InNamespace(name) {
+			t.Errorf("forwarded header %q is not in the namespace, so Scrub would not remove it", name)
+		}
+	}
+	// Forward replaces rather than appends.
+	p.Forward(h, map[string]string{"user": "bob"})
+	if got := h["X-Session-User"]; len(got) != 1 || got[0] != "bob" {
+		t.Errorf("X-Session-User = %q after a second Forward, want [bob]", got)
+	}
+	// http.Header.Get finds the forwarded values.
+	if got := h.Get("x-session-role-name"); got != "admin" {
+		t.Errorf("Get(x-session-role-name) = %q", got)
+	}
+}
+
+func TestHeaderName(t *testing.T) {
+	tests := []struct {
+		prefix, key, want string
+	}{
+		{DefaultHeaderPrefix, "user", "X-Session-User"},
+		{DefaultHeaderPrefix, "USER", "X-Session-User"},
+		{DefaultHeaderPrefix, "user-id", "X-Session-User-Id"},
+		{"x-session-", "user", "X-Session-User"},
+		{"X-App-", "user", "X-App-User"},
+	}
+	for _, tt := range tests {
+		p := NewProtocol(tt.prefix, nil, DefaultLimits())
+		if got := p.HeaderName(tt.key); got != tt.want {
+			t.Errorf("NewProtocol(%q).HeaderName(%q) = %q, want %q", tt.prefix, tt.key, got, tt.want)
+		}
+	}
+}
+
+func TestProtocolLimits(t *testing.T) {
+	l := Limits{Keys: 3, ValueSize: 10, SessionSize: 100}
+	if got := NewProtocol(DefaultHeaderPrefix, nil, l).Limits(); got != l {
+		t.Errorf("Limits() = %+v, want %+v", got, l)
+	}
+}
+
+// assertNoNamespace fails if any header of h is in p's namespace, in any
+// spelling, announced as a trailer or not.
+func assertNoNamespace(t *testing.T, p *Protocol, h http.Header) {
+	t.Helper()
+	for name := range h {
+		if p.InNamespace(name) || p.InNamespace(strings.TrimPrefix(name, http.TrailerPrefix)) {
+			t.Errorf("namespace header %q left in the map", name)
+		}
+	}
+}
+
+func TestTakeCommands(t *testing.T) {
+	type want struct {
+		set     map[string]string
+		delete  []string // compared sorted
+		renew   bool
+		destroy bool
+	}
+	tests := []struct {
+		name     string
+		h        http.Header
+		writable []string
+		limits   *Limits
+		want     *want  // nil: no patch
+		reason   string // non-empty: a *RuleError with this Reason
+	}{
+		{name: "no headers", h: http.Header{}},
+		{name: "no namespace headers", h: http.Header{"X-Sessionx": {"1"}}},
+		{
+			name: "set",
+			h:    http.Header{"X-Session-Set-User": {"alice"}},
+			want: &want{set: map[string]string{"user": "alice"}},
+		},
+		{
+			name: "set key is lowercased and keeps its underscore",
+			h:    http.Header{"X-Session-Set-Cart_Items": {"1,2"}},
+			want: &want{set: map[string]string{"cart_items": "1,2"}},
+		},
+		{
+			name: "set with underscored command spelling",
+			h:    http.Header{"X_SESSION_SET_USER": {"alice"}},
+			want: &want{set: map[string]string{"user": "alice"}},
+		},
+		{
+			name: "set empty value",
+			h:    http.Header{"X-Session-Set-User": {""}},
+			want: &want{set: map[string]string{"user": ""}},
+		},
+		{
+			name: "set value with tab, comma and UTF-8",
+			h:    http.Header{"X-Session-Set-Note": {"a\tb, c é"}},
+			want: &want{set: map[string]string{"note": "a\tb, c é"}},
+		},
+		{
+			name: "set several",
+			h:    http.Header{"X-Session-Set-User": {"alice"}, "X-Session-Set-Role": {"admin"}},
+			want: &want{set: map[string]string{"user": "alice", "role": "admin"}},
+		},
+		{
+			name: "delete one",
+			h:    http.Header{"X-Session-Delete": {"user"}},
+			want: &want{delete: []string{"user"}},
+		},
+		{
+			name: "delete comma list with spaces and case",
+			h:    http.Header{"X-Session-Delete": {"User, cart_items ,role"}},
+			want: &want{delete: []string{"cart_items", "role", "user"}},
+		},
+		{
+			name: "delete on several lines",
+			h:    http.Header{"X-Session-Delete": {"a,b", "c"}},
+			want: &want{delete: []string{"a", "b", "c"}},
+		},
+		{
+			name: "delete under two spellings",
+			h:    http.Header{"X-Session-Delete": {"a"}, "x_session_delete": {"b"}},
+			want: &want{delete: []string{"a", "b"}},
+		},
+		{
+			name:   "delete with an empty element",
+			h:      http.Header{"X-Session-Delete": {"a,,b"}},
+			reason: "invalid_key",
+		},
+		{
+			name:   "delete empty",
+			h:      http.Header{"X-Session-Delete": {""}},
+			reason: "invalid_key",
+		},
+		{
+			name: "renew",
+			h:    http.Header{"X-Session-Renew": {"true"}},
+			want: &want{renew: true},
+		},
+		{
+			name: "renew case-insensitive with spaces",
+			h:    http.Header{"X-Session-Renew": {" TRUE "}},
+			want: &want{renew: true},
+		},
+		{
+			name: "destroy",
+			h:    http.Header{"X-Session-Destroy": {"True"}},
+			want: &want{destroy: true},
+		},
+		{
+			name: "destroy and set",
+			h:    http.Header{"X-Session-Destroy": {"true"}, "X-Session-Set-User": {"bob"}},
+			want: &want{destroy: true, set: map[string]string{"user": "bob"}},
+		},
+		{
+			name: "everything at once",
+			h: http.Header{
+				"X-Session-Set-User": {"bob"},
+				"X-Session-Delete":   {"cart"},
+				"X-Session-Renew":    {"true"},
+				"X-Session-Destroy":  {"true"},
+			},
+			want: &want{set: map[string]string{"user": "bob"}, delete: []string{"cart"}, renew: true, destroy: true},
+		},
+		{name: "renew 1", h: http.Header{"X-Session-Renew": {"1"}}, reason: "invalid_value"},
+		{name: "renew yes", h: http.Header{"X-Session-Renew": {"yes"}}, reason: "invalid_value"},
+		{name: "renew false", h: http.Header{"X-Session-Renew": {"false"}}, reason: "invalid_value"},
+		{name: "renew empty", h: http.Header{"X-Session-Renew": {""}}, reason: "invalid_value"},
+		{name: "renew no values", h: http.Header{"X-Session-Renew": {}}, reason: "invalid_value"},
+		{name: "renew twice", h: http.Header{"X-Session-Renew": {"true", "true"}}, reason: "invalid_value"},
+		{name: "renew truthy", h: http.Header{"X-Session-Renew": {"truely"}}, reason: "invalid_value"},
+		{name: "destroy yes", h: http.Header{"X-Session-Destroy": {"yes"}}, reason: "invalid_value"},
+		{name: "destroy twice", h: http.Header{"X-Session-Destroy": {"true", "true"}}, reason: "invalid_value"},
+		{name: "unknown command", h: http.Header{"X-Session-User": {"alice"}}, reason: "unknown_command"},
+		{name: "bare prefix", h: http.Header{"X-Session-": {"x"}}, reason: "unknown_command"},
+		{name: "set without dash", h: http.Header{"X-Session-Set": {"x"}}, reason: "unknown_command"},
+		{name: "set without key", h: http.Header{"X-Session-Set-": {"x"}}, reason: "invalid_key"},
+		{name: "delete with suffix", h: http.Header{"X-Session-Deletes": {"a"}}, reason: "unknown_command"},
+		{name: "renew with suffix", h: http.Header{"X-Session-Renew-Now": {"true"}}, reason: "unknown_command"},
+		{
+			name:   "unknown command spoils valid ones",
+			h:      http.Header{"X-Session-Set-User": {"alice"}, "X-Session-Bogus": {"1"}},
+			reason: "unknown_command",
+		},
+		{name: "invalid set key", h: http.Header{"X-Session-Set-A.b": {"1"}}, reason: "invalid_key"},
+		{name: "set key too long", h: http.Header{"X-Session-Set-" + strings.Repeat("k", 65): {"1"}}, reason: "invalid_key"},
+		{name: "set key of 64", h: http.Header{"X-Session-Set-" + strings.Repeat("k", 64): {"1"}}, want: &want{set: map[string]string{strings.Repeat("k", 64): "1"}}},
+		{name: "invalid delete key", h: http.Header{"X-Session-Delete": {"a b"}}, reason: "invalid_key"},
+		{
+			name:     "writable set",
+			h:        http.Header{"X-Session-Set-User": {"alice"}},
+			writable: []string{"User", "cart"},
+			want:     &want{set: map[string]string{"user": "alice"}},
+		},
+		{
+			name:     "not writable set",
+			h:        http.Header{"X-Session-Set-Role": {"admin"}},
+			writable: []string{"user"},
+			reason:   "not_writable",
+		},
+		{
+			name:     "writable delete",
+			h:        http.Header{"X-Session-Delete": {"USER"}},
+			writable: []string{"user"},
+			want:     &want{delete: []string{"user"}},
+		},
+		{
+			name:     "not writable delete",
+			h:        http.Header{"X-Session-Delete": {"user, role"}},
+			writable: []string{"user"},
+			reason:   "not_writable",
+		},
+		{
+			name:     "writable list does not fold underscores",
+			h:        http.Header{"X-Session-Set-Cart-Items": {"1"}},
+			writable: []string{"cart_items"},
+			reason:   "not_writable",
+		},
+		{name: "value with CR", h: http.Header{"X-Session-Set-User": {"a\rb"}}, reason: "invalid_value"},
+		{name: "value with LF", h: http.Header{"X-Session-Set-User": {"a\nSet-Cookie: x=1"}}, reason: "invalid_value"},
+		{name: "value with NUL", h: http.Header{"X-Session-Set-User": {"a\x00b"}}, reason: "invalid_value"},
+		{name: "value with DEL", h: http.Header{"X-Session-Set-User": {"a\x7fb"}}, reason: "invalid_value"},
+		{
+			name:   "value at the size limit",
+			h:      http.Header{"X-Session-Set-User": {strings.Repeat("v", 8)}},
+			limits: &Limits{ValueSize: 8},
+			want:   &want{set: map[string]string{"user": strings.Repeat("v", 8)}},
+		},
+		{
+			name:   "value over the size limit",
+			h:      http.Header{"X-Session-Set-User": {strings.Repeat("v", 9)}},
+			limits: &Limits{ValueSize: 8},
+			reason: "value_too_large",
+		},
+		{
+			name:   "value size is in bytes",
+			h:      http.Header{"X-Session-Set-User": {"éééé" + "v"}}, // 9 bytes, 5 runes
+			limits: &Limits{ValueSize: 8},
+			reason: "value_too_large",
+		},
+		{name: "set twice in one header", h: http.Header{"X-Session-Set-User": {"a", "b"}}, reason: "conflict"},
+		{name: "set with no value", h: http.Header{"X-Session-Set-User": {}}, reason: "conflict"},
+		{
+			name:   "set twice under two spellings",
+			h:      http.Header{"X-Session-Set-User": {"a"}, "x_session_set_USER": {"b"}},
+			reason: "conflict",
+		},
+		{
+			name:   "set and delete of the same key",
+			h:      http.Header{"X-Session-Set-User": {"a"}, "X-Session-Delete": {"role, USER"}},
+			reason: "conflict",
+		},
+		{
+			name:   "twin keys in one batch",
+			h:      http.Header{"X-Session-Set-Cart_items": {"1"}, "X-Session-Set-Cart-Items": {"2"}},
+			reason: "conflict",
+		},
+		{
+			name: "set one twin and delete the other",
+			h:    http.Header{"X-Session-Set-Cart-Items": {"2"}, "X-Session-Delete": {"cart_items"}},
+			want: &want{set: map[string]string{"cart-items": "2"}, delete: []string{"cart_items"}},
+		},
+		{
+			// Found by review: strings.ToLower turns U+212A KELVIN SIGN into
+			// 'k', so a header naming no key set the key "k".
+			name:   "set key with Kelvin sign",
+			h:      http.Header{"X-Session-Set-\u212a": {"1"}},
+			reason: "invalid_key",
+		},
+		{
+			name:   "delete key with Kelvin sign",
+			h:      http.Header{"X-Session-Delete": {"\u212aey"}},
+			reason: "invalid_key",
+		},
+		{
+			// U+00A0 is not HTTP whitespace: the element is no key.
+			name:   "delete key padded with no-break space",
+			h:      http.Header{"X-Session-Delete": {"\u00a0user"}},
+			reason: "invalid_key",
+		},
+		{
+			// A command announced as a trailer cannot be applied (the
+			// session is committed before the body) and must not reach the
+			// client either.
+			name:   "command as trailer",
+			h:      http.Header{"Trailer:X-Session-Set-User": {"alice"}},
+			reason: "unknown_command",
+		},
+		{
+			name:   "command as trailer spoils valid ones",
+			h:      http.Header{"X-Session-Set-User": {"alice"}, "Trailer:x_session_renew": {"true"}},
+			reason: "unknown_command",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			lim := DefaultLimits()
+			if tt.limits != nil {
+				lim = *tt.limits
+			}
+			p := NewProtocol(DefaultHeaderPrefix, tt.writable, lim)
+			h := tt.h.Clone()
+			if h == nil {
+				h = http.Header{}
+			}
+			h["Content-Type"] = []string{"text/html"}
+			h["X-Sessionx"] = []string{"keep"}
+			h["Trailer:X-Other"] = []string{"keep"}
+			others := http.Header{}
+			for name, v := range h {
+				if !p.InNamespace(strings.TrimPrefix(name, http.TrailerPrefix)) {
+					others[name] = slices.Clone(v)
+				}
+			}
+
+			patch, err := p.TakeCommands(h)
+
+			assertNoNamespace(t, p, h)
+			if !reflect.DeepEqual(h, others) {
+				t.Errorf("non-namespace headers changed:\n got %v\nwant %v", h, others)
+			}
+			if tt.reason != "" {
+				var re *RuleError
+				if !errors.As(err, &re) {
+					t.Fatalf("TakeCommands() = %+v, %v; want a *RuleError %q", patch, err, tt.reason)
+				}
+				if re.Reason != tt.reason {
+					t.Errorf("Reason = %q, want %q (detail %q)", re.Reason, tt.reason, re.Detail)
+				}
+				if re.Detail == "" {
+					t.Error("empty Detail")
+				}
+				if patch != nil {
+					t.Errorf("patch = %+v alongside an error, want nil", patch)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("TakeCommands() error = %v", err)
+			}
+			if tt.want == nil {
+				if patch != nil {
+					t.Fatalf("patch = %+v, want nil", patch)
+				}
+				return
+			}
+			if patch == nil {
+				t.Fatal("patch = nil")
+			}
+			if !maps.Equal(patch.Set, tt.want.set) {
+				t.Errorf("Set = %v, want %v", patch.Set, tt.want.set)
+			}
+			del := slices.Clone(patch.Delete)
+			slices.Sort(del)
+			if !slices.Equal(del, tt.want.delete) {
+				t.Errorf("Delete = %v, want %v", del, tt.want.delete)
+			}
+			if patch.Renew != tt.want.renew || patch.Destroy != tt.want.destroy {
+				t.Errorf("Renew, Destroy = %v, %v; want %v, %v", patch.Renew, patch.Destroy, tt.want.renew, tt.want.destroy)
+			}
+			for k, v := range patch.Set {
+				if !ValidKey(k) || k != strings.ToLower(k) || !httpguts.ValidHeaderFieldValue(v) {
+					t.Errorf("bad set %q=%q", k, v)
+				}
+			}
+		})
+	}
+}
+
+// The namespace is the protocol's, so a custom prefix moves the commands.
+func TestTakeCommandsCustomPrefix(t *testing.T) {
+	p := NewProtocol("X-App-", nil, DefaultLimits())
+	h := http.Header{"X-App-Set-User": {"alice"}, "X-Session-Set-Role": {"admin"}}
+	patch, err := p.TakeCommands(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := map[string]string{"user": "alice"}; patch == nil || !maps.Equal(patch.Set, want) {
+		t.Fatalf("patch = %+v, want Set %v", patch, want)
+	}
+	if _, ok := h["X-App-Set-User"]; ok {
+		t.Error("X-App-Set-User left in the map")
+	}
+	if got := h["X-Session-Set-Role"]; len(got) != 1 {
+		t.Errorf("X-Session-Set-Role is outside the namespace but was removed")
+	}
+}
+
+// Commands parsed from headers apply to a record as a whole or not at all.
+func TestTakeCommandsThenApply(t *testing.T) {
+	p := NewProtocol(DefaultHeaderPrefix, nil, Limits{Keys: 2, ValueSize: 16, SessionSize: 64})
+	rec := testTimeouts.NewRecord(t0)
+	rec.Values["user"] = "alice"
+	rec.Values["cart_items"] = "1"
+
+	patch, err := p.TakeCommands(http.Header{"X-Session-Set-Cart-Items": {"2"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := rec.Clone()
+	var re *RuleError
+	if err := patch.ApplyTo(rec, p.Limits()); !errors.As(err, &re) || re.Reason != "conflict" {
+		t.Fatalf("ApplyTo = %v, want a conflict with the twin cart_items", err)
+	}
+	if !maps.Equal(rec.Values, before.Values) {
+		t.Fatalf("record changed: %v", rec.Values)
+	}
+
+	patch, err = p.TakeCommands(http.Header{"X-Session-Set-Cart-Items": {"2"}, "X-Session-Delete": {"cart_items"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := patch.ApplyTo(rec, p.Limits()); err != nil {
+		t.Fatal(err)
+	}
+	if want := map[string]string{"user": "alice", "cart-items": "2"}; !maps.Equal(rec.Values, want) {
+		t.Fatalf("values = %v, want %v", rec.Values, want)
+	}
+}
