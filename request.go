@@ -76,28 +76,25 @@ func (s *requestState) commit(hdr http.Header, status int) error {
 	}
 	var newID string
 	destroy := patch != nil && patch.Destroy
-	creating := patch.Changes() && (s.record == nil || destroy)
+	sets := patch != nil && len(patch.Set) > 0
+	// Only setting a key creates a session; deleting one from nothing
+	// leaves the request anonymous.
+	creating := sets && (s.record == nil || destroy)
 	if creating || s.record != nil && !destroy && s.rotates(patch) {
-		newID = session.NewID()
-		nh := session.HashID(newID)
-		u.NewHash = &nh
+		newID, u.NewHash = newSessionID()
 	}
-	switch {
-	case u.NewHash != nil, patch.Changes():
-	case s.record != nil && destroy:
-	case s.record != nil && h.timeouts.NeedsTouch(s.record, s.now):
-	default:
-		return nil // nothing to write: the common read path
+	write := u.NewHash != nil || s.record != nil &&
+		(patch.Changes() || destroy || h.timeouts.NeedsTouch(s.record, s.now))
+	if !write {
+		return nil // the common read path: nothing to store
 	}
 
 	rec, err := h.store.Update(s.request.Context(), u)
-	if errors.Is(err, store.ErrNotFound) && patch.Changes() {
+	if errors.Is(err, store.ErrNotFound) && sets {
 		// The session ended since this request began (a logout in another
 		// tab, expiry): its data is gone, so the keys start a new session.
 		u.HasHash, u.Patch = false, &session.Patch{Set: patch.Set}
-		newID = session.NewID()
-		nh := session.HashID(newID)
-		u.NewHash = &nh
+		newID, u.NewHash = newSessionID()
 		rec, err = h.store.Update(s.request.Context(), u)
 	}
 	var ruleErr *session.RuleError
@@ -126,6 +123,12 @@ func (s *requestState) commit(hdr http.Header, status int) error {
 	}
 	s.updatePlaceholders(hash, rec)
 	return nil
+}
+
+func newSessionID() (string, *session.Hash) {
+	id := session.NewID()
+	hash := session.HashID(id)
+	return id, &hash
 }
 
 // rotates reports whether the patch gives the session a new ID: asked for,

@@ -94,10 +94,12 @@ func (p *Patch) ApplyTo(rec *Record, lim Limits) error {
 			return ruleError("conflict", "key %q would share its header with existing key %q: '_' and '-' are the same to CGI and PHP", k, other)
 		}
 	}
-	if lim.Keys > 0 && keys > lim.Keys {
+	// A patch that does not grow the session is always allowed, so that an
+	// app can shrink a session that a lowered limit left oversized.
+	if lim.Keys > 0 && keys > lim.Keys && keys > len(rec.Values) {
 		return ruleError("too_many_keys", "the session would have %d keys, over the limit of %d", keys, lim.Keys)
 	}
-	if lim.SessionSize > 0 && size > lim.SessionSize {
+	if lim.SessionSize > 0 && size > lim.SessionSize && size > rec.Size() {
 		return ruleError("session_too_large", "the session would hold %d bytes, over the limit of %d", size, lim.SessionSize)
 	}
 	for _, k := range p.Delete {

@@ -278,3 +278,22 @@ func TestApplyToAlreadyOverLimit(t *testing.T) {
 		t.Errorf("record changed: %v", rec.Values)
 	}
 }
+
+func TestApplyToLetsAnOversizedSessionShrink(t *testing.T) {
+	rec := &Record{Values: map[string]string{"a": "1", "b": "2", "c": "3"}}
+	lim := Limits{Keys: 2, SessionSize: 100}
+	if err := (&Patch{Delete: []string{"a"}}).ApplyTo(rec, lim); err != nil {
+		t.Fatalf("deleting from a session over the key limit: %v", err)
+	}
+	if len(rec.Values) != 2 {
+		t.Fatalf("values = %v, want a deleted", rec.Values)
+	}
+	rec.Values["d"] = "4"
+	err := (&Patch{Set: map[string]string{"e": "5"}, Delete: []string{"d"}}).ApplyTo(rec, lim)
+	if err != nil {
+		t.Fatalf("a patch that keeps an oversized session's size: %v", err)
+	}
+	if err := (&Patch{Set: map[string]string{"f": "6"}}).ApplyTo(rec, lim); err == nil {
+		t.Fatal("a patch that grows a session over the key limit was allowed")
+	}
+}
