@@ -90,7 +90,7 @@ func (b *BoltStore) Provision(ctx caddy.Context) error {
 }
 
 func timeoutOr(d caddy.Duration) time.Duration {
-	return durationOr(d, 5*time.Second)
+	return durationOr(d, bolt.DefaultLockTimeout)
 }
 
 // SessionStore returns the shared database.

@@ -1,0 +1,175 @@
+package integration_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddytest"
+
+	caddysession "github.com/caddy-session/caddy-session"
+	"github.com/caddy-session/caddy-session/session"
+	"github.com/caddy-session/caddy-session/store"
+	"github.com/caddy-session/caddy-session/store/bolt"
+)
+
+// faultyStore is a real bolt store whose reads or writes the test can make
+// fail, as a full disk or a dead Redis would.
+type faultyStore struct {
+	Path string `json:"path"`
+	db   *bolt.Store
+}
+
+var failReads, failWrites atomic.Bool
+
+var errInjected = errors.New("injected store failure")
+
+func init() {
+	caddy.RegisterModule(faultyStore{})
+}
+
+func (faultyStore) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.session.stores.faulty",
+		New: func() caddy.Module { return new(faultyStore) },
+	}
+}
+
+func (f *faultyStore) Provision(caddy.Context) error {
+	db, err := bolt.Open(f.Path, bolt.Options{})
+	f.db = db
+	return err
+}
+
+func (f *faultyStore) Cleanup() error            { return f.db.Close() }
+func (f *faultyStore) SessionStore() store.Store { return faultyWrapper{f.db} }
+
+type faultyWrapper struct{ store.Store }
+
+func (w faultyWrapper) Load(ctx context.Context, h session.Hash, now time.Time, t session.Timeouts) (*session.Record, error) {
+	if failReads.Load() {
+		return nil, errInjected
+	}
+	return w.Store.Load(ctx, h, now, t)
+}
+
+func (w faultyWrapper) Update(ctx context.Context, u store.Update) (*session.Record, error) {
+	if failWrites.Load() {
+		return nil, errInjected
+	}
+	return w.Store.Update(ctx, u)
+}
+
+var _ caddysession.StoreProvider = (*faultyStore)(nil)
+
+func TestStoreFailuresAreNeverSilent(t *testing.T) {
+	up := startUpstream(t)
+	s := &site{t: t, tester: caddytest.NewTester(t), port: freePort(t), up: up}
+	s.tester.Client.Jar = nil
+	s.tester.InitServer(fmt.Sprintf(`{
+	"admin": {"listen": "localhost:%d"},
+	"apps": {"http": {"servers": {"srv": {
+		"listen": ["127.0.0.1:%d"],
+		"routes": [{"handle": [
+			{"handler": "session", "store": {"backend": "faulty", "path": %q}},
+			{"handler": "reverse_proxy", "upstreams": [{"dial": %q}]}
+		]}]
+	}}}}
+}`, adminPort, s.port, filepath.Join(t.TempDir(), "sessions.db"), up.addr()), "json")
+	t.Cleanup(func() { failReads.Store(false); failWrites.Store(false) })
+
+	v := s.visitor()
+	v.get("/login", "X-Session-Set-User: alice", "X-Session-Set-Cart: apple")
+	loginID := v.sid
+
+	// A write that cannot be committed is a 503, and none of the
+	// upstream's response (its cookies included) is delivered.
+	failWrites.Store(true)
+	r := v.get("/cart/add", "X-Session-Set-Cart: apple,pear", "Set-Cookie: app=1")
+	expectStatus(t, r, http.StatusServiceUnavailable)
+	if len(r.Header.Values("Set-Cookie")) != 0 || strings.Contains(string(r.body), "headers") {
+		t.Fatalf("the failed response leaked the upstream's answer: %v %s", r.Header, r.body)
+	}
+	// A first write (a new session) fails the same way.
+	anon := s.visitor()
+	expectStatus(t, anon.get("/login", "X-Session-Set-User: bob"), http.StatusServiceUnavailable)
+	if anon.sid != "" {
+		t.Fatal("a session cookie was issued for a session that was never stored")
+	}
+	// Reads that need no write still work.
+	expectSession(t, v.get("/"), map[string]string{"X-Session-User": "alice", "X-Session-Cart": "apple"})
+	failWrites.Store(false)
+	if v.sid != loginID {
+		t.Fatal("the session ID changed")
+	}
+	expectSession(t, v.get("/"), map[string]string{"X-Session-User": "alice", "X-Session-Cart": "apple"})
+
+	// A session that cannot be read is a 503, not an anonymous request.
+	failReads.Store(true)
+	expectStatus(t, v.get("/"), http.StatusServiceUnavailable)
+	// Without a session cookie there is nothing to read.
+	expectStatus(t, s.visitor().get("/"), http.StatusOK)
+	failReads.Store(false)
+	expectSession(t, v.get("/"), map[string]string{"X-Session-User": "alice", "X-Session-Cart": "apple"})
+}
+
+func TestLockedDatabaseFailsClearly(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sessions.db")
+	holder, err := bolt.Open(path, bolt.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Close()
+	caddytest.AssertLoadError(t, fmt.Sprintf(`{
+	admin localhost:%d
+}
+http://127.0.0.1:%d {
+	session {
+		store bolt %s {
+			lock_timeout 200ms
+		}
+	}
+	respond ok
+}`, adminPort, freePort(t), path), "caddyfile", "locked by another process")
+}
+
+func TestInvalidConfigIsRefused(t *testing.T) {
+	cases := []struct{ name, options, want string }{
+		{"unknown subdirective", "colour blue", `unknown session subdirective "colour"`},
+		{"bad duration", "idle_timeout soon", `idle_timeout: "soon" is not a positive duration`},
+		{"absolute shorter than idle", "idle_timeout 2h\n\t\tabsolute_timeout 1h", "absolute_timeout (1h0m0s) is shorter than idle_timeout (2h0m0s)"},
+		{"touch not shorter than idle", "idle_timeout 1m\n\t\ttouch_interval 1m", "touch_interval (1m0s) must be shorter than idle_timeout"},
+		{"bad key name", "renew_on us.er", `renew_on: "us.er" is not a session key`},
+		{"bad writable key", "writable cart/items", `writable: "cart/items" is not a session key`},
+		{"same_site none without secure", "cookie {\n\t\t\tsame_site none\n\t\t}", "same_site none needs secure always"},
+		{"__Host- without secure", "cookie __Host-sid", "the __Host- prefix needs secure always"},
+		{"bad secure mode", "cookie {\n\t\t\tsecure sometimes\n\t\t}", "secure must be auto, always or never"},
+		{"unknown cookie subdirective", "cookie {\n\t\t\tmax_age 1h\n\t\t}", `unknown cookie subdirective "max_age"`},
+		{"bad header prefix", "header_prefix X-Session", "must be a header name ending in '-'"},
+		{"unknown store", "store memcached", "memcached"},
+		{"bad limit", "limits {\n\t\t\tkeys many\n\t\t}", `limits keys: "many" is not a positive whole number`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			caddytest.AssertLoadError(t, fmt.Sprintf(`{
+	admin localhost:%d
+}
+http://127.0.0.1:%d {
+	session {
+		store bolt %s
+		%s
+	}
+	respond ok
+}`, adminPort, freePort(t), filepath.Join(t.TempDir(), "s.db"), c.options),
+				// The admin API answers in JSON, which escapes the quotes.
+				"caddyfile", strings.ReplaceAll(c.want, `"`, `\"`))
+		})
+	}
+}
