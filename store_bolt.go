@@ -8,6 +8,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
 
+	"github.com/caddy-session/caddy-session/internal/clock"
 	"github.com/caddy-session/caddy-session/store"
 	"github.com/caddy-session/caddy-session/store/bolt"
 )
@@ -72,9 +73,18 @@ func (b *BoltStore) Provision(ctx caddy.Context) error {
 	}
 	b.key = path
 	val, loaded, err := boltPool.LoadOrNew(path, func() (caddy.Destructor, error) {
+		logger := ctx.Logger()
 		db, err := bolt.Open(path, bolt.Options{
 			LockTimeout: timeoutOr(b.LockTimeout),
 			NoSync:      b.NoSync,
+			Now:         clock.Now,
+			OnSweep: func(removed int, err error) {
+				if err != nil {
+					logger.Error("sweeping expired sessions", zap.String("path", path), zap.Error(err))
+					return
+				}
+				logger.Debug("swept expired sessions", zap.String("path", path), zap.Int("removed", removed))
+			},
 		})
 		if err != nil {
 			return nil, err
