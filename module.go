@@ -18,7 +18,6 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
-	"github.com/caddy-session/caddy-session/internal/clock"
 	"github.com/caddy-session/caddy-session/session"
 	"github.com/caddy-session/caddy-session/store"
 )
@@ -81,14 +80,16 @@ type Handler struct {
 	// Bounds on what one session may hold.
 	Limits *LimitsConfig `json:"limits,omitempty"`
 
-	store    store.Store
-	ownStore *BoltStore // the default store, which the handler cleans up
-	protocol *session.Protocol
-	cookie   *session.Cookie
-	timeouts session.Timeouts
-	limits   session.Limits
-	identity string
-	logger   *zap.Logger
+	store     store.Store
+	storeName string     // e.g. "bolt:/var/lib/caddy/session/sessions.db", for the admin API
+	backend   string     // e.g. "bolt", for metrics
+	ownStore  *BoltStore // the default store, which the handler cleans up
+	protocol  *session.Protocol
+	cookie    *session.Cookie
+	timeouts  session.Timeouts
+	limits    session.Limits
+	identity  string
+	logger    *zap.Logger
 }
 
 // CookieConfig configures the session cookie.
@@ -134,7 +135,14 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err := h.provisionSettings(); err != nil {
 		return err
 	}
-	return h.provisionStore(ctx)
+	if err := registerMetrics(ctx.GetMetricsRegistry()); err != nil {
+		return fmt.Errorf("registering session metrics: %v", err)
+	}
+	if err := h.provisionStore(ctx); err != nil {
+		return err
+	}
+	registerHandler(h)
+	return nil
 }
 
 func (h *Handler) provisionSettings() error {
@@ -177,19 +185,26 @@ func (h *Handler) provisionSettings() error {
 }
 
 func (h *Handler) provisionStore(ctx caddy.Context) error {
+	var provider StoreProvider
 	if h.StoreRaw == nil {
 		h.ownStore = new(BoltStore)
 		if err := h.ownStore.Provision(ctx); err != nil {
 			return err
 		}
-		h.store = h.ownStore.SessionStore()
-		return nil
+		provider = h.ownStore
+	} else {
+		mod, err := ctx.LoadModule(h, "StoreRaw")
+		if err != nil {
+			return fmt.Errorf("loading session store: %v", err)
+		}
+		provider = mod.(StoreProvider)
 	}
-	mod, err := ctx.LoadModule(h, "StoreRaw")
-	if err != nil {
-		return fmt.Errorf("loading session store: %v", err)
+	h.backend = provider.(caddy.Module).CaddyModule().ID.Name()
+	h.storeName = h.backend
+	if named, ok := provider.(interface{ StoreName() string }); ok {
+		h.storeName = named.StoreName()
 	}
-	h.store = mod.(StoreProvider).SessionStore()
+	h.store = instrumented{Store: provider.SessionStore(), backend: h.backend}
 	return nil
 }
 
@@ -211,6 +226,7 @@ func (h *Handler) Validate() error {
 // Cleanup releases the default store; a configured store module is cleaned
 // up by Caddy.
 func (h *Handler) Cleanup() error {
+	unregisterHandler(h)
 	if h.ownStore != nil {
 		return h.ownStore.Cleanup()
 	}
@@ -220,15 +236,13 @@ func (h *Handler) Cleanup() error {
 // ServeHTTP loads the request's session, forwards it to the next handler
 // as headers, and applies the commands of the response.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	now := clock.Now()
 	h.protocol.Scrub(r.Header)
 	h.protocol.Scrub(r.Trailer)
-	candidates := h.cookie.Candidates(r)
+	state, err := h.requestState(r)
 	if !h.ForwardCookie {
 		h.cookie.Strip(r.Header)
 	}
-	state := &requestState{handler: h, request: r, now: now}
-	if err := state.load(candidates); err != nil {
+	if err != nil {
 		return caddyhttp.Error(http.StatusServiceUnavailable, err)
 	}
 	if state.record != nil {
@@ -237,7 +251,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	state.setPlaceholders()
 
 	rw := &responseWriter{ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: w}, state: state}
-	err := next.ServeHTTP(rw, r)
+	err = next.ServeHTTP(rw, r)
 	if err != nil && !rw.wroteHeader {
 		// Caddy writes the error response; no command may ride on it.
 		h.protocol.Scrub(w.Header())

@@ -9,8 +9,10 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
+	"github.com/caddy-session/caddy-session/internal/clock"
 	"github.com/caddy-session/caddy-session/session"
 	"github.com/caddy-session/caddy-session/store"
 )
@@ -23,6 +25,33 @@ type requestState struct {
 	now     time.Time
 	hash    session.Hash
 	record  *session.Record // nil: anonymous
+}
+
+// stateVar is where a request's loaded session is kept among the request's
+// vars, so that the session matcher and the handler load it once between
+// them. A NUL byte keeps it out of reach of {http.vars.*} placeholders.
+const stateVar = "\x00caddy-session"
+
+// requestState returns the request's session, loading it on first use.
+func (h *Handler) requestState(r *http.Request) (*requestState, error) {
+	if s, ok := caddyhttp.GetVar(r.Context(), stateVar).(*requestState); ok {
+		if s.handler == h {
+			return s, nil
+		}
+		if s.handler.storeName == h.storeName && s.handler.cookie.Name == h.cookie.Name {
+			// Loaded by a matcher through another handler of the same store.
+			mine := *s
+			mine.handler = h
+			caddyhttp.SetVar(r.Context(), stateVar, &mine)
+			return &mine, nil
+		}
+	}
+	s := &requestState{handler: h, request: r, now: clock.Now()}
+	if err := s.load(h.cookie.Candidates(r)); err != nil {
+		return nil, err
+	}
+	caddyhttp.SetVar(r.Context(), stateVar, s)
+	return s, nil
 }
 
 // load finds the first candidate ID the store knows. An unknown ID (forged,
@@ -89,6 +118,12 @@ func (s *requestState) commit(hdr http.Header, status int) error {
 		return nil // the common read path: nothing to store
 	}
 
+	if patch != nil && patch.DestroyAll && s.record != nil {
+		if err := s.destroyAll(); err != nil {
+			return err
+		}
+	}
+
 	rec, err := h.store.Update(s.request.Context(), u)
 	if errors.Is(err, store.ErrNotFound) && sets {
 		// The session ended since this request began (a logout in another
@@ -116,9 +151,18 @@ func (s *requestState) commit(hdr http.Header, status int) error {
 	case rec != nil && newID != "":
 		hash = *u.NewHash
 		setCookie(hdr, h.cookie.Issue(newID, tls))
-		h.logger.Debug("session issued", zap.String("session", hash.Short()), zap.Bool("renewal", u.HasHash))
+		renewal := u.HasHash && !destroy
+		if renewal {
+			sessionMetrics.renewed.WithLabelValues(h.backend).Inc()
+		} else {
+			sessionMetrics.created.WithLabelValues(h.backend).Inc()
+		}
+		h.logger.Debug("session issued", zap.String("session", hash.Short()), zap.Bool("renewal", renewal))
 	case rec == nil && s.record != nil:
 		setCookie(hdr, h.cookie.Expire(tls))
+		if !patch.DestroyAll { // destroyAll has counted it
+			sessionMetrics.destroyed.WithLabelValues(h.backend, "logout").Inc()
+		}
 		h.logger.Debug("session destroyed", zap.String("session", s.hash.Short()))
 	}
 	s.updatePlaceholders(hash, rec)
@@ -152,7 +196,32 @@ func (s *requestState) rotates(p *session.Patch) bool {
 	return false
 }
 
+// destroyAll ends every session of the current session's user, this one
+// included. A session with no identity key only ends itself.
+func (s *requestState) destroyAll() error {
+	h := s.handler
+	user, ok := s.record.Values[h.identity]
+	if !ok {
+		sessionMetrics.destroyed.WithLabelValues(h.backend, "logout_all").Inc()
+		return nil
+	}
+	n, err := h.store.DeleteByIdentity(s.request.Context(), h.identity, user)
+	if err != nil {
+		h.logger.Error("ending all sessions of a user",
+			zap.String("session", s.hash.Short()), zap.Error(err))
+		return fmt.Errorf("ending all sessions of a user: %w", err)
+	}
+	sessionMetrics.destroyed.WithLabelValues(h.backend, "logout_all").Add(float64(n))
+	h.logger.Info("ended every session of a user",
+		zap.String("session", s.hash.Short()), zap.Int("sessions", n))
+	return nil
+}
+
 func (h *Handler) logRejected(s *requestState, err error) {
+	var ruleErr *session.RuleError
+	if errors.As(err, &ruleErr) {
+		sessionMetrics.rejected.WithLabelValues(ruleErr.Reason).Inc()
+	}
 	fields := []zap.Field{zap.String("uri", s.request.RequestURI), zap.Error(err)}
 	if s.record != nil {
 		fields = append(fields, zap.String("session", s.hash.Short()))

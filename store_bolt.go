@@ -83,6 +83,7 @@ func (b *BoltStore) Provision(ctx caddy.Context) error {
 					logger.Error("sweeping expired sessions", zap.String("path", path), zap.Error(err))
 					return
 				}
+				sessionMetrics.expired.WithLabelValues("bolt").Add(float64(removed))
 				logger.Debug("swept expired sessions", zap.String("path", path), zap.Int("removed", removed))
 			},
 		})
@@ -102,6 +103,9 @@ func (b *BoltStore) Provision(ctx caddy.Context) error {
 func timeoutOr(d caddy.Duration) time.Duration {
 	return durationOr(d, bolt.DefaultLockTimeout)
 }
+
+// StoreName names the store in the admin API.
+func (b *BoltStore) StoreName() string { return "bolt:" + b.key }
 
 // SessionStore returns the shared database.
 func (b *BoltStore) SessionStore() store.Store { return b.db }

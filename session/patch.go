@@ -57,6 +57,10 @@ type Patch struct {
 	// Destroy ends the current session first. Keys set in the same patch
 	// start a new session, under a new ID.
 	Destroy bool
+	// DestroyAll ends every session of the current session's user (the
+	// value of its identity key), this one included: "log out everywhere".
+	// It implies Destroy.
+	DestroyAll bool
 	// Renew gives the session a new ID, keeping its data.
 	Renew bool
 }

@@ -13,10 +13,11 @@ const DefaultHeaderPrefix = "X-Session-"
 
 // Commands the upstream may send, after the prefix.
 const (
-	commandSet     = "set-"
-	commandDelete  = "delete"
-	commandRenew   = "renew"
-	commandDestroy = "destroy"
+	commandSet        = "set-"
+	commandDelete     = "delete"
+	commandRenew      = "renew"
+	commandDestroy    = "destroy"
+	commandDestroyAll = "destroy-all"
 )
 
 // Protocol is the header protocol spoken with the upstream application.
@@ -151,6 +152,8 @@ func (p *Protocol) TakeCommands(h http.Header) (*Patch, error) {
 			fail(parseFlag(&patch.Renew, name, values))
 		case command == commandDestroy:
 			fail(parseFlag(&patch.Destroy, name, values))
+		case command == commandDestroyAll:
+			fail(parseFlag(&patch.DestroyAll, name, values))
 		default:
 			fail(ruleError("unknown_command", "unknown session command header %q", name))
 		}
@@ -159,6 +162,7 @@ func (p *Protocol) TakeCommands(h http.Header) (*Patch, error) {
 		return nil, bad
 	}
 	if patch != nil {
+		patch.Destroy = patch.Destroy || patch.DestroyAll
 		for _, k := range patch.Delete {
 			if _, ok := patch.Set[k]; ok {
 				return nil, ruleError("conflict", "key %q is both set and deleted", k)

@@ -1,0 +1,108 @@
+package caddysession
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/caddy-session/caddy-session/session"
+	"github.com/caddy-session/caddy-session/store"
+)
+
+// The metrics exist once per process and are registered in the registry of
+// every config that has a session handler, so their values survive reloads
+// and several handlers share them. No label carries a session ID, a key's
+// value or a user name: only the store's backend, an operation, a reason.
+var sessionMetrics = struct {
+	created, renewed, destroyed, expired, rejected, storeErrors *prometheus.CounterVec
+	storeTime                                                   *prometheus.HistogramVec
+}{
+	created:     newCounter("created_total", "Sessions created.", "store"),
+	renewed:     newCounter("renewed_total", "Sessions given a new ID, on request or by a change of a renew_on key.", "store"),
+	destroyed:   newCounter("destroyed_total", "Sessions ended before their expiry, by cause: logout (X-Session-Destroy), logout_all (X-Session-Destroy-All), admin.", "store", "cause"),
+	expired:     newCounter("expired_total", "Expired sessions removed by the store's sweep (bolt; Redis expires them silently by TTL).", "store"),
+	rejected:    newCounter("commands_rejected_total", "Upstream responses whose session commands were refused, by reason.", "reason"),
+	storeErrors: newCounter("store_errors_total", "Store operations that failed.", "store", "operation"),
+	storeTime: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: "caddy", Subsystem: "session", Name: "store_operation_duration_seconds",
+		Help:    "Time taken by store operations.",
+		Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+	}, []string{"store", "operation"}),
+}
+
+func newCounter(name, help string, labels ...string) *prometheus.CounterVec {
+	return prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "caddy", Subsystem: "session", Name: name, Help: help}, labels)
+}
+
+// registerMetrics adds the session metrics to a config's registry; a
+// second handler in the same config finds them there already.
+func registerMetrics(registry *prometheus.Registry) error {
+	m := &sessionMetrics
+	for _, c := range []prometheus.Collector{m.created, m.renewed, m.destroyed, m.expired, m.rejected, m.storeTime, m.storeErrors} {
+		err := registry.Register(c)
+		var already prometheus.AlreadyRegisteredError
+		if err != nil && !errors.As(err, &already) {
+			return err
+		}
+	}
+	return nil
+}
+
+// instrumented times every operation of a store and counts its failures.
+// ErrNotFound and rule errors are answers, not failures.
+type instrumented struct {
+	store.Store
+	backend string
+}
+
+func (s instrumented) observe(op string, start time.Time, err error) {
+	sessionMetrics.storeTime.WithLabelValues(s.backend, op).Observe(time.Since(start).Seconds())
+	var ruleErr *session.RuleError
+	if err != nil && !errors.Is(err, store.ErrNotFound) && !errors.As(err, &ruleErr) {
+		sessionMetrics.storeErrors.WithLabelValues(s.backend, op).Inc()
+	}
+}
+
+func (s instrumented) Load(ctx context.Context, h session.Hash, now time.Time, t session.Timeouts) (*session.Record, error) {
+	start := time.Now()
+	rec, err := s.Store.Load(ctx, h, now, t)
+	s.observe("load", start, err)
+	return rec, err
+}
+
+func (s instrumented) Update(ctx context.Context, u store.Update) (*session.Record, error) {
+	start := time.Now()
+	rec, err := s.Store.Update(ctx, u)
+	s.observe("update", start, err)
+	return rec, err
+}
+
+func (s instrumented) Delete(ctx context.Context, h session.Hash) error {
+	start := time.Now()
+	err := s.Store.Delete(ctx, h)
+	s.observe("delete", start, err)
+	return err
+}
+
+func (s instrumented) DeleteByIdentity(ctx context.Context, key, value string) (int, error) {
+	start := time.Now()
+	n, err := s.Store.DeleteByIdentity(ctx, key, value)
+	s.observe("delete_by_identity", start, err)
+	return n, err
+}
+
+func (s instrumented) List(ctx context.Context, cursor string, limit int, now time.Time) ([]store.Entry, string, error) {
+	start := time.Now()
+	entries, next, err := s.Store.List(ctx, cursor, limit, now)
+	s.observe("list", start, err)
+	return entries, next, err
+}
+
+func (s instrumented) Count(ctx context.Context, now time.Time) (int, error) {
+	start := time.Now()
+	n, err := s.Store.Count(ctx, now)
+	s.observe("count", start, err)
+	return n, err
+}
