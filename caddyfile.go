@@ -134,15 +134,7 @@ func (h *Handler) unmarshalCookie(d *caddyfile.Dispenser) error {
 	if d.NextArg() {
 		return d.ArgErr()
 	}
-	for nesting := d.Nesting(); d.NextBlock(nesting); {
-		sub := d.Val()
-		if !d.NextArg() {
-			return d.ArgErr()
-		}
-		val := d.Val()
-		if d.NextArg() {
-			return d.ArgErr()
-		}
+	err := eachSetting(d, func(sub, val string) error {
 		switch sub {
 		case "domain":
 			c.Domain = val
@@ -155,6 +147,10 @@ func (h *Handler) unmarshalCookie(d *caddyfile.Dispenser) error {
 		default:
 			return d.Errf("unknown cookie subdirective %q", sub)
 		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	if _, err := c.build(); err != nil {
 		return d.Err(err.Error())
@@ -169,15 +165,7 @@ func (h *Handler) unmarshalLimits(d *caddyfile.Dispenser) error {
 	if h.Limits == nil {
 		h.Limits = new(LimitsConfig)
 	}
-	for nesting := d.Nesting(); d.NextBlock(nesting); {
-		sub := d.Val()
-		if !d.NextArg() {
-			return d.ArgErr()
-		}
-		val := d.Val()
-		if d.NextArg() {
-			return d.ArgErr()
-		}
+	return eachSetting(d, func(sub, val string) error {
 		switch sub {
 		case "keys":
 			n, err := strconv.Atoi(val)
@@ -197,6 +185,25 @@ func (h *Handler) unmarshalLimits(d *caddyfile.Dispenser) error {
 			}
 		default:
 			return d.Errf("unknown limits subdirective %q", sub)
+		}
+		return nil
+	})
+}
+
+// eachSetting calls set for each `<name> <value>` line of the block that
+// follows, refusing lines with no value or more than one.
+func eachSetting(d *caddyfile.Dispenser, set func(name, value string) error) error {
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		name := d.Val()
+		if !d.NextArg() {
+			return d.ArgErr()
+		}
+		value := d.Val()
+		if d.NextArg() {
+			return d.ArgErr()
+		}
+		if err := set(name, value); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -1,0 +1,104 @@
+package caddysession
+
+import (
+	"encoding/json"
+	"testing"
+
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+)
+
+func TestUnmarshalCaddyfile(t *testing.T) {
+	cases := []struct {
+		name, input, want string
+	}{
+		{"bare", `session`, `{}`},
+		{"everything", `session {
+			store bolt /var/lib/sessions.db {
+				lock_timeout 2s
+				no_sync
+			}
+			cookie __Host-sid {
+				path /
+				secure always
+				same_site strict
+			}
+			idle_timeout 15m
+			absolute_timeout 8h
+			touch_interval 30s
+			header_prefix X-Sess-
+			renew_on user role
+			writable user role cart
+			forward_cookie
+			limits {
+				keys 10
+				value_size 1KiB
+				session_size 8KiB
+			}
+		}`, `{"store":{"backend":"bolt","lock_timeout":2000000000,"no_sync":true,"path":"/var/lib/sessions.db"},` +
+			`"cookie":{"name":"__Host-sid","path":"/","secure":"always","same_site":"strict"},` +
+			`"idle_timeout":900000000000,"absolute_timeout":28800000000000,"touch_interval":30000000000,` +
+			`"header_prefix":"X-Sess-","renew_on":["user","role"],"writable":["user","role","cart"],"forward_cookie":true,` +
+			`"limits":{"keys":10,"value_size":1024,"session_size":8192}}`},
+		{"cookie name only", `session {
+			cookie app_session
+		}`, `{"cookie":{"name":"app_session"}}`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var h Handler
+			if err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser(c.input)); err != nil {
+				t.Fatal(err)
+			}
+			got, err := json.Marshal(h)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !jsonEqual(t, string(got), c.want) {
+				t.Fatalf("got  %s\nwant %s", got, c.want)
+			}
+		})
+	}
+}
+
+func TestUnmarshalCaddyfileErrors(t *testing.T) {
+	cases := map[string]string{
+		"argument on the directive": `session foo`,
+		"unknown subdirective":      "session {\n colour blue \n}",
+		"duration missing":          "session {\n idle_timeout \n}",
+		"negative duration":         "session {\n idle_timeout -1m \n}",
+		"two durations":             "session {\n idle_timeout 1m 2m \n}",
+		"bad renew_on key":          "session {\n renew_on a.b \n}",
+		"empty writable":            "session {\n writable \n}",
+		"forward_cookie arg":        "session {\n forward_cookie yes \n}",
+		"bad value_size":            "session {\n limits {\n value_size lots \n}\n}",
+		"zero keys":                 "session {\n limits {\n keys 0 \n}\n}",
+		"unknown limit":             "session {\n limits {\n depth 3 \n}\n}",
+		"cookie setting no value":   "session {\n cookie {\n domain \n}\n}",
+		"bad same_site":             "session {\n cookie {\n same_site loose \n}\n}",
+		"bad prefix":                "session {\n header_prefix X-Session \n}",
+		"unknown bolt option":       "session {\n store bolt {\n compress \n}\n}",
+		"unknown store":             "session {\n store cassandra \n}",
+	}
+	for name, input := range cases {
+		t.Run(name, func(t *testing.T) {
+			var h Handler
+			if err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser(input)); err == nil {
+				t.Fatalf("no error for %q", input)
+			}
+		})
+	}
+}
+
+func jsonEqual(t *testing.T, a, b string) bool {
+	t.Helper()
+	var x, y any
+	if err := json.Unmarshal([]byte(a), &x); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal([]byte(b), &y); err != nil {
+		t.Fatal(err)
+	}
+	xs, _ := json.Marshal(x)
+	ys, _ := json.Marshal(y)
+	return string(xs) == string(ys)
+}
