@@ -199,6 +199,41 @@ func (s *Store) Load(ctx context.Context, hash session.Hash, now time.Time, time
 	return rec, nil
 }
 
+// importBatch is how many records one transaction of Import writes.
+const importBatch = 20_000
+
+// Import stores the records of entries as they are, each under its hash
+// and indexed under the identity key identity, replacing any record
+// already there. It writes many records per transaction, so it loads a
+// large number of sessions (a migration from another store, a benchmark's
+// population) far faster than one Update each. Records are not checked
+// against limits or timeouts; expired ones are swept as usual.
+func (s *Store) Import(ctx context.Context, entries []store.Entry, identity string) error {
+	for len(entries) > 0 {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		n := min(len(entries), importBatch)
+		err := s.db.Update(func(tx *bbolt.Tx) error {
+			b := buckets(tx)
+			for _, e := range entries[:n] {
+				if err := b.remove(e.Hash); err != nil {
+					return err
+				}
+				if err := b.put(e.Hash, e.Record, identity); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("importing sessions into %s: %w", s.path, err)
+		}
+		entries = entries[n:]
+	}
+	return nil
+}
+
 // errNeedsNewHash is returned by an Update that would start a session but
 // says not where to keep it.
 var errNeedsNewHash = errors.New("an update that starts a new session needs a NewHash to store it under")

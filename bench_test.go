@@ -1,0 +1,167 @@
+package caddysession
+
+import (
+	"context"
+	"encoding/json"
+	"maps"
+	"net/http"
+	"net/url"
+	"path/filepath"
+	"testing"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/caddy-session/caddy-session/internal/clock"
+	"github.com/caddy-session/caddy-session/session"
+	"github.com/caddy-session/caddy-session/store"
+)
+
+// The benchmarks of the whole per-request work of the session handler, in
+// process, without a network: ServeHTTP of a provisioned Handler on a bolt
+// store, in front of a next handler that answers at once.
+//
+//	go test -run='^$' -bench=. -benchmem .
+//
+// Each iteration builds a fresh request, as Caddy does for each request it
+// reads (headers, replacer, vars); BenchmarkBaseline does that and calls
+// the next handler directly, so the session's own cost is the difference.
+
+// benchValues is a typical small session: 3 keys, about 100 bytes.
+var benchValues = map[string]string{
+	"user":  "user-000042@example.com",
+	"roles": "admin,editor,viewer",
+	"cart":  "sku-1001,sku-1002,sku-1003,sku-1004,sku-1005,sku-1006",
+}
+
+// benchHandler provisions a session handler on a bolt file of its own
+// (without fsync: the read path does not write) and creates one session.
+// It returns the handler and the session's ID.
+func benchHandler(b *testing.B) (*Handler, string) {
+	b.Helper()
+	cfg, _ := json.Marshal(map[string]any{
+		"backend": "bolt",
+		"path":    filepath.Join(b.TempDir(), "sessions.db"),
+		"no_sync": true,
+	})
+	h := &Handler{StoreRaw: cfg}
+	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
+	b.Cleanup(cancel)
+	if err := h.Provision(ctx); err != nil {
+		b.Fatal(err)
+	}
+	if err := h.Validate(); err != nil {
+		b.Fatal(err)
+	}
+	id, hash := newSessionID()
+	_, err := h.store.Update(ctx, store.Update{
+		NewHash:  hash,
+		Patch:    &session.Patch{Set: maps.Clone(benchValues)},
+		Identity: h.identity, Now: clock.Now(), Timeouts: h.timeouts, Limits: h.limits,
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return h, id
+}
+
+// browserHeader is what a browser sends, with the session cookie among
+// others.
+func browserHeader(id string) http.Header {
+	h := http.Header{
+		"User-Agent":      {"Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"},
+		"Accept":          {"text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"},
+		"Accept-Language": {"en-US,en;q=0.5"},
+		"Accept-Encoding": {"gzip, deflate, br"},
+		"Connection":      {"keep-alive"},
+	}
+	if id != "" {
+		h["Cookie"] = []string{"theme=dark; sid=" + id + "; lang=en"}
+	}
+	return h
+}
+
+// newBenchRequest is the request as Caddy's server hands it to the first
+// handler: its own headers, a replacer and vars in its context.
+func newBenchRequest(u *url.URL, tmpl http.Header) *http.Request {
+	r := &http.Request{
+		Method: http.MethodGet, URL: u, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header: tmpl.Clone(), Host: u.Host, RequestURI: u.RequestURI(),
+	}
+	ctx := context.WithValue(context.Background(), caddy.ReplacerCtxKey, caddy.NewReplacer())
+	ctx = context.WithValue(ctx, caddyhttp.VarsCtxKey, map[string]any{})
+	return r.WithContext(ctx)
+}
+
+// discard is a ResponseWriter that keeps nothing but its header map,
+// which it empties for the next request.
+type discard struct{ h http.Header }
+
+func (d *discard) Header() http.Header         { return d.h }
+func (d *discard) Write(b []byte) (int, error) { return len(b), nil }
+func (d *discard) WriteHeader(int)             {}
+
+var benchBody = []byte("hello")
+
+// app is the next handler: a small answer with no session commands.
+var app = caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+	w.Header()["Content-Type"] = []string{"text/plain"}
+	w.WriteHeader(http.StatusOK)
+	_, err := w.Write(benchBody)
+	return err
+})
+
+func runBench(b *testing.B, serve func(w http.ResponseWriter, r *http.Request) error, tmpl http.Header, check func(r *http.Request)) {
+	u, _ := url.Parse("http://app.example.com/page")
+	w := &discard{h: http.Header{}}
+	b.ReportAllocs()
+	for b.Loop() {
+		clear(w.h)
+		r := newBenchRequest(u, tmpl)
+		if err := serve(w, r); err != nil {
+			b.Fatal(err)
+		}
+		if check != nil {
+			check(r)
+		}
+	}
+}
+
+// BenchmarkBaseline is the harness alone: a fresh request and the next
+// handler, no session.
+func BenchmarkBaseline(b *testing.B) {
+	runBench(b, func(w http.ResponseWriter, r *http.Request) error {
+		return app.ServeHTTP(w, r)
+	}, browserHeader(session.NewID()), nil)
+}
+
+// BenchmarkReadPath is a request with a valid session of 3 keys that
+// writes nothing: the load, the header rewrite, the placeholders, the
+// search of the response for commands.
+func BenchmarkReadPath(b *testing.B) {
+	h, id := benchHandler(b)
+	runBench(b, func(w http.ResponseWriter, r *http.Request) error {
+		return h.ServeHTTP(w, r, app)
+	}, browserHeader(id), func(r *http.Request) {
+		if r.Header.Get("X-Session-User") != benchValues["user"] {
+			b.Fatalf("the session was not forwarded: %v", r.Header)
+		}
+	})
+}
+
+// BenchmarkAnonymous is a request with no session cookie.
+func BenchmarkAnonymous(b *testing.B) {
+	h, _ := benchHandler(b)
+	runBench(b, func(w http.ResponseWriter, r *http.Request) error {
+		return h.ServeHTTP(w, r, app)
+	}, browserHeader(""), nil)
+}
+
+// BenchmarkUnknownSession is a request whose cookie names no session: a
+// lookup that finds nothing.
+func BenchmarkUnknownSession(b *testing.B) {
+	h, _ := benchHandler(b)
+	runBench(b, func(w http.ResponseWriter, r *http.Request) error {
+		return h.ServeHTTP(w, r, app)
+	}, browserHeader(session.NewID()), nil)
+}
