@@ -1,0 +1,469 @@
+package caddysession
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap"
+
+	"github.com/caddy-session/caddy-session/internal/clock"
+	"github.com/caddy-session/caddy-session/session"
+	"github.com/caddy-session/caddy-session/store"
+)
+
+func init() {
+	caddy.RegisterModule(AdminAPI{})
+}
+
+// AdminAPI serves the session endpoints of Caddy's admin API, under
+// `/session/`: counts per store, a paginated listing of sessions, one
+// session by the hash of its ID, and revocation of one session or of every
+// session of a user. It is loaded by the admin endpoint itself, so it is
+// reachable exactly where the rest of the admin API is, under the same
+// access controls, and it needs no configuration.
+//
+// It works on the stores of the session handlers of the loaded configs.
+// It never sees or returns a session ID: sessions are named by the SHA-256
+// of their ID, the key under which the store keeps them.
+type AdminAPI struct {
+	logger *zap.Logger
+}
+
+// Limits of GET /session/sessions.
+const (
+	defaultListLimit = 100
+	maxListLimit     = 1000
+)
+
+// maxRevokeBody bounds the body of POST /session/revoke.
+const maxRevokeBody = 64 << 10
+
+// The paths of the endpoints.
+const (
+	adminStoresPath   = "/session/stores"
+	adminSessionsPath = "/session/sessions"
+	adminRevokePath   = "/session/revoke"
+)
+
+// CaddyModule returns the Caddy module information.
+func (AdminAPI) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "admin.api.session",
+		New: func() caddy.Module { return new(AdminAPI) },
+	}
+}
+
+// Provision sets up the logger.
+func (a *AdminAPI) Provision(ctx caddy.Context) error {
+	a.logger = ctx.Logger(a)
+	return nil
+}
+
+// Routes returns the routes of the session endpoints.
+func (a *AdminAPI) Routes() []caddy.AdminRoute {
+	return []caddy.AdminRoute{
+		{Pattern: adminStoresPath, Handler: caddy.AdminHandlerFunc(a.handleStores)},
+		{Pattern: adminSessionsPath, Handler: caddy.AdminHandlerFunc(a.handleList)},
+		{Pattern: adminSessionsPath + "/", Handler: caddy.AdminHandlerFunc(a.handleSession)},
+		{Pattern: adminRevokePath, Handler: caddy.AdminHandlerFunc(a.handleRevoke)},
+	}
+}
+
+// storeView is one store in GET /session/stores.
+type storeView struct {
+	Name     string `json:"name"`
+	Backend  string `json:"backend"`
+	Sessions int    `json:"sessions"`
+}
+
+// sessionView is one session as the admin API shows it: never the ID,
+// only its hash; the values only when asked for.
+type sessionView struct {
+	Hash             string            `json:"hash"`
+	Created          time.Time         `json:"created"`
+	LastSeen         time.Time         `json:"last_seen"`
+	IdleDeadline     time.Time         `json:"idle_deadline"`
+	AbsoluteDeadline time.Time         `json:"absolute_deadline"`
+	Keys             []string          `json:"keys"`
+	Values           map[string]string `json:"values,omitzero"`
+}
+
+// listView is the answer of GET /session/sessions.
+type listView struct {
+	Sessions []sessionView `json:"sessions"`
+	// NextCursor is the cursor of the next page, "" after the last.
+	NextCursor string `json:"next_cursor"`
+}
+
+// revokedView is the answer of the revoking endpoints.
+type revokedView struct {
+	Revoked int `json:"revoked"`
+}
+
+// revokeRequest is the body of POST /session/revoke.
+type revokeRequest struct {
+	Key   string  `json:"key"`
+	Value *string `json:"value"`
+}
+
+// handleStores answers GET /session/stores: each live store with the
+// number of live sessions it holds.
+func (a *AdminAPI) handleStores(w http.ResponseWriter, r *http.Request) error {
+	if err := checkMethod(w, r, http.MethodGet); err != nil {
+		return err
+	}
+	if _, err := queryParams(r); err != nil {
+		return err
+	}
+	now := clock.Now()
+	out := []storeView{}
+	for _, h := range liveStores() {
+		n, err := h.store.Count(r.Context(), now)
+		if err != nil {
+			return storeFailure(fmt.Errorf("counting the sessions of store %s: %v", h.storeName, err))
+		}
+		out = append(out, storeView{Name: h.storeName, Backend: h.backend, Sessions: n})
+	}
+	return writeJSON(w, out)
+}
+
+// handleList answers GET /session/sessions: one page of live sessions in
+// the order of their hashes. Each page is read in its own store
+// transaction; nothing is held open between requests.
+func (a *AdminAPI) handleList(w http.ResponseWriter, r *http.Request) error {
+	if err := checkMethod(w, r, http.MethodGet); err != nil {
+		return err
+	}
+	q, err := queryParams(r, "store", "cursor", "limit", "values")
+	if err != nil {
+		return err
+	}
+	h, err := pickStore(q)
+	if err != nil {
+		return err
+	}
+	limit := defaultListLimit
+	if s := q.Get("limit"); s != "" {
+		limit, err = strconv.Atoi(s)
+		if err != nil || limit < 1 || limit > maxListLimit {
+			return badRequest(fmt.Errorf("limit %q: give a whole number from 1 to %d", s, maxListLimit))
+		}
+	}
+	values, err := boolParam(q, "values")
+	if err != nil {
+		return err
+	}
+	cursor := q.Get("cursor")
+	if cursor != "" {
+		// Sessions are listed in the order of their hashes: a cursor is
+		// the hash of the last session of the previous page.
+		if _, err := session.ParseHash(cursor); err != nil {
+			return badRequest(fmt.Errorf("cursor %q: pass back the next_cursor of the previous page, or none for the first page", cursor))
+		}
+	}
+
+	// The store checks the stored deadlines; a timeout shortened in the
+	// config ends a session at once, as Load does, so such sessions are
+	// skipped here. To fill the page and to know whether a live session
+	// follows it, read one more than needed, until the store runs out.
+	now := clock.Now()
+	page := listView{Sessions: []sessionView{}}
+	for {
+		need := limit - len(page.Sessions) + 1
+		entries, next, err := h.store.List(r.Context(), cursor, need, now)
+		if err != nil {
+			return storeFailure(fmt.Errorf("listing the sessions of store %s: %v", h.storeName, err))
+		}
+		for _, e := range entries {
+			if !h.timeouts.Expired(e.Record, now) {
+				page.Sessions = append(page.Sessions, viewOf(e.Hash, e.Record, values))
+			}
+		}
+		if len(page.Sessions) > limit {
+			// A live session follows the page: the cursor is the hash of
+			// the page's last session, as the stores' own cursors are.
+			page.Sessions = page.Sessions[:limit]
+			page.NextCursor = page.Sessions[limit-1].Hash
+			break
+		}
+		if cursor = next; cursor == "" {
+			break
+		}
+	}
+	return writeJSON(w, page)
+}
+
+// handleSession answers GET and DELETE /session/sessions/<hash>: show or
+// revoke one session.
+func (a *AdminAPI) handleSession(w http.ResponseWriter, r *http.Request) error {
+	if err := checkMethod(w, r, http.MethodGet, http.MethodDelete); err != nil {
+		return err
+	}
+	allowed := []string{"store"}
+	if r.Method == http.MethodGet {
+		allowed = append(allowed, "values")
+	}
+	q, err := queryParams(r, allowed...)
+	if err != nil {
+		return err
+	}
+	raw := strings.TrimPrefix(r.URL.Path, adminSessionsPath+"/")
+	hash, err := session.ParseHash(raw)
+	if err != nil {
+		return badRequest(fmt.Errorf("%q is not a session hash: %v, as GET %s lists them", raw, err, adminSessionsPath))
+	}
+	h, err := pickStore(q)
+	if err != nil {
+		return err
+	}
+	if r.Method == http.MethodDelete {
+		return a.revokeOne(w, r, h, hash)
+	}
+
+	values, err := boolParam(q, "values")
+	if err != nil {
+		return err
+	}
+	rec, err := h.store.Load(r.Context(), hash, clock.Now(), h.timeouts)
+	if errors.Is(err, store.ErrNotFound) {
+		return notFound(hash, h)
+	}
+	if err != nil {
+		return storeFailure(fmt.Errorf("reading session %s from store %s: %v", hash.Short(), h.storeName, err))
+	}
+	return writeJSON(w, viewOf(hash, rec, values))
+}
+
+// revokeOne deletes the session stored under hash.
+func (a *AdminAPI) revokeOne(w http.ResponseWriter, r *http.Request, h *Handler, hash session.Hash) error {
+	err := h.store.Delete(r.Context(), hash)
+	if errors.Is(err, store.ErrNotFound) {
+		return notFound(hash, h)
+	}
+	if err != nil {
+		return storeFailure(fmt.Errorf("deleting session %s from store %s: %v", hash.Short(), h.storeName, err))
+	}
+	sessionMetrics.destroyed.WithLabelValues(h.backend, "admin").Inc()
+	a.logger.Info("session revoked through the admin API",
+		zap.String("store", h.storeName), zap.String("session", hash.Short()))
+	return writeJSON(w, revokedView{Revoked: 1})
+}
+
+// handleRevoke answers POST /session/revoke: delete every session whose
+// identity key has the given value, as a password reset needs. The value
+// comes in the body, not the URL, so that Caddy's log of admin requests
+// never holds a user name.
+func (a *AdminAPI) handleRevoke(w http.ResponseWriter, r *http.Request) error {
+	if err := checkMethod(w, r, http.MethodPost); err != nil {
+		return err
+	}
+	q, err := queryParams(r, "store")
+	if err != nil {
+		return err
+	}
+	h, err := pickStore(q)
+	if err != nil {
+		return err
+	}
+	var req revokeRequest
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxRevokeBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		return badRequest(fmt.Errorf(`body: %v: send a JSON object such as {"key": "user", "value": "alice"}`, err))
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return badRequest(errors.New("body: send one JSON object and nothing after it"))
+	}
+	if req.Value == nil || *req.Value == "" {
+		return badRequest(errors.New(`body: "value" is missing: give the value of the identity key whose sessions to revoke, e.g. {"value": "alice"}`))
+	}
+	key := strings.ToLower(req.Key)
+	if key == "" {
+		key = h.identity
+	}
+	if !session.ValidKey(key) {
+		return badRequest(fmt.Errorf(`body: "key" %q is not a session key: use 1 to 64 of a-z 0-9 - _`, req.Key))
+	}
+	idKeys := identityKeys(h.storeName)
+	if !slices.Contains(idKeys, key) {
+		return badRequest(fmt.Errorf(`body: "key" %q does not identify users in store %s: sessions are indexed only by the identity key (the first renew_on key): use %s`,
+			key, h.storeName, quoteList(idKeys)))
+	}
+
+	n, err := h.store.DeleteByIdentity(r.Context(), key, *req.Value)
+	if err != nil {
+		return storeFailure(fmt.Errorf("revoking sessions by %q in store %s: %v", key, h.storeName, err))
+	}
+	sessionMetrics.destroyed.WithLabelValues(h.backend, "admin").Add(float64(n))
+	// The value names a user: it is not logged.
+	a.logger.Info("sessions of a user revoked through the admin API",
+		zap.String("store", h.storeName), zap.String("key", key), zap.Int("sessions", n))
+	return writeJSON(w, revokedView{Revoked: n})
+}
+
+// viewOf shows a record, with its values if asked for.
+func viewOf(hash session.Hash, rec *session.Record, values bool) sessionView {
+	v := sessionView{
+		Hash:             hash.String(),
+		Created:          rec.Created.UTC(),
+		LastSeen:         rec.LastSeen.UTC(),
+		IdleDeadline:     rec.IdleDeadline.UTC(),
+		AbsoluteDeadline: rec.AbsoluteDeadline.UTC(),
+		Keys:             make([]string, 0, len(rec.Values)),
+	}
+	for k := range rec.Values {
+		v.Keys = append(v.Keys, k)
+	}
+	slices.Sort(v.Keys)
+	if values {
+		v.Values = make(map[string]string, len(rec.Values))
+		for k, val := range rec.Values {
+			v.Values[k] = val
+		}
+	}
+	return v
+}
+
+// pickStore returns the live handler of the store named by the query's
+// store parameter or, without one, of the only live store.
+func pickStore(q url.Values) (*Handler, error) {
+	live := liveStores()
+	name := q.Get("store")
+	if name == "" {
+		switch len(live) {
+		case 1:
+			return live[0], nil
+		case 0:
+			return nil, caddy.APIError{HTTPStatus: http.StatusNotFound,
+				Err: errors.New("no session store is live: load a config with a session handler")}
+		default:
+			return nil, badRequest(fmt.Errorf("%d session stores are live: name one in the query, ?store=NAME, with NAME one of %s",
+				len(live), quoteList(storeNames(live))))
+		}
+	}
+	for _, h := range live {
+		if h.storeName == name {
+			return h, nil
+		}
+	}
+	return nil, caddy.APIError{HTTPStatus: http.StatusNotFound,
+		Err: fmt.Errorf("no live session store is named %q: use one of %s, as GET %s lists them",
+			name, quoteList(storeNames(live)), adminStoresPath)}
+}
+
+// identityKeys returns the identity keys (the first renew_on key) of every
+// live handler on the named store: the keys by which it indexes sessions.
+func identityKeys(storeName string) []string {
+	handlers.Lock()
+	defer handlers.Unlock()
+	var keys []string
+	for _, h := range handlers.list {
+		if h.storeName == storeName && !slices.Contains(keys, h.identity) {
+			keys = append(keys, h.identity)
+		}
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+func storeNames(hs []*Handler) []string {
+	names := make([]string, len(hs))
+	for i, h := range hs {
+		names[i] = h.storeName
+	}
+	return names
+}
+
+func quoteList(items []string) string {
+	if len(items) == 0 {
+		return "(none)"
+	}
+	quoted := make([]string, len(items))
+	for i, s := range items {
+		quoted[i] = strconv.Quote(s)
+	}
+	return strings.Join(quoted, ", ")
+}
+
+// checkMethod refuses a request whose method is not one of allowed with
+// 405 and an Allow header.
+func checkMethod(w http.ResponseWriter, r *http.Request, allowed ...string) error {
+	if slices.Contains(allowed, r.Method) {
+		return nil
+	}
+	w.Header().Set("Allow", strings.Join(allowed, ", "))
+	return caddy.APIError{HTTPStatus: http.StatusMethodNotAllowed,
+		Err: fmt.Errorf("method %s is not allowed on %s: use %s", r.Method, r.URL.Path, strings.Join(allowed, " or "))}
+}
+
+// queryParams parses the request's query and refuses a parameter that is
+// not one of allowed, so that a misspelled one is not silently ignored.
+func queryParams(r *http.Request, allowed ...string) (url.Values, error) {
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return nil, badRequest(fmt.Errorf("query: %v: encode it as URL query parameters", err))
+	}
+	for name := range q {
+		if !slices.Contains(allowed, name) {
+			if len(allowed) == 0 {
+				return nil, badRequest(fmt.Errorf("unknown query parameter %q: %s takes none", name, r.URL.Path))
+			}
+			return nil, badRequest(fmt.Errorf("unknown query parameter %q: use %s", name, quoteList(allowed)))
+		}
+	}
+	return q, nil
+}
+
+// boolParam parses an optional true/false query parameter.
+func boolParam(q url.Values, name string) (bool, error) {
+	s := q.Get(name)
+	if s == "" {
+		return false, nil
+	}
+	b, err := strconv.ParseBool(s)
+	if err != nil {
+		return false, badRequest(fmt.Errorf("%s %q: use true or false", name, s))
+	}
+	return b, nil
+}
+
+// writeJSON sends v as the JSON answer.
+func writeJSON(w http.ResponseWriter, v any) error {
+	body, err := json.Marshal(v)
+	if err != nil {
+		return caddy.APIError{HTTPStatus: http.StatusInternalServerError, Err: fmt.Errorf("encoding the answer: %v", err)}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	_, _ = w.Write(append(body, '\n'))
+	return nil
+}
+
+func badRequest(err error) error {
+	return caddy.APIError{HTTPStatus: http.StatusBadRequest, Err: err}
+}
+
+func notFound(hash session.Hash, h *Handler) error {
+	return caddy.APIError{HTTPStatus: http.StatusNotFound,
+		Err: fmt.Errorf("no live session whose hash starts %s in store %s: it never existed, has expired or was revoked", hash.Short(), h.storeName)}
+}
+
+// storeFailure is a failure of the store, not of the request.
+func storeFailure(err error) error {
+	return caddy.APIError{HTTPStatus: http.StatusServiceUnavailable, Err: err}
+}
+
+// Interface guards
+var (
+	_ caddy.Provisioner = (*AdminAPI)(nil)
+	_ caddy.AdminRouter = (*AdminAPI)(nil)
+)
