@@ -237,7 +237,11 @@ func (h *Handler) Cleanup() error {
 // as headers, and applies the commands of the response.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	h.protocol.Scrub(r.Header)
+	h.protocol.ScrubConnection(r.Header)
 	h.protocol.Scrub(r.Trailer)
+	if r.Trailer != nil && r.Body != nil {
+		r.Body = &scrubTrailerAtEOF{ReadCloser: r.Body, trailer: r.Trailer, protocol: h.protocol}
+	}
 	state, err := h.requestState(r)
 	if !h.ForwardCookie {
 		h.cookie.Strip(r.Header)

@@ -101,6 +101,35 @@ func (p *Protocol) Scrub(h http.Header) {
 	}
 }
 
+// ScrubConnection removes the namespace's names from the Connection header
+// of a request, keeping its other options. A proxy deletes every header the
+// Connection header names (they are hop-by-hop), so a client that sent
+// "Connection: X-Session-User" would otherwise have the proxy remove the
+// session's own header before it reaches the upstream.
+func (p *Protocol) ScrubConnection(h http.Header) {
+	lines, ok := h["Connection"]
+	if !ok {
+		return
+	}
+	var kept []string
+	for _, line := range lines {
+		var opts []string
+		for opt := range strings.SplitSeq(line, ",") {
+			if opt = strings.TrimSpace(opt); opt != "" && !p.InNamespace(opt) {
+				opts = append(opts, opt)
+			}
+		}
+		if len(opts) > 0 {
+			kept = append(kept, strings.Join(opts, ", "))
+		}
+	}
+	if len(kept) == 0 {
+		delete(h, "Connection")
+		return
+	}
+	h["Connection"] = kept
+}
+
 // Forward adds one request header per session key: key "user" becomes
 // X-Session-User. Call it after Scrub.
 func (p *Protocol) Forward(h http.Header, values map[string]string) {
