@@ -43,6 +43,22 @@ func cloneOutside(p *Protocol, h http.Header) http.Header {
 	return out
 }
 
+// trailerNames returns the names a Trailer header announces outside p's
+// namespace, and whether it announces one inside.
+func trailerNames(p *Protocol, lines []string) (names []string, inNamespace bool) {
+	for _, line := range lines {
+		for name := range strings.SplitSeq(line, ",") {
+			name = strings.TrimSpace(name)
+			if p.InNamespace(name) {
+				inNamespace = true
+			} else if name != "" {
+				names = append(names, name)
+			}
+		}
+	}
+	return names, inNamespace
+}
+
 func headersEqual(a, b http.Header) bool {
 	return maps.EqualFunc(a, b, func(x, y []string) bool { return slices.Equal(x, y) })
 }
@@ -56,6 +72,7 @@ func FuzzTakeCommands(f *testing.F) {
 	f.Add("X-Session-Set-Role: admin\nX-Session-Delete: role", true)
 	f.Add("X-Session-Set-User: a\rb\nX-Session-Bogus: 1", false)
 	f.Add("Trailer:X-Session-Set-User: alice\nTrailer:X-Other: 1", false)
+	f.Add("Trailer: X-Other, x_session_set_user\nTrailer: X-Session-Destroy\nX-Session-Set-Cart: 1", false)
 	f.Add("X-Session-Set-\u212a: 1\nX-Session-Delete: \u00a0user", false)
 	f.Add("X-Session-Set-User: "+strings.Repeat("v", 65), false)
 	f.Add("X-Sessionx: 1\nX-Sessio: 2\nX-Session-", false)
@@ -68,6 +85,7 @@ func FuzzTakeCommands(f *testing.F) {
 		p := NewProtocol(DefaultHeaderPrefix, writable, lim)
 		h := fuzzHeader(raw)
 		others := cloneOutside(p, h)
+		wantTrailers, announced := trailerNames(p, h["Trailer"])
 
 		patch, err := p.TakeCommands(h)
 
@@ -76,6 +94,16 @@ func FuzzTakeCommands(f *testing.F) {
 				t.Fatalf("namespace header %q left in the map (err %v)", name, err)
 			}
 		}
+		// The Trailer header loses the namespace's names, and only them.
+		gotTrailers, left := trailerNames(p, h["Trailer"])
+		if left || !slices.Equal(gotTrailers, wantTrailers) {
+			t.Fatalf("Trailer %q became %q", others["Trailer"], h["Trailer"])
+		}
+		if announced && err == nil {
+			t.Fatalf("a command announced as a trailer was accepted: %q", others["Trailer"])
+		}
+		delete(h, "Trailer")
+		delete(others, "Trailer")
 		if !headersEqual(h, others) {
 			t.Fatalf("non-namespace headers changed:\n got %q\nwant %q", h, others)
 		}

@@ -143,8 +143,9 @@ func (p *Protocol) HeaderName(key string) string {
 	return textproto.CanonicalMIMEHeaderKey(p.canon + key)
 }
 
-// TakeCommands removes every namespace header from the response headers h
-// and parses them as commands. It returns a nil patch when there were none.
+// TakeCommands removes every namespace header from the response headers h,
+// and every namespace name from its Trailer header, and parses them as
+// commands. It returns a nil patch when there were none.
 // A *RuleError means the commands as a whole are refused: the caller applies
 // none of them.
 func (p *Protocol) TakeCommands(h http.Header) (*Patch, error) {
@@ -187,6 +188,12 @@ func (p *Protocol) TakeCommands(h http.Header) (*Patch, error) {
 			fail(ruleError("unknown_command", "unknown session command header %q", name))
 		}
 	}
+	if p.dropAnnouncedTrailers(h) {
+		// A command announced in the Trailer header would arrive after
+		// the session is committed, as above; and its name must not
+		// reach the client either.
+		fail(ruleError("unknown_command", "a session command header is announced as a trailer"))
+	}
 	if bad != nil {
 		return nil, bad
 	}
@@ -202,6 +209,40 @@ func (p *Protocol) TakeCommands(h http.Header) (*Patch, error) {
 		}
 	}
 	return patch, nil
+}
+
+// dropAnnouncedTrailers removes the namespace's names from the Trailer
+// header of h, keeping the other names, and reports whether it removed any.
+func (p *Protocol) dropAnnouncedTrailers(h http.Header) bool {
+	lines, ok := h["Trailer"]
+	if !ok {
+		return false
+	}
+	dropped := false
+	var kept []string
+	for _, line := range lines {
+		var names []string
+		for name := range strings.SplitSeq(line, ",") {
+			name = strings.TrimSpace(name)
+			if p.InNamespace(name) {
+				dropped = true
+			} else if name != "" {
+				names = append(names, name)
+			}
+		}
+		if len(names) > 0 {
+			kept = append(kept, strings.Join(names, ", "))
+		}
+	}
+	if !dropped {
+		return false
+	}
+	if len(kept) == 0 {
+		delete(h, "Trailer")
+	} else {
+		h["Trailer"] = kept
+	}
+	return true
 }
 
 func (p *Protocol) parseSet(patch *Patch, key string, values []string) *RuleError {
