@@ -1,0 +1,131 @@
+package redis
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/caddy-session/caddy-session/session"
+)
+
+// errCorrupt is wrapped by every decoding error.
+var errCorrupt = errors.New("corrupt session record")
+
+func corrupt(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", errCorrupt, fmt.Sprintf(format, args...))
+}
+
+// encode returns the fields of the session hash of rec, indexed under
+// identity, for HSET.
+func encode(rec *session.Record, identity string) []any {
+	fields := make([]any, 0, 2*(len(rec.Values)+6))
+	fields = append(fields,
+		fieldVersion, layoutVersion,
+		fieldCreated, nanos(rec.Created),
+		fieldSeen, nanos(rec.LastSeen),
+		fieldIdle, nanos(rec.IdleDeadline),
+		fieldAbsolute, nanos(rec.AbsoluteDeadline))
+	if identity != "" {
+		fields = append(fields, fieldIdentity, identity)
+	}
+	for _, k := range sortedKeys(rec.Values) {
+		fields = append(fields, k, rec.Values[k])
+	}
+	return fields
+}
+
+// decode parses the fields of a session hash into a record and the
+// identity key name it is indexed under.
+func decode(fields map[string]string) (*session.Record, string, error) {
+	if v := fields[fieldVersion]; v != layoutVersion {
+		if v == "" {
+			return nil, "", corrupt("no %s field; is the key from another program? choose another key_prefix", fieldVersion)
+		}
+		return nil, "", corrupt("unknown layout version %q; was it written by a newer caddy-session?", v)
+	}
+	rec := &session.Record{Values: make(map[string]string, len(fields))}
+	times := []struct {
+		field string
+		into  *time.Time
+	}{
+		{fieldCreated, &rec.Created},
+		{fieldSeen, &rec.LastSeen},
+		{fieldIdle, &rec.IdleDeadline},
+		{fieldAbsolute, &rec.AbsoluteDeadline},
+	}
+	for _, f := range times {
+		t, err := parseNanos(fields, f.field)
+		if err != nil {
+			return nil, "", err
+		}
+		*f.into = t
+	}
+	for k, v := range fields {
+		// Reserved fields start with ':'; one this version does not
+		// know is left alone.
+		if !strings.HasPrefix(k, ":") {
+			rec.Values[k] = v
+		}
+	}
+	return rec, fields[fieldIdentity], nil
+}
+
+// decodeDeadlines parses just the deadlines, which is what Count needs.
+func decodeDeadlines(fields map[string]string) (*session.Record, error) {
+	idle, err := parseNanos(fields, fieldIdle)
+	if err != nil {
+		return nil, err
+	}
+	absolute, err := parseNanos(fields, fieldAbsolute)
+	if err != nil {
+		return nil, err
+	}
+	return &session.Record{IdleDeadline: idle, AbsoluteDeadline: absolute}, nil
+}
+
+func parseNanos(fields map[string]string, field string) (time.Time, error) {
+	v, ok := fields[field]
+	if !ok {
+		return time.Time{}, corrupt("no %s field", field)
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		return time.Time{}, corrupt("%s is %q, not unix nanoseconds", field, v)
+	}
+	return time.Unix(0, n).UTC(), nil
+}
+
+// Bounds of the times an int64 of nanoseconds can hold.
+var (
+	minTime = time.Unix(0, math.MinInt64)
+	maxTime = time.Unix(0, math.MaxInt64)
+)
+
+// nanos is t in decimal unix nanoseconds, clamped to what an int64 can
+// hold: UnixNano is undefined outside the years 1678 to 2262, and a record
+// must not wrap around to a deadline long past because of an absurd
+// timeout.
+func nanos(t time.Time) string {
+	switch {
+	case t.Before(minTime):
+		return strconv.FormatInt(math.MinInt64, 10)
+	case t.After(maxTime):
+		return strconv.FormatInt(math.MaxInt64, 10)
+	}
+	return strconv.FormatInt(t.UnixNano(), 10)
+}
+
+// sortedKeys returns the keys of m in order, so that the same record is
+// always written the same way.
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}

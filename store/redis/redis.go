@@ -1,0 +1,1017 @@
+// Package redis is a store.Store in Redis (6.2 or later, or a protocol-
+// compatible fork such as Valkey), so that several Caddy instances behind
+// a load balancer share their sessions. It works with a single server,
+// with Redis Sentinel and with Redis Cluster, through go-redis's
+// UniversalClient.
+//
+// # Key layout
+//
+// Every key starts with a prefix, "caddy-session:" by default:
+//
+//   - <prefix>{<hash>}: one Redis hash per session, <hash> being the
+//     session hash in lowercase hex. Its fields are the session's keys
+//     (a-z 0-9 - _) with their values, and reserved fields, which start
+//     with ':' and so cannot collide with a session key: ":v" (the layout
+//     version, 1), ":created", ":seen", ":idle" and ":absolute" (the
+//     record's times, as decimal unix nanoseconds) and ":identity" (the
+//     identity key the session is indexed under, absent if none). Its TTL
+//     is the record's earlier deadline, so Redis removes expired sessions
+//     by itself: there is no sweeper. The braces are a Cluster hash tag:
+//     the key's slot depends on the hash alone.
+//   - <prefix>identity:<key>:<sha256 of value, hex>: a set of the hex
+//     hashes of the sessions whose identity key <key> has that value, for
+//     DeleteByIdentity. Its TTL is kept past the absolute deadline of the
+//     newest member.
+//   - <prefix>sessions: a sorted set of the hex hashes of all sessions,
+//     every score 0, so that List pages through the sessions in hash order
+//     with ZRANGE BYLEX and a cursor. Redis cannot expire members of a set,
+//     so the members of expired sessions stay until List, Count or a
+//     session creation's cleanup probe finds their key gone.
+//
+// Only session keys contain a '{', so `SCAN MATCH '<prefix>{*'` finds the
+// sessions and nothing else.
+//
+// # Atomicity
+//
+// Every Update reads the session with WATCH, applies the change in Go
+// (session.Patch.ApplyTo, which checks the limits on the merged record) and
+// writes it back in MULTI/EXEC: HSET of the fields that changed, HDEL of the
+// deleted keys and PEXPIRE, never a rewrite of the whole hash, so two
+// requests that set different keys keep each other's change. If another
+// writer changed the session in between, EXEC fails and the update starts
+// again from the read, a bounded number of times. A *session.RuleError
+// returns before anything is written.
+//
+// On a single server or Sentinel, one MULTI holds everything an operation
+// writes, indexes included: creation, rotation, destroy and delete happen
+// whole or not at all.
+//
+// On Redis Cluster, the keys of one session share a slot, but the indexes
+// and, in a rotation, the old and the new session key each live in slots
+// of their own, and one MULTI cannot span slots. There every write goes in
+// this order: index entries are added first, then the new session key is
+// written (one MULTI on its slot), then the old one is changed or deleted
+// (one MULTI on its slot, under WATCH), then stale index entries are
+// removed and the new ones added again. So a crash between the steps never
+// loses a session: at worst the old ID of a rotation lives on until its
+// TTL beside the new one, and the indexes hold entries for sessions that
+// are gone, which every reader checks against the session itself. Adding
+// the entries again at the end repairs the one race left, a cleanup that
+// removed an entry of a session still being written.
+package redis
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/caddy-session/caddy-session/session"
+	"github.com/caddy-session/caddy-session/store"
+)
+
+// DefaultKeyPrefix is the default Options.KeyPrefix.
+const DefaultKeyPrefix = "caddy-session:"
+
+// Reserved fields of a session hash. They start with ':', which no session
+// key can.
+const (
+	fieldVersion  = ":v"
+	fieldCreated  = ":created"
+	fieldSeen     = ":seen"
+	fieldIdle     = ":idle"
+	fieldAbsolute = ":absolute"
+	fieldIdentity = ":identity"
+)
+
+// layoutVersion is the value of fieldVersion. A future layout gets a new
+// one, so that a Caddy that does not know it refuses the record instead of
+// misreading it.
+const layoutVersion = "1"
+
+const (
+	// maxAttempts bounds how often an update starts again because another
+	// writer changed the session between its read and its write. Each
+	// round of conflicting writers lets one of them through, so this is
+	// also about how many requests of one session may write at once
+	// before some get an error.
+	maxAttempts = 64
+	// listBatch is how many hashes List and Count read from the index at
+	// a time.
+	listBatch = 256
+	// probeSize is how many index entries a session creation checks for
+	// expired sessions. Each creation adds one entry and removes on
+	// average probeSize times the share of stale ones, so the index stays
+	// within about probeSize/(probeSize-1) of the live sessions.
+	probeSize = 4
+	// identityTTLMargin keeps an identity set past the absolute deadline
+	// of its newest member, so that clocks of Caddy instances that differ
+	// a little cannot let the set expire before a member does.
+	identityTTLMargin = time.Hour
+)
+
+// Options configure a Store. The zero value is the default.
+type Options struct {
+	// KeyPrefix starts every key the store uses. It must not contain '{'
+	// or '}', which would change the Cluster hash tag of session keys.
+	// Default: DefaultKeyPrefix.
+	KeyPrefix string
+	// OnIndexError, if set, is called with the error of a write to an
+	// index that was not part of the session's own transaction: the
+	// cleanup of index entries of expired sessions, and on Redis Cluster
+	// the index steps around the transaction. The operation itself
+	// succeeded; the index may hold a stale entry, which readers skip.
+	OnIndexError func(error)
+}
+
+// Store is a store.Store in Redis. It is safe for concurrent use.
+type Store struct {
+	client  goredis.UniversalClient
+	cluster bool
+	prefix  string
+	onIndex func(error)
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+var _ store.Store = (*Store)(nil)
+
+// New returns a store that keeps sessions in client. Close closes the
+// client; when several stores share one client, close the client instead.
+func New(client goredis.UniversalClient, opts Options) (*Store, error) {
+	if client == nil {
+		return nil, errors.New("the redis session store needs a client")
+	}
+	prefix := opts.KeyPrefix
+	if prefix == "" {
+		prefix = DefaultKeyPrefix
+	}
+	if err := CheckKeyPrefix(prefix); err != nil {
+		return nil, err
+	}
+	_, cluster := client.(*goredis.ClusterClient)
+	s := &Store{client: client, cluster: cluster, prefix: prefix, onIndex: opts.OnIndexError}
+	if s.onIndex == nil {
+		s.onIndex = func(error) {}
+	}
+	return s, nil
+}
+
+// CheckKeyPrefix returns an error if prefix cannot start the store's keys.
+func CheckKeyPrefix(prefix string) error {
+	if strings.ContainsAny(prefix, "{}") {
+		return fmt.Errorf("key prefix %q must not contain '{' or '}': they would change which Redis Cluster slot a session is stored in", prefix)
+	}
+	return nil
+}
+
+// Client returns the store's client.
+func (s *Store) Client() goredis.UniversalClient { return s.client }
+
+// Close closes the client. Calling it again returns the first result.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() { s.closeErr = s.client.Close() })
+	return s.closeErr
+}
+
+// SessionKey returns the Redis key of the session stored under hash.
+func (s *Store) SessionKey(hash session.Hash) string {
+	return s.prefix + "{" + hash.String() + "}"
+}
+
+// IndexKey returns the Redis key of the sorted set of all sessions.
+func (s *Store) IndexKey() string { return s.prefix + "sessions" }
+
+// IdentityKey returns the Redis key of the set of the sessions whose
+// identity key is key with value. The value is hashed: it may be up to a
+// few KiB of any header text, and the key stays short and printable.
+func (s *Store) IdentityKey(key, value string) string {
+	sum := sha256.Sum256([]byte(value))
+	return s.prefix + "identity:" + key + ":" + hex.EncodeToString(sum[:])
+}
+
+// redisError wraps an error of the client so that the log says where it
+// came from. It is never ErrNotFound: an unreachable server is a failure,
+// not an anonymous request.
+func redisError(what string, err error) error {
+	return fmt.Errorf("redis session store: %s: %w", what, err)
+}
+
+// Load implements store.Store.
+func (s *Store) Load(ctx context.Context, hash session.Hash, now time.Time, timeouts session.Timeouts) (*session.Record, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	fields, err := s.client.HGetAll(ctx, s.SessionKey(hash)).Result()
+	if err != nil {
+		return nil, redisError("reading session "+hash.Short(), err)
+	}
+	if len(fields) == 0 {
+		return nil, store.ErrNotFound
+	}
+	rec, _, err := decode(fields)
+	if err != nil {
+		return nil, fmt.Errorf("session %s: %w", hash.Short(), err)
+	}
+	// Redis's TTL ends the session at its stored deadline; the timeouts
+	// may be shorter since the configuration changed.
+	if timeouts.Expired(rec, now) {
+		return nil, store.ErrNotFound
+	}
+	return rec, nil
+}
+
+// errNeedsNewHash is returned by an Update that would start a session but
+// says not where to keep it.
+var errNeedsNewHash = errors.New("an update that starts a new session needs a NewHash to store it under")
+
+// Update implements store.Store.
+func (s *Store) Update(ctx context.Context, u store.Update) (*session.Record, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if !u.HasHash {
+		// Nothing to read, so nothing another writer could change.
+		p, err := s.plan(u, nil, "")
+		if err != nil || p.noop() {
+			return p.result(err)
+		}
+		if err := s.apply(ctx, nil, p); err != nil {
+			return nil, err
+		}
+		if p.newSession() {
+			s.probe(ctx)
+		}
+		return p.result(nil)
+	}
+	key := s.SessionKey(u.Hash)
+	for attempt := 1; ; attempt++ {
+		var p *change
+		err := s.client.Watch(ctx, func(tx *goredis.Tx) error {
+			fields, err := tx.HGetAll(ctx, key).Result()
+			if err != nil {
+				return redisError("reading session "+u.Hash.Short(), err)
+			}
+			var old *session.Record
+			var oldIdentity string
+			if len(fields) > 0 {
+				old, oldIdentity, err = decode(fields)
+				if err != nil {
+					return fmt.Errorf("session %s: %w; delete it to go on", u.Hash.Short(), err)
+				}
+			}
+			p, err = s.plan(u, old, oldIdentity)
+			if err != nil || p.noop() {
+				return err
+			}
+			return s.apply(ctx, tx, p)
+		}, key)
+		if errors.Is(err, goredis.TxFailedErr) {
+			// Another writer changed the session since it was read: the
+			// change is made again on what it now holds.
+			if p != nil && p.wroteTarget {
+				s.undoTarget(ctx, p)
+			}
+			if attempt == maxAttempts {
+				return nil, redisError(fmt.Sprintf("session %s changed under %d attempts in a row to update it", u.Hash.Short(), attempt), err)
+			}
+			if err := backoff(ctx, attempt); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if err != nil {
+			// Not undone, unlike above: the transaction on the old key
+			// may have happened with only its answer lost, and then the
+			// copy is the session.
+			return nil, err
+		}
+		if p.newSession() {
+			s.probe(ctx)
+		}
+		return p.result(nil)
+	}
+}
+
+// backoff waits a random moment that grows with attempt, so that writers
+// that keep colliding on one session spread out.
+func backoff(ctx context.Context, attempt int) error {
+	d := time.Duration(rand.Int64N(int64(min(attempt, 10)) * int64(time.Millisecond)))
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// member is an entry of an identity set.
+type member struct {
+	set  string // the set's key; "" for none
+	hash session.Hash
+}
+
+// change is what one Update does, worked out from the record it read.
+type change struct {
+	rec      *session.Record // the record as it now stands, nil if none
+	notFound bool            // report ErrNotFound once the writes are done
+
+	old       session.Hash
+	oldExists bool // a record (live or expired) was stored under old
+	removeOld bool // delete the key under old
+
+	target    session.Hash
+	inPlace   bool     // patch the record under old, which is target
+	set       []string // in place: the session keys set
+	del       []string // in place: the session keys deleted
+	identity  string   // the identity key the record is indexed under
+	ttl       time.Duration
+	setTTL    time.Duration // the identity set's TTL to extend to
+	oldMember member
+	newMember member
+
+	wroteTarget bool // Cluster: the target key was written outside the WATCH
+}
+
+// subject is the session the change is about, for errors.
+func (c *change) subject() string {
+	if c.rec != nil {
+		return c.target.Short()
+	}
+	return c.old.Short()
+}
+
+// noop reports whether the change writes nothing.
+func (c *change) noop() bool {
+	return c == nil || c.rec == nil && !c.removeOld
+}
+
+// newSession reports whether the change created a session key, which is
+// when the index is probed for stale entries.
+func (c *change) newSession() bool {
+	return c.rec != nil && !c.inPlace
+}
+
+// result is what Update returns for the change.
+func (c *change) result(err error) (*session.Record, error) {
+	switch {
+	case err != nil:
+		return nil, err
+	case c.notFound:
+		return nil, store.ErrNotFound
+	default:
+		return c.rec, nil
+	}
+}
+
+// plan does the steps of store.Update on old, the record read under
+// u.Hash (nil if none) and indexed under oldIdentity, and returns the
+// writes they need. It writes nothing itself, so a RuleError or any other
+// error leaves the store as it was.
+func (s *Store) plan(u store.Update, old *session.Record, oldIdentity string) (*change, error) {
+	c := &change{old: u.Hash, oldExists: u.HasHash && old != nil}
+	if c.oldExists {
+		c.oldMember = s.memberOf(old, oldIdentity, u.Hash)
+	}
+	destroy := u.Patch != nil && u.Patch.Destroy
+	var rec *session.Record
+	// 1. The presented session; an expired one is removed.
+	if u.HasHash {
+		if old != nil && u.Timeouts.Expired(old, u.Now) {
+			c.removeOld = true
+			old = nil
+		}
+		if old == nil && !destroy && u.NewHash == nil {
+			c.notFound = true
+			return c, nil
+		}
+		rec = old
+	}
+	// 2. Destroy it.
+	if destroy && rec != nil {
+		c.removeOld = true
+		rec = nil
+	}
+	fromOld := rec != nil
+	// 3. Apply the patch, to a new record if there is none.
+	if u.Patch.Changes() {
+		if rec == nil {
+			if u.NewHash == nil {
+				return nil, errNeedsNewHash
+			}
+			rec = u.Timeouts.NewRecord(u.Now)
+		}
+		if err := u.Patch.ApplyTo(rec, u.Limits); err != nil {
+			return nil, err
+		}
+	}
+	if rec == nil {
+		return c, nil
+	}
+	// 4. Touch it and say where it lives.
+	u.Timeouts.Touch(rec, u.Now)
+	c.rec = rec
+	c.target = u.Hash
+	if u.NewHash != nil {
+		c.target = *u.NewHash
+	}
+	c.inPlace = fromOld && c.target == u.Hash
+	if !c.inPlace && u.HasHash && c.oldExists && c.target != u.Hash {
+		c.removeOld = true
+	}
+	if c.inPlace && u.Patch.Changes() {
+		c.set = sortedKeys(u.Patch.Set)
+		for _, k := range u.Patch.Delete {
+			if _, ok := u.Patch.Set[k]; !ok {
+				c.del = append(c.del, k)
+			}
+		}
+	}
+	if _, ok := rec.Values[u.Identity]; ok && u.Identity != "" {
+		c.identity = u.Identity
+	}
+	c.newMember = s.memberOf(rec, c.identity, c.target)
+	c.ttl = ttl(rec.ExpiresAt().Sub(u.Now), 0)
+	c.setTTL = ttl(rec.AbsoluteDeadline.Sub(u.Now), identityTTLMargin)
+	return c, nil
+}
+
+// memberOf is the identity set entry of rec stored under hash and indexed
+// under identity, if it has one.
+func (s *Store) memberOf(rec *session.Record, identity string, hash session.Hash) member {
+	v, ok := rec.Values[identity]
+	if identity == "" || !ok {
+		return member{}
+	}
+	return member{set: s.IdentityKey(identity, v), hash: hash}
+}
+
+// maxTTL caps TTLs: a timeout absurd enough to overflow a Duration still
+// makes a TTL that Redis takes.
+const maxTTL = 100 * 365 * 24 * time.Hour
+
+// ttl is d plus margin, rounded up to whole milliseconds, Redis's finest
+// TTL, so that Redis never drops a record before its deadline. A record
+// whose deadline has come gets the shortest TTL rather than none.
+func ttl(d, margin time.Duration) time.Duration {
+	if d >= maxTTL-margin {
+		return maxTTL
+	}
+	d += margin
+	if d < time.Millisecond {
+		return time.Millisecond
+	}
+	return (d + time.Millisecond - 1).Truncate(time.Millisecond)
+}
+
+// addIdentity adds a member to an identity set and extends the set's TTL
+// to at least ARGV[2] milliseconds, in one step, so that the set outlives
+// each of its members. (PEXPIRE's GT option would do, but needs Redis 7.)
+var addIdentity = goredis.NewScript(`
+redis.call('SADD', KEYS[1], ARGV[1])
+local ttl = tonumber(ARGV[2])
+if redis.call('PTTL', KEYS[1]) < ttl then
+	redis.call('PEXPIRE', KEYS[1], ttl)
+end
+return 1
+`)
+
+// apply makes the writes of c. tx is the transaction watching the session
+// under c.old, or nil when there is none.
+//
+// On a single server everything goes into one MULTI. On Cluster the steps
+// are separate, in an order that never loses a session; see the package
+// documentation.
+func (s *Store) apply(ctx context.Context, tx *goredis.Tx, c *change) error {
+	if !s.cluster {
+		queue := func(p goredis.Pipeliner) error {
+			s.addIndex(ctx, p, c)
+			s.writeTarget(ctx, p, c)
+			s.writeOld(ctx, p, c)
+			s.removeIndex(ctx, p, c)
+			return nil
+		}
+		var err error
+		if tx != nil {
+			_, err = tx.TxPipelined(ctx, queue)
+		} else {
+			_, err = s.client.TxPipelined(ctx, queue)
+		}
+		if err != nil && !errors.Is(err, goredis.TxFailedErr) {
+			err = redisError("writing session "+c.subject(), err)
+		}
+		return err
+	}
+
+	// Cluster. 1: add index entries, so that no session exists unindexed.
+	if _, err := s.client.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		s.addIndex(ctx, p, c)
+		return nil
+	}); err != nil {
+		return redisError("indexing session "+c.subject(), err)
+	}
+	// 2: write the new key, before the old one goes.
+	if c.rec != nil && !c.inPlace && (tx == nil || c.target != c.old) {
+		_, err := s.client.TxPipelined(ctx, func(p goredis.Pipeliner) error {
+			s.writeTarget(ctx, p, c)
+			return nil
+		})
+		if err != nil {
+			return redisError("writing session "+c.target.Short(), err)
+		}
+		c.wroteTarget = tx != nil
+	}
+	// 3: change or delete the old key, if nobody changed it since it was
+	// read.
+	if tx != nil {
+		_, err := tx.TxPipelined(ctx, func(p goredis.Pipeliner) error {
+			if c.rec != nil && !c.inPlace && c.target == c.old {
+				s.writeTarget(ctx, p, c)
+			}
+			s.writeOld(ctx, p, c)
+			return nil
+		})
+		if errors.Is(err, goredis.TxFailedErr) {
+			return err
+		}
+		if err != nil {
+			return redisError("writing session "+c.old.Short(), err)
+		}
+	}
+	c.wroteTarget = false
+	// 4: remove the entries that are stale now, and add the new ones
+	// again in case a cleanup took them while the key did not exist yet.
+	// The session is written: a failure here leaves stale entries, which
+	// readers skip, so it is reported but is not the update's error.
+	if _, err := s.client.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		s.removeIndex(ctx, p, c)
+		s.addIndex(ctx, p, c)
+		return nil
+	}); err != nil {
+		s.onIndex(redisError("updating the indexes of session "+c.subject(), err))
+		return nil
+	}
+	// A session renamed in place left its old identity set; if another
+	// request has named it that identity again since, its entry must stay.
+	// (A session that moved or went has no key under the old hash, and a
+	// hash is never used again.)
+	if c.oldMember.set != "" && c.oldMember != c.newMember && c.rec != nil && c.target == c.old {
+		s.restoreIdentity(ctx, c.oldMember)
+	}
+	return nil
+}
+
+// addIndex queues the index entries the record needs under its target.
+func (s *Store) addIndex(ctx context.Context, p goredis.Pipeliner, c *change) {
+	if c.rec == nil {
+		return
+	}
+	if !c.inPlace {
+		p.ZAdd(ctx, s.IndexKey(), goredis.Z{Member: c.target.String()})
+	}
+	if c.newMember.set != "" && (c.newMember != c.oldMember || !c.inPlace) {
+		addIdentity.Eval(ctx, p, []string{c.newMember.set},
+			c.target.String(), c.setTTL.Milliseconds())
+	}
+}
+
+// writeTarget queues the writes of the whole record under its target key:
+// a new session, or one moved there.
+func (s *Store) writeTarget(ctx context.Context, p goredis.Pipeliner, c *change) {
+	if c.rec == nil || c.inPlace {
+		return
+	}
+	key := s.SessionKey(c.target)
+	// A record already under the target is replaced, not merged into.
+	p.Del(ctx, key)
+	p.HSet(ctx, key, encode(c.rec, c.identity))
+	p.PExpire(ctx, key, c.ttl)
+}
+
+// writeOld queues the writes to the key the update read: the per-key
+// patch of an update in place, or its deletion.
+func (s *Store) writeOld(ctx context.Context, p goredis.Pipeliner, c *change) {
+	key := s.SessionKey(c.old)
+	switch {
+	case c.inPlace:
+		fields := make([]any, 0, 2*(len(c.set)+3))
+		for _, k := range c.set {
+			fields = append(fields, k, c.rec.Values[k])
+		}
+		fields = append(fields,
+			fieldSeen, nanos(c.rec.LastSeen),
+			fieldIdle, nanos(c.rec.IdleDeadline))
+		if c.identity != "" {
+			fields = append(fields, fieldIdentity, c.identity)
+		}
+		p.HSet(ctx, key, fields...)
+		del := c.del
+		if c.identity == "" {
+			del = append(del, fieldIdentity)
+		}
+		if len(del) > 0 {
+			p.HDel(ctx, key, del...)
+		}
+		p.PExpire(ctx, key, c.ttl)
+	case c.removeOld && (c.rec == nil || c.target != c.old):
+		p.Del(ctx, key)
+	}
+}
+
+// removeIndex queues the removal of the entries of the old key that the
+// change made stale.
+func (s *Store) removeIndex(ctx context.Context, p goredis.Pipeliner, c *change) {
+	if c.oldExists && (c.rec == nil || c.target != c.old) {
+		p.ZRem(ctx, s.IndexKey(), c.old.String())
+	}
+	if c.oldMember.set != "" && c.oldMember != c.newMember {
+		p.SRem(ctx, c.oldMember.set, c.old.String())
+	}
+}
+
+// undoTarget deletes the key a Cluster rotation wrote before its
+// transaction on the old key was refused: nobody was given its ID. Its
+// index entries go stale and are cleaned up by readers.
+func (s *Store) undoTarget(ctx context.Context, c *change) {
+	c.wroteTarget = false
+	if err := s.client.Del(ctx, s.SessionKey(c.target)).Err(); err != nil {
+		s.onIndex(redisError("removing the unfinished copy of session "+c.target.Short(), err))
+	}
+}
+
+// probe checks a few index entries after a random point and removes those
+// whose session is gone, so that the index of all sessions, whose members
+// Redis cannot expire, stays about the size of the live sessions without
+// a sweeper. It is housekeeping: its errors are reported, not returned.
+func (s *Store) probe(ctx context.Context) {
+	start := fmt.Sprintf("[%04x", rand.IntN(1<<16))
+	hashes, err := s.client.ZRangeArgs(ctx, goredis.ZRangeArgs{
+		Key: s.IndexKey(), ByLex: true, Start: start, Stop: "+", Count: probeSize,
+	}).Result()
+	if err == nil && len(hashes) < probeSize {
+		// Wrap around to the start, so that every entry is as likely to
+		// be checked.
+		var more []string
+		more, err = s.client.ZRangeArgs(ctx, goredis.ZRangeArgs{
+			Key: s.IndexKey(), ByLex: true, Start: "-", Stop: "(" + start[1:], Count: int64(probeSize - len(hashes)),
+		}).Result()
+		hashes = append(hashes, more...)
+	}
+	if err == nil {
+		_, err = s.liveOrClean(ctx, hashes, readExists)
+	}
+	if err != nil {
+		s.onIndex(redisError("cleaning the session index", err))
+	}
+}
+
+// A read is what liveOrClean reads of each session: the fields, or all if
+// nil, and how they make a record.
+type read struct {
+	fields []string
+	decode func(map[string]string) (*session.Record, error)
+}
+
+var (
+	readAll = read{decode: func(f map[string]string) (*session.Record, error) {
+		rec, _, err := decode(f)
+		return rec, err
+	}}
+	readDeadlines = read{fields: []string{fieldIdle, fieldAbsolute}, decode: decodeDeadlines}
+	readExists    = read{fields: []string{fieldVersion}, decode: func(map[string]string) (*session.Record, error) {
+		return &session.Record{}, nil
+	}}
+)
+
+// liveOrClean reads the sessions of hashes, index members in hex, removes
+// from the index those whose key is gone, and returns the records of the
+// others in order (nil for a member that is not a hash), as what says.
+func (s *Store) liveOrClean(ctx context.Context, hashes []string, what read) ([]*session.Record, error) {
+	if len(hashes) == 0 {
+		return nil, nil
+	}
+	type cmds struct {
+		all  *goredis.MapStringStringCmd
+		some *goredis.SliceCmd
+	}
+	reads := make([]cmds, len(hashes))
+	parsed := make([]session.Hash, len(hashes))
+	bad := make([]bool, len(hashes))
+	_, err := s.client.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		for i, m := range hashes {
+			h, err := session.ParseHash(m)
+			if err != nil {
+				bad[i] = true
+				continue
+			}
+			parsed[i] = h
+			if what.fields == nil {
+				reads[i].all = p.HGetAll(ctx, s.SessionKey(h))
+			} else {
+				reads[i].some = p.HMGet(ctx, s.SessionKey(h), what.fields...)
+			}
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, goredis.Nil) {
+		return nil, redisError("reading sessions", err)
+	}
+	recs := make([]*session.Record, len(hashes))
+	var gone []any
+	for i := range hashes {
+		if bad[i] {
+			gone = append(gone, hashes[i])
+			continue
+		}
+		var fields map[string]string
+		if what.fields == nil {
+			fields = reads[i].all.Val()
+		} else {
+			fields = map[string]string{}
+			for j, v := range reads[i].some.Val() {
+				if v, ok := v.(string); ok {
+					fields[what.fields[j]] = v
+				}
+			}
+		}
+		if len(fields) == 0 {
+			gone = append(gone, hashes[i])
+			continue
+		}
+		rec, err := what.decode(fields)
+		if err != nil {
+			return nil, fmt.Errorf("session %s: %w", parsed[i].Short(), err)
+		}
+		recs[i] = rec
+	}
+	s.dropStale(ctx, gone)
+	return recs, nil
+}
+
+// dropStale removes index entries whose session key was found missing.
+// A session hash is never used again, so such an entry is stale for good,
+// with one exception: on Cluster an entry is added just before its key is
+// written. So each entry is checked again after its removal and put back
+// if its key exists by then; with the writer adding its entry again after
+// the key, whichever order the two run in, the entry of a written session
+// stays.
+func (s *Store) dropStale(ctx context.Context, hashes []any) {
+	if len(hashes) == 0 {
+		return
+	}
+	err := s.client.ZRem(ctx, s.IndexKey(), hashes...).Err()
+	if err == nil {
+		exists := make([]*goredis.IntCmd, len(hashes))
+		_, err = s.client.Pipelined(ctx, func(p goredis.Pipeliner) error {
+			for i, m := range hashes {
+				if h, err := session.ParseHash(m.(string)); err == nil {
+					exists[i] = p.Exists(ctx, s.SessionKey(h))
+				}
+			}
+			return nil
+		})
+		for i, cmd := range exists {
+			if err == nil && cmd != nil && cmd.Val() > 0 {
+				err = s.client.ZAdd(ctx, s.IndexKey(), goredis.Z{Member: hashes[i]}).Err()
+			}
+		}
+	}
+	if err != nil {
+		s.onIndex(redisError("cleaning the session index", err))
+	}
+}
+
+// restoreIdentity puts m back into its identity set if the session it
+// names belongs there: the counterpart of dropStale for identity sets, for
+// the removals that on Cluster cannot be in one transaction with the
+// session they check.
+func (s *Store) restoreIdentity(ctx context.Context, m member) {
+	fields, err := s.client.HGetAll(ctx, s.SessionKey(m.hash)).Result()
+	if err == nil && len(fields) > 0 {
+		rec, identity, derr := decode(fields)
+		if derr != nil || s.memberOf(rec, identity, m.hash) != m {
+			return
+		}
+		// The set's TTL from the time the record was last written, which
+		// is no later than now: long enough.
+		setTTL := ttl(rec.AbsoluteDeadline.Sub(rec.LastSeen), identityTTLMargin)
+		err = addIdentity.Eval(ctx, s.client, []string{m.set}, m.hash.String(), setTTL.Milliseconds()).Err()
+	}
+	if err != nil {
+		s.onIndex(redisError("checking the identity index of session "+m.hash.Short(), err))
+	}
+}
+
+// Delete implements store.Store.
+func (s *Store) Delete(ctx context.Context, hash session.Hash) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	key := s.SessionKey(hash)
+	for attempt := 1; ; attempt++ {
+		err := s.client.Watch(ctx, func(tx *goredis.Tx) error {
+			fields, err := tx.HGetAll(ctx, key).Result()
+			if err != nil {
+				return redisError("reading session "+hash.Short(), err)
+			}
+			if len(fields) == 0 {
+				return store.ErrNotFound
+			}
+			c := &change{old: hash, oldExists: true, removeOld: true}
+			// A record too corrupt to read is deleted all the same: this
+			// is the way out of it. Its identity entry, unknown, is left
+			// for DeleteByIdentity or the set's TTL to clear.
+			if rec, identity, err := decode(fields); err == nil {
+				c.oldMember = s.memberOf(rec, identity, hash)
+			}
+			return s.apply(ctx, tx, c)
+		}, key)
+		if errors.Is(err, goredis.TxFailedErr) && attempt < maxAttempts {
+			if err := backoff(ctx, attempt); err != nil {
+				return err
+			}
+			continue
+		}
+		return err
+	}
+}
+
+// DeleteByIdentity implements store.Store. It reads the identity set and
+// deletes each member whose session still belongs to the identity; the
+// record, not the set, says whose session it is. Members whose session
+// is gone or belongs to someone else now are removed from the set.
+func (s *Store) DeleteByIdentity(ctx context.Context, key, value string) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	if key == "" {
+		// Nothing is indexed under an empty identity key.
+		return 0, nil
+	}
+	setKey := s.IdentityKey(key, value)
+	members, err := s.client.SMembers(ctx, setKey).Result()
+	if err != nil {
+		return 0, redisError("reading the sessions of an identity", err)
+	}
+	n := 0
+	for _, m := range members {
+		hash, err := session.ParseHash(m)
+		if err != nil {
+			if err := s.client.SRem(ctx, setKey, m).Err(); err != nil {
+				return n, redisError("cleaning the sessions of an identity", err)
+			}
+			continue
+		}
+		deleted, err := s.deleteIfOwned(ctx, hash, key, value, setKey)
+		if err != nil {
+			return n, err
+		}
+		if deleted {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// deleteIfOwned deletes the session under hash if its identity key is key
+// with value, and removes hash from the identity set either way.
+func (s *Store) deleteIfOwned(ctx context.Context, hash session.Hash, key, value, setKey string) (bool, error) {
+	sessionKey := s.SessionKey(hash)
+	for attempt := 1; ; attempt++ {
+		var deleted bool
+		err := s.client.Watch(ctx, func(tx *goredis.Tx) error {
+			deleted = false
+			fields, err := tx.HGetAll(ctx, sessionKey).Result()
+			if err != nil {
+				return redisError("reading session "+hash.Short(), err)
+			}
+			c := &change{old: hash, oldExists: len(fields) > 0}
+			rec, identity, err := decode(fields)
+			switch {
+			case len(fields) == 0:
+				// Gone; only the set entry is left.
+			case err != nil:
+				// Listed under the identity but unreadable: a "log out
+				// everywhere" must not leave it behind.
+				deleted = true
+			default:
+				v, ok := rec.Values[key]
+				deleted = identity == key && ok && v == value
+			}
+			c.removeOld = deleted
+			// The set entry goes whatever the record says: it is this
+			// record's entry or a stale one.
+			c.oldMember = member{set: setKey, hash: hash}
+			if !deleted {
+				c.oldExists = false // keep the session and its index entry
+			}
+			if err := s.apply(ctx, tx, c); err != nil {
+				return err
+			}
+			if !deleted && s.cluster {
+				// On Cluster the removal from the set is not in the
+				// session's transaction: a request may have named the
+				// session this identity since it was read.
+				s.restoreIdentity(ctx, c.oldMember)
+			}
+			return nil
+		}, sessionKey)
+		if errors.Is(err, goredis.TxFailedErr) && attempt < maxAttempts {
+			if err := backoff(ctx, attempt); err != nil {
+				return false, err
+			}
+			continue
+		}
+		return deleted && err == nil, err
+	}
+}
+
+// List implements store.Store. The cursor is the hex hash of the last
+// session of the previous page. It reads the index of all sessions in hash
+// order and the sessions it names, skipping those that have expired at now
+// and removing the entries of those that Redis has expired.
+func (s *Store) List(ctx context.Context, cursor string, limit int, now time.Time) ([]store.Entry, string, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, "", err
+	}
+	if limit <= 0 {
+		return nil, "", fmt.Errorf("a session list needs a positive limit, not %d", limit)
+	}
+	start := "-"
+	if cursor != "" {
+		if _, err := session.ParseHash(cursor); err != nil {
+			return nil, "", fmt.Errorf("bad session list cursor %q: pass back the cursor a list returned", cursor)
+		}
+		start = "(" + cursor
+	}
+	var entries []store.Entry
+	batch := min(limit+1, listBatch)
+	for {
+		hashes, err := s.client.ZRangeArgs(ctx, goredis.ZRangeArgs{
+			Key: s.IndexKey(), ByLex: true, Start: start, Stop: "+", Count: int64(batch),
+		}).Result()
+		if err != nil {
+			return nil, "", redisError("listing sessions", err)
+		}
+		recs, err := s.liveOrClean(ctx, hashes, readAll)
+		if err != nil {
+			return nil, "", err
+		}
+		for i, rec := range recs {
+			if rec == nil || rec.Expired(now) {
+				continue
+			}
+			if len(entries) == limit {
+				// Another live session follows: there is a next page.
+				return entries, entries[len(entries)-1].Hash.String(), nil
+			}
+			h, _ := session.ParseHash(hashes[i])
+			entries = append(entries, store.Entry{Hash: h, Record: rec})
+		}
+		if len(hashes) < batch {
+			return entries, "", nil
+		}
+		start = "(" + hashes[len(hashes)-1]
+	}
+}
+
+// Count implements store.Store. It reads the deadlines of every session in
+// the index, a batch at a time: its cost grows with the number of sessions.
+func (s *Store) Count(ctx context.Context, now time.Time) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	n := 0
+	start := "-"
+	for {
+		hashes, err := s.client.ZRangeArgs(ctx, goredis.ZRangeArgs{
+			Key: s.IndexKey(), ByLex: true, Start: start, Stop: "+", Count: listBatch,
+		}).Result()
+		if err != nil {
+			return 0, redisError("counting sessions", err)
+		}
+		recs, err := s.liveOrClean(ctx, hashes, readDeadlines)
+		if err != nil {
+			return 0, err
+		}
+		for _, rec := range recs {
+			if rec != nil && !rec.Expired(now) {
+				n++
+			}
+		}
+		if len(hashes) < listBatch {
+			return n, nil
+		}
+		start = "(" + hashes[len(hashes)-1]
+	}
+}

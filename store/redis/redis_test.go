@@ -1,0 +1,847 @@
+package redis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/caddy-session/caddy-session/internal/redistest"
+	"github.com/caddy-session/caddy-session/session"
+	"github.com/caddy-session/caddy-session/store"
+	"github.com/caddy-session/caddy-session/store/storetest"
+)
+
+var (
+	base     = time.Date(2025, 3, 14, 9, 0, 0, 0, time.UTC)
+	timeouts = session.Timeouts{Idle: 30 * time.Minute, Absolute: 12 * time.Hour, TouchInterval: time.Minute}
+	limits   = session.DefaultLimits()
+)
+
+// backend is a running Redis deployment the tests open stores on.
+type backend struct {
+	name      string
+	newClient func() goredis.UniversalClient
+}
+
+// standalone starts a single redis-server.
+func standalone(t *testing.T) backend {
+	srv := redistest.Start(t)
+	return backend{"standalone", func() goredis.UniversalClient {
+		return goredis.NewClient(&goredis.Options{Addr: srv.Addr()})
+	}}
+}
+
+// cluster starts a Redis Cluster of three masters, so that keys of
+// different slots live on different nodes.
+func cluster(t *testing.T) backend {
+	nodes := redistest.StartCluster(t, 3)
+	var addrs []string
+	for _, n := range nodes {
+		addrs = append(addrs, n.Addr())
+	}
+	return backend{"cluster", func() goredis.UniversalClient {
+		return goredis.NewClusterClient(&goredis.ClusterOptions{Addrs: addrs})
+	}}
+}
+
+// both runs test against a single server and against a cluster.
+func both(t *testing.T, test func(t *testing.T, b backend)) {
+	for _, start := range []func(*testing.T) backend{standalone, cluster} {
+		b := start(t)
+		t.Run(b.name, func(t *testing.T) { test(t, b) })
+	}
+}
+
+// open flushes the backend and opens a store on a new client, closed
+// with the test after a check of the store's invariants.
+func (b backend) open(t *testing.T) *Store {
+	t.Helper()
+	s, err := New(b.newClient(), Options{OnIndexError: func(err error) { t.Errorf("index error: %v", err) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	forEachNode(t, s, func(c *goredis.Client) error { return c.FlushAll(t.Context()).Err() })
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// forEachNode runs fn on the server, or on every master of a cluster.
+func forEachNode(t *testing.T, s *Store, fn func(c *goredis.Client) error) {
+	t.Helper()
+	var err error
+	switch c := s.client.(type) {
+	case *goredis.ClusterClient:
+		err = c.ForEachMaster(context.Background(), func(_ context.Context, c *goredis.Client) error { return fn(c) })
+	case *goredis.Client:
+		err = fn(c)
+	default:
+		t.Fatalf("unexpected client %T", c)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// checkedStore checks the store's invariants before it closes, so that
+// every test of the conformance suite also checks the keys it leaves.
+type checkedStore struct {
+	*Store
+	t *testing.T
+}
+
+func (c checkedStore) Close() error {
+	checkConsistent(c.t, c.Store)
+	return c.Store.Close()
+}
+
+func TestConformance(t *testing.T) {
+	t.Parallel()
+	both(t, func(t *testing.T, b backend) {
+		storetest.Run(t, func(t *testing.T) store.Store {
+			s, err := New(b.newClient(), Options{OnIndexError: func(err error) { t.Errorf("index error: %v", err) }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			forEachNode(t, s, func(c *goredis.Client) error { return c.FlushAll(t.Context()).Err() })
+			return checkedStore{s, t}
+		})
+	})
+}
+
+// keys returns every key in Redis, sorted.
+func keys(t *testing.T, s *Store) []string {
+	t.Helper()
+	var mu sync.Mutex
+	var all []string
+	forEachNode(t, s, func(c *goredis.Client) error {
+		iter := c.Scan(context.Background(), 0, "*", 100).Iterator()
+		for iter.Next(context.Background()) {
+			mu.Lock()
+			all = append(all, iter.Val())
+			mu.Unlock()
+		}
+		return iter.Err()
+	})
+	slices.Sort(all)
+	return slices.Compact(all)
+}
+
+// checkConsistent checks that Redis holds exactly the keys of the layout:
+// each session whole, with a TTL, in the index of all sessions and in its
+// identity set; each index entry and identity set member a session that
+// is there and, for a set, owned by the identity; each identity set with
+// a TTL past its members'. The tests run long before any TTL ends, so
+// there are no stale entries to allow for.
+func checkConsistent(t *testing.T, s *Store) {
+	t.Helper()
+	// Not t.Context(): this runs in cleanups, after it is canceled.
+	ctx := context.Background()
+	sessions := map[string]session.Hash{}
+	identitySets := map[string]bool{}
+	for _, k := range keys(t, s) {
+		switch {
+		case k == s.IndexKey():
+		case strings.HasPrefix(k, s.prefix+"{") && strings.HasSuffix(k, "}"):
+			h, err := session.ParseHash(strings.TrimSuffix(strings.TrimPrefix(k, s.prefix+"{"), "}"))
+			if err != nil {
+				t.Errorf("key %q: %v", k, err)
+				continue
+			}
+			sessions[h.String()] = h
+		case strings.HasPrefix(k, s.prefix+"identity:"):
+			identitySets[k] = true
+		default:
+			t.Errorf("unexpected key %q", k)
+		}
+	}
+	index, err := s.client.ZRange(ctx, s.IndexKey(), 0, -1).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range index {
+		if _, ok := sessions[m]; !ok {
+			t.Errorf("index entry %.16s has no session", m)
+		}
+	}
+	wantMembers := map[string][]string{}
+	for hex, h := range sessions {
+		key := s.SessionKey(h)
+		fields, err := s.client.HGetAll(ctx, key).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec, identity, err := decode(fields)
+		if err != nil {
+			t.Errorf("session %s: %v", h.Short(), err)
+			continue
+		}
+		if ttl := s.client.PTTL(ctx, key).Val(); ttl <= 0 {
+			t.Errorf("session %s has no TTL (%s)", h.Short(), ttl)
+		}
+		if !slices.Contains(index, hex) {
+			t.Errorf("session %s is not in the index", h.Short())
+		}
+		if m := s.memberOf(rec, identity, h); m.set != "" {
+			wantMembers[m.set] = append(wantMembers[m.set], hex)
+		}
+	}
+	for set := range identitySets {
+		members, err := s.client.SMembers(ctx, set).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := wantMembers[set]
+		slices.Sort(members)
+		slices.Sort(want)
+		if !slices.Equal(members, want) {
+			t.Errorf("identity set %s holds %d sessions, want %d", set, len(members), len(want))
+		}
+		setTTL := s.client.PTTL(ctx, set).Val()
+		for _, m := range members {
+			h, _ := session.ParseHash(m)
+			if ttl := s.client.PTTL(ctx, s.SessionKey(h)).Val(); setTTL < ttl {
+				t.Errorf("identity set %s expires in %s, before its session %s (%s)", set, setTTL, h.Short(), ttl)
+			}
+		}
+		delete(wantMembers, set)
+	}
+	for set := range wantMembers {
+		t.Errorf("identity set %s is missing", set)
+	}
+}
+
+func ptr(h session.Hash) *session.Hash { return &h }
+
+func create(t *testing.T, s *Store, name string, now time.Time, to session.Timeouts, values map[string]string) session.Hash {
+	t.Helper()
+	h := session.HashID(name)
+	if _, err := s.Update(t.Context(), store.Update{
+		NewHash: ptr(h), Patch: &session.Patch{Set: maps.Clone(values)},
+		Identity: "user", Now: now, Timeouts: to, Limits: limits,
+	}); err != nil {
+		t.Fatalf("creating %s: %v", name, err)
+	}
+	return h
+}
+
+// within checks that got is at most slack short of want and not above it:
+// a TTL read back a moment after it was set.
+func within(t *testing.T, what string, got, want time.Duration) {
+	t.Helper()
+	const slack = 5 * time.Second
+	if got > want || got < want-slack {
+		t.Errorf("%s = %s, want %s (less up to %s)", what, got, want, slack)
+	}
+}
+
+func TestTTLIsTheDeadline(t *testing.T) {
+	t.Parallel()
+	s := standalone(t).open(t)
+	tests := []struct {
+		name    string
+		to      session.Timeouts
+		touchAt time.Duration // 0: no touch
+		want    time.Duration // TTL after the last write, from its Now
+	}{
+		{"idle deadline first", timeouts, 0, 30 * time.Minute},
+		{"absolute deadline first", session.Timeouts{Idle: 30 * time.Minute, Absolute: 20 * time.Minute}, 0, 20 * time.Minute},
+		{"touch moves the idle deadline", timeouts, 10 * time.Minute, 30 * time.Minute},
+		{"touch stops at the absolute deadline", session.Timeouts{Idle: 30 * time.Minute, Absolute: 40 * time.Minute}, 25 * time.Minute, 15 * time.Minute},
+		// A deadline in nanoseconds is rounded up to Redis's milliseconds.
+		{"rounded up", session.Timeouts{Idle: time.Minute + time.Nanosecond, Absolute: time.Hour}, 0, time.Minute + time.Millisecond},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := create(t, s, tc.name, base, tc.to, map[string]string{"user": "alice"})
+			if tc.touchAt > 0 {
+				if _, err := s.Update(t.Context(), store.Update{
+					Hash: h, HasHash: true, Identity: "user", Now: base.Add(tc.touchAt), Timeouts: tc.to, Limits: limits,
+				}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			within(t, "PTTL", s.client.PTTL(t.Context(), s.SessionKey(h)).Val(), tc.want)
+			// The identity set outlives the session's absolute deadline.
+			set := s.IdentityKey("user", "alice")
+			if got, min := s.client.PTTL(t.Context(), set).Val(), tc.to.Absolute-tc.touchAt; got < min {
+				t.Errorf("identity set PTTL = %s, want at least %s", got, min)
+			}
+		})
+	}
+}
+
+func TestRotationLeavesNoOldKey(t *testing.T) {
+	t.Parallel()
+	both(t, func(t *testing.T, b backend) {
+		tests := []struct {
+			name  string
+			patch *session.Patch
+			want  map[string]string
+		}{
+			{"renew", &session.Patch{Renew: true}, map[string]string{"user": "alice", "cart": "3"}},
+			{"login", &session.Patch{Renew: true, Set: map[string]string{"user": "bob"}}, map[string]string{"user": "bob", "cart": "3"}},
+			{"destroy and set", &session.Patch{Destroy: true, Set: map[string]string{"flash": "bye"}}, map[string]string{"flash": "bye"}},
+		}
+		for _, tc := range tests {
+			t.Run(tc.name, func(t *testing.T) {
+				s := b.open(t)
+				old := create(t, s, "old", base, timeouts, map[string]string{"user": "alice", "cart": "3"})
+				renewed := session.HashID("renewed")
+				rec, err := s.Update(t.Context(), store.Update{
+					Hash: old, HasHash: true, NewHash: ptr(renewed), Patch: tc.patch,
+					Identity: "user", Now: base.Add(time.Minute), Timeouts: timeouts, Limits: limits,
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !maps.Equal(rec.Values, tc.want) {
+					t.Fatalf("values = %v, want %v", rec.Values, tc.want)
+				}
+				want := []string{s.IndexKey(), s.SessionKey(renewed)}
+				if u, ok := tc.want["user"]; ok {
+					want = append(want, s.IdentityKey("user", u))
+				}
+				slices.Sort(want)
+				if got := keys(t, s); !slices.Equal(got, want) {
+					t.Fatalf("keys after the rotation:\n%q\nwant\n%q", got, want)
+				}
+				if got := s.client.ZRange(t.Context(), s.IndexKey(), 0, -1).Val(); !slices.Equal(got, []string{renewed.String()}) {
+					t.Fatalf("index = %v, want only the new hash", got)
+				}
+				checkConsistent(t, s)
+			})
+		}
+	})
+}
+
+func TestIdentitySet(t *testing.T) {
+	t.Parallel()
+	both(t, func(t *testing.T, b backend) {
+		s := b.open(t)
+		a, c := session.HashID("a"), session.HashID("c")
+		members := func(user string) []string {
+			t.Helper()
+			m, err := s.client.SMembers(t.Context(), s.IdentityKey("user", user)).Result()
+			if err != nil {
+				t.Fatal(err)
+			}
+			slices.Sort(m)
+			return m
+		}
+		u := func(hash session.Hash, newHash *session.Hash, patch *session.Patch, identity string) {
+			t.Helper()
+			if _, err := s.Update(t.Context(), store.Update{
+				Hash: hash, HasHash: true, NewHash: newHash, Patch: patch,
+				Identity: identity, Now: base.Add(time.Minute), Timeouts: timeouts, Limits: limits,
+			}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		steps := []struct {
+			name             string
+			do               func()
+			alice, bob, none []string
+		}{
+			{"create", func() { create(t, s, "a", base, timeouts, map[string]string{"user": "alice"}) },
+				[]string{a.String()}, nil, nil},
+			{"rename", func() { u(a, nil, &session.Patch{Set: map[string]string{"user": "bob"}}, "user") },
+				nil, []string{a.String()}, nil},
+			{"other keys leave it", func() { u(a, nil, &session.Patch{Set: map[string]string{"cart": "1"}}, "user") },
+				nil, []string{a.String()}, nil},
+			{"rotate", func() { u(a, ptr(c), &session.Patch{Renew: true}, "user") },
+				nil, []string{c.String()}, nil},
+			{"remove the key", func() { u(c, nil, &session.Patch{Delete: []string{"user"}}, "user") },
+				nil, nil, nil},
+			{"set it again", func() { u(c, nil, &session.Patch{Set: map[string]string{"user": "alice"}}, "user") },
+				[]string{c.String()}, nil, nil},
+			{"a config without identity drops it", func() { u(c, nil, nil, "") },
+				nil, nil, nil},
+			{"and one with it adds it back", func() { u(c, nil, nil, "user") },
+				[]string{c.String()}, nil, nil},
+			{"destroy", func() { u(c, nil, &session.Patch{Destroy: true}, "user") },
+				nil, nil, nil},
+		}
+		for _, step := range steps {
+			step.do()
+			if got := members("alice"); !slices.Equal(got, step.alice) {
+				t.Fatalf("after %s: alice's set = %.8q, want %.8q", step.name, got, step.alice)
+			}
+			if got := members("bob"); !slices.Equal(got, step.bob) {
+				t.Fatalf("after %s: bob's set = %.8q, want %.8q", step.name, got, step.bob)
+			}
+			checkConsistent(t, s)
+		}
+	})
+}
+
+// dump returns every key with its type and contents, and whether it has a
+// TTL.
+func dump(t *testing.T, s *Store) map[string]string {
+	t.Helper()
+	ctx := t.Context()
+	out := map[string]string{}
+	for _, k := range keys(t, s) {
+		var v any
+		switch typ := s.client.Type(ctx, k).Val(); typ {
+		case "hash":
+			v = s.client.HGetAll(ctx, k).Val()
+		case "zset":
+			v = s.client.ZRange(ctx, k, 0, -1).Val()
+		case "set":
+			m := s.client.SMembers(ctx, k).Val()
+			slices.Sort(m)
+			v = m
+		default:
+			v = typ
+		}
+		out[k] = fmt.Sprintf("%v ttl=%v", v, s.client.PTTL(ctx, k).Val() > 0)
+	}
+	return out
+}
+
+func TestRuleErrorWritesNothing(t *testing.T) {
+	t.Parallel()
+	both(t, func(t *testing.T, b backend) {
+		s := b.open(t)
+		old := create(t, s, "a", base, timeouts, map[string]string{"user": "alice"})
+		before := dump(t, s)
+		tests := []struct {
+			name    string
+			newHash *session.Hash
+			patch   *session.Patch
+		}{
+			{"in place", nil, &session.Patch{Set: map[string]string{"a": "1", "b": "2"}}},
+			{"renewal", ptr(session.HashID("b")), &session.Patch{Renew: true, Set: map[string]string{"user": "bob", "a": "1", "b": "2"}}},
+			{"destroy and set", ptr(session.HashID("b")), &session.Patch{Destroy: true, Set: map[string]string{"a": "1", "b": "2", "c": "3"}}},
+		}
+		for _, tc := range tests {
+			_, err := s.Update(t.Context(), store.Update{
+				Hash: old, HasHash: true, NewHash: tc.newHash, Patch: tc.patch,
+				Identity: "user", Now: base.Add(5 * time.Minute), Timeouts: timeouts,
+				Limits: session.Limits{Keys: 2},
+			})
+			var re *session.RuleError
+			if !errors.As(err, &re) {
+				t.Fatalf("%s: Update = %v, want a RuleError", tc.name, err)
+			}
+			if after := dump(t, s); !maps.Equal(before, after) {
+				t.Fatalf("%s: a refused update changed Redis:\nbefore %q\nafter  %q", tc.name, before, after)
+			}
+		}
+	})
+}
+
+// TestWritesArePerKey checks that an update changes only the fields it
+// sets: a field written behind the store's back, as by another writer
+// between two updates, is still there after an update of other keys.
+func TestWritesArePerKey(t *testing.T) {
+	t.Parallel()
+	s := standalone(t).open(t)
+	h := create(t, s, "a", base, timeouts, map[string]string{"user": "alice", "cart": "1"})
+	if err := s.client.HSet(t.Context(), s.SessionKey(h), "other", "kept").Err(); err != nil {
+		t.Fatal(err)
+	}
+	rec, err := s.Update(t.Context(), store.Update{
+		Hash: h, HasHash: true, Patch: &session.Patch{Set: map[string]string{"cart": "2"}},
+		Identity: "user", Now: base.Add(time.Minute), Timeouts: timeouts, Limits: limits,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"user": "alice", "cart": "2", "other": "kept"}
+	if !maps.Equal(rec.Values, want) {
+		t.Fatalf("values = %v, want %v", rec.Values, want)
+	}
+}
+
+// TestConcurrentWritesDuringRotation renews a session while other requests
+// set keys through its old ID. Each of those either reaches the renewed
+// session or reports ErrNotFound (the handler then starts a new session):
+// no update reports success and is lost.
+func TestConcurrentWritesDuringRotation(t *testing.T) {
+	t.Parallel()
+	both(t, func(t *testing.T, b backend) {
+		s := b.open(t)
+		old := create(t, s, "old", base, timeouts, map[string]string{"user": "alice"})
+		renewed := session.HashID("renewed")
+		const n = 16
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		ok := make([]bool, n)
+		errs := make(chan error, n+1)
+		for i := range n {
+			wg.Go(func() {
+				<-start
+				_, err := s.Update(context.Background(), store.Update{
+					Hash: old, HasHash: true,
+					Patch:    &session.Patch{Set: map[string]string{fmt.Sprintf("k%02d", i): "v"}},
+					Identity: "user", Now: base.Add(time.Minute), Timeouts: timeouts, Limits: limits,
+				})
+				switch {
+				case err == nil:
+					ok[i] = true
+				case !errors.Is(err, store.ErrNotFound):
+					errs <- err
+				}
+			})
+		}
+		wg.Go(func() {
+			<-start
+			_, err := s.Update(context.Background(), store.Update{
+				Hash: old, HasHash: true, NewHash: ptr(renewed), Patch: &session.Patch{Renew: true},
+				Identity: "user", Now: base.Add(time.Minute), Timeouts: timeouts, Limits: limits,
+			})
+			if err != nil {
+				errs <- fmt.Errorf("renewal: %w", err)
+			}
+		})
+		close(start)
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatal(err)
+		}
+		got, err := s.Load(t.Context(), renewed, base.Add(time.Minute), timeouts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range n {
+			if k := fmt.Sprintf("k%02d", i); ok[i] && got.Values[k] != "v" {
+				t.Errorf("update of %s succeeded but the renewed session lacks it: %v", k, got.Values)
+			}
+		}
+		if _, err := s.Load(t.Context(), old, base.Add(time.Minute), timeouts); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("old hash after the renewal: %v, want ErrNotFound", err)
+		}
+		checkConsistent(t, s)
+	})
+}
+
+// TestStaleEntries plays Redis expiring a session by its TTL, which leaves
+// its index entries behind: every reader skips them and cleans them up.
+func TestStaleEntries(t *testing.T) {
+	t.Parallel()
+	both(t, func(t *testing.T, b backend) {
+		s := b.open(t)
+		live := create(t, s, "live", base, timeouts, map[string]string{"user": "alice"})
+		gone := create(t, s, "gone", base, timeouts, map[string]string{"user": "alice"})
+		if err := s.client.Del(t.Context(), s.SessionKey(gone)).Err(); err != nil {
+			t.Fatal(err)
+		}
+		n, err := s.Count(t.Context(), base)
+		if err != nil || n != 1 {
+			t.Fatalf("Count = %d, %v; want 1", n, err)
+		}
+		entries, next, err := s.List(t.Context(), "", 10, base)
+		if err != nil || len(entries) != 1 || entries[0].Hash != live || next != "" {
+			t.Fatalf("List = %d entries, %q, %v; want the live one", len(entries), next, err)
+		}
+		if err := s.Delete(t.Context(), gone); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("Delete of the expired session = %v, want ErrNotFound", err)
+		}
+		if n, err := s.DeleteByIdentity(t.Context(), "user", "alice"); err != nil || n != 1 {
+			t.Fatalf("DeleteByIdentity = %d, %v; want 1", n, err)
+		}
+		if got := keys(t, s); len(got) != 0 {
+			t.Fatalf("keys left: %q", got)
+		}
+	})
+}
+
+// TestCreationCleansIndex checks that session creations remove index
+// entries of sessions that Redis has expired, with no sweeper and no List.
+func TestCreationCleansIndex(t *testing.T) {
+	t.Parallel()
+	s := standalone(t).open(t)
+	const stale = 100
+	for i := range stale {
+		h := session.HashID(fmt.Sprint("stale", i))
+		if err := s.client.ZAdd(t.Context(), s.IndexKey(), goredis.Z{Member: h.String()}).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	create(t, s, "new", base, timeouts, map[string]string{"user": "alice"})
+	// The probe checks probeSize entries, at most one of them live.
+	if n := s.client.ZCard(t.Context(), s.IndexKey()).Val(); n > stale+1-(probeSize-1) {
+		t.Fatalf("index holds %d entries after a creation, want at most %d", n, stale+1-(probeSize-1))
+	}
+	for i := range 200 {
+		create(t, s, fmt.Sprint("more", i), base, timeouts, map[string]string{"n": "1"})
+	}
+	// Each creation removes probeSize times the stale share on average:
+	// after 200 creations, few of the 100 are left.
+	if n := s.client.ZCard(t.Context(), s.IndexKey()).Val(); n > 201+stale/2 {
+		t.Fatalf("index holds %d entries for 201 sessions: the stale ones are not cleaned", n)
+	}
+}
+
+func TestOutage(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	s, err := New(goredis.NewClient(&goredis.Options{Addr: srv.Addr()}), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	h := create(t, s, "a", base, timeouts, map[string]string{"user": "alice"})
+
+	srv.Stop()
+	if _, err := s.Load(t.Context(), h, base, timeouts); err == nil || errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("Load while Redis is down = %v, want an error that is not ErrNotFound", err)
+	}
+	_, err = s.Update(t.Context(), store.Update{
+		Hash: h, HasHash: true, Patch: &session.Patch{Set: map[string]string{"cart": "1"}},
+		Identity: "user", Now: base, Timeouts: timeouts, Limits: limits,
+	})
+	if err == nil || errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("Update while Redis is down = %v, want an error that is not ErrNotFound", err)
+	}
+
+	// Back up, empty (it keeps nothing on disk): the same store and client
+	// work again.
+	srv.Start()
+	if _, err := s.Load(t.Context(), h, base, timeouts); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("Load after Redis came back = %v, want ErrNotFound", err)
+	}
+	h = create(t, s, "b", base, timeouts, map[string]string{"user": "alice"})
+	if _, err := s.Load(t.Context(), h, base, timeouts); err != nil {
+		t.Fatalf("Load of a session created after the outage: %v", err)
+	}
+}
+
+// TestSlowServer freezes Redis: past the client's timeouts the store
+// reports an error, never ErrNotFound, and once Redis goes on the session
+// is there.
+func TestSlowServer(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	s, err := New(goredis.NewClient(&goredis.Options{
+		Addr: srv.Addr(), ReadTimeout: 100 * time.Millisecond, WriteTimeout: 100 * time.Millisecond, MaxRetries: -1,
+	}), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	h := create(t, s, "a", base, timeouts, map[string]string{"user": "alice"})
+	srv.Pause()
+	_, err = s.Load(t.Context(), h, base, timeouts)
+	srv.Resume()
+	if err == nil || errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("Load from a frozen Redis = %v, want a timeout error", err)
+	}
+	if _, err := s.Load(t.Context(), h, base, timeouts); err != nil {
+		t.Fatalf("Load once Redis went on: %v", err)
+	}
+}
+
+func TestCorruptRecord(t *testing.T) {
+	t.Parallel()
+	s := standalone(t).open(t)
+	tests := []struct {
+		name   string
+		fields []any
+	}{
+		{"not ours", []any{"user", "alice"}},
+		{"newer layout", []any{fieldVersion, "2", "user", "alice"}},
+		{"bad time", []any{fieldVersion, "1", fieldCreated, "yesterday", fieldSeen, "0", fieldIdle, "0", fieldAbsolute, "0"}},
+		{"missing time", []any{fieldVersion, "1", fieldCreated, "0", fieldSeen, "0", fieldIdle, "0"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := session.HashID(tc.name)
+			if err := s.client.HSet(t.Context(), s.SessionKey(h), tc.fields...).Err(); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.Load(t.Context(), h, base, timeouts); !errors.Is(err, errCorrupt) {
+				t.Fatalf("Load = %v, want a corruption error", err)
+			}
+			if _, err := s.Update(t.Context(), store.Update{Hash: h, HasHash: true, Now: base, Timeouts: timeouts}); !errors.Is(err, errCorrupt) {
+				t.Fatalf("Update = %v, want a corruption error", err)
+			}
+			// Delete is the way out.
+			if err := s.Delete(t.Context(), h); err != nil {
+				t.Fatalf("Delete: %v", err)
+			}
+		})
+	}
+}
+
+func TestListBadArguments(t *testing.T) {
+	t.Parallel()
+	s := standalone(t).open(t)
+	if _, _, err := s.List(t.Context(), "not-a-cursor", 10, base); err == nil {
+		t.Fatal("List with a bad cursor succeeded")
+	}
+	if _, _, err := s.List(t.Context(), "", 0, base); err == nil {
+		t.Fatal("List with limit 0 succeeded")
+	}
+}
+
+func TestCanceledContext(t *testing.T) {
+	t.Parallel()
+	s := standalone(t).open(t)
+	h := create(t, s, "a", base, timeouts, map[string]string{"user": "alice"})
+	c, cancel := context.WithCancel(t.Context())
+	cancel()
+	if _, err := s.Load(c, h, base, timeouts); err == nil {
+		t.Error("Load with a canceled context succeeded")
+	}
+	if _, err := s.Update(c, store.Update{Hash: h, HasHash: true, Now: base, Timeouts: timeouts}); err == nil {
+		t.Error("Update with a canceled context succeeded")
+	}
+}
+
+func TestNewChecksPrefix(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		prefix string
+		ok     bool
+	}{
+		{"", true},
+		{"app1:", true},
+		{"app{1}:", false},
+		{"app}", false},
+	}
+	for _, tc := range tests {
+		c := goredis.NewClient(&goredis.Options{Addr: "127.0.0.1:1"})
+		s, err := New(c, Options{KeyPrefix: tc.prefix})
+		if (err == nil) != tc.ok {
+			t.Errorf("New with prefix %q: %v", tc.prefix, err)
+		}
+		if err == nil && tc.prefix == "" && s.SessionKey(session.Hash{}) != DefaultKeyPrefix+"{"+strings.Repeat("0", 64)+"}" {
+			t.Errorf("default session key = %q", s.SessionKey(session.Hash{}))
+		}
+		c.Close()
+	}
+}
+
+// TestKeyPrefixesAreSeparate runs two stores with different prefixes on one
+// server: neither sees the other's sessions.
+func TestKeyPrefixesAreSeparate(t *testing.T) {
+	t.Parallel()
+	b := standalone(t)
+	a := b.open(t)
+	other, err := New(b.newClient(), Options{KeyPrefix: "other:"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	h := create(t, a, "a", base, timeouts, map[string]string{"user": "alice"})
+	if _, err := other.Load(t.Context(), h, base, timeouts); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("Load through the other prefix = %v, want ErrNotFound", err)
+	}
+	if n, err := other.Count(t.Context(), base); err != nil || n != 0 {
+		t.Fatalf("Count through the other prefix = %d, %v", n, err)
+	}
+	if n, err := other.DeleteByIdentity(t.Context(), "user", "alice"); err != nil || n != 0 {
+		t.Fatalf("DeleteByIdentity through the other prefix = %d, %v", n, err)
+	}
+}
+
+// TestWorkloadConsistent runs a random mix of every kind of write, then
+// checks the keys' invariants and that Count and List agree.
+func TestWorkloadConsistent(t *testing.T) {
+	t.Parallel()
+	both(t, func(t *testing.T, b backend) {
+		s := b.open(t)
+		rng := rand.New(rand.NewPCG(1, 2))
+		users := []string{"alice", "bob", "carol", "dave"}
+		var hashes []session.Hash
+		pick := func() session.Hash {
+			if len(hashes) == 0 || rng.IntN(10) == 0 {
+				return session.HashID(fmt.Sprint("unknown", rng.Int()))
+			}
+			return hashes[rng.IntN(len(hashes))]
+		}
+		fresh := func() session.Hash {
+			h := session.HashID(fmt.Sprint("s", rng.Int()))
+			hashes = append(hashes, h)
+			return h
+		}
+		now := base
+		for i := range 1000 {
+			now = now.Add(time.Duration(rng.IntN(120)) * time.Second)
+			to := timeouts
+			if rng.IntN(4) == 0 {
+				to.Idle = 2 * time.Minute
+			}
+			u := store.Update{Identity: "user", Now: now, Timeouts: to, Limits: session.Limits{Keys: 4, SessionSize: 64}}
+			user := users[rng.IntN(len(users))]
+			var err error
+			switch op := rng.IntN(8); op {
+			case 0, 1: // create
+				u.NewHash = ptr(fresh())
+				u.Patch = &session.Patch{Set: map[string]string{"user": user, "n": fmt.Sprint(i)}}
+			case 2: // set, sometimes over the limits
+				u.Hash, u.HasHash = pick(), true
+				u.Patch = &session.Patch{Set: map[string]string{"user": user, fmt.Sprint("k", rng.IntN(6)): "v"}}
+			case 3: // delete keys
+				u.Hash, u.HasHash = pick(), true
+				u.Patch = &session.Patch{Delete: []string{"user", "k1"}}
+			case 4: // renew
+				u.Hash, u.HasHash = pick(), true
+				u.NewHash = ptr(fresh())
+				u.Patch = &session.Patch{Renew: true}
+			case 5: // destroy, sometimes starting anew
+				u.Hash, u.HasHash = pick(), true
+				u.Patch = &session.Patch{Destroy: true}
+				if rng.IntN(2) == 0 {
+					u.NewHash = ptr(fresh())
+					u.Patch.Set = map[string]string{"user": user}
+				}
+			case 6: // touch, sometimes without an identity key
+				u.Hash, u.HasHash = pick(), true
+				if rng.IntN(3) == 0 {
+					u.Identity = ""
+				}
+			case 7:
+				if rng.IntN(2) == 0 {
+					err = s.Delete(t.Context(), pick())
+				} else {
+					_, err = s.DeleteByIdentity(t.Context(), "user", user)
+				}
+				if errors.Is(err, store.ErrNotFound) {
+					err = nil
+				}
+				if err != nil {
+					t.Fatalf("op %d: %v", i, err)
+				}
+				continue
+			}
+			_, err = s.Update(t.Context(), u)
+			var re *session.RuleError
+			if err != nil && !errors.Is(err, store.ErrNotFound) && !errors.As(err, &re) {
+				t.Fatalf("op %d: %v", i, err)
+			}
+		}
+		checkConsistent(t, s)
+		n, err := s.Count(t.Context(), now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		listed, cursor := 0, ""
+		for {
+			entries, next, err := s.List(t.Context(), cursor, 50, now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			listed += len(entries)
+			if next == "" {
+				break
+			}
+			cursor = next
+		}
+		if listed != n {
+			t.Fatalf("List returned %d sessions, Count %d", listed, n)
+		}
+	})
+}
