@@ -13,8 +13,9 @@
 //     (a-z 0-9 - _) with their values, and reserved fields, which start
 //     with ':' and so cannot collide with a session key: ":v" (the layout
 //     version, 1), ":created", ":seen", ":idle" and ":absolute" (the
-//     record's times, as decimal unix nanoseconds) and ":identity" (the
-//     identity key the session is indexed under, absent if none). Its TTL
+//     record's times, as decimal unix nanoseconds), ":identity" (the
+//     identity key the session is indexed under, absent if none) and
+//     ":rev" (a count of the writes, for compare-and-set). Its TTL
 //     is the record's earlier deadline, so Redis removes expired sessions
 //     by itself: there is no sweeper. The braces are a Cluster hash tag:
 //     the key's slot depends on the hash alone.
@@ -33,31 +34,35 @@
 //
 // # Atomicity
 //
-// Every Update reads the session with WATCH, applies the change in Go
+// Every Update reads the session, applies the change in Go
 // (session.Patch.ApplyTo, which checks the limits on the merged record) and
-// writes it back in MULTI/EXEC: HSET of the fields that changed, HDEL of the
-// deleted keys and PEXPIRE, never a rewrite of the whole hash, so two
-// requests that set different keys keep each other's change. If another
-// writer changed the session in between, EXEC fails and the update starts
-// again from the read, a bounded number of times. A *session.RuleError
-// returns before anything is written.
+// writes back only what changed: HSET of the fields set, HDEL of the keys
+// deleted and PEXPIRE, never a rewrite of the whole hash, so two requests
+// that set different keys keep each other's change. The write happens
+// only if nobody wrote the session since the read; otherwise the update
+// starts again from the read, a bounded number of times. A
+// *session.RuleError returns before anything is written.
 //
-// On a single server or Sentinel, one MULTI holds everything an operation
-// writes, indexes included: creation, rotation, destroy and delete happen
-// whole or not at all.
+// On a single server or Sentinel the read is under WATCH, and one
+// MULTI/EXEC holds everything an operation writes, indexes included:
+// creation, rotation, destroy and delete happen whole or not at all.
 //
 // On Redis Cluster, the keys of one session share a slot, but the indexes
 // and, in a rotation, the old and the new session key each live in slots
 // of their own, and one MULTI cannot span slots. There every write goes in
 // this order: index entries are added first, then the new session key is
 // written (one MULTI on its slot), then the old one is changed or deleted
-// (one MULTI on its slot, under WATCH), then stale index entries are
+// by a script that does so only if its ":rev" is still the one read (a
+// compare-and-set: WATCH would hold a connection to one node while the
+// other steps need connections to others), then stale index entries are
 // removed and the new ones added again. So a crash between the steps never
 // loses a session: at worst the old ID of a rotation lives on until its
 // TTL beside the new one, and the indexes hold entries for sessions that
 // are gone, which every reader checks against the session itself. Adding
-// the entries again at the end repairs the one race left, a cleanup that
-// removed an entry of a session still being written.
+// the entries again at the end, and checking the session again after
+// removing an entry, repair the races left: a cleanup that removes an
+// entry of a session still being written, and two renames of one session
+// whose index steps cross.
 package redis
 
 import (
@@ -67,6 +72,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -89,6 +95,7 @@ const (
 	fieldIdle     = ":idle"
 	fieldAbsolute = ":absolute"
 	fieldIdentity = ":identity"
+	fieldRev      = ":rev"
 )
 
 // layoutVersion is the value of fieldVersion. A future layout gets a new
@@ -233,71 +240,103 @@ func (s *Store) Load(ctx context.Context, hash session.Hash, now time.Time, time
 // says not where to keep it.
 var errNeedsNewHash = errors.New("an update that starts a new session needs a NewHash to store it under")
 
+// errConflict is an attempt that another writer got ahead of: nothing of
+// it was written to the session it read, and it is made again.
+var errConflict = errors.New("the session changed since it was read")
+
 // Update implements store.Store.
 func (s *Store) Update(ctx context.Context, u store.Update) (*session.Record, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if !u.HasHash {
-		// Nothing to read, so nothing another writer could change.
-		p, err := s.plan(u, nil, "")
-		if err != nil || p.noop() {
-			return p.result(err)
-		}
-		if err := s.apply(ctx, nil, p); err != nil {
-			return nil, err
-		}
-		if p.newSession() {
-			s.probe(ctx)
-		}
-		return p.result(nil)
-	}
-	key := s.SessionKey(u.Hash)
-	for attempt := 1; ; attempt++ {
-		var p *change
-		err := s.client.Watch(ctx, func(tx *goredis.Tx) error {
-			fields, err := tx.HGetAll(ctx, key).Result()
-			if err != nil {
-				return redisError("reading session "+u.Hash.Short(), err)
-			}
+	var c *change
+	var err error
+	if u.HasHash {
+		c, err = s.modify(ctx, u.Hash, func(fields map[string]string) (*change, error) {
 			var old *session.Record
 			var oldIdentity string
 			if len(fields) > 0 {
-				old, oldIdentity, err = decode(fields)
-				if err != nil {
-					return fmt.Errorf("session %s: %w; delete it to go on", u.Hash.Short(), err)
+				var err error
+				if old, oldIdentity, err = decode(fields); err != nil {
+					return nil, fmt.Errorf("session %s: %w; delete it to go on", u.Hash.Short(), err)
 				}
 			}
-			p, err = s.plan(u, old, oldIdentity)
-			if err != nil || p.noop() {
-				return err
-			}
-			return s.apply(ctx, tx, p)
-		}, key)
-		if errors.Is(err, goredis.TxFailedErr) {
-			// Another writer changed the session since it was read: the
-			// change is made again on what it now holds.
-			if p != nil && p.wroteTarget {
-				s.undoTarget(ctx, p)
-			}
-			if attempt == maxAttempts {
-				return nil, redisError(fmt.Sprintf("session %s changed under %d attempts in a row to update it", u.Hash.Short(), attempt), err)
-			}
-			if err := backoff(ctx, attempt); err != nil {
-				return nil, err
-			}
-			continue
+			return s.plan(u, old, oldIdentity)
+		})
+	} else {
+		// Nothing to read, so nothing another writer could change.
+		c, err = s.plan(u, nil, "")
+		if err == nil && !c.noop() {
+			err = s.write(ctx, nil, c)
 		}
-		if err != nil {
-			// Not undone, unlike above: the transaction on the old key
-			// may have happened with only its answer lost, and then the
-			// copy is the session.
+	}
+	if err != nil {
+		return nil, err
+	}
+	if c.newSession() {
+		s.probe(ctx)
+	}
+	return c.result()
+}
+
+// modify reads the fields of the session under hash (none when there is
+// no such session), has decide work out the change, and makes it if
+// nobody changed the session since the read; otherwise it starts again
+// from the read, a bounded number of times.
+//
+// On a single server the read is under WATCH and the change one
+// MULTI/EXEC on the watching connection. On Cluster the change touches
+// other slots, whose writes would need more connections while the
+// watching one is held; a burst of such updates could take every
+// connection of a node and wait on each other. There the read is plain,
+// and the session's own write is a compare-and-set script on its ":rev"
+// field, which every write increments.
+func (s *Store) modify(ctx context.Context, hash session.Hash, decide func(fields map[string]string) (*change, error)) (*change, error) {
+	key := s.SessionKey(hash)
+	for attempt := 1; ; attempt++ {
+		var c *change
+		read := func(fields map[string]string) error {
+			var err error
+			c, err = decide(fields)
+			if c != nil {
+				c.rev = fields[fieldRev]
+			}
+			return err
+		}
+		var err error
+		if s.cluster {
+			var fields map[string]string
+			fields, err = s.client.HGetAll(ctx, key).Result()
+			if err != nil {
+				return nil, redisError("reading session "+hash.Short(), err)
+			}
+			if err = read(fields); err == nil && !c.noop() {
+				err = s.write(ctx, nil, c)
+			}
+		} else {
+			err = s.client.Watch(ctx, func(tx *goredis.Tx) error {
+				fields, err := tx.HGetAll(ctx, key).Result()
+				if err != nil {
+					return redisError("reading session "+hash.Short(), err)
+				}
+				if err := read(fields); err != nil || c.noop() {
+					return err
+				}
+				return s.write(ctx, tx, c)
+			}, key)
+			if errors.Is(err, goredis.TxFailedErr) {
+				err = errConflict
+			}
+		}
+		if !errors.Is(err, errConflict) {
+			return c, err
+		}
+		if attempt == maxAttempts {
+			return nil, redisError(fmt.Sprintf("session %s changed under %d attempts in a row to update it", hash.Short(), attempt), err)
+		}
+		if err := backoff(ctx, attempt); err != nil {
 			return nil, err
 		}
-		if p.newSession() {
-			s.probe(ctx)
-		}
-		return p.result(nil)
 	}
 }
 
@@ -321,14 +360,16 @@ type member struct {
 	hash session.Hash
 }
 
-// change is what one Update does, worked out from the record it read.
+// change is what one write does, worked out from the session it read.
 type change struct {
 	rec      *session.Record // the record as it now stands, nil if none
 	notFound bool            // report ErrNotFound once the writes are done
 
 	old       session.Hash
-	oldExists bool // a record (live or expired) was stored under old
-	removeOld bool // delete the key under old
+	hasOld    bool   // old was read, and its key is compared before it is written
+	rev       string // the ":rev" of the session read under old
+	oldExists bool   // a record (live or expired) was stored under old
+	removeOld bool   // delete the key under old
 
 	target    session.Hash
 	inPlace   bool     // patch the record under old, which is target
@@ -337,10 +378,9 @@ type change struct {
 	identity  string   // the identity key the record is indexed under
 	ttl       time.Duration
 	setTTL    time.Duration // the identity set's TTL to extend to
-	oldMember member
-	newMember member
-
-	wroteTarget bool // Cluster: the target key was written outside the WATCH
+	oldMember member        // the entry to remove from an identity set
+	newMember member        // the record's identity set entry
+	addMember bool          // newMember is to be added
 }
 
 // subject is the session the change is about, for errors.
@@ -353,7 +393,7 @@ func (c *change) subject() string {
 
 // noop reports whether the change writes nothing.
 func (c *change) noop() bool {
-	return c == nil || c.rec == nil && !c.removeOld
+	return c == nil || c.rec == nil && !c.removeOld && c.oldMember.set == ""
 }
 
 // newSession reports whether the change created a session key, which is
@@ -363,15 +403,11 @@ func (c *change) newSession() bool {
 }
 
 // result is what Update returns for the change.
-func (c *change) result(err error) (*session.Record, error) {
-	switch {
-	case err != nil:
-		return nil, err
-	case c.notFound:
+func (c *change) result() (*session.Record, error) {
+	if c.notFound {
 		return nil, store.ErrNotFound
-	default:
-		return c.rec, nil
 	}
+	return c.rec, nil
 }
 
 // plan does the steps of store.Update on old, the record read under
@@ -379,7 +415,7 @@ func (c *change) result(err error) (*session.Record, error) {
 // writes they need. It writes nothing itself, so a RuleError or any other
 // error leaves the store as it was.
 func (s *Store) plan(u store.Update, old *session.Record, oldIdentity string) (*change, error) {
-	c := &change{old: u.Hash, oldExists: u.HasHash && old != nil}
+	c := &change{old: u.Hash, hasOld: u.HasHash, oldExists: u.HasHash && old != nil}
 	if c.oldExists {
 		c.oldMember = s.memberOf(old, oldIdentity, u.Hash)
 	}
@@ -426,7 +462,7 @@ func (s *Store) plan(u store.Update, old *session.Record, oldIdentity string) (*
 		c.target = *u.NewHash
 	}
 	c.inPlace = fromOld && c.target == u.Hash
-	if !c.inPlace && u.HasHash && c.oldExists && c.target != u.Hash {
+	if c.oldExists && c.target != u.Hash {
 		c.removeOld = true
 	}
 	if c.inPlace && u.Patch.Changes() {
@@ -441,6 +477,11 @@ func (s *Store) plan(u store.Update, old *session.Record, oldIdentity string) (*
 		c.identity = u.Identity
 	}
 	c.newMember = s.memberOf(rec, c.identity, c.target)
+	if c.newMember == c.oldMember {
+		c.oldMember = member{} // in place already
+	} else {
+		c.addMember = c.newMember.set != ""
+	}
 	c.ttl = ttl(rec.ExpiresAt().Sub(u.Now), 0)
 	c.setTTL = ttl(rec.AbsoluteDeadline.Sub(u.Now), identityTTLMargin)
 	return c, nil
@@ -486,13 +527,46 @@ end
 return 1
 `)
 
-// apply makes the writes of c. tx is the transaction watching the session
-// under c.old, or nil when there is none.
+// compareAndSet writes the session hash KEYS[1] if its ":rev" is still
+// ARGV[1] ("" for a key that does not exist), and returns 1; otherwise it
+// returns 0 and writes nothing. ARGV[2] is what to do: "del" deletes the
+// key, "patch" sets and deletes fields, "replace" deletes the key first.
+// ARGV[3] is the TTL in milliseconds, ARGV[4] the number of fields to set,
+// followed by them as field, value pairs, then the number of fields to
+// delete and their names. Every write increments ":rev".
+var compareAndSet = goredis.NewScript(`
+local rev = redis.call('HGET', KEYS[1], ':rev') or ''
+if rev ~= ARGV[1] then
+	return 0
+end
+if ARGV[2] == 'del' then
+	redis.call('DEL', KEYS[1])
+	return 1
+end
+if ARGV[2] == 'replace' then
+	redis.call('DEL', KEYS[1])
+end
+local i = 5
+for _ = 1, tonumber(ARGV[4]) do
+	redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+	i = i + 2
+end
+local n = tonumber(ARGV[i])
+for j = 1, n do
+	redis.call('HDEL', KEYS[1], ARGV[i + j])
+end
+redis.call('HSET', KEYS[1], ':rev', (tonumber(rev) or 0) + 1)
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return 1
+`)
+
+// write makes the writes of c. tx is the transaction watching the session
+// under c.old on a single server, or nil.
 //
 // On a single server everything goes into one MULTI. On Cluster the steps
 // are separate, in an order that never loses a session; see the package
 // documentation.
-func (s *Store) apply(ctx context.Context, tx *goredis.Tx, c *change) error {
+func (s *Store) write(ctx context.Context, tx *goredis.Tx, c *change) error {
 	if !s.cluster {
 		queue := func(p goredis.Pipeliner) error {
 			s.addIndex(ctx, p, c)
@@ -521,38 +595,38 @@ func (s *Store) apply(ctx context.Context, tx *goredis.Tx, c *change) error {
 		return redisError("indexing session "+c.subject(), err)
 	}
 	// 2: write the new key, before the old one goes.
-	if c.rec != nil && !c.inPlace && (tx == nil || c.target != c.old) {
+	wroteTarget := false
+	if c.rec != nil && !c.inPlace && (!c.hasOld || c.target != c.old) {
 		_, err := s.client.TxPipelined(ctx, func(p goredis.Pipeliner) error {
 			s.writeTarget(ctx, p, c)
 			return nil
 		})
 		if err != nil {
-			return redisError("writing session "+c.target.Short(), err)
+			return redisError("writing session "+c.subject(), err)
 		}
-		c.wroteTarget = tx != nil
+		wroteTarget = c.hasOld
 	}
 	// 3: change or delete the old key, if nobody changed it since it was
 	// read.
-	if tx != nil {
-		_, err := tx.TxPipelined(ctx, func(p goredis.Pipeliner) error {
-			if c.rec != nil && !c.inPlace && c.target == c.old {
-				s.writeTarget(ctx, p, c)
+	if args := s.casArgs(c); args != nil {
+		ok, err := compareAndSet.Run(ctx, s.client, []string{s.SessionKey(c.old)}, args...).Int()
+		if err == nil && ok == 0 {
+			if wroteTarget {
+				// Nobody was given the copy's ID: it goes.
+				s.undoTarget(ctx, c)
 			}
-			s.writeOld(ctx, p, c)
-			return nil
-		})
-		if errors.Is(err, goredis.TxFailedErr) {
-			return err
+			return errConflict
 		}
 		if err != nil {
+			// Not undone: the script may have run with only its answer
+			// lost, and then the copy is the session.
 			return redisError("writing session "+c.old.Short(), err)
 		}
 	}
-	c.wroteTarget = false
 	// 4: remove the entries that are stale now, and add the new ones
 	// again in case a cleanup took them while the key did not exist yet.
 	// The session is written: a failure here leaves stale entries, which
-	// readers skip, so it is reported but is not the update's error.
+	// readers skip, so it is reported but is not the write's error.
 	if _, err := s.client.Pipelined(ctx, func(p goredis.Pipeliner) error {
 		s.removeIndex(ctx, p, c)
 		s.addIndex(ctx, p, c)
@@ -561,14 +635,63 @@ func (s *Store) apply(ctx context.Context, tx *goredis.Tx, c *change) error {
 		s.onIndex(redisError("updating the indexes of session "+c.subject(), err))
 		return nil
 	}
-	// A session renamed in place left its old identity set; if another
-	// request has named it that identity again since, its entry must stay.
-	// (A session that moved or went has no key under the old hash, and a
-	// hash is never used again.)
-	if c.oldMember.set != "" && c.oldMember != c.newMember && c.rec != nil && c.target == c.old {
+	// An identity entry was removed from a session that is still there
+	// (renamed, or found not to belong): if another request has named it
+	// that identity since, the entry must stay. A session that moved or
+	// went has no key under the old hash, and a hash is never used again.
+	if c.oldMember.set != "" && (!c.removeOld || c.rec != nil && c.target == c.old) {
 		s.restoreIdentity(ctx, c.oldMember)
 	}
 	return nil
+}
+
+// casArgs are the compareAndSet arguments of the Cluster write to the
+// session under c.old, or nil if there is none.
+func (s *Store) casArgs(c *change) []any {
+	if !c.hasOld {
+		return nil
+	}
+	var set []any
+	var del []string
+	op := "patch"
+	switch {
+	case c.inPlace:
+		set, del = s.patchFields(c)
+	case c.rec != nil && c.target == c.old:
+		op = "replace"
+		set = encode(c.rec, c.identity)
+	case c.removeOld:
+		op = "del"
+	default:
+		return nil
+	}
+	args := []any{c.rev, op, c.ttl.Milliseconds(), len(set) / 2}
+	args = append(args, set...)
+	args = append(args, len(del))
+	for _, f := range del {
+		args = append(args, f)
+	}
+	return args
+}
+
+// patchFields are the fields an update in place sets, as field, value
+// pairs, and those it deletes: the keys that changed and the metadata that
+// moved, never the whole record.
+func (s *Store) patchFields(c *change) (set []any, del []string) {
+	set = make([]any, 0, 2*(len(c.set)+3))
+	for _, k := range c.set {
+		set = append(set, k, c.rec.Values[k])
+	}
+	set = append(set,
+		fieldSeen, nanos(c.rec.LastSeen),
+		fieldIdle, nanos(c.rec.IdleDeadline))
+	del = c.del
+	if c.identity != "" {
+		set = append(set, fieldIdentity, c.identity)
+	} else {
+		del = append(slices.Clip(del), fieldIdentity)
+	}
+	return set, del
 }
 
 // addIndex queues the index entries the record needs under its target.
@@ -579,7 +702,7 @@ func (s *Store) addIndex(ctx context.Context, p goredis.Pipeliner, c *change) {
 	if !c.inPlace {
 		p.ZAdd(ctx, s.IndexKey(), goredis.Z{Member: c.target.String()})
 	}
-	if c.newMember.set != "" && (c.newMember != c.oldMember || !c.inPlace) {
+	if c.addMember {
 		addIdentity.Eval(ctx, p, []string{c.newMember.set},
 			c.target.String(), c.setTTL.Milliseconds())
 	}
@@ -594,56 +717,43 @@ func (s *Store) writeTarget(ctx context.Context, p goredis.Pipeliner, c *change)
 	key := s.SessionKey(c.target)
 	// A record already under the target is replaced, not merged into.
 	p.Del(ctx, key)
-	p.HSet(ctx, key, encode(c.rec, c.identity))
+	p.HSet(ctx, key, append(encode(c.rec, c.identity), fieldRev, 1)...)
 	p.PExpire(ctx, key, c.ttl)
 }
 
-// writeOld queues the writes to the key the update read: the per-key
-// patch of an update in place, or its deletion.
+// writeOld queues the writes to the key the update read, on a single
+// server: the per-key patch of an update in place, or its deletion.
 func (s *Store) writeOld(ctx context.Context, p goredis.Pipeliner, c *change) {
 	key := s.SessionKey(c.old)
 	switch {
 	case c.inPlace:
-		fields := make([]any, 0, 2*(len(c.set)+3))
-		for _, k := range c.set {
-			fields = append(fields, k, c.rec.Values[k])
-		}
-		fields = append(fields,
-			fieldSeen, nanos(c.rec.LastSeen),
-			fieldIdle, nanos(c.rec.IdleDeadline))
-		if c.identity != "" {
-			fields = append(fields, fieldIdentity, c.identity)
-		}
-		p.HSet(ctx, key, fields...)
-		del := c.del
-		if c.identity == "" {
-			del = append(del, fieldIdentity)
-		}
+		set, del := s.patchFields(c)
+		p.HSet(ctx, key, set...)
 		if len(del) > 0 {
 			p.HDel(ctx, key, del...)
 		}
+		p.HIncrBy(ctx, key, fieldRev, 1)
 		p.PExpire(ctx, key, c.ttl)
 	case c.removeOld && (c.rec == nil || c.target != c.old):
 		p.Del(ctx, key)
 	}
 }
 
-// removeIndex queues the removal of the entries of the old key that the
-// change made stale.
+// removeIndex queues the removal of the index entries that the change
+// made stale.
 func (s *Store) removeIndex(ctx context.Context, p goredis.Pipeliner, c *change) {
-	if c.oldExists && (c.rec == nil || c.target != c.old) {
+	if c.oldExists && c.removeOld && (c.rec == nil || c.target != c.old) {
 		p.ZRem(ctx, s.IndexKey(), c.old.String())
 	}
-	if c.oldMember.set != "" && c.oldMember != c.newMember {
+	if c.oldMember.set != "" {
 		p.SRem(ctx, c.oldMember.set, c.old.String())
 	}
 }
 
-// undoTarget deletes the key a Cluster rotation wrote before its
-// transaction on the old key was refused: nobody was given its ID. Its
-// index entries go stale and are cleaned up by readers.
+// undoTarget deletes the key a Cluster rotation wrote before its write to
+// the old key was refused: nobody was given its ID. Its index entries go
+// stale and are cleaned up by readers.
 func (s *Store) undoTarget(ctx context.Context, c *change) {
-	c.wroteTarget = false
 	if err := s.client.Del(ctx, s.SessionKey(c.target)).Err(); err != nil {
 		s.onIndex(redisError("removing the unfinished copy of session "+c.target.Short(), err))
 	}
@@ -817,33 +927,25 @@ func (s *Store) Delete(ctx context.Context, hash session.Hash) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	key := s.SessionKey(hash)
-	for attempt := 1; ; attempt++ {
-		err := s.client.Watch(ctx, func(tx *goredis.Tx) error {
-			fields, err := tx.HGetAll(ctx, key).Result()
-			if err != nil {
-				return redisError("reading session "+hash.Short(), err)
-			}
-			if len(fields) == 0 {
-				return store.ErrNotFound
-			}
-			c := &change{old: hash, oldExists: true, removeOld: true}
-			// A record too corrupt to read is deleted all the same: this
-			// is the way out of it. Its identity entry, unknown, is left
-			// for DeleteByIdentity or the set's TTL to clear.
-			if rec, identity, err := decode(fields); err == nil {
-				c.oldMember = s.memberOf(rec, identity, hash)
-			}
-			return s.apply(ctx, tx, c)
-		}, key)
-		if errors.Is(err, goredis.TxFailedErr) && attempt < maxAttempts {
-			if err := backoff(ctx, attempt); err != nil {
-				return err
-			}
-			continue
+	var missing bool
+	_, err := s.modify(ctx, hash, func(fields map[string]string) (*change, error) {
+		missing = len(fields) == 0
+		if missing {
+			return nil, nil
 		}
-		return err
+		c := &change{old: hash, hasOld: true, oldExists: true, removeOld: true}
+		// A record too corrupt to read is deleted all the same: this is
+		// the way out of it. Its identity entry, unknown, is left for
+		// DeleteByIdentity or the set's TTL to clear.
+		if rec, identity, err := decode(fields); err == nil {
+			c.oldMember = s.memberOf(rec, identity, hash)
+		}
+		return c, nil
+	})
+	if err == nil && missing {
+		return store.ErrNotFound
 	}
+	return err
 }
 
 // DeleteByIdentity implements store.Store. It reads the identity set and
@@ -886,54 +988,26 @@ func (s *Store) DeleteByIdentity(ctx context.Context, key, value string) (int, e
 // deleteIfOwned deletes the session under hash if its identity key is key
 // with value, and removes hash from the identity set either way.
 func (s *Store) deleteIfOwned(ctx context.Context, hash session.Hash, key, value, setKey string) (bool, error) {
-	sessionKey := s.SessionKey(hash)
-	for attempt := 1; ; attempt++ {
-		var deleted bool
-		err := s.client.Watch(ctx, func(tx *goredis.Tx) error {
-			deleted = false
-			fields, err := tx.HGetAll(ctx, sessionKey).Result()
-			if err != nil {
-				return redisError("reading session "+hash.Short(), err)
-			}
-			c := &change{old: hash, oldExists: len(fields) > 0}
+	var deleted bool
+	_, err := s.modify(ctx, hash, func(fields map[string]string) (*change, error) {
+		deleted = false
+		if len(fields) > 0 {
 			rec, identity, err := decode(fields)
-			switch {
-			case len(fields) == 0:
-				// Gone; only the set entry is left.
-			case err != nil:
+			if err != nil {
 				// Listed under the identity but unreadable: a "log out
 				// everywhere" must not leave it behind.
 				deleted = true
-			default:
+			} else {
 				v, ok := rec.Values[key]
 				deleted = identity == key && ok && v == value
 			}
-			c.removeOld = deleted
-			// The set entry goes whatever the record says: it is this
-			// record's entry or a stale one.
-			c.oldMember = member{set: setKey, hash: hash}
-			if !deleted {
-				c.oldExists = false // keep the session and its index entry
-			}
-			if err := s.apply(ctx, tx, c); err != nil {
-				return err
-			}
-			if !deleted && s.cluster {
-				// On Cluster the removal from the set is not in the
-				// session's transaction: a request may have named the
-				// session this identity since it was read.
-				s.restoreIdentity(ctx, c.oldMember)
-			}
-			return nil
-		}, sessionKey)
-		if errors.Is(err, goredis.TxFailedErr) && attempt < maxAttempts {
-			if err := backoff(ctx, attempt); err != nil {
-				return false, err
-			}
-			continue
 		}
-		return deleted && err == nil, err
-	}
+		// The set entry goes whatever the record says: it is this
+		// record's entry, or a stale one.
+		return &change{old: hash, hasOld: true, oldExists: deleted, removeOld: deleted,
+			oldMember: member{set: setKey, hash: hash}}, nil
+	})
+	return deleted && err == nil, err
 }
 
 // List implements store.Store. The cursor is the hex hash of the last

@@ -526,6 +526,55 @@ func TestConcurrentWritesDuringRotation(t *testing.T) {
 	})
 }
 
+// TestClusterHoldsOneConnection runs concurrent logins (renewals that
+// write several slots) on a Cluster client capped at one connection per
+// node, pipelines included. A write that held a connection (a WATCH)
+// while it waited for another could take them all and wait on itself
+// until the pool timed out; every login must go through.
+func TestClusterHoldsOneConnection(t *testing.T) {
+	t.Parallel()
+	nodes := redistest.StartCluster(t, 3)
+	var addrs []string
+	for _, n := range nodes {
+		addrs = append(addrs, n.Addr())
+	}
+	s, err := New(goredis.NewClusterClient(&goredis.ClusterOptions{
+		Addrs: addrs, PoolSize: 1, MaxActiveConns: 1, PipelinePoolSize: -1, PoolTimeout: 5 * time.Second,
+	}), Options{OnIndexError: func(err error) { t.Errorf("index error: %v", err) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	const n = 16
+	for i := range n {
+		create(t, s, fmt.Sprint("anonymous", i), base, timeouts, map[string]string{"cart": "1"})
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range n {
+		wg.Go(func() {
+			_, err := s.Update(t.Context(), store.Update{
+				Hash: session.HashID(fmt.Sprint("anonymous", i)), HasHash: true,
+				NewHash:  ptr(session.HashID(fmt.Sprint("login", i))),
+				Patch:    &session.Patch{Renew: true, Set: map[string]string{"user": "alice"}},
+				Identity: "user", Now: base.Add(time.Minute), Timeouts: timeouts, Limits: limits,
+			})
+			if err != nil {
+				errs <- fmt.Errorf("login %d: %w", i, err)
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if n, err := s.DeleteByIdentity(t.Context(), "user", "alice"); err != nil || n != 16 {
+		t.Fatalf("DeleteByIdentity = %d, %v; want 16", n, err)
+	}
+	checkConsistent(t, s)
+}
+
 // TestStaleEntries plays Redis expiring a session by its TTL, which leaves
 // its index entries behind: every reader skips them and cleans them up.
 func TestStaleEntries(t *testing.T) {
