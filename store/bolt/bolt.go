@@ -72,6 +72,8 @@ type Store struct {
 	now     func() time.Time
 	onSweep func(int, error)
 
+	commits committer // the queue of writers; see commit.go
+
 	stop      chan struct{} // closed by Close to end the sweeper
 	done      chan struct{} // closed by the sweeper when it has ended
 	closeOnce sync.Once
@@ -158,14 +160,6 @@ func (s *Store) Close() error {
 		s.closeErr = s.db.Close()
 	})
 	return s.closeErr
-}
-
-// write runs fn in one read-write transaction. It is the only way the
-// store writes, so that moving to db.Batch (which groups concurrent
-// writers into one commit and fsync) is a change here alone. With Batch,
-// fn may run more than once, so fn must set its results afresh each run.
-func (s *Store) write(fn func(tx *bbolt.Tx) error) error {
-	return s.db.Update(fn)
 }
 
 // Load implements store.Store.
@@ -334,13 +328,18 @@ func (s *Store) Delete(ctx context.Context, hash session.Hash) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return s.write(func(tx *bbolt.Tx) error {
+	var found bool
+	err := s.write(func(tx *bbolt.Tx) error {
 		b := buckets(tx)
-		if b.sessions.Get(hash[:]) == nil {
-			return store.ErrNotFound
-		}
+		// Not an error inside the transaction: that would roll back the
+		// writes committed with it (commit.go).
+		found = b.sessions.Get(hash[:]) != nil
 		return b.remove(hash)
 	})
+	if err == nil && !found {
+		return store.ErrNotFound
+	}
+	return err
 }
 
 // DeleteByIdentity implements store.Store.

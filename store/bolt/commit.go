@@ -1,0 +1,119 @@
+package bolt
+
+import (
+	"fmt"
+	"sync"
+
+	bbolt "go.etcd.io/bbolt"
+)
+
+// Group commit. A bbolt file has one writer at a time, and each commit
+// ends with an fsync of about a millisecond or more: writing sessions one
+// transaction each caps a login storm at one session per fsync, with every
+// other writer waiting in line. Instead, writers that arrive while a commit
+// is under way queue up, and the next commit runs all of them in one
+// transaction, so one fsync makes many of them durable at once. A writer
+// that finds no commit under way starts one at once: a lone write waits
+// for nothing (bbolt's own db.Batch would hold it for MaxBatchDelay).
+//
+// Each writer still gets its own result. When one writer's function fails,
+// the transaction rolls back; that writer is then run alone, for its own
+// error, and the others are run again together. So a function may run more
+// than once and must set its results afresh each time.
+
+// maxGroup bounds the writers of one transaction, so that a huge queue
+// does not make one huge transaction.
+const maxGroup = 1000
+
+type writeCall struct {
+	fn   func(*bbolt.Tx) error
+	err  error
+	done chan struct{} // closed when the call's result is final
+	lead chan struct{} // closed when the call is to commit the next group
+}
+
+// committer is the queue of writers of one Store.
+type committer struct {
+	mu      sync.Mutex
+	queue   []*writeCall
+	writing bool // a leader is committing; the queue waits for it
+}
+
+// write runs fn in a read-write transaction, with the writers queued
+// beside it, and returns fn's error or the commit's.
+func (s *Store) write(fn func(tx *bbolt.Tx) error) error {
+	c := &writeCall{fn: fn, done: make(chan struct{}), lead: make(chan struct{})}
+	q := &s.commits
+	q.mu.Lock()
+	q.queue = append(q.queue, c)
+	leader := !q.writing
+	q.writing = true
+	q.mu.Unlock()
+	if !leader {
+		select {
+		case <-c.done:
+			return c.err
+		case <-c.lead:
+			// The previous leader is done and c heads the queue.
+		}
+	}
+	q.mu.Lock()
+	group := q.queue[:min(len(q.queue), maxGroup)]
+	q.queue = q.queue[len(group):]
+	q.mu.Unlock()
+
+	s.commitGroup(group)
+
+	q.mu.Lock()
+	if len(q.queue) > 0 {
+		close(q.queue[0].lead) // it leads the next group; writing stays set
+	} else {
+		q.writing = false
+		q.queue = nil // let the array go
+	}
+	q.mu.Unlock()
+	return c.err
+}
+
+// commitGroup runs the calls of group in one transaction and sets each
+// call's result.
+func (s *Store) commitGroup(group []*writeCall) {
+	group = append([]*writeCall(nil), group...)
+	for len(group) > 0 {
+		failed := -1
+		err := s.db.Update(func(tx *bbolt.Tx) error {
+			for i, c := range group {
+				if err := safeCall(c.fn, tx); err != nil {
+					failed = i
+					return err
+				}
+			}
+			return nil
+		})
+		if failed < 0 {
+			// Committed, or the commit itself failed: the same for all.
+			for _, c := range group {
+				c.err = err
+				close(c.done)
+			}
+			return
+		}
+		// The failed call's error is only its own if it fails alone; the
+		// others' work was rolled back with it and is done again.
+		c := group[failed]
+		c.err = s.db.Update(func(tx *bbolt.Tx) error { return safeCall(c.fn, tx) })
+		close(c.done)
+		group = append(group[:failed], group[failed+1:]...)
+	}
+}
+
+// safeCall runs fn, turning a panic into an error: a panic would otherwise
+// leave the writers queued behind this group waiting forever.
+func safeCall(fn func(*bbolt.Tx) error, tx *bbolt.Tx) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("session store write panicked: %v", r)
+		}
+	}()
+	return fn(tx)
+}

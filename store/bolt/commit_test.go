@@ -1,0 +1,97 @@
+package bolt
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+
+	bbolt "go.etcd.io/bbolt"
+)
+
+// TestGroupCommit has many writers at once, some failing and one
+// panicking, and checks that each gets its own result and that exactly the
+// successful writes are in the file.
+func TestGroupCommit(t *testing.T) {
+	s := openTest(t)
+	defer s.Close()
+	bucket := []byte("group-commit-test")
+	if err := s.db.Update(func(tx *bbolt.Tx) error {
+		_, err := tx.CreateBucket(bucket)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	const writers = 200
+	errBad := errors.New("refused")
+	errs := make([]error, writers)
+	var wg sync.WaitGroup
+	for i := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = s.write(func(tx *bbolt.Tx) error {
+				// Written before failing: the rollback must undo it.
+				if err := tx.Bucket(bucket).Put(fmt.Appendf(nil, "k%03d", i), []byte("v")); err != nil {
+					return err
+				}
+				switch {
+				case i == 77:
+					panic("a bug in a writer")
+				case i%10 == 3:
+					return errBad
+				}
+				return nil
+			})
+		}()
+	}
+	wg.Wait()
+	stored := map[string]bool{}
+	if err := s.db.View(func(tx *bbolt.Tx) error {
+		return tx.Bucket(bucket).ForEach(func(k, _ []byte) error {
+			stored[string(k)] = true
+			return nil
+		})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for i, err := range errs {
+		key := fmt.Sprintf("k%03d", i)
+		switch {
+		case i == 77:
+			if err == nil || !strings.Contains(err.Error(), "panicked") {
+				t.Errorf("writer %d panicked and got %v", i, err)
+			}
+		case i%10 == 3:
+			if !errors.Is(err, errBad) {
+				t.Errorf("writer %d failed and got %v", i, err)
+			}
+		default:
+			if err != nil {
+				t.Errorf("writer %d got %v", i, err)
+			}
+		}
+		if want := err == nil; stored[key] != want {
+			t.Errorf("writer %d: stored %v, want %v", i, stored[key], want)
+		}
+	}
+	// The queue is free again.
+	if err := s.write(func(*bbolt.Tx) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if s.commits.writing || len(s.commits.queue) != 0 {
+		t.Fatalf("the queue was left busy: writing %v, %d queued", s.commits.writing, len(s.commits.queue))
+	}
+}
+
+// TestGroupCommitClosed: writes to a closed store fail, and do not hang.
+func TestGroupCommitClosed(t *testing.T) {
+	s := openTest(t)
+	s.Close()
+	for range 3 {
+		if err := s.write(func(*bbolt.Tx) error { return nil }); !errors.Is(err, bbolt.ErrDatabaseNotOpen) {
+			t.Fatalf("write to a closed store: %v", err)
+		}
+	}
+}
