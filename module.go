@@ -89,6 +89,7 @@ type Handler struct {
 	timeouts  session.Timeouts
 	limits    session.Limits
 	identity  string
+	touches   *touchFilter
 	logger    *zap.Logger
 }
 
@@ -176,6 +177,7 @@ func (h *Handler) provisionSettings() error {
 		return fmt.Errorf("header_prefix %q must be a header name ending in '-'", prefix)
 	}
 	h.protocol = session.NewProtocol(prefix, lower(h.Writable), h.limits)
+	h.touches = new(touchFilter)
 	c, err := h.Cookie.build()
 	if err != nil {
 		return err

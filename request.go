@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -117,6 +118,15 @@ func (s *requestState) commit(hdr http.Header, status int) error {
 	if !write {
 		return nil // the common read path: nothing to store
 	}
+	touchOnly := u.NewHash == nil && !patch.Changes() && !destroy
+	if touchOnly {
+		// Requests of one session often come in parallel (a page and its
+		// assets), and all of them loaded the record before any touch
+		// was stored: one of them touches, the others need not.
+		if !h.touches.claim(s.hash, s.now, h.timeouts.TouchInterval) {
+			return nil
+		}
+	}
 
 	if patch != nil && patch.DestroyAll && s.record != nil {
 		if err := s.destroyAll(); err != nil {
@@ -140,6 +150,9 @@ func (s *requestState) commit(hdr http.Header, status int) error {
 		h.logRejected(s, err)
 		return nil
 	case err != nil:
+		if touchOnly {
+			h.touches.release(s.hash) // let the next request try again
+		}
 		h.logger.Error("writing session to store",
 			zap.String("session", s.hash.Short()), zap.Error(err))
 		return fmt.Errorf("writing session: %w", err)
@@ -282,4 +295,48 @@ func noStore(hdr http.Header) {
 func setCookie(hdr http.Header, c *http.Cookie) {
 	hdr.Add("Set-Cookie", c.String())
 	noStore(hdr)
+}
+
+// maxTouches bounds the sessions a touchFilter remembers per interval.
+// Past it, touches are not deduplicated, which costs writes, never
+// correctness.
+const maxTouches = 1 << 16
+
+// touchFilter remembers the sessions a handler has touched in the last
+// touch interval, so that concurrent requests of one session store one
+// touch between them rather than one each. It keeps two generations of
+// claims, the current interval's and the previous one's, so that it holds
+// only recent ones and needs no sweep.
+type touchFilter struct {
+	mu       sync.Mutex
+	cur, old map[session.Hash]time.Time
+	rotated  time.Time
+}
+
+// claim reports whether the request at now should store the touch of the
+// session with hash: true unless a request of this handler claimed it
+// less than interval ago.
+func (f *touchFilter) claim(hash session.Hash, now time.Time, interval time.Duration) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.cur == nil || now.Sub(f.rotated) >= interval {
+		f.old, f.cur, f.rotated = f.cur, make(map[session.Hash]time.Time), now
+	}
+	for _, m := range []map[session.Hash]time.Time{f.cur, f.old} {
+		if at, ok := m[hash]; ok && now.Sub(at) < interval {
+			return false
+		}
+	}
+	if len(f.cur) < maxTouches {
+		f.cur[hash] = now
+	}
+	return true
+}
+
+// release forgets the claim of a touch that failed.
+func (f *touchFilter) release(hash session.Hash) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.cur, hash)
+	delete(f.old, hash)
 }
