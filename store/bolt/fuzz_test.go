@@ -1,0 +1,180 @@
+package bolt
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/caddy-session/caddy-session/session"
+	"github.com/caddy-session/caddy-session/store"
+)
+
+// FuzzCodecRoundTrip: any record, with any times and any keys and values,
+// decodes from its encoding to itself (times to the nanosecond, clamped to
+// what an int64 holds), and encodes canonically.
+func FuzzCodecRoundTrip(f *testing.F) {
+	f.Add(int64(0), int64(1), int64(2), int64(3), "user", "user=alice\ncart=apple,pear")
+	f.Add(int64(-1), int64(-1<<62), int64(1<<62), int64(9_223_372_036_854_775_807), "", "")
+	f.Add(int64(1741942013589793238), int64(1741942433589793238), int64(1741944233589793238), int64(1741985213589793238), "rôle", "=\n==\n\xff=\x00")
+	f.Fuzz(func(t *testing.T, created, seen, idle, absolute int64, identity, kv string) {
+		rec := &session.Record{
+			Created:          time.Unix(0, created),
+			LastSeen:         time.Unix(0, seen),
+			IdleDeadline:     time.Unix(0, idle),
+			AbsoluteDeadline: time.Unix(0, absolute),
+			Values:           map[string]string{},
+		}
+		for line := range strings.SplitSeq(kv, "\n") {
+			k, v, _ := strings.Cut(line, "=")
+			rec.Values[k] = v
+		}
+		b := encode(rec, identity)
+		got, gotIdentity, err := decode(b)
+		if err != nil {
+			t.Fatalf("decode(encode(x)): %v", err)
+		}
+		if gotIdentity != identity || !maps.Equal(got.Values, rec.Values) {
+			t.Fatalf("decode(encode(x)) = %q %q, want %q %q", got.Values, gotIdentity, rec.Values, identity)
+		}
+		for i, pair := range [][2]time.Time{
+			{got.Created, rec.Created}, {got.LastSeen, rec.LastSeen},
+			{got.IdleDeadline, rec.IdleDeadline}, {got.AbsoluteDeadline, rec.AbsoluteDeadline},
+		} {
+			if pair[0].UnixNano() != pair[1].UnixNano() {
+				t.Fatalf("time %d: %d, want %d", i, pair[0].UnixNano(), pair[1].UnixNano())
+			}
+		}
+		if again := encode(got, gotIdentity); string(again) != string(b) {
+			t.Fatalf("the encoding is not canonical:\n%x\n%x", b, again)
+		}
+		if exp, err := expiresAtOf(b); err != nil || exp.UnixNano() != rec.ExpiresAt().UnixNano() {
+			t.Fatalf("expiresAtOf = %v, %v; want %v", exp, err, rec.ExpiresAt())
+		}
+	})
+}
+
+// fuzzResponses splits raw into responses ("\n\n" between them), each a
+// header of "Name: value" lines, names kept exactly as written.
+func fuzzResponses(raw string) []http.Header {
+	var out []http.Header
+	for block := range strings.SplitSeq(raw, "\n\n") {
+		h := http.Header{}
+		for line := range strings.SplitSeq(block, "\n") {
+			if name, value, ok := strings.Cut(line, ": "); ok {
+				h[name] = append(h[name], value)
+			}
+		}
+		out = append(out, h)
+	}
+	return out
+}
+
+// FuzzUpdateSequence sends a sequence of the upstream's responses through
+// the command parser and into a real store, as the handler does, and
+// checks the store against a model after each one: no sequence of
+// commands yields a session over the limits; a refused patch changes
+// nothing; a renewal or a new session leaves nothing under the old hash;
+// the indexes stay consistent.
+func FuzzUpdateSequence(f *testing.F) {
+	f.Add("X-Session-Set-User: alice\nX-Session-Set-Cart: apple\n\nX-Session-Set-Cart: pear\nX-Session-Renew: true\n\nX-Session-Delete: cart")
+	f.Add("X-Session-Set-A: 1\nX-Session-Set-B: 2\nX-Session-Set-C: 3\n\nX-Session-Set-D: 4\nX-Session-Set-E: 5")
+	f.Add("X-Session-Set-User: bob\n\nX-Session-Destroy: true\nX-Session-Set-User: eve\n\nX-Session-Destroy: true")
+	f.Add("X-Session-Set-V: " + strings.Repeat("x", 64) + "\n\nX-Session-Set-W: " + strings.Repeat("y", 65))
+	f.Add("X-Session-Set-A_b: 1\n\nX-Session-Set-A-b: 2\n\nX-Session-Delete: a_b\nX-Session-Set-A-b: 3")
+	f.Fuzz(func(t *testing.T, raw string) {
+		lim := session.Limits{Keys: 4, ValueSize: 64, SessionSize: 256}
+		p := session.NewProtocol(session.DefaultHeaderPrefix, nil, lim)
+		st, err := Open(filepath.Join(t.TempDir(), "s.db"), Options{SweepInterval: -1, NoSync: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		ctx := t.Context()
+
+		var (
+			model   *session.Record // nil: no session
+			current session.Hash
+		)
+		for i, h := range fuzzResponses(raw) {
+			patch, err := p.TakeCommands(h)
+			if err != nil || patch == nil {
+				continue // refused or empty: the handler writes nothing
+			}
+			destroy, sets := patch.Destroy, len(patch.Set) > 0
+			if model == nil && !sets {
+				continue // only a set creates a session
+			}
+			u := store.Update{Patch: patch, Identity: "user", Now: base, Timeouts: timeouts, Limits: lim}
+			if model != nil {
+				u.Hash, u.HasHash = current, true
+			}
+			if (model == nil || destroy) && sets || model != nil && !destroy && patch.Renew {
+				next := session.HashID(fmt.Sprintf("id-%d", i))
+				u.NewHash = &next
+			}
+
+			// The model: what the session should hold afterwards.
+			want := model
+			if destroy {
+				want = nil
+			}
+			var ruleErr error
+			if patch.Changes() {
+				if want == nil {
+					want = timeouts.NewRecord(base)
+				} else {
+					want = want.Clone()
+				}
+				ruleErr = patch.ApplyTo(want, lim)
+			}
+
+			rec, err := st.Update(ctx, u)
+			var re *session.RuleError
+			switch {
+			case ruleErr != nil:
+				if !errors.As(err, &re) {
+					t.Fatalf("response %d: the model refuses (%v), the store says %v", i, ruleErr, err)
+				}
+				checkHolds(t, st, current, model)
+				continue
+			case err != nil:
+				t.Fatalf("response %d: %v", i, err)
+			}
+			if (rec == nil) != (want == nil) || rec != nil && !maps.Equal(rec.Values, want.Values) {
+				t.Fatalf("response %d: the store holds %v, the model %v", i, rec, want)
+			}
+			if rec != nil && (len(rec.Values) > lim.Keys || rec.Size() > lim.SessionSize) {
+				t.Fatalf("response %d: a session over the limits: %d keys, %d bytes", i, len(rec.Values), rec.Size())
+			}
+			if u.NewHash != nil && u.HasHash {
+				checkHolds(t, st, u.Hash, nil) // the old ID opens nothing
+			}
+			if u.NewHash != nil {
+				current = *u.NewHash
+			}
+			model = want
+			checkHolds(t, st, current, model)
+		}
+		checkConsistent(t, st)
+	})
+}
+
+// checkHolds checks that the store holds want under hash (nil: nothing).
+func checkHolds(t *testing.T, st *Store, hash session.Hash, want *session.Record) {
+	t.Helper()
+	got, err := st.Load(t.Context(), hash, base, timeouts)
+	if want == nil {
+		if !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("session %s: %v, %v; want none", hash.Short(), got, err)
+		}
+		return
+	}
+	if err != nil || !maps.Equal(got.Values, want.Values) {
+		t.Fatalf("session %s: %v, %v; want %v", hash.Short(), got, err, want.Values)
+	}
+}

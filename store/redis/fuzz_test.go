@@ -1,0 +1,102 @@
+package redis
+
+import (
+	"fmt"
+	"maps"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/caddy-session/caddy-session/session"
+)
+
+// hashOf is the session hash HSET would store for encode's fields.
+func hashOf(fields []any) map[string]string {
+	m := make(map[string]string, len(fields)/2)
+	for i := 0; i+1 < len(fields); i += 2 {
+		m[fmt.Sprint(fields[i])] = fmt.Sprint(fields[i+1])
+	}
+	return m
+}
+
+func sameTimes(a, b *session.Record) bool {
+	return a.Created.UnixNano() == b.Created.UnixNano() && a.LastSeen.UnixNano() == b.LastSeen.UnixNano() &&
+		a.IdleDeadline.UnixNano() == b.IdleDeadline.UnixNano() && a.AbsoluteDeadline.UnixNano() == b.AbsoluteDeadline.UnixNano()
+}
+
+// FuzzDecodeHash decodes any session hash a Redis could hand back
+// (lines "field=value"): it never panics, a reserved field never becomes a
+// session key, and what decodes survives encode and decode unchanged.
+func FuzzDecodeHash(f *testing.F) {
+	rec := &session.Record{
+		Created: time.Unix(0, 1741942013589793238), LastSeen: time.Unix(0, 1741942433589793238),
+		IdleDeadline: time.Unix(0, 1741944233589793238), AbsoluteDeadline: time.Unix(0, 1741985213589793238),
+		Values: map[string]string{"user": "alice", "cart": "apple,pear"},
+	}
+	var seed []string
+	for k, v := range hashOf(encode(rec, "user")) {
+		seed = append(seed, k+"="+v)
+	}
+	f.Add(strings.Join(seed, "\n"))
+	f.Add(":v=1\n:created=-9223372036854775808\n:seen=9223372036854775807\n:idle=0\n:absolute=1\n:rev=7\n:future=x\n=empty\nuser=")
+	f.Add(":v=2\n:created=1")
+	f.Add(":v=1\n:created=1e9\n:seen=0x10\n:idle= 1\n:absolute=+1")
+	f.Fuzz(func(t *testing.T, raw string) {
+		fields := map[string]string{}
+		for line := range strings.SplitSeq(raw, "\n") {
+			k, v, _ := strings.Cut(line, "=")
+			fields[k] = v
+		}
+		rec, identity, err := decode(fields)
+		if err != nil {
+			if rec != nil {
+				t.Fatalf("decode returned a record with error %v", err)
+			}
+			return
+		}
+		for k, v := range rec.Values {
+			if strings.HasPrefix(k, ":") {
+				t.Fatalf("reserved field %q became a session key", k)
+			}
+			if fields[k] != v {
+				t.Fatalf("key %q = %q, the hash says %q", k, v, fields[k])
+			}
+		}
+		again, identity2, err := decode(hashOf(encode(rec, identity)))
+		if err != nil {
+			t.Fatalf("decode(encode(x)): %v", err)
+		}
+		if identity2 != identity || !maps.Equal(again.Values, rec.Values) || !sameTimes(again, rec) {
+			t.Fatalf("decode(encode(x)) = %+v %q, want %+v %q", again, identity2, rec, identity)
+		}
+	})
+}
+
+// FuzzCodecRoundTrip: any record of valid keys decodes from its hash to
+// itself.
+func FuzzCodecRoundTrip(f *testing.F) {
+	f.Add(int64(0), int64(1), int64(2), int64(3), "user", "user=alice\ncart=apple")
+	f.Add(int64(-1), int64(-1<<62), int64(1<<62), int64(9_223_372_036_854_775_807), "", "a-b=\n_=\xff")
+	f.Fuzz(func(t *testing.T, created, seen, idle, absolute int64, identity, kv string) {
+		rec := &session.Record{
+			Created: time.Unix(0, created), LastSeen: time.Unix(0, seen),
+			IdleDeadline: time.Unix(0, idle), AbsoluteDeadline: time.Unix(0, absolute),
+			Values: map[string]string{},
+		}
+		for line := range strings.SplitSeq(kv, "\n") {
+			if k, v, _ := strings.Cut(line, "="); session.ValidKey(k) {
+				rec.Values[strings.ToLower(k)] = v
+			}
+		}
+		if identity != "" && !session.ValidKey(identity) {
+			identity = "user"
+		}
+		got, gotIdentity, err := decode(hashOf(encode(rec, identity)))
+		if err != nil {
+			t.Fatalf("decode(encode(x)): %v", err)
+		}
+		if gotIdentity != identity || !maps.Equal(got.Values, rec.Values) || !sameTimes(got, rec) {
+			t.Fatalf("decode(encode(x)) = %+v %q, want %+v %q", got, gotIdentity, rec, identity)
+		}
+	})
+}
