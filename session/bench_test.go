@@ -83,7 +83,8 @@ func BenchmarkHashShort(b *testing.B) {
 }
 
 // BenchmarkHeaderRewrite is the request side of the protocol for a read:
-// scrub the namespace, strip the session cookie, forward 3 keys. The
+// scrub the namespace (and the Connection header), strip the session
+// cookie, forward 3 keys. The
 // header is rebuilt each iteration, as each request brings its own; that
 // costs the same as in BenchmarkHeaderCopy, which is the baseline to
 // subtract.
@@ -96,6 +97,7 @@ func BenchmarkHeaderRewrite(b *testing.B) {
 	for b.Loop() {
 		h := tmpl.Clone()
 		p.Scrub(h)
+		p.ScrubConnection(h)
 		c.Strip(h)
 		p.Forward(h, benchValues)
 		if len(h["X-Session-User"]) != 1 {
@@ -191,5 +193,16 @@ func BenchmarkApplyTo(b *testing.B) {
 		if err := patch.ApplyTo(rec, DefaultLimits()); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkScrubConnection is a browser's "Connection: keep-alive", which
+// names no header of the namespace.
+func BenchmarkScrubConnection(b *testing.B) {
+	p := NewProtocol(DefaultHeaderPrefix, nil, DefaultLimits())
+	h := browserHeader()
+	b.ReportAllocs()
+	for b.Loop() {
+		p.ScrubConnection(h)
 	}
 }

@@ -44,19 +44,29 @@ type Cookie struct {
 // Malformed values (wrong length or alphabet, oversized, non-UTF-8) are
 // skipped without a lookup.
 func (c *Cookie) Candidates(r *http.Request) []string {
-	var ids []string
+	return c.AppendCandidates(nil, r)
+}
+
+// AppendCandidates appends the Candidates of the request to ids, so that a
+// caller can give it room on the stack.
+func (c *Cookie) AppendCandidates(ids []string, r *http.Request) []string {
+	first := len(ids)
 	for _, line := range r.Header["Cookie"] {
-		for part := range strings.SplitSeq(line, ";") {
+		// strings.Cut rather than strings.SplitSeq: the range-over-func
+		// body escaped to the heap, on every request.
+		for rest, more := line, true; more; {
+			var part string
+			part, rest, more = strings.Cut(rest, ";")
 			name, value, ok := strings.Cut(strings.TrimSpace(part), "=")
 			if !ok || name != c.Name {
 				continue
 			}
 			value = strings.Trim(value, `"`)
-			if !ValidID(value) || slices.Contains(ids, value) {
+			if !ValidID(value) || slices.Contains(ids[first:], value) {
 				continue
 			}
 			ids = append(ids, value)
-			if len(ids) == maxCandidates {
+			if len(ids)-first == maxCandidates {
 				return ids
 			}
 		}
@@ -66,31 +76,21 @@ func (c *Cookie) Candidates(r *http.Request) []string {
 
 // Strip removes the session cookie from the request's Cookie headers,
 // keeping every other cookie as it was sent, so the upstream never sees
-// the session ID.
+// the session ID. It leaves the header's old slice as it was.
 func (c *Cookie) Strip(h http.Header) {
 	lines := h["Cookie"]
-	if len(lines) == 0 {
-		return
+	i := slices.IndexFunc(lines, func(line string) bool { return strings.Contains(line, c.Name) })
+	if i < 0 {
+		return // nothing to strip: the common case of a visitor without one
 	}
-	kept := lines[:0:0]
-	for _, line := range lines {
-		if !strings.Contains(line, c.Name) {
+	kept := make([]string, i, len(lines))
+	copy(kept, lines[:i])
+	for _, line := range lines[i:] {
+		if strings.Contains(line, c.Name) {
+			line = c.stripLine(line)
+		}
+		if line != "" {
 			kept = append(kept, line)
-			continue
-		}
-		var parts []string
-		for part := range strings.SplitSeq(line, ";") {
-			part = strings.TrimSpace(part)
-			name, _, _ := strings.Cut(part, "=")
-			// Parsers trim the name (net/http reads "sid =x" as sid), and
-			// an empty part is no cookie: kept, it could leave a blank
-			// Cookie line behind.
-			if part != "" && strings.TrimSpace(name) != c.Name {
-				parts = append(parts, part)
-			}
-		}
-		if len(parts) > 0 {
-			kept = append(kept, strings.Join(parts, "; "))
 		}
 	}
 	if len(kept) == 0 {
@@ -98,6 +98,31 @@ func (c *Cookie) Strip(h http.Header) {
 		return
 	}
 	h["Cookie"] = kept
+}
+
+// stripLine returns line without the session cookie, its cookies trimmed
+// and joined with "; ", or "" if none is left.
+func (c *Cookie) stripLine(line string) string {
+	var b strings.Builder
+	for rest, more := line, true; more; {
+		var part string
+		part, rest, more = strings.Cut(rest, ";")
+		part = strings.TrimSpace(part)
+		name, _, _ := strings.Cut(part, "=")
+		// Parsers trim the name (net/http reads "sid =x" as sid), and an
+		// empty part is no cookie: kept, it could leave a blank Cookie line
+		// behind.
+		if part == "" || strings.TrimSpace(name) == c.Name {
+			continue
+		}
+		if b.Len() == 0 {
+			b.Grow(len(line))
+		} else {
+			b.WriteString("; ")
+		}
+		b.WriteString(part)
+	}
+	return b.String()
 }
 
 // Issue returns the cookie that hands id to the browser. It has no Max-Age

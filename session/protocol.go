@@ -3,7 +3,10 @@ package session
 import (
 	"net/http"
 	"net/textproto"
+	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"golang.org/x/net/http/httpguts"
 )
@@ -33,7 +36,16 @@ type Protocol struct {
 	canon    string // canonical form, for forwarded header names
 	writable map[string]bool
 	limits   Limits
+
+	// names caches HeaderName by key, so that forwarding a session
+	// allocates no header names; named counts its entries, which are
+	// bounded since the upstream may invent keys without end.
+	names sync.Map // string → string
+	named atomic.Int32
 }
+
+// maxNames bounds the cache of header names.
+const maxNames = 1024
 
 // NewProtocol returns the protocol for a header prefix, the keys the
 // upstream may write (all when empty) and the limits on a session. The
@@ -108,8 +120,8 @@ func (p *Protocol) Scrub(h http.Header) {
 // session's own header before it reaches the upstream.
 func (p *Protocol) ScrubConnection(h http.Header) {
 	lines, ok := h["Connection"]
-	if !ok {
-		return
+	if !ok || !slices.ContainsFunc(lines, p.namesNamespace) {
+		return // the common case, "keep-alive": nothing to rewrite
 	}
 	var kept []string
 	for _, line := range lines {
@@ -130,17 +142,44 @@ func (p *Protocol) ScrubConnection(h http.Header) {
 	h["Connection"] = kept
 }
 
+// namesNamespace reports whether a Connection header line names a header
+// of the namespace.
+func (p *Protocol) namesNamespace(line string) bool {
+	for rest, more := line, true; more; {
+		var opt string
+		opt, rest, more = strings.Cut(rest, ",")
+		if p.InNamespace(strings.TrimSpace(opt)) {
+			return true
+		}
+	}
+	return false
+}
+
 // Forward adds one request header per session key: key "user" becomes
 // X-Session-User. Call it after Scrub.
 func (p *Protocol) Forward(h http.Header, values map[string]string) {
+	// One array holds every header's value.
+	all := make([]string, len(values))
+	i := 0
 	for k, v := range values {
-		h[p.HeaderName(k)] = []string{v}
+		all[i] = v
+		h[p.HeaderName(k)] = all[i : i+1 : i+1]
+		i++
 	}
 }
 
 // HeaderName is the request header that carries key.
 func (p *Protocol) HeaderName(key string) string {
-	return textproto.CanonicalMIMEHeaderKey(p.canon + key)
+	if name, ok := p.names.Load(key); ok {
+		return name.(string)
+	}
+	name := textproto.CanonicalMIMEHeaderKey(p.canon + key)
+	if p.named.Load() < maxNames {
+		if _, loaded := p.names.LoadOrStore(key, name); !loaded {
+			p.named.Add(1)
+		}
+	}
+	return name
 }
 
 // TakeCommands removes every namespace header from the response headers h,
