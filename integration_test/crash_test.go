@@ -1,10 +1,12 @@
 package integration_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -64,7 +66,8 @@ func checkBoltFile(t *testing.T, path string) map[session.Hash]bool {
 // kills it with SIGKILL in the middle, and restarts it on the same bolt
 // file: every login whose response reached its client (status and session
 // cookie received) is a session that opens, as the user it set, and the
-// file passes bbolt's consistency check, before and after the restart.
+// file passes bbolt's consistency check, before and after the restart. The
+// file keeps each session under the hash of its ID, never the ID.
 func TestCrashMidLoginStorm(t *testing.T) {
 	const (
 		clients   = 32
@@ -144,11 +147,19 @@ http://127.0.0.1:%d {
 	}
 	t.Logf("%d logins completed, %d requests cut off by SIGKILL", len(completed), failed.Load())
 
-	// The file as the crash left it.
+	// The file as the crash left it: every answered login is in it, under
+	// the hash of its ID; no ID is in it.
 	stored := checkBoltFile(t, db)
+	raw, err := os.ReadFile(db)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, l := range completed {
 		if !stored[session.HashID(l.sid)] {
 			t.Errorf("the session of %s, whose login reached the client, is not in the file", l.user)
+		}
+		if bytes.Contains(raw, []byte(l.sid)) {
+			t.Errorf("the file holds the raw session ID of %s", l.user)
 		}
 	}
 

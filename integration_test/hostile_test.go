@@ -780,3 +780,80 @@ func TestHostileResponses(t *testing.T) {
 		})
 	}
 }
+
+// TestHostPrefixCookie: with a __Host- cookie name, which browsers accept
+// only from a secure origin, host-only, for path /, so that a sibling
+// subdomain or a plain-HTTP page cannot plant one (cookie tossing), the
+// session cookie has exactly those attributes and works; a plain "sid"
+// cookie planted beside it is ignored.
+func TestHostPrefixCookie(t *testing.T) {
+	s, _ := newHostileSite(t, "cookie __Host-sid {\n\t\t\tsecure always\n\t\t}")
+	res, _ := sendCookies(t, s, "/login", nil, "X-Session-Set-User: alice")
+	var issuedCookie *http.Cookie
+	for _, c := range res.Cookies() {
+		if c.Name == "__Host-sid" {
+			issuedCookie = c
+		}
+	}
+	if issuedCookie == nil {
+		t.Fatalf("no __Host-sid cookie issued: %q", res.Header.Values("Set-Cookie"))
+	}
+	raw := res.Header.Get("Set-Cookie")
+	if !issuedCookie.Secure || !issuedCookie.HttpOnly || issuedCookie.Path != "/" || issuedCookie.Domain != "" ||
+		strings.Contains(strings.ToLower(raw), "domain=") || issuedCookie.SameSite != http.SameSiteLaxMode {
+		t.Fatalf("the __Host- cookie breaks its prefix's rules: %q", raw)
+	}
+	id := issuedCookie.Value
+	_, saw := sendCookies(t, s, "/", []string{"sid=" + id + "; __Host-sid=" + id})
+	if saw.Headers.Get("X-Session-User") != "alice" {
+		t.Fatalf("the __Host- session does not open: %q", saw.Headers)
+	}
+	if got := saw.Headers.Get("Cookie"); got != "sid="+id {
+		t.Fatalf("the app saw Cookie %q: the session cookie must go, the other one stay", got)
+	}
+	// A planted plain-named cookie opens nothing, even with the real ID.
+	_, saw = sendCookies(t, s, "/", []string{"sid=" + id})
+	if len(namespaceIn(saw.Headers)) != 0 {
+		t.Fatalf("a cookie not named __Host-sid opened the session: %q", saw.Headers)
+	}
+}
+
+// TestNoCachingOfResponsesThatCarryTheID: every response that sets or
+// expires the session cookie tells caches not to store it, overriding an
+// app that marks the page cacheable; an app's own no-store is kept as it
+// is, and responses that carry no ID keep the app's caching headers.
+func TestNoCachingOfResponsesThatCarryTheID(t *testing.T) {
+	s, _ := newHostileSite(t, "")
+	rows := []struct {
+		name     string
+		loggedIn bool
+		commands []string
+		want     string // Cache-Control the client gets
+		cookie   bool   // the response sets or expires the session cookie
+	}{
+		{"a login the app marks public", false, []string{"X-Session-Set-User: alice", "Cache-Control: public, max-age=600"}, "no-store", true},
+		{"a login the app marks private", false, []string{"X-Session-Set-User: alice", "Cache-Control: private, max-age=600"}, "no-store", true},
+		{"a login with the app's own no-store", false, []string{"X-Session-Set-User: alice", "Cache-Control: private, no-store"}, "private, no-store", true},
+		{"a renewal", true, []string{"X-Session-Renew: true", "Cache-Control: max-age=600"}, "no-store", true},
+		{"a change of user", true, []string{"X-Session-Set-User: bob", "Cache-Control: public, max-age=60"}, "no-store", true},
+		{"a logout", true, []string{"X-Session-Destroy: true", "Cache-Control: public, max-age=600"}, "no-store", true},
+		{"a read of the session (no ID in the response)", true, []string{"Cache-Control: private, max-age=60"}, "private, max-age=60", false},
+		{"a write that keeps the ID (no ID in the response)", true, []string{"X-Session-Set-Cart: pear", "Cache-Control: private, max-age=60"}, "private, max-age=60", false},
+	}
+	for _, tc := range rows {
+		t.Run(tc.name, func(t *testing.T) {
+			v := s.visitor()
+			if tc.loggedIn {
+				v = login(t, s, "alice")
+			}
+			r := v.get("/", tc.commands...)
+			expectStatus(t, r, http.StatusOK)
+			if got := strings.Join(r.Header.Values("Cache-Control"), ", "); got != tc.want {
+				t.Fatalf("Cache-Control %q, want %q", got, tc.want)
+			}
+			if got := len(r.Header.Values("Set-Cookie")) != 0; got != tc.cookie {
+				t.Fatalf("Set-Cookie %q, want one: %v", r.Header.Values("Set-Cookie"), tc.cookie)
+			}
+		})
+	}
+}
