@@ -82,15 +82,14 @@ func browserHeader(id string) http.Header {
 }
 
 // newBenchRequest is the request as Caddy's server hands it to the first
-// handler: its own headers, a replacer and vars in its context.
+// handler: its own headers, and a replacer and vars in its context, set up
+// by caddyhttp.PrepareRequest as the server does.
 func newBenchRequest(u *url.URL, tmpl http.Header) *http.Request {
 	r := &http.Request{
 		Method: http.MethodGet, URL: u, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
-		Header: tmpl.Clone(), Host: u.Host, RequestURI: u.RequestURI(),
+		Header: tmpl.Clone(), Host: u.Host, RequestURI: u.RequestURI(), RemoteAddr: "192.0.2.1:50000",
 	}
-	ctx := context.WithValue(context.Background(), caddy.ReplacerCtxKey, caddy.NewReplacer())
-	ctx = context.WithValue(ctx, caddyhttp.VarsCtxKey, map[string]any{})
-	return r.WithContext(ctx)
+	return caddyhttp.PrepareRequest(r.WithContext(context.Background()), caddy.NewReplacer(), nil, nil)
 }
 
 // discard is a ResponseWriter that keeps nothing but its header map,

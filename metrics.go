@@ -55,27 +55,52 @@ func registerMetrics(registry *prometheus.Registry) error {
 type instrumented struct {
 	store.Store
 	backend string
+	// The histograms of the operations of every request, looked up once
+	// (newInstrumented) rather than per request by their labels; nil ones
+	// are looked up when used.
+	loadTime, updateTime prometheus.Observer
+}
+
+func newInstrumented(s store.Store, backend string) instrumented {
+	return instrumented{
+		Store: s, backend: backend,
+		loadTime:   sessionMetrics.storeTime.WithLabelValues(backend, "load"),
+		updateTime: sessionMetrics.storeTime.WithLabelValues(backend, "update"),
+	}
 }
 
 func (s instrumented) observe(op string, start time.Time, err error) {
-	sessionMetrics.storeTime.WithLabelValues(s.backend, op).Observe(time.Since(start).Seconds())
-	var ruleErr *session.RuleError
-	if err != nil && !errors.Is(err, store.ErrNotFound) && !errors.As(err, &ruleErr) {
+	s.observeWith(sessionMetrics.storeTime.WithLabelValues(s.backend, op), op, start, err)
+}
+
+func (s instrumented) observeWith(o prometheus.Observer, op string, start time.Time, err error) {
+	if o == nil {
+		o = sessionMetrics.storeTime.WithLabelValues(s.backend, op)
+	}
+	o.Observe(time.Since(start).Seconds())
+	if err != nil && isFailure(err) {
 		sessionMetrics.storeErrors.WithLabelValues(s.backend, op).Inc()
 	}
+}
+
+// isFailure tells a store's failure from its answers. It is a function of
+// its own so that the errors.As target is only allocated for an error.
+func isFailure(err error) bool {
+	var ruleErr *session.RuleError
+	return !errors.Is(err, store.ErrNotFound) && !errors.As(err, &ruleErr)
 }
 
 func (s instrumented) Load(ctx context.Context, h session.Hash, now time.Time, t session.Timeouts) (*session.Record, error) {
 	start := time.Now()
 	rec, err := s.Store.Load(ctx, h, now, t)
-	s.observe("load", start, err)
+	s.observeWith(s.loadTime, "load", start, err)
 	return rec, err
 }
 
 func (s instrumented) Update(ctx context.Context, u store.Update) (*session.Record, error) {
 	start := time.Now()
 	rec, err := s.Store.Update(ctx, u)
-	s.observe("update", start, err)
+	s.observeWith(s.updateTime, "update", start, err)
 	return rec, err
 }
 

@@ -206,7 +206,7 @@ func (h *Handler) provisionStore(ctx caddy.Context) error {
 	if named, ok := provider.(interface{ StoreName() string }); ok {
 		h.storeName = named.StoreName()
 	}
-	h.store = instrumented{Store: provider.SessionStore(), backend: h.backend}
+	h.store = newInstrumented(provider.SessionStore(), h.backend)
 	return nil
 }
 
@@ -256,7 +256,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	}
 	state.setPlaceholders()
 
-	rw := &responseWriter{ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: w}, state: state}
+	rw := &responseWriter{ResponseWriterWrapper: caddyhttp.ResponseWriterWrapper{ResponseWriter: w}, state: state}
 	err = next.ServeHTTP(rw, r)
 	if err != nil && !rw.wroteHeader {
 		// Caddy writes the error response; no command may ride on it.

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -48,7 +49,8 @@ func (h *Handler) requestState(r *http.Request) (*requestState, error) {
 		}
 	}
 	s := &requestState{handler: h, request: r, now: clock.Now()}
-	if err := s.load(h.cookie.Candidates(r)); err != nil {
+	var room [3]string // the candidates, on the stack
+	if err := s.load(h.cookie.AppendCandidates(room[:0], r)); err != nil {
 		return nil, err
 	}
 	caddyhttp.SetVar(r.Context(), stateVar, s)
@@ -249,10 +251,49 @@ func (s *requestState) setPlaceholders() {
 		return
 	}
 	repl := s.request.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
-	repl.Set(placeholderHash, s.hash.Short())
+	// The values are set as pointers into one array, and the hash as a
+	// pointer formatted when read: a string in an interface would cost an
+	// allocation each.
+	repl.Set(placeholderHash, (*shortHash)(&s.hash))
+	values := make([]placeholderValue, 0, len(s.record.Values))
 	for k, v := range s.record.Values {
-		repl.Set(placeholderPrefix+k, v)
+		values = append(values, placeholderValue(v))
+		repl.Set(placeholderName(k), &values[len(values)-1])
 	}
+}
+
+// shortHash is a session hash that formats as Hash.Short.
+type shortHash session.Hash
+
+func (h *shortHash) String() string { return (*session.Hash)(h).Short() }
+
+// placeholderValue is a session value as a placeholder; Caddy formats a
+// fmt.Stringer with its String method.
+type placeholderValue string
+
+func (v *placeholderValue) String() string { return string(*v) }
+
+// placeholderNames caches placeholderName by key, up to maxNames keys: a
+// name per key per request was the most allocated thing of a read.
+var placeholderNames struct {
+	sync.Map // string → string
+	n        atomic.Int32
+}
+
+const maxNames = 1024
+
+// placeholderName is the placeholder of key: http.session.<key>.
+func placeholderName(key string) string {
+	if name, ok := placeholderNames.Load(key); ok {
+		return name.(string)
+	}
+	name := placeholderPrefix + key
+	if placeholderNames.n.Load() < maxNames {
+		if _, loaded := placeholderNames.LoadOrStore(key, name); !loaded {
+			placeholderNames.n.Add(1)
+		}
+	}
+	return name
 }
 
 // updatePlaceholders makes later readers (access logs, handlers that run
@@ -261,7 +302,7 @@ func (s *requestState) updatePlaceholders(hash session.Hash, rec *session.Record
 	repl := s.request.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
 	if s.record != nil {
 		for k := range s.record.Values {
-			repl.Delete(placeholderPrefix + k)
+			repl.Delete(placeholderName(k))
 		}
 	}
 	repl.Delete(placeholderHash)
@@ -270,7 +311,7 @@ func (s *requestState) updatePlaceholders(hash session.Hash, rec *session.Record
 	}
 	repl.Set(placeholderHash, hash.Short())
 	for k, v := range rec.Values {
-		repl.Set(placeholderPrefix+k, v)
+		repl.Set(placeholderName(k), v)
 	}
 }
 

@@ -14,9 +14,9 @@ import (
 // (WriteHeader, Write, ReadFrom, Flush) goes through WriteHeader first, so
 // no namespace header can slip out on a streamed response.
 type responseWriter struct {
-	*caddyhttp.ResponseWriterWrapper
-	state       *requestState
-	wroteHeader bool
+	caddyhttp.ResponseWriterWrapper // by value: one allocation, not two
+	state                           *requestState
+	wroteHeader                     bool
 	// commitErr is set when the store failed to take the commands; the
 	// response is then discarded and the handler returns a 503 instead.
 	commitErr error
