@@ -21,6 +21,9 @@ import (
 	"net/http/httptest"
 	"net/http/httptrace"
 	"net/textproto"
+	"os"
+	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -855,5 +858,25 @@ func TestNoCachingOfResponsesThatCarryTheID(t *testing.T) {
 				t.Fatalf("Set-Cookie %q, want one: %v", r.Header.Values("Set-Cookie"), tc.cookie)
 			}
 		})
+	}
+}
+
+// TestSecurityDocPointsToTests keeps SECURITY.md honest: every test it
+// cites as proof (`path/file.go:TestName`) exists under that name.
+func TestSecurityDocPointsToTests(t *testing.T) {
+	doc := readExample(t, "SECURITY.md")
+	refs := regexp.MustCompile("`([a-z_/]+\\.go):((?:Test|Fuzz)[A-Za-z0-9]+)`").FindAllStringSubmatch(doc, -1)
+	if len(refs) < 30 {
+		t.Fatalf("SECURITY.md cites %d tests; it should map every requirement to one", len(refs))
+	}
+	for _, ref := range refs {
+		src, err := os.ReadFile(filepath.Join("..", ref[1]))
+		if err != nil {
+			t.Errorf("SECURITY.md cites %s:%s: %v", ref[1], ref[2], err)
+			continue
+		}
+		if !regexp.MustCompile(`(?m)^func ` + ref[2] + `\(`).Match(src) {
+			t.Errorf("SECURITY.md cites %s:%s, which does not exist", ref[1], ref[2])
+		}
 	}
 }
