@@ -63,6 +63,10 @@ type Options struct {
 	// records it removed and its error, for logs and metrics. It runs on
 	// the sweeper goroutine.
 	OnSweep func(removed int, err error)
+	// CacheRecords is how many recently read records are kept decoded in
+	// memory (see cache.go). Zero means DefaultCacheRecords; a negative
+	// value keeps none.
+	CacheRecords int
 }
 
 // Store is a store.Store in a bbolt file. It is safe for concurrent use.
@@ -72,7 +76,8 @@ type Store struct {
 	now     func() time.Time
 	onSweep func(int, error)
 
-	commits committer // the queue of writers; see commit.go
+	commits committer    // the queue of writers; see commit.go
+	cache   *recordCache // nil when off; see cache.go
 
 	stop      chan struct{} // closed by Close to end the sweeper
 	done      chan struct{} // closed by the sweeper when it has ended
@@ -130,7 +135,11 @@ func Open(path string, opts Options) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("preparing session store %s: %w", path, err)
 	}
-	s := &Store{db: db, path: path, now: opts.Now, onSweep: opts.OnSweep}
+	cacheSize := opts.CacheRecords
+	if cacheSize == 0 {
+		cacheSize = DefaultCacheRecords
+	}
+	s := &Store{db: db, path: path, now: opts.Now, onSweep: opts.OnSweep, cache: newRecordCache(cacheSize)}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -167,28 +176,39 @@ func (s *Store) Load(ctx context.Context, hash session.Hash, now time.Time, time
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	var rec *session.Record
-	err := s.db.View(func(tx *bbolt.Tx) error {
-		rec = nil
-		v := tx.Bucket(bucketSessions).Get(hash[:])
-		if v == nil {
-			return store.ErrNotFound
+	rec := s.cache.get(hash)
+	if rec == nil {
+		gen := s.cache.generation()
+		var err error
+		if rec, err = s.read(hash); err != nil {
+			return nil, err
 		}
-		// decode copies: v is only valid inside the transaction.
-		r, _, err := decode(v)
-		if err != nil {
-			return fmt.Errorf("session %s: %w", hash.Short(), err)
-		}
-		rec = r
-		return nil
-	})
-	if err != nil {
-		return nil, err
+		s.cache.fill(hash, rec, gen)
 	}
 	if timeouts.Expired(rec, now) {
 		// An expired record is left for an update or the sweeper to
 		// remove: Load takes no write lock.
 		return nil, store.ErrNotFound
+	}
+	// The cached record is shared: the caller gets its own.
+	return rec.Clone(), nil
+}
+
+// read decodes the record under hash from the file.
+func (s *Store) read(hash session.Hash) (*session.Record, error) {
+	tx, err := s.db.Begin(false)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+	v := tx.Bucket(bucketSessions).Get(hash[:])
+	if v == nil {
+		return nil, store.ErrNotFound
+	}
+	// decode copies: v is only valid inside the transaction.
+	rec, _, err := decode(v)
+	if err != nil {
+		return nil, fmt.Errorf("session %s: %w", hash.Short(), err)
 	}
 	return rec, nil
 }
@@ -209,7 +229,7 @@ func (s *Store) Import(ctx context.Context, entries []store.Entry, identity stri
 		}
 		n := min(len(entries), importBatch)
 		err := s.db.Update(func(tx *bbolt.Tx) error {
-			b := buckets(tx)
+			b := s.buckets(tx)
 			for _, e := range entries[:n] {
 				if err := b.remove(e.Hash); err != nil {
 					return err
@@ -243,7 +263,7 @@ func (s *Store) Update(ctx context.Context, u store.Update) (*session.Record, er
 	)
 	err := s.write(func(tx *bbolt.Tx) error {
 		var err error
-		result, notFound, err = update(buckets(tx), u)
+		result, notFound, err = update(s.buckets(tx), u)
 		return err
 	})
 	if err != nil {
@@ -330,7 +350,7 @@ func (s *Store) Delete(ctx context.Context, hash session.Hash) error {
 	}
 	var found bool
 	err := s.write(func(tx *bbolt.Tx) error {
-		b := buckets(tx)
+		b := s.buckets(tx)
 		// Not an error inside the transaction: that would roll back the
 		// writes committed with it (commit.go).
 		found = b.sessions.Get(hash[:]) != nil
@@ -354,7 +374,7 @@ func (s *Store) DeleteByIdentity(ctx context.Context, key, value string) (int, e
 	var n int
 	err := s.write(func(tx *bbolt.Tx) error {
 		n = 0
-		b := buckets(tx)
+		b := s.buckets(tx)
 		prefix := identityPrefix(key, value)
 		// bbolt cursors do not survive deletes, so collect first.
 		var entries [][]byte
@@ -511,7 +531,7 @@ func (s *Store) sweep(now time.Time, stop <-chan struct{}) (int, error) {
 		var removed, seen int
 		err := s.write(func(tx *bbolt.Tx) error {
 			var err error
-			removed, seen, err = sweepBatchTx(buckets(tx), now)
+			removed, seen, err = sweepBatchTx(s.buckets(tx), now)
 			return err
 		})
 		total += removed
@@ -588,6 +608,10 @@ func (s *Store) sweepLoop(interval time.Duration) {
 // txBuckets are the store's buckets in one transaction.
 type txBuckets struct {
 	sessions, expiry, identity *bbolt.Bucket
+	// When set, a record put or removed is forgotten by the cache once the
+	// transaction commits.
+	tx    *bbolt.Tx
+	cache *recordCache
 }
 
 func buckets(tx *bbolt.Tx) txBuckets {
@@ -596,6 +620,14 @@ func buckets(tx *bbolt.Tx) txBuckets {
 		expiry:   tx.Bucket(bucketExpiry),
 		identity: tx.Bucket(bucketIdentity),
 	}
+}
+
+// buckets are the store's buckets in tx, for writing: every record the
+// transaction changes leaves the cache when it commits.
+func (s *Store) buckets(tx *bbolt.Tx) txBuckets {
+	b := buckets(tx)
+	b.tx, b.cache = tx, s.cache
+	return b
 }
 
 // get returns the record under hash and the identity key name it is
@@ -615,6 +647,7 @@ func (b txBuckets) get(hash session.Hash) (*session.Record, string, error) {
 // put stores rec under hash with its index entries. Any record already
 // under hash must have been removed first.
 func (b txBuckets) put(hash session.Hash, rec *session.Record, identity string) error {
+	b.cache.forgetOnCommit(b.tx, hash)
 	if err := b.sessions.Put(hash[:], encode(rec, identity)); err != nil {
 		return err
 	}
@@ -635,6 +668,7 @@ func (b txBuckets) remove(hash session.Hash) error {
 	if v == nil {
 		return nil
 	}
+	b.cache.forgetOnCommit(b.tx, hash)
 	rec, identity, err := decode(v)
 	if err == nil {
 		if err := b.expiry.Delete(expiryKey(rec.ExpiresAt(), hash)); err != nil {
