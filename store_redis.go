@@ -99,7 +99,8 @@ type RedisStore struct {
 
 	key    string
 	name   string
-	store  *redisstore.Store
+	shared *sharedStore
+	client goredis.UniversalClient // the pooled client, shared with other configs
 	logger *zap.Logger
 }
 
@@ -149,23 +150,22 @@ func (r *RedisStore) Provision(ctx caddy.Context) error {
 		prefix = redisstore.DefaultKeyPrefix
 	}
 	r.name = "redis:" + conn.where + ";key_prefix=" + prefix
-	val, loaded, err := redisPool.LoadOrNew(r.key, func() (caddy.Destructor, error) {
-		return redisDestructor{conn.newClient()}, nil
-	})
-	if err != nil {
-		return err
-	}
-	client := val.(redisDestructor).UniversalClient
-	r.store, err = redisstore.New(client, redisstore.Options{
+	options := redisstore.Options{
 		KeyPrefix: r.KeyPrefix,
 		OnIndexError: func(err error) {
 			r.logger.Warn("session index left with a stale entry; it is skipped and cleaned up later", zap.Error(err))
 		},
+	}
+	open := func() (caddy.Destructor, error) { return redisDestructor{conn.newClient()}, nil }
+	var client goredis.UniversalClient
+	shared, loaded, err := holdShared(redisPool, r.key, open, func(d any) (store.Store, error) {
+		client = d.(redisDestructor).UniversalClient
+		return redisstore.New(client, options)
 	})
 	if err != nil {
-		r.Cleanup()
 		return err
 	}
+	r.shared, r.client = shared, client
 	if !loaded {
 		// An unreachable Redis is not a config error: requests get a 503
 		// until it is back, with no reload. Say so at once, though.
@@ -186,16 +186,14 @@ func (r *RedisStore) Provision(ctx caddy.Context) error {
 func (r *RedisStore) StoreName() string { return r.name }
 
 // SessionStore returns the store on the shared client.
-func (r *RedisStore) SessionStore() store.Store { return r.store }
+func (r *RedisStore) SessionStore() store.Store { return r.shared }
 
 // Cleanup drops this config's reference; the last one closes the client.
 func (r *RedisStore) Cleanup() error {
-	if r.key == "" {
+	if r.shared == nil {
 		return nil
 	}
-	_, err := redisPool.Delete(r.key)
-	r.key = ""
-	return err
+	return r.shared.cleanup()
 }
 
 // redisConn is the connection settings of a config, with placeholders

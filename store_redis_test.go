@@ -215,13 +215,13 @@ func TestRedisStoreSharesClient(t *testing.T) {
 	if a.StoreName() == b.StoreName() {
 		t.Error("stores with different key prefixes have the same name")
 	}
-	if a.store.Client() != b.store.Client() {
+	if a.client != b.client {
 		t.Error("two configs with the same connection got two clients")
 	}
-	if a.store.Client() == c.store.Client() {
+	if a.client == c.client {
 		t.Error("configs with different timeouts share a client")
 	}
-	client := a.store.Client()
+	client := a.client
 	if err := a.Cleanup(); err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2/caddytest"
+
+	"github.com/caddy-session/caddy-session/internal/redistest"
 )
 
 // TestReloadUnderLoad reloads Caddy many times through the admin API
@@ -281,11 +283,25 @@ func isDropped(err error) bool {
 }
 
 // TestRequestInFlightAcrossReload holds a request in the app while a
-// reload moves the site's store to another file. Caddy does not wait for
-// the old config's requests before it cleans the old config up, so the
-// request ends on a config whose store has been released; its commit must
-// still land, in the file its config names.
+// reload moves the site's store to another file, or to another Redis
+// client. Caddy does not wait for the old config's requests before it
+// cleans the old config up, so the request ends on a config whose store
+// has been released; its commit must still land, in the store its config
+// names.
 func TestRequestInFlightAcrossReload(t *testing.T) {
+	dir := t.TempDir()
+	t.Run("bolt", func(t *testing.T) {
+		first, second := filepath.Join(dir, "first.db"), filepath.Join(dir, "second.db")
+		requestInFlightAcrossReload(t, "store bolt "+first, "store bolt "+second)
+	})
+	t.Run("redis", func(t *testing.T) {
+		url := redistest.Start(t).URL()
+		// Other timeouts make another client for the same data.
+		requestInFlightAcrossReload(t, "store redis "+url, "store redis "+url+" {\n\t\t\tread_timeout 2s\n\t\t}")
+	})
+}
+
+func requestInFlightAcrossReload(t *testing.T, first, second string) {
 	arrived, release := make(chan struct{}), make(chan struct{})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/slow" {
@@ -295,21 +311,19 @@ func TestRequestInFlightAcrossReload(t *testing.T) {
 		serveUpstream(w, r)
 	}))
 	t.Cleanup(srv.Close)
-	dir := t.TempDir()
 	port := freePort(t)
-	config := func(db string) string {
+	config := func(store string) string {
 		return fmt.Sprintf(`{
 	admin localhost:%d
 }
 http://127.0.0.1:%d {
 	session {
-		store bolt %s
+		%s
 	}
 	reverse_proxy %s
 }
-`, adminPort, port, db, srv.Listener.Addr())
+`, adminPort, port, store, srv.Listener.Addr())
 	}
-	first, second := filepath.Join(dir, "first.db"), filepath.Join(dir, "second.db")
 	s := &site{t: t, tester: caddytest.NewTester(t), port: port}
 	s.tester.Client.Jar = nil
 	s.tester.InitServer(config(first), "caddyfile")
@@ -343,7 +357,7 @@ http://127.0.0.1:%d {
 	}
 	expectStatus(t, got.r, http.StatusOK)
 
-	// The write landed in the first file.
+	// The write landed in the first store.
 	s.tester.InitServer(config(first), "caddyfile")
 	expectSession(t, v.get("/"), map[string]string{"X-Session-User": "alice", "X-Session-Cart": "apple"})
 }
