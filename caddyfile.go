@@ -35,6 +35,9 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //			lock_timeout <duration>
 //			no_sync
 //		}
+//		store redis [<url>] {
+//			...                        # see RedisStore.UnmarshalCaddyfile
+//		}
 //		cookie [<name>] {
 //			domain <domain>
 //			path <path>
