@@ -18,6 +18,8 @@ import (
 
 	"github.com/caddyserver/caddy/v2/caddytest"
 
+	"github.com/caddy-session/caddy-session/internal/redistest"
+
 	_ "github.com/caddy-session/caddy-session"
 )
 
@@ -108,6 +110,7 @@ type site struct {
 	tester  *caddytest.Tester
 	port    int
 	db      string
+	store   string // the store line; default: store bolt <db>
 	options string
 	up      *upstream
 }
@@ -116,17 +119,37 @@ type site struct {
 // front of a test upstream.
 func newSite(t *testing.T, options string) *site {
 	t.Helper()
+	return newSiteOn(t, "", options)
+}
+
+// newSiteOn is newSite with another store line, e.g. `store redis <url>`.
+func newSiteOn(t *testing.T, store, options string) *site {
+	t.Helper()
 	s := &site{
 		t:       t,
 		tester:  caddytest.NewTester(t),
 		port:    freePort(t),
 		db:      filepath.Join(t.TempDir(), "sessions.db"),
+		store:   store,
 		options: options,
 		up:      startUpstream(t),
+	}
+	if s.store == "" {
+		s.store = "store bolt " + s.db
 	}
 	s.tester.Client.Jar = nil
 	s.load()
 	return s
+}
+
+// onEachStore runs a test once on bolt and once on a fresh Redis, giving
+// it the site maker to use.
+func onEachStore(t *testing.T, test func(t *testing.T, newSite func(t *testing.T, options string) *site)) {
+	t.Run("bolt", func(t *testing.T) { test(t, newSite) })
+	t.Run("redis", func(t *testing.T) {
+		url := redistest.Start(t).URL()
+		test(t, func(t *testing.T, options string) *site { return newSiteOn(t, "store redis "+url, options) })
+	})
 }
 
 func (s *site) config() string {
@@ -138,12 +161,12 @@ func (s *site) config() string {
 }
 http://127.0.0.1:%d {
 	session {
-		store bolt %s
+		%s
 		%s
 	}
 	reverse_proxy %s
 }
-`, adminPort, s.port, freePort(s.t), s.port, s.db, s.options, s.up.addr())
+`, adminPort, s.port, freePort(s.t), s.port, s.store, s.options, s.up.addr())
 }
 
 // load (re)loads the site's config into the running Caddy.

@@ -29,127 +29,135 @@ func TestAnonymousTrafficGetsNoSession(t *testing.T) {
 }
 
 func TestLoginCartLogout(t *testing.T) {
-	s := newSite(t, "")
-	v := s.visitor()
-	v.cookies = "theme=dark"
+	onEachStore(t, func(t *testing.T, newSite func(*testing.T, string) *site) {
+		s := newSite(t, "")
+		v := s.visitor()
+		v.cookies = "theme=dark"
 
-	// Login: the upstream sets the user; a session and a cookie are born.
-	r := v.get("/login", "X-Session-Set-User: alice")
-	expectStatus(t, r, http.StatusOK)
-	c := r.sessionCookie()
-	if c == nil {
-		t.Fatal("login set no session cookie")
-	}
-	if !c.HttpOnly || c.Path != "/" || c.SameSite != http.SameSiteLaxMode || c.Secure || c.MaxAge != 0 || !c.Expires.IsZero() {
-		t.Fatalf("session cookie attributes wrong: %s", r.Header.Get("Set-Cookie"))
-	}
-	if got := r.Header.Get("Cache-Control"); got != "no-store" {
-		t.Fatalf("Cache-Control = %q on a response that sets the session cookie, want no-store", got)
-	}
-	loginID := v.sid
+		// Login: the upstream sets the user; a session and a cookie are born.
+		r := v.get("/login", "X-Session-Set-User: alice")
+		expectStatus(t, r, http.StatusOK)
+		c := r.sessionCookie()
+		if c == nil {
+			t.Fatal("login set no session cookie")
+		}
+		if !c.HttpOnly || c.Path != "/" || c.SameSite != http.SameSiteLaxMode || c.Secure || c.MaxAge != 0 || !c.Expires.IsZero() {
+			t.Fatalf("session cookie attributes wrong: %s", r.Header.Get("Set-Cookie"))
+		}
+		if got := r.Header.Get("Cache-Control"); got != "no-store" {
+			t.Fatalf("Cache-Control = %q on a response that sets the session cookie, want no-store", got)
+		}
+		loginID := v.sid
 
-	// The session reaches the upstream; the session cookie does not.
-	r = v.get("/whoami")
-	expectSession(t, r, map[string]string{"X-Session-User": "alice"})
-	if got := r.seen.Headers.Get("Cookie"); got != "theme=dark" {
-		t.Fatalf("upstream saw Cookie %q, want only theme=dark", got)
-	}
-	if len(r.Header.Values("Set-Cookie")) != 0 {
-		t.Fatal("a read of the session set a cookie")
-	}
+		// The session reaches the upstream; the session cookie does not.
+		r = v.get("/whoami")
+		expectSession(t, r, map[string]string{"X-Session-User": "alice"})
+		if got := r.seen.Headers.Get("Cookie"); got != "theme=dark" {
+			t.Fatalf("upstream saw Cookie %q, want only theme=dark", got)
+		}
+		if len(r.Header.Values("Set-Cookie")) != 0 {
+			t.Fatal("a read of the session set a cookie")
+		}
 
-	// Cart: two writes that keep the ID.
-	v.get("/cart/add", "X-Session-Set-Cart: apple")
-	r = v.get("/cart/add", "X-Session-Set-Cart: apple,pear", "X-Session-Set-Theme: dark")
-	if v.sid != loginID {
-		t.Fatal("a cart write changed the session ID")
-	}
-	r = v.get("/cart")
-	expectSession(t, r, map[string]string{"X-Session-User": "alice", "X-Session-Cart": "apple,pear", "X-Session-Theme": "dark"})
+		// Cart: two writes that keep the ID.
+		v.get("/cart/add", "X-Session-Set-Cart: apple")
+		r = v.get("/cart/add", "X-Session-Set-Cart: apple,pear", "X-Session-Set-Theme: dark")
+		if v.sid != loginID {
+			t.Fatal("a cart write changed the session ID")
+		}
+		r = v.get("/cart")
+		expectSession(t, r, map[string]string{"X-Session-User": "alice", "X-Session-Cart": "apple,pear", "X-Session-Theme": "dark"})
 
-	// Delete a key.
-	v.get("/prefs", "X-Session-Delete: theme")
-	r = v.get("/cart")
-	expectSession(t, r, map[string]string{"X-Session-User": "alice", "X-Session-Cart": "apple,pear"})
+		// Delete a key.
+		v.get("/prefs", "X-Session-Delete: theme")
+		r = v.get("/cart")
+		expectSession(t, r, map[string]string{"X-Session-User": "alice", "X-Session-Cart": "apple,pear"})
 
-	// Logout: the session ends server-side and the cookie is expired.
-	r = v.get("/logout", "X-Session-Destroy: true")
-	c = r.sessionCookie()
-	if c == nil || c.MaxAge >= 0 {
-		t.Fatalf("logout did not expire the cookie: %v", r.Header.Values("Set-Cookie"))
-	}
-	old := &visitor{site: s, sid: loginID}
-	expectSession(t, old.get("/whoami"), map[string]string{})
+		// Logout: the session ends server-side and the cookie is expired.
+		r = v.get("/logout", "X-Session-Destroy: true")
+		c = r.sessionCookie()
+		if c == nil || c.MaxAge >= 0 {
+			t.Fatalf("logout did not expire the cookie: %v", r.Header.Values("Set-Cookie"))
+		}
+		old := &visitor{site: s, sid: loginID}
+		expectSession(t, old.get("/whoami"), map[string]string{})
+	})
 }
 
 func TestLoginRotatesTheID(t *testing.T) {
-	s := newSite(t, "")
-	v := s.visitor()
-	v.get("/", "X-Session-Set-Cart: apple")
-	anonID := v.sid
-	if anonID == "" {
-		t.Fatal("setting a key created no session")
-	}
+	onEachStore(t, func(t *testing.T, newSite func(*testing.T, string) *site) {
+		s := newSite(t, "")
+		v := s.visitor()
+		v.get("/", "X-Session-Set-Cart: apple")
+		anonID := v.sid
+		if anonID == "" {
+			t.Fatal("setting a key created no session")
+		}
 
-	// A login (a change of user) issues a new ID and keeps the data.
-	v.get("/login", "X-Session-Set-User: alice")
-	if v.sid == anonID || v.sid == "" {
-		t.Fatal("login did not rotate the session ID")
-	}
-	expectSession(t, v.get("/"), map[string]string{"X-Session-User": "alice", "X-Session-Cart": "apple"})
-	expectSession(t, (&visitor{site: s, sid: anonID}).get("/"), map[string]string{})
+		// A login (a change of user) issues a new ID and keeps the data.
+		v.get("/login", "X-Session-Set-User: alice")
+		if v.sid == anonID || v.sid == "" {
+			t.Fatal("login did not rotate the session ID")
+		}
+		expectSession(t, v.get("/"), map[string]string{"X-Session-User": "alice", "X-Session-Cart": "apple"})
+		expectSession(t, (&visitor{site: s, sid: anonID}).get("/"), map[string]string{})
 
-	// Setting the same user again does not rotate.
-	loginID := v.sid
-	v.get("/login", "X-Session-Set-User: alice")
-	if v.sid != loginID {
-		t.Fatal("setting an unchanged user rotated the ID")
-	}
+		// Setting the same user again does not rotate.
+		loginID := v.sid
+		v.get("/login", "X-Session-Set-User: alice")
+		if v.sid != loginID {
+			t.Fatal("setting an unchanged user rotated the ID")
+		}
 
-	// An explicit renewal rotates and keeps the data.
-	v.get("/sudo", "X-Session-Renew: true")
-	if v.sid == loginID {
-		t.Fatal("X-Session-Renew did not rotate the ID")
-	}
-	expectSession(t, v.get("/"), map[string]string{"X-Session-User": "alice", "X-Session-Cart": "apple"})
-	expectSession(t, (&visitor{site: s, sid: loginID}).get("/"), map[string]string{})
+		// An explicit renewal rotates and keeps the data.
+		v.get("/sudo", "X-Session-Renew: true")
+		if v.sid == loginID {
+			t.Fatal("X-Session-Renew did not rotate the ID")
+		}
+		expectSession(t, v.get("/"), map[string]string{"X-Session-User": "alice", "X-Session-Cart": "apple"})
+		expectSession(t, (&visitor{site: s, sid: loginID}).get("/"), map[string]string{})
+	})
 }
 
 func TestForgedIDIsNeverAdopted(t *testing.T) {
-	s := newSite(t, "")
-	forged := strings.Repeat("A", 43)
-	v := &visitor{site: s, sid: forged}
-	expectSession(t, v.get("/"), map[string]string{})
-	v.get("/login", "X-Session-Set-User: alice")
-	if v.sid == forged || v.sid == "" {
-		t.Fatalf("a login with a forged ID kept it instead of issuing a new one")
-	}
+	onEachStore(t, func(t *testing.T, newSite func(*testing.T, string) *site) {
+		s := newSite(t, "")
+		forged := strings.Repeat("A", 43)
+		v := &visitor{site: s, sid: forged}
+		expectSession(t, v.get("/"), map[string]string{})
+		v.get("/login", "X-Session-Set-User: alice")
+		if v.sid == forged || v.sid == "" {
+			t.Fatalf("a login with a forged ID kept it instead of issuing a new one")
+		}
+	})
 }
 
 func TestConcurrentWritesOfDifferentKeysAllLand(t *testing.T) {
-	s := newSite(t, "")
-	v := s.visitor()
-	v.get("/login", "X-Session-Set-User: alice")
-	const writers = 24
-	var wg sync.WaitGroup
-	for i := range writers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			w := &visitor{site: s, sid: v.sid}
-			r := w.get("/", fmt.Sprintf("X-Session-Set-K%d: v%d", i, i))
-			if r.StatusCode != http.StatusOK || w.sid != v.sid {
-				t.Errorf("writer %d: status %d, sid changed %v", i, r.StatusCode, w.sid != v.sid)
-			}
-		}()
-	}
-	wg.Wait()
-	got := v.get("/").session()
-	for i := range writers {
-		if got[fmt.Sprintf("X-Session-K%d", i)] != fmt.Sprintf("v%d", i) {
-			t.Errorf("write of k%d was lost: %v", i, got)
+	onEachStore(t, func(t *testing.T, newSite func(*testing.T, string) *site) {
+		s := newSite(t, "")
+		v := s.visitor()
+		v.get("/login", "X-Session-Set-User: alice")
+		const writers = 24
+		var wg sync.WaitGroup
+		for i := range writers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				w := &visitor{site: s, sid: v.sid}
+				r := w.get("/", fmt.Sprintf("X-Session-Set-K%d: v%d", i, i))
+				if r.StatusCode != http.StatusOK || w.sid != v.sid {
+					t.Errorf("writer %d: status %d, sid changed %v", i, r.StatusCode, w.sid != v.sid)
+				}
+			}()
 		}
-	}
+		wg.Wait()
+		got := v.get("/").session()
+		for i := range writers {
+			if got[fmt.Sprintf("X-Session-K%d", i)] != fmt.Sprintf("v%d", i) {
+				t.Errorf("write of k%d was lost: %v", i, got)
+			}
+		}
+	})
 }
 
 func TestSpoofedNamespaceHeadersNeverReachTheUpstream(t *testing.T) {
@@ -198,54 +206,58 @@ func TestForwardCookie(t *testing.T) {
 }
 
 func TestIdleAndAbsoluteExpiry(t *testing.T) {
-	s := newSite(t, "idle_timeout 10m\n\t\tabsolute_timeout 1h\n\t\ttouch_interval 1m")
-	v := s.visitor()
-	v.get("/login", "X-Session-Set-User: alice")
+	onEachStore(t, func(t *testing.T, newSite func(*testing.T, string) *site) {
+		s := newSite(t, "idle_timeout 10m\n\t\tabsolute_timeout 1h\n\t\ttouch_interval 1m")
+		v := s.visitor()
+		v.get("/login", "X-Session-Set-User: alice")
 
-	// Used every 8 minutes, the session outlives its idle timeout...
-	for range 6 {
+		// Used every 8 minutes, the session outlives its idle timeout...
+		for range 6 {
+			clock.Advance(8 * time.Minute)
+			expectSession(t, v.get("/"), map[string]string{"X-Session-User": "alice"})
+		}
+		// ...but not its absolute timeout (48m so far; 16m more passes 1h).
 		clock.Advance(8 * time.Minute)
 		expectSession(t, v.get("/"), map[string]string{"X-Session-User": "alice"})
-	}
-	// ...but not its absolute timeout (48m so far; 16m more passes 1h).
-	clock.Advance(8 * time.Minute)
-	expectSession(t, v.get("/"), map[string]string{"X-Session-User": "alice"})
-	clock.Advance(8 * time.Minute)
-	expectSession(t, v.get("/"), map[string]string{})
+		clock.Advance(8 * time.Minute)
+		expectSession(t, v.get("/"), map[string]string{})
 
-	// Idle: a fresh session left alone for the idle timeout ends.
-	w := s.visitor()
-	w.get("/login", "X-Session-Set-User: bob")
-	clock.Advance(9 * time.Minute)
-	expectSession(t, w.get("/"), map[string]string{"X-Session-User": "bob"})
-	clock.Advance(10 * time.Minute)
-	expectSession(t, w.get("/"), map[string]string{})
+		// Idle: a fresh session left alone for the idle timeout ends.
+		w := s.visitor()
+		w.get("/login", "X-Session-Set-User: bob")
+		clock.Advance(9 * time.Minute)
+		expectSession(t, w.get("/"), map[string]string{"X-Session-User": "bob"})
+		clock.Advance(10 * time.Minute)
+		expectSession(t, w.get("/"), map[string]string{})
+	})
 }
 
 func TestRejectedCommandsChangeNothing(t *testing.T) {
-	s := newSite(t, "limits {\n\t\t\tkeys 3\n\t\t\tvalue_size 16\n\t\t}\n\t\twritable user cart a b c")
-	v := s.visitor()
-	v.get("/login", "X-Session-Set-User: alice")
-	id := v.sid
-	cases := map[string][]string{
-		"invalid key":     {"X-Session-Set-Cart: apple", "X-Session-Set-B%d: x"},
-		"not writable":    {"X-Session-Set-Cart: apple", "X-Session-Set-Role: admin"},
-		"value too large": {"X-Session-Set-Cart: apple", "X-Session-Set-A: " + strings.Repeat("x", 17)},
-		"too many keys":   {"X-Session-Set-Cart: apple", "X-Session-Set-A: 1", "X-Session-Set-B: 2"},
-		"unknown command": {"X-Session-Set-Cart: apple", "X-Session-Frobnicate: yes"},
-		"bad flag":        {"X-Session-Set-Cart: apple", "X-Session-Destroy: yes"},
-		"set and delete":  {"X-Session-Set-Cart: apple", "X-Session-Delete: cart"},
-	}
-	for name, commands := range cases {
-		t.Run(name, func(t *testing.T) {
-			r := v.get("/", commands...)
-			expectStatus(t, r, http.StatusOK) // still delivered
-			if v.sid != id || len(r.Header.Values("Set-Cookie")) != 0 {
-				t.Fatal("a rejected response changed the session cookie")
-			}
-			expectSession(t, v.get("/"), map[string]string{"X-Session-User": "alice"})
-		})
-	}
+	onEachStore(t, func(t *testing.T, newSite func(*testing.T, string) *site) {
+		s := newSite(t, "limits {\n\t\t\tkeys 3\n\t\t\tvalue_size 16\n\t\t}\n\t\twritable user cart a b c")
+		v := s.visitor()
+		v.get("/login", "X-Session-Set-User: alice")
+		id := v.sid
+		cases := map[string][]string{
+			"invalid key":     {"X-Session-Set-Cart: apple", "X-Session-Set-B%d: x"},
+			"not writable":    {"X-Session-Set-Cart: apple", "X-Session-Set-Role: admin"},
+			"value too large": {"X-Session-Set-Cart: apple", "X-Session-Set-A: " + strings.Repeat("x", 17)},
+			"too many keys":   {"X-Session-Set-Cart: apple", "X-Session-Set-A: 1", "X-Session-Set-B: 2"},
+			"unknown command": {"X-Session-Set-Cart: apple", "X-Session-Frobnicate: yes"},
+			"bad flag":        {"X-Session-Set-Cart: apple", "X-Session-Destroy: yes"},
+			"set and delete":  {"X-Session-Set-Cart: apple", "X-Session-Delete: cart"},
+		}
+		for name, commands := range cases {
+			t.Run(name, func(t *testing.T) {
+				r := v.get("/", commands...)
+				expectStatus(t, r, http.StatusOK) // still delivered
+				if v.sid != id || len(r.Header.Values("Set-Cookie")) != 0 {
+					t.Fatal("a rejected response changed the session cookie")
+				}
+				expectSession(t, v.get("/"), map[string]string{"X-Session-User": "alice"})
+			})
+		}
+	})
 }
 
 func TestCommandsOnErrorResponsesAreIgnored(t *testing.T) {
@@ -302,12 +314,14 @@ func TestEarlyHintsCarryNoNamespaceHeaders(t *testing.T) {
 }
 
 func TestSessionSurvivesReload(t *testing.T) {
-	s := newSite(t, "")
-	v := s.visitor()
-	v.get("/login", "X-Session-Set-User: alice")
-	for i := range 3 {
-		s.options = fmt.Sprintf("idle_timeout %dm", 30+i) // a real change of config
-		s.load()
-		expectSession(t, v.get("/"), map[string]string{"X-Session-User": "alice"})
-	}
+	onEachStore(t, func(t *testing.T, newSite func(*testing.T, string) *site) {
+		s := newSite(t, "")
+		v := s.visitor()
+		v.get("/login", "X-Session-Set-User: alice")
+		for i := range 3 {
+			s.options = fmt.Sprintf("idle_timeout %dm", 30+i) // a real change of config
+			s.load()
+			expectSession(t, v.get("/"), map[string]string{"X-Session-User": "alice"})
+		}
+	})
 }

@@ -127,23 +127,25 @@ http://127.0.0.1:%d {
 }
 
 func TestDestroyAllEndsEveryDeviceOfTheUser(t *testing.T) {
-	s := newSite(t, "")
-	phone, laptop, tablet, bob := s.visitor(), s.visitor(), s.visitor(), s.visitor()
-	for _, v := range []*visitor{phone, laptop, tablet} {
-		v.get("/login", "X-Session-Set-User: alice")
-	}
-	bob.get("/login", "X-Session-Set-User: bob")
-
-	r := laptop.get("/logout-everywhere", "X-Session-Destroy-All: true")
-	if c := r.sessionCookie(); c == nil || c.MaxAge >= 0 {
-		t.Fatal("Destroy-All did not expire the caller's cookie")
-	}
-	for name, v := range map[string]*visitor{"phone": phone, "tablet": tablet} {
-		if got := v.get("/").session(); len(got) != 0 {
-			t.Errorf("alice's %s is still logged in: %v", name, got)
+	onEachStore(t, func(t *testing.T, newSite func(*testing.T, string) *site) {
+		s := newSite(t, "")
+		phone, laptop, tablet, bob := s.visitor(), s.visitor(), s.visitor(), s.visitor()
+		for _, v := range []*visitor{phone, laptop, tablet} {
+			v.get("/login", "X-Session-Set-User: alice")
 		}
-	}
-	expectSession(t, bob.get("/"), map[string]string{"X-Session-User": "bob"})
+		bob.get("/login", "X-Session-Set-User: bob")
+
+		r := laptop.get("/logout-everywhere", "X-Session-Destroy-All: true")
+		if c := r.sessionCookie(); c == nil || c.MaxAge >= 0 {
+			t.Fatal("Destroy-All did not expire the caller's cookie")
+		}
+		for name, v := range map[string]*visitor{"phone": phone, "tablet": tablet} {
+			if got := v.get("/").session(); len(got) != 0 {
+				t.Errorf("alice's %s is still logged in: %v", name, got)
+			}
+		}
+		expectSession(t, bob.get("/"), map[string]string{"X-Session-User": "bob"})
+	})
 }
 
 // TestMetrics runs a scripted sequence and reads the counters from Caddy's
