@@ -1,0 +1,82 @@
+package main
+
+import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The load generator against a real server: plain, chunked and closing
+// responses are all read to their end, and every request is counted.
+func TestLoadGenerator(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/chunked":
+			w.Write([]byte("part one, "))
+			w.(http.Flusher).Flush()
+			w.Write([]byte("part two"))
+		case "/close":
+			w.Header().Set("Connection", "close")
+			fmt.Fprint(w, "bye")
+		case "/status":
+			w.WriteHeader(http.StatusTeapot)
+		default:
+			if !strings.Contains(r.Header.Get("Cookie"), "sid=") {
+				http.Error(w, "no session cookie", http.StatusBadRequest)
+				return
+			}
+			fmt.Fprint(w, "hello")
+		}
+	}))
+	defer srv.Close()
+	addr := strings.TrimPrefix(srv.URL, "http://")
+	for _, tc := range []struct {
+		path string
+		ids  []string
+		bad  bool
+	}{
+		{"/", []string{"a", "b", "c"}, false},
+		{"/chunked", nil, false},
+		{"/close", nil, false},
+		{"/status", nil, true},
+	} {
+		res := run(target{addr, requestTo(addr, tc.path, "sid", tc.ids, true)}, 4, 200*time.Millisecond)
+		if res.requests == 0 || res.errors != 0 {
+			t.Fatalf("%s: %d requests, %d errors", tc.path, res.requests, res.errors)
+		}
+		if (res.bad == res.requests) != tc.bad || (res.bad != 0) != tc.bad {
+			t.Fatalf("%s: %d of %d responses not 200", tc.path, res.bad, res.requests)
+		}
+		if len(res.lat) != res.requests || res.percentile(50) <= 0 || res.percentile(99) < res.percentile(50) {
+			t.Fatalf("%s: %d latencies for %d requests, p50 %s, p99 %s", tc.path, len(res.lat), res.requests, res.percentile(50), res.percentile(99))
+		}
+	}
+}
+
+func TestWriteResults(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "B.md")
+	os.WriteFile(path, []byte("# Title\n\nkept\n"), 0o644)
+	for _, text := range []string{"first", "second"} {
+		if err := writeResults(path, text); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, _ := os.ReadFile(path)
+	want := "# Title\n\nkept\n\n" + beginMarker + "\nsecond\n" + endMarker + "\n"
+	if string(b) != want {
+		t.Fatalf("got %q, want %q", b, want)
+	}
+}
+
+func TestThousands(t *testing.T) {
+	for n, want := range map[int]string{0: "0", 999: "999", 1000: "1,000", 1234567: "1,234,567", -5000: "-5,000"} {
+		if got := thousands(n); got != want {
+			t.Errorf("thousands(%d) = %q, want %q", n, got, want)
+		}
+	}
+}

@@ -1,0 +1,308 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// env is everything the cases run against.
+type env struct {
+	dir      string
+	caddyBin string
+	upstream string
+
+	caddy      *proc  // the main Caddy: plain, bolt, login, Redis sites
+	admin      string // its admin address
+	scaleCaddy *proc  // the Caddy of the scale case, alone with its two stores
+	scaleAdmin string
+
+	plain, bolt, login, redis string // site addresses on the main Caddy; redis "" when there is no Redis store
+	scaleSmall, scaleLarge    string // site addresses on the scale Caddy
+
+	apache                     *proc
+	apachePlain, apacheSession string
+	apacheDB                   string
+
+	boltIDs, redisIDs, apacheIDs []string // sessions for the read clients
+	smallIDs, largeIDs           []string // the sessions of the scale stores
+
+	largeDB, smallDB string // paths of the scale stores
+	populateTime     time.Duration
+	redisPending     bool // the Caddy binary has no Redis store
+}
+
+func startEnvironment(cfg config, root, dir string) (*env, error) {
+	e := &env{dir: dir}
+	logf("building cmd/caddy")
+	var err error
+	if e.caddyBin, err = buildCaddy(root, dir); err != nil {
+		return nil, err
+	}
+	ports, err := freePorts(14)
+	if err != nil {
+		return nil, err
+	}
+	addr := func(i int) string { return "127.0.0.1:" + strconv.Itoa(ports[i]) }
+
+	// The upstream.
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	e.upstream = addr(0)
+	up, err := start(dir, "upstream", nil, self, "upstream", e.upstream)
+	if err != nil {
+		return nil, err
+	}
+	if err := waitHTTP(up, "http://"+e.upstream+"/read"); err != nil {
+		return nil, err
+	}
+
+	// Redis, when the Caddy has a Redis store.
+	e.redisPending = !hasModule(e.caddyBin, "http.handlers.session.stores.redis")
+	var redisURL string
+	if e.redisPending {
+		logf("this Caddy has no Redis store (http.handlers.session.stores.redis): its rows stay pending")
+	} else {
+		rp, err := start(dir, "redis", nil, "redis-server", "--port", strconv.Itoa(ports[1]), "--bind", "127.0.0.1",
+			"--save", "", "--appendonly", "no", "--dir", dir)
+		if err != nil {
+			return nil, err
+		}
+		if err := waitTCP(rp, addr(1)); err != nil {
+			return nil, err
+		}
+		redisURL = "redis://" + addr(1) + "/0"
+	}
+
+	// The stores that are populated directly.
+	logf("populating the bolt stores: %d sessions to read, %d and %d for the scale case", cfg.sessions, 1000, cfg.scale)
+	began := time.Now()
+	if e.boltIDs, err = populate(filepath.Join(dir, "read.db"), cfg.sessions); err != nil {
+		return nil, err
+	}
+	e.smallDB, e.largeDB = filepath.Join(dir, "scale-small.db"), filepath.Join(dir, "scale-large.db")
+	if cfg.runs("scale") || cfg.profile == "scale-large" {
+		if e.smallIDs, err = populate(e.smallDB, 1000); err != nil {
+			return nil, err
+		}
+		all, err := populate(e.largeDB, cfg.scale)
+		if err != nil {
+			return nil, err
+		}
+		// The clients read as many sessions of the large store as of the
+		// small one: a hot set as large as the small store, scattered over
+		// the large one. The stores then differ in size alone, and not in
+		// how many sessions fall due for a keep-alive write (case 5).
+		e.largeIDs = make([]string, len(e.smallIDs))
+		for i, j := range rand.Perm(len(all))[:len(e.smallIDs)] {
+			e.largeIDs[i] = all[j]
+		}
+	}
+	e.populateTime = time.Since(began)
+	logf("populated in %s", e.populateTime.Round(100*time.Millisecond))
+
+	// The main Caddy.
+	type site struct {
+		Name, Store string
+		Port        int
+	}
+	e.admin, e.plain, e.bolt, e.login = addr(2), addr(3), addr(4), addr(5)
+	sites := []site{
+		{"plain reverse_proxy", "", ports[3]},
+		{"session on bolt, the read store", "bolt " + filepath.Join(dir, "read.db"), ports[4]},
+		{"session on bolt, the login store", "bolt " + filepath.Join(dir, "login.db"), ports[5]},
+	}
+	if redisURL != "" {
+		e.redis = addr(6)
+		sites = append(sites, site{"session on Redis", "redis " + redisURL, ports[6]})
+	}
+	if e.caddy, err = startCaddy(dir, "caddy", e.caddyBin, ports[2], e.upstream, sites); err != nil {
+		return nil, err
+	}
+	// The scale Caddy, with its two stores only, so that its memory is
+	// theirs.
+	if e.smallIDs != nil {
+		e.scaleAdmin, e.scaleSmall, e.scaleLarge = addr(7), addr(8), addr(9)
+		scaleSites := []site{
+			{"session on bolt, 1,000 sessions", "bolt " + e.smallDB, ports[8]},
+			{fmt.Sprintf("session on bolt, %d sessions", cfg.scale), "bolt " + e.largeDB, ports[9]},
+		}
+		if e.scaleCaddy, err = startCaddy(dir, "caddy-scale", e.caddyBin, ports[7], e.upstream, scaleSites); err != nil {
+			return nil, err
+		}
+	}
+
+	// Apache httpd.
+	e.apachePlain, e.apacheSession = addr(10), addr(11)
+	if err := e.startApache(ports[10], ports[11]); err != nil {
+		return nil, err
+	}
+
+	// Sessions made by logging in, where the store is not ours to fill.
+	if e.redis != "" {
+		if e.redisIDs, err = loginMany(e.redis, "sid", cfg.sessions); err != nil {
+			return nil, fmt.Errorf("logging in through the Redis site: %w", err)
+		}
+	}
+	if e.apacheIDs, err = loginMany(e.apacheSession, "session", cfg.sessions); err != nil {
+		return nil, fmt.Errorf("logging in through Apache: %w", err)
+	}
+	return e, e.check()
+}
+
+func startCaddy(dir, name, bin string, admin int, upstream string, sites any) (*proc, error) {
+	conf := filepath.Join(dir, name+".Caddyfile")
+	err := writeTemplate(conf, caddyfileTemplate, map[string]any{
+		"Admin": admin, "Upstream": strings.TrimPrefix(upstream, "127.0.0.1:"), "Sites": sites,
+	})
+	if err != nil {
+		return nil, err
+	}
+	home := filepath.Join(dir, name+"-home")
+	env := []string{"HOME=" + home, "XDG_DATA_HOME=" + home, "XDG_CONFIG_HOME=" + home}
+	p, err := start(dir, name, env, bin, "run", "--config", conf, "--adapter", "caddyfile")
+	if err != nil {
+		return nil, err
+	}
+	return p, waitHTTP(p, fmt.Sprintf("http://127.0.0.1:%d/config/", admin))
+}
+
+func (e *env) startApache(plain, sess int) error {
+	adir := filepath.Join(e.dir, "apache")
+	if err := os.MkdirAll(adir, 0o755); err != nil {
+		return err
+	}
+	e.apacheDB = filepath.Join(adir, "sessions.sqlite")
+	schema := "PRAGMA journal_mode=WAL; CREATE TABLE session (key TEXT PRIMARY KEY, value TEXT, expiry INTEGER);"
+	if _, err := command("sqlite3", e.apacheDB, schema); err != nil {
+		return err
+	}
+	// The children run as www-data and write the database, its WAL and
+	// its lock files beside it.
+	if _, err := command("chown", "-R", "www-data:www-data", adir); err != nil {
+		return err
+	}
+	conf := filepath.Join(adir, "httpd.conf")
+	err := writeTemplate(conf, apacheTemplate, map[string]any{
+		"Dir": adir, "Modules": apacheModules, "DB": e.apacheDB,
+		"Plain": plain, "Session": sess, "Upstream": strings.TrimPrefix(e.upstream, "127.0.0.1:"),
+	})
+	if err != nil {
+		return err
+	}
+	if out, err := exec.Command(apacheBin, "-f", conf, "-t").CombinedOutput(); err != nil {
+		return fmt.Errorf("apache config: %v\n%s", err, out)
+	}
+	if e.apache, err = start(e.dir, "apache", nil, apacheBin, "-f", conf, "-DFOREGROUND"); err != nil {
+		return err
+	}
+	return waitHTTP(e.apache, "http://"+e.apachePlain+"/read")
+}
+
+// loginMany logs in n times through site, with a few clients at once, and
+// returns the session cookies' values.
+func loginMany(site, cookie string, n int) ([]string, error) {
+	ids := make([]string, n)
+	errs := make(chan error, 8)
+	var wg sync.WaitGroup
+	for w := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < n; i += 8 {
+				id, err := login(site, cookie)
+				if err != nil {
+					errs <- err
+					return
+				}
+				ids[i] = id
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		return nil, err
+	}
+	return ids, nil
+}
+
+var httpClient = &http.Client{Timeout: 10 * time.Second}
+
+func login(site, cookie string) (string, error) {
+	res, err := httpClient.Get("http://" + site + "/login3")
+	if err != nil {
+		return "", err
+	}
+	io.Copy(io.Discard, res.Body)
+	res.Body.Close()
+	for _, c := range res.Cookies() {
+		if c.Name == cookie && c.Value != "" {
+			return c.Value, nil
+		}
+	}
+	return "", fmt.Errorf("login on %s: %s with no %s cookie", site, res.Status, cookie)
+}
+
+// check makes sure every variant does what it is measured for: the
+// session reaches the upstream, and the session's absence too.
+func (e *env) check() error {
+	echo := func(site, cookie string) (http.Header, error) {
+		req, _ := http.NewRequest(http.MethodGet, "http://"+site+"/echo", nil)
+		if cookie != "" {
+			req.Header.Set("Cookie", cookie)
+		}
+		res, err := httpClient.Do(req)
+		if err != nil {
+			return nil, err
+		}
+		defer res.Body.Close()
+		var h http.Header
+		if res.StatusCode != http.StatusOK {
+			return nil, fmt.Errorf("%s: %s", site, res.Status)
+		}
+		if len(res.Header["Set-Cookie"]) > 0 {
+			return nil, fmt.Errorf("%s set a cookie on a read", site)
+		}
+		return h, json.NewDecoder(res.Body).Decode(&h)
+	}
+	type want struct {
+		site, cookie, header, contains string
+	}
+	wants := []want{
+		{e.bolt, "sid=" + e.boltIDs[0], "X-Session-User", "user-"},
+		{e.bolt, "", "X-Session-User", ""},
+		{e.plain, "sid=" + e.boltIDs[0], "X-Session-User", ""},
+		{e.apacheSession, "session=" + e.apacheIDs[0], "X-Session", "user=user-"},
+	}
+	if e.redis != "" {
+		wants = append(wants, want{e.redis, "sid=" + e.redisIDs[0], "X-Session-User", "user-"})
+	}
+	if e.scaleCaddy != nil {
+		wants = append(wants,
+			want{e.scaleSmall, "sid=" + e.smallIDs[0], "X-Session-User", "user-"},
+			want{e.scaleLarge, "sid=" + e.largeIDs[len(e.largeIDs)-1], "X-Session-User", "user-"})
+	}
+	for _, w := range wants {
+		h, err := echo(w.site, w.cookie)
+		if err != nil {
+			return fmt.Errorf("checking %s: %w", w.site, err)
+		}
+		got := h.Get(w.header)
+		if w.contains == "" && got != "" || !strings.Contains(got, w.contains) {
+			return fmt.Errorf("checking %s with cookie %q: the upstream saw %s %q, want it to hold %q", w.site, w.cookie, w.header, got, w.contains)
+		}
+	}
+	return nil
+}

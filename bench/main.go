@@ -1,0 +1,166 @@
+// Command bench is caddy-session's benchmark suite. From the root of the
+// repository:
+//
+//	go run ./bench
+//
+// It installs what it needs from Debian packages when missing (apache2,
+// libaprutil1-dbd-sqlite3, sqlite3, redis-server), builds cmd/caddy, starts
+// a small upstream, Caddy, Redis and Apache httpd on loopback ports, runs
+// every case with its variants interleaved, and writes the tables into
+// BENCHMARKS.md between its markers. Everything it starts, it stops.
+//
+// The cases, each compared with plain reverse_proxy on the same Caddy:
+//
+//  1. read: requests with a valid session (3 keys, ~100 bytes), bolt and
+//     Redis, and the same for Apache's mod_session over its own plain proxy;
+//  2. anonymous: requests without a session cookie, and the store writes
+//     they cause (none);
+//  3. login storm: 64 clients creating sessions, durable commits;
+//  4. scale: reads over 1,000 and 1,000,000 stored sessions;
+//  5. keep-alive: the store writes of a steady read load over 75 s, with the
+//     default touch_interval of 1 minute.
+//
+// `go run ./bench -profile read-bolt` instead runs one variant for a while
+// and saves Caddy's CPU and allocation profiles.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+)
+
+type config struct {
+	out       string
+	round     time.Duration
+	rounds    int
+	warmup    time.Duration
+	conns     int
+	logins    int
+	keepAlive time.Duration
+	sessions  int
+	scale     int
+	install   bool
+	keep      bool
+	cases     []string
+	profile   string
+	profTime  time.Duration
+}
+
+func main() {
+	if len(os.Args) == 3 && os.Args[1] == "upstream" {
+		if err := serveUpstream(os.Args[2]); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		return
+	}
+	var cfg config
+	var cases string
+	flag.StringVar(&cfg.out, "out", "BENCHMARKS.md", "write the results between the markers of this file (empty: print only)")
+	flag.DurationVar(&cfg.round, "round", 1500*time.Millisecond, "length of one variant's turn in a round")
+	flag.IntVar(&cfg.rounds, "rounds", 8, "rounds per case; the variants take turns in each")
+	flag.DurationVar(&cfg.warmup, "warmup", time.Second, "unmeasured load on each variant before a case")
+	flag.IntVar(&cfg.conns, "conns", 32, "concurrent keep-alive clients for the read, anonymous and scale cases")
+	flag.IntVar(&cfg.logins, "login-clients", 64, "concurrent clients of the login storm")
+	flag.DurationVar(&cfg.keepAlive, "keepalive", 75*time.Second, "length of the keep-alive case (more than one touch_interval)")
+	flag.IntVar(&cfg.sessions, "sessions", 1000, "sessions the read clients use, per store")
+	flag.IntVar(&cfg.scale, "scale", 1_000_000, "stored sessions of the large store of the scale case")
+	flag.BoolVar(&cfg.install, "install", true, "apt-get install missing tools")
+	flag.BoolVar(&cfg.keep, "keep", false, "keep the work directory (logs, databases, configs)")
+	flag.StringVar(&cases, "cases", "read,anonymous,login,scale,keepalive", "the cases to run")
+	flag.StringVar(&cfg.profile, "profile", "", "profile one variant instead of running the cases: "+strings.Join(profileNames, ", "))
+	flag.DurationVar(&cfg.profTime, "profile-time", 20*time.Second, "length of the CPU profile")
+	flag.Parse()
+	cfg.cases = strings.Split(cases, ",")
+
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-sig
+		logf("interrupted; stopping what the bench started")
+		stopAll()
+		os.Exit(130)
+	}()
+	err := suite(cfg)
+	stopAll()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+var began = time.Now()
+
+func logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "[%6.1fs] %s\n", time.Since(began).Seconds(), fmt.Sprintf(format, args...))
+}
+
+func (c config) runs(name string) bool { return slices.Contains(c.cases, name) }
+
+func suite(cfg config) error {
+	root, err := repoRoot()
+	if err != nil {
+		return err
+	}
+	if err := ensureTools(cfg.install); err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp("", "caddy-session-bench-")
+	if err != nil {
+		return err
+	}
+	// Apache's children run as www-data and must reach its database.
+	if err := os.Chmod(dir, 0o711); err != nil {
+		return err
+	}
+	if cfg.keep {
+		logf("work directory: %s", dir)
+	} else {
+		defer os.RemoveAll(dir)
+	}
+	env, err := startEnvironment(cfg, root, dir)
+	if err != nil {
+		return err
+	}
+	if cfg.profile != "" {
+		return profile(cfg, env, root)
+	}
+	rep := &report{cfg: cfg, env: env, machine: describeMachine(root, env.caddyBin)}
+	if cfg.runs("read") {
+		rep.read = caseRead(cfg, env)
+	}
+	if cfg.runs("anonymous") {
+		rep.anon = caseAnonymous(cfg, env)
+	}
+	if cfg.runs("login") {
+		rep.login = caseLogin(cfg, env)
+	}
+	if cfg.runs("scale") {
+		rep.scale = caseScale(cfg, env)
+	}
+	if cfg.runs("keepalive") {
+		rep.keepAlive = caseKeepAlive(cfg, env)
+	}
+	rep.took = time.Since(began)
+	text := rep.markdown()
+	fmt.Println(text)
+	if cfg.out != "" {
+		path := cfg.out
+		if !filepath.IsAbs(path) {
+			path = filepath.Join(root, path)
+		}
+		if err := writeResults(path, text); err != nil {
+			return err
+		}
+		logf("wrote the results into %s", path)
+	}
+	logf("done in %s", time.Since(began).Round(time.Second))
+	return nil
+}

@@ -1,0 +1,71 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// The upstream: one small, fast app behind every proxy of every case. It
+// runs in its own process (the bench binary with the argument
+// "upstream"), so that its work is not charged to the load generator.
+//
+//	/read    a 100-byte page; no session commands
+//	/login   a login: sets the user key (a new session per request)
+//	/login3  a fuller login: sets user, roles and cart (about 100 bytes)
+//	/echo    the request headers as JSON, to check what a proxy forwards
+//
+// The session commands are given in both protocols, caddy-session's
+// X-Session-Set-<Key> and mod_session's X-Replace-Session; each proxy acts
+// on its own and passes the other through.
+
+var page = []byte(strings.Repeat("benchmark page. ", 6) + "end.\n") // 100 bytes
+
+var roles, cart = "admin,editor,viewer", "sku-1001,sku-1002,sku-1003,sku-1004,sku-1005,sku-1006"
+
+func serveUpstream(addr string) error {
+	var logins atomic.Int64
+	answer := func(w http.ResponseWriter, body []byte) {
+		h := w.Header()
+		h["Content-Type"] = []string{"text/plain; charset=utf-8"}
+		h["Content-Length"] = []string{strconv.Itoa(len(body))}
+		w.WriteHeader(http.StatusOK)
+		w.Write(body)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/read", func(w http.ResponseWriter, r *http.Request) {
+		answer(w, page)
+	})
+	mux.HandleFunc("/login", func(w http.ResponseWriter, r *http.Request) {
+		user := fmt.Sprintf("user-%07d@example.com", logins.Add(1))
+		h := w.Header()
+		h["X-Session-Set-User"] = []string{user}
+		h["X-Replace-Session"] = []string{"user=" + url.QueryEscape(user)}
+		answer(w, page)
+	})
+	mux.HandleFunc("/login3", func(w http.ResponseWriter, r *http.Request) {
+		user := fmt.Sprintf("user-%07d@example.com", logins.Add(1))
+		h := w.Header()
+		h["X-Session-Set-User"] = []string{user}
+		h["X-Session-Set-Roles"] = []string{roles}
+		h["X-Session-Set-Cart"] = []string{cart}
+		h["X-Replace-Session"] = []string{url.Values{"user": {user}, "roles": {roles}, "cart": {cart}}.Encode()}
+		answer(w, page)
+	})
+	mux.HandleFunc("/echo", func(w http.ResponseWriter, r *http.Request) {
+		b, _ := json.Marshal(r.Header)
+		answer(w, b)
+	})
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 5 * time.Minute}
+	return srv.Serve(l)
+}
