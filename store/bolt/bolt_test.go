@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -467,102 +466,12 @@ func TestWorkloadConsistent(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	rng := rand.New(rand.NewPCG(1, 2))
-	users := []string{"alice", "bob", "carol", "dave"}
-	var hashes []session.Hash
-	pick := func() session.Hash {
-		if len(hashes) == 0 || rng.IntN(10) == 0 {
-			return session.HashID(fmt.Sprint("unknown", rng.Int()))
-		}
-		return hashes[rng.IntN(len(hashes))]
-	}
-	fresh := func() session.Hash {
-		h := session.HashID(fmt.Sprint("s", rng.Int()))
-		hashes = append(hashes, h)
-		return h
-	}
-	now := base
-	for i := range 2000 {
-		now = now.Add(time.Duration(rng.IntN(120)) * time.Second)
-		to := timeouts
-		if rng.IntN(4) == 0 {
-			to.Idle = 2 * time.Minute
-		}
-		u := store.Update{Identity: "user", Now: now, Timeouts: to, Limits: session.Limits{Keys: 4, SessionSize: 64}}
-		user := users[rng.IntN(len(users))]
-		var err error
-		switch op := rng.IntN(9); op {
-		case 0, 1: // create
-			u.NewHash = ptr(fresh())
-			u.Patch = &session.Patch{Set: map[string]string{"user": user, "n": fmt.Sprint(i)}}
-		case 2: // set, sometimes over the limits
-			u.Hash, u.HasHash = pick(), true
-			u.Patch = &session.Patch{Set: map[string]string{"user": user, fmt.Sprint("k", rng.IntN(6)): "v"}}
-		case 3: // delete keys
-			u.Hash, u.HasHash = pick(), true
-			u.Patch = &session.Patch{Delete: []string{"user", "k1"}}
-		case 4: // renew
-			u.Hash, u.HasHash = pick(), true
-			u.NewHash = ptr(fresh())
-			u.Patch = &session.Patch{Renew: true}
-		case 5: // destroy, sometimes starting anew
-			u.Hash, u.HasHash = pick(), true
-			u.Patch = &session.Patch{Destroy: true}
-			if rng.IntN(2) == 0 {
-				u.NewHash = ptr(fresh())
-				u.Patch.Set = map[string]string{"user": user}
-			}
-		case 6: // touch, sometimes without an identity key
-			u.Hash, u.HasHash = pick(), true
-			if rng.IntN(3) == 0 {
-				u.Identity = ""
-			}
-		case 7:
-			if rng.IntN(2) == 0 {
-				err = s.Delete(t.Context(), pick())
-			} else {
-				_, err = s.DeleteByIdentity(t.Context(), "user", user)
-			}
-			if errors.Is(err, store.ErrNotFound) {
-				err = nil
-			}
-			if err != nil {
-				t.Fatalf("op %d: %v", i, err)
-			}
-			continue
-		case 8:
-			if _, err := s.Sweep(now); err != nil {
-				t.Fatalf("op %d: Sweep: %v", i, err)
-			}
-			continue
-		}
-		_, err = s.Update(t.Context(), u)
-		var re *session.RuleError
-		if err != nil && !errors.Is(err, store.ErrNotFound) && !errors.As(err, &re) {
-			t.Fatalf("op %d: %v", i, err)
-		}
-	}
+	now := storetest.Workload(t, s, 2000, func(now time.Time) error {
+		_, err := s.Sweep(now)
+		return err
+	})
 	checkConsistent(t, s)
-	// Live sessions by Count and by List agree.
-	n, err := s.Count(t.Context(), now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	listed, cursor := 0, ""
-	for {
-		entries, next, err := s.List(t.Context(), cursor, 50, now)
-		if err != nil {
-			t.Fatal(err)
-		}
-		listed += len(entries)
-		if next == "" {
-			break
-		}
-		cursor = next
-	}
-	if listed != n {
-		t.Fatalf("List found %d live sessions, Count %d", listed, n)
-	}
+	storetest.CountMatchesList(t, s, now)
 	if _, err := s.Sweep(now.Add(24 * time.Hour)); err != nil {
 		t.Fatal(err)
 	}
