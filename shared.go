@@ -73,32 +73,35 @@ func (s *sharedStore) release() error {
 	return err
 }
 
-// acquire returns the store for one operation, and the function to call
-// when it is over.
-func (s *sharedStore) acquire() (store.Store, func(), error) {
+// acquire returns the store for one operation; done(borrowed) ends it.
+// A hold that Caddy has released lends the operation the resource from the
+// pool (borrowed), opening it again if no config holds it.
+func (s *sharedStore) acquire() (st store.Store, borrowed bool, err error) {
 	s.mu.Lock()
 	if s.st != nil {
 		s.active++
 		st := s.st
 		s.mu.Unlock()
-		return st, s.done, nil
+		return st, false, nil
 	}
 	s.mu.Unlock()
 	val, _, err := s.pool.LoadOrNew(s.key, s.open)
 	if err != nil {
-		return nil, nil, err
+		return nil, false, err
 	}
-	giveBack := func() { _, _ = s.pool.Delete(s.key) }
-	st, err := s.wrap(val)
-	if err != nil {
-		giveBack()
-		return nil, nil, err
+	if st, err = s.wrap(val); err != nil {
+		_, _ = s.pool.Delete(s.key)
+		return nil, false, err
 	}
-	return st, giveBack, nil
+	return st, true, nil
 }
 
-// done ends an operation that acquire started on the hold.
-func (s *sharedStore) done() {
+// done ends an operation that acquire started.
+func (s *sharedStore) done(borrowed bool) {
+	if borrowed {
+		_, _ = s.pool.Delete(s.key)
+		return
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.active--
@@ -107,48 +110,62 @@ func (s *sharedStore) done() {
 	}
 }
 
-// use runs fn on the store of one operation.
-func use[T any](s *sharedStore, fn func(store.Store) (T, error)) (T, error) {
-	st, done, err := s.acquire()
-	if err != nil {
-		var zero T
-		return zero, err
-	}
-	defer done()
-	return fn(st)
-}
+// The store.Store methods each run one operation on the acquired store.
+// They are written out, not passed as closures, to keep the request path
+// free of allocations.
 
 func (s *sharedStore) Load(ctx context.Context, hash session.Hash, now time.Time, t session.Timeouts) (*session.Record, error) {
-	return use(s, func(st store.Store) (*session.Record, error) { return st.Load(ctx, hash, now, t) })
+	st, borrowed, err := s.acquire()
+	if err != nil {
+		return nil, err
+	}
+	defer s.done(borrowed)
+	return st.Load(ctx, hash, now, t)
 }
 
 func (s *sharedStore) Update(ctx context.Context, u store.Update) (*session.Record, error) {
-	return use(s, func(st store.Store) (*session.Record, error) { return st.Update(ctx, u) })
+	st, borrowed, err := s.acquire()
+	if err != nil {
+		return nil, err
+	}
+	defer s.done(borrowed)
+	return st.Update(ctx, u)
 }
 
 func (s *sharedStore) Delete(ctx context.Context, hash session.Hash) error {
-	_, err := use(s, func(st store.Store) (struct{}, error) { return struct{}{}, st.Delete(ctx, hash) })
-	return err
+	st, borrowed, err := s.acquire()
+	if err != nil {
+		return err
+	}
+	defer s.done(borrowed)
+	return st.Delete(ctx, hash)
 }
 
 func (s *sharedStore) DeleteByIdentity(ctx context.Context, key, value string) (int, error) {
-	return use(s, func(st store.Store) (int, error) { return st.DeleteByIdentity(ctx, key, value) })
+	st, borrowed, err := s.acquire()
+	if err != nil {
+		return 0, err
+	}
+	defer s.done(borrowed)
+	return st.DeleteByIdentity(ctx, key, value)
 }
 
 func (s *sharedStore) List(ctx context.Context, cursor string, limit int, now time.Time) ([]store.Entry, string, error) {
-	type page struct {
-		entries []store.Entry
-		next    string
+	st, borrowed, err := s.acquire()
+	if err != nil {
+		return nil, "", err
 	}
-	p, err := use(s, func(st store.Store) (page, error) {
-		entries, next, err := st.List(ctx, cursor, limit, now)
-		return page{entries, next}, err
-	})
-	return p.entries, p.next, err
+	defer s.done(borrowed)
+	return st.List(ctx, cursor, limit, now)
 }
 
 func (s *sharedStore) Count(ctx context.Context, now time.Time) (int, error) {
-	return use(s, func(st store.Store) (int, error) { return st.Count(ctx, now) })
+	st, borrowed, err := s.acquire()
+	if err != nil {
+		return 0, err
+	}
+	defer s.done(borrowed)
+	return st.Count(ctx, now)
 }
 
 // Close does nothing: the pool closes the resource when the last config
