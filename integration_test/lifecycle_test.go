@@ -61,7 +61,7 @@ func TestLoginCartLogout(t *testing.T) {
 
 		// Cart: two writes that keep the ID.
 		v.get("/cart/add", "X-Session-Set-Cart: apple")
-		r = v.get("/cart/add", "X-Session-Set-Cart: apple,pear", "X-Session-Set-Theme: dark")
+		v.get("/cart/add", "X-Session-Set-Cart: apple,pear", "X-Session-Set-Theme: dark")
 		if v.sid != loginID {
 			t.Fatal("a cart write changed the session ID")
 		}

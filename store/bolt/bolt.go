@@ -28,6 +28,7 @@ import (
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 
 	"github.com/caddy-session/caddy-session/session"
 	"github.com/caddy-session/caddy-session/store"
@@ -117,7 +118,7 @@ func Open(path string, opts Options) (*Store, error) {
 		// in large numbers, which is what a session store does.
 		FreelistType: bbolt.FreelistMapType,
 	})
-	if errors.Is(err, bbolt.ErrTimeout) {
+	if errors.Is(err, bolterrors.ErrTimeout) {
 		return nil, fmt.Errorf("session store %s is locked by another process, such as a running caddy: stop it or give this one another file (waited %s)", path, lockTimeout)
 	}
 	if err != nil {

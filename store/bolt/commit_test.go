@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	bbolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 )
 
 // TestGroupCommit has many writers at once, some failing and one
@@ -90,7 +91,7 @@ func TestGroupCommitClosed(t *testing.T) {
 	s := openTest(t)
 	s.Close()
 	for range 3 {
-		if err := s.write(func(*bbolt.Tx) error { return nil }); !errors.Is(err, bbolt.ErrDatabaseNotOpen) {
+		if err := s.write(func(*bbolt.Tx) error { return nil }); !errors.Is(err, bolterrors.ErrDatabaseNotOpen) {
 			t.Fatalf("write to a closed store: %v", err)
 		}
 	}
