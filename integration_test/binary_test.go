@@ -115,6 +115,27 @@ func (p *process) kill() {
 	p.cmd = nil
 }
 
+// startBoltCaddy runs the binary with one site that has the session handler
+// on a bolt file in a temporary folder, in front of up, and waits until the
+// site answers. It returns the process, the site's port and the file.
+func startBoltCaddy(t *testing.T, up *upstream) (p *process, port int, db string) {
+	t.Helper()
+	port, admin := freePort(t), freePort(t)
+	db = filepath.Join(t.TempDir(), "sessions.db")
+	p = startCaddy(t, fmt.Sprintf(`{
+	admin localhost:%d
+}
+http://127.0.0.1:%d {
+	session {
+		store bolt %s
+	}
+	reverse_proxy %s
+}
+`, admin, port, db, up.addr()), admin)
+	waitPort(t, port)
+	return p, port, db
+}
+
 // waitPort waits until something listens on the loopback port.
 func waitPort(t *testing.T, port int) {
 	t.Helper()

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -75,19 +74,7 @@ func TestCrashMidLoginStorm(t *testing.T) {
 		killAfter = 200
 	)
 	up := startUpstream(t)
-	port, admin := freePort(t), freePort(t)
-	db := filepath.Join(t.TempDir(), "sessions.db")
-	p := startCaddy(t, fmt.Sprintf(`{
-	admin localhost:%d
-}
-http://127.0.0.1:%d {
-	session {
-		store bolt %s
-	}
-	reverse_proxy %s
-}
-`, admin, port, db, up.addr()), admin)
-	waitPort(t, port)
+	p, port, db := startBoltCaddy(t, up)
 
 	var (
 		mu        sync.Mutex

@@ -59,6 +59,14 @@ func startUpstream(t *testing.T) *upstream {
 }
 
 func serveUpstream(w http.ResponseWriter, r *http.Request) {
+	status := obeyOrders(w, r)
+	body, _ := json.Marshal(map[string]any{"headers": r.Header})
+	writeJSON(w, r, status, body)
+}
+
+// obeyOrders sends the 103s of Test-Early-Hints, sets the response headers
+// of Test-Header, and returns the status of Test-Status (default 200).
+func obeyOrders(w http.ResponseWriter, r *http.Request) int {
 	for _, hint := range r.Header.Values("Test-Early-Hints") {
 		name, value, _ := strings.Cut(hint, ":")
 		w.Header().Set(name, strings.TrimSpace(value))
@@ -73,16 +81,19 @@ func serveUpstream(w http.ResponseWriter, r *http.Request) {
 	if s := r.Header.Get("Test-Status"); s != "" {
 		fmt.Sscan(s, &status)
 	}
-	body, _ := json.Marshal(map[string]any{"headers": r.Header})
+	return status
+}
+
+// writeJSON answers with body, flushing after its first byte when the
+// request says Test-Flush.
+func writeJSON(w http.ResponseWriter, r *http.Request, status int, body []byte) {
 	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
 	if r.Header.Get("Test-Flush") != "" {
-		w.WriteHeader(status)
 		w.Write(body[:1])
 		http.NewResponseController(w).Flush()
-		w.Write(body[1:])
-		return
+		body = body[1:]
 	}
-	w.WriteHeader(status)
 	w.Write(body)
 }
 

@@ -70,34 +70,14 @@ func (a *hostileApp) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		conn.Close()
 		return
 	}
-	for _, hint := range r.Header.Values("Test-Early-Hints") {
-		name, value, _ := strings.Cut(hint, ":")
-		w.Header().Set(name, strings.TrimSpace(value))
-		w.WriteHeader(http.StatusEarlyHints)
-		w.Header().Del(name)
-	}
-	for _, order := range r.Header.Values("Test-Header") {
-		name, value, _ := strings.Cut(order, ":")
-		w.Header().Add(name, strings.TrimSpace(value))
-	}
+	status := obeyOrders(w, r)
 	trailers := r.Header.Values("Test-Trailer")
 	for _, tr := range trailers {
 		name, _, _ := strings.Cut(tr, ":")
 		w.Header().Add("Trailer", name)
 	}
-	status := http.StatusOK
-	if st := r.Header.Get("Test-Status"); st != "" {
-		fmt.Sscan(st, &status)
-	}
 	body, _ := json.Marshal(appSaw{Headers: r.Header, Trailers: r.Trailer})
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	if r.Header.Get("Test-Flush") != "" {
-		w.Write(body[:1])
-		http.NewResponseController(w).Flush()
-		body = body[1:]
-	}
-	w.Write(body)
+	writeJSON(w, r, status, body)
 	for _, tr := range trailers {
 		name, value, _ := strings.Cut(tr, ":")
 		w.Header().Set(name, strings.TrimSpace(value))

@@ -1,9 +1,7 @@
 package integration_test
 
 import (
-	"fmt"
 	"net/http"
-	"path/filepath"
 	"testing"
 
 	"github.com/caddyserver/caddy/v2/caddytest"
@@ -13,19 +11,7 @@ import (
 // on the same bolt file: the session is still there.
 func TestSessionsSurviveRestart(t *testing.T) {
 	up := startUpstream(t)
-	port, admin := freePort(t), freePort(t)
-	db := filepath.Join(t.TempDir(), "sessions.db")
-	p := startCaddy(t, fmt.Sprintf(`{
-	admin localhost:%d
-}
-http://127.0.0.1:%d {
-	session {
-		store bolt %s
-	}
-	reverse_proxy %s
-}
-`, admin, port, db, up.addr()), admin)
-	waitPort(t, port)
+	p, port, _ := startBoltCaddy(t, up)
 
 	s := &site{t: t, tester: caddytest.NewTester(t), port: port}
 	s.tester.Client.Jar = nil

@@ -1,7 +1,6 @@
 package bolt
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"maps"
@@ -441,20 +440,6 @@ func TestListBadCursor(t *testing.T) {
 	}
 	if _, _, err := s.List(t.Context(), "", 0, base); err == nil {
 		t.Fatal("List with limit 0 succeeded")
-	}
-}
-
-func TestCanceledContext(t *testing.T) {
-	s := openTest(t)
-	defer s.Close()
-	h := create(t, s, "a", base, timeouts, map[string]string{"user": "alice"})
-	c, cancel := context.WithCancel(t.Context())
-	cancel()
-	if _, err := s.Load(c, h, base, timeouts); err == nil {
-		t.Error("Load with a canceled context succeeded")
-	}
-	if _, err := s.Update(c, store.Update{Hash: h, HasHash: true, Now: base, Timeouts: timeouts}); err == nil {
-		t.Error("Update with a canceled context succeeded")
 	}
 }
 

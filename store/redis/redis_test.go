@@ -734,20 +734,6 @@ func TestListBadArguments(t *testing.T) {
 	}
 }
 
-func TestCanceledContext(t *testing.T) {
-	t.Parallel()
-	s := standalone(t).open(t)
-	h := create(t, s, "a", base, timeouts, map[string]string{"user": "alice"})
-	c, cancel := context.WithCancel(t.Context())
-	cancel()
-	if _, err := s.Load(c, h, base, timeouts); err == nil {
-		t.Error("Load with a canceled context succeeded")
-	}
-	if _, err := s.Update(c, store.Update{Hash: h, HasHash: true, Now: base, Timeouts: timeouts}); err == nil {
-		t.Error("Update with a canceled context succeeded")
-	}
-}
-
 func TestNewChecksPrefix(t *testing.T) {
 	t.Parallel()
 	tests := []struct {

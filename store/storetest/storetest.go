@@ -51,6 +51,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		run  func(t *testing.T, s store.Store)
 	}{
 		{"LoadUnknown", testLoadUnknown},
+		{"CanceledContext", testCanceledContext},
 		{"Create", testCreate},
 		{"CreateNeedsNewHash", testCreateNeedsNewHash},
 		{"SetAndDelete", testSetAndDelete},
@@ -281,6 +282,31 @@ func wantRecord(t *testing.T, what string, got *session.Record, created, lastSee
 func testLoadUnknown(t *testing.T, s store.Store) {
 	rec, err := s.Load(t.Context(), hashOf("unknown"), base, timeouts)
 	wantNotFound(t, "Load of an unknown hash", rec, err)
+}
+
+// testCanceledContext: a canceled request's context stops the operation
+// with an error (never ErrNotFound, which would read as "anonymous"), and
+// the update changes nothing.
+func testCanceledContext(t *testing.T, s store.Store) {
+	h := hashOf("a")
+	create(t, s, h, base, map[string]string{"user": "alice"})
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if _, err := s.Load(ctx, h, base, timeouts); err == nil || errors.Is(err, store.ErrNotFound) {
+		t.Errorf("Load with a canceled context = %v, want an error other than ErrNotFound", err)
+	}
+	_, err := s.Update(ctx, store.Update{Hash: h, HasHash: true, Patch: &session.Patch{Set: map[string]string{"cart": "1"}},
+		Identity: identity, Now: base, Timeouts: timeouts, Limits: limits})
+	if err == nil || errors.Is(err, store.ErrNotFound) {
+		t.Errorf("Update with a canceled context = %v, want an error other than ErrNotFound", err)
+	}
+	rec, err := s.Load(t.Context(), h, base, timeouts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := rec.Values["cart"]; ok {
+		t.Error("an Update with a canceled context changed the session")
+	}
 }
 
 func testCreate(t *testing.T, s store.Store) {
