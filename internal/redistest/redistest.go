@@ -32,6 +32,12 @@ const RequireEnv = "CADDY_SESSION_REQUIRE_REDIS"
 // startTimeout bounds how long a server may take to answer PING.
 const startTimeout = 10 * time.Second
 
+// clusterTimeout bounds how long a new cluster may take to agree on its
+// slots. Gossip rounds are paced by the node timeout and slow down when the
+// machine is busy (CI runs test packages in parallel on two cores), so it
+// is generous; a healthy cluster is ready in 2 to 5 seconds.
+const clusterTimeout = 45 * time.Second
+
 // Server is one redis-server process. Its methods are for the goroutine of
 // the test that started it.
 type Server struct {
@@ -297,13 +303,17 @@ func StartCluster(t testing.TB, n int) []*Server {
 	}
 	for i, node := range nodes {
 		first, last := i*clusterSlots/n, (i+1)*clusterSlots/n-1
+		// Distinct config epochs, as redis-cli --cluster create sets them:
+		// with equal ones, a node may ignore another's slot claims until
+		// the epoch collision is resolved, and the cluster stays "fail".
+		node.must("CLUSTER", "SET-CONFIG-EPOCH", strconv.Itoa(i+1))
 		node.must("CLUSTER", "ADDSLOTSRANGE", strconv.Itoa(first), strconv.Itoa(last))
 		if i > 0 {
 			node.must("CLUSTER", "MEET", "127.0.0.1", strconv.Itoa(nodes[0].port))
 		}
 	}
 	// Gossip takes a moment to spread the slots: poll for readiness.
-	deadline := time.Now().Add(startTimeout)
+	deadline := time.Now().Add(clusterTimeout)
 	for _, node := range nodes {
 		for {
 			info, err := node.Do("CLUSTER", "INFO")
