@@ -19,7 +19,25 @@ type Record struct {
 	AbsoluteDeadline time.Time
 	// Values are the session's keys and values. Keys are lowercase.
 	Values map[string]string
+	// Realm scopes the session: a handler adopts only records of its own
+	// realm, and revocations act within one realm. "" marks a record stored
+	// before realms existed, which any realm adopts until it expires; the
+	// first write stamps the writer's realm on it.
+	Realm string
+	// Successor, when not nil, makes this a forward record: the session was
+	// given a new ID and lives on under *Successor. A forward record holds
+	// no values, is never adopted by a request, and lives only until its
+	// deadlines (ForwardTTL after the rotation); it lets a request that
+	// loaded the session before the rotation carry its changes over.
+	Successor *Hash
 }
+
+// ForwardTTL bounds how long a forward record outlives the rotation that
+// left it: a request in flight longer than this loses its changes.
+const ForwardTTL = 2 * time.Minute
+
+// Forwarded reports whether r is a forward record.
+func (r *Record) Forwarded() bool { return r.Successor != nil }
 
 // ExpiresAt is the earlier of the two deadlines.
 func (r *Record) ExpiresAt() time.Time {
@@ -47,6 +65,10 @@ func (r *Record) Size() int {
 // Clone returns a deep copy of the record.
 func (r *Record) Clone() *Record {
 	c := *r
+	if r.Successor != nil {
+		next := *r.Successor
+		c.Successor = &next
+	}
 	c.Values = make(map[string]string, len(r.Values))
 	for k, v := range r.Values {
 		c.Values[k] = v

@@ -15,37 +15,49 @@ import (
 // Callers treat it as "anonymous", never as a store failure.
 var ErrNotFound = errors.New("session not found")
 
+// ErrStale is returned by an Update that reached, through a forward record,
+// a successor whose identity is not the one the request saw (a login
+// happened since it loaded the session). Nothing was written; the caller
+// drops the request's changes and issues no cookie.
+var ErrStale = errors.New("the session moved on to another identity since the request loaded it")
+
 // Store keeps session records. Implementations are safe for concurrent use
 // by many goroutines and by several Caddy configs at once (reloads), and
 // every method that writes is atomic: it happens whole or not at all.
 type Store interface {
-	// Load returns the live record stored under hash, or ErrNotFound when
-	// there is none or it has expired at now (by u.Timeouts as well as by
-	// its stored deadlines).
+	// Load returns the record stored under hash, whatever its realm, or
+	// ErrNotFound when there is none or it has expired at now (by timeouts
+	// as well as by its stored deadlines; a forward record by its stored
+	// deadlines only). A forward record is returned as such (Forwarded):
+	// the caller must not adopt it.
 	Load(ctx context.Context, hash session.Hash, now time.Time, timeouts session.Timeouts) (*session.Record, error)
 
-	// Update applies u in one transaction and returns the record as it now
-	// stands, or nil when the update ended the session and started none.
-	// See Update for the exact semantics. A *session.RuleError from the
-	// patch aborts the whole update and is returned as is.
-	Update(ctx context.Context, u Update) (*session.Record, error)
+	// Update applies u in one transaction and returns where the session
+	// now stands (Result.Record nil when the update ended it and started
+	// none). See Update for the exact semantics; Decide holds them. A
+	// *session.RuleError from the patch aborts the whole update and is
+	// returned as is; so are ErrNotFound and ErrStale, after which nothing
+	// was written but the removal of expired records.
+	Update(ctx context.Context, u Update) (Result, error)
 
 	// Delete removes the session stored under hash, returning ErrNotFound
 	// when there is none.
 	Delete(ctx context.Context, hash session.Hash) error
 
-	// DeleteByIdentity removes every session whose identity key (see
+	// DeleteByIdentity removes every session of realm (and every session
+	// with no realm, stored before realms existed) whose identity key (see
 	// Update.Identity) is key and whose value of it is value, and returns
-	// how many it removed.
-	DeleteByIdentity(ctx context.Context, key, value string) (int, error)
+	// how many it removed. Sessions of other realms are left alone.
+	DeleteByIdentity(ctx context.Context, realm, key, value string) (int, error)
 
-	// List returns up to limit live sessions in the order of their hashes,
+	// List returns up to limit live sessions (never forward records) in the order of their hashes,
 	// starting after cursor ("" for the first page), and the cursor of the
 	// next page ("" after the last). It never holds a transaction open
 	// between calls.
 	List(ctx context.Context, cursor string, limit int, now time.Time) ([]Entry, string, error)
 
-	// Count returns how many live sessions the store holds at now.
+	// Count returns how many live sessions (not forward records) the store
+	// holds at now.
 	Count(ctx context.Context, now time.Time) (int, error)
 
 	// Close releases the store's resources.
@@ -58,19 +70,43 @@ type Entry struct {
 	Record *session.Record
 }
 
-// Update is one atomic change to a session, made in this order:
+// Result is where an Update left the session.
+type Result struct {
+	// Record is the session as it now stands; nil when the update ended
+	// it and started none.
+	Record *session.Record
+	// Hash is where Record lives.
+	Hash session.Hash
+	// Followed reports that the update reached the session through a
+	// forward record: the request's ID had been rotated away while it was
+	// in flight, and its changes landed in the successor.
+	Followed bool
+}
+
+// Update is one atomic change to a session. Decide holds its semantics;
+// in short:
 //
-//  1. If HasHash, the record under Hash is read. If it is missing or
-//     expired (by Timeouts), it counts as missing; an expired one is
-//     removed. A missing record makes Update return ErrNotFound unless
-//     Patch.Destroy is set or NewHash is set (a new session is wanted).
-//  2. If Patch.Destroy, the record under Hash is removed.
-//  3. If Patch sets or deletes keys, they are applied per key to the
+//  1. If HasHash, the record under Hash is read. A missing or expired one
+//     (expired by Timeouts too; an expired one is removed), or one of
+//     another realm, makes Update return ErrNotFound, whatever the patch:
+//     the session ended while the request was in flight, and its changes
+//     are dropped, never applied to a new session.
+//  2. A forward record is followed to its successor (a few hops at most).
+//     If the successor's identity value (the value of Identity, "" if
+//     none) is Seen, the update applies to the successor as if it had
+//     been presented (Result.Followed); otherwise Update returns ErrStale.
+//     A touch alone (no patch changes, no NewHash, no Destroy) through a
+//     forward record writes nothing and returns ErrNotFound.
+//  3. If Patch.Destroy, the record is removed (no forward record is left).
+//  4. If Patch sets or deletes keys, they are applied per key to the
 //     record, or to a new one created at Now if there is none (which needs
-//     NewHash), and the result is checked against Limits.
-//  4. The record, if any, is touched at Now (LastSeen and IdleDeadline
-//     move, by Timeouts) and stored under NewHash if set, removing it from
-//     Hash, or else under Hash.
+//     NewHash and not HasHash, or Destroy), and the result is checked
+//     against Limits.
+//  5. The record, if any, is touched at Now (LastSeen and IdleDeadline
+//     move, by Timeouts), stamped with Realm, and stored under NewHash if
+//     set, or else where it was. A record that moves to NewHash leaves
+//     under its old hash a forward record to NewHash, which expires
+//     session.ForwardTTL later (or at the session's own end, if earlier).
 type Update struct {
 	// Hash is the session the request presented, when HasHash is set.
 	Hash    session.Hash
@@ -84,6 +120,13 @@ type Update struct {
 	// "user"); the store indexes sessions by it for DeleteByIdentity. Empty
 	// means no index entry.
 	Identity string
+	// Seen is the value of the identity key in the record the request
+	// loaded ("" if it had none): the update may follow a forward record
+	// only to a successor of the same identity.
+	Seen string
+	// Realm is the realm of the handler: stamped on the records it writes;
+	// a record of another realm is not found.
+	Realm    string
 	Now      time.Time
 	Timeouts session.Timeouts
 	Limits   session.Limits
