@@ -24,19 +24,29 @@ func init() {
 // whether the key has one of some values. A request without a live session
 // has no keys.
 //
-// The session is read through the session handler whose cookie has the
-// configured name; it need not have run earlier in the route, and the
-// session is read once per request however many matchers and handlers ask.
-// A store failure is an error (503), never a silent non-match.
+// The session is read through one session handler of the same config,
+// chosen when the config loads: the single handler of the matcher's
+// nearest enclosing route list (its site, or the `route`/`handle` block it
+// is in), or, when the matcher names a cookie, the nearest handler with
+// that cookie. No candidate, or several, refuses the config. The handler
+// need not have run earlier in the route; the session is read once per
+// request however many matchers and handlers ask, and only a session of
+// that handler's realm matches. A matcher made by a CEL expression
+// (`session()`) cannot be placed, so it reads the session that a handler
+// has already loaded for the request, and is an error before one has. A
+// store failure is an error (503), never a silent non-match.
 type MatchSession struct {
 	// The session key to look at.
 	Key string `json:"key"`
 	// Values to compare the key's value with; the request matches if it is
 	// one of them. Empty: the request matches if the session has the key.
 	Values []string `json:"values,omitempty"`
-	// The name of the session cookie, which picks the session handler (and
-	// so the store) to read from. Default: `sid`.
+	// The name of the session cookie of the handler to read through, when
+	// the matcher's route list has several, or none. Default: the single
+	// handler of the nearest enclosing route list that has one.
 	Cookie string `json:"cookie,omitempty"`
+
+	handler *Handler // set by the session app when it wires the config
 }
 
 // CaddyModule returns the Caddy module information.
@@ -47,12 +57,15 @@ func (MatchSession) CaddyModule() caddy.ModuleInfo {
 	}
 }
 
-// Provision sets defaults.
-func (m *MatchSession) Provision(caddy.Context) error {
+// Provision joins the config's session app, which ties the matcher to
+// its handler once the config is provisioned.
+func (m *MatchSession) Provision(ctx caddy.Context) error {
 	m.Key = strings.ToLower(m.Key)
-	if m.Cookie == "" {
-		m.Cookie = session.DefaultCookieName
+	app, err := sessionApp(ctx)
+	if err != nil {
+		return err
 	}
+	app.addMatcher(m)
 	return nil
 }
 
@@ -86,17 +99,21 @@ func (m MatchSession) MatchWithError(r *http.Request) (bool, error) {
 	return len(m.Values) == 0 || slices.Contains(m.Values, v), nil
 }
 
-// requestState finds the request's session: the one the route's session
-// handler has loaded, or else one loaded now through the newest handler
-// with the matcher's cookie.
+// requestState finds the request's session through the matcher's handler,
+// which reuses what a handler of the same realm and store has loaded. A
+// matcher with no handler (made by CEL) takes the loaded session.
 func (m MatchSession) requestState(r *http.Request) (*requestState, error) {
-	if s, ok := caddyhttp.GetVar(r.Context(), stateVar).(*requestState); ok && s.handler.cookie.Name == m.Cookie {
-		return s, nil
-	}
-	h := handlerForCookie(m.Cookie)
+	h := m.handler
 	if h == nil {
+		s, ok := caddyhttp.GetVar(r.Context(), stateVar).(*requestState)
+		if ok && (m.Cookie == "" || s.handler.cookie.Name == m.Cookie) {
+			return s, nil
+		}
 		return nil, caddyhttp.Error(http.StatusInternalServerError,
-			fmt.Errorf("session matcher: no session handler with cookie %q is loaded; add a session directive", m.Cookie))
+			fmt.Errorf("session matcher on %q: no session handler has run for this request yet; a CEL session() reads only a session already loaded, so put it after the session handler", m.Key))
+	}
+	if err := h.app.wired(); err != nil {
+		return nil, caddyhttp.Error(http.StatusInternalServerError, err)
 	}
 	s, err := h.requestState(r)
 	if err != nil {
@@ -107,9 +124,13 @@ func (m MatchSession) requestState(r *http.Request) (*requestState, error) {
 
 // UnmarshalCaddyfile sets up the matcher from Caddyfile tokens. Syntax:
 //
-//	session <key> [<value...>]
+//	session <key> [<value...>] {
+//		cookie <name>
+//	}
 //
 // For example `@anon not session user` or `@admins session roles admin`.
+// The block is needed only where the matcher's site or route has several
+// session handlers, or none (see MatchSession).
 func (m *MatchSession) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // "session"
 	if !d.NextArg() {
@@ -120,8 +141,20 @@ func (m *MatchSession) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		return d.Errf("session matcher: %q is not a session key: use 1 to 64 of a-z 0-9 - _", m.Key)
 	}
 	m.Values = d.RemainingArgs()
-	if d.NextBlock(0) {
-		return d.Err("the session matcher takes no block")
+	for d.NextBlock(0) {
+		if d.Val() != "cookie" {
+			return d.Errf("session matcher: unknown subdirective %q; the block takes only `cookie <name>`", d.Val())
+		}
+		if m.Cookie != "" {
+			return d.Err("session matcher: cookie is given twice")
+		}
+		if !d.NextArg() {
+			return d.ArgErr()
+		}
+		m.Cookie = d.Val()
+		if d.NextArg() {
+			return d.ArgErr()
+		}
 	}
 	return nil
 }

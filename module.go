@@ -65,10 +65,25 @@ type Handler struct {
 	HeaderPrefix string `json:"header_prefix,omitempty"`
 
 	// Keys whose change gives the session a new ID, so that a login page
-	// gets protection from session fixation without knowing it. The first
-	// key also identifies the user, for revoking all of a user's sessions.
+	// gets protection from session fixation without knowing it.
 	// Default: `["user"]`.
 	RenewOn []string `json:"renew_on,omitempty"`
+
+	// The key whose value identifies the user: X-Session-Destroy-All and
+	// the admin API's revoke by user end every session with the same value
+	// of it, and a request in flight across a rotation keeps its changes
+	// only if the session still has the value it saw. It must be one of
+	// renew_on, so that a change of user always gives a new ID.
+	// Default: the first key of renew_on.
+	IdentityKey string `json:"identity_key,omitempty"`
+
+	// The realm the sessions belong to. A handler only adopts sessions of
+	// its own realm, and every revocation acts within one realm, so two
+	// sites never share sessions by accident, even in one store. Handlers
+	// that should share sessions (subdomains with a cookie domain, say)
+	// name the same realm. Default: the handler's site, its hosts and
+	// listen addresses, such as `example.com@:443`.
+	Realm string `json:"realm,omitempty"`
 
 	// The keys the upstream may set or delete. Default: all keys.
 	Writable []string `json:"writable,omitempty"`
@@ -89,6 +104,9 @@ type Handler struct {
 	timeouts  session.Timeouts
 	limits    session.Limits
 	identity  string
+	rules     rules
+	realm     string // Realm, or the site's, once the app has wired the config
+	app       *App
 	touches   *touchFilter
 	logger    *zap.Logger
 }
@@ -142,8 +160,27 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err := h.provisionStore(ctx); err != nil {
 		return err
 	}
-	registerHandler(h)
+	app, err := sessionApp(ctx)
+	if err != nil {
+		return err
+	}
+	h.app = app
+	app.addHandler(h)
 	return nil
+}
+
+// setRealm sets the realm: the configured one, or that of the handler's
+// site, found by the app's walk of the config.
+func (h *Handler) setRealm(sites map[*Handler]site) {
+	switch at, placed := sites[h]; {
+	case h.Realm != "":
+		h.realm = h.Realm
+	case placed:
+		h.realm = at.realm()
+	default:
+		h.realm = "unplaced:" + h.cookie.Name
+		h.logger.Warn("session handler outside the routes the realm is taken from; set its realm", zap.String("realm", h.realm))
+	}
 }
 
 func (h *Handler) provisionSettings() error {
@@ -169,6 +206,12 @@ func (h *Handler) provisionSettings() error {
 	}
 	h.RenewOn = lower(renewOn)
 	h.identity = h.RenewOn[0]
+	if h.IdentityKey != "" {
+		h.identity = strings.ToLower(h.IdentityKey)
+		if !slices.Contains(h.RenewOn, h.identity) {
+			return fmt.Errorf("identity_key %q must be one of renew_on %q, so that a change of user gives a new ID", h.IdentityKey, h.RenewOn)
+		}
+	}
 	prefix := h.HeaderPrefix
 	if prefix == "" {
 		prefix = session.DefaultHeaderPrefix
@@ -176,6 +219,7 @@ func (h *Handler) provisionSettings() error {
 	if !session.ValidPrefix(prefix) {
 		return fmt.Errorf("header_prefix %q must be a header name ending in '-'", prefix)
 	}
+	h.rules = rules{timeouts: h.timeouts, limits: h.limits, renewOn: h.RenewOn, identity: h.identity}
 	h.protocol = session.NewProtocol(prefix, lower(h.Writable), h.limits)
 	h.touches = new(touchFilter)
 	c, err := h.Cookie.build()
@@ -228,7 +272,6 @@ func (h *Handler) Validate() error {
 // Cleanup releases the default store; a configured store module is cleaned
 // up by Caddy.
 func (h *Handler) Cleanup() error {
-	unregisterHandler(h)
 	if h.ownStore != nil {
 		return h.ownStore.Cleanup()
 	}
@@ -238,6 +281,9 @@ func (h *Handler) Cleanup() error {
 // ServeHTTP loads the request's session, forwards it to the next handler
 // as headers, and applies the commands of the response.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	if err := h.app.wired(); err != nil {
+		return caddyhttp.Error(http.StatusInternalServerError, err)
+	}
 	h.protocol.Scrub(r.Header)
 	h.protocol.ScrubConnection(r.Header)
 	h.protocol.Scrub(r.Trailer)

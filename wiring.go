@@ -1,0 +1,249 @@
+package caddysession
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp/intercept"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
+	"go.uber.org/zap"
+)
+
+// scope is one route list of the config (a server's routes, a subroute's,
+// a handle_response's) and the session handlers that sit directly in its
+// routes: what a session matcher in that list reads from.
+type scope struct {
+	parent   *scope
+	handlers []*Handler
+}
+
+// site is where a handler sits: the listen addresses of its server and the
+// hosts its enclosing routes match. It names the default realm.
+type site struct {
+	listen []string
+	hosts  []string
+}
+
+// realm is the default realm of a handler at this site, such as
+// "example.com@:443" or "*@:8081". It is made of what the site is, not of
+// where it sits in the config (server names such as srv0 change when
+// other sites are added), so it survives reloads and edits of other sites.
+func (s site) realm() string {
+	hosts := slices.Clone(s.hosts)
+	slices.Sort(hosts)
+	hosts = slices.Compact(hosts)
+	listen := slices.Clone(s.listen)
+	slices.Sort(listen)
+	h := strings.Join(hosts, ",")
+	if h == "" {
+		h = "*"
+	}
+	return h + "@" + strings.Join(listen, ",")
+}
+
+// walker finds the place of every session handler and matcher in the
+// routes of the HTTP app.
+type walker struct {
+	sites    map[*Handler]site
+	matchers map[*MatchSession]*scope
+}
+
+// wire walks the HTTP app once the config is provisioned: it sets the
+// realm of every handler that has none, ties every session matcher to its
+// handler, and warns about cookies shared across realms.
+func (a *App) wire() error {
+	w := &walker{sites: map[*Handler]site{}, matchers: map[*MatchSession]*scope{}}
+	if app, err := a.ctx.AppIfConfigured("http"); err == nil {
+		if httpApp, ok := app.(*caddyhttp.App); ok {
+			for _, srv := range httpApp.Servers {
+				w.server(srv)
+			}
+		}
+	}
+	handlers := a.Handlers()
+	for _, h := range handlers {
+		h.setRealm(w.sites)
+	}
+	a.mu.Lock()
+	matchers := slices.Clone(a.matchers)
+	a.mu.Unlock()
+	for _, m := range matchers {
+		sc, placed := w.matchers[m]
+		if !placed {
+			continue // made by CEL, or somewhere the walk does not go: reads the loaded session only
+		}
+		h, err := handlerFor(m, sc, handlers)
+		if err != nil {
+			return err
+		}
+		m.handler = h
+	}
+	a.warnSharedCookies(handlers, w.sites)
+	return nil
+}
+
+func (w *walker) server(srv *caddyhttp.Server) {
+	root := &scope{}
+	at := site{listen: srv.Listen}
+	w.list(srv.Routes, root, at)
+	if srv.Errors != nil {
+		w.list(srv.Errors.Routes, root, at)
+	}
+	for _, r := range srv.NamedRoutes {
+		w.list(caddyhttp.RouteList{*r}, root, at)
+	}
+}
+
+// list walks a route list, which is a scope of its own.
+func (w *walker) list(routes caddyhttp.RouteList, parent *scope, at site) {
+	sc := &scope{parent: parent}
+	for _, r := range routes {
+		for _, hd := range r.Handlers {
+			if h, ok := hd.(*Handler); ok {
+				sc.handlers = append(sc.handlers, h)
+			}
+		}
+	}
+	for _, r := range routes {
+		w.route(r, sc, at)
+	}
+}
+
+func (w *walker) route(r caddyhttp.Route, sc *scope, at site) {
+	here := site{listen: at.listen, hosts: slices.Clone(at.hosts)}
+	for _, set := range r.MatcherSets {
+		here.hosts = append(here.hosts, w.matcherSet(set, sc)...)
+	}
+	for _, hd := range r.Handlers {
+		switch h := hd.(type) {
+		case *Handler:
+			w.sites[h] = here
+		case *caddyhttp.Subroute:
+			w.list(h.Routes, sc, here)
+			if h.Errors != nil {
+				w.list(h.Errors.Routes, sc, here)
+			}
+		case *reverseproxy.Handler:
+			for _, rh := range h.HandleResponse {
+				w.list(rh.Routes, sc, here)
+			}
+		case *intercept.Intercept:
+			for _, rh := range h.HandleResponse {
+				w.list(rh.Routes, sc, here)
+			}
+		}
+	}
+}
+
+// matcherSet records the session matchers of a matcher set, also inside
+// `not`, and returns the hosts it matches.
+func (w *walker) matcherSet(set caddyhttp.MatcherSet, sc *scope) []string {
+	var hosts []string
+	for _, m := range set {
+		switch m := m.(type) {
+		case *MatchSession:
+			w.matchers[m] = sc
+		case *caddyhttp.MatchNot:
+			for _, inner := range m.MatcherSets {
+				w.matcherSet(inner, sc) // hosts under `not` are not the site's
+			}
+		case *caddyhttp.MatchHost:
+			hosts = append(hosts, *m...)
+		}
+	}
+	return hosts
+}
+
+// handlerFor ties a matcher to the handler it reads through: the one with
+// its cookie, if it names one, nearest to it; else the single handler of
+// its nearest enclosing route list that has any.
+func handlerFor(m *MatchSession, sc *scope, all []*Handler) (*Handler, error) {
+	for s := sc; s != nil; s = s.parent {
+		candidates := s.handlers
+		if m.Cookie != "" {
+			candidates = withCookie(candidates, m.Cookie)
+		}
+		switch len(candidates) {
+		case 0:
+			continue
+		case 1:
+			return candidates[0], nil
+		default:
+			return nil, fmt.Errorf("session matcher on %q: %d session handlers share its route list; name the cookie of one: `session %s { cookie <name> }` (in JSON, the matcher's \"cookie\")",
+				m.Key, len(candidates), m.Key)
+		}
+	}
+	if m.Cookie == "" {
+		return nil, fmt.Errorf("session matcher on %q: no session handler in its site or route; add a session directive there, or name the cookie of one: `session %s { cookie <name> }`", m.Key, m.Key)
+	}
+	named := withCookie(all, m.Cookie)
+	switch len(named) {
+	case 0:
+		return nil, fmt.Errorf("session matcher on %q: no session handler has cookie %q; add a session directive with that cookie", m.Key, m.Cookie)
+	case 1:
+		return named[0], nil
+	default:
+		return nil, fmt.Errorf("session matcher on %q: %d session handlers in other sites have cookie %q; move the matcher into the site of the one it means", m.Key, len(named), m.Cookie)
+	}
+}
+
+func withCookie(handlers []*Handler, name string) []*Handler {
+	var out []*Handler
+	for _, h := range handlers {
+		if h.cookie.Name == name {
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
+// warnSharedCookies warns when handlers of different realms use one
+// cookie name on hosts a browser cannot tell apart: browsers ignore ports,
+// so each realm's cookie would replace the other's.
+func (a *App) warnSharedCookies(handlers []*Handler, sites map[*Handler]site) {
+	for i, h := range handlers {
+		for _, o := range handlers[i+1:] {
+			if h.realm == o.realm || h.cookie.Name != o.cookie.Name || h.cookie.Domain != o.cookie.Domain {
+				continue
+			}
+			if !hostsOverlap(sites[h].hosts, sites[o].hosts) {
+				continue
+			}
+			a.logger.Warn("two session realms use one cookie name on hosts a browser does not tell apart (browsers ignore ports): a login on one ends the other's session in that browser; give one of them another cookie name",
+				zap.String("cookie", h.cookie.Name), zap.Strings("realms", []string{h.realm, o.realm}))
+		}
+	}
+}
+
+// hostsOverlap reports whether two host lists may match one host; an empty
+// list matches every host.
+func hostsOverlap(a, b []string) bool {
+	if len(a) == 0 || len(b) == 0 {
+		return true
+	}
+	for _, h := range a {
+		for _, o := range b {
+			if hostCovers(h, o) || hostCovers(o, h) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// hostCovers reports whether the host pattern (a name, or *.name for one
+// label) matches host, which may be a pattern too.
+func hostCovers(pattern, host string) bool {
+	if strings.EqualFold(pattern, host) {
+		return true
+	}
+	suffix, wild := strings.CutPrefix(pattern, "*")
+	if !wild || !strings.HasPrefix(suffix, ".") {
+		return false
+	}
+	host = strings.TrimPrefix(host, "*")
+	label, rest, ok := strings.Cut(host, ".")
+	return ok && label != "" && !strings.Contains(label, ".") && strings.EqualFold("."+rest, suffix) || strings.EqualFold(host, suffix)
+}
