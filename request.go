@@ -27,6 +27,9 @@ type requestState struct {
 	now     time.Time
 	hash    session.Hash
 	record  *session.Record // nil: anonymous
+	// moved reports that the request presented an ID that a rotation has
+	// given a successor: such a request may not start a session.
+	moved bool
 }
 
 // stateVar is where a request's loaded session is kept among the request's
@@ -40,8 +43,9 @@ func (h *Handler) requestState(r *http.Request) (*requestState, error) {
 		if s.handler == h {
 			return s, nil
 		}
-		if s.handler.storeName == h.storeName && s.handler.cookie.Name == h.cookie.Name {
-			// Loaded by a matcher through another handler of the same store.
+		if s.handler.storeName == h.storeName && s.handler.cookie.Name == h.cookie.Name && s.handler.realm == h.realm {
+			// Loaded by a matcher through another handler of the same
+			// store and realm.
 			mine := *s
 			mine.handler = h
 			caddyhttp.SetVar(r.Context(), stateVar, &mine)
@@ -57,9 +61,11 @@ func (h *Handler) requestState(r *http.Request) (*requestState, error) {
 	return s, nil
 }
 
-// load finds the first candidate ID the store knows. An unknown ID (forged,
-// expired, destroyed, rotated away) is never adopted: the request stays
-// anonymous and gets a new ID when it first writes.
+// load adopts the first candidate ID that the store holds a live session
+// of this realm for. An unknown ID (forged, expired, destroyed, of another
+// realm) is never adopted: the request stays anonymous and gets a new ID
+// when it first writes. An ID rotated away is not adopted either, and keeps
+// the request from starting a session.
 func (s *requestState) load(candidates []string) error {
 	h := s.handler
 	for _, id := range candidates {
@@ -73,6 +79,13 @@ func (s *requestState) load(candidates []string) error {
 				zap.String("session", hash.Short()), zap.Error(err))
 			return fmt.Errorf("reading session: %w", err)
 		}
+		if rec.Forwarded() {
+			s.moved = true
+			continue
+		}
+		if rec.Realm != "" && rec.Realm != h.realm {
+			continue
+		}
 		s.hash, s.record = hash, rec
 		return nil
 	}
@@ -84,104 +97,170 @@ func (s *requestState) load(candidates []string) error {
 // returned error means the store failed and the response must not be
 // delivered as if it had succeeded.
 func (s *requestState) commit(hdr http.Header, status int) error {
+	patch := s.takeCommands(hdr, status)
+	p, err := planCommit(s.record, s.moved, patch, s.now, s.handler.rules)
+	if err != nil {
+		s.handler.logRejected(s, err)
+		return nil
+	}
+	if p.dropped != "" {
+		s.logDropped(p.dropped)
+		return nil
+	}
+	if p.step == stepNone {
+		return nil // the common read path: nothing to store
+	}
+	newID, res, err := s.apply(p)
+	if err != nil || res == nil {
+		return err
+	}
+	s.publish(hdr, p, newID, res)
+	return nil
+}
+
+// takeCommands removes the commands from the response and returns the
+// ones to apply: none on an error response.
+func (s *requestState) takeCommands(hdr http.Header, status int) *session.Patch {
 	h := s.handler
 	patch, err := h.protocol.TakeCommands(hdr)
-	if status >= 500 {
+	switch {
+	case status >= 500:
 		if patch != nil || err != nil {
-			h.logger.Debug("ignoring session commands on an error response", zap.Int("status", status))
+			if ce := h.logger.Check(zap.DebugLevel, "ignoring session commands on an error response"); ce != nil {
+				ce.Write(zap.Int("status", status))
+			}
 		}
-		patch = nil
-	} else if err != nil {
+		return nil
+	case err != nil:
 		h.logRejected(s, err)
-		patch = nil
+		return nil
 	}
+	return patch
+}
 
+// apply carries the plan out in the store. It returns the new ID if the
+// plan issued one, and where the session stands; a nil result with a nil
+// error means there is nothing to publish.
+func (s *requestState) apply(p plan) (string, *store.Result, error) {
+	h := s.handler
+	if p.step == stepTouch && !h.touches.claim(s.hash, s.now, h.timeouts.TouchInterval) {
+		// Requests of one session often come in parallel (a page and its
+		// assets), and all of them loaded the record before any touch
+		// was stored: one of them touches, the others need not.
+		return "", nil, nil
+	}
+	u := s.update(p)
+	if p.endAll {
+		ended, err := s.destroyAll()
+		if err != nil {
+			return "", nil, err
+		}
+		if ended {
+			// Every session of the user is gone, this one with it: keys
+			// set beside the command start a session of their own.
+			u.HasHash, u.Patch = false, &session.Patch{Set: p.patch.Set}
+		}
+	}
+	var newID string
+	if p.step.newID() {
+		newID, u.NewHash = newSessionID()
+	}
+	if u.HasHash || u.NewHash != nil {
+		res, err := h.store.Update(s.request.Context(), u)
+		if err != nil {
+			return "", nil, s.updateFailed(p, err)
+		}
+		return newID, &res, nil
+	}
+	return "", &store.Result{}, nil // ended with the rest of the user's sessions
+}
+
+// update is the store update of the plan, before a new ID is chosen.
+func (s *requestState) update(p plan) store.Update {
+	h := s.handler
 	u := store.Update{
-		Patch:    patch,
+		Patch:    p.patch,
 		Identity: h.identity,
+		Realm:    h.realm,
 		Now:      s.now,
 		Timeouts: h.timeouts,
 		Limits:   h.limits,
 	}
 	if s.record != nil {
 		u.Hash, u.HasHash = s.hash, true
+		u.Seen, _ = foldedValue(s.record.Values, h.identity)
 	}
-	var newID string
-	destroy := patch != nil && patch.Destroy
-	sets := patch != nil && len(patch.Set) > 0
-	// Only setting a key creates a session; deleting one from nothing
-	// leaves the request anonymous.
-	creating := sets && (s.record == nil || destroy)
-	if creating || s.record != nil && !destroy && s.rotates(patch) {
-		newID, u.NewHash = newSessionID()
+	if p.step == stepTouch {
+		u.Patch = nil
 	}
-	write := u.NewHash != nil || s.record != nil &&
-		(patch.Changes() || destroy || h.timeouts.NeedsTouch(s.record, s.now))
-	if !write {
-		return nil // the common read path: nothing to store
-	}
-	touchOnly := u.NewHash == nil && !patch.Changes() && !destroy
-	if touchOnly {
-		// Requests of one session often come in parallel (a page and its
-		// assets), and all of them loaded the record before any touch
-		// was stored: one of them touches, the others need not.
-		if !h.touches.claim(s.hash, s.now, h.timeouts.TouchInterval) {
-			return nil
-		}
-	}
+	return u
+}
 
-	if patch != nil && patch.DestroyAll && s.record != nil {
-		if err := s.destroyAll(); err != nil {
-			return err
-		}
-	}
-
-	rec, err := h.store.Update(s.request.Context(), u)
-	if errors.Is(err, store.ErrNotFound) && sets {
-		// The session ended since this request began (a logout in another
-		// tab, expiry): its data is gone, so the keys start a new session.
-		u.HasHash, u.Patch = false, &session.Patch{Set: patch.Set}
-		newID, u.NewHash = newSessionID()
-		rec, err = h.store.Update(s.request.Context(), u)
-	}
+// updateFailed turns a store's answer into the commit's outcome: a session
+// that ended or moved on drops the commands; a broken rule refuses them; a
+// failure is the client's 503.
+func (s *requestState) updateFailed(p plan, err error) error {
+	h := s.handler
 	var ruleErr *session.RuleError
 	switch {
-	case errors.Is(err, store.ErrNotFound):
+	case errors.Is(err, store.ErrNotFound) && p.step == stepTouch:
 		return nil // a touch of a session that has just ended
+	case errors.Is(err, store.ErrNotFound):
+		s.logDropped(droppedEnded)
+		return nil
+	case errors.Is(err, store.ErrStale):
+		s.logDropped(droppedIdentityChange)
+		return nil
 	case errors.As(err, &ruleErr):
 		h.logRejected(s, err)
 		return nil
-	case err != nil:
-		if touchOnly {
-			h.touches.release(s.hash) // let the next request try again
-		}
-		h.logger.Error("writing session to store",
-			zap.String("session", s.hash.Short()), zap.Error(err))
-		return fmt.Errorf("writing session: %w", err)
 	}
+	if p.step == stepTouch {
+		h.touches.release(s.hash) // let the next request try again
+	}
+	h.logger.Error("writing session to store",
+		zap.String("session", s.hash.Short()), zap.Error(err))
+	return fmt.Errorf("writing session: %w", err)
+}
 
+// publish tells the client and the rest of Caddy what the commit did: the
+// cookie, the metrics, the log and the placeholders.
+func (s *requestState) publish(hdr http.Header, p plan, newID string, res *store.Result) {
+	h := s.handler
 	tls := s.request.TLS != nil
-	hash := s.hash
 	switch {
-	case rec != nil && newID != "":
-		hash = *u.NewHash
+	case res.Record != nil && newID != "":
 		setCookie(hdr, h.cookie.Issue(newID, tls))
-		renewal := u.HasHash && !destroy
+		renewal := p.step == stepRotate
 		if renewal {
 			sessionMetrics.renewed.WithLabelValues(h.backend).Inc()
 		} else {
 			sessionMetrics.created.WithLabelValues(h.backend).Inc()
 		}
-		h.logger.Debug("session issued", zap.String("session", hash.Short()), zap.Bool("renewal", renewal))
-	case rec == nil && s.record != nil:
+		if ce := h.logger.Check(zap.DebugLevel, "session issued"); ce != nil {
+			ce.Write(zap.String("session", res.Hash.Short()), zap.Bool("renewal", renewal))
+		}
+	case res.Record == nil && p.step.ends():
 		setCookie(hdr, h.cookie.Expire(tls))
-		if !patch.DestroyAll { // destroyAll has counted it
+		if !p.endAll { // destroyAll has counted it
 			sessionMetrics.destroyed.WithLabelValues(h.backend, "logout").Inc()
 		}
-		h.logger.Debug("session destroyed", zap.String("session", s.hash.Short()))
+		if ce := h.logger.Check(zap.DebugLevel, "session destroyed"); ce != nil {
+			ce.Write(zap.String("session", s.hash.Short()))
+		}
 	}
-	s.updatePlaceholders(hash, rec)
-	return nil
+	s.updatePlaceholders(res.Hash, res.Record)
+}
+
+// logDropped logs and counts commands dropped because the request's
+// session ended or moved on while it was in flight.
+func (s *requestState) logDropped(reason string) {
+	sessionMetrics.dropped.WithLabelValues(reason).Inc()
+	fields := []zap.Field{zap.String("reason", reason), zap.String("uri", s.request.RequestURI)}
+	if s.record != nil {
+		fields = append(fields, zap.String("session", s.hash.Short()))
+	}
+	s.handler.logger.Info("dropped session commands: the session ended or moved on while the request was in flight", fields...)
 }
 
 func newSessionID() (string, *session.Hash) {
@@ -190,46 +269,26 @@ func newSessionID() (string, *session.Hash) {
 	return id, &hash
 }
 
-// rotates reports whether the patch gives the session a new ID: asked for,
-// or a change of a renew_on key such as a login.
-func (s *requestState) rotates(p *session.Patch) bool {
-	if p == nil {
-		return false
-	}
-	if p.Renew {
-		return true
-	}
-	for _, k := range s.handler.RenewOn {
-		old, had := s.record.Values[k]
-		if v, ok := p.Set[k]; ok && (!had || v != old) {
-			return true
-		}
-		if had && slices.Contains(p.Delete, k) {
-			return true
-		}
-	}
-	return false
-}
-
-// destroyAll ends every session of the current session's user, this one
-// included. A session with no identity key only ends itself.
-func (s *requestState) destroyAll() error {
+// destroyAll ends every session of the current session's user in the
+// handler's realm, this one included, and reports whether it did; a
+// session with no identity key only ends itself, by the plan's step.
+func (s *requestState) destroyAll() (bool, error) {
 	h := s.handler
-	user, ok := s.record.Values[h.identity]
+	user, ok := foldedValue(s.record.Values, h.identity)
 	if !ok {
 		sessionMetrics.destroyed.WithLabelValues(h.backend, "logout_all").Inc()
-		return nil
+		return false, nil
 	}
-	n, err := h.store.DeleteByIdentity(s.request.Context(), h.identity, user)
+	n, err := h.store.DeleteByIdentity(s.request.Context(), h.realm, h.identity, user)
 	if err != nil {
 		h.logger.Error("ending all sessions of a user",
 			zap.String("session", s.hash.Short()), zap.Error(err))
-		return fmt.Errorf("ending all sessions of a user: %w", err)
+		return false, fmt.Errorf("ending all sessions of a user: %w", err)
 	}
 	sessionMetrics.destroyed.WithLabelValues(h.backend, "logout_all").Add(float64(n))
 	h.logger.Info("ended every session of a user",
 		zap.String("session", s.hash.Short()), zap.Int("sessions", n))
-	return nil
+	return true, nil
 }
 
 func (h *Handler) logRejected(s *requestState, err error) {

@@ -1,0 +1,152 @@
+package caddysession
+
+import (
+	"slices"
+	"time"
+
+	"github.com/caddy-session/caddy-session/session"
+)
+
+// step is what one response does to its session: the request's part of
+// the session's lifecycle.
+type step int
+
+const (
+	stepNone    step = iota // nothing to store: the read path
+	stepTouch               // push the idle deadline back
+	stepChange              // set or delete keys, keeping the ID
+	stepRotate              // give the session a new ID, with any changes
+	stepCreate              // start a session
+	stepDestroy             // end the session
+	stepRestart             // end the session and start a new one with the keys set
+)
+
+// newID reports whether the step issues a new session ID.
+func (s step) newID() bool { return s == stepRotate || s == stepCreate || s == stepRestart }
+
+// ends reports whether the step ends the session the request presented.
+func (s step) ends() bool { return s == stepDestroy || s == stepRestart }
+
+// plan is what the commit of one response will do.
+type plan struct {
+	step step
+	// endAll ends every session of the user (the value of the identity
+	// key) before the step: X-Session-Destroy-All.
+	endAll bool
+	patch  *session.Patch
+	// dropped says why commands were dropped without being applied.
+	dropped string
+}
+
+// rules are the settings of a handler that decide a plan.
+type rules struct {
+	timeouts session.Timeouts
+	limits   session.Limits
+	renewOn  []string
+	identity string
+}
+
+// Reasons for dropping commands, as metric labels.
+const (
+	droppedRotatedAway    = "rotated_away"     // the request presented an ID that had been given a successor
+	droppedEnded          = "ended"            // the session ended while the request was in flight
+	droppedIdentityChange = "identity_changed" // a login or logout happened while the request was in flight
+)
+
+// planCommit decides what the response does to the session the request
+// loaded (nil: none), at now. moved reports that the request presented an
+// ID with a forward record, which may not start a session. A
+// *session.RuleError refuses the whole batch: nothing is done.
+func planCommit(loaded *session.Record, moved bool, patch *session.Patch, now time.Time, r rules) (plan, error) {
+	p := plan{patch: patch}
+	switch {
+	case loaded == nil && (patch == nil || len(patch.Set) == 0):
+		// Deleting, renewing or ending nothing leaves the request
+		// anonymous: only setting a key starts a session.
+	case loaded == nil && moved:
+		p.dropped = droppedRotatedAway
+	case loaded == nil:
+		p.step = stepCreate
+	case patch != nil && (patch.Destroy || patch.DestroyAll):
+		return planEnd(p, r)
+	case r.rotates(loaded, patch):
+		p.step = stepRotate
+	case patch.Changes():
+		p.step = stepChange
+	case r.timeouts.NeedsTouch(loaded, now):
+		p.step = stepTouch
+	}
+	return p, nil
+}
+
+// planEnd plans a logout, or a logout everywhere, with keys set in the
+// same response starting a new session. The keys are checked first, so
+// that a refused batch ends no session at all.
+func planEnd(p plan, r rules) (plan, error) {
+	p.endAll = p.patch.DestroyAll
+	p.step = stepDestroy
+	if len(p.patch.Set) == 0 {
+		return p, nil
+	}
+	fresh := &session.Record{}
+	if err := (&session.Patch{Set: p.patch.Set}).ApplyTo(fresh, r.limits); err != nil {
+		return plan{}, err
+	}
+	p.step = stepRestart
+	return p, nil
+}
+
+// rotates reports whether the patch gives the session a new ID: asked for,
+// or a change of a renew_on key such as a login or a logout that keeps the
+// rest of the session. Keys are compared with '_' read as '-', as the
+// header protocol names them.
+func (r rules) rotates(loaded *session.Record, p *session.Patch) bool {
+	if p == nil {
+		return false
+	}
+	if p.Renew {
+		return true
+	}
+	for _, k := range r.renewOn {
+		old, had := foldedValue(loaded.Values, k)
+		if v, ok := foldedValue(p.Set, k); ok && (!had || v != old) {
+			return true
+		}
+		if had && slices.ContainsFunc(p.Delete, func(d string) bool { return foldedEqual(d, k) }) {
+			return true
+		}
+	}
+	return false
+}
+
+// foldedValue looks key up in values, reading '_' as '-'.
+func foldedValue(values map[string]string, key string) (string, bool) {
+	if v, ok := values[key]; ok {
+		return v, true
+	}
+	for k, v := range values {
+		if foldedEqual(k, key) {
+			return v, true
+		}
+	}
+	return "", false
+}
+
+func foldedEqual(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if x == '_' {
+			x = '-'
+		}
+		if y == '_' {
+			y = '-'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
+}

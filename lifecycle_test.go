@@ -1,0 +1,115 @@
+package caddysession
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/caddy-session/caddy-session/session"
+)
+
+func TestPlanCommit(t *testing.T) {
+	now := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
+	r := rules{
+		timeouts: session.Timeouts{Idle: 30 * time.Minute, Absolute: 12 * time.Hour, TouchInterval: time.Minute},
+		limits:   session.Limits{Keys: 3, ValueSize: 100, SessionSize: 1000},
+		renewOn:  []string{"user", "role_id"},
+		identity: "user",
+	}
+	fresh := r.timeouts.NewRecord(now)
+	fresh.Values = map[string]string{"user": "alice", "role_id": "7", "cart": "apple"}
+	stale := fresh.Clone()
+	stale.LastSeen = now.Add(-2 * time.Minute)
+	set := func(kv ...string) *session.Patch {
+		p := &session.Patch{Set: map[string]string{}}
+		for i := 0; i+1 < len(kv); i += 2 {
+			p.Set[kv[i]] = kv[i+1]
+		}
+		return p
+	}
+	many := set("a", "1", "b", "2", "c", "3", "d", "4")
+	many.DestroyAll = true
+	many.Destroy = true
+
+	cases := []struct {
+		name    string
+		loaded  *session.Record
+		moved   bool
+		patch   *session.Patch
+		want    step
+		endAll  bool
+		dropped string
+		rule    bool
+	}{
+		{name: "anonymous read", want: stepNone},
+		{name: "anonymous set starts a session", patch: set("cart", "x"), want: stepCreate},
+		{name: "anonymous delete starts nothing", patch: &session.Patch{Delete: []string{"cart"}}, want: stepNone},
+		{name: "anonymous renew starts nothing", patch: &session.Patch{Renew: true}, want: stepNone},
+		{name: "anonymous destroy starts nothing", patch: &session.Patch{Destroy: true}, want: stepNone},
+		{name: "anonymous destroy-all starts nothing", patch: &session.Patch{Destroy: true, DestroyAll: true}, want: stepNone},
+		{name: "rotated-away ID may not start a session", moved: true, patch: set("cart", "x"), dropped: droppedRotatedAway},
+		{name: "rotated-away ID reading", moved: true, want: stepNone},
+		{name: "fresh read", loaded: fresh, want: stepNone},
+		{name: "read past the touch interval", loaded: stale, want: stepTouch},
+		{name: "set a key", loaded: fresh, patch: set("cart", "pear"), want: stepChange},
+		{name: "same user again keeps the ID", loaded: fresh, patch: set("user", "alice"), want: stepChange},
+		{name: "login as another user rotates", loaded: fresh, patch: set("user", "bob"), want: stepRotate},
+		{name: "renew_on key in the hyphen spelling rotates", loaded: fresh, patch: set("role-id", "8"), want: stepRotate},
+		{name: "deleting a renew_on key rotates", loaded: fresh, patch: &session.Patch{Delete: []string{"user"}}, want: stepRotate},
+		{name: "renew", loaded: fresh, patch: &session.Patch{Renew: true}, want: stepRotate},
+		{name: "destroy", loaded: fresh, patch: &session.Patch{Destroy: true}, want: stepDestroy},
+		{name: "destroy and set restarts", loaded: fresh, patch: func() *session.Patch { p := set("cart", "x"); p.Destroy = true; return p }(), want: stepRestart},
+		{name: "destroy-all", loaded: fresh, patch: &session.Patch{Destroy: true, DestroyAll: true}, want: stepDestroy, endAll: true},
+		{name: "destroy-all with a batch over the limits ends nothing", loaded: fresh, patch: many, rule: true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			p, err := planCommit(c.loaded, c.moved, c.patch, now, r)
+			var ruleErr *session.RuleError
+			if c.rule {
+				if !errors.As(err, &ruleErr) {
+					t.Fatalf("err = %v, want a rule error", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.step != c.want || p.endAll != c.endAll || p.dropped != c.dropped {
+				t.Fatalf("plan = step %d endAll %v dropped %q, want step %d endAll %v dropped %q",
+					p.step, p.endAll, p.dropped, c.want, c.endAll, c.dropped)
+			}
+		})
+	}
+}
+
+func TestHostsOverlap(t *testing.T) {
+	cases := []struct {
+		a, b []string
+		want bool
+	}{
+		{nil, []string{"example.com"}, true},
+		{[]string{"example.com"}, []string{"EXAMPLE.com"}, true},
+		{[]string{"example.com"}, []string{"example.org"}, false},
+		{[]string{"*.example.com"}, []string{"shop.example.com"}, true},
+		{[]string{"*.example.com"}, []string{"a.b.example.com"}, false},
+		{[]string{"*.example.com"}, []string{"example.org"}, false},
+		{[]string{"*.example.com"}, []string{"*.example.com"}, true},
+	}
+	for _, c := range cases {
+		if got := hostsOverlap(c.a, c.b); got != c.want {
+			t.Errorf("hostsOverlap(%q, %q) = %v, want %v", c.a, c.b, got, c.want)
+		}
+	}
+}
+
+func TestDefaultRealm(t *testing.T) {
+	a := site{listen: []string{":443"}, hosts: []string{"www.example.com", "example.com"}}
+	b := site{listen: []string{":443"}, hosts: []string{"example.com", "www.example.com", "example.com"}}
+	if a.realm() != b.realm() || a.realm() != "example.com,www.example.com@:443" {
+		t.Fatalf("realms %q and %q, want both example.com,www.example.com@:443", a.realm(), b.realm())
+	}
+	if got := (site{listen: []string{":8081"}}).realm(); got != "*@:8081" {
+		t.Fatalf("realm of a site with no host = %q", got)
+	}
+}
