@@ -49,7 +49,9 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		touch_interval <duration>
 //		header_prefix <prefix>
 //		renew_on <key...>
+//		identity_key <key>
 //		writable <key...>
+//		realm <name>
 //		forward_cookie
 //		limits {
 //			keys <n>
@@ -57,72 +59,98 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //			session_size <size>
 //		}
 //	}
+//
+// Each subdirective may be given once.
 func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // the directive's name
 	if d.NextArg() {
 		return d.ArgErr()
 	}
+	seen := map[string]bool{}
 	for d.NextBlock(0) {
-		switch d.Val() {
-		case "store":
-			if !d.NextArg() {
-				return d.ArgErr()
-			}
-			backend := d.Val()
-			unm, err := caddyfile.UnmarshalModule(d, "http.handlers.session.stores."+backend)
-			if err != nil {
-				return err
-			}
-			h.StoreRaw = caddyconfig.JSONModuleObject(unm, "backend", backend, nil)
-		case "cookie":
-			if err := h.unmarshalCookie(d); err != nil {
-				return err
-			}
-		case "idle_timeout":
-			if err := parseDuration(d, &h.IdleTimeout); err != nil {
-				return err
-			}
-		case "absolute_timeout":
-			if err := parseDuration(d, &h.AbsoluteTimeout); err != nil {
-				return err
-			}
-		case "touch_interval":
-			if err := parseDuration(d, &h.TouchInterval); err != nil {
-				return err
-			}
-		case "header_prefix":
-			if !d.NextArg() {
-				return d.ArgErr()
-			}
-			h.HeaderPrefix = d.Val()
-			if !session.ValidPrefix(h.HeaderPrefix) {
-				return d.Errf("header_prefix %q must be a header name ending in '-'", h.HeaderPrefix)
-			}
-		case "renew_on":
-			keys, err := parseKeys(d)
-			if err != nil {
-				return err
-			}
-			h.RenewOn = keys
-		case "writable":
-			keys, err := parseKeys(d)
-			if err != nil {
-				return err
-			}
-			h.Writable = keys
-		case "forward_cookie":
-			if d.NextArg() {
-				return d.ArgErr()
-			}
-			h.ForwardCookie = true
-		case "limits":
-			if err := h.unmarshalLimits(d); err != nil {
-				return err
-			}
-		default:
-			return d.Errf("unknown session subdirective %q", d.Val())
+		name := d.Val()
+		parse, ok := handlerSubdirectives[name]
+		if !ok {
+			return d.Errf("unknown session subdirective %q", name)
+		}
+		if seen[name] {
+			return d.Errf("session subdirective %q is given twice; give it once", name)
+		}
+		seen[name] = true
+		if err := parse(h, d); err != nil {
+			return err
 		}
 	}
+	return nil
+}
+
+// handlerSubdirectives parse each subdirective of the session directive,
+// with the dispenser on its name.
+var handlerSubdirectives = map[string]func(h *Handler, d *caddyfile.Dispenser) error{
+	"store":            (*Handler).unmarshalStore,
+	"cookie":           (*Handler).unmarshalCookie,
+	"idle_timeout":     func(h *Handler, d *caddyfile.Dispenser) error { return parseDuration(d, &h.IdleTimeout) },
+	"absolute_timeout": func(h *Handler, d *caddyfile.Dispenser) error { return parseDuration(d, &h.AbsoluteTimeout) },
+	"touch_interval":   func(h *Handler, d *caddyfile.Dispenser) error { return parseDuration(d, &h.TouchInterval) },
+	"header_prefix":    (*Handler).unmarshalHeaderPrefix,
+	"renew_on":         func(h *Handler, d *caddyfile.Dispenser) (err error) { h.RenewOn, err = parseKeys(d); return err },
+	"writable":         func(h *Handler, d *caddyfile.Dispenser) (err error) { h.Writable, err = parseKeys(d); return err },
+	"identity_key":     func(h *Handler, d *caddyfile.Dispenser) error { return parseOneKey(d, &h.IdentityKey) },
+	"realm":            func(h *Handler, d *caddyfile.Dispenser) error { return parseOneArg(d, &h.Realm) },
+	"forward_cookie": func(h *Handler, d *caddyfile.Dispenser) error {
+		h.ForwardCookie = true
+		if d.NextArg() {
+			return d.ArgErr()
+		}
+		return nil
+	},
+	"limits": (*Handler).unmarshalLimits,
+}
+
+func (h *Handler) unmarshalStore(d *caddyfile.Dispenser) error {
+	if !d.NextArg() {
+		return d.ArgErr()
+	}
+	backend := d.Val()
+	unm, err := caddyfile.UnmarshalModule(d, "http.handlers.session.stores."+backend)
+	if err != nil {
+		return err
+	}
+	h.StoreRaw = caddyconfig.JSONModuleObject(unm, "backend", backend, nil)
+	return nil
+}
+
+func (h *Handler) unmarshalHeaderPrefix(d *caddyfile.Dispenser) error {
+	if err := parseOneArg(d, &h.HeaderPrefix); err != nil {
+		return err
+	}
+	if !session.ValidPrefix(h.HeaderPrefix) {
+		return d.Errf("header_prefix %q must be a header name ending in '-'", h.HeaderPrefix)
+	}
+	return nil
+}
+
+// parseOneArg reads the single argument of a subdirective.
+func parseOneArg(d *caddyfile.Dispenser, into *string) error {
+	if !d.NextArg() {
+		return d.ArgErr()
+	}
+	*into = d.Val()
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	return nil
+}
+
+func parseOneKey(d *caddyfile.Dispenser, into *string) error {
+	keys, err := parseKeys(d)
+	if err != nil {
+		return err
+	}
+	if len(keys) != 1 {
+		return d.ArgErr()
+	}
+	*into = keys[0]
 	return nil
 }
 
