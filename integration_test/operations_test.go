@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -44,9 +45,18 @@ func TestProtectedAreaRecipe(t *testing.T) {
 	s.tester.InitServer(fmt.Sprintf("{\n\tadmin localhost:%d\n}\n", adminPort)+config, "caddyfile")
 
 	anon := s.visitor()
-	r := anon.get("/cart?x=1")
-	if r.StatusCode != http.StatusFound || r.Header.Get("Location") != "/login?next=/cart?x=1" {
-		t.Fatalf("anonymous /cart: %d Location %q, want a redirect to the login page", r.StatusCode, r.Header.Get("Location"))
+	for path, want := range map[string]string{
+		"/cart?x=1": "/login?next=%2Fcart%3Fx%3D1",
+		// A second next parameter would be the attacker's to choose.
+		"/a&next=//evil.example/": "/login?next=%2Fa%26next%3D%2F%2Fevil.example%2F",
+	} {
+		r := anon.get(path)
+		if r.StatusCode != http.StatusFound || r.Header.Get("Location") != want {
+			t.Fatalf("anonymous %s: %d Location %q, want a redirect to %s", path, r.StatusCode, r.Header.Get("Location"), want)
+		}
+		if next := mustParseQuery(t, r.Header.Get("Location")); len(next["next"]) != 1 || next.Get("next") != path {
+			t.Fatalf("anonymous %s: the login page gets next=%q, want exactly the request's URI", path, next["next"])
+		}
 	}
 	expectStatus(t, anon.get("/login"), http.StatusOK) // the login page itself is open
 
@@ -58,6 +68,15 @@ func TestProtectedAreaRecipe(t *testing.T) {
 	root := s.visitor()
 	root.get("/login", "X-Session-Set-User: root", "X-Session-Set-Roles: admin")
 	expectSession(t, root.get("/admin/users"), map[string]string{"X-Session-User": "root", "X-Session-Roles": "admin"})
+}
+
+func mustParseQuery(t *testing.T, location string) url.Values {
+	t.Helper()
+	u, err := url.Parse(location)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u.Query()
 }
 
 func TestMatcherInCaddyfileAndCEL(t *testing.T) {
