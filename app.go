@@ -62,13 +62,20 @@ func (a *App) Start() error { return a.wired() }
 func (a *App) Stop() error { return nil }
 
 // sessionApp returns the session app of the config being provisioned,
-// loading it on first use.
-func sessionApp(ctx caddy.Context) (*App, error) {
-	app, err := ctx.App("session")
+// loading it on first use. A handler provisioned on its own, with a
+// context that has no config (as the package's unit tests and benchmarks
+// do), gets an app of its own, which finds no routes to wire.
+func sessionApp(ctx caddy.Context) (app *App, err error) {
+	defer func() {
+		if recover() != nil { // caddy.Context.App needs a config
+			app, err = &App{ctx: ctx, logger: ctx.Logger()}, nil
+		}
+	}()
+	loaded, err := ctx.App("session")
 	if err != nil {
 		return nil, fmt.Errorf("loading the session app: %v", err)
 	}
-	return app.(*App), nil
+	return loaded.(*App), nil
 }
 
 // activeApp returns the session app of the running config, or nil when it

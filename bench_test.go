@@ -37,7 +37,7 @@ var benchValues = map[string]string{
 // benchHandler provisions a session handler on a bolt file of its own
 // (without fsync: the read path does not write) and creates one session.
 // It returns the handler and the session's ID.
-func benchHandler(b *testing.B) (*Handler, string) {
+func benchHandler(b testing.TB) (*Handler, string) {
 	b.Helper()
 	cfg, _ := json.Marshal(map[string]any{
 		"backend": "bolt",

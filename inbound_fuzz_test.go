@@ -39,8 +39,8 @@ func (s oneSessionStore) Load(_ context.Context, h session.Hash, _ time.Time, _ 
 	return s.rec.Clone(), nil
 }
 
-func (s oneSessionStore) Update(context.Context, store.Update) (*session.Record, error) {
-	return nil, errors.New("a request without commands wrote to the store")
+func (s oneSessionStore) Update(context.Context, store.Update) (store.Result, error) {
+	return store.Result{}, errors.New("a request without commands wrote to the store")
 }
 
 // FuzzInbound sends any request net/http can parse through the session

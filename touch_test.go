@@ -25,7 +25,7 @@ type countingStore struct {
 	updates atomic.Int64
 }
 
-func (c *countingStore) Update(ctx context.Context, u store.Update) (*session.Record, error) {
+func (c *countingStore) Update(ctx context.Context, u store.Update) (store.Result, error) {
 	c.updates.Add(1)
 	return c.Store.Update(ctx, u)
 }

@@ -60,9 +60,9 @@ func (w faultyWrapper) Load(ctx context.Context, h session.Hash, now time.Time, 
 	return w.Store.Load(ctx, h, now, t)
 }
 
-func (w faultyWrapper) Update(ctx context.Context, u store.Update) (*session.Record, error) {
+func (w faultyWrapper) Update(ctx context.Context, u store.Update) (store.Result, error) {
 	if failWrites.Load() {
-		return nil, errInjected
+		return store.Result{}, errInjected
 	}
 	return w.Store.Update(ctx, u)
 }
