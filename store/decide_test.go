@@ -391,101 +391,106 @@ func (m memStore) String() string {
 	return strings.Join(s, " ")
 }
 
-// TestDecideChains runs sequences of updates through memStore: rotations
-// build chains of forward records, and updates through old IDs follow them.
-func TestDecideChains(t *testing.T) {
-	hashes := []session.Hash{hashA, hashB, hashC, session.HashID("d"), session.HashID("e"), session.HashID("f")}
-	// rotate makes a chain of n forward records ending at the live
-	// session: hashes[0] → … → hashes[n].
-	rotate := func(t *testing.T, n int) memStore {
-		t.Helper()
-		m := memStore{}
-		if _, err := m.update(Update{NewHash: ptr(hashes[0]), Patch: set("user=alice"), Identity: "user", Realm: realm,
-			Now: t0, Timeouts: timeouts, Limits: limits}); err != nil {
-			t.Fatal(err)
-		}
-		for i := range n {
-			u := upd("alice", &session.Patch{Renew: true})
-			// Within session.ForwardTTL of now, when the chain is used.
-			u.Hash, u.NewHash, u.Now = hashes[i], ptr(hashes[i+1]), now.Add(time.Duration(i-n)*time.Second)
-			res, err := m.update(u)
-			if err != nil || res.Hash != hashes[i+1] || res.Followed {
-				t.Fatalf("rotation %d: %+v, %v", i, res, err)
-			}
-		}
-		return m
+// chainHashes are the IDs of the chains of TestDecideChain*.
+var chainHashes = []session.Hash{hashA, hashB, hashC, session.HashID("d"), session.HashID("e"), session.HashID("f")}
+
+// chain runs sequences of updates through memStore: a session created
+// under chainHashes[0] and rotated n times, leaving a chain of n forward
+// records chainHashes[0] → … → chainHashes[n], made within
+// session.ForwardTTL of now.
+func chain(t *testing.T, n int) memStore {
+	t.Helper()
+	m := memStore{}
+	if _, err := m.update(Update{NewHash: ptr(chainHashes[0]), Patch: set("user=alice"), Identity: "user", Realm: realm,
+		Now: t0, Timeouts: timeouts, Limits: limits}); err != nil {
+		t.Fatal(err)
 	}
-	t.Run("chain within the bound", func(t *testing.T) {
-		m := rotate(t, MaxHops)
-		res, err := m.update(upd("alice", set("cart=4")))
-		if err != nil || !res.Followed || res.Hash != hashes[MaxHops] || res.Record.Values["cart"] != "4" {
-			t.Fatalf("update through %d forward records: %+v, %v; want it followed to the session", MaxHops, res, err)
-		}
-		if got := m[hashes[MaxHops]].Values["cart"]; got != "4" {
-			t.Fatalf("the session holds cart=%q: %v", got, m)
-		}
-	})
-	t.Run("chain past the bound", func(t *testing.T) {
-		m := rotate(t, MaxHops+1)
-		before := m.String()
-		if res, err := m.update(upd("alice", set("cart=4"))); !errors.Is(err, ErrNotFound) {
-			t.Fatalf("update through %d forward records: %+v, %v; want ErrNotFound", MaxHops+1, res, err)
-		}
-		if m.String() != before {
-			t.Fatalf("a refused update changed the store:\n%s\nwas\n%s", m, before)
-		}
-	})
-	t.Run("renewal through a forward record extends the chain", func(t *testing.T) {
-		m := rotate(t, 1) // a → b
+	for i := range n {
 		u := upd("alice", &session.Patch{Renew: true})
-		u.NewHash = ptr(hashC)
+		u.Hash, u.NewHash, u.Now = chainHashes[i], ptr(chainHashes[i+1]), now.Add(time.Duration(i-n)*time.Second)
 		res, err := m.update(u)
-		if err != nil || !res.Followed || res.Hash != hashC {
-			t.Fatalf("renewal through a → b: %+v, %v; want it followed and moved to c", res, err)
+		if err != nil || res.Hash != chainHashes[i+1] || res.Followed {
+			t.Fatalf("rotation %d: %+v, %v", i, res, err)
 		}
-		if !m[hashA].Forwarded() || *m[hashA].Successor != hashB || !m[hashB].Forwarded() || *m[hashB].Successor != hashC {
-			t.Fatalf("want a → b → c, got %v", m)
-		}
-		if res, err := m.update(upd("alice", set("cart=1"))); err != nil || res.Hash != hashC {
-			t.Fatalf("update through a → b → c: %+v, %v", res, err)
-		}
-	})
-	t.Run("touch through a forward record writes nothing", func(t *testing.T) {
-		m := rotate(t, 1)
-		before := m[hashB].Clone()
-		if _, err := m.update(upd("alice", nil)); !errors.Is(err, ErrNotFound) {
-			t.Fatalf("touch through a forward record: %v, want ErrNotFound", err)
-		}
-		if !sameRecord(m[hashB], before) {
-			t.Fatalf("the touch changed the successor: %+v, was %+v", m[hashB], before)
-		}
-	})
-	t.Run("destroy through a forward record ends the successor", func(t *testing.T) {
-		m := rotate(t, 2)
-		res, err := m.update(upd("alice", &session.Patch{Destroy: true}))
-		if err != nil || res.Record != nil || !res.Followed {
-			t.Fatalf("destroy through a → b → c: %+v, %v", res, err)
-		}
-		if _, ok := m[hashC]; ok {
-			t.Fatalf("the successor lives on: %v", m)
-		}
-		if _, err := m.update(upd("alice", set("cart=1"))); !errors.Is(err, ErrNotFound) {
-			t.Fatalf("update through a chain to a destroyed session: %v, want ErrNotFound", err)
-		}
-	})
-	t.Run("a login since makes the request stale", func(t *testing.T) {
-		m := rotate(t, 0)
-		u := upd("alice", &session.Patch{Renew: true, Set: map[string]string{"user": "bob"}})
-		u.NewHash = ptr(hashB)
-		if _, err := m.update(u); err != nil {
-			t.Fatal(err)
-		}
-		before := m.String()
-		if _, err := m.update(upd("alice", set("cart=1"))); !errors.Is(err, ErrStale) {
-			t.Fatalf("update of alice's request after bob logged in: %v, want ErrStale", err)
-		}
-		if m.String() != before {
-			t.Fatalf("a stale update changed the store:\n%s\nwas\n%s", m, before)
-		}
-	})
+	}
+	return m
+}
+
+func TestDecideChainWithinBound(t *testing.T) {
+	m := chain(t, MaxHops)
+	res, err := m.update(upd("alice", set("cart=4")))
+	if err != nil || !res.Followed || res.Hash != chainHashes[MaxHops] || res.Record.Values["cart"] != "4" {
+		t.Fatalf("update through %d forward records: %+v, %v; want it followed to the session", MaxHops, res, err)
+	}
+	if got := m[chainHashes[MaxHops]].Values["cart"]; got != "4" {
+		t.Fatalf("the session holds cart=%q: %v", got, m)
+	}
+}
+
+func TestDecideChainPastBound(t *testing.T) {
+	m := chain(t, MaxHops+1)
+	before := m.String()
+	if res, err := m.update(upd("alice", set("cart=4"))); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("update through %d forward records: %+v, %v; want ErrNotFound", MaxHops+1, res, err)
+	}
+	if m.String() != before {
+		t.Fatalf("a refused update changed the store:\n%s\nwas\n%s", m, before)
+	}
+}
+
+func TestDecideChainRenewalExtends(t *testing.T) {
+	m := chain(t, 1) // a → b
+	u := upd("alice", &session.Patch{Renew: true})
+	u.NewHash = ptr(hashC)
+	res, err := m.update(u)
+	if err != nil || !res.Followed || res.Hash != hashC {
+		t.Fatalf("renewal through a → b: %+v, %v; want it followed and moved to c", res, err)
+	}
+	if !m[hashA].Forwarded() || *m[hashA].Successor != hashB || !m[hashB].Forwarded() || *m[hashB].Successor != hashC {
+		t.Fatalf("want a → b → c, got %v", m)
+	}
+	if res, err := m.update(upd("alice", set("cart=1"))); err != nil || res.Hash != hashC {
+		t.Fatalf("update through a → b → c: %+v, %v", res, err)
+	}
+}
+
+func TestDecideChainTouchWritesNothing(t *testing.T) {
+	m := chain(t, 1)
+	before := m[hashB].Clone()
+	if _, err := m.update(upd("alice", nil)); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("touch through a forward record: %v, want ErrNotFound", err)
+	}
+	if !sameRecord(m[hashB], before) {
+		t.Fatalf("the touch changed the successor: %+v, was %+v", m[hashB], before)
+	}
+}
+
+func TestDecideChainDestroyEndsSuccessor(t *testing.T) {
+	m := chain(t, 2)
+	res, err := m.update(upd("alice", &session.Patch{Destroy: true}))
+	if err != nil || res.Record != nil || !res.Followed {
+		t.Fatalf("destroy through a → b → c: %+v, %v", res, err)
+	}
+	if _, ok := m[hashC]; ok {
+		t.Fatalf("the successor lives on: %v", m)
+	}
+	if _, err := m.update(upd("alice", set("cart=1"))); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("update through a chain to a destroyed session: %v, want ErrNotFound", err)
+	}
+}
+
+func TestDecideChainStaleAfterLogin(t *testing.T) {
+	m := chain(t, 0)
+	u := upd("alice", &session.Patch{Renew: true, Set: map[string]string{"user": "bob"}})
+	u.NewHash = ptr(hashB)
+	if _, err := m.update(u); err != nil {
+		t.Fatal(err)
+	}
+	before := m.String()
+	if _, err := m.update(upd("alice", set("cart=1"))); !errors.Is(err, ErrStale) {
+		t.Fatalf("update of alice's request after bob logged in: %v, want ErrStale", err)
+	}
+	if m.String() != before {
+		t.Fatalf("a stale update changed the store:\n%s\nwas\n%s", m, before)
+	}
 }
