@@ -225,14 +225,15 @@ func (d *decoder) string(what string) string {
 // successor reads the successor of a forward record, nil if none.
 func (d *decoder) successor() *session.Hash {
 	s := d.string("successor")
-	var h session.Hash
 	switch {
 	case d.err != nil || len(s) == 0:
 		return nil
-	case len(s) != len(h):
-		d.fail("a successor of %d bytes, not a %d-byte hash", len(s), len(h))
+	case len(s) != len(session.Hash{}):
+		d.fail("a successor of %d bytes, not a %d-byte hash", len(s), len(session.Hash{}))
 		return nil
 	}
+	// Allocated here only: a session, the common case, costs nothing.
+	h := new(session.Hash)
 	copy(h[:], s)
-	return &h
+	return h
 }
