@@ -88,7 +88,7 @@ func (s instrumented) observeWith(o prometheus.Observer, op string, start time.T
 // its own so that the errors.As target is only allocated for an error.
 func isFailure(err error) bool {
 	var ruleErr *session.RuleError
-	return !errors.Is(err, store.ErrNotFound) && !errors.As(err, &ruleErr)
+	return !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrStale) && !errors.As(err, &ruleErr)
 }
 
 func (s instrumented) Load(ctx context.Context, h session.Hash, now time.Time, t session.Timeouts) (*session.Record, error) {
@@ -98,11 +98,11 @@ func (s instrumented) Load(ctx context.Context, h session.Hash, now time.Time, t
 	return rec, err
 }
 
-func (s instrumented) Update(ctx context.Context, u store.Update) (*session.Record, error) {
+func (s instrumented) Update(ctx context.Context, u store.Update) (store.Result, error) {
 	start := time.Now()
-	rec, err := s.Store.Update(ctx, u)
+	res, err := s.Store.Update(ctx, u)
 	s.observeWith(s.updateTime, "update", start, err)
-	return rec, err
+	return res, err
 }
 
 func (s instrumented) Delete(ctx context.Context, h session.Hash) error {
@@ -112,9 +112,9 @@ func (s instrumented) Delete(ctx context.Context, h session.Hash) error {
 	return err
 }
 
-func (s instrumented) DeleteByIdentity(ctx context.Context, key, value string) (int, error) {
+func (s instrumented) DeleteByIdentity(ctx context.Context, realm, key, value string) (int, error) {
 	start := time.Now()
-	n, err := s.Store.DeleteByIdentity(ctx, key, value)
+	n, err := s.Store.DeleteByIdentity(ctx, realm, key, value)
 	s.observe("delete_by_identity", start, err)
 	return n, err
 }

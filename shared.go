@@ -123,10 +123,10 @@ func (s *sharedStore) Load(ctx context.Context, hash session.Hash, now time.Time
 	return st.Load(ctx, hash, now, t)
 }
 
-func (s *sharedStore) Update(ctx context.Context, u store.Update) (*session.Record, error) {
+func (s *sharedStore) Update(ctx context.Context, u store.Update) (store.Result, error) {
 	st, borrowed, err := s.acquire()
 	if err != nil {
-		return nil, err
+		return store.Result{}, err
 	}
 	defer s.done(borrowed)
 	return st.Update(ctx, u)
@@ -141,13 +141,13 @@ func (s *sharedStore) Delete(ctx context.Context, hash session.Hash) error {
 	return st.Delete(ctx, hash)
 }
 
-func (s *sharedStore) DeleteByIdentity(ctx context.Context, key, value string) (int, error) {
+func (s *sharedStore) DeleteByIdentity(ctx context.Context, realm, key, value string) (int, error) {
 	st, borrowed, err := s.acquire()
 	if err != nil {
 		return 0, err
 	}
 	defer s.done(borrowed)
-	return st.DeleteByIdentity(ctx, key, value)
+	return st.DeleteByIdentity(ctx, realm, key, value)
 }
 
 func (s *sharedStore) List(ctx context.Context, cursor string, limit int, now time.Time) ([]store.Entry, string, error) {

@@ -247,3 +247,42 @@ func TestClone(t *testing.T) {
 	}
 	empty.Values["k"] = "v"
 }
+
+func TestCloneForwardAndRealm(t *testing.T) {
+	next := HashID("next")
+	r := &Record{Realm: "shop", Successor: &next, Values: map[string]string{}}
+	c := r.Clone()
+	if c.Realm != "shop" {
+		t.Errorf("Clone's Realm = %q, want %q", c.Realm, "shop")
+	}
+	if !c.Forwarded() || *c.Successor != next {
+		t.Fatalf("Clone of a forward record: Successor = %v, want %v", c.Successor, next)
+	}
+	if c.Successor == r.Successor {
+		t.Fatal("Clone shares the Successor: changing one changes the other")
+	}
+	c.Successor[0] ^= 0xff
+	if *r.Successor != next {
+		t.Error("changing the clone's Successor changed the original's")
+	}
+}
+
+func TestForwarded(t *testing.T) {
+	next := HashID("next")
+	tests := []struct {
+		name string
+		rec  *Record
+		want bool
+	}{
+		{"session", testTimeouts.NewRecord(t0), false},
+		{"forward record", &Record{Successor: &next}, true},
+		{"forward to the zero hash", &Record{Successor: &Hash{}}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.rec.Forwarded(); got != tt.want {
+				t.Errorf("Forwarded() = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}

@@ -36,12 +36,13 @@ type Store interface {
 	// now stands (Result.Record nil when the update ended it and started
 	// none). See Update for the exact semantics; Decide holds them. A
 	// *session.RuleError from the patch aborts the whole update and is
-	// returned as is; so are ErrNotFound and ErrStale, after which nothing
-	// was written but the removal of expired records.
+	// returned as is; so are ErrNotFound, ErrStale and ErrNeedsNewHash,
+	// after which nothing was written but the removal of expired records.
 	Update(ctx context.Context, u Update) (Result, error)
 
 	// Delete removes the session stored under hash, returning ErrNotFound
-	// when there is none.
+	// when there is none. A forward record is no session: it is left to
+	// expire, and Delete returns ErrNotFound.
 	Delete(ctx context.Context, hash session.Hash) error
 
 	// DeleteByIdentity removes every session of realm (and every session
@@ -50,10 +51,10 @@ type Store interface {
 	// how many it removed. Sessions of other realms are left alone.
 	DeleteByIdentity(ctx context.Context, realm, key, value string) (int, error)
 
-	// List returns up to limit live sessions (never forward records) in the order of their hashes,
-	// starting after cursor ("" for the first page), and the cursor of the
-	// next page ("" after the last). It never holds a transaction open
-	// between calls.
+	// List returns up to limit live sessions (never forward records) in
+	// the order of their hashes, starting after cursor ("" for the first
+	// page), and the cursor of the next page ("" after the last). It never
+	// holds a transaction open between calls.
 	List(ctx context.Context, cursor string, limit int, now time.Time) ([]Entry, string, error)
 
 	// Count returns how many live sessions (not forward records) the store
@@ -75,7 +76,7 @@ type Result struct {
 	// Record is the session as it now stands; nil when the update ended
 	// it and started none.
 	Record *session.Record
-	// Hash is where Record lives.
+	// Hash is where Record lives; zero when Record is nil.
 	Hash session.Hash
 	// Followed reports that the update reached the session through a
 	// forward record: the request's ID had been rotated away while it was

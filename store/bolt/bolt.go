@@ -4,15 +4,23 @@
 //
 // The file holds three buckets:
 //
-//   - sessions: the 32-byte session hash → the encoded record (codec.go);
+//   - sessions: the 32-byte session hash → the encoded record (codec.go),
+//     a session or a forward record (a session's old hash after a
+//     rotation, see store.Decide);
 //   - expiry: the record's ExpiresAt as 8-byte big-endian unix nanoseconds,
-//     then the hash → nothing. Sorted by time, so the sweeper reads the
-//     expired records from the start instead of scanning them all;
+//     then the hash, then 'f' for a forward record → nothing. Sorted by
+//     time, so the sweeper reads the expired records from the start
+//     instead of scanning them all, and Count counts the sessions by the
+//     length of the keys;
 //   - identity: the identity key name and its value, each uvarint-length-
 //     prefixed, then the hash → nothing, so DeleteByIdentity is a prefix
-//     scan.
+//     scan. Forward records have no entry; the realm is in the record,
+//     not in the key, so the index is the same for every realm.
 //
 // Every write changes the record and both indexes in one transaction.
+// Files of the previous layout (codec version 1, no realms) open as they
+// are: their records read as sessions of no realm and are rewritten in
+// the current version when next written.
 package bolt
 
 import (
@@ -186,13 +194,22 @@ func (s *Store) Load(ctx context.Context, hash session.Hash, now time.Time, time
 		}
 		s.cache.fill(hash, rec, gen)
 	}
-	if timeouts.Expired(rec, now) {
+	if expired(rec, now, timeouts) {
 		// An expired record is left for an update or the sweeper to
 		// remove: Load takes no write lock.
 		return nil, store.ErrNotFound
 	}
 	// The cached record is shared: the caller gets its own.
 	return rec.Clone(), nil
+}
+
+// expired judges a session by the timeouts as well as its deadlines, and
+// a forward record, which no timeout set, by its deadlines alone.
+func expired(rec *session.Record, now time.Time, timeouts session.Timeouts) bool {
+	if rec.Forwarded() {
+		return rec.Expired(now)
+	}
+	return timeouts.Expired(rec, now)
 }
 
 // read decodes the record under hash from the file.
@@ -249,99 +266,72 @@ func (s *Store) Import(ctx context.Context, entries []store.Entry, identity stri
 	return nil
 }
 
-// errNeedsNewHash is returned by an Update that would start a session but
-// says not where to keep it.
-var errNeedsNewHash = errors.New("an update that starts a new session needs a NewHash to store it under")
-
 // Update implements store.Store.
-func (s *Store) Update(ctx context.Context, u store.Update) (*session.Record, error) {
+func (s *Store) Update(ctx context.Context, u store.Update) (store.Result, error) {
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		return store.Result{}, err
 	}
-	var (
-		result   *session.Record
-		notFound bool
-	)
+	var o store.Outcome
 	err := s.write(func(tx *bbolt.Tx) error {
 		var err error
-		result, notFound, err = update(s.buckets(tx), u)
+		o, err = update(s.buckets(tx), u)
 		return err
 	})
 	if err != nil {
-		return nil, err
+		return store.Result{}, err
 	}
-	if notFound {
-		return nil, store.ErrNotFound
-	}
-	return result, nil
+	return o.Result, o.Err
 }
 
-// update does the steps of store.Update in tx. It reports a missing
-// session as notFound with a nil error, rather than as ErrNotFound, so that
-// the transaction still commits the removal of an expired record; any
-// error rolls back everything the update did.
-func update(b txBuckets, u store.Update) (rec *session.Record, notFound bool, err error) {
-	destroy := u.Patch != nil && u.Patch.Destroy
-	// 1. Read the presented session; an expired one is removed.
-	if u.HasHash {
-		old, _, err := b.get(u.Hash)
+// update reads what store.Decide needs in tx, following forward records,
+// and executes the outcome. The outcome's own error (ErrNotFound, a
+// RuleError…) is not returned as the transaction's, so that the
+// transaction still commits what the outcome writes (the removal of an
+// expired record) and is not run again alone by the group commit; an
+// error of the file rolls back everything the update did.
+func update(b txBuckets, u store.Update) (store.Outcome, error) {
+	if !u.HasHash {
+		o := store.Decide(u, session.Hash{}, nil, 0)
+		return o, b.execute(o)
+	}
+	at := u.Hash
+	for hop := 0; ; hop++ {
+		rec, _, err := b.get(at)
 		if err != nil {
-			return nil, false, err
+			return store.Outcome{}, err
 		}
-		if old != nil && u.Timeouts.Expired(old, u.Now) {
-			if err := b.remove(u.Hash); err != nil {
-				return nil, false, err
-			}
-			old = nil
+		o := store.Decide(u, at, rec, hop)
+		if o.Next == nil {
+			return o, b.execute(o)
 		}
-		if old == nil && !destroy && u.NewHash == nil {
-			return nil, true, nil
-		}
-		rec = old
+		at = *o.Next // Decide bounds the hops
 	}
-	// 2. Destroy it.
-	if destroy && rec != nil {
-		if err := b.remove(u.Hash); err != nil {
-			return nil, false, err
-		}
-		rec = nil
-	}
-	// 3. Apply the patch, to a new record if there is none.
-	if u.Patch.Changes() {
-		if rec == nil {
-			if u.NewHash == nil {
-				return nil, false, errNeedsNewHash
-			}
-			rec = u.Timeouts.NewRecord(u.Now)
-		}
-		if err := u.Patch.ApplyTo(rec, u.Limits); err != nil {
-			return nil, false, err
+}
+
+// execute makes the writes of o. Removing a record first clears its index
+// entries, whatever they were.
+func (b txBuckets) execute(o store.Outcome) error {
+	if o.Remove || o.InPlace {
+		if err := b.remove(o.At); err != nil {
+			return err
 		}
 	}
-	if rec == nil {
-		return nil, false, nil
-	}
-	// 4. Touch it and store it where it now lives. Removing first clears
-	// the old record's index entries, whatever they were.
-	u.Timeouts.Touch(rec, u.Now)
-	if u.HasHash {
-		if err := b.remove(u.Hash); err != nil {
-			return nil, false, err
+	if o.Forward != nil {
+		if err := b.put(o.At, o.Forward, ""); err != nil {
+			return err
 		}
 	}
-	target := u.Hash
-	if u.NewHash != nil {
-		target = *u.NewHash
+	if o.Write == nil {
+		return nil
+	}
+	if !o.InPlace {
 		// A record already under the new hash is replaced; its index
 		// entries must go with it.
-		if err := b.remove(target); err != nil {
-			return nil, false, err
+		if err := b.remove(o.WriteAt); err != nil {
+			return err
 		}
 	}
-	if err := b.put(target, rec, u.Identity); err != nil {
-		return nil, false, err
-	}
-	return rec, false, nil
+	return b.put(o.WriteAt, o.Write, o.Identity)
 }
 
 // Delete implements store.Store.
@@ -353,8 +343,13 @@ func (s *Store) Delete(ctx context.Context, hash session.Hash) error {
 	err := s.write(func(tx *bbolt.Tx) error {
 		b := s.buckets(tx)
 		// Not an error inside the transaction: that would roll back the
-		// writes committed with it (commit.go).
-		found = b.sessions.Get(hash[:]) != nil
+		// writes committed with it (commit.go). A forward record is no
+		// session; it stays until it expires.
+		v := b.sessions.Get(hash[:])
+		found = v != nil && !isForward(v)
+		if !found {
+			return nil
+		}
 		return b.remove(hash)
 	})
 	if err == nil && !found {
@@ -364,7 +359,7 @@ func (s *Store) Delete(ctx context.Context, hash session.Hash) error {
 }
 
 // DeleteByIdentity implements store.Store.
-func (s *Store) DeleteByIdentity(ctx context.Context, key, value string) (int, error) {
+func (s *Store) DeleteByIdentity(ctx context.Context, realm, key, value string) (int, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
@@ -390,11 +385,14 @@ func (s *Store) DeleteByIdentity(ctx context.Context, key, value string) (int, e
 				continue
 			}
 			copy(hash[:], k[len(prefix):])
-			if owned(b.sessions.Get(hash[:]), key, value) {
+			switch owner(b.sessions.Get(hash[:]), realm, key, value) {
+			case ownedHere:
 				if err := b.remove(hash); err != nil {
 					return err
 				}
 				n++
+			case ownedElsewhere:
+				continue // another realm's session: its entry stays
 			}
 			// The record's removal deleted this entry; a stale entry goes
 			// too.
@@ -410,22 +408,35 @@ func (s *Store) DeleteByIdentity(ctx context.Context, key, value string) (int, e
 	return n, nil
 }
 
-// owned reports whether the encoded record v belongs to the identity key
-// with value. Only a record that still does is removed for an index entry:
-// the index is kept in step with the records, but it is the record that
-// says whose session it is. A record too corrupt to tell is counted as
-// owned, since it is listed under the identity and a "log out everywhere"
-// must not leave it behind.
-func owned(v []byte, key, value string) bool {
+// Whose session an identity index entry leads to.
+const (
+	notOwned       = iota // a stale entry: no record, or not of the identity
+	ownedHere             // of the identity, in the realm or in none
+	ownedElsewhere        // of the identity, in another realm
+)
+
+// owner tells whether the encoded record v belongs to the identity key
+// with value, and in which realm. Only a record that still does is removed
+// for an index entry: the index is kept in step with the records, but it
+// is the record that says whose session it is. A record too corrupt to
+// tell is counted as owned, since it is listed under the identity and a
+// "log out everywhere" must not leave it behind.
+func owner(v []byte, realm, key, value string) int {
 	if v == nil {
-		return false
+		return notOwned
 	}
 	rec, identity, err := decode(v)
 	if err != nil {
-		return true
+		return ownedHere
 	}
 	got, ok := rec.Values[key]
-	return identity == key && ok && got == value
+	switch {
+	case identity != key || !ok || got != value || rec.Forwarded():
+		return notOwned
+	case rec.Realm != "" && rec.Realm != realm:
+		return ownedElsewhere
+	}
+	return ownedHere
 }
 
 // List implements store.Store. The cursor is the hex hash of the last
@@ -462,7 +473,7 @@ func (s *Store) List(ctx context.Context, cursor string, limit int, now time.Tim
 			}
 		}
 		for ; k != nil; k, v = c.Next() {
-			if len(k) != len(session.Hash{}) {
+			if len(k) != len(session.Hash{}) || isForward(v) {
 				continue
 			}
 			if len(entries) == limit {
@@ -495,7 +506,8 @@ func (s *Store) List(ctx context.Context, cursor string, limit int, now time.Tim
 }
 
 // Count implements store.Store. It counts the expiry index past now, which
-// reads keys only.
+// reads keys only: the entries of forward records are told apart by their
+// length (expiryKey).
 func (s *Store) Count(ctx context.Context, now time.Time) (int, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
@@ -510,7 +522,9 @@ func (s *Store) Count(ctx context.Context, now time.Time) (int, error) {
 		c := tx.Bucket(bucketExpiry).Cursor()
 		// Live means ExpiresAt after now: keys from now+1ns on.
 		for k, _ := c.Seek(binary.BigEndian.AppendUint64(nil, indexNano(nano+1))); k != nil; k, _ = c.Next() {
-			n++
+			if len(k) == 8+len(session.Hash{}) {
+				n++
+			}
 		}
 		return nil
 	})
@@ -518,7 +532,8 @@ func (s *Store) Count(ctx context.Context, now time.Time) (int, error) {
 }
 
 // Sweep removes the records that have expired at now, by their stored
-// deadlines, and returns how many it removed. It reads the expiry index
+// deadlines, and returns how many sessions it removed (forward records go
+// too, uncounted: they are no sessions). It reads the expiry index
 // from its start and stops at the first live entry, in transactions of a
 // bounded number of records so that updates are not held up for long.
 func (s *Store) Sweep(now time.Time) (int, error) {
@@ -551,7 +566,7 @@ func (s *Store) sweep(now time.Time, stop <-chan struct{}) (int, error) {
 }
 
 // sweepBatchTx removes up to sweepBatch expired records. It returns how
-// many records it removed and how many index entries it handled: fewer
+// many sessions it removed and how many index entries it handled: fewer
 // than sweepBatch means there are no more expired ones.
 func sweepBatchTx(b txBuckets, now time.Time) (removed, seen int, err error) {
 	limit := indexNano(unixNano(now))
@@ -565,8 +580,8 @@ func sweepBatchTx(b txBuckets, now time.Time) (removed, seen int, err error) {
 	}
 	for _, k := range keys {
 		var hash session.Hash
-		if len(k) == 8+len(hash) {
-			copy(hash[:], k[8:])
+		if len(k) == 8+len(hash) || len(k) == 8+len(hash)+1 && k[len(k)-1] == forwardMark {
+			copy(hash[:], k[8:8+len(hash)])
 			v := b.sessions.Get(hash[:])
 			if v != nil {
 				// The index says expired; the record has the last word,
@@ -576,7 +591,9 @@ func sweepBatchTx(b txBuckets, now time.Time) (removed, seen int, err error) {
 					if err := b.remove(hash); err != nil {
 						return removed, len(keys), err
 					}
-					removed++
+					if derr != nil || !rec.Forwarded() {
+						removed++
+					}
 				}
 			}
 		}
@@ -652,7 +669,7 @@ func (b txBuckets) put(hash session.Hash, rec *session.Record, identity string) 
 	if err := b.sessions.Put(hash[:], encode(rec, identity)); err != nil {
 		return err
 	}
-	if err := b.expiry.Put(expiryKey(rec.ExpiresAt(), hash), nil); err != nil {
+	if err := b.expiry.Put(expiryKey(rec, hash), nil); err != nil {
 		return err
 	}
 	if k := identityKey(rec, identity, hash); k != nil {
@@ -672,7 +689,7 @@ func (b txBuckets) remove(hash session.Hash) error {
 	b.cache.forgetOnCommit(b.tx, hash)
 	rec, identity, err := decode(v)
 	if err == nil {
-		if err := b.expiry.Delete(expiryKey(rec.ExpiresAt(), hash)); err != nil {
+		if err := b.expiry.Delete(expiryKey(rec, hash)); err != nil {
 			return err
 		}
 		if k := identityKey(rec, identity, hash); k != nil {
@@ -694,11 +711,20 @@ func indexNano(nano int64) uint64 {
 	return uint64(nano)
 }
 
-// expiryKey is the expiry index key of a record expiring at t.
-func expiryKey(t time.Time, hash session.Hash) []byte {
-	k := make([]byte, 0, 8+len(hash))
-	k = binary.BigEndian.AppendUint64(k, indexNano(unixNano(t)))
-	return append(k, hash[:]...)
+// forwardMark ends the expiry index key of a forward record, so that Count
+// skips it by its length without reading the record.
+const forwardMark = 'f'
+
+// expiryKey is the expiry index key of rec, stored under hash: its
+// ExpiresAt, the hash, and forwardMark if it is a forward record.
+func expiryKey(rec *session.Record, hash session.Hash) []byte {
+	k := make([]byte, 0, 8+len(hash)+1)
+	k = binary.BigEndian.AppendUint64(k, indexNano(unixNano(rec.ExpiresAt())))
+	k = append(k, hash[:]...)
+	if rec.Forwarded() {
+		k = append(k, forwardMark)
+	}
+	return k
 }
 
 // identityPrefix is the start of the identity index keys of sessions whose

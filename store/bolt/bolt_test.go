@@ -72,7 +72,7 @@ func checkConsistent(t *testing.T, s *Store) {
 			if err != nil {
 				return fmt.Errorf("session %s: %w", h.Short(), err)
 			}
-			wantExpiry[string(expiryKey(rec.ExpiresAt(), h))] = true
+			wantExpiry[string(expiryKey(rec, h))] = true
 			if ik := identityKey(rec, identity, h); ik != nil {
 				wantIdentity[string(ik)] = true
 			}
@@ -300,17 +300,22 @@ func TestSweepStaleEntries(t *testing.T) {
 	s := openTest(t)
 	defer s.Close()
 	h := create(t, s, "a", base, timeouts, map[string]string{"user": "alice"})
-	// An expiry entry that does not match the record, and one without a
+	// Expiry entries that do not match the record, and ones without a
 	// record, as a crash of an older version might have left: the sweep
-	// drops both and keeps the live record.
+	// drops them and keeps the live record.
 	var orphan session.Hash
 	orphan[0] = 1
+	early := &session.Record{IdleDeadline: base.Add(time.Minute), AbsoluteDeadline: base.Add(time.Minute)}
+	earlyForward := early.Clone()
+	earlyForward.Successor = &orphan
 	err := s.db.Update(func(tx *bbolt.Tx) error {
 		b := buckets(tx)
-		if err := b.expiry.Put(expiryKey(base.Add(time.Minute), h), nil); err != nil {
-			return err
+		for _, k := range [][]byte{expiryKey(early, h), expiryKey(early, orphan), expiryKey(earlyForward, h), expiryKey(earlyForward, orphan)} {
+			if err := b.expiry.Put(k, nil); err != nil {
+				return err
+			}
 		}
-		return b.expiry.Put(expiryKey(base.Add(time.Minute), orphan), nil)
+		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -384,7 +389,7 @@ func TestReopen(t *testing.T) {
 	if !sameRecord(got, want) {
 		t.Fatalf("after reopening: %+v, want %+v", got, want)
 	}
-	if n, err := s.DeleteByIdentity(t.Context(), "user", "alice"); err != nil || n != 1 {
+	if n, err := s.DeleteByIdentity(t.Context(), "", "user", "alice"); err != nil || n != 1 {
 		t.Fatalf("DeleteByIdentity after reopening = %d, %v; want 1", n, err)
 	}
 }

@@ -72,7 +72,7 @@ func TestCacheSeesEveryWrite(t *testing.T) {
 		t.Fatalf("after an import, Load gave user %q", got)
 	}
 	// DeleteByIdentity.
-	if n, err := s.DeleteByIdentity(ctx, "user", "bob"); err != nil || n != 1 {
+	if n, err := s.DeleteByIdentity(ctx, "", "user", "bob"); err != nil || n != 1 {
 		t.Fatalf("DeleteByIdentity = %d, %v", n, err)
 	}
 	if _, err := s.Load(ctx, h, base, timeouts); !errors.Is(err, store.ErrNotFound) {
@@ -87,18 +87,54 @@ func TestCacheSeesEveryWrite(t *testing.T) {
 	if _, err := s.Load(ctx, h, base, timeouts); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("after Delete, Load = %v", err)
 	}
-	// Renewal: the old hash is gone at once.
-	h = create(t, s, "c", base, timeouts, map[string]string{"user": "dave"})
+}
+
+// TestCacheSeesForwardRecords: a realm stamped by a write, the forward
+// record a rotation leaves, and its sweep all reach the cache.
+func TestCacheSeesForwardRecords(t *testing.T) {
+	s := openTest(t)
+	defer s.Close()
+	ctx := t.Context()
+	h := create(t, s, "c", base, timeouts, map[string]string{"user": "dave"})
+	load := func() *session.Record {
+		t.Helper()
+		rec, err := s.Load(ctx, h, base.Add(time.Second), timeouts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rec
+	}
+	// A write in a realm stamps it on a record of none.
 	load()
-	newHash := session.HashID("c2")
-	if _, err := s.Update(ctx, store.Update{Hash: h, HasHash: true, NewHash: &newHash, Patch: &session.Patch{Renew: true},
-		Identity: "user", Now: base, Timeouts: timeouts, Limits: limits}); err != nil {
+	if _, err := s.Update(ctx, store.Update{Hash: h, HasHash: true, Identity: "user", Realm: "shop",
+		Now: base, Timeouts: timeouts, Limits: limits}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Load(ctx, h, base, timeouts); !errors.Is(err, store.ErrNotFound) {
-		t.Fatalf("after a renewal, Load of the old hash = %v", err)
+	if got := load().Realm; got != "shop" {
+		t.Fatalf("after a write in realm shop, Load gave realm %q", got)
 	}
-	// The sweep.
+	// Renewal: the old hash holds a forward record at once.
+	newHash := session.HashID("c2")
+	if _, err := s.Update(ctx, store.Update{Hash: h, HasHash: true, NewHash: &newHash, Patch: &session.Patch{Renew: true},
+		Identity: "user", Realm: "shop", Now: base, Timeouts: timeouts, Limits: limits}); err != nil {
+		t.Fatal(err)
+	}
+	fwd := load()
+	if !fwd.Forwarded() || *fwd.Successor != newHash || len(fwd.Values) != 0 {
+		t.Fatalf("after a renewal, Load of the old hash = %+v, want a forward record to the new one", fwd)
+	}
+	// A copy of the forward record too.
+	fwd.Successor[0] ^= 0xff
+	if got := load(); *got.Successor != newHash {
+		t.Fatal("a caller's change of a forward record reached the cache")
+	}
+	// The sweep: the forward record ends first, then the session.
+	if n, err := s.Sweep(base.Add(session.ForwardTTL)); err != nil || n != 0 {
+		t.Fatalf("Sweep at the forward record's end = %d, %v; want it removed and not counted as a session", n, err)
+	}
+	if s.cache.get(h) != nil {
+		t.Fatal("a swept forward record stayed in the cache")
+	}
 	h = newHash
 	load()
 	if n, err := s.Sweep(base.Add(timeouts.Absolute)); err != nil || n != 1 {

@@ -11,33 +11,45 @@ import (
 	"github.com/caddy-session/caddy-session/session"
 )
 
-// codecVersion is the first byte of every encoded record. A future format
-// gets a new version so that old files stay readable.
-const codecVersion = 1
+// codecVersion is the first byte of every encoded record. A new format
+// gets a new version so that old files stay readable: encode writes the
+// latest, decode reads them all.
+const (
+	codecVersion1 = 1 // before realms and forward records
+	codecVersion  = 2
+)
 
-// headerSize is the version byte and the four times.
+// headerSize is the version byte and the four times, the same in every
+// version.
 const headerSize = 1 + 4*8
 
-// The record encoding, version 1:
+// The record encoding, version 2:
 //
 //	version            1 byte
 //	Created            int64 unix nanoseconds, big-endian
 //	LastSeen           int64 unix nanoseconds, big-endian
 //	IdleDeadline       int64 unix nanoseconds, big-endian
 //	AbsoluteDeadline   int64 unix nanoseconds, big-endian
+//	successor          uvarint length (0, or 32 in a forward record), bytes
+//	realm              uvarint length, bytes
 //	identity key name  uvarint length, bytes
 //	number of keys     uvarint
 //	per key, in order  uvarint length, key bytes, uvarint length, value bytes
 //
-// The identity key name is the Update.Identity the record was indexed
-// under, so that removing the record removes exactly its index entry even
-// after the configuration names another identity key.
+// Version 1 is the same without successor and realm: it decodes as a
+// session of no realm.
+//
+// The successor comes first so that scans tell a forward record from a
+// session by one byte (isForward). The identity key name is the
+// Update.Identity the record was indexed under, so that removing the record
+// removes exactly its index entry even after the configuration names
+// another identity key.
 
 // encode returns the encoding of rec, indexed under identity. Keys are
 // written in order, so equal records encode to equal bytes.
 func encode(rec *session.Record, identity string) []byte {
 	keys := make([]string, 0, len(rec.Values))
-	size := headerSize + binary.MaxVarintLen64*(2+2*len(rec.Values)) + len(identity)
+	size := headerSize + binary.MaxVarintLen64*(4+2*len(rec.Values)) + len(session.Hash{}) + len(rec.Realm) + len(identity)
 	for k, v := range rec.Values {
 		keys = append(keys, k)
 		size += len(k) + len(v)
@@ -48,6 +60,13 @@ func encode(rec *session.Record, identity string) []byte {
 	for _, t := range []time.Time{rec.Created, rec.LastSeen, rec.IdleDeadline, rec.AbsoluteDeadline} {
 		b = binary.BigEndian.AppendUint64(b, uint64(unixNano(t)))
 	}
+	if rec.Successor != nil {
+		b = binary.AppendUvarint(b, uint64(len(rec.Successor)))
+		b = append(b, rec.Successor[:]...)
+	} else {
+		b = binary.AppendUvarint(b, 0)
+	}
+	b = appendString(b, rec.Realm)
 	b = appendString(b, identity)
 	b = binary.AppendUvarint(b, uint64(len(keys)))
 	for _, k := range keys {
@@ -88,15 +107,16 @@ func corrupt(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", errCorrupt, fmt.Sprintf(format, args...))
 }
 
-// decode parses an encoded record and the identity key name it was indexed
-// under. It copies everything out of b, which may be bbolt memory that is
-// only valid inside its transaction. On corrupt input it returns an error:
-// it never panics, and it never allocates more than the input can fill.
+// decode parses an encoded record, of any version, and the identity key
+// name it was indexed under. It copies everything out of b, which may be
+// bbolt memory that is only valid inside its transaction. On corrupt input
+// it returns an error: it never panics, and it never allocates more than
+// the input can fill.
 func decode(b []byte) (*session.Record, string, error) {
 	if len(b) < headerSize {
 		return nil, "", corrupt("%d bytes, shorter than the %d-byte header", len(b), headerSize)
 	}
-	if b[0] != codecVersion {
+	if b[0] != codecVersion && b[0] != codecVersion1 {
 		return nil, "", corrupt("unknown version %d; was the file written by a newer caddy-session?", b[0])
 	}
 	rec := &session.Record{
@@ -108,6 +128,10 @@ func decode(b []byte) (*session.Record, string, error) {
 	// Every string of the record is cut from one copy of its bytes: one
 	// allocation instead of one per key and value.
 	d := decoder{b: b[headerSize:], s: string(b[headerSize:])}
+	if b[0] == codecVersion {
+		rec.Successor = d.successor()
+		rec.Realm = d.string("realm")
+	}
 	identity := d.string("identity key name")
 	count := d.uvarint("number of keys")
 	// Every key takes at least two bytes (two empty lengths), so a count
@@ -144,11 +168,17 @@ func timeAt(b []byte) time.Time {
 // expiresAtOf reads only the deadlines of an encoded record, for scans that
 // skip expired records without decoding their values.
 func expiresAtOf(b []byte) (time.Time, error) {
-	if len(b) < headerSize || b[0] != codecVersion {
+	if len(b) < headerSize || b[0] != codecVersion && b[0] != codecVersion1 {
 		return time.Time{}, corrupt("bad header")
 	}
 	r := session.Record{IdleDeadline: timeAt(b[17:]), AbsoluteDeadline: timeAt(b[25:])}
 	return r.ExpiresAt(), nil
+}
+
+// isForward reports whether the encoded record b is a forward record,
+// without decoding it: a version 2 record with a successor.
+func isForward(b []byte) bool {
+	return len(b) > headerSize && b[0] == codecVersion && b[headerSize] != 0
 }
 
 // decoder reads length-prefixed fields, remembering the first error so
@@ -190,4 +220,20 @@ func (d *decoder) string(what string) string {
 	at := len(d.s) - len(d.b)
 	d.b = d.b[n:]
 	return d.s[at : at+int(n)]
+}
+
+// successor reads the successor of a forward record, nil if none.
+func (d *decoder) successor() *session.Hash {
+	s := d.string("successor")
+	switch {
+	case d.err != nil || len(s) == 0:
+		return nil
+	case len(s) != len(session.Hash{}):
+		d.fail("a successor of %d bytes, not a %d-byte hash", len(s), len(session.Hash{}))
+		return nil
+	}
+	// Allocated here only: a session, the common case, costs nothing.
+	h := new(session.Hash)
+	copy(h[:], s)
+	return h
 }

@@ -14,32 +14,41 @@ import (
 	"github.com/caddy-session/caddy-session/store"
 )
 
-// FuzzCodecRoundTrip: any record, with any times and any keys and values,
-// decodes from its encoding to itself (times to the nanosecond, clamped to
-// what an int64 holds), and encodes canonically.
+// FuzzCodecRoundTrip: any record, with any times, keys, values and realm,
+// a session or a forward record, decodes from its encoding to itself
+// (times to the nanosecond, clamped to what an int64 holds), and encodes
+// canonically.
 func FuzzCodecRoundTrip(f *testing.F) {
-	f.Add(int64(0), int64(1), int64(2), int64(3), "user", "user=alice\ncart=apple,pear")
-	f.Add(int64(-1), int64(-1<<62), int64(1<<62), int64(9_223_372_036_854_775_807), "", "")
-	f.Add(int64(1741942013589793238), int64(1741942433589793238), int64(1741944233589793238), int64(1741985213589793238), "rôle", "=\n==\n\xff=\x00")
-	f.Fuzz(func(t *testing.T, created, seen, idle, absolute int64, identity, kv string) {
+	f.Add(int64(0), int64(1), int64(2), int64(3), "user", "user=alice\ncart=apple,pear", "", false)
+	f.Add(int64(-1), int64(-1<<62), int64(1<<62), int64(9_223_372_036_854_775_807), "", "", "shop", true)
+	f.Add(int64(1741942013589793238), int64(1741942433589793238), int64(1741944233589793238), int64(1741985213589793238), "rôle", "=\n==\n\xff=\x00", "\x00", false)
+	f.Fuzz(func(t *testing.T, created, seen, idle, absolute int64, identity, kv, realm string, forward bool) {
 		rec := &session.Record{
 			Created:          time.Unix(0, created),
 			LastSeen:         time.Unix(0, seen),
 			IdleDeadline:     time.Unix(0, idle),
 			AbsoluteDeadline: time.Unix(0, absolute),
 			Values:           map[string]string{},
+			Realm:            realm,
 		}
 		for line := range strings.SplitSeq(kv, "\n") {
 			k, v, _ := strings.Cut(line, "=")
 			rec.Values[k] = v
+		}
+		if forward {
+			next := session.HashID(kv)
+			rec.Successor = &next
 		}
 		b := encode(rec, identity)
 		got, gotIdentity, err := decode(b)
 		if err != nil {
 			t.Fatalf("decode(encode(x)): %v", err)
 		}
-		if gotIdentity != identity || !maps.Equal(got.Values, rec.Values) {
-			t.Fatalf("decode(encode(x)) = %q %q, want %q %q", got.Values, gotIdentity, rec.Values, identity)
+		if gotIdentity != identity || !maps.Equal(got.Values, rec.Values) || got.Realm != realm {
+			t.Fatalf("decode(encode(x)) = %q %q %q, want %q %q %q", got.Values, gotIdentity, got.Realm, rec.Values, identity, realm)
+		}
+		if got.Forwarded() != forward || isForward(b) != forward || forward && *got.Successor != *rec.Successor {
+			t.Fatalf("successor %v (isForward %v), want %v", got.Successor, isForward(b), rec.Successor)
 		}
 		for i, pair := range [][2]time.Time{
 			{got.Created, rec.Created}, {got.LastSeen, rec.LastSeen},
@@ -105,35 +114,14 @@ func FuzzUpdateSequence(f *testing.F) {
 			if err != nil || patch == nil {
 				continue // refused or empty: the handler writes nothing
 			}
-			destroy, sets := patch.Destroy, len(patch.Set) > 0
-			if model == nil && !sets {
+			if model == nil && len(patch.Set) == 0 {
 				continue // only a set creates a session
 			}
-			u := store.Update{Patch: patch, Identity: "user", Now: base, Timeouts: timeouts, Limits: lim}
-			if model != nil {
-				u.Hash, u.HasHash = current, true
-			}
-			if (model == nil || destroy) && sets || model != nil && !destroy && patch.Renew {
-				next := session.HashID(fmt.Sprintf("id-%d", i))
-				u.NewHash = &next
-			}
+			u := handlerUpdate(i, model, current, patch, lim)
 
-			// The model: what the session should hold afterwards.
-			want := model
-			if destroy {
-				want = nil
-			}
-			var ruleErr error
-			if patch.Changes() {
-				if want == nil {
-					want = timeouts.NewRecord(base)
-				} else {
-					want = want.Clone()
-				}
-				ruleErr = patch.ApplyTo(want, lim)
-			}
+			want, ruleErr := modelStep(model, patch, lim)
 
-			rec, err := st.Update(ctx, u)
+			res, err := st.Update(ctx, u)
 			var re *session.RuleError
 			switch {
 			case ruleErr != nil:
@@ -145,14 +133,16 @@ func FuzzUpdateSequence(f *testing.F) {
 			case err != nil:
 				t.Fatalf("response %d: %v", i, err)
 			}
-			if (rec == nil) != (want == nil) || rec != nil && !maps.Equal(rec.Values, want.Values) {
-				t.Fatalf("response %d: the store holds %v, the model %v", i, rec, want)
+			wantAt := current
+			if u.NewHash != nil {
+				wantAt = *u.NewHash
 			}
-			if rec != nil && (len(rec.Values) > lim.Keys || rec.Size() > lim.SessionSize) {
-				t.Fatalf("response %d: a session over the limits: %d keys, %d bytes", i, len(rec.Values), rec.Size())
-			}
+			checkResult(t, i, res, want, wantAt, lim)
 			if u.NewHash != nil && u.HasHash {
-				checkHolds(t, st, u.Hash, nil) // the old ID opens nothing
+				// The old ID opens nothing: it holds a forward record to
+				// the new one after a renewal, and nothing at all after a
+				// destroy.
+				checkForward(t, st, u.Hash, u.NewHash, patch.Destroy)
 			}
 			if u.NewHash != nil {
 				current = *u.NewHash
@@ -162,6 +152,71 @@ func FuzzUpdateSequence(f *testing.F) {
 		}
 		checkConsistent(t, st)
 	})
+}
+
+// handlerUpdate is the update the handler makes of response i's patch,
+// for a request that loaded model under current (nil: none).
+func handlerUpdate(i int, model *session.Record, current session.Hash, patch *session.Patch, lim session.Limits) store.Update {
+	u := store.Update{Patch: patch, Identity: "user", Realm: "shop", Now: base, Timeouts: timeouts, Limits: lim}
+	if model != nil {
+		u.Hash, u.HasHash, u.Seen = current, true, model.Values["user"]
+	}
+	sets := len(patch.Set) > 0
+	if (model == nil || patch.Destroy) && sets || model != nil && !patch.Destroy && patch.Renew {
+		next := session.HashID(fmt.Sprintf("id-%d", i))
+		u.NewHash = &next
+	}
+	return u
+}
+
+// checkResult checks the result of response i against the model's want,
+// stored under wantAt.
+func checkResult(t *testing.T, i int, res store.Result, want *session.Record, wantAt session.Hash, lim session.Limits) {
+	t.Helper()
+	rec := res.Record
+	if (rec == nil) != (want == nil) || rec != nil && !maps.Equal(rec.Values, want.Values) {
+		t.Fatalf("response %d: the store holds %v, the model %v", i, rec, want)
+	}
+	if rec == nil {
+		return
+	}
+	if len(rec.Values) > lim.Keys || rec.Size() > lim.SessionSize {
+		t.Fatalf("response %d: a session over the limits: %d keys, %d bytes", i, len(rec.Values), rec.Size())
+	}
+	if res.Hash != wantAt || res.Followed || rec.Realm != "shop" {
+		t.Fatalf("response %d: the session is at %s (followed %v, realm %q), want %s in realm shop", i, res.Hash.Short(), res.Followed, rec.Realm, wantAt.Short())
+	}
+}
+
+// modelStep is what the session should hold after patch, model being what
+// it holds before (nil: nothing), or the RuleError the patch causes.
+func modelStep(model *session.Record, patch *session.Patch, lim session.Limits) (*session.Record, error) {
+	want := model
+	if patch.Destroy {
+		want = nil
+	}
+	if !patch.Changes() {
+		return want, nil
+	}
+	if want == nil {
+		want = timeouts.NewRecord(base)
+	} else {
+		want = want.Clone()
+	}
+	return want, patch.ApplyTo(want, lim)
+}
+
+// checkForward checks that the record under old is a forward record to
+// next, or none if gone.
+func checkForward(t *testing.T, st *Store, old session.Hash, next *session.Hash, gone bool) {
+	t.Helper()
+	got, err := st.Load(t.Context(), old, base, timeouts)
+	switch {
+	case gone && !errors.Is(err, store.ErrNotFound):
+		t.Fatalf("session %s: %v, %v; want none", old.Short(), got, err)
+	case !gone && (err != nil || !got.Forwarded() || *got.Successor != *next || len(got.Values) != 0):
+		t.Fatalf("session %s: %+v, %v; want a forward record to %s", old.Short(), got, err, next.Short())
+	}
 }
 
 // checkHolds checks that the store holds want under hash (nil: nothing).
@@ -174,7 +229,7 @@ func checkHolds(t *testing.T, st *Store, hash session.Hash, want *session.Record
 		}
 		return
 	}
-	if err != nil || !maps.Equal(got.Values, want.Values) {
-		t.Fatalf("session %s: %v, %v; want %v", hash.Short(), got, err, want.Values)
+	if err != nil || !maps.Equal(got.Values, want.Values) || got.Realm != "shop" || got.Forwarded() {
+		t.Fatalf("session %s: %+v, %v; want %v in realm shop", hash.Short(), got, err, want.Values)
 	}
 }

@@ -47,11 +47,11 @@ func TestImport(t *testing.T) {
 	}
 	// The identity index is the importer's: the old value no longer finds
 	// id-0, the new one does.
-	if got, _ := s.DeleteByIdentity(t.Context(), "user", "old"); got != 0 {
+	if got, _ := s.DeleteByIdentity(t.Context(), "", "user", "old"); got != 0 {
 		t.Fatalf("DeleteByIdentity(old) removed %d", got)
 	}
 	want := (n + 6) / 7
-	if got, _ := s.DeleteByIdentity(t.Context(), "user", "u0"); got != want {
+	if got, _ := s.DeleteByIdentity(t.Context(), "", "user", "u0"); got != want {
 		t.Fatalf("DeleteByIdentity(u0) removed %d, want %d", got, want)
 	}
 	checkConsistent(t, s)

@@ -22,7 +22,7 @@ func corrupt(format string, args ...any) error {
 // encode returns the fields of the session hash of rec, indexed under
 // identity, for HSET.
 func encode(rec *session.Record, identity string) []any {
-	fields := make([]any, 0, 2*(len(rec.Values)+6))
+	fields := make([]any, 0, 2*(len(rec.Values)+8))
 	fields = append(fields,
 		fieldVersion, layoutVersion,
 		fieldCreated, nanos(rec.Created),
@@ -31,6 +31,12 @@ func encode(rec *session.Record, identity string) []any {
 		fieldAbsolute, nanos(rec.AbsoluteDeadline))
 	if identity != "" {
 		fields = append(fields, fieldIdentity, identity)
+	}
+	if rec.Realm != "" {
+		fields = append(fields, fieldRealm, rec.Realm)
+	}
+	if rec.Successor != nil {
+		fields = append(fields, fieldNext, rec.Successor.String())
 	}
 	for _, k := range sortedKeys(rec.Values) {
 		fields = append(fields, k, rec.Values[k])
@@ -71,10 +77,31 @@ func decode(fields map[string]string) (*session.Record, string, error) {
 			rec.Values[k] = v
 		}
 	}
+	rec.Realm = fields[fieldRealm]
+	next, err := parseNext(fields)
+	if err != nil {
+		return nil, "", err
+	}
+	rec.Successor = next
 	return rec, fields[fieldIdentity], nil
 }
 
-// decodeDeadlines parses just the deadlines, which is what Count needs.
+// parseNext reads the successor of a forward record, nil if the fields
+// are a session's.
+func parseNext(fields map[string]string) (*session.Hash, error) {
+	v, ok := fields[fieldNext]
+	if !ok {
+		return nil, nil
+	}
+	h, err := session.ParseHash(v)
+	if err != nil {
+		return nil, corrupt("%s is %q, not a session hash", fieldNext, v)
+	}
+	return &h, nil
+}
+
+// decodeDeadlines parses just the deadlines, and whether the record is a
+// forward record, which is what Count needs.
 func decodeDeadlines(fields map[string]string) (*session.Record, error) {
 	idle, err := parseNanos(fields, fieldIdle)
 	if err != nil {
@@ -84,7 +111,11 @@ func decodeDeadlines(fields map[string]string) (*session.Record, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &session.Record{IdleDeadline: idle, AbsoluteDeadline: absolute}, nil
+	next, err := parseNext(fields)
+	if err != nil {
+		return nil, err
+	}
+	return &session.Record{IdleDeadline: idle, AbsoluteDeadline: absolute, Successor: next}, nil
 }
 
 func parseNanos(fields map[string]string, field string) (time.Time, error) {

@@ -24,6 +24,12 @@ func sameTimes(a, b *session.Record) bool {
 		a.IdleDeadline.UnixNano() == b.IdleDeadline.UnixNano() && a.AbsoluteDeadline.UnixNano() == b.AbsoluteDeadline.UnixNano()
 }
 
+// sameMeta reports whether a and b have the same realm and successor.
+func sameMeta(a, b *session.Record) bool {
+	return a.Realm == b.Realm && (a.Successor == nil) == (b.Successor == nil) &&
+		(a.Successor == nil || *a.Successor == *b.Successor)
+}
+
 // FuzzDecodeHash decodes any session hash a Redis could hand back
 // (lines "field=value"): it never panics, a reserved field never becomes a
 // session key, and what decodes survives encode and decode unchanged.
@@ -41,6 +47,8 @@ func FuzzDecodeHash(f *testing.F) {
 	f.Add(":v=1\n:created=-9223372036854775808\n:seen=9223372036854775807\n:idle=0\n:absolute=1\n:rev=7\n:future=x\n=empty\nuser=")
 	f.Add(":v=2\n:created=1")
 	f.Add(":v=1\n:created=1e9\n:seen=0x10\n:idle= 1\n:absolute=+1")
+	f.Add(":v=1\n:created=1\n:seen=1\n:idle=2\n:absolute=2\n:realm=shop\n:next=" + session.HashID("next").String())
+	f.Add(":v=1\n:created=1\n:seen=1\n:idle=2\n:absolute=2\n:next=ABC")
 	f.Fuzz(func(t *testing.T, raw string) {
 		fields := map[string]string{}
 		for line := range strings.SplitSeq(raw, "\n") {
@@ -66,8 +74,11 @@ func FuzzDecodeHash(f *testing.F) {
 		if err != nil {
 			t.Fatalf("decode(encode(x)): %v", err)
 		}
-		if identity2 != identity || !maps.Equal(again.Values, rec.Values) || !sameTimes(again, rec) {
+		if identity2 != identity || !maps.Equal(again.Values, rec.Values) || !sameTimes(again, rec) || !sameMeta(again, rec) {
 			t.Fatalf("decode(encode(x)) = %+v %q, want %+v %q", again, identity2, rec, identity)
+		}
+		if rec.Realm != fields[fieldRealm] {
+			t.Fatalf("realm %q, the hash says %q", rec.Realm, fields[fieldRealm])
 		}
 	})
 }
@@ -75,13 +86,17 @@ func FuzzDecodeHash(f *testing.F) {
 // FuzzCodecRoundTrip: any record of valid keys decodes from its hash to
 // itself.
 func FuzzCodecRoundTrip(f *testing.F) {
-	f.Add(int64(0), int64(1), int64(2), int64(3), "user", "user=alice\ncart=apple")
-	f.Add(int64(-1), int64(-1<<62), int64(1<<62), int64(9_223_372_036_854_775_807), "", "a-b=\n_=\xff")
-	f.Fuzz(func(t *testing.T, created, seen, idle, absolute int64, identity, kv string) {
+	f.Add(int64(0), int64(1), int64(2), int64(3), "user", "user=alice\ncart=apple", "", false)
+	f.Add(int64(-1), int64(-1<<62), int64(1<<62), int64(9_223_372_036_854_775_807), "", "a-b=\n_=\xff", "shop", true)
+	f.Fuzz(func(t *testing.T, created, seen, idle, absolute int64, identity, kv, realm string, forward bool) {
 		rec := &session.Record{
 			Created: time.Unix(0, created), LastSeen: time.Unix(0, seen),
 			IdleDeadline: time.Unix(0, idle), AbsoluteDeadline: time.Unix(0, absolute),
-			Values: map[string]string{},
+			Values: map[string]string{}, Realm: realm,
+		}
+		if forward {
+			next := session.HashID(kv)
+			rec.Successor = &next
 		}
 		for line := range strings.SplitSeq(kv, "\n") {
 			if k, v, _ := strings.Cut(line, "="); session.ValidKey(k) {
@@ -95,7 +110,7 @@ func FuzzCodecRoundTrip(f *testing.F) {
 		if err != nil {
 			t.Fatalf("decode(encode(x)): %v", err)
 		}
-		if gotIdentity != identity || !maps.Equal(got.Values, rec.Values) || !sameTimes(got, rec) {
+		if gotIdentity != identity || !maps.Equal(got.Values, rec.Values) || !sameTimes(got, rec) || !sameMeta(got, rec) {
 			t.Fatalf("decode(encode(x)) = %+v %q, want %+v %q", got, gotIdentity, rec, identity)
 		}
 	})

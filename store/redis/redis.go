@@ -14,13 +14,23 @@
 //     with ':' and so cannot collide with a session key: ":v" (the layout
 //     version, 1), ":created", ":seen", ":idle" and ":absolute" (the
 //     record's times, as decimal unix nanoseconds), ":identity" (the
-//     identity key the session is indexed under, absent if none) and
-//     ":rev" (a count of the writes, for compare-and-set). Its TTL
-//     is the record's earlier deadline, so Redis removes expired sessions
-//     by itself: there is no sweeper. The braces are a Cluster hash tag:
-//     the key's slot depends on the hash alone.
+//     identity key the session is indexed under, absent if none),
+//     ":realm" (the session's realm, absent if none: a session stored
+//     before realms) and ":rev" (a count of the writes, for
+//     compare-and-set). Its TTL is the record's earlier deadline, so Redis
+//     removes expired sessions by itself: there is no sweeper. The braces
+//     are a Cluster hash tag: the key's slot depends on the hash alone.
+//   - The same key holds a forward record once the session has moved to a
+//     new hash (see store.Decide): the same reserved fields but
+//     ":identity", no session keys, and ":next", the hex hash of the
+//     successor. Its TTL is at most session.ForwardTTL, and it is in
+//     neither index. Its ":v" stays 1: an older Caddy sharing the Redis
+//     during a rolling upgrade ignores ":next" and reads it as an empty
+//     session about to expire, much like the missing session it found
+//     there before, where a new version would make it fail the request.
 //   - <prefix>identity:<key>:<sha256 of value, hex>: a set of the hex
-//     hashes of the sessions whose identity key <key> has that value, for
+//     hashes of the sessions whose identity key <key> has that value, in
+//     every realm (DeleteByIdentity reads each session's realm), for
 //     DeleteByIdentity. Its TTL is kept past the absolute deadline of the
 //     newest member.
 //   - <prefix>sessions: a sorted set of the hex hashes of all sessions,
@@ -30,18 +40,22 @@
 //     session creation's cleanup probe finds their key gone.
 //
 // Only session keys contain a '{', so `SCAN MATCH '<prefix>{*'` finds the
-// sessions and nothing else.
+// sessions (and forward records) and nothing else. Keys written before
+// realms and forward records (no ":realm", no ":next") read as sessions of
+// no realm, which the first write in a realm stamps.
 //
 // # Atomicity
 //
-// Every Update reads the session, applies the change in Go
-// (session.Patch.ApplyTo, which checks the limits on the merged record) and
+// Every Update reads the session, has store.Decide work out the change
+// (session.Patch.ApplyTo checks the limits on the merged record) and
 // writes back only what changed: HSET of the fields set, HDEL of the keys
 // deleted and PEXPIRE, never a rewrite of the whole hash, so two requests
 // that set different keys keep each other's change. The write happens
 // only if nobody wrote the session since the read; otherwise the update
 // starts again from the read, a bounded number of times. A
-// *session.RuleError returns before anything is written.
+// *session.RuleError returns before anything is written. A forward record
+// is followed by reading the successor the same way, guarded by its own
+// read: the forward record itself never changes once written.
 //
 // On a single server or Sentinel the read is under WATCH, and one
 // MULTI/EXEC holds everything an operation writes, indexes included:
@@ -96,6 +110,8 @@ const (
 	fieldAbsolute = ":absolute"
 	fieldIdentity = ":identity"
 	fieldRev      = ":rev"
+	fieldRealm    = ":realm"
+	fieldNext     = ":next"
 )
 
 // layoutVersion is the value of fieldVersion. A future layout gets a new
@@ -229,54 +245,68 @@ func (s *Store) Load(ctx context.Context, hash session.Hash, now time.Time, time
 		return nil, fmt.Errorf("session %s: %w", hash.Short(), err)
 	}
 	// Redis's TTL ends the session at its stored deadline; the timeouts
-	// may be shorter since the configuration changed.
-	if timeouts.Expired(rec, now) {
+	// may be shorter since the configuration changed. A forward record
+	// has its deadlines only.
+	if rec.Forwarded() && rec.Expired(now) || !rec.Forwarded() && timeouts.Expired(rec, now) {
 		return nil, store.ErrNotFound
 	}
 	return rec, nil
 }
 
-// errNeedsNewHash is returned by an Update that would start a session but
-// says not where to keep it.
-var errNeedsNewHash = errors.New("an update that starts a new session needs a NewHash to store it under")
-
 // errConflict is an attempt that another writer got ahead of: nothing of
 // it was written to the session it read, and it is made again.
 var errConflict = errors.New("the session changed since it was read")
 
-// Update implements store.Store.
-func (s *Store) Update(ctx context.Context, u store.Update) (*session.Record, error) {
+// Update implements store.Store. It reads the record under u.Hash and has
+// store.Decide work out the outcome, which it executes; a forward record
+// sends it on to the successor, read and written the same way. A forward
+// record never changes once written, so following it needs no guard: the
+// write to the successor is guarded by its own read.
+func (s *Store) Update(ctx context.Context, u store.Update) (store.Result, error) {
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		return store.Result{}, err
 	}
 	var c *change
 	var err error
 	if u.HasHash {
-		c, err = s.modify(ctx, u.Hash, func(fields map[string]string) (*change, error) {
-			var old *session.Record
-			var oldIdentity string
-			if len(fields) > 0 {
-				var err error
-				if old, oldIdentity, err = decode(fields); err != nil {
-					return nil, fmt.Errorf("session %s: %w; delete it to go on", u.Hash.Short(), err)
-				}
-			}
-			return s.plan(u, old, oldIdentity)
-		})
+		c, err = s.follow(ctx, u)
 	} else {
 		// Nothing to read, so nothing another writer could change.
-		c, err = s.plan(u, nil, "")
-		if err == nil && !c.noop() {
+		c = s.plan(u, store.Decide(u, session.Hash{}, nil, 0), nil, "")
+		if !c.noop() {
 			err = s.write(ctx, nil, c)
 		}
 	}
 	if err != nil {
-		return nil, err
+		return store.Result{}, err
 	}
 	if c.newSession() {
 		s.probe(ctx)
 	}
-	return c.result()
+	return c.o.Result, c.o.Err
+}
+
+// follow runs u from the record under u.Hash on through forward records
+// until Decide says what to do, and does it.
+func (s *Store) follow(ctx context.Context, u store.Update) (*change, error) {
+	at := u.Hash
+	for hop := 0; ; hop++ {
+		c, err := s.modify(ctx, at, func(fields map[string]string) (*change, error) {
+			var stored *session.Record
+			var identity string
+			if len(fields) > 0 {
+				var err error
+				if stored, identity, err = decode(fields); err != nil {
+					return nil, fmt.Errorf("session %s: %w; delete it to go on", at.Short(), err)
+				}
+			}
+			return s.plan(u, store.Decide(u, at, stored, hop), stored, identity), nil
+		})
+		if err != nil || c.o.Next == nil {
+			return c, err
+		}
+		at = *c.o.Next // Decide bounds the hops
+	}
 }
 
 // modify reads the fields of the session under hash (none when there is
@@ -360,10 +390,10 @@ type member struct {
 	hash session.Hash
 }
 
-// change is what one write does, worked out from the session it read.
+// change is what one write does: the execution of a store.Outcome, or of
+// a Delete, in Redis's terms.
 type change struct {
-	rec      *session.Record // the record as it now stands, nil if none
-	notFound bool            // report ErrNotFound once the writes are done
+	o store.Outcome // the outcome executed, whose Result and Err Update returns
 
 	old       session.Hash
 	hasOld    bool   // old was read, and its key is compared before it is written
@@ -371,6 +401,10 @@ type change struct {
 	oldExists bool   // a record (live or expired) was stored under old
 	removeOld bool   // delete the key under old
 
+	forward *session.Record // the forward record to write under old, if any
+	fwdTTL  time.Duration
+
+	rec       *session.Record // the record as it now stands, nil if none
 	target    session.Hash
 	inPlace   bool     // patch the record under old, which is target
 	set       []string // in place: the session keys set
@@ -393,7 +427,7 @@ func (c *change) subject() string {
 
 // noop reports whether the change writes nothing.
 func (c *change) noop() bool {
-	return c == nil || c.rec == nil && !c.removeOld && c.oldMember.set == ""
+	return c == nil || c.rec == nil && !c.removeOld && c.oldMember.set == "" && c.forward == nil
 }
 
 // newSession reports whether the change created a session key, which is
@@ -402,89 +436,36 @@ func (c *change) newSession() bool {
 	return c.rec != nil && !c.inPlace
 }
 
-// result is what Update returns for the change.
-func (c *change) result() (*session.Record, error) {
-	if c.notFound {
-		return nil, store.ErrNotFound
+// plan works out the writes of o, decided on stored, the record read
+// under o.At (nil if none) and indexed under storedIdentity.
+func (s *Store) plan(u store.Update, o store.Outcome, stored *session.Record, storedIdentity string) *change {
+	c := &change{o: o, old: o.At, hasOld: u.HasHash}
+	if !o.Writes() {
+		return c
 	}
-	return c.rec, nil
-}
-
-// plan does the steps of store.Update on old, the record read under
-// u.Hash (nil if none) and indexed under oldIdentity, and returns the
-// writes they need. It writes nothing itself, so a RuleError or any other
-// error leaves the store as it was.
-func (s *Store) plan(u store.Update, old *session.Record, oldIdentity string) (*change, error) {
-	c := &change{old: u.Hash, hasOld: u.HasHash, oldExists: u.HasHash && old != nil}
-	if c.oldExists {
-		c.oldMember = s.memberOf(old, oldIdentity, u.Hash)
+	c.oldExists = stored != nil
+	c.removeOld = o.Remove
+	if stored != nil && (o.Remove || o.InPlace) {
+		c.oldMember = s.memberOf(stored, storedIdentity, o.At)
 	}
-	destroy := u.Patch != nil && u.Patch.Destroy
-	var rec *session.Record
-	// 1. The presented session; an expired one is removed.
-	if u.HasHash {
-		if old != nil && u.Timeouts.Expired(old, u.Now) {
-			c.removeOld = true
-			old = nil
-		}
-		if old == nil && !destroy && u.NewHash == nil {
-			c.notFound = true
-			return c, nil
-		}
-		rec = old
+	if o.Forward != nil {
+		c.forward = o.Forward
+		c.fwdTTL = ttl(o.Forward.ExpiresAt().Sub(u.Now), 0)
 	}
-	// 2. Destroy it.
-	if destroy && rec != nil {
-		c.removeOld = true
-		rec = nil
+	if o.Write == nil {
+		return c
 	}
-	fromOld := rec != nil
-	// 3. Apply the patch, to a new record if there is none.
-	if u.Patch.Changes() {
-		if rec == nil {
-			if u.NewHash == nil {
-				return nil, errNeedsNewHash
-			}
-			rec = u.Timeouts.NewRecord(u.Now)
-		}
-		if err := u.Patch.ApplyTo(rec, u.Limits); err != nil {
-			return nil, err
-		}
-	}
-	if rec == nil {
-		return c, nil
-	}
-	// 4. Touch it and say where it lives.
-	u.Timeouts.Touch(rec, u.Now)
-	c.rec = rec
-	c.target = u.Hash
-	if u.NewHash != nil {
-		c.target = *u.NewHash
-	}
-	c.inPlace = fromOld && c.target == u.Hash
-	if c.oldExists && c.target != u.Hash {
-		c.removeOld = true
-	}
-	if c.inPlace && u.Patch.Changes() {
-		c.set = sortedKeys(u.Patch.Set)
-		for _, k := range u.Patch.Delete {
-			if _, ok := u.Patch.Set[k]; !ok {
-				c.del = append(c.del, k)
-			}
-		}
-	}
-	if _, ok := rec.Values[u.Identity]; ok && u.Identity != "" {
-		c.identity = u.Identity
-	}
-	c.newMember = s.memberOf(rec, c.identity, c.target)
+	c.rec, c.target, c.identity = o.Write, o.WriteAt, o.Identity
+	c.inPlace, c.set, c.del = o.InPlace, o.Set, o.Del
+	c.newMember = s.memberOf(c.rec, c.identity, c.target)
 	if c.newMember == c.oldMember {
 		c.oldMember = member{} // in place already
 	} else {
 		c.addMember = c.newMember.set != ""
 	}
-	c.ttl = ttl(rec.ExpiresAt().Sub(u.Now), 0)
-	c.setTTL = ttl(rec.AbsoluteDeadline.Sub(u.Now), identityTTLMargin)
-	return c, nil
+	c.ttl = ttl(c.rec.ExpiresAt().Sub(u.Now), 0)
+	c.setTTL = ttl(c.rec.AbsoluteDeadline.Sub(u.Now), identityTTLMargin)
+	return c
 }
 
 // memberOf is the identity set entry of rec stored under hash and indexed
@@ -567,27 +548,31 @@ return 1
 // are separate, in an order that never loses a session; see the package
 // documentation.
 func (s *Store) write(ctx context.Context, tx *goredis.Tx, c *change) error {
-	if !s.cluster {
-		queue := func(p goredis.Pipeliner) error {
-			s.addIndex(ctx, p, c)
-			s.writeTarget(ctx, p, c)
-			s.writeOld(ctx, p, c)
-			s.removeIndex(ctx, p, c)
-			return nil
-		}
-		var err error
-		if tx != nil {
-			_, err = tx.TxPipelined(ctx, queue)
-		} else {
-			_, err = s.client.TxPipelined(ctx, queue)
-		}
-		if err != nil && !errors.Is(err, goredis.TxFailedErr) {
-			err = redisError("writing session "+c.subject(), err)
-		}
-		return err
+	if s.cluster {
+		return s.writeCluster(ctx, c)
 	}
+	queue := func(p goredis.Pipeliner) error {
+		s.addIndex(ctx, p, c)
+		s.writeTarget(ctx, p, c)
+		s.writeOld(ctx, p, c)
+		s.removeIndex(ctx, p, c)
+		return nil
+	}
+	var err error
+	if tx != nil {
+		_, err = tx.TxPipelined(ctx, queue)
+	} else {
+		_, err = s.client.TxPipelined(ctx, queue)
+	}
+	if err != nil && !errors.Is(err, goredis.TxFailedErr) {
+		err = redisError("writing session "+c.subject(), err)
+	}
+	return err
+}
 
-	// Cluster. 1: add index entries, so that no session exists unindexed.
+// writeCluster makes the writes of c on Cluster, in steps.
+func (s *Store) writeCluster(ctx context.Context, c *change) error {
+	// 1: add index entries, so that no session exists unindexed.
 	if _, err := s.client.Pipelined(ctx, func(p goredis.Pipeliner) error {
 		s.addIndex(ctx, p, c)
 		return nil
@@ -638,7 +623,8 @@ func (s *Store) write(ctx context.Context, tx *goredis.Tx, c *change) error {
 	// An identity entry was removed from a session that is still there
 	// (renamed, or found not to belong): if another request has named it
 	// that identity since, the entry must stay. A session that moved or
-	// went has no key under the old hash, and a hash is never used again.
+	// went has no session under the old hash (at most a forward record,
+	// never indexed), and a hash is never used again.
 	if c.oldMember.set != "" && (!c.removeOld || c.rec != nil && c.target == c.old) {
 		s.restoreIdentity(ctx, c.oldMember)
 	}
@@ -653,19 +639,22 @@ func (s *Store) casArgs(c *change) []any {
 	}
 	var set []any
 	var del []string
-	op := "patch"
+	op, keyTTL := "patch", c.ttl
 	switch {
 	case c.inPlace:
 		set, del = s.patchFields(c)
 	case c.rec != nil && c.target == c.old:
 		op = "replace"
 		set = encode(c.rec, c.identity)
+	case c.forward != nil:
+		op, keyTTL = "replace", c.fwdTTL
+		set = encode(c.forward, "")
 	case c.removeOld:
 		op = "del"
 	default:
 		return nil
 	}
-	args := []any{c.rev, op, c.ttl.Milliseconds(), len(set) / 2}
+	args := []any{c.rev, op, keyTTL.Milliseconds(), len(set) / 2}
 	args = append(args, set...)
 	args = append(args, len(del))
 	for _, f := range del {
@@ -678,18 +667,25 @@ func (s *Store) casArgs(c *change) []any {
 // pairs, and those it deletes: the keys that changed and the metadata that
 // moved, never the whole record.
 func (s *Store) patchFields(c *change) (set []any, del []string) {
-	set = make([]any, 0, 2*(len(c.set)+3))
+	set = make([]any, 0, 2*(len(c.set)+4))
 	for _, k := range c.set {
 		set = append(set, k, c.rec.Values[k])
 	}
 	set = append(set,
 		fieldSeen, nanos(c.rec.LastSeen),
 		fieldIdle, nanos(c.rec.IdleDeadline))
-	del = c.del
+	del = slices.Clip(c.del)
 	if c.identity != "" {
 		set = append(set, fieldIdentity, c.identity)
 	} else {
-		del = append(slices.Clip(del), fieldIdentity)
+		del = append(del, fieldIdentity)
+	}
+	// The realm is stamped on every write: a record of none (stored
+	// before realms) takes the writer's.
+	if c.rec.Realm != "" {
+		set = append(set, fieldRealm, c.rec.Realm)
+	} else {
+		del = append(del, fieldRealm)
 	}
 	return set, del
 }
@@ -722,7 +718,9 @@ func (s *Store) writeTarget(ctx context.Context, p goredis.Pipeliner, c *change)
 }
 
 // writeOld queues the writes to the key the update read, on a single
-// server: the per-key patch of an update in place, or its deletion.
+// server: the per-key patch of an update in place, or its deletion, and
+// the forward record that replaces a session that moved. The WATCH on the
+// key guards them; a forward record's ":rev" starts again at 1.
 func (s *Store) writeOld(ctx context.Context, p goredis.Pipeliner, c *change) {
 	key := s.SessionKey(c.old)
 	switch {
@@ -736,6 +734,10 @@ func (s *Store) writeOld(ctx context.Context, p goredis.Pipeliner, c *change) {
 		p.PExpire(ctx, key, c.ttl)
 	case c.removeOld && (c.rec == nil || c.target != c.old):
 		p.Del(ctx, key)
+		if c.forward != nil {
+			p.HSet(ctx, key, append(encode(c.forward, ""), fieldRev, 1)...)
+			p.PExpire(ctx, key, c.fwdTTL)
+		}
 	}
 }
 
@@ -797,7 +799,7 @@ var (
 		rec, _, err := decode(f)
 		return rec, err
 	}}
-	readDeadlines = read{fields: []string{fieldIdle, fieldAbsolute}, decode: decodeDeadlines}
+	readDeadlines = read{fields: []string{fieldIdle, fieldAbsolute, fieldNext}, decode: decodeDeadlines}
 	readExists    = read{fields: []string{fieldVersion}, decode: func(map[string]string) (*session.Record, error) {
 		return &session.Record{}, nil
 	}}
@@ -929,7 +931,9 @@ func (s *Store) Delete(ctx context.Context, hash session.Hash) error {
 	}
 	var missing bool
 	_, err := s.modify(ctx, hash, func(fields map[string]string) (*change, error) {
-		missing = len(fields) == 0
+		// A forward record is no session: it stays until its TTL.
+		_, forward := fields[fieldNext]
+		missing = len(fields) == 0 || forward
 		if missing {
 			return nil, nil
 		}
@@ -952,7 +956,7 @@ func (s *Store) Delete(ctx context.Context, hash session.Hash) error {
 // deletes each member whose session still belongs to the identity; the
 // record, not the set, says whose session it is. Members whose session
 // is gone or belongs to someone else now are removed from the set.
-func (s *Store) DeleteByIdentity(ctx context.Context, key, value string) (int, error) {
+func (s *Store) DeleteByIdentity(ctx context.Context, realm, key, value string) (int, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
@@ -974,7 +978,7 @@ func (s *Store) DeleteByIdentity(ctx context.Context, key, value string) (int, e
 			}
 			continue
 		}
-		deleted, err := s.deleteIfOwned(ctx, hash, key, value, setKey)
+		deleted, err := s.deleteIfOwned(ctx, hash, realm, key, value, setKey)
 		if err != nil {
 			return n, err
 		}
@@ -986,28 +990,39 @@ func (s *Store) DeleteByIdentity(ctx context.Context, key, value string) (int, e
 }
 
 // deleteIfOwned deletes the session under hash if its identity key is key
-// with value, and removes hash from the identity set either way.
-func (s *Store) deleteIfOwned(ctx context.Context, hash session.Hash, key, value, setKey string) (bool, error) {
+// with value and it is of realm or of none, and removes hash from the
+// identity set unless the session belongs there (another realm's).
+func (s *Store) deleteIfOwned(ctx context.Context, hash session.Hash, realm, key, value, setKey string) (bool, error) {
 	var deleted bool
 	_, err := s.modify(ctx, hash, func(fields map[string]string) (*change, error) {
-		deleted = false
-		if len(fields) > 0 {
-			rec, identity, err := decode(fields)
-			if err != nil {
-				// Listed under the identity but unreadable: a "log out
-				// everywhere" must not leave it behind.
-				deleted = true
-			} else {
-				v, ok := rec.Values[key]
-				deleted = identity == key && ok && v == value
-			}
+		var indexed bool
+		deleted, indexed = owns(fields, realm, key, value)
+		c := &change{old: hash, hasOld: true, oldExists: deleted, removeOld: deleted}
+		if !indexed || deleted {
+			// This record's entry, or a stale one.
+			c.oldMember = member{set: setKey, hash: hash}
 		}
-		// The set entry goes whatever the record says: it is this
-		// record's entry, or a stale one.
-		return &change{old: hash, hasOld: true, oldExists: deleted, removeOld: deleted,
-			oldMember: member{set: setKey, hash: hash}}, nil
+		return c, nil
 	})
 	return deleted && err == nil, err
+}
+
+// owns tells whether the session of fields belongs to the identity key
+// with value (indexed), and whether it is to be deleted for a revocation
+// in realm: it is of realm or of none. The record, not the set, says whose
+// session it is. A record too corrupt to read is deleted: it is listed
+// under the identity, and a "log out everywhere" must not leave it behind.
+func owns(fields map[string]string, realm, key, value string) (deleted, indexed bool) {
+	if len(fields) == 0 {
+		return false, false
+	}
+	rec, identity, err := decode(fields)
+	if err != nil {
+		return true, true
+	}
+	v, ok := rec.Values[key]
+	indexed = identity == key && ok && v == value && !rec.Forwarded()
+	return indexed && (rec.Realm == "" || rec.Realm == realm), indexed
 }
 
 // List implements store.Store. The cursor is the hex hash of the last
@@ -1042,7 +1057,7 @@ func (s *Store) List(ctx context.Context, cursor string, limit int, now time.Tim
 			return nil, "", err
 		}
 		for i, rec := range recs {
-			if rec == nil || rec.Expired(now) {
+			if rec == nil || rec.Expired(now) || rec.Forwarded() {
 				continue
 			}
 			if len(entries) == limit {
@@ -1079,7 +1094,7 @@ func (s *Store) Count(ctx context.Context, now time.Time) (int, error) {
 			return 0, err
 		}
 		for _, rec := range recs {
-			if rec != nil && !rec.Expired(now) {
+			if rec != nil && !rec.Expired(now) && !rec.Forwarded() {
 				n++
 			}
 		}

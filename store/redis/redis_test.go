@@ -186,6 +186,10 @@ func checkConsistent(t *testing.T, s *Store) {
 		if ttl := s.client.PTTL(ctx, key).Val(); ttl <= 0 {
 			t.Errorf("session %s has no TTL (%s)", h.Short(), ttl)
 		}
+		if rec.Forwarded() {
+			checkForwardRecord(t, s, h, rec, identity, index)
+			continue
+		}
 		if !slices.Contains(index, hex) {
 			t.Errorf("session %s is not in the index", h.Short())
 		}
@@ -193,6 +197,14 @@ func checkConsistent(t *testing.T, s *Store) {
 			wantMembers[m.set] = append(wantMembers[m.set], hex)
 		}
 	}
+	checkIdentitySets(t, s, identitySets, wantMembers)
+}
+
+// checkIdentitySets checks that the identity sets in Redis hold exactly
+// wantMembers, and outlive their members.
+func checkIdentitySets(t *testing.T, s *Store, identitySets map[string]bool, wantMembers map[string][]string) {
+	t.Helper()
+	ctx := context.Background()
 	for set := range identitySets {
 		members, err := s.client.SMembers(ctx, set).Result()
 		if err != nil {
@@ -215,6 +227,21 @@ func checkConsistent(t *testing.T, s *Store) {
 	}
 	for set := range wantMembers {
 		t.Errorf("identity set %s is missing", set)
+	}
+}
+
+// checkForwardRecord checks a forward record: no values, no identity, in
+// no index, and a TTL no longer than session.ForwardTTL.
+func checkForwardRecord(t *testing.T, s *Store, h session.Hash, rec *session.Record, identity string, index []string) {
+	t.Helper()
+	if len(rec.Values) != 0 || identity != "" {
+		t.Errorf("forward record %s holds %v, identity %q", h.Short(), rec.Values, identity)
+	}
+	if slices.Contains(index, h.String()) {
+		t.Errorf("forward record %s is in the index of sessions", h.Short())
+	}
+	if ttl := s.client.PTTL(context.Background(), s.SessionKey(h)).Val(); ttl > session.ForwardTTL {
+		t.Errorf("forward record %s lives %s, longer than %s", h.Short(), ttl, session.ForwardTTL)
 	}
 }
 
@@ -278,34 +305,41 @@ func TestTTLIsTheDeadline(t *testing.T) {
 	}
 }
 
-func TestRotationLeavesNoOldKey(t *testing.T) {
+// TestRotationLeavesForwardRecord: a rotation leaves under the old key
+// a forward record and nothing else of the session, and a destroy leaves
+// nothing at all.
+func TestRotationLeavesForwardRecord(t *testing.T) {
 	t.Parallel()
 	both(t, func(t *testing.T, b backend) {
 		tests := []struct {
-			name  string
-			patch *session.Patch
-			want  map[string]string
+			name    string
+			patch   *session.Patch
+			want    map[string]string
+			forward bool
 		}{
-			{"renew", &session.Patch{Renew: true}, map[string]string{"user": "alice", "cart": "3"}},
-			{"login", &session.Patch{Renew: true, Set: map[string]string{"user": "bob"}}, map[string]string{"user": "bob", "cart": "3"}},
-			{"destroy and set", &session.Patch{Destroy: true, Set: map[string]string{"flash": "bye"}}, map[string]string{"flash": "bye"}},
+			{"renew", &session.Patch{Renew: true}, map[string]string{"user": "alice", "cart": "3"}, true},
+			{"login", &session.Patch{Renew: true, Set: map[string]string{"user": "bob"}}, map[string]string{"user": "bob", "cart": "3"}, true},
+			{"destroy and set", &session.Patch{Destroy: true, Set: map[string]string{"flash": "bye"}}, map[string]string{"flash": "bye"}, false},
 		}
 		for _, tc := range tests {
 			t.Run(tc.name, func(t *testing.T) {
 				s := b.open(t)
 				old := create(t, s, "old", base, timeouts, map[string]string{"user": "alice", "cart": "3"})
 				renewed := session.HashID("renewed")
-				rec, err := s.Update(t.Context(), store.Update{
-					Hash: old, HasHash: true, NewHash: ptr(renewed), Patch: tc.patch,
+				res, err := s.Update(t.Context(), store.Update{
+					Hash: old, HasHash: true, NewHash: ptr(renewed), Patch: tc.patch, Realm: "shop",
 					Identity: "user", Now: base.Add(time.Minute), Timeouts: timeouts, Limits: limits,
 				})
 				if err != nil {
 					t.Fatal(err)
 				}
-				if !maps.Equal(rec.Values, tc.want) {
-					t.Fatalf("values = %v, want %v", rec.Values, tc.want)
+				if !maps.Equal(res.Record.Values, tc.want) || res.Hash != renewed {
+					t.Fatalf("result = %+v, want %v at the new hash", res, tc.want)
 				}
 				want := []string{s.IndexKey(), s.SessionKey(renewed)}
+				if tc.forward {
+					want = append(want, s.SessionKey(old))
+				}
 				if u, ok := tc.want["user"]; ok {
 					want = append(want, s.IdentityKey("user", u))
 				}
@@ -315,6 +349,13 @@ func TestRotationLeavesNoOldKey(t *testing.T) {
 				}
 				if got := s.client.ZRange(t.Context(), s.IndexKey(), 0, -1).Val(); !slices.Equal(got, []string{renewed.String()}) {
 					t.Fatalf("index = %v, want only the new hash", got)
+				}
+				if tc.forward {
+					fields := s.client.HGetAll(t.Context(), s.SessionKey(old)).Val()
+					if fields[fieldNext] != renewed.String() || fields[fieldRealm] != "shop" || fields[fieldVersion] != layoutVersion {
+						t.Fatalf("the old key holds %v, want a forward record to %s of realm shop", fields, renewed.Short())
+					}
+					within(t, "PTTL of the forward record", s.client.PTTL(t.Context(), s.SessionKey(old)).Val(), session.ForwardTTL)
 				}
 				checkConsistent(t, s)
 			})
@@ -449,7 +490,7 @@ func TestWritesArePerKey(t *testing.T) {
 	if err := s.client.HSet(t.Context(), s.SessionKey(h), "other", "kept").Err(); err != nil {
 		t.Fatal(err)
 	}
-	rec, err := s.Update(t.Context(), store.Update{
+	res, err := s.Update(t.Context(), store.Update{
 		Hash: h, HasHash: true, Patch: &session.Patch{Set: map[string]string{"cart": "2"}},
 		Identity: "user", Now: base.Add(time.Minute), Timeouts: timeouts, Limits: limits,
 	})
@@ -457,15 +498,15 @@ func TestWritesArePerKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[string]string{"user": "alice", "cart": "2", "other": "kept"}
-	if !maps.Equal(rec.Values, want) {
-		t.Fatalf("values = %v, want %v", rec.Values, want)
+	if !maps.Equal(res.Record.Values, want) {
+		t.Fatalf("values = %v, want %v", res.Record.Values, want)
 	}
 }
 
 // TestConcurrentWritesDuringRotation renews a session while other requests
-// set keys through its old ID. Each of those either reaches the renewed
-// session or reports ErrNotFound (the handler then starts a new session):
-// no update reports success and is lost.
+// of the same user set keys through its old ID. Each of them lands in the
+// session, before the rotation or after it through the forward record:
+// none fails and none is lost.
 func TestConcurrentWritesDuringRotation(t *testing.T) {
 	t.Parallel()
 	both(t, func(t *testing.T, b backend) {
@@ -480,16 +521,18 @@ func TestConcurrentWritesDuringRotation(t *testing.T) {
 		for i := range n {
 			wg.Go(func() {
 				<-start
-				_, err := s.Update(context.Background(), store.Update{
+				res, err := s.Update(context.Background(), store.Update{
 					Hash: old, HasHash: true,
 					Patch:    &session.Patch{Set: map[string]string{fmt.Sprintf("k%02d", i): "v"}},
-					Identity: "user", Now: base.Add(time.Minute), Timeouts: timeouts, Limits: limits,
+					Identity: "user", Seen: "alice", Now: base.Add(time.Minute), Timeouts: timeouts, Limits: limits,
 				})
 				switch {
-				case err == nil:
+				case err != nil:
+					errs <- fmt.Errorf("update %d: %w", i, err)
+				case res.Followed != (res.Hash == renewed) || !res.Followed && res.Hash != old:
+					errs <- fmt.Errorf("update %d: at %s, followed %v", i, res.Hash.Short(), res.Followed)
+				default:
 					ok[i] = true
-				case !errors.Is(err, store.ErrNotFound):
-					errs <- err
 				}
 			})
 		}
@@ -497,7 +540,7 @@ func TestConcurrentWritesDuringRotation(t *testing.T) {
 			<-start
 			_, err := s.Update(context.Background(), store.Update{
 				Hash: old, HasHash: true, NewHash: ptr(renewed), Patch: &session.Patch{Renew: true},
-				Identity: "user", Now: base.Add(time.Minute), Timeouts: timeouts, Limits: limits,
+				Identity: "user", Seen: "alice", Now: base.Add(time.Minute), Timeouts: timeouts, Limits: limits,
 			})
 			if err != nil {
 				errs <- fmt.Errorf("renewal: %w", err)
@@ -514,12 +557,12 @@ func TestConcurrentWritesDuringRotation(t *testing.T) {
 			t.Fatal(err)
 		}
 		for i := range n {
-			if k := fmt.Sprintf("k%02d", i); ok[i] && got.Values[k] != "v" {
-				t.Errorf("update of %s succeeded but the renewed session lacks it: %v", k, got.Values)
+			if k := fmt.Sprintf("k%02d", i); !ok[i] || got.Values[k] != "v" {
+				t.Errorf("update of %s (succeeded: %v): the renewed session lacks it: %v", k, ok[i], got.Values)
 			}
 		}
-		if _, err := s.Load(t.Context(), old, base.Add(time.Minute), timeouts); !errors.Is(err, store.ErrNotFound) {
-			t.Errorf("old hash after the renewal: %v, want ErrNotFound", err)
+		if rec, err := s.Load(t.Context(), old, base.Add(time.Minute), timeouts); err != nil || !rec.Forwarded() || *rec.Successor != renewed {
+			t.Errorf("old hash after the renewal: %+v, %v; want a forward record", rec, err)
 		}
 		checkConsistent(t, s)
 	})
@@ -568,7 +611,7 @@ func TestClusterHoldsOneConnection(t *testing.T) {
 	for err := range errs {
 		t.Error(err)
 	}
-	if n, err := s.DeleteByIdentity(t.Context(), "user", "alice"); err != nil || n != 16 {
+	if n, err := s.DeleteByIdentity(t.Context(), "", "user", "alice"); err != nil || n != 16 {
 		t.Fatalf("DeleteByIdentity = %d, %v; want 16", n, err)
 	}
 	checkConsistent(t, s)
@@ -596,7 +639,7 @@ func TestStaleEntries(t *testing.T) {
 		if err := s.Delete(t.Context(), gone); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("Delete of the expired session = %v, want ErrNotFound", err)
 		}
-		if n, err := s.DeleteByIdentity(t.Context(), "user", "alice"); err != nil || n != 1 {
+		if n, err := s.DeleteByIdentity(t.Context(), "", "user", "alice"); err != nil || n != 1 {
 			t.Fatalf("DeleteByIdentity = %d, %v; want 1", n, err)
 		}
 		if got := keys(t, s); len(got) != 0 {
@@ -776,7 +819,7 @@ func TestKeyPrefixesAreSeparate(t *testing.T) {
 	if n, err := other.Count(t.Context(), base); err != nil || n != 0 {
 		t.Fatalf("Count through the other prefix = %d, %v", n, err)
 	}
-	if n, err := other.DeleteByIdentity(t.Context(), "user", "alice"); err != nil || n != 0 {
+	if n, err := other.DeleteByIdentity(t.Context(), "", "user", "alice"); err != nil || n != 0 {
 		t.Fatalf("DeleteByIdentity through the other prefix = %d, %v", n, err)
 	}
 }

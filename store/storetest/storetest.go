@@ -61,7 +61,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"UpdateMissing", testUpdateMissing},
 		{"UpdateExpiredRemovesIt", testUpdateExpiredRemovesIt},
 		{"UpdateExpiredByTimeoutsRemovesIt", testUpdateExpiredByTimeoutsRemovesIt},
-		{"UpdateExpiredWithNewHashStartsFresh", testUpdateExpiredWithNewHashStartsFresh},
+		{"UpdateExpiredWithNewHashIsNotFound", testUpdateExpiredWithNewHashIsNotFound},
 		{"TouchOnly", testTouchOnly},
 		{"Renew", testRenew},
 		{"RenewWithChanges", testRenewWithChanges},
@@ -91,6 +91,19 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ListWhileChanging", testListWhileChanging},
 		{"Count", testCount},
 		{"ReturnsCopies", testReturnsCopies},
+		{"RealmStamped", testRealmStamped},
+		{"RealmOther", testRealmOther},
+		{"RealmLegacyAdopted", testRealmLegacyAdopted},
+		{"DeleteByIdentityPerRealm", testDeleteByIdentityPerRealm},
+		{"ForwardFollowed", testForwardFollowed},
+		{"ForwardStale", testForwardStale},
+		{"ForwardTouchOnly", testForwardTouchOnly},
+		{"ForwardDestroy", testForwardDestroy},
+		{"ForwardSuccessorGone", testForwardSuccessorGone},
+		{"ForwardChain", testForwardChain},
+		{"ForwardExpiry", testForwardExpiry},
+		{"ForwardNotASession", testForwardNotASession},
+		{"ForwardOtherRealm", testForwardOtherRealm},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -124,14 +137,14 @@ func ptr(h session.Hash) *session.Hash { return &h }
 // "user", and checks what Update returned.
 func create(t *testing.T, s store.Store, hash session.Hash, now time.Time, values map[string]string) *session.Record {
 	t.Helper()
-	rec, err := s.Update(t.Context(), store.Update{
+	rec, err := record(s.Update(t.Context(), store.Update{
 		NewHash:  ptr(hash),
 		Patch:    &session.Patch{Set: maps.Clone(values)},
 		Identity: identity,
 		Now:      now,
 		Timeouts: timeouts,
 		Limits:   limits,
-	})
+	}))
 	if err != nil {
 		t.Fatalf("creating session %s: %v", hash.Short(), err)
 	}
@@ -148,7 +161,7 @@ func create(t *testing.T, s store.Store, hash session.Hash, now time.Time, value
 // timeouts and limits.
 func update(t *testing.T, s store.Store, hash session.Hash, now time.Time, patch *session.Patch) (*session.Record, error) {
 	t.Helper()
-	return s.Update(t.Context(), store.Update{
+	return record(s.Update(t.Context(), store.Update{
 		Hash:     hash,
 		HasHash:  true,
 		Patch:    patch,
@@ -156,7 +169,13 @@ func update(t *testing.T, s store.Store, hash session.Hash, now time.Time, patch
 		Now:      now,
 		Timeouts: timeouts,
 		Limits:   limits,
-	})
+	}))
+}
+
+// record is the record of an Update's result, for the tests that care
+// about nothing else.
+func record(res store.Result, err error) (*session.Record, error) {
+	return res.Record, err
 }
 
 // mustUpdate is update for a change that has to succeed and leave a record.
@@ -194,6 +213,23 @@ func wantGone(t *testing.T, s store.Store, hash session.Hash, now time.Time) {
 	}
 }
 
+// wantForward checks that the record under hash at now is a forward
+// record to next.
+func wantForward(t *testing.T, s store.Store, hash, next session.Hash, now time.Time) *session.Record {
+	t.Helper()
+	rec, err := s.Load(t.Context(), hash, now, timeouts)
+	if err != nil {
+		t.Fatalf("loading %s at %s: %v, want a forward record", hash.Short(), now.Sub(base), err)
+	}
+	if !rec.Forwarded() || *rec.Successor != next {
+		t.Fatalf("loading %s at %s: %+v, want a forward record to %s", hash.Short(), now.Sub(base), rec, next.Short())
+	}
+	if len(rec.Values) != 0 {
+		t.Fatalf("forward record %s holds values %v", hash.Short(), rec.Values)
+	}
+	return rec
+}
+
 // wantNotFound checks that err is ErrNotFound.
 func wantNotFound(t *testing.T, what string, rec *session.Record, err error) {
 	t.Helper()
@@ -229,15 +265,23 @@ func wantCount(t *testing.T, s store.Store, now time.Time, want int) {
 	}
 }
 
-// deleteByIdentity calls DeleteByIdentity and checks how many it removed.
+// deleteByIdentity calls DeleteByIdentity in no realm, as the tests that
+// are not about realms write, and checks how many it removed.
 func deleteByIdentity(t *testing.T, s store.Store, key, value string, want int) {
 	t.Helper()
-	n, err := s.DeleteByIdentity(t.Context(), key, value)
+	deleteByIdentityIn(t, s, "", key, value, want)
+}
+
+// deleteByIdentityIn calls DeleteByIdentity in realm and checks how many
+// it removed.
+func deleteByIdentityIn(t *testing.T, s store.Store, realm, key, value string, want int) {
+	t.Helper()
+	n, err := s.DeleteByIdentity(t.Context(), realm, key, value)
 	if err != nil {
-		t.Fatalf("DeleteByIdentity(%q, %q): %v", key, value, err)
+		t.Fatalf("DeleteByIdentity(%q, %q, %q): %v", realm, key, value, err)
 	}
 	if n != want {
-		t.Fatalf("DeleteByIdentity(%q, %q) removed %d sessions, want %d", key, value, n, want)
+		t.Fatalf("DeleteByIdentity(%q, %q, %q) removed %d sessions, want %d", realm, key, value, n, want)
 	}
 }
 
@@ -328,13 +372,13 @@ func testCreate(t *testing.T, s store.Store) {
 }
 
 func testCreateNeedsNewHash(t *testing.T, s store.Store) {
-	rec, err := s.Update(t.Context(), store.Update{
+	rec, err := record(s.Update(t.Context(), store.Update{
 		Patch:    &session.Patch{Set: map[string]string{"user": "alice"}},
 		Identity: identity,
 		Now:      base,
 		Timeouts: timeouts,
 		Limits:   limits,
-	})
+	}))
 	if err == nil {
 		t.Fatalf("Update creating a session without NewHash returned %v and no error", rec)
 	}
@@ -391,10 +435,10 @@ func testExpiryAbsolute(t *testing.T, s store.Store) {
 	}
 	// Keep the session busy: it still ends an hour after its creation.
 	for _, m := range []time.Duration{20, 40, 55} {
-		rec, err := s.Update(t.Context(), store.Update{
+		rec, err := record(s.Update(t.Context(), store.Update{
 			Hash: h, HasHash: true, Identity: identity,
 			Now: base.Add(m * time.Minute), Timeouts: short, Limits: limits,
-		})
+		}))
 		if err != nil {
 			t.Fatalf("touch at %dm: %v", m, err)
 		}
@@ -451,35 +495,41 @@ func testUpdateExpiredByTimeoutsRemovesIt(t *testing.T, s store.Store) {
 	h := hashOf("a")
 	create(t, s, h, base, map[string]string{"user": "alice"})
 	now := base.Add(10 * time.Minute)
-	rec, err := s.Update(t.Context(), store.Update{
+	rec, err := record(s.Update(t.Context(), store.Update{
 		Hash: h, HasHash: true, Identity: identity, Now: now,
 		Timeouts: session.Timeouts{Idle: 5 * time.Minute, Absolute: 12 * time.Hour},
 		Limits:   limits,
-	})
+	}))
 	wantNotFound(t, "Update of a session expired by the timeouts passed", rec, err)
 	// Its stored deadline has not passed, yet it is gone.
 	wantCount(t, s, now, 0)
 	wantGone(t, s, h, now)
 }
 
-func testUpdateExpiredWithNewHashStartsFresh(t *testing.T, s store.Store) {
+// testUpdateExpiredWithNewHashIsNotFound: the keys of a request whose
+// session ended while it was in flight are dropped, not given to a new
+// session, even with a NewHash to keep one under: the caller decides
+// whether to start one.
+func testUpdateExpiredWithNewHashIsNotFound(t *testing.T, s store.Store) {
 	old, fresh := hashOf("old"), hashOf("fresh")
 	create(t, s, old, base, map[string]string{"user": "alice", "cart": "3"})
 	now := base.Add(time.Hour)
-	rec, err := s.Update(t.Context(), store.Update{
-		Hash: old, HasHash: true, NewHash: ptr(fresh),
-		Patch:    &session.Patch{Set: map[string]string{"user": "bob"}},
-		Identity: identity, Now: now, Timeouts: timeouts, Limits: limits,
-	})
-	if err != nil {
-		t.Fatalf("Update of an expired session with NewHash: %v", err)
+	for _, patch := range []*session.Patch{
+		{Set: map[string]string{"user": "bob"}},
+		{Renew: true, Set: map[string]string{"user": "bob"}},
+		{Destroy: true, Set: map[string]string{"user": "bob"}},
+	} {
+		rec, err := record(s.Update(t.Context(), store.Update{
+			Hash: old, HasHash: true, NewHash: ptr(fresh), Patch: patch,
+			Identity: identity, Now: now, Timeouts: timeouts, Limits: limits,
+		}))
+		wantNotFound(t, "Update of an expired session with NewHash", rec, err)
+		wantGone(t, s, fresh, now)
 	}
-	want := map[string]string{"user": "bob"}
-	wantRecord(t, "new session", rec, time.Hour, time.Hour, time.Hour+30*time.Minute, 13*time.Hour, want)
-	got := load(t, s, fresh, now)
-	wantRecord(t, "loaded new session", got, time.Hour, time.Hour, time.Hour+30*time.Minute, 13*time.Hour, want)
-	wantCount(t, s, base, 1)
+	// The expired session was removed: counted at base, it would be live.
+	wantCount(t, s, base, 0)
 	deleteByIdentity(t, s, "user", "alice", 0)
+	deleteByIdentity(t, s, "user", "bob", 0)
 }
 
 func testTouchOnly(t *testing.T, s store.Store) {
@@ -488,10 +538,10 @@ func testTouchOnly(t *testing.T, s store.Store) {
 	values := map[string]string{"user": "alice"}
 	touch := func(at time.Duration) *session.Record {
 		t.Helper()
-		rec, err := s.Update(t.Context(), store.Update{
+		rec, err := record(s.Update(t.Context(), store.Update{
 			Hash: h, HasHash: true, Identity: identity,
 			Now: base.Add(at), Timeouts: short, Limits: limits,
-		})
+		}))
 		if err != nil {
 			t.Fatalf("touch at %s: %v", at, err)
 		}
@@ -530,23 +580,28 @@ func testRenew(t *testing.T, s store.Store) {
 	old, renewed := hashOf("old"), hashOf("renewed")
 	values := map[string]string{"user": "alice", "cart": "3"}
 	create(t, s, old, base, values)
-	rec, err := s.Update(t.Context(), store.Update{
+	rec, err := record(s.Update(t.Context(), store.Update{
 		Hash: old, HasHash: true, NewHash: ptr(renewed),
 		Patch:    &session.Patch{Renew: true},
 		Identity: identity, Now: base.Add(5 * time.Minute), Timeouts: timeouts, Limits: limits,
-	})
+	}))
 	if err != nil {
 		t.Fatalf("renewal: %v", err)
 	}
 	wantRecord(t, "renewed record", rec, 0, 5*time.Minute, 35*time.Minute, 12*time.Hour, values)
-	wantGone(t, s, old, base.Add(5*time.Minute))
+	// The old hash holds no session: only a forward record to the new.
+	wantForward(t, s, old, renewed, base.Add(5*time.Minute))
 	got := load(t, s, renewed, base.Add(6*time.Minute))
 	wantRecord(t, "loaded renewed record", got, 0, 5*time.Minute, 35*time.Minute, 12*time.Hour, values)
 	wantCount(t, s, base.Add(6*time.Minute), 1)
-	r, err := update(t, s, old, base.Add(7*time.Minute), &session.Patch{Set: map[string]string{"cart": "9"}})
-	wantNotFound(t, "Update through the old hash", r, err)
+	// A request through the old hash that saw no user (Seen "") does not
+	// reach alice's session.
+	r, err := update(t, s, old, base.Add(6*time.Minute), &session.Patch{Set: map[string]string{"cart": "9"}})
+	if !errors.Is(err, store.ErrStale) {
+		t.Fatalf("Update through the old hash by a request that saw no user: got (%v, %v), want ErrStale", r, err)
+	}
 	if got := load(t, s, renewed, base.Add(7*time.Minute)); got.Values["cart"] != "3" {
-		t.Fatalf("an update through the old hash reached the renewed session: %v", got.Values)
+		t.Fatalf("a stale update through the old hash reached the renewed session: %v", got.Values)
 	}
 }
 
@@ -554,7 +609,7 @@ func testRenewWithChanges(t *testing.T, s store.Store) {
 	old, renewed := hashOf("old"), hashOf("renewed")
 	create(t, s, old, base, map[string]string{"user": "alice", "cart": "3"})
 	// A login: renew, change the user and drop the cart, all at once.
-	rec, err := s.Update(t.Context(), store.Update{
+	rec, err := record(s.Update(t.Context(), store.Update{
 		Hash: old, HasHash: true, NewHash: ptr(renewed),
 		Patch: &session.Patch{
 			Renew:  true,
@@ -562,7 +617,7 @@ func testRenewWithChanges(t *testing.T, s store.Store) {
 			Delete: []string{"cart"},
 		},
 		Identity: identity, Now: base.Add(5 * time.Minute), Timeouts: timeouts, Limits: limits,
-	})
+	}))
 	if err != nil {
 		t.Fatalf("renewal with changes: %v", err)
 	}
@@ -570,7 +625,7 @@ func testRenewWithChanges(t *testing.T, s store.Store) {
 	wantRecord(t, "renewed record", rec, 0, 5*time.Minute, 35*time.Minute, 12*time.Hour, want)
 	got := load(t, s, renewed, base.Add(6*time.Minute))
 	wantRecord(t, "loaded renewed record", got, 0, 5*time.Minute, 35*time.Minute, 12*time.Hour, want)
-	wantGone(t, s, old, base.Add(6*time.Minute))
+	wantForward(t, s, old, renewed, base.Add(6*time.Minute))
 	wantCount(t, s, base.Add(6*time.Minute), 1)
 }
 
@@ -590,11 +645,16 @@ func testDestroy(t *testing.T, s store.Store) {
 }
 
 func testDestroyMissing(t *testing.T, s store.Store) {
-	// Step 1 of Update: a missing record is no error when destroying it.
+	// Step 1 of Update: a missing record is not found, whatever the patch.
 	rec, err := update(t, s, hashOf("missing"), base, &session.Patch{Destroy: true})
-	if err != nil || rec != nil {
-		t.Fatalf("Destroy of a missing session: got (%v, %v), want (nil, nil)", rec, err)
-	}
+	wantNotFound(t, "Destroy of a missing session", rec, err)
+	rec, err = record(s.Update(t.Context(), store.Update{
+		Hash: hashOf("missing"), HasHash: true, NewHash: ptr(hashOf("fresh")),
+		Patch:    &session.Patch{Destroy: true, Set: map[string]string{"flash": "bye"}},
+		Identity: identity, Now: base, Timeouts: timeouts, Limits: limits,
+	}))
+	wantNotFound(t, "Destroy and Set of a missing session", rec, err)
+	wantGone(t, s, hashOf("fresh"), base)
 	wantCount(t, s, base, 0)
 }
 
@@ -602,11 +662,11 @@ func testDestroyAndSet(t *testing.T, s store.Store) {
 	old, fresh := hashOf("old"), hashOf("fresh")
 	create(t, s, old, base, map[string]string{"user": "alice", "cart": "3"})
 	now := base.Add(10 * time.Minute)
-	rec, err := s.Update(t.Context(), store.Update{
+	rec, err := record(s.Update(t.Context(), store.Update{
 		Hash: old, HasHash: true, NewHash: ptr(fresh),
 		Patch:    &session.Patch{Destroy: true, Set: map[string]string{"user": "bob"}},
 		Identity: identity, Now: now, Timeouts: timeouts, Limits: limits,
-	})
+	}))
 	if err != nil {
 		t.Fatalf("Destroy and Set: %v", err)
 	}
@@ -651,19 +711,19 @@ func testLimitKeys(t *testing.T, s store.Store) {
 	h := hashOf("a")
 	before := create(t, s, h, base, map[string]string{"a": "1", "b": "2"})
 	lim := session.Limits{Keys: 3, SessionSize: 1 << 10}
-	rec, err := s.Update(t.Context(), store.Update{
+	rec, err := record(s.Update(t.Context(), store.Update{
 		Hash: h, HasHash: true,
 		Patch:    &session.Patch{Set: map[string]string{"c": "3", "d": "4"}},
 		Identity: identity, Now: base.Add(5 * time.Minute), Timeouts: timeouts, Limits: lim,
-	})
+	}))
 	wantRuleError(t, "a patch over the key limit", rec, err, "too_many_keys")
 	wantUnchanged(t, s, h, before, 1)
 	// Replacing a key and deleting one to make room is within the limit.
-	rec, err = s.Update(t.Context(), store.Update{
+	rec, err = record(s.Update(t.Context(), store.Update{
 		Hash: h, HasHash: true,
 		Patch:    &session.Patch{Set: map[string]string{"a": "10", "c": "3", "d": "4"}, Delete: []string{"b"}},
 		Identity: identity, Now: base.Add(5 * time.Minute), Timeouts: timeouts, Limits: lim,
-	})
+	}))
 	if err != nil {
 		t.Fatalf("a patch at the key limit: %v", err)
 	}
@@ -682,7 +742,7 @@ func testLimitSessionSize(t *testing.T, s store.Store) {
 		Patch:    &session.Patch{Set: map[string]string{"cart": "12345678901234567890"}},
 		Identity: identity, Now: base.Add(5 * time.Minute), Timeouts: timeouts, Limits: lim,
 	}
-	rec, err := s.Update(t.Context(), u)
+	rec, err := record(s.Update(t.Context(), u))
 	wantRuleError(t, "a patch over the size limit", rec, err, "session_too_large")
 	wantUnchanged(t, s, h, before, 1)
 	// One byte less fits exactly.
@@ -694,11 +754,11 @@ func testLimitSessionSize(t *testing.T, s store.Store) {
 
 func testLimitOnNewSession(t *testing.T, s store.Store) {
 	h := hashOf("a")
-	rec, err := s.Update(t.Context(), store.Update{
+	rec, err := record(s.Update(t.Context(), store.Update{
 		NewHash:  ptr(h),
 		Patch:    &session.Patch{Set: map[string]string{"user": "alice", "a": "1", "b": "2"}},
 		Identity: identity, Now: base, Timeouts: timeouts, Limits: session.Limits{Keys: 2},
-	})
+	}))
 	wantRuleError(t, "a new session over the key limit", rec, err, "too_many_keys")
 	wantGone(t, s, h, base)
 	wantCount(t, s, base, 0)
@@ -708,11 +768,11 @@ func testLimitOnNewSession(t *testing.T, s store.Store) {
 func testLimitAbortsRenewal(t *testing.T, s store.Store) {
 	old, renewed := hashOf("old"), hashOf("renewed")
 	before := create(t, s, old, base, map[string]string{"user": "alice"})
-	rec, err := s.Update(t.Context(), store.Update{
+	rec, err := record(s.Update(t.Context(), store.Update{
 		Hash: old, HasHash: true, NewHash: ptr(renewed),
 		Patch:    &session.Patch{Renew: true, Set: map[string]string{"a": "1", "b": "2"}},
 		Identity: identity, Now: base.Add(5 * time.Minute), Timeouts: timeouts, Limits: session.Limits{Keys: 2},
-	})
+	}))
 	wantRuleError(t, "a renewal over the key limit", rec, err, "too_many_keys")
 	// The old hash still works and the new one was never created.
 	wantUnchanged(t, s, old, before, 1)
@@ -722,11 +782,11 @@ func testLimitAbortsRenewal(t *testing.T, s store.Store) {
 func testLimitAbortsDestroy(t *testing.T, s store.Store) {
 	old, fresh := hashOf("old"), hashOf("fresh")
 	before := create(t, s, old, base, map[string]string{"user": "alice"})
-	rec, err := s.Update(t.Context(), store.Update{
+	rec, err := record(s.Update(t.Context(), store.Update{
 		Hash: old, HasHash: true, NewHash: ptr(fresh),
 		Patch:    &session.Patch{Destroy: true, Set: map[string]string{"a": "1", "b": "2", "c": "3"}},
 		Identity: identity, Now: base.Add(5 * time.Minute), Timeouts: timeouts, Limits: session.Limits{Keys: 2},
-	})
+	}))
 	wantRuleError(t, "Destroy and Set over the key limit", rec, err, "too_many_keys")
 	wantUnchanged(t, s, old, before, 1)
 	wantGone(t, s, fresh, base.Add(time.Minute))
@@ -915,7 +975,13 @@ func testIdentityFollowsRenewal(t *testing.T, s store.Store) {
 	}
 	deleteByIdentity(t, s, "user", "alice", 1)
 	wantGone(t, s, renewed, base.Add(time.Minute))
-	wantGone(t, s, old, base.Add(time.Minute))
+	// The forward record is no session: it leads nowhere now.
+	r, err := record(s.Update(t.Context(), store.Update{
+		Hash: old, HasHash: true, Patch: &session.Patch{Set: map[string]string{"cart": "1"}},
+		Identity: identity, Seen: "alice", Now: base.Add(time.Minute), Timeouts: timeouts, Limits: limits,
+	}))
+	wantNotFound(t, "Update through the forward record of a deleted session", r, err)
+	wantGone(t, s, renewed, base.Add(time.Minute))
 	wantCount(t, s, base, 0)
 }
 
@@ -1133,9 +1199,9 @@ func testCount(t *testing.T, s store.Store) {
 func testReturnsCopies(t *testing.T, s store.Store) {
 	h := hashOf("a")
 	patch := &session.Patch{Set: map[string]string{"user": "alice", "cart": "3"}}
-	rec, err := s.Update(t.Context(), store.Update{
+	rec, err := record(s.Update(t.Context(), store.Update{
 		NewHash: ptr(h), Patch: patch, Identity: identity, Now: base, Timeouts: timeouts, Limits: limits,
-	})
+	}))
 	if err != nil {
 		t.Fatal(err)
 	}

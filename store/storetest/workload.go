@@ -14,14 +14,17 @@ import (
 // Workload runs a seeded random mix of every kind of write on s (creations,
 // sets over and under the limits, deletes, renewals, destroys with and
 // without a new session, touches, deletes by hash and by identity) over
-// simulated hours, and returns the simulated time it ended at. If
-// housekeeping is not nil, it is one more kind of step, given the time
-// (a sweep, for a store that has one). It fails the test on any error but
-// ErrNotFound and rule errors, which the mix provokes on purpose.
+// simulated hours, in three realms (one of them none), through live IDs,
+// rotated-away IDs and unknown ones, and returns the simulated time it
+// ended at. If housekeeping is not nil, it is one more kind of step, given
+// the time (a sweep, for a store that has one). It fails the test on any
+// error but ErrNotFound, ErrStale and rule errors, which the mix provokes
+// on purpose.
 func Workload(t *testing.T, s store.Store, steps int, housekeeping func(now time.Time) error) time.Time {
 	t.Helper()
 	rng := rand.New(rand.NewPCG(1, 2))
 	users := []string{"alice", "bob", "carol", "dave"}
+	realms := []string{"", "shop", "admin"}
 	var hashes []session.Hash
 	pick := func() session.Hash {
 		if len(hashes) == 0 || rng.IntN(10) == 0 {
@@ -41,8 +44,15 @@ func Workload(t *testing.T, s store.Store, steps int, housekeeping func(now time
 		if rng.IntN(4) == 0 {
 			to.Idle = 2 * time.Minute
 		}
-		u := store.Update{Identity: "user", Now: now, Timeouts: to, Limits: session.Limits{Keys: 4, SessionSize: 64}}
 		user := users[rng.IntN(len(users))]
+		realm := realms[rng.IntN(len(realms))]
+		// The request saw the user it names, or no one, as a request
+		// through a rotated-away ID may have.
+		seen := user
+		if rng.IntN(3) == 0 {
+			seen = ""
+		}
+		u := store.Update{Identity: "user", Seen: seen, Realm: realm, Now: now, Timeouts: to, Limits: session.Limits{Keys: 4, SessionSize: 64}}
 		var err error
 		switch rng.IntN(9) {
 		case 0, 1: // create
@@ -74,7 +84,7 @@ func Workload(t *testing.T, s store.Store, steps int, housekeeping func(now time
 			if rng.IntN(2) == 0 {
 				err = s.Delete(t.Context(), pick())
 			} else {
-				_, err = s.DeleteByIdentity(t.Context(), "user", user)
+				_, err = s.DeleteByIdentity(t.Context(), realm, "user", user)
 			}
 			if err != nil && !errors.Is(err, store.ErrNotFound) {
 				t.Fatalf("step %d: %v", i, err)
@@ -90,7 +100,7 @@ func Workload(t *testing.T, s store.Store, steps int, housekeeping func(now time
 		}
 		_, err = s.Update(t.Context(), u)
 		var re *session.RuleError
-		if err != nil && !errors.Is(err, store.ErrNotFound) && !errors.As(err, &re) {
+		if err != nil && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrStale) && !errors.As(err, &re) {
 			t.Fatalf("step %d: %v", i, err)
 		}
 	}

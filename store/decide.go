@@ -1,0 +1,253 @@
+package store
+
+import (
+	"errors"
+	"slices"
+
+	"github.com/caddy-session/caddy-session/session"
+)
+
+// MaxHops bounds how many forward records one Update follows. A chain
+// grows by one link per rotation within session.ForwardTTL, which takes a
+// login and a few renewals at most; a longer one is treated as gone rather
+// than walked.
+const MaxHops = 4
+
+// ErrNeedsNewHash is returned by an Update that would start a session but
+// says not where to keep it: a caller's mistake, never a store's.
+var ErrNeedsNewHash = errors.New("an update that starts a new session needs a NewHash to store it under")
+
+// Outcome is what an Update does, as Decide works it out from one record
+// the store read. A store executes it whole, in one transaction, and
+// decides nothing itself, so that every store keeps the same semantics.
+//
+// Execution, in this order:
+//
+//   - Remove: delete the record under At with its index entries.
+//   - Forward: store this forward record under At (Remove is then set).
+//     It is not indexed under any identity, and List and Count skip it.
+//   - Write: store this record under WriteAt, indexed under Identity. If
+//     InPlace, it replaces the record read under At (WriteAt is At) and
+//     differs from it only by the keys in Set and Del, the touched times,
+//     the realm and the identity key it is indexed under, so a store may
+//     write only those. Otherwise it replaces whatever is under WriteAt.
+//
+// Then Update returns Result and Err. When Next is set, nothing is written
+// for this step: the store reads the record under *Next and calls Decide
+// again, one hop further.
+type Outcome struct {
+	// At is the hash whose record Decide was given.
+	At session.Hash
+	// Next is the successor of the forward record read under At, to be
+	// read next.
+	Next *session.Hash
+
+	Remove  bool
+	Forward *session.Record
+
+	Write    *session.Record
+	WriteAt  session.Hash
+	Identity string
+	InPlace  bool
+	Set, Del []string
+
+	Result Result
+	Err    error
+}
+
+// Writes reports whether the outcome changes the store.
+func (o *Outcome) Writes() bool {
+	return o.Remove || o.Forward != nil || o.Write != nil
+}
+
+// Decide works out what u does given the record stored under at, read by
+// the store in the transaction that will execute the outcome: stored is
+// nil when there is none (expired records included: Decide judges expiry
+// by u.Now). hop is how many forward records were followed to reach at: 0
+// for u.Hash, or for an update without HasHash, which reads nothing (at
+// and stored are then ignored).
+//
+// Decide never changes stored and does no I/O; the records it returns are
+// its own.
+func Decide(u Update, at session.Hash, stored *session.Record, hop int) Outcome {
+	o := Outcome{At: at}
+	if !u.HasHash {
+		return create(u, o)
+	}
+	switch {
+	case stored == nil:
+		return o.fail(ErrNotFound)
+	case expired(u, stored):
+		o.Remove = true
+		return o.fail(ErrNotFound)
+	case stored.Realm != "" && stored.Realm != u.Realm:
+		return o.fail(ErrNotFound)
+	case stored.Forwarded():
+		return follow(u, o, stored, hop)
+	case hop > 0 && identityValue(stored, u.Identity) != u.Seen:
+		// A login (or a logout and a new session) happened since the
+		// request loaded the session: its changes belong to the user it
+		// saw, not to whoever holds the session now.
+		return o.fail(ErrStale)
+	case destroys(u.Patch):
+		return destroy(u, o, hop > 0)
+	}
+	return keep(u, o, stored, hop > 0)
+}
+
+// fail makes o return err, keeping only the removal of an expired record.
+func (o Outcome) fail(err error) Outcome {
+	o.Result, o.Err = Result{}, err
+	return o
+}
+
+// expired judges a session by the timeouts as well, which may have been
+// shortened since it was written; a forward record by its own deadlines
+// only, which no timeout set.
+func expired(u Update, stored *session.Record) bool {
+	if stored.Forwarded() {
+		return stored.Expired(u.Now)
+	}
+	return u.Timeouts.Expired(stored, u.Now)
+}
+
+func destroys(p *session.Patch) bool { return p != nil && p.Destroy }
+
+// touchOnly reports whether u would only move the session's deadlines.
+func touchOnly(u Update) bool {
+	return u.NewHash == nil && !u.Patch.Changes() && !destroys(u.Patch)
+}
+
+// identityValue is the value of the identity key in rec, "" if none.
+func identityValue(rec *session.Record, identity string) string {
+	if identity == "" {
+		return ""
+	}
+	return rec.Values[identity]
+}
+
+// follow steps from a forward record to its successor.
+func follow(u Update, o Outcome, fwd *session.Record, hop int) Outcome {
+	if hop >= MaxHops {
+		return o.fail(ErrNotFound)
+	}
+	if touchOnly(u) {
+		// The request that rotated the session touched it: keeping a
+		// rotated-away ID alive is no reason to write.
+		return o.fail(ErrNotFound)
+	}
+	next := *fwd.Successor
+	o.Next = &next
+	return o
+}
+
+// create starts a session, for an update that presented none.
+func create(u Update, o Outcome) Outcome {
+	if !u.Patch.Changes() {
+		return o // nothing to keep: the request stays anonymous
+	}
+	rec, err := fresh(u)
+	if err != nil {
+		return o.fail(err)
+	}
+	o.write(u, rec, *u.NewHash)
+	return o
+}
+
+// destroy ends the live session under o.At, and starts a new one with the
+// patch's keys if it sets any.
+func destroy(u Update, o Outcome, followed bool) Outcome {
+	if u.Patch.Changes() {
+		rec, err := fresh(u)
+		if err != nil {
+			return o.fail(err)
+		}
+		o.write(u, rec, *u.NewHash)
+	}
+	o.Remove = true
+	o.Result.Followed = followed
+	return o
+}
+
+// keep applies u to the live session stored under o.At: in place, or moved
+// to u.NewHash with a forward record left behind.
+func keep(u Update, o Outcome, stored *session.Record, followed bool) Outcome {
+	rec := stored.Clone()
+	if err := u.Patch.ApplyTo(rec, u.Limits); err != nil {
+		return o.fail(err)
+	}
+	u.Timeouts.Touch(rec, u.Now)
+	rec.Realm = u.Realm
+	if u.NewHash == nil || *u.NewHash == o.At {
+		o.InPlace = true
+		o.Set, o.Del = changedKeys(u.Patch)
+		o.write(u, rec, o.At)
+	} else {
+		o.write(u, rec, *u.NewHash)
+		o.Remove = true
+		o.Forward = forward(u, rec, *u.NewHash)
+	}
+	o.Result.Followed = followed
+	return o
+}
+
+// fresh is a new session at u.Now holding u's keys.
+func fresh(u Update) (*session.Record, error) {
+	if u.NewHash == nil {
+		return nil, ErrNeedsNewHash
+	}
+	rec := u.Timeouts.NewRecord(u.Now)
+	if err := u.Patch.ApplyTo(rec, u.Limits); err != nil {
+		return nil, err
+	}
+	rec.Realm = u.Realm
+	return rec, nil
+}
+
+// forward is the forward record to next that a session leaves under its
+// old hash when it moves, at u.Now. It ends session.ForwardTTL later, or
+// with the session, if that is sooner: it must not outlive what it leads
+// to.
+func forward(u Update, rec *session.Record, next session.Hash) *session.Record {
+	end := u.Now.Add(session.ForwardTTL)
+	if e := rec.ExpiresAt(); e.Before(end) {
+		end = e
+	}
+	return &session.Record{
+		Created:          u.Now,
+		LastSeen:         u.Now,
+		IdleDeadline:     end,
+		AbsoluteDeadline: end,
+		Values:           map[string]string{},
+		Realm:            u.Realm,
+		Successor:        &next,
+	}
+}
+
+// write makes rec, stored under at, the outcome's record.
+func (o *Outcome) write(u Update, rec *session.Record, at session.Hash) {
+	o.Write, o.WriteAt = rec, at
+	if _, ok := rec.Values[u.Identity]; ok && u.Identity != "" {
+		o.Identity = u.Identity
+	}
+	o.Result.Record, o.Result.Hash = rec, at
+}
+
+// changedKeys are the keys p sets, in order, and those it deletes without
+// setting them again.
+func changedKeys(p *session.Patch) (set, del []string) {
+	if !p.Changes() {
+		return nil, nil
+	}
+	set = make([]string, 0, len(p.Set))
+	for k := range p.Set {
+		set = append(set, k)
+	}
+	slices.Sort(set)
+	for _, k := range p.Delete {
+		if _, ok := p.Set[k]; !ok && !slices.Contains(del, k) {
+			del = append(del, k)
+		}
+	}
+	return set, del
+}
