@@ -113,6 +113,9 @@ type revokedView struct {
 type revokeRequest struct {
 	Key   string  `json:"key"`
 	Value *string `json:"value"`
+	// Realm is the realm to revoke in; default: the only realm of the
+	// store's handlers.
+	Realm *string `json:"realm"`
 }
 
 // handleStores answers GET /session/stores: each live store with the
@@ -299,14 +302,18 @@ func (a *AdminAPI) handleRevoke(w http.ResponseWriter, r *http.Request) error {
 			key, h.storeName, quoteList(idKeys)))
 	}
 
-	n, err := h.store.DeleteByIdentity(r.Context(), key, *req.Value)
+	realm, err := pickRealm(h.storeName, req.Realm)
+	if err != nil {
+		return err
+	}
+	n, err := h.store.DeleteByIdentity(r.Context(), realm, key, *req.Value)
 	if err != nil {
 		return storeFailure(fmt.Errorf("revoking sessions by %q in store %s: %v", key, h.storeName, err))
 	}
 	sessionMetrics.destroyed.WithLabelValues(h.backend, "admin").Add(float64(n))
 	// The value names a user: it is not logged.
 	a.logger.Info("sessions of a user revoked through the admin API",
-		zap.String("store", h.storeName), zap.String("key", key), zap.Int("sessions", n))
+		zap.String("store", h.storeName), zap.String("realm", realm), zap.String("key", key), zap.Int("sessions", n))
 	return writeJSON(w, revokedView{Revoked: n})
 }
 
@@ -363,16 +370,52 @@ func pickStore(q url.Values) (*Handler, error) {
 // identityKeys returns the identity keys (the first renew_on key) of every
 // live handler on the named store: the keys by which it indexes sessions.
 func identityKeys(storeName string) []string {
-	handlers.Lock()
-	defer handlers.Unlock()
 	var keys []string
-	for _, h := range handlers.list {
-		if h.storeName == storeName && !slices.Contains(keys, h.identity) {
+	for _, h := range storeHandlers(storeName) {
+		if !slices.Contains(keys, h.identity) {
 			keys = append(keys, h.identity)
 		}
 	}
 	slices.Sort(keys)
 	return keys
+}
+
+// realms returns the realms of the live handlers on the named store.
+func realms(storeName string) []string {
+	var out []string
+	for _, h := range storeHandlers(storeName) {
+		if !slices.Contains(out, h.realm) {
+			out = append(out, h.realm)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// storeHandlers returns the running config's handlers on the named store.
+func storeHandlers(storeName string) []*Handler {
+	a := activeApp()
+	if a == nil {
+		return nil
+	}
+	return slices.DeleteFunc(a.Handlers(), func(h *Handler) bool { return h.storeName != storeName })
+}
+
+// pickRealm returns the realm a revocation by user acts in: the one the
+// request names, or the only one of the store's handlers.
+func pickRealm(storeName string, named *string) (string, error) {
+	live := realms(storeName)
+	if named != nil {
+		if !slices.Contains(live, *named) {
+			return "", badRequest(fmt.Errorf(`body: "realm" %q is not a realm of store %s: use one of %s`, *named, storeName, quoteList(live)))
+		}
+		return *named, nil
+	}
+	if len(live) != 1 {
+		return "", badRequest(fmt.Errorf(`body: %d realms use store %s, and a revocation acts within one: name it, e.g. {"value": "alice", "realm": %q}, with one of %s`,
+			len(live), storeName, live[0], quoteList(live)))
+	}
+	return live[0], nil
 }
 
 func storeNames(hs []*Handler) []string {
