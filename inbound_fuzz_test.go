@@ -66,6 +66,8 @@ func FuzzInbound(f *testing.F) {
 		f.Fatal(err)
 	}
 	h.logger = zap.NewNop()
+	h.app = &App{logger: h.logger}
+	h.app.addHandler(h)
 	h.backend, h.storeName = "memory", "memory"
 	rec := h.timeouts.NewRecord(clock.Now())
 	rec.Values = map[string]string{"user": "alice", "cart": "apple"}

@@ -140,6 +140,15 @@ http://127.0.0.1:%d {
 }`, adminPort, freePort(t), path), "caddyfile", "locked by another process")
 }
 
+// withStore puts a bolt store line before the options, unless they name
+// a store of their own.
+func withStore(t *testing.T, options string) string {
+	if strings.HasPrefix(options, "store ") {
+		return options
+	}
+	return "store bolt " + filepath.Join(t.TempDir(), "s.db") + "\n\t\t" + options
+}
+
 func TestInvalidConfigIsRefused(t *testing.T) {
 	cases := []struct{ name, options, want string }{
 		{"unknown subdirective", "colour blue", `unknown session subdirective "colour"`},
@@ -154,6 +163,8 @@ func TestInvalidConfigIsRefused(t *testing.T) {
 		{"unknown cookie subdirective", "cookie {\n\t\t\tmax_age 1h\n\t\t}", `unknown cookie subdirective "max_age"`},
 		{"bad header prefix", "header_prefix X-Session", "must be a header name ending in '-'"},
 		{"unknown store", "store memcached", "memcached"},
+		{"repeated subdirective", "idle_timeout 1h\n\t\tidle_timeout 2h", `session subdirective "idle_timeout" is given twice`},
+		{"identity key not renewed on", "renew_on user\n\t\tidentity_key email", `identity_key "email" must be one of renew_on`},
 		{"bad limit", "limits {\n\t\t\tkeys many\n\t\t}", `limits keys: "many" is not a positive whole number`},
 	}
 	for _, c := range cases {
@@ -163,11 +174,10 @@ func TestInvalidConfigIsRefused(t *testing.T) {
 }
 http://127.0.0.1:%d {
 	session {
-		store bolt %s
 		%s
 	}
 	respond ok
-}`, adminPort, freePort(t), filepath.Join(t.TempDir(), "s.db"), c.options),
+}`, adminPort, freePort(t), withStore(t, c.options)),
 				// The admin API answers in JSON, which escapes the quotes.
 				"caddyfile", strings.ReplaceAll(c.want, `"`, `\"`))
 		})
