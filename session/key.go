@@ -92,3 +92,16 @@ func sameKey(a, b string) bool {
 	}
 	return true
 }
+
+// LookupKey returns the key of values that is key in either spelling of
+// '_' and '-', and its value: the config names a key one way, the app may
+// have set it the other way. key is lowercase.
+func LookupKey(values map[string]string, key string) (held, value string, ok bool) {
+	if v, ok := values[key]; ok {
+		return key, v, true
+	}
+	if k, found := foldedTwin(values, key, nil); found {
+		return k, values[k], true
+	}
+	return "", "", false
+}

@@ -71,6 +71,26 @@ func (p *Patch) Changes() bool {
 	return p != nil && (len(p.Set) > 0 || len(p.Delete) > 0)
 }
 
+// Sets returns the value the patch sets for key in either spelling of '_'
+// and '-', since ApplyTo may apply it to key: for deciding, before the
+// store applies it, whether the patch changes a renew_on key. key is
+// lowercase.
+func (p *Patch) Sets(key string) (string, bool) {
+	_, v, ok := LookupKey(p.Set, key)
+	return v, ok
+}
+
+// Deletes reports whether the patch deletes key in either spelling of '_'
+// and '-'. key is lowercase.
+func (p *Patch) Deletes(key string) bool {
+	for _, k := range p.Delete {
+		if sameKey(k, key) {
+			return true
+		}
+	}
+	return false
+}
+
 // ApplyTo applies the patch's sets and deletes to rec and checks the result
 // against the limits. On a *RuleError rec and the patch are unchanged.
 //

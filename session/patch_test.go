@@ -439,3 +439,41 @@ func TestApplyToLetsAnOversizedSessionShrink(t *testing.T) {
 		t.Fatal("a patch that grows a session over the key limit was allowed")
 	}
 }
+
+// Sets, Deletes and LookupKey see a key in either spelling, as ApplyTo
+// does, so that whoever decides on a key before the store (a renew_on
+// key's change rotates the ID) decides on the key ApplyTo will change.
+func TestSpellingBlindLookups(t *testing.T) {
+	p := &Patch{Set: map[string]string{"user-id": "2", "role": "admin"}, Delete: []string{"cart_items"}}
+	values := map[string]string{"user_id": "1", "cart-items": "3"}
+	tests := []struct {
+		key           string
+		set           string
+		sets, deletes bool
+		held, value   string
+		holds         bool
+	}{
+		{key: "user_id", set: "2", sets: true, held: "user_id", value: "1", holds: true},
+		{key: "user-id", set: "2", sets: true, held: "user_id", value: "1", holds: true},
+		{key: "role", set: "admin", sets: true},
+		{key: "cart-items", deletes: true, held: "cart-items", value: "3", holds: true},
+		{key: "cart_items", deletes: true, held: "cart-items", value: "3", holds: true},
+		{key: "userid"},
+		{key: "user"},
+		{key: "cart_item"},
+	}
+	for _, tt := range tests {
+		if v, ok := p.Sets(tt.key); v != tt.set || ok != tt.sets {
+			t.Errorf("Sets(%q) = %q, %v; want %q, %v", tt.key, v, ok, tt.set, tt.sets)
+		}
+		if got := p.Deletes(tt.key); got != tt.deletes {
+			t.Errorf("Deletes(%q) = %v, want %v", tt.key, got, tt.deletes)
+		}
+		if held, v, ok := LookupKey(values, tt.key); held != tt.held || v != tt.value || ok != tt.holds {
+			t.Errorf("LookupKey(%q) = %q, %q, %v; want %q, %q, %v", tt.key, held, v, ok, tt.held, tt.value, tt.holds)
+		}
+	}
+	if _, ok := (&Patch{}).Sets("a"); ok || (&Patch{}).Deletes("a") {
+		t.Error("an empty patch sets or deletes something")
+	}
+}
