@@ -294,7 +294,7 @@ func (a *AdminAPI) handleRevoke(w http.ResponseWriter, r *http.Request) error {
 		key = h.identity
 	}
 	if !session.ValidKey(key) {
-		return badRequest(fmt.Errorf(`body: "key" %q is not a session key: use 1 to 64 of a-z 0-9 - _`, req.Key))
+		return badRequest(fmt.Errorf(`body: "key" %w`, session.CheckKey(req.Key)))
 	}
 	idKeys := identityKeys(h.storeName)
 	if !slices.Contains(idKeys, key) {

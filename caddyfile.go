@@ -264,7 +264,7 @@ func parseKeys(d *caddyfile.Dispenser) ([]string, error) {
 	}
 	for _, k := range keys {
 		if !session.ValidKey(k) {
-			return nil, d.Errf("%s: %q is not a session key: use 1 to 64 of a-z 0-9 - _", name, k)
+			return nil, d.Errf("%s: %v", name, session.CheckKey(k))
 		}
 	}
 	return keys, nil

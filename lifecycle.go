@@ -1,7 +1,6 @@
 package caddysession
 
 import (
-	"slices"
 	"time"
 
 	"github.com/caddy-session/caddy-session/session"
@@ -98,8 +97,8 @@ func planEnd(p plan, r rules) (plan, error) {
 
 // rotates reports whether the patch gives the session a new ID: asked for,
 // or a change of a renew_on key such as a login or a logout that keeps the
-// rest of the session. Keys are compared with '_' read as '-', as the
-// header protocol names them.
+// rest of the session. Keys match in either spelling of '_' and '-', as
+// the header protocol names them.
 func (r rules) rotates(loaded *session.Record, p *session.Patch) bool {
 	if p == nil {
 		return false
@@ -108,45 +107,19 @@ func (r rules) rotates(loaded *session.Record, p *session.Patch) bool {
 		return true
 	}
 	for _, k := range r.renewOn {
-		old, had := foldedValue(loaded.Values, k)
-		if v, ok := foldedValue(p.Set, k); ok && (!had || v != old) {
+		_, old, had := session.LookupKey(loaded.Values, k)
+		if v, ok := p.Sets(k); ok && (!had || v != old) {
 			return true
 		}
-		if had && slices.ContainsFunc(p.Delete, func(d string) bool { return foldedEqual(d, k) }) {
+		if had && p.Deletes(k) {
 			return true
 		}
 	}
 	return false
 }
 
-// foldedValue looks key up in values, reading '_' as '-'.
-func foldedValue(values map[string]string, key string) (string, bool) {
-	if v, ok := values[key]; ok {
-		return v, true
-	}
-	for k, v := range values {
-		if foldedEqual(k, key) {
-			return v, true
-		}
-	}
-	return "", false
-}
-
-func foldedEqual(a, b string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := 0; i < len(a); i++ {
-		x, y := a[i], b[i]
-		if x == '_' {
-			x = '-'
-		}
-		if y == '_' {
-			y = '-'
-		}
-		if x != y {
-			return false
-		}
-	}
-	return true
+// identityOf is the value of the identity key in rec, "" if none.
+func (r rules) identityOf(rec *session.Record) (string, bool) {
+	_, v, ok := session.LookupKey(rec.Values, r.identity)
+	return v, ok
 }

@@ -72,7 +72,7 @@ func (m *MatchSession) Provision(ctx caddy.Context) error {
 // Validate checks the key.
 func (m *MatchSession) Validate() error {
 	if !session.ValidKey(m.Key) {
-		return fmt.Errorf("session matcher: %q is not a session key: use 1 to 64 of a-z 0-9 - _", m.Key)
+		return fmt.Errorf("session matcher: %w", session.CheckKey(m.Key))
 	}
 	return nil
 }
@@ -138,7 +138,7 @@ func (m *MatchSession) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	}
 	m.Key = d.Val()
 	if !session.ValidKey(m.Key) {
-		return d.Errf("session matcher: %q is not a session key: use 1 to 64 of a-z 0-9 - _", m.Key)
+		return d.Errf("session matcher: %v", session.CheckKey(m.Key))
 	}
 	m.Values = d.RemainingArgs()
 	for d.NextBlock(0) {

@@ -201,7 +201,7 @@ func (h *Handler) provisionSettings() error {
 	}
 	for _, k := range slices.Concat(renewOn, h.Writable) {
 		if !session.ValidKey(k) {
-			return fmt.Errorf("%q is not a session key: use 1 to 64 of a-z 0-9 - _", k)
+			return session.CheckKey(k)
 		}
 	}
 	h.RenewOn = lower(renewOn)

@@ -187,7 +187,7 @@ func (s *requestState) update(p plan) store.Update {
 	}
 	if s.record != nil {
 		u.Hash, u.HasHash = s.hash, true
-		u.Seen, _ = foldedValue(s.record.Values, h.identity)
+		u.Seen, _ = h.rules.identityOf(s.record)
 	}
 	if p.step == stepTouch {
 		u.Patch = nil
@@ -273,7 +273,7 @@ func newSessionID() (string, *session.Hash) {
 // session with no identity key only ends itself, by the plan's step.
 func (s *requestState) destroyAll() (bool, error) {
 	h := s.handler
-	user, ok := foldedValue(s.record.Values, h.identity)
+	user, ok := h.rules.identityOf(s.record)
 	if !ok {
 		sessionMetrics.destroyed.WithLabelValues(h.backend, "logout_all").Inc()
 		return false, nil

@@ -27,16 +27,40 @@ func fuzzHeader(raw string) http.Header {
 	return h
 }
 
-// inAnyNamespaceSpelling reports whether name is in p's namespace, also when
-// announced as a trailer.
-func inAnyNamespaceSpelling(p *Protocol, name string) bool {
-	return p.InNamespace(name) || p.InNamespace(strings.TrimPrefix(name, http.TrailerPrefix))
+// spelledIn reports whether name, or the name a trailer is announced
+// under, starts with prefix once lowercased and once each byte of fold is
+// read as '-': an oracle written apart from the protocol's own loop.
+func spelledIn(prefix, fold, name string) bool {
+	name = strings.TrimPrefix(name, http.TrailerPrefix)
+	norm := func(s string) string {
+		return strings.Map(func(r rune) rune {
+			switch {
+			case 'A' <= r && r <= 'Z':
+				return r + 'a' - 'A'
+			case strings.ContainsRune(fold, r):
+				return '-'
+			}
+			return r // anything else non-ASCII stays so, and never matches
+		}, s)
+	}
+	return len(name) >= len(prefix) && norm(name[:len(prefix)]) == norm(prefix)
 }
 
-func cloneOutside(p *Protocol, h http.Header) http.Header {
+// A request header an app may read as a namespace header: PHP reads '.'
+// as '_', CGI '_' as '-'.
+func inRequestNamespace(p *Protocol, name string) bool {
+	return spelledIn(p.canon, "_.", name)
+}
+
+// A response header the protocol takes as a command.
+func inCommandNamespace(p *Protocol, name string) bool {
+	return spelledIn(p.canon, "_", name)
+}
+
+func cloneOutside(h http.Header, in func(string) bool) http.Header {
 	out := http.Header{}
 	for name, v := range h {
-		if !inAnyNamespaceSpelling(p, name) {
+		if !in(name) {
 			out[name] = slices.Clone(v)
 		}
 	}
@@ -44,12 +68,12 @@ func cloneOutside(p *Protocol, h http.Header) http.Header {
 }
 
 // trailerNames returns the names a Trailer header announces outside p's
-// namespace, and whether it announces one inside.
+// commands' namespace, and whether it announces one inside.
 func trailerNames(p *Protocol, lines []string) (names []string, inNamespace bool) {
 	for _, line := range lines {
 		for name := range strings.SplitSeq(line, ",") {
 			name = strings.TrimSpace(name)
-			if p.InNamespace(name) {
+			if inCommandNamespace(p, name) {
 				inNamespace = true
 			} else if name != "" {
 				names = append(names, name)
@@ -76,6 +100,9 @@ func FuzzTakeCommands(f *testing.F) {
 	f.Add("X-Session-Set-\u212a: 1\nX-Session-Delete: \u00a0user", false)
 	f.Add("X-Session-Set-User: "+strings.Repeat("v", 65), false)
 	f.Add("X-Sessionx: 1\nX-Sessio: 2\nX-Session-", false)
+	f.Add("X.Session.Set.User: alice\nX-Session-Set-Cart-Items: 3\nx_session_delete: A-B", false)
+	f.Add("X-Session-Set-Meta-Created: 1\nX-Session-Delete: flash_notice", false)
+	f.Add("X-Session-Set-Cart-Items: 1\nX-Session-Destroy-All: True", true)
 	f.Fuzz(func(t *testing.T, raw string, restrict bool) {
 		var writable []string
 		if restrict {
@@ -84,14 +111,15 @@ func FuzzTakeCommands(f *testing.F) {
 		lim := Limits{Keys: 4, ValueSize: 64, SessionSize: 256}
 		p := NewProtocol(DefaultHeaderPrefix, writable, lim)
 		h := fuzzHeader(raw)
-		others := cloneOutside(p, h)
+		isCommand := func(name string) bool { return inCommandNamespace(p, name) }
+		others := cloneOutside(h, isCommand)
 		wantTrailers, announced := trailerNames(p, h["Trailer"])
 
 		patch, err := p.TakeCommands(h)
 
 		for name := range h {
-			if inAnyNamespaceSpelling(p, name) {
-				t.Fatalf("namespace header %q left in the map (err %v)", name, err)
+			if isCommand(name) {
+				t.Fatalf("command header %q left in the map (err %v)", name, err)
 			}
 		}
 		// The Trailer header loses the namespace's names, and only them.
@@ -128,6 +156,9 @@ func FuzzTakeCommands(f *testing.F) {
 			if !ValidKey(k) || k != strings.ToLower(k) {
 				t.Fatalf("set key %q is not a valid lowercase key", k)
 			}
+			if CheckKey(k) != nil {
+				t.Fatalf("set key %q passes ValidKey but not CheckKey", k)
+			}
 			if restrict && !slices.Contains([]string{"user", "cart_items", "b"}, k) {
 				t.Fatalf("set key %q is not writable", k)
 			}
@@ -159,8 +190,38 @@ func FuzzTakeCommands(f *testing.F) {
 			if !maps.Equal(rec.Values, before.Values) {
 				t.Fatalf("ApplyTo failed (%v) but changed the record: %v", err, rec.Values)
 			}
-		} else if len(rec.Values) > lim.Keys || rec.Size() > lim.SessionSize {
+			return
+		}
+		if len(rec.Values) > lim.Keys || rec.Size() > lim.SessionSize {
 			t.Fatalf("ApplyTo passed a record over the limits: %v", rec.Values)
+		}
+		// The patch now names the keys the record holds: every set is
+		// there with its value, every other delete is gone, and no two
+		// keys are one to a CGI app.
+		for k, v := range patch.Set {
+			if got, ok := rec.Values[k]; !ok || got != v {
+				t.Fatalf("set %q=%q, but the record holds %q, %v: %v", k, v, got, ok, rec.Values)
+			}
+		}
+		for _, k := range patch.Delete {
+			if _, set := patch.Set[k]; !set {
+				if _, ok := rec.Values[k]; ok {
+					t.Fatalf("deleted %q is still in the record %v", k, rec.Values)
+				}
+			}
+		}
+		for k := range rec.Values {
+			if other, ok := foldedTwin(rec.Values, k, nil); ok {
+				t.Fatalf("the record holds twins %q and %q", k, other)
+			}
+		}
+		for k, v := range before.Values {
+			if _, gone := rec.Values[k]; !gone {
+				continue
+			}
+			if _, set := patch.Set[k]; !set && rec.Values[k] != v {
+				t.Fatalf("key %q changed to %q, though the patch does not set it", k, rec.Values[k])
+			}
 		}
 	})
 }
@@ -171,17 +232,23 @@ func FuzzScrub(f *testing.F) {
 	f.Add("Trailer:X-Session-User: forged\nTrailer:X-Other: keep", "X-Session-")
 	f.Add("X-App-User: forged\nX-Session-User: keep", "X-App-")
 	f.Add("X-Session-\nX-Sessio: keep\n: empty", "x_session-")
+	f.Add("X.Session.User: forged\nx.session_user: forged\nX_Session.User: forged\nX.Sessionx: keep", "X-Session-")
+	f.Add("Trailer:X.Session.Role: forged\nX-App.User: forged\nX.App-User: forged", "X.App-")
 	f.Fuzz(func(t *testing.T, raw, prefix string) {
 		if !ValidPrefix(prefix) {
 			prefix = DefaultHeaderPrefix
 		}
 		p := NewProtocol(prefix, nil, DefaultLimits())
 		h := fuzzHeader(raw)
-		others := cloneOutside(p, h)
+		inNamespace := func(name string) bool { return inRequestNamespace(p, name) }
+		others := cloneOutside(h, inNamespace)
 		p.Scrub(h)
 		for name := range h {
-			if p.InNamespace(name) || p.InNamespace(strings.TrimPrefix(name, http.TrailerPrefix)) {
+			if inNamespace(name) {
 				t.Fatalf("Scrub left %q", name)
+			}
+			if p.InNamespace(strings.TrimPrefix(name, http.TrailerPrefix)) {
+				t.Fatalf("Scrub left %q, which InNamespace claims", name)
 			}
 		}
 		if !headersEqual(h, others) {

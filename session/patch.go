@@ -2,6 +2,7 @@ package session
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -70,33 +71,71 @@ func (p *Patch) Changes() bool {
 	return p != nil && (len(p.Set) > 0 || len(p.Delete) > 0)
 }
 
+// Sets returns the value the patch sets for key in either spelling of '_'
+// and '-', since ApplyTo may apply it to key: for deciding, before the
+// store applies it, whether the patch changes a renew_on key. key is
+// lowercase.
+func (p *Patch) Sets(key string) (string, bool) {
+	_, v, ok := LookupKey(p.Set, key)
+	return v, ok
+}
+
+// Deletes reports whether the patch deletes key in either spelling of '_'
+// and '-'. key is lowercase.
+func (p *Patch) Deletes(key string) bool {
+	for _, k := range p.Delete {
+		if sameKey(k, key) {
+			return true
+		}
+	}
+	return false
+}
+
 // ApplyTo applies the patch's sets and deletes to rec and checks the result
-// against the limits. On a *RuleError rec is unchanged.
+// against the limits. On a *RuleError rec and the patch are unchanged.
+//
+// A key is one key whether spelled with '_' or '-': a CGI app reads both as
+// one variable, and Forward sends both with '-'. So a set or delete of a key
+// that rec holds only under the other spelling acts on the key rec holds,
+// and an app can answer X-Session-Set-Cart-Items for the key cart_items.
+// This is decided here, against the record the store holds inside its
+// transaction, so that a concurrent rename is seen. A set whose twin the
+// same patch deletes is a rename. The patch is rewritten to the spellings
+// found, so that a store that writes only the keys a patch names (Redis)
+// writes those.
 func (p *Patch) ApplyTo(rec *Record, lim Limits) error {
 	if !p.Changes() {
 		return nil
 	}
-	deleted := make(map[string]bool, len(p.Delete))
-	for _, k := range p.Delete {
+	dels, err := p.heldDeletes(rec.Values)
+	if err != nil {
+		return err
+	}
+	deleted := make(map[string]bool, len(dels))
+	for _, k := range dels {
 		deleted[k] = true
+	}
+	sets, err := p.heldSets(rec.Values, deleted)
+	if err != nil {
+		return err
+	}
+	if err := checkTwins(sets); err != nil {
+		return err // a patch made by hand, not by TakeCommands
 	}
 	keys, size := 0, 0
 	for k, v := range rec.Values {
 		if deleted[k] {
 			continue
 		}
-		if _, overwritten := p.Set[k]; overwritten {
+		if _, overwritten := sets[k]; overwritten {
 			continue
 		}
 		keys++
 		size += len(k) + len(v)
 	}
-	for k, v := range p.Set {
+	for k, v := range sets {
 		keys++
 		size += len(k) + len(v)
-		if other, ok := foldedTwin(rec.Values, k, deleted); ok {
-			return ruleError("conflict", "key %q would share its header with existing key %q: '_' and '-' are the same to CGI and PHP", k, other)
-		}
 	}
 	// A patch that does not grow the session is always allowed, so that an
 	// app can shrink a session that a lowered limit left oversized.
@@ -106,16 +145,86 @@ func (p *Patch) ApplyTo(rec *Record, lim Limits) error {
 	if lim.SessionSize > 0 && size > lim.SessionSize && size > rec.Size() {
 		return ruleError("session_too_large", "the session would hold %d bytes, over the limit of %d", size, lim.SessionSize)
 	}
-	for _, k := range p.Delete {
+	for _, k := range dels {
 		delete(rec.Values, k)
 	}
 	if rec.Values == nil {
-		rec.Values = make(map[string]string, len(p.Set))
+		rec.Values = make(map[string]string, len(sets))
 	}
-	for k, v := range p.Set {
+	for k, v := range sets {
 		rec.Values[k] = v
 	}
+	p.Set, p.Delete = sets, dels
 	return nil
+}
+
+// heldDeletes returns the patch's deletes with each key spelled as values
+// holds it (see heldAs): the patch's own slice when none differs, the
+// common case.
+func (p *Patch) heldDeletes(values map[string]string) ([]string, *RuleError) {
+	dels := p.Delete
+	copied := false
+	for i, k := range p.Delete {
+		held, err := heldAs(values, k, nil)
+		if err != nil {
+			return nil, err
+		}
+		if held != k {
+			if !copied {
+				dels, copied = slices.Clone(p.Delete), true
+			}
+			dels[i] = held
+		}
+	}
+	return dels, nil
+}
+
+// heldSets returns the patch's sets with each key spelled as values holds
+// it, unless that one is deleted (see heldAs): the patch's own map when
+// none differs, the common case.
+func (p *Patch) heldSets(values map[string]string, deleted map[string]bool) (map[string]string, *RuleError) {
+	respell := false
+	for k := range p.Set {
+		held, err := heldAs(values, k, deleted)
+		if err != nil {
+			return nil, err
+		}
+		respell = respell || held != k
+	}
+	if !respell {
+		return p.Set, nil
+	}
+	sets := make(map[string]string, len(p.Set))
+	for k, v := range p.Set {
+		held, _ := heldAs(values, k, deleted) // no error: checked above
+		if _, dup := sets[held]; dup {
+			return nil, ruleError("conflict", "two keys set would both change the key %q: '_' and '-' are the same to CGI and PHP", held)
+		}
+		sets[held] = v
+	}
+	return sets, nil
+}
+
+// heldAs returns the key of values that a command naming key acts on: key
+// itself if values holds it; else the one key of values that is the same
+// once '_' is read as '-', unless deleted says it is being deleted; else
+// key, a new one.
+func heldAs(values map[string]string, key string, deleted map[string]bool) (string, *RuleError) {
+	if _, ok := values[key]; ok || !strings.ContainsAny(key, "-_") {
+		return key, nil
+	}
+	held := key
+	for k := range values {
+		if k != key && !deleted[k] && sameKey(k, key) {
+			if held != key {
+				// Twins are refused on the way in; a record holding two
+				// was not written by this version.
+				return "", ruleError("conflict", "key %q could mean %q or %q: '_' and '-' are the same to CGI and PHP", key, held, k)
+			}
+			held = k
+		}
+	}
+	return held, nil
 }
 
 // foldedTwin finds a key of values, other than key and not being deleted,
@@ -125,9 +234,8 @@ func foldedTwin(values map[string]string, key string, deleted map[string]bool) (
 	if !strings.ContainsAny(key, "-_") {
 		return "", false
 	}
-	folded := foldKey(key)
 	for k := range values {
-		if k != key && !deleted[k] && foldKey(k) == folded {
+		if k != key && !deleted[k] && sameKey(k, key) {
 			return k, true
 		}
 	}

@@ -3,6 +3,7 @@ package session
 import (
 	"errors"
 	"maps"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -177,19 +178,83 @@ func TestApplyTo(t *testing.T) {
 			limits: Limits{SessionSize: 10},
 			want:   map[string]string{"b": strings.Repeat("y", 8)},
 		},
+		// A key is one key whether spelled with '_' or '-'.
 		{
-			name:   "underscore twin of existing key",
+			name:   "set in the '_' spelling of an existing key",
 			before: map[string]string{"cart-items": "1"},
 			patch:  &Patch{Set: map[string]string{"cart_items": "2"}},
+			limits: DefaultLimits(),
+			want:   map[string]string{"cart-items": "2"},
+		},
+		{
+			name:   "set in the '-' spelling of an existing key",
+			before: map[string]string{"cart_items": "1", "user": "alice"},
+			patch:  &Patch{Set: map[string]string{"cart-items": "2"}},
+			limits: DefaultLimits(),
+			want:   map[string]string{"cart_items": "2", "user": "alice"},
+		},
+		{
+			name:   "set in a mixed spelling of an existing key",
+			before: map[string]string{"a_b-c": "1"},
+			patch:  &Patch{Set: map[string]string{"a-b_c": "2"}},
+			limits: DefaultLimits(),
+			want:   map[string]string{"a_b-c": "2"},
+		},
+		{
+			name:   "delete in the other spelling",
+			before: map[string]string{"cart_items": "1", "user": "alice"},
+			patch:  &Patch{Delete: []string{"cart-items"}},
+			limits: DefaultLimits(),
+			want:   map[string]string{"user": "alice"},
+		},
+		{
+			name:   "set in the other spelling counts as an overwrite against the key limit",
+			before: map[string]string{"cart_items": "1", "user": "alice"},
+			patch:  &Patch{Set: map[string]string{"cart-items": "2"}},
+			limits: Limits{Keys: 2},
+			want:   map[string]string{"cart_items": "2", "user": "alice"},
+		},
+		{
+			name:   "set of a new key with '_' stays as spelled",
+			before: map[string]string{"user": "alice"},
+			patch:  &Patch{Set: map[string]string{"cart_items": "1"}},
+			limits: DefaultLimits(),
+			want:   map[string]string{"cart_items": "1", "user": "alice"},
+		},
+		{
+			name:   "set of one spelling and delete of the other",
+			before: map[string]string{"cart_items": "1"},
+			patch:  &Patch{Set: map[string]string{"cart_items": "2"}, Delete: []string{"cart-items"}},
+			limits: DefaultLimits(),
+			want:   map[string]string{"cart_items": "2"}, // set wins over delete, as for one spelling
+		},
+		{
+			name:   "two keys set that land on one",
+			before: map[string]string{"cart_items": "1"},
+			patch:  &Patch{Set: map[string]string{"cart_items": "2", "cart-items": "3"}},
 			limits: DefaultLimits(),
 			reason: "conflict",
 		},
 		{
-			name:   "dash twin of existing key",
-			before: map[string]string{"cart_items": "1"},
-			patch:  &Patch{Set: map[string]string{"cart-items": "2"}},
+			name:   "two new twins set by hand",
+			before: map[string]string{},
+			patch:  &Patch{Set: map[string]string{"cart_items": "2", "cart-items": "3"}},
 			limits: DefaultLimits(),
 			reason: "conflict",
+		},
+		{
+			name:   "a record already holding two twins is ambiguous",
+			before: map[string]string{"a_b_c": "1", "a-b-c": "2"},
+			patch:  &Patch{Set: map[string]string{"a_b-c": "3"}},
+			limits: DefaultLimits(),
+			reason: "conflict",
+		},
+		{
+			name:   "a record already holding two twins: exact spellings still work",
+			before: map[string]string{"a_b_c": "1", "a-b-c": "2"},
+			patch:  &Patch{Set: map[string]string{"a_b_c": "3"}, Delete: []string{"a-b-c"}},
+			limits: DefaultLimits(),
+			want:   map[string]string{"a_b_c": "3"},
 		},
 		{
 			name:   "twin allowed when the existing one is deleted",
@@ -254,6 +319,83 @@ func TestApplyTo(t *testing.T) {
 	}
 }
 
+// ApplyTo rewrites the patch to the spellings the record holds, so that a
+// store that writes only the keys a patch names writes the right fields;
+// it leaves the caller's map and slice alone, and the patch too on error.
+func TestApplyToRespellsThePatch(t *testing.T) {
+	tests := []struct {
+		name       string
+		before     map[string]string
+		set        map[string]string
+		del        []string
+		wantSet    map[string]string
+		wantDelete []string
+		reason     string
+	}{
+		{
+			name:    "same spelling: the patch is left as it was",
+			before:  map[string]string{"cart_items": "1"},
+			set:     map[string]string{"cart_items": "2", "user": "bob"},
+			del:     []string{"role"},
+			wantSet: map[string]string{"cart_items": "2", "user": "bob"}, wantDelete: []string{"role"},
+		},
+		{
+			name:    "set in the other spelling",
+			before:  map[string]string{"cart_items": "1"},
+			set:     map[string]string{"cart-items": "2", "user": "bob"},
+			wantSet: map[string]string{"cart_items": "2", "user": "bob"},
+		},
+		{
+			name:       "delete in the other spelling",
+			before:     map[string]string{"cart_items": "1", "user-id": "7"},
+			del:        []string{"cart-items", "user_id", "gone_key"},
+			wantDelete: []string{"cart_items", "user-id", "gone_key"},
+		},
+		{
+			name:    "rename: set one spelling, delete the other",
+			before:  map[string]string{"cart_items": "1"},
+			set:     map[string]string{"cart-items": "2"},
+			del:     []string{"cart_items"},
+			wantSet: map[string]string{"cart-items": "2"}, wantDelete: []string{"cart_items"},
+		},
+		{
+			name:    "refused: the patch is left as it was",
+			before:  map[string]string{"cart_items": "1", "b": "2"},
+			set:     map[string]string{"cart-items": "2", "c": "3"},
+			del:     []string{"B"},
+			wantSet: map[string]string{"cart-items": "2", "c": "3"}, wantDelete: []string{"B"},
+			reason: "too_many_keys",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := &Record{Values: maps.Clone(tt.before)}
+			setArg, delArg := maps.Clone(tt.set), slices.Clone(tt.del)
+			p := &Patch{Set: setArg, Delete: delArg}
+			err := p.ApplyTo(rec, Limits{Keys: 2})
+			var re *RuleError
+			if tt.reason != "" && (!errors.As(err, &re) || re.Reason != tt.reason) || tt.reason == "" && err != nil {
+				t.Fatalf("ApplyTo() = %v, want reason %q", err, tt.reason)
+			}
+			if !maps.Equal(p.Set, tt.wantSet) || !slices.Equal(p.Delete, tt.wantDelete) {
+				t.Errorf("patch after ApplyTo = %v %q, want %v %q", p.Set, p.Delete, tt.wantSet, tt.wantDelete)
+			}
+			if !maps.Equal(setArg, tt.set) || !slices.Equal(delArg, tt.del) {
+				t.Errorf("ApplyTo changed the caller's map or slice: %v %q", setArg, delArg)
+			}
+			if err != nil {
+				return
+			}
+			// Applying the rewritten patch again, as a store retrying its
+			// transaction does, gives the same record.
+			again := &Record{Values: maps.Clone(tt.before)}
+			if err := p.ApplyTo(again, Limits{Keys: 2}); err != nil || !maps.Equal(again.Values, rec.Values) {
+				t.Errorf("the rewritten patch gives %v, %v; the first apply gave %v", again.Values, err, rec.Values)
+			}
+		})
+	}
+}
+
 func TestApplyToNilPatch(t *testing.T) {
 	rec := testTimeouts.NewRecord(t0)
 	rec.Values["a"] = "1"
@@ -295,5 +437,43 @@ func TestApplyToLetsAnOversizedSessionShrink(t *testing.T) {
 	}
 	if err := (&Patch{Set: map[string]string{"f": "6"}}).ApplyTo(rec, lim); err == nil {
 		t.Fatal("a patch that grows a session over the key limit was allowed")
+	}
+}
+
+// Sets, Deletes and LookupKey see a key in either spelling, as ApplyTo
+// does, so that whoever decides on a key before the store (a renew_on
+// key's change rotates the ID) decides on the key ApplyTo will change.
+func TestSpellingBlindLookups(t *testing.T) {
+	p := &Patch{Set: map[string]string{"user-id": "2", "role": "admin"}, Delete: []string{"cart_items"}}
+	values := map[string]string{"user_id": "1", "cart-items": "3"}
+	tests := []struct {
+		key           string
+		set           string
+		sets, deletes bool
+		held, value   string
+		holds         bool
+	}{
+		{key: "user_id", set: "2", sets: true, held: "user_id", value: "1", holds: true},
+		{key: "user-id", set: "2", sets: true, held: "user_id", value: "1", holds: true},
+		{key: "role", set: "admin", sets: true},
+		{key: "cart-items", deletes: true, held: "cart-items", value: "3", holds: true},
+		{key: "cart_items", deletes: true, held: "cart-items", value: "3", holds: true},
+		{key: "userid"},
+		{key: "user"},
+		{key: "cart_item"},
+	}
+	for _, tt := range tests {
+		if v, ok := p.Sets(tt.key); v != tt.set || ok != tt.sets {
+			t.Errorf("Sets(%q) = %q, %v; want %q, %v", tt.key, v, ok, tt.set, tt.sets)
+		}
+		if got := p.Deletes(tt.key); got != tt.deletes {
+			t.Errorf("Deletes(%q) = %v, want %v", tt.key, got, tt.deletes)
+		}
+		if held, v, ok := LookupKey(values, tt.key); held != tt.held || v != tt.value || ok != tt.holds {
+			t.Errorf("LookupKey(%q) = %q, %q, %v; want %q, %q, %v", tt.key, held, v, ok, tt.held, tt.value, tt.holds)
+		}
+	}
+	if _, ok := (&Patch{}).Sets("a"); ok || (&Patch{}).Deletes("a") {
+		t.Error("an empty patch sets or deletes something")
 	}
 }

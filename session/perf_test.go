@@ -24,7 +24,7 @@ func TestHashIDAnyLength(t *testing.T) {
 func TestHeaderNameCache(t *testing.T) {
 	p := NewProtocol("X-Sess-", nil, DefaultLimits())
 	for range 2 { // from the cache the second time
-		for key, want := range map[string]string{"user": "X-Sess-User", "cart_items": "X-Sess-Cart_items", "a-b": "X-Sess-A-B"} {
+		for key, want := range map[string]string{"user": "X-Sess-User", "cart_items": "X-Sess-Cart-Items", "a-b": "X-Sess-A-B"} {
 			if got := p.HeaderName(key); got != want {
 				t.Fatalf("HeaderName(%q) = %q, want %q", key, got, want)
 			}

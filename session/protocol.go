@@ -25,17 +25,27 @@ const (
 
 // Protocol is the header protocol spoken with the upstream application.
 //
-// Every header whose name starts with the prefix, compared case-insensitively
-// and with '_' read as '-', is in the namespace: inbound ones are removed
-// from requests before the session's own are added, and outbound ones are
-// commands that are applied and removed from responses. PHP, CGI and many
-// frameworks merge X_Session_User into X-Session-User, so a client must not
-// be able to smuggle a namespace header in under either spelling.
+// Every request header whose name starts with the prefix, compared
+// case-insensitively and with '_' and '.' read as '-', is in the namespace
+// and removed before the session's own are added: CGI and many frameworks
+// merge X_Session_User into X-Session-User, and PHP also turns the '.' of
+// X.Session.User into '_', so a client must not be able to smuggle a
+// namespace header in under any of these spellings.
+//
+// Response headers whose names start with the prefix, compared
+// case-insensitively and with '_' read as '-' (but not '.'), are commands,
+// applied and removed. Reading '.' there too would only turn an app's
+// unrelated header into a refused command.
 type Protocol struct {
-	prefix   string // lowercase, '_' folded to '-'
-	canon    string // canonical form, for forwarded header names
-	writable map[string]bool
-	limits   Limits
+	prefix    string // lowercase, '_' and '.' folded to '-': the request namespace
+	cmdPrefix string // lowercase, '_' folded to '-': the commands' namespace
+	canon     string // canonical form, for forwarded header names
+	writable  map[string]bool
+	// writableAs maps each writable key, '_' read as '-', to its spelling
+	// in the config: the upstream may answer X-Session-Set-Cart-Items for
+	// the key cart_items it was sent as X-Session-Cart-Items.
+	writableAs map[string]string
+	limits     Limits
 
 	// names caches HeaderName by key, so that forwarding a session
 	// allocates no header names; named counts its entries, which are
@@ -52,14 +62,18 @@ const maxNames = 1024
 // prefix and keys must have been checked with ValidPrefix and ValidKey.
 func NewProtocol(prefix string, writable []string, limits Limits) *Protocol {
 	p := &Protocol{
-		prefix: foldName(prefix),
-		canon:  textproto.CanonicalMIMEHeaderKey(prefix),
-		limits: limits,
+		prefix:    foldRequestName(prefix),
+		cmdPrefix: foldName(prefix),
+		canon:     textproto.CanonicalMIMEHeaderKey(prefix),
+		limits:    limits,
 	}
 	if len(writable) > 0 {
 		p.writable = make(map[string]bool, len(writable))
+		p.writableAs = make(map[string]string, len(writable))
 		for _, k := range writable {
-			p.writable[strings.ToLower(k)] = true
+			k = strings.ToLower(k)
+			p.writable[k] = true
+			p.writableAs[foldKey(k)] = k
 		}
 	}
 	return p
@@ -75,28 +89,28 @@ func ValidPrefix(prefix string) bool {
 	return len(prefix) > 1 && strings.HasSuffix(prefix, "-") && httpguts.ValidHeaderFieldName(prefix)
 }
 
-// ValidKey reports whether k is a session key: 1 to 64 of a-z 0-9 - _
-// (upper case is accepted and means the same key).
-func ValidKey(k string) bool {
-	if len(k) == 0 || len(k) > 64 {
+// InNamespace reports whether a request header name belongs to the
+// protocol, in any spelling an app may read as a namespace header.
+func (p *Protocol) InNamespace(name string) bool {
+	if len(name) < len(p.prefix) {
 		return false
 	}
-	for i := 0; i < len(k); i++ {
-		c := k[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+	for i := 0; i < len(p.prefix); i++ {
+		if foldRequestByte(name[i]) != p.prefix[i] {
 			return false
 		}
 	}
 	return true
 }
 
-// InNamespace reports whether the header name belongs to the protocol.
-func (p *Protocol) InNamespace(name string) bool {
-	if len(name) < len(p.prefix) {
+// isCommand reports whether a response header name is in the commands'
+// namespace.
+func (p *Protocol) isCommand(name string) bool {
+	if len(name) < len(p.cmdPrefix) {
 		return false
 	}
-	for i := 0; i < len(p.prefix); i++ {
-		if foldByte(name[i]) != p.prefix[i] {
+	for i := 0; i < len(p.cmdPrefix); i++ {
+		if foldByte(name[i]) != p.cmdPrefix[i] {
 			return false
 		}
 	}
@@ -104,7 +118,8 @@ func (p *Protocol) InNamespace(name string) bool {
 }
 
 // Scrub removes every header in the namespace from h, whatever its
-// spelling, including trailers announced with http.TrailerPrefix.
+// spelling, including trailers announced with http.TrailerPrefix. It reads
+// names as request headers: '.' counts as '-' too.
 func (p *Protocol) Scrub(h http.Header) {
 	for name := range h {
 		if p.InNamespace(strings.TrimPrefix(name, http.TrailerPrefix)) {
@@ -156,7 +171,7 @@ func (p *Protocol) namesNamespace(line string) bool {
 }
 
 // Forward adds one request header per session key: key "user" becomes
-// X-Session-User. Call it after Scrub.
+// X-Session-User, and "cart_items" X-Session-Cart-Items. Call it after Scrub.
 func (p *Protocol) Forward(h http.Header, values map[string]string) {
 	// One array holds every header's value.
 	all := make([]string, len(values))
@@ -168,12 +183,15 @@ func (p *Protocol) Forward(h http.Header, values map[string]string) {
 	}
 }
 
-// HeaderName is the request header that carries key.
+// HeaderName is the request header that carries key. A '_' of the key is
+// sent as '-': nginx, waitress and Caddy itself by default drop request
+// headers whose names hold '_', and a CGI or PHP app reads both spellings
+// as the same HTTP_X_SESSION_CART_ITEMS anyway.
 func (p *Protocol) HeaderName(key string) string {
 	if name, ok := p.names.Load(key); ok {
 		return name.(string)
 	}
-	name := textproto.CanonicalMIMEHeaderKey(p.canon + key)
+	name := textproto.CanonicalMIMEHeaderKey(p.canon + foldKey(key))
 	if p.named.Load() < maxNames {
 		if _, loaded := p.names.LoadOrStore(key, name); !loaded {
 			p.named.Add(1)
@@ -196,8 +214,8 @@ func (p *Protocol) TakeCommands(h http.Header) (*Patch, error) {
 		}
 	}
 	for name, values := range h {
-		if !p.InNamespace(name) {
-			if trailer, ok := strings.CutPrefix(name, http.TrailerPrefix); ok && p.InNamespace(trailer) {
+		if !p.isCommand(name) {
+			if trailer, ok := strings.CutPrefix(name, http.TrailerPrefix); ok && p.isCommand(trailer) {
 				// A command announced as a trailer would arrive after the
 				// session is committed: refuse the batch, and never send it.
 				delete(h, name)
@@ -209,11 +227,11 @@ func (p *Protocol) TakeCommands(h http.Header) (*Patch, error) {
 		if patch == nil {
 			patch = &Patch{}
 		}
-		command := foldName(name[len(p.prefix):])
+		command := foldName(name[len(p.cmdPrefix):])
 		switch {
 		case strings.HasPrefix(command, commandSet):
 			// The key keeps its own spelling: Set-Cart_Items sets cart_items.
-			key := lowerKey(name[len(p.prefix)+len(commandSet):])
+			key := lowerKey(name[len(p.cmdPrefix)+len(commandSet):])
 			fail(p.parseSet(patch, key, values))
 		case command == commandDelete:
 			fail(p.parseDelete(patch, values))
@@ -263,7 +281,7 @@ func (p *Protocol) dropAnnouncedTrailers(h http.Header) bool {
 		var names []string
 		for name := range strings.SplitSeq(line, ",") {
 			name = strings.TrimSpace(name)
-			if p.InNamespace(name) {
+			if p.isCommand(name) {
 				dropped = true
 			} else if name != "" {
 				names = append(names, name)
@@ -285,7 +303,8 @@ func (p *Protocol) dropAnnouncedTrailers(h http.Header) bool {
 }
 
 func (p *Protocol) parseSet(patch *Patch, key string, values []string) *RuleError {
-	if err := p.checkKey(key); err != nil {
+	key, err := p.checkKey(key)
+	if err != nil {
 		return err
 	}
 	if len(values) != 1 {
@@ -311,8 +330,8 @@ func (p *Protocol) parseSet(patch *Patch, key string, values []string) *RuleErro
 func (p *Protocol) parseDelete(patch *Patch, values []string) *RuleError {
 	for _, line := range values {
 		for _, key := range strings.Split(line, ",") {
-			key = lowerKey(strings.Trim(key, " \t"))
-			if err := p.checkKey(key); err != nil {
+			key, err := p.checkKey(lowerKey(strings.Trim(key, " \t")))
+			if err != nil {
 				return err
 			}
 			patch.Delete = append(patch.Delete, key)
@@ -321,23 +340,35 @@ func (p *Protocol) parseDelete(patch *Patch, values []string) *RuleError {
 	return nil
 }
 
-func (p *Protocol) checkKey(key string) *RuleError {
-	if !ValidKey(key) {
-		return ruleError("invalid_key", "%q is not a session key: use 1 to 64 of a-z 0-9 - _", key)
+// checkKey checks a lowercase key the upstream names, and returns it as
+// the config spells it in writable, where '_' and '-' are one key.
+func (p *Protocol) checkKey(key string) (string, *RuleError) {
+	switch judgeKey(key) {
+	case keyMalformed:
+		return "", &RuleError{Reason: "invalid_key", Detail: CheckKey(key).Error()}
+	case keyReserved:
+		return "", &RuleError{Reason: "reserved_key", Detail: CheckKey(key).Error()}
 	}
 	if p.writable != nil && !p.writable[key] {
-		return ruleError("not_writable", "key %q is not writable by the upstream", key)
+		configured, ok := p.writableAs[foldKey(key)]
+		if !ok {
+			return "", ruleError("not_writable", "key %q is not writable by the upstream", key)
+		}
+		key = configured
 	}
-	return nil
+	return key, nil
 }
 
-// parseFlag reads a boolean command, which takes exactly "true".
+// parseFlag reads a boolean command. It takes "true" in any case, since
+// Python writes True, and nothing else: not "1" or "yes", nor "false",
+// since leaving the header out is false and an app that sends false has
+// misread the protocol; the refusal is logged.
 func parseFlag(flag *bool, name string, values []string) *RuleError {
-	if len(values) == 1 && strings.EqualFold(strings.TrimSpace(values[0]), "true") {
+	if len(values) == 1 && asciiEqualFold(strings.Trim(values[0], " \t"), "true") {
 		*flag = true
 		return nil
 	}
-	return ruleError("invalid_value", "command header %q takes the single value \"true\"", name)
+	return ruleError("invalid_value", "command header %q takes the single value \"true\" (in any case)", name)
 }
 
 // checkTwins refuses two keys set at once that are the same once '_' is
@@ -372,6 +403,23 @@ func foldByte(c byte) byte {
 		return '-'
 	}
 	return c
+}
+
+// foldRequestByte is foldByte for request header names, where PHP reads
+// '.' as '_' as well.
+func foldRequestByte(c byte) byte {
+	if c == '.' {
+		return '-'
+	}
+	return foldByte(c)
+}
+
+func foldRequestName(s string) string {
+	b := []byte(s)
+	for i := range b {
+		b[i] = foldRequestByte(b[i])
+	}
+	return string(b)
 }
 
 func foldName(s string) string {

@@ -55,6 +55,19 @@ func TestValidKey(t *testing.T) {
 		"\u212a":                false, // Kelvin sign, lowercases to 'k'
 		"user\x00":              false,
 		" user":                 false,
+		// Reserved for what the plugin forwards about a session.
+		"meta-created":  false,
+		"META_created":  false,
+		"flash-notice":  false,
+		"Flash_notice":  false,
+		"meta-":         false,
+		"flash_":        false,
+		"meta":          true,
+		"flash":         true,
+		"metadata":      true,
+		"flashy-notice": true,
+		"my-meta-data":  true,
+		"m\u0435ta-x":   false, // Cyrillic e
 	}
 	for k, want := range tests {
 		if got := ValidKey(k); got != want {
@@ -63,17 +76,58 @@ func TestValidKey(t *testing.T) {
 	}
 }
 
+// CheckKey is the one wording of the key rule: it agrees with ValidKey and
+// says what to change, including the reserved prefixes.
+func TestCheckKey(t *testing.T) {
+	tests := []struct {
+		key  string
+		want string // "" for nil; else the whole message
+	}{
+		{"user", ""},
+		{"Cart_Items", ""},
+		{"meta", ""},
+		{"us.er", `"us.er" is not a session key: use 1 to 64 of a-z 0-9 - _, not beginning with meta- or flash-`},
+		{"", `"" is not a session key: use 1 to 64 of a-z 0-9 - _, not beginning with meta- or flash-`},
+		{strings.Repeat("k", 65), `"` + strings.Repeat("k", 65) + `" is not a session key: use 1 to 64 of a-z 0-9 - _, not beginning with meta- or flash-`},
+		{"meta-created", `"meta-created" is not a session key: keys beginning with meta- or flash- (or meta_, flash_) are reserved for what the plugin forwards about a session; rename the key`},
+		{"Flash_Notice", `"Flash_Notice" is not a session key: keys beginning with meta- or flash- (or meta_, flash_) are reserved for what the plugin forwards about a session; rename the key`},
+	}
+	for _, tt := range tests {
+		err := CheckKey(tt.key)
+		got := ""
+		if err != nil {
+			got = err.Error()
+		}
+		if got != tt.want {
+			t.Errorf("CheckKey(%q) = %q, want %q", tt.key, got, tt.want)
+		}
+		if ValidKey(tt.key) != (err == nil) {
+			t.Errorf("ValidKey(%q) = %v, but CheckKey says %v", tt.key, ValidKey(tt.key), err)
+		}
+	}
+}
+
 func TestInNamespace(t *testing.T) {
 	p := newTestProtocol()
 	tests := map[string]bool{
-		"X-Session-User":       true,
-		"x-session-user":       true,
-		"X_SESSION_USER":       true,
-		"X_Session-User":       true,
-		"x-SeSsIoN_uSeR":       true,
-		"X-Session-":           true,
-		"X-Session-Set-User":   true,
-		"X-Session_Delete":     true,
+		"X-Session-User":     true,
+		"x-session-user":     true,
+		"X_SESSION_USER":     true,
+		"X_Session-User":     true,
+		"x-SeSsIoN_uSeR":     true,
+		"X-Session-":         true,
+		"X-Session-Set-User": true,
+		"X-Session_Delete":   true,
+		// PHP reads '.' as '_' in $_SERVER names.
+		"X.Session.User":       true,
+		"x.session_user":       true,
+		"X_Session.User":       true,
+		"X-Session.":           true,
+		"x.SESSION-set.user":   true,
+		"X.Sessionx":           false,
+		"X.Session":            false,
+		"X.Sessions.User":      false,
+		"X-Session,User":       false,
 		"X-Sessionx":           false,
 		"X-Sessio":             false,
 		"X-Session":            false,
@@ -122,6 +176,11 @@ func TestScrub(t *testing.T) {
 		"X_SESSION_USER":             {"forged"},
 		"X_Session-Cart":             {"1"},
 		"X-Session-":                 {"x"},
+		"X.Session.User":             {"forged"},
+		"x.session_user":             {"forged"},
+		"X_Session.User":             {"forged"},
+		"Trailer:X.Session.Role":     {"forged"},
+		"X.Sessionx":                 {"keep"},
 		"Trailer:X-Session-User":     {"forged"},
 		"Trailer:x_session_role":     {"forged"},
 		"Content-Type":               {"text/plain"},
@@ -133,6 +192,7 @@ func TestScrub(t *testing.T) {
 	}
 	want := http.Header{
 		"Content-Type":               {"text/plain"},
+		"X.Sessionx":                 {"keep"},
 		"X-Sessionx":                 {"keep"},
 		"X-Sessio":                   {"keep"},
 		"Trailer:X-Other":            {"keep"},
@@ -155,7 +215,7 @@ func TestForward(t *testing.T) {
 	want := http.Header{
 		"Content-Type":         {"text/plain"},
 		"X-Session-User":       {"alice"},
-		"X-Session-Cart_items": {"1,2"},
+		"X-Session-Cart-Items": {"1,2"},
 		"X-Session-Role-Name":  {"admin"},
 		"X-Session-Empty":      {""},
 	}
@@ -165,6 +225,12 @@ func TestForward(t *testing.T) {
 	for name := range want {
 		if name != "Content-Type" && !p.InNamespace(name) {
 			t.Errorf("forwarded header %q is not in the namespace, so Scrub would not remove it", name)
+		}
+	}
+	// No forwarded name holds a '_', which nginx, waitress and Caddy drop.
+	for name := range h {
+		if strings.Contains(name, "_") {
+			t.Errorf("forwarded header %q has an underscore", name)
 		}
 	}
 	// Forward replaces rather than appends.
@@ -185,6 +251,10 @@ func TestHeaderName(t *testing.T) {
 		{DefaultHeaderPrefix, "user", "X-Session-User"},
 		{DefaultHeaderPrefix, "USER", "X-Session-User"},
 		{DefaultHeaderPrefix, "user-id", "X-Session-User-Id"},
+		{DefaultHeaderPrefix, "user_id", "X-Session-User-Id"},
+		{DefaultHeaderPrefix, "Cart_Items", "X-Session-Cart-Items"},
+		{DefaultHeaderPrefix, "a_b-c_", "X-Session-A-B-C-"},
+		{"X_App-", "user_id", "X_app-User-Id"}, // the operator's prefix stays as given
 		{"x-session-", "user", "X-Session-User"},
 		{"X-App-", "user", "X-App-User"},
 	}
@@ -196,6 +266,23 @@ func TestHeaderName(t *testing.T) {
 	}
 }
 
+// cgiName is the variable a CGI or PHP app reads a request header as.
+func cgiName(header string) string {
+	return "HTTP_" + strings.ToUpper(strings.NewReplacer("-", "_", ".", "_").Replace(header))
+}
+
+// Both spellings of a key reach a CGI app as the variable it always had,
+// under one header name that no server drops for its underscore.
+func TestForwardedNameAsCGISeesIt(t *testing.T) {
+	p := newTestProtocol()
+	for _, key := range []string{"cart_items", "cart-items", "CART_items"} {
+		name := p.HeaderName(key)
+		if name != "X-Session-Cart-Items" || cgiName(name) != "HTTP_X_SESSION_CART_ITEMS" {
+			t.Errorf("key %q is sent as %q, which CGI reads as %s", key, name, cgiName(name))
+		}
+	}
+}
+
 func TestProtocolLimits(t *testing.T) {
 	l := Limits{Keys: 3, ValueSize: 10, SessionSize: 100}
 	if got := NewProtocol(DefaultHeaderPrefix, nil, l).Limits(); got != l {
@@ -203,13 +290,13 @@ func TestProtocolLimits(t *testing.T) {
 	}
 }
 
-// assertNoNamespace fails if any header of h is in p's namespace, in any
-// spelling, announced as a trailer or not.
-func assertNoNamespace(t *testing.T, p *Protocol, h http.Header) {
+// assertNoCommands fails if any header of h is in p's commands'
+// namespace, announced as a trailer or not.
+func assertNoCommands(t *testing.T, p *Protocol, h http.Header) {
 	t.Helper()
 	for name := range h {
-		if p.InNamespace(name) || p.InNamespace(strings.TrimPrefix(name, http.TrailerPrefix)) {
-			t.Errorf("namespace header %q left in the map", name)
+		if p.isCommand(strings.TrimPrefix(name, http.TrailerPrefix)) {
+			t.Errorf("command header %q left in the map", name)
 		}
 	}
 }
@@ -321,6 +408,11 @@ func TestTakeCommands(t *testing.T) {
 			},
 			want: &want{set: map[string]string{"user": "bob"}, delete: []string{"cart"}, renew: true, destroy: true},
 		},
+		{
+			name: "destroy-all in Python's spelling",
+			h:    http.Header{"X-Session-Destroy-All": {"True"}},
+			want: &want{destroy: true},
+		},
 		{name: "renew 1", h: http.Header{"X-Session-Renew": {"1"}}, reason: "invalid_value"},
 		{name: "renew yes", h: http.Header{"X-Session-Renew": {"yes"}}, reason: "invalid_value"},
 		{name: "renew false", h: http.Header{"X-Session-Renew": {"false"}}, reason: "invalid_value"},
@@ -370,10 +462,52 @@ func TestTakeCommands(t *testing.T) {
 			reason:   "not_writable",
 		},
 		{
-			name:     "writable list does not fold underscores",
+			// The app was sent X-Session-Cart-Items for cart_items.
+			name:     "writable set in the other spelling takes the configured one",
 			h:        http.Header{"X-Session-Set-Cart-Items": {"1"}},
+			writable: []string{"cart_items", "user"},
+			want:     &want{set: map[string]string{"cart_items": "1"}},
+		},
+		{
+			name:     "writable delete in the other spelling takes the configured one",
+			h:        http.Header{"X-Session-Delete": {"Cart-Items, user_id"}},
+			writable: []string{"cart_items", "user-id"},
+			want:     &want{delete: []string{"cart_items", "user-id"}},
+		},
+		{
+			name:     "both spellings of a writable key set at once",
+			h:        http.Header{"X-Session-Set-Cart-Items": {"1"}, "X-Session-Set-Cart_Items": {"2"}},
+			writable: []string{"cart_items"},
+			reason:   "conflict",
+		},
+		{
+			name:     "writable keys of another spelling are no wildcard",
+			h:        http.Header{"X-Session-Set-Cart-Item": {"1"}},
 			writable: []string{"cart_items"},
 			reason:   "not_writable",
+		},
+		// Reserved for what the plugin forwards about a session.
+		{name: "set a meta- key", h: http.Header{"X-Session-Set-Meta-Created": {"1"}}, reason: "reserved_key"},
+		{name: "set a flash_ key", h: http.Header{"X-Session-Set-Flash_Notice": {"hi"}}, reason: "reserved_key"},
+		{name: "delete a meta_ key", h: http.Header{"X-Session-Delete": {"cart, META_created"}}, reason: "reserved_key"},
+		{
+			name:     "reserved before writable",
+			h:        http.Header{"X-Session-Set-Meta-X": {"1"}},
+			writable: []string{"user"},
+			reason:   "reserved_key",
+		},
+		{
+			name: "keys that only look reserved",
+			h:    http.Header{"X-Session-Set-Meta": {"1"}, "X-Session-Set-Flash": {"2"}, "X-Session-Set-Metadata": {"3"}},
+			want: &want{set: map[string]string{"meta": "1", "flash": "2", "metadata": "3"}},
+		},
+		// '.' is read as '-' in requests only: in a response a dotted name
+		// is no command, and passes as any other header would.
+		{name: "dotted names are no commands", h: http.Header{"X.Session.Set.User": {"alice"}, "X-Session.Destroy": {"true"}}},
+		{
+			name: "a dotted name beside a command",
+			h:    http.Header{"X.Session-Set-Role": {"admin"}, "X-Session-Set-User": {"alice"}},
+			want: &want{set: map[string]string{"user": "alice"}},
 		},
 		{name: "value with CR", h: http.Header{"X-Session-Set-User": {"a\rb"}}, reason: "invalid_value"},
 		{name: "value with LF", h: http.Header{"X-Session-Set-User": {"a\nSet-Cookie: x=1"}}, reason: "invalid_value"},
@@ -467,14 +601,14 @@ func TestTakeCommands(t *testing.T) {
 			h["Trailer:X-Other"] = []string{"keep"}
 			others := http.Header{}
 			for name, v := range h {
-				if !p.InNamespace(strings.TrimPrefix(name, http.TrailerPrefix)) {
+				if !p.isCommand(strings.TrimPrefix(name, http.TrailerPrefix)) {
 					others[name] = slices.Clone(v)
 				}
 			}
 
 			patch, err := p.TakeCommands(h)
 
-			assertNoNamespace(t, p, h)
+			assertNoCommands(t, p, h)
 			if !reflect.DeepEqual(h, others) {
 				t.Errorf("non-namespace headers changed:\n got %v\nwant %v", h, others)
 			}
@@ -545,34 +679,93 @@ func TestTakeCommandsCustomPrefix(t *testing.T) {
 	}
 }
 
-// Commands parsed from headers apply to a record as a whole or not at all.
+// Flags take "true" in any case (Python writes True) with HTTP whitespace
+// around it, and nothing else.
+func TestParseFlag(t *testing.T) {
+	tests := []struct {
+		values []string
+		want   bool
+	}{
+		{[]string{"true"}, true},
+		{[]string{"True"}, true},
+		{[]string{"TRUE"}, true},
+		{[]string{"tRuE"}, true},
+		{[]string{" true\t"}, true},
+		{[]string{"1"}, false},
+		{[]string{"yes"}, false},
+		{[]string{"on"}, false},
+		{[]string{"false"}, false},
+		{[]string{"False"}, false},
+		{[]string{"0"}, false},
+		{[]string{""}, false},
+		{[]string{"true, true"}, false},
+		{[]string{"true;"}, false},
+		{[]string{"\"true\""}, false},
+		{[]string{"t rue"}, false},
+		{[]string{"\u00a0true"}, false}, // no-break space is no HTTP whitespace
+		{[]string{"true\u3000"}, false}, // nor is the ideographic space
+		{[]string{"tru\u0435"}, false},  // Cyrillic e
+		{[]string{"\uff34rue"}, false},  // fullwidth T
+		{[]string{"true", "true"}, false},
+		{[]string{}, false},
+		{nil, false},
+	}
+	for _, tt := range tests {
+		var flag bool
+		err := parseFlag(&flag, "X-Session-Renew", tt.values)
+		if flag != tt.want || (err == nil) != tt.want {
+			t.Errorf("parseFlag(%q) = %v, %v; want %v", tt.values, flag, err, tt.want)
+		}
+		if err != nil && (err.Reason != "invalid_value" || !strings.Contains(err.Detail, `"true"`)) {
+			t.Errorf("parseFlag(%q) error %+v, want invalid_value naming \"true\"", tt.values, err)
+		}
+	}
+}
+
+// Commands parsed from headers apply to a record as a whole or not at all,
+// to the key the record holds whichever spelling of it the app answers with.
 func TestTakeCommandsThenApply(t *testing.T) {
 	p := NewProtocol(DefaultHeaderPrefix, nil, Limits{Keys: 2, ValueSize: 16, SessionSize: 64})
 	rec := testTimeouts.NewRecord(t0)
 	rec.Values["user"] = "alice"
 	rec.Values["cart_items"] = "1"
+	apply := func(h http.Header) error {
+		t.Helper()
+		patch, err := p.TakeCommands(h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return patch.ApplyTo(rec, p.Limits())
+	}
 
-	patch, err := p.TakeCommands(http.Header{"X-Session-Set-Cart-Items": {"2"}})
-	if err != nil {
+	// The app read X-Session-Cart-Items and answers in that spelling.
+	if err := apply(http.Header{"X-Session-Set-Cart-Items": {"2"}}); err != nil {
 		t.Fatal(err)
 	}
+	if want := map[string]string{"user": "alice", "cart_items": "2"}; !maps.Equal(rec.Values, want) {
+		t.Fatalf("values = %v, want %v", rec.Values, want)
+	}
+	// Still all or nothing: a third key is over the limit of 2.
 	before := rec.Clone()
 	var re *RuleError
-	if err := patch.ApplyTo(rec, p.Limits()); !errors.As(err, &re) || re.Reason != "conflict" {
-		t.Fatalf("ApplyTo = %v, want a conflict with the twin cart_items", err)
+	if err := apply(http.Header{"X-Session-Set-Cart-Items": {"3"}, "X-Session-Set-Role": {"x"}}); !errors.As(err, &re) || re.Reason != "too_many_keys" {
+		t.Fatalf("ApplyTo = %v, want too_many_keys", err)
 	}
 	if !maps.Equal(rec.Values, before.Values) {
 		t.Fatalf("record changed: %v", rec.Values)
 	}
-
-	patch, err = p.TakeCommands(http.Header{"X-Session-Set-Cart-Items": {"2"}, "X-Session-Delete": {"cart_items"}})
-	if err != nil {
+	// Setting one spelling while deleting the other renames the key.
+	if err := apply(http.Header{"X-Session-Set-Cart-Items": {"4"}, "X-Session-Delete": {"cart_items"}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := patch.ApplyTo(rec, p.Limits()); err != nil {
+	if want := map[string]string{"user": "alice", "cart-items": "4"}; !maps.Equal(rec.Values, want) {
+		t.Fatalf("values = %v, want %v", rec.Values, want)
+	}
+	// And a delete in the old spelling finds the renamed key.
+	if err := apply(http.Header{"X-Session-Delete": {"Cart_Items"}}); err != nil {
 		t.Fatal(err)
 	}
-	if want := map[string]string{"user": "alice", "cart-items": "2"}; !maps.Equal(rec.Values, want) {
+	if want := map[string]string{"user": "alice"}; !maps.Equal(rec.Values, want) {
 		t.Fatalf("values = %v, want %v", rec.Values, want)
 	}
 }
