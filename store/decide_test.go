@@ -143,7 +143,9 @@ func TestDecide(t *testing.T) {
 			hashA, live(realm, "user=alice"), 0,
 			want{write: map[string]string{"user": "alice"}, writeAt: hashA, createdAt: t0, identity: "user", inPlace: true}},
 		{"rule error", upd("alice", set("a=1", "b=2", "c=3")), hashA, live(realm, "user=alice"), 0, want{rule: "too_many_keys"}},
-		{"twin key", upd("alice", set("user_id=2")), hashA, live(realm, "user-id=1"), 0, want{rule: "conflict"}},
+		{"the other spelling of a key sets that key", upd("alice", set("user_id=2")), hashA, live(realm, "user-id=1"), 0,
+			want{write: map[string]string{"user-id": "2"}, writeAt: hashA, createdAt: t0, inPlace: true, set: []string{"user-id"}}},
+		{"both spellings in one patch conflict", upd("alice", set("user_id=2", "user-id=3")), hashA, live(realm, "cart=1"), 0, want{rule: "conflict"}},
 
 		// Destroyed.
 		{"destroy", upd("alice", destroy), hashA, live(realm, "user=alice"), 0, want{remove: true}},

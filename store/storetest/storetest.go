@@ -794,17 +794,29 @@ func testLimitAbortsDestroy(t *testing.T, s store.Store) {
 
 func testTwinKeyConflict(t *testing.T, s store.Store) {
 	h := hashOf("a")
-	before := create(t, s, h, base, map[string]string{"user-id": "1"})
-	rec, err := update(t, s, h, base.Add(5*time.Minute), &session.Patch{Set: map[string]string{"user_id": "2"}})
-	wantRuleError(t, "setting the '_' twin of an existing key", rec, err, "conflict")
-	wantUnchanged(t, s, h, before, 1)
+	create(t, s, h, base, map[string]string{"user-id": "1", "cart": "x"})
+	// '_' and '-' are one key: setting the other spelling changes that key.
+	want := map[string]string{"user-id": "2", "cart": "x"}
+	if rec := mustUpdate(t, s, h, base.Add(5*time.Minute), &session.Patch{Set: map[string]string{"user_id": "2"}}); !maps.Equal(rec.Values, want) {
+		t.Fatalf("values after setting user_id = %v, want %v", rec.Values, want)
+	}
+	if got := load(t, s, h, base.Add(5*time.Minute)); !maps.Equal(got.Values, want) {
+		t.Fatalf("stored after setting user_id: %v, want %v", got.Values, want)
+	}
 	// Renaming in one patch, deleting the twin, is allowed.
-	rec = mustUpdate(t, s, h, base.Add(6*time.Minute), &session.Patch{
-		Set:    map[string]string{"user_id": "2"},
+	rec := mustUpdate(t, s, h, base.Add(6*time.Minute), &session.Patch{
+		Set:    map[string]string{"user_id": "3"},
 		Delete: []string{"user-id"},
 	})
-	if want := map[string]string{"user_id": "2"}; !maps.Equal(rec.Values, want) {
+	want = map[string]string{"user_id": "3", "cart": "x"}
+	if !maps.Equal(rec.Values, want) {
 		t.Fatalf("values after the rename = %v, want %v", rec.Values, want)
+	}
+	// A delete in the other spelling removes the key.
+	mustUpdate(t, s, h, base.Add(7*time.Minute), &session.Patch{Delete: []string{"user-id"}})
+	want = map[string]string{"cart": "x"}
+	if got := load(t, s, h, base.Add(7*time.Minute)); !maps.Equal(got.Values, want) {
+		t.Fatalf("stored after deleting user-id: %v, want %v", got.Values, want)
 	}
 }
 
