@@ -47,3 +47,21 @@ func (c *CookieConfig) build() (*session.Cookie, error) {
 	}
 	return ck, nil
 }
+
+// noStore keeps shared caches from storing a response that carries a
+// session cookie, unless the upstream already forbade it.
+func noStore(hdr http.Header) {
+	for _, v := range hdr.Values("Cache-Control") {
+		if strings.Contains(strings.ToLower(v), "no-store") {
+			return
+		}
+	}
+	hdr.Set("Cache-Control", "no-store")
+}
+
+// setCookie adds the session cookie to the response and keeps shared caches
+// from storing the response.
+func setCookie(hdr http.Header, c *http.Cookie) {
+	hdr.Add("Set-Cookie", c.String())
+	noStore(hdr)
+}
