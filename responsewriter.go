@@ -3,7 +3,9 @@ package caddysession
 import (
 	"io"
 	"net/http"
+	"strconv"
 
+	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 )
@@ -42,13 +44,53 @@ func (rw *responseWriter) WriteHeader(status int) {
 		return
 	}
 	rw.wroteHeader = true
-	if err := rw.state.commit(hdr, status); err != nil {
+	if err := rw.state.commit(hdr, rw.upstreamStatus(status)); err != nil {
 		rw.commitErr = err
 		// None of the upstream's headers belong on the error response.
 		clear(hdr)
 		return
 	}
 	rw.ResponseWriter.WriteHeader(status)
+}
+
+// upstreamStatus is the status that decides whether the commands apply:
+// the one written, unless a handler between the app and the session
+// replaced an upstream error (intercept, or reverse_proxy's handle_response
+// and replace_status). The app's commands came with that error, which
+// Caddy leaves in these placeholders; an error response is not a success,
+// whatever status the client gets.
+func (rw *responseWriter) upstreamStatus(status int) int {
+	if status >= http.StatusInternalServerError {
+		return status
+	}
+	repl, ok := rw.state.request.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+	if !ok {
+		return status
+	}
+	for _, name := range upstreamStatusPlaceholders {
+		if v, ok := repl.Get(name); ok {
+			if code := statusValue(v); code >= http.StatusInternalServerError {
+				return code
+			}
+		}
+	}
+	return status
+}
+
+// upstreamStatusPlaceholders hold the status of a response that a handler
+// took from upstream and answered in its own way.
+var upstreamStatusPlaceholders = [...]string{
+	"http.intercept.status_code",     // intercept's handle_response and replace_status
+	"http.reverse_proxy.status_code", // the latest upstream response of reverse_proxy
+}
+
+// statusValue reads a status placeholder, which Caddy sets as an int.
+func statusValue(v any) int {
+	if code, ok := v.(int); ok {
+		return code
+	}
+	code, _ := strconv.Atoi(caddy.ToString(v))
+	return code
 }
 
 func (rw *responseWriter) Write(b []byte) (int, error) {
