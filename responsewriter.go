@@ -31,15 +31,17 @@ func (rw *responseWriter) WriteHeader(status int) {
 		return
 	}
 	hdr := rw.Header()
-	if status < http.StatusOK {
+	if status < http.StatusOK || rw.opensTunnel(status) {
 		// 1xx responses are not the final response, except 101, after
-		// which the connection is no longer HTTP. Commands on them are
-		// never applied, and never sent.
+		// which the connection is no longer HTTP; nor is a 2xx to a
+		// CONNECT, which opens a tunnel (a WebSocket over HTTP/2's
+		// extended CONNECT is answered 200 where HTTP/1.1 answers 101).
+		// Commands on them are never applied, and never sent.
 		if patch, err := rw.state.handler.protocol.TakeCommands(hdr); patch != nil || err != nil {
-			rw.state.handler.logger.Warn("ignoring session commands on an informational response",
+			rw.state.handler.logger.Warn("ignoring session commands on an informational or tunnel response",
 				zap.Int("status", status))
 		}
-		rw.wroteHeader = status == http.StatusSwitchingProtocols
+		rw.wroteHeader = status == http.StatusSwitchingProtocols || status >= http.StatusOK
 		rw.ResponseWriter.WriteHeader(status)
 		return
 	}
@@ -51,6 +53,13 @@ func (rw *responseWriter) WriteHeader(status int) {
 		return
 	}
 	rw.ResponseWriter.WriteHeader(status)
+}
+
+// opensTunnel reports whether a response with this status to the request
+// turns the connection, or the HTTP/2 stream, into a tunnel.
+func (rw *responseWriter) opensTunnel(status int) bool {
+	return status >= http.StatusOK && status < http.StatusMultipleChoices &&
+		rw.state.request.Method == http.MethodConnect
 }
 
 // upstreamStatus is the status that decides whether the commands apply:
