@@ -214,6 +214,14 @@ http://127.0.0.1:%d {
 // another server of the same Caddy: same status, headers and (empty) body;
 // and Caddy's log has the 5xx at error level, as without the plugin.
 func TestErrorsWithoutHandleErrorsAreUnchanged(t *testing.T) {
+	// With a host, the site's error routes are a subroute of the server's;
+	// without one, they are the server's own.
+	for name, address := range map[string]string{"with a host": "http://127.0.0.1:%d", "without a host": "http://:%d"} {
+		t.Run(name, func(t *testing.T) { errorsWithoutHandleErrors(t, address) })
+	}
+}
+
+func errorsWithoutHandleErrors(t *testing.T, address string) {
 	s, _ := newBareSite(t, "")
 	other := freePort(t)
 	logFile := filepath.Join(t.TempDir(), "caddy.log")
@@ -239,14 +247,14 @@ func TestErrorsWithoutHandleErrorsAreUnchanged(t *testing.T) {
 		level INFO
 	}
 }
-http://127.0.0.1:%d {
+%s {
 	session {
 		store bolt %s
 	}%s
 }
 http://127.0.0.1:%d {%s
 }
-`, adminPort, logFile, s.port, filepath.Join(t.TempDir(), "s.db"), routes, other, routes), "caddyfile")
+`, adminPort, logFile, fmt.Sprintf(address, s.port), filepath.Join(t.TempDir(), "s.db"), routes, other, routes), "caddyfile")
 
 	get := func(port int, path string) (*http.Response, string) {
 		t.Helper()
