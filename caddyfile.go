@@ -1,20 +1,20 @@
 package caddysession
 
 import (
+	"reflect"
 	"strconv"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
-	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/dustin/go-humanize"
 
 	"github.com/caddy-session/caddy-session/session"
 )
 
 func init() {
-	httpcaddyfile.RegisterHandlerDirective("session", parseCaddyfile)
+	httpcaddyfile.RegisterDirective("session", parseSessionDirective)
 	// Before redir, so that every handler that answers for the app
 	// (respond, reverse_proxy, php_fastcgi, file_server, templates...) and
 	// every one that may use the session's placeholders (request_header,
@@ -22,10 +22,28 @@ func init() {
 	httpcaddyfile.RegisterDirectiveOrder("session", httpcaddyfile.Before, "redir")
 }
 
-func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+// parseSessionDirective is what RegisterHandlerDirective would do for the
+// session handler, and adds, for a session at a site's top level, the guard
+// of the site's error routes (errorroute.go). Nested in a route or handle
+// block, a directive's error routes would be dropped: there the site block's
+// state is a copy of the adaptation's.
+func parseSessionDirective(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue, error) {
+	if !h.Next() {
+		return nil, h.ArgErr()
+	}
+	matcherSet, err := h.ExtractMatcherSet()
+	if err != nil {
+		return nil, err
+	}
 	handler := new(Handler)
-	err := handler.UnmarshalCaddyfile(h.Dispenser)
-	return handler, err
+	if err := handler.UnmarshalCaddyfile(h.Dispenser); err != nil {
+		return nil, err
+	}
+	values := h.NewRoute(matcherSet, handler)
+	if reflect.ValueOf(h.State).UnsafePointer() == reflect.ValueOf(h.BlockState).UnsafePointer() {
+		values = append(values, errorGuardRoute(h, handler.HeaderPrefix))
+	}
+	return values, nil
 }
 
 // UnmarshalCaddyfile sets up the handler from Caddyfile tokens. Syntax:

@@ -47,3 +47,69 @@ func (c *CookieConfig) build() (*session.Cookie, error) {
 	}
 	return ck, nil
 }
+
+// noStore keeps every cache from storing a response that carries a session
+// cookie: Cache-Control becomes no-store unless the upstream already said
+// it, and the fields CDNs obey in place of Cache-Control are removed.
+func noStore(hdr http.Header) {
+	for name := range hdr {
+		if targetsCaches(name) {
+			delete(hdr, name)
+		}
+	}
+	for _, v := range hdr.Values("Cache-Control") {
+		if hasDirective(v, "no-store") {
+			return
+		}
+	}
+	hdr.Set("Cache-Control", "no-store")
+}
+
+// targetsCaches reports whether a header is a cache directive that some
+// caches obey instead of Cache-Control: Surrogate-Control, CDN-Cache-Control
+// (RFC 9213) and the vendors' targeted fields such as
+// Cloudflare-CDN-Cache-Control.
+func targetsCaches(name string) bool {
+	const cdn = "-CDN-Cache-Control"
+	return strings.EqualFold(name, "Surrogate-Control") || strings.EqualFold(name, cdn[1:]) ||
+		len(name) > len(cdn) && strings.EqualFold(name[len(name)-len(cdn):], cdn)
+}
+
+// hasDirective reports whether the Cache-Control field value v holds the
+// directive name: a comma-separated token compared case-insensitively, its
+// "=argument" ignored. A comma or name inside a quoted argument is not a
+// directive, so `private="x, no-store"` does not forbid storing.
+func hasDirective(v, name string) bool {
+	for v != "" {
+		var directive string
+		directive, v = nextDirective(v)
+		directive, _, _ = strings.Cut(directive, "=")
+		if strings.EqualFold(strings.TrimSpace(directive), name) {
+			return true
+		}
+	}
+	return false
+}
+
+// nextDirective splits v at its first comma outside a quoted string.
+func nextDirective(v string) (directive, rest string) {
+	quoted := false
+	for i := 0; i < len(v); i++ {
+		switch c := v[i]; {
+		case quoted && c == '\\':
+			i++ // a quoted-pair: the next byte is literal
+		case c == '"':
+			quoted = !quoted
+		case c == ',' && !quoted:
+			return v[:i], v[i+1:]
+		}
+	}
+	return v, ""
+}
+
+// setCookie adds the session cookie to the response and keeps shared caches
+// from storing the response.
+func setCookie(hdr http.Header, c *http.Cookie) {
+	hdr.Add("Set-Cookie", c.String())
+	noStore(hdr)
+}

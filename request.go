@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -377,24 +376,6 @@ const (
 	placeholderPrefix = "http.session."
 	placeholderHash   = "http.session_hash"
 )
-
-// noStore keeps shared caches from storing a response that carries a
-// session cookie, unless the upstream already forbade it.
-func noStore(hdr http.Header) {
-	for _, v := range hdr.Values("Cache-Control") {
-		if strings.Contains(strings.ToLower(v), "no-store") {
-			return
-		}
-	}
-	hdr.Set("Cache-Control", "no-store")
-}
-
-// setCookie adds the session cookie to the response and keeps shared caches
-// from storing the response.
-func setCookie(hdr http.Header, c *http.Cookie) {
-	hdr.Add("Set-Cookie", c.String())
-	noStore(hdr)
-}
 
 // maxTouches bounds the sessions a touchFilter remembers per interval.
 // Past it, touches are not deduplicated, which costs writes, never

@@ -3,7 +3,9 @@ package caddysession
 import (
 	"io"
 	"net/http"
+	"strconv"
 
+	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 )
@@ -29,26 +31,75 @@ func (rw *responseWriter) WriteHeader(status int) {
 		return
 	}
 	hdr := rw.Header()
-	if status < http.StatusOK {
+	if status < http.StatusOK || rw.opensTunnel(status) {
 		// 1xx responses are not the final response, except 101, after
-		// which the connection is no longer HTTP. Commands on them are
-		// never applied, and never sent.
+		// which the connection is no longer HTTP; nor is a 2xx to a
+		// CONNECT, which opens a tunnel (a WebSocket over HTTP/2's
+		// extended CONNECT is answered 200 where HTTP/1.1 answers 101).
+		// Commands on them are never applied, and never sent.
 		if patch, err := rw.state.handler.protocol.TakeCommands(hdr); patch != nil || err != nil {
-			rw.state.handler.logger.Warn("ignoring session commands on an informational response",
+			rw.state.handler.logger.Warn("ignoring session commands on an informational or tunnel response",
 				zap.Int("status", status))
 		}
-		rw.wroteHeader = status == http.StatusSwitchingProtocols
+		rw.wroteHeader = status == http.StatusSwitchingProtocols || status >= http.StatusOK
 		rw.ResponseWriter.WriteHeader(status)
 		return
 	}
 	rw.wroteHeader = true
-	if err := rw.state.commit(hdr, status); err != nil {
+	if err := rw.state.commit(hdr, rw.upstreamStatus(status)); err != nil {
 		rw.commitErr = err
 		// None of the upstream's headers belong on the error response.
 		clear(hdr)
 		return
 	}
 	rw.ResponseWriter.WriteHeader(status)
+}
+
+// opensTunnel reports whether a response with this status to the request
+// turns the connection, or the HTTP/2 stream, into a tunnel.
+func (rw *responseWriter) opensTunnel(status int) bool {
+	return status >= http.StatusOK && status < http.StatusMultipleChoices &&
+		rw.state.request.Method == http.MethodConnect
+}
+
+// upstreamStatus is the status that decides whether the commands apply:
+// the one written, unless a handler between the app and the session
+// replaced an upstream error (intercept, or reverse_proxy's handle_response
+// and replace_status). The app's commands came with that error, which
+// Caddy leaves in these placeholders; an error response is not a success,
+// whatever status the client gets.
+func (rw *responseWriter) upstreamStatus(status int) int {
+	if status >= http.StatusInternalServerError {
+		return status
+	}
+	repl, ok := rw.state.request.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+	if !ok {
+		return status
+	}
+	for _, name := range upstreamStatusPlaceholders {
+		if v, ok := repl.Get(name); ok {
+			if code := statusValue(v); code >= http.StatusInternalServerError {
+				return code
+			}
+		}
+	}
+	return status
+}
+
+// upstreamStatusPlaceholders hold the status of a response that a handler
+// took from upstream and answered in its own way.
+var upstreamStatusPlaceholders = [...]string{
+	"http.intercept.status_code",     // intercept's handle_response and replace_status
+	"http.reverse_proxy.status_code", // the latest upstream response of reverse_proxy
+}
+
+// statusValue reads a status placeholder, which Caddy sets as an int.
+func statusValue(v any) int {
+	if code, ok := v.(int); ok {
+		return code
+	}
+	code, _ := strconv.Atoi(caddy.ToString(v))
+	return code
 }
 
 func (rw *responseWriter) Write(b []byte) (int, error) {

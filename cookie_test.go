@@ -1,0 +1,93 @@
+package caddysession
+
+import (
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+)
+
+func TestHasDirective(t *testing.T) {
+	rows := []struct {
+		value string
+		want  bool
+	}{
+		{"no-store", true},
+		{"No-Store", true},
+		{"NO-STORE", true},
+		{"private, no-store", true},
+		{"private,no-store,max-age=0", true},
+		{" \tno-store\t ", true},
+		{"no-store=1", true},   // an argument it should not have is ignored
+		{`no-store="x"`, true}, // likewise quoted
+		{`private="a,b", no-store`, true},
+		{`private="a\"", no-store`, true}, // an escaped quote does not end the string
+		{"", false},
+		{"no-cache", false},
+		{"x-no-store-ish", false},
+		{"no-storex", false},
+		{"xno-store", false},
+		{"no-store-x, max-age=60", false},
+		{"no store", false},
+		{`private="x, no-store", max-age=60`, false}, // inside a quoted argument
+		{`no-cache="no-store"`, false},
+		{`private="a\", no-store"`, false}, // still inside the quoted string
+		{"max-age=no-store", false},        // an argument, not a directive
+	}
+	for _, tc := range rows {
+		if got := hasDirective(tc.value, "no-store"); got != tc.want {
+			t.Errorf("hasDirective(%q, no-store) = %v, want %v", tc.value, got, tc.want)
+		}
+	}
+}
+
+func TestNoStore(t *testing.T) {
+	rows := []struct {
+		name string
+		in   http.Header
+		// Cache-Control afterwards, and the header names left
+		want string
+		kept []string
+	}{
+		{"nothing", http.Header{}, "no-store", nil},
+		{"cacheable", http.Header{"Cache-Control": {"public, max-age=600"}}, "no-store", nil},
+		{"the app's no-store kept as it is", http.Header{"Cache-Control": {"private, No-Store"}}, "private, No-Store", nil},
+		{"no-store on a second line", http.Header{"Cache-Control": {"private", "no-store"}}, "private, no-store", nil},
+		{"a lookalike is replaced", http.Header{"Cache-Control": {"x-no-store-ish"}}, "no-store", nil},
+		{"CDN fields go", http.Header{
+			"Cdn-Cache-Control":            {"max-age=600"},
+			"Surrogate-Control":            {"max-age=600"},
+			"Cloudflare-Cdn-Cache-Control": {"max-age=600"},
+			"Vary":                         {"Cookie"},
+		}, "no-store", []string{"Vary"}},
+		{"CDN fields go even beside the app's no-store", http.Header{
+			"Cache-Control":     {"no-store"},
+			"Cdn-Cache-Control": {"max-age=600"},
+			"surrogate-control": {"max-age=600"}, // set without canonicalization
+		}, "no-store", nil},
+		{"names that only look alike stay", http.Header{
+			"Xcdn-Cache-Control":  {"1"},
+			"Cdn-Cache-Control-X": {"1"},
+			"Surrogate-Key":       {"a b"},
+		}, "no-store", []string{"Cdn-Cache-Control-X", "Surrogate-Key", "Xcdn-Cache-Control"}},
+	}
+	for _, tc := range rows {
+		t.Run(tc.name, func(t *testing.T) {
+			h := tc.in.Clone()
+			noStore(h)
+			if got := strings.Join(h.Values("Cache-Control"), ", "); got != tc.want {
+				t.Errorf("Cache-Control %q, want %q", got, tc.want)
+			}
+			var names []string
+			for name := range h {
+				if name != "Cache-Control" {
+					names = append(names, name)
+				}
+			}
+			slices.Sort(names)
+			if !slices.Equal(names, tc.kept) {
+				t.Errorf("headers left %q, want %q", names, tc.kept)
+			}
+		})
+	}
+}

@@ -1,0 +1,274 @@
+package caddysession
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/caddy-session/caddy-session/session"
+)
+
+func init() {
+	caddy.RegisterModule(ErrorGuard{})
+}
+
+// ErrorGuard keeps the session's headers off error responses. Caddy runs
+// a server's error routes (handle_errors) outside every handler of its
+// primary routes, the session handler included, so an app that an error
+// route proxies to could send commands that nothing removes. The guard
+// removes every header in the namespace from the response, whenever it is
+// written, and applies no command: an error response is not a success.
+//
+// It must be the first of a server's error routes, or of its site's, so
+// that it wraps the others; a config that puts another error route before
+// it is refused. The Caddyfile's session directive adds it to its site's
+// error routes by itself.
+type ErrorGuard struct {
+	// The namespace to remove: the session handler's header_prefix.
+	// Default: `X-Session-`.
+	HeaderPrefix string `json:"header_prefix,omitempty"`
+
+	protocol *session.Protocol
+	logger   *zap.Logger
+	// alone: the guards are the only error routes, so Caddy answers every
+	// error with its empty response, as it does without error routes.
+	alone bool
+}
+
+// CaddyModule returns the Caddy module information.
+func (ErrorGuard) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.session_errors",
+		New: func() caddy.Module { return new(ErrorGuard) },
+	}
+}
+
+// Provision sets up the guard and checks its place among the routes.
+func (g *ErrorGuard) Provision(ctx caddy.Context) error {
+	g.logger = ctx.Logger()
+	prefix := g.HeaderPrefix
+	if prefix == "" {
+		prefix = session.DefaultHeaderPrefix
+	}
+	if !session.ValidPrefix(prefix) {
+		return fmt.Errorf("header_prefix %q must be a header name ending in '-'", prefix)
+	}
+	g.protocol = session.NewProtocol(prefix, nil, session.DefaultLimits())
+	return g.checkPlace(ctx)
+}
+
+// checkPlace refuses a guard that comes after another route in its route
+// list: that route could answer first, with whatever headers the app sent.
+// In the Caddyfile this happens when a handle_errors block with status
+// codes is written above the session directive, since Caddy keeps such
+// blocks in the order written, ahead of the rest. It also notes whether
+// the guards are the only routes of the list.
+//
+// The list is found through the module that is provisioning the guard: the
+// site's subroute in the Caddyfile's layout, or the HTTP app itself when a
+// server's error routes are not wrapped in one. Elsewhere nothing is
+// checked.
+func (g *ErrorGuard) checkPlace(ctx caddy.Context) error {
+	mods := ctx.Modules()
+	if len(mods) < 2 {
+		return nil
+	}
+	var lists []caddyhttp.RouteList
+	switch parent := mods[len(mods)-2].(type) {
+	case *caddyhttp.Subroute:
+		lists = append(lists, parent.Routes)
+		if parent.Errors != nil {
+			lists = append(lists, parent.Errors.Routes)
+		}
+	case *caddyhttp.App:
+		for _, srv := range parent.Servers {
+			if srv.Errors != nil {
+				lists = append(lists, srv.Errors.Routes)
+			}
+		}
+	}
+	found, alone := false, true
+	for _, routes := range lists {
+		guarded, others := false, false
+		for i, route := range routes {
+			guards, all := guardsIn(route)
+			switch {
+			case guards > 0 && others:
+				return fmt.Errorf("session_errors is error route %d, after another that could answer first "+
+					"with the app's session headers: it must come first; in a Caddyfile, write the session "+
+					"directive above every handle_errors block of the site that names status codes", i)
+			case guards > 0:
+				guarded = true
+				others = others || !all
+			default:
+				others = true
+			}
+		}
+		if guarded {
+			found = true
+			alone = alone && !others
+		}
+	}
+	g.alone = found && alone
+	return nil
+}
+
+// guardsIn counts the guards among the handlers of route, and reports
+// whether they are all it has. The routes before the guard's own are
+// provisioned already: Caddy has decoded their handlers and dropped their
+// JSON.
+func guardsIn(route caddyhttp.Route) (guards int, all bool) {
+	if route.Handlers != nil {
+		for _, h := range route.Handlers {
+			if _, ok := h.(*ErrorGuard); ok {
+				guards++
+			}
+		}
+		return guards, guards == len(route.Handlers)
+	}
+	for _, raw := range route.HandlersRaw {
+		var h struct {
+			Handler string `json:"handler"`
+		}
+		if json.Unmarshal(raw, &h) == nil && h.Handler == "session_errors" {
+			guards++
+		}
+	}
+	return guards, guards == len(route.HandlersRaw)
+}
+
+// ServeHTTP runs the error routes after it with the namespace removed from
+// their response.
+func (g *ErrorGuard) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	gw := &guardWriter{ResponseWriterWrapper: caddyhttp.ResponseWriterWrapper{ResponseWriter: w}, guard: g}
+	err := next.ServeHTTP(gw, r)
+	// Trailers are sent after this returns; and if the error routes
+	// failed without answering, Caddy writes the status with what the
+	// header holds.
+	g.protocol.Scrub(w.Header())
+	if err == nil && g.alone {
+		g.logError(r)
+	}
+	return err
+}
+
+// loggedVar marks a request whose error a guard has logged, so that the
+// second of two sessions' guards does not log it again.
+const loggedVar = "\x00caddy-session-error-logged"
+
+// logError logs the request's error as Caddy does for a server without
+// error routes, at error level for a 5xx and debug otherwise. Once there is
+// an error route, even one that leaves the answer to Caddy, Caddy logs the
+// error at debug level only, and a 502 from an unreachable app would no
+// longer show in the log.
+func (g *ErrorGuard) logError(r *http.Request) {
+	if caddyhttp.GetVar(r.Context(), loggedVar) != nil {
+		return
+	}
+	caddyhttp.SetVar(r.Context(), loggedVar, true)
+	err, _ := r.Context().Value(caddyhttp.ErrorCtxKey).(error)
+	if err == nil {
+		return
+	}
+	status, msg := http.StatusInternalServerError, err.Error()
+	fields := []zap.Field{zap.Object("request", caddyhttp.LoggableHTTPRequest{Request: r})}
+	if he, ok := errors.AsType[caddyhttp.HandlerError](err); ok {
+		status = he.StatusCode
+		if he.Err != nil {
+			msg = he.Err.Error()
+		}
+		fields = append(fields, zap.Int("status", he.StatusCode), zap.String("err_id", he.ID), zap.String("err_trace", he.Trace))
+	} else {
+		fields = append(fields, zap.Error(err))
+	}
+	level := zapcore.DebugLevel
+	if status >= http.StatusInternalServerError {
+		level = zapcore.ErrorLevel
+	}
+	if c := g.logger.Check(level, msg); c != nil {
+		c.Write(fields...)
+	}
+}
+
+// guardWriter removes the namespace from the response header when it is
+// written, however that happens (WriteHeader, Write, ReadFrom, Flush).
+type guardWriter struct {
+	caddyhttp.ResponseWriterWrapper
+	guard       *ErrorGuard
+	wroteHeader bool
+}
+
+func (w *guardWriter) WriteHeader(status int) {
+	if w.wroteHeader {
+		return
+	}
+	if patch, err := w.guard.protocol.TakeCommands(w.Header()); patch != nil || err != nil {
+		if c := w.guard.logger.Check(zapcore.DebugLevel, "removed session commands from an error response; error routes apply none"); c != nil {
+			c.Write(zap.Int("status", status))
+		}
+	}
+	w.wroteHeader = status >= http.StatusOK || status == http.StatusSwitchingProtocols
+	w.ResponseWriter.WriteHeader(status)
+}
+
+func (w *guardWriter) Write(b []byte) (int, error) {
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// ReadFrom keeps io.Copy from reaching the underlying writer's ReadFrom,
+// which would write the header as it is.
+func (w *guardWriter) ReadFrom(r io.Reader) (int64, error) {
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	return w.ResponseWriterWrapper.ReadFrom(r)
+}
+
+// FlushError removes the namespace before flushing: a flush writes the
+// header.
+func (w *guardWriter) FlushError() error {
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	return http.NewResponseController(w.ResponseWriter).Flush()
+}
+
+// Flush implements http.Flusher for handlers that test for it.
+func (w *guardWriter) Flush() {
+	_ = w.FlushError()
+}
+
+// errorGuardRoute is what the Caddyfile's session directive adds to its
+// site's error routes: the guard, for the directive's header prefix.
+func errorGuardRoute(h httpcaddyfile.Helper, prefix string) httpcaddyfile.ConfigValue {
+	route := caddyhttp.Route{
+		// A matcher that matches every request: Caddy puts the
+		// handle_errors blocks that have one (those with status codes)
+		// ahead of the others, in the order written, and the guard must
+		// come first.
+		MatcherSetsRaw: caddyhttp.RawMatcherSets{{"path": h.JSON(caddyhttp.MatchPath{"*"})}},
+		HandlersRaw: []json.RawMessage{caddyconfig.JSONModuleObject(
+			&ErrorGuard{HeaderPrefix: prefix}, "handler", "session_errors", nil)},
+	}
+	return httpcaddyfile.ConfigValue{Class: "error_route", Value: &caddyhttp.Subroute{Routes: caddyhttp.RouteList{route}}}
+}
+
+// Interface guards
+var (
+	_ caddy.Provisioner           = (*ErrorGuard)(nil)
+	_ caddyhttp.MiddlewareHandler = (*ErrorGuard)(nil)
+	_ http.Flusher                = (*guardWriter)(nil)
+	_ io.ReaderFrom               = (*guardWriter)(nil)
+)
