@@ -446,9 +446,18 @@ func TestHostileSessionIDs(t *testing.T) {
 				return
 			}
 
-			// Fixation: a login that presents these cookies gets a new ID.
+			// Fixation: a login that presents these cookies gets a new ID,
+			// except with an ID rotated away: that starts no session at
+			// all, so a request that raced a login can never replace the
+			// logged-in session's cookie.
 			res, _ = sendCookies(t, s, path, cookies, "X-Session-Set-User: bob")
 			id := issued(res)
+			if strings.HasPrefix(tc.name, "an ID rotated away") {
+				if id != "" || len(res.Header.Values("Set-Cookie")) != 0 {
+					t.Fatalf("a request with a rotated-away ID started a session: %q", res.Header.Values("Set-Cookie"))
+				}
+				return
+			}
 			if id == "" {
 				t.Fatalf("the login issued no session: %q", res.Header.Values("Set-Cookie"))
 			}

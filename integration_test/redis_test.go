@@ -25,6 +25,9 @@ http://127.0.0.1:%d {
 		store redis %s {
 			%s
 		}
+		# The instances listen on ports of their own here, so their
+		# default realms differ: they name one.
+		realm shop
 	}
 	reverse_proxy %s
 }
