@@ -227,23 +227,7 @@ func (p *Protocol) TakeCommands(h http.Header) (*Patch, error) {
 		if patch == nil {
 			patch = &Patch{}
 		}
-		command := foldName(name[len(p.cmdPrefix):])
-		switch {
-		case strings.HasPrefix(command, commandSet):
-			// The key keeps its own spelling: Set-Cart_Items sets cart_items.
-			key := lowerKey(name[len(p.cmdPrefix)+len(commandSet):])
-			fail(p.parseSet(patch, key, values))
-		case command == commandDelete:
-			fail(p.parseDelete(patch, values))
-		case command == commandRenew:
-			fail(parseFlag(&patch.Renew, name, values))
-		case command == commandDestroy:
-			fail(parseFlag(&patch.Destroy, name, values))
-		case command == commandDestroyAll:
-			fail(parseFlag(&patch.DestroyAll, name, values))
-		default:
-			fail(ruleError("unknown_command", "unknown session command header %q", name))
-		}
+		fail(p.parseCommand(patch, name, values))
 	}
 	if p.dropAnnouncedTrailers(h) {
 		// A command announced in the Trailer header would arrive after
@@ -254,18 +238,45 @@ func (p *Protocol) TakeCommands(h http.Header) (*Patch, error) {
 	if bad != nil {
 		return nil, bad
 	}
-	if patch != nil {
-		patch.Destroy = patch.Destroy || patch.DestroyAll
-		for _, k := range patch.Delete {
-			if _, ok := patch.Set[k]; ok {
-				return nil, ruleError("conflict", "key %q is both set and deleted", k)
-			}
-		}
-		if err := checkTwins(patch.Set); err != nil {
-			return nil, err
-		}
+	if err := patch.settle(); err != nil {
+		return nil, err
 	}
 	return patch, nil
+}
+
+// parseCommand adds one command header, in the namespace, to the patch.
+func (p *Protocol) parseCommand(patch *Patch, name string, values []string) *RuleError {
+	command := foldName(name[len(p.cmdPrefix):])
+	switch {
+	case strings.HasPrefix(command, commandSet):
+		// The key keeps its own spelling: Set-Cart_Items sets cart_items.
+		key := lowerKey(name[len(p.cmdPrefix)+len(commandSet):])
+		return p.parseSet(patch, key, values)
+	case command == commandDelete:
+		return p.parseDelete(patch, values)
+	case command == commandRenew:
+		return parseFlag(&patch.Renew, name, values)
+	case command == commandDestroy:
+		return parseFlag(&patch.Destroy, name, values)
+	case command == commandDestroyAll:
+		return parseFlag(&patch.DestroyAll, name, values)
+	}
+	return ruleError("unknown_command", "unknown session command header %q", name)
+}
+
+// settle checks the commands of a whole response against each other;
+// DestroyAll implies Destroy.
+func (patch *Patch) settle() *RuleError {
+	if patch == nil {
+		return nil
+	}
+	patch.Destroy = patch.Destroy || patch.DestroyAll
+	for _, k := range patch.Delete {
+		if _, ok := patch.Set[k]; ok {
+			return ruleError("conflict", "key %q is both set and deleted", k)
+		}
+	}
+	return checkTwins(patch.Set)
 }
 
 // dropAnnouncedTrailers removes the namespace's names from the Trailer
