@@ -5,6 +5,9 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+
 	"github.com/caddy-session/caddy-session/session"
 )
 
@@ -111,5 +114,36 @@ func TestDefaultRealm(t *testing.T) {
 	}
 	if got := (site{listen: []string{":8081"}}).realm(); got != "*@:8081" {
 		t.Fatalf("realm of a site with no host = %q", got)
+	}
+}
+
+func TestWarnsOfCookiesSharedAcrossRealms(t *testing.T) {
+	handler := func(realm, cookie string) *Handler {
+		return &Handler{realm: realm, cookie: &session.Cookie{Name: cookie}}
+	}
+	shop, blog, api := handler("*@:8081", "sid"), handler("*@:8082", "sid"), handler("*@:8083", "apisid")
+	sameRealm := handler("*@:8081", "sid")
+	sites := map[*Handler]site{
+		shop: {listen: []string{":8081"}}, blog: {listen: []string{":8082"}},
+		api: {listen: []string{":8083"}}, sameRealm: {listen: []string{":8081"}},
+	}
+	cases := []struct {
+		name     string
+		handlers []*Handler
+		warned   bool
+	}{
+		{"two realms, one cookie, any host", []*Handler{shop, blog}, true},
+		{"two realms, two cookies", []*Handler{shop, api}, false},
+		{"one realm, one cookie", []*Handler{shop, sameRealm}, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			core, logs := observer.New(zap.WarnLevel)
+			a := &App{logger: zap.New(core)}
+			a.warnSharedCookies(c.handlers, sites)
+			if got := logs.Len() > 0; got != c.warned {
+				t.Fatalf("warned = %v, want %v: %v", got, c.warned, logs.All())
+			}
+		})
 	}
 }
