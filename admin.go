@@ -370,22 +370,21 @@ func pickStore(q url.Values) (*Handler, error) {
 // identityKeys returns the identity keys (the first renew_on key) of every
 // live handler on the named store: the keys by which it indexes sessions.
 func identityKeys(storeName string) []string {
-	var keys []string
-	for _, h := range storeHandlers(storeName) {
-		if !slices.Contains(keys, h.identity) {
-			keys = append(keys, h.identity)
-		}
-	}
-	slices.Sort(keys)
-	return keys
+	return distinct(storeName, func(h *Handler) string { return h.identity })
 }
 
 // realms returns the realms of the live handlers on the named store.
 func realms(storeName string) []string {
+	return distinct(storeName, func(h *Handler) string { return h.realm })
+}
+
+// distinct returns the sorted distinct values of field over the live
+// handlers on the named store.
+func distinct(storeName string, field func(*Handler) string) []string {
 	var out []string
 	for _, h := range storeHandlers(storeName) {
-		if !slices.Contains(out, h.realm) {
-			out = append(out, h.realm)
+		if v := field(h); !slices.Contains(out, v) {
+			out = append(out, v)
 		}
 	}
 	slices.Sort(out)
