@@ -218,3 +218,33 @@ func TestDestroyAllStaysInItsRealm(t *testing.T) {
 		}
 	})
 }
+
+// A CEL session() cannot be tied to a handler when the config loads: it
+// reads the session a handler or a placed matcher has loaded, and is an
+// error, never a silent non-match, before one has.
+func TestCELSessionNeedsTheSessionLoaded(t *testing.T) {
+	m := newMultiSite(t, "s")
+	m.load([2]string{"s", `route {
+		@early {
+			path /early
+			expression session('user')
+		}
+		respond @early "matched early"
+		session {
+			store bolt {db:s}
+		}
+		@late {
+			path /late
+			expression session('user', 'alice')
+		}
+		respond @late "matched late"
+		reverse_proxy {up}
+	}`})
+	login := m.login("s", "sid", "X-Session-Set-User: alice")
+	if res, body := m.get("s", "/early", login); res.StatusCode != http.StatusInternalServerError {
+		t.Fatalf("session() before any handler ran: %d %q, want 500", res.StatusCode, body)
+	}
+	if res, body := m.get("s", "/late", login); body != "matched late" {
+		t.Fatalf("session() after the handler: %d %q, want a match", res.StatusCode, body)
+	}
+}
