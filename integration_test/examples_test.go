@@ -2,6 +2,7 @@ package integration_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -48,12 +49,12 @@ func TestCaddyfileExampleAdaptsToJSONExample(t *testing.T) {
 // TestExamplesWork loads each example into a real Caddy and follows the
 // README's walk-through against it.
 func TestExamplesWork(t *testing.T) {
-	admin := "{\n\tadmin localhost:2999\n}\n"
+	admin := fmt.Sprintf("{\n\tadmin localhost:%d\n}\n", adminPort)
 	var jsonConfig map[string]any
 	if err := json.Unmarshal([]byte(readExample(t, "caddy.json.example")), &jsonConfig); err != nil {
 		t.Fatal(err)
 	}
-	jsonConfig["admin"] = map[string]any{"listen": "localhost:2999"}
+	jsonConfig["admin"] = map[string]any{"listen": fmt.Sprintf("localhost:%d", adminPort)}
 	jsonText, _ := json.Marshal(jsonConfig)
 
 	for _, example := range []struct{ name, config, adapter string }{

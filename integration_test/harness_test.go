@@ -6,6 +6,7 @@ package integration_test
 
 import (
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -23,9 +24,32 @@ import (
 	_ "github.com/caddy-session/caddy-session"
 )
 
-const adminPort = 2999
+// adminPort is the admin endpoint of the Caddy that runs in this process.
+// It is a free port, not caddytest's fixed 2999: two test processes on one
+// machine (two checkouts, or a run beside a developer's) would otherwise
+// find each other's Caddy and load their configs into it.
+var adminPort int
+
+// short is the -short flag as given: it skips the slow suites (see slow).
+// caddytest skips every test that loads a config under -short, which would
+// leave a -short run, such as CI's -race pass, with no integration test at
+// all; so the flag is read here and then turned off for caddytest.
+var short bool
 
 func TestMain(m *testing.M) {
+	flag.Parse()
+	short = testing.Short()
+	if err := flag.Set("test.short", "false"); err != nil {
+		panic(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	adminPort = l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	caddytest.Default.AdminPort = adminPort
+
 	// Keep Caddy's data (the default bolt file of the examples) out of the
 	// home directory.
 	data, err := os.MkdirTemp("", "caddy-session-data-")
@@ -102,6 +126,18 @@ func (u *upstream) addr() string { return u.Listener.Addr().String() }
 // seen is what the upstream received.
 type seen struct {
 	Headers http.Header `json:"headers"`
+}
+
+// slow skips a slow suite under -short. CI runs the whole suite once, then
+// again under -race with -short: a suite whose cost is in waiting (for
+// processes to start, a cluster to form, a server to time out) or whose
+// Caddy runs in another process, which -race does not instrument, runs
+// once.
+func slow(t *testing.T, why string) {
+	t.Helper()
+	if short {
+		t.Skipf("skipped under -short: %s", why)
+	}
 }
 
 // freePort returns a loopback port that was free a moment ago.
