@@ -269,6 +269,9 @@ func TestRedisStoreSharesClient(t *testing.T) {
 // TestRedisStoreUnreachable checks that a Redis that is down at load time
 // does not fail the config: requests get a 503 until it is up.
 func TestRedisStoreUnreachable(t *testing.T) {
+	if testing.Short() {
+		t.Skip("skipped under -short: waits out the dial retries to a stopped Redis")
+	}
 	srv := redistest.Start(t)
 	srv.Stop()
 	s := provision(t, `{"url": "`+srv.URL()+`", "dial_timeout": "200ms"}`).SessionStore()
