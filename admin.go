@@ -1,10 +1,12 @@
 package caddysession
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
 	"net/url"
 	"slices"
@@ -117,6 +119,9 @@ type revokeRequest struct {
 	// store's handlers.
 	Realm *string `json:"realm"`
 }
+
+// revokeFields are the field names of revokeRequest, spelled exactly.
+var revokeFields = []string{"key", "value"}
 
 // handleStores answers GET /session/stores: each live store with the
 // number of live sessions it holds.
@@ -238,7 +243,7 @@ func (a *AdminAPI) handleSession(w http.ResponseWriter, r *http.Request) error {
 	}
 	rec, err := h.store.Load(r.Context(), hash, clock.Now(), h.timeouts)
 	if errors.Is(err, store.ErrNotFound) {
-		return notFound(hash, h)
+		return a.sessionNotFound(w, r, hash, h)
 	}
 	if err != nil {
 		return storeFailure(fmt.Errorf("reading session %s from store %s: %v", hash.Short(), h.storeName, err))
@@ -250,7 +255,7 @@ func (a *AdminAPI) handleSession(w http.ResponseWriter, r *http.Request) error {
 func (a *AdminAPI) revokeOne(w http.ResponseWriter, r *http.Request, h *Handler, hash session.Hash) error {
 	err := h.store.Delete(r.Context(), hash)
 	if errors.Is(err, store.ErrNotFound) {
-		return notFound(hash, h)
+		return a.sessionNotFound(w, r, hash, h)
 	}
 	if err != nil {
 		return storeFailure(fmt.Errorf("deleting session %s from store %s: %v", hash.Short(), h.storeName, err))
@@ -269,6 +274,9 @@ func (a *AdminAPI) handleRevoke(w http.ResponseWriter, r *http.Request) error {
 	if err := checkMethod(w, r, http.MethodPost); err != nil {
 		return err
 	}
+	if err := checkJSONContentType(r); err != nil {
+		return err
+	}
 	q, err := queryParams(r, "store")
 	if err != nil {
 		return err
@@ -277,8 +285,15 @@ func (a *AdminAPI) handleRevoke(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxRevokeBody))
+	if err != nil {
+		return badRequest(fmt.Errorf("body: %v: send a JSON object of at most %d bytes", err, maxRevokeBody))
+	}
+	if err := checkFieldNames(body, revokeFields); err != nil {
+		return badRequest(fmt.Errorf("body: %v", err))
+	}
 	var req revokeRequest
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxRevokeBody))
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
 		return badRequest(fmt.Errorf(`body: %v: send a JSON object such as {"key": "user", "value": "alice"}`, err))
@@ -494,9 +509,94 @@ func badRequest(err error) error {
 	return caddy.APIError{HTTPStatus: http.StatusBadRequest, Err: err}
 }
 
-func notFound(hash session.Hash, h *Handler) error {
-	return caddy.APIError{HTTPStatus: http.StatusNotFound,
-		Err: fmt.Errorf("no live session whose hash starts %s in store %s: it never existed, has expired or was revoked", hash.Short(), h.storeName)}
+// sessionNotFound answers 404 for a session the store does not hold. It
+// answers itself rather than return an error: Caddy logs every error of
+// the admin API at error level, and a session that has expired or was
+// revoked is an ordinary answer, not a fault of the server. Caddy has
+// already logged the request at info.
+func (a *AdminAPI) sessionNotFound(w http.ResponseWriter, r *http.Request, hash session.Hash, h *Handler) error {
+	msg := fmt.Sprintf("no live session whose hash starts %s in store %s: it never existed, has expired or was revoked", hash.Short(), h.storeName)
+	if ce := a.logger.Check(zap.DebugLevel, "no such session"); ce != nil {
+		ce.Write(zap.String("method", r.Method), zap.String("store", h.storeName), zap.String("session", hash.Short()))
+	}
+	return writeError(w, http.StatusNotFound, msg)
+}
+
+// writeError sends an error answer shaped as Caddy's own,
+// {"error": "..."}.
+func writeError(w http.ResponseWriter, status int, msg string) error {
+	body, err := json.Marshal(struct {
+		Error string `json:"error"`
+	}{msg})
+	if err != nil {
+		return caddy.APIError{HTTPStatus: http.StatusInternalServerError, Err: fmt.Errorf("encoding the answer: %v", err)}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(body, '\n'))
+	return nil
+}
+
+// checkJSONContentType refuses a body that does not say it is JSON with
+// 415. A form post (curl -d sends one) would otherwise be read as JSON
+// by chance, or fail with a confusing syntax error; JSON is UTF-8, so any
+// other charset is refused too.
+func checkJSONContentType(r *http.Request) error {
+	const want = "send the body as JSON, with the header Content-Type: application/json"
+	ct := r.Header.Get("Content-Type")
+	if ct == "" {
+		return caddy.APIError{HTTPStatus: http.StatusUnsupportedMediaType,
+			Err: fmt.Errorf("the Content-Type header is missing: %s", want)}
+	}
+	mt, params, err := mime.ParseMediaType(ct)
+	if err != nil || mt != "application/json" {
+		return caddy.APIError{HTTPStatus: http.StatusUnsupportedMediaType,
+			Err: fmt.Errorf("content type %q: %s", ct, want)}
+	}
+	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
+		return caddy.APIError{HTTPStatus: http.StatusUnsupportedMediaType,
+			Err: fmt.Errorf("content type %q: JSON is UTF-8: send charset=utf-8 or no charset", ct)}
+	}
+	return nil
+}
+
+// checkFieldNames refuses a JSON object whose field names are not spelled
+// exactly as one of known, or that gives a field twice. encoding/json
+// matches names case-insensitively and keeps the last of duplicates, so
+// {"value": "alice", "Value": "bob"} would revoke bob's sessions while a
+// reader of the request, or a proxy that checked it, saw alice. A body
+// that is not an object is left to the decoder, which says so.
+func checkFieldNames(body []byte, known []string) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return nil
+	}
+	seen := make(map[string]bool, len(known))
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil
+		}
+		name, _ := tok.(string)
+		if !slices.Contains(known, name) {
+			for _, k := range known {
+				if strings.EqualFold(k, name) {
+					return fmt.Errorf("field %q is not %q: field names are case-sensitive: write %q", name, k, k)
+				}
+			}
+			return fmt.Errorf("unknown field %q: use %s", name, quoteList(known))
+		}
+		if seen[name] {
+			return fmt.Errorf("field %q is given twice: give each field once", name)
+		}
+		seen[name] = true
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return nil
+		}
+	}
+	return nil
 }
 
 // storeFailure is a failure of the store, not of the request.

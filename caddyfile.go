@@ -202,7 +202,7 @@ func (h *Handler) unmarshalCookie(d *caddyfile.Dispenser) error {
 		return err
 	}
 	if _, err := c.build(); err != nil {
-		return d.Err(err.Error())
+		return d.WrapErr(err)
 	}
 	return nil
 }

@@ -243,13 +243,15 @@ func (h *Handler) provisionStore(ctx caddy.Context) error {
 		if err != nil {
 			return fmt.Errorf("loading session store: %v", err)
 		}
-		provider = mod.(StoreProvider)
+		var ok bool
+		if provider, ok = mod.(StoreProvider); !ok {
+			// A module of another plugin in the namespace: an error
+			// saying what it lacks, not a panic in the middle of a load.
+			return fmt.Errorf("session store module %T is not a StoreProvider: it needs the methods SessionStore() and StoreName()", mod)
+		}
 	}
 	h.backend = provider.(caddy.Module).CaddyModule().ID.Name()
-	h.storeName = h.backend
-	if named, ok := provider.(interface{ StoreName() string }); ok {
-		h.storeName = named.StoreName()
-	}
+	h.storeName = provider.StoreName()
 	h.store = newInstrumented(provider.SessionStore(), h.backend)
 	return nil
 }

@@ -20,7 +20,12 @@ func init() {
 // StoreProvider is what a module in the namespace
 // `http.handlers.session.stores` gives the session handler.
 type StoreProvider interface {
+	// SessionStore returns the store the handler uses.
 	SessionStore() store.Store
+	// StoreName names the store in the admin API and its logs: where its
+	// data is, without credentials, so that two handlers on the same data
+	// give the same name and handlers on different data never do.
+	StoreName() string
 }
 
 // BoltStore keeps sessions in an embedded bbolt database file: no setup,
@@ -84,7 +89,9 @@ func (b *BoltStore) Provision(ctx caddy.Context) error {
 					return
 				}
 				sessionMetrics.expired.WithLabelValues("bolt").Add(float64(removed))
-				logger.Debug("swept expired sessions", zap.String("path", path), zap.Int("removed", removed))
+				if ce := logger.Check(zap.DebugLevel, "swept expired sessions"); ce != nil {
+					ce.Write(zap.String("path", path), zap.Int("removed", removed))
+				}
 			},
 		})
 		if err != nil {
@@ -99,7 +106,9 @@ func (b *BoltStore) Provision(ctx caddy.Context) error {
 		return err
 	}
 	b.ref = ref
-	logger.Debug("session database ready", zap.String("path", path), zap.Bool("shared", loaded))
+	if ce := logger.Check(zap.DebugLevel, "session database ready"); ce != nil {
+		ce.Write(zap.String("path", path), zap.Bool("shared", loaded))
+	}
 	return nil
 }
 
@@ -107,7 +116,8 @@ func timeoutOr(d caddy.Duration) time.Duration {
 	return durationOr(d, bolt.DefaultLockTimeout)
 }
 
-// StoreName names the store in the admin API.
+// StoreName names the store in the admin API: `bolt:` and the file's
+// absolute path.
 func (b *BoltStore) StoreName() string { return "bolt:" + b.key }
 
 // SessionStore returns the shared database, as this config's handlers

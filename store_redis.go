@@ -140,11 +140,10 @@ func (r *RedisStore) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
-	key, err := json.Marshal(conn)
+	r.key, err = conn.poolKey()
 	if err != nil {
 		return err
 	}
-	r.key = string(key)
 	prefix := r.KeyPrefix
 	if prefix == "" {
 		prefix = redisstore.DefaultKeyPrefix
@@ -176,7 +175,9 @@ func (r *RedisStore) Provision(ctx caddy.Context) error {
 				zap.String("redis", conn.describe), zap.Error(err))
 		}
 	}
-	r.logger.Debug("redis session store ready", zap.String("redis", conn.describe), zap.Bool("shared", loaded))
+	if ce := r.logger.Check(zap.DebugLevel, "redis session store ready"); ce != nil {
+		ce.Write(zap.String("redis", conn.describe), zap.Bool("shared", loaded))
+	}
 	return nil
 }
 
@@ -196,25 +197,24 @@ func (r *RedisStore) Cleanup() error {
 	return r.shared.cleanup()
 }
 
-// redisConn is the connection settings of a config, with placeholders
-// replaced and checked against each other. It is also the key under which
-// the client is shared: two configs with equal settings get one client.
-// The password is part of it; the key stays in this process's memory.
+// redisConn is where a config connects: its settings with placeholders
+// replaced and checked against each other, and what follows from them.
 type redisConn struct {
-	URL                string        `json:"url,omitempty"`
-	Addresses          []string      `json:"addresses,omitempty"`
-	MasterName         string        `json:"master_name,omitempty"`
-	SentinelAddresses  []string      `json:"sentinel_addresses,omitempty"`
-	Username           string        `json:"username,omitempty"`
-	Password           string        `json:"password,omitempty"`
-	DB                 int           `json:"db,omitempty"`
-	TLS                bool          `json:"tls,omitempty"`
-	InsecureSkipVerify bool          `json:"insecure_skip_verify,omitempty"`
-	Dial, Read, Write  time.Duration `json:",omitempty"`
-	PoolSize           int           `json:"pool_size,omitempty"`
-	parsed             *goredis.Options
-	describe           string // where it connects, for logs, without credentials
-	where              string // where the data is, for StoreName
+	// The settings, resolved. The key prefix is left out: it is not a
+	// connection setting, and configs that differ only in it share a
+	// client.
+	cfg      RedisStore
+	parsed   *goredis.Options // the url's options, for a single server
+	describe string           // where it connects, for logs, without credentials
+	where    string           // where the data is, for StoreName
+}
+
+// poolKey is the key under which the client is shared: two configs with
+// equal connection settings get one client. The password is part of it;
+// the key stays in this process's memory.
+func (c *redisConn) poolKey() (string, error) {
+	key, err := json.Marshal(c.cfg)
+	return string(key), err
 }
 
 // resolve replaces the placeholders in the connection settings with repl
@@ -230,43 +230,43 @@ func (r *RedisStore) resolve(repl *caddy.Replacer) (*redisConn, error) {
 		}
 		return out
 	}
-	c := &redisConn{
-		URL:                replace(r.URL),
-		Addresses:          replaceAll(r.Addresses),
-		MasterName:         replace(r.MasterName),
-		SentinelAddresses:  replaceAll(r.SentinelAddresses),
-		Username:           replace(r.Username),
-		Password:           replace(r.Password),
-		DB:                 r.DB,
-		TLS:                r.TLS != nil,
-		InsecureSkipVerify: r.TLS != nil && r.TLS.InsecureSkipVerify,
-		Dial:               time.Duration(r.DialTimeout),
-		Read:               time.Duration(r.ReadTimeout),
-		Write:              time.Duration(r.WriteTimeout),
-		PoolSize:           r.PoolSize,
-	}
-	sentinel := c.MasterName != "" || len(c.SentinelAddresses) > 0
+	c := &redisConn{cfg: RedisStore{
+		URL:               replace(r.URL),
+		Addresses:         replaceAll(r.Addresses),
+		MasterName:        replace(r.MasterName),
+		SentinelAddresses: replaceAll(r.SentinelAddresses),
+		Username:          replace(r.Username),
+		Password:          replace(r.Password),
+		DB:                r.DB,
+		TLS:               r.TLS,
+		DialTimeout:       r.DialTimeout,
+		ReadTimeout:       r.ReadTimeout,
+		WriteTimeout:      r.WriteTimeout,
+		PoolSize:          r.PoolSize,
+	}}
+	s := &c.cfg
+	sentinel := s.MasterName != "" || len(s.SentinelAddresses) > 0
 	switch {
-	case c.URL != "" && len(c.Addresses) > 0:
+	case s.URL != "" && len(s.Addresses) > 0:
 		return nil, errors.New("redis store: url is a single server and addresses a cluster: give one of them")
-	case c.URL != "" && sentinel:
+	case s.URL != "" && sentinel:
 		return nil, errors.New("redis store: url is a single server and sentinel a monitored master: give one of them")
-	case len(c.Addresses) > 0 && sentinel:
+	case len(s.Addresses) > 0 && sentinel:
 		return nil, errors.New("redis store: addresses is a cluster and sentinel a monitored master: give one of them")
-	case sentinel && c.MasterName == "":
+	case sentinel && s.MasterName == "":
 		return nil, errors.New("redis store: sentinel needs the name of the master the sentinels monitor (master_name)")
-	case sentinel && len(c.SentinelAddresses) == 0:
+	case sentinel && len(s.SentinelAddresses) == 0:
 		return nil, errors.New("redis store: sentinel needs the addresses of the sentinels (sentinel_addresses)")
-	case len(c.Addresses) > 0 && c.DB != 0:
-		return nil, fmt.Errorf("redis store: Redis Cluster has only database 0, not %d: remove db", c.DB)
-	case c.DB < 0:
-		return nil, fmt.Errorf("redis store: db %d: a database number is 0 or more", c.DB)
-	case c.PoolSize < 0:
-		return nil, fmt.Errorf("redis store: pool_size %d: a pool size is 1 or more", c.PoolSize)
-	case c.Dial < 0 || c.Read < 0 || c.Write < 0:
+	case len(s.Addresses) > 0 && s.DB != 0:
+		return nil, fmt.Errorf("redis store: Redis Cluster has only database 0, not %d: remove db", s.DB)
+	case s.DB < 0:
+		return nil, fmt.Errorf("redis store: db %d: a database number is 0 or more", s.DB)
+	case s.PoolSize < 0:
+		return nil, fmt.Errorf("redis store: pool_size %d: a pool size is 1 or more", s.PoolSize)
+	case s.DialTimeout < 0 || s.ReadTimeout < 0 || s.WriteTimeout < 0:
 		return nil, errors.New("redis store: dial_timeout, read_timeout and write_timeout must be positive")
 	}
-	for _, a := range slices.Concat(c.Addresses, c.SentinelAddresses) {
+	for _, a := range slices.Concat(s.Addresses, s.SentinelAddresses) {
 		if err := checkHostPort(a); err != nil {
 			return nil, err
 		}
@@ -275,22 +275,22 @@ func (r *RedisStore) resolve(repl *caddy.Replacer) (*redisConn, error) {
 		return nil, fmt.Errorf("redis store: %v", err)
 	}
 	switch {
-	case len(c.Addresses) > 0:
-		c.describe = fmt.Sprintf("cluster %v", c.Addresses)
-		c.where = "cluster=" + strings.Join(c.Addresses, ",")
+	case len(s.Addresses) > 0:
+		c.describe = fmt.Sprintf("cluster %v", s.Addresses)
+		c.where = "cluster=" + strings.Join(s.Addresses, ",")
 	case sentinel:
-		c.describe = fmt.Sprintf("sentinel master %q via %v", c.MasterName, c.SentinelAddresses)
-		c.where = fmt.Sprintf("sentinel=%s@%s;db=%d", c.MasterName, strings.Join(c.SentinelAddresses, ","), c.DB)
+		c.describe = fmt.Sprintf("sentinel master %q via %v", s.MasterName, s.SentinelAddresses)
+		c.where = fmt.Sprintf("sentinel=%s@%s;db=%d", s.MasterName, strings.Join(s.SentinelAddresses, ","), s.DB)
 	default:
-		if c.URL == "" {
-			c.URL = defaultRedisURL
+		if s.URL == "" {
+			s.URL = defaultRedisURL
 		}
 		if err := c.parseURL(); err != nil {
 			return nil, err
 		}
 		db := c.parsed.DB
-		if c.DB != 0 {
-			db = c.DB
+		if s.DB != 0 {
+			db = s.DB
 		}
 		c.where = fmt.Sprintf("%s;db=%d", c.parsed.Addr, db)
 	}
@@ -301,13 +301,14 @@ func (r *RedisStore) resolve(repl *caddy.Replacer) (*redisConn, error) {
 // options in its query. Settings given both in the url and on their own
 // are refused rather than one silently winning.
 func (c *redisConn) parseURL() error {
-	u, err := url.Parse(c.URL)
+	s := &c.cfg
+	u, err := url.Parse(s.URL)
 	if err != nil {
 		// url.Parse's error repeats the url, password and all.
 		return errors.New("redis store: url is malformed: use redis://[[user]:password@]host[:port][/db]")
 	}
 	shown := u.Redacted()
-	opt, err := goredis.ParseURL(c.URL)
+	opt, err := goredis.ParseURL(s.URL)
 	if err != nil {
 		msg := err.Error()
 		if p, ok := u.User.Password(); ok && p != "" {
@@ -316,13 +317,13 @@ func (c *redisConn) parseURL() error {
 		return fmt.Errorf("redis store: url %s: %s", shown, msg)
 	}
 	switch {
-	case opt.Username != "" && c.Username != "":
+	case opt.Username != "" && s.Username != "":
 		return fmt.Errorf("redis store: url %s already names a user: give it in one place", shown)
-	case opt.Password != "" && c.Password != "":
+	case opt.Password != "" && s.Password != "":
 		return fmt.Errorf("redis store: url %s already holds a password: give it in one place", shown)
-	case opt.DB != 0 && c.DB != 0 && opt.DB != c.DB:
-		return fmt.Errorf("redis store: url %s selects database %d, and db %d: give it in one place", shown, opt.DB, c.DB)
-	case opt.Network == "unix" && c.TLS:
+	case opt.DB != 0 && s.DB != 0 && opt.DB != s.DB:
+		return fmt.Errorf("redis store: url %s selects database %d, and db %d: give it in one place", shown, opt.DB, s.DB)
+	case opt.Network == "unix" && s.TLS != nil:
 		return fmt.Errorf("redis store: url %s is a unix socket, which takes no tls", shown)
 	}
 	c.parsed = opt
@@ -332,54 +333,50 @@ func (c *redisConn) parseURL() error {
 
 // newClient makes the client for the settings.
 func (c *redisConn) newClient() goredis.UniversalClient {
+	s := &c.cfg
 	var tlsConfig *tls.Config
-	if c.TLS {
-		tlsConfig = &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: c.InsecureSkipVerify}
+	insecure := s.TLS != nil && s.TLS.InsecureSkipVerify
+	if s.TLS != nil {
+		tlsConfig = &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: insecure}
 	}
 	if c.parsed != nil {
 		o := *c.parsed
-		if c.Username != "" {
-			o.Username = c.Username
-		}
-		if c.Password != "" {
-			o.Password = c.Password
-		}
-		if c.DB != 0 {
-			o.DB = c.DB
-		}
+		setIf(&o.Username, s.Username)
+		setIf(&o.Password, s.Password)
+		setIf(&o.DB, s.DB)
 		if tlsConfig != nil {
 			if o.TLSConfig != nil { // rediss://, which knows the server name
-				o.TLSConfig.InsecureSkipVerify = c.InsecureSkipVerify
+				o.TLSConfig.InsecureSkipVerify = insecure
 			} else {
 				o.TLSConfig = tlsConfig
 			}
 		}
-		setIf(&o.DialTimeout, c.Dial)
-		setIf(&o.ReadTimeout, c.Read)
-		setIf(&o.WriteTimeout, c.Write)
-		setIf(&o.PoolSize, c.PoolSize)
+		setIf(&o.DialTimeout, time.Duration(s.DialTimeout))
+		setIf(&o.ReadTimeout, time.Duration(s.ReadTimeout))
+		setIf(&o.WriteTimeout, time.Duration(s.WriteTimeout))
+		setIf(&o.PoolSize, s.PoolSize)
 		// A request's deadline or cancellation ends its Redis commands.
 		o.ContextTimeoutEnabled = true
 		return goredis.NewClient(&o)
 	}
 	o := &goredis.UniversalOptions{
-		Username:              c.Username,
-		Password:              c.Password,
-		DB:                    c.DB,
+		Username:              s.Username,
+		Password:              s.Password,
+		DB:                    s.DB,
 		TLSConfig:             tlsConfig,
-		DialTimeout:           c.Dial,
-		ReadTimeout:           c.Read,
-		WriteTimeout:          c.Write,
-		PoolSize:              c.PoolSize,
+		DialTimeout:           time.Duration(s.DialTimeout),
+		ReadTimeout:           time.Duration(s.ReadTimeout),
+		WriteTimeout:          time.Duration(s.WriteTimeout),
+		PoolSize:              s.PoolSize,
 		ContextTimeoutEnabled: true,
 	}
-	if len(c.Addresses) > 0 {
-		o.Addrs = c.Addresses
+	if len(s.Addresses) > 0 {
+		o.Addrs = s.Addresses
 		// Even one address is a cluster seed: a single server is a url.
 		o.IsClusterMode = true
 	} else {
-		o.Addrs = c.SentinelAddresses
-		o.MasterName = c.MasterName
+		o.Addrs = s.SentinelAddresses
+		o.MasterName = s.MasterName
 	}
 	return goredis.NewUniversalClient(o)
 }
@@ -427,12 +424,19 @@ func (r *RedisStore) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	if d.NextArg() {
 		return d.ArgErr()
 	}
+	// A setting given twice is refused: the second would silently replace
+	// the first, and a leftover password or timeout would go unseen.
+	seen := map[string]bool{}
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
 		sub := d.Val()
+		if seen[sub] {
+			return d.Errf("redis store: %s is given twice: keep one", sub)
+		}
+		seen[sub] = true
+		var err error
 		switch sub {
 		case "addresses":
-			r.Addresses = d.RemainingArgs()
-			if len(r.Addresses) == 0 {
+			if r.Addresses = d.RemainingArgs(); len(r.Addresses) == 0 {
 				return d.Errf("addresses needs at least one host:port of a cluster node")
 			}
 		case "sentinel":
@@ -441,74 +445,83 @@ func (r *RedisStore) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.Errf("sentinel needs the master name, then at least one host:port of a sentinel")
 			}
 			r.MasterName, r.SentinelAddresses = args[0], args[1:]
-		case "username", "password", "key_prefix":
-			if !d.NextArg() {
-				return d.ArgErr()
-			}
-			val := d.Val()
-			if d.NextArg() {
-				return d.ArgErr()
-			}
-			switch sub {
-			case "username":
-				r.Username = val
-			case "password":
-				r.Password = val
-			default:
-				if val == "" {
-					return d.Errf("key_prefix must not be empty")
-				}
-				r.KeyPrefix = val
-			}
-		case "db", "pool_size":
-			if !d.NextArg() {
-				return d.ArgErr()
-			}
-			n, err := strconv.Atoi(d.Val())
-			if err != nil || n < 0 || sub == "pool_size" && n == 0 {
-				return d.Errf("%s: %q is not a valid number", sub, d.Val())
-			}
-			if d.NextArg() {
-				return d.ArgErr()
-			}
-			if sub == "db" {
-				r.DB = n
-			} else {
-				r.PoolSize = n
-			}
+		case "username":
+			r.Username, err = oneArg(d)
+		case "password":
+			r.Password, err = oneArg(d)
+		case "db":
+			r.DB, err = wholeNumber(d, 0)
 		case "tls":
-			r.TLS = new(RedisTLS)
-			if d.NextArg() {
-				if d.Val() != "insecure_skip_verify" {
-					return d.Errf("tls takes only insecure_skip_verify, not %q", d.Val())
-				}
-				r.TLS.InsecureSkipVerify = true
-			}
-			if d.NextArg() {
-				return d.ArgErr()
+			r.TLS, err = parseRedisTLS(d)
+		case "key_prefix":
+			if r.KeyPrefix, err = oneArg(d); err == nil && r.KeyPrefix == "" {
+				return d.Errf("key_prefix must not be empty")
 			}
 		case "dial_timeout":
-			if err := parseDuration(d, &r.DialTimeout); err != nil {
-				return err
-			}
+			err = parseDuration(d, &r.DialTimeout)
 		case "read_timeout":
-			if err := parseDuration(d, &r.ReadTimeout); err != nil {
-				return err
-			}
+			err = parseDuration(d, &r.ReadTimeout)
 		case "write_timeout":
-			if err := parseDuration(d, &r.WriteTimeout); err != nil {
-				return err
-			}
+			err = parseDuration(d, &r.WriteTimeout)
+		case "pool_size":
+			r.PoolSize, err = wholeNumber(d, 1)
 		default:
 			return d.Errf("unknown redis store subdirective %q", sub)
+		}
+		if err != nil {
+			return err
 		}
 	}
 	// The contradictions between settings are errors at parse time too,
 	// with the file and line.
 	if _, err := r.resolve(caddy.NewReplacer()); err != nil {
-		return d.Err(err.Error())
+		return d.WrapErr(err)
 	}
 	return nil
+}
+
+// oneArg returns the single argument of the current subdirective.
+func oneArg(d *caddyfile.Dispenser) (string, error) {
+	if !d.NextArg() {
+		return "", d.ArgErr()
+	}
+	val := d.Val()
+	if d.NextArg() {
+		return "", d.ArgErr()
+	}
+	return val, nil
+}
+
+// wholeNumber returns the single argument of the current subdirective, a
+// whole number no less than least.
+func wholeNumber(d *caddyfile.Dispenser, least int) (int, error) {
+	name := d.Val()
+	if !d.NextArg() {
+		return 0, d.ArgErr()
+	}
+	n, err := strconv.Atoi(d.Val())
+	if err != nil || n < least {
+		return 0, d.Errf("%s: %q is not a valid number: give a whole number from %d", name, d.Val(), least)
+	}
+	if d.NextArg() {
+		return 0, d.ArgErr()
+	}
+	return n, nil
+}
+
+// parseRedisTLS parses `tls [insecure_skip_verify]`.
+func parseRedisTLS(d *caddyfile.Dispenser) (*RedisTLS, error) {
+	t := new(RedisTLS)
+	if d.NextArg() {
+		if d.Val() != "insecure_skip_verify" {
+			return nil, d.Errf("tls takes only insecure_skip_verify, not %q", d.Val())
+		}
+		t.InsecureSkipVerify = true
+	}
+	if d.NextArg() {
+		return nil, d.ArgErr()
+	}
+	return t, nil
 }
 
 // Interface guards

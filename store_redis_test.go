@@ -97,6 +97,36 @@ func TestRedisStoreCaddyfile(t *testing.T) {
 		{name: "braces in the prefix", input: `redis {
 			key_prefix "app{1}:"
 		}`, wantErr: "must not contain '{' or '}'"},
+		// Every setting may be given once: the second would silently win.
+		{name: "repeated password", input: `redis {
+			password one
+			password two
+		}`, wantErr: "redis store: password is given twice: keep one, at Testfile:3"},
+		{name: "repeated addresses", input: `redis {
+			addresses 10.0.0.1:6379
+			addresses 10.0.0.2:6379
+		}`, wantErr: "addresses is given twice"},
+		{name: "repeated sentinel", input: `redis {
+			sentinel a 10.0.0.1:26379
+			sentinel b 10.0.0.2:26379
+		}`, wantErr: "sentinel is given twice"},
+		{name: "repeated tls", input: `redis {
+			tls
+			tls insecure_skip_verify
+		}`, wantErr: "tls is given twice"},
+		{name: "repeated timeout", input: `redis {
+			read_timeout 1s
+			read_timeout 2s
+		}`, wantErr: "read_timeout is given twice"},
+		{name: "repeated db", input: `redis {
+			db 1
+			db 1
+		}`, wantErr: "db is given twice"},
+		// A contradiction found once the block is read still names the
+		// file and line, and keeps the error it wraps.
+		{name: "contradiction has a line", input: `redis redis://a:6379 {
+			addresses 10.0.0.1:6379
+		}`, wantErr: "give one of them, at Testfile:3"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -239,6 +269,9 @@ func TestRedisStoreSharesClient(t *testing.T) {
 // TestRedisStoreUnreachable checks that a Redis that is down at load time
 // does not fail the config: requests get a 503 until it is up.
 func TestRedisStoreUnreachable(t *testing.T) {
+	if testing.Short() {
+		t.Skip("skipped under -short: waits out the dial retries to a stopped Redis")
+	}
 	srv := redistest.Start(t)
 	srv.Stop()
 	s := provision(t, `{"url": "`+srv.URL()+`", "dial_timeout": "200ms"}`).SessionStore()

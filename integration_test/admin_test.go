@@ -60,9 +60,16 @@ func sessionAPI(t *testing.T, method, path, body string) *apiAnswer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if body != "" {
+	if body != "" || method == http.MethodPost {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	return doAPI(t, req)
+}
+
+// doAPI sends a request to the admin endpoint and reads the answer.
+func doAPI(t *testing.T, req *http.Request) *apiAnswer {
+	t.Helper()
+	method, path := req.Method, req.URL.RequestURI()
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, path, err)
@@ -377,6 +384,14 @@ func TestAdminRefusesBadInput(t *testing.T) {
 		{"not an object", "POST", "/session/revoke", `"alice"`, 400, "send a JSON object"},
 		{"no body", "POST", "/session/revoke", "", 400, "send a JSON object"},
 		{"unknown field", "POST", "/session/revoke", `{"user": "alice"}`, 400, `unknown field "user"`},
+		// encoding/json matches field names case-insensitively and keeps
+		// the last of duplicates: each of these would revoke someone.
+		{"field in another case", "POST", "/session/revoke", `{"value": "bob", "Value": "alice"}`, 400, `field "Value" is not "value": field names are case-sensitive`},
+		{"field in another case first", "POST", "/session/revoke", `{"VALUE": "bob", "value": "alice"}`, 400, `field "VALUE" is not "value"`},
+		{"key in another case", "POST", "/session/revoke", `{"Key": "user", "value": "alice"}`, 400, `write "key"`},
+		{"key with a Kelvin sign", "POST", "/session/revoke", `{"\u212aey": "user", "value": "alice"}`, 400, "case-sensitive"},
+		{"field twice", "POST", "/session/revoke", `{"value": "bob", "value": "alice"}`, 400, `field "value" is given twice`},
+		{"key twice", "POST", "/session/revoke", `{"key": "cart", "key": "user", "value": "alice"}`, 400, `field "key" is given twice`},
 		{"two objects", "POST", "/session/revoke", `{"value": "alice"} {"value": "bob"}`, 400, "nothing after it"},
 		{"missing value", "POST", "/session/revoke", `{"key": "user"}`, 400, `"value" is missing`},
 		{"empty value", "POST", "/session/revoke", `{"value": ""}`, 400, `"value" is missing`},
@@ -421,6 +436,48 @@ func TestAdminRefusesBadInput(t *testing.T) {
 	expectSession(t, v.get("/"), map[string]string{"X-Session-User": "alice", "X-Session-Cart": "apple"})
 	// The store named in full is found.
 	sessionAPI(t, http.MethodGet, "/session/sessions/"+hash+"?store="+store, "").decode(t, http.StatusOK, &apiSession{})
+}
+
+// TestAdminRevokeNeedsJSON sends the body of POST /session/revoke with
+// other content types than JSON: each is refused with 415 and a message
+// that says what to send, and revokes nothing; JSON with parameters is
+// accepted.
+func TestAdminRevokeNeedsJSON(t *testing.T) {
+	s := newSite(t, "")
+	v := s.visitor()
+	v.get("/login", "X-Session-Set-User: alice")
+	body := `{"value": "alice"}`
+	before := adminDestroyed(t)
+
+	refused := []struct{ contentType, want string }{
+		{"", "the Content-Type header is missing: send the body as JSON, with the header Content-Type: application/json"},
+		{"application/x-www-form-urlencoded", "send the body as JSON"}, // what curl -d sends
+		{"text/plain", "send the body as JSON"},
+		{"application/jsonx", "send the body as JSON"},
+		{"application/json-patch+json", "send the body as JSON"},
+		{"application/json; charset=iso-8859-1", "JSON is UTF-8"},
+		{"application/json; charset", "send the body as JSON"}, // malformed
+	}
+	for _, c := range refused {
+		var e struct{ Error string }
+		sessionAPIAs(t, http.MethodPost, "/session/revoke", c.contentType, body).decode(t, http.StatusUnsupportedMediaType, &e)
+		if !strings.Contains(e.Error, c.want) {
+			t.Errorf("Content-Type %q: error %q does not say %q", c.contentType, e.Error, c.want)
+		}
+	}
+	if d := adminDestroyed(t) - before; d != 0 {
+		t.Fatalf("refused requests revoked %v sessions", d)
+	}
+	expectUser(t, v, "alice")
+
+	for _, ct := range []string{"application/json; charset=utf-8", "Application/JSON;charset=UTF-8"} {
+		var got struct{ Revoked int }
+		sessionAPIAs(t, http.MethodPost, "/session/revoke", ct, body).decode(t, http.StatusOK, &got)
+	}
+	expectUser(t, v, "")
+	if d := adminDestroyed(t) - before; d != 1 {
+		t.Fatalf("destroyed_total{cause=admin} grew by %v, want 1", d)
+	}
 }
 
 func TestAdminStores(t *testing.T) {

@@ -68,6 +68,7 @@ func checkBoltFile(t *testing.T, path string) map[session.Hash]bool {
 // file passes bbolt's consistency check, before and after the restart. The
 // file keeps each session under the hash of its ID, never the ID.
 func TestCrashMidLoginStorm(t *testing.T) {
+	slow(t, "a storm of logins against the Caddy binary, killed and restarted")
 	const (
 		clients   = 32
 		perClient = 40 // at most 1280 logins; the kill comes long before

@@ -50,6 +50,7 @@ func (f *faultyStore) Provision(caddy.Context) error {
 
 func (f *faultyStore) Cleanup() error            { return f.db.Close() }
 func (f *faultyStore) SessionStore() store.Store { return faultyWrapper{f.db} }
+func (f *faultyStore) StoreName() string         { return "faulty:" + f.Path }
 
 type faultyWrapper struct{ store.Store }
 

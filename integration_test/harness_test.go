@@ -14,8 +14,10 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/caddyserver/caddy/v2/caddytest"
 
@@ -213,13 +215,88 @@ http://127.0.0.1:%d {
 	}
 	reverse_proxy %s
 }
-`, adminPort, s.port, freePort(s.t), s.port, s.store, s.options, s.up.addr())
+`, adminPort, s.port, s.otherPort(), s.port, s.store, s.options, s.up.addr())
+}
+
+// otherPort returns a free port that is not the site's: two calls of
+// freePort may return the same port, and Caddy refuses an https_port equal
+// to an http:// site's port.
+func (s *site) otherPort() int {
+	for {
+		if p := freePort(s.t); p != s.port {
+			return p
+		}
+	}
 }
 
 // load (re)loads the site's config into the running Caddy.
 func (s *site) load() {
 	s.t.Helper()
-	s.tester.InitServer(s.config(), "caddyfile")
+	s.reload(s.config())
+}
+
+// reload loads config, which serves the site's port, into the running
+// Caddy, and returns once the previous config no longer accepts on it.
+func (s *site) reload(config string) {
+	s.t.Helper()
+	s.tester.InitServer(config, "caddyfile")
+	waitOneListener(s.t, s.port)
+}
+
+// waitOneListener waits until one socket listens on port: after a reload,
+// until the previous config's listener has closed.
+//
+// Caddy binds a new SO_REUSEPORT socket for each config, and /load answers
+// before the old config's server has closed its own: Shutdown runs in a
+// goroutine. Until then the kernel hands some new connections to the old
+// socket, and the old server may leave them unanswered: Go's http.Server
+// closes a connection whose request it reads after Shutdown began, and the
+// kernel resets those still queued when the socket closes. No handler sees
+// such a request, but the client gets EOF or "connection reset by peer"
+// on a fresh connection, which it does not retry (it retries only on a
+// reused one). Caddy does this without the session handler too. Where
+// /proc/net is missing (not Linux), this returns at once.
+func waitOneListener(t *testing.T, port int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for n := listeners(port); n > 1; n = listeners(port) {
+		if time.Now().After(deadline) {
+			t.Fatalf("port %d still has %d listening sockets 10s after the reload: the old config's has not closed, or another process listens there too", port, n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// listeners counts the TCP sockets of this network namespace that listen
+// on port, from /proc/net/tcp6 and, if none is there, /proc/net/tcp: every
+// config binds the same address, so all of them are in one file, and the
+// IPv6 one is the short one where Caddy's dual-stack sockets are.
+func listeners(port int) int {
+	if n := listenersIn("/proc/net/tcp6", port); n > 0 {
+		return n
+	}
+	return listenersIn("/proc/net/tcp", port)
+}
+
+func listenersIn(file string, port int) int {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return 0
+	}
+	n := 0
+	// sl local_address rem_address st ...: the port is hex after the
+	// colon, and state 0A is LISTEN.
+	for _, line := range strings.Split(string(b), "\n")[1:] {
+		f := strings.Fields(line)
+		if len(f) < 4 || f[3] != "0A" {
+			continue
+		}
+		_, hexPort, _ := strings.Cut(f[1], ":")
+		if p, err := strconv.ParseUint(hexPort, 16, 16); err == nil && int(p) == port {
+			n++
+		}
+	}
+	return n
 }
 
 func (s *site) url(path string) string {

@@ -42,6 +42,7 @@ http://127.0.0.1:%d {
 // Redis, as behind a load balancer: whichever instance a request reaches,
 // it sees the same session.
 func TestRedisSharedByTwoInstances(t *testing.T) {
+	slow(t, "two Caddy binaries on one Redis")
 	srv := redistest.Start(t)
 	up := startUpstream(t)
 	a, _ := startRedisCaddy(t, srv.URL(), "", up)
@@ -101,6 +102,7 @@ func TestRedisSharedByTwoInstances(t *testing.T) {
 // session fail with 503, never a 200 that lost a write; when Redis is back,
 // the same Caddy serves again with no reload.
 func TestRedisOutage(t *testing.T) {
+	slow(t, "the Caddy binary, waiting out Redis timeouts while Redis is down")
 	srv := redistest.Start(t)
 	up := startUpstream(t)
 	s, p := startRedisCaddy(t, srv.URL(), "dial_timeout 1s\n\t\t\tread_timeout 1s", up)

@@ -10,6 +10,7 @@ import (
 // TestSessionsSurviveRestart stops the Caddy process and starts a new one
 // on the same bolt file: the session is still there.
 func TestSessionsSurviveRestart(t *testing.T) {
+	slow(t, "stops and starts the Caddy binary")
 	up := startUpstream(t)
 	p, port, _ := startBoltCaddy(t, up)
 

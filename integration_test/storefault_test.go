@@ -172,7 +172,7 @@ func TestBoltFullDisk(t *testing.T) {
 	}
 
 	// The file itself, once Caddy has let go of it.
-	s.tester.InitServer(faultConfig(s, logFile, filepath.Join(t.TempDir(), "other.db")), "caddyfile")
+	s.reload(faultConfig(s, logFile, filepath.Join(t.TempDir(), "other.db")))
 	users := boltUsers(t, db)
 	for user := range stored {
 		if users[user] != session.DefaultValueSize {
@@ -228,7 +228,7 @@ func TestBoltReadOnlyFile(t *testing.T) {
 	s, logFile := faultSite(t, db)
 	v := s.visitor()
 	expectStatus(t, v.get("/login", "X-Session-Set-User: alice"), http.StatusOK)
-	s.tester.InitServer(faultConfig(s, logFile, elsewhere), "caddyfile")
+	s.reload(faultConfig(s, logFile, elsewhere))
 	w := s.visitor()
 	expectStatus(t, w.get("/login", "X-Session-Set-User: bob"), http.StatusOK)
 
@@ -242,7 +242,7 @@ func TestBoltReadOnlyFile(t *testing.T) {
 	if err := remount(t, dir, size, 0); err != nil {
 		t.Fatalf("remounting read-write: %v", err)
 	}
-	s.tester.InitServer(faultConfig(s, logFile, db), "caddyfile")
+	s.reload(faultConfig(s, logFile, db))
 	expectSession(t, v.get("/"), map[string]string{"X-Session-User": "alice"})
 	expectStatus(t, v.get("/cart", "X-Session-Set-Cart: apple"), http.StatusOK)
 	expectSession(t, v.get("/"), map[string]string{"X-Session-User": "alice", "X-Session-Cart": "apple"})

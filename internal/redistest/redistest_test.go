@@ -63,6 +63,9 @@ func TestPause(t *testing.T) {
 }
 
 func TestStartCluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("skipped under -short: a Redis Cluster takes seconds to form")
+	}
 	start := time.Now()
 	nodes := StartCluster(t, 3)
 	t.Logf("cluster ready in %s", time.Since(start))

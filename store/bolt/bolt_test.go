@@ -451,6 +451,9 @@ func TestListBadCursor(t *testing.T) {
 // TestWorkloadConsistent runs a random mix of every kind of write, then
 // checks the file with bbolt's consistency check and the index invariants.
 func TestWorkloadConsistent(t *testing.T) {
+	if testing.Short() {
+		t.Skip("skipped under -short: a long random workload in one goroutine, which -race adds nothing to")
+	}
 	s, err := Open(filepath.Join(t.TempDir(), "sessions.db"), Options{SweepInterval: -1, NoSync: true})
 	if err != nil {
 		t.Fatal(err)

@@ -13,6 +13,9 @@ import (
 )
 
 func TestImport(t *testing.T) {
+	if testing.Short() {
+		t.Skip("skipped under -short: imports more than 20,000 sessions in one goroutine")
+	}
 	s := openTest(t)
 	defer s.Close()
 	now := base

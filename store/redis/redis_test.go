@@ -54,9 +54,20 @@ func cluster(t *testing.T) backend {
 
 // both runs test against a single server and against a cluster.
 func both(t *testing.T, test func(t *testing.T, b backend)) {
-	for _, start := range []func(*testing.T) backend{standalone, cluster} {
-		b := start(t)
-		t.Run(b.name, func(t *testing.T) { test(t, b) })
+	b := standalone(t)
+	t.Run(b.name, func(t *testing.T) { test(t, b) })
+	t.Run("cluster", func(t *testing.T) {
+		skipClusterIfShort(t)
+		test(t, cluster(t))
+	})
+}
+
+// skipClusterIfShort skips a cluster test under -short: a cluster takes
+// seconds to form, and CI runs these tests once without -short.
+func skipClusterIfShort(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("skipped under -short: a Redis Cluster takes seconds to form")
 	}
 }
 
@@ -574,6 +585,7 @@ func TestConcurrentWritesDuringRotation(t *testing.T) {
 // while it waited for another could take them all and wait on itself
 // until the pool timed out; every login must go through.
 func TestClusterHoldsOneConnection(t *testing.T) {
+	skipClusterIfShort(t)
 	t.Parallel()
 	nodes := redistest.StartCluster(t, 3)
 	var addrs []string
@@ -827,6 +839,9 @@ func TestKeyPrefixesAreSeparate(t *testing.T) {
 // TestWorkloadConsistent runs a random mix of every kind of write, then
 // checks the keys' invariants and that Count and List agree.
 func TestWorkloadConsistent(t *testing.T) {
+	if testing.Short() {
+		t.Skip("skipped under -short: a long random workload in one goroutine, which -race adds nothing to")
+	}
 	t.Parallel()
 	both(t, func(t *testing.T, b backend) {
 		s := b.open(t)
