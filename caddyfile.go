@@ -84,18 +84,25 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	if d.NextArg() {
 		return d.ArgErr()
 	}
+	return eachSubdirective(d, "session", h, handlerSubdirectives)
+}
+
+// eachSubdirective parses each subdirective of the block that follows
+// with its parser from parsers, refusing unknown ones and any given twice:
+// the second would silently replace the first.
+func eachSubdirective[T any](d *caddyfile.Dispenser, what string, into T, parsers map[string]func(T, *caddyfile.Dispenser) error) error {
 	seen := map[string]bool{}
-	for d.NextBlock(0) {
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
 		name := d.Val()
-		parse, ok := handlerSubdirectives[name]
+		parse, ok := parsers[name]
 		if !ok {
-			return d.Errf("unknown session subdirective %q", name)
+			return d.Errf("unknown %s subdirective %q", what, name)
 		}
 		if seen[name] {
-			return d.Errf("session subdirective %q is given twice; give it once", name)
+			return d.Errf("%s subdirective %q is given twice; give it once", what, name)
 		}
 		seen[name] = true
-		if err := parse(h, d); err != nil {
+		if err := parse(into, d); err != nil {
 			return err
 		}
 	}
@@ -303,22 +310,20 @@ func (b *BoltStore) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	if d.NextArg() {
 		return d.ArgErr()
 	}
-	for nesting := d.Nesting(); d.NextBlock(nesting); {
-		switch d.Val() {
-		case "lock_timeout":
-			if err := parseDuration(d, &b.LockTimeout); err != nil {
-				return err
-			}
-		case "no_sync":
-			if d.NextArg() {
-				return d.ArgErr()
-			}
-			b.NoSync = true
-		default:
-			return d.Errf("unknown bolt store subdirective %q", d.Val())
+	return eachSubdirective(d, "bolt store", b, boltSubdirectives)
+}
+
+// boltSubdirectives parse each subdirective of the bolt store, with the
+// dispenser on its name.
+var boltSubdirectives = map[string]func(b *BoltStore, d *caddyfile.Dispenser) error{
+	"lock_timeout": func(b *BoltStore, d *caddyfile.Dispenser) error { return parseDuration(d, &b.LockTimeout) },
+	"no_sync": func(b *BoltStore, d *caddyfile.Dispenser) error {
+		b.NoSync = true
+		if d.NextArg() {
+			return d.ArgErr()
 		}
-	}
-	return nil
+		return nil
+	},
 }
 
 // Interface guards

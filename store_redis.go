@@ -220,6 +220,22 @@ func (c *redisConn) poolKey() (string, error) {
 // resolve replaces the placeholders in the connection settings with repl
 // and checks them against each other.
 func (r *RedisStore) resolve(repl *caddy.Replacer) (*redisConn, error) {
+	c := &redisConn{cfg: r.replaced(repl)}
+	if err := c.cfg.checkConnection(); err != nil {
+		return nil, err
+	}
+	if err := redisstore.CheckKeyPrefix(r.KeyPrefix); err != nil {
+		return nil, fmt.Errorf("redis store: %v", err)
+	}
+	if err := c.locate(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// replaced returns the connection settings with their placeholders
+// replaced, and without the key prefix.
+func (r *RedisStore) replaced(repl *caddy.Replacer) RedisStore {
 	// ReplaceKnown, not ReplaceAll: a password may hold braces that are
 	// no placeholder, and must reach Redis as written.
 	replace := func(s string) string { return repl.ReplaceKnown(s, "") }
@@ -230,7 +246,7 @@ func (r *RedisStore) resolve(repl *caddy.Replacer) (*redisConn, error) {
 		}
 		return out
 	}
-	c := &redisConn{cfg: RedisStore{
+	return RedisStore{
 		URL:               replace(r.URL),
 		Addresses:         replaceAll(r.Addresses),
 		MasterName:        replace(r.MasterName),
@@ -243,42 +259,50 @@ func (r *RedisStore) resolve(repl *caddy.Replacer) (*redisConn, error) {
 		ReadTimeout:       r.ReadTimeout,
 		WriteTimeout:      r.WriteTimeout,
 		PoolSize:          r.PoolSize,
-	}}
-	s := &c.cfg
-	sentinel := s.MasterName != "" || len(s.SentinelAddresses) > 0
+	}
+}
+
+func (s *RedisStore) sentinel() bool { return s.MasterName != "" || len(s.SentinelAddresses) > 0 }
+
+// checkConnection checks resolved connection settings against each other.
+func (s *RedisStore) checkConnection() error {
+	sentinel := s.sentinel()
 	switch {
 	case s.URL != "" && len(s.Addresses) > 0:
-		return nil, errors.New("redis store: url is a single server and addresses a cluster: give one of them")
+		return errors.New("redis store: url is a single server and addresses a cluster: give one of them")
 	case s.URL != "" && sentinel:
-		return nil, errors.New("redis store: url is a single server and sentinel a monitored master: give one of them")
+		return errors.New("redis store: url is a single server and sentinel a monitored master: give one of them")
 	case len(s.Addresses) > 0 && sentinel:
-		return nil, errors.New("redis store: addresses is a cluster and sentinel a monitored master: give one of them")
+		return errors.New("redis store: addresses is a cluster and sentinel a monitored master: give one of them")
 	case sentinel && s.MasterName == "":
-		return nil, errors.New("redis store: sentinel needs the name of the master the sentinels monitor (master_name)")
+		return errors.New("redis store: sentinel needs the name of the master the sentinels monitor (master_name)")
 	case sentinel && len(s.SentinelAddresses) == 0:
-		return nil, errors.New("redis store: sentinel needs the addresses of the sentinels (sentinel_addresses)")
+		return errors.New("redis store: sentinel needs the addresses of the sentinels (sentinel_addresses)")
 	case len(s.Addresses) > 0 && s.DB != 0:
-		return nil, fmt.Errorf("redis store: Redis Cluster has only database 0, not %d: remove db", s.DB)
+		return fmt.Errorf("redis store: Redis Cluster has only database 0, not %d: remove db", s.DB)
 	case s.DB < 0:
-		return nil, fmt.Errorf("redis store: db %d: a database number is 0 or more", s.DB)
+		return fmt.Errorf("redis store: db %d: a database number is 0 or more", s.DB)
 	case s.PoolSize < 0:
-		return nil, fmt.Errorf("redis store: pool_size %d: a pool size is 1 or more", s.PoolSize)
+		return fmt.Errorf("redis store: pool_size %d: a pool size is 1 or more", s.PoolSize)
 	case s.DialTimeout < 0 || s.ReadTimeout < 0 || s.WriteTimeout < 0:
-		return nil, errors.New("redis store: dial_timeout, read_timeout and write_timeout must be positive")
+		return errors.New("redis store: dial_timeout, read_timeout and write_timeout must be positive")
 	}
 	for _, a := range slices.Concat(s.Addresses, s.SentinelAddresses) {
 		if err := checkHostPort(a); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	if err := redisstore.CheckKeyPrefix(r.KeyPrefix); err != nil {
-		return nil, fmt.Errorf("redis store: %v", err)
-	}
+	return nil
+}
+
+// locate works out where the settings connect, for logs and StoreName.
+func (c *redisConn) locate() error {
+	s := &c.cfg
 	switch {
 	case len(s.Addresses) > 0:
 		c.describe = fmt.Sprintf("cluster %v", s.Addresses)
 		c.where = "cluster=" + strings.Join(s.Addresses, ",")
-	case sentinel:
+	case s.sentinel():
 		c.describe = fmt.Sprintf("sentinel master %q via %v", s.MasterName, s.SentinelAddresses)
 		c.where = fmt.Sprintf("sentinel=%s@%s;db=%d", s.MasterName, strings.Join(s.SentinelAddresses, ","), s.DB)
 	default:
@@ -286,7 +310,7 @@ func (r *RedisStore) resolve(repl *caddy.Replacer) (*redisConn, error) {
 			s.URL = defaultRedisURL
 		}
 		if err := c.parseURL(); err != nil {
-			return nil, err
+			return err
 		}
 		db := c.parsed.DB
 		if s.DB != 0 {
@@ -294,7 +318,7 @@ func (r *RedisStore) resolve(repl *caddy.Replacer) (*redisConn, error) {
 		}
 		c.where = fmt.Sprintf("%s;db=%d", c.parsed.Addr, db)
 	}
-	return c, nil
+	return nil
 }
 
 // parseURL checks the url with go-redis's parser, which also takes the
@@ -424,53 +448,8 @@ func (r *RedisStore) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	if d.NextArg() {
 		return d.ArgErr()
 	}
-	// A setting given twice is refused: the second would silently replace
-	// the first, and a leftover password or timeout would go unseen.
-	seen := map[string]bool{}
-	for nesting := d.Nesting(); d.NextBlock(nesting); {
-		sub := d.Val()
-		if seen[sub] {
-			return d.Errf("redis store: %s is given twice: keep one", sub)
-		}
-		seen[sub] = true
-		var err error
-		switch sub {
-		case "addresses":
-			if r.Addresses = d.RemainingArgs(); len(r.Addresses) == 0 {
-				return d.Errf("addresses needs at least one host:port of a cluster node")
-			}
-		case "sentinel":
-			args := d.RemainingArgs()
-			if len(args) < 2 {
-				return d.Errf("sentinel needs the master name, then at least one host:port of a sentinel")
-			}
-			r.MasterName, r.SentinelAddresses = args[0], args[1:]
-		case "username":
-			r.Username, err = oneArg(d)
-		case "password":
-			r.Password, err = oneArg(d)
-		case "db":
-			r.DB, err = wholeNumber(d, 0)
-		case "tls":
-			r.TLS, err = parseRedisTLS(d)
-		case "key_prefix":
-			if r.KeyPrefix, err = oneArg(d); err == nil && r.KeyPrefix == "" {
-				return d.Errf("key_prefix must not be empty")
-			}
-		case "dial_timeout":
-			err = parseDuration(d, &r.DialTimeout)
-		case "read_timeout":
-			err = parseDuration(d, &r.ReadTimeout)
-		case "write_timeout":
-			err = parseDuration(d, &r.WriteTimeout)
-		case "pool_size":
-			r.PoolSize, err = wholeNumber(d, 1)
-		default:
-			return d.Errf("unknown redis store subdirective %q", sub)
-		}
-		if err != nil {
-			return err
-		}
+	if err := eachSubdirective(d, "redis store", r, redisSubdirectives); err != nil {
+		return err
 	}
 	// The contradictions between settings are errors at parse time too,
 	// with the file and line.
@@ -480,16 +459,43 @@ func (r *RedisStore) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	return nil
 }
 
-// oneArg returns the single argument of the current subdirective.
-func oneArg(d *caddyfile.Dispenser) (string, error) {
-	if !d.NextArg() {
-		return "", d.ArgErr()
-	}
-	val := d.Val()
-	if d.NextArg() {
-		return "", d.ArgErr()
-	}
-	return val, nil
+// redisSubdirectives parse each subdirective of the redis store, with the
+// dispenser on its name.
+var redisSubdirectives = map[string]func(r *RedisStore, d *caddyfile.Dispenser) error{
+	"addresses": func(r *RedisStore, d *caddyfile.Dispenser) error {
+		if r.Addresses = d.RemainingArgs(); len(r.Addresses) == 0 {
+			return d.Errf("addresses needs at least one host:port of a cluster node")
+		}
+		return nil
+	},
+	"sentinel": func(r *RedisStore, d *caddyfile.Dispenser) error {
+		args := d.RemainingArgs()
+		if len(args) < 2 {
+			return d.Errf("sentinel needs the master name, then at least one host:port of a sentinel")
+		}
+		r.MasterName, r.SentinelAddresses = args[0], args[1:]
+		return nil
+	},
+	"username": func(r *RedisStore, d *caddyfile.Dispenser) error { return parseOneArg(d, &r.Username) },
+	"password": func(r *RedisStore, d *caddyfile.Dispenser) error { return parseOneArg(d, &r.Password) },
+	"db":       func(r *RedisStore, d *caddyfile.Dispenser) (err error) { r.DB, err = wholeNumber(d, 0); return err },
+	"tls":      func(r *RedisStore, d *caddyfile.Dispenser) (err error) { r.TLS, err = parseRedisTLS(d); return err },
+	"key_prefix": func(r *RedisStore, d *caddyfile.Dispenser) error {
+		if err := parseOneArg(d, &r.KeyPrefix); err != nil {
+			return err
+		}
+		if r.KeyPrefix == "" {
+			return d.Errf("key_prefix must not be empty")
+		}
+		return nil
+	},
+	"dial_timeout":  func(r *RedisStore, d *caddyfile.Dispenser) error { return parseDuration(d, &r.DialTimeout) },
+	"read_timeout":  func(r *RedisStore, d *caddyfile.Dispenser) error { return parseDuration(d, &r.ReadTimeout) },
+	"write_timeout": func(r *RedisStore, d *caddyfile.Dispenser) error { return parseDuration(d, &r.WriteTimeout) },
+	"pool_size": func(r *RedisStore, d *caddyfile.Dispenser) (err error) {
+		r.PoolSize, err = wholeNumber(d, 1)
+		return err
+	},
 }
 
 // wholeNumber returns the single argument of the current subdirective, a

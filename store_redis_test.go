@@ -101,27 +101,27 @@ func TestRedisStoreCaddyfile(t *testing.T) {
 		{name: "repeated password", input: `redis {
 			password one
 			password two
-		}`, wantErr: "redis store: password is given twice: keep one, at Testfile:3"},
+		}`, wantErr: `redis store subdirective "password" is given twice; give it once, at Testfile:3`},
 		{name: "repeated addresses", input: `redis {
 			addresses 10.0.0.1:6379
 			addresses 10.0.0.2:6379
-		}`, wantErr: "addresses is given twice"},
+		}`, wantErr: `"addresses" is given twice`},
 		{name: "repeated sentinel", input: `redis {
 			sentinel a 10.0.0.1:26379
 			sentinel b 10.0.0.2:26379
-		}`, wantErr: "sentinel is given twice"},
+		}`, wantErr: `"sentinel" is given twice`},
 		{name: "repeated tls", input: `redis {
 			tls
 			tls insecure_skip_verify
-		}`, wantErr: "tls is given twice"},
+		}`, wantErr: `"tls" is given twice`},
 		{name: "repeated timeout", input: `redis {
 			read_timeout 1s
 			read_timeout 2s
-		}`, wantErr: "read_timeout is given twice"},
+		}`, wantErr: `"read_timeout" is given twice`},
 		{name: "repeated db", input: `redis {
 			db 1
 			db 1
-		}`, wantErr: "db is given twice"},
+		}`, wantErr: `"db" is given twice`},
 		// A contradiction found once the block is read still names the
 		// file and line, and keeps the error it wraps.
 		{name: "contradiction has a line", input: `redis redis://a:6379 {

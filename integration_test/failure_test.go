@@ -165,6 +165,7 @@ func TestInvalidConfigIsRefused(t *testing.T) {
 		{"bad header prefix", "header_prefix X-Session", "must be a header name ending in '-'"},
 		{"unknown store", "store memcached", "memcached"},
 		{"repeated subdirective", "idle_timeout 1h\n\t\tidle_timeout 2h", `session subdirective "idle_timeout" is given twice`},
+		{"repeated bolt setting", "store bolt /tmp/x.db {\n\t\t\tno_sync\n\t\t\tno_sync\n\t\t}", `bolt store subdirective "no_sync" is given twice`},
 		{"identity key not renewed on", "renew_on user\n\t\tidentity_key email", `identity_key "email" must be one of renew_on`},
 		{"bad limit", "limits {\n\t\t\tkeys many\n\t\t}", `limits keys: "many" is not a positive whole number`},
 	}
