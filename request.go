@@ -277,7 +277,15 @@ func (s *requestState) destroyAll() (bool, error) {
 		sessionMetrics.destroyed.WithLabelValues(h.backend, "logout_all").Inc()
 		return false, nil
 	}
-	n, err := h.store.DeleteByIdentity(s.request.Context(), h.realm, h.identity, user)
+	ctx := s.request.Context()
+	n, err := h.store.DeleteByIdentity(ctx, h.realm, h.identity, user)
+	if err == nil {
+		// This session is among them, unless its index entry was made
+		// under another identity key (the config changed): end it anyway.
+		if err = h.store.Delete(ctx, s.hash); errors.Is(err, store.ErrNotFound) {
+			err = nil
+		}
+	}
 	if err != nil {
 		h.logger.Error("ending all sessions of a user",
 			zap.String("session", s.hash.Short()), zap.Error(err))

@@ -182,11 +182,11 @@ func TestMetrics(t *testing.T) {
 	b.get("/all", "X-Session-Destroy-All: true") // destroyed: logout_all
 
 	want := map[string]float64{
-		`caddy_session_created_total{store="bolt"}`:                                             2,
-		`caddy_session_renewed_total{store="bolt"}`:                                             2,
-		`caddy_session_commands_rejected_total{reason="invalid_key"}`:                           1,
-		`caddy_session_destroyed_total{cause="logout",store="bolt"}`:                            1,
-		`caddy_session_destroyed_total{cause="logout_all",store="bolt"}`:                        1,
+		`caddy_session_created_total{store="bolt"}`:                      2,
+		`caddy_session_renewed_total{store="bolt"}`:                      2,
+		`caddy_session_commands_rejected_total{reason="invalid_key"}`:    1,
+		`caddy_session_destroyed_total{cause="logout",store="bolt"}`:     1,
+		`caddy_session_destroyed_total{cause="logout_all",store="bolt"}`: 1,
 		// Not Destroy-All: it ends the user's sessions, its own among them,
 		// without an update.
 		`caddy_session_store_operation_duration_seconds_count{operation="update",store="bolt"}`: 5,
