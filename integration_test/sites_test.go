@@ -225,11 +225,10 @@ func TestDestroyAllStaysInItsRealm(t *testing.T) {
 func TestCELSessionNeedsTheSessionLoaded(t *testing.T) {
 	m := newMultiSite(t, "s")
 	m.load([2]string{"s", `route {
-		@early {
-			path /early
-			expression session('user')
+		route /early {
+			@early expression session('user')
+			respond @early "matched early"
 		}
-		respond @early "matched early"
 		session {
 			store bolt {db:s}
 		}
