@@ -831,20 +831,36 @@ func TestNoCachingOfResponsesThatCarryTheID(t *testing.T) {
 		{"a logout", true, []string{"X-Session-Destroy: true", "Cache-Control: public, max-age=600"}, "no-store", true},
 		{"a read of the session (no ID in the response)", true, []string{"Cache-Control: private, max-age=60"}, "private, max-age=60", false},
 		{"a write that keeps the ID (no ID in the response)", true, []string{"X-Session-Set-Cart: pear", "Cache-Control: private, max-age=60"}, "private, max-age=60", false},
+		{"a login with the app's own No-Store, in capitals", false, []string{"X-Session-Set-User: alice", "Cache-Control: private, No-Store"}, "private, No-Store", true},
+		{"a login with a directive that contains no-store", false, []string{"X-Session-Set-User: alice", "Cache-Control: x-no-store-ish, max-age=60"}, "no-store", true},
+		{"a login with a longer directive", false, []string{"X-Session-Set-User: alice", "Cache-Control: no-storex"}, "no-store", true},
+		{"a login with no-store in a quoted argument", false, []string{"X-Session-Set-User: alice", `Cache-Control: private="x, no-store", max-age=60`}, "no-store", true},
 	}
+	// CDNs obey these in place of Cache-Control: a response that carries
+	// the ID loses them, any other keeps them.
+	cdn := []string{"CDN-Cache-Control", "Surrogate-Control", "Cloudflare-CDN-Cache-Control"}
 	for _, tc := range rows {
 		t.Run(tc.name, func(t *testing.T) {
 			v := s.visitor()
 			if tc.loggedIn {
 				v = login(t, s, "alice")
 			}
-			r := v.get("/", tc.commands...)
+			commands := slices.Clone(tc.commands)
+			for _, name := range cdn {
+				commands = append(commands, name+": max-age=600")
+			}
+			r := v.get("/", commands...)
 			expectStatus(t, r, http.StatusOK)
 			if got := strings.Join(r.Header.Values("Cache-Control"), ", "); got != tc.want {
 				t.Fatalf("Cache-Control %q, want %q", got, tc.want)
 			}
 			if got := len(r.Header.Values("Set-Cookie")) != 0; got != tc.cookie {
 				t.Fatalf("Set-Cookie %q, want one: %v", r.Header.Values("Set-Cookie"), tc.cookie)
+			}
+			for _, name := range cdn {
+				if kept := r.Header.Get(name) != ""; kept == tc.cookie {
+					t.Errorf("%s: %q, want it kept: %v", name, r.Header.Get(name), !tc.cookie)
+				}
 			}
 		})
 	}

@@ -180,51 +180,6 @@ func TestCommandsOnARewrittenErrorAreIgnored(t *testing.T) {
 	})
 }
 
-// TestCachingHeadersOfResponsesThatCarryTheID: a response that sets or
-// expires the session cookie tells every cache not to store it: the
-// targeted fields CDNs obey instead of Cache-Control are removed, and an
-// app's Cache-Control counts as no-store only if it holds that directive,
-// not a word that merely contains it.
-func TestCachingHeadersOfResponsesThatCarryTheID(t *testing.T) {
-	s, _ := newHostileSite(t, "")
-	cdn := []string{"CDN-Cache-Control: max-age=600", "Surrogate-Control: max-age=600", "Cloudflare-CDN-Cache-Control: max-age=600"}
-	rows := []struct {
-		name     string
-		loggedIn bool
-		commands []string
-		// Cache-Control the client gets, and whether the targeted fields
-		// survive.
-		want    string
-		targets bool
-	}{
-		{"a login with CDN directives", false, append([]string{"X-Session-Set-User: alice", "Cache-Control: public, max-age=600"}, cdn...), "no-store", false},
-		{"a logout with CDN directives", true, append([]string{"X-Session-Destroy: true"}, cdn...), "no-store", false},
-		{"a login with the app's own no-store and CDN directives", false, append([]string{"X-Session-Set-User: alice", "Cache-Control: private, No-Store"}, cdn...), "private, No-Store", false},
-		{"a login with a directive that contains no-store", false, []string{"X-Session-Set-User: alice", "Cache-Control: x-no-store-ish, max-age=60"}, "no-store", false},
-		{"a login with a longer directive", false, []string{"X-Session-Set-User: alice", "Cache-Control: no-storex"}, "no-store", false},
-		{"a login with no-store in a quoted argument", false, []string{"X-Session-Set-User: alice", `Cache-Control: private="x, no-store", max-age=60`}, "no-store", false},
-		{"a read keeps the app's caching headers", true, append([]string{"Cache-Control: private, max-age=60"}, cdn...), "private, max-age=60", true},
-	}
-	for _, tc := range rows {
-		t.Run(tc.name, func(t *testing.T) {
-			v := s.visitor()
-			if tc.loggedIn {
-				v = login(t, s, "alice")
-			}
-			r := v.get("/", tc.commands...)
-			expectStatus(t, r, http.StatusOK)
-			if got := strings.Join(r.Header.Values("Cache-Control"), ", "); got != tc.want {
-				t.Fatalf("Cache-Control %q, want %q", got, tc.want)
-			}
-			for _, name := range []string{"CDN-Cache-Control", "Surrogate-Control", "Cloudflare-CDN-Cache-Control"} {
-				if got := r.Header.Get(name) != ""; got != tc.targets {
-					t.Errorf("%s: %q; want it kept: %v", name, r.Header.Get(name), tc.targets)
-				}
-			}
-		})
-	}
-}
-
 // streamFirst is a handler for the tests, placed after the session
 // handler: it sets the response headers of its Test-Header orders and
 // starts the response without WriteHeader, by the way its Test-Start order
