@@ -37,14 +37,7 @@ func TestCacheSeesEveryWrite(t *testing.T) {
 	defer s.Close()
 	ctx := t.Context()
 	h := create(t, s, "a", base, timeouts, map[string]string{"user": "alice"})
-	load := func() *session.Record {
-		t.Helper()
-		rec, err := s.Load(ctx, h, base.Add(time.Second), timeouts)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return rec
-	}
+	load := func() *session.Record { return mustLoad(t, s, h) }
 	load()
 	if s.cache.get(h) == nil {
 		t.Fatal("a Load did not fill the cache")
@@ -96,14 +89,7 @@ func TestCacheSeesForwardRecords(t *testing.T) {
 	defer s.Close()
 	ctx := t.Context()
 	h := create(t, s, "c", base, timeouts, map[string]string{"user": "dave"})
-	load := func() *session.Record {
-		t.Helper()
-		rec, err := s.Load(ctx, h, base.Add(time.Second), timeouts)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return rec
-	}
+	load := func() *session.Record { return mustLoad(t, s, h) }
 	// A write in a realm stamps it on a record of none.
 	load()
 	if _, err := s.Update(ctx, store.Update{Hash: h, HasHash: true, Identity: "user", Realm: "shop",
@@ -227,4 +213,14 @@ func TestCacheUnderConcurrentWrites(t *testing.T) {
 	writers.Wait()
 	stop.Store(true)
 	readers.Wait()
+}
+
+// mustLoad loads the session under h a second after base.
+func mustLoad(t *testing.T, s *Store, h session.Hash) *session.Record {
+	t.Helper()
+	rec, err := s.Load(t.Context(), h, base.Add(time.Second), timeouts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rec
 }
