@@ -90,7 +90,10 @@ type storeView struct {
 // sessionView is one session as the admin API shows it: never the ID,
 // only its hash; the values only when asked for.
 type sessionView struct {
-	Hash             string            `json:"hash"`
+	Hash string `json:"hash"`
+	// Realm is the realm the session belongs to; "" for one stored before
+	// realms existed, which any realm adopts.
+	Realm            string            `json:"realm"`
 	Created          time.Time         `json:"created"`
 	LastSeen         time.Time         `json:"last_seen"`
 	IdleDeadline     time.Time         `json:"idle_deadline"`
@@ -121,7 +124,7 @@ type revokeRequest struct {
 }
 
 // revokeFields are the field names of revokeRequest, spelled exactly.
-var revokeFields = []string{"key", "value"}
+var revokeFields = []string{"key", "value", "realm"}
 
 // handleStores answers GET /session/stores: each live store with the
 // number of live sessions it holds.
@@ -336,6 +339,7 @@ func (a *AdminAPI) handleRevoke(w http.ResponseWriter, r *http.Request) error {
 func viewOf(hash session.Hash, rec *session.Record, values bool) sessionView {
 	v := sessionView{
 		Hash:             hash.String(),
+		Realm:            rec.Realm,
 		Created:          rec.Created.UTC(),
 		LastSeen:         rec.LastSeen.UTC(),
 		IdleDeadline:     rec.IdleDeadline.UTC(),

@@ -21,6 +21,7 @@ import (
 // apiSession is one session as the admin API shows it.
 type apiSession struct {
 	Hash             string            `json:"hash"`
+	Realm            string            `json:"realm"`
 	Created          time.Time         `json:"created"`
 	LastSeen         time.Time         `json:"last_seen"`
 	IdleDeadline     time.Time         `json:"idle_deadline"`
@@ -267,6 +268,9 @@ func TestAdminGetAndRevokeOne(t *testing.T) {
 	a.decode(t, http.StatusOK, &got)
 	if got.Hash != hash || !slices.Equal(got.Keys, []string{"cart", "user"}) || got.Values != nil {
 		t.Fatalf("GET by hash = %s, want alice's session with keys [cart user] and no values", a.body)
+	}
+	if want := fmt.Sprintf("127.0.0.1@:%d", s.port); got.Realm != want {
+		t.Fatalf("realm = %q, want the site's, %q", got.Realm, want)
 	}
 	if strings.Contains(string(a.body), alice.sid) {
 		t.Fatal("the admin API showed the session ID")

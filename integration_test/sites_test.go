@@ -247,3 +247,27 @@ func TestCELSessionNeedsTheSessionLoaded(t *testing.T) {
 		t.Fatalf("session() after the handler: %d %q, want a match", res.StatusCode, body)
 	}
 }
+
+func TestAdminRevokeActsInOneRealm(t *testing.T) {
+	m := newMultiSite(t, "one", "two")
+	body := "session {\n\t\tstore bolt {db:shared}\n\t}\n\treverse_proxy {up}"
+	m.load([2]string{"one", body}, [2]string{"two", body})
+	one := m.login("one", "sid", "X-Session-Set-User: alice")
+	two := m.login("two", "sid", "X-Session-Set-User: alice")
+
+	a := sessionAPI(t, http.MethodPost, "/session/revoke", `{"value": "alice"}`)
+	if a.status != http.StatusBadRequest || !strings.Contains(string(a.body), "2 realms use store") {
+		t.Fatalf("a revoke that names no realm of two: %d %s, want 400 naming the realms", a.status, a.body)
+	}
+	realm := fmt.Sprintf("127.0.0.1@:%d", m.ports["one"])
+	a = sessionAPI(t, http.MethodPost, "/session/revoke", fmt.Sprintf(`{"value": "alice", "realm": %q}`, realm))
+	if a.status != http.StatusOK || !strings.Contains(string(a.body), `"revoked":1`) {
+		t.Fatalf("revoke in realm %s: %d %s, want one session revoked", realm, a.status, a.body)
+	}
+	if _, body := m.get("one", "/", one); strings.Contains(body, "alice") {
+		t.Fatalf("the revoked realm's session lives on: %s", body)
+	}
+	if _, body := m.get("two", "/", two); !strings.Contains(body, "alice") {
+		t.Fatalf("a revoke in one realm ended the other realm's session: %s", body)
+	}
+}
