@@ -22,89 +22,122 @@ import (
 // on purpose.
 func Workload(t *testing.T, s store.Store, steps int, housekeeping func(now time.Time) error) time.Time {
 	t.Helper()
-	rng := rand.New(rand.NewPCG(1, 2))
-	users := []string{"alice", "bob", "carol", "dave"}
-	realms := []string{"", "shop", "admin"}
-	var hashes []session.Hash
-	pick := func() session.Hash {
-		if len(hashes) == 0 || rng.IntN(10) == 0 {
-			return session.HashID(fmt.Sprint("unknown", rng.Int()))
-		}
-		return hashes[rng.IntN(len(hashes))]
-	}
-	fresh := func() *session.Hash {
-		h := session.HashID(fmt.Sprint("s", rng.Int()))
-		hashes = append(hashes, h)
-		return &h
-	}
+	w := &workload{t: t, s: s, rng: rand.New(rand.NewPCG(1, 2)), housekeeping: housekeeping}
 	now := base
 	for i := range steps {
-		now = now.Add(time.Duration(rng.IntN(120)) * time.Second)
-		to := timeouts
-		if rng.IntN(4) == 0 {
-			to.Idle = 2 * time.Minute
-		}
-		user := users[rng.IntN(len(users))]
-		realm := realms[rng.IntN(len(realms))]
-		// The request saw the user it names, or no one, as a request
-		// through a rotated-away ID may have.
-		seen := user
-		if rng.IntN(3) == 0 {
-			seen = ""
-		}
-		u := store.Update{Identity: "user", Seen: seen, Realm: realm, Now: now, Timeouts: to, Limits: session.Limits{Keys: 4, SessionSize: 64}}
-		var err error
-		switch rng.IntN(9) {
-		case 0, 1: // create
-			u.NewHash = fresh()
-			u.Patch = &session.Patch{Set: map[string]string{"user": user, "n": fmt.Sprint(i)}}
-		case 2: // set, sometimes over the limits
-			u.Hash, u.HasHash = pick(), true
-			u.Patch = &session.Patch{Set: map[string]string{"user": user, fmt.Sprint("k", rng.IntN(6)): "v"}}
-		case 3: // delete keys
-			u.Hash, u.HasHash = pick(), true
-			u.Patch = &session.Patch{Delete: []string{"user", "k1"}}
-		case 4: // renew
-			u.Hash, u.HasHash = pick(), true
-			u.NewHash = fresh()
-			u.Patch = &session.Patch{Renew: true}
-		case 5: // destroy, sometimes starting anew
-			u.Hash, u.HasHash = pick(), true
-			u.Patch = &session.Patch{Destroy: true}
-			if rng.IntN(2) == 0 {
-				u.NewHash = fresh()
-				u.Patch.Set = map[string]string{"user": user}
-			}
-		case 6: // touch, sometimes without an identity key
-			u.Hash, u.HasHash = pick(), true
-			if rng.IntN(3) == 0 {
-				u.Identity = ""
-			}
-		case 7: // delete by hash or by identity
-			if rng.IntN(2) == 0 {
-				err = s.Delete(t.Context(), pick())
-			} else {
-				_, err = s.DeleteByIdentity(t.Context(), realm, "user", user)
-			}
-			if err != nil && !errors.Is(err, store.ErrNotFound) {
-				t.Fatalf("step %d: %v", i, err)
-			}
-			continue
-		case 8:
-			if housekeeping != nil {
-				if err := housekeeping(now); err != nil {
-					t.Fatalf("step %d: housekeeping: %v", i, err)
-				}
-			}
-			continue
-		}
-		_, err = s.Update(t.Context(), u)
-		var re *session.RuleError
-		if err != nil && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrStale) && !errors.As(err, &re) {
-			t.Fatalf("step %d: %v", i, err)
-		}
+		now = now.Add(time.Duration(w.rng.IntN(120)) * time.Second)
+		w.step(i, now)
 	}
 	return now
+}
+
+// workload is the state of one Workload run.
+type workload struct {
+	t            *testing.T
+	s            store.Store
+	rng          *rand.Rand
+	hashes       []session.Hash
+	housekeeping func(now time.Time) error
+}
+
+var (
+	workloadUsers  = []string{"alice", "bob", "carol", "dave"}
+	workloadRealms = []string{"", "shop", "admin"}
+)
+
+// pick returns a hash the run has used, or now and then an unknown one.
+func (w *workload) pick() session.Hash {
+	if len(w.hashes) == 0 || w.rng.IntN(10) == 0 {
+		return session.HashID(fmt.Sprint("unknown", w.rng.Int()))
+	}
+	return w.hashes[w.rng.IntN(len(w.hashes))]
+}
+
+// fresh returns a new hash, which later steps may pick.
+func (w *workload) fresh() *session.Hash {
+	h := session.HashID(fmt.Sprint("s", w.rng.Int()))
+	w.hashes = append(w.hashes, h)
+	return &h
+}
+
+// step runs one random operation at now.
+func (w *workload) step(i int, now time.Time) {
+	to := timeouts
+	if w.rng.IntN(4) == 0 {
+		to.Idle = 2 * time.Minute
+	}
+	user := workloadUsers[w.rng.IntN(len(workloadUsers))]
+	realm := workloadRealms[w.rng.IntN(len(workloadRealms))]
+	// The request saw the user it names, or no one, as a request
+	// through a rotated-away ID may have.
+	seen := user
+	if w.rng.IntN(3) == 0 {
+		seen = ""
+	}
+	u := store.Update{Identity: "user", Seen: seen, Realm: realm, Now: now, Timeouts: to, Limits: session.Limits{Keys: 4, SessionSize: 64}}
+	switch kind := w.rng.IntN(9); kind {
+	case 7:
+		w.deleteSome(i, realm, user)
+		return
+	case 8:
+		if w.housekeeping != nil {
+			if err := w.housekeeping(now); err != nil {
+				w.t.Fatalf("step %d: housekeeping: %v", i, err)
+			}
+		}
+		return
+	default:
+		w.shape(kind, i, user, &u)
+	}
+	_, err := w.s.Update(w.t.Context(), u)
+	var re *session.RuleError
+	if err != nil && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrStale) && !errors.As(err, &re) {
+		w.t.Fatalf("step %d: %v", i, err)
+	}
+}
+
+// shape makes u the update of one kind of step.
+func (w *workload) shape(kind, i int, user string, u *store.Update) {
+	switch kind {
+	case 0, 1: // create
+		u.NewHash = w.fresh()
+		u.Patch = &session.Patch{Set: map[string]string{"user": user, "n": fmt.Sprint(i)}}
+	case 2: // set, sometimes over the limits
+		u.Hash, u.HasHash = w.pick(), true
+		u.Patch = &session.Patch{Set: map[string]string{"user": user, fmt.Sprint("k", w.rng.IntN(6)): "v"}}
+	case 3: // delete keys
+		u.Hash, u.HasHash = w.pick(), true
+		u.Patch = &session.Patch{Delete: []string{"user", "k1"}}
+	case 4: // renew
+		u.Hash, u.HasHash = w.pick(), true
+		u.NewHash = w.fresh()
+		u.Patch = &session.Patch{Renew: true}
+	case 5: // destroy, sometimes starting anew
+		u.Hash, u.HasHash = w.pick(), true
+		u.Patch = &session.Patch{Destroy: true}
+		if w.rng.IntN(2) == 0 {
+			u.NewHash = w.fresh()
+			u.Patch.Set = map[string]string{"user": user}
+		}
+	case 6: // touch, sometimes without an identity key
+		u.Hash, u.HasHash = w.pick(), true
+		if w.rng.IntN(3) == 0 {
+			u.Identity = ""
+		}
+	}
+}
+
+// deleteSome deletes a session by hash, or a user's by identity.
+func (w *workload) deleteSome(i int, realm, user string) {
+	var err error
+	if w.rng.IntN(2) == 0 {
+		err = w.s.Delete(w.t.Context(), w.pick())
+	} else {
+		_, err = w.s.DeleteByIdentity(w.t.Context(), realm, "user", user)
+	}
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		w.t.Fatalf("step %d: %v", i, err)
+	}
 }
 
 // CountMatchesList fails the test unless Count and a full List agree on
