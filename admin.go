@@ -9,6 +9,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -123,8 +124,20 @@ type revokeRequest struct {
 	Realm *string `json:"realm"`
 }
 
-// revokeFields are the field names of revokeRequest, spelled exactly.
-var revokeFields = []string{"key", "value", "realm"}
+// revokeFields are the field names of revokeRequest, spelled exactly, as
+// its json tags give them.
+var revokeFields = jsonFieldNames(reflect.TypeFor[revokeRequest]())
+
+// jsonFieldNames returns the names of a struct's fields in JSON.
+func jsonFieldNames(t reflect.Type) []string {
+	var names []string
+	for f := range t.Fields() {
+		if name, _, _ := strings.Cut(f.Tag.Get("json"), ","); name != "" && name != "-" {
+			names = append(names, name)
+		}
+	}
+	return names
+}
 
 // handleStores answers GET /session/stores: each live store with the
 // number of live sessions it holds.
