@@ -15,6 +15,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/caddy-session/caddy-session/internal/freeport"
 )
 
 // Processes the bench starts, and only those: each runs in a process group
@@ -139,22 +141,15 @@ func waitTCP(p *proc, addr string) error {
 	return fmt.Errorf("%s did not listen on %s in 60s:\n%s", p.name, addr, p.tail())
 }
 
-// freePorts returns n loopback ports that were free a moment ago.
+// freePorts returns n distinct loopback ports that were free a moment ago.
 func freePorts(n int) ([]int, error) {
-	var ls []net.Listener
-	defer func() {
-		for _, l := range ls {
-			l.Close()
-		}
-	}()
 	ports := make([]int, n)
 	for i := range ports {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+		p, err := freeport.Pick()
 		if err != nil {
 			return nil, err
 		}
-		ls = append(ls, l)
-		ports[i] = l.Addr().(*net.TCPAddr).Port
+		ports[i] = p
 	}
 	return ports, nil
 }

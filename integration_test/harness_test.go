@@ -9,7 +9,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -21,6 +20,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2/caddytest"
 
+	"github.com/caddy-session/caddy-session/internal/freeport"
 	"github.com/caddy-session/caddy-session/internal/redistest"
 
 	_ "github.com/caddy-session/caddy-session"
@@ -44,12 +44,11 @@ func TestMain(m *testing.M) {
 	if err := flag.Set("test.short", "false"); err != nil {
 		panic(err)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := freeport.Pick()
 	if err != nil {
 		panic(err)
 	}
-	adminPort = l.Addr().(*net.TCPAddr).Port
-	l.Close()
+	adminPort = port
 	caddytest.Default.AdminPort = adminPort
 
 	// Keep Caddy's data (the default bolt file of the examples) out of the
@@ -142,15 +141,11 @@ func slow(t *testing.T, why string) {
 	}
 }
 
-// freePort returns a loopback port that was free a moment ago.
+// freePort returns a loopback port that was free a moment ago and that
+// no other caller in this process got.
 func freePort(t *testing.T) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return freeport.Must(t)
 }
 
 // site is a running Caddy with the session handler in front of an upstream.
@@ -215,18 +210,7 @@ http://127.0.0.1:%d {
 	}
 	reverse_proxy %s
 }
-`, adminPort, s.port, s.otherPort(), s.port, s.store, s.options, s.up.addr())
-}
-
-// otherPort returns a free port that is not the site's: two calls of
-// freePort may return the same port, and Caddy refuses an https_port equal
-// to an http:// site's port.
-func (s *site) otherPort() int {
-	for {
-		if p := freePort(s.t); p != s.port {
-			return p
-		}
-	}
+`, adminPort, s.port, freePort(s.t), s.port, s.store, s.options, s.up.addr())
 }
 
 // load (re)loads the site's config into the running Caddy.

@@ -23,6 +23,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/caddy-session/caddy-session/internal/freeport"
 )
 
 // RequireEnv is the environment variable that turns a missing redis-server
@@ -81,11 +83,11 @@ func Start(t testing.TB, extra ...string) *Server {
 			t.Logf("redis-server on port %d:\n%s", s.port, s.output())
 		}
 	})
-	// The port is free when freePort returns but may be taken before the
+	// The port is free when freeport.Must returns but may be taken before the
 	// server binds it; try again on another port if so.
 	var err error
 	for range 3 {
-		s.port = freePort(t)
+		s.port = freeport.Must(t)
 		s.args = append([]string{
 			"--port", strconv.Itoa(s.port),
 			"--bind", "127.0.0.1",
@@ -274,17 +276,6 @@ func (w lockedWriter) Write(p []byte) (int, error) {
 	return w.s.logs.Write(p)
 }
 
-// freePort returns a loopback port that was free a moment ago.
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // clusterSlots is the number of hash slots of a Redis Cluster.
 const clusterSlots = 16384
 
@@ -294,11 +285,16 @@ const clusterSlots = 16384
 func StartCluster(t testing.TB, n int) []*Server {
 	t.Helper()
 	nodes := make([]*Server, n)
+	busPorts := make([]int, n)
 	for i := range nodes {
+		busPorts[i] = freeport.Must(t)
 		nodes[i] = Start(t,
 			"--cluster-enabled", "yes",
 			"--cluster-config-file", "nodes.conf",
 			"--cluster-node-timeout", "5000",
+			// The bus port defaults to the port + 10000, which may be
+			// taken or above 65535: give it a free port of its own.
+			"--cluster-port", strconv.Itoa(busPorts[i]),
 		)
 	}
 	for i, node := range nodes {
@@ -309,7 +305,7 @@ func StartCluster(t testing.TB, n int) []*Server {
 		node.must("CLUSTER", "SET-CONFIG-EPOCH", strconv.Itoa(i+1))
 		node.must("CLUSTER", "ADDSLOTSRANGE", strconv.Itoa(first), strconv.Itoa(last))
 		if i > 0 {
-			node.must("CLUSTER", "MEET", "127.0.0.1", strconv.Itoa(nodes[0].port))
+			node.must("CLUSTER", "MEET", "127.0.0.1", strconv.Itoa(nodes[0].port), strconv.Itoa(busPorts[0]))
 		}
 	}
 	// Gossip takes a moment to spread the slots: poll for readiness.
