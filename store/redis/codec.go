@@ -21,8 +21,8 @@ func corrupt(format string, args ...any) error {
 
 // encode returns the fields of the session hash of rec, indexed under
 // identity, for HSET.
-func encode(rec *session.Record, identity string) []any {
-	fields := make([]any, 0, 2*(len(rec.Values)+8))
+func encode(rec *session.Record, identity string) []string {
+	fields := make([]string, 0, 2*(len(rec.Values)+8)+2)
 	fields = append(fields,
 		fieldVersion, layoutVersion,
 		fieldCreated, nanos(rec.Created),

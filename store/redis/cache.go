@@ -1,0 +1,252 @@
+package redis
+
+import (
+	"container/list"
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/rueidis"
+)
+
+// Cache is the local copy of the sessions this Caddy read, which Redis
+// keeps correct by telling it of every change to a key it holds (RESP3
+// client tracking). rueidis keeps one cache per connection, since Redis
+// sends a key's invalidations to the connection that read it; Cache is
+// all of them together, under one memory bound.
+//
+// Beyond what rueidis's own cache does, it drops a key at once when this
+// process writes it (Invalidate): Redis's message for that write reaches
+// the connection that read the key, which may be another one than the
+// write's, a moment after the write's answer. And a read that was in flight
+// when the key was written is not kept.
+type Cache struct {
+	max  int64        // bytes, for every connection together
+	size atomic.Int64 // bytes held, for every connection together
+
+	mu    sync.Mutex
+	conns map[*connCache]struct{}
+
+	hits, misses atomic.Uint64
+}
+
+// NewCache returns a cache of at most maxBytes for all connections.
+func NewCache(maxBytes int64) *Cache {
+	return &Cache{max: maxBytes, conns: map[*connCache]struct{}{}}
+}
+
+// NewCacheStoreFn is the rueidis.ClientOption of the same name: the cache
+// of each new connection.
+func (c *Cache) NewCacheStoreFn(rueidis.CacheStoreOption) rueidis.CacheStore {
+	cc := &connCache{parent: c, entries: map[string]*cacheEntry{}, lru: list.New()}
+	c.mu.Lock()
+	c.conns[cc] = struct{}{}
+	c.mu.Unlock()
+	return cc
+}
+
+// Invalidate drops key from every connection's cache, and keeps no answer
+// of a read of it that is still in flight.
+func (c *Cache) Invalidate(key string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for cc := range c.conns {
+		cc.invalidate(key)
+	}
+}
+
+// Size returns the bytes the cache holds.
+func (c *Cache) Size() int64 { return c.size.Load() }
+
+// Stats returns how many reads the cache answered and how many it did not.
+func (c *Cache) Stats() (hits, misses uint64) { return c.hits.Load(), c.misses.Load() }
+
+// cacheEntry is one cached key, or a read of it in flight.
+type cacheEntry struct {
+	key     string
+	val     rueidis.RedisMessage
+	expires time.Time // the client-side TTL cap
+	size    int64
+	elem    *list.Element // in the LRU list; nil while in flight
+
+	// In flight: done closes when the answer (val) or err is there.
+	done  chan struct{}
+	err   error
+	stale bool // this process wrote the key since the read was sent
+}
+
+func (e *cacheEntry) Wait(ctx context.Context) (rueidis.RedisMessage, error) {
+	select {
+	case <-ctx.Done():
+		return rueidis.RedisMessage{}, ctx.Err()
+	case <-e.done:
+		return e.val, e.err
+	}
+}
+
+// entryOverhead approximates the bytes of an entry beside its key and
+// answer: the struct, the map slot and the list element.
+const entryOverhead = 200
+
+// connCache is the cache of one connection: a rueidis.CacheStore. rueidis
+// calls Delete with the keys Redis invalidated, and Close when the
+// connection breaks (a connection that stops answering is closed by its
+// pings: see the package documentation), which drops the whole cache.
+type connCache struct {
+	parent *Cache
+
+	mu      sync.Mutex
+	entries map[string]*cacheEntry
+	lru     *list.List // of *cacheEntry, least recently used first
+	closed  bool
+}
+
+var _ rueidis.CacheStore = (*connCache)(nil)
+
+// Flight implements rueidis.CacheStore. Only one command is cached per key
+// (the session's HGETALL), so cmd is not part of the entry's identity.
+func (cc *connCache) Flight(key, _ string, ttl time.Duration, now time.Time) (rueidis.RedisMessage, rueidis.CacheEntry) {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	if e := cc.entries[key]; e != nil {
+		if e.elem == nil {
+			return rueidis.RedisMessage{}, e
+		}
+		if now.Before(e.expires) {
+			cc.lru.MoveToBack(e.elem)
+			cc.parent.hits.Add(1)
+			return e.val, nil
+		}
+		cc.remove(e)
+	}
+	cc.parent.misses.Add(1)
+	if !cc.closed {
+		cc.entries[key] = &cacheEntry{key: key, expires: now.Add(ttl), done: make(chan struct{})}
+	}
+	return rueidis.RedisMessage{}, nil
+}
+
+// Update implements rueidis.CacheStore: the answer to a read in flight.
+func (cc *connCache) Update(key, _ string, val rueidis.RedisMessage) int64 {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	e := cc.entries[key]
+	if e == nil || e.elem != nil {
+		return 0
+	}
+	e.val = val
+	close(e.done)
+	if e.stale {
+		delete(cc.entries, key)
+		return 0
+	}
+	e.size = entryOverhead + 2*int64(len(key)) + messageSize(val)
+	e.elem = cc.lru.PushBack(e)
+	cc.parent.size.Add(e.size)
+	cc.evict()
+	return e.expires.UnixMilli()
+}
+
+// Cancel implements rueidis.CacheStore: a read in flight failed.
+func (cc *connCache) Cancel(key, _ string, err error) {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	if e := cc.entries[key]; e != nil && e.elem == nil {
+		e.err = err
+		close(e.done)
+		delete(cc.entries, key)
+	}
+}
+
+// Delete implements rueidis.CacheStore: Redis invalidated keys (all of
+// them if nil). A read in flight is left alone: its answer, sent after
+// the read, is newer than the change this message is about.
+func (cc *connCache) Delete(keys []rueidis.RedisMessage) {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	if keys == nil {
+		for _, e := range cc.entries {
+			if e.elem != nil {
+				cc.remove(e)
+			}
+		}
+		return
+	}
+	for _, k := range keys {
+		name, err := k.ToString()
+		if err != nil {
+			continue
+		}
+		if e := cc.entries[name]; e != nil && e.elem != nil {
+			cc.remove(e)
+		}
+	}
+}
+
+// Close implements rueidis.CacheStore: the connection is gone, and with
+// it every promise of invalidation.
+func (cc *connCache) Close(err error) {
+	cc.mu.Lock()
+	cc.closed = true
+	for _, e := range cc.entries {
+		if e.elem == nil {
+			e.err = err
+			close(e.done)
+			delete(cc.entries, e.key)
+		} else {
+			cc.remove(e)
+		}
+	}
+	cc.mu.Unlock()
+	cc.parent.mu.Lock()
+	delete(cc.parent.conns, cc)
+	cc.parent.mu.Unlock()
+}
+
+// invalidate drops key after this process wrote it.
+func (cc *connCache) invalidate(key string) {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	e := cc.entries[key]
+	switch {
+	case e == nil:
+	case e.elem == nil:
+		e.stale = true
+	default:
+		cc.remove(e)
+	}
+}
+
+// remove drops a cached (not in-flight) entry. The caller holds cc.mu.
+func (cc *connCache) remove(e *cacheEntry) {
+	cc.lru.Remove(e.elem)
+	delete(cc.entries, e.key)
+	cc.parent.size.Add(-e.size)
+}
+
+// evict drops the least recently used entries of this connection while
+// the whole cache is over its bound. The caller holds cc.mu.
+func (cc *connCache) evict() {
+	for cc.parent.size.Load() > cc.parent.max {
+		front := cc.lru.Front()
+		if front == nil {
+			return
+		}
+		cc.remove(front.Value.(*cacheEntry))
+	}
+}
+
+// messageSize approximates the bytes of a cached answer: a session hash's
+// fields and values.
+func messageSize(m rueidis.RedisMessage) int64 {
+	fields, err := m.AsStrMap()
+	if err != nil {
+		return 64
+	}
+	n := int64(64)
+	for k, v := range fields {
+		n += int64(len(k)+len(v)) + 32
+	}
+	return n
+}
