@@ -52,9 +52,10 @@ type Store interface {
 	DeleteByIdentity(ctx context.Context, realm, key, value string) (int, error)
 
 	// List returns up to limit live sessions (never forward records) in
-	// the order of their hashes, starting after cursor ("" for the first
-	// page), and the cursor of the next page ("" after the last). It never
-	// holds a transaction open between calls.
+	// an order of the store's own that pages do not change (bolt: by hash;
+	// Redis: by index bucket, then hash), starting after cursor ("" for
+	// the first page), and the cursor of the next page ("" after the
+	// last). It never holds a transaction open between calls.
 	List(ctx context.Context, cursor string, limit int, now time.Time) ([]Entry, string, error)
 
 	// Count returns how many live sessions (not forward records) the store

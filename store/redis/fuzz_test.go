@@ -1,7 +1,6 @@
 package redis
 
 import (
-	"fmt"
 	"maps"
 	"strings"
 	"testing"
@@ -11,10 +10,10 @@ import (
 )
 
 // hashOf is the session hash HSET would store for encode's fields.
-func hashOf(fields []any) map[string]string {
+func hashOf(fields []string) map[string]string {
 	m := make(map[string]string, len(fields)/2)
 	for i := 0; i+1 < len(fields); i += 2 {
-		m[fmt.Sprint(fields[i])] = fmt.Sprint(fields[i+1])
+		m[fields[i]] = fields[i+1]
 	}
 	return m
 }

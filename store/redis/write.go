@@ -207,15 +207,24 @@ func (s *Store) writeOld(p *ops, c *change) {
 		p.op("E", key, millis(c.ttl))
 	case c.rec != nil && c.target == c.old:
 		p.op("D", key)
-		p.hset(key, append(encode(c.rec, c.identity), fieldRev, "1"))
+		p.hset(key, append(encode(c.rec, c.identity), fieldRev, nextRev(c.rev)))
 		p.op("E", key, millis(c.ttl))
 	case c.removeOld:
 		p.op("D", key)
 		if c.forward != nil {
-			p.hset(key, append(encode(c.forward, ""), fieldRev, "1"))
+			p.hset(key, append(encode(c.forward, ""), fieldRev, nextRev(c.rev)))
 			p.op("E", key, millis(c.fwdTTL))
 		}
 	}
+}
+
+// nextRev is the ":rev" of a record that replaces one of rev under the
+// same key. It goes on counting rather than starting again at 1: a writer
+// that read the record replaced, with its rev, must not find that rev
+// again and take the new record for the one it read.
+func nextRev(rev string) string {
+	n, _ := strconv.ParseInt(rev, 10, 64)
+	return strconv.FormatInt(n+1, 10)
 }
 
 // patchFields are the fields an update in place sets, as field, value
