@@ -387,6 +387,13 @@ func (s *Server) start() error {
 	return fmt.Errorf("%s did not answer PING within %s: last answer %q, %v", s.label, startTimeout, reply, err)
 }
 
+// running reports whether the server runs: started and not stopped.
+func (s *Server) running() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.proc != nil
+}
+
 // kill ends the process at once, for the end of the test.
 func (s *Server) kill() {
 	p := s.take()
