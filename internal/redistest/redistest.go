@@ -1,7 +1,18 @@
-// Package redistest runs a real redis-server for tests: on a free loopback
-// port, with its files in the test's temporary directory, no persistence,
-// and stopped when the test ends. Tests stop and start it again to play an
-// outage.
+// Package redistest runs real redis-server processes for tests: on free
+// loopback ports, with their files in the test's temporary directory, no
+// persistence, and stopped when the test ends. Tests stop and start them
+// again to play an outage. Each topology the Redis store supports has a
+// helper:
+//
+//   - Start: one server.
+//   - StartCluster: a Redis Cluster of masters without replicas.
+//   - StartSentinel: a master, a replica and three sentinels watching them;
+//     Failover moves the master.
+//   - StartTLS: one server that speaks only TLS, with a test CA, a server
+//     certificate and a client certificate.
+//
+// Server.AddUser adds an ACL user; Server.Do and Server.DoAs send commands,
+// logging in where a password is set and over TLS where the server wants it.
 //
 // Without redis-server on PATH the tests that need it skip with a message
 // that says how to install it, unless the environment variable
@@ -12,11 +23,13 @@ package redistest
 import (
 	"bufio"
 	"bytes"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -43,11 +56,17 @@ const clusterTimeout = 45 * time.Second
 // Server is one redis-server process. Its methods are for the goroutine of
 // the test that started it.
 type Server struct {
-	t    testing.TB
-	bin  string
-	dir  string
-	port int
-	args []string
+	t     testing.TB
+	bin   string
+	dir   string
+	port  int
+	args  []string
+	label string // names the process in the logs of a failed test
+
+	// Do connects over TLS with tls if it is set, and logs in as user with
+	// password if password is set.
+	tls            *tls.Config
+	user, password string
 
 	mu   sync.Mutex // guards proc and logs, which the process writes to
 	proc *process
@@ -75,12 +94,40 @@ func (s *Server) take() *process {
 // "--cluster-enabled", "yes".
 func Start(t testing.TB, extra ...string) *Server {
 	t.Helper()
+	s, err := launch(t, spec{extra: extra})
+	if err != nil {
+		t.Fatalf("starting redis-server: %v\n%s", err, s.output())
+	}
+	return s
+}
+
+// spec says how to launch a server.
+type spec struct {
+	label string // "redis-server" if empty
+	// conf, if not empty, is written to a config file in the server's
+	// directory and given before the options, as a sentinel needs.
+	conf           string
+	tls            *tls.Config // the port is a TLS port, and Do speaks TLS with this
+	user, password string      // what Do logs in with
+	extra          []string    // further command-line options
+}
+
+// launch starts a server as sp says on a free loopback port, and stops it
+// when the test ends. On error the server is returned for its output.
+func launch(t testing.TB, sp spec) (*Server, error) {
+	t.Helper()
 	bin := lookPath(t)
-	s := &Server{t: t, bin: bin, dir: t.TempDir()}
+	s := &Server{
+		t: t, bin: bin, dir: t.TempDir(), label: sp.label,
+		tls: sp.tls, user: sp.user, password: sp.password,
+	}
+	if s.label == "" {
+		s.label = "redis-server"
+	}
 	t.Cleanup(func() {
 		s.kill()
 		if t.Failed() {
-			t.Logf("redis-server on port %d:\n%s", s.port, s.output())
+			t.Logf("%s on port %d:\n%s", s.label, s.port, s.output())
 		}
 	})
 	// The port is free when freeport.Must returns but may be taken before the
@@ -88,21 +135,34 @@ func Start(t testing.TB, extra ...string) *Server {
 	var err error
 	for range 3 {
 		s.port = freeport.Must(t)
-		s.args = append([]string{
-			"--port", strconv.Itoa(s.port),
+		s.args = nil
+		if sp.conf != "" {
+			// Written afresh for each try: a sentinel rewrites its file.
+			conf := filepath.Join(s.dir, "redis.conf")
+			if err := os.WriteFile(conf, []byte(sp.conf), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			s.args = append(s.args, conf)
+		}
+		if sp.tls != nil {
+			s.args = append(s.args, "--port", "0", "--tls-port", strconv.Itoa(s.port))
+		} else {
+			s.args = append(s.args, "--port", strconv.Itoa(s.port))
+		}
+		s.args = append(s.args,
 			"--bind", "127.0.0.1",
 			"--dir", s.dir,
 			"--save", "",
 			"--appendonly", "no",
 			"--daemonize", "no",
 			"--logfile", "",
-		}, extra...)
+		)
+		s.args = append(s.args, sp.extra...)
 		if err = s.start(); err == nil {
-			return s
+			return s, nil
 		}
 	}
-	t.Fatalf("starting redis-server: %v\n%s", err, s.output())
-	return nil
+	return s, err
 }
 
 // lookPath finds redis-server, or ends the test: a skip that says how to
@@ -128,8 +188,14 @@ func (s *Server) Port() int { return s.port }
 // Addr returns the server's address, 127.0.0.1:<port>.
 func (s *Server) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port)) }
 
-// URL returns the server's address as a redis:// URL.
-func (s *Server) URL() string { return "redis://" + s.Addr() }
+// URL returns the server's address as a redis:// URL, or a rediss:// URL
+// for a server that speaks TLS.
+func (s *Server) URL() string {
+	if s.tls != nil {
+		return "rediss://" + s.Addr()
+	}
+	return "redis://" + s.Addr()
+}
 
 // Stop shuts the server down, as an outage would, and waits until it has
 // gone. Its data is lost: the server keeps nothing on disk.
@@ -182,9 +248,21 @@ func (s *Server) signal(sig syscall.Signal) {
 }
 
 // Do sends one command to the server on a new connection and returns its
-// answer: "+OK", ":1", "-ERR ..." as the server sends them, or the contents
-// of a bulk string. It is for setting up tests without a client library.
+// answer: "+OK", ":1", "-ERR ..." as the server sends them, the contents
+// of a bulk string, "$-1" for a nil one, or "*<n>" for an array of n
+// elements. It is for setting up tests without a client library.
+//
+// Do connects over TLS to a server started by StartTLS, and logs in first
+// with the credentials SetAuth gave, or those the helper that started the
+// server set. If the server refuses them, Do returns its refusal
+// ("-WRONGPASS ...") and does not send the command.
 func (s *Server) Do(args ...string) (string, error) {
+	return s.DoAs(s.user, s.password, args...)
+}
+
+// exchange sends one command as Do does and returns the answer read by
+// readReply.
+func (s *Server) exchange(user, password string, args []string) (any, error) {
 	c, err := net.DialTimeout("tcp", s.Addr(), time.Second)
 	if err != nil {
 		return "", err
@@ -193,29 +271,83 @@ func (s *Server) Do(args ...string) (string, error) {
 	if err := c.SetDeadline(time.Now().Add(5 * time.Second)); err != nil {
 		return "", err
 	}
+	if s.tls != nil {
+		conf := s.tls.Clone()
+		if conf.ServerName == "" {
+			conf.ServerName = "127.0.0.1"
+		}
+		c = tls.Client(c, conf)
+	}
+	r := bufio.NewReader(c)
+	if password != "" {
+		auth := []string{"AUTH", password}
+		if user != "" {
+			auth = []string{"AUTH", user, password}
+		}
+		reply, err := roundTrip(c, r, auth)
+		if err != nil {
+			return reply, err
+		}
+		if line, ok := reply.(string); ok && strings.HasPrefix(line, "-") {
+			return line, nil
+		}
+	}
+	return roundTrip(c, r, args)
+}
+
+// roundTrip writes one command and reads its answer.
+func roundTrip(w io.Writer, r *bufio.Reader, args []string) (any, error) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "*%d\r\n", len(args))
 	for _, a := range args {
 		fmt.Fprintf(&b, "$%d\r\n%s\r\n", len(a), a)
 	}
-	if _, err := c.Write([]byte(b.String())); err != nil {
+	if _, err := io.WriteString(w, b.String()); err != nil {
 		return "", err
 	}
-	r := bufio.NewReader(c)
+	return readReply(r)
+}
+
+// readReply reads one RESP2 answer: a string for a line ("+OK", "-ERR x",
+// ":1", "$-1", "*-1") or the contents of a bulk string, and an []any of
+// answers for an array.
+func readReply(r *bufio.Reader) (any, error) {
 	line, err := r.ReadString('\n')
 	line = strings.TrimRight(line, "\r\n")
-	if err != nil || !strings.HasPrefix(line, "$") {
+	if err != nil || line == "" || (line[0] != '$' && line[0] != '*') {
 		return line, err
 	}
 	n, err := strconv.Atoi(line[1:])
 	if err != nil || n < 0 {
 		return line, err
 	}
+	if line[0] == '*' {
+		elems := make([]any, n)
+		for i := range elems {
+			if elems[i], err = readReply(r); err != nil {
+				return elems, err
+			}
+		}
+		return elems, nil
+	}
 	bulk := make([]byte, n+2)
 	if _, err := io.ReadFull(r, bulk); err != nil {
 		return "", err
 	}
 	return string(bulk[:n]), nil
+}
+
+// doArray sends a command that answers an array, as Do does.
+func (s *Server) doArray(args ...string) ([]any, error) {
+	reply, err := s.exchange(s.user, s.password, args)
+	if err != nil {
+		return nil, err
+	}
+	elems, ok := reply.([]any)
+	if !ok {
+		return nil, fmt.Errorf("redis %s: %v", strings.Join(args, " "), reply)
+	}
+	return elems, nil
 }
 
 // start runs the process and polls PING until it answers: a readiness
@@ -231,14 +363,18 @@ func (s *Server) start() error {
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
 	deadline := time.Now().Add(startTimeout)
+	var reply string
+	var err error
 	for time.Now().Before(deadline) {
 		select {
 		case err := <-exited:
-			return fmt.Errorf("redis-server exited at startup: %v", err)
+			return fmt.Errorf("%s exited at startup: %v", s.label, err)
 		default:
 		}
-		// A server with a password answers NOAUTH: it is up all the same.
-		if reply, err := s.Do("PING"); err == nil && (reply == "+PONG" || strings.HasPrefix(reply, "-NOAUTH")) {
+		// A server with a password answers NOAUTH when Do has none: it is
+		// up all the same.
+		reply, err = s.Do("PING")
+		if err == nil && (reply == "+PONG" || strings.HasPrefix(reply, "-NOAUTH")) {
 			s.mu.Lock()
 			s.proc = &process{cmd.Process, exited}
 			s.mu.Unlock()
@@ -248,7 +384,14 @@ func (s *Server) start() error {
 	}
 	_ = cmd.Process.Kill()
 	<-exited
-	return fmt.Errorf("redis-server did not answer PING within %s", startTimeout)
+	return fmt.Errorf("%s did not answer PING within %s: last answer %q, %v", s.label, startTimeout, reply, err)
+}
+
+// running reports whether the server runs: started and not stopped.
+func (s *Server) running() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.proc != nil
 }
 
 // kill ends the process at once, for the end of the test.
