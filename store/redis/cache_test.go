@@ -1,0 +1,236 @@
+package redis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/redis/rueidis"
+
+	"github.com/caddy-session/caddy-session/internal/redistest"
+	"github.com/caddy-session/caddy-session/session"
+	"github.com/caddy-session/caddy-session/store"
+)
+
+// eventually polls cond until it holds or the deadline passes. It is for
+// what another connection learns from Redis's invalidation messages, which
+// come when they come: the bound here is a safety net, not a measure.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: still not so after 10s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestCacheServesReads(t *testing.T) {
+	t.Parallel()
+	s := standalone(t).open(t)
+	h := create(t, s, "a", base, timeouts, map[string]string{"user": "alice"})
+	if _, err := s.Load(t.Context(), h, base, timeouts); err != nil {
+		t.Fatal(err)
+	}
+	before := commandCalls(t, s)["hgetall"]
+	hits, _ := s.cache.Stats()
+	for range 10 {
+		if rec, err := s.Load(t.Context(), h, base, timeouts); err != nil || rec.Values["user"] != "alice" {
+			t.Fatalf("Load = %+v, %v", rec, err)
+		}
+	}
+	if after := commandCalls(t, s)["hgetall"]; after != before {
+		t.Fatalf("10 cached reads ran HGETALL %d times", after-before)
+	}
+	if h2, _ := s.cache.Stats(); h2-hits != 10 {
+		t.Fatalf("cache hits went up by %d, want 10", h2-hits)
+	}
+}
+
+// TestOwnWritesDropCopyAtOnce: a write through the store is seen by its
+// next read on the same store, with no wait for Redis's message.
+func TestOwnWritesDropCopyAtOnce(t *testing.T) {
+	t.Parallel()
+	both(t, func(t *testing.T, b backend) {
+		s := b.open(t)
+		h := create(t, s, "a", base, timeouts, map[string]string{"user": "alice"})
+		load := func() (*session.Record, error) { return s.Load(t.Context(), h, base, timeouts) }
+		for i := range 20 {
+			if _, err := load(); err != nil {
+				t.Fatal(err)
+			}
+			cart := fmt.Sprint(i)
+			if _, err := s.Update(t.Context(), store.Update{Hash: h, HasHash: true, Patch: &session.Patch{Set: map[string]string{"cart": cart}},
+				Identity: "user", Now: base, Timeouts: timeouts, Limits: limits}); err != nil {
+				t.Fatal(err)
+			}
+			if rec, err := load(); err != nil || rec.Values["cart"] != cart {
+				t.Fatalf("read after write %d: %+v, %v", i, rec, err)
+			}
+		}
+		renewed := session.HashID("renewed")
+		if _, err := s.Update(t.Context(), store.Update{Hash: h, HasHash: true, NewHash: &renewed, Patch: &session.Patch{Renew: true},
+			Identity: "user", Seen: "alice", Now: base, Timeouts: timeouts, Limits: limits}); err != nil {
+			t.Fatal(err)
+		}
+		if rec, err := load(); err != nil || !rec.Forwarded() {
+			t.Fatalf("read of the old ID after a rotation: %+v, %v; want the forward record", rec, err)
+		}
+		if _, err := s.Load(t.Context(), renewed, base, timeouts); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Delete(t.Context(), renewed); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Load(t.Context(), renewed, base, timeouts); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("read after Delete: %v, want ErrNotFound", err)
+		}
+	})
+}
+
+// TestOtherInstanceWriteInvalidates: two stores on their own clients, as
+// two Caddy instances: a change by one reaches the other's cache.
+func TestOtherInstanceWriteInvalidates(t *testing.T) {
+	t.Parallel()
+	both(t, func(t *testing.T, b backend) {
+		a := b.open(t)
+		other := b.newStore(t, Options{})
+		h := create(t, a, "a", base, timeouts, map[string]string{"user": "alice"})
+		load := func() (*session.Record, error) { return other.Load(t.Context(), h, base, timeouts) }
+		if _, err := load(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := a.Update(t.Context(), store.Update{Hash: h, HasHash: true, Patch: &session.Patch{Set: map[string]string{"cart": "1"}},
+			Identity: "user", Now: base, Timeouts: timeouts, Limits: limits}); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "the other instance sees the change", func() bool {
+			rec, err := load()
+			return err == nil && rec.Values["cart"] == "1"
+		})
+		if n, err := a.DeleteByIdentity(t.Context(), "", "user", "alice"); err != nil || n != 1 {
+			t.Fatalf("revocation: %d, %v", n, err)
+		}
+		eventually(t, "the other instance refuses the revoked session", func() bool {
+			_, err := load()
+			return errors.Is(err, store.ErrNotFound)
+		})
+	})
+}
+
+// TestCacheDroppedWithItsConnection: a connection that closes, or stops
+// answering its pings, takes its cache with it: reads go to Redis again
+// and fail while it is away, rather than answer from a copy that no
+// invalidation can reach any more.
+func TestCacheDroppedWithItsConnection(t *testing.T) {
+	t.Parallel()
+	for _, freeze := range []bool{false, true} {
+		t.Run(map[bool]string{false: "closed", true: "stops answering"}[freeze], func(t *testing.T) {
+			srv := redistest.Start(t)
+			cache := NewCache(1 << 20)
+			client, err := rueidis.NewClient(rueidis.ClientOption{
+				InitAddress: []string{srv.Addr()}, ForceSingleClient: true, DisableRetry: true,
+				NewCacheStoreFn:  cache.NewCacheStoreFn,
+				Dialer:           net.Dialer{KeepAlive: 100 * time.Millisecond},
+				ConnWriteTimeout: 300 * time.Millisecond,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			s, err := NewWithClient(client, Options{Cache: cache})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			h := create(t, s, "a", base, timeouts, map[string]string{"user": "alice"})
+			if _, err := s.Load(t.Context(), h, base, timeouts); err != nil {
+				t.Fatal(err)
+			}
+			if freeze {
+				srv.Pause()
+				defer srv.Resume()
+			} else {
+				srv.Stop()
+			}
+			eventually(t, "reads fail once the connection is gone", func() bool {
+				ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+				defer cancel()
+				_, err := s.Load(ctx, h, base, timeouts)
+				return err != nil
+			})
+			if cache.Size() != 0 {
+				t.Fatalf("the cache still holds %d bytes", cache.Size())
+			}
+		})
+	}
+}
+
+// TestCacheBound: the cache holds no more than its bound, however many
+// sessions are read.
+func TestCacheBound(t *testing.T) {
+	t.Parallel()
+	const bound = 8 << 10
+	s := standalone(t).newStore(t, Options{Cache: NewCache(bound)})
+	for i := range 200 {
+		h := create(t, s, fmt.Sprint("s", i), base, timeouts, map[string]string{"user": fmt.Sprint("u", i)})
+		if _, err := s.Load(t.Context(), h, base, timeouts); err != nil {
+			t.Fatal(err)
+		}
+		if n := s.cache.Size(); n > bound {
+			t.Fatalf("after %d reads the cache holds %d bytes, over its bound of %d", i+1, n, bound)
+		}
+	}
+	if s.cache.Size() == 0 {
+		t.Fatal("the cache holds nothing")
+	}
+}
+
+// TestInFlightReadOfWrittenKeyIsNotKept drives one connection's cache by
+// hand: a read in flight when this process writes the key delivers its
+// answer to its waiters but is not kept, while one in flight when Redis
+// invalidates the key (a change before the read ran) is kept.
+func TestInFlightReadOfWrittenKeyIsNotKept(t *testing.T) {
+	t.Parallel()
+	s := standalone(t).open(t)
+	client := mustClient(t, s)
+	// Real answers to hand to the cache, as its connection would.
+	message := func(text string) rueidis.RedisMessage {
+		t.Helper()
+		m, err := client.Do(t.Context(), client.B().Echo().Message(text).Build()).ToMessage()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	c := NewCache(1 << 20)
+	cc := c.NewCacheStoreFn(rueidis.CacheStoreOption{})
+	now := time.Now()
+	cached := func(key string) bool {
+		t.Helper()
+		v, e := cc.Flight(key, "HGETALL", time.Minute, now)
+		if e != nil {
+			t.Fatalf("%s: a read is still in flight", key)
+		}
+		return v.IsString()
+	}
+	if cached("written") {
+		t.Fatal("a cold cache answered")
+	}
+	c.Invalidate("written")
+	cc.Update("written", "HGETALL", message("old"))
+	if cached("written") {
+		t.Fatal("a read in flight while this process wrote the key was kept")
+	}
+	if cached("changed before") {
+		t.Fatal("a cold cache answered")
+	}
+	cc.Delete([]rueidis.RedisMessage{message("changed before")})
+	cc.Update("changed before", "HGETALL", message("new"))
+	if !cached("changed before") {
+		t.Fatal("a read in flight when Redis invalidated an earlier copy was dropped")
+	}
+}
