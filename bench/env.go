@@ -29,7 +29,7 @@ type env struct {
 	plain, bolt, login, redis string // site addresses on the main Caddy; redis "" when there is no Redis store
 	scaleSmall, scaleLarge    string // site addresses on the scale Caddy
 
-	apache                     *proc
+	apache                     *proc // nil when no case compares with Apache
 	apachePlain, apacheSession string
 	apacheDB                   string
 
@@ -143,10 +143,12 @@ func startEnvironment(cfg config, root, dir string) (*env, error) {
 		}
 	}
 
-	// Apache httpd.
-	e.apachePlain, e.apacheSession = addr(10), addr(11)
-	if err := e.startApache(ports[10], ports[11]); err != nil {
-		return nil, err
+	// Apache httpd, for the cases that compare with it.
+	if cfg.needsApache() {
+		e.apachePlain, e.apacheSession = addr(10), addr(11)
+		if err := e.startApache(ports[10], ports[11]); err != nil {
+			return nil, err
+		}
 	}
 
 	// Sessions made by logging in, where the store is not ours to fill.
@@ -155,8 +157,10 @@ func startEnvironment(cfg config, root, dir string) (*env, error) {
 			return nil, fmt.Errorf("logging in through the Redis site: %w", err)
 		}
 	}
-	if e.apacheIDs, err = loginMany(e.apacheSession, "session", cfg.sessions); err != nil {
-		return nil, fmt.Errorf("logging in through Apache: %w", err)
+	if e.apache != nil {
+		if e.apacheIDs, err = loginMany(e.apacheSession, "session", cfg.sessions); err != nil {
+			return nil, fmt.Errorf("logging in through Apache: %w", err)
+		}
 	}
 	return e, e.check()
 }
@@ -284,7 +288,9 @@ func (e *env) check() error {
 		{e.bolt, "sid=" + e.boltIDs[0], "X-Session-User", "user-"},
 		{e.bolt, "", "X-Session-User", ""},
 		{e.plain, "sid=" + e.boltIDs[0], "X-Session-User", ""},
-		{e.apacheSession, "session=" + e.apacheIDs[0], "X-Session", "user=user-"},
+	}
+	if e.apache != nil {
+		wants = append(wants, want{e.apacheSession, "session=" + e.apacheIDs[0], "X-Session", "user=user-"})
 	}
 	if e.redis != "" {
 		wants = append(wants, want{e.redis, "sid=" + e.redisIDs[0], "X-Session-User", "user-"})

@@ -104,12 +104,16 @@ func logf(format string, args ...any) {
 
 func (c config) runs(name string) bool { return slices.Contains(c.cases, name) }
 
+// needsApache: the read and login cases compare with Apache's
+// mod_session; the others run without it.
+func (c config) needsApache() bool { return c.runs("read") || c.runs("login") }
+
 func suite(cfg config) error {
 	root, err := repoRoot()
 	if err != nil {
 		return err
 	}
-	if err := ensureTools(cfg.install); err != nil {
+	if err := ensureTools(cfg.install, cfg.needsApache()); err != nil {
 		return err
 	}
 	dir, err := os.MkdirTemp("", "caddy-session-bench-")
