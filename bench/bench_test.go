@@ -115,6 +115,9 @@ func TestCommandStats(t *testing.T) {
 			t.Fatalf("got %v, want %v", got, want)
 		}
 	}
+	if s := got.perRequest(100); s != "HGETALL 1.0000, EVALSHA 0.0200, CLIENT|TRACKING 0.0100" {
+		t.Fatalf("perRequest: %q", s)
+	}
 	if _, err := parseCommandStats(map[string]string{"cmdstat_get": "usec=1"}); err == nil {
 		t.Fatal("a line without calls= was accepted")
 	}

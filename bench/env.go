@@ -29,6 +29,8 @@ type env struct {
 	scaleAdmin string
 
 	plain, bolt, login, redis string // site addresses on the main Caddy; redis "" when there is no Redis store
+	redisCalls                string // the Redis site of the calls case, with a short touch_interval
+	redisAddr                 string // redis-server's address; "" when there is no Redis store
 	scaleSmall, scaleLarge    string // site addresses on the scale Caddy
 
 	apache                     *proc // nil when no case compares with Apache
@@ -84,7 +86,8 @@ func startEnvironment(cfg config, root, dir string) (*env, error) {
 		if err := waitTCP(rp, addr(1)); err != nil {
 			return nil, err
 		}
-		redisURL = "redis://" + addr(1) + "/0"
+		e.redisAddr = addr(1)
+		redisURL = "redis://" + e.redisAddr + "/0"
 	}
 
 	// The stores that are populated directly.
@@ -122,8 +125,11 @@ func startEnvironment(cfg config, root, dir string) (*env, error) {
 		{Name: "session on bolt, the login store", Store: "bolt " + filepath.Join(dir, "login.db"), Port: ports[5]},
 	}
 	if redisURL != "" {
-		e.redis = addr(6)
-		sites = append(sites, site{Name: "session on Redis", Store: "redis " + redisURL, Port: ports[6]})
+		e.redis, e.redisCalls = addr(6), addr(12)
+		sites = append(sites,
+			site{Name: "session on Redis", Store: "redis " + redisURL, Port: ports[6]},
+			site{Name: "session on Redis for the calls case, touch_interval " + cfg.callsTouch.String(),
+				Store: "redis " + redisURL, KeyPrefix: "bench-calls:", TouchInterval: cfg.callsTouch, Port: ports[12]})
 	}
 	if e.caddy, err = startCaddy(dir, "caddy", e.caddyBin, ports[2], e.upstream, sites); err != nil {
 		return nil, err

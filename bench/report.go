@@ -21,6 +21,9 @@ type report struct {
 	scale     *scaleOutcome
 	keepAlive *keepAliveOutcome
 	took      time.Duration
+
+	redisMemory *redisMemory       // around the login storm
+	calls       *redisCallsOutcome // case 6
 }
 
 const (
@@ -100,6 +103,9 @@ func (r *report) markdown() string {
 	if r.keepAlive != nil {
 		fmt.Fprintf(&b, "\n### 5. Keep-alive writes: %s of steady reads, default touch_interval (1m)\n\n", r.keepAlive.duration)
 		b.WriteString(r.keepAliveTable())
+	}
+	if r.hasRedisSection() {
+		b.WriteString(r.redisSection())
 	}
 	return b.String()
 }
