@@ -21,7 +21,10 @@
 //     default touch_interval of 1 minute;
 //  6. redis-calls: the Redis commands per read request over a hot set of
 //     sessions, on a site whose touch_interval is short enough for the run
-//     to span several; and, in the login storm, Redis's memory per session.
+//     to span several; and, in the login storm, Redis's memory per session;
+//  7. invalidation: how long a second Caddy on the same Redis keeps
+//     accepting a session that the first one ended (logout, admin revoke,
+//     rotation).
 //
 // `go run ./bench -profile read-bolt` instead runs one variant for a while
 // and saves Caddy's CPU and allocation profiles.
@@ -58,6 +61,8 @@ type config struct {
 	callsTouch time.Duration // touch_interval of the Redis calls case's site
 	callsTime  time.Duration // length of its measurement
 	hot        int           // sessions of its hot set
+	lagTries   int           // tries of each kind in the invalidation case
+	lagTimeout time.Duration // when a try gives up
 }
 
 func main() {
@@ -84,6 +89,8 @@ func main() {
 	flag.DurationVar(&cfg.callsTouch, "calls-touch", 5*time.Second, "touch_interval of the Redis site of the redis-calls case")
 	flag.DurationVar(&cfg.callsTime, "calls-time", 20*time.Second, "length of the redis-calls measurement (at least 3 × -calls-touch)")
 	flag.IntVar(&cfg.hot, "hot", 50, "sessions of the hot set of the redis-calls case")
+	flag.IntVar(&cfg.lagTries, "lag-tries", 200, "tries of each kind (logout, revoke, rotation) in the invalidation case")
+	flag.DurationVar(&cfg.lagTimeout, "lag-timeout", 5*time.Second, "how long a try of the invalidation case waits for the second Caddy to refuse the session")
 	flag.StringVar(&cases, "cases", strings.Join(caseNames, ","), "the cases to run")
 	flag.StringVar(&cfg.profile, "profile", "", "profile one variant instead of running the cases: "+strings.Join(profileNames, ", "))
 	flag.DurationVar(&cfg.profTime, "profile-time", 20*time.Second, "length of the CPU profile")
@@ -116,7 +123,7 @@ func logf(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "[%6.1fs] %s\n", time.Since(began).Seconds(), fmt.Sprintf(format, args...))
 }
 
-var caseNames = []string{"read", "anonymous", "login", "scale", "keepalive", "redis-calls"}
+var caseNames = []string{"read", "anonymous", "login", "scale", "keepalive", "redis-calls", "invalidation"}
 
 func (c config) runs(name string) bool { return slices.Contains(c.cases, name) }
 
@@ -133,8 +140,8 @@ func (c config) check() error {
 	if c.callsTime < 3*c.callsTouch {
 		return fmt.Errorf("-calls-time %s is shorter than 3 × -calls-touch %s: the measurement would not span three keep-alive writes", c.callsTime, c.callsTouch)
 	}
-	if c.hot < 1 {
-		return fmt.Errorf("-hot must be at least 1")
+	if c.hot < 1 || c.lagTries < 1 {
+		return fmt.Errorf("-hot and -lag-tries must be at least 1")
 	}
 	return nil
 }
@@ -185,6 +192,9 @@ func suite(cfg config) error {
 	}
 	if cfg.runs("redis-calls") && !env.redisPending {
 		rep.calls = caseRedisCalls(cfg, env)
+	}
+	if cfg.runs("invalidation") && !env.redisPending {
+		rep.lag = caseInvalidation(cfg, env)
 	}
 	rep.took = time.Since(began)
 	text := rep.markdown()

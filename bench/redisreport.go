@@ -9,17 +9,17 @@ import (
 	"time"
 )
 
-// The report's section on Redis: the numbers of case 6, the memory
-// measured around the login storm, and the Redis ratios of cases 1 and 3
-// beside them.
+// The report's section on Redis: the numbers of cases 6 and 7, the
+// memory measured around the login storm, and the Redis ratios of cases 1
+// and 3 beside them.
 
 func (r *report) hasRedisSection() bool {
-	return !r.env.redisPending && (r.calls != nil || r.redisMemory != nil)
+	return !r.env.redisPending && (r.calls != nil || r.lag != nil || r.redisMemory != nil)
 }
 
 func (r *report) redisSection() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "\n### 6. Redis: commands per read, memory per session\n\n")
+	fmt.Fprintf(&b, "\n### 6. Redis: commands per read, memory per session, invalidation between two Caddys\n\n")
 	b.WriteString("| measure | result | target |\n|---|---|---|\n")
 	if bolt, redis := findBackend(r.read, "bolt"), findBackend(r.read, "redis"); bolt != nil && redis != nil {
 		fmt.Fprintf(&b, "| read path, throughput ratio (case 1), Redis beside bolt | Redis %.3f, bolt %.3f | |\n",
@@ -51,6 +51,9 @@ func (r *report) redisSection() string {
 	}
 	for _, n := range notes {
 		b.WriteString("\n" + n + "\n")
+	}
+	if r.lag != nil {
+		b.WriteString(r.lag.table())
 	}
 	return b.String()
 }
@@ -91,6 +94,32 @@ func (c commandCalls) perRequest(requests int) string {
 		return "none"
 	}
 	return strings.Join(parts, ", ")
+}
+
+func (o *lagOutcome) table() string {
+	var b strings.Builder
+	b.WriteString("\nInvalidation (case 7): two Caddys, A and B, on one Redis with one key_prefix and realm. Each try logs in on A, reads the session twice on B, ends it on A, then asks B with the old cookie, again and again, until B refuses it. ")
+	if o.err != nil {
+		fmt.Fprintf(&b, "**Failed**: %v.\n", o.err)
+		return b.String()
+	}
+	fmt.Fprintf(&b, "The lag is from the end of A's response to the end of B's first refusal, so it includes that request to B: %s at the median.\n\n", ms(o.pollMedian()))
+	fmt.Fprintf(&b, "| A ends the session by | tries | refused at B's first request | lag p50 | lag p99 | lag max | still accepted after %s | errors |\n", o.timeout)
+	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|\n")
+	var errs []string
+	for _, k := range o.kinds {
+		measured := len(k.lags) + k.failures
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %d |\n",
+			lagKindText[k.name], thousands(k.tries), thousands(measured-k.staleTries),
+			ms(k.percentile(50)), ms(k.percentile(99)), ms(k.percentile(100)), thousands(k.failures), k.errors)
+		if k.firstErr != nil {
+			errs = append(errs, fmt.Sprintf("%s: %v", k.name, k.firstErr))
+		}
+	}
+	if len(errs) > 0 {
+		b.WriteString("\nFirst error of each kind: " + strings.Join(errs, "; ") + ".\n")
+	}
+	return b.String()
 }
 
 // findBackend returns the outcome of the session variant on backend.

@@ -24,6 +24,7 @@ type report struct {
 
 	redisMemory *redisMemory       // around the login storm
 	calls       *redisCallsOutcome // case 6
+	lag         *lagOutcome        // case 7
 }
 
 const (
