@@ -128,3 +128,26 @@ func redisUsedMemory(addr string) (int64, error) {
 	}
 	return n, nil
 }
+
+// redisKeys is the number of keys in every database, from INFO keyspace
+// ("db0:keys=12,expires=12,avg_ttl=0").
+func redisKeys(addr string) (int64, error) {
+	info, err := redisInfo(addr, "keyspace")
+	if err != nil {
+		return 0, err
+	}
+	var total int64
+	for name, value := range info {
+		if !strings.HasPrefix(name, "db") {
+			continue
+		}
+		rest, ok := strings.CutPrefix(value, "keys=")
+		keys, _, _ := strings.Cut(rest, ",")
+		n, err := strconv.ParseInt(keys, 10, 64)
+		if !ok || err != nil {
+			return 0, fmt.Errorf("redis INFO keyspace: bad %s %q", name, value)
+		}
+		total += n
+	}
+	return total, nil
+}

@@ -7,6 +7,7 @@ package main
 // the session, its indexes and its TTL, and no client-tracking state.
 type redisMemory struct {
 	before, after int64 // used_memory, bytes
+	keys          int64 // keys the case added, to tell what a session is made of
 	sessions      float64
 	err           error
 }
@@ -16,13 +17,20 @@ func measureRedisMemory(e *env, during func()) *redisMemory {
 	m := &redisMemory{}
 	created := createdSeries("redis")
 	countBefore := mustScrape(e.admin)
-	if m.before, m.err = redisUsedMemory(e.redisAddr); m.err != nil {
-		during()
-		return m
+	keysBefore, err := redisKeys(e.redisAddr)
+	if err == nil {
+		m.before, err = redisUsedMemory(e.redisAddr)
 	}
 	during()
+	if m.err = err; err != nil {
+		return m
+	}
 	m.sessions = delta(countBefore, mustScrape(e.admin), created)
-	m.after, m.err = redisUsedMemory(e.redisAddr)
+	if m.after, m.err = redisUsedMemory(e.redisAddr); m.err != nil {
+		return m
+	}
+	keysAfter, err := redisKeys(e.redisAddr)
+	m.keys, m.err = keysAfter-keysBefore, err
 	return m
 }
 
