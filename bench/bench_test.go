@@ -80,3 +80,45 @@ func TestThousands(t *testing.T) {
 		}
 	}
 }
+
+// INFO commandstats as Redis 7 writes it: subcommands under their own
+// names, and the bench's own INFO left out of what happened since.
+func TestCommandStats(t *testing.T) {
+	parse := func(text string) commandCalls {
+		t.Helper()
+		info := map[string]string{}
+		for _, line := range strings.Split(text, "\n") {
+			if name, value, ok := strings.Cut(line, ":"); ok {
+				info[name] = value
+			}
+		}
+		c, err := parseCommandStats(info)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	before := parse("cmdstat_hgetall:calls=10,usec=40,usec_per_call=4.00,rejected_calls=0,failed_calls=0\n" +
+		"cmdstat_info:calls=3,usec=300,usec_per_call=100.00,rejected_calls=0,failed_calls=0")
+	after := parse("cmdstat_hgetall:calls=110,usec=400,usec_per_call=3.64,rejected_calls=0,failed_calls=0\n" +
+		"cmdstat_info:calls=4,usec=400,usec_per_call=100.00,rejected_calls=0,failed_calls=0\n" +
+		"cmdstat_evalsha:calls=2,usec=20,usec_per_call=10.00,rejected_calls=0,failed_calls=0\n" +
+		"cmdstat_client|tracking:calls=1,usec=1,usec_per_call=1.00,rejected_calls=0,failed_calls=0\n" +
+		"used_memory:123")
+	got := after.since(before)
+	want := commandCalls{"hgetall": 100, "evalsha": 2, "client|tracking": 1}
+	if len(got) != len(want) || got.total() != 103 {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+	for cmd, n := range want {
+		if got[cmd] != n {
+			t.Fatalf("got %v, want %v", got, want)
+		}
+	}
+	if s := got.perRequest(100); s != "HGETALL 1.0000, EVALSHA 0.0200, CLIENT|TRACKING 0.0100" {
+		t.Fatalf("perRequest: %q", s)
+	}
+	if _, err := parseCommandStats(map[string]string{"cmdstat_get": "usec=1"}); err == nil {
+		t.Fatal("a line without calls= was accepted")
+	}
+}

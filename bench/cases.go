@@ -129,9 +129,18 @@ func caseAnonymous(cfg config, e *env) []*outcome {
 	}, cfg.conns)
 }
 
-func caseLogin(cfg config, e *env) []*outcome {
+// caseLogin runs the login storm, and measures Redis's memory around it
+// when there is a Redis store.
+func caseLogin(cfg config, e *env) ([]*outcome, *redisMemory) {
 	logf("case 3, login storm: %d rounds of %s per variant, %d clients", cfg.rounds, cfg.round, cfg.logins)
-	return interleave(cfg, "login", loginVariants(e), cfg.logins)
+	var out []*outcome
+	storm := func() { out = interleave(cfg, "login", loginVariants(e), cfg.logins) }
+	if e.redisAddr == "" {
+		storm()
+		return out, nil
+	}
+	mem := measureRedisMemory(e, storm)
+	return out, mem
 }
 
 func loginVariants(e *env) []variant {

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/caddy-session/caddy-session/session"
 )
 
 // env is everything the cases run against.
@@ -27,9 +29,11 @@ type env struct {
 	scaleAdmin string
 
 	plain, bolt, login, redis string // site addresses on the main Caddy; redis "" when there is no Redis store
+	redisCalls                string // the Redis site of the calls case, with a short touch_interval
+	redisAddr                 string // redis-server's address; "" when there is no Redis store
 	scaleSmall, scaleLarge    string // site addresses on the scale Caddy
 
-	apache                     *proc
+	apache                     *proc // nil when no case compares with Apache
 	apachePlain, apacheSession string
 	apacheDB                   string
 
@@ -82,7 +86,8 @@ func startEnvironment(cfg config, root, dir string) (*env, error) {
 		if err := waitTCP(rp, addr(1)); err != nil {
 			return nil, err
 		}
-		redisURL = "redis://" + addr(1) + "/0"
+		e.redisAddr = addr(1)
+		redisURL = "redis://" + e.redisAddr + "/0"
 	}
 
 	// The stores that are populated directly.
@@ -113,19 +118,18 @@ func startEnvironment(cfg config, root, dir string) (*env, error) {
 	logf("populated in %s", e.populateTime.Round(100*time.Millisecond))
 
 	// The main Caddy.
-	type site struct {
-		Name, Store string
-		Port        int
-	}
 	e.admin, e.plain, e.bolt, e.login = addr(2), addr(3), addr(4), addr(5)
 	sites := []site{
-		{"plain reverse_proxy", "", ports[3]},
-		{"session on bolt, the read store", "bolt " + filepath.Join(dir, "read.db"), ports[4]},
-		{"session on bolt, the login store", "bolt " + filepath.Join(dir, "login.db"), ports[5]},
+		{Name: "plain reverse_proxy", Port: ports[3]},
+		{Name: "session on bolt, the read store", Store: "bolt " + filepath.Join(dir, "read.db"), Port: ports[4]},
+		{Name: "session on bolt, the login store", Store: "bolt " + filepath.Join(dir, "login.db"), Port: ports[5]},
 	}
 	if redisURL != "" {
-		e.redis = addr(6)
-		sites = append(sites, site{"session on Redis", "redis " + redisURL, ports[6]})
+		e.redis, e.redisCalls = addr(6), addr(12)
+		sites = append(sites,
+			site{Name: "session on Redis", Store: "redis " + redisURL, Port: ports[6]},
+			site{Name: "session on Redis for the calls case, touch_interval " + cfg.callsTouch.String(),
+				Store: "redis " + redisURL, KeyPrefix: "bench-calls:", TouchInterval: cfg.callsTouch, Port: ports[12]})
 	}
 	if e.caddy, err = startCaddy(dir, "caddy", e.caddyBin, ports[2], e.upstream, sites); err != nil {
 		return nil, err
@@ -135,18 +139,20 @@ func startEnvironment(cfg config, root, dir string) (*env, error) {
 	if e.smallIDs != nil {
 		e.scaleAdmin, e.scaleSmall, e.scaleLarge = addr(7), addr(8), addr(9)
 		scaleSites := []site{
-			{"session on bolt, 1,000 sessions", "bolt " + e.smallDB, ports[8]},
-			{fmt.Sprintf("session on bolt, %d sessions", cfg.scale), "bolt " + e.largeDB, ports[9]},
+			{Name: "session on bolt, 1,000 sessions", Store: "bolt " + e.smallDB, Port: ports[8]},
+			{Name: fmt.Sprintf("session on bolt, %d sessions", cfg.scale), Store: "bolt " + e.largeDB, Port: ports[9]},
 		}
 		if e.scaleCaddy, err = startCaddy(dir, "caddy-scale", e.caddyBin, ports[7], e.upstream, scaleSites); err != nil {
 			return nil, err
 		}
 	}
 
-	// Apache httpd.
-	e.apachePlain, e.apacheSession = addr(10), addr(11)
-	if err := e.startApache(ports[10], ports[11]); err != nil {
-		return nil, err
+	// Apache httpd, for the cases that compare with it.
+	if cfg.needsApache() {
+		e.apachePlain, e.apacheSession = addr(10), addr(11)
+		if err := e.startApache(ports[10], ports[11]); err != nil {
+			return nil, err
+		}
 	}
 
 	// Sessions made by logging in, where the store is not ours to fill.
@@ -155,13 +161,30 @@ func startEnvironment(cfg config, root, dir string) (*env, error) {
 			return nil, fmt.Errorf("logging in through the Redis site: %w", err)
 		}
 	}
-	if e.apacheIDs, err = loginMany(e.apacheSession, "session", cfg.sessions); err != nil {
-		return nil, fmt.Errorf("logging in through Apache: %w", err)
+	if e.apache != nil {
+		if e.apacheIDs, err = loginMany(e.apacheSession, "session", cfg.sessions); err != nil {
+			return nil, fmt.Errorf("logging in through Apache: %w", err)
+		}
 	}
 	return e, e.check()
 }
 
-func startCaddy(dir, name, bin string, admin int, upstream string, sites any) (*proc, error) {
+// site is one site of a bench Caddyfile (Caddyfile.tmpl): a plain proxy
+// when Store is empty, else a session handler on that store before it.
+type site struct {
+	Name, Store   string
+	Port          int
+	KeyPrefix     string        // the Redis store's key_prefix; "" for its default
+	TouchInterval time.Duration // 0 for the default
+	Realm         string        // "" for the default, the site's own address
+}
+
+func startCaddy(dir, name, bin string, admin int, upstream string, sites []site) (*proc, error) {
+	for i := range sites {
+		if sites[i].TouchInterval == 0 {
+			sites[i].TouchInterval = session.DefaultTouchInterval
+		}
+	}
 	conf := filepath.Join(dir, name+".Caddyfile")
 	err := writeTemplate(conf, caddyfileTemplate, map[string]any{
 		"Admin": admin, "Upstream": strings.TrimPrefix(upstream, "127.0.0.1:"), "Sites": sites,
@@ -284,7 +307,9 @@ func (e *env) check() error {
 		{e.bolt, "sid=" + e.boltIDs[0], "X-Session-User", "user-"},
 		{e.bolt, "", "X-Session-User", ""},
 		{e.plain, "sid=" + e.boltIDs[0], "X-Session-User", ""},
-		{e.apacheSession, "session=" + e.apacheIDs[0], "X-Session", "user=user-"},
+	}
+	if e.apache != nil {
+		wants = append(wants, want{e.apacheSession, "session=" + e.apacheIDs[0], "X-Session", "user=user-"})
 	}
 	if e.redis != "" {
 		wants = append(wants, want{e.redis, "sid=" + e.redisIDs[0], "X-Session-User", "user-"})

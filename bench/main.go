@@ -18,7 +18,13 @@
 //  3. login storm: 64 clients creating sessions, durable commits;
 //  4. scale: reads over 1,000 and 1,000,000 stored sessions;
 //  5. keep-alive: the store writes of a steady read load over 75 s, with the
-//     default touch_interval of 1 minute.
+//     default touch_interval of 1 minute;
+//  6. redis-calls: the Redis commands per read request over a hot set of
+//     sessions, on a site whose touch_interval is short enough for the run
+//     to span several; and, in the login storm, Redis's memory per session;
+//  7. invalidation: how long a second Caddy on the same Redis keeps
+//     accepting a session that the first one ended (logout, admin revoke,
+//     rotation).
 //
 // `go run ./bench -profile read-bolt` instead runs one variant for a while
 // and saves Caddy's CPU and allocation profiles.
@@ -51,6 +57,12 @@ type config struct {
 	cases     []string
 	profile   string
 	profTime  time.Duration
+
+	callsTouch time.Duration // touch_interval of the Redis calls case's site
+	callsTime  time.Duration // length of its measurement
+	hot        int           // sessions of its hot set
+	lagTries   int           // tries of each kind in the invalidation case
+	lagTimeout time.Duration // when a try gives up
 }
 
 func main() {
@@ -74,11 +86,20 @@ func main() {
 	flag.IntVar(&cfg.scale, "scale", 1_000_000, "stored sessions of the large store of the scale case")
 	flag.BoolVar(&cfg.install, "install", true, "apt-get install missing tools")
 	flag.BoolVar(&cfg.keep, "keep", false, "keep the work directory (logs, databases, configs)")
-	flag.StringVar(&cases, "cases", "read,anonymous,login,scale,keepalive", "the cases to run")
+	flag.DurationVar(&cfg.callsTouch, "calls-touch", 5*time.Second, "touch_interval of the Redis site of the redis-calls case")
+	flag.DurationVar(&cfg.callsTime, "calls-time", 20*time.Second, "length of the redis-calls measurement (at least 3 × -calls-touch)")
+	flag.IntVar(&cfg.hot, "hot", 50, "sessions of the hot set of the redis-calls case")
+	flag.IntVar(&cfg.lagTries, "lag-tries", 200, "tries of each kind (logout, revoke, rotation) in the invalidation case")
+	flag.DurationVar(&cfg.lagTimeout, "lag-timeout", 5*time.Second, "how long a try of the invalidation case waits for the second Caddy to refuse the session")
+	flag.StringVar(&cases, "cases", strings.Join(caseNames, ","), "the cases to run")
 	flag.StringVar(&cfg.profile, "profile", "", "profile one variant instead of running the cases: "+strings.Join(profileNames, ", "))
 	flag.DurationVar(&cfg.profTime, "profile-time", 20*time.Second, "length of the CPU profile")
 	flag.Parse()
 	cfg.cases = strings.Split(cases, ",")
+	if err := cfg.check(); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(2)
+	}
 
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
@@ -102,14 +123,35 @@ func logf(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "[%6.1fs] %s\n", time.Since(began).Seconds(), fmt.Sprintf(format, args...))
 }
 
+var caseNames = []string{"read", "anonymous", "login", "scale", "keepalive", "redis-calls", "invalidation"}
+
 func (c config) runs(name string) bool { return slices.Contains(c.cases, name) }
+
+// needsApache: the read and login cases compare with Apache's
+// mod_session; the others run without it.
+func (c config) needsApache() bool { return c.runs("read") || c.runs("login") }
+
+func (c config) check() error {
+	for _, name := range c.cases {
+		if !slices.Contains(caseNames, name) {
+			return fmt.Errorf("unknown case %q: the cases are %s", name, strings.Join(caseNames, ", "))
+		}
+	}
+	if c.callsTime < 3*c.callsTouch {
+		return fmt.Errorf("-calls-time %s is shorter than 3 × -calls-touch %s: the measurement would not span three keep-alive writes", c.callsTime, c.callsTouch)
+	}
+	if c.hot < 1 || c.lagTries < 1 {
+		return fmt.Errorf("-hot and -lag-tries must be at least 1")
+	}
+	return nil
+}
 
 func suite(cfg config) error {
 	root, err := repoRoot()
 	if err != nil {
 		return err
 	}
-	if err := ensureTools(cfg.install); err != nil {
+	if err := ensureTools(cfg.install, cfg.needsApache()); err != nil {
 		return err
 	}
 	dir, err := os.MkdirTemp("", "caddy-session-bench-")
@@ -140,13 +182,19 @@ func suite(cfg config) error {
 		rep.anon = caseAnonymous(cfg, env)
 	}
 	if cfg.runs("login") {
-		rep.login = caseLogin(cfg, env)
+		rep.login, rep.redisMemory = caseLogin(cfg, env)
 	}
 	if cfg.runs("scale") {
 		rep.scale = caseScale(cfg, env)
 	}
 	if cfg.runs("keepalive") {
 		rep.keepAlive = caseKeepAlive(cfg, env)
+	}
+	if cfg.runs("redis-calls") && !env.redisPending {
+		rep.calls = caseRedisCalls(cfg, env)
+	}
+	if cfg.runs("invalidation") && !env.redisPending {
+		rep.lag = caseInvalidation(cfg, env)
 	}
 	rep.took = time.Since(began)
 	text := rep.markdown()

@@ -21,6 +21,10 @@ type report struct {
 	scale     *scaleOutcome
 	keepAlive *keepAliveOutcome
 	took      time.Duration
+
+	redisMemory *redisMemory       // around the login storm
+	calls       *redisCallsOutcome // case 6
+	lag         *lagOutcome        // case 7
 }
 
 const (
@@ -53,7 +57,7 @@ func (r *report) markdown() string {
 	fmt.Fprintf(&b, "`go run ./bench`, %s, commit %s, in %s.\n",
 		time.Now().UTC().Format("2006-01-02 15:04 UTC"), m.Commit, r.took.Round(time.Second))
 	fmt.Fprintf(&b, "Machine: %d CPUs (%s), %s memory, Linux %s; %s, Caddy %s, %s, Redis %s.\n",
-		m.CPUs, m.CPUModel, m.Memory, m.Kernel, m.Go, m.Caddy, m.Apache, orDash(m.Redis))
+		m.CPUs, m.CPUModel, m.Memory, m.Kernel, m.Go, m.Caddy, orText(m.Apache, "no Apache"), orDash(m.Redis))
 	fmt.Fprintf(&b, "Each case: %d rounds, each variant %s per round, in turns; %d keep-alive clients (%d in the login storm).\n",
 		r.cfg.rounds, r.cfg.round, r.cfg.conns, r.cfg.logins)
 	fmt.Fprintf(&b, "Ratios are against the plain proxy of the same server. A throughput ratio is over the whole case, then the median, lowest and highest of its rounds' ratios.\n")
@@ -100,6 +104,9 @@ func (r *report) markdown() string {
 	if r.keepAlive != nil {
 		fmt.Fprintf(&b, "\n### 5. Keep-alive writes: %s of steady reads, default touch_interval (1m)\n\n", r.keepAlive.duration)
 		b.WriteString(r.keepAliveTable())
+	}
+	if r.hasRedisSection() {
+		b.WriteString(r.redisSection())
 	}
 	return b.String()
 }
@@ -312,9 +319,11 @@ func thousands(n int) string {
 	return s
 }
 
-func orDash(s string) string {
+func orDash(s string) string { return orText(s, "-") }
+
+func orText(s, instead string) string {
 	if s == "" {
-		return "-"
+		return instead
 	}
 	return s
 }

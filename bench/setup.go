@@ -21,16 +21,17 @@ const (
 )
 
 // ensureTools installs what is missing with apt-get, or reports what is
-// missing when install is false.
-func ensureTools(install bool) error {
+// missing when install is false. Apache and its SQLite session database
+// are needed only when a case compares with Apache.
+func ensureTools(install, apache bool) error {
 	var missing []string
-	if !exists(apacheBin) {
+	if apache && !exists(apacheBin) {
 		missing = append(missing, "apache2")
 	}
-	if !exists(sqliteDriverPath()) {
+	if apache && !exists(sqliteDriverPath()) {
 		missing = append(missing, "libaprutil1-dbd-sqlite3")
 	}
-	if _, err := exec.LookPath("sqlite3"); err != nil {
+	if _, err := exec.LookPath("sqlite3"); apache && err != nil {
 		missing = append(missing, "sqlite3")
 	}
 	if _, err := exec.LookPath("redis-server"); err != nil {

@@ -17,8 +17,13 @@ import (
 // "upstream"), so that its work is not charged to the load generator.
 //
 //	/read    a 100-byte page; no session commands
-//	/login   a login: sets the user key (a new session per request)
+//	/login   a login: sets the user key to a short name of its own, u<n>
+//	         (a new session per request; with a session of another user,
+//	         a rotation to a new ID)
 //	/login3  a fuller login: sets user, roles and cart (about 100 bytes)
+//	/logout  destroys the session
+//	/whoami  the user the proxy forwarded (X-Session-User) as the body,
+//	         empty without a session
 //	/echo    the request headers as JSON, to check what a proxy forwards
 //
 // The session commands are given in both protocols, caddy-session's
@@ -43,7 +48,9 @@ func serveUpstream(addr string) error {
 		answer(w, page)
 	})
 	mux.HandleFunc("/login", func(w http.ResponseWriter, r *http.Request) {
-		user := fmt.Sprintf("user-%07d@example.com", logins.Add(1))
+		// Short and distinct: Redis's memory per session is measured
+		// over these, one small key each.
+		user := "u" + strconv.FormatInt(logins.Add(1), 10)
 		h := w.Header()
 		h["X-Session-Set-User"] = []string{user}
 		h["X-Replace-Session"] = []string{"user=" + url.QueryEscape(user)}
@@ -57,6 +64,13 @@ func serveUpstream(addr string) error {
 		h["X-Session-Set-Cart"] = []string{cart}
 		h["X-Replace-Session"] = []string{url.Values{"user": {user}, "roles": {roles}, "cart": {cart}}.Encode()}
 		answer(w, page)
+	})
+	mux.HandleFunc("/logout", func(w http.ResponseWriter, r *http.Request) {
+		w.Header()["X-Session-Destroy"] = []string{"true"}
+		answer(w, page)
+	})
+	mux.HandleFunc("/whoami", func(w http.ResponseWriter, r *http.Request) {
+		answer(w, []byte(r.Header.Get("X-Session-User")))
 	})
 	mux.HandleFunc("/echo", func(w http.ResponseWriter, r *http.Request) {
 		b, _ := json.Marshal(r.Header)
