@@ -10,7 +10,7 @@ func (s *Store) writeCluster(ctx context.Context, c *change) error {
 	wait := s.replicasFor(c)
 	// 1: add the index entry, so that no session exists unindexed.
 	index := newOps()
-	s.addEntry(index, c)
+	s.addEntry(index, c, true)
 	if _, err := s.run(ctx, index, 0); err != nil {
 		return redisError("indexing session "+c.subject(), err)
 	}

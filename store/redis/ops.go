@@ -20,6 +20,7 @@ import (
 //	R k            HINCRBY ":rev" 1
 //	E k ms         PEXPIRE
 //	Z k score m    ZADD
+//	U k score m    ZADD XX: a new score for an entry that is there
 //	z k m          ZREM
 //	C k score      ZREMRANGEBYSCORE -inf (score
 //
@@ -59,6 +60,9 @@ while i <= #ARGV do
 		i = i + 1
 	elseif op == 'Z' then
 		redis.call('ZADD', k, ARGV[i], ARGV[i + 1])
+		i = i + 2
+	elseif op == 'U' then
+		redis.call('ZADD', k, 'XX', ARGV[i], ARGV[i + 1])
 		i = i + 2
 	elseif op == 'z' then
 		redis.call('ZREM', k, ARGV[i])

@@ -35,6 +35,7 @@ type change struct {
 
 	oldEntry entry // the index entry to remove
 	newEntry entry // the record's index entry, to add or move
+	moved    bool  // newEntry is the entry read, with a new score
 }
 
 // subject is the session the change is about, for errors.
@@ -85,7 +86,7 @@ func (s *Store) plan(u store.Update, o store.Outcome, stored *session.Record, st
 	c.inPlace, c.set, c.del = o.InPlace, o.Set, o.Del
 	c.newEntry = s.entryOf(c.rec, c.identity, c.target)
 	if c.newEntry.bucket == c.oldEntry.bucket && c.newEntry.member == c.oldEntry.member {
-		c.oldEntry = entry{} // the new score replaces the old one
+		c.oldEntry, c.moved = entry{}, true // the new score replaces the old one
 	}
 	c.ttl = ttl(c.rec.ExpiresAt().Sub(u.Now), 0)
 	return c
@@ -115,6 +116,10 @@ func millis(d time.Duration) string { return strconv.FormatInt(d.Milliseconds(),
 // cache. It returns errConflict, having written nothing, if the session
 // under c.old changed since it was read.
 func (s *Store) write(ctx context.Context, c *change) error {
+	// The client says whether it is a cluster's: connect first.
+	if _, err := s.Client(); err != nil {
+		return redisError("writing session "+c.subject(), err)
+	}
 	s.mu.Lock()
 	cluster := s.cluster
 	s.mu.Unlock()
@@ -126,7 +131,7 @@ func (s *Store) write(ctx context.Context, c *change) error {
 	if c.guarded {
 		p.guard(s.SessionKey(c.old), c.rev)
 	}
-	s.addEntry(p, c)
+	s.addEntry(p, c, false)
 	s.writeTarget(p, c)
 	s.writeOld(p, c)
 	s.removeEntry(p, c)
@@ -162,12 +167,20 @@ func (s *Store) invalidate(c *change) {
 }
 
 // addEntry adds the record's index entry, or moves its score, and drops
-// the bucket's long-expired entries.
-func (s *Store) addEntry(p *ops, c *change) {
+// the bucket's long-expired entries. On Cluster, where this runs apart
+// from the session's own write, a score is moved only if the entry is
+// still there (ZADD XX): a rotation or logout that removed it since must
+// not see it come back. On a single server it is all one script, and a
+// plain ZADD also puts back an entry that was lost.
+func (s *Store) addEntry(p *ops, c *change, onlyIfThere bool) {
 	if c.newEntry.none() {
 		return
 	}
-	p.op("Z", c.newEntry.bucket, c.newEntry.score, c.newEntry.member)
+	op := "Z"
+	if onlyIfThere && c.moved {
+		op = "U"
+	}
+	p.op(op, c.newEntry.bucket, c.newEntry.score, c.newEntry.member)
 	p.op("C", c.newEntry.bucket, micros(c.now.Add(-expiredMargin)))
 }
 
