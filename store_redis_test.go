@@ -970,3 +970,22 @@ func TestRedisStoreCluster(t *testing.T) {
 		}
 	})
 }
+
+// TestRedisStoreUnixSocket connects through a unix:// url, with the
+// database in its query.
+func TestRedisStoreUnixSocket(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "redis.sock")
+	srv := redistest.Start(t, "--unixsocket", sock)
+	r := provision(t, `{"url": "unix://`+sock+`?db=2"}`)
+	if want := "redis:" + sock + ";db=2;key_prefix=caddy-session:"; r.StoreName() != want {
+		t.Errorf("StoreName = %q, want %q", r.StoreName(), want)
+	}
+	if err := create(t, r.SessionStore(), "over-unix", map[string]string{"user": "alice"}); err != nil {
+		t.Fatal(err)
+	}
+	// The session is in database 2 of the server.
+	key := "caddy-session:{" + session.HashID("over-unix").String() + "}"
+	if reply, err := srv.Do("EVAL", "redis.call('SELECT', 2) return redis.call('EXISTS', KEYS[1])", "1", key); err != nil || reply != ":1" {
+		t.Fatalf("the session is not in database 2: %q, %v", reply, err)
+	}
+}
