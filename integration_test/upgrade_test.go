@@ -7,10 +7,9 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
-
-	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/caddy-session/caddy-session/internal/clock"
 	"github.com/caddy-session/caddy-session/internal/redistest"
@@ -43,7 +42,7 @@ func TestSessionsOfThePreviousVersionKeepWorking(t *testing.T) {
 	})
 	t.Run("redis", func(t *testing.T) {
 		srv := redistest.Start(t)
-		writeLayout1(t, srv.URL(), upgradeID, map[string]string{"user": "alice", "cart": "apple"})
+		writeLayout1(t, srv, upgradeID, map[string]string{"user": "alice", "cart": "apple"})
 		s := newSiteOn(t, "store redis "+srv.URL(), "idle_timeout "+century+"\n\t\tabsolute_timeout "+century)
 		upgraded(t, s)
 	})
@@ -70,32 +69,27 @@ func upgraded(t *testing.T, s *site) {
 
 // writeLayout1 stores a session as the Redis store of the version before
 // realms wrote it (layout 1, with the default key prefix), written out
-// field by field rather than through today's encoder.
-func writeLayout1(t *testing.T, url, id string, values map[string]string) {
+// field by field with raw commands rather than through today's encoder.
+func writeLayout1(t *testing.T, srv *redistest.Server, id string, values map[string]string) {
 	t.Helper()
-	opts, err := goredis.ParseURL(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	client := goredis.NewClient(opts)
-	defer client.Close()
-	ctx := t.Context()
 	now := clock.Now()
 	ns := func(d time.Duration) string { return strconv.FormatInt(now.Add(d).UnixNano(), 10) }
 	far := 100 * 365 * 24 * time.Hour
 	h := session.HashID(id).String()
-	fields := []any{":v", "1", ":created", ns(0), ":seen", ns(0), ":idle", ns(far), ":absolute", ns(far), ":rev", "1", ":identity", "user"}
+	hset := []string{"HSET", "caddy-session:{" + h + "}",
+		":v", "1", ":created", ns(0), ":seen", ns(0), ":idle", ns(far), ":absolute", ns(far), ":rev", "1", ":identity", "user"}
 	for k, v := range values {
-		fields = append(fields, k, v)
+		hset = append(hset, k, v)
 	}
 	sum := sha256.Sum256([]byte(values["user"]))
-	for _, err := range []error{
-		client.HSet(ctx, "caddy-session:{"+h+"}", fields...).Err(),
-		client.ZAdd(ctx, "caddy-session:sessions", goredis.Z{Member: h}).Err(),
-		client.SAdd(ctx, "caddy-session:identity:user:"+hex.EncodeToString(sum[:]), h).Err(),
+	for _, cmd := range [][]string{
+		hset,
+		{"ZADD", "caddy-session:sessions", "0", h},
+		{"SADD", "caddy-session:identity:user:" + hex.EncodeToString(sum[:]), h},
 	} {
-		if err != nil {
-			t.Fatal(err)
+		reply, err := srv.Do(cmd...)
+		if err != nil || !strings.HasPrefix(reply, ":") {
+			t.Fatalf("redis %s: %q, %v", cmd[0], reply, err)
 		}
 	}
 }
