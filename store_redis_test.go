@@ -824,9 +824,10 @@ func TestRedisStoreTLS(t *testing.T) {
 // TestRedisStoreSentinel connects through a Sentinel that requires a
 // password of its own to a master that requires another.
 func TestRedisStoreSentinel(t *testing.T) {
-	master := redistest.Start(t, "--requirepass", "m4ster")
-	sentinel := redistest.StartSentinel(t, master, "mymaster",
-		"requirepass s3ntinel", "sentinel auth-pass mymaster m4ster")
+	if testing.Short() {
+		t.Skip("skipped under -short: a Sentinel deployment takes seconds to start")
+	}
+	sentinel := redistest.StartSentinel(t, redistest.SentinelOptions{Password: "m4ster", SentinelPassword: "s3ntinel"})
 	t.Setenv("CADDY_SESSION_TEST_SENTINEL_PASSWORD", "s3ntinel")
 	tests := []struct {
 		name, sentinelPassword string
@@ -838,7 +839,7 @@ func TestRedisStoreSentinel(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			config, _ := json.Marshal(map[string]any{
-				"master_name": "mymaster", "sentinel_addresses": []string{sentinel.Addr()},
+				"master_name": sentinel.MasterName(), "sentinel_addresses": sentinel.SentinelAddrs(),
 				"password": "m4ster", "sentinel_password": tc.sentinelPassword, "key_prefix": "sentinel:",
 			})
 			r := provision(t, string(config))

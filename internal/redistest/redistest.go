@@ -165,44 +165,6 @@ func launch(t testing.TB, sp spec) (*Server, error) {
 	return s, err
 }
 
-// StartSentinel starts a Redis Sentinel on a free loopback port that
-// monitors master under name, alone (a quorum of one), and stops it when
-// the test ends. conf are further lines of its configuration file, such
-// as "requirepass <password>" for the sentinel itself, or
-// "sentinel auth-pass <name> <password>" for the master's password.
-func StartSentinel(t testing.TB, master *Server, name string, conf ...string) *Server {
-	t.Helper()
-	bin := lookPath(t)
-	s := &Server{t: t, bin: bin, dir: t.TempDir()}
-	t.Cleanup(func() {
-		s.kill()
-		if t.Failed() {
-			t.Logf("redis sentinel on port %d:\n%s", s.port, s.output())
-		}
-	})
-	// A sentinel runs only from a configuration file, which it rewrites.
-	file := filepath.Join(s.dir, "sentinel.conf")
-	var err error
-	for range 3 {
-		s.port = freeport.Must(t)
-		lines := append([]string{
-			"port " + strconv.Itoa(s.port),
-			"bind 127.0.0.1",
-			"dir " + s.dir,
-			fmt.Sprintf("sentinel monitor %s 127.0.0.1 %d 1", name, master.port),
-		}, conf...)
-		if err = os.WriteFile(file, []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		s.args = []string{file, "--sentinel"}
-		if err = s.start(); err == nil {
-			return s
-		}
-	}
-	t.Fatalf("starting redis sentinel: %v\n%s", err, s.output())
-	return nil
-}
-
 // lookPath finds redis-server, or ends the test: a skip that says how to
 // install it, or a failure when RequireEnv is set.
 func lookPath(t testing.TB) string {
