@@ -81,7 +81,7 @@ func (b backend) option(cache *Cache) rueidis.ClientOption {
 }
 
 // client makes a client for b, closed with the test.
-func (b backend) client(t *testing.T, cache *Cache) rueidis.Client {
+func (b backend) client(t testing.TB, cache *Cache) rueidis.Client {
 	t.Helper()
 	c, err := rueidis.NewClient(b.option(cache))
 	if err != nil {
@@ -92,7 +92,7 @@ func (b backend) client(t *testing.T, cache *Cache) rueidis.Client {
 }
 
 // newStore opens a store with a cache of its own on a new client.
-func (b backend) newStore(t *testing.T, opts Options) *Store {
+func (b backend) newStore(t testing.TB, opts Options) *Store {
 	t.Helper()
 	if opts.Cache == nil {
 		opts.Cache = NewCache(1 << 20)
