@@ -3,6 +3,7 @@ package integration_test
 import (
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -60,8 +61,13 @@ func TestRevocationReachesTheOtherInstance(t *testing.T) {
 				expectStatus(t, v.get("/login", "X-Session-Set-User: "+user), http.StatusOK)
 				old := v.sid
 				onB := &visitor{site: b, sid: old}
-				for range 2 { // the second read is served from B's cache
-					expectSession(t, onB.get("/"), map[string]string{"X-Session-User": user})
+				expectSession(t, onB.get("/"), map[string]string{"X-Session-User": user})
+				// B holds the session in its cache now: its next read
+				// asks Redis nothing.
+				reads := hgetallCalls(t, srv)
+				expectSession(t, onB.get("/"), map[string]string{"X-Session-User": user})
+				if n := hgetallCalls(t, srv) - reads; n != 0 {
+					t.Fatalf("try %d: B's second read of the session ran HGETALL %d times: it has no cached copy", i, n)
 				}
 				kind.end(t, v, user)
 				ended := time.Now()
@@ -77,4 +83,22 @@ func TestRevocationReachesTheOtherInstance(t *testing.T) {
 			}
 		})
 	}
+}
+
+// hgetallCalls returns how many HGETALL commands Redis has run.
+func hgetallCalls(t *testing.T, srv *redistest.Server) int {
+	t.Helper()
+	info, err := srv.Do("INFO", "commandstats")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(info, "cmdstat_hgetall:calls=")
+	if !ok {
+		return 0
+	}
+	n, err := strconv.Atoi(strings.SplitN(rest, ",", 2)[0])
+	if err != nil {
+		t.Fatalf("INFO commandstats: %v", err)
+	}
+	return n
 }
