@@ -372,6 +372,22 @@ func (s *RedisStore) sentinel() bool { return s.MasterName != "" || len(s.Sentin
 
 // checkConnection checks resolved connection settings against each other.
 func (s *RedisStore) checkConnection() error {
+	for _, check := range []func() error{s.checkTopology, s.checkValues, s.TLS.check} {
+		if err := check(); err != nil {
+			return err
+		}
+	}
+	for _, a := range slices.Concat(s.Addresses, s.SentinelAddresses) {
+		if err := checkHostPort(a); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkTopology checks that the settings name one way to reach Redis: a
+// url, a cluster or a Sentinel setup, whole.
+func (s *RedisStore) checkTopology() error {
 	sentinel := s.sentinel()
 	switch {
 	case s.URL != "" && len(s.Addresses) > 0:
@@ -388,6 +404,13 @@ func (s *RedisStore) checkConnection() error {
 		return errors.New("redis store: sentinel_username and sentinel_password authenticate to the sentinels: set sentinel too, or remove them")
 	case len(s.Addresses) > 0 && s.DB != 0:
 		return fmt.Errorf("redis store: Redis Cluster has only database 0, not %d: remove db", s.DB)
+	}
+	return nil
+}
+
+// checkValues checks the numbers of the settings.
+func (s *RedisStore) checkValues() error {
+	switch {
 	case s.DB < 0:
 		return fmt.Errorf("redis store: db %d: a database number is 0 or more", s.DB)
 	case s.DialTimeout < 0 || s.ReadTimeout < 0 || s.WriteTimeout < 0:
@@ -395,18 +418,17 @@ func (s *RedisStore) checkConnection() error {
 	case s.CacheSize != nil && *s.CacheSize < 0:
 		return fmt.Errorf("redis store: cache_size %d: give a size in bytes, or 0 for no cache", *s.CacheSize)
 	}
-	if t := s.TLS; t != nil {
-		switch {
-		case t.InsecureSkipVerify && t.CA != "":
-			return errors.New("redis store: tls insecure_skip_verify accepts any certificate, so ca would not be used: give one of them")
-		case (t.ClientCert == "") != (t.ClientKey == ""):
-			return errors.New("redis store: tls client_cert and client_key go together: give both, or neither")
-		}
-	}
-	for _, a := range slices.Concat(s.Addresses, s.SentinelAddresses) {
-		if err := checkHostPort(a); err != nil {
-			return err
-		}
+	return nil
+}
+
+// check checks the TLS settings against each other; nil is no TLS.
+func (t *RedisTLS) check() error {
+	switch {
+	case t == nil:
+	case t.InsecureSkipVerify && t.CA != "":
+		return errors.New("redis store: tls insecure_skip_verify accepts any certificate, so ca would not be used: give one of them")
+	case (t.ClientCert == "") != (t.ClientKey == ""):
+		return errors.New("redis store: tls client_cert and client_key go together: give both, or neither")
 	}
 	return nil
 }

@@ -282,43 +282,56 @@ func (r *redisURL) parseQuery(raw string) error {
 		if len(q[name]) > 1 {
 			return fmt.Errorf("redis store: url %s: query option %q is given twice; give it once", r.shown, name)
 		}
-		v := q.Get(name)
-		switch name {
-		case "dial_timeout":
-			err = parseURLDuration(&r.dialTimeout, name, v)
-		case "read_timeout":
-			err = parseURLDuration(&r.readTimeout, name, v)
-		case "write_timeout":
-			err = parseURLDuration(&r.writeTimeout, name, v)
-		case "db":
-			var db int
-			if db, err = strconv.Atoi(v); err != nil || db < 0 {
-				err = fmt.Errorf("db=%q is not a database number", v)
-			} else if r.db != 0 && db != r.db {
-				err = fmt.Errorf("db=%d is not the database %d of its path: give it in one place", db, r.db)
-			}
-			r.db = db
-		case "client_name":
-			if v == "" || strings.ContainsFunc(v, func(c rune) bool { return c <= ' ' || c > '~' }) {
-				err = fmt.Errorf("client_name=%q: a client name is printable ASCII without spaces", v)
-			}
-			r.clientName = v
-		case "protocol":
-			if v != "3" {
-				err = fmt.Errorf("protocol=%q: the store speaks RESP3, which its cache needs: remove protocol", v)
-			}
-		default:
-			if instead, ok := redisURLQueryRefused[name]; ok {
-				err = fmt.Errorf("query option %q %s", name, instead)
-			} else {
-				err = fmt.Errorf("unknown query option %q: a url takes only dial_timeout, read_timeout, write_timeout, db, client_name and protocol=3; give other settings in their own subdirectives", name)
-			}
+		parse, ok := redisURLOptions[name]
+		if !ok {
+			parse = refuseURLOption
 		}
+		err = parse(r, name, q.Get(name))
 		if err != nil {
 			return fmt.Errorf("redis store: url %s: %v", r.shown, err)
 		}
 	}
 	return nil
+}
+
+// redisURLOptions parse each query option a url may hold.
+var redisURLOptions = map[string]func(r *redisURL, name, v string) error{
+	"dial_timeout":  func(r *redisURL, name, v string) error { return parseURLDuration(&r.dialTimeout, name, v) },
+	"read_timeout":  func(r *redisURL, name, v string) error { return parseURLDuration(&r.readTimeout, name, v) },
+	"write_timeout": func(r *redisURL, name, v string) error { return parseURLDuration(&r.writeTimeout, name, v) },
+	"db": func(r *redisURL, _, v string) error {
+		db, err := strconv.Atoi(v)
+		switch {
+		case err != nil || db < 0:
+			return fmt.Errorf("db=%q is not a database number", v)
+		case r.db != 0 && db != r.db:
+			return fmt.Errorf("db=%d is not the database %d of its path: give it in one place", db, r.db)
+		}
+		r.db = db
+		return nil
+	},
+	"client_name": func(r *redisURL, _, v string) error {
+		if v == "" || strings.ContainsFunc(v, func(c rune) bool { return c <= ' ' || c > '~' }) {
+			return fmt.Errorf("client_name=%q: a client name is printable ASCII without spaces", v)
+		}
+		r.clientName = v
+		return nil
+	},
+	"protocol": func(_ *redisURL, _, v string) error {
+		if v != "3" {
+			return fmt.Errorf("protocol=%q: the store speaks RESP3, which its cache needs: remove protocol", v)
+		}
+		return nil
+	},
+}
+
+// refuseURLOption refuses a query option the url may not hold, saying what
+// to do instead.
+func refuseURLOption(_ *redisURL, name, _ string) error {
+	if instead, ok := redisURLQueryRefused[name]; ok {
+		return fmt.Errorf("query option %q %s", name, instead)
+	}
+	return fmt.Errorf("unknown query option %q: a url takes only dial_timeout, read_timeout, write_timeout, db, client_name and protocol=3; give other settings in their own subdirectives", name)
 }
 
 // parseURLDuration reads a timeout of a url's query: a duration, or whole
