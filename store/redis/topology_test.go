@@ -1,0 +1,473 @@
+package redis
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/rueidis"
+
+	"github.com/caddy-session/caddy-session/internal/redistest"
+	"github.com/caddy-session/caddy-session/session"
+	"github.com/caddy-session/caddy-session/store"
+)
+
+// The tests of this file run the store on each Redis topology it supports
+// beyond a single server and a Cluster: Sentinel (with a failover during
+// traffic), TLS, and an ACL user with only the commands the store needs.
+
+// topologySuite runs on b what the store must do on every topology: the
+// conformance suite, and the cache's core behaviours, which depend on the
+// connection's RESP3 client tracking.
+func topologySuite(t *testing.T, b backend) {
+	tests := []struct {
+		name string
+		run  func(t *testing.T, b backend)
+	}{
+		{"Conformance", conformance},
+		{"CacheAnswersRepeatReads", testCacheAnswersRepeatReads},
+		{"OwnWritesDropCopyAtOnce", testOwnWritesDropCopyAtOnce},
+		{"OtherInstanceWriteInvalidates", testOtherInstanceWriteInvalidates},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) { tc.run(t, b) })
+	}
+}
+
+// testCacheAnswersRepeatReads checks that the deployment's connections
+// cache at all: otherwise the invalidation tests would pass on a store
+// that reads Redis every time.
+func testCacheAnswersRepeatReads(t *testing.T, b backend) {
+	s := b.open(t)
+	h := create(t, s, "a", base, timeouts, map[string]string{"user": "alice"})
+	for range 2 {
+		if _, err := s.Load(t.Context(), h, base, timeouts); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if hits, _ := s.cache.Stats(); hits != 1 {
+		t.Fatalf("the second of two reads of a session was %d cache hits, want 1", hits)
+	}
+}
+
+// Passwords of the Sentinel deployments: the sentinels have their own, so
+// that a client that gives the data nodes' password to the sentinels, or
+// the other way round, is refused.
+const (
+	nodePassword     = "node secret"
+	sentinelPassword = "sentinel secret"
+)
+
+// skipSentinelIfShort skips a Sentinel test under -short: the sentinels
+// take seconds to find each other, and a failover 10 to 20.
+func skipSentinelIfShort(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("skipped under -short: Redis Sentinel takes seconds to start and to fail over")
+	}
+}
+
+// startSentinel starts a master, a replica and three sentinels, the
+// sentinels and the data nodes with passwords of their own, and returns
+// the deployment and a backend whose clients find the master through the
+// sentinels. Its stores wait for the replica (WaitReplicas: 1), so the
+// conformance suite runs WAIT too.
+func startSentinel(t *testing.T) (*redistest.Sentinel, backend) {
+	t.Helper()
+	sn := redistest.StartSentinel(t, redistest.SentinelOptions{
+		MasterName: "sessions", Password: nodePassword, SentinelPassword: sentinelPassword,
+	})
+	return sn, backend{
+		name:  "sentinel",
+		addrs: sn.SentinelAddrs(),
+		configure: func(o *rueidis.ClientOption) {
+			o.Sentinel = rueidis.SentinelOption{MasterSet: sn.MasterName(), Password: sentinelPassword}
+			o.Password = nodePassword
+		},
+		waitReplicas: 1,
+	}
+}
+
+func TestSentinel(t *testing.T) {
+	skipSentinelIfShort(t)
+	t.Parallel()
+	_, b := startSentinel(t)
+	topologySuite(t, b)
+}
+
+// TestTLS runs the store over TLS, to a server that asks for no client
+// certificate and to one that requires one; a client without a
+// certificate is refused by the latter.
+func TestTLS(t *testing.T) {
+	t.Parallel()
+	for _, requireCert := range []bool{false, true} {
+		t.Run(map[bool]string{false: "server certificate", true: "client certificate required"}[requireCert], func(t *testing.T) {
+			t.Parallel()
+			srv := redistest.StartTLS(t, redistest.TLSOptions{RequireClientCert: requireCert})
+			b := backend{name: "tls", addrs: []string{srv.Addr()}, single: true, configure: func(o *rueidis.ClientOption) {
+				o.TLSConfig = srv.ClientTLSConfig()
+			}}
+			topologySuite(t, b)
+			if requireCert {
+				noCert := srv.ClientTLSConfig()
+				noCert.Certificates = nil
+				o := b.option(nil)
+				o.TLSConfig = noCert
+				if c, err := rueidis.NewClient(o); err == nil {
+					c.Close()
+					t.Fatal("a client without a certificate connected to a server that requires one")
+				}
+			}
+		})
+	}
+}
+
+// aclCommands are the commands the store's Redis user needs, and no more:
+// with the key pattern ~<prefix>* and these, and -@all for the rest, the
+// conformance suite and the cache tests pass on a single server (with a
+// replica, for WAIT), Sentinel and Cluster, and without any one of them
+// something fails (TestACL's EachCommandNeeded). The README documents
+// this list; keep them the same.
+//
+// Not on it, as the store gets by without them:
+//   - HELLO and AUTH: Redis lets a connection run them before it logs in,
+//     whoever it logs in as, and rueidis logs in with HELLO 3 AUTH (the
+//     tests' servers have their default user off).
+//   - PING and CLIENT SETINFO (Redis 7.2 and later): rueidis ignores a
+//     refusal of either; a refused keep-alive PING still shows that the
+//     connection is alive. Allowing them keeps NOPERM entries out of
+//     ACL LOG.
+//   - SELECT: only for a database other than 0.
+//   - MULTI, EXEC and PTTL: rueidis wraps a cached read in them to learn the
+//     key's TTL, but the store caches by its own TTL (ToStaticTTL).
+//   - CLUSTER SHARDS: rueidis asks it instead of CLUSTER SLOTS from Redis 8
+//     on; allow it there.
+var aclCommands = []string{
+	// Session reads, and the script every write is: EVALSHA, and EVAL
+	// when the server does not know the script yet.
+	"hgetall", "evalsha", "eval",
+	// The script's own commands: Redis checks them against the user too.
+	"hget", "del", "hset", "hdel", "hincrby", "pexpire", "zadd", "zrem", "zremrangebyscore",
+	// Count, List and DeleteByIdentity read the index.
+	"zcount", "zrange",
+	// wait_replicas.
+	"wait",
+	// The cache: RESP3 tracking, opted into before each cached read.
+	"client|tracking", "client|caching",
+	// Sentinel: rueidis checks that the node the sentinels name is master.
+	"role",
+	// Cluster: the map of slots to nodes.
+	"cluster|slots",
+}
+
+// aclRules are the ACL rules of a user that may run commands on the keys
+// that start with prefix, and nothing else.
+func aclRules(prefix string, commands []string) []string {
+	rules := []string{"resetkeys", "~" + prefix + "*", "resetchannels", "-@all"}
+	for _, c := range commands {
+		rules = append(rules, "+"+c)
+	}
+	return rules
+}
+
+// without returns commands less the one named.
+func without(commands []string, name string) []string {
+	var out []string
+	for _, c := range commands {
+		if c != name {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// The users of the ACL tests: the store's, and an admin for the tests'
+// flushes and checks.
+const (
+	aclPassword   = "store secret"
+	adminUser     = "admin"
+	adminPassword = "admin secret"
+)
+
+// aclDeployment is a running deployment to which users can be added.
+type aclDeployment struct {
+	name string
+	// servers are the data nodes: ACL users are neither replicated nor
+	// shared by a cluster, so each gets them.
+	servers []*redistest.Server
+	// as returns the deployment seen by user.
+	as func(user, password string) backend
+	// admin is the deployment seen by a user that may run every command.
+	admin backend
+}
+
+// user adds a user that may run commands on the store's keys, and returns
+// the deployment as that user, with an admin.
+func (d aclDeployment) user(t *testing.T, name string, commands []string) backend {
+	t.Helper()
+	for _, srv := range d.servers {
+		srv.AddUser(t, name, aclPassword, aclRules(DefaultKeyPrefix, commands)...)
+	}
+	b := d.as(name, aclPassword)
+	b.admin = &d.admin
+	return b
+}
+
+// credentials returns a configure function that logs in as user, after
+// any other configuration then.
+func credentials(then func(o *rueidis.ClientOption), user, password string) func(o *rueidis.ClientOption) {
+	return func(o *rueidis.ClientOption) {
+		if then != nil {
+			then(o)
+		}
+		o.Username, o.Password = user, password
+	}
+}
+
+// lockDown adds the admin user to srv, has Do log in as it, and turns the
+// default user off, as on a server where ACLs matter: the store's
+// connections start unauthenticated and log in as its user.
+func lockDown(t *testing.T, srv *redistest.Server) {
+	t.Helper()
+	srv.AddUser(t, adminUser, adminPassword, "~*", "&*", "+@all")
+	srv.SetAuth(adminUser, adminPassword)
+	if reply, err := srv.Do("ACL", "SETUSER", "default", "off"); err != nil || reply != "+OK" {
+		t.Fatalf("turning the default user off: %q, %v", reply, err)
+	}
+}
+
+// aclStandalone starts a master with a replica, whose default users are
+// off.
+func aclStandalone(t *testing.T) aclDeployment {
+	t.Helper()
+	// A master waits 5 seconds by default for more replicas to share a
+	// diskless sync with: this one has one.
+	master := redistest.Start(t, "--repl-diskless-sync-delay", "0")
+	lockDown(t, master)
+	replica := redistest.Start(t, "--replicaof", "127.0.0.1", strconv.Itoa(master.Port()),
+		"--masteruser", adminUser, "--masterauth", adminPassword)
+	eventually(t, "the replica to sync", func() bool {
+		info, err := replica.Do("INFO", "replication")
+		return err == nil && strings.Contains(info, "master_link_status:up")
+	})
+	as := func(user, password string) backend {
+		return backend{name: "standalone", addrs: []string{master.Addr()}, single: true,
+			configure: credentials(nil, user, password), waitReplicas: 1}
+	}
+	return aclDeployment{name: "standalone", servers: []*redistest.Server{master}, as: as, admin: as(adminUser, adminPassword)}
+}
+
+// aclCluster starts a Redis Cluster of three masters, whose default users
+// are off.
+func aclCluster(t *testing.T) aclDeployment {
+	t.Helper()
+	nodes := redistest.StartCluster(t, 3)
+	var addrs []string
+	for _, n := range nodes {
+		lockDown(t, n)
+		addrs = append(addrs, n.Addr())
+	}
+	as := func(user, password string) backend {
+		return backend{name: "cluster", addrs: addrs, configure: credentials(nil, user, password)}
+	}
+	return aclDeployment{name: "cluster", servers: nodes, as: as, admin: as(adminUser, adminPassword)}
+}
+
+// aclSentinel starts a Sentinel deployment. Its data nodes keep their
+// default user, with the node password, for the sentinels and the
+// replica; the store logs in as its own user.
+func aclSentinel(t *testing.T) aclDeployment {
+	t.Helper()
+	sn, b := startSentinel(t)
+	as := func(user, password string) backend {
+		u := b
+		u.configure = credentials(b.configure, user, password)
+		return u
+	}
+	return aclDeployment{name: "sentinel", servers: []*redistest.Server{sn.Master(), sn.Replica()}, as: as, admin: b}
+}
+
+// aclTopologies are the deployments of the ACL tests, and whether each is
+// quick enough for -short.
+var aclTopologies = []struct {
+	name  string
+	short bool
+	start func(t *testing.T) aclDeployment
+}{
+	{"standalone", true, aclStandalone},
+	{"cluster", false, aclCluster},
+	{"sentinel", false, aclSentinel},
+}
+
+// aclOnlyOn names the topologies of aclTopologies that need a command,
+// for those not all of them need.
+var aclOnlyOn = map[string][]string{
+	"wait":          {"standalone", "sentinel"}, // those with a replica to wait for
+	"role":          {"sentinel"},
+	"cluster|slots": {"cluster"},
+}
+
+// TestACL runs the store as a user that may run only aclCommands on its
+// keys, and shows that each of them is needed: a user without it fails
+// aclProbe.
+func TestACL(t *testing.T) {
+	t.Parallel()
+	for _, tc := range aclTopologies {
+		t.Run(tc.name, func(t *testing.T) {
+			if !tc.short && testing.Short() {
+				t.Skipf("skipped under -short: %s takes seconds to start", tc.name)
+			}
+			t.Parallel()
+			d := tc.start(t)
+			topologySuite(t, d.user(t, "caddy-session", aclCommands))
+			t.Run("EachCommandNeeded", func(t *testing.T) {
+				if err := aclProbe(t, d.user(t, "probe", aclCommands)); err != nil {
+					t.Fatalf("with every command of aclCommands: %v", err)
+				}
+				for _, c := range aclCommands {
+					if only := aclOnlyOn[c]; only != nil && !slices.Contains(only, tc.name) {
+						continue
+					}
+					err := aclProbe(t, d.user(t, "without-"+strings.ReplaceAll(c, "|", "-"), without(aclCommands, c)))
+					if err == nil {
+						t.Errorf("the store got by without %s", c)
+						continue
+					}
+					t.Logf("without %s: %v", c, err)
+				}
+			})
+		})
+	}
+}
+
+// aclProbe makes, through two stores on b, one call of each kind the
+// store makes, and returns the first error: one of a command b's user
+// may not run, or that the second store's cache missed a write of the
+// first. Redis forgets the store's script first, so that the first write
+// sends it with EVAL.
+func aclProbe(t *testing.T, b backend) error {
+	t.Helper()
+	// An index step of its own (on Cluster) reports its failure here
+	// rather than as the call's.
+	var indexErr error
+	onIndex := func(err error) { indexErr = cmp.Or(indexErr, err) }
+	var stores [2]*Store
+	for i := range stores {
+		cache := NewCache(1 << 20)
+		client, err := rueidis.NewClient(b.option(cache))
+		if err != nil {
+			return fmt.Errorf("connecting: %w", err)
+		}
+		s, err := NewWithClient(client, Options{Cache: cache, WaitReplicas: b.waitReplicas, OnIndexError: onIndex})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		mustClient(t, s) // as newStore does: see TestClusterFirstCallCreates
+		stores[i] = s
+	}
+	s, other := stores[0], stores[1]
+	forEachNode(t, b.inspector(t, s), func(c rueidis.Client) error {
+		return c.Do(t.Context(), c.B().Arbitrary("SCRIPT", "FLUSH").Build()).Error()
+	})
+	ctx := t.Context()
+	h, renewed := session.HashID("probe"), session.HashID("probe renewed")
+	update := func(u store.Update) error {
+		u.Identity, u.Now, u.Timeouts, u.Limits = "user", base, timeouts, limits
+		_, err := s.Update(ctx, u)
+		return err
+	}
+	steps := []struct {
+		name string
+		do   func() error
+	}{
+		{"create", func() error {
+			return update(store.Update{NewHash: &h, Patch: &session.Patch{Set: map[string]string{"user": "alice", "gone": "1"}}})
+		}},
+		{"read", func() error {
+			_, err := s.Load(ctx, h, base, timeouts)
+			return err
+		}},
+		{"read through the other store", func() error {
+			_, err := other.Load(ctx, h, base, timeouts)
+			return err
+		}},
+		{"update in place", func() error {
+			return update(store.Update{Hash: h, HasHash: true, Patch: &session.Patch{Set: map[string]string{"cart": "1"}, Delete: []string{"gone"}}})
+		}},
+		{"the other store sees the update", func() error {
+			deadline := time.Now().Add(2 * time.Second)
+			for {
+				rec, err := other.Load(ctx, h, base, timeouts)
+				if err == nil && rec.Values["cart"] == "1" {
+					return nil
+				}
+				if time.Now().After(deadline) {
+					return fmt.Errorf("still %v, %v after 2s", rec, err)
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+		}},
+		{"rotate", func() error {
+			return update(store.Update{Hash: h, HasHash: true, NewHash: &renewed, Patch: &session.Patch{Renew: true}, Seen: "alice"})
+		}},
+		{"count", func() error {
+			_, err := s.Count(ctx, base)
+			return err
+		}},
+		{"list", func() error {
+			_, _, err := s.List(ctx, "", 10, base)
+			return err
+		}},
+		{"revoke", func() error {
+			n, err := s.DeleteByIdentity(ctx, "", "user", "alice")
+			if err == nil && n != 1 {
+				err = fmt.Errorf("revoked %d sessions, want 1", n)
+			}
+			return err
+		}},
+	}
+	for _, step := range steps {
+		if err := cmp.Or(step.do(), indexErr); err != nil {
+			return fmt.Errorf("%s: %w", step.name, err)
+		}
+	}
+	return nil
+}
+
+// TestACLWithoutClientTracking: a user that may not turn tracking on gets
+// no client with a cache, with an error that says so (the Caddy glue then
+// connects with DisableCache), and the store works uncached.
+func TestACLWithoutClientTracking(t *testing.T) {
+	t.Parallel()
+	d := aclStandalone(t)
+	b := d.user(t, "no-tracking", without(aclCommands, "client|tracking"))
+	c, err := rueidis.NewClient(b.option(NewCache(1 << 20)))
+	if err == nil {
+		c.Close()
+		t.Fatal("a client with a cache connected as a user that may not turn tracking on")
+	}
+	if !errors.Is(err, rueidis.ErrNoCache) {
+		t.Fatalf("connecting with a cache: %v, want rueidis.ErrNoCache", err)
+	}
+	uncached := b
+	uncached.configure = func(o *rueidis.ClientOption) {
+		b.configure(o)
+		o.DisableCache, o.NewCacheStoreFn = true, nil
+	}
+	for _, tc := range []struct {
+		name string
+		run  func(t *testing.T, b backend)
+	}{
+		{"Conformance", conformance},
+		{"OwnWritesDropCopyAtOnce", testOwnWritesDropCopyAtOnce},
+		{"OtherInstanceWriteInvalidates", testOtherInstanceWriteInvalidates},
+	} {
+		t.Run(tc.name, func(t *testing.T) { tc.run(t, uncached) })
+	}
+}
