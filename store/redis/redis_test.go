@@ -954,3 +954,30 @@ func TestWorkloadConsistent(t *testing.T) {
 		storetest.CountMatchesList(t, s, now)
 	})
 }
+
+// TestClusterFirstCallCreates opens a store on a Cluster whose first call
+// creates a session, as the first request after Caddy starts may: it must
+// take the Cluster's way of writing, one slot per script, although it has
+// not asked the client anything yet.
+func TestClusterFirstCallCreates(t *testing.T) {
+	skipClusterIfShort(t)
+	t.Parallel()
+	b := cluster(t)
+	s, err := NewWithClient(b.client(t, nil), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	func() {
+		defer func() {
+			if r := recover(); r != nil {
+				t.Fatalf("creating a session as the store's first call panicked: %v", r)
+			}
+		}()
+		create(t, s, "first", base, timeouts, map[string]string{"user": "alice"})
+	}()
+	if _, err := s.Load(t.Context(), session.HashID("first"), base, timeouts); err != nil {
+		t.Fatalf("Load of the session created first: %v", err)
+	}
+	checkConsistent(t, s)
+}
