@@ -471,3 +471,16 @@ func TestACLWithoutClientTracking(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, uncached) })
 	}
 }
+
+// TestACLWithoutClientCaching: a user that may turn tracking on but not
+// opt a read into it (CLIENT CACHING YES, which rueidis sends before each
+// cached read, tracking being opt-in) connects with a cache, and rueidis
+// ignores the refusal: it keeps the answer although Redis tracks none of
+// the connection's reads. Another instance's writes, revocations among
+// them, must reach the store all the same, as they do where Redis
+// refuses tracking outright (and the store reads uncached).
+func TestACLWithoutClientCaching(t *testing.T) {
+	t.Parallel()
+	d := aclStandalone(t)
+	testOtherInstanceWriteInvalidates(t, d.user(t, "no-caching", without(aclCommands, "client|caching")))
+}
