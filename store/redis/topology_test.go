@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -86,7 +88,14 @@ func startSentinel(t *testing.T) (*redistest.Sentinel, backend) {
 		name:  "sentinel",
 		addrs: sn.SentinelAddrs(),
 		configure: func(o *rueidis.ClientOption) {
-			o.Sentinel = rueidis.SentinelOption{MasterSet: sn.MasterName(), Password: sentinelPassword}
+			o.Sentinel = rueidis.SentinelOption{
+				MasterSet: sn.MasterName(), Password: sentinelPassword,
+				// rueidis moves to a new master when a sentinel announces
+				// it (+switch-master), and with this also when it asks
+				// them every second: one missed announcement would leave
+				// it on the old master for good.
+				TopologyRefreshInterval: time.Second,
+			}
 			o.Password = nodePassword
 		},
 		waitReplicas: 1,
@@ -483,4 +492,367 @@ func TestACLWithoutClientCaching(t *testing.T) {
 	t.Parallel()
 	d := aclStandalone(t)
 	testOtherInstanceWriteInvalidates(t, d.user(t, "no-caching", without(aclCommands, "client|caching")))
+}
+
+// write is one write of the value of "n" to a session, as a worker of
+// TestSentinelFailoverDuringTraffic saw it.
+type write struct {
+	n string
+	// acked: the store acknowledged the write. durable: and no failover
+	// can undo it, as the replica had it (the store waited for it) or it
+	// is on the master the failover moves to.
+	acked, durable bool
+}
+
+// tracked is what a worker of TestSentinelFailoverDuringTraffic knows of
+// one of its sessions: what it asked the stores to do, and what they
+// acknowledged. Only its worker touches it until the workers are done.
+type tracked struct {
+	name, user string // user is the value of "user": the worker's, never another's
+	hash       session.Hash
+	home       int // the store that writes it and reads its own writes back
+	// before: created, and acknowledged with the replica's copy, before
+	// the failover started.
+	before bool
+	// known: whether the session exists is certain, and live says which.
+	// A failed login or logout leaves it uncertain.
+	known, live bool
+	writes      []write
+}
+
+func newTracked(name, user string, home int, before bool) *tracked {
+	return &tracked{name: name, user: user, hash: session.HashID(name), home: home, before: before}
+}
+
+// wrote records a write of n that returned err.
+func (s *tracked) wrote(n string, err error, durable bool) {
+	s.writes = append(s.writes, write{n: n, acked: err == nil, durable: err == nil && durable})
+}
+
+// had reports whether n was written to s; with sinceDurable, whether it
+// was written since the last durable write: an older value is one the
+// session lost.
+func (s *tracked) had(n string, sinceDurable bool) bool {
+	for i := len(s.writes) - 1; i >= 0; i-- {
+		if s.writes[i].n == n {
+			return true
+		}
+		if sinceDurable && s.writes[i].durable {
+			return false
+		}
+	}
+	return false
+}
+
+// undone reports whether a read of n shows that the session lost its
+// last acknowledged write: n is neither its value nor that of a write
+// that failed since.
+func (s *tracked) undone(n string) bool {
+	for i := len(s.writes) - 1; i >= 0; i-- {
+		switch w := s.writes[i]; {
+		case w.acked:
+			return w.n != n
+		case w.n == n:
+			return false
+		}
+	}
+	return false
+}
+
+// checkValues returns what is wrong with a record read of s: values of
+// another session, or a value of "n" that s never had or, with
+// sinceDurable, one that a durable write replaced.
+func (s *tracked) checkValues(rec *session.Record, sinceDurable bool) error {
+	n := rec.Values["n"]
+	switch {
+	case rec.Values["user"] != s.user || len(rec.Values) != 2 || !s.had(n, false):
+		return fmt.Errorf("session %s holds %v, which it never had", s.name, rec.Values)
+	case sinceDurable && !s.had(n, true):
+		return fmt.Errorf("session %s holds n=%s, older than a write that no failover can undo: %v", s.name, n, s.writes)
+	}
+	return nil
+}
+
+// checkRead returns what is wrong with a read of s through the store
+// numbered by. An error is always an answer. The session's own store
+// reads back what it wrote, as far as the failover did not undo it; the
+// other store may lag (its cache, or its connection to the old master),
+// so any value s had is right there.
+func (s *tracked) checkRead(by int, rec *session.Record, err error) error {
+	home := by == s.home
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		// Both masters have the sessions acknowledged before the
+		// failover; the other store may not see yet one created on the
+		// new master.
+		if s.known && s.live && (home || s.before) {
+			return fmt.Errorf("session %s (logged in before the failover: %v) not found through store %d", s.name, s.before, by)
+		}
+	case err != nil:
+	case home && s.known && !s.live:
+		return fmt.Errorf("session %s found through its store after its logout was acknowledged", s.name)
+	default:
+		return s.checkValues(rec, home)
+	}
+	return nil
+}
+
+// TestSentinelFailoverDuringTraffic fails the master over while workers
+// log in, read, write and log out through two stores on clients of their
+// own, as two Caddy instances. The stores wait for the replica
+// (WaitReplicas: 1) when a session starts or ends, so every login before
+// the failover, and every login and logout acknowledged during it,
+// survives it. Every call either succeeds or fails: it never answers
+// ErrNotFound for a session that exists, nor values a session never had
+// or another session's, nor, through the store that wrote it, a value
+// older than its last acknowledged write, but for what the failover
+// undid (below). Afterwards both stores work again, on the new master,
+// which holds every session it should with its values.
+//
+// A write acknowledged without a wait for the replica is lost if the
+// replica did not have it when it was promoted: the old master, made the
+// new one's replica, drops its data for the new master's. The store does
+// not wait for the replica when it writes a session in place (see
+// Options.WaitReplicas), so such writes, acknowledged by the old master
+// after the replica stopped following it and before the store's client
+// moved to the new master, are undone: the test allows a read to return
+// a value older than the last acknowledged one only when every write
+// acknowledged since was of that kind. Without WaitReplicas the same
+// goes for logins and logouts: a failover could lose a login, or bring
+// back a session that was logged out; with it such a write fails
+// instead, having reached no replica in time, and the test counts it as
+// one that may or may not have happened.
+func TestSentinelFailoverDuringTraffic(t *testing.T) {
+	skipSentinelIfShort(t)
+	t.Parallel()
+	sn, b := startSentinel(t)
+	oldMaster := sn.Master()
+	// A login or logout waits at most 200ms for the replica, which
+	// answers in a millisecond while it follows the master: one that
+	// cannot reach it fails sooner, and leaves its worker more calls in
+	// the moments the failover is about.
+	opts := Options{WaitTimeout: 200 * time.Millisecond}
+	stores := [2]*Store{b.newStore(t, opts), b.newStore(t, opts)}
+	flush(t, stores[0])
+	// master returns the address of the master st's client talks to.
+	master := func(st *Store) string {
+		client, err := st.Client()
+		if err != nil {
+			return ""
+		}
+		for addr := range client.Nodes() {
+			return addr
+		}
+		return ""
+	}
+
+	const workers, sessionsBefore = 8, 8
+	ctx := t.Context()
+	login := func(s *tracked) error {
+		n := s.name + ":0"
+		_, err := stores[s.home].Update(ctx, store.Update{
+			NewHash: &s.hash, Patch: &session.Patch{Set: map[string]string{"user": s.user, "n": n}},
+			Identity: "user", Now: base, Timeouts: timeouts, Limits: limits,
+		})
+		s.known, s.live = err == nil, true
+		s.wrote(n, err, true)
+		return err
+	}
+	sessions := make([][]*tracked, workers)
+	for w := range workers {
+		for i := range sessionsBefore {
+			s := newTracked(fmt.Sprintf("w%d-before-%d", w, i), fmt.Sprint("w", w), i%2, true)
+			if err := login(s); err != nil {
+				t.Fatalf("login of %s before the failover: %v", s.name, err)
+			}
+			sessions[w] = append(sessions[w], s)
+		}
+	}
+
+	var mu sync.Mutex
+	var violations []string
+	violation := func(err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		violations = append(violations, err.Error())
+	}
+	// Counts by kind of call (login, write, read, logout) and outcome
+	// (success, not found, other error), and of reads through the
+	// session's own store that found a write undone.
+	var calls [4][3]atomic.Int64
+	var undone atomic.Int64
+	// failing is set when the failover starts: a write acknowledged by
+	// the old master from then on may be undone, unless the replica
+	// acknowledged it too. (One acknowledged just before is on the
+	// replica when it is promoted: the replica follows a fraction of a
+	// millisecond behind, and a sentinel promotes it rounds of a tenth
+	// of a second after SENTINEL FAILOVER.)
+	var failing atomic.Bool
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			// A worker paces itself, to leave the sentinels the CPU they
+			// need to fail over on time.
+			tick := time.NewTicker(2 * time.Millisecond)
+			defer tick.Stop()
+			mine := sessions[w]
+			defer func() { sessions[w] = mine }()
+			for i := 0; ; i++ {
+				select {
+				case <-done:
+					return
+				case <-tick.C:
+				}
+				s := mine[i%len(mine)]
+				var kind int
+				var err error
+				var exists bool // the call is about a session known to exist
+				switch i % 20 {
+				case 0, 10: // a new login
+					kind = 0
+					s = newTracked(fmt.Sprintf("w%d-%d", w, i), fmt.Sprint("w", w), i/10%2, false)
+					err = login(s)
+					mine = append(mine, s)
+				case 5: // a logout, of the oldest session of the failover still live
+					kind, exists = 3, true
+					s = nil
+					for _, o := range mine {
+						if !o.before && o.known && o.live {
+							s = o
+							break
+						}
+					}
+					if s == nil {
+						continue
+					}
+					if err = stores[s.home].Delete(ctx, s.hash); err == nil {
+						s.live = false
+					} else {
+						s.known = false
+					}
+				case 1, 4, 7, 11, 14, 17: // a write, in place
+					kind, exists = 1, true
+					if !s.known || !s.live {
+						continue
+					}
+					n := fmt.Sprintf("%s:%d", s.name, i)
+					// The client moves from the old master to the new one
+					// once, so one that is on the new master before the
+					// call sends it there.
+					durable := !failing.Load() || master(stores[s.home]) != oldMaster.Addr()
+					_, err = stores[s.home].Update(ctx, store.Update{
+						Hash: s.hash, HasHash: true, Patch: &session.Patch{Set: map[string]string{"n": n}},
+						Identity: "user", Now: base, Timeouts: timeouts, Limits: limits,
+					})
+					s.wrote(n, err, durable)
+				default: // a read, through either store
+					kind = 2
+					by := i % 2
+					var rec *session.Record
+					rec, err = stores[by].Load(ctx, s.hash, base, timeouts)
+					if v := s.checkRead(by, rec, err); v != nil {
+						violation(v)
+					} else if err == nil && by == s.home && s.known && s.undone(rec.Values["n"]) {
+						undone.Add(1)
+					}
+				}
+				switch {
+				case err == nil:
+					calls[kind][0].Add(1)
+				case errors.Is(err, store.ErrNotFound):
+					calls[kind][1].Add(1)
+					if exists {
+						violation(fmt.Errorf("%s of session %s: not found", []string{"login", "write", "read", "logout"}[kind], s.name))
+					}
+				default:
+					calls[kind][2].Add(1)
+				}
+			}
+		})
+	}
+	start := time.Now()
+	failing.Store(true)
+	sn.Failover(t)
+	t.Logf("failed over in %s", time.Since(start))
+	close(done)
+	wg.Wait()
+	for kind, name := range []string{"logins", "writes", "reads", "logouts"} {
+		t.Logf("%s: %d succeeded, %d not found, %d failed", name, calls[kind][0].Load(), calls[kind][1].Load(), calls[kind][2].Load())
+	}
+	t.Logf("reads through a session's own store that found its last acknowledged write undone: %d", undone.Load())
+	for i, v := range violations {
+		if i == 20 {
+			t.Errorf("and %d more", len(violations)-i)
+			break
+		}
+		t.Error(v)
+	}
+
+	newMaster := sn.Master()
+	if newMaster == oldMaster {
+		t.Fatal("the master is the same after the failover")
+	}
+	// Both stores work again, on the new master: a login through each is
+	// read back, and a write of each live session too, through the other
+	// store as soon as Redis has told its cache.
+	for i, st := range stores {
+		eventually(t, fmt.Sprintf("store %d logs in on the new master", i), func() bool {
+			s := newTracked(fmt.Sprint("after-", i), "after", i, false)
+			if master(st) != newMaster.Addr() || login(s) != nil {
+				return false
+			}
+			rec, err := st.Load(ctx, s.hash, base, timeouts)
+			return err == nil && s.checkValues(rec, true) == nil
+		})
+	}
+	for _, mine := range sessions {
+		for _, s := range mine {
+			if !s.known || !s.live {
+				continue
+			}
+			n := s.name + ":after"
+			_, err := stores[s.home].Update(ctx, store.Update{
+				Hash: s.hash, HasHash: true, Patch: &session.Patch{Set: map[string]string{"n": n}},
+				Identity: "user", Now: base, Timeouts: timeouts, Limits: limits,
+			})
+			if err != nil {
+				t.Fatalf("write of %s after the failover: %v", s.name, err)
+			}
+			s.wrote(n, nil, true)
+			if rec, err := stores[s.home].Load(ctx, s.hash, base, timeouts); err != nil || rec.Values["n"] != n {
+				t.Fatalf("read of %s after its write after the failover: %v, %v", s.name, rec, err)
+			}
+			eventually(t, "the other store reads "+s.name+" after the failover", func() bool {
+				rec, err := stores[1-s.home].Load(ctx, s.hash, base, timeouts)
+				return err == nil && rec.Values["n"] == n
+			})
+		}
+	}
+	// The new master holds every session whose login was acknowledged,
+	// and none whose logout was.
+	direct := backend{name: "new master", addrs: []string{newMaster.Addr()}, single: true, configure: func(o *rueidis.ClientOption) {
+		o.Password = nodePassword
+	}}
+	onMaster := direct.newStore(t, Options{})
+	for _, mine := range sessions {
+		for _, s := range mine {
+			rec, err := onMaster.Load(ctx, s.hash, base, timeouts)
+			switch {
+			case errors.Is(err, store.ErrNotFound):
+				if s.known && s.live {
+					t.Errorf("session %s (logged in before the failover: %v) is not on the new master", s.name, s.before)
+				}
+			case err != nil:
+				t.Errorf("reading session %s on the new master: %v", s.name, err)
+			case s.known && !s.live:
+				t.Errorf("session %s is on the new master after its logout was acknowledged", s.name)
+			default:
+				if err := s.checkValues(rec, s.known); err != nil {
+					t.Errorf("on the new master: %v", err)
+				}
+			}
+		}
+	}
+	checkConsistent(t, onMaster)
 }
