@@ -205,7 +205,6 @@ const (
 
 // aclDeployment is a running deployment to which users can be added.
 type aclDeployment struct {
-	name string
 	// servers are the data nodes: ACL users are neither replicated nor
 	// shared by a cluster, so each gets them.
 	servers []*redistest.Server
@@ -227,8 +226,8 @@ func (d aclDeployment) user(t *testing.T, name string, commands []string) backen
 	return b
 }
 
-// credentials returns a configure function that logs in as user, after
-// any other configuration then.
+// credentials returns a configure function that runs then, if set, and
+// logs in as user with password.
 func credentials(then func(o *rueidis.ClientOption), user, password string) func(o *rueidis.ClientOption) {
 	return func(o *rueidis.ClientOption) {
 		if then != nil {
@@ -268,7 +267,7 @@ func aclStandalone(t *testing.T) aclDeployment {
 		return backend{name: "standalone", addrs: []string{master.Addr()}, single: true,
 			configure: credentials(nil, user, password), waitReplicas: 1}
 	}
-	return aclDeployment{name: "standalone", servers: []*redistest.Server{master}, as: as, admin: as(adminUser, adminPassword)}
+	return aclDeployment{servers: []*redistest.Server{master}, as: as, admin: as(adminUser, adminPassword)}
 }
 
 // aclCluster starts a Redis Cluster of three masters, whose default users
@@ -284,7 +283,7 @@ func aclCluster(t *testing.T) aclDeployment {
 	as := func(user, password string) backend {
 		return backend{name: "cluster", addrs: addrs, configure: credentials(nil, user, password)}
 	}
-	return aclDeployment{name: "cluster", servers: nodes, as: as, admin: as(adminUser, adminPassword)}
+	return aclDeployment{servers: nodes, as: as, admin: as(adminUser, adminPassword)}
 }
 
 // aclSentinel starts a Sentinel deployment. Its data nodes keep their
@@ -298,7 +297,7 @@ func aclSentinel(t *testing.T) aclDeployment {
 		u.configure = credentials(b.configure, user, password)
 		return u
 	}
-	return aclDeployment{name: "sentinel", servers: []*redistest.Server{sn.Master(), sn.Replica()}, as: as, admin: b}
+	return aclDeployment{servers: []*redistest.Server{sn.Master(), sn.Replica()}, as: as, admin: b}
 }
 
 // aclTopologies are the deployments of the ACL tests, and whether each is
