@@ -55,70 +55,74 @@ func TestCacheServesReads(t *testing.T) {
 // next read on the same store, with no wait for Redis's message.
 func TestOwnWritesDropCopyAtOnce(t *testing.T) {
 	t.Parallel()
-	both(t, func(t *testing.T, b backend) {
-		s := b.open(t)
-		h := create(t, s, "a", base, timeouts, map[string]string{"user": "alice"})
-		load := func() (*session.Record, error) { return s.Load(t.Context(), h, base, timeouts) }
-		for i := range 20 {
-			if _, err := load(); err != nil {
-				t.Fatal(err)
-			}
-			cart := fmt.Sprint(i)
-			if _, err := s.Update(t.Context(), store.Update{Hash: h, HasHash: true, Patch: &session.Patch{Set: map[string]string{"cart": cart}},
-				Identity: "user", Now: base, Timeouts: timeouts, Limits: limits}); err != nil {
-				t.Fatal(err)
-			}
-			if rec, err := load(); err != nil || rec.Values["cart"] != cart {
-				t.Fatalf("read after write %d: %+v, %v", i, rec, err)
-			}
-		}
-		renewed := session.HashID("renewed")
-		if _, err := s.Update(t.Context(), store.Update{Hash: h, HasHash: true, NewHash: &renewed, Patch: &session.Patch{Renew: true},
-			Identity: "user", Seen: "alice", Now: base, Timeouts: timeouts, Limits: limits}); err != nil {
+	both(t, testOwnWritesDropCopyAtOnce)
+}
+
+func testOwnWritesDropCopyAtOnce(t *testing.T, b backend) {
+	s := b.open(t)
+	h := create(t, s, "a", base, timeouts, map[string]string{"user": "alice"})
+	load := func() (*session.Record, error) { return s.Load(t.Context(), h, base, timeouts) }
+	for i := range 20 {
+		if _, err := load(); err != nil {
 			t.Fatal(err)
 		}
-		if rec, err := load(); err != nil || !rec.Forwarded() {
-			t.Fatalf("read of the old ID after a rotation: %+v, %v; want the forward record", rec, err)
-		}
-		if _, err := s.Load(t.Context(), renewed, base, timeouts); err != nil {
+		cart := fmt.Sprint(i)
+		if _, err := s.Update(t.Context(), store.Update{Hash: h, HasHash: true, Patch: &session.Patch{Set: map[string]string{"cart": cart}},
+			Identity: "user", Now: base, Timeouts: timeouts, Limits: limits}); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.Delete(t.Context(), renewed); err != nil {
-			t.Fatal(err)
+		if rec, err := load(); err != nil || rec.Values["cart"] != cart {
+			t.Fatalf("read after write %d: %+v, %v", i, rec, err)
 		}
-		if _, err := s.Load(t.Context(), renewed, base, timeouts); !errors.Is(err, store.ErrNotFound) {
-			t.Fatalf("read after Delete: %v, want ErrNotFound", err)
-		}
-	})
+	}
+	renewed := session.HashID("renewed")
+	if _, err := s.Update(t.Context(), store.Update{Hash: h, HasHash: true, NewHash: &renewed, Patch: &session.Patch{Renew: true},
+		Identity: "user", Seen: "alice", Now: base, Timeouts: timeouts, Limits: limits}); err != nil {
+		t.Fatal(err)
+	}
+	if rec, err := load(); err != nil || !rec.Forwarded() {
+		t.Fatalf("read of the old ID after a rotation: %+v, %v; want the forward record", rec, err)
+	}
+	if _, err := s.Load(t.Context(), renewed, base, timeouts); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Delete(t.Context(), renewed); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Load(t.Context(), renewed, base, timeouts); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("read after Delete: %v, want ErrNotFound", err)
+	}
 }
 
 // TestOtherInstanceWriteInvalidates: two stores on their own clients, as
 // two Caddy instances: a change by one reaches the other's cache.
 func TestOtherInstanceWriteInvalidates(t *testing.T) {
 	t.Parallel()
-	both(t, func(t *testing.T, b backend) {
-		a := b.open(t)
-		other := b.newStore(t, Options{})
-		h := create(t, a, "a", base, timeouts, map[string]string{"user": "alice"})
-		load := func() (*session.Record, error) { return other.Load(t.Context(), h, base, timeouts) }
-		if _, err := load(); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := a.Update(t.Context(), store.Update{Hash: h, HasHash: true, Patch: &session.Patch{Set: map[string]string{"cart": "1"}},
-			Identity: "user", Now: base, Timeouts: timeouts, Limits: limits}); err != nil {
-			t.Fatal(err)
-		}
-		eventually(t, "the other instance sees the change", func() bool {
-			rec, err := load()
-			return err == nil && rec.Values["cart"] == "1"
-		})
-		if n, err := a.DeleteByIdentity(t.Context(), "", "user", "alice"); err != nil || n != 1 {
-			t.Fatalf("revocation: %d, %v", n, err)
-		}
-		eventually(t, "the other instance refuses the revoked session", func() bool {
-			_, err := load()
-			return errors.Is(err, store.ErrNotFound)
-		})
+	both(t, testOtherInstanceWriteInvalidates)
+}
+
+func testOtherInstanceWriteInvalidates(t *testing.T, b backend) {
+	a := b.open(t)
+	other := b.newStore(t, Options{})
+	h := create(t, a, "a", base, timeouts, map[string]string{"user": "alice"})
+	load := func() (*session.Record, error) { return other.Load(t.Context(), h, base, timeouts) }
+	if _, err := load(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Update(t.Context(), store.Update{Hash: h, HasHash: true, Patch: &session.Patch{Set: map[string]string{"cart": "1"}},
+		Identity: "user", Now: base, Timeouts: timeouts, Limits: limits}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the other instance sees the change", func() bool {
+		rec, err := load()
+		return err == nil && rec.Values["cart"] == "1"
+	})
+	if n, err := a.DeleteByIdentity(t.Context(), "", "user", "alice"); err != nil || n != 1 {
+		t.Fatalf("revocation: %d, %v", n, err)
+	}
+	eventually(t, "the other instance refuses the revoked session", func() bool {
+		_, err := load()
+		return errors.Is(err, store.ErrNotFound)
 	})
 }
 

@@ -30,9 +30,19 @@ var (
 type backend struct {
 	name  string
 	addrs []string
-	// option returns the client options for the deployment, with a cache
-	// when cache is not nil.
+	// single makes the client talk to the one server of addrs.
 	single bool
+	// configure, if set, adds to the client options what the deployment
+	// needs beyond its addresses: the sentinels' master set, TLS,
+	// credentials.
+	configure func(o *rueidis.ClientOption)
+	// admin, if set, is the same deployment as a user that may run every
+	// command: the tests flush and inspect Redis through it where the
+	// store's own user may not.
+	admin *backend
+	// waitReplicas is the Options.WaitReplicas of the deployment's stores,
+	// where it has replicas to wait for.
+	waitReplicas int
 }
 
 // standalone starts a single redis-server.
@@ -77,6 +87,9 @@ func (b backend) option(cache *Cache) rueidis.ClientOption {
 	if cache != nil {
 		o.NewCacheStoreFn = cache.NewCacheStoreFn
 	}
+	if b.configure != nil {
+		b.configure(&o)
+	}
 	return o
 }
 
@@ -100,10 +113,17 @@ func (b backend) newStore(t testing.TB, opts Options) *Store {
 	if opts.OnIndexError == nil {
 		opts.OnIndexError = func(err error) { t.Errorf("index error: %v", err) }
 	}
+	if opts.WaitReplicas == 0 {
+		opts.WaitReplicas = b.waitReplicas
+	}
 	s, err := NewWithClient(b.client(t, opts.Cache), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Connected before the test's first call, as the tests' stores were
+	// when they flushed Redis through themselves (see
+	// TestClusterFirstCallCreates for one that is not).
+	mustClient(t, s)
 	return s
 }
 
@@ -112,9 +132,30 @@ func (b backend) newStore(t testing.TB, opts Options) *Store {
 func (b backend) open(t *testing.T) *Store {
 	t.Helper()
 	s := b.newStore(t, Options{})
-	forEachNode(t, s, func(c rueidis.Client) error { return c.Do(context.Background(), c.B().Flushall().Build()).Error() })
+	flush(t, b.inspector(t, s))
 	t.Cleanup(func() { s.Close() })
 	return s
+}
+
+// inspector returns s, or for a backend with an admin a store with s's
+// key prefix on a client of the admin, closed with the test: the store
+// to flush and check Redis through, with commands s's user may lack.
+func (b backend) inspector(t *testing.T, s *Store) *Store {
+	t.Helper()
+	if b.admin == nil {
+		return s
+	}
+	admin, err := NewWithClient(b.admin.client(t, nil), Options{KeyPrefix: s.prefix, KeepClient: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return admin
+}
+
+// flush empties the server, or every master of a cluster, through s.
+func flush(t *testing.T, s *Store) {
+	t.Helper()
+	forEachNode(t, s, func(c rueidis.Client) error { return c.Do(context.Background(), c.B().Flushall().Build()).Error() })
 }
 
 // forEachNode runs fn on the server, or on every master of a cluster.
@@ -181,22 +222,28 @@ func zscores(t *testing.T, s *Store, key string) map[string]string {
 // every test of the conformance suite also checks the keys it leaves.
 type checkedStore struct {
 	*Store
-	t *testing.T
+	inspector *Store // the store to read Redis through for the check
+	t         *testing.T
 }
 
 func (c checkedStore) Close() error {
-	checkConsistent(c.t, c.Store)
+	checkConsistent(c.t, c.inspector)
 	return c.Store.Close()
 }
 
 func TestConformance(t *testing.T) {
 	t.Parallel()
-	both(t, func(t *testing.T, b backend) {
-		storetest.Run(t, func(t *testing.T) store.Store {
-			s := b.newStore(t, Options{})
-			forEachNode(t, s, func(c rueidis.Client) error { return c.Do(context.Background(), c.B().Flushall().Build()).Error() })
-			return checkedStore{s, t}
-		})
+	both(t, conformance)
+}
+
+// conformance runs the conformance suite on b, each test on a fresh store
+// of its own client, and checks the keys each test leaves.
+func conformance(t *testing.T, b backend) {
+	storetest.Run(t, func(t *testing.T) store.Store {
+		s := b.newStore(t, Options{})
+		inspector := b.inspector(t, s)
+		flush(t, inspector)
+		return checkedStore{Store: s, inspector: inspector, t: t}
 	})
 }
 
@@ -906,4 +953,31 @@ func TestWorkloadConsistent(t *testing.T) {
 		checkConsistentAt(t, s, now)
 		storetest.CountMatchesList(t, s, now)
 	})
+}
+
+// TestClusterFirstCallCreates opens a store on a Cluster whose first call
+// creates a session, as the first request after Caddy starts may: it must
+// take the Cluster's way of writing, one slot per script, although it has
+// not asked the client anything yet.
+func TestClusterFirstCallCreates(t *testing.T) {
+	skipClusterIfShort(t)
+	t.Parallel()
+	b := cluster(t)
+	s, err := NewWithClient(b.client(t, nil), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	func() {
+		defer func() {
+			if r := recover(); r != nil {
+				t.Fatalf("creating a session as the store's first call panicked: %v", r)
+			}
+		}()
+		create(t, s, "first", base, timeouts, map[string]string{"user": "alice"})
+	}()
+	if _, err := s.Load(t.Context(), session.HashID("first"), base, timeouts); err != nil {
+		t.Fatalf("Load of the session created first: %v", err)
+	}
+	checkConsistent(t, s)
 }
