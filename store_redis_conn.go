@@ -423,7 +423,7 @@ func (c *redisConn) clientOption(cache *redisstore.Cache, noCache bool) rueidis.
 		DisableCache:     noCache || cache == nil,
 	}
 	if !o.DisableCache {
-		o.NewCacheStoreFn = cache.NewCacheStoreFn
+		cache.Configure(&o)
 	}
 	switch {
 	case len(s.Addresses) > 0:

@@ -36,6 +36,23 @@ func NewCache(maxBytes int64) *Cache {
 	return &Cache{max: maxBytes, conns: map[*connCache]struct{}{}}
 }
 
+// Configure sets up o, the options of the client this cache serves: the
+// cache of each new connection, and how Redis tracks what it reads.
+//
+// Tracking is on for every read of the connection (CLIENT TRACKING ON),
+// not opted into read by read (OPTIN, rueidis's default): under OPTIN,
+// rueidis sends CLIENT CACHING YES before each cached read and takes no
+// answer from it, so a Redis that refuses that command (an ACL user
+// without client|caching) would leave reads cached that no invalidation
+// ever reaches. Without OPTIN, a Redis that refuses tracking refuses it
+// when the connection starts, which the client reports as
+// rueidis.ErrNoCache.
+func (c *Cache) Configure(o *rueidis.ClientOption) {
+	o.NewCacheStoreFn = c.NewCacheStoreFn
+	o.ClientTrackingOptions = []string{}
+	o.DisableCache = false
+}
+
 // NewCacheStoreFn is the rueidis.ClientOption of the same name: the cache
 // of each new connection.
 func (c *Cache) NewCacheStoreFn(rueidis.CacheStoreOption) rueidis.CacheStore {

@@ -136,12 +136,13 @@ func TestCacheDroppedWithItsConnection(t *testing.T) {
 		t.Run(map[bool]string{false: "closed", true: "stops answering"}[freeze], func(t *testing.T) {
 			srv := redistest.Start(t)
 			cache := NewCache(1 << 20)
-			client, err := rueidis.NewClient(rueidis.ClientOption{
+			o := rueidis.ClientOption{
 				InitAddress: []string{srv.Addr()}, ForceSingleClient: true, DisableRetry: true,
-				NewCacheStoreFn:  cache.NewCacheStoreFn,
 				Dialer:           net.Dialer{KeepAlive: 100 * time.Millisecond},
 				ConnWriteTimeout: 300 * time.Millisecond,
-			})
+			}
+			cache.Configure(&o)
+			client, err := rueidis.NewClient(o)
 			if err != nil {
 				t.Fatal(err)
 			}

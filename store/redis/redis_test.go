@@ -85,7 +85,7 @@ func skipClusterIfShort(t *testing.T) {
 func (b backend) option(cache *Cache) rueidis.ClientOption {
 	o := rueidis.ClientOption{InitAddress: b.addrs, ForceSingleClient: b.single, DisableCache: cache == nil, DisableRetry: true}
 	if cache != nil {
-		o.NewCacheStoreFn = cache.NewCacheStoreFn
+		cache.Configure(&o)
 	}
 	if b.configure != nil {
 		b.configure(&o)
@@ -169,7 +169,7 @@ func forEachNode(t *testing.T, s *Store, fn func(c rueidis.Client) error) {
 	}
 }
 
-func mustClient(t *testing.T, s *Store) rueidis.Client {
+func mustClient(t testing.TB, s *Store) rueidis.Client {
 	t.Helper()
 	c, err := s.Client()
 	if err != nil {

@@ -147,10 +147,13 @@ func TestTLS(t *testing.T) {
 //   - HELLO and AUTH: Redis lets a connection run them before it logs in,
 //     whoever it logs in as, and rueidis logs in with HELLO 3 AUTH (the
 //     tests' servers have their default user off).
-//   - PING and CLIENT SETINFO (Redis 7.2 and later): rueidis ignores a
-//     refusal of either; a refused keep-alive PING still shows that the
-//     connection is alive. Allowing them keeps NOPERM entries out of
-//     ACL LOG.
+//   - PING, ECHO and CLIENT SETINFO (Redis 7.2 and later): rueidis
+//     ignores a refusal of each; a refused keep-alive PING still shows
+//     that the connection is alive, and ECHO is what rueidis sends before
+//     a cached read where tracking is not opt-in. Allowing them keeps
+//     NOPERM entries out of ACL LOG.
+//   - CLIENT CACHING: tracking is on for every read (Cache.Configure), so
+//     no read is opted in.
 //   - SELECT: only for a database other than 0.
 //   - MULTI, EXEC and PTTL: rueidis wraps a cached read in them to learn the
 //     key's TTL, but the store caches by its own TTL (ToStaticTTL).
@@ -166,8 +169,8 @@ var aclCommands = []string{
 	"zcount", "zrange",
 	// wait_replicas.
 	"wait",
-	// The cache: RESP3 tracking, opted into before each cached read.
-	"client|tracking", "client|caching",
+	// The cache: RESP3 tracking, on for every read of the connection.
+	"client|tracking",
 	// Sentinel: rueidis checks that the node the sentinels name is master.
 	"role",
 	// Cluster: the map of slots to nodes.
@@ -481,12 +484,12 @@ func TestACLWithoutClientTracking(t *testing.T) {
 }
 
 // TestACLWithoutClientCaching: a user that may turn tracking on but not
-// opt a read into it (CLIENT CACHING YES, which rueidis sends before each
-// cached read, tracking being opt-in) connects with a cache, and rueidis
-// ignores the refusal: it keeps the answer although Redis tracks none of
-// the connection's reads. Another instance's writes, revocations among
-// them, must reach the store all the same, as they do where Redis
-// refuses tracking outright (and the store reads uncached).
+// opt a read into it (CLIENT CACHING YES) has a cache that another
+// instance's writes, revocations among them, reach all the same. Under
+// rueidis's default opt-in tracking they would not: rueidis sends CLIENT
+// CACHING YES before each cached read and ignores its refusal, so Redis
+// would track none of the reads; Cache.Configure turns tracking on for
+// every read instead.
 func TestACLWithoutClientCaching(t *testing.T) {
 	t.Parallel()
 	d := aclStandalone(t)
