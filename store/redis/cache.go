@@ -39,17 +39,18 @@ func NewCache(maxBytes int64) *Cache {
 // Configure sets up o, the options of the client this cache serves: the
 // cache of each new connection, and how Redis tracks what it reads.
 //
-// Tracking is on for every read of the connection (CLIENT TRACKING ON),
-// not opted into read by read (OPTIN, rueidis's default): under OPTIN,
-// rueidis sends CLIENT CACHING YES before each cached read and takes no
-// answer from it, so a Redis that refuses that command (an ACL user
-// without client|caching) would leave reads cached that no invalidation
-// ever reaches. Without OPTIN, a Redis that refuses tracking refuses it
-// when the connection starts, which the client reports as
-// rueidis.ErrNoCache.
+// Tracking is on for every read of the connection (CLIENT TRACKING ON
+// OPTOUT), not opted into read by read (OPTIN, rueidis's default): under
+// OPTIN, rueidis sends CLIENT CACHING YES before each cached read and
+// takes no answer from it, so a Redis that refuses that command (an ACL
+// user without client|caching) would leave reads cached that no
+// invalidation ever reaches. Under OPTOUT, a Redis that refuses tracking
+// refuses it when the connection starts, which the client reports as
+// rueidis.ErrNoCache, and rueidis sends a harmless ECHO where it would
+// opt in.
 func (c *Cache) Configure(o *rueidis.ClientOption) {
 	o.NewCacheStoreFn = c.NewCacheStoreFn
-	o.ClientTrackingOptions = []string{}
+	o.ClientTrackingOptions = []string{"OPTOUT"}
 	o.DisableCache = false
 }
 

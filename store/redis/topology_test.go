@@ -152,8 +152,8 @@ func TestTLS(t *testing.T) {
 //     that the connection is alive, and ECHO is what rueidis sends before
 //     a cached read where tracking is not opt-in. Allowing them keeps
 //     NOPERM entries out of ACL LOG.
-//   - CLIENT CACHING: tracking is on for every read (Cache.Configure), so
-//     no read is opted in.
+//   - CLIENT CACHING: tracking is on for every read (OPTOUT, see
+//     Cache.Configure), so no read is opted in.
 //   - SELECT: only for a database other than 0.
 //   - MULTI, EXEC and PTTL: rueidis wraps a cached read in them to learn the
 //     key's TTL, but the store caches by its own TTL (ToStaticTTL).
