@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/redis/rueidis"
+
+	"github.com/caddy-session/caddy-session/session"
 )
 
 // Cache is the local copy of the sessions this Caddy read, which Redis
@@ -25,7 +27,7 @@ type Cache struct {
 	max  int64        // bytes, for every connection together
 	size atomic.Int64 // bytes held, for every connection together
 
-	mu    sync.Mutex
+	mu    sync.RWMutex
 	conns map[*connCache]struct{}
 
 	hits, misses atomic.Uint64
@@ -74,6 +76,21 @@ func (c *Cache) Invalidate(key string) {
 	}
 }
 
+// record returns the cached session under key, decoded when its answer
+// came, if a connection holds a copy that is still good at now: the fast
+// path of a read, without the client. The record is the caller's.
+func (c *Cache) record(key string, now time.Time) (*session.Record, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	for cc := range c.conns {
+		if rec, ok := cc.record(key, now); ok {
+			c.hits.Add(1)
+			return rec, true
+		}
+	}
+	return nil, false
+}
+
 // Size returns the bytes the cache holds.
 func (c *Cache) Size() int64 { return c.size.Load() }
 
@@ -87,6 +104,9 @@ type cacheEntry struct {
 	expires time.Time // the client-side TTL cap
 	size    int64
 	elem    *list.Element // in the LRU list; nil while in flight
+	// rec is val decoded, when it is a session's (nil for none, or for
+	// fields that do not decode: the slow path reports those).
+	rec *session.Record
 
 	// In flight: done closes when the answer (val) or err is there.
 	done  chan struct{}
@@ -159,7 +179,11 @@ func (cc *connCache) Update(key, _ string, val rueidis.RedisMessage) int64 {
 		delete(cc.entries, key)
 		return 0
 	}
-	e.size = entryOverhead + 2*int64(len(key)) + messageSize(val)
+	fields, err := val.AsStrMap()
+	if err == nil && len(fields) > 0 {
+		e.rec, _, _ = decode(fields)
+	}
+	e.size = entryOverhead + 2*int64(len(key)) + fieldsSize(fields)
 	e.elem = cc.lru.PushBack(e)
 	cc.parent.size.Add(e.size)
 	cc.evict()
@@ -222,6 +246,19 @@ func (cc *connCache) Close(err error) {
 	cc.parent.mu.Unlock()
 }
 
+// record returns a copy of the decoded session cached under key, if it is
+// there and still good at now.
+func (cc *connCache) record(key string, now time.Time) (*session.Record, bool) {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	e := cc.entries[key]
+	if e == nil || e.elem == nil || e.rec == nil || !now.Before(e.expires) {
+		return nil, false
+	}
+	cc.lru.MoveToBack(e.elem)
+	return e.rec.Clone(), true
+}
+
 // invalidate drops key after this process wrote it.
 func (cc *connCache) invalidate(key string) {
 	cc.mu.Lock()
@@ -255,16 +292,12 @@ func (cc *connCache) evict() {
 	}
 }
 
-// messageSize approximates the bytes of a cached answer: a session hash's
-// fields and values.
-func messageSize(m rueidis.RedisMessage) int64 {
-	fields, err := m.AsStrMap()
-	if err != nil {
-		return 64
-	}
+// fieldsSize approximates the bytes of a cached answer, a session hash's
+// fields and values, held twice: as the answer and decoded.
+func fieldsSize(fields map[string]string) int64 {
 	n := int64(64)
 	for k, v := range fields {
-		n += int64(len(k)+len(v)) + 32
+		n += 2 * (int64(len(k)+len(v)) + 32)
 	}
 	return n
 }

@@ -302,7 +302,30 @@ func (s *Store) Load(ctx context.Context, hash session.Hash, now time.Time, time
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	fields, err := s.read(ctx, s.SessionKey(hash), true)
+	rec, err := s.load(ctx, hash, now)
+	if err != nil {
+		return nil, err
+	}
+	// Redis's TTL ends the session at its stored deadline; the timeouts
+	// may be shorter since the configuration changed. A forward record
+	// has its deadlines only.
+	if rec.Forwarded() && rec.Expired(now) || !rec.Forwarded() && timeouts.Expired(rec, now) {
+		return nil, store.ErrNotFound
+	}
+	return rec, nil
+}
+
+// load reads the record under hash: decoded from the cache if it holds
+// it, or else through the client (and its cache), store.ErrNotFound if
+// there is none.
+func (s *Store) load(ctx context.Context, hash session.Hash, now time.Time) (*session.Record, error) {
+	key := s.SessionKey(hash)
+	if s.cache != nil {
+		if rec, ok := s.cache.record(key, now); ok {
+			return rec, nil
+		}
+	}
+	fields, err := s.read(ctx, key, true)
 	if err != nil {
 		return nil, redisError("reading session "+hash.Short(), err)
 	}
@@ -312,12 +335,6 @@ func (s *Store) Load(ctx context.Context, hash session.Hash, now time.Time, time
 	rec, _, err := decode(fields)
 	if err != nil {
 		return nil, fmt.Errorf("session %s: %w", hash.Short(), err)
-	}
-	// Redis's TTL ends the session at its stored deadline; the timeouts
-	// may be shorter since the configuration changed. A forward record
-	// has its deadlines only.
-	if rec.Forwarded() && rec.Expired(now) || !rec.Forwarded() && timeouts.Expired(rec, now) {
-		return nil, store.ErrNotFound
 	}
 	return rec, nil
 }
