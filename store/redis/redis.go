@@ -173,9 +173,11 @@ type Options struct {
 	OnIndexError func(error)
 }
 
-// Connect makes the client. The store calls it when it first needs Redis,
-// and again after a failure, at most once a second: an unreachable Redis
-// at start is an error of the requests that need it until it answers.
+// Connect makes the client, or returns the one made before. The store
+// calls it whenever it needs Redis and has no client yet, so an
+// unreachable Redis at start is an error of the requests that need it
+// until it answers: Connect bounds how often it dials (the Caddy module
+// tries at most once a second, and shares one client among its stores).
 type Connect func() (rueidis.Client, error)
 
 // Store is a store.Store in Redis. It is safe for concurrent use.
@@ -189,13 +191,10 @@ type Store struct {
 	onIndex  func(error)
 	keep     bool
 
-	mu       sync.Mutex
-	client   rueidis.Client
-	cluster  bool
-	lastTry  time.Time
-	lastErr  error
-	closed   bool
-	closeErr error
+	mu      sync.Mutex
+	client  rueidis.Client
+	cluster bool
+	closed  bool
 }
 
 var _ store.Store = (*Store)(nil)
@@ -246,10 +245,6 @@ func CheckKeyPrefix(prefix string) error {
 	return nil
 }
 
-// reconnectEvery is how often a store whose Redis could not be reached
-// tries again; requests in between get the last error at once.
-const reconnectEvery = time.Second
-
 // Client returns the store's client, connecting if it has none yet.
 func (s *Store) Client() (rueidis.Client, error) {
 	s.mu.Lock()
@@ -259,20 +254,17 @@ func (s *Store) Client() (rueidis.Client, error) {
 		return nil, errors.New("redis session store: closed")
 	case s.client != nil:
 		return s.client, nil
-	case time.Since(s.lastTry) < reconnectEvery && s.lastErr != nil:
-		return nil, s.lastErr
 	}
-	s.lastTry = time.Now()
 	client, err := s.connect()
 	if err != nil {
-		s.lastErr = redisError("connecting", err)
-		return nil, s.lastErr
+		return nil, redisError("connecting", err)
 	}
-	s.client, s.cluster, s.lastErr = client, client.Mode() == rueidis.ClientModeCluster, nil
+	s.client, s.cluster = client, client.Mode() == rueidis.ClientModeCluster
 	return client, nil
 }
 
-// Close closes the client. Calling it again returns the first result.
+// Close closes the client, unless Options.KeepClient. Calling it again
+// does nothing.
 func (s *Store) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -282,7 +274,7 @@ func (s *Store) Close() error {
 			s.client.Close()
 		}
 	}
-	return s.closeErr
+	return nil
 }
 
 // SessionKey returns the Redis key of the session stored under hash.
