@@ -2,6 +2,7 @@ package bolt
 
 import (
 	"fmt"
+	"runtime"
 	"sync"
 
 	bbolt "go.etcd.io/bbolt"
@@ -57,6 +58,7 @@ func (s *Store) write(fn func(tx *bbolt.Tx) error) error {
 			// The previous leader is done and c heads the queue.
 		}
 	}
+	q.gather()
 	q.mu.Lock()
 	group := q.queue[:min(len(q.queue), maxGroup)]
 	q.queue = q.queue[len(group):]
@@ -73,6 +75,47 @@ func (s *Store) write(fn func(tx *bbolt.Tx) error) error {
 	}
 	q.mu.Unlock()
 	return c.err
+}
+
+// maxGatherRounds bounds how often a leader lets the other goroutines run
+// before it commits, and idleGatherRounds is how many rounds in a row that
+// bring no writer end it: one is not enough, since a yield may hand the P
+// straight back (the scheduler takes from the global queue, where a
+// yielding goroutine goes, now and then before the local one).
+const (
+	maxGatherRounds  = 16
+	idleGatherRounds = 2
+)
+
+// gather lets the goroutines that are ready to run go first, as long as
+// that brings more writers into the queue, so that they join this commit
+// rather than wait for the next. With one P (GOMAXPROCS=1, as on a one-CPU
+// machine) this is what makes the group: while the leader's thread is in
+// fdatasync it keeps the P, and no other goroutine runs, so no writer
+// arrives during a commit; without this, the first writer after a commit
+// would start the next one at once, alone. With several Ps the queue fills
+// during the commit anyway, and a round costs a Gosched.
+func (q *committer) gather() {
+	idle := 0
+	for range maxGatherRounds {
+		n := q.queued()
+		if n >= maxGroup {
+			return
+		}
+		runtime.Gosched()
+		if q.queued() > n {
+			idle = 0
+		} else if idle++; idle == idleGatherRounds {
+			return
+		}
+	}
+}
+
+// queued returns how many writers are in the queue.
+func (q *committer) queued() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.queue)
 }
 
 // commitGroup runs the calls of group in one transaction and sets each

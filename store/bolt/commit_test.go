@@ -3,6 +3,8 @@ package bolt
 import (
 	"errors"
 	"fmt"
+	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -94,5 +96,34 @@ func TestGroupCommitClosed(t *testing.T) {
 		if err := s.write(func(*bbolt.Tx) error { return nil }); !errors.Is(err, bolterrors.ErrDatabaseNotOpen) {
 			t.Fatalf("write to a closed store: %v", err)
 		}
+	}
+}
+
+// TestGroupCommitOnOneP: with one P, as on a one-CPU machine, writers that
+// are ready to run when a leader starts its commit join it, instead of the
+// leader committing alone and the others waiting for the next fsync. On
+// one P the interleaving is the scheduler's and deterministic: the leader
+// runs first, and the others only when it yields.
+func TestGroupCommitOnOneP(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	s := openTest(t)
+	defer s.Close()
+	const writers = 20
+	txIDs := make([]int, writers)
+	var wg sync.WaitGroup
+	for i := range writers {
+		wg.Go(func() {
+			if err := s.write(func(tx *bbolt.Tx) error {
+				txIDs[i] = tx.ID()
+				return nil
+			}); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	slices.Sort(txIDs)
+	if txs := slices.Compact(txIDs); len(txs) != 1 {
+		t.Fatalf("%d writers ready at once took %d transactions (%v), want one", writers, len(txs), txs)
 	}
 }
