@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	bbolt "go.etcd.io/bbolt"
@@ -126,4 +127,35 @@ func TestGroupCommitOnOneP(t *testing.T) {
 	if txs := slices.Compact(txIDs); len(txs) != 1 {
 		t.Fatalf("%d writers ready at once took %d transactions (%v), want one", writers, len(txs), txs)
 	}
+}
+
+// TestWriteReturnsAfterTheCommit: no writer of a group, leader or
+// follower, returns before the group's transaction has committed, which
+// with fsync on (the default) includes bbolt's fsyncs: tx.OnCommit runs
+// after them.
+func TestWriteReturnsAfterTheCommit(t *testing.T) {
+	s := openTest(t)
+	defer s.Close()
+	if s.db.NoSync {
+		t.Fatal("the test store syncs nothing: this test needs fsync on")
+	}
+	const writers = 50
+	var wg sync.WaitGroup
+	for i := range writers {
+		wg.Go(func() {
+			var committed atomic.Bool
+			err := s.write(func(tx *bbolt.Tx) error {
+				committed.Store(false) // a rerun starts again
+				tx.OnCommit(func() { committed.Store(true) })
+				return nil
+			})
+			if err != nil {
+				t.Error(err)
+			}
+			if !committed.Load() {
+				t.Errorf("writer %d returned before its transaction committed", i)
+			}
+		})
+	}
+	wg.Wait()
 }
