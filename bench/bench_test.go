@@ -58,16 +58,22 @@ func TestLoadGenerator(t *testing.T) {
 	}
 }
 
+// Each mode's results go between markers of their own: a run of one mode
+// replaces its block and leaves the other's.
 func TestWriteResults(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "B.md")
 	os.WriteFile(path, []byte("# Title\n\nkept\n"), 0o644)
-	for _, text := range []string{"first", "second"} {
-		if err := writeResults(path, text); err != nil {
+	for _, w := range []struct {
+		text   string
+		oneCPU bool
+	}{{"first", false}, {"one", true}, {"second", false}, {"two", true}} {
+		if err := writeResults(path, w.text, w.oneCPU); err != nil {
 			t.Fatal(err)
 		}
 	}
 	b, _ := os.ReadFile(path)
-	want := "# Title\n\nkept\n\n" + beginMarker + "\nsecond\n" + endMarker + "\n"
+	want := "# Title\n\nkept\n\n" + beginMarker + "\nsecond\n" + endMarker + "\n\n" +
+		oneCPUBeginMarker + "\ntwo\n" + oneCPUEndMarker + "\n"
 	if string(b) != want {
 		t.Fatalf("got %q, want %q", b, want)
 	}

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -240,13 +241,35 @@ const carried = "X-Carried-User: user-0000042@example.com\r\n" +
 	"X-Carried-Roles: " + "admin,editor,viewer" + "\r\n" +
 	"X-Carried-Cart: " + "sku-1001,sku-1002,sku-1003,sku-1004,sku-1005,sku-1006" + "\r\n"
 
-// requestWith is requestTo with extra header lines.
-func requestWith(addr, path, cookie string, ids []string, random bool, extra string) func(*client, []byte) []byte {
-	head := "GET " + path + " HTTP/1.1\r\nHost: " + addr + "\r\n" + extra +
+// browserHead is a request's first lines, up to the cookies: what a
+// browser sends.
+func browserHead(addr, path, extra string) string {
+	return "GET " + path + " HTTP/1.1\r\nHost: " + addr + "\r\n" + extra +
 		"User-Agent: Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0\r\n" +
 		"Accept: text/html,application/xhtml+xml,*/*;q=0.8\r\n" +
 		"Accept-Language: en-US,en;q=0.5\r\n" +
 		"Connection: keep-alive\r\n"
+}
+
+// loginSeq numbers the logins of the whole run, for the X-Login header.
+var loginSeq atomic.Int64
+
+// requestLogin returns a request builder for GET path on addr without a
+// session, each request with an X-Login header of its own number: the
+// upstreams inside the servers of the one-CPU mode, which keep no
+// counter, name the user of a login after it.
+func requestLogin(addr, path string) func(*client, []byte) []byte {
+	head := browserHead(addr, path, "") + "Cookie: theme=dark; lang=en\r\nX-Login: "
+	return func(_ *client, buf []byte) []byte {
+		buf = append(buf, head...)
+		buf = strconv.AppendInt(buf, loginSeq.Add(1), 10)
+		return append(buf, "\r\n\r\n"...)
+	}
+}
+
+// requestWith is requestTo with extra header lines.
+func requestWith(addr, path, cookie string, ids []string, random bool, extra string) func(*client, []byte) []byte {
+	head := browserHead(addr, path, extra)
 	if len(ids) == 0 {
 		full := []byte(head + "Cookie: theme=dark; lang=en\r\n\r\n")
 		return func(_ *client, buf []byte) []byte { return append(buf, full...) }

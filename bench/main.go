@@ -26,6 +26,11 @@
 //     accepting a session that the first one ended (logout, admin revoke,
 //     rotation).
 //
+// `go run ./bench -cpus 1` is the one-CPU mode: Caddy and Apache httpd
+// pinned to one CPU with their upstreams served inside them, the load
+// generator on another, for the read, anonymous and login cases (see
+// onecpu.go).
+//
 // `go run ./bench -profile read-bolt` instead runs one variant for a while
 // and saves Caddy's CPU and allocation profiles.
 package main
@@ -57,6 +62,7 @@ type config struct {
 	cases     []string
 	profile   string
 	profTime  time.Duration
+	cpus      int // 1: the one-CPU mode; 0: every CPU, nothing pinned
 
 	callsTouch time.Duration // touch_interval of the Redis calls case's site
 	callsTime  time.Duration // length of its measurement
@@ -91,11 +97,19 @@ func main() {
 	flag.IntVar(&cfg.hot, "hot", 50, "sessions of the hot set of the redis-calls case")
 	flag.IntVar(&cfg.lagTries, "lag-tries", 200, "tries of each kind (logout, revoke, rotation) in the invalidation case")
 	flag.DurationVar(&cfg.lagTimeout, "lag-timeout", 5*time.Second, "how long a try of the invalidation case waits for the second Caddy to refuse the session")
-	flag.StringVar(&cases, "cases", strings.Join(caseNames, ","), "the cases to run")
+	flag.IntVar(&cfg.cpus, "cpus", 0, "1: the one-CPU mode (Caddy and Apache pinned to one CPU with their upstreams inside them, the load generator on another); 0: every CPU, nothing pinned")
+	flag.StringVar(&cases, "cases", "", "the cases to run, comma-separated (default: "+strings.Join(caseNames, ",")+"; with -cpus 1: "+strings.Join(oneCPUCases, ",")+")")
 	flag.StringVar(&cfg.profile, "profile", "", "profile one variant instead of running the cases: "+strings.Join(profileNames, ", "))
 	flag.DurationVar(&cfg.profTime, "profile-time", 20*time.Second, "length of the CPU profile")
 	flag.Parse()
-	cfg.cases = strings.Split(cases, ",")
+	switch {
+	case cases != "":
+		cfg.cases = strings.Split(cases, ",")
+	case cfg.cpus == 1:
+		cfg.cases = oneCPUCases
+	default:
+		cfg.cases = caseNames
+	}
 	if err := cfg.check(); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(2)
@@ -125,6 +139,16 @@ func logf(format string, args ...any) {
 
 var caseNames = []string{"read", "anonymous", "login", "scale", "keepalive", "redis-calls", "invalidation"}
 
+// oneCPUCases are the cases of the one-CPU mode, its default; oneCPUAllowed
+// those it can run. The others need Redis or a second Caddy of their own,
+// which the mode does not pin.
+var (
+	oneCPUCases   = []string{"read", "anonymous", "login"}
+	oneCPUAllowed = []string{"read", "anonymous", "login"}
+)
+
+func (c config) oneCPU() bool { return c.cpus == 1 }
+
 func (c config) runs(name string) bool { return slices.Contains(c.cases, name) }
 
 // needsApache: the read and login cases compare with Apache's
@@ -132,10 +156,19 @@ func (c config) runs(name string) bool { return slices.Contains(c.cases, name) }
 func (c config) needsApache() bool { return c.runs("read") || c.runs("login") }
 
 func (c config) check() error {
+	if c.cpus != 0 && c.cpus != 1 {
+		return fmt.Errorf("-cpus takes 0 (every CPU) or 1 (the one-CPU mode), not %d", c.cpus)
+	}
 	for _, name := range c.cases {
 		if !slices.Contains(caseNames, name) {
 			return fmt.Errorf("unknown case %q: the cases are %s", name, strings.Join(caseNames, ", "))
 		}
+		if c.oneCPU() && !slices.Contains(oneCPUAllowed, name) {
+			return fmt.Errorf("case %q does not run in the one-CPU mode, which runs %s", name, strings.Join(oneCPUAllowed, ", "))
+		}
+	}
+	if c.oneCPU() && c.profile != "" {
+		return fmt.Errorf("-profile runs without -cpus")
 	}
 	if c.callsTime < 3*c.callsTouch {
 		return fmt.Errorf("-calls-time %s is shorter than 3 × -calls-touch %s: the measurement would not span three keep-alive writes", c.callsTime, c.callsTouch)
@@ -151,7 +184,7 @@ func suite(cfg config) error {
 	if err != nil {
 		return err
 	}
-	if err := ensureTools(cfg.install, cfg.needsApache()); err != nil {
+	if err := ensureTools(cfg.install, cfg.needsApache(), cfg.oneCPU()); err != nil {
 		return err
 	}
 	dir, err := os.MkdirTemp("", "caddy-session-bench-")
@@ -204,7 +237,7 @@ func suite(cfg config) error {
 		if !filepath.IsAbs(path) {
 			path = filepath.Join(root, path)
 		}
-		if err := writeResults(path, text); err != nil {
+		if err := writeResults(path, text, cfg.oneCPU()); err != nil {
 			return err
 		}
 		logf("wrote the results into %s", path)
