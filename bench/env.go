@@ -45,6 +45,8 @@ type env struct {
 	populateTime     time.Duration
 	redisPending     bool // the Caddy binary has no Redis store
 
+	largeDensity *density // the bbolt page statistics of the large store, as populated
+
 	// The one-CPU mode (onecpu.go): the servers and their upstreams are
 	// pinned to serverCPU, the bench runs on loadCPU.
 	oneCPU             bool
@@ -111,16 +113,27 @@ func startEnvironment(cfg config, root, dir string) (*env, error) {
 	}
 
 	// The stores that are populated directly.
-	logf("populating the bolt stores: %d sessions to read, %d and %d for the scale case", cfg.sessions, 1000, cfg.scale)
+	scale := cfg.runs("scale") || cfg.profile == "scale-large"
+	large := scale || cfg.runs("density")
+	switch {
+	case scale:
+		logf("populating the bolt stores: %d sessions to read, %d and %d for the scale case", cfg.sessions, 1000, cfg.scale)
+	case large:
+		logf("populating the bolt stores: %d sessions to read, %d for the density case", cfg.sessions, cfg.scale)
+	default:
+		logf("populating the bolt store: %d sessions to read", cfg.sessions)
+	}
 	began := time.Now()
 	if e.boltIDs, err = populate(filepath.Join(dir, "read.db"), cfg.sessions); err != nil {
 		return nil, err
 	}
 	e.smallDB, e.largeDB = filepath.Join(dir, "scale-small.db"), filepath.Join(dir, "scale-large.db")
-	if cfg.runs("scale") || cfg.profile == "scale-large" {
+	if scale {
 		if e.smallIDs, err = populate(e.smallDB, 1000); err != nil {
 			return nil, err
 		}
+	}
+	if large {
 		all, err := populate(e.largeDB, cfg.scale)
 		if err != nil {
 			return nil, err
@@ -129,13 +142,24 @@ func startEnvironment(cfg config, root, dir string) (*env, error) {
 		// small one: a hot set as large as the small store, scattered over
 		// the large one. The stores then differ in size alone, and not in
 		// how many sessions fall due for a keep-alive write (case 5).
-		e.largeIDs = make([]string, len(e.smallIDs))
-		for i, j := range rand.Perm(len(all))[:len(e.smallIDs)] {
-			e.largeIDs[i] = all[j]
+		if scale {
+			e.largeIDs = make([]string, len(e.smallIDs))
+			for i, j := range rand.Perm(len(all))[:len(e.smallIDs)] {
+				e.largeIDs[i] = all[j]
+			}
 		}
 	}
 	e.populateTime = time.Since(began)
 	logf("populated in %s", e.populateTime.Round(100*time.Millisecond))
+	// The density of the large file, as populated: before a Caddy holds
+	// its lock.
+	if cfg.runs("density") {
+		began := time.Now()
+		if e.largeDensity, err = measureDensity(e.largeDB); err != nil {
+			return nil, err
+		}
+		logf("bbolt page statistics of the %s-session file in %s", thousands(cfg.scale), time.Since(began).Round(100*time.Millisecond))
+	}
 
 	// The main Caddy.
 	e.admin, e.plain, e.bolt, e.login = addr(2), addr(3), addr(4), addr(5)

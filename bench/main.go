@@ -24,7 +24,9 @@
 //     to span several; and, in the login storm, Redis's memory per session;
 //  7. invalidation: how long a second Caddy on the same Redis keeps
 //     accepting a session that the first one ended (logout, admin revoke,
-//     rotation).
+//     rotation);
+//  8. density: the bytes of bbolt pages per session, after 50,000 logins
+//     through HTTP and in the scale case's file of 1,000,000 sessions.
 //
 // `go run ./bench -cpus 1` is the one-CPU mode: Caddy and Apache httpd
 // pinned to one CPU with their upstreams served inside them, the load
@@ -69,6 +71,9 @@ type config struct {
 	hot        int           // sessions of its hot set
 	lagTries   int           // tries of each kind in the invalidation case
 	lagTimeout time.Duration // when a try gives up
+
+	densityLogins int           // sessions the density case makes through HTTP
+	densityTouch  time.Duration // touch_interval of its site
 }
 
 func main() {
@@ -97,6 +102,8 @@ func main() {
 	flag.IntVar(&cfg.hot, "hot", 50, "sessions of the hot set of the redis-calls case")
 	flag.IntVar(&cfg.lagTries, "lag-tries", 200, "tries of each kind (logout, revoke, rotation) in the invalidation case")
 	flag.DurationVar(&cfg.lagTimeout, "lag-timeout", 5*time.Second, "how long a try of the invalidation case waits for the second Caddy to refuse the session")
+	flag.IntVar(&cfg.densityLogins, "density-logins", 50_000, "sessions the density case makes by logging in through HTTP")
+	flag.DurationVar(&cfg.densityTouch, "density-touch", time.Second, "touch_interval of the density case's site: each session is read once after it")
 	flag.IntVar(&cfg.cpus, "cpus", 0, "1: the one-CPU mode (Caddy and Apache pinned to one CPU with their upstreams inside them, the load generator on another); 0: every CPU, nothing pinned")
 	flag.StringVar(&cases, "cases", "", "the cases to run, comma-separated (default: "+strings.Join(caseNames, ",")+"; with -cpus 1: "+strings.Join(oneCPUCases, ",")+")")
 	flag.StringVar(&cfg.profile, "profile", "", "profile one variant instead of running the cases: "+strings.Join(profileNames, ", "))
@@ -137,14 +144,14 @@ func logf(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "[%6.1fs] %s\n", time.Since(began).Seconds(), fmt.Sprintf(format, args...))
 }
 
-var caseNames = []string{"read", "anonymous", "login", "scale", "keepalive", "redis-calls", "invalidation"}
+var caseNames = []string{"read", "anonymous", "login", "scale", "keepalive", "redis-calls", "invalidation", "density"}
 
 // oneCPUCases are the cases of the one-CPU mode, its default; oneCPUAllowed
 // those it can run. The others need Redis or a second Caddy of their own,
 // which the mode does not pin.
 var (
 	oneCPUCases   = []string{"read", "anonymous", "login"}
-	oneCPUAllowed = []string{"read", "anonymous", "login"}
+	oneCPUAllowed = []string{"read", "anonymous", "login", "density"}
 )
 
 func (c config) oneCPU() bool { return c.cpus == 1 }
@@ -169,6 +176,9 @@ func (c config) check() error {
 	}
 	if c.oneCPU() && c.profile != "" {
 		return fmt.Errorf("-profile runs without -cpus")
+	}
+	if c.densityLogins < 1 || c.densityTouch <= 0 {
+		return fmt.Errorf("-density-logins and -density-touch must be positive")
 	}
 	if c.callsTime < 3*c.callsTouch {
 		return fmt.Errorf("-calls-time %s is shorter than 3 × -calls-touch %s: the measurement would not span three keep-alive writes", c.callsTime, c.callsTouch)
@@ -228,6 +238,9 @@ func suite(cfg config) error {
 	}
 	if cfg.runs("invalidation") && !env.redisPending {
 		rep.lag = caseInvalidation(cfg, env)
+	}
+	if cfg.runs("density") {
+		rep.density = caseDensity(cfg, env)
 	}
 	rep.took = time.Since(began)
 	text := rep.markdown()

@@ -25,6 +25,7 @@ type report struct {
 	redisMemory *redisMemory       // around the login storm
 	calls       *redisCallsOutcome // case 6
 	lag         *lagOutcome        // case 7
+	density     *densityOutcome    // case 8
 }
 
 const (
@@ -134,6 +135,10 @@ func (r *report) markdown() string {
 	}
 	if r.hasRedisSection() {
 		b.WriteString(r.redisSection())
+	}
+	if r.density != nil {
+		fmt.Fprintf(&b, "\n### 8. Density: bytes of bbolt pages per session\n\n")
+		b.WriteString(r.densityTable())
 	}
 	return b.String()
 }
