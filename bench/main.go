@@ -28,10 +28,10 @@
 //  8. density: the bytes of bbolt pages per session, after 50,000 logins
 //     through HTTP and in the scale case's file of 1,000,000 sessions.
 //
-// `go run ./bench -cpus 1` is the one-CPU mode: Caddy and Apache httpd
-// pinned to one CPU with their upstreams served inside them, the load
-// generator on another, for the read, anonymous and login cases (see
-// onecpu.go).
+// `go run ./bench -cpus 1` is the one-CPU mode: Caddy, with its upstream
+// served inside it, and Apache httpd with its upstream, pinned to one CPU,
+// the load generator on another, for the read, anonymous and login cases
+// (see onecpu.go).
 //
 // `go run ./bench -profile read-bolt` instead runs one variant for a while
 // and saves Caddy's CPU and allocation profiles.
@@ -104,7 +104,7 @@ func main() {
 	flag.DurationVar(&cfg.lagTimeout, "lag-timeout", 5*time.Second, "how long a try of the invalidation case waits for the second Caddy to refuse the session")
 	flag.IntVar(&cfg.densityLogins, "density-logins", 50_000, "sessions the density case makes by logging in through HTTP")
 	flag.DurationVar(&cfg.densityTouch, "density-touch", time.Second, "touch_interval of the density case's site: each session is read once after it")
-	flag.IntVar(&cfg.cpus, "cpus", 0, "1: the one-CPU mode (Caddy and Apache pinned to one CPU with their upstreams inside them, the load generator on another); 0: every CPU, nothing pinned")
+	flag.IntVar(&cfg.cpus, "cpus", 0, "1: the one-CPU mode (Caddy with its upstream inside it, and Apache with its upstream, pinned to one CPU; the load generator on another); 0: every CPU, nothing pinned")
 	flag.StringVar(&cases, "cases", "", "the cases to run, comma-separated (default: "+strings.Join(caseNames, ",")+"; with -cpus 1: "+strings.Join(oneCPUCases, ",")+")")
 	flag.StringVar(&cfg.profile, "profile", "", "profile one variant instead of running the cases: "+strings.Join(profileNames, ", "))
 	flag.DurationVar(&cfg.profTime, "profile-time", 20*time.Second, "length of the CPU profile")
