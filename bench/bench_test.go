@@ -58,16 +58,64 @@ func TestLoadGenerator(t *testing.T) {
 	}
 }
 
+// Each mode's results go between markers of their own: a run of one mode
+// replaces its block and leaves the other's.
+// sequence sends each request once, in keep-alive connections that a
+// server may close, and hands back the session cookie of each response.
+func TestSequence(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := r.Header.Get("X-Login")
+		http.SetCookie(w, &http.Cookie{Name: "theme", Value: "dark"})
+		http.SetCookie(w, &http.Cookie{Name: "sid", Value: "id-" + n, Path: "/", HttpOnly: true})
+		if strings.HasSuffix(n, "7") {
+			w.Header().Set("Connection", "close")
+		}
+		fmt.Fprint(w, "hello")
+	}))
+	defer srv.Close()
+	addr := strings.TrimPrefix(srv.URL, "http://")
+	build := requestLogin(addr, "/login")
+	got := make([]string, 500)
+	first := loginSeq.Load() + 1
+	err := sequence(addr, len(got), 8, func(_ int, buf []byte) []byte { return build(nil, buf) },
+		"sid", func(i int, v []byte) { got[i] = string(v) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for i, v := range got {
+		if !strings.HasPrefix(v, "id-") || seen[v] {
+			t.Fatalf("request %d: cookie %q (a duplicate: %t)", i, v, seen[v])
+		}
+		seen[v] = true
+	}
+	if !seen[fmt.Sprintf("id-%d", first)] || !seen[fmt.Sprintf("id-%d", first+499)] {
+		t.Fatalf("the X-Login numbers did not run from %d to %d", first, first+499)
+	}
+	bad := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "no", http.StatusForbidden)
+	}))
+	defer bad.Close()
+	baddr := strings.TrimPrefix(bad.URL, "http://")
+	if err := sequence(baddr, 10, 2, func(_ int, buf []byte) []byte { return build(nil, buf) }, "", nil); err == nil {
+		t.Fatal("a 403 passed")
+	}
+}
+
 func TestWriteResults(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "B.md")
 	os.WriteFile(path, []byte("# Title\n\nkept\n"), 0o644)
-	for _, text := range []string{"first", "second"} {
-		if err := writeResults(path, text); err != nil {
+	for _, w := range []struct {
+		text   string
+		oneCPU bool
+	}{{"first", false}, {"one", true}, {"second", false}, {"two", true}} {
+		if err := writeResults(path, w.text, w.oneCPU); err != nil {
 			t.Fatal(err)
 		}
 	}
 	b, _ := os.ReadFile(path)
-	want := "# Title\n\nkept\n\n" + beginMarker + "\nsecond\n" + endMarker + "\n"
+	want := "# Title\n\nkept\n\n" + beginMarker + "\nsecond\n" + endMarker + "\n\n" +
+		oneCPUBeginMarker + "\ntwo\n" + oneCPUEndMarker + "\n"
 	if string(b) != want {
 		t.Fatalf("got %q, want %q", b, want)
 	}

@@ -106,7 +106,23 @@ func mustScrape(admin string) counters {
 
 func caseRead(cfg config, e *env) []*outcome {
 	logf("case 1, read path: %d rounds of %s per variant, %d clients", cfg.rounds, cfg.round, cfg.conns)
-	return interleave(cfg, "read", readVariants(e), cfg.conns)
+	return interleave(cfg, "read", e.ofMode(readVariants(e)), cfg.conns)
+}
+
+// ofMode keeps the variants the mode measures: in the one-CPU mode, the
+// plain proxies, bolt and Apache (no Redis, which is not pinned, and no
+// diagnostic row).
+func (e *env) ofMode(vs []variant) []variant {
+	if !e.oneCPU {
+		return vs
+	}
+	var out []variant
+	for _, v := range vs {
+		if !v.diagnostic && v.backend != "redis" {
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 func readVariants(e *env) []variant {
@@ -134,7 +150,7 @@ func caseAnonymous(cfg config, e *env) []*outcome {
 func caseLogin(cfg config, e *env) ([]*outcome, *redisMemory) {
 	logf("case 3, login storm: %d rounds of %s per variant, %d clients", cfg.rounds, cfg.round, cfg.logins)
 	var out []*outcome
-	storm := func() { out = interleave(cfg, "login", loginVariants(e), cfg.logins) }
+	storm := func() { out = interleave(cfg, "login", e.ofMode(loginVariants(e)), cfg.logins) }
 	if e.redisAddr == "" {
 		storm()
 		return out, nil
@@ -144,12 +160,20 @@ func caseLogin(cfg config, e *env) ([]*outcome, *redisMemory) {
 }
 
 func loginVariants(e *env) []variant {
+	to := func(addr string) target {
+		if e.oneCPU {
+			// The upstreams inside the servers name the user after the
+			// request's number.
+			return target{addr, requestLogin(addr, "/login")}
+		}
+		return target{addr, requestTo(addr, "/login", "", nil, false)}
+	}
 	return []variant{
-		{name: "Caddy reverse_proxy", target: target{e.plain, requestTo(e.plain, "/login", "", nil, false)}},
-		{name: "Caddy session (bolt, fsync) + reverse_proxy", target: target{e.login, requestTo(e.login, "/login", "", nil, false)}, admin: e.admin, backend: "bolt"},
-		{name: "Caddy session (Redis) + reverse_proxy", target: target{e.redis, requestTo(e.redis, "/login", "", nil, false)}, admin: e.admin, backend: "redis", pending: e.redis == ""},
-		{name: "Apache mod_proxy", target: target{e.apachePlain, requestTo(e.apachePlain, "/login", "", nil, false)}},
-		{name: "Apache mod_session_dbd + mod_proxy", target: target{e.apacheSession, requestTo(e.apacheSession, "/login", "", nil, false)},
+		{name: "Caddy reverse_proxy", target: to(e.plain)},
+		{name: "Caddy session (bolt, fsync) + reverse_proxy", target: to(e.login), admin: e.admin, backend: "bolt"},
+		{name: "Caddy session (Redis) + reverse_proxy", target: to(e.redis), admin: e.admin, backend: "redis", pending: e.redis == ""},
+		{name: "Apache mod_proxy", target: to(e.apachePlain)},
+		{name: "Apache mod_session_dbd + mod_proxy", target: to(e.apacheSession),
 			sessions: func() (int, error) { return apacheSessions(e) }},
 	}
 }

@@ -66,7 +66,7 @@ func startPair(e *env) ([2]pairCaddy, error) {
 			Name:  "session on Redis, instance " + name + " of the invalidation case",
 			Store: "redis redis://" + e.redisAddr + "/0", KeyPrefix: "bench-lag:", Realm: "bench-lag", Port: port,
 		}}
-		p, err := startCaddy(e.dir, "caddy-lag-"+name, e.caddyBin, admin, e.upstream, sites)
+		p, err := e.startCaddy("caddy-lag-"+name, admin, 0, sites)
 		if err != nil {
 			return pair, err
 		}

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -120,7 +121,7 @@ func drive(t target, c *client, deadline time.Time) result {
 		c.n++
 		begin := time.Now()
 		c.conn.SetDeadline(begin.Add(10 * time.Second))
-		status, keep, err := roundTrip(c.conn, c.br, c.buf)
+		status, keep, _, err := roundTrip(c.conn, c.br, c.buf, nil)
 		took := time.Since(begin)
 		if err != nil {
 			r.errors++
@@ -142,26 +143,28 @@ func drive(t target, c *client, deadline time.Time) result {
 }
 
 // roundTrip writes a request and reads its response, discarding the body.
-func roundTrip(conn net.Conn, br *bufio.Reader, req []byte) (status int, keep bool, err error) {
+// With cookie set (such as "sid="), it also returns a copy of the value
+// of the response's Set-Cookie of that name, nil if it set none.
+func roundTrip(conn net.Conn, br *bufio.Reader, req, cookie []byte) (status int, keep bool, set []byte, err error) {
 	if _, err := conn.Write(req); err != nil {
-		return 0, false, err
+		return 0, false, nil, err
 	}
 	line, err := br.ReadSlice('\n')
 	if err != nil {
-		return 0, false, err
+		return 0, false, nil, err
 	}
 	if len(line) < 12 || !bytes.HasPrefix(line, []byte("HTTP/1.")) {
-		return 0, false, fmt.Errorf("bad status line %q", line)
+		return 0, false, nil, fmt.Errorf("bad status line %q", line)
 	}
 	status, err = strconv.Atoi(string(line[9:12]))
 	if err != nil {
-		return 0, false, fmt.Errorf("bad status line %q", line)
+		return 0, false, nil, fmt.Errorf("bad status line %q", line)
 	}
 	length, chunked, keep := -1, false, true
 	for {
 		line, err = br.ReadSlice('\n')
 		if err != nil {
-			return 0, false, err
+			return 0, false, nil, err
 		}
 		if len(line) <= 2 {
 			break
@@ -172,12 +175,15 @@ func roundTrip(conn net.Conn, br *bufio.Reader, req []byte) (status int, keep bo
 		case bytes.EqualFold(name, []byte("Content-Length")):
 			length, err = strconv.Atoi(string(value))
 			if err != nil {
-				return 0, false, fmt.Errorf("bad Content-Length %q", value)
+				return 0, false, nil, fmt.Errorf("bad Content-Length %q", value)
 			}
 		case bytes.EqualFold(name, []byte("Transfer-Encoding")):
 			chunked = bytes.Contains(bytes.ToLower(value), []byte("chunked"))
 		case bytes.EqualFold(name, []byte("Connection")):
 			keep = !bytes.EqualFold(value, []byte("close"))
+		case cookie != nil && bytes.EqualFold(name, []byte("Set-Cookie")) && bytes.HasPrefix(value, cookie):
+			v, _, _ := bytes.Cut(value[len(cookie):], []byte(";"))
+			set = bytes.Clone(v)
 		}
 	}
 	switch {
@@ -186,9 +192,72 @@ func roundTrip(conn net.Conn, br *bufio.Reader, req []byte) (status int, keep bo
 	case length > 0:
 		_, err = br.Discard(length)
 	case length < 0 && status != 204 && status != 304:
-		return 0, false, errors.New("a response with no length: the bench needs keep-alive")
+		return 0, false, nil, errors.New("a response with no length: the bench needs keep-alive")
 	}
-	return status, keep, err
+	return status, keep, set, err
+}
+
+// sequence sends n requests to addr, request i built by build, over
+// workers keep-alive connections at once, and gives got the value of the
+// cookie each response set (nil if none; got may be nil). Unlike run, it
+// stops at the first error or status other than 200: it makes state that
+// a case then measures.
+func sequence(addr string, n, workers int, build func(i int, buf []byte) []byte, cookie string, got func(i int, value []byte)) error {
+	var next atomic.Int64
+	errs := make(chan error, workers)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var conn net.Conn
+			var br *bufio.Reader
+			var buf []byte
+			defer func() {
+				if conn != nil {
+					conn.Close()
+				}
+			}()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					return
+				}
+				if conn == nil {
+					c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+					if err != nil {
+						errs <- err
+						return
+					}
+					conn, br = c, bufio.NewReaderSize(c, 16<<10)
+				}
+				buf = build(i, buf[:0])
+				conn.SetDeadline(time.Now().Add(30 * time.Second))
+				var want []byte
+				if cookie != "" {
+					want = []byte(cookie + "=")
+				}
+				status, keep, set, err := roundTrip(conn, br, buf, want)
+				if err == nil && status != 200 {
+					err = fmt.Errorf("%s answered %d", addr, status)
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+				if got != nil {
+					got(i, set)
+				}
+				if !keep {
+					conn.Close()
+					conn = nil
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	return <-errs
 }
 
 func discardChunked(br *bufio.Reader) error {
@@ -240,13 +309,35 @@ const carried = "X-Carried-User: user-0000042@example.com\r\n" +
 	"X-Carried-Roles: " + "admin,editor,viewer" + "\r\n" +
 	"X-Carried-Cart: " + "sku-1001,sku-1002,sku-1003,sku-1004,sku-1005,sku-1006" + "\r\n"
 
-// requestWith is requestTo with extra header lines.
-func requestWith(addr, path, cookie string, ids []string, random bool, extra string) func(*client, []byte) []byte {
-	head := "GET " + path + " HTTP/1.1\r\nHost: " + addr + "\r\n" + extra +
+// browserHead is a request's first lines, up to the cookies: what a
+// browser sends.
+func browserHead(addr, path, extra string) string {
+	return "GET " + path + " HTTP/1.1\r\nHost: " + addr + "\r\n" + extra +
 		"User-Agent: Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0\r\n" +
 		"Accept: text/html,application/xhtml+xml,*/*;q=0.8\r\n" +
 		"Accept-Language: en-US,en;q=0.5\r\n" +
 		"Connection: keep-alive\r\n"
+}
+
+// loginSeq numbers the logins of the whole run, for the X-Login header.
+var loginSeq atomic.Int64
+
+// requestLogin returns a request builder for GET path on addr without a
+// session, each request with an X-Login header of its own number: the
+// upstreams inside the servers of the one-CPU mode, which keep no
+// counter, name the user of a login after it.
+func requestLogin(addr, path string) func(*client, []byte) []byte {
+	head := browserHead(addr, path, "") + "Cookie: theme=dark; lang=en\r\nX-Login: "
+	return func(_ *client, buf []byte) []byte {
+		buf = append(buf, head...)
+		buf = strconv.AppendInt(buf, loginSeq.Add(1), 10)
+		return append(buf, "\r\n\r\n"...)
+	}
+}
+
+// requestWith is requestTo with extra header lines.
+func requestWith(addr, path, cookie string, ids []string, random bool, extra string) func(*client, []byte) []byte {
+	head := browserHead(addr, path, extra)
 	if len(ids) == 0 {
 		full := []byte(head + "Cookie: theme=dark; lang=en\r\n\r\n")
 		return func(_ *client, buf []byte) []byte { return append(buf, full...) }

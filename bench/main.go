@@ -24,7 +24,14 @@
 //     to span several; and, in the login storm, Redis's memory per session;
 //  7. invalidation: how long a second Caddy on the same Redis keeps
 //     accepting a session that the first one ended (logout, admin revoke,
-//     rotation).
+//     rotation);
+//  8. density: the bytes of bbolt pages per session, after 50,000 logins
+//     through HTTP and in the scale case's file of 1,000,000 sessions.
+//
+// `go run ./bench -cpus 1` is the one-CPU mode: Caddy, with its upstream
+// served inside it, and Apache httpd with its upstream, pinned to one CPU,
+// the load generator on another, for the read, anonymous and login cases
+// (see onecpu.go).
 //
 // `go run ./bench -profile read-bolt` instead runs one variant for a while
 // and saves Caddy's CPU and allocation profiles.
@@ -57,12 +64,16 @@ type config struct {
 	cases     []string
 	profile   string
 	profTime  time.Duration
+	cpus      int // 1: the one-CPU mode; 0: every CPU, nothing pinned
 
 	callsTouch time.Duration // touch_interval of the Redis calls case's site
 	callsTime  time.Duration // length of its measurement
 	hot        int           // sessions of its hot set
 	lagTries   int           // tries of each kind in the invalidation case
 	lagTimeout time.Duration // when a try gives up
+
+	densityLogins int           // sessions the density case makes through HTTP
+	densityTouch  time.Duration // touch_interval of its site
 }
 
 func main() {
@@ -91,11 +102,21 @@ func main() {
 	flag.IntVar(&cfg.hot, "hot", 50, "sessions of the hot set of the redis-calls case")
 	flag.IntVar(&cfg.lagTries, "lag-tries", 200, "tries of each kind (logout, revoke, rotation) in the invalidation case")
 	flag.DurationVar(&cfg.lagTimeout, "lag-timeout", 5*time.Second, "how long a try of the invalidation case waits for the second Caddy to refuse the session")
-	flag.StringVar(&cases, "cases", strings.Join(caseNames, ","), "the cases to run")
+	flag.IntVar(&cfg.densityLogins, "density-logins", 50_000, "sessions the density case makes by logging in through HTTP")
+	flag.DurationVar(&cfg.densityTouch, "density-touch", time.Second, "touch_interval of the density case's site: each session is read once after it")
+	flag.IntVar(&cfg.cpus, "cpus", 0, "1: the one-CPU mode (Caddy with its upstream inside it, and Apache with its upstream, pinned to one CPU; the load generator on another); 0: every CPU, nothing pinned")
+	flag.StringVar(&cases, "cases", "", "the cases to run, comma-separated (default: "+strings.Join(caseNames, ",")+"; with -cpus 1: "+strings.Join(oneCPUCases, ",")+")")
 	flag.StringVar(&cfg.profile, "profile", "", "profile one variant instead of running the cases: "+strings.Join(profileNames, ", "))
 	flag.DurationVar(&cfg.profTime, "profile-time", 20*time.Second, "length of the CPU profile")
 	flag.Parse()
-	cfg.cases = strings.Split(cases, ",")
+	switch {
+	case cases != "":
+		cfg.cases = strings.Split(cases, ",")
+	case cfg.cpus == 1:
+		cfg.cases = oneCPUCases
+	default:
+		cfg.cases = caseNames
+	}
 	if err := cfg.check(); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(2)
@@ -123,7 +144,17 @@ func logf(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "[%6.1fs] %s\n", time.Since(began).Seconds(), fmt.Sprintf(format, args...))
 }
 
-var caseNames = []string{"read", "anonymous", "login", "scale", "keepalive", "redis-calls", "invalidation"}
+var caseNames = []string{"read", "anonymous", "login", "scale", "keepalive", "redis-calls", "invalidation", "density"}
+
+// oneCPUCases are the cases of the one-CPU mode, its default; oneCPUAllowed
+// those it can run. The others need Redis or a second Caddy of their own,
+// which the mode does not pin.
+var (
+	oneCPUCases   = []string{"read", "anonymous", "login"}
+	oneCPUAllowed = []string{"read", "anonymous", "login", "density"}
+)
+
+func (c config) oneCPU() bool { return c.cpus == 1 }
 
 func (c config) runs(name string) bool { return slices.Contains(c.cases, name) }
 
@@ -132,10 +163,22 @@ func (c config) runs(name string) bool { return slices.Contains(c.cases, name) }
 func (c config) needsApache() bool { return c.runs("read") || c.runs("login") }
 
 func (c config) check() error {
+	if c.cpus != 0 && c.cpus != 1 {
+		return fmt.Errorf("-cpus takes 0 (every CPU) or 1 (the one-CPU mode), not %d", c.cpus)
+	}
 	for _, name := range c.cases {
 		if !slices.Contains(caseNames, name) {
 			return fmt.Errorf("unknown case %q: the cases are %s", name, strings.Join(caseNames, ", "))
 		}
+		if c.oneCPU() && !slices.Contains(oneCPUAllowed, name) {
+			return fmt.Errorf("case %q does not run in the one-CPU mode, which runs %s", name, strings.Join(oneCPUAllowed, ", "))
+		}
+	}
+	if c.oneCPU() && c.profile != "" {
+		return fmt.Errorf("-profile runs without -cpus")
+	}
+	if c.densityLogins < 1 || c.densityTouch <= 0 {
+		return fmt.Errorf("-density-logins and -density-touch must be positive")
 	}
 	if c.callsTime < 3*c.callsTouch {
 		return fmt.Errorf("-calls-time %s is shorter than 3 × -calls-touch %s: the measurement would not span three keep-alive writes", c.callsTime, c.callsTouch)
@@ -151,7 +194,7 @@ func suite(cfg config) error {
 	if err != nil {
 		return err
 	}
-	if err := ensureTools(cfg.install, cfg.needsApache()); err != nil {
+	if err := ensureTools(cfg.install, cfg.needsApache(), cfg.oneCPU()); err != nil {
 		return err
 	}
 	dir, err := os.MkdirTemp("", "caddy-session-bench-")
@@ -196,6 +239,9 @@ func suite(cfg config) error {
 	if cfg.runs("invalidation") && !env.redisPending {
 		rep.lag = caseInvalidation(cfg, env)
 	}
+	if cfg.runs("density") {
+		rep.density = caseDensity(cfg, env)
+	}
 	rep.took = time.Since(began)
 	text := rep.markdown()
 	fmt.Println(text)
@@ -204,7 +250,7 @@ func suite(cfg config) error {
 		if !filepath.IsAbs(path) {
 			path = filepath.Join(root, path)
 		}
-		if err := writeResults(path, text); err != nil {
+		if err := writeResults(path, text, cfg.oneCPU()); err != nil {
 			return err
 		}
 		logf("wrote the results into %s", path)

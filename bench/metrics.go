@@ -53,3 +53,27 @@ func createdSeries(backend string) string {
 func delta(before, after counters, series string) float64 {
 	return after[series] - before[series]
 }
+
+// gauge reads one series without labels from a Caddy's /metrics, such as
+// go_sched_gomaxprocs_threads.
+func gauge(admin, name string) (float64, error) {
+	res, err := http.Get("http://" + admin + "/metrics")
+	if err != nil {
+		return 0, err
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		return 0, fmt.Errorf("GET /metrics: %s", res.Status)
+	}
+	sc := bufio.NewScanner(res.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
+			return strconv.ParseFloat(v, 64)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return 0, err
+	}
+	return 0, fmt.Errorf("no %s in /metrics", name)
+}

@@ -22,9 +22,14 @@ const (
 
 // ensureTools installs what is missing with apt-get, or reports what is
 // missing when install is false. Apache and its SQLite session database
-// are needed only when a case compares with Apache.
-func ensureTools(install, apache bool) error {
+// are needed only when a case compares with Apache; Redis outside the
+// one-CPU mode, taskset in it.
+func ensureTools(install, apache, oneCPU bool) error {
 	var missing []string
+	redis := !oneCPU
+	if _, err := exec.LookPath("taskset"); oneCPU && err != nil {
+		missing = append(missing, "util-linux")
+	}
 	if apache && !exists(apacheBin) {
 		missing = append(missing, "apache2")
 	}
@@ -34,7 +39,7 @@ func ensureTools(install, apache bool) error {
 	if _, err := exec.LookPath("sqlite3"); apache && err != nil {
 		missing = append(missing, "sqlite3")
 	}
-	if _, err := exec.LookPath("redis-server"); err != nil {
+	if _, err := exec.LookPath("redis-server"); redis && err != nil {
 		missing = append(missing, "redis-server")
 	}
 	if len(missing) == 0 {
