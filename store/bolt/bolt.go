@@ -248,6 +248,9 @@ func (s *Store) Import(ctx context.Context, entries []store.Entry, identity stri
 		n := min(len(entries), importBatch)
 		err := s.db.Update(func(tx *bbolt.Tx) error {
 			b := s.buckets(tx)
+			// Imported deadlines come in any order, and pages split near
+			// full would stay near empty.
+			b.expiry.FillPercent = bbolt.DefaultFillPercent
 			for _, e := range entries[:n] {
 				if err := b.remove(e.Hash); err != nil {
 					return err
@@ -633,12 +636,26 @@ type txBuckets struct {
 }
 
 func buckets(tx *bbolt.Tx) txBuckets {
-	return txBuckets{
+	b := txBuckets{
 		sessions: tx.Bucket(bucketSessions),
 		expiry:   tx.Bucket(bucketExpiry),
 		identity: tx.Bucket(bucketIdentity),
 	}
+	if tx.Writable() {
+		// bbolt splits a full page in two halves, for keys that come in
+		// any order; the expiry index's come in the order of time, so
+		// the left half would stay half empty. bbolt keeps no fill in
+		// the file: every transaction sets it.
+		b.expiry.FillPercent = expiryFillPercent
+	}
+	return b
 }
+
+// expiryFillPercent leaves a little room in a page for the deadlines that
+// commit out of order (a group commit's writers, clocks of other CPUs).
+// Keys that come in random order would leave the pages it splits nearly
+// empty: Import, whose keys do, keeps bbolt's default.
+const expiryFillPercent = 0.95
 
 // buckets are the store's buckets in tx, for writing: every record the
 // transaction changes leaves the cache when it commits.
