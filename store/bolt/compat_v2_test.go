@@ -95,16 +95,36 @@ func wantV2Count(t *testing.T, s *Store, want int) {
 	}
 }
 
-// testV2Write: a write rewrites the record and its index entries; the
-// session keeps its values and is still found by its identity.
+// testV2Write: a write rewrites the record in the current version and its
+// index entries in the current layout; the session keeps its values and
+// is still found by its identity.
 func testV2Write(t *testing.T, s *Store) {
+	laptop := session.HashID("v2:alice-laptop")
 	res, err := s.Update(t.Context(), v2Update("v2:alice-laptop", "shop", "alice", &session.Patch{Set: map[string]string{"cart": "4"}}))
 	if err != nil || res.Record.Values["cart"] != "4" || res.Record.Values["user"] != "alice" || !res.Record.Created.Equal(base) {
 		t.Fatalf("update of a version 2 session: %+v, %v", res, err)
 	}
+	if v := dump(t, s)["sessions/"+string(laptop[:])]; v[0] != codecVersion {
+		t.Fatalf("the written record is of version %d, want %d", v[0], codecVersion)
+	}
+	wantFullKeys(t, s, laptop, false)
 	wantV2Count(t, s, len(v2Live))
 	if n, err := s.DeleteByIdentity(t.Context(), "shop", "user", "alice"); err != nil || n != 1 {
 		t.Fatalf("DeleteByIdentity(shop, alice) after the write = %d, %v; want 1", n, err)
+	}
+}
+
+// rewrite writes the version 2 session name of realm shop again, which
+// moves it to the current version and layout.
+func rewrite(t *testing.T, s *Store, name string) {
+	t.Helper()
+	u := v2Update(name, "shop", v2Live[name].values["user"], &session.Patch{Set: map[string]string{"visits": "2"}})
+	if _, err := s.Update(t.Context(), u); err != nil {
+		t.Fatalf("rewriting %s: %v", name, err)
+	}
+	hash := session.HashID(name)
+	if v := dump(t, s)["sessions/"+string(hash[:])]; v[0] != codecVersion {
+		t.Fatalf("%s rewritten in version %d, want %d", name, v[0], codecVersion)
 	}
 }
 
@@ -116,15 +136,19 @@ func testV2Forward(t *testing.T, s *Store) {
 	wantV2Count(t, s, len(v2Live))
 }
 
-// testV2Revocation: the identity index of the old layout finds every
-// session of the identity in the realm, long values included.
+// testV2Revocation: a revocation finds an identity's sessions in both
+// layouts, the old entries (long values too) and the new ones of sessions
+// written since the upgrade.
 func testV2Revocation(t *testing.T, s *Store) {
+	rewrite(t, s, "v2:alice-laptop")
+	tablet := session.HashID("v3:alice-tablet")
+	createAt(t, s, tablet, "admin", v2Now, map[string]string{"user": "alice"})
 	tests := []struct {
 		realm, value string
 		want         int
 	}{
-		{"shop", "alice", 1}, // the laptop's; the unindexed one stays
-		{"admin", "alice", 1},
+		{"shop", "alice", 1},  // the laptop's, rewritten; the unindexed one stays
+		{"admin", "alice", 2}, // the phone's, of the old layout, and the tablet's
 		{"shop", "bob", 1},
 		{"shop", v2CarolUser, 1},
 		{"shop", "dave", 1}, // expired but not yet swept: it goes too
@@ -147,11 +171,16 @@ func testV2Delete(t *testing.T, s *Store) {
 	wantV2Count(t, s, len(v2Live)-1)
 }
 
+// testV2Sweep: the sweeper removes sessions of both layouts.
 func testV2Sweep(t *testing.T, s *Store) {
 	if n, err := s.Sweep(v2Now); err != nil || n != 1 {
 		t.Fatalf("Sweep at %s = %d, %v; want 1, the expired one", v2Now, n, err)
 	}
 	wantV2Count(t, s, len(v2Live))
+	// Half of them in the new layout.
+	for _, name := range []string{"v2:alice-laptop", "v2:anonymous", "v2:carol"} {
+		rewrite(t, s, name)
+	}
 	if n, err := s.Sweep(base.Add(24 * time.Hour)); err != nil || n != len(v2Live) {
 		t.Fatalf("Sweep = %d, %v; want %d", n, err, len(v2Live))
 	}
