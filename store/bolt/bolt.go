@@ -8,19 +8,26 @@
 //     a session or a forward record (a session's old hash after a
 //     rotation, see store.Decide);
 //   - expiry: the record's ExpiresAt as 8-byte big-endian unix nanoseconds,
-//     then the hash, then 'f' for a forward record → nothing. Sorted by
-//     time, so the sweeper reads the expired records from the start
-//     instead of scanning them all, and Count counts the sessions by the
-//     length of the keys;
-//   - identity: the identity key name and its value, each uvarint-length-
-//     prefixed, then the hash → nothing, so DeleteByIdentity is a prefix
-//     scan. Forward records have no entry; the realm is in the record,
-//     not in the key, so the index is the same for every realm.
+//     then the first 16 bytes of the hash, then 'f' for a forward record
+//     → nothing. Sorted by time, so the sweeper reads the expired records
+//     from the start instead of scanning them all, and Count counts the
+//     sessions by the length of the keys;
+//   - identity: a digest of the identity key name and its value, then the
+//     first 16 bytes of the hash → nothing, so DeleteByIdentity is a
+//     prefix scan. Forward records have no entry; the realm is in the
+//     record, not in the key, so the index is the same for every realm.
 //
-// Every write changes the record and both indexes in one transaction.
-// Files of the previous layout (codec version 1, no realms) open as they
-// are: their records read as sessions of no realm and are rewritten in
-// the current version when next written.
+// An index entry leads to the records whose hash starts with its prefix,
+// and the record says whose session it is and when it expires; index.go
+// has the details, and the full-hash form a key takes when its short form
+// is taken. Every write changes the record and both indexes in one
+// transaction.
+//
+// Files of the previous layouts open as they are, with no migration:
+// records of codec version 1 (no realms) read as sessions of no realm,
+// and records of versions 1 and 2 keep their index entries in the layout
+// they were written with (the whole hash, the identity value in clear)
+// until their next write rewrites them in the current one.
 package bolt
 
 import (
@@ -248,6 +255,9 @@ func (s *Store) Import(ctx context.Context, entries []store.Entry, identity stri
 		n := min(len(entries), importBatch)
 		err := s.db.Update(func(tx *bbolt.Tx) error {
 			b := s.buckets(tx)
+			// Imported deadlines come in any order, and pages split near
+			// full would stay near empty.
+			b.expiry.FillPercent = bbolt.DefaultFillPercent
 			for _, e := range entries[:n] {
 				if err := b.remove(e.Hash); err != nil {
 					return err
@@ -371,32 +381,10 @@ func (s *Store) DeleteByIdentity(ctx context.Context, realm, key, value string) 
 	err := s.write(func(tx *bbolt.Tx) error {
 		n = 0
 		b := s.buckets(tx)
-		prefix := identityPrefix(key, value)
-		// bbolt cursors do not survive deletes, so collect first.
-		var entries [][]byte
-		c := b.identity.Cursor()
-		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-			entries = append(entries, bytes.Clone(k))
-		}
-		for _, k := range entries {
-			var hash session.Hash
-			if len(k) != len(prefix)+len(hash) {
-				// Not an entry of this layout; leave it to Check.
-				continue
-			}
-			copy(hash[:], k[len(prefix):])
-			switch owner(b.sessions.Get(hash[:]), realm, key, value) {
-			case ownedHere:
-				if err := b.remove(hash); err != nil {
-					return err
-				}
-				n++
-			case ownedElsewhere:
-				continue // another realm's session: its entry stays
-			}
-			// The record's removal deleted this entry; a stale entry goes
-			// too.
-			if err := b.identity.Delete(k); err != nil {
+		for _, prefix := range identityPrefixes(key, value) {
+			removed, err := b.revoke(prefix, realm, key, value)
+			n += removed
+			if err != nil {
 				return err
 			}
 		}
@@ -404,6 +392,47 @@ func (s *Store) DeleteByIdentity(ctx context.Context, realm, key, value string) 
 	})
 	if err != nil {
 		return 0, err
+	}
+	return n, nil
+}
+
+// revoke removes the sessions of realm (or of none) whose identity key is
+// key with value, found by the identity index entries that start with
+// prefix, and returns how many it removed.
+func (b txBuckets) revoke(prefix []byte, realm, key, value string) (int, error) {
+	// bbolt cursors do not survive deletes, so collect first.
+	var entries [][]byte
+	c := b.identity.Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		entries = append(entries, bytes.Clone(k))
+	}
+	n := 0
+	for _, k := range entries {
+		suffix := k[len(prefix):]
+		if !isEntrySuffix(suffix) {
+			continue // not an entry of a known layout; leave it to Check
+		}
+		claimed := false
+		for _, hash := range hashesUnder(b.sessions, suffix) {
+			switch owner(b.sessions.Get(hash[:]), realm, key, value) {
+			case ownedHere:
+				// Its removal deletes its entry.
+				if err := b.remove(hash); err != nil {
+					return n, err
+				}
+				n++
+			default:
+				// Another realm's session keeps its entry; so does one
+				// whose identity only shares the digest.
+				claimed = claimed || b.claimsIdentityEntry(hash, k)
+			}
+		}
+		if !claimed {
+			// Gone with its record, or stale.
+			if err := b.identity.Delete(k); err != nil {
+				return n, err
+			}
+		}
 	}
 	return n, nil
 }
@@ -507,7 +536,7 @@ func (s *Store) List(ctx context.Context, cursor string, limit int, now time.Tim
 
 // Count implements store.Store. It counts the expiry index past now, which
 // reads keys only: the entries of forward records are told apart by their
-// length (expiryKey).
+// length (index.go).
 func (s *Store) Count(ctx context.Context, now time.Time) (int, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
@@ -522,7 +551,7 @@ func (s *Store) Count(ctx context.Context, now time.Time) (int, error) {
 		c := tx.Bucket(bucketExpiry).Cursor()
 		// Live means ExpiresAt after now: keys from now+1ns on.
 		for k, _ := c.Seek(binary.BigEndian.AppendUint64(nil, indexNano(nano+1))); k != nil; k, _ = c.Next() {
-			if len(k) == 8+len(session.Hash{}) {
+			if isSessionExpiryKey(k) {
 				n++
 			}
 		}
@@ -579,30 +608,35 @@ func sweepBatchTx(b txBuckets, now time.Time) (removed, seen int, err error) {
 		keys = append(keys, bytes.Clone(k))
 	}
 	for _, k := range keys {
-		var hash session.Hash
-		if len(k) == 8+len(hash) || len(k) == 8+len(hash)+1 && k[len(k)-1] == forwardMark {
-			copy(hash[:], k[8:8+len(hash)])
-			v := b.sessions.Get(hash[:])
-			if v != nil {
-				// The index says expired; the record has the last word,
-				// in case the entry is stale.
-				rec, _, derr := decode(v)
-				if derr != nil || rec.Expired(now) {
-					if err := b.remove(hash); err != nil {
-						return removed, len(keys), err
-					}
-					if derr != nil || !rec.Forwarded() {
-						removed++
-					}
-				}
-			}
-		}
-		// Gone with its record, or stale: either way it goes.
-		if err := b.expiry.Delete(k); err != nil {
+		n, err := sweepEntry(b, k, now)
+		removed += n
+		if err != nil {
 			return removed, len(keys), err
 		}
 	}
 	return removed, len(keys), nil
+}
+
+// sweepEntry removes the expired records that the expired expiry index
+// entry k leads to, then the entry, and returns how many sessions it
+// removed. The record has the last word, in case the entry is stale.
+func sweepEntry(b txBuckets, k []byte, now time.Time) (removed int, err error) {
+	if suffix := expiryEntrySuffix(k); suffix != nil {
+		for _, hash := range hashesUnder(b.sessions, suffix) {
+			rec, _, derr := decode(b.sessions.Get(hash[:]))
+			if derr == nil && !rec.Expired(now) {
+				continue
+			}
+			if err := b.remove(hash); err != nil {
+				return removed, err
+			}
+			if derr != nil || !rec.Forwarded() {
+				removed++
+			}
+		}
+	}
+	// Gone with its record, or stale: either way it goes.
+	return removed, b.expiry.Delete(k)
 }
 
 // sweepLoop sweeps every interval until Close.
@@ -633,12 +667,26 @@ type txBuckets struct {
 }
 
 func buckets(tx *bbolt.Tx) txBuckets {
-	return txBuckets{
+	b := txBuckets{
 		sessions: tx.Bucket(bucketSessions),
 		expiry:   tx.Bucket(bucketExpiry),
 		identity: tx.Bucket(bucketIdentity),
 	}
+	if tx.Writable() {
+		// bbolt splits a full page in two halves, for keys that come in
+		// any order; the expiry index's come in the order of time, so
+		// the left half would stay half empty. bbolt keeps no fill in
+		// the file: every transaction sets it.
+		b.expiry.FillPercent = expiryFillPercent
+	}
+	return b
 }
+
+// expiryFillPercent leaves a little room in a page for the deadlines that
+// commit out of order (a group commit's writers, clocks of other CPUs).
+// Keys that come in random order would leave the pages it splits nearly
+// empty: Import, whose keys do, keeps bbolt's default.
+const expiryFillPercent = 0.95
 
 // buckets are the store's buckets in tx, for writing: every record the
 // transaction changes leaves the cache when it commits.
@@ -662,25 +710,26 @@ func (b txBuckets) get(hash session.Hash) (*session.Record, string, error) {
 	return rec, identity, nil
 }
 
-// put stores rec under hash with its index entries. Any record already
-// under hash must have been removed first.
+// put stores rec under hash with its index entries (index.go). Any record
+// already under hash must have been removed first.
 func (b txBuckets) put(hash session.Hash, rec *session.Record, identity string) error {
 	b.cache.forgetOnCommit(b.tx, hash)
 	if err := b.sessions.Put(hash[:], encode(rec, identity)); err != nil {
 		return err
 	}
-	if err := b.expiry.Put(expiryKey(rec, hash), nil); err != nil {
+	if err := expiryKeys(rec, hash, false).put(b.expiry); err != nil {
 		return err
 	}
-	if k := identityKey(rec, identity, hash); k != nil {
-		return b.identity.Put(k, nil)
+	if keys, ok := identityKeys(rec, identity, hash, false); ok {
+		return keys.put(b.identity)
 	}
 	return nil
 }
 
-// remove deletes the record under hash, if any, with its index entries.
-// A record too corrupt to decode is deleted alone; its stale index entries
-// are dropped when the sweeper or DeleteByIdentity meets them.
+// remove deletes the record under hash, if any, with its index entries, in
+// the layout its version was written with. A record too corrupt to decode
+// is deleted alone; its stale index entries are dropped when the sweeper
+// or DeleteByIdentity meets them.
 func (b txBuckets) remove(hash session.Hash) error {
 	v := b.sessions.Get(hash[:])
 	if v == nil {
@@ -689,16 +738,32 @@ func (b txBuckets) remove(hash session.Hash) error {
 	b.cache.forgetOnCommit(b.tx, hash)
 	rec, identity, err := decode(v)
 	if err == nil {
-		if err := b.expiry.Delete(expiryKey(rec, hash)); err != nil {
+		old := oldLayout(v)
+		if err := expiryKeys(rec, hash, old).delete(b.expiry); err != nil {
 			return err
 		}
-		if k := identityKey(rec, identity, hash); k != nil {
-			if err := b.identity.Delete(k); err != nil {
+		if keys, ok := identityKeys(rec, identity, hash, old); ok {
+			if err := keys.delete(b.identity); err != nil {
 				return err
 			}
 		}
 	}
 	return b.sessions.Delete(hash[:])
+}
+
+// claimsIdentityEntry reports whether the record under hash has the
+// identity index entry k.
+func (b txBuckets) claimsIdentityEntry(hash session.Hash, k []byte) bool {
+	v := b.sessions.Get(hash[:])
+	if v == nil {
+		return false
+	}
+	rec, identity, err := decode(v)
+	if err != nil {
+		return false
+	}
+	keys, ok := identityKeys(rec, identity, hash, oldLayout(v))
+	return ok && bytes.Equal(keys.in(b.identity), k)
 }
 
 // indexNano maps unix nanoseconds to the expiry index's unsigned order.
@@ -714,37 +779,3 @@ func indexNano(nano int64) uint64 {
 // forwardMark ends the expiry index key of a forward record, so that Count
 // skips it by its length without reading the record.
 const forwardMark = 'f'
-
-// expiryKey is the expiry index key of rec, stored under hash: its
-// ExpiresAt, the hash, and forwardMark if it is a forward record.
-func expiryKey(rec *session.Record, hash session.Hash) []byte {
-	k := make([]byte, 0, 8+len(hash)+1)
-	k = binary.BigEndian.AppendUint64(k, indexNano(unixNano(rec.ExpiresAt())))
-	k = append(k, hash[:]...)
-	if rec.Forwarded() {
-		k = append(k, forwardMark)
-	}
-	return k
-}
-
-// identityPrefix is the start of the identity index keys of sessions whose
-// identity key is key with value. The lengths make it unambiguous: "ali"
-// is no prefix of "alice".
-func identityPrefix(key, value string) []byte {
-	k := make([]byte, 0, 2*binary.MaxVarintLen64+len(key)+len(value)+len(session.Hash{}))
-	k = appendString(k, key)
-	return appendString(k, value)
-}
-
-// identityKey is the identity index key of rec, or nil if it has none: no
-// identity key is configured, or the record does not hold it.
-func identityKey(rec *session.Record, identity string, hash session.Hash) []byte {
-	if identity == "" {
-		return nil
-	}
-	value, ok := rec.Values[identity]
-	if !ok {
-		return nil
-	}
-	return append(identityPrefix(identity, value), hash[:]...)
-}

@@ -53,7 +53,9 @@ func TestConformance(t *testing.T) {
 }
 
 // checkConsistent runs bbolt's own check of the file, then checks that the
-// indexes hold exactly one entry per record, each the right one.
+// indexes hold exactly one entry per record, each the right one, in the
+// layout of the record's version and in the short form unless the full
+// one is there (index.go).
 func checkConsistent(t *testing.T, s *Store) {
 	t.Helper()
 	err := s.db.View(func(tx *bbolt.Tx) error {
@@ -61,7 +63,14 @@ func checkConsistent(t *testing.T, s *Store) {
 			t.Errorf("bbolt check: %v", err)
 		}
 		b := buckets(tx)
-		wantExpiry, wantIdentity := map[string]bool{}, map[string]bool{}
+		want := map[string]map[string]bool{"expiry": {}, "identity": {}}
+		expect := func(index string, bucket *bbolt.Bucket, keys entryKeys, h session.Hash) {
+			k := keys.in(bucket)
+			if want[index][string(k)] {
+				t.Errorf("%s entry %x is that of two records, %s among them", index, k, h.Short())
+			}
+			want[index][string(k)] = true
+		}
 		err := b.sessions.ForEach(func(k, v []byte) error {
 			var h session.Hash
 			if len(k) != len(h) {
@@ -72,16 +81,16 @@ func checkConsistent(t *testing.T, s *Store) {
 			if err != nil {
 				return fmt.Errorf("session %s: %w", h.Short(), err)
 			}
-			wantExpiry[string(expiryKey(rec, h))] = true
-			if ik := identityKey(rec, identity, h); ik != nil {
-				wantIdentity[string(ik)] = true
+			expect("expiry", b.expiry, expiryKeys(rec, h, oldLayout(v)), h)
+			if keys, ok := identityKeys(rec, identity, h, oldLayout(v)); ok {
+				expect("identity", b.identity, keys, h)
 			}
 			return nil
 		})
 		if err != nil {
 			return err
 		}
-		for name, want := range map[string]map[string]bool{"expiry": wantExpiry, "identity": wantIdentity} {
+		for name, want := range want {
 			got := map[string]bool{}
 			bucket := tx.Bucket([]byte(name))
 			if err := bucket.ForEach(func(k, v []byte) error {
@@ -310,7 +319,14 @@ func TestSweepStaleEntries(t *testing.T) {
 	earlyForward.Successor = &orphan
 	err := s.db.Update(func(tx *bbolt.Tx) error {
 		b := buckets(tx)
-		for _, k := range [][]byte{expiryKey(early, h), expiryKey(early, orphan), expiryKey(earlyForward, h), expiryKey(earlyForward, orphan)} {
+		var keys [][]byte
+		for _, rec := range []*session.Record{early, earlyForward} {
+			for _, hash := range []session.Hash{h, orphan} {
+				k := expiryKeys(rec, hash, false)
+				keys = append(keys, k.short, k.full)
+			}
+		}
+		for _, k := range keys {
 			if err := b.expiry.Put(k, nil); err != nil {
 				return err
 			}

@@ -16,59 +16,117 @@ import (
 // latest, decode reads them all.
 const (
 	codecVersion1 = 1 // before realms and forward records
-	codecVersion  = 2
+	codecVersion2 = 2 // four fixed times; indexed the old way (index.go)
+	codecVersion  = 3
 )
 
-// headerSize is the version byte and the four times, the same in every
-// version.
+// headerSize is the version byte and the four times of versions 1 and 2.
 const headerSize = 1 + 4*8
 
-// The record encoding, version 2:
+// headerSize3 is the version byte, the flags and Created of version 3.
+const headerSize3 = 1 + 1 + 8
+
+// The record encoding, version 3:
 //
 //	version            1 byte
+//	flags              1 byte: bit 0 set in a forward record; bits 1-6
+//	                   the units of the three offsets below, 2 bits each
 //	Created            int64 unix nanoseconds, big-endian
-//	LastSeen           int64 unix nanoseconds, big-endian
-//	IdleDeadline       int64 unix nanoseconds, big-endian
-//	AbsoluteDeadline   int64 unix nanoseconds, big-endian
+//	LastSeen           offset from Created          zigzag varint, in its unit
+//	IdleDeadline       offset from LastSeen         zigzag varint, in its unit
+//	AbsoluteDeadline   offset from Created          zigzag varint, in its unit
+//	successor          32 bytes, in a forward record only
+//	realm              uvarint length, bytes
+//	identity key name  uvarint length, bytes
+//	per key, in order  uvarint length, key bytes, uvarint length, value
+//	                   bytes; the keys run to the end of the record
+//
+// The offsets are what the timeouts make them (a login: 0, 30 minutes and
+// 12 hours), so each is kept in the largest of nanoseconds, microseconds,
+// milliseconds and seconds that divides it exactly: 6 bytes for three
+// times instead of 24, and every time still decodes to the nanosecond,
+// which the session core compares deadlines at. Offsets wrap around like
+// int64 arithmetic, so any four times round-trip.
+//
+// Version 2, which decode still reads:
+//
+//	version            1 byte
+//	Created, LastSeen, IdleDeadline, AbsoluteDeadline
+//	                   int64 unix nanoseconds each, big-endian
 //	successor          uvarint length (0, or 32 in a forward record), bytes
 //	realm              uvarint length, bytes
 //	identity key name  uvarint length, bytes
 //	number of keys     uvarint
 //	per key, in order  uvarint length, key bytes, uvarint length, value bytes
 //
-// Version 1 is the same without successor and realm: it decodes as a
+// Version 1 is version 2 without successor and realm: it decodes as a
 // session of no realm.
 //
-// The successor comes first so that scans tell a forward record from a
-// session by one byte (isForward). The identity key name is the
-// Update.Identity the record was indexed under, so that removing the record
-// removes exactly its index entry even after the configuration names
-// another identity key.
+// The forward flag (in version 2, the successor) comes first so that scans
+// tell a forward record from a session without decoding it (isForward).
+// The identity key name is the Update.Identity the record was indexed
+// under, so that removing the record removes exactly its index entry even
+// after the configuration names another identity key.
+
+// The flags of version 3.
+const (
+	flagForward = 1 << 0
+	unitShift   = 1    // the units start at bit 1, LastSeen's first
+	flagsUsed   = 0x7f // bit 7 is unused: a record with it set is corrupt
+)
+
+// offsetUnits are the units an offset may be kept in, by their 2-bit code.
+var offsetUnits = [4]int64{1, int64(time.Microsecond), int64(time.Millisecond), int64(time.Second)}
+
+// offsetUnit is the code of the largest unit that divides d exactly.
+func offsetUnit(d int64) byte {
+	for code := len(offsetUnits) - 1; code > 0; code-- {
+		if d%offsetUnits[code] == 0 {
+			return byte(code)
+		}
+	}
+	return 0
+}
+
+// offset is b − a in int64 nanoseconds, wrapping around as int64
+// arithmetic does, so that a + offset is b again for any two times.
+func offset(a, b int64) int64 { return int64(uint64(b) - uint64(a)) }
 
 // encode returns the encoding of rec, indexed under identity. Keys are
 // written in order, so equal records encode to equal bytes.
 func encode(rec *session.Record, identity string) []byte {
 	keys := make([]string, 0, len(rec.Values))
-	size := headerSize + binary.MaxVarintLen64*(4+2*len(rec.Values)) + len(session.Hash{}) + len(rec.Realm) + len(identity)
+	size := headerSize3 + 3*binary.MaxVarintLen64 + len(session.Hash{}) +
+		binary.MaxVarintLen64*(2+2*len(rec.Values)) + len(rec.Realm) + len(identity)
 	for k, v := range rec.Values {
 		keys = append(keys, k)
 		size += len(k) + len(v)
 	}
 	slices.Sort(keys)
+	created, seen := unixNano(rec.Created), unixNano(rec.LastSeen)
+	offsets := [3]int64{
+		offset(created, seen),
+		offset(seen, unixNano(rec.IdleDeadline)),
+		offset(created, unixNano(rec.AbsoluteDeadline)),
+	}
+	var flags byte
+	if rec.Successor != nil {
+		flags |= flagForward
+	}
+	for i, d := range offsets {
+		flags |= offsetUnit(d) << (unitShift + 2*i)
+	}
 	b := make([]byte, 0, size)
-	b = append(b, codecVersion)
-	for _, t := range []time.Time{rec.Created, rec.LastSeen, rec.IdleDeadline, rec.AbsoluteDeadline} {
-		b = binary.BigEndian.AppendUint64(b, uint64(unixNano(t)))
+	b = append(b, codecVersion, flags)
+	b = binary.BigEndian.AppendUint64(b, uint64(created))
+	for i, d := range offsets {
+		b = binary.AppendVarint(b, d/offsetUnits[flags>>(unitShift+2*i)&3])
 	}
 	if rec.Successor != nil {
-		b = binary.AppendUvarint(b, uint64(len(rec.Successor)))
 		b = append(b, rec.Successor[:]...)
-	} else {
-		b = binary.AppendUvarint(b, 0)
 	}
 	b = appendString(b, rec.Realm)
 	b = appendString(b, identity)
-	b = binary.AppendUvarint(b, uint64(len(keys)))
 	for _, k := range keys {
 		b = appendString(b, k)
 		b = appendString(b, rec.Values[k])
@@ -113,11 +171,77 @@ func corrupt(format string, args ...any) error {
 // it returns an error: it never panics, and it never allocates more than
 // the input can fill.
 func decode(b []byte) (*session.Record, string, error) {
+	if len(b) == 0 {
+		return nil, "", corrupt("an empty record")
+	}
+	switch b[0] {
+	case codecVersion:
+		return decode3(b)
+	case codecVersion2, codecVersion1:
+		return decode2(b)
+	}
+	return nil, "", corrupt("unknown version %d; was the file written by a newer caddy-session?", b[0])
+}
+
+// decode3 parses a record of version 3.
+func decode3(b []byte) (*session.Record, string, error) {
+	if len(b) < headerSize3 {
+		return nil, "", corrupt("%d bytes, shorter than the %d-byte header", len(b), headerSize3)
+	}
+	// Every string of the record is cut from one copy of its bytes: one
+	// allocation instead of one per key and value.
+	d := decoder{b: b[headerSize3:], s: string(b[headerSize3:])}
+	rec := &session.Record{}
+	if err := times3(b, &d, rec); err != nil {
+		return nil, "", err
+	}
+	if b[1]&flagForward != 0 {
+		rec.Successor = d.successor3()
+	}
+	rec.Realm = d.string("realm")
+	identity := d.string("identity key name")
+	if d.err != nil {
+		return nil, "", d.err
+	}
+	rec.Values = map[string]string{}
+	for len(d.b) > 0 {
+		if err := d.keyValue(rec.Values); err != nil {
+			return nil, "", err
+		}
+	}
+	return rec, identity, nil
+}
+
+// times3 reads the times of a version 3 record into rec, from d, which
+// starts after the header, and leaves d after them.
+func times3(b []byte, d *decoder, rec *session.Record) error {
+	if len(b) < headerSize3 {
+		return corrupt("%d bytes, shorter than the %d-byte header", len(b), headerSize3)
+	}
+	flags := b[1]
+	if flags&^flagsUsed != 0 {
+		return corrupt("unknown flags %#x", flags)
+	}
+	created := int64(binary.BigEndian.Uint64(b[2:]))
+	var offsets [3]int64
+	for i := range offsets {
+		offsets[i] = d.varint("time") * offsetUnits[flags>>(unitShift+2*i)&3]
+	}
+	if d.err != nil {
+		return d.err
+	}
+	seen := created + offsets[0]
+	rec.Created = timeOf(created)
+	rec.LastSeen = timeOf(seen)
+	rec.IdleDeadline = timeOf(seen + offsets[1])
+	rec.AbsoluteDeadline = timeOf(created + offsets[2])
+	return nil
+}
+
+// decode2 parses a record of version 1 or 2.
+func decode2(b []byte) (*session.Record, string, error) {
 	if len(b) < headerSize {
 		return nil, "", corrupt("%d bytes, shorter than the %d-byte header", len(b), headerSize)
-	}
-	if b[0] != codecVersion && b[0] != codecVersion1 {
-		return nil, "", corrupt("unknown version %d; was the file written by a newer caddy-session?", b[0])
 	}
 	rec := &session.Record{
 		Created:          timeAt(b[1:]),
@@ -125,10 +249,8 @@ func decode(b []byte) (*session.Record, string, error) {
 		IdleDeadline:     timeAt(b[17:]),
 		AbsoluteDeadline: timeAt(b[25:]),
 	}
-	// Every string of the record is cut from one copy of its bytes: one
-	// allocation instead of one per key and value.
 	d := decoder{b: b[headerSize:], s: string(b[headerSize:])}
-	if b[0] == codecVersion {
+	if b[0] == codecVersion2 {
 		rec.Successor = d.successor()
 		rec.Realm = d.string("realm")
 	}
@@ -144,15 +266,9 @@ func decode(b []byte) (*session.Record, string, error) {
 	}
 	rec.Values = make(map[string]string, count)
 	for i := uint64(0); i < count; i++ {
-		k := d.string("key")
-		v := d.string("value")
-		if d.err != nil {
-			return nil, "", d.err
+		if err := d.keyValue(rec.Values); err != nil {
+			return nil, "", err
 		}
-		if _, dup := rec.Values[k]; dup {
-			return nil, "", corrupt("key %q appears twice", k)
-		}
-		rec.Values[k] = v
 	}
 	if len(d.b) != 0 {
 		return nil, "", corrupt("%d bytes after the last value", len(d.b))
@@ -162,13 +278,23 @@ func decode(b []byte) (*session.Record, string, error) {
 
 // timeAt reads a big-endian int64 of unix nanoseconds.
 func timeAt(b []byte) time.Time {
-	return time.Unix(0, int64(binary.BigEndian.Uint64(b))).UTC()
+	return timeOf(int64(binary.BigEndian.Uint64(b)))
 }
+
+func timeOf(nano int64) time.Time { return time.Unix(0, nano).UTC() }
 
 // expiresAtOf reads only the deadlines of an encoded record, for scans that
 // skip expired records without decoding their values.
 func expiresAtOf(b []byte) (time.Time, error) {
-	if len(b) < headerSize || b[0] != codecVersion && b[0] != codecVersion1 {
+	if len(b) >= headerSize3 && b[0] == codecVersion {
+		// Only the times are read: no copy of the rest.
+		var rec session.Record
+		if err := times3(b, &decoder{b: b[headerSize3:]}, &rec); err != nil {
+			return time.Time{}, err
+		}
+		return rec.ExpiresAt(), nil
+	}
+	if len(b) < headerSize || b[0] != codecVersion2 && b[0] != codecVersion1 {
 		return time.Time{}, corrupt("bad header")
 	}
 	r := session.Record{IdleDeadline: timeAt(b[17:]), AbsoluteDeadline: timeAt(b[25:])}
@@ -176,9 +302,16 @@ func expiresAtOf(b []byte) (time.Time, error) {
 }
 
 // isForward reports whether the encoded record b is a forward record,
-// without decoding it: a version 2 record with a successor.
+// without decoding it: a version 3 record flagged so, or a version 2
+// record with a successor.
 func isForward(b []byte) bool {
-	return len(b) > headerSize && b[0] == codecVersion && b[headerSize] != 0
+	switch {
+	case len(b) >= headerSize3 && b[0] == codecVersion:
+		return b[1]&^flagsUsed == 0 && b[1]&flagForward != 0
+	case len(b) > headerSize && b[0] == codecVersion2:
+		return b[headerSize] != 0
+	}
+	return false
 }
 
 // decoder reads length-prefixed fields, remembering the first error so
@@ -222,7 +355,49 @@ func (d *decoder) string(what string) string {
 	return d.s[at : at+int(n)]
 }
 
-// successor reads the successor of a forward record, nil if none.
+func (d *decoder) varint(what string) int64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Varint(d.b)
+	if n <= 0 {
+		d.fail("bad %s", what)
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+// keyValue reads one key and its value into values.
+func (d *decoder) keyValue(values map[string]string) error {
+	k := d.string("key")
+	v := d.string("value")
+	if d.err != nil {
+		return d.err
+	}
+	if _, dup := values[k]; dup {
+		return corrupt("key %q appears twice", k)
+	}
+	values[k] = v
+	return nil
+}
+
+// successor3 reads the successor of a version 3 forward record.
+func (d *decoder) successor3() *session.Hash {
+	h := new(session.Hash)
+	if d.err == nil && len(d.b) < len(h) {
+		d.fail("a successor of %d bytes, not a %d-byte hash", len(d.b), len(h))
+	}
+	if d.err != nil {
+		return nil
+	}
+	copy(h[:], d.b)
+	d.b = d.b[len(h):]
+	return h
+}
+
+// successor reads the successor of a version 2 forward record, nil if
+// none.
 func (d *decoder) successor() *session.Hash {
 	s := d.string("successor")
 	switch {

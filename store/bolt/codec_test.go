@@ -126,66 +126,136 @@ func TestCodecClampsTimes(t *testing.T) {
 	}
 }
 
+// corruptCase is an input decode must refuse.
+type corruptCase struct {
+	name string
+	in   []byte
+}
+
+func uv(v uint64) []byte { return binary.AppendUvarint(nil, v) }
+
 func TestCodecDecodeCorrupt(t *testing.T) {
-	uv := func(v uint64) []byte { return binary.AppendUvarint(nil, v) }
-	for _, version := range []byte{codecVersion1, codecVersion} {
-		good := encode(sampleRecord(), "user")
-		header := append([]byte{version}, good[1:headerSize]...)
-		if version == codecVersion {
-			header = append(header, 0, 0) // no successor, no realm
-		}
-		with := func(parts ...[]byte) []byte {
-			return bytes.Join(append([][]byte{header}, parts...), nil)
-		}
-		tests := []struct {
-			name string
-			in   []byte
-		}{
-			{"empty", nil},
-			{"short header", good[:headerSize-1]},
-			{"header only", header},
-			{"unknown version", append([]byte{codecVersion + 1}, good[1:]...)},
-			{"version 0", append([]byte{0}, good[1:]...)},
-			{"truncated", good[:len(good)-1]},
-			{"trailing byte", append(bytes.Clone(good), 0)},
-			{"identity runs past the end", with(uv(10), []byte("user"))},
-			{"bad uvarint", with([]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01})},
-			{"huge length", with(uv(math.MaxUint64))},
-			{"huge count", with(uv(0), uv(math.MaxUint64))},
-			{"count over the input", with(uv(0), uv(3), uv(0), uv(0), uv(0), uv(0))},
-			{"value missing", with(uv(0), uv(1), uv(1), []byte("a"))},
-			{"duplicate key", with(uv(0), uv(2), uv(1), []byte("a"), uv(1), []byte("1"), uv(1), []byte("a"), uv(1), []byte("2"))},
-		}
-		if version == codecVersion {
-			v2 := func(parts ...[]byte) []byte {
-				return bytes.Join(append([][]byte{header[:headerSize]}, parts...), nil)
-			}
-			tests = append(tests, []struct {
-				name string
-				in   []byte
-			}{
-				{"successor not a hash", v2(uv(5), []byte("abcde"), uv(0), uv(0), uv(0))},
-				{"successor runs past the end", v2(uv(32), []byte("abc"))},
-				{"realm runs past the end", v2(uv(0), uv(9), []byte("shop"))},
-				{"no realm", v2(uv(0))},
-			}...)
-		}
-		for _, tc := range tests {
-			t.Run(fmt.Sprintf("v%d/%s", version, tc.name), func(t *testing.T) {
-				rec, _, err := decode(tc.in)
-				if err == nil {
-					t.Fatalf("decode(%x) = %+v, want an error", tc.in, rec)
-				}
-				if !errors.Is(err, errCorrupt) {
-					t.Fatalf("error %v does not wrap errCorrupt", err)
-				}
-			})
-		}
-		// Sanity: the helpers build valid records too.
-		if _, _, err := decode(with(uv(0), uv(1), uv(1), []byte("a"), uv(1), []byte("1"))); err != nil {
-			t.Fatalf("v%d: a valid hand-built record: %v", version, err)
+	var tests []corruptCase
+	for _, version := range []byte{codecVersion1, codecVersion2} {
+		for _, tc := range corruptOld(t, version) {
+			tests = append(tests, corruptCase{fmt.Sprintf("v%d/%s", version, tc.name), tc.in})
 		}
 	}
+	for _, tc := range corrupt3(t) {
+		tests = append(tests, corruptCase{"v3/" + tc.name, tc.in})
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rec, _, err := decode(tc.in)
+			if err == nil {
+				t.Fatalf("decode(%x) = %+v, want an error", tc.in, rec)
+			}
+			if !errors.Is(err, errCorrupt) {
+				t.Fatalf("error %v does not wrap errCorrupt", err)
+			}
+		})
+	}
+}
+
+// corrupt3 are corrupt records of version 3.
+func corrupt3(t *testing.T) []corruptCase {
+	good := encode(sampleRecord(), "user")
+	header := []byte{codecVersion, 0}
+	header = binary.BigEndian.AppendUint64(header, uint64(base.UnixNano()))
+	times := []byte{0, 0, 0}
+	with := func(parts ...[]byte) []byte {
+		return bytes.Join(append([][]byte{header, times}, parts...), nil)
+	}
+	forward := append([]byte{codecVersion, flagForward}, header[2:]...)
+	// Sanity: the helpers build valid records too.
+	if _, _, err := decode(with(uv(0), uv(0), uv(1), []byte("a"), uv(1), []byte("1"))); err != nil {
+		t.Fatalf("v3: a valid hand-built record: %v", err)
+	}
+	return []corruptCase{
+		{"empty", nil},
+		{"short header", good[:headerSize3-1]},
+		{"header only", header},
+		{"unknown version", append([]byte{codecVersion + 1}, good[1:]...)},
+		{"version 0", append([]byte{0}, good[1:]...)},
+		{"unknown flag", append([]byte{codecVersion, good[1] | 0x80}, good[2:]...)},
+		{"truncated", good[:len(good)-1]},
+		{"trailing byte", append(bytes.Clone(good), 0)},
+		{"bad time", append(bytes.Clone(header), 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01)},
+		{"times missing", append(bytes.Clone(header), 0, 0)},
+		{"successor runs past the end", append(append(forward, times...), []byte("abc")...)},
+		{"no realm", with()},
+		{"realm runs past the end", with(uv(9), []byte("shop"))},
+		{"no identity", with(uv(0))},
+		{"identity runs past the end", with(uv(0), uv(10), []byte("user"))},
+		{"huge length", with(uv(0), uv(math.MaxUint64))},
+		{"value missing", with(uv(0), uv(0), uv(1), []byte("a"))},
+		{"duplicate key", with(uv(0), uv(0), uv(1), []byte("a"), uv(1), []byte("1"), uv(1), []byte("a"), uv(1), []byte("2"))},
+	}
+}
+
+// corruptOld are corrupt records of version 1 or 2.
+func corruptOld(t *testing.T, version byte) []corruptCase {
+	good := encodeV2(sampleRecord(), "user")
+	header := append([]byte{version}, good[1:headerSize]...)
+	if version == codecVersion2 {
+		header = append(header, 0, 0) // no successor, no realm
+	}
+	with := func(parts ...[]byte) []byte {
+		return bytes.Join(append([][]byte{header}, parts...), nil)
+	}
+	// Sanity: the helpers build valid records too.
+	if _, _, err := decode(with(uv(0), uv(1), uv(1), []byte("a"), uv(1), []byte("1"))); err != nil {
+		t.Fatalf("v%d: a valid hand-built record: %v", version, err)
+	}
+	tests := []corruptCase{
+		{"short header", good[:headerSize-1]},
+		{"header only", header},
+		{"truncated", good[:len(good)-1]},
+		{"trailing byte", append(bytes.Clone(good), 0)},
+		{"identity runs past the end", with(uv(10), []byte("user"))},
+		{"bad uvarint", with([]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01})},
+		{"huge length", with(uv(math.MaxUint64))},
+		{"huge count", with(uv(0), uv(math.MaxUint64))},
+		{"count over the input", with(uv(0), uv(3), uv(0), uv(0), uv(0), uv(0))},
+		{"value missing", with(uv(0), uv(1), uv(1), []byte("a"))},
+		{"duplicate key", with(uv(0), uv(2), uv(1), []byte("a"), uv(1), []byte("1"), uv(1), []byte("a"), uv(1), []byte("2"))},
+	}
+	if version == codecVersion2 {
+		v2 := func(parts ...[]byte) []byte {
+			return bytes.Join(append([][]byte{header[:headerSize]}, parts...), nil)
+		}
+		tests = append(tests, []corruptCase{
+			{"successor not a hash", v2(uv(5), []byte("abcde"), uv(0), uv(0), uv(0))},
+			{"successor runs past the end", v2(uv(32), []byte("abc"))},
+			{"realm runs past the end", v2(uv(0), uv(9), []byte("shop"))},
+			{"no realm", v2(uv(0))},
+		}...)
+	}
+	return tests
+}
+
+// encodeV2 is the encoding of version 2, as main wrote it before the
+// denser layout (at 7442678).
+func encodeV2(rec *session.Record, identity string) []byte {
+	b := []byte{codecVersion2}
+	for _, t := range []time.Time{rec.Created, rec.LastSeen, rec.IdleDeadline, rec.AbsoluteDeadline} {
+		b = binary.BigEndian.AppendUint64(b, uint64(unixNano(t)))
+	}
+	if rec.Successor != nil {
+		b = binary.AppendUvarint(b, uint64(len(rec.Successor)))
+		b = append(b, rec.Successor[:]...)
+	} else {
+		b = binary.AppendUvarint(b, 0)
+	}
+	b = appendString(b, rec.Realm)
+	b = appendString(b, identity)
+	keys := slices.Sorted(maps.Keys(rec.Values))
+	b = binary.AppendUvarint(b, uint64(len(keys)))
+	for _, k := range keys {
+		b = appendString(b, k)
+		b = appendString(b, rec.Values[k])
+	}
+	return b
 }
 
 // encodeV1 is the encoding of the previous version, as main wrote it
@@ -205,32 +275,49 @@ func encodeV1(rec *session.Record, identity string) []byte {
 	return b
 }
 
-// TestCodecVersion1 decodes records of the previous version: sessions of
-// no realm, never forward records, which encode again as the current
-// version.
-func TestCodecVersion1(t *testing.T) {
-	for _, identity := range []string{"user", ""} {
-		old := encodeV1(sampleRecord(), identity)
-		rec, gotIdentity, err := decode(old)
-		if err != nil {
-			t.Fatalf("decode of a version 1 record: %v", err)
-		}
-		if !sameRecord(rec, sampleRecord()) || gotIdentity != identity || rec.Realm != "" || rec.Forwarded() {
-			t.Fatalf("version 1 decoded as %+v %q, want %+v %q with no realm", rec, gotIdentity, sampleRecord(), identity)
-		}
-		if exp, err := expiresAtOf(old); err != nil || !exp.Equal(rec.ExpiresAt()) {
-			t.Fatalf("expiresAtOf a version 1 record = %v, %v", exp, err)
-		}
-		if isForward(old) {
-			t.Fatal("a version 1 record reads as a forward record")
-		}
-		again := encode(rec, gotIdentity)
-		if again[0] != codecVersion {
-			t.Fatalf("re-encoded as version %d, want %d", again[0], codecVersion)
-		}
-		if rec2, identity2, err := decode(again); err != nil || !sameRecord(rec2, rec) || identity2 != identity {
-			t.Fatalf("version 1 → 2 changed the record: %+v %q %v", rec2, identity2, err)
-		}
+// TestCodecOldVersions decodes records of the previous versions, which
+// encode again as the current version.
+func TestCodecOldVersions(t *testing.T) {
+	shop := sampleRecord()
+	shop.Realm = "shop"
+	next := session.HashID("next")
+	forward := &session.Record{Created: base, LastSeen: base, IdleDeadline: base.Add(time.Minute),
+		AbsoluteDeadline: base.Add(time.Minute), Values: map[string]string{}, Realm: "shop", Successor: &next}
+	tests := []struct {
+		name     string
+		encoded  []byte
+		want     *session.Record
+		identity string
+	}{
+		// Version 1: sessions of no realm, never forward records.
+		{"v1", encodeV1(sampleRecord(), "user"), sampleRecord(), "user"},
+		{"v1 unindexed", encodeV1(sampleRecord(), ""), sampleRecord(), ""},
+		{"v2", encodeV2(shop, "user"), shop, "user"},
+		{"v2 forward record", encodeV2(forward, ""), forward, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rec, identity, err := decode(tc.encoded)
+			if err != nil {
+				t.Fatalf("decode: %v", err)
+			}
+			if !sameRecord(rec, tc.want) || identity != tc.identity {
+				t.Fatalf("decoded %+v %q, want %+v %q", rec, identity, tc.want, tc.identity)
+			}
+			if exp, err := expiresAtOf(tc.encoded); err != nil || !exp.Equal(rec.ExpiresAt()) {
+				t.Fatalf("expiresAtOf = %v, %v", exp, err)
+			}
+			if isForward(tc.encoded) != tc.want.Forwarded() || !oldLayout(tc.encoded) {
+				t.Fatalf("isForward = %v, oldLayout = %v", isForward(tc.encoded), oldLayout(tc.encoded))
+			}
+			again := encode(rec, identity)
+			if again[0] != codecVersion || oldLayout(again) {
+				t.Fatalf("re-encoded as version %d, want %d", again[0], codecVersion)
+			}
+			if rec2, identity2, err := decode(again); err != nil || !sameRecord(rec2, rec) || identity2 != identity {
+				t.Fatalf("re-encoding changed the record: %+v %q %v", rec2, identity2, err)
+			}
+		})
 	}
 }
 
@@ -242,6 +329,7 @@ func FuzzDecode(f *testing.F) {
 	good := encode(sampleRecord(), "user")
 	f.Add(good[:len(good)/2])
 	f.Add(encodeV1(sampleRecord(), "user"))
+	f.Add(encodeV2(sampleRecord(), "user"))
 	next := session.HashID("next")
 	f.Add(encode(&session.Record{Values: map[string]string{}, Realm: "shop", Successor: &next}, ""))
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -264,4 +352,85 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("Created changed: %v, then %v", rec.Created, again.Created)
 		}
 	})
+}
+
+// TestCodecOffsets: each time after Created is kept as an offset in the
+// largest unit that divides it, in as few bytes as that takes, and decodes
+// to the nanosecond.
+func TestCodecOffsets(t *testing.T) {
+	created := time.Date(2025, 3, 14, 9, 26, 53, 589793238, time.UTC)
+	tests := []struct {
+		offset time.Duration
+		bytes  int // of each of the three offsets
+	}{
+		{0, 1},
+		{time.Nanosecond, 1},
+		{time.Microsecond, 1},
+		{time.Millisecond, 1},
+		{time.Second, 1},
+		{-time.Second, 1},
+		{1500 * time.Millisecond, 2},
+		{30 * time.Minute, 2},
+		{12 * time.Hour, 3},
+		{61*time.Second + 123456789, 6},
+		{-time.Nanosecond, 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.offset.String(), func(t *testing.T) {
+			rec := &session.Record{
+				Created:          created,
+				LastSeen:         created.Add(tc.offset),
+				IdleDeadline:     created.Add(tc.offset).Add(tc.offset),
+				AbsoluteDeadline: created.Add(tc.offset),
+				Values:           map[string]string{},
+			}
+			b := encode(rec, "")
+			if want := headerSize3 + 3*tc.bytes + 2; len(b) != want {
+				t.Errorf("%d bytes, want %d: %x", len(b), want, b)
+			}
+			wantTimes(t, b, rec)
+		})
+	}
+}
+
+// TestCodecExtremeTimes: offsets wrap around, so the earliest and the
+// latest times an int64 holds round-trip in any order.
+func TestCodecExtremeTimes(t *testing.T) {
+	rec := &session.Record{Created: minTime, LastSeen: maxTime, IdleDeadline: minTime, AbsoluteDeadline: maxTime, Values: map[string]string{}}
+	wantTimes(t, encode(rec, ""), rec)
+	rec = &session.Record{Created: maxTime, LastSeen: minTime, IdleDeadline: maxTime, AbsoluteDeadline: minTime, Values: map[string]string{}}
+	wantTimes(t, encode(rec, ""), rec)
+}
+
+func wantTimes(t *testing.T, b []byte, want *session.Record) {
+	t.Helper()
+	got, _, err := decode(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, pair := range [][2]time.Time{
+		{got.Created, want.Created}, {got.LastSeen, want.LastSeen},
+		{got.IdleDeadline, want.IdleDeadline}, {got.AbsoluteDeadline, want.AbsoluteDeadline},
+	} {
+		if pair[0].UnixNano() != pair[1].UnixNano() {
+			t.Errorf("time %d: %d, want %d", i, pair[0].UnixNano(), pair[1].UnixNano())
+		}
+	}
+}
+
+// TestCodecLoginSize pins the size of a login's record, which most of the
+// file is made of: its times take 14 bytes, not 32 as in version 2.
+func TestCodecLoginSize(t *testing.T) {
+	now := time.Date(2025, 3, 14, 9, 26, 53, 589793238, time.UTC)
+	to := session.Timeouts{Idle: session.DefaultIdleTimeout, Absolute: session.DefaultAbsoluteTimeout, TouchInterval: session.DefaultTouchInterval}
+	rec := to.NewRecord(now)
+	rec.Realm = "127.0.0.1@:8081"
+	rec.Values["user"] = "u12345"
+	const times, realm, identity, values = 8 + 1 + 2 + 3, 1 + 15, 1 + 4, 1 + 4 + 1 + 6
+	if got, want := len(encode(rec, "user")), 2+times+realm+identity+values; got != want {
+		t.Fatalf("a login's record takes %d bytes, want %d", got, want)
+	}
+	if v2 := len(encodeV2(rec, "user")); v2 != 68 {
+		t.Fatalf("in version 2: %d bytes, want 68", v2)
+	}
 }

@@ -17,11 +17,17 @@ import (
 // testdata/mkv1), with the current code.
 func openV1(t *testing.T) *Store {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join("testdata", "v1.db"))
+	return openFixture(t, "v1.db")
+}
+
+// openFixture opens a copy of the file testdata/name with the current code.
+func openFixture(t *testing.T, name string) *Store {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("testdata", name))
 	if err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join(t.TempDir(), "v1.db")
+	path := filepath.Join(t.TempDir(), name)
 	if err := os.WriteFile(path, data, 0o600); err != nil {
 		t.Fatal(err)
 	}
