@@ -94,8 +94,11 @@ const (
 // fdatasync it keeps the P, and no other goroutine runs, so no writer
 // arrives during a commit; without this, the first writer after a commit
 // would start the next one at once, alone. With several Ps the queue fills
-// during the commit anyway, and a round costs a Gosched.
+// during the commit anyway: there the leader commits at once.
 func (q *committer) gather() {
+	if runtime.GOMAXPROCS(0) > 1 {
+		return
+	}
 	idle := 0
 	for range maxGatherRounds {
 		n := q.queued()
