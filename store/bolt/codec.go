@@ -329,16 +329,7 @@ func (d *decoder) fail(format string, args ...any) {
 }
 
 func (d *decoder) uvarint(what string) uint64 {
-	if d.err != nil {
-		return 0
-	}
-	v, n := binary.Uvarint(d.b)
-	if n <= 0 {
-		d.fail("bad length of %s", what)
-		return 0
-	}
-	d.b = d.b[n:]
-	return v
+	return readVarint(d, "bad length of %s", what, binary.Uvarint)
 }
 
 func (d *decoder) string(what string) string {
@@ -356,12 +347,18 @@ func (d *decoder) string(what string) string {
 }
 
 func (d *decoder) varint(what string) int64 {
+	return readVarint(d, "bad %s", what, binary.Varint)
+}
+
+// readVarint reads one varint with read (binary.Varint or Uvarint),
+// failing the decoder with problem, about what, if there is none.
+func readVarint[T int64 | uint64](d *decoder, problem, what string, read func([]byte) (T, int)) T {
 	if d.err != nil {
 		return 0
 	}
-	v, n := binary.Varint(d.b)
+	v, n := read(d.b)
 	if n <= 0 {
-		d.fail("bad %s", what)
+		d.fail(problem, what)
 		return 0
 	}
 	d.b = d.b[n:]
