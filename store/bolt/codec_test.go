@@ -237,10 +237,7 @@ func corruptOld(t *testing.T, version byte) []corruptCase {
 // encodeV2 is the encoding of version 2, as main wrote it before the
 // denser layout (at 7442678).
 func encodeV2(rec *session.Record, identity string) []byte {
-	b := []byte{codecVersion2}
-	for _, t := range []time.Time{rec.Created, rec.LastSeen, rec.IdleDeadline, rec.AbsoluteDeadline} {
-		b = binary.BigEndian.AppendUint64(b, uint64(unixNano(t)))
-	}
+	b := appendOldTimes([]byte{codecVersion2}, rec)
 	if rec.Successor != nil {
 		b = binary.AppendUvarint(b, uint64(len(rec.Successor)))
 		b = append(b, rec.Successor[:]...)
@@ -249,23 +246,28 @@ func encodeV2(rec *session.Record, identity string) []byte {
 	}
 	b = appendString(b, rec.Realm)
 	b = appendString(b, identity)
-	keys := slices.Sorted(maps.Keys(rec.Values))
-	b = binary.AppendUvarint(b, uint64(len(keys)))
-	for _, k := range keys {
-		b = appendString(b, k)
-		b = appendString(b, rec.Values[k])
-	}
-	return b
+	return appendOldValues(b, rec)
 }
 
 // encodeV1 is the encoding of the previous version, as main wrote it
 // before realms and forward records.
 func encodeV1(rec *session.Record, identity string) []byte {
-	b := []byte{codecVersion1}
+	b := appendOldTimes([]byte{codecVersion1}, rec)
+	b = appendString(b, identity)
+	return appendOldValues(b, rec)
+}
+
+// appendOldTimes appends the four times as versions 1 and 2 wrote them.
+func appendOldTimes(b []byte, rec *session.Record) []byte {
 	for _, t := range []time.Time{rec.Created, rec.LastSeen, rec.IdleDeadline, rec.AbsoluteDeadline} {
 		b = binary.BigEndian.AppendUint64(b, uint64(unixNano(t)))
 	}
-	b = appendString(b, identity)
+	return b
+}
+
+// appendOldValues appends the key count and the keys with their values,
+// in order, as versions 1 and 2 wrote them.
+func appendOldValues(b []byte, rec *session.Record) []byte {
 	keys := slices.Sorted(maps.Keys(rec.Values))
 	b = binary.AppendUvarint(b, uint64(len(keys)))
 	for _, k := range keys {
