@@ -83,6 +83,10 @@ func (b *BoltStore) Provision(ctx caddy.Context) error {
 			LockTimeout: timeoutOr(b.LockTimeout),
 			NoSync:      b.NoSync,
 			Now:         clock.Now,
+			OnTouchError: func(err error) {
+				logger.Error("writing deferred session touches; they stay pending for the next commit",
+					zap.String("path", path), zap.Error(err))
+			},
 			OnSweep: func(removed int, err error) {
 				if err != nil {
 					logger.Error("sweeping expired sessions", zap.String("path", path), zap.Error(err))

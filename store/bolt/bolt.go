@@ -79,6 +79,13 @@ type Options struct {
 	// records it removed and its error, for logs and metrics. It runs on
 	// the sweeper goroutine.
 	OnSweep func(removed int, err error)
+	// TouchDelay is how long a touch (a keep-alive write) may wait in
+	// memory for a commit to be written with (touch.go). Zero means
+	// DefaultTouchDelay; a negative value writes every touch at once.
+	TouchDelay time.Duration
+	// OnTouchError, if set, is called when a commit made for deferred
+	// touches fails; they stay pending and go with the next commit.
+	OnTouchError func(err error)
 	// CacheRecords is how many recently read records are kept decoded in
 	// memory (see cache.go). Zero means DefaultCacheRecords; a negative
 	// value keeps none.
@@ -94,6 +101,9 @@ type Store struct {
 
 	commits committer    // the queue of writers; see commit.go
 	cache   *recordCache // nil when off; see cache.go
+	touches touchQueue   // touches not written yet; see touch.go
+
+	onTouchError func(error)
 
 	stop      chan struct{} // closed by Close to end the sweeper
 	done      chan struct{} // closed by the sweeper when it has ended
@@ -155,10 +165,17 @@ func Open(path string, opts Options) (*Store, error) {
 	if cacheSize == 0 {
 		cacheSize = DefaultCacheRecords
 	}
-	s := &Store{db: db, path: path, now: opts.Now, onSweep: opts.OnSweep, cache: newRecordCache(cacheSize)}
+	s := &Store{db: db, path: path, now: opts.Now, onSweep: opts.OnSweep, cache: newRecordCache(cacheSize), onTouchError: opts.OnTouchError}
 	if s.now == nil {
 		s.now = time.Now
 	}
+	switch {
+	case opts.TouchDelay == 0:
+		s.touches.delay = DefaultTouchDelay
+	case opts.TouchDelay > 0:
+		s.touches.delay = opts.TouchDelay
+	}
+	s.touches.flush = s.flushLater
 	interval := opts.SweepInterval
 	if interval == 0 {
 		interval = DefaultSweepInterval
@@ -175,14 +192,17 @@ func Open(path string, opts Options) (*Store, error) {
 func (s *Store) Path() string { return s.path }
 
 // Close stops the sweeper, waiting for a sweep under way to finish its
-// batch, and closes the file. Calling it again returns the first result.
+// batch, writes the touches still pending, and closes the file. Calling it
+// again returns the first result.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		if s.stop != nil {
 			close(s.stop)
 			<-s.done
 		}
-		s.closeErr = s.db.Close()
+		s.touches.close()
+		flushErr := s.flushTouches()
+		s.closeErr = errors.Join(flushErr, s.db.Close())
 	})
 	return s.closeErr
 }
@@ -192,6 +212,22 @@ func (s *Store) Load(ctx context.Context, hash session.Hash, now time.Time, time
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	rec, err := s.current(hash)
+	if err != nil {
+		return nil, err
+	}
+	if expired(rec, now, timeouts) {
+		// An expired record is left for an update or the sweeper to
+		// remove: Load takes no write lock.
+		return nil, store.ErrNotFound
+	}
+	return rec, nil
+}
+
+// current returns the caller's own copy of the record under hash, expired
+// or not, with its pending touch (touch.go) shown; ErrNotFound when there
+// is none.
+func (s *Store) current(hash session.Hash) (*session.Record, error) {
 	rec := s.cache.get(hash)
 	if rec == nil {
 		gen := s.cache.generation()
@@ -201,13 +237,10 @@ func (s *Store) Load(ctx context.Context, hash session.Hash, now time.Time, time
 		}
 		s.cache.fill(hash, rec, gen)
 	}
-	if expired(rec, now, timeouts) {
-		// An expired record is left for an update or the sweeper to
-		// remove: Load takes no write lock.
-		return nil, store.ErrNotFound
-	}
 	// The cached record is shared: the caller gets its own.
-	return rec.Clone(), nil
+	out := rec.Clone()
+	s.touches.overlay(hash, out)
+	return out, nil
 }
 
 // expired judges a session by the timeouts as well as its deadlines, and
@@ -280,6 +313,11 @@ func (s *Store) Import(ctx context.Context, entries []store.Entry, identity stri
 func (s *Store) Update(ctx context.Context, u store.Update) (store.Result, error) {
 	if err := ctx.Err(); err != nil {
 		return store.Result{}, err
+	}
+	if deferrable(u) {
+		if res, err, ok := s.deferTouch(u); ok {
+			return res, err
+		}
 	}
 	var o store.Outcome
 	err := s.write(func(tx *bbolt.Tx) error {
@@ -477,6 +515,10 @@ func (s *Store) List(ctx context.Context, cursor string, limit int, now time.Tim
 	if limit <= 0 {
 		return nil, "", fmt.Errorf("a session list needs a positive limit, not %d", limit)
 	}
+	// Deadlines are read from the file: touches still in memory go first.
+	if err := s.flushTouches(); err != nil {
+		return nil, "", err
+	}
 	var after session.Hash
 	if cursor != "" {
 		h, err := session.ParseHash(cursor)
@@ -539,6 +581,10 @@ func (s *Store) List(ctx context.Context, cursor string, limit int, now time.Tim
 // length (index.go).
 func (s *Store) Count(ctx context.Context, now time.Time) (int, error) {
 	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	// Deadlines are read from the index: touches still in memory go first.
+	if err := s.flushTouches(); err != nil {
 		return 0, err
 	}
 	n := 0

@@ -123,11 +123,19 @@ func (q *committer) queued() int {
 
 // commitGroup runs the calls of group in one transaction and sets each
 // call's result.
+//
+// The touches pending in memory (touch.go) are written first in each of
+// its transactions: they ride with the group's commit instead of making
+// their own.
 func (s *Store) commitGroup(group []*writeCall) {
 	group = append([]*writeCall(nil), group...)
+	touches := s.touches.take(maxGroup)
 	for len(group) > 0 {
 		failed := -1
 		err := s.db.Update(func(tx *bbolt.Tx) error {
+			if err := writeTouches(s.buckets(tx), touches); err != nil {
+				return err
+			}
 			for i, c := range group {
 				if err := safeCall(c.fn, tx); err != nil {
 					failed = i
@@ -137,6 +145,9 @@ func (s *Store) commitGroup(group []*writeCall) {
 			return nil
 		})
 		if failed < 0 {
+			if err == nil {
+				s.touches.written(touches)
+			}
 			// Committed, or the commit itself failed: the same for all.
 			for _, c := range group {
 				c.err = err

@@ -1,0 +1,270 @@
+package bolt
+
+import (
+	"errors"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	bbolt "go.etcd.io/bbolt"
+
+	"github.com/caddy-session/caddy-session/session"
+	"github.com/caddy-session/caddy-session/store"
+)
+
+// Deferred touches. A touch (the keep-alive write that pushes a session's
+// idle deadline back, at most once per touch interval) changes nothing a
+// request reads but two deadlines, yet written on its own it costs a
+// commit and its fsync: under a read load on one CPU, where the thread in
+// fdatasync holds the only P, those commits were a fifth of the time
+// (BENCHMARKS.md, "One CPU"). So a touch is not written when it is asked
+// for: it is kept in memory, applied to what Load returns at once, and
+// written with the next commit of the file (a login, a logout, the
+// sweeper), or after DefaultTouchDelay when none comes sooner, many
+// touches in one transaction.
+//
+// What this gives up, on purpose: a crash (of Caddy or of the machine)
+// loses the touches of the last DefaultTouchDelay, and those sessions keep
+// the idle deadline of their previous touch, which a touch interval ago
+// was at most one touch interval shorter. It never brings a session back
+// and never shortens one below what its last durable write said. A touch
+// of a session within touchMargin of its idle deadline is written before
+// Update returns, as every other write is, so that a crash cannot end a
+// session in use because of the deferral.
+//
+// Semantics are Decide's, twice: once when the touch is asked for, on the
+// record as it then stands (to answer Update and to check that the touch
+// is a plain in-place one), and again when it is written, on the record as
+// it stands in that transaction, so that a session ended, revoked or
+// rotated in between is not touched; and one written since by a later
+// request is not moved back (writeTouches drops a touch older than the
+// record's LastSeen).
+
+// DefaultTouchDelay is how long a deferred touch waits for a commit to
+// ride with before one is made for it.
+const DefaultTouchDelay = time.Second
+
+// touchMargin: a touch of a session whose idle deadline is closer than
+// this is written at once.
+const touchMargin = time.Minute
+
+// maxPendingTouches bounds the touches kept in memory: past it, a touch
+// is written at once, which costs a commit, never a touch.
+const maxPendingTouches = 1 << 14
+
+// pendingTouch is a touch not yet written.
+type pendingTouch struct {
+	update store.Update // as the request asked it; Update.Now is when
+	// lastSeen and idle are the record's times after the touch, as Load
+	// shows them until it is written.
+	lastSeen, idle time.Time
+}
+
+// touchQueue holds the deferred touches of one Store.
+type touchQueue struct {
+	delay   time.Duration // <= 0: touches are written at once
+	mu      sync.Mutex
+	pending map[session.Hash]pendingTouch
+	count   atomic.Int32 // len(pending), for the read path's quick check
+	timer   *time.Timer  // armed while pending is not empty
+	flush   func()       // makes a commit, which writes the pending touches
+	closed  bool
+}
+
+// deferrable reports whether u is a plain touch: no key changed, no new
+// ID, nothing ended.
+func deferrable(u store.Update) bool {
+	return u.HasHash && u.NewHash == nil && !u.Patch.Changes() &&
+		(u.Patch == nil || (!u.Patch.Destroy && !u.Patch.DestroyAll && !u.Patch.Renew))
+}
+
+// deferTouch answers the touch u without writing it, when it can be
+// deferred; ok false means it must be written at once.
+func (s *Store) deferTouch(u store.Update) (res store.Result, err error, ok bool) {
+	q := &s.touches
+	if q.delay <= 0 || int(q.count.Load()) >= maxPendingTouches {
+		return store.Result{}, nil, false
+	}
+	rec, err := s.current(u.Hash)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return store.Result{}, nil, false // let the write report it
+	}
+	o := store.Decide(u, u.Hash, rec, 0)
+	switch {
+	case o.Err != nil && !o.Writes():
+		return o.Result, o.Err, true // gone, of another realm, rotated away
+	case o.Err != nil || !o.InPlace || o.Remove || o.Forward != nil:
+		return store.Result{}, nil, false // an expired record to remove, ...
+	case rec.Realm != u.Realm:
+		// The touch stamps the realm on a record stored before realms:
+		// a change a reader would see.
+		return store.Result{}, nil, false
+	case rec.IdleDeadline.Sub(u.Now) < touchMargin:
+		return store.Result{}, nil, false
+	}
+	if !q.add(u, o.Write) {
+		return store.Result{}, nil, false
+	}
+	return o.Result, nil, true
+}
+
+// add keeps the touch u, which leaves the record as touched, unless a
+// later one of the same session is kept already. It reports false when
+// the queue is closed or full.
+func (q *touchQueue) add(u store.Update, touched *session.Record) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.closed || len(q.pending) >= maxPendingTouches {
+		return false
+	}
+	if p, ok := q.pending[u.Hash]; ok && !u.Now.After(p.update.Now) {
+		return true
+	}
+	if q.pending == nil {
+		q.pending = make(map[session.Hash]pendingTouch)
+	}
+	q.pending[u.Hash] = pendingTouch{update: u, lastSeen: touched.LastSeen, idle: touched.IdleDeadline}
+	q.count.Store(int32(len(q.pending)))
+	if q.timer == nil {
+		q.timer = time.AfterFunc(q.delay, q.flush)
+	}
+	return true
+}
+
+// overlay shows on rec, a copy the caller owns, the touch pending for
+// hash, if any is later than the record's own.
+func (q *touchQueue) overlay(hash session.Hash, rec *session.Record) {
+	if q.count.Load() == 0 || rec.Forwarded() {
+		return
+	}
+	q.mu.Lock()
+	p, ok := q.pending[hash]
+	q.mu.Unlock()
+	if ok && p.lastSeen.After(rec.LastSeen) {
+		rec.LastSeen, rec.IdleDeadline = p.lastSeen, p.idle
+	}
+}
+
+// take returns the pending touches to write in the next transaction, at
+// most limit; they stay pending, and visible to Load, until written.
+func (q *touchQueue) take(limit int) []pendingTouch {
+	if q.count.Load() == 0 {
+		return nil
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	out := make([]pendingTouch, 0, min(len(q.pending), limit))
+	for _, p := range q.pending {
+		if len(out) == limit {
+			break
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+// written forgets the touches of a committed transaction, unless a later
+// touch of the same session has replaced one since it was taken.
+func (q *touchQueue) written(done []pendingTouch) {
+	if len(done) == 0 {
+		return
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for _, d := range done {
+		if p, ok := q.pending[d.update.Hash]; ok && p.update.Now.Equal(d.update.Now) {
+			delete(q.pending, d.update.Hash)
+		}
+	}
+	q.count.Store(int32(len(q.pending)))
+	if len(q.pending) > 0 {
+		// More than one transaction's worth, or some came meanwhile.
+		if q.timer == nil && !q.closed {
+			q.timer = time.AfterFunc(q.delay, q.flush)
+		}
+		return
+	}
+	q.pending = nil // let the map go
+	if q.timer != nil {
+		q.timer.Stop()
+		q.timer = nil
+	}
+}
+
+// fired clears the timer that has just fired, so that the next touch or
+// what is left after a commit arms a new one.
+func (q *touchQueue) fired() {
+	q.mu.Lock()
+	q.timer = nil
+	q.mu.Unlock()
+}
+
+// rearm arms the timer again, if touches are pending, after a failed
+// commit: they are tried again later.
+func (q *touchQueue) rearm() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.pending) > 0 && q.timer == nil && !q.closed {
+		q.timer = time.AfterFunc(q.delay, q.flush)
+	}
+}
+
+// close stops the timer; touches asked for from now on are written at
+// once. What is pending stays, for the last flush.
+func (q *touchQueue) close() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.closed = true
+	if q.timer != nil {
+		q.timer.Stop()
+		q.timer = nil
+	}
+}
+
+// writeTouches applies the pending touches in tx. A touch of a session
+// that ended or moved on in the meantime writes nothing: Decide says so.
+// One of a session that a later request has written since (its LastSeen
+// is not before the touch) is dropped: it would move the deadlines back.
+// Only an error of the file is returned.
+func writeTouches(b txBuckets, touches []pendingTouch) error {
+	for _, p := range touches {
+		rec, _, err := b.get(p.update.Hash)
+		if err != nil {
+			return err
+		}
+		if rec != nil && !rec.Forwarded() && !p.update.Now.After(rec.LastSeen) {
+			continue
+		}
+		if _, err := update(b, p.update); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// flushLater is the timer's: it writes what is pending, and reports a
+// failure, which leaves the touches pending for the next commit.
+func (s *Store) flushLater() {
+	s.touches.fired()
+	if err := s.flushTouches(); err != nil {
+		if s.onTouchError != nil {
+			s.onTouchError(err)
+		}
+		s.touches.rearm()
+	}
+}
+
+// flushTouches makes a commit, which writes the pending touches, and
+// returns its error. It does nothing when none is pending.
+func (s *Store) flushTouches() error {
+	for s.touches.count.Load() > 0 {
+		before := s.touches.count.Load()
+		if err := s.write(func(*bbolt.Tx) error { return nil }); err != nil {
+			return err
+		}
+		if s.touches.count.Load() >= before {
+			return nil // touches keep coming: the next commit takes them
+		}
+	}
+	return nil
+}
