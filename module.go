@@ -127,6 +127,15 @@ type CookieConfig struct {
 	// The SameSite attribute: `lax`, `strict` or `none` (`none` needs
 	// `secure always`). Default: `lax`.
 	SameSite string `json:"same_site,omitempty"`
+	// Set the Partitioned attribute (CHIPS), for a site embedded in other
+	// sites' pages: the browser keeps a separate cookie for each top-level
+	// site. Needs `secure always`, and in practice `same_site none`.
+	// Default: false.
+	Partitioned bool `json:"partitioned,omitempty"`
+	// The Priority attribute, which Chromium-based browsers use to choose
+	// which of a site's cookies to evict first: `low`, `medium` or `high`.
+	// Default: none (browsers treat it as medium).
+	Priority string `json:"priority,omitempty"`
 }
 
 // LimitsConfig bounds what one session may hold. A response whose commands

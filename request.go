@@ -228,7 +228,7 @@ func (s *requestState) publish(hdr http.Header, p plan, newID string, res *store
 	tls := s.request.TLS != nil
 	switch {
 	case res.Record != nil && newID != "":
-		setCookie(hdr, h.cookie.Issue(newID, tls))
+		setCookie(hdr, h.cookie.IssueHeader(newID, tls))
 		renewal := p.step == stepRotate
 		if renewal {
 			sessionMetrics.renewed.WithLabelValues(h.backend).Inc()
@@ -239,7 +239,7 @@ func (s *requestState) publish(hdr http.Header, p plan, newID string, res *store
 			ce.Write(zap.String("session", res.Hash.Short()), zap.Bool("renewal", renewal))
 		}
 	case res.Record == nil && p.step.ends():
-		setCookie(hdr, h.cookie.Expire(tls))
+		setCookie(hdr, h.cookie.ExpireHeader(tls))
 		if !p.endAll { // destroyAll has counted it
 			sessionMetrics.destroyed.WithLabelValues(h.backend, "logout").Inc()
 		}
