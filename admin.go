@@ -269,6 +269,14 @@ func (a *AdminAPI) handleSession(w http.ResponseWriter, r *http.Request) error {
 
 // revokeOne deletes the session stored under hash.
 func (a *AdminAPI) revokeOne(w http.ResponseWriter, r *http.Request, h *Handler, hash session.Hash) error {
+	ended := sessionEvent{hash: hash, cause: causeAdmin, sessions: 1}
+	if h.listening(eventDestroyed) {
+		// The event tells whose session it was: read it before it goes.
+		// A failed read only leaves the event without identity and realm.
+		if rec, err := h.store.Load(r.Context(), hash, clock.Now(), h.timeouts); err == nil {
+			ended.record, ended.realm = rec, rec.Realm
+		}
+	}
 	err := h.store.Delete(r.Context(), hash)
 	if errors.Is(err, store.ErrNotFound) {
 		return a.sessionNotFound(w, r, hash, h)
@@ -279,6 +287,7 @@ func (a *AdminAPI) revokeOne(w http.ResponseWriter, r *http.Request, h *Handler,
 	sessionMetrics.destroyed.WithLabelValues(h.backend, "admin").Inc()
 	a.logger.Info("session revoked through the admin API",
 		zap.String("store", h.storeName), zap.String("session", hash.Short()))
+	h.emit(eventDestroyed, ended)
 	return writeJSON(w, revokedView{Revoked: 1})
 }
 
@@ -345,6 +354,10 @@ func (a *AdminAPI) handleRevoke(w http.ResponseWriter, r *http.Request) error {
 	// The value names a user: it is not logged.
 	a.logger.Info("sessions of a user revoked through the admin API",
 		zap.String("store", h.storeName), zap.String("realm", realm), zap.String("key", key), zap.Int("sessions", n))
+	if n > 0 {
+		// One event for them all: the store does not say which they were.
+		h.emit(eventDestroyed, sessionEvent{realm: realm, identity: *req.Value, hasIdentity: true, cause: causeAdmin, sessions: n})
+	}
 	return writeJSON(w, revokedView{Revoked: n})
 }
 

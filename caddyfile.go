@@ -61,6 +61,8 @@ func parseSessionDirective(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue,
 //			path <path>
 //			secure auto|always|never
 //			same_site lax|strict|none
+//			partitioned
+//			priority low|medium|high
 //		}
 //		idle_timeout <duration>
 //		absolute_timeout <duration>
@@ -78,7 +80,7 @@ func parseSessionDirective(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue,
 //		}
 //	}
 //
-// Each subdirective may be given once.
+// Each subdirective may be given once, at every level.
 func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // the directive's name
 	if d.NextArg() {
@@ -190,28 +192,30 @@ func (h *Handler) unmarshalCookie(d *caddyfile.Dispenser) error {
 	if d.NextArg() {
 		return d.ArgErr()
 	}
-	err := eachSetting(d, func(sub, val string) error {
-		switch sub {
-		case "domain":
-			c.Domain = val
-		case "path":
-			c.Path = val
-		case "secure":
-			c.Secure = val
-		case "same_site":
-			c.SameSite = val
-		default:
-			return d.Errf("unknown cookie subdirective %q", sub)
-		}
-		return nil
-	})
-	if err != nil {
+	if err := eachSubdirective(d, "cookie", c, cookieSubdirectives); err != nil {
 		return err
 	}
 	if _, err := c.build(); err != nil {
 		return d.WrapErr(err)
 	}
 	return nil
+}
+
+// cookieSubdirectives parse each subdirective of the cookie block, with the
+// dispenser on its name.
+var cookieSubdirectives = map[string]func(c *CookieConfig, d *caddyfile.Dispenser) error{
+	"domain":    func(c *CookieConfig, d *caddyfile.Dispenser) error { return parseOneArg(d, &c.Domain) },
+	"path":      func(c *CookieConfig, d *caddyfile.Dispenser) error { return parseOneArg(d, &c.Path) },
+	"secure":    func(c *CookieConfig, d *caddyfile.Dispenser) error { return parseOneArg(d, &c.Secure) },
+	"same_site": func(c *CookieConfig, d *caddyfile.Dispenser) error { return parseOneArg(d, &c.SameSite) },
+	"priority":  func(c *CookieConfig, d *caddyfile.Dispenser) error { return parseOneArg(d, &c.Priority) },
+	"partitioned": func(c *CookieConfig, d *caddyfile.Dispenser) error {
+		c.Partitioned = true
+		if d.NextArg() {
+			return d.ArgErr()
+		}
+		return nil
+	},
 }
 
 func (h *Handler) unmarshalLimits(d *caddyfile.Dispenser) error {

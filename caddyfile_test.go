@@ -20,7 +20,9 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 			cookie __Host-sid {
 				path /
 				secure always
-				same_site strict
+				same_site none
+				partitioned
+				priority high
 			}
 			idle_timeout 15m
 			absolute_timeout 8h
@@ -35,13 +37,25 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 				session_size 8KiB
 			}
 		}`, `{"store":{"backend":"bolt","lock_timeout":2000000000,"no_sync":true,"path":"/var/lib/sessions.db"},` +
-			`"cookie":{"name":"__Host-sid","path":"/","secure":"always","same_site":"strict"},` +
+			`"cookie":{"name":"__Host-sid","path":"/","secure":"always","same_site":"none","partitioned":true,"priority":"high"},` +
 			`"idle_timeout":900000000000,"absolute_timeout":28800000000000,"touch_interval":30000000000,` +
 			`"header_prefix":"X-Sess-","renew_on":["user","role"],"writable":["user","role","cart"],"forward_cookie":true,` +
 			`"limits":{"keys":10,"value_size":1024,"session_size":8192}}`},
 		{"cookie name only", `session {
 			cookie app_session
 		}`, `{"cookie":{"name":"app_session"}}`},
+		{"priority in any case", `session {
+			cookie {
+				priority Low
+			}
+		}`, `{"cookie":{"priority":"Low"}}`},
+		// Refused when the config loads, beside same_site none without
+		// secure always, not when it is adapted.
+		{"partitioned alone", `session {
+			cookie {
+				partitioned
+			}
+		}`, `{"cookie":{"partitioned":true}}`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -75,6 +89,11 @@ func TestUnmarshalCaddyfileErrors(t *testing.T) {
 		"unknown limit":             "session {\n limits {\n depth 3 \n}\n}",
 		"cookie setting no value":   "session {\n cookie {\n domain \n}\n}",
 		"bad same_site":             "session {\n cookie {\n same_site loose \n}\n}",
+		"bad priority":              "session {\n cookie {\n priority urgent \n}\n}",
+		"priority missing":          "session {\n cookie {\n priority \n}\n}",
+		"partitioned arg":           "session {\n cookie {\n partitioned yes \n}\n}",
+		"repeated cookie setting":   "session {\n cookie {\n path /a \n path /b \n}\n}",
+		"unknown cookie setting":    "session {\n cookie {\n max_age 1h \n}\n}",
 		"bad prefix":                "session {\n header_prefix X-Session \n}",
 		"unknown bolt option":       "session {\n store bolt {\n compress \n}\n}",
 		"unknown store":             "session {\n store cassandra \n}",

@@ -15,10 +15,11 @@ func (c *CookieConfig) build() (*session.Cookie, error) {
 		cfg = *c
 	}
 	ck := &session.Cookie{
-		Name:     cfg.Name,
-		Domain:   cfg.Domain,
-		Path:     cfg.Path,
-		SameSite: http.SameSiteLaxMode,
+		Name:        cfg.Name,
+		Domain:      cfg.Domain,
+		Path:        cfg.Path,
+		SameSite:    http.SameSiteLaxMode,
+		Partitioned: cfg.Partitioned,
 	}
 	if ck.Name == "" {
 		ck.Name = session.DefaultCookieName
@@ -44,6 +45,17 @@ func (c *CookieConfig) build() (*session.Cookie, error) {
 		ck.SameSite = http.SameSiteNoneMode
 	default:
 		return nil, fmt.Errorf("cookie: same_site must be lax, strict or none, not %q", cfg.SameSite)
+	}
+	switch strings.ToLower(cfg.Priority) {
+	case "":
+	case "low":
+		ck.Priority = session.PriorityLow
+	case "medium":
+		ck.Priority = session.PriorityMedium
+	case "high":
+		ck.Priority = session.PriorityHigh
+	default:
+		return nil, fmt.Errorf("cookie: priority must be low, medium or high, not %q", cfg.Priority)
 	}
 	return ck, nil
 }
@@ -107,9 +119,9 @@ func nextDirective(v string) (directive, rest string) {
 	return v, ""
 }
 
-// setCookie adds the session cookie to the response and keeps shared caches
-// from storing the response.
-func setCookie(hdr http.Header, c *http.Cookie) {
-	hdr.Add("Set-Cookie", c.String())
+// setCookie adds the Set-Cookie field value of the session cookie to the
+// response and keeps shared caches from storing the response.
+func setCookie(hdr http.Header, cookie string) {
+	hdr.Add("Set-Cookie", cookie)
 	noStore(hdr)
 }

@@ -91,3 +91,59 @@ func TestNoStore(t *testing.T) {
 		})
 	}
 }
+
+// TestCookieConfig follows a cookie block from its JSON fields to the
+// Set-Cookie field values, or to the error that refuses the config.
+func TestCookieConfig(t *testing.T) {
+	const id = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFG"
+	rows := []struct {
+		name string
+		cfg  *CookieConfig
+		// the Set-Cookie that sets id over plain HTTP, and the one that
+		// removes it; or the error
+		set, remove, err string
+	}{
+		{name: "defaults", cfg: nil,
+			set:    "sid=" + id + "; Path=/; HttpOnly; SameSite=Lax",
+			remove: "sid=; Path=/; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0; HttpOnly; SameSite=Lax"},
+		{name: "priority", cfg: &CookieConfig{Priority: "high"},
+			set:    "sid=" + id + "; Path=/; HttpOnly; SameSite=Lax; Priority=High",
+			remove: "sid=; Path=/; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0; HttpOnly; SameSite=Lax; Priority=High"},
+		{name: "priority in any case", cfg: &CookieConfig{Priority: "LOW"},
+			set:    "sid=" + id + "; Path=/; HttpOnly; SameSite=Lax; Priority=Low",
+			remove: "sid=; Path=/; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0; HttpOnly; SameSite=Lax; Priority=Low"},
+		{name: "partitioned", cfg: &CookieConfig{Name: "__Host-sid", Secure: "always", SameSite: "none", Partitioned: true, Priority: "medium"},
+			set:    "__Host-sid=" + id + "; Path=/; HttpOnly; Secure; SameSite=None; Partitioned; Priority=Medium",
+			remove: "__Host-sid=; Path=/; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0; HttpOnly; Secure; SameSite=None; Partitioned; Priority=Medium"},
+		{name: "partitioned with secure auto", cfg: &CookieConfig{Partitioned: true},
+			err: "cookie partitioned needs secure always"},
+		{name: "partitioned with secure never", cfg: &CookieConfig{Partitioned: true, Secure: "never"},
+			err: "cookie partitioned needs secure always"},
+		{name: "bad priority", cfg: &CookieConfig{Priority: "urgent"},
+			err: `cookie: priority must be low, medium or high, not "urgent"`},
+	}
+	for _, tc := range rows {
+		t.Run(tc.name, func(t *testing.T) {
+			h := &Handler{Cookie: tc.cfg}
+			err := h.provisionSettings()
+			if err == nil {
+				err = h.Validate()
+			}
+			switch {
+			case tc.err != "":
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("error %v, want one saying %q", err, tc.err)
+				}
+				return
+			case err != nil:
+				t.Fatal(err)
+			}
+			if got := h.cookie.IssueHeader(id, false); got != tc.set {
+				t.Errorf("setting:\n\t%s\nwant\n\t%s", got, tc.set)
+			}
+			if got := h.cookie.ExpireHeader(false); got != tc.remove {
+				t.Errorf("removing:\n\t%s\nwant\n\t%s", got, tc.remove)
+			}
+		})
+	}
+}

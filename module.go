@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyevents"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
@@ -36,6 +37,11 @@ func init() {
 // `X-Session-Set-<Key>`, `X-Session-Delete`, `X-Session-Renew` and
 // `X-Session-Destroy`. They are applied in one store transaction, all or
 // nothing, and removed before the response reaches the client.
+//
+// Sessions that start, get a new ID or end are told to Caddy's events app
+// as `session.created`, `session.renewed` and `session.destroyed`, whose
+// subscribers run in the request; an event carries the short hash of the
+// session and the value of its identity key, never its ID or other values.
 type Handler struct {
 	// The session store, a module in the namespace
 	// `http.handlers.session.stores`, chosen by its `backend` field.
@@ -109,6 +115,8 @@ type Handler struct {
 	app       *App
 	touches   *touchFilter
 	logger    *zap.Logger
+	events    *caddyevents.App // nil: no events (a handler outside a config)
+	ctx       caddy.Context    // the handler's own, with which events are emitted
 }
 
 // CookieConfig configures the session cookie.
@@ -127,6 +135,15 @@ type CookieConfig struct {
 	// The SameSite attribute: `lax`, `strict` or `none` (`none` needs
 	// `secure always`). Default: `lax`.
 	SameSite string `json:"same_site,omitempty"`
+	// Set the Partitioned attribute (CHIPS), for a site embedded in other
+	// sites' pages: the browser keeps a separate cookie for each top-level
+	// site. Needs `secure always`, and in practice `same_site none`.
+	// Default: false.
+	Partitioned bool `json:"partitioned,omitempty"`
+	// The Priority attribute, which Chromium-based browsers use to choose
+	// which of a site's cookies to evict first: `low`, `medium` or `high`.
+	// Default: none (browsers treat it as medium).
+	Priority string `json:"priority,omitempty"`
 }
 
 // LimitsConfig bounds what one session may hold. A response whose commands
@@ -164,6 +181,10 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
+	if h.events, err = eventsApp(ctx); err != nil {
+		return err
+	}
+	h.ctx = ctx
 	h.app = app
 	app.addHandler(h)
 	return nil

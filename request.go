@@ -28,6 +28,9 @@ type requestState struct {
 	// moved reports that the request presented an ID that a rotation has
 	// given a successor: such a request may not start a session.
 	moved bool
+	// endedAll reports that destroyAll ended every session of the user,
+	// this one among them, and has told of it.
+	endedAll bool
 }
 
 // stateVar is where a request's loaded session is kept among the request's
@@ -228,7 +231,7 @@ func (s *requestState) publish(hdr http.Header, p plan, newID string, res *store
 	tls := s.request.TLS != nil
 	switch {
 	case res.Record != nil && newID != "":
-		setCookie(hdr, h.cookie.Issue(newID, tls))
+		setCookie(hdr, h.cookie.IssueHeader(newID, tls))
 		renewal := p.step == stepRotate
 		if renewal {
 			sessionMetrics.renewed.WithLabelValues(h.backend).Inc()
@@ -238,16 +241,41 @@ func (s *requestState) publish(hdr http.Header, p plan, newID string, res *store
 		if ce := h.logger.Check(zap.DebugLevel, "session issued"); ce != nil {
 			ce.Write(zap.String("session", res.Hash.Short()), zap.Bool("renewal", renewal))
 		}
+		if renewal {
+			h.emit(eventRenewed, sessionEvent{hash: res.Hash, realm: h.realm, record: res.Record, previous: s.hash, before: s.record})
+		} else {
+			if p.step == stepRestart {
+				s.emitEnded(p)
+			}
+			h.emit(eventCreated, sessionEvent{hash: res.Hash, realm: h.realm, record: res.Record})
+		}
 	case res.Record == nil && p.step.ends():
-		setCookie(hdr, h.cookie.Expire(tls))
+		setCookie(hdr, h.cookie.ExpireHeader(tls))
 		if !p.endAll { // destroyAll has counted it
 			sessionMetrics.destroyed.WithLabelValues(h.backend, "logout").Inc()
 		}
 		if ce := h.logger.Check(zap.DebugLevel, "session destroyed"); ce != nil {
 			ce.Write(zap.String("session", s.hash.Short()))
 		}
+		s.emitEnded(p)
 	}
 	s.updatePlaceholders(res.Hash, res.Record)
+}
+
+// emitEnded tells of the end of the session the request presented (or of
+// its successor, when the request followed a rotation: the event names
+// the presented one), unless destroyAll has told of it with the rest of
+// the user's sessions. A session with no identity ends alone, also by
+// X-Session-Destroy-All.
+func (s *requestState) emitEnded(p plan) {
+	if s.endedAll {
+		return
+	}
+	cause := causeLogout
+	if p.endAll {
+		cause = causeLogoutAll
+	}
+	s.handler.emit(eventDestroyed, sessionEvent{hash: s.hash, realm: s.handler.realm, record: s.record, cause: cause, sessions: 1})
 }
 
 // logDropped logs and counts commands dropped because the request's
@@ -294,6 +322,8 @@ func (s *requestState) destroyAll() (bool, error) {
 	sessionMetrics.destroyed.WithLabelValues(h.backend, "logout_all").Add(float64(n))
 	h.logger.Info("ended every session of a user",
 		zap.String("session", s.hash.Short()), zap.Int("sessions", n))
+	s.endedAll = true
+	h.emit(eventDestroyed, sessionEvent{hash: s.hash, realm: h.realm, record: s.record, cause: causeLogoutAll, sessions: n})
 	return true, nil
 }
 

@@ -97,7 +97,8 @@ func sessionAPIAs(t *testing.T, method, path, contentType, body string) *apiAnsw
 // session by its hash, through the admin API, and sends it requests it
 // refuses that name the user in their bodies. Caddy's log of the whole
 // process, at debug level, must then say that the sessions were revoked,
-// and hold neither the user's name nor any raw session ID.
+// and hold no raw session ID, nor the user's name outside the events
+// app's debug lines of session events.
 func TestAdminRevocationsNeverLogTheUser(t *testing.T) {
 	const user = "alice-secret-name"
 	stores := map[string]func(t *testing.T) string{
@@ -143,7 +144,12 @@ func TestAdminRevocationsNeverLogTheUser(t *testing.T) {
 
 			var revokedUser, revokedOne bool
 			for _, l := range readLog(t, logFile) {
-				if strings.Contains(l.raw, user) {
+				// At debug level Caddy's events app logs each event with
+				// its data, and a session event names its user by design
+				// (README, "Events"), as the reverse proxy's debug lines
+				// carry the session's values: those lines are only
+				// checked for raw IDs.
+				if strings.Contains(l.raw, user) && l.str("logger") != "events" {
 					t.Errorf("a log line holds the user's name: %s", l.raw)
 				}
 				for _, v := range visitors {

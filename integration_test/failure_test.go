@@ -162,6 +162,8 @@ func TestInvalidConfigIsRefused(t *testing.T) {
 		{"__Host- without secure", "cookie __Host-sid", "the __Host- prefix needs secure always"},
 		{"bad secure mode", "cookie {\n\t\t\tsecure sometimes\n\t\t}", "secure must be auto, always or never"},
 		{"unknown cookie subdirective", "cookie {\n\t\t\tmax_age 1h\n\t\t}", `unknown cookie subdirective "max_age"`},
+		{"partitioned without secure", "cookie {\n\t\t\tpartitioned\n\t\t}", "cookie partitioned needs secure always"},
+		{"bad priority", "cookie {\n\t\t\tpriority urgent\n\t\t}", `priority must be low, medium or high, not "urgent"`},
 		{"bad header prefix", "header_prefix X-Session", "must be a header name ending in '-'"},
 		{"unknown store", "store memcached", "memcached"},
 		{"repeated subdirective", "idle_timeout 1h\n\t\tidle_timeout 2h", `session subdirective "idle_timeout" is given twice`},

@@ -155,6 +155,7 @@ type site struct {
 	port    int
 	db      string
 	store   string // the store line; default: store bolt <db>
+	globals string // more global options, such as an events block
 	options string
 	up      *upstream
 }
@@ -202,6 +203,7 @@ func (s *site) config() string {
 	http_port %d
 	https_port %d
 	skip_install_trust
+	%s
 }
 http://127.0.0.1:%d {
 	session {
@@ -210,7 +212,7 @@ http://127.0.0.1:%d {
 	}
 	reverse_proxy %s
 }
-`, adminPort, s.port, freePort(s.t), s.port, s.store, s.options, s.up.addr())
+`, adminPort, s.port, freePort(s.t), s.globals, s.port, s.store, s.options, s.up.addr())
 }
 
 // load (re)loads the site's config into the running Caddy.

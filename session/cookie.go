@@ -20,6 +20,37 @@ const (
 	SecureNever
 )
 
+// Priority is the cookie's Priority attribute, which Chromium-based browsers
+// use to choose which cookies of a site to evict first when it has too many
+// (low before medium before high). net/http's Cookie cannot write it.
+type Priority int
+
+const (
+	// PriorityNone writes no Priority attribute: browsers treat the
+	// cookie as medium.
+	PriorityNone Priority = iota
+	// PriorityLow writes Priority=Low: evicted first.
+	PriorityLow
+	// PriorityMedium writes Priority=Medium, the browsers' default.
+	PriorityMedium
+	// PriorityHigh writes Priority=High: evicted last.
+	PriorityHigh
+)
+
+// attribute is the Priority attribute as a Set-Cookie header writes it,
+// with its leading separator; "" for PriorityNone.
+func (p Priority) attribute() string {
+	switch p {
+	case PriorityLow:
+		return "; Priority=Low"
+	case PriorityMedium:
+		return "; Priority=Medium"
+	case PriorityHigh:
+		return "; Priority=High"
+	}
+	return ""
+}
+
 // DefaultCookieName is the session cookie's name unless configured.
 const DefaultCookieName = "sid"
 
@@ -37,6 +68,11 @@ type Cookie struct {
 	Path     string
 	Secure   SecureMode
 	SameSite http.SameSite
+	// Partitioned sets the Partitioned attribute (CHIPS): the browser
+	// keeps the cookie apart for each top-level site that embeds this
+	// one. It needs Secure, so Validate requires SecureAlways.
+	Partitioned bool
+	Priority    Priority
 }
 
 // Candidates returns the well-formed session IDs the request presents in
@@ -127,26 +163,48 @@ func (c *Cookie) stripLine(line string) string {
 
 // Issue returns the cookie that hands id to the browser. It has no Max-Age
 // or Expires: it lives as long as the browser session, and the server
-// decides when the session ends.
+// decides when the session ends. It lacks the Priority attribute, which
+// http.Cookie cannot hold: IssueHeader writes the whole cookie.
 func (c *Cookie) Issue(id string, tls bool) *http.Cookie {
 	return &http.Cookie{
-		Name:     c.Name,
-		Value:    id,
-		Domain:   c.Domain,
-		Path:     c.Path,
-		Secure:   c.secure(tls),
-		HttpOnly: true,
-		SameSite: c.SameSite,
+		Name:        c.Name,
+		Value:       id,
+		Domain:      c.Domain,
+		Path:        c.Path,
+		Secure:      c.secure(tls),
+		HttpOnly:    true,
+		SameSite:    c.SameSite,
+		Partitioned: c.Partitioned,
 	}
 }
 
 // Expire returns the cookie that removes the session cookie from the
-// browser.
+// browser. It carries the attributes of the cookie it removes: a browser
+// removes a Partitioned cookie only with a Partitioned one (it matches
+// them by partition as well as by name, domain and path).
 func (c *Cookie) Expire(tls bool) *http.Cookie {
 	ck := c.Issue("", tls)
 	ck.MaxAge = -1
 	ck.Expires = time.Unix(0, 0)
 	return ck
+}
+
+// IssueHeader is the Set-Cookie field value of Issue, with the Priority
+// attribute.
+func (c *Cookie) IssueHeader(id string, tls bool) string {
+	return c.header(c.Issue(id, tls))
+}
+
+// ExpireHeader is the Set-Cookie field value of Expire, with the Priority
+// attribute.
+func (c *Cookie) ExpireHeader(tls bool) string {
+	return c.header(c.Expire(tls))
+}
+
+// header writes ck as a Set-Cookie field value, adding what http.Cookie
+// cannot write.
+func (c *Cookie) header(ck *http.Cookie) string {
+	return ck.String() + c.Priority.attribute()
 }
 
 func (c *Cookie) secure(tls bool) bool {
@@ -167,6 +225,9 @@ func (c *Cookie) Validate() error {
 	}
 	if c.SameSite == http.SameSiteNoneMode && c.Secure != SecureAlways {
 		return fmt.Errorf("same_site none needs secure always: browsers drop SameSite=None cookies without Secure")
+	}
+	if c.Partitioned && c.Secure != SecureAlways {
+		return fmt.Errorf("cookie partitioned needs secure always: browsers drop Partitioned cookies without Secure")
 	}
 	if strings.HasPrefix(c.Name, "__Host-") {
 		if c.Secure != SecureAlways || c.Path != "/" || c.Domain != "" {

@@ -233,6 +233,9 @@ func TestValidate(t *testing.T) {
 		{"secure with domain and path", Cookie{Name: "__Secure-sid", Path: "/app", Domain: "example.com", Secure: SecureAlways}, false},
 		{"secure with auto", Cookie{Name: "__Secure-sid", Secure: SecureAuto}, true},
 		{"secure with never", Cookie{Name: "__Secure-sid", Secure: SecureNever}, true},
+		{"partitioned with always", Cookie{Name: "sid", Secure: SecureAlways, Partitioned: true}, false},
+		{"partitioned with auto", Cookie{Name: "sid", Secure: SecureAuto, Partitioned: true}, true},
+		{"partitioned with never", Cookie{Name: "sid", Secure: SecureNever, Partitioned: true}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -242,6 +245,56 @@ func TestValidate(t *testing.T) {
 			}
 			if err != nil && err.Error() == "" {
 				t.Error("empty error message")
+			}
+		})
+	}
+}
+
+// TestSetCookieHeaders pins the exact Set-Cookie field values, those that
+// set the cookie and those that remove it: a browser removes a cookie only
+// with one of the same name, domain, path and partition, so the removing
+// one carries every attribute of the setting one.
+func TestSetCookieHeaders(t *testing.T) {
+	const id = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFG"
+	const expired = "; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0"
+	tests := []struct {
+		name string
+		ck   Cookie
+		tls  bool
+		// the attributes after the value, the same when setting and
+		// removing except for expired, which removing puts after Domain
+		head, tail string
+	}{
+		{"defaults", Cookie{Name: "sid", Path: "/", SameSite: http.SameSiteLaxMode}, false,
+			"; Path=/", "; HttpOnly; SameSite=Lax"},
+		{"secure auto over TLS", Cookie{Name: "sid", Path: "/", SameSite: http.SameSiteLaxMode}, true,
+			"; Path=/", "; HttpOnly; Secure; SameSite=Lax"},
+		{"domain", Cookie{Name: "sid", Path: "/app", Domain: "example.com", SameSite: http.SameSiteStrictMode}, false,
+			"; Path=/app; Domain=example.com", "; HttpOnly; SameSite=Strict"},
+		{"partitioned", Cookie{Name: "__Host-sid", Path: "/", Secure: SecureAlways, SameSite: http.SameSiteNoneMode, Partitioned: true}, false,
+			"; Path=/", "; HttpOnly; Secure; SameSite=None; Partitioned"},
+		{"priority low", Cookie{Name: "sid", Path: "/", SameSite: http.SameSiteLaxMode, Priority: PriorityLow}, false,
+			"; Path=/", "; HttpOnly; SameSite=Lax; Priority=Low"},
+		{"priority medium", Cookie{Name: "sid", Path: "/", SameSite: http.SameSiteLaxMode, Priority: PriorityMedium}, false,
+			"; Path=/", "; HttpOnly; SameSite=Lax; Priority=Medium"},
+		{"priority high", Cookie{Name: "sid", Path: "/", SameSite: http.SameSiteLaxMode, Priority: PriorityHigh}, false,
+			"; Path=/", "; HttpOnly; SameSite=Lax; Priority=High"},
+		{"everything", Cookie{Name: "sid", Path: "/", Domain: "example.com", Secure: SecureAlways, SameSite: http.SameSiteNoneMode, Partitioned: true, Priority: PriorityHigh}, false,
+			"; Path=/; Domain=example.com", "; HttpOnly; Secure; SameSite=None; Partitioned; Priority=High"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got, want := tt.ck.IssueHeader(id, tt.tls), tt.ck.Name+"="+id+tt.head+tt.tail; got != want {
+				t.Errorf("IssueHeader =\n\t%s\nwant\n\t%s", got, want)
+			}
+			if got, want := tt.ck.ExpireHeader(tt.tls), tt.ck.Name+"="+tt.head+expired+tt.tail; got != want {
+				t.Errorf("ExpireHeader =\n\t%s\nwant\n\t%s", got, want)
+			}
+			// What a client in Go reads back: the attributes it knows.
+			res := &http.Response{Header: http.Header{"Set-Cookie": {tt.ck.IssueHeader(id, tt.tls)}}}
+			cs := res.Cookies()
+			if len(cs) != 1 || cs[0].Value != id || cs[0].Partitioned != tt.ck.Partitioned {
+				t.Errorf("a client reads %+v", cs)
 			}
 		})
 	}
