@@ -1,9 +1,14 @@
 package integration_test
 
 import (
+	"fmt"
 	"net/http"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/caddyserver/caddy/v2/caddytest"
 
 	"github.com/caddy-session/caddy-session/internal/clock"
 )
@@ -129,4 +134,33 @@ func TestTouchFalseCommand(t *testing.T) {
 		clock.Advance(8 * time.Minute)
 		expectSession(t, w.get("/page"), map[string]string{"X-Session-User": "bob"})
 	})
+}
+
+// TestPollingRecipe runs the README's polling recipe as written, with only
+// its site address, store and upstream replaced: with the default timeouts,
+// a polled session ends 30 minutes after its last page.
+func TestPollingRecipe(t *testing.T) {
+	up := startUpstream(t)
+	port := freePort(t)
+	config := recipe(t, "<!-- recipe: polling -->")
+	config = strings.Replace(config, "app.example.com", fmt.Sprintf("http://127.0.0.1:%d", port), 1)
+	config = strings.Replace(config, "127.0.0.1:9000", up.addr(), 1)
+	config = strings.Replace(config, "\tsession {\n", "\tsession {\n\t\tstore bolt "+filepath.Join(t.TempDir(), "s.db")+"\n", 1)
+	s := &site{t: t, tester: caddytest.NewTester(t), port: port, up: up}
+	s.tester.Client.Jar = nil
+	s.tester.InitServer(fmt.Sprintf("{\n\tadmin localhost:%d\n}\n", adminPort)+config, "caddyfile")
+
+	polled, browsed := s.visitor(), s.visitor()
+	polled.get("/login", "X-Session-Set-User: alice")
+	browsed.get("/login", "X-Session-Set-User: bob")
+	alice, bob := map[string]string{"X-Session-User": "alice"}, map[string]string{"X-Session-User": "bob"}
+	for range 2 {
+		clock.Advance(10 * time.Minute)
+		expectSession(t, polled.poll("/inbox"), alice)
+		expectSession(t, polled.get("/api/notifications"), alice)
+		expectSession(t, browsed.get("/page"), bob)
+	}
+	clock.Advance(10 * time.Minute)
+	expectSession(t, polled.get("/api/notifications"), map[string]string{})
+	expectSession(t, browsed.get("/page"), bob)
 }
