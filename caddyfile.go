@@ -35,7 +35,7 @@ func parseSessionDirective(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue,
 	if err != nil {
 		return nil, err
 	}
-	handler := new(Handler)
+	handler := &Handler{matcherToken: h.MatcherToken}
 	if err := handler.UnmarshalCaddyfile(h.Dispenser); err != nil {
 		return nil, err
 	}
@@ -67,6 +67,7 @@ func parseSessionDirective(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue,
 //		idle_timeout <duration>
 //		absolute_timeout <duration>
 //		touch_interval <duration>
+//		no_touch <matcher...>
 //		header_prefix <prefix>
 //		renew_on <key...>
 //		identity_key <key>
@@ -80,7 +81,9 @@ func parseSessionDirective(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue,
 //		}
 //	}
 //
-// Each subdirective may be given once, at every level.
+// Each subdirective may be given once, at every level. The matchers of
+// no_touch are named matchers of the site (@name) or paths (/poll*); each
+// is one matcher set.
 func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // the directive's name
 	if d.NextArg() {
@@ -119,6 +122,7 @@ var handlerSubdirectives = map[string]func(h *Handler, d *caddyfile.Dispenser) e
 	"idle_timeout":     func(h *Handler, d *caddyfile.Dispenser) error { return parseDuration(d, &h.IdleTimeout) },
 	"absolute_timeout": func(h *Handler, d *caddyfile.Dispenser) error { return parseDuration(d, &h.AbsoluteTimeout) },
 	"touch_interval":   func(h *Handler, d *caddyfile.Dispenser) error { return parseDuration(d, &h.TouchInterval) },
+	"no_touch":         (*Handler).unmarshalNoTouch,
 	"header_prefix":    (*Handler).unmarshalHeaderPrefix,
 	"renew_on":         func(h *Handler, d *caddyfile.Dispenser) (err error) { h.RenewOn, err = parseKeys(d); return err },
 	"writable":         func(h *Handler, d *caddyfile.Dispenser) (err error) { h.Writable, err = parseKeys(d); return err },
@@ -144,6 +148,31 @@ func (h *Handler) unmarshalStore(d *caddyfile.Dispenser) error {
 		return err
 	}
 	h.StoreRaw = caddyconfig.JSONModuleObject(unm, "backend", backend, nil)
+	return nil
+}
+
+// unmarshalNoTouch reads the matchers of no_touch, resolved as the site's
+// directives resolve theirs.
+func (h *Handler) unmarshalNoTouch(d *caddyfile.Dispenser) error {
+	n := d.CountRemainingArgs()
+	if n == 0 {
+		return d.ArgErr()
+	}
+	if h.matcherToken == nil {
+		return d.Err("no_touch names matchers of the site, which only a session directive in a site can resolve")
+	}
+	for range n {
+		set, ok, err := h.matcherToken()
+		switch {
+		case err != nil:
+			return d.Errf("no_touch: %v", err)
+		case !ok:
+			return d.Errf("no_touch: %q is not a matcher; name one defined in the site (@name), or give a path (/poll*)", d.Val())
+		case set == nil:
+			return d.Err("no_touch: * would keep every request from extending a session; name the requests that only read it (@name, or a path)")
+		}
+		h.NoTouchRaw = append(h.NoTouchRaw, set)
+	}
 	return nil
 }
 

@@ -26,6 +26,10 @@ func (s step) newID() bool { return s == stepRotate || s == stepCreate || s == s
 // ends reports whether the step ends the session the request presented.
 func (s step) ends() bool { return s == stepDestroy || s == stepRestart }
 
+// touches reports whether the step keeps the session the request presented
+// and, unless told not to, moves its idle deadline.
+func (s step) touches() bool { return s == stepTouch || s == stepChange || s == stepRotate }
+
 // plan is what the commit of one response will do.
 type plan struct {
 	step step
@@ -33,6 +37,9 @@ type plan struct {
 	// key) before the step: X-Session-Destroy-All.
 	endAll bool
 	patch  *session.Patch
+	// noTouch keeps the session's idle deadline where it was: the response
+	// said X-Session-Touch: false, or the request matches no_touch.
+	noTouch bool
 	// dropped says why commands were dropped without being applied.
 	dropped string
 }
@@ -57,7 +64,7 @@ const (
 // ID with a forward record, which may not start a session. A
 // *session.RuleError refuses the whole batch: nothing is done.
 func planCommit(loaded *session.Record, moved bool, patch *session.Patch, now time.Time, r rules) (plan, error) {
-	p := plan{patch: patch}
+	p := plan{patch: patch, noTouch: patch != nil && patch.NoTouch}
 	switch {
 	case loaded == nil && (patch == nil || len(patch.Set) == 0):
 		// Deleting, renewing or ending nothing leaves the request
@@ -72,7 +79,7 @@ func planCommit(loaded *session.Record, moved bool, patch *session.Patch, now ti
 		p.step = stepRotate
 	case patch.Changes():
 		p.step = stepChange
-	case r.timeouts.NeedsTouch(loaded, now):
+	case r.timeouts.NeedsTouch(loaded, now) && !p.noTouch:
 		p.step = stepTouch
 	}
 	return p, nil

@@ -34,6 +34,8 @@ func TestPlanCommit(t *testing.T) {
 	many.DestroyAll = true
 	many.Destroy = true
 
+	untouched := func(p *session.Patch) *session.Patch { p.NoTouch = true; return p }
+
 	cases := []struct {
 		name    string
 		loaded  *session.Record
@@ -43,6 +45,7 @@ func TestPlanCommit(t *testing.T) {
 		endAll  bool
 		dropped string
 		rule    bool
+		noTouch bool
 	}{
 		{name: "anonymous read", want: stepNone},
 		{name: "anonymous set starts a session", patch: set("cart", "x"), want: stepCreate},
@@ -64,6 +67,11 @@ func TestPlanCommit(t *testing.T) {
 		{name: "destroy and set restarts", loaded: fresh, patch: func() *session.Patch { p := set("cart", "x"); p.Destroy = true; return p }(), want: stepRestart},
 		{name: "destroy-all", loaded: fresh, patch: &session.Patch{Destroy: true, DestroyAll: true}, want: stepDestroy, endAll: true},
 		{name: "destroy-all with a batch over the limits ends nothing", loaded: fresh, patch: many, rule: true},
+		{name: "touch false past the touch interval: no touch", loaded: stale, patch: untouched(&session.Patch{}), want: stepNone, noTouch: true},
+		{name: "touch false with a set", loaded: stale, patch: untouched(set("cart", "pear")), want: stepChange, noTouch: true},
+		{name: "touch false with a login", loaded: stale, patch: untouched(set("user", "bob")), want: stepRotate, noTouch: true},
+		{name: "touch false on an anonymous set still starts a session", patch: untouched(set("cart", "x")), want: stepCreate, noTouch: true},
+		{name: "touch false on an anonymous read", patch: untouched(&session.Patch{}), want: stepNone, noTouch: true},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -78,9 +86,9 @@ func TestPlanCommit(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if p.step != c.want || p.endAll != c.endAll || p.dropped != c.dropped {
-				t.Fatalf("plan = step %d endAll %v dropped %q, want step %d endAll %v dropped %q",
-					p.step, p.endAll, p.dropped, c.want, c.endAll, c.dropped)
+			if p.step != c.want || p.endAll != c.endAll || p.dropped != c.dropped || p.noTouch != c.noTouch {
+				t.Fatalf("plan = step %d endAll %v dropped %q noTouch %v, want step %d endAll %v dropped %q noTouch %v",
+					p.step, p.endAll, p.dropped, p.noTouch, c.want, c.endAll, c.dropped, c.noTouch)
 			}
 		})
 	}

@@ -34,9 +34,10 @@ func init() {
 // removed from it, the session cookie is removed from the Cookie header, and
 // each key of the session is added as one header (`user` becomes
 // `X-Session-User`). The response's namespace headers are commands:
-// `X-Session-Set-<Key>`, `X-Session-Delete`, `X-Session-Renew` and
-// `X-Session-Destroy`. They are applied in one store transaction, all or
-// nothing, and removed before the response reaches the client.
+// `X-Session-Set-<Key>`, `X-Session-Delete`, `X-Session-Renew`,
+// `X-Session-Destroy`, `X-Session-Destroy-All` and `X-Session-Touch`. They
+// are applied in one store transaction, all or nothing, and removed before
+// the response reaches the client.
 //
 // Sessions that start, get a new ID or end are told to Caddy's events app
 // as `session.created`, `session.renewed` and `session.destroyed`, whose
@@ -65,6 +66,17 @@ type Handler struct {
 	// much earlier than idle_timeout after its last request. Must be
 	// shorter than idle_timeout. Default: 1m.
 	TouchInterval caddy.Duration `json:"touch_interval,omitempty"`
+
+	// Requests that read the session without extending it, such as a page
+	// polling in the background: matcher sets, as in a route's `match` (a
+	// request matches if one set does). A matching request never moves
+	// the session's idle deadline or last-seen time, even when its response
+	// sets keys or renews the ID, so a session that is only polled ends
+	// idle_timeout after its last other request. The matchers see the
+	// request's method and URI as this handler got them, before a rewrite
+	// inside it (try_files, php_fastcgi), and run only when a request would
+	// touch the session. Default: none; every request extends the session.
+	NoTouchRaw caddyhttp.RawMatcherSets `json:"no_touch,omitempty" caddy:"namespace=http.matchers"`
 
 	// The namespace of the header protocol: a header name prefix ending in
 	// `-`. Default: `X-Session-`.
@@ -114,9 +126,15 @@ type Handler struct {
 	realm     string // Realm, or the site's, once the app has wired the config
 	app       *App
 	touches   *touchFilter
+	noTouch   caddyhttp.MatcherSets // nil: every request touches
 	logger    *zap.Logger
 	events    *caddyevents.App // nil: no events (a handler outside a config)
 	ctx       caddy.Context    // the handler's own, with which events are emitted
+
+	// matcherToken resolves the next Caddyfile argument as a matcher of
+	// the site, while the session directive is parsed: the directive's
+	// httpcaddyfile.Helper.MatcherToken.
+	matcherToken func() (caddy.ModuleMap, bool, error)
 }
 
 // CookieConfig configures the session cookie.
@@ -169,6 +187,9 @@ func (Handler) CaddyModule() caddy.ModuleInfo {
 func (h *Handler) Provision(ctx caddy.Context) error {
 	h.logger = ctx.Logger()
 	if err := h.provisionSettings(); err != nil {
+		return err
+	}
+	if err := h.provisionNoTouch(ctx); err != nil {
 		return err
 	}
 	if err := registerMetrics(ctx.GetMetricsRegistry()); err != nil {
@@ -322,6 +343,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	}
 	if state.record != nil {
 		h.protocol.Forward(r.Header, state.record.Values)
+		if h.noTouch != nil {
+			state.keepRequestLine()
+		}
 	}
 	state.setPlaceholders()
 

@@ -31,6 +31,9 @@ type requestState struct {
 	// endedAll reports that destroyAll ended every session of the user,
 	// this one among them, and has told of it.
 	endedAll bool
+	// line is the request line as the handler got it, kept for no_touch's
+	// matchers when they are configured and there is a session.
+	line *requestLine
 }
 
 // stateVar is where a request's loaded session is kept among the request's
@@ -111,6 +114,12 @@ func (s *requestState) commit(hdr http.Header, status int) error {
 	if p.step == stepNone {
 		return nil // the common read path: nothing to store
 	}
+	if err := s.settleTouch(&p); err != nil {
+		return err
+	}
+	if p.step == stepNone {
+		return nil // a read that does not touch
+	}
 	newID, res, err := s.apply(p)
 	if err != nil || res == nil {
 		return err
@@ -183,6 +192,7 @@ func (s *requestState) update(p plan) store.Update {
 		Patch:    p.patch,
 		Identity: h.identity,
 		Realm:    h.realm,
+		NoTouch:  p.noTouch,
 		Now:      s.now,
 		Timeouts: h.timeouts,
 		Limits:   h.limits,

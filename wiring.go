@@ -120,6 +120,7 @@ func (w *walker) route(r caddyhttp.Route, sc *scope, at site) {
 		switch h := hd.(type) {
 		case *Handler:
 			w.sites[h] = here
+			w.noTouch(h, sc)
 		case *caddyhttp.Subroute:
 			w.list(h.Routes, sc, here)
 			if h.Errors != nil {
@@ -134,6 +135,15 @@ func (w *walker) route(r caddyhttp.Route, sc *scope, at site) {
 				w.list(rh.Routes, sc, here)
 			}
 		}
+	}
+}
+
+// noTouch records the session matchers of a handler's no_touch, which
+// read through that handler unless they name another's cookie.
+func (w *walker) noTouch(h *Handler, sc *scope) {
+	own := &scope{parent: sc, handlers: []*Handler{h}}
+	for _, set := range h.noTouch {
+		w.matcherSet(set, own)
 	}
 }
 

@@ -65,7 +65,7 @@ func TestMain(m *testing.M) {
 }
 
 // upstream is the app behind Caddy in the tests. It answers every request
-// with a JSON dump of the request headers it received, and takes its
+// with a JSON dump of the request URI and headers it received, and takes its
 // orders from the test in request headers outside the namespace:
 //
 //	Test-Header: Name: value   (repeatable) a response header to send
@@ -85,7 +85,7 @@ func startUpstream(t *testing.T) *upstream {
 
 func serveUpstream(w http.ResponseWriter, r *http.Request) {
 	status := obeyOrders(w, r)
-	body, _ := json.Marshal(map[string]any{"headers": r.Header})
+	body, _ := json.Marshal(map[string]any{"uri": r.RequestURI, "headers": r.Header})
 	writeJSON(w, r, status, body)
 }
 
@@ -126,6 +126,7 @@ func (u *upstream) addr() string { return u.Listener.Addr().String() }
 
 // seen is what the upstream received.
 type seen struct {
+	URI     string      `json:"uri"`
 	Headers http.Header `json:"headers"`
 }
 
@@ -156,6 +157,7 @@ type site struct {
 	db      string
 	store   string // the store line; default: store bolt <db>
 	globals string // more global options, such as an events block
+	defs    string // lines of the site before the session directive, such as named matchers
 	options string
 	up      *upstream
 }
@@ -170,12 +172,20 @@ func newSite(t *testing.T, options string) *site {
 // newSiteOn is newSite with another store line, e.g. `store redis <url>`.
 func newSiteOn(t *testing.T, store, options string) *site {
 	t.Helper()
+	return newSiteWith(t, store, "", options)
+}
+
+// newSiteWith is newSiteOn ("" for the default store) with lines of the
+// site before the session directive, such as named matchers.
+func newSiteWith(t *testing.T, store, defs, options string) *site {
+	t.Helper()
 	s := &site{
 		t:       t,
 		tester:  caddytest.NewTester(t),
 		port:    freePort(t),
 		db:      filepath.Join(t.TempDir(), "sessions.db"),
 		store:   store,
+		defs:    defs,
 		options: options,
 		up:      startUpstream(t),
 	}
@@ -190,10 +200,18 @@ func newSiteOn(t *testing.T, store, options string) *site {
 // onEachStore runs a test once on bolt and once on a fresh Redis, giving
 // it the site maker to use.
 func onEachStore(t *testing.T, test func(t *testing.T, newSite func(t *testing.T, options string) *site)) {
-	t.Run("bolt", func(t *testing.T) { test(t, newSite) })
+	onEachStoreWith(t, "", test)
+}
+
+// onEachStoreWith is onEachStore for sites with lines before their session
+// directive, such as named matchers.
+func onEachStoreWith(t *testing.T, defs string, test func(t *testing.T, newSite func(t *testing.T, options string) *site)) {
+	t.Run("bolt", func(t *testing.T) {
+		test(t, func(t *testing.T, options string) *site { return newSiteWith(t, "", defs, options) })
+	})
 	t.Run("redis", func(t *testing.T) {
 		url := redistest.Start(t).URL()
-		test(t, func(t *testing.T, options string) *site { return newSiteOn(t, "store redis "+url, options) })
+		test(t, func(t *testing.T, options string) *site { return newSiteWith(t, "store redis "+url, defs, options) })
 	})
 }
 
@@ -206,13 +224,14 @@ func (s *site) config() string {
 	%s
 }
 http://127.0.0.1:%d {
+	%s
 	session {
 		%s
 		%s
 	}
 	reverse_proxy %s
 }
-`, adminPort, s.port, freePort(s.t), s.globals, s.port, s.store, s.options, s.up.addr())
+`, adminPort, s.port, freePort(s.t), s.globals, s.port, s.defs, s.store, s.options, s.up.addr())
 }
 
 // load (re)loads the site's config into the running Caddy.

@@ -64,6 +64,11 @@ type Patch struct {
 	DestroyAll bool
 	// Renew gives the session a new ID, keeping its data.
 	Renew bool
+	// NoTouch leaves the session's idle deadline and LastSeen as they were:
+	// the response asked so with X-Session-Touch: false. Like Renew, it is
+	// the caller's to carry out (as store.Update.NoTouch); ApplyTo and the
+	// stores do not read it.
+	NoTouch bool
 }
 
 // Changes reports whether the patch changes any value.

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/textproto"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -21,7 +22,33 @@ const (
 	commandRenew      = "renew"
 	commandDestroy    = "destroy"
 	commandDestroyAll = "destroy-all"
+	commandTouch      = "touch"
 )
+
+// A flag is a command that takes one word, "true" or "false" in any case.
+// A flag takes only the values that ask for something: one that is false
+// when left out takes only "true", and one that is true when left out only
+// "false". An app that sends the other value has misread the protocol, and
+// the refusal is logged.
+type flag struct {
+	takes []bool             // the values the flag takes
+	set   func(*Patch, bool) // records the value taken in the patch
+	why   string             // why a value is refused, beyond what the flag takes
+}
+
+var (
+	onlyTrue  = []bool{true}
+	onlyFalse = []bool{false}
+)
+
+// flags are the flag commands, by name after the prefix.
+var flags = map[string]flag{
+	commandRenew:      {takes: onlyTrue, set: func(p *Patch, _ bool) { p.Renew = true }},
+	commandDestroy:    {takes: onlyTrue, set: func(p *Patch, _ bool) { p.Destroy = true }},
+	commandDestroyAll: {takes: onlyTrue, set: func(p *Patch, _ bool) { p.DestroyAll = true }},
+	commandTouch: {takes: onlyFalse, set: func(p *Patch, _ bool) { p.NoTouch = true },
+		why: "; a response touches the session unless it says not to"},
+}
 
 // Protocol is the header protocol spoken with the upstream application.
 //
@@ -254,12 +281,9 @@ func (p *Protocol) parseCommand(patch *Patch, name string, values []string) *Rul
 		return p.parseSet(patch, key, values)
 	case command == commandDelete:
 		return p.parseDelete(patch, values)
-	case command == commandRenew:
-		return parseFlag(&patch.Renew, name, values)
-	case command == commandDestroy:
-		return parseFlag(&patch.Destroy, name, values)
-	case command == commandDestroyAll:
-		return parseFlag(&patch.DestroyAll, name, values)
+	}
+	if f, ok := flags[command]; ok {
+		return f.parse(patch, name, values)
 	}
 	return ruleError("unknown_command", "unknown session command header %q", name)
 }
@@ -370,16 +394,23 @@ func (p *Protocol) checkKey(key string) (string, *RuleError) {
 	return key, nil
 }
 
-// parseFlag reads a boolean command. It takes "true" in any case, since
-// Python writes True, and nothing else: not "1" or "yes", nor "false",
-// since leaving the header out is false and an app that sends false has
-// misread the protocol; the refusal is logged.
-func parseFlag(flag *bool, name string, values []string) *RuleError {
-	if len(values) == 1 && asciiEqualFold(strings.Trim(values[0], " \t"), "true") {
-		*flag = true
-		return nil
+// parse reads the flag command name into the patch. It takes one of the
+// flag's values, "true" or "false" in any case, since Python writes True,
+// and nothing else: not "1" or "yes".
+func (f flag) parse(patch *Patch, name string, values []string) *RuleError {
+	if len(values) == 1 {
+		v := strings.Trim(values[0], " \t")
+		for _, b := range f.takes {
+			if asciiEqualFold(v, strconv.FormatBool(b)) {
+				f.set(patch, b)
+				return nil
+			}
+		}
 	}
-	return ruleError("invalid_value", "command header %q takes the single value \"true\" (in any case)", name)
+	if len(f.takes) == 1 {
+		return ruleError("invalid_value", "command header %q takes the single value \"%t\" (in any case)%s", name, f.takes[0], f.why)
+	}
+	return ruleError("invalid_value", "command header %q takes the single value \"true\" or \"false\" (in any case)%s", name, f.why)
 }
 
 // checkTwins refuses two keys set at once that are the same once '_' is

@@ -2,6 +2,7 @@ package session
 
 import (
 	"errors"
+	"fmt"
 	"maps"
 	"net/http"
 	"reflect"
@@ -307,6 +308,7 @@ func TestTakeCommands(t *testing.T) {
 		delete  []string // compared sorted
 		renew   bool
 		destroy bool
+		noTouch bool
 	}
 	tests := []struct {
 		name     string
@@ -422,6 +424,30 @@ func TestTakeCommands(t *testing.T) {
 		{name: "renew truthy", h: http.Header{"X-Session-Renew": {"truely"}}, reason: "invalid_value"},
 		{name: "destroy yes", h: http.Header{"X-Session-Destroy": {"yes"}}, reason: "invalid_value"},
 		{name: "destroy twice", h: http.Header{"X-Session-Destroy": {"true", "true"}}, reason: "invalid_value"},
+		{
+			name: "touch false",
+			h:    http.Header{"X-Session-Touch": {"false"}},
+			want: &want{noTouch: true},
+		},
+		{
+			name: "touch False in Python's spelling, with spaces",
+			h:    http.Header{"X_Session_Touch": {" False "}},
+			want: &want{noTouch: true},
+		},
+		{
+			name: "touch false with a set",
+			h:    http.Header{"X-Session-Touch": {"FALSE"}, "X-Session-Set-Count": {"3"}},
+			want: &want{noTouch: true, set: map[string]string{"count": "3"}},
+		},
+		{name: "touch true", h: http.Header{"X-Session-Touch": {"true"}}, reason: "invalid_value"},
+		{name: "touch 0", h: http.Header{"X-Session-Touch": {"0"}}, reason: "invalid_value"},
+		{name: "touch no", h: http.Header{"X-Session-Touch": {"no"}}, reason: "invalid_value"},
+		{name: "touch twice", h: http.Header{"X-Session-Touch": {"false", "false"}}, reason: "invalid_value"},
+		{
+			name:   "touch true spoils a set",
+			h:      http.Header{"X-Session-Touch": {"true"}, "X-Session-Set-Count": {"3"}},
+			reason: "invalid_value",
+		},
 		{name: "unknown command", h: http.Header{"X-Session-User": {"alice"}}, reason: "unknown_command"},
 		{name: "bare prefix", h: http.Header{"X-Session-": {"x"}}, reason: "unknown_command"},
 		{name: "set without dash", h: http.Header{"X-Session-Set": {"x"}}, reason: "unknown_command"},
@@ -648,8 +674,9 @@ func TestTakeCommands(t *testing.T) {
 			if !slices.Equal(del, tt.want.delete) {
 				t.Errorf("Delete = %v, want %v", del, tt.want.delete)
 			}
-			if patch.Renew != tt.want.renew || patch.Destroy != tt.want.destroy {
-				t.Errorf("Renew, Destroy = %v, %v; want %v, %v", patch.Renew, patch.Destroy, tt.want.renew, tt.want.destroy)
+			if patch.Renew != tt.want.renew || patch.Destroy != tt.want.destroy || patch.NoTouch != tt.want.noTouch {
+				t.Errorf("Renew, Destroy, NoTouch = %v, %v, %v; want %v, %v, %v", patch.Renew, patch.Destroy, patch.NoTouch,
+					tt.want.renew, tt.want.destroy, tt.want.noTouch)
 			}
 			for k, v := range patch.Set {
 				if !ValidKey(k) || k != strings.ToLower(k) || !httpguts.ValidHeaderFieldValue(v) {
@@ -679,46 +706,80 @@ func TestTakeCommandsCustomPrefix(t *testing.T) {
 	}
 }
 
-// Flags take "true" in any case (Python writes True) with HTTP whitespace
-// around it, and nothing else.
+// Flags take their values in any case (Python writes True and False) with
+// HTTP whitespace around them, and nothing else: Renew only "true", Touch
+// only "false".
 func TestParseFlag(t *testing.T) {
 	tests := []struct {
 		values []string
-		want   bool
+		is     bool // the word, if it is "true" or "false" in any case
+		word   bool // whether it is one
 	}{
-		{[]string{"true"}, true},
-		{[]string{"True"}, true},
-		{[]string{"TRUE"}, true},
-		{[]string{"tRuE"}, true},
-		{[]string{" true\t"}, true},
-		{[]string{"1"}, false},
-		{[]string{"yes"}, false},
-		{[]string{"on"}, false},
-		{[]string{"false"}, false},
-		{[]string{"False"}, false},
-		{[]string{"0"}, false},
-		{[]string{""}, false},
-		{[]string{"true, true"}, false},
-		{[]string{"true;"}, false},
-		{[]string{"\"true\""}, false},
-		{[]string{"t rue"}, false},
-		{[]string{"\u00a0true"}, false}, // no-break space is no HTTP whitespace
-		{[]string{"true\u3000"}, false}, // nor is the ideographic space
-		{[]string{"tru\u0435"}, false},  // Cyrillic e
-		{[]string{"\uff34rue"}, false},  // fullwidth T
-		{[]string{"true", "true"}, false},
-		{[]string{}, false},
-		{nil, false},
+		{[]string{"true"}, true, true},
+		{[]string{"True"}, true, true},
+		{[]string{"TRUE"}, true, true},
+		{[]string{"tRuE"}, true, true},
+		{[]string{" true\t"}, true, true},
+		{[]string{"false"}, false, true},
+		{[]string{"False"}, false, true},
+		{[]string{"FALSE"}, false, true},
+		{[]string{"\tfalse "}, false, true},
+		{[]string{"1"}, false, false},
+		{[]string{"yes"}, false, false},
+		{[]string{"on"}, false, false},
+		{[]string{"0"}, false, false},
+		{[]string{"no"}, false, false},
+		{[]string{"off"}, false, false},
+		{[]string{""}, false, false},
+		{[]string{"true, true"}, false, false},
+		{[]string{"true;"}, false, false},
+		{[]string{"\"true\""}, false, false},
+		{[]string{"t rue"}, false, false},
+		{[]string{"\u00a0true"}, false, false}, // no-break space is no HTTP whitespace
+		{[]string{"true\u3000"}, false, false}, // nor is the ideographic space
+		{[]string{"tru\u0435"}, false, false},  // Cyrillic e
+		{[]string{"\uff34rue"}, false, false},  // fullwidth T
+		{[]string{"fals\u0435"}, false, false},
+		{[]string{"true", "true"}, false, false},
+		{[]string{"false", "false"}, false, false},
+		{[]string{}, false, false},
+		{nil, false, false},
 	}
-	for _, tt := range tests {
-		var flag bool
-		err := parseFlag(&flag, "X-Session-Renew", tt.values)
-		if flag != tt.want || (err == nil) != tt.want {
-			t.Errorf("parseFlag(%q) = %v, %v; want %v", tt.values, flag, err, tt.want)
+	flagsTaking := []struct {
+		command string
+		takes   bool
+		set     func(*Patch) bool
+	}{
+		{commandRenew, true, func(p *Patch) bool { return p.Renew }},
+		{commandDestroy, true, func(p *Patch) bool { return p.Destroy }},
+		{commandDestroyAll, true, func(p *Patch) bool { return p.DestroyAll }},
+		{commandTouch, false, func(p *Patch) bool { return p.NoTouch }},
+	}
+	for _, f := range flagsTaking {
+		name := "X-Session-" + f.command
+		for _, tt := range tests {
+			var patch Patch
+			err := flags[f.command].parse(&patch, name, tt.values)
+			ok := tt.word && tt.is == f.takes
+			if f.set(&patch) != ok || (err == nil) != ok {
+				t.Errorf("%s: %q = %+v, %v; want taken: %v", name, tt.values, patch, err, ok)
+			}
+			if want := fmt.Sprintf("\"%t\"", f.takes); err != nil && (err.Reason != "invalid_value" || !strings.Contains(err.Detail, want)) {
+				t.Errorf("%s: %q error %+v, want invalid_value naming %s", name, tt.values, err, want)
+			}
+			set := 0
+			for _, b := range []bool{patch.Renew, patch.Destroy, patch.DestroyAll, patch.NoTouch} {
+				if b {
+					set++
+				}
+			}
+			if set > 1 || patch.Set != nil || patch.Delete != nil {
+				t.Errorf("%s: %q set another field: %+v", name, tt.values, patch)
+			}
 		}
-		if err != nil && (err.Reason != "invalid_value" || !strings.Contains(err.Detail, `"true"`)) {
-			t.Errorf("parseFlag(%q) error %+v, want invalid_value naming \"true\"", tt.values, err)
-		}
+	}
+	if len(flags) != len(flagsTaking) {
+		t.Errorf("%d flags, %d tested", len(flags), len(flagsTaking))
 	}
 }
 

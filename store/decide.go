@@ -170,13 +170,21 @@ func destroy(u Update, o Outcome, followed bool) Outcome {
 }
 
 // keep applies u to the live session stored under o.At: in place, or moved
-// to u.NewHash with a forward record left behind.
+// to u.NewHash with a forward record left behind. With u.NoTouch the record
+// keeps its LastSeen and idle deadline, wherever it goes, and a touch alone
+// writes nothing.
 func keep(u Update, o Outcome, stored *session.Record, followed bool) Outcome {
 	rec := stored.Clone()
+	if u.NoTouch && touchOnly(u) {
+		o.Result = Result{Record: rec, Hash: o.At, Followed: followed}
+		return o
+	}
 	if err := u.Patch.ApplyTo(rec, u.Limits); err != nil {
 		return o.fail(err)
 	}
-	u.Timeouts.Touch(rec, u.Now)
+	if !u.NoTouch {
+		u.Timeouts.Touch(rec, u.Now)
+	}
 	rec.Realm = u.Realm
 	if u.NewHash == nil || *u.NewHash == o.At {
 		o.InPlace = true

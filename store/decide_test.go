@@ -62,7 +62,7 @@ func set(kv ...string) *session.Patch {
 }
 
 // want is the expected outcome. Times of the written record are checked
-// as Created (createdAt), and LastSeen at now.
+// as Created (createdAt), and LastSeen at now unless seenAt says otherwise.
 type want struct {
 	err  error  // errors.Is
 	rule string // a *session.RuleError's reason
@@ -78,9 +78,19 @@ type want struct {
 	identity  string
 	inPlace   bool
 	set, del  []string
+	// seenAt is the written record's LastSeen, and its idle deadline
+	// follows from it: the stored one's, for an update that does not
+	// touch. Zero: Now.
+	seenAt time.Time
+	// stands are the values of Result.Record, at At, for an outcome that
+	// writes nothing but returns the session as it stands.
+	stands map[string]string
 
 	followed bool
 }
+
+// untouched is an update that does not touch.
+func untouched(u Update) Update { u.NoTouch = true; return u }
 
 func TestDecide(t *testing.T) {
 	renew := &session.Patch{Renew: true}
@@ -196,6 +206,43 @@ func TestDecide(t *testing.T) {
 		{"forward, a hop before the bound", upd("alice", set("cart=4")), hashA, fwd(realm, hashB, now.Add(time.Minute)), MaxHops - 1, want{next: ptr(hashB)}},
 		{"forward, at the hop bound", upd("alice", set("cart=4")), hashA, fwd(realm, hashB, now.Add(time.Minute)), MaxHops, want{err: ErrNotFound}},
 
+		// Not touched: the keys change, the session may move, but LastSeen
+		// and the idle deadline stay as stored.
+		{"no touch, touch only: nothing written", untouched(upd("alice", nil)), hashA, live(realm, "user=alice"), 0,
+			want{stands: map[string]string{"user": "alice"}, seenAt: t0}},
+		{"no touch, sets and deletes", untouched(upd("alice", &session.Patch{Set: map[string]string{"cart": "4"}, Delete: []string{"theme"}})),
+			hashA, live(realm, "user=alice", "cart=3", "theme=dark"), 0,
+			want{write: map[string]string{"user": "alice", "cart": "4"}, writeAt: hashA, createdAt: t0, identity: "user",
+				inPlace: true, set: []string{"cart"}, del: []string{"theme"}, seenAt: t0}},
+		{"no touch, legacy record adopted", untouched(upd("alice", set("cart=4"))), hashA, live("", "user=alice"), 0,
+			want{write: map[string]string{"user": "alice", "cart": "4"}, writeAt: hashA, createdAt: t0, identity: "user", inPlace: true, set: []string{"cart"}, seenAt: t0}},
+		{"no touch, renewed", untouched(with(upd("alice", renew), func(u *Update) { u.NewHash = ptr(hashC) })),
+			hashA, live(realm, "user=alice", "cart=3"), 0,
+			want{remove: true, forward: ptr(hashC), fwdEnd: now.Add(session.ForwardTTL),
+				write: map[string]string{"user": "alice", "cart": "3"}, writeAt: hashC, createdAt: t0, identity: "user", seenAt: t0}},
+		{"no touch, login", untouched(with(upd("", &session.Patch{Renew: true, Set: map[string]string{"user": "bob"}}), func(u *Update) { u.NewHash = ptr(hashC) })),
+			hashA, live(realm, "cart=3"), 0,
+			want{remove: true, forward: ptr(hashC), fwdEnd: now.Add(session.ForwardTTL),
+				write: map[string]string{"user": "bob", "cart": "3"}, writeAt: hashC, createdAt: t0, identity: "user", seenAt: t0}},
+		{"no touch, renewed near the idle deadline: the forward record ends with the session",
+			untouched(with(upd("alice", renew), func(u *Update) { u.NewHash = ptr(hashC); u.Now = t0.Add(29 * time.Minute) })),
+			hashA, live(realm, "user=alice"), 0,
+			want{remove: true, forward: ptr(hashC), fwdEnd: t0.Add(30 * time.Minute),
+				write: map[string]string{"user": "alice"}, writeAt: hashC, createdAt: t0, identity: "user", seenAt: t0}},
+		{"no touch, expired", untouched(with(upd("alice", set("cart=4")), func(u *Update) { u.Now = t0.Add(30 * time.Minute) })),
+			hashA, live(realm, "user=alice"), 0, want{err: ErrNotFound, remove: true}},
+		{"no touch, rule error", untouched(upd("alice", set("a=1", "b=2", "c=3"))), hashA, live(realm, "user=alice"), 0, want{rule: "too_many_keys"}},
+		{"no touch, created: new at now", untouched(Update{NewHash: ptr(hashC), Patch: set("user=alice"), Identity: "user", Realm: realm, Now: now, Timeouts: timeouts, Limits: limits}),
+			hashA, nil, 0,
+			want{write: map[string]string{"user": "alice"}, writeAt: hashC, createdAt: now, identity: "user"}},
+		{"no touch, destroy and sets: new at now", untouched(with(upd("alice", &session.Patch{Destroy: true, Set: map[string]string{"flash": "bye"}}), func(u *Update) { u.NewHash = ptr(hashC) })),
+			hashA, live(realm, "user=alice"), 0,
+			want{remove: true, write: map[string]string{"flash": "bye"}, writeAt: hashC, createdAt: now}},
+		{"no touch, forward, touch only", untouched(upd("alice", nil)), hashA, fwd(realm, hashB, now.Add(time.Minute)), 0, want{err: ErrNotFound}},
+		{"no touch, successor", untouched(upd("alice", set("cart=4"))), hashB, live(realm, "user=alice", "cart=3"), 1,
+			want{write: map[string]string{"user": "alice", "cart": "4"}, writeAt: hashB, createdAt: t0, identity: "user",
+				inPlace: true, set: []string{"cart"}, seenAt: t0, followed: true}},
+
 		// The successor, reached through a forward record.
 		{"successor, same identity", upd("alice", set("cart=4")), hashB, live(realm, "user=alice", "cart=3"), 1,
 			want{write: map[string]string{"user": "alice", "cart": "4"}, writeAt: hashB, createdAt: t0, identity: "user",
@@ -308,10 +355,12 @@ func checkForward(t *testing.T, u Update, o Outcome, w want) {
 
 func checkWrite(t *testing.T, u Update, o Outcome, w want) {
 	t.Helper()
+	seen := w.seenAt
+	if seen.IsZero() {
+		seen = u.Now
+	}
 	if w.write == nil {
-		if o.Write != nil || o.Result.Record != nil {
-			t.Errorf("Write = %+v, Result.Record = %+v; want none", o.Write, o.Result.Record)
-		}
+		checkStands(t, o, w, seen)
 		return
 	}
 	r := o.Write
@@ -322,9 +371,9 @@ func checkWrite(t *testing.T, u Update, o Outcome, w want) {
 		t.Errorf("written values = %v, want %v", r.Values, w.write)
 	case o.WriteAt != w.writeAt:
 		t.Errorf("written at %s, want %s", o.WriteAt.Short(), w.writeAt.Short())
-	case !r.Created.Equal(w.createdAt) || !r.LastSeen.Equal(u.Now) || !r.IdleDeadline.Equal(earlier(u.Now.Add(u.Timeouts.Idle), r.AbsoluteDeadline)):
+	case !r.Created.Equal(w.createdAt) || !r.LastSeen.Equal(seen) || !r.IdleDeadline.Equal(earlier(seen.Add(u.Timeouts.Idle), r.AbsoluteDeadline)):
 		t.Errorf("written record created %s, seen %s, idle until %s; want created %s and touched at %s",
-			r.Created.Sub(t0), r.LastSeen.Sub(t0), r.IdleDeadline.Sub(t0), w.createdAt.Sub(t0), u.Now.Sub(t0))
+			r.Created.Sub(t0), r.LastSeen.Sub(t0), r.IdleDeadline.Sub(t0), w.createdAt.Sub(t0), seen.Sub(t0))
 	case r.Realm != u.Realm:
 		t.Errorf("written record of realm %q, want it stamped %q", r.Realm, u.Realm)
 	case r.Forwarded():
@@ -337,6 +386,27 @@ func checkWrite(t *testing.T, u Update, o Outcome, w want) {
 		t.Errorf("Set, Del = %q, %q; want %q, %q", o.Set, o.Del, w.set, w.del)
 	case o.Result.Record != r || o.Result.Hash != o.WriteAt:
 		t.Errorf("Result = %+v, want the written record at %s", o.Result, o.WriteAt.Short())
+	}
+}
+
+// checkStands checks an outcome that writes no record: it returns none,
+// or, if w.stands, the session as it stands under At, last seen at seen.
+func checkStands(t *testing.T, o Outcome, w want, seen time.Time) {
+	t.Helper()
+	r := o.Result.Record
+	switch {
+	case o.Write != nil:
+		t.Errorf("Write = %+v, want none", o.Write)
+	case w.stands == nil:
+		if r != nil {
+			t.Errorf("Result.Record = %+v, want none", r)
+		}
+	case r == nil:
+		t.Errorf("Result.Record = nil, want the session as it stands, %v", w.stands)
+	case !maps.Equal(r.Values, w.stands) || o.Result.Hash != o.At:
+		t.Errorf("Result = %v at %s, want %v at %s", r.Values, o.Result.Hash.Short(), w.stands, o.At.Short())
+	case !r.LastSeen.Equal(seen):
+		t.Errorf("Result.Record last seen at %s, want %s", r.LastSeen.Sub(t0), seen.Sub(t0))
 	}
 }
 

@@ -105,10 +105,11 @@ type Result struct {
 //     NewHash and not HasHash, or Destroy), and the result is checked
 //     against Limits.
 //  5. The record, if any, is touched at Now (LastSeen and IdleDeadline
-//     move, by Timeouts), stamped with Realm, and stored under NewHash if
-//     set, or else where it was. A record that moves to NewHash leaves
-//     under its old hash a forward record to NewHash, which expires
-//     session.ForwardTTL later (or at the session's own end, if earlier).
+//     move, by Timeouts) unless NoTouch, stamped with Realm, and stored
+//     under NewHash if set, or else where it was. A record that moves to
+//     NewHash leaves under its old hash a forward record to NewHash, which
+//     expires session.ForwardTTL later (or at the session's own end, if
+//     earlier). A touch alone with NoTouch writes nothing.
 type Update struct {
 	// Hash is the session the request presented, when HasHash is set.
 	Hash    session.Hash
@@ -128,7 +129,13 @@ type Update struct {
 	Seen string
 	// Realm is the realm of the handler: stamped on the records it writes;
 	// a record of another realm is not found.
-	Realm    string
+	Realm string
+	// NoTouch leaves LastSeen and the idle deadline of the session as they
+	// were, whatever else the update does: its keys change and it may move
+	// to NewHash, but the request does not count as a use of it (no_touch,
+	// X-Session-Touch: false). A session the update starts is still new at
+	// Now.
+	NoTouch  bool
 	Now      time.Time
 	Timeouts session.Timeouts
 	Limits   session.Limits

@@ -91,8 +91,10 @@ func (s *Store) deferTouch(u store.Update) (res store.Result, err error, ok bool
 	}
 	o := store.Decide(u, u.Hash, rec, 0)
 	switch {
-	case o.Err != nil && !o.Writes():
-		return o.Result, o.Err, true // gone, of another realm, rotated away
+	case !o.Writes():
+		// Gone, of another realm, rotated away; or a touch with NoTouch,
+		// which writes nothing.
+		return o.Result, o.Err, true
 	case o.Err != nil || !o.InPlace || o.Remove || o.Forward != nil:
 		return store.Result{}, nil, false // an expired record to remove, ...
 	case rec.Realm != u.Realm:

@@ -13,10 +13,10 @@ import (
 
 // Workload runs a seeded random mix of every kind of write on s (creations,
 // sets over and under the limits, deletes, renewals, destroys with and
-// without a new session, touches, deletes by hash and by identity) over
-// simulated hours, in three realms (one of them none), through live IDs,
-// rotated-away IDs and unknown ones, and returns the simulated time it
-// ended at. If housekeeping is not nil, it is one more kind of step, given
+// without a new session, touches, deletes by hash and by identity), one in
+// five of them without a touch (Update.NoTouch), over simulated hours, in
+// three realms (one of them none), through live IDs, rotated-away IDs and
+// unknown ones, and returns the simulated time it ended at. If housekeeping is not nil, it is one more kind of step, given
 // the time (a sweep, for a store that has one). It fails the test on any
 // error but ErrNotFound, ErrStale and rule errors, which the mix provokes
 // on purpose.
@@ -75,6 +75,9 @@ func (w *workload) step(i int, now time.Time) {
 		seen = ""
 	}
 	u := store.Update{Identity: "user", Seen: seen, Realm: realm, Now: now, Timeouts: to, Limits: session.Limits{Keys: 4, SessionSize: 64}}
+	// Every fifth step does not touch, chosen without a draw so that the
+	// rest of the mix stays as it was.
+	u.NoTouch = i%5 == 0
 	switch kind := w.rng.IntN(9); kind {
 	case 7:
 		w.deleteSome(i, realm, user)
