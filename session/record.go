@@ -47,13 +47,14 @@ type Record struct {
 	// Flash holds the flash values: set by one response, handed to the app
 	// once, on a later request, and then removed. Keys are session keys,
 	// lowercase, in a namespace of their own: a flash value "msg" and a
-	// key "msg" are two things. nil when there are none. See FlashSize
-	// for the limits.
+	// key "msg" are two things. nil or empty when there are none; stores
+	// read none back as nil. See FlashSize for the limits.
 	Flash map[string]string
-	// UserAgent is the User-Agent seen when the session was created, at
-	// most MaxUserAgent bytes (see TruncateUserAgent), for the user's list
-	// of devices. It is stored beside the record and counted in no limit:
-	// the client chose it, not the app.
+	// UserAgent is the User-Agent seen when the session was created, for
+	// the user's list of devices, "" if none was recorded. Whoever sets it
+	// cuts it to MaxUserAgent bytes (TruncateUserAgent); stores keep what
+	// they are given. It is stored beside the record and counted in no
+	// limit: the client chose it, not the app.
 	UserAgent string
 }
 
