@@ -18,7 +18,10 @@ import (
 // those records in hash order until it has store.MaxListByIdentity live
 // sessions of the identity. The records have the last word: an entry
 // that only shares the digest of the identity, or leads to a record that
-// no longer holds it, lists nothing.
+// no longer holds it, lists nothing. Touches not yet written (touch.go)
+// are shown on the records as Load shows them, rather than written first
+// as List does: this runs on requests (a device list, a login's cap), which
+// should not wait for a commit.
 func (s *Store) ListByIdentity(ctx context.Context, realm, key, value string, now time.Time) ([]store.Entry, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -35,7 +38,12 @@ func (s *Store) ListByIdentity(ctx context.Context, realm, key, value string, no
 			if len(entries) == store.MaxListByIdentity {
 				break
 			}
-			if rec := listed(b.sessions.Get(hash[:]), realm, key, value, now); rec != nil {
+			rec := listed(b.sessions.Get(hash[:]), realm, key, value)
+			if rec == nil {
+				continue
+			}
+			s.touches.overlay(hash, rec)
+			if !rec.Expired(now) {
 				entries = append(entries, store.Entry{Hash: hash, Record: rec})
 			}
 		}
@@ -66,17 +74,13 @@ func (b txBuckets) identityHashes(key, value string) []session.Hash {
 	return slices.Compact(hashes)
 }
 
-// listed returns the encoded record v decoded if it is a session that is
-// live at now by its stored deadlines, of realm or of none, whose identity
-// key is key with value; nil otherwise. The deadlines and the forward
-// flag are read before anything is decoded. A record too corrupt to
-// decode is left out: it cannot say whose it is (DeleteByIdentity removes
-// it all the same).
-func listed(v []byte, realm, key, value string, now time.Time) *session.Record {
+// listed returns the encoded record v decoded if it is a session, of
+// realm or of none, whose identity key is key with value; nil otherwise.
+// Its deadlines are for the caller to judge, once a pending touch is
+// shown on it. A record too corrupt to decode is left out: it cannot say
+// whose it is (DeleteByIdentity removes it all the same).
+func listed(v []byte, realm, key, value string) *session.Record {
 	if v == nil || isForward(v) {
-		return nil
-	}
-	if expires, err := expiresAtOf(v); err != nil || !now.Before(expires) {
 		return nil
 	}
 	rec, identity, err := decode(v)

@@ -202,6 +202,16 @@ func testListByIdentityFollowsChanges(t *testing.T, s store.Store) {
 	wantListed(t, s, "", "user", "alice", now)
 	mustUpdate(t, s, b, now, &session.Patch{Set: map[string]string{"user": "alice"}})
 	wantListed(t, s, "", "user", "alice", now, b)
+	// A touch moves the deadlines it is listed with, as Load shows them,
+	// however the store writes touches; past the first idle deadline it
+	// is still listed.
+	touched := mustUpdate(t, s, b, base.Add(20*time.Minute), nil)
+	wantListed(t, s, "", "user", "alice", base.Add(20*time.Minute), b)
+	later := base.Add(40 * time.Minute)
+	entries := listByIdentity(t, s, "", "user", "alice", later)
+	if len(entries) != 1 || !entries[0].Record.LastSeen.Equal(touched.LastSeen) || !entries[0].Record.IdleDeadline.Equal(touched.IdleDeadline) {
+		t.Fatalf("after a touch: listed %+v, want it seen at %s", entries, touched.LastSeen.Sub(base))
+	}
 }
 
 // testListByIdentityCap: an identity with more sessions than
