@@ -119,6 +119,13 @@ func (s instrumented) DeleteByIdentity(ctx context.Context, realm, key, value st
 	return n, err
 }
 
+func (s instrumented) ListByIdentity(ctx context.Context, realm, key, value string, now time.Time) ([]store.Entry, error) {
+	start := time.Now()
+	entries, err := s.Store.ListByIdentity(ctx, realm, key, value, now)
+	s.observe("list_by_identity", start, err)
+	return entries, err
+}
+
 func (s instrumented) List(ctx context.Context, cursor string, limit int, now time.Time) ([]store.Entry, string, error) {
 	start := time.Now()
 	entries, next, err := s.Store.List(ctx, cursor, limit, now)

@@ -150,6 +150,15 @@ func (s *sharedStore) DeleteByIdentity(ctx context.Context, realm, key, value st
 	return st.DeleteByIdentity(ctx, realm, key, value)
 }
 
+func (s *sharedStore) ListByIdentity(ctx context.Context, realm, key, value string, now time.Time) ([]store.Entry, error) {
+	st, borrowed, err := s.acquire()
+	if err != nil {
+		return nil, err
+	}
+	defer s.done(borrowed)
+	return st.ListByIdentity(ctx, realm, key, value, now)
+}
+
 func (s *sharedStore) List(ctx context.Context, cursor string, limit int, now time.Time) ([]store.Entry, string, error) {
 	st, borrowed, err := s.acquire()
 	if err != nil {

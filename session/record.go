@@ -1,6 +1,10 @@
 package session
 
-import "time"
+import (
+	"maps"
+	"time"
+	"unicode/utf8"
+)
 
 // Record is the server-side state of one session.
 //
@@ -30,6 +34,48 @@ type Record struct {
 	// deadlines (ForwardTTL after the rotation); it lets a request that
 	// loaded the session before the rotation carry its changes over.
 	Successor *Hash
+
+	// The session's metadata: what the plugin keeps about a session beside
+	// its keys. Stores keep it with the record, and the app never sees it
+	// as keys: it reaches the app, if at all, under the reserved
+	// X-Session-Meta-* and X-Session-Flash-* names. A record stored before
+	// these fields existed reads as false, nil and "".
+
+	// Remembered marks a remember-me session: a persistent cookie and the
+	// longer timeouts of the remember configuration.
+	Remembered bool
+	// Flash holds the flash values: set by one response, handed to the app
+	// once, on a later request, and then removed. Keys are session keys,
+	// lowercase, in a namespace of their own: a flash value "msg" and a
+	// key "msg" are two things. nil or empty when there are none; stores
+	// read none back as nil. See FlashSize for the limits.
+	Flash map[string]string
+	// UserAgent is the User-Agent seen when the session was created, for
+	// the user's list of devices, "" if none was recorded. Whoever sets it
+	// cuts it to MaxUserAgent bytes (TruncateUserAgent); stores keep what
+	// they are given. It is stored beside the record and counted in no
+	// limit: the client chose it, not the app.
+	UserAgent string
+}
+
+// MaxUserAgent is the most bytes of a User-Agent a record keeps: enough to
+// tell devices apart, and a bound on what a client can make the store keep
+// beside each session.
+const MaxUserAgent = 256
+
+// TruncateUserAgent returns ua cut to at most MaxUserAgent bytes, without
+// splitting a UTF-8 sequence at the cut.
+func TruncateUserAgent(ua string) string {
+	if len(ua) <= MaxUserAgent {
+		return ua
+	}
+	cut := MaxUserAgent
+	// Back up over the continuation bytes of a sequence the cut splits:
+	// at most three.
+	for i := 0; i < utf8.UTFMax-1 && cut > 0 && !utf8.RuneStart(ua[cut]); i++ {
+		cut--
+	}
+	return ua[:cut]
 }
 
 // ForwardTTL bounds how long a forward record outlives the rotation that
@@ -53,16 +99,30 @@ func (r *Record) Expired(now time.Time) bool {
 }
 
 // Size is the number of bytes the record's keys and values take, the
-// measure that Limits.SessionSize bounds.
-func (r *Record) Size() int {
+// measure that Limits.SessionSize bounds. Flash values are not in it (see
+// FlashSize), nor is the UserAgent.
+func (r *Record) Size() int { return pairsSize(r.Values) }
+
+// FlashSize is the number of bytes the flash values take with their keys,
+// measured as Size measures keys. Limits apply to flash values as to keys,
+// and to both together: a flash value is at most Limits.ValueSize, and a
+// session holds at most Limits.Keys keys and flash values together
+// (len(Values)+len(Flash)) and Limits.SessionSize bytes of them
+// (Size()+FlashSize()), so that flash values cannot carry past the limits
+// what keys may not.
+func (r *Record) FlashSize() int { return pairsSize(r.Flash) }
+
+func pairsSize(m map[string]string) int {
 	n := 0
-	for k, v := range r.Values {
+	for k, v := range m {
 		n += len(k) + len(v)
 	}
 	return n
 }
 
-// Clone returns a deep copy of the record.
+// Clone returns a deep copy of the record. A nil Flash stays nil, so that
+// cloning a session without flash values, as every read does, allocates
+// nothing more for them.
 func (r *Record) Clone() *Record {
 	c := *r
 	if r.Successor != nil {
@@ -73,6 +133,7 @@ func (r *Record) Clone() *Record {
 	for k, v := range r.Values {
 		c.Values[k] = v
 	}
+	c.Flash = maps.Clone(r.Flash)
 	return &c
 }
 

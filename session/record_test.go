@@ -2,6 +2,7 @@ package session
 
 import (
 	"maps"
+	"strings"
 	"testing"
 	"time"
 )
@@ -282,6 +283,79 @@ func TestForwarded(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			if got := tt.rec.Forwarded(); got != tt.want {
 				t.Errorf("Forwarded() = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestCloneMetadata(t *testing.T) {
+	r := testTimeouts.NewRecord(t0)
+	r.Remembered = true
+	r.UserAgent = "Mozilla/5.0"
+	r.Flash = map[string]string{"notice": "saved"}
+	c := r.Clone()
+	if !c.Remembered || c.UserAgent != r.UserAgent || !maps.Equal(c.Flash, r.Flash) {
+		t.Fatalf("Clone() = %+v, want the metadata of %+v", c, r)
+	}
+	c.Flash["notice"] = "changed"
+	c.Flash["other"] = "x"
+	if r.Flash["notice"] != "saved" || len(r.Flash) != 1 {
+		t.Errorf("changing the clone's flash values changed the original's: %v", r.Flash)
+	}
+	// No flash values, the common case, clone to none.
+	if f := testTimeouts.NewRecord(t0).Clone().Flash; f != nil {
+		t.Errorf("Clone of a record without flash values has Flash %#v, want nil", f)
+	}
+}
+
+func TestFlashSize(t *testing.T) {
+	tests := []struct {
+		name   string
+		values map[string]string
+		flash  map[string]string
+		size   int
+		flashN int
+	}{
+		{"none", map[string]string{"user": "alice"}, nil, 9, 0},
+		{"flash only", nil, map[string]string{"notice": "saved"}, 0, 11},
+		{"both apart", map[string]string{"k": "vv"}, map[string]string{"k": "vvvv"}, 3, 5},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := &Record{Values: tt.values, Flash: tt.flash, UserAgent: "not counted"}
+			if got := r.Size(); got != tt.size {
+				t.Errorf("Size() = %d, want %d", got, tt.size)
+			}
+			if got := r.FlashSize(); got != tt.flashN {
+				t.Errorf("FlashSize() = %d, want %d", got, tt.flashN)
+			}
+		})
+	}
+}
+
+func TestTruncateUserAgent(t *testing.T) {
+	long := strings.Repeat("a", MaxUserAgent)
+	tests := []struct {
+		name, in, want string
+	}{
+		{"empty", "", ""},
+		{"short", "curl/8.5.0", "curl/8.5.0"},
+		{"exactly the most", long, long},
+		{"one over", long + "b", long},
+		{"a cut inside a rune backs up", long[:MaxUserAgent-1] + "é", long[:MaxUserAgent-1]},
+		{"a rune that ends at the cut stays", long[:MaxUserAgent-2] + "é" + "x", long[:MaxUserAgent-2] + "é"},
+		{"a four-byte rune", long[:MaxUserAgent-2] + "😀", long[:MaxUserAgent-2]},
+		// Not UTF-8: it backs up three bytes at most, and cuts there.
+		{"invalid bytes", long[:MaxUserAgent-4] + strings.Repeat("\x80", 8), long[:MaxUserAgent-4] + "\x80"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := TruncateUserAgent(tt.in)
+			if got != tt.want {
+				t.Errorf("TruncateUserAgent(%d bytes) = %d bytes %q, want %d bytes", len(tt.in), len(got), got[max(0, len(got)-8):], len(tt.want))
+			}
+			if len(got) > MaxUserAgent {
+				t.Errorf("%d bytes, over %d", len(got), MaxUserAgent)
 			}
 		})
 	}

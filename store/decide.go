@@ -29,8 +29,10 @@ var ErrNeedsNewHash = errors.New("an update that starts a new session needs a Ne
 //   - Write: store this record under WriteAt, indexed under Identity. If
 //     InPlace, it replaces the record read under At (WriteAt is At) and
 //     differs from it only by the keys in Set and Del, the touched times,
-//     the realm and the identity key it is indexed under, so a store may
-//     write only those. Otherwise it replaces whatever is under WriteAt.
+//     the realm, the identity key it is indexed under and the session's
+//     metadata (Remembered, Flash, UserAgent), so a store may write only
+//     those, the metadata by comparing Write with the record it read.
+//     Otherwise it replaces whatever is under WriteAt.
 //
 // Then Update returns Result and Err. When Next is set, nothing is written
 // for this step: the store reads the record under *Next and calls Decide

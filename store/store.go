@@ -51,6 +51,23 @@ type Store interface {
 	// how many it removed. Sessions of other realms are left alone.
 	DeleteByIdentity(ctx context.Context, realm, key, value string) (int, error)
 
+	// ListByIdentity returns the live sessions (never forward records) of
+	// realm, and those with no realm (stored before realms existed), whose
+	// identity key (see Update.Identity) is key and whose value of it is
+	// value: the sessions DeleteByIdentity would remove, for a user's list
+	// of devices or a cap on their sessions. They come in hash order, at
+	// most MaxListByIdentity of them: an identity with more live sessions
+	// has those after the first MaxListByIdentity in hash order left out,
+	// so a caller that gets that many must take the list as incomplete.
+	// Live is by the records' stored deadlines at now, as for List; a
+	// caller whose timeouts are shorter than those the records were
+	// written with leaves out those its timeouts have ended. The store
+	// finds the sessions through its identity index, and the record, not
+	// the index, says whose session it is: a session whose identity only
+	// shares the index's digest with value is never listed. It only
+	// reads, and never holds a transaction open between calls.
+	ListByIdentity(ctx context.Context, realm, key, value string, now time.Time) ([]Entry, error)
+
 	// List returns up to limit live sessions (never forward records) in
 	// an order of the store's own that pages do not change (bolt: by hash;
 	// Redis: by index bucket, then hash), starting after cursor ("" for
@@ -65,6 +82,12 @@ type Store interface {
 	// Close releases the store's resources.
 	Close() error
 }
+
+// MaxListByIdentity bounds how many sessions ListByIdentity returns: far
+// more than one user has devices, and few enough that listing the
+// sessions of an identity that a script logged in in a loop costs what a
+// page of List does.
+const MaxListByIdentity = 1000
 
 // Entry is one session in a listing.
 type Entry struct {

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"time"
@@ -18,6 +19,11 @@ const (
 	codecVersion1 = 1 // before realms and forward records
 	codecVersion2 = 2 // four fixed times; indexed the old way (index.go)
 	codecVersion  = 3
+	// codecVersionMeta is version 3 with the session's metadata
+	// (Remembered, UserAgent, Flash). Only a record that has some is
+	// written so: the others stay version 3 to the byte, so that they cost
+	// nothing more and a Caddy of the previous version still reads them.
+	codecVersionMeta = 4
 )
 
 // headerSize is the version byte and the four times of versions 1 and 2.
@@ -40,6 +46,22 @@ const headerSize3 = 1 + 1 + 8
 //	identity key name  uvarint length, bytes
 //	per key, in order  uvarint length, key bytes, uvarint length, value
 //	                   bytes; the keys run to the end of the record
+//
+// Version 4 is version 3 with the metadata between the identity key name
+// and the keys:
+//
+//	metadata flags     1 byte: bit 0 Remembered, bit 1 a User-Agent
+//	                   follows, bit 2 flash values follow; bits 3-7 are
+//	                   unused: a record with one set is corrupt
+//	User-Agent         uvarint length, bytes
+//	flash values       uvarint count, then per value, in key order:
+//	                   uvarint length, key bytes, uvarint length, value
+//	                   bytes
+//
+// A record without metadata is written as version 3, so that the bulk of
+// a file, plain sessions, takes no byte more than before. A Caddy of the
+// previous version refuses a version 4 record as written by a newer
+// caddy-session, and reads the others.
 //
 // The offsets are what the timeouts make them (a login: 0, 30 minutes and
 // 12 hours), so each is kept in the largest of nanoseconds, microseconds,
@@ -75,6 +97,14 @@ const (
 	flagsUsed   = 0x7f // bit 7 is unused: a record with it set is corrupt
 )
 
+// The metadata flags of version 4.
+const (
+	metaRemembered = 1 << 0
+	metaUserAgent  = 1 << 1
+	metaFlash      = 1 << 2
+	metaUsed       = 0x07
+)
+
 // offsetUnits are the units an offset may be kept in, by their 2-bit code.
 var offsetUnits = [4]int64{1, int64(time.Microsecond), int64(time.Millisecond), int64(time.Second)}
 
@@ -103,6 +133,12 @@ func encode(rec *session.Record, identity string) []byte {
 		size += len(k) + len(v)
 	}
 	slices.Sort(keys)
+	meta := metaFlags(rec)
+	version := byte(codecVersion)
+	if meta != 0 {
+		version = codecVersionMeta
+		size += 1 + binary.MaxVarintLen64*(2+2*len(rec.Flash)) + len(rec.UserAgent) + rec.FlashSize()
+	}
 	created, seen := unixNano(rec.Created), unixNano(rec.LastSeen)
 	offsets := [3]int64{
 		offset(created, seen),
@@ -117,7 +153,7 @@ func encode(rec *session.Record, identity string) []byte {
 		flags |= offsetUnit(d) << (unitShift + 2*i)
 	}
 	b := make([]byte, 0, size)
-	b = append(b, codecVersion, flags)
+	b = append(b, version, flags)
 	b = binary.BigEndian.AppendUint64(b, uint64(created))
 	for i, d := range offsets {
 		b = binary.AppendVarint(b, d/offsetUnits[flags>>(unitShift+2*i)&3])
@@ -127,9 +163,44 @@ func encode(rec *session.Record, identity string) []byte {
 	}
 	b = appendString(b, rec.Realm)
 	b = appendString(b, identity)
+	if meta != 0 {
+		b = appendMeta(b, meta, rec)
+	}
 	for _, k := range keys {
 		b = appendString(b, k)
 		b = appendString(b, rec.Values[k])
+	}
+	return b
+}
+
+// metaFlags are the metadata flags of rec: 0 if it has no metadata.
+func metaFlags(rec *session.Record) byte {
+	var meta byte
+	if rec.Remembered {
+		meta |= metaRemembered
+	}
+	if rec.UserAgent != "" {
+		meta |= metaUserAgent
+	}
+	if len(rec.Flash) > 0 {
+		meta |= metaFlash
+	}
+	return meta
+}
+
+// appendMeta appends the metadata of rec, whose flags are meta, as
+// version 4 writes it.
+func appendMeta(b []byte, meta byte, rec *session.Record) []byte {
+	b = append(b, meta)
+	if meta&metaUserAgent != 0 {
+		b = appendString(b, rec.UserAgent)
+	}
+	if meta&metaFlash != 0 {
+		b = binary.AppendUvarint(b, uint64(len(rec.Flash)))
+		for _, k := range slices.Sorted(maps.Keys(rec.Flash)) {
+			b = appendString(b, k)
+			b = appendString(b, rec.Flash[k])
+		}
 	}
 	return b
 }
@@ -175,7 +246,7 @@ func decode(b []byte) (*session.Record, string, error) {
 		return nil, "", corrupt("an empty record")
 	}
 	switch b[0] {
-	case codecVersion:
+	case codecVersion, codecVersionMeta:
 		return decode3(b)
 	case codecVersion2, codecVersion1:
 		return decode2(b)
@@ -183,7 +254,7 @@ func decode(b []byte) (*session.Record, string, error) {
 	return nil, "", corrupt("unknown version %d; was the file written by a newer caddy-session?", b[0])
 }
 
-// decode3 parses a record of version 3.
+// decode3 parses a record of version 3 or 4.
 func decode3(b []byte) (*session.Record, string, error) {
 	if len(b) < headerSize3 {
 		return nil, "", corrupt("%d bytes, shorter than the %d-byte header", len(b), headerSize3)
@@ -200,6 +271,9 @@ func decode3(b []byte) (*session.Record, string, error) {
 	}
 	rec.Realm = d.string("realm")
 	identity := d.string("identity key name")
+	if b[0] == codecVersionMeta {
+		d.meta(rec)
+	}
 	if d.err != nil {
 		return nil, "", d.err
 	}
@@ -286,7 +360,7 @@ func timeOf(nano int64) time.Time { return time.Unix(0, nano).UTC() }
 // expiresAtOf reads only the deadlines of an encoded record, for scans that
 // skip expired records without decoding their values.
 func expiresAtOf(b []byte) (time.Time, error) {
-	if len(b) >= headerSize3 && b[0] == codecVersion {
+	if len(b) >= headerSize3 && (b[0] == codecVersion || b[0] == codecVersionMeta) {
 		// Only the times are read: no copy of the rest.
 		var rec session.Record
 		if err := times3(b, &decoder{b: b[headerSize3:]}, &rec); err != nil {
@@ -302,11 +376,11 @@ func expiresAtOf(b []byte) (time.Time, error) {
 }
 
 // isForward reports whether the encoded record b is a forward record,
-// without decoding it: a version 3 record flagged so, or a version 2
+// without decoding it: a version 3 or 4 record flagged so, or a version 2
 // record with a successor.
 func isForward(b []byte) bool {
 	switch {
-	case len(b) >= headerSize3 && b[0] == codecVersion:
+	case len(b) >= headerSize3 && (b[0] == codecVersion || b[0] == codecVersionMeta):
 		return b[1]&^flagsUsed == 0 && b[1]&flagForward != 0
 	case len(b) > headerSize && b[0] == codecVersion2:
 		return b[headerSize] != 0
@@ -377,6 +451,45 @@ func (d *decoder) keyValue(values map[string]string) error {
 	}
 	values[k] = v
 	return nil
+}
+
+// meta reads the metadata of a version 4 record into rec.
+func (d *decoder) meta(rec *session.Record) {
+	if d.err != nil {
+		return
+	}
+	if len(d.b) == 0 {
+		d.fail("no metadata flags")
+		return
+	}
+	meta := d.b[0]
+	d.b = d.b[1:]
+	if meta&^metaUsed != 0 {
+		d.fail("unknown metadata flags %#x", meta)
+		return
+	}
+	rec.Remembered = meta&metaRemembered != 0
+	if meta&metaUserAgent != 0 {
+		rec.UserAgent = d.string("User-Agent")
+	}
+	if meta&metaFlash == 0 {
+		return
+	}
+	count := d.uvarint("number of flash values")
+	// As for the keys of version 2: each takes two bytes at least.
+	if d.err == nil && count > uint64(len(d.b)/2) {
+		d.fail("%d flash values cannot fit in %d bytes", count, len(d.b))
+	}
+	if d.err != nil || count == 0 {
+		return
+	}
+	rec.Flash = make(map[string]string, count)
+	for range count {
+		if err := d.keyValue(rec.Flash); err != nil {
+			d.err = err
+			return
+		}
+	}
 }
 
 // successor3 reads the successor of a version 3 forward record.

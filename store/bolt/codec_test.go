@@ -32,12 +32,22 @@ func sampleRecord() *session.Record {
 }
 
 // sameRecord reports whether a and b hold the same instants, values,
-// realm and successor.
+// realm, successor and metadata.
 func sameRecord(a, b *session.Record) bool {
 	return a.Created.Equal(b.Created) && a.LastSeen.Equal(b.LastSeen) &&
 		a.IdleDeadline.Equal(b.IdleDeadline) && a.AbsoluteDeadline.Equal(b.AbsoluteDeadline) &&
 		maps.Equal(a.Values, b.Values) && a.Realm == b.Realm &&
-		(a.Successor == nil) == (b.Successor == nil) && (a.Successor == nil || *a.Successor == *b.Successor)
+		(a.Successor == nil) == (b.Successor == nil) && (a.Successor == nil || *a.Successor == *b.Successor) &&
+		a.Remembered == b.Remembered && a.UserAgent == b.UserAgent && maps.Equal(a.Flash, b.Flash)
+}
+
+// withMeta returns the sample record with metadata: remembered, ua and
+// flash, as many as are set.
+func withMeta(remembered bool, ua string, flash map[string]string) *session.Record {
+	r := sampleRecord()
+	r.Realm = "shop"
+	r.Remembered, r.UserAgent, r.Flash = remembered, ua, flash
+	return r
 }
 
 func TestCodecRoundTrip(t *testing.T) {
@@ -64,6 +74,15 @@ func TestCodecRoundTrip(t *testing.T) {
 			IdleDeadline: time.Unix(120, 1), AbsoluteDeadline: time.Unix(120, 1),
 			Values: map[string]string{}, Realm: "shop", Successor: func() *session.Hash { h := session.HashID("next"); return &h }(),
 		}, ""},
+		{"remembered", withMeta(true, "", nil), "user"},
+		{"user agent", withMeta(false, "Mozilla/5.0 (X11; Linux x86_64) "+strings.Repeat("é", 100), nil), "user"},
+		{"flash values", withMeta(false, "", map[string]string{"notice": "saved", "user": "a flash, not the key", "empty": ""}), "user"},
+		{"all metadata", withMeta(true, "curl/8.5.0", map[string]string{"notice": strings.Repeat("x", 300)}), "user"},
+		{"metadata and no values", func() *session.Record {
+			r := withMeta(true, "curl/8.5.0", map[string]string{"n": "1"})
+			r.Values = map[string]string{}
+			return r
+		}(), ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -82,6 +101,9 @@ func TestCodecRoundTrip(t *testing.T) {
 			if !sameRecord(got, tc.rec) {
 				t.Errorf("decoded %+v, want %+v", got, tc.rec)
 			}
+			if want := codecVersionFor(tc.rec); b[0] != want || oldLayout(b) {
+				t.Errorf("version %d (old layout %v), want %d", b[0], oldLayout(b), want)
+			}
 			// Keys are written in order, so the encoding is canonical.
 			if again := encode(got, identity); !bytes.Equal(again, b) {
 				t.Errorf("re-encoding differs:\n%x\n%x", again, b)
@@ -91,6 +113,44 @@ func TestCodecRoundTrip(t *testing.T) {
 				t.Errorf("expiresAtOf = %v, %v; want %v", expires, err, tc.rec.ExpiresAt())
 			}
 		})
+	}
+}
+
+// codecVersionFor is the version encode writes rec in: 4 with metadata,
+// else 3.
+func codecVersionFor(rec *session.Record) byte {
+	if rec.Remembered || rec.UserAgent != "" || len(rec.Flash) > 0 {
+		return codecVersionMeta
+	}
+	return codecVersion
+}
+
+// TestCodecMetadataCostsNothingWithout: a record without metadata encodes
+// to the bytes version 3 gave it, and metadata adds only what it holds.
+func TestCodecMetadataCostsNothingWithout(t *testing.T) {
+	plain := sampleRecord()
+	plain.Realm = "shop"
+	size := len(encode(plain, "user"))
+	tests := []struct {
+		name  string
+		rec   *session.Record
+		extra int
+	}{
+		{"none", withMeta(false, "", nil), 0},
+		{"an empty flash map", withMeta(false, "", map[string]string{}), 0},
+		{"remembered", withMeta(true, "", nil), 1},
+		{"user agent", withMeta(false, "curl/8.5.0", nil), 1 + 1 + 10},
+		{"flash value", withMeta(false, "", map[string]string{"msg": "hi"}), 1 + 1 + 1 + 3 + 1 + 2},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := len(encode(tc.rec, "user")); got != size+tc.extra {
+				t.Errorf("%d bytes, want %d + %d", got, size, tc.extra)
+			}
+		})
+	}
+	if b := encode(withMeta(false, "", map[string]string{}), "user"); !bytes.Equal(b, encode(plain, "user")) {
+		t.Errorf("an empty flash map changes the encoding")
 	}
 }
 
@@ -144,6 +204,9 @@ func TestCodecDecodeCorrupt(t *testing.T) {
 	for _, tc := range corrupt3(t) {
 		tests = append(tests, corruptCase{"v3/" + tc.name, tc.in})
 	}
+	for _, tc := range corrupt4(t) {
+		tests = append(tests, corruptCase{"v4/" + tc.name, tc.in})
+	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			rec, _, err := decode(tc.in)
@@ -175,7 +238,7 @@ func corrupt3(t *testing.T) []corruptCase {
 		{"empty", nil},
 		{"short header", good[:headerSize3-1]},
 		{"header only", header},
-		{"unknown version", append([]byte{codecVersion + 1}, good[1:]...)},
+		{"unknown version", append([]byte{codecVersionMeta + 1}, good[1:]...)},
 		{"version 0", append([]byte{0}, good[1:]...)},
 		{"unknown flag", append([]byte{codecVersion, good[1] | 0x80}, good[2:]...)},
 		{"truncated", good[:len(good)-1]},
@@ -190,6 +253,39 @@ func corrupt3(t *testing.T) []corruptCase {
 		{"huge length", with(uv(0), uv(math.MaxUint64))},
 		{"value missing", with(uv(0), uv(0), uv(1), []byte("a"))},
 		{"duplicate key", with(uv(0), uv(0), uv(1), []byte("a"), uv(1), []byte("1"), uv(1), []byte("a"), uv(1), []byte("2"))},
+	}
+}
+
+// corrupt4 are corrupt records of version 4: their metadata, the rest
+// being version 3's.
+func corrupt4(t *testing.T) []corruptCase {
+	header := []byte{codecVersionMeta, 0}
+	header = binary.BigEndian.AppendUint64(header, uint64(base.UnixNano()))
+	with := func(parts ...[]byte) []byte {
+		// Times, then no realm and no identity key name.
+		return bytes.Join(append([][]byte{header, {0, 0, 0}, uv(0), uv(0)}, parts...), nil)
+	}
+	kv := func(k, v string) []byte {
+		return bytes.Join([][]byte{uv(uint64(len(k))), []byte(k), uv(uint64(len(v))), []byte(v)}, nil)
+	}
+	// Sanity: the helpers build valid records too.
+	rec, _, err := decode(with([]byte{metaRemembered | metaUserAgent | metaFlash}, uv(2), []byte("ua"), uv(1), kv("m", "1"), kv("a", "1")))
+	if err != nil || !rec.Remembered || rec.UserAgent != "ua" || rec.Flash["m"] != "1" || rec.Values["a"] != "1" {
+		t.Fatalf("v4: a valid hand-built record: %+v, %v", rec, err)
+	}
+	good := encode(withMeta(true, "curl/8.5.0", map[string]string{"msg": "hi"}), "user")
+	return []corruptCase{
+		{"no metadata flags", with()},
+		{"unknown metadata flag", with([]byte{metaRemembered | 0x08})},
+		{"no user agent", with([]byte{metaUserAgent})},
+		{"user agent runs past the end", with([]byte{metaUserAgent}, uv(10), []byte("curl"))},
+		{"no flash count", with([]byte{metaFlash})},
+		{"huge flash count", with([]byte{metaFlash}, uv(math.MaxUint64))},
+		{"flash count over the input", with([]byte{metaFlash}, uv(3), kv("a", "1"))},
+		{"flash value missing", with([]byte{metaFlash}, uv(1), uv(1), []byte("a"))},
+		{"duplicate flash key", with([]byte{metaFlash}, uv(2), kv("a", "1"), kv("a", "2"))},
+		{"truncated", good[:len(good)-1]},
+		{"unknown flag", append([]byte{codecVersionMeta, good[1] | 0x80}, good[2:]...)},
 	}
 }
 
@@ -334,6 +430,7 @@ func FuzzDecode(f *testing.F) {
 	f.Add(encodeV2(sampleRecord(), "user"))
 	next := session.HashID("next")
 	f.Add(encode(&session.Record{Values: map[string]string{}, Realm: "shop", Successor: &next}, ""))
+	f.Add(encode(withMeta(true, "curl/8.5.0", map[string]string{"msg": "hi", "n": ""}), "user"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		rec, identity, err := decode(b)
 		if err != nil {

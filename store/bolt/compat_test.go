@@ -66,6 +66,7 @@ func TestVersion1File(t *testing.T) {
 	t.Run("a write stamps the realm", testV1Write)
 	t.Run("rotation", testV1Rotation)
 	t.Run("revocation in any realm", testV1Revocation)
+	t.Run("list by identity in any realm", testV1ListByIdentity)
 	t.Run("sweep", testV1Sweep)
 }
 
@@ -157,6 +158,17 @@ func testV1Revocation(t *testing.T) {
 		t.Fatalf("Delete of a version 1 session: %v", err)
 	}
 	wantV1Count(t, s, 2) // bob's and the unindexed one
+	checkConsistent(t, s)
+}
+
+// testV1ListByIdentity: the version 1 sessions of an identity, of no
+// realm, are listed in any realm, but not the one never indexed.
+func testV1ListByIdentity(t *testing.T) {
+	s := openV1(t)
+	for _, realm := range []string{"shop", "admin"} {
+		wantListedAt(t, s, v1Now, realm, "alice", session.HashID("v1:alice-laptop"), session.HashID("v1:alice-phone"))
+		wantListedAt(t, s, v1Now, realm, "bob", session.HashID("v1:bob"))
+	}
 	checkConsistent(t, s)
 }
 

@@ -49,6 +49,7 @@ func TestVersion2File(t *testing.T) {
 		run  func(*testing.T, *Store)
 	}{
 		{"load, count and list", testV2Read},
+		{"list by identity", testV2ListByIdentity},
 		{"a write keeps the session", testV2Write},
 		{"a forward record is followed", testV2Forward},
 		{"revocation by identity", testV2Revocation},
@@ -86,6 +87,23 @@ func testV2Read(t *testing.T, s *Store) {
 	if err != nil || len(entries) != len(v2Live) || next != "" {
 		t.Fatalf("List = %d entries, %q, %v; want %d", len(entries), next, err, len(v2Live))
 	}
+}
+
+// testV2ListByIdentity: the sessions of an identity are listed through
+// the old layout's entries (long values too), and through the new one's
+// once rewritten.
+func testV2ListByIdentity(t *testing.T, s *Store) {
+	laptop, phone := session.HashID("v2:alice-laptop"), session.HashID("v2:alice-phone")
+	wantListedAt(t, s, v2Now, "shop", "alice", laptop)
+	wantListedAt(t, s, v2Now, "admin", "alice", phone)
+	wantListedAt(t, s, v2Now, "shop", "bob", session.HashID("v2:bob-renewed"))
+	wantListedAt(t, s, v2Now, "shop", v2CarolUser, session.HashID("v2:carol"))
+	wantListedAt(t, s, v2Now, "shop", "dave")
+	rewrite(t, s, "v2:alice-laptop")
+	tablet := session.HashID("v3:alice-tablet")
+	createAt(t, s, tablet, "admin", v2Now, map[string]string{"user": "alice"})
+	wantListedAt(t, s, v2Now, "shop", "alice", laptop)
+	wantListedAt(t, s, v2Now, "admin", "alice", phone, tablet)
 }
 
 func wantV2Count(t *testing.T, s *Store, want int) {

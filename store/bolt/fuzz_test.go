@@ -14,12 +14,15 @@ import (
 	"github.com/caddy-session/caddy-session/store"
 )
 
-// FuzzCodecRoundTrip: any record, with any times, keys, values and realm,
-// a session or a forward record, decodes from its encoding to itself
-// (times to the nanosecond, clamped to what an int64 holds), and encodes
-// canonically.
+// FuzzCodecRoundTrip: any record, with any times, keys, values, realm and
+// metadata, a session or a forward record, decodes from its encoding to
+// itself (times to the nanosecond, clamped to what an int64 holds), and
+// encodes canonically. In kv, a line whose key starts with '!' is a flash
+// value, and one whose key starts with '@' makes the session remembered
+// with its value as the User-Agent.
 func FuzzCodecRoundTrip(f *testing.F) {
 	f.Add(int64(0), int64(1), int64(2), int64(3), "user", "user=alice\ncart=apple,pear", "", false)
+	f.Add(int64(0), int64(1), int64(2), int64(3), "user", "user=alice\n!notice=saved\n!user=\n@=curl/8.5.0", "shop", false)
 	f.Add(int64(-1), int64(-1<<62), int64(1<<62), int64(9_223_372_036_854_775_807), "", "", "shop", true)
 	f.Add(int64(1741942013589793238), int64(1741942433589793238), int64(1741944233589793238), int64(1741985213589793238), "rôle", "=\n==\n\xff=\x00", "\x00", false)
 	f.Fuzz(func(t *testing.T, created, seen, idle, absolute int64, identity, kv, realm string, forward bool) {
@@ -33,7 +36,17 @@ func FuzzCodecRoundTrip(f *testing.F) {
 		}
 		for line := range strings.SplitSeq(kv, "\n") {
 			k, v, _ := strings.Cut(line, "=")
-			rec.Values[k] = v
+			switch {
+			case strings.HasPrefix(k, "!"):
+				if rec.Flash == nil {
+					rec.Flash = map[string]string{}
+				}
+				rec.Flash[k[1:]] = v
+			case strings.HasPrefix(k, "@"):
+				rec.Remembered, rec.UserAgent = true, v
+			default:
+				rec.Values[k] = v
+			}
 		}
 		if forward {
 			next := session.HashID(kv)
@@ -46,6 +59,9 @@ func FuzzCodecRoundTrip(f *testing.F) {
 		}
 		if gotIdentity != identity || !maps.Equal(got.Values, rec.Values) || got.Realm != realm {
 			t.Fatalf("decode(encode(x)) = %q %q %q, want %q %q %q", got.Values, gotIdentity, got.Realm, rec.Values, identity, realm)
+		}
+		if got.Remembered != rec.Remembered || got.UserAgent != rec.UserAgent || !maps.Equal(got.Flash, rec.Flash) {
+			t.Fatalf("metadata %v %q %q, want %v %q %q", got.Remembered, got.UserAgent, got.Flash, rec.Remembered, rec.UserAgent, rec.Flash)
 		}
 		if got.Forwarded() != forward || isForward(b) != forward || forward && *got.Successor != *rec.Successor {
 			t.Fatalf("successor %v (isForward %v), want %v", got.Successor, isForward(b), rec.Successor)

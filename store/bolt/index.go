@@ -14,17 +14,17 @@ import (
 // and the key ends in the record's hash: the expiry index finds the record
 // when it expires, the identity index when its user is revoked.
 //
-// The hash was most of those keys, so a record of codec version 3 ends its
-// entries in the first hashPrefixLen bytes of its hash only (the short
+// The hash was most of those keys, so a record of codec version 3 or 4 ends
+// its entries in the first hashPrefixLen bytes of its hash only (the short
 // form). A reader finds the records under that prefix with a cursor in the
 // sessions bucket and checks each one, as it always has: the record, not
 // the index, says whose session it is and when it expires. Keys must be
 // unique, though, and two records may want the same short key (the same
 // deadline to the nanosecond, or the same identity, with hashes alike in
-// their first 16 bytes: never by chance, but a test does it on purpose),
-// so a record whose short key is taken gets the full form, which ends in
-// the whole hash, and removing a record removes its full-form entry if it
-// has one, else its short one.
+// their first 16 bytes: never by chance, but a test does it on purpose), so
+// a record whose short key is taken gets the full form, which ends in the
+// whole hash, and removing a record removes its full-form entry if it has
+// one, else its short one.
 //
 // The layouts:
 //
@@ -197,8 +197,9 @@ func identityKeys(rec *session.Record, identity string, hash session.Hash, oldLa
 
 // oldLayout reports whether the encoded record v was written with its
 // index entries in the old layout: by a version before codec version 3.
+// Version 4 is indexed as version 3 is.
 func oldLayout(v []byte) bool {
-	return len(v) > 0 && v[0] != codecVersion
+	return len(v) > 0 && v[0] != codecVersion && v[0] != codecVersionMeta
 }
 
 // hashesUnder returns the hashes of the records that an index entry ending

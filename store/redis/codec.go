@@ -22,7 +22,7 @@ func corrupt(format string, args ...any) error {
 // encode returns the fields of the session hash of rec, indexed under
 // identity, for HSET.
 func encode(rec *session.Record, identity string) []string {
-	fields := make([]string, 0, 2*(len(rec.Values)+8)+2)
+	fields := make([]string, 0, 2*(len(rec.Values)+len(rec.Flash)+10)+2)
 	fields = append(fields,
 		fieldVersion, layoutVersion,
 		fieldCreated, nanos(rec.Created),
@@ -38,6 +38,7 @@ func encode(rec *session.Record, identity string) []string {
 	if rec.Successor != nil {
 		fields = append(fields, fieldNext, rec.Successor.String())
 	}
+	fields = appendMeta(fields, rec)
 	for _, k := range sortedKeys(rec.Values) {
 		fields = append(fields, k, rec.Values[k])
 	}
@@ -75,7 +76,15 @@ func decode(fields map[string]string) (*session.Record, string, error) {
 		// know is left alone.
 		if !strings.HasPrefix(k, ":") {
 			rec.Values[k] = v
+		} else if name, ok := flashKey(k); ok {
+			if rec.Flash == nil {
+				rec.Flash = map[string]string{}
+			}
+			rec.Flash[name] = v
 		}
+	}
+	if err := decodeMeta(fields, rec); err != nil {
+		return nil, "", err
 	}
 	rec.Realm = fields[fieldRealm]
 	next, err := parseNext(fields)

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"maps"
 	"strconv"
 	"testing"
@@ -186,4 +187,90 @@ func TestForwardRecordInIndexIsSkipped(t *testing.T) {
 	if err != nil || len(entries) != 1 || entries[0].Hash != renewed {
 		t.Fatalf("List = %+v, %v; want only the renewed session", entries, err)
 	}
+}
+
+// writePrevious writes a session the way main at c069f78 wrote it, before
+// the session's metadata (layout 1 with realms and the bucketed index):
+// the hash's fields by raw HSET, its TTL and its index entry. Nothing of
+// the current code is used, so a change of encode or of the index cannot
+// hide a break with stored sessions.
+func writePrevious(t *testing.T, s *Store, name, realm string, values map[string]string) session.Hash {
+	t.Helper()
+	h := session.HashID(name)
+	ns := func(d time.Duration) string { return strconv.FormatInt(base.Add(d).UnixNano(), 10) }
+	fields := []string{
+		":v", "1",
+		":created", ns(0),
+		":seen", ns(0),
+		":idle", ns(30 * time.Minute),
+		":absolute", ns(12 * time.Hour),
+		":identity", "user",
+		":realm", realm,
+		":rev", "1",
+	}
+	for k, v := range values {
+		fields = append(fields, k, v)
+	}
+	key := s.prefix + "{" + h.String() + "}"
+	do(t, s, "HSET", key, fields...)
+	do(t, s, "PEXPIRE", key, "1800000")
+	sum := sha256.Sum256([]byte("user\x00" + values["user"]))
+	bucket := fmt.Sprintf("%six:%03x", s.prefix, (int(sum[0])<<8|int(sum[1]))>>4)
+	score := strconv.FormatInt(base.Add(30*time.Minute).UnixMicro(), 10)
+	do(t, s, "ZADD", bucket, score, string(h[:])+string(sum[:8]))
+	return h
+}
+
+// TestPreviousVersionSessions: sessions written before the session's
+// metadata read as sessions without it, are listed by identity, and keep
+// their hash as it was, with no metadata field, through a write.
+func TestPreviousVersionSessions(t *testing.T) {
+	t.Parallel()
+	s := standalone(t).open(t)
+	laptop := writePrevious(t, s, "laptop", "shop", map[string]string{"user": "alice", "cart": "3"})
+	phone := writePrevious(t, s, "phone", "admin", map[string]string{"user": "alice"})
+	checkConsistent(t, s)
+	for _, h := range []session.Hash{laptop, phone} {
+		rec, err := s.Load(t.Context(), h, layout1Now, timeouts)
+		if err != nil || rec.Remembered || rec.UserAgent != "" || rec.Flash != nil || rec.Values["user"] != "alice" {
+			t.Fatalf("Load of %s: %+v, %v; want alice's session without metadata", h.Short(), rec, err)
+		}
+	}
+	entries, err := s.ListByIdentity(t.Context(), "shop", "user", "alice", layout1Now)
+	if err != nil || len(entries) != 1 || entries[0].Hash != laptop || entries[0].Record.Values["cart"] != "3" {
+		t.Fatalf("ListByIdentity(shop, alice) = %+v, %v; want the laptop's", entries, err)
+	}
+	before := hgetall(t, s, s.SessionKey(laptop))
+	if _, err := s.Update(t.Context(), layout1Update(laptop, "alice", &session.Patch{Set: map[string]string{"cart": "4"}})); err != nil {
+		t.Fatal(err)
+	}
+	after := hgetall(t, s, s.SessionKey(laptop))
+	for k := range after {
+		if _, ok := before[k]; !ok {
+			t.Errorf("a write added field %q to a session without metadata", k)
+		}
+	}
+	checkConsistent(t, s)
+}
+
+// TestLayout1ListByIdentity: the sessions of layout 1 are listed by
+// identity in any realm, their index entries moved first.
+func TestLayout1ListByIdentity(t *testing.T) {
+	t.Parallel()
+	s, hashes := openLayout1(t, standalone(t))
+	entries, err := s.ListByIdentity(t.Context(), "shop", "user", "alice", layout1Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[session.Hash]bool{}
+	for _, e := range entries {
+		got[e.Hash] = true
+	}
+	if len(entries) != 2 || !got[hashes["laptop"]] || !got[hashes["phone"]] {
+		t.Fatalf("ListByIdentity(shop, alice) = %d sessions, want the laptop's and the phone's", len(entries))
+	}
+	if entries, err := s.ListByIdentity(t.Context(), "admin", "user", "bob", layout1Now); err != nil || len(entries) != 1 || entries[0].Hash != hashes["bob"] {
+		t.Fatalf("ListByIdentity(admin, bob) = %+v, %v; want bob's", entries, err)
+	}
+	checkConsistent(t, s)
 }

@@ -23,10 +23,12 @@ func sameTimes(a, b *session.Record) bool {
 		a.IdleDeadline.UnixNano() == b.IdleDeadline.UnixNano() && a.AbsoluteDeadline.UnixNano() == b.AbsoluteDeadline.UnixNano()
 }
 
-// sameMeta reports whether a and b have the same realm and successor.
+// sameMeta reports whether a and b have the same realm, successor and
+// session metadata.
 func sameMeta(a, b *session.Record) bool {
 	return a.Realm == b.Realm && (a.Successor == nil) == (b.Successor == nil) &&
-		(a.Successor == nil || *a.Successor == *b.Successor)
+		(a.Successor == nil || *a.Successor == *b.Successor) &&
+		a.Remembered == b.Remembered && a.UserAgent == b.UserAgent && maps.Equal(a.Flash, b.Flash)
 }
 
 // FuzzDecodeHash decodes any session hash a Redis could hand back
@@ -48,6 +50,8 @@ func FuzzDecodeHash(f *testing.F) {
 	f.Add(":v=1\n:created=1e9\n:seen=0x10\n:idle= 1\n:absolute=+1")
 	f.Add(":v=1\n:created=1\n:seen=1\n:idle=2\n:absolute=2\n:realm=shop\n:next=" + session.HashID("next").String())
 	f.Add(":v=1\n:created=1\n:seen=1\n:idle=2\n:absolute=2\n:next=ABC")
+	f.Add(":v=1\n:created=1\n:seen=1\n:idle=2\n:absolute=2\n:remembered=1\n:user-agent=curl\n:flash:notice=hi\n:flash:=\nnotice=key")
+	f.Add(":v=1\n:created=1\n:seen=1\n:idle=2\n:absolute=2\n:remembered=0")
 	f.Fuzz(func(t *testing.T, raw string) {
 		fields := map[string]string{}
 		for line := range strings.SplitSeq(raw, "\n") {
@@ -83,9 +87,12 @@ func FuzzDecodeHash(f *testing.F) {
 }
 
 // FuzzCodecRoundTrip: any record of valid keys decodes from its hash to
-// itself.
+// itself. In kv, a line whose key starts with '!' is a flash value, and one
+// whose key starts with '@' makes the session remembered with its value as
+// the User-Agent.
 func FuzzCodecRoundTrip(f *testing.F) {
 	f.Add(int64(0), int64(1), int64(2), int64(3), "user", "user=alice\ncart=apple", "", false)
+	f.Add(int64(0), int64(1), int64(2), int64(3), "user", "user=alice\n!notice=saved\n!user=\n@=curl/8.5.0", "shop", false)
 	f.Add(int64(-1), int64(-1<<62), int64(1<<62), int64(9_223_372_036_854_775_807), "", "a-b=\n_=\xff", "shop", true)
 	f.Fuzz(func(t *testing.T, created, seen, idle, absolute int64, identity, kv, realm string, forward bool) {
 		rec := &session.Record{
@@ -98,7 +105,16 @@ func FuzzCodecRoundTrip(f *testing.F) {
 			rec.Successor = &next
 		}
 		for line := range strings.SplitSeq(kv, "\n") {
-			if k, v, _ := strings.Cut(line, "="); session.ValidKey(k) {
+			k, v, _ := strings.Cut(line, "=")
+			switch {
+			case strings.HasPrefix(k, "@"):
+				rec.Remembered, rec.UserAgent = true, v
+			case strings.HasPrefix(k, "!") && session.ValidKey(k[1:]):
+				if rec.Flash == nil {
+					rec.Flash = map[string]string{}
+				}
+				rec.Flash[strings.ToLower(k[1:])] = v
+			case session.ValidKey(k):
 				rec.Values[strings.ToLower(k)] = v
 			}
 		}

@@ -27,10 +27,12 @@
 //     record's times, as decimal unix nanoseconds), ":identity" (the
 //     identity key the session is indexed under, absent if none),
 //     ":realm" (the session's realm, absent if none: a session stored
-//     before realms) and ":rev" (a count of the writes, for
-//     compare-and-set). Its TTL is the record's earlier deadline, so Redis
-//     removes expired sessions by itself: there is no sweeper. The braces
-//     are a Cluster hash tag: the key's slot depends on the hash alone.
+//     before realms), ":rev" (a count of the writes, for compare-and-set)
+//     and, only where the session has them, the fields of its metadata
+//     (":remembered", ":user-agent", ":flash:<key>"; see meta.go). Its
+//     TTL is the record's earlier deadline, so Redis removes expired
+//     sessions by itself: there is no sweeper. The braces are a Cluster
+//     hash tag: the key's slot depends on the hash alone.
 //   - The same key holds a forward record once the session has moved to a
 //     new hash (see store.Decide): the same reserved fields but
 //     ":identity", no session keys, and ":next", the hex hash of the

@@ -30,6 +30,8 @@ type change struct {
 	inPlace  bool     // patch the record under old, which is target
 	set      []string // in place: the session keys set
 	del      []string // in place: the session keys deleted
+	metaSet  []string // in place: the metadata fields set, as field, value pairs
+	metaDel  []string // in place: the metadata fields deleted
 	identity string   // the identity key the record is indexed under
 	ttl      time.Duration
 
@@ -84,6 +86,9 @@ func (s *Store) plan(u store.Update, o store.Outcome, stored *session.Record, st
 	}
 	c.rec, c.target, c.identity = o.Write, o.WriteAt, o.Identity
 	c.inPlace, c.set, c.del = o.InPlace, o.Set, o.Del
+	if c.inPlace && stored != nil {
+		c.metaSet, c.metaDel = metaChanges(stored, c.rec)
+	}
 	c.newEntry = s.entryOf(c.rec, c.identity, c.target)
 	if c.newEntry.bucket == c.oldEntry.bucket && c.newEntry.member == c.oldEntry.member {
 		c.oldEntry, c.moved = entry{}, true // the new score replaces the old one
@@ -241,17 +246,19 @@ func nextRev(rev string) string {
 }
 
 // patchFields are the fields an update in place sets, as field, value
-// pairs, and those it deletes: the keys that changed and the metadata that
-// moved, never the whole record.
+// pairs, and those it deletes: the keys that changed, the times that
+// moved and the session's metadata that changed (meta.go), never the
+// whole record.
 func (s *Store) patchFields(c *change) (set, del []string) {
-	set = make([]string, 0, 2*(len(c.set)+4))
+	set = make([]string, 0, 2*(len(c.set)+4)+len(c.metaSet))
 	for _, k := range c.set {
 		set = append(set, k, c.rec.Values[k])
 	}
 	set = append(set,
 		fieldSeen, nanos(c.rec.LastSeen),
 		fieldIdle, nanos(c.rec.IdleDeadline))
-	del = slices.Clip(c.del)
+	set = append(set, c.metaSet...)
+	del = append(slices.Clip(c.del), c.metaDel...)
 	if c.identity != "" {
 		set = append(set, fieldIdentity, c.identity)
 	} else {

@@ -108,6 +108,12 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ForwardExpiry", testForwardExpiry},
 		{"ForwardNotASession", testForwardNotASession},
 		{"ForwardOtherRealm", testForwardOtherRealm},
+		{"ListByIdentity", testListByIdentity},
+		{"ListByIdentityPerRealm", testListByIdentityPerRealm},
+		{"ListByIdentityForward", testListByIdentityForward},
+		{"ListByIdentityExpiry", testListByIdentityExpiry},
+		{"ListByIdentityFollowsChanges", testListByIdentityFollowsChanges},
+		{"ListByIdentityCap", testListByIdentityCap},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
