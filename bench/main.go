@@ -174,9 +174,6 @@ func (c config) check() error {
 			return fmt.Errorf("case %q does not run in the one-CPU mode, which runs %s", name, strings.Join(oneCPUAllowed, ", "))
 		}
 	}
-	if c.oneCPU() && c.profile != "" {
-		return fmt.Errorf("-profile runs without -cpus")
-	}
 	if c.densityLogins < 1 || c.densityTouch <= 0 {
 		return fmt.Errorf("-density-logins and -density-touch must be positive")
 	}

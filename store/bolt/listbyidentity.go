@@ -38,12 +38,13 @@ func (s *Store) ListByIdentity(ctx context.Context, realm, key, value string, no
 			if len(entries) == store.MaxListByIdentity {
 				break
 			}
-			rec := listed(b.sessions.Get(hash[:]), realm, key, value)
+			rec := listed(b.sessions.Get(hash[:]), key, value)
 			if rec == nil {
 				continue
 			}
+			// A pending touch may have stamped a realm on it.
 			s.touches.overlay(hash, rec)
-			if !rec.Expired(now) {
+			if (rec.Realm == "" || rec.Realm == realm) && !rec.Expired(now) {
 				entries = append(entries, store.Entry{Hash: hash, Record: rec})
 			}
 		}
@@ -74,12 +75,11 @@ func (b txBuckets) identityHashes(key, value string) []session.Hash {
 	return slices.Compact(hashes)
 }
 
-// listed returns the encoded record v decoded if it is a session, of
-// realm or of none, whose identity key is key with value; nil otherwise.
-// Its deadlines are for the caller to judge, once a pending touch is
-// shown on it. A record too corrupt to decode is left out: it cannot say
+// listed returns the encoded record v decoded if it is a session whose
+// identity key is key with value; nil otherwise. Its realm and deadlines
+// are for the caller to judge, once a pending touch is shown on it. A record too corrupt to decode is left out: it cannot say
 // whose it is (DeleteByIdentity removes it all the same).
-func listed(v []byte, realm, key, value string) *session.Record {
+func listed(v []byte, key, value string) *session.Record {
 	if v == nil || isForward(v) {
 		return nil
 	}
@@ -88,7 +88,7 @@ func listed(v []byte, realm, key, value string) *session.Record {
 		return nil
 	}
 	got, ok := rec.Values[key]
-	if identity != key || !ok || got != value || rec.Realm != "" && rec.Realm != realm {
+	if identity != key || !ok || got != value {
 		return nil
 	}
 	return rec

@@ -55,9 +55,11 @@ const maxPendingTouches = 1 << 14
 // pendingTouch is a touch not yet written.
 type pendingTouch struct {
 	update store.Update // as the request asked it; Update.Now is when
-	// lastSeen and idle are the record's times after the touch, as Load
+	// lastSeen and idle are the record's times after the touch, and
+	// realm the realm it stamps on a record stored before realms, as Load
 	// shows them until it is written.
 	lastSeen, idle time.Time
+	realm          string
 }
 
 // touchQueue holds the deferred touches of one Store.
@@ -97,10 +99,6 @@ func (s *Store) deferTouch(u store.Update) (res store.Result, err error, ok bool
 		return o.Result, o.Err, true
 	case o.Err != nil || !o.InPlace || o.Remove || o.Forward != nil:
 		return store.Result{}, nil, false // an expired record to remove, ...
-	case rec.Realm != u.Realm:
-		// The touch stamps the realm on a record stored before realms:
-		// a change a reader would see.
-		return store.Result{}, nil, false
 	case rec.IdleDeadline.Sub(u.Now) < touchMargin:
 		return store.Result{}, nil, false
 	}
@@ -125,7 +123,7 @@ func (q *touchQueue) add(u store.Update, touched *session.Record) bool {
 	if q.pending == nil {
 		q.pending = make(map[session.Hash]pendingTouch)
 	}
-	q.pending[u.Hash] = pendingTouch{update: u, lastSeen: touched.LastSeen, idle: touched.IdleDeadline}
+	q.pending[u.Hash] = pendingTouch{update: u, lastSeen: touched.LastSeen, idle: touched.IdleDeadline, realm: touched.Realm}
 	q.count.Store(int32(len(q.pending)))
 	if q.timer == nil {
 		q.timer = time.AfterFunc(q.delay, q.flush)
@@ -134,7 +132,8 @@ func (q *touchQueue) add(u store.Update, touched *session.Record) bool {
 }
 
 // overlay shows on rec, a copy the caller owns, the touch pending for
-// hash, if any is later than the record's own.
+// hash, if any: its times if later than the record's own, and the realm
+// it stamps on a record stored before realms.
 func (q *touchQueue) overlay(hash session.Hash, rec *session.Record) {
 	if q.count.Load() == 0 || rec.Forwarded() {
 		return
@@ -142,8 +141,14 @@ func (q *touchQueue) overlay(hash session.Hash, rec *session.Record) {
 	q.mu.Lock()
 	p, ok := q.pending[hash]
 	q.mu.Unlock()
-	if ok && p.lastSeen.After(rec.LastSeen) {
+	if !ok {
+		return
+	}
+	if p.lastSeen.After(rec.LastSeen) {
 		rec.LastSeen, rec.IdleDeadline = p.lastSeen, p.idle
+	}
+	if rec.Realm == "" {
+		rec.Realm = p.realm
 	}
 }
 

@@ -280,3 +280,26 @@ func TestTouchDelayNegativeWritesAtOnce(t *testing.T) {
 		t.Fatalf("TouchDelay -1 deferred the touch: LastSeen %v in the file", got)
 	}
 }
+
+// TestDeferredTouchStampsTheRealm: a touch of a session stored before
+// realms stamps the handler's realm, as a written one does, and Load shows
+// it at once.
+func TestDeferredTouchStampsTheRealm(t *testing.T) {
+	s := openDeferring(t, filepath.Join(t.TempDir(), "sessions.db"))
+	defer s.Close()
+	h := create(t, s, "a", base, timeouts, map[string]string{"user": "alice"})
+	at := base.Add(10 * time.Minute)
+	if _, err := s.Update(t.Context(), store.Update{Hash: h, HasHash: true, Identity: "user", Realm: "shop", Now: at, Timeouts: timeouts, Limits: limits}); err != nil {
+		t.Fatal(err)
+	}
+	if got := inFile(t, s, h).Realm; got != "" {
+		t.Fatalf("the touch was written at once: realm %q in the file", got)
+	}
+	if got := mustLoad(t, s, h).Realm; got != "shop" {
+		t.Fatalf("Load showed realm %q, want the touch's shop", got)
+	}
+	s.flushLater()
+	if got := inFile(t, s, h); got.Realm != "shop" || !got.LastSeen.Equal(at) {
+		t.Fatalf("after the flush the file holds realm %q, LastSeen %v", got.Realm, got.LastSeen)
+	}
+}
