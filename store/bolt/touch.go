@@ -199,11 +199,13 @@ func (q *touchQueue) written(done []pendingTouch) {
 }
 
 // fired clears the timer that has just fired, so that the next touch or
-// what is left after a commit arms a new one.
-func (q *touchQueue) fired() {
+// what is left after a commit arms a new one. It reports false once the
+// queue is closed.
+func (q *touchQueue) fired() bool {
 	q.mu.Lock()
+	defer q.mu.Unlock()
 	q.timer = nil
-	q.mu.Unlock()
+	return !q.closed
 }
 
 // rearm arms the timer again, if touches are pending, after a failed
@@ -252,7 +254,9 @@ func writeTouches(b txBuckets, touches []pendingTouch) error {
 // flushLater is the timer's: it writes what is pending, and reports a
 // failure, which leaves the touches pending for the next commit.
 func (s *Store) flushLater() {
-	s.touches.fired()
+	if !s.touches.fired() {
+		return // closed: Close writes what is pending
+	}
 	if err := s.flushTouches(); err != nil {
 		if s.onTouchError != nil {
 			s.onTouchError(err)
