@@ -472,3 +472,35 @@ http://127.0.0.1:%d {
 		})
 	}
 }
+
+// TestRequestInFlightAcrossARemember: a request that loaded the session
+// before it was remembered under a new ID carries its changes into the
+// remembered session and gets no cookie; one that asked to remember it
+// too moves it on again, and the browser gets the last ID, persistent.
+func TestRequestInFlightAcrossARemember(t *testing.T) {
+	onEachStore(t, func(t *testing.T, newSite func(*testing.T, string) *site) {
+		s, g := gatedSite(t, newSite)
+		s.options = rememberOpts
+		s.load()
+		v := s.visitor()
+		v.get("/login", "X-Session-Set-User: alice")
+
+		slow := v.start(g, "cart", "X-Session-Set-Cart: apple")
+		twice := v.start(g, "twice", "X-Session-Remember: true")
+		r := v.get("/settings", "X-Session-Remember: true")
+		expectPersistent(t, r, "", 6*time.Hour)
+		expectNoCookie(t, slow.finish(t), "a request in flight across the remember")
+		clock.Advance(50 * time.Minute) // past the normal idle timeout
+		expectSession(t, v.get("/"), map[string]string{"X-Session-User": "alice", "X-Session-Cart": "apple", "X-Session-Meta-Remembered": "true"})
+
+		res := twice.finish(t)
+		c := sidCookie(res)
+		if c == nil || c.Value == v.sid || c.MaxAge <= 0 {
+			t.Fatalf("the second remember: Set-Cookie %q, want a new persistent cookie", res.Header.Values("Set-Cookie"))
+		}
+		old := v.clone()
+		v.sid = c.Value
+		expectSession(t, v.get("/"), map[string]string{"X-Session-User": "alice", "X-Session-Cart": "apple", "X-Session-Meta-Remembered": "true"})
+		expectSession(t, old.get("/"), anonymous)
+	})
+}
