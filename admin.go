@@ -94,13 +94,16 @@ type sessionView struct {
 	Hash string `json:"hash"`
 	// Realm is the realm the session belongs to; "" for one stored before
 	// realms existed, which any realm adopts.
-	Realm            string            `json:"realm"`
-	Created          time.Time         `json:"created"`
-	LastSeen         time.Time         `json:"last_seen"`
-	IdleDeadline     time.Time         `json:"idle_deadline"`
-	AbsoluteDeadline time.Time         `json:"absolute_deadline"`
-	Keys             []string          `json:"keys"`
-	Values           map[string]string `json:"values,omitzero"`
+	Realm            string    `json:"realm"`
+	Created          time.Time `json:"created"`
+	LastSeen         time.Time `json:"last_seen"`
+	IdleDeadline     time.Time `json:"idle_deadline"`
+	AbsoluteDeadline time.Time `json:"absolute_deadline"`
+	// Remembered reports a remember-me session (X-Session-Remember: true),
+	// which has a persistent cookie and the remember timeouts.
+	Remembered bool              `json:"remembered"`
+	Keys       []string          `json:"keys"`
+	Values     map[string]string `json:"values,omitzero"`
 }
 
 // listView is the answer of GET /session/sessions.
@@ -371,6 +374,7 @@ func viewOf(hash session.Hash, rec *session.Record, values bool) sessionView {
 		IdleDeadline:     rec.IdleDeadline.UTC(),
 		AbsoluteDeadline: rec.AbsoluteDeadline.UTC(),
 		Keys:             make([]string, 0, len(rec.Values)),
+		Remembered:       rec.Remembered,
 	}
 	for k := range rec.Values {
 		v.Keys = append(v.Keys, k)

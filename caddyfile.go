@@ -68,6 +68,10 @@ func parseSessionDirective(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue,
 //		absolute_timeout <duration>
 //		touch_interval <duration>
 //		no_touch <matcher...>
+//		remember {
+//			idle_timeout <duration>
+//			absolute_timeout <duration>
+//		}
 //		header_prefix <prefix>
 //		renew_on <key...>
 //		identity_key <key>
@@ -123,6 +127,7 @@ var handlerSubdirectives = map[string]func(h *Handler, d *caddyfile.Dispenser) e
 	"absolute_timeout": func(h *Handler, d *caddyfile.Dispenser) error { return parseDuration(d, &h.AbsoluteTimeout) },
 	"touch_interval":   func(h *Handler, d *caddyfile.Dispenser) error { return parseDuration(d, &h.TouchInterval) },
 	"no_touch":         (*Handler).unmarshalNoTouch,
+	"remember":         (*Handler).unmarshalRemember,
 	"header_prefix":    (*Handler).unmarshalHeaderPrefix,
 	"renew_on":         func(h *Handler, d *caddyfile.Dispenser) (err error) { h.RenewOn, err = parseKeys(d); return err },
 	"writable":         func(h *Handler, d *caddyfile.Dispenser) (err error) { h.Writable, err = parseKeys(d); return err },

@@ -25,17 +25,17 @@ const (
 	// cause says how.
 	eventDestroyed = "session.destroyed"
 	// eventRemembered: a session became persistent, or went back to a
-	// browser-session cookie, by X-Session-Remember (remember-me, of issue
-	// 12, which is yet to be built). Its emitter calls, after the commit:
-	//
-	//	h.emit(eventRemembered, sessionEvent{hash: res.Hash, realm: h.realm, record: res.Record, remembered: true})
+	// browser-session cookie, by X-Session-Remember (remember.go), after
+	// the session.created or session.renewed of its new ID.
 	eventRemembered = "session.remembered"
 )
 
 // The causes of session.destroyed, as the destroyed metric labels them.
-// Expiry is not among them: no handler sees a session expire (an expired
-// session is one the store no longer returns, and bolt's sweep and Redis's
-// TTL remove it without any handler's knowledge).
+// Expiry is among them only as causeExpired (remember.go, counted by the
+// expired metric), for a session that X-Session-Remember: false ended: no
+// handler sees any other session expire (an expired session is one the
+// store no longer returns, and bolt's sweep and Redis's TTL remove it
+// without any handler's knowledge).
 const (
 	causeLogout    = "logout"     // X-Session-Destroy
 	causeLogoutAll = "logout_all" // X-Session-Destroy-All
@@ -87,7 +87,8 @@ type sessionEvent struct {
 //   - session.renewed: previous, the short hash of the replaced ID, and
 //     identity_changed, true when the renewal was a login, a change of
 //     user or the removal of the identity key;
-//   - session.destroyed: cause (logout, logout_all, admin, evicted) and
+//   - session.destroyed: cause (logout, logout_all, admin, evicted,
+//     expired) and
 //     sessions, how many ended;
 //   - session.remembered: remembered, true or false.
 //

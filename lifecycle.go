@@ -103,14 +103,15 @@ func planEnd(p plan, r rules) (plan, error) {
 }
 
 // rotates reports whether the patch gives the session a new ID: asked for,
-// or a change of a renew_on key such as a login or a logout that keeps the
-// rest of the session. Keys match in either spelling of '_' and '-', as
+// a change of a renew_on key such as a login or a logout that keeps the
+// rest of the session, or a change of its persistence
+// (X-Session-Remember). Keys match in either spelling of '_' and '-', as
 // the header protocol names them.
 func (r rules) rotates(loaded *session.Record, p *session.Patch) bool {
 	if p == nil {
 		return false
 	}
-	if p.Renew {
+	if p.Renew || p.Remember.Switches(loaded) {
 		return true
 	}
 	for _, k := range r.renewOn {

@@ -35,9 +35,11 @@ func init() {
 // each key of the session is added as one header (`user` becomes
 // `X-Session-User`). The response's namespace headers are commands:
 // `X-Session-Set-<Key>`, `X-Session-Delete`, `X-Session-Renew`,
-// `X-Session-Destroy`, `X-Session-Destroy-All` and `X-Session-Touch`. They
-// are applied in one store transaction, all or nothing, and removed before
-// the response reaches the client.
+// `X-Session-Destroy`, `X-Session-Destroy-All`, `X-Session-Touch` and
+// `X-Session-Remember`. They are applied in one store transaction, all or
+// nothing, and removed before the response reaches the client. A
+// remembered session (`X-Session-Remember: true`) is forwarded with
+// `X-Session-Meta-Remembered: true`.
 //
 // Sessions that start, get a new ID or end are told to Caddy's events app
 // as `session.created`, `session.renewed` and `session.destroyed`, whose
@@ -77,6 +79,13 @@ type Handler struct {
 	// inside it (try_files, php_fastcgi), and run only when a request would
 	// touch the session. Default: none; every request extends the session.
 	NoTouchRaw caddyhttp.RawMatcherSets `json:"no_touch,omitempty" caddy:"namespace=http.matchers"`
+
+	// The timeouts of remembered sessions, which the app makes persistent
+	// with `X-Session-Remember: true` ("remember me"): they get a new ID, a
+	// cookie with a Max-Age up to their absolute deadline, and these
+	// timeouts in place of idle_timeout and absolute_timeout. Default: 14
+	// days idle and 30 days absolute (or the normal timeouts, if longer).
+	Remember *RememberConfig `json:"remember,omitempty"`
 
 	// The namespace of the header protocol: a header name prefix ending in
 	// `-`. Default: `X-Session-`.
@@ -231,6 +240,7 @@ func (h *Handler) provisionSettings() error {
 		Absolute:      durationOr(h.AbsoluteTimeout, session.DefaultAbsoluteTimeout),
 		TouchInterval: durationOr(h.TouchInterval, session.DefaultTouchInterval),
 	}
+	h.timeouts.RememberIdle, h.timeouts.RememberAbsolute = h.Remember.timeouts(h.timeouts)
 	h.limits = session.DefaultLimits()
 	if h.Limits != nil {
 		h.limits.Keys = intOr(h.Limits.Keys, h.limits.Keys)
@@ -307,6 +317,9 @@ func (h *Handler) Validate() error {
 	if t.TouchInterval >= t.Idle {
 		return fmt.Errorf("touch_interval (%s) must be shorter than idle_timeout (%s)", t.TouchInterval, t.Idle)
 	}
+	if err := h.validateRemember(); err != nil {
+		return err
+	}
 	if l := h.limits; l.ValueSize > l.SessionSize {
 		return fmt.Errorf("limits: value_size (%d) is larger than session_size (%d)", l.ValueSize, l.SessionSize)
 	}
@@ -343,6 +356,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	}
 	if state.record != nil {
 		h.protocol.Forward(r.Header, state.record.Values)
+		h.forwardRemembered(r.Header, state.record)
 		if h.noTouch != nil {
 			state.keepRequestLine()
 		}

@@ -168,7 +168,7 @@ func (s *requestState) apply(p plan) (string, *store.Result, error) {
 		if ended {
 			// Every session of the user is gone, this one with it: keys
 			// set beside the command start a session of their own.
-			u.HasHash, u.Patch = false, &session.Patch{Set: p.patch.Set}
+			u.HasHash, u.Patch = false, &session.Patch{Set: p.patch.Set, Remember: p.patch.Remember}
 		}
 	}
 	var newID string
@@ -241,7 +241,7 @@ func (s *requestState) publish(hdr http.Header, p plan, newID string, res *store
 	tls := s.request.TLS != nil
 	switch {
 	case res.Record != nil && newID != "":
-		setCookie(hdr, h.cookie.IssueHeader(newID, tls))
+		setCookie(hdr, h.issueCookie(newID, tls, res.Record, s.now))
 		renewal := p.step == stepRotate
 		if renewal {
 			sessionMetrics.renewed.WithLabelValues(h.backend).Inc()
@@ -259,6 +259,9 @@ func (s *requestState) publish(hdr http.Header, p plan, newID string, res *store
 			}
 			h.emit(eventCreated, sessionEvent{hash: res.Hash, realm: h.realm, record: res.Record})
 		}
+		s.emitRemembered(p, res.Hash, res.Record)
+	case res.Expired:
+		s.publishExpired(hdr)
 	case res.Record == nil && p.step.ends():
 		setCookie(hdr, h.cookie.ExpireHeader(tls))
 		if !p.endAll { // destroyAll has counted it

@@ -28,6 +28,7 @@ type apiSession struct {
 	AbsoluteDeadline time.Time         `json:"absolute_deadline"`
 	Keys             []string          `json:"keys"`
 	Values           map[string]string `json:"values"`
+	Remembered       bool              `json:"remembered"`
 }
 
 // apiPage is one page of GET /session/sessions.

@@ -163,7 +163,8 @@ func (c *Cookie) stripLine(line string) string {
 
 // Issue returns the cookie that hands id to the browser. It has no Max-Age
 // or Expires: it lives as long as the browser session, and the server
-// decides when the session ends. It lacks the Priority attribute, which
+// decides when the session ends (a remembered session's cookie is
+// IssuePersistentHeader's). It lacks the Priority attribute, which
 // http.Cookie cannot hold: IssueHeader writes the whole cookie.
 func (c *Cookie) Issue(id string, tls bool) *http.Cookie {
 	return &http.Cookie{
@@ -193,6 +194,17 @@ func (c *Cookie) Expire(tls bool) *http.Cookie {
 // attribute.
 func (c *Cookie) IssueHeader(id string, tls bool) string {
 	return c.header(c.Issue(id, tls))
+}
+
+// IssuePersistentHeader is IssueHeader for a remembered session: the
+// cookie has a Max-Age of maxAge in whole seconds (at least one), the time
+// left to the session's absolute deadline, so that the browser keeps it
+// across restarts and drops it when the session ends. A partial second
+// is dropped: the cookie never outlives the session.
+func (c *Cookie) IssuePersistentHeader(id string, tls bool, maxAge time.Duration) string {
+	ck := c.Issue(id, tls)
+	ck.MaxAge = max(int(maxAge/time.Second), 1)
+	return c.header(ck)
 }
 
 // ExpireHeader is the Set-Cookie field value of Expire, with the Priority

@@ -69,6 +69,11 @@ type Patch struct {
 	// the caller's to carry out (as store.Update.NoTouch); ApplyTo and the
 	// stores do not read it.
 	NoTouch bool
+	// Remember makes the session persistent (RememberOn) or returns it to
+	// a browser-session cookie and the normal timeouts (RememberOff): the
+	// response said X-Session-Remember. store.Decide carries it out on a
+	// session that gets a new ID or starts; ApplyTo does not read it.
+	Remember Remember
 }
 
 // Changes reports whether the patch changes any value.

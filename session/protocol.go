@@ -23,13 +23,15 @@ const (
 	commandDestroy    = "destroy"
 	commandDestroyAll = "destroy-all"
 	commandTouch      = "touch"
+	commandRemember   = "remember"
 )
 
 // A flag is a command that takes one word, "true" or "false" in any case.
 // A flag takes only the values that ask for something: one that is false
 // when left out takes only "true", and one that is true when left out only
 // "false". An app that sends the other value has misread the protocol, and
-// the refusal is logged.
+// the refusal is logged. A flag whose absence is neither (Remember: the
+// session stays as it is) takes both.
 type flag struct {
 	takes []bool             // the values the flag takes
 	set   func(*Patch, bool) // records the value taken in the patch
@@ -39,6 +41,7 @@ type flag struct {
 var (
 	onlyTrue  = []bool{true}
 	onlyFalse = []bool{false}
+	both      = []bool{true, false}
 )
 
 // flags are the flag commands, by name after the prefix.
@@ -48,6 +51,7 @@ var flags = map[string]flag{
 	commandDestroyAll: {takes: onlyTrue, set: func(p *Patch, _ bool) { p.DestroyAll = true }},
 	commandTouch: {takes: onlyFalse, set: func(p *Patch, _ bool) { p.NoTouch = true },
 		why: "; a response touches the session unless it says not to"},
+	commandRemember: {takes: both, set: func(p *Patch, on bool) { p.Remember = rememberOf(on) }},
 }
 
 // Protocol is the header protocol spoken with the upstream application.

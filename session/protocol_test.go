@@ -708,7 +708,7 @@ func TestTakeCommandsCustomPrefix(t *testing.T) {
 
 // Flags take their values in any case (Python writes True and False) with
 // HTTP whitespace around them, and nothing else: Renew only "true", Touch
-// only "false".
+// only "false", Remember either.
 func TestParseFlag(t *testing.T) {
 	tests := []struct {
 		values []string
@@ -747,28 +747,35 @@ func TestParseFlag(t *testing.T) {
 	}
 	flagsTaking := []struct {
 		command string
-		takes   bool
-		set     func(*Patch) bool
+		takes   []bool
+		// set reports whether the flag was taken, and as which value.
+		set func(*Patch) (bool, bool)
 	}{
-		{commandRenew, true, func(p *Patch) bool { return p.Renew }},
-		{commandDestroy, true, func(p *Patch) bool { return p.Destroy }},
-		{commandDestroyAll, true, func(p *Patch) bool { return p.DestroyAll }},
-		{commandTouch, false, func(p *Patch) bool { return p.NoTouch }},
+		{commandRenew, onlyTrue, func(p *Patch) (bool, bool) { return p.Renew, true }},
+		{commandDestroy, onlyTrue, func(p *Patch) (bool, bool) { return p.Destroy, true }},
+		{commandDestroyAll, onlyTrue, func(p *Patch) (bool, bool) { return p.DestroyAll, true }},
+		{commandTouch, onlyFalse, func(p *Patch) (bool, bool) { return p.NoTouch, false }},
+		{commandRemember, both, func(p *Patch) (bool, bool) { return p.Remember != RememberAsIs, p.Remember == RememberOn }},
 	}
 	for _, f := range flagsTaking {
 		name := "X-Session-" + f.command
 		for _, tt := range tests {
 			var patch Patch
 			err := flags[f.command].parse(&patch, name, tt.values)
-			ok := tt.word && tt.is == f.takes
-			if f.set(&patch) != ok || (err == nil) != ok {
+			ok := tt.word && slices.Contains(f.takes, tt.is)
+			taken, as := f.set(&patch)
+			if taken != ok || (err == nil) != ok || ok && as != tt.is {
 				t.Errorf("%s: %q = %+v, %v; want taken: %v", name, tt.values, patch, err, ok)
 			}
-			if want := fmt.Sprintf("\"%t\"", f.takes); err != nil && (err.Reason != "invalid_value" || !strings.Contains(err.Detail, want)) {
+			want := `"true" or "false"`
+			if len(f.takes) == 1 {
+				want = fmt.Sprintf("\"%t\"", f.takes[0])
+			}
+			if err != nil && (err.Reason != "invalid_value" || !strings.Contains(err.Detail, want)) {
 				t.Errorf("%s: %q error %+v, want invalid_value naming %s", name, tt.values, err, want)
 			}
 			set := 0
-			for _, b := range []bool{patch.Renew, patch.Destroy, patch.DestroyAll, patch.NoTouch} {
+			for _, b := range []bool{patch.Renew, patch.Destroy, patch.DestroyAll, patch.NoTouch, patch.Remember != RememberAsIs} {
 				if b {
 					set++
 				}

@@ -148,6 +148,10 @@ type Timeouts struct {
 	// request; the price is that a session may expire up to TouchInterval
 	// earlier than Idle after its last request.
 	TouchInterval time.Duration
+	// RememberIdle and RememberAbsolute replace Idle and Absolute for a
+	// remembered session (Record.Remembered), wherever a record is judged
+	// or touched. Zero: the session is judged as any other.
+	RememberIdle, RememberAbsolute time.Duration
 }
 
 // Default timeouts, in line with OWASP's guidance for low-risk
@@ -158,7 +162,8 @@ const (
 	DefaultTouchInterval   = time.Minute
 )
 
-// NewRecord returns an empty record created at now.
+// NewRecord returns an empty record created at now, not remembered:
+// SetRemembered makes it so.
 func (t Timeouts) NewRecord(now time.Time) *Record {
 	r := &Record{
 		Created:          now,
@@ -171,11 +176,12 @@ func (t Timeouts) NewRecord(now time.Time) *Record {
 
 // Expired reports whether the record has expired at now, by its stored
 // deadlines or by the current timeouts, whichever is stricter: shortening a
-// timeout in the configuration takes effect at once.
+// timeout in the configuration takes effect at once. A remembered record is
+// judged by the remember timeouts.
 func (t Timeouts) Expired(r *Record, now time.Time) bool {
 	return r.Expired(now) ||
-		!now.Before(r.Created.Add(t.Absolute)) ||
-		!now.Before(r.LastSeen.Add(t.Idle))
+		!now.Before(r.Created.Add(t.absolute(r))) ||
+		!now.Before(r.LastSeen.Add(t.idle(r)))
 }
 
 // NeedsTouch reports whether a request at now should push the record's idle
@@ -185,10 +191,11 @@ func (t Timeouts) NeedsTouch(r *Record, now time.Time) bool {
 }
 
 // Touch records a use of the session at now: it moves LastSeen and the
-// idle deadline, which never passes the absolute deadline.
+// idle deadline (by the remember timeouts for a remembered record), which
+// never passes the absolute deadline.
 func (t Timeouts) Touch(r *Record, now time.Time) {
 	r.LastSeen = now
-	r.IdleDeadline = now.Add(t.Idle)
+	r.IdleDeadline = now.Add(t.idle(r))
 	if r.IdleDeadline.After(r.AbsoluteDeadline) {
 		r.IdleDeadline = r.AbsoluteDeadline
 	}

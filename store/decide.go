@@ -174,7 +174,8 @@ func destroy(u Update, o Outcome, followed bool) Outcome {
 // keep applies u to the live session stored under o.At: in place, or moved
 // to u.NewHash with a forward record left behind. With u.NoTouch the record
 // keeps its LastSeen and idle deadline, wherever it goes, and a touch alone
-// writes nothing.
+// writes nothing. Only a session that moves takes the persistence that
+// u.Patch.Remember asks for (remember.go).
 func keep(u Update, o Outcome, stored *session.Record, followed bool) Outcome {
 	rec := stored.Clone()
 	if u.NoTouch && touchOnly(u) {
@@ -184,11 +185,15 @@ func keep(u Update, o Outcome, stored *session.Record, followed bool) Outcome {
 	if err := u.Patch.ApplyTo(rec, u.Limits); err != nil {
 		return o.fail(err)
 	}
+	moves := u.NewHash != nil && *u.NewHash != o.At
+	if moves && remember(u, rec) && u.Timeouts.Expired(rec, u.Now) {
+		return o.expire(followed) // back to timeouts it has outlived
+	}
 	if !u.NoTouch {
 		u.Timeouts.Touch(rec, u.Now)
 	}
 	rec.Realm = u.Realm
-	if u.NewHash == nil || *u.NewHash == o.At {
+	if !moves {
 		o.InPlace = true
 		o.Set, o.Del = changedKeys(u.Patch)
 		o.write(u, rec, o.At)
@@ -210,6 +215,7 @@ func fresh(u Update) (*session.Record, error) {
 	if err := u.Patch.ApplyTo(rec, u.Limits); err != nil {
 		return nil, err
 	}
+	remember(u, rec)
 	rec.Realm = u.Realm
 	return rec, nil
 }

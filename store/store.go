@@ -106,6 +106,10 @@ type Result struct {
 	// forward record: the request's ID had been rotated away while it was
 	// in flight, and its changes landed in the successor.
 	Followed bool
+	// Expired reports that the update ended the session (Record is nil)
+	// because X-Session-Remember: false returned it to timeouts it had
+	// already outlived: an expiry that a request saw, not a logout.
+	Expired bool
 }
 
 // Update is one atomic change to a session. Decide holds its semantics;
@@ -127,7 +131,13 @@ type Result struct {
 //     record, or to a new one created at Now if there is none (which needs
 //     NewHash and not HasHash, or Destroy), and the result is checked
 //     against Limits.
-//  5. The record, if any, is touched at Now (LastSeen and IdleDeadline
+//  5. A record that moves to NewHash, or starts, takes the persistence
+//     that Patch.Remember asks for, with the deadlines of the timeouts that
+//     then apply (Timeouts.SetRemembered); one that Remember returns to
+//     timeouts it has outlived ends instead (Result.Expired). A record
+//     that stays where it is keeps its persistence: a new one comes with
+//     a new ID only.
+//  6. The record, if any, is touched at Now (LastSeen and IdleDeadline
 //     move, by Timeouts) unless NoTouch, stamped with Realm, and stored
 //     under NewHash if set, or else where it was. A record that moves to
 //     NewHash leaves under its old hash a forward record to NewHash, which

@@ -1,0 +1,153 @@
+package caddysession
+
+import (
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"go.uber.org/zap"
+
+	"github.com/caddy-session/caddy-session/session"
+)
+
+// Remember-me. The app answers a login whose "remember me" box was ticked
+// with X-Session-Remember: true: the session gets a new ID, a cookie with
+// a Max-Age up to its absolute deadline, and the longer timeouts of the
+// remember configuration. X-Session-Remember: false returns it to a
+// browser-session cookie and the normal timeouts, under a new ID as well,
+// and ends it if it has already outlived them. store.Decide carries both
+// out; the handler plans the new ID (rules.rotates), issues the cookie,
+// forwards X-Session-Meta-Remembered and tells the events app.
+
+// RememberConfig sets the timeouts of remembered sessions: those the app
+// made persistent with `X-Session-Remember: true` ("remember me").
+type RememberConfig struct {
+	// How long a remembered session may go unused before it ends. Must
+	// not be shorter than idle_timeout. Default: 14 days (336h), or
+	// idle_timeout if that is longer.
+	IdleTimeout caddy.Duration `json:"idle_timeout,omitempty"`
+	// How long a remembered session may last after its creation, however
+	// much it is used; its cookie's Max-Age runs to this deadline. Must
+	// not be shorter than absolute_timeout, nor than the remember
+	// idle_timeout. Default: 30 days (720h), or absolute_timeout if that
+	// is longer.
+	AbsoluteTimeout caddy.Duration `json:"absolute_timeout,omitempty"`
+}
+
+// timeouts returns the remember timeouts for the normal ones t. A default
+// is never shorter than the normal timeout, so that a config with long
+// timeouts, written before remember-me existed, still loads.
+func (c *RememberConfig) timeouts(t session.Timeouts) (idle, absolute time.Duration) {
+	idle = max(session.DefaultRememberIdleTimeout, t.Idle)
+	absolute = max(session.DefaultRememberAbsoluteTimeout, t.Absolute)
+	if c != nil {
+		idle = durationOr(c.IdleTimeout, idle)
+		absolute = durationOr(c.AbsoluteTimeout, absolute)
+	}
+	return idle, absolute
+}
+
+// validateRemember refuses remember timeouts that would end a remembered
+// session sooner than one that is not.
+func (h *Handler) validateRemember() error {
+	t := h.timeouts
+	switch {
+	case t.RememberIdle < t.Idle:
+		return fmt.Errorf("remember: idle_timeout (%s) is shorter than idle_timeout (%s): a remembered session must not end sooner than another", t.RememberIdle, t.Idle)
+	case t.RememberAbsolute < t.Absolute:
+		return fmt.Errorf("remember: absolute_timeout (%s) is shorter than absolute_timeout (%s): a remembered session must not end sooner than another", t.RememberAbsolute, t.Absolute)
+	case t.RememberAbsolute < t.RememberIdle:
+		return fmt.Errorf("remember: absolute_timeout (%s) is shorter than its idle_timeout (%s)", t.RememberAbsolute, t.RememberIdle)
+	}
+	return nil
+}
+
+// unmarshalRemember reads the remember block:
+//
+//	remember {
+//		idle_timeout <duration>
+//		absolute_timeout <duration>
+//	}
+func (h *Handler) unmarshalRemember(d *caddyfile.Dispenser) error {
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	if h.Remember == nil {
+		h.Remember = new(RememberConfig)
+	}
+	return eachSubdirective(d, "remember", h.Remember, rememberSubdirectives)
+}
+
+// rememberSubdirectives parse each subdirective of the remember block,
+// with the dispenser on its name.
+var rememberSubdirectives = map[string]func(c *RememberConfig, d *caddyfile.Dispenser) error{
+	"idle_timeout":     func(c *RememberConfig, d *caddyfile.Dispenser) error { return parseDuration(d, &c.IdleTimeout) },
+	"absolute_timeout": func(c *RememberConfig, d *caddyfile.Dispenser) error { return parseDuration(d, &c.AbsoluteTimeout) },
+}
+
+// metaRemembered is the reserved key under which a remembered session is
+// forwarded: X-Session-Meta-Remembered, with the handler's prefix. No
+// session key can take it (meta- is reserved), and Scrub removes every
+// spelling of it that a client sends.
+const metaRemembered = "meta-remembered"
+
+// rememberedValue is the value of X-Session-Meta-Remembered, one slice
+// shared by every request: a header's values are only read downstream.
+var rememberedValue = []string{"true"}
+
+// forwardRemembered tells the upstream that the session is remembered,
+// with X-Session-Meta-Remembered: true; nothing for any other session.
+// Call it after Scrub.
+func (h *Handler) forwardRemembered(hdr http.Header, rec *session.Record) {
+	if rec.Remembered {
+		hdr[h.protocol.HeaderName(metaRemembered)] = rememberedValue
+	}
+}
+
+// issueCookie is the Set-Cookie field value that hands id, the new ID of
+// rec, to the browser at now: a browser-session cookie, or for a
+// remembered session a persistent one that lasts to its absolute deadline.
+func (h *Handler) issueCookie(id string, tls bool, rec *session.Record, now time.Time) string {
+	if rec.Remembered {
+		return h.cookie.IssuePersistentHeader(id, tls, rec.AbsoluteDeadline.Sub(now))
+	}
+	return h.cookie.IssueHeader(id, tls)
+}
+
+// causeExpired is the cause of session.destroyed for a session that
+// X-Session-Remember: false returned to timeouts it had outlived: the one
+// expiry a request sees.
+const causeExpired = "expired"
+
+// emitRemembered tells of a session whose persistence the response
+// changed, under its new ID: session.remembered, after session.created or
+// session.renewed. A session that starts remembered is told of too (a
+// login with the box ticked); a Remember that changed nothing is not.
+func (s *requestState) emitRemembered(p plan, newHash session.Hash, rec *session.Record) {
+	if p.patch == nil || p.patch.Remember == session.RememberAsIs {
+		return
+	}
+	was := p.step.touches() && s.record != nil && s.record.Remembered
+	if rec.Remembered == was {
+		return
+	}
+	h := s.handler
+	if ce := h.logger.Check(zap.DebugLevel, "session remembered"); ce != nil {
+		ce.Write(zap.String("session", newHash.Short()), zap.Bool("remembered", rec.Remembered))
+	}
+	h.emit(eventRemembered, sessionEvent{hash: newHash, realm: h.realm, record: rec, remembered: rec.Remembered})
+}
+
+// publishExpired tells of the session that X-Session-Remember: false
+// ended, having outlived the normal timeouts: the browser's cookie is
+// expired, and the end is counted and told as an expiry.
+func (s *requestState) publishExpired(hdr http.Header) {
+	h := s.handler
+	setCookie(hdr, h.cookie.ExpireHeader(s.request.TLS != nil))
+	sessionMetrics.expired.WithLabelValues(h.backend).Inc()
+	h.logger.Info("session ended: X-Session-Remember: false returned it to timeouts it had outlived",
+		zap.String("session", s.hash.Short()))
+	h.emit(eventDestroyed, sessionEvent{hash: s.hash, realm: h.realm, record: s.record, cause: causeExpired, sessions: 1})
+}
