@@ -133,7 +133,7 @@ func follow(u Update, o Outcome, fwd *session.Record, hop int) Outcome {
 	if hop >= MaxHops {
 		return o.fail(ErrNotFound)
 	}
-	if touchOnly(u) {
+	if touchOnly(u) && !movesFlash(u) {
 		// The request that rotated the session touched it: keeping a
 		// rotated-away ID alive is no reason to write.
 		return o.fail(ErrNotFound)
@@ -177,7 +177,8 @@ func destroy(u Update, o Outcome, followed bool) Outcome {
 // writes nothing.
 func keep(u Update, o Outcome, stored *session.Record, followed bool) Outcome {
 	rec := stored.Clone()
-	if u.NoTouch && touchOnly(u) {
+	taken, flashed := flashStep(u, rec)
+	if u.NoTouch && touchOnly(u) && !flashed {
 		o.Result = Result{Record: rec, Hash: o.At, Followed: followed}
 		return o
 	}
@@ -198,6 +199,7 @@ func keep(u Update, o Outcome, stored *session.Record, followed bool) Outcome {
 		o.Forward = forward(u, rec, *u.NewHash)
 	}
 	o.Result.Followed = followed
+	o.Result.Flash = taken
 	return o
 }
 

@@ -322,7 +322,7 @@ func checkErr(t *testing.T, o Outcome, w want) {
 	case !errors.Is(o.Err, w.err) || (w.err == nil) != (o.Err == nil):
 		t.Errorf("Err = %v, want %v", o.Err, w.err)
 	}
-	if o.Err != nil && (o.Result != Result{}) {
+	if r := o.Result; o.Err != nil && (r.Record != nil || r.Hash != (session.Hash{}) || r.Followed || r.Flash != nil) {
 		t.Errorf("Result = %+v with error %v, want none", o.Result, o.Err)
 	}
 	if o.Err != nil && (o.Write != nil || o.Forward != nil || o.Next != nil) {
