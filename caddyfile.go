@@ -68,6 +68,7 @@ func parseSessionDirective(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue,
 //		absolute_timeout <duration>
 //		touch_interval <duration>
 //		no_touch <matcher...>
+//		flash_on <matcher...>
 //		header_prefix <prefix>
 //		renew_on <key...>
 //		identity_key <key>
@@ -82,8 +83,8 @@ func parseSessionDirective(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue,
 //	}
 //
 // Each subdirective may be given once, at every level. The matchers of
-// no_touch are named matchers of the site (@name) or paths (/poll*); each
-// is one matcher set.
+// no_touch and flash_on are named matchers of the site (@name) or paths
+// (/poll*); each is one matcher set. flash_on also takes *, every request.
 func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // the directive's name
 	if d.NextArg() {
@@ -123,6 +124,7 @@ var handlerSubdirectives = map[string]func(h *Handler, d *caddyfile.Dispenser) e
 	"absolute_timeout": func(h *Handler, d *caddyfile.Dispenser) error { return parseDuration(d, &h.AbsoluteTimeout) },
 	"touch_interval":   func(h *Handler, d *caddyfile.Dispenser) error { return parseDuration(d, &h.TouchInterval) },
 	"no_touch":         (*Handler).unmarshalNoTouch,
+	"flash_on":         (*Handler).unmarshalFlashOn,
 	"header_prefix":    (*Handler).unmarshalHeaderPrefix,
 	"renew_on":         func(h *Handler, d *caddyfile.Dispenser) (err error) { h.RenewOn, err = parseKeys(d); return err },
 	"writable":         func(h *Handler, d *caddyfile.Dispenser) (err error) { h.Writable, err = parseKeys(d); return err },
