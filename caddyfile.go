@@ -72,6 +72,7 @@ func parseSessionDirective(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue,
 //			idle_timeout <duration>
 //			absolute_timeout <duration>
 //		}
+//		flash_on <matcher...>
 //		header_prefix <prefix>
 //		renew_on <key...>
 //		identity_key <key>
@@ -86,8 +87,8 @@ func parseSessionDirective(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue,
 //	}
 //
 // Each subdirective may be given once, at every level. The matchers of
-// no_touch are named matchers of the site (@name) or paths (/poll*); each
-// is one matcher set.
+// no_touch and flash_on are named matchers of the site (@name) or paths
+// (/poll*); each is one matcher set. flash_on also takes *, every request.
 func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // the directive's name
 	if d.NextArg() {
@@ -128,6 +129,7 @@ var handlerSubdirectives = map[string]func(h *Handler, d *caddyfile.Dispenser) e
 	"touch_interval":   func(h *Handler, d *caddyfile.Dispenser) error { return parseDuration(d, &h.TouchInterval) },
 	"no_touch":         (*Handler).unmarshalNoTouch,
 	"remember":         (*Handler).unmarshalRemember,
+	"flash_on":         (*Handler).unmarshalFlashOn,
 	"header_prefix":    (*Handler).unmarshalHeaderPrefix,
 	"renew_on":         func(h *Handler, d *caddyfile.Dispenser) (err error) { h.RenewOn, err = parseKeys(d); return err },
 	"writable":         func(h *Handler, d *caddyfile.Dispenser) (err error) { h.Writable, err = parseKeys(d); return err },

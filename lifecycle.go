@@ -66,9 +66,10 @@ const (
 func planCommit(loaded *session.Record, moved bool, patch *session.Patch, now time.Time, r rules) (plan, error) {
 	p := plan{patch: patch, noTouch: patch != nil && patch.NoTouch}
 	switch {
-	case loaded == nil && (patch == nil || len(patch.Set) == 0):
+	case loaded == nil && !patch.Starts():
 		// Deleting, renewing or ending nothing leaves the request
-		// anonymous: only setting a key starts a session.
+		// anonymous: only setting a key or a flash value starts a
+		// session.
 	case loaded == nil && moved:
 		p.dropped = droppedRotatedAway
 	case loaded == nil:
@@ -85,17 +86,18 @@ func planCommit(loaded *session.Record, moved bool, patch *session.Patch, now ti
 	return p, nil
 }
 
-// planEnd plans a logout, or a logout everywhere, with keys set in the
-// same response starting a new session. The keys are checked first, so
-// that a refused batch ends no session at all.
+// planEnd plans a logout, or a logout everywhere, with keys or flash
+// values set in the same response starting a new session ("you have been
+// logged out"). They are checked first, so that a refused batch ends no
+// session at all.
 func planEnd(p plan, r rules) (plan, error) {
 	p.endAll = p.patch.DestroyAll
 	p.step = stepDestroy
-	if len(p.patch.Set) == 0 {
+	if !p.patch.Starts() {
 		return p, nil
 	}
 	fresh := &session.Record{}
-	if err := (&session.Patch{Set: p.patch.Set}).ApplyTo(fresh, r.limits); err != nil {
+	if err := p.patch.Starting().ApplyTo(fresh, r.limits); err != nil {
 		return plan{}, err
 	}
 	p.step = stepRestart

@@ -36,10 +36,12 @@ func init() {
 // `X-Session-User`). The response's namespace headers are commands:
 // `X-Session-Set-<Key>`, `X-Session-Delete`, `X-Session-Renew`,
 // `X-Session-Destroy`, `X-Session-Destroy-All`, `X-Session-Touch` and
-// `X-Session-Remember`. They are applied in one store transaction, all or
-// nothing, and removed before the response reaches the client. A
-// remembered session (`X-Session-Remember: true`) is forwarded with
-// `X-Session-Meta-Remembered: true`.
+// `X-Session-Remember` and `X-Session-Flash-<Key>`. They are applied in
+// one store transaction, all or nothing, and removed before the response
+// reaches the client. A remembered session (`X-Session-Remember: true`)
+// is forwarded with `X-Session-Meta-Remembered: true`. A flash value
+// reaches the app once, as the request header `X-Session-Flash-<Key>`, on
+// the next request of the session that matches flash_on.
 //
 // Sessions that start, get a new ID or end are told to Caddy's events app
 // as `session.created`, `session.renewed` and `session.destroyed`, whose
@@ -86,6 +88,18 @@ type Handler struct {
 	// timeouts in place of idle_timeout and absolute_timeout. Default: 14
 	// days idle and 30 days absolute (or the normal timeouts, if longer).
 	Remember *RememberConfig `json:"remember,omitempty"`
+
+	// Requests that receive the session's flash values (set by a response
+	// with `X-Session-Flash-<Key>`) as the request headers
+	// `X-Session-Flash-<Key>`: matcher sets, as in a route's `match` (a
+	// request matches if one set does; an empty set matches every
+	// request). The first matching request of the session takes them, and
+	// no other request gets them, unless its response is a 500 or more,
+	// which puts them back. The matchers run before the request goes on,
+	// and only for a session that holds flash values. Default: top-level
+	// navigations, requests with `Sec-Fetch-Mode: navigate`, or, from a
+	// client that sends no Sec-Fetch-Mode, with `text/html` in `Accept`.
+	FlashOnRaw caddyhttp.RawMatcherSets `json:"flash_on,omitempty" caddy:"namespace=http.matchers"`
 
 	// The namespace of the header protocol: a header name prefix ending in
 	// `-`. Default: `X-Session-`.
@@ -136,6 +150,7 @@ type Handler struct {
 	app       *App
 	touches   *touchFilter
 	noTouch   caddyhttp.MatcherSets // nil: every request touches
+	flashOn   caddyhttp.MatcherSets // nil: top-level navigations
 	logger    *zap.Logger
 	events    *caddyevents.App // nil: no events (a handler outside a config)
 	ctx       caddy.Context    // the handler's own, with which events are emitted
@@ -199,6 +214,9 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return err
 	}
 	if err := h.provisionNoTouch(ctx); err != nil {
+		return err
+	}
+	if err := h.provisionFlashOn(ctx); err != nil {
 		return err
 	}
 	if err := registerMetrics(ctx.GetMetricsRegistry()); err != nil {
@@ -360,6 +378,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		if h.noTouch != nil {
 			state.keepRequestLine()
 		}
+		if err := state.handFlash(r); err != nil {
+			return err
+		}
 	}
 	state.setPlaceholders()
 
@@ -368,6 +389,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if err != nil && !rw.wroteHeader {
 		// Caddy writes the error response; no command may ride on it.
 		h.protocol.Scrub(w.Header())
+		state.settleFlash(errorStatus(err), false)
 		return err
 	}
 	if !rw.wroteHeader {

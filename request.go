@@ -34,6 +34,9 @@ type requestState struct {
 	// line is the request line as the handler got it, kept for no_touch's
 	// matchers when they are configured and there is a session.
 	line *requestLine
+	// flash is what the request took of the session's flash values, nil
+	// if nothing; shared with the copies other handlers make.
+	flash *flashTake
 }
 
 // stateVar is where a request's loaded session is kept among the request's
@@ -167,8 +170,9 @@ func (s *requestState) apply(p plan) (string, *store.Result, error) {
 		}
 		if ended {
 			// Every session of the user is gone, this one with it: keys
-			// set beside the command start a session of their own.
-			u.HasHash, u.Patch = false, &session.Patch{Set: p.patch.Set, Remember: p.patch.Remember}
+			// and flash values set beside the command start a session of
+			// their own.
+			u.HasHash, u.Patch = false, p.patch.Starting()
 		}
 	}
 	var newID string

@@ -46,7 +46,10 @@ func (rw *responseWriter) WriteHeader(status int) {
 		return
 	}
 	rw.wroteHeader = true
-	if err := rw.state.commit(hdr, rw.upstreamStatus(status)); err != nil {
+	upstream := rw.upstreamStatus(status)
+	err := rw.state.commit(hdr, upstream)
+	rw.state.settleFlash(upstream, err != nil)
+	if err != nil {
 		rw.commitErr = err
 		// None of the upstream's headers belong on the error response.
 		clear(hdr)

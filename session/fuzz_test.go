@@ -103,6 +103,8 @@ func FuzzTakeCommands(f *testing.F) {
 	f.Add("X.Session.Set.User: alice\nX-Session-Set-Cart-Items: 3\nx_session_delete: A-B", false)
 	f.Add("X-Session-Set-Meta-Created: 1\nX-Session-Delete: flash_notice", false)
 	f.Add("X-Session-Set-Cart-Items: 1\nX-Session-Destroy-All: True", true)
+	f.Add("X-Session-Flash-Notice: Saved\nX-Session-Set-Notice: a key\nX_Session_Flash_Cart_Items: 3", true)
+	f.Add("X-Session-Flash-A_b: 1\nX-Session-Flash-A-B: 2\nX-Session-Flash-Meta-X: 3\nX-Session-Flash-: 4", false)
 	f.Fuzz(func(t *testing.T, raw string, restrict bool) {
 		var writable []string
 		if restrict {
@@ -173,6 +175,19 @@ func FuzzTakeCommands(f *testing.F) {
 			}
 			folded[foldKey(k)] = k
 		}
+		flashFolded := map[string]string{}
+		for k, v := range patch.Flash {
+			if !ValidKey(k) || k != strings.ToLower(k) {
+				t.Fatalf("flash key %q is not a valid lowercase key", k)
+			}
+			if !httpguts.ValidHeaderFieldValue(v) || len(v) > lim.ValueSize {
+				t.Fatalf("flash value %q of %q is not a valid header value within value_size", v, k)
+			}
+			if other, dup := flashFolded[foldKey(k)]; dup {
+				t.Fatalf("twin flash keys %q and %q set in one patch", k, other)
+			}
+			flashFolded[foldKey(k)] = k
+		}
 		for _, k := range patch.Delete {
 			if !ValidKey(k) || k != strings.ToLower(k) {
 				t.Fatalf("delete key %q is not a valid lowercase key", k)
@@ -187,13 +202,16 @@ func FuzzTakeCommands(f *testing.F) {
 		rec.Values["a_b"] = "1"
 		before := rec.Clone()
 		if err := patch.ApplyTo(rec, lim); err != nil {
-			if !maps.Equal(rec.Values, before.Values) {
-				t.Fatalf("ApplyTo failed (%v) but changed the record: %v", err, rec.Values)
+			if !maps.Equal(rec.Values, before.Values) || rec.Flash != nil {
+				t.Fatalf("ApplyTo failed (%v) but changed the record: %v, %v", err, rec.Values, rec.Flash)
 			}
 			return
 		}
-		if len(rec.Values) > lim.Keys || rec.Size() > lim.SessionSize {
-			t.Fatalf("ApplyTo passed a record over the limits: %v", rec.Values)
+		if len(rec.Values)+len(rec.Flash) > lim.Keys || rec.Size()+rec.FlashSize() > lim.SessionSize {
+			t.Fatalf("ApplyTo passed a record over the limits: %v, flash %v", rec.Values, rec.Flash)
+		}
+		if !maps.Equal(rec.Flash, patch.Flash) && len(patch.Flash) > 0 {
+			t.Fatalf("flash values %v stored as %v", patch.Flash, rec.Flash)
 		}
 		// The patch now names the keys the record holds: every set is
 		// there with its value, every other delete is gone, and no two

@@ -53,6 +53,9 @@ func ruleError(reason, format string, args ...any) *RuleError {
 type Patch struct {
 	// Set maps keys to their new values.
 	Set map[string]string
+	// Flash maps flash keys to the flash values to store with the session
+	// (Record.Flash), each replacing the one of its key.
+	Flash map[string]string
 	// Delete lists keys to remove.
 	Delete []string
 	// Destroy ends the current session first. Keys set in the same patch
@@ -76,9 +79,10 @@ type Patch struct {
 	Remember Remember
 }
 
-// Changes reports whether the patch changes any value.
+// Changes reports whether the patch changes any value, flash values
+// included.
 func (p *Patch) Changes() bool {
-	return p != nil && (len(p.Set) > 0 || len(p.Delete) > 0)
+	return p != nil && (len(p.Set) > 0 || len(p.Delete) > 0 || len(p.Flash) > 0)
 }
 
 // Sets returns the value the patch sets for key in either spelling of '_'
@@ -147,14 +151,23 @@ func (p *Patch) ApplyTo(rec *Record, lim Limits) error {
 		keys++
 		size += len(k) + len(v)
 	}
+	// Flash values count with the keys (Record.FlashSize).
+	flash := p.flashAfter(rec)
+	keys += len(flash)
+	size += pairsSize(flash)
+	andFlash, ofFlash := "", ""
+	if len(flash) > 0 {
+		andFlash, ofFlash = " and flash values", " of keys and flash values"
+	}
 	// A patch that does not grow the session is always allowed, so that an
 	// app can shrink a session that a lowered limit left oversized.
-	if lim.Keys > 0 && keys > lim.Keys && keys > len(rec.Values) {
-		return ruleError("too_many_keys", "the session would have %d keys, over the limit of %d", keys, lim.Keys)
+	if lim.Keys > 0 && keys > lim.Keys && keys > len(rec.Values)+len(rec.Flash) {
+		return ruleError("too_many_keys", "the session would have %d keys%s, over the limit of %d", keys, andFlash, lim.Keys)
 	}
-	if lim.SessionSize > 0 && size > lim.SessionSize && size > rec.Size() {
-		return ruleError("session_too_large", "the session would hold %d bytes, over the limit of %d", size, lim.SessionSize)
+	if lim.SessionSize > 0 && size > lim.SessionSize && size > rec.Size()+rec.FlashSize() {
+		return ruleError("session_too_large", "the session would hold %d bytes%s, over the limit of %d", size, ofFlash, lim.SessionSize)
 	}
+	rec.Flash = flash
 	for _, k := range dels {
 		delete(rec.Values, k)
 	}

@@ -285,6 +285,9 @@ func (p *Protocol) parseCommand(patch *Patch, name string, values []string) *Rul
 		return p.parseSet(patch, key, values)
 	case command == commandDelete:
 		return p.parseDelete(patch, values)
+	case strings.HasPrefix(command, commandFlash):
+		key := lowerKey(name[len(p.cmdPrefix)+len(commandFlash):])
+		return p.parseFlash(patch, key, values)
 	}
 	if f, ok := flags[command]; ok {
 		return f.parse(patch, name, values)
@@ -304,7 +307,10 @@ func (patch *Patch) settle() *RuleError {
 			return ruleError("conflict", "key %q is both set and deleted", k)
 		}
 	}
-	return checkTwins(patch.Set)
+	if err := checkTwins(patch.Set); err != nil {
+		return err
+	}
+	return checkTwins(patch.Flash)
 }
 
 // dropAnnouncedTrailers removes the namespace's names from the Trailer

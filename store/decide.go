@@ -133,7 +133,7 @@ func follow(u Update, o Outcome, fwd *session.Record, hop int) Outcome {
 	if hop >= MaxHops {
 		return o.fail(ErrNotFound)
 	}
-	if touchOnly(u) {
+	if touchOnly(u) && !movesFlash(u) {
 		// The request that rotated the session touched it: keeping a
 		// rotated-away ID alive is no reason to write.
 		return o.fail(ErrNotFound)
@@ -159,7 +159,7 @@ func create(u Update, o Outcome) Outcome {
 // destroy ends the live session under o.At, and starts a new one with the
 // patch's keys if it sets any.
 func destroy(u Update, o Outcome, followed bool) Outcome {
-	if u.Patch.Changes() {
+	if u.Patch.Starts() {
 		rec, err := fresh(u)
 		if err != nil {
 			return o.fail(err)
@@ -178,7 +178,8 @@ func destroy(u Update, o Outcome, followed bool) Outcome {
 // u.Patch.Remember asks for (remember.go).
 func keep(u Update, o Outcome, stored *session.Record, followed bool) Outcome {
 	rec := stored.Clone()
-	if u.NoTouch && touchOnly(u) {
+	taken, flashed := flashStep(u, rec)
+	if u.NoTouch && touchOnly(u) && !flashed {
 		o.Result = Result{Record: rec, Hash: o.At, Followed: followed}
 		return o
 	}
@@ -203,6 +204,7 @@ func keep(u Update, o Outcome, stored *session.Record, followed bool) Outcome {
 		o.Forward = forward(u, rec, *u.NewHash)
 	}
 	o.Result.Followed = followed
+	o.Result.Flash = taken
 	return o
 }
 

@@ -159,6 +159,10 @@ func TestDecide(t *testing.T) {
 
 		// Destroyed.
 		{"destroy", upd("alice", destroy), hashA, live(realm, "user=alice"), 0, want{remove: true}},
+		// A delete beside a destroy has nothing left to delete: it starts
+		// no session and needs no NewHash (it once made Update fail, a 503).
+		{"destroy and deletes", upd("alice", &session.Patch{Destroy: true, Delete: []string{"cart"}}),
+			hashA, live(realm, "user=alice", "cart=3"), 0, want{remove: true}},
 		{"destroy and sets", with(upd("alice", &session.Patch{Destroy: true, Set: map[string]string{"flash": "bye"}}), func(u *Update) { u.NewHash = ptr(hashC) }),
 			hashA, live(realm, "user=alice", "cart=3"), 0,
 			want{remove: true, write: map[string]string{"flash": "bye"}, writeAt: hashC, createdAt: now}},
@@ -322,7 +326,7 @@ func checkErr(t *testing.T, o Outcome, w want) {
 	case !errors.Is(o.Err, w.err) || (w.err == nil) != (o.Err == nil):
 		t.Errorf("Err = %v, want %v", o.Err, w.err)
 	}
-	if o.Err != nil && (o.Result != Result{}) {
+	if r := o.Result; o.Err != nil && (r.Record != nil || r.Hash != (session.Hash{}) || r.Followed || r.Flash != nil) {
 		t.Errorf("Result = %+v with error %v, want none", o.Result, o.Err)
 	}
 	if o.Err != nil && (o.Write != nil || o.Forward != nil || o.Next != nil) {

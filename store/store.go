@@ -110,6 +110,8 @@ type Result struct {
 	// because X-Session-Remember: false returned it to timeouts it had
 	// already outlived: an expiry that a request saw, not a logout.
 	Expired bool
+	// Flash holds the flash values Update.TakeFlash took, nil if none.
+	Flash map[string]string
 }
 
 // Update is one atomic change to a session. Decide holds its semantics;
@@ -124,13 +126,16 @@ type Result struct {
 //     If the successor's identity value (the value of Identity, "" if
 //     none) is Seen, the update applies to the successor as if it had
 //     been presented (Result.Followed); otherwise Update returns ErrStale.
-//     A touch alone (no patch changes, no NewHash, no Destroy) through a
-//     forward record writes nothing and returns ErrNotFound.
+//     A touch alone (no patch changes, no NewHash, no Destroy, no flash
+//     values taken or restored) through a forward record writes nothing
+//     and returns ErrNotFound.
 //  3. If Patch.Destroy, the record is removed (no forward record is left).
-//  4. If Patch sets or deletes keys, they are applied per key to the
-//     record, or to a new one created at Now if there is none (which needs
-//     NewHash and not HasHash, or Destroy), and the result is checked
-//     against Limits.
+//  4. TakeFlash takes the flash values of the record as stored, and
+//     RestoreFlash puts taken ones back. If Patch sets or deletes keys or
+//     sets flash values, they are then applied per key to the record, or
+//     to a new one created at Now if there is none (which needs NewHash
+//     and not HasHash, or Destroy), and the result is checked against
+//     Limits.
 //  5. A record that moves to NewHash, or starts, takes the persistence
 //     that Patch.Remember asks for, with the deadlines of the timeouts that
 //     then apply (Timeouts.SetRemembered); one that Remember returns to
@@ -168,8 +173,21 @@ type Update struct {
 	// to NewHash, but the request does not count as a use of it (no_touch,
 	// X-Session-Touch: false). A session the update starts is still new at
 	// Now.
-	NoTouch  bool
-	Now      time.Time
-	Timeouts session.Timeouts
-	Limits   session.Limits
+	NoTouch bool
+	// TakeFlash takes the session's flash values: they are removed from
+	// the stored record and returned in Result.Flash, in one atomic
+	// step, so that of several requests that take them at once exactly
+	// one gets them. A take that finds none writes nothing. It does not
+	// touch the session by itself: set NoTouch, and the commit of the
+	// request touches it as any other.
+	TakeFlash bool
+	// RestoreFlash puts back flash values that a TakeFlash took, for a
+	// request whose response failed: each whose key the session holds no
+	// flash value for (in either spelling of '_' and '-'), since one set
+	// since is newer. It checks no limit, since they were admitted once.
+	// Restoring nothing writes nothing.
+	RestoreFlash map[string]string
+	Now          time.Time
+	Timeouts     session.Timeouts
+	Limits       session.Limits
 }

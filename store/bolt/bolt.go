@@ -105,6 +105,10 @@ type Store struct {
 
 	onTouchError func(error)
 
+	// beforeWrite, a test's hook, is called inside the transaction of an
+	// Update, after store.Decide and before the writes it decided.
+	beforeWrite func()
+
 	stop      chan struct{} // closed by Close to end the sweeper
 	done      chan struct{} // closed by the sweeper when it has ended
 	closeOnce sync.Once
@@ -350,6 +354,9 @@ func update(b txBuckets, u store.Update) (store.Outcome, error) {
 		}
 		o := store.Decide(u, at, rec, hop)
 		if o.Next == nil {
+			if b.beforeWrite != nil && o.Writes() {
+				b.beforeWrite()
+			}
 			return o, b.execute(o)
 		}
 		at = *o.Next // Decide bounds the hops
@@ -708,8 +715,9 @@ type txBuckets struct {
 	sessions, expiry, identity *bbolt.Bucket
 	// When set, a record put or removed is forgotten by the cache once the
 	// transaction commits.
-	tx    *bbolt.Tx
-	cache *recordCache
+	tx          *bbolt.Tx
+	cache       *recordCache
+	beforeWrite func() // the Store's, or nil
 }
 
 func buckets(tx *bbolt.Tx) txBuckets {
@@ -738,7 +746,7 @@ const expiryFillPercent = 0.95
 // transaction changes leaves the cache when it commits.
 func (s *Store) buckets(tx *bbolt.Tx) txBuckets {
 	b := buckets(tx)
-	b.tx, b.cache = tx, s.cache
+	b.tx, b.cache, b.beforeWrite = tx, s.cache, s.beforeWrite
 	return b
 }
 

@@ -74,10 +74,11 @@ type touchQueue struct {
 }
 
 // deferrable reports whether u is a plain touch: no key changed, no new
-// ID, nothing ended.
+// ID, nothing ended, no flash value taken or put back.
 func deferrable(u store.Update) bool {
 	return u.HasHash && u.NewHash == nil && !u.Patch.Changes() &&
-		(u.Patch == nil || (!u.Patch.Destroy && !u.Patch.DestroyAll && !u.Patch.Renew))
+		(u.Patch == nil || (!u.Patch.Destroy && !u.Patch.DestroyAll && !u.Patch.Renew)) &&
+		!u.TakeFlash && len(u.RestoreFlash) == 0
 }
 
 // deferTouch answers the touch u without writing it, when it can be

@@ -197,6 +197,11 @@ type Store struct {
 	client  rueidis.Client
 	cluster bool
 	closed  bool
+
+	// beforeWrite, a test's hook, is called in an Update after
+	// store.Decide and before the writes it decided, which are made only
+	// if the session is still as it was read.
+	beforeWrite func()
 }
 
 var _ store.Store = (*Store)(nil)
@@ -417,6 +422,9 @@ func (s *Store) modify(ctx context.Context, hash session.Hash, decide func(field
 			c.rev, c.guarded = fields[fieldRev], true
 		}
 		if err == nil && !c.noop() {
+			if s.beforeWrite != nil {
+				s.beforeWrite()
+			}
 			err = s.write(ctx, c)
 		}
 		if !errors.Is(err, errConflict) {

@@ -38,6 +38,9 @@ type change struct {
 	oldEntry entry // the index entry to remove
 	newEntry entry // the record's index entry, to add or move
 	moved    bool  // newEntry is the entry read, with a new score
+	// kept: newEntry is the entry read, score and all, as in a write that
+	// does not touch (a flash value taken or put back).
+	kept bool
 }
 
 // subject is the session the change is about, for errors.
@@ -91,6 +94,7 @@ func (s *Store) plan(u store.Update, o store.Outcome, stored *session.Record, st
 	}
 	c.newEntry = s.entryOf(c.rec, c.identity, c.target)
 	if c.newEntry.bucket == c.oldEntry.bucket && c.newEntry.member == c.oldEntry.member {
+		c.kept = c.newEntry.score == c.oldEntry.score
 		c.oldEntry, c.moved = entry{}, true // the new score replaces the old one
 	}
 	c.ttl = ttl(c.rec.ExpiresAt().Sub(u.Now), 0)
@@ -177,8 +181,14 @@ func (s *Store) invalidate(c *change) {
 // still there (ZADD XX): a rotation or logout that removed it since must
 // not see it come back. On a single server it is all one script, and a
 // plain ZADD also puts back an entry that was lost.
+//
+// On Cluster an entry the change keeps as it was read is not written at
+// all: the score it would set again is the one read, and if the session's
+// write is then refused because another writer moved the score since, a
+// retry that writes nothing (a flash value already taken, or set anew)
+// would leave the older score in the index.
 func (s *Store) addEntry(p *ops, c *change, onlyIfThere bool) {
-	if c.newEntry.none() {
+	if c.newEntry.none() || onlyIfThere && c.kept {
 		return
 	}
 	op := "Z"

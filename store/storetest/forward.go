@@ -82,7 +82,7 @@ func wantResult(t *testing.T, what string, res store.Result, err error, hash ses
 // wantErr checks that an Update failed with target and returned nothing.
 func wantErr(t *testing.T, what string, res store.Result, err, target error) {
 	t.Helper()
-	if !errors.Is(err, target) || (res != store.Result{}) {
+	if !errors.Is(err, target) || res.Record != nil || res.Hash != (session.Hash{}) || res.Followed || res.Flash != nil {
 		t.Fatalf("%s: got (%+v, %v), want %v", what, res, err, target)
 	}
 }

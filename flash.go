@@ -1,0 +1,202 @@
+package caddysession
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+
+	"github.com/caddy-session/caddy-session/session"
+	"github.com/caddy-session/caddy-session/store"
+)
+
+// Flash values: a response's X-Session-Flash-<Key>: <value> stores a value
+// with the session (the protocol parses it, store.Decide stores it), and
+// the next request of the session that matches flash_on (by default a
+// top-level navigation) takes it from the store, in one atomic update
+// before the request goes on, and hands it to the app as the request
+// header X-Session-Flash-<Key>. A response of 500 or more, or an error of
+// the plugin, puts it back. A session without flash values costs nothing
+// here: no matcher runs, and nothing is written.
+
+// flashTake is what one request took of its session's flash values.
+type flashTake struct {
+	values map[string]string
+	hash   session.Hash // the session they were taken from
+	seen   string       // its identity value when they were taken
+	// settled: the response consumed them, or they were put back.
+	settled bool
+}
+
+// provisionFlashOn loads the matcher sets of flash_on.
+func (h *Handler) provisionFlashOn(ctx caddy.Context) error {
+	if len(h.FlashOnRaw) == 0 {
+		return nil // h.flashOn stays nil: top-level navigations
+	}
+	mods, err := ctx.LoadModule(h, "FlashOnRaw")
+	if err != nil {
+		return fmt.Errorf("loading flash_on matchers: %v", err)
+	}
+	return h.flashOn.FromInterface(mods)
+}
+
+// handFlash hands the app the session's flash values, when the session
+// holds some and the request matches flash_on: it takes them from the
+// store, so that no other request gets them, and adds them to the request
+// as X-Session-Flash-<Key>. Call it after the namespace was scrubbed from
+// the request. An error is the request's.
+func (s *requestState) handFlash(r *http.Request) error {
+	h := s.handler
+	if f := s.flash; f != nil {
+		// Taken for this request by another handler of the same store
+		// and realm, whose headers this handler's scrub removed.
+		h.protocol.ForwardFlash(r.Header, f.values)
+		return nil
+	}
+	if len(s.record.Flash) == 0 {
+		return nil // the read path
+	}
+	on, err := h.flashOnMatches(r)
+	if err != nil {
+		h.logger.Error("matching the request against flash_on",
+			zap.String("session", s.hash.Short()), zap.Error(err))
+		return caddyhttp.Error(http.StatusInternalServerError, fmt.Errorf("matching the request against flash_on: %w", err))
+	}
+	if !on {
+		return nil
+	}
+	seen, _ := h.rules.identityOf(s.record)
+	u := s.flashUpdate(s.hash, seen)
+	u.TakeFlash = true
+	res, err := h.store.Update(r.Context(), u)
+	switch {
+	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrStale):
+		return nil // the session ended or moved on since it was loaded
+	case err != nil:
+		h.logger.Error("taking flash values from the store",
+			zap.String("session", s.hash.Short()), zap.Error(err))
+		return caddyhttp.Error(http.StatusServiceUnavailable, fmt.Errorf("taking flash values: %w", err))
+	case len(res.Flash) == 0:
+		return nil // another request took them first
+	}
+	s.flash = &flashTake{values: res.Flash, hash: res.Hash, seen: seen}
+	h.protocol.ForwardFlash(r.Header, res.Flash)
+	if ce := h.logger.Check(zap.DebugLevel, "handed flash values to the app"); ce != nil {
+		ce.Write(zap.String("session", res.Hash.Short()), zap.Int("values", len(res.Flash)))
+	}
+	return nil
+}
+
+// flashOnMatches reports whether the request is one that flash values are
+// handed on: one that matches flash_on, or by default a top-level
+// navigation.
+func (h *Handler) flashOnMatches(r *http.Request) (bool, error) {
+	if h.flashOn == nil {
+		return navigation(r), nil
+	}
+	return h.flashOn.AnyMatchWithError(r)
+}
+
+// navigation reports whether r is a top-level navigation: a browser sends
+// Sec-Fetch-Mode: navigate with it, and fetch(), XMLHttpRequest, images,
+// scripts and styles get another mode. From a client that sends no
+// Sec-Fetch-Mode (an older browser, or no browser), a request that accepts
+// text/html is taken for one.
+func navigation(r *http.Request) bool {
+	if mode, ok := r.Header["Sec-Fetch-Mode"]; ok {
+		return len(mode) == 1 && strings.EqualFold(strings.TrimSpace(mode[0]), "navigate")
+	}
+	for _, accept := range r.Header["Accept"] {
+		if strings.Contains(strings.ToLower(accept), "text/html") {
+			return true
+		}
+	}
+	return false
+}
+
+// settleFlash decides, once the response's status is known, what becomes
+// of the flash values the request took: a response of 500 or more (the
+// app's, as for its commands) or one that failed in the plugin (failed)
+// consumes nothing, and they are put back for a later request; any other
+// response consumes them.
+func (s *requestState) settleFlash(status int, failed bool) {
+	f := s.flash
+	if f == nil || f.settled {
+		return
+	}
+	f.settled = true
+	if status < http.StatusInternalServerError && !failed {
+		return
+	}
+	h := s.handler
+	u := s.flashUpdate(f.hash, f.seen)
+	u.RestoreFlash = f.values
+	// The client may be gone; the values must not go with it.
+	ctx := context.WithoutCancel(s.request.Context())
+	_, err := h.store.Update(ctx, u)
+	switch {
+	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrStale):
+		if ce := h.logger.Check(zap.DebugLevel, "flash values of a failed response not put back: the session ended or moved on"); ce != nil {
+			ce.Write(zap.String("session", f.hash.Short()))
+		}
+	case err != nil:
+		h.logger.Error("putting back the flash values of a failed response; they are lost",
+			zap.String("session", f.hash.Short()), zap.Int("status", status), zap.Error(err))
+	default:
+		if ce := h.logger.Check(zap.DebugLevel, "put back the flash values of a failed response"); ce != nil {
+			ce.Write(zap.String("session", f.hash.Short()), zap.Int("status", status))
+		}
+	}
+}
+
+// flashUpdate is the store update that takes or puts back flash values of
+// the session under hash, of identity value seen: it changes nothing else,
+// and does not touch the session (the commit does, as for any request).
+func (s *requestState) flashUpdate(hash session.Hash, seen string) store.Update {
+	h := s.handler
+	return store.Update{
+		Hash: hash, HasHash: true, Seen: seen, NoTouch: true,
+		Identity: h.identity, Realm: h.realm,
+		Now: s.now, Timeouts: h.timeouts, Limits: h.limits,
+	}
+}
+
+// errorStatus is the status Caddy answers a handler's error with.
+func errorStatus(err error) int {
+	var he caddyhttp.HandlerError
+	if errors.As(err, &he) && he.StatusCode != 0 {
+		return he.StatusCode
+	}
+	return http.StatusInternalServerError
+}
+
+// unmarshalFlashOn reads the matchers of flash_on, resolved as the site's
+// directives resolve theirs; * is every request.
+func (h *Handler) unmarshalFlashOn(d *caddyfile.Dispenser) error {
+	n := d.CountRemainingArgs()
+	if n == 0 {
+		return d.ArgErr()
+	}
+	if h.matcherToken == nil {
+		return d.Err("flash_on names matchers of the site, which only a session directive in a site can resolve")
+	}
+	for range n {
+		set, ok, err := h.matcherToken()
+		switch {
+		case err != nil:
+			return d.Errf("flash_on: %v", err)
+		case !ok:
+			return d.Errf("flash_on: %q is not a matcher; name one defined in the site (@name), give a path (/account*), or * for every request", d.Val())
+		case set == nil:
+			set = caddy.ModuleMap{} // *: an empty matcher set, which every request matches
+		}
+		h.FlashOnRaw = append(h.FlashOnRaw, set)
+	}
+	return nil
+}
