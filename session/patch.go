@@ -69,6 +69,12 @@ type Patch struct {
 	// the caller's to carry out (as store.Update.NoTouch); ApplyTo and the
 	// stores do not read it.
 	NoTouch bool
+	// Revoke is the short hash (Hash.Short, 16 lowercase hex digits) of
+	// another session of the same user and realm to end: the response said
+	// X-Session-Revoke. Like Renew, it is the caller's to carry out, and
+	// to refuse when the session is not the user's; ApplyTo and the stores
+	// do not read it.
+	Revoke string
 }
 
 // Changes reports whether the patch changes any value.
