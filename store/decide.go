@@ -211,6 +211,7 @@ func fresh(u Update) (*session.Record, error) {
 		return nil, err
 	}
 	rec.Realm = u.Realm
+	rec.UserAgent = session.TruncateUserAgent(u.UserAgent)
 	return rec, nil
 }
 

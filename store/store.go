@@ -126,7 +126,7 @@ type Result struct {
 //  4. If Patch sets or deletes keys, they are applied per key to the
 //     record, or to a new one created at Now if there is none (which needs
 //     NewHash and not HasHash, or Destroy), and the result is checked
-//     against Limits.
+//     against Limits. A new one keeps UserAgent.
 //  5. The record, if any, is touched at Now (LastSeen and IdleDeadline
 //     move, by Timeouts) unless NoTouch, stamped with Realm, and stored
 //     under NewHash if set, or else where it was. A record that moves to
@@ -162,4 +162,10 @@ type Update struct {
 	Now      time.Time
 	Timeouts session.Timeouts
 	Limits   session.Limits
+	// UserAgent is the User-Agent of the request, for a session the update
+	// starts: Decide keeps it in the new record (Record.UserAgent), cut to
+	// session.MaxUserAgent bytes, and ignores it otherwise, since a
+	// session keeps the User-Agent it was created with, through writes and
+	// rotations. "" records none (record_user_agent is off).
+	UserAgent string
 }
