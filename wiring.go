@@ -138,11 +138,15 @@ func (w *walker) route(r caddyhttp.Route, sc *scope, at site) {
 	}
 }
 
-// noTouch records the session matchers of a handler's no_touch, which
-// read through that handler unless they name another's cookie.
+// noTouch records the session matchers of a handler's no_touch and
+// devices, which read through that handler unless they name another's
+// cookie.
 func (w *walker) noTouch(h *Handler, sc *scope) {
 	own := &scope{parent: sc, handlers: []*Handler{h}}
 	for _, set := range h.noTouch {
+		w.matcherSet(set, own)
+	}
+	for _, set := range h.devices {
 		w.matcherSet(set, own)
 	}
 }
