@@ -203,6 +203,7 @@ func TestEvictable(t *testing.T) {
 	a, b, c := device("a", 61, 100), device("b", 62, 110), device("c", 63, 90)
 	tie1, tie2 := device("tie1", 64, 95), device("tie2", 65, 95)
 	idle := device("idle", 0, 59)
+	fresh := device("fresh", 120, 120)
 	tests := []struct {
 		name    string
 		entries []store.Entry
@@ -217,6 +218,11 @@ func TestEvictable(t *testing.T) {
 		{"the login not listed yet", []store.Entry{a, b, c}, 2, []store.Entry{c, a}},
 		{"ended sessions do not count", []store.Entry{idle, login, a, b}, 3, nil},
 		{"ties by creation", []store.Entry{tie2, tie1, login, b}, 2, []store.Entry{tie1, tie2}},
+		// fresh was seen when the login began (devicesNow): another login
+		// in flight, which it must not end.
+		{"a session seen since the login began counts", []store.Entry{a, login, fresh}, 2, []store.Entry{a}},
+		{"but is never ended", []store.Entry{login, fresh}, 1, nil},
+		{"even when that leaves the user over the cap", []store.Entry{fresh, a, login}, 1, []store.Entry{a}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

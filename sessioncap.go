@@ -19,10 +19,12 @@ import (
 //
 // The cap is enforced after the login is committed, by listing the user's
 // sessions (store.ListByIdentity) and deleting the excess one by one, not
-// in the login's transaction: two logins at once may each see the other's
-// session as too new to end, and leave the user one session over the cap
-// until the next login, which ends the excess. A session that has ended
-// meanwhile is skipped. A store failure while enforcing the cap does not
+// in the login's transaction. A login never ends a session seen since it
+// began (see evictable), so two logins at once never end each other's
+// sessions; the later one ends the earlier if the cap says so, unless it
+// listed before the earlier one committed: then the user has a session
+// over the cap until the next login, which ends the excess. A session
+// that has ended meanwhile is skipped. A store failure while enforcing the cap does not
 // undo the login, which the client has been told of: it is logged at
 // error level and counted in the store errors metric, and the next login
 // enforces the cap again.
@@ -68,20 +70,29 @@ func (s *requestState) capSessions(p plan, newID string, res *store.Result) {
 }
 
 // evictable are the sessions of entries to end so that at most limit live
-// ones remain, the one under keep (the login) among them: the least
-// recently seen of the others. Sessions the timeouts have ended do not
-// count.
+// ones remain, the one under keep (the login, at now) among them: the
+// least recently seen of the others. Sessions the timeouts have ended do
+// not count. A session seen at or after now, such as that of another login
+// of the user in flight at the same time, counts but is never ended: two
+// logins at once must not end each other's sessions. The later one ends
+// the earlier if the cap says so; if the later one listed the sessions
+// before the earlier had committed, both stay, one over the cap, until
+// the next login.
 func evictable(entries []store.Entry, keep session.Hash, limit int, now time.Time, t session.Timeouts) []store.Entry {
-	others := make([]store.Entry, 0, len(entries))
+	others, older := 0, make([]store.Entry, 0, len(entries))
 	for _, e := range entries {
-		if e.Hash != keep && !t.Expired(e.Record, now) {
-			others = append(others, e)
+		if e.Hash == keep || t.Expired(e.Record, now) {
+			continue
+		}
+		others++
+		if e.Record.LastSeen.Before(now) {
+			older = append(older, e)
 		}
 	}
-	excess := len(others) - (limit - 1)
+	excess := min(others-(limit-1), len(older))
 	if excess <= 0 {
 		return nil
 	}
-	slices.SortFunc(others, leastRecentFirst)
-	return others[:excess]
+	slices.SortFunc(older, leastRecentFirst)
+	return older[:excess]
 }

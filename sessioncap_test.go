@@ -182,3 +182,46 @@ func TestRevokeStoreFailure(t *testing.T) {
 		})
 	}
 }
+
+// pausingStore holds every ListByIdentity until the test lets it go on,
+// and says when one has begun.
+type pausingStore struct {
+	store.Store
+	listing chan struct{} // a listing has begun
+	proceed chan struct{} // let one listing go on
+}
+
+func (p *pausingStore) ListByIdentity(ctx context.Context, realm, key, value string, now time.Time) ([]store.Entry, error) {
+	p.listing <- struct{}{}
+	<-p.proceed
+	return p.Store.ListByIdentity(ctx, realm, key, value, now)
+}
+
+// TestCapConcurrentLogins: two logins of a user at once, with a cap of
+// one, both committed before either lists the user's sessions: the later
+// ends the earlier, and the earlier does not end the later (which would
+// leave the user with none).
+func TestCapConcurrentLogins(t *testing.T) {
+	h := wiredHandler(t)
+	h.MaxSessionsPerIdentity = 1
+	p := &pausingStore{Store: h.store, listing: make(chan struct{}), proceed: make(chan struct{})}
+	h.store = p
+	login := func(into chan<- http.Header) {
+		hdr, err := serveWith(t, h, "", "X-Session-Set-User: alice")
+		if err != nil {
+			t.Error(err)
+		}
+		into <- hdr
+	}
+	earlier, later := make(chan http.Header, 1), make(chan http.Header, 1)
+	go login(earlier)
+	<-p.listing // the earlier login has committed
+	go login(later)
+	<-p.listing // and the later one too
+	p.proceed <- struct{}{}
+	p.proceed <- struct{}{}
+	first, second := issuedHash(t, <-earlier), issuedHash(t, <-later)
+	if isLive(t, h, first) || !isLive(t, h, second) {
+		t.Fatalf("earlier login live: %v, later: %v; want only the later", isLive(t, h, first), isLive(t, h, second))
+	}
+}
