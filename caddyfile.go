@@ -84,11 +84,15 @@ func parseSessionDirective(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue,
 //			value_size <size>
 //			session_size <size>
 //		}
+//		max_sessions_per_identity <n>
+//		record_user_agent
+//		devices <matcher...>
 //	}
 //
 // Each subdirective may be given once, at every level. The matchers of
-// no_touch and flash_on are named matchers of the site (@name) or paths
-// (/poll*); each is one matcher set. flash_on also takes *, every request.
+// no_touch, flash_on and devices are named matchers of the site (@name)
+// or paths (/poll*); each is one matcher set. flash_on also takes *, every
+// request.
 func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // the directive's name
 	if d.NextArg() {
@@ -142,7 +146,10 @@ var handlerSubdirectives = map[string]func(h *Handler, d *caddyfile.Dispenser) e
 		}
 		return nil
 	},
-	"limits": (*Handler).unmarshalLimits,
+	"limits":                    (*Handler).unmarshalLimits,
+	"max_sessions_per_identity": (*Handler).unmarshalMaxSessions,
+	"record_user_agent":         (*Handler).unmarshalRecordUserAgent,
+	"devices":                   (*Handler).unmarshalDevices,
 }
 
 func (h *Handler) unmarshalStore(d *caddyfile.Dispenser) error {

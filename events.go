@@ -40,7 +40,8 @@ const (
 	causeLogout    = "logout"     // X-Session-Destroy
 	causeLogoutAll = "logout_all" // X-Session-Destroy-All
 	causeAdmin     = "admin"      // the admin API's revocations
-	causeEvicted   = "evicted"    // the cap of sessions per identity (issue 12), yet to be built
+	causeEvicted   = "evicted"    // max_sessions_per_identity: a login ended the user's least recently seen session
+	causeRevoked   = "revoked"    // X-Session-Revoke: a session of the user ended another
 )
 
 // sessionEvent is what an event tells about a session, as its emitter
@@ -88,8 +89,7 @@ type sessionEvent struct {
 //     identity_changed, true when the renewal was a login, a change of
 //     user or the removal of the identity key;
 //   - session.destroyed: cause (logout, logout_all, admin, evicted,
-//     expired) and
-//     sessions, how many ended;
+//     revoked, expired) and sessions, how many ended;
 //   - session.remembered: remembered, true or false.
 //
 // The event is dispatched with the handler's own context, not the

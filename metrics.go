@@ -21,7 +21,7 @@ var sessionMetrics = struct {
 }{
 	created:     newCounter("created_total", "Sessions created.", "store"),
 	renewed:     newCounter("renewed_total", "Sessions given a new ID, on request or by a change of a renew_on key.", "store"),
-	destroyed:   newCounter("destroyed_total", "Sessions ended before their expiry, by cause: logout (X-Session-Destroy), logout_all (X-Session-Destroy-All), admin.", "store", "cause"),
+	destroyed:   newCounter("destroyed_total", "Sessions ended before their expiry, by cause: logout (X-Session-Destroy), logout_all (X-Session-Destroy-All), admin, evicted (max_sessions_per_identity), revoked (X-Session-Revoke).", "store", "cause"),
 	expired:     newCounter("expired_total", "Expired sessions removed by the store's sweep (bolt; Redis expires them silently by TTL), or ended by X-Session-Remember: false past the normal timeouts.", "store"),
 	rejected:    newCounter("commands_rejected_total", "Upstream responses whose session commands were refused, by reason.", "reason"),
 	dropped:     newCounter("commands_dropped_total", "Upstream responses whose session commands were dropped because the session ended or moved on while the request was in flight, by reason: ended, identity_changed, rotated_away.", "reason"),

@@ -136,6 +136,33 @@ type Handler struct {
 	// Bounds on what one session may hold.
 	Limits *LimitsConfig `json:"limits,omitempty"`
 
+	// The most live sessions one user (one value of identity_key) may have
+	// in the realm. A login beyond it, a session created with the identity
+	// key or a change of its value, ends the user's least recently seen
+	// other sessions (by their last-seen time, which is precise to
+	// touch_interval) until this many remain, the new one among them.
+	// Concurrent logins may exceed it briefly; the next login evicts the
+	// excess. Default: 0, no cap.
+	MaxSessionsPerIdentity int `json:"max_sessions_per_identity,omitempty"`
+
+	// Keep the User-Agent of the request that creates a session, at most
+	// 256 bytes of it, for the list of devices (devices). It is stored
+	// beside the session's keys, counted in no limit, and never forwarded
+	// as a key. Default: false.
+	RecordUserAgent bool `json:"record_user_agent,omitempty"`
+
+	// Requests on which the app also receives the user's sessions in this
+	// realm, as the request header `X-Session-Meta-Devices` (with
+	// header_prefix): a JSON array of at most 20 sessions, this one first,
+	// then the others from the most recently seen, each with its short
+	// hash, its creation and last-seen times, whether it is the current
+	// one, and its User-Agent (record_user_agent). The app ends one of them
+	// with the response command `X-Session-Revoke: <short hash>`. Matcher
+	// sets, as in a route's `match` (a request matches if one set does);
+	// only requests of a session with an identity read the list. Default:
+	// none.
+	DevicesRaw caddyhttp.RawMatcherSets `json:"devices,omitempty" caddy:"namespace=http.matchers"`
+
 	store     store.Store
 	storeName string     // e.g. "bolt:/var/lib/caddy/session/sessions.db", for the admin API
 	backend   string     // e.g. "bolt", for metrics
@@ -151,6 +178,8 @@ type Handler struct {
 	touches   *touchFilter
 	noTouch   caddyhttp.MatcherSets // nil: every request touches
 	flashOn   caddyhttp.MatcherSets // nil: top-level navigations
+	devices   caddyhttp.MatcherSets // nil: no request gets the list of devices
+	devicesAs string                // the request header of the list
 	logger    *zap.Logger
 	events    *caddyevents.App // nil: no events (a handler outside a config)
 	ctx       caddy.Context    // the handler's own, with which events are emitted
@@ -217,6 +246,9 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return err
 	}
 	if err := h.provisionFlashOn(ctx); err != nil {
+		return err
+	}
+	if err := h.provisionDevices(ctx); err != nil {
 		return err
 	}
 	if err := registerMetrics(ctx.GetMetricsRegistry()); err != nil {
@@ -380,6 +412,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		}
 		if err := state.handFlash(r); err != nil {
 			return err
+		}
+		if h.devices != nil {
+			if err := state.forwardDevices(r.Header); err != nil {
+				return err
+			}
 		}
 	}
 	state.setPlaceholders()

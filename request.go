@@ -114,21 +114,33 @@ func (s *requestState) commit(hdr http.Header, status int) error {
 		s.logDropped(p.dropped)
 		return nil
 	}
+	var rv *revocation
+	if patch != nil && patch.Revoke != "" {
+		var refused bool
+		if rv, refused, err = s.checkRevoke(patch.Revoke); err != nil || refused {
+			return err
+		}
+	}
 	if p.step == stepNone {
-		return nil // the common read path: nothing to store
+		return s.revoke(rv) // the common read path: nothing to store
 	}
 	if err := s.settleTouch(&p); err != nil {
 		return err
 	}
 	if p.step == stepNone {
-		return nil // a read that does not touch
+		return s.revoke(rv) // a read that does not touch
 	}
 	newID, res, err := s.apply(p)
-	if err != nil || res == nil {
+	switch {
+	case err != nil:
 		return err
+	case res == nil && p.step != stepTouch:
+		return nil // the changes were dropped or refused, the revocation with them
+	case res != nil:
+		s.publish(hdr, p, newID, res)
+		s.capSessions(p, newID, res)
 	}
-	s.publish(hdr, p, newID, res)
-	return nil
+	return s.revoke(rv)
 }
 
 // takeCommands removes the commands from the response and returns the
@@ -200,6 +212,9 @@ func (s *requestState) update(p plan) store.Update {
 		Now:      s.now,
 		Timeouts: h.timeouts,
 		Limits:   h.limits,
+	}
+	if h.RecordUserAgent {
+		u.UserAgent = s.request.UserAgent() // kept only by a session the update starts
 	}
 	if s.record != nil {
 		u.Hash, u.HasHash = s.hash, true

@@ -138,16 +138,15 @@ func (w *walker) route(r caddyhttp.Route, sc *scope, at site) {
 	}
 }
 
-// noTouch records the session matchers of a handler's no_touch and
-// flash_on, which read through that handler unless they name another's
+// noTouch records the session matchers of a handler's no_touch, flash_on
+// and devices, which read through that handler unless they name another's
 // cookie.
 func (w *walker) noTouch(h *Handler, sc *scope) {
 	own := &scope{parent: sc, handlers: []*Handler{h}}
-	for _, set := range h.noTouch {
-		w.matcherSet(set, own)
-	}
-	for _, set := range h.flashOn {
-		w.matcherSet(set, own)
+	for _, sets := range []caddyhttp.MatcherSets{h.noTouch, h.flashOn, h.devices} {
+		for _, set := range sets {
+			w.matcherSet(set, own)
+		}
 	}
 }
 

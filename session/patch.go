@@ -77,6 +77,12 @@ type Patch struct {
 	// response said X-Session-Remember. store.Decide carries it out on a
 	// session that gets a new ID or starts; ApplyTo does not read it.
 	Remember Remember
+	// Revoke is the short hash (Hash.Short, 16 lowercase hex digits) of
+	// another session of the same user and realm to end: the response said
+	// X-Session-Revoke. Like Renew, it is the caller's to carry out, and
+	// to refuse when the session is not the user's; ApplyTo and the stores
+	// do not read it.
+	Revoke string
 }
 
 // Changes reports whether the patch changes any value, flash values

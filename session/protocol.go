@@ -288,6 +288,8 @@ func (p *Protocol) parseCommand(patch *Patch, name string, values []string) *Rul
 	case strings.HasPrefix(command, commandFlash):
 		key := lowerKey(name[len(p.cmdPrefix)+len(commandFlash):])
 		return p.parseFlash(patch, key, values)
+	case command == commandRevoke:
+		return parseRevoke(patch, name, values)
 	}
 	if f, ok := flags[command]; ok {
 		return f.parse(patch, name, values)
@@ -302,6 +304,9 @@ func (patch *Patch) settle() *RuleError {
 		return nil
 	}
 	patch.Destroy = patch.Destroy || patch.DestroyAll
+	if patch.Revoke != "" && patch.Destroy {
+		return ruleError("conflict", "a session revoke comes with a logout: end the other session before this one, in a response of its own")
+	}
 	for _, k := range patch.Delete {
 		if _, ok := patch.Set[k]; ok {
 			return ruleError("conflict", "key %q is both set and deleted", k)

@@ -219,6 +219,7 @@ func fresh(u Update) (*session.Record, error) {
 	}
 	remember(u, rec)
 	rec.Realm = u.Realm
+	rec.UserAgent = session.TruncateUserAgent(u.UserAgent)
 	return rec, nil
 }
 

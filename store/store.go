@@ -135,7 +135,7 @@ type Result struct {
 //     sets flash values, they are then applied per key to the record, or
 //     to a new one created at Now if there is none (which needs NewHash
 //     and not HasHash, or Destroy), and the result is checked against
-//     Limits.
+//     Limits. A new one keeps UserAgent.
 //  5. A record that moves to NewHash, or starts, takes the persistence
 //     that Patch.Remember asks for, with the deadlines of the timeouts that
 //     then apply (Timeouts.SetRemembered); one that Remember returns to
@@ -190,4 +190,10 @@ type Update struct {
 	Now          time.Time
 	Timeouts     session.Timeouts
 	Limits       session.Limits
+	// UserAgent is the User-Agent of the request, for a session the update
+	// starts: Decide keeps it in the new record (Record.UserAgent), cut to
+	// session.MaxUserAgent bytes, and ignores it otherwise, since a
+	// session keeps the User-Agent it was created with, through writes and
+	// rotations. "" records none (record_user_agent is off).
+	UserAgent string
 }

@@ -114,6 +114,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ListByIdentityExpiry", testListByIdentityExpiry},
 		{"ListByIdentityFollowsChanges", testListByIdentityFollowsChanges},
 		{"ListByIdentityCap", testListByIdentityCap},
+		{"UserAgentOnCreate", testUserAgentOnCreate},
+		{"UserAgentKept", testUserAgentKept},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

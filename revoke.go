@@ -1,0 +1,106 @@
+package caddysession
+
+import (
+	"errors"
+	"fmt"
+
+	"go.uber.org/zap"
+
+	"github.com/caddy-session/caddy-session/session"
+	"github.com/caddy-session/caddy-session/store"
+)
+
+// X-Session-Revoke: <short hash> ends another session of the current
+// session's user in the realm, one that X-Session-Meta-Devices listed
+// (devices.go): "log out that device".
+//
+// The command is checked before anything of its response is applied: a
+// short hash that names none of the user's live sessions (another user's,
+// another realm's, an ended one, a made-up one), a request with no session
+// or whose session has no identity, and the current session itself (which
+// X-Session-Destroy ends) refuse the whole response, as a broken rule
+// does: nothing is applied, the refusal is logged and counted in the
+// rejected metric (unknown_session, or conflict for the current session),
+// and the response is still delivered. A refusal says the same whether
+// the hash is another user's or no one's.
+//
+// The session is ended after the rest of the response is committed, so
+// that a change the store refuses (a limit) refuses the revocation with
+// it. A store that fails in between has applied the rest and not the
+// revocation: the client gets its 503.
+
+// reasonUnknownSession is the rejected metric's reason for a revocation
+// of a session that is not one of the user's.
+const reasonUnknownSession = "unknown_session"
+
+// revocation is a session that X-Session-Revoke ends, once checked.
+type revocation struct {
+	hash   session.Hash
+	record *session.Record
+}
+
+// checkRevoke finds the session that the revoke command names by its
+// short hash among the live sessions of the current session's identity in
+// the realm. A refusal is logged and counted here and reported as
+// refused; an error is the store's failure, the client's 503.
+func (s *requestState) checkRevoke(short string) (rv *revocation, refused bool, err error) {
+	h := s.handler
+	refuse := func(reason, format string, args ...any) (*revocation, bool, error) {
+		h.logRejected(s, &session.RuleError{Reason: reason, Detail: fmt.Sprintf(format, args...)})
+		return nil, true, nil
+	}
+	if s.record == nil {
+		return refuse(reasonUnknownSession, "session revoke of %s on a request with no session: only a session of a user may end another of theirs", short)
+	}
+	user, ok := h.rules.identityOf(s.record)
+	if !ok {
+		return refuse(reasonUnknownSession, "session revoke of %s from a session with no %q: only a session of a user may end another of theirs", short, h.identity)
+	}
+	if s.hash.Short() == short {
+		return refuse("conflict", "session revoke of %s names the request's own session; end it with the destroy command", short)
+	}
+	entries, err := h.store.ListByIdentity(s.request.Context(), h.realm, h.identity, user, s.now)
+	if err != nil {
+		h.logger.Error("listing the sessions of a user for a revoke",
+			zap.String("session", s.hash.Short()), zap.Error(err))
+		return nil, false, fmt.Errorf("listing the sessions of a user: %w", err)
+	}
+	for _, e := range entries {
+		if e.Hash.Short() == short && e.Hash != s.hash && !h.timeouts.Expired(e.Record, s.now) {
+			return &revocation{hash: e.Hash, record: e.Record}, false, nil
+		}
+	}
+	return refuse(reasonUnknownSession, "session revoke of %s names no live session of this session's user in this realm", short)
+}
+
+// revoke ends the session of a checked revocation, if any: on the read
+// path, none, and no call beyond this inlined check.
+func (s *requestState) revoke(rv *revocation) error {
+	if rv == nil {
+		return nil
+	}
+	return s.endRevoked(rv)
+}
+
+// endRevoked ends the session of a checked revocation. One that has ended
+// meanwhile is gone as asked.
+func (s *requestState) endRevoked(rv *revocation) error {
+	h := s.handler
+	err := h.store.Delete(s.request.Context(), rv.hash)
+	if errors.Is(err, store.ErrNotFound) {
+		if ce := h.logger.Check(zap.DebugLevel, "the session to revoke had already ended"); ce != nil {
+			ce.Write(zap.String("session", s.hash.Short()), zap.String("revoked", rv.hash.Short()))
+		}
+		return nil
+	}
+	if err != nil {
+		h.logger.Error("revoking a session of the user",
+			zap.String("session", s.hash.Short()), zap.String("revoked", rv.hash.Short()), zap.Error(err))
+		return fmt.Errorf("revoking a session: %w", err)
+	}
+	sessionMetrics.destroyed.WithLabelValues(h.backend, causeRevoked).Inc()
+	h.logger.Info("revoked a session of the user",
+		zap.String("session", s.hash.Short()), zap.String("revoked", rv.hash.Short()))
+	h.emit(eventDestroyed, sessionEvent{hash: rv.hash, realm: h.realm, record: rv.record, cause: causeRevoked, sessions: 1})
+	return nil
+}

@@ -1,0 +1,98 @@
+package caddysession
+
+import (
+	"errors"
+	"slices"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/caddy-session/caddy-session/session"
+	"github.com/caddy-session/caddy-session/store"
+)
+
+// max_sessions_per_identity: when a session takes an identity (a login: a
+// session created with the identity key, or a change of its value, which
+// rotates the ID), the user's least recently seen other sessions in the
+// realm are ended until the cap is met, the new session among those that
+// remain.
+//
+// The cap is enforced after the login is committed, by listing the user's
+// sessions (store.ListByIdentity) and deleting the excess one by one, not
+// in the login's transaction. A login never ends a session seen since it
+// began (see evictable), so two logins at once never end each other's
+// sessions; the later one ends the earlier if the cap says so, unless it
+// listed before the earlier one committed: then the user has a session
+// over the cap until the next login, which ends the excess. A session
+// that has ended meanwhile is skipped. A store failure while enforcing the cap does not
+// undo the login, which the client has been told of: it is logged at
+// error level and counted in the store errors metric, and the next login
+// enforces the cap again.
+
+// capSessions enforces the cap after a commit that issued newID for the
+// session res.
+func (s *requestState) capSessions(p plan, newID string, res *store.Result) {
+	h := s.handler
+	if h.MaxSessionsPerIdentity == 0 || res.Record == nil || newID == "" {
+		return
+	}
+	user, ok := h.rules.identityOf(res.Record)
+	if !ok {
+		return
+	}
+	if p.step == stepRotate {
+		if was, had := h.rules.identityOf(s.record); had && was == user {
+			return // a renewal, not a login
+		}
+	}
+	ctx := s.request.Context()
+	entries, err := h.store.ListByIdentity(ctx, h.realm, h.identity, user, s.now)
+	if err != nil {
+		h.logger.Error("listing the sessions of a user for max_sessions_per_identity; the next login enforces it",
+			zap.String("session", res.Hash.Short()), zap.Error(err))
+		return
+	}
+	for _, e := range evictable(entries, res.Hash, h.MaxSessionsPerIdentity, s.now, h.timeouts) {
+		err := h.store.Delete(ctx, e.Hash)
+		if errors.Is(err, store.ErrNotFound) {
+			continue // ended meanwhile
+		}
+		if err != nil {
+			h.logger.Error("ending a session over max_sessions_per_identity; the next login enforces it",
+				zap.String("session", res.Hash.Short()), zap.String("evicted", e.Hash.Short()), zap.Error(err))
+			return
+		}
+		sessionMetrics.destroyed.WithLabelValues(h.backend, causeEvicted).Inc()
+		h.logger.Info("ended the least recently seen session of a user over max_sessions_per_identity",
+			zap.String("session", res.Hash.Short()), zap.String("evicted", e.Hash.Short()))
+		h.emit(eventDestroyed, sessionEvent{hash: e.Hash, realm: h.realm, record: e.Record, cause: causeEvicted, sessions: 1})
+	}
+}
+
+// evictable are the sessions of entries to end so that at most limit live
+// ones remain, the one under keep (the login, at now) among them: the
+// least recently seen of the others. Sessions the timeouts have ended do
+// not count. A session seen at or after now, such as that of another login
+// of the user in flight at the same time, counts but is never ended: two
+// logins at once must not end each other's sessions. The later one ends
+// the earlier if the cap says so; if the later one listed the sessions
+// before the earlier had committed, both stay, one over the cap, until
+// the next login.
+func evictable(entries []store.Entry, keep session.Hash, limit int, now time.Time, t session.Timeouts) []store.Entry {
+	others, older := 0, make([]store.Entry, 0, len(entries))
+	for _, e := range entries {
+		if e.Hash == keep || t.Expired(e.Record, now) {
+			continue
+		}
+		others++
+		if e.Record.LastSeen.Before(now) {
+			older = append(older, e)
+		}
+	}
+	excess := min(others-(limit-1), len(older))
+	if excess <= 0 {
+		return nil
+	}
+	slices.SortFunc(older, leastRecentFirst)
+	return older[:excess]
+}
