@@ -2,6 +2,7 @@ package bolt
 
 import (
 	"errors"
+	"maps"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -98,8 +99,10 @@ func (s *Store) deferTouch(u store.Update) (res store.Result, err error, ok bool
 		// Gone, of another realm, rotated away; or a touch with NoTouch,
 		// which writes nothing.
 		return o.Result, o.Err, true
-	case o.Err != nil || !o.InPlace || o.Remove || o.Forward != nil:
-		return store.Result{}, nil, false // an expired record to remove, ...
+	case o.Err != nil || !o.InPlace || o.Remove || o.Forward != nil || !onlyTimesMoved(rec, o.Write):
+		// An expired record to remove, or more than a touch: Decide's
+		// outcome, not the update's fields, says what the write is.
+		return store.Result{}, nil, false
 	case rec.IdleDeadline.Sub(u.Now) < touchMargin:
 		return store.Result{}, nil, false
 	}
@@ -279,4 +282,19 @@ func (s *Store) flushTouches() error {
 		}
 	}
 	return nil
+}
+
+// onlyTimesMoved reports whether after differs from before only by what a
+// touch changes: LastSeen, the idle deadline and the realm stamped on a
+// record stored before realms. Only such a write is deferred; any other
+// is written at once, whatever field of the update asked for it.
+func onlyTimesMoved(before, after *session.Record) bool {
+	return after.Created.Equal(before.Created) &&
+		after.AbsoluteDeadline.Equal(before.AbsoluteDeadline) &&
+		after.Remembered == before.Remembered &&
+		after.UserAgent == before.UserAgent &&
+		after.Successor == nil && before.Successor == nil &&
+		(after.Realm == before.Realm || before.Realm == "") &&
+		maps.Equal(after.Values, before.Values) &&
+		maps.Equal(after.Flash, before.Flash)
 }

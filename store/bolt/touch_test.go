@@ -303,3 +303,39 @@ func TestDeferredTouchStampsTheRealm(t *testing.T) {
 		t.Fatalf("after the flush the file holds realm %q, LastSeen %v", got.Realm, got.LastSeen)
 	}
 }
+
+// TestOnlyTimesMoved: the guard that keeps anything but a touch from being
+// deferred, whichever field of an update asked for the change.
+func TestOnlyTimesMoved(t *testing.T) {
+	before := timeouts.NewRecord(base)
+	before.Values = map[string]string{"user": "alice"}
+	cases := []struct {
+		name   string
+		change func(r *session.Record)
+		want   bool
+	}{
+		{"a touch", func(r *session.Record) { timeouts.Touch(r, base.Add(time.Minute)) }, true},
+		{"the realm stamped on a record of none", func(r *session.Record) { r.Realm = "shop" }, true},
+		{"a key", func(r *session.Record) { r.Values["cart"] = "apple" }, false},
+		{"a value", func(r *session.Record) { r.Values["user"] = "bob" }, false},
+		{"a flash value", func(r *session.Record) { r.Flash = map[string]string{"notice": "saved"} }, false},
+		{"remembered", func(r *session.Record) { r.Remembered = true }, false},
+		{"the absolute deadline", func(r *session.Record) { r.AbsoluteDeadline = r.AbsoluteDeadline.Add(time.Hour) }, false},
+		{"the user agent", func(r *session.Record) { r.UserAgent = "curl" }, false},
+		{"a forward record", func(r *session.Record) { h := session.HashID("next"); r.Successor = &h }, false},
+	}
+	for _, c := range cases {
+		after := before.Clone()
+		c.change(after)
+		if got := onlyTimesMoved(before, after); got != c.want {
+			t.Errorf("%s: onlyTimesMoved = %v, want %v", c.name, got, c.want)
+		}
+	}
+	stamped := before.Clone()
+	stamped.Realm = "shop"
+	other := stamped.Clone()
+	other.Realm = "admin"
+	if onlyTimesMoved(stamped, other) {
+		t.Error("a change of a realm that was set counted as a touch")
+	}
+}
