@@ -172,14 +172,19 @@ func destroy(u Update, o Outcome, followed bool) Outcome {
 }
 
 // keep applies u to the live session stored under o.At: in place, or moved
-// to u.NewHash with a forward record left behind. With u.NoTouch the record
-// keeps its LastSeen and idle deadline, wherever it goes, and a touch alone
-// writes nothing. Only a session that moves takes the persistence that
+// to u.NewHash with a forward record left behind. With u.NoTouch, or when
+// the record was last seen after u.Now, it keeps its LastSeen and
+// idle deadline, wherever it goes, and a touch alone writes nothing. Only a session that moves takes the persistence that
 // u.Patch.Remember asks for (remember.go).
 func keep(u Update, o Outcome, stored *session.Record, followed bool) Outcome {
 	rec := stored.Clone()
 	taken, flashed := flashStep(u, rec)
-	if u.NoTouch && touchOnly(u) && !flashed {
+	// A request touches the session at Now, when it began: one that began
+	// before the session's last use (a slow request answering after a
+	// newer one touched it) must not move LastSeen and the idle deadline
+	// back.
+	touches := !u.NoTouch && !u.Now.Before(rec.LastSeen)
+	if !touches && touchOnly(u) && !flashed {
 		o.Result = Result{Record: rec, Hash: o.At, Followed: followed}
 		return o
 	}
@@ -190,7 +195,7 @@ func keep(u Update, o Outcome, stored *session.Record, followed bool) Outcome {
 	if moves && remember(u, rec) && u.Timeouts.Expired(rec, u.Now) {
 		return o.expire(followed) // back to timeouts it has outlived
 	}
-	if !u.NoTouch {
+	if touches {
 		u.Timeouts.Touch(rec, u.Now)
 	}
 	rec.Realm = u.Realm

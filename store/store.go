@@ -143,7 +143,9 @@ type Result struct {
 //     that stays where it is keeps its persistence: a new one comes with
 //     a new ID only.
 //  6. The record, if any, is touched at Now (LastSeen and IdleDeadline
-//     move, by Timeouts) unless NoTouch, stamped with Realm, and stored
+//     move, by Timeouts) unless NoTouch or it was last seen after
+//     Now (a later request touched it: a touch never moves the deadlines
+//     back), stamped with Realm, and stored
 //     under NewHash if set, or else where it was. A record that moves to
 //     NewHash leaves under its old hash a forward record to NewHash, which
 //     expires session.ForwardTTL later (or at the session's own end, if
