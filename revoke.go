@@ -82,11 +82,13 @@ func (s *requestState) revoke(rv *revocation) error {
 	return s.endRevoked(rv)
 }
 
-// endRevoked ends the session of a checked revocation. One that has ended
+// endRevoked ends the session of a checked revocation, or its successor if
+// it has been given a new ID since it was checked. One that has ended
 // meanwhile is gone as asked.
 func (s *requestState) endRevoked(rv *revocation) error {
 	h := s.handler
-	err := h.store.Delete(s.request.Context(), rv.hash)
+	user, _ := h.rules.identityOf(s.record)
+	err := s.deleteOfUser(rv.hash, user, false)
 	if errors.Is(err, store.ErrNotFound) {
 		if ce := h.logger.Check(zap.DebugLevel, "the session to revoke had already ended"); ce != nil {
 			ce.Write(zap.String("session", s.hash.Short()), zap.String("revoked", rv.hash.Short()))
@@ -103,4 +105,52 @@ func (s *requestState) endRevoked(rv *revocation) error {
 		zap.String("session", s.hash.Short()), zap.String("revoked", rv.hash.Short()))
 	h.emit(eventDestroyed, sessionEvent{hash: rv.hash, realm: h.realm, record: rv.record, cause: causeRevoked, sessions: 1})
 	return nil
+}
+
+// deleteOfUser ends the session under hash, a live session of user that
+// the request listed, or, if it has been given a new ID since (a renewal
+// on its device left a forward record under hash), its successor, as long
+// as that is still a session of user in the realm: the listing named a
+// device, and a rotation does not take the device out of reach. It
+// returns store.ErrNotFound when neither is there any more. With unseen
+// set (the cap's evictions), a successor seen since the request began is
+// not ended either: it is in use, as a session the listing showed so
+// would be.
+func (s *requestState) deleteOfUser(hash session.Hash, user string, unseen bool) error {
+	h := s.handler
+	ctx := s.request.Context()
+	for hop := 0; ; hop++ {
+		err := h.store.Delete(ctx, hash)
+		if !errors.Is(err, store.ErrNotFound) || hop == store.MaxHops {
+			return err
+		}
+		fwd, lerr := h.store.Load(ctx, hash, s.now, h.timeouts)
+		switch {
+		case errors.Is(lerr, store.ErrNotFound):
+			return err
+		case lerr != nil:
+			return lerr
+		case !fwd.Forwarded():
+			return err
+		}
+		next := *fwd.Successor
+		rec, lerr := h.store.Load(ctx, next, s.now, h.timeouts)
+		switch {
+		case errors.Is(lerr, store.ErrNotFound):
+			return err
+		case lerr != nil:
+			return lerr
+		case !rec.Forwarded():
+			if rec.Realm != "" && rec.Realm != h.realm {
+				return err
+			}
+			if v, ok := h.rules.identityOf(rec); !ok || v != user {
+				return err // another user's now: not this user's to end
+			}
+			if unseen && !rec.LastSeen.Before(s.now) {
+				return err
+			}
+		}
+		hash = next
+	}
 }

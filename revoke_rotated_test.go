@@ -1,0 +1,125 @@
+package caddysession
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/caddy-session/caddy-session/internal/clock"
+	"github.com/caddy-session/caddy-session/session"
+	"github.com/caddy-session/caddy-session/store"
+)
+
+// listedStore runs afterList once a ListByIdentity has returned, before
+// the handler acts on what it listed.
+type listedStore struct {
+	store.Store
+	afterList func()
+}
+
+func (l *listedStore) ListByIdentity(ctx context.Context, realm, key, value string, now time.Time) ([]store.Entry, error) {
+	entries, err := l.Store.ListByIdentity(ctx, realm, key, value, now)
+	if l.afterList != nil {
+		l.afterList()
+		l.afterList = nil
+	}
+	return entries, err
+}
+
+// rotate gives the session under hash a new ID, as a request of its own
+// device that sets keys does (user alice: a renewal; another: a login).
+func rotate(t *testing.T, s store.Store, h *Handler, hash session.Hash, keys map[string]string) session.Hash {
+	t.Helper()
+	return rotateAt(t, s, h, hash, clock.Now(), keys)
+}
+
+// rotateAt is rotate by a request that began at now.
+func rotateAt(t *testing.T, s store.Store, h *Handler, hash session.Hash, now time.Time, keys map[string]string) session.Hash {
+	t.Helper()
+	_, next := newSessionID()
+	res, err := s.Update(t.Context(), store.Update{Hash: hash, HasHash: true, NewHash: next,
+		Patch: &session.Patch{Set: keys, Renew: true}, Seen: "alice",
+		Identity: h.identity, Realm: h.realm, Now: now, Timeouts: h.timeouts, Limits: h.limits})
+	if err != nil || res.Hash != *next {
+		t.Fatalf("rotating %s: %+v, %v", hash.Short(), res, err)
+	}
+	return *next
+}
+
+// TestRevokeOfASessionThatRotated: the session that X-Session-Revoke names
+// gets a new ID between the check of the command and the revocation (its
+// device renewed it: the short hash now holds a forward record). The
+// revocation ends the successor, the same device's session; a successor
+// that is another user's (that device logged in as someone else) is not
+// the user's to end.
+func TestRevokeOfASessionThatRotated(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		keys    map[string]string
+		revoked bool
+	}{
+		{"renewed", map[string]string{"cart": "x"}, true},
+		{"logged in as another user", map[string]string{"user": "bob"}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := wiredHandler(t)
+			id, mine := newSessionID()
+			startSession(t, h, *mine, clock.Now())
+			_, other := newSessionID()
+			startSession(t, h, *other, clock.Now())
+			base := h.store
+			var successor session.Hash
+			h.store = &listedStore{Store: base, afterList: func() { successor = rotate(t, base, h, *other, tc.keys) }}
+
+			if _, err := serveWith(t, h, id, "X-Session-Revoke: "+other.Short()); err != nil {
+				t.Fatalf("ServeHTTP: %v", err)
+			}
+			if got := !isLive(t, h, successor); got != tc.revoked {
+				t.Errorf("the successor of the revoked session ended: %v, want %v", got, tc.revoked)
+			}
+			if !isLive(t, h, *mine) {
+				t.Error("the revoking session ended")
+			}
+		})
+	}
+}
+
+// TestEvictionOfASessionThatRotated: the cap's eviction of a session that
+// got a new ID after it was listed, by a request of its device that began
+// before the login (a slow renewal), ends the successor, so the login
+// leaves the user within the cap. A successor seen since the login began
+// is in use, and is not ended, as such a session would not be had the
+// listing shown it.
+func TestEvictionOfASessionThatRotated(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		renewed time.Duration // when the renewal's request began, from the login's
+		evicted bool
+	}{
+		{"by a request older than the login", -30 * time.Second, true},
+		{"by a request since the login began", time.Second, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := wiredHandler(t)
+			h.MaxSessionsPerIdentity = 1
+			_, old := newSessionID()
+			startSession(t, h, *old, clock.Now().Add(-time.Minute))
+			base := h.store
+			var successor session.Hash
+			loginAt := clock.Now()
+			h.store = &listedStore{Store: base, afterList: func() {
+				successor = rotateAt(t, base, h, *old, loginAt.Add(tc.renewed), map[string]string{"cart": "x"})
+			}}
+			hdr, err := serveWith(t, h, "", "X-Session-Set-User: alice")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !isLive(t, h, issuedHash(t, hdr)) {
+				t.Fatal("the login's session is not live")
+			}
+			if got := !isLive(t, h, successor); got != tc.evicted {
+				t.Errorf("the successor of the evicted session ended: %v, want %v", got, tc.evicted)
+			}
+		})
+	}
+}
