@@ -86,7 +86,7 @@ func Decide(u Update, at session.Hash, stored *session.Record, hop int) Outcome 
 		return o.fail(ErrNotFound)
 	case stored.Forwarded():
 		return follow(u, o, stored, hop)
-	case hop > 0 && identityValue(stored, u.Identity) != u.Seen:
+	case hop > 0 && identityValue(stored, u.Identity) != u.Seen && !restoresOnly(u):
 		// A login (or a logout and a new session) happened since the
 		// request loaded the session: its changes belong to the user it
 		// saw, not to whoever holds the session now.

@@ -125,7 +125,10 @@ type Result struct {
 //  2. A forward record is followed to its successor (a few hops at most).
 //     If the successor's identity value (the value of Identity, "" if
 //     none) is Seen, the update applies to the successor as if it had
-//     been presented (Result.Followed); otherwise Update returns ErrStale.
+//     been presented (Result.Followed); otherwise Update returns ErrStale,
+//     unless it only puts back flash values (RestoreFlash), which go to
+//     the successor whatever its identity: the rotation would have
+//     carried them there had they not been taken.
 //     A touch alone (no patch changes, no NewHash, no Destroy, no flash
 //     values taken or restored) through a forward record writes nothing
 //     and returns ErrNotFound.
