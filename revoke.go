@@ -14,7 +14,11 @@ import (
 // session's user in the realm, one that X-Session-Meta-Devices listed
 // (devices.go): "log out that device".
 //
-// The command is checked before anything of its response is applied: a
+// The command is checked before anything of its response is applied. A
+// request whose own session ended while it was in flight has it dropped
+// with the rest of its commands, as any command of an ended session is
+// (a renewal meanwhile is no end: the session lives on under its new ID).
+// A
 // short hash that names none of the user's live sessions (another user's,
 // another realm's, an ended one, a made-up one), a request with no session
 // or whose session has no identity, and the current session itself (which
@@ -64,6 +68,17 @@ func (s *requestState) checkRevoke(short string) (rv *revocation, refused bool, 
 		h.logger.Error("listing the sessions of a user for a revoke",
 			zap.String("session", s.hash.Short()), zap.Error(err))
 		return nil, false, fmt.Errorf("listing the sessions of a user: %w", err)
+	}
+	live, err := s.stillLive(entries, user)
+	if err != nil {
+		return nil, false, err
+	}
+	if !live {
+		// The request's own session ended while it was in flight (that
+		// device was revoked, or logged out): its commands are dropped,
+		// this one with them, as those of any ended session are.
+		s.logDropped(droppedEnded)
+		return nil, true, nil
 	}
 	for _, e := range entries {
 		if e.Hash.Short() == short && e.Hash != s.hash && !h.timeouts.Expired(e.Record, s.now) {
@@ -152,5 +167,42 @@ func (s *requestState) deleteOfUser(hash session.Hash, user string, unseen bool)
 			}
 		}
 		hash = next
+	}
+}
+
+// stillLive reports whether the request's own session, or the session it
+// became through renewals since the request loaded it, is among entries,
+// the live sessions of user just listed: whether the request may still
+// act as that user's session.
+func (s *requestState) stillLive(entries []store.Entry, user string) (bool, error) {
+	h := s.handler
+	listed := func(hash session.Hash) bool {
+		for _, e := range entries {
+			if e.Hash == hash {
+				return !h.timeouts.Expired(e.Record, s.now)
+			}
+		}
+		return false
+	}
+	hash := s.hash
+	for hop := 0; ; hop++ {
+		if listed(hash) {
+			return true, nil
+		}
+		if hop == store.MaxHops {
+			return false, nil
+		}
+		rec, err := h.store.Load(s.request.Context(), hash, s.now, h.timeouts)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			return false, nil
+		case err != nil:
+			h.logger.Error("reading the session of a revoke",
+				zap.String("session", s.hash.Short()), zap.Error(err))
+			return false, fmt.Errorf("reading session: %w", err)
+		case !rec.Forwarded():
+			return false, nil // live, but not listed as user's: not theirs any more
+		}
+		hash = *rec.Successor
 	}
 }

@@ -2,6 +2,7 @@ package caddysession
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -12,12 +13,17 @@ import (
 
 // listedStore runs afterList once a ListByIdentity has returned, before
 // the handler acts on what it listed.
+// beforeList runs once before one begins.
 type listedStore struct {
 	store.Store
-	afterList func()
+	beforeList, afterList func()
 }
 
 func (l *listedStore) ListByIdentity(ctx context.Context, realm, key, value string, now time.Time) ([]store.Entry, error) {
+	if l.beforeList != nil {
+		l.beforeList()
+		l.beforeList = nil
+	}
 	entries, err := l.Store.ListByIdentity(ctx, realm, key, value, now)
 	if l.afterList != nil {
 		l.afterList()
@@ -122,4 +128,57 @@ func TestEvictionOfASessionThatRotated(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestRevokeFromASessionThatEnded: a request whose own session ended while
+// it was in flight (that device was itself revoked, or logged out) revokes
+// nothing: its commands are dropped, as any command of an ended session
+// is, whether the response also sets a key or only revokes. One whose
+// session was renewed meanwhile is still that user's session, and its
+// revocation applies.
+func TestRevokeFromASessionThatEnded(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		end      func(t *testing.T, s store.Store, h *Handler, mine session.Hash)
+		commands []string
+		revoked  bool
+	}{
+		{"ended, revoke only", deleteIn, nil, false},
+		{"ended, revoke and a key", deleteIn, []string{"X-Session-Set-Cart: x"}, false},
+		{"renewed, revoke only", renewIn, nil, true},
+		{"renewed, revoke and a key", renewIn, []string{"X-Session-Set-Cart: x"}, true},
+		{"ended, revoke only, no touch due", deleteIn, nil, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := wiredHandler(t)
+			id, mine := newSessionID()
+			seen := clock.Now().Add(-2 * time.Minute) // a touch is due
+			if strings.HasSuffix(tc.name, "no touch due") {
+				seen = clock.Now()
+			}
+			startSession(t, h, *mine, seen)
+			_, other := newSessionID()
+			startSession(t, h, *other, clock.Now())
+			base := h.store
+			h.store = &listedStore{Store: base, beforeList: func() { tc.end(t, base, h, *mine) }}
+			if _, err := serveWith(t, h, id, append([]string{"X-Session-Revoke: " + other.Short()}, tc.commands...)...); err != nil {
+				t.Fatalf("ServeHTTP: %v", err)
+			}
+			if got := !isLive(t, h, *other); got != tc.revoked {
+				t.Errorf("the other session revoked: %v, want %v", got, tc.revoked)
+			}
+		})
+	}
+}
+
+func deleteIn(t *testing.T, s store.Store, _ *Handler, hash session.Hash) {
+	t.Helper()
+	if err := s.Delete(t.Context(), hash); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func renewIn(t *testing.T, s store.Store, h *Handler, hash session.Hash) {
+	t.Helper()
+	rotate(t, s, h, hash, nil)
 }
