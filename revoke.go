@@ -171,9 +171,10 @@ func (s *requestState) deleteOfUser(hash session.Hash, user string, unseen bool)
 }
 
 // stillLive reports whether the request's own session, or the session it
-// became through renewals since the request loaded it, is among entries,
-// the live sessions of user just listed: whether the request may still
-// act as that user's session.
+// became through renewals since the request loaded it, is still a live
+// session of user: among entries, the sessions of user just listed, or
+// read from the store (a listing is cut at store.MaxListByIdentity).
+// Whether the request may still act as that user's session.
 func (s *requestState) stillLive(entries []store.Entry, user string) (bool, error) {
 	h := s.handler
 	listed := func(hash session.Hash) bool {
@@ -201,7 +202,10 @@ func (s *requestState) stillLive(entries []store.Entry, user string) (bool, erro
 				zap.String("session", s.hash.Short()), zap.Error(err))
 			return false, fmt.Errorf("reading session: %w", err)
 		case !rec.Forwarded():
-			return false, nil // live, but not listed as user's: not theirs any more
+			// Live, but not listed: a listing cut at MaxListByIdentity,
+			// or not the user's any more.
+			v, ok := h.rules.identityOf(rec)
+			return ok && v == user && (rec.Realm == "" || rec.Realm == h.realm), nil
 		}
 		hash = *rec.Successor
 	}

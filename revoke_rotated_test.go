@@ -2,6 +2,7 @@ package caddysession
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +18,9 @@ import (
 type listedStore struct {
 	store.Store
 	beforeList, afterList func()
+	// omit leaves the session under it out of every listing, as a
+	// listing cut at store.MaxListByIdentity may.
+	omit *session.Hash
 }
 
 func (l *listedStore) ListByIdentity(ctx context.Context, realm, key, value string, now time.Time) ([]store.Entry, error) {
@@ -25,6 +29,9 @@ func (l *listedStore) ListByIdentity(ctx context.Context, realm, key, value stri
 		l.beforeList = nil
 	}
 	entries, err := l.Store.ListByIdentity(ctx, realm, key, value, now)
+	if l.omit != nil {
+		entries = slices.DeleteFunc(entries, func(e store.Entry) bool { return e.Hash == *l.omit })
+	}
 	if l.afterList != nil {
 		l.afterList()
 		l.afterList = nil
@@ -181,4 +188,22 @@ func deleteIn(t *testing.T, s store.Store, _ *Handler, hash session.Hash) {
 func renewIn(t *testing.T, s store.Store, h *Handler, hash session.Hash) {
 	t.Helper()
 	rotate(t, s, h, hash, nil)
+}
+
+// TestRevokeFromASessionTheListingLeftOut: a user with more sessions than
+// a listing holds (store.MaxListByIdentity) may not find the request's
+// own among them; it is live all the same, and its revocation applies.
+func TestRevokeFromASessionTheListingLeftOut(t *testing.T) {
+	h := wiredHandler(t)
+	id, mine := newSessionID()
+	startSession(t, h, *mine, clock.Now())
+	_, other := newSessionID()
+	startSession(t, h, *other, clock.Now())
+	h.store = &listedStore{Store: h.store, omit: mine}
+	if _, err := serveWith(t, h, id, "X-Session-Revoke: "+other.Short()); err != nil {
+		t.Fatalf("ServeHTTP: %v", err)
+	}
+	if isLive(t, h, *other) {
+		t.Error("the other session was not revoked")
+	}
 }
