@@ -18,8 +18,7 @@ import (
 // request whose own session ended while it was in flight has it dropped
 // with the rest of its commands, as any command of an ended session is
 // (a renewal meanwhile is no end: the session lives on under its new ID).
-// A
-// short hash that names none of the user's live sessions (another user's,
+// A short hash that names none of the user's live sessions (another user's,
 // another realm's, an ended one, a made-up one), a request with no session
 // or whose session has no identity, and the current session itself (which
 // X-Session-Destroy ends) refuse the whole response, as a broken rule

@@ -173,9 +173,10 @@ func destroy(u Update, o Outcome, followed bool) Outcome {
 
 // keep applies u to the live session stored under o.At: in place, or moved
 // to u.NewHash with a forward record left behind. With u.NoTouch, or when
-// the record was last seen after u.Now, it keeps its LastSeen and
-// idle deadline, wherever it goes, and a touch alone writes nothing. Only a session that moves takes the persistence that
-// u.Patch.Remember asks for (remember.go).
+// the record was last seen after u.Now, it keeps its LastSeen and idle
+// deadline, wherever it goes, and a touch alone writes nothing. Only a
+// session that moves takes the persistence that u.Patch.Remember asks for
+// (remember.go).
 func keep(u Update, o Outcome, stored *session.Record, followed bool) Outcome {
 	rec := stored.Clone()
 	taken, flashed := flashStep(u, rec)
