@@ -153,6 +153,7 @@ func create(u Update, o Outcome) Outcome {
 		return o.fail(err)
 	}
 	o.write(u, rec, *u.NewHash)
+	o.Result.Remembered = rec.Remembered // a new session starts not remembered
 	return o
 }
 
@@ -165,6 +166,7 @@ func destroy(u Update, o Outcome, followed bool) Outcome {
 			return o.fail(err)
 		}
 		o.write(u, rec, *u.NewHash)
+		o.Result.Remembered = rec.Remembered
 	}
 	o.Remove = true
 	o.Result.Followed = followed
@@ -193,7 +195,8 @@ func keep(u Update, o Outcome, stored *session.Record, followed bool) Outcome {
 		return o.fail(err)
 	}
 	moves := u.NewHash != nil && *u.NewHash != o.At
-	if moves && remember(u, rec) && u.Timeouts.Expired(rec, u.Now) {
+	switched := moves && remember(u, rec)
+	if switched && u.Timeouts.Expired(rec, u.Now) {
 		return o.expire(followed) // back to timeouts it has outlived
 	}
 	if touches {
@@ -211,6 +214,7 @@ func keep(u Update, o Outcome, stored *session.Record, followed bool) Outcome {
 	}
 	o.Result.Followed = followed
 	o.Result.Flash = taken
+	o.Result.Remembered = switched
 	return o
 }
 

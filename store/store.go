@@ -106,6 +106,12 @@ type Result struct {
 	// forward record: the request's ID had been rotated away while it was
 	// in flight, and its changes landed in the successor.
 	Followed bool
+	// Remembered reports that the update changed the persistence of the
+	// session (X-Session-Remember) to Record's: it made it remembered, or
+	// returned it to the normal timeouts, or started it remembered. An
+	// update that found the session already as asked (another request
+	// changed it first) did not.
+	Remembered bool
 	// Expired reports that the update ended the session (Record is nil)
 	// because X-Session-Remember: false returned it to timeouts it had
 	// already outlived: an expiry that a request saw, not a logout.
