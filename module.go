@@ -410,13 +410,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		if h.noTouch != nil {
 			state.keepRequestLine()
 		}
-		if err := state.handFlash(r); err != nil {
-			return err
-		}
 		if h.devices != nil {
 			if err := state.forwardDevices(r.Header); err != nil {
 				return err
 			}
+		}
+		// Last before the app: nothing may fail between the take of the
+		// flash values and the response, which puts them back if it fails.
+		if err := state.handFlash(r); err != nil {
+			return err
 		}
 	}
 	state.setPlaceholders()

@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-session/caddy-session/session"
+	"github.com/caddy-session/caddy-session/store"
 )
 
 // Remember-me. The app answers a login whose "remember me" box was ticked
@@ -124,16 +125,15 @@ const causeExpired = "expired"
 // emitRemembered tells of a session whose persistence the response
 // changed, under its new ID: session.remembered, after session.created or
 // session.renewed. A session that starts remembered is told of too (a
-// login with the box ticked); a Remember that changed nothing is not.
-func (s *requestState) emitRemembered(p plan, newHash session.Hash, rec *session.Record) {
-	if p.patch == nil || p.patch.Remember == session.RememberAsIs {
-		return
-	}
-	was := p.step.touches() && s.record != nil && s.record.Remembered
-	if rec.Remembered == was {
+// login with the box ticked); a Remember that changed nothing is not, nor
+// one that found the session already as asked, another request having
+// changed it first (the store says which: Result.Remembered).
+func (s *requestState) emitRemembered(newHash session.Hash, res *store.Result) {
+	if !res.Remembered {
 		return
 	}
 	h := s.handler
+	rec := res.Record
 	if ce := h.logger.Check(zap.DebugLevel, "session remembered"); ce != nil {
 		ce.Write(zap.String("session", newHash.Short()), zap.Bool("remembered", rec.Remembered))
 	}

@@ -278,7 +278,7 @@ func (s *requestState) publish(hdr http.Header, p plan, newID string, res *store
 			}
 			h.emit(eventCreated, sessionEvent{hash: res.Hash, realm: h.realm, record: res.Record})
 		}
-		s.emitRemembered(p, res.Hash, res.Record)
+		s.emitRemembered(res.Hash, res)
 	case res.Expired:
 		s.publishExpired(hdr)
 	case res.Record == nil && p.step.ends():

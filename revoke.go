@@ -14,8 +14,11 @@ import (
 // session's user in the realm, one that X-Session-Meta-Devices listed
 // (devices.go): "log out that device".
 //
-// The command is checked before anything of its response is applied: a
-// short hash that names none of the user's live sessions (another user's,
+// The command is checked before anything of its response is applied. A
+// request whose own session ended while it was in flight has it dropped
+// with the rest of its commands, as any command of an ended session is
+// (a renewal meanwhile is no end: the session lives on under its new ID).
+// A short hash that names none of the user's live sessions (another user's,
 // another realm's, an ended one, a made-up one), a request with no session
 // or whose session has no identity, and the current session itself (which
 // X-Session-Destroy ends) refuse the whole response, as a broken rule
@@ -65,6 +68,17 @@ func (s *requestState) checkRevoke(short string) (rv *revocation, refused bool, 
 			zap.String("session", s.hash.Short()), zap.Error(err))
 		return nil, false, fmt.Errorf("listing the sessions of a user: %w", err)
 	}
+	live, err := s.stillLive(entries, user)
+	if err != nil {
+		return nil, false, err
+	}
+	if !live {
+		// The request's own session ended while it was in flight (that
+		// device was revoked, or logged out): its commands are dropped,
+		// this one with them, as those of any ended session are.
+		s.logDropped(droppedEnded)
+		return nil, true, nil
+	}
 	for _, e := range entries {
 		if e.Hash.Short() == short && e.Hash != s.hash && !h.timeouts.Expired(e.Record, s.now) {
 			return &revocation{hash: e.Hash, record: e.Record}, false, nil
@@ -82,11 +96,13 @@ func (s *requestState) revoke(rv *revocation) error {
 	return s.endRevoked(rv)
 }
 
-// endRevoked ends the session of a checked revocation. One that has ended
+// endRevoked ends the session of a checked revocation, or its successor if
+// it has been given a new ID since it was checked. One that has ended
 // meanwhile is gone as asked.
 func (s *requestState) endRevoked(rv *revocation) error {
 	h := s.handler
-	err := h.store.Delete(s.request.Context(), rv.hash)
+	user, _ := h.rules.identityOf(s.record)
+	err := s.deleteOfUser(rv.hash, user, false)
 	if errors.Is(err, store.ErrNotFound) {
 		if ce := h.logger.Check(zap.DebugLevel, "the session to revoke had already ended"); ce != nil {
 			ce.Write(zap.String("session", s.hash.Short()), zap.String("revoked", rv.hash.Short()))
@@ -103,4 +119,93 @@ func (s *requestState) endRevoked(rv *revocation) error {
 		zap.String("session", s.hash.Short()), zap.String("revoked", rv.hash.Short()))
 	h.emit(eventDestroyed, sessionEvent{hash: rv.hash, realm: h.realm, record: rv.record, cause: causeRevoked, sessions: 1})
 	return nil
+}
+
+// deleteOfUser ends the session under hash, a live session of user that
+// the request listed, or, if it has been given a new ID since (a renewal
+// on its device left a forward record under hash), its successor, as long
+// as that is still a session of user in the realm: the listing named a
+// device, and a rotation does not take the device out of reach. It
+// returns store.ErrNotFound when neither is there any more. With unseen
+// set (the cap's evictions), a successor seen since the request began is
+// not ended either: it is in use, as a session the listing showed so
+// would be.
+func (s *requestState) deleteOfUser(hash session.Hash, user string, unseen bool) error {
+	h := s.handler
+	ctx := s.request.Context()
+	for hop := 0; ; hop++ {
+		err := h.store.Delete(ctx, hash)
+		if !errors.Is(err, store.ErrNotFound) || hop == store.MaxHops {
+			return err
+		}
+		fwd, lerr := h.store.Load(ctx, hash, s.now, h.timeouts)
+		switch {
+		case errors.Is(lerr, store.ErrNotFound):
+			return err
+		case lerr != nil:
+			return lerr
+		case !fwd.Forwarded():
+			return err
+		}
+		next := *fwd.Successor
+		rec, lerr := h.store.Load(ctx, next, s.now, h.timeouts)
+		switch {
+		case errors.Is(lerr, store.ErrNotFound):
+			return err
+		case lerr != nil:
+			return lerr
+		case !rec.Forwarded():
+			if rec.Realm != "" && rec.Realm != h.realm {
+				return err
+			}
+			if v, ok := h.rules.identityOf(rec); !ok || v != user {
+				return err // another user's now: not this user's to end
+			}
+			if unseen && !rec.LastSeen.Before(s.now) {
+				return err
+			}
+		}
+		hash = next
+	}
+}
+
+// stillLive reports whether the request's own session, or the session it
+// became through renewals since the request loaded it, is still a live
+// session of user: among entries, the sessions of user just listed, or
+// read from the store (a listing is cut at store.MaxListByIdentity).
+// Whether the request may still act as that user's session.
+func (s *requestState) stillLive(entries []store.Entry, user string) (bool, error) {
+	h := s.handler
+	listed := func(hash session.Hash) bool {
+		for _, e := range entries {
+			if e.Hash == hash {
+				return !h.timeouts.Expired(e.Record, s.now)
+			}
+		}
+		return false
+	}
+	hash := s.hash
+	for hop := 0; ; hop++ {
+		if listed(hash) {
+			return true, nil
+		}
+		if hop == store.MaxHops {
+			return false, nil
+		}
+		rec, err := h.store.Load(s.request.Context(), hash, s.now, h.timeouts)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			return false, nil
+		case err != nil:
+			h.logger.Error("reading the session of a revoke",
+				zap.String("session", s.hash.Short()), zap.Error(err))
+			return false, fmt.Errorf("reading session: %w", err)
+		case !rec.Forwarded():
+			// Live, but not listed: a listing cut at MaxListByIdentity,
+			// or not the user's any more.
+			v, ok := h.rules.identityOf(rec)
+			return ok && v == user && (rec.Realm == "" || rec.Realm == h.realm), nil
+		}
+		hash = *rec.Successor
+	}
 }

@@ -24,7 +24,9 @@ import (
 // sessions; the later one ends the earlier if the cap says so, unless it
 // listed before the earlier one committed: then the user has a session
 // over the cap until the next login, which ends the excess. A session
-// that has ended meanwhile is skipped. A store failure while enforcing the cap does not
+// that has ended meanwhile is skipped; one that got a new ID meanwhile is
+// ended under it, unless it was seen since the login began
+// (deleteOfUser). A store failure while enforcing the cap does not
 // undo the login, which the client has been told of: it is logged at
 // error level and counted in the store errors metric, and the next login
 // enforces the cap again.
@@ -53,7 +55,7 @@ func (s *requestState) capSessions(p plan, newID string, res *store.Result) {
 		return
 	}
 	for _, e := range evictable(entries, res.Hash, h.MaxSessionsPerIdentity, s.now, h.timeouts) {
-		err := h.store.Delete(ctx, e.Hash)
+		err := s.deleteOfUser(e.Hash, user, true)
 		if errors.Is(err, store.ErrNotFound) {
 			continue // ended meanwhile
 		}

@@ -310,3 +310,25 @@ func TestFlashHostileInbound(t *testing.T) {
 		}
 	}
 }
+
+// TestFlashPutBackAcrossALogin: a navigation takes the flash value of an
+// anonymous session, and its response fails after a login (on another
+// tab) gave the session a new ID. The value goes back, once, into the
+// logged-in session, where the login would have carried it had it not
+// been taken: the next navigation gets it, and the one after does not.
+func TestFlashPutBackAcrossALogin(t *testing.T) {
+	onEachStore(t, func(t *testing.T, newSite func(t *testing.T, options string) *site) {
+		s, g := gatedSite(t, newSite)
+		v := s.visitor()
+		v.get("/newsletter", "X-Session-Flash-Notice: Saved")
+		if v.sid == "" {
+			t.Fatal("no session")
+		}
+		failing := v.startWith(g, "failing", []string{"Sec-Fetch-Mode", "navigate", "Test-Status", "500"})
+		v.get("/login", "X-Session-Set-User: alice")
+		expectStatus(t, &response{Response: failing.finish(t)}, http.StatusInternalServerError)
+		r := v.navigate(http.MethodGet, "/")
+		expectSession(t, r, map[string]string{"X-Session-User": "alice", "X-Session-Flash-Notice": "Saved"})
+		expectFlashes(t, v.navigate(http.MethodGet, "/"), map[string]string{})
+	})
+}

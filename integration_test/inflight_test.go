@@ -77,9 +77,18 @@ type inFlight struct {
 // commands, and returns once the upstream holds it: its session is loaded.
 func (v *visitor) start(g *gates, name string, commands ...string) *inFlight {
 	v.site.t.Helper()
+	return v.startWith(g, name, nil, commands...)
+}
+
+// startWith is start with more request headers (name, value pairs).
+func (v *visitor) startWith(g *gates, name string, headers []string, commands ...string) *inFlight {
+	v.site.t.Helper()
 	req, err := http.NewRequest(http.MethodGet, v.site.url("/slow"), nil)
 	if err != nil {
 		v.site.t.Fatal(err)
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Add(headers[i], headers[i+1])
 	}
 	req.Header.Set("Test-Gate", name)
 	for _, c := range commands {

@@ -504,3 +504,37 @@ func TestRequestInFlightAcrossARemember(t *testing.T) {
 		expectSession(t, old.get("/"), anonymous)
 	})
 }
+
+// TestRememberEventsOfARace: two requests of a session both answer
+// X-Session-Remember: true; the first makes it remembered, the second,
+// loaded before, reaches the remembered session through its forward
+// record and only renews it. session.remembered is told once, for the
+// change of persistence that happened, not for the request that found it
+// done.
+func TestRememberEventsOfARace(t *testing.T) {
+	onEachStore(t, func(t *testing.T, newSite func(*testing.T, string) *site) {
+		s, g := gatedSite(t, newSite)
+		s.options = rememberOpts
+		s.globals = sessionEvents
+		s.load()
+		v := s.visitor()
+		v.get("/login", "X-Session-Set-User: alice")
+		takeEvents()
+		names := func() string {
+			var out []string
+			for _, e := range takeEvents() {
+				out = append(out, e.name)
+			}
+			return strings.Join(out, ", ")
+		}
+		twice := v.start(g, "twice", "X-Session-Remember: true")
+		v.get("/settings", "X-Session-Remember: true")
+		if got, want := names(), "session.renewed, session.remembered"; got != want {
+			t.Fatalf("the first remember: events %q, want %q", got, want)
+		}
+		twice.finish(t)
+		if got, want := names(), "session.renewed"; got != want {
+			t.Fatalf("the second remember, of a session already remembered: events %q, want %q", got, want)
+		}
+	})
+}

@@ -86,7 +86,7 @@ func Decide(u Update, at session.Hash, stored *session.Record, hop int) Outcome 
 		return o.fail(ErrNotFound)
 	case stored.Forwarded():
 		return follow(u, o, stored, hop)
-	case hop > 0 && identityValue(stored, u.Identity) != u.Seen:
+	case hop > 0 && identityValue(stored, u.Identity) != u.Seen && !restoresOnly(u):
 		// A login (or a logout and a new session) happened since the
 		// request loaded the session: its changes belong to the user it
 		// saw, not to whoever holds the session now.
@@ -153,6 +153,7 @@ func create(u Update, o Outcome) Outcome {
 		return o.fail(err)
 	}
 	o.write(u, rec, *u.NewHash)
+	o.Result.Remembered = rec.Remembered // a new session starts not remembered
 	return o
 }
 
@@ -165,6 +166,7 @@ func destroy(u Update, o Outcome, followed bool) Outcome {
 			return o.fail(err)
 		}
 		o.write(u, rec, *u.NewHash)
+		o.Result.Remembered = rec.Remembered
 	}
 	o.Remove = true
 	o.Result.Followed = followed
@@ -172,14 +174,20 @@ func destroy(u Update, o Outcome, followed bool) Outcome {
 }
 
 // keep applies u to the live session stored under o.At: in place, or moved
-// to u.NewHash with a forward record left behind. With u.NoTouch the record
-// keeps its LastSeen and idle deadline, wherever it goes, and a touch alone
-// writes nothing. Only a session that moves takes the persistence that
-// u.Patch.Remember asks for (remember.go).
+// to u.NewHash with a forward record left behind. With u.NoTouch, or when
+// the record was last seen after u.Now, it keeps its LastSeen and idle
+// deadline, wherever it goes, and a touch alone writes nothing. Only a
+// session that moves takes the persistence that u.Patch.Remember asks for
+// (remember.go).
 func keep(u Update, o Outcome, stored *session.Record, followed bool) Outcome {
 	rec := stored.Clone()
 	taken, flashed := flashStep(u, rec)
-	if u.NoTouch && touchOnly(u) && !flashed {
+	// A request touches the session at Now, when it began: one that began
+	// before the session's last use (a slow request answering after a
+	// newer one touched it) must not move LastSeen and the idle deadline
+	// back.
+	touches := !u.NoTouch && !u.Now.Before(rec.LastSeen)
+	if !touches && touchOnly(u) && !flashed {
 		o.Result = Result{Record: rec, Hash: o.At, Followed: followed}
 		return o
 	}
@@ -187,10 +195,11 @@ func keep(u Update, o Outcome, stored *session.Record, followed bool) Outcome {
 		return o.fail(err)
 	}
 	moves := u.NewHash != nil && *u.NewHash != o.At
-	if moves && remember(u, rec) && u.Timeouts.Expired(rec, u.Now) {
+	switched := moves && remember(u, rec)
+	if switched && u.Timeouts.Expired(rec, u.Now) {
 		return o.expire(followed) // back to timeouts it has outlived
 	}
-	if !u.NoTouch {
+	if touches {
 		u.Timeouts.Touch(rec, u.Now)
 	}
 	rec.Realm = u.Realm
@@ -205,6 +214,7 @@ func keep(u Update, o Outcome, stored *session.Record, followed bool) Outcome {
 	}
 	o.Result.Followed = followed
 	o.Result.Flash = taken
+	o.Result.Remembered = switched
 	return o
 }
 

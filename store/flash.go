@@ -28,3 +28,13 @@ func flashStep(u Update, rec *session.Record) (taken map[string]string, changed 
 	}
 	return nil, false
 }
+
+// restoresOnly reports whether u only puts back flash values that a take
+// removed: it may reach a successor whose identity is not the one the
+// request saw (a login rotated the session since the take), since that
+// rotation would have carried the values there had they not been taken.
+// It is the request's undo of its own take, not a change of its: nothing
+// else of the request lands there.
+func restoresOnly(u Update) bool {
+	return len(u.RestoreFlash) > 0 && !u.TakeFlash && touchOnly(u)
+}

@@ -87,6 +87,13 @@ func TestDecideFlash(t *testing.T) {
 			stored: flashed(live(realm, "user=alice", "a=1"), "b=2"), write: true, flash: map[string]string{"b": "2", "x": "1", "y": "2"}},
 		{name: "restore through a forward record: followed", u: restore("alice", notice), stored: fwd(realm, hashB, now.Add(time.Minute)), next: true},
 		{name: "restore into an ended session", u: restore("alice", notice), err: ErrNotFound},
+		// A login (or a logout that keeps the rest) rotated the session
+		// after the take: the rotation would have carried the values into
+		// the successor had they not been taken, so they go back there.
+		{name: "restore at a successor of another user", u: restore("", notice), stored: live(realm, "user=alice"), hop: 1,
+			write: true, flash: notice, followed: true},
+		{name: "restore and a set at a successor of another user: stale", u: with(restore("", notice), func(u *Update) { u.Patch = set("cart=3") }),
+			stored: live(realm, "user=alice"), hop: 1, err: ErrStale},
 
 		{name: "set, in place, without taking", u: upd("alice", &session.Patch{Flash: map[string]string{"notice": "Saved"}}),
 			stored: flashed(live(realm, "user=alice"), "other=x"), write: true, touched: true,

@@ -106,6 +106,12 @@ type Result struct {
 	// forward record: the request's ID had been rotated away while it was
 	// in flight, and its changes landed in the successor.
 	Followed bool
+	// Remembered reports that the update changed the persistence of the
+	// session (X-Session-Remember) to Record's: it made it remembered, or
+	// returned it to the normal timeouts, or started it remembered. An
+	// update that found the session already as asked (another request
+	// changed it first) did not.
+	Remembered bool
 	// Expired reports that the update ended the session (Record is nil)
 	// because X-Session-Remember: false returned it to timeouts it had
 	// already outlived: an expiry that a request saw, not a logout.
@@ -125,7 +131,10 @@ type Result struct {
 //  2. A forward record is followed to its successor (a few hops at most).
 //     If the successor's identity value (the value of Identity, "" if
 //     none) is Seen, the update applies to the successor as if it had
-//     been presented (Result.Followed); otherwise Update returns ErrStale.
+//     been presented (Result.Followed); otherwise Update returns ErrStale,
+//     unless it only puts back flash values (RestoreFlash), which go to
+//     the successor whatever its identity: the rotation would have
+//     carried them there had they not been taken.
 //     A touch alone (no patch changes, no NewHash, no Destroy, no flash
 //     values taken or restored) through a forward record writes nothing
 //     and returns ErrNotFound.
@@ -143,7 +152,9 @@ type Result struct {
 //     that stays where it is keeps its persistence: a new one comes with
 //     a new ID only.
 //  6. The record, if any, is touched at Now (LastSeen and IdleDeadline
-//     move, by Timeouts) unless NoTouch, stamped with Realm, and stored
+//     move, by Timeouts) unless NoTouch or it was last seen after
+//     Now (a later request touched it: a touch never moves the deadlines
+//     back), stamped with Realm, and stored
 //     under NewHash if set, or else where it was. A record that moves to
 //     NewHash leaves under its old hash a forward record to NewHash, which
 //     expires session.ForwardTTL later (or at the session's own end, if

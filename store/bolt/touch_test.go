@@ -133,6 +133,33 @@ func TestDeferredTouchAfterTheSessionMovedOn(t *testing.T) {
 				t.Fatalf("the successor's LastSeen is %v, want the rotation's %v", rec.LastSeen, later)
 			}
 		}},
+		{"remembered", func(t *testing.T, s *Store, h session.Hash) {
+			mustUpdate(t, s, store.Update{Hash: h, HasHash: true, NewHash: ptr(session.HashID("a2")),
+				Patch: &session.Patch{Remember: session.RememberOn}, Now: later})
+		}, func(t *testing.T, s *Store, h session.Hash) {
+			rec := inFile(t, s, session.HashID("a2"))
+			want := rec.Clone()
+			timeouts.SetRemembered(want, true)
+			timeouts.Touch(want, later)
+			if !rec.Remembered || !rec.LastSeen.Equal(later) || !rec.IdleDeadline.Equal(want.IdleDeadline) || !rec.AbsoluteDeadline.Equal(want.AbsoluteDeadline) {
+				t.Fatalf("the remembered successor is %+v, want remembered, seen at %v, deadlines %v and %v", rec, later, want.IdleDeadline, want.AbsoluteDeadline)
+			}
+		}},
+		{"flash taken", func(t *testing.T, s *Store, h session.Hash) {
+			mustUpdate(t, s, store.Update{Hash: h, HasHash: true, Patch: &session.Patch{Flash: map[string]string{"notice": "Saved"}}, Now: later})
+			mustUpdate(t, s, store.Update{Hash: h, HasHash: true, TakeFlash: true, NoTouch: true, Now: later.Add(time.Second)})
+		}, func(t *testing.T, s *Store, h session.Hash) {
+			if rec := inFile(t, s, h); rec.Flash != nil {
+				t.Fatalf("the flash value taken came back: %v", rec.Flash)
+			}
+		}},
+		{"a slower write, which began before the touch", func(t *testing.T, s *Store, h session.Hash) {
+			mustUpdate(t, s, store.Update{Hash: h, HasHash: true, Patch: &session.Patch{Set: map[string]string{"cart": "apple"}}, Now: at.Add(-5 * time.Minute)})
+		}, func(t *testing.T, s *Store, h session.Hash) {
+			if rec := inFile(t, s, h); !rec.LastSeen.Equal(at) || !rec.IdleDeadline.Equal(at.Add(timeouts.Idle)) || rec.Values["cart"] != "apple" {
+				t.Fatalf("the slower write moved the touch's LastSeen back to %v (idle deadline %v)", rec.LastSeen, rec.IdleDeadline)
+			}
+		}},
 		{"a later write", func(t *testing.T, s *Store, h session.Hash) {
 			// Written with touches left out, as if it had committed
 			// between the touch's answer and its write.

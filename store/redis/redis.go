@@ -420,6 +420,9 @@ func (s *Store) modify(ctx context.Context, hash session.Hash, decide func(field
 		c, err := decide(fields)
 		if c != nil {
 			c.rev, c.guarded = fields[fieldRev], true
+			if attempt > 1 {
+				s.reassert(c)
+			}
 		}
 		if err == nil && !c.noop() {
 			if s.beforeWrite != nil {

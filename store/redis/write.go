@@ -41,6 +41,28 @@ type change struct {
 	// kept: newEntry is the entry read, score and all, as in a write that
 	// does not touch (a flash value taken or put back).
 	kept bool
+	// reindex: an earlier attempt of the update was refused (errConflict),
+	// and on Cluster may have left its own score in the index (step 1 of
+	// writeCluster runs before the guarded write): this attempt writes the
+	// entry of the record it read even when it keeps it, or writes
+	// nothing else. stored and storedIdentity are that record.
+	reindex        bool
+	stored         *session.Record
+	storedIdentity string
+}
+
+// reassert makes c, an attempt after a refused one, write the index entry
+// of what it read: the score a refused attempt put in the index is not
+// the session's, and an attempt that keeps the entry, or writes nothing
+// (a touch that a newer one made moot, a flash take that finds none),
+// would leave it there.
+func (s *Store) reassert(c *change) {
+	c.reindex = true
+	if c.o.Writes() || c.o.Next != nil || c.stored == nil {
+		return
+	}
+	c.newEntry = s.entryOf(c.stored, c.storedIdentity, c.old)
+	c.kept, c.moved = true, true
 }
 
 // subject is the session the change is about, for errors.
@@ -71,7 +93,7 @@ func (c *change) writesTarget() bool {
 // plan works out the writes of o, decided on stored, the record read
 // under o.At (nil if none) and indexed under storedIdentity.
 func (s *Store) plan(u store.Update, o store.Outcome, stored *session.Record, storedIdentity string) *change {
-	c := &change{o: o, old: o.At, now: u.Now}
+	c := &change{o: o, old: o.At, now: u.Now, stored: stored, storedIdentity: storedIdentity}
 	if !o.Writes() {
 		return c
 	}
@@ -188,7 +210,7 @@ func (s *Store) invalidate(c *change) {
 // retry that writes nothing (a flash value already taken, or set anew)
 // would leave the older score in the index.
 func (s *Store) addEntry(p *ops, c *change, onlyIfThere bool) {
-	if c.newEntry.none() || onlyIfThere && c.kept {
+	if c.newEntry.none() || onlyIfThere && c.kept && !c.reindex {
 		return
 	}
 	op := "Z"

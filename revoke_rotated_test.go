@@ -1,0 +1,209 @@
+package caddysession
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/caddy-session/caddy-session/internal/clock"
+	"github.com/caddy-session/caddy-session/session"
+	"github.com/caddy-session/caddy-session/store"
+)
+
+// listedStore runs afterList once a ListByIdentity has returned, before
+// the handler acts on what it listed.
+// beforeList runs once before one begins.
+type listedStore struct {
+	store.Store
+	beforeList, afterList func()
+	// omit leaves the session under it out of every listing, as a
+	// listing cut at store.MaxListByIdentity may.
+	omit *session.Hash
+}
+
+func (l *listedStore) ListByIdentity(ctx context.Context, realm, key, value string, now time.Time) ([]store.Entry, error) {
+	if l.beforeList != nil {
+		l.beforeList()
+		l.beforeList = nil
+	}
+	entries, err := l.Store.ListByIdentity(ctx, realm, key, value, now)
+	if l.omit != nil {
+		entries = slices.DeleteFunc(entries, func(e store.Entry) bool { return e.Hash == *l.omit })
+	}
+	if l.afterList != nil {
+		l.afterList()
+		l.afterList = nil
+	}
+	return entries, err
+}
+
+// rotate gives the session under hash a new ID, as a request of its own
+// device that sets keys does (user alice: a renewal; another: a login).
+func rotate(t *testing.T, s store.Store, h *Handler, hash session.Hash, keys map[string]string) session.Hash {
+	t.Helper()
+	return rotateAt(t, s, h, hash, clock.Now(), keys)
+}
+
+// rotateAt is rotate by a request that began at now.
+func rotateAt(t *testing.T, s store.Store, h *Handler, hash session.Hash, now time.Time, keys map[string]string) session.Hash {
+	t.Helper()
+	_, next := newSessionID()
+	res, err := s.Update(t.Context(), store.Update{Hash: hash, HasHash: true, NewHash: next,
+		Patch: &session.Patch{Set: keys, Renew: true}, Seen: "alice",
+		Identity: h.identity, Realm: h.realm, Now: now, Timeouts: h.timeouts, Limits: h.limits})
+	if err != nil || res.Hash != *next {
+		t.Fatalf("rotating %s: %+v, %v", hash.Short(), res, err)
+	}
+	return *next
+}
+
+// TestRevokeOfASessionThatRotated: the session that X-Session-Revoke names
+// gets a new ID between the check of the command and the revocation (its
+// device renewed it: the short hash now holds a forward record). The
+// revocation ends the successor, the same device's session; a successor
+// that is another user's (that device logged in as someone else) is not
+// the user's to end.
+func TestRevokeOfASessionThatRotated(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		keys    map[string]string
+		revoked bool
+	}{
+		{"renewed", map[string]string{"cart": "x"}, true},
+		{"logged in as another user", map[string]string{"user": "bob"}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := wiredHandler(t)
+			id, mine := newSessionID()
+			startSession(t, h, *mine, clock.Now())
+			_, other := newSessionID()
+			startSession(t, h, *other, clock.Now())
+			base := h.store
+			var successor session.Hash
+			h.store = &listedStore{Store: base, afterList: func() { successor = rotate(t, base, h, *other, tc.keys) }}
+
+			if _, err := serveWith(t, h, id, "X-Session-Revoke: "+other.Short()); err != nil {
+				t.Fatalf("ServeHTTP: %v", err)
+			}
+			if got := !isLive(t, h, successor); got != tc.revoked {
+				t.Errorf("the successor of the revoked session ended: %v, want %v", got, tc.revoked)
+			}
+			if !isLive(t, h, *mine) {
+				t.Error("the revoking session ended")
+			}
+		})
+	}
+}
+
+// TestEvictionOfASessionThatRotated: the cap's eviction of a session that
+// got a new ID after it was listed, by a request of its device that began
+// before the login (a slow renewal), ends the successor, so the login
+// leaves the user within the cap. A successor seen since the login began
+// is in use, and is not ended, as such a session would not be had the
+// listing shown it.
+func TestEvictionOfASessionThatRotated(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		renewed time.Duration // when the renewal's request began, from the login's
+		evicted bool
+	}{
+		{"by a request older than the login", -30 * time.Second, true},
+		{"by a request since the login began", time.Second, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := wiredHandler(t)
+			h.MaxSessionsPerIdentity = 1
+			_, old := newSessionID()
+			startSession(t, h, *old, clock.Now().Add(-time.Minute))
+			base := h.store
+			var successor session.Hash
+			loginAt := clock.Now()
+			h.store = &listedStore{Store: base, afterList: func() {
+				successor = rotateAt(t, base, h, *old, loginAt.Add(tc.renewed), map[string]string{"cart": "x"})
+			}}
+			hdr, err := serveWith(t, h, "", "X-Session-Set-User: alice")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !isLive(t, h, issuedHash(t, hdr)) {
+				t.Fatal("the login's session is not live")
+			}
+			if got := !isLive(t, h, successor); got != tc.evicted {
+				t.Errorf("the successor of the evicted session ended: %v, want %v", got, tc.evicted)
+			}
+		})
+	}
+}
+
+// TestRevokeFromASessionThatEnded: a request whose own session ended while
+// it was in flight (that device was itself revoked, or logged out) revokes
+// nothing: its commands are dropped, as any command of an ended session
+// is, whether the response also sets a key or only revokes. One whose
+// session was renewed meanwhile is still that user's session, and its
+// revocation applies.
+func TestRevokeFromASessionThatEnded(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		end      func(t *testing.T, s store.Store, h *Handler, mine session.Hash)
+		commands []string
+		revoked  bool
+	}{
+		{"ended, revoke only", deleteIn, nil, false},
+		{"ended, revoke and a key", deleteIn, []string{"X-Session-Set-Cart: x"}, false},
+		{"renewed, revoke only", renewIn, nil, true},
+		{"renewed, revoke and a key", renewIn, []string{"X-Session-Set-Cart: x"}, true},
+		{"ended, revoke only, no touch due", deleteIn, nil, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := wiredHandler(t)
+			id, mine := newSessionID()
+			seen := clock.Now().Add(-2 * time.Minute) // a touch is due
+			if strings.HasSuffix(tc.name, "no touch due") {
+				seen = clock.Now()
+			}
+			startSession(t, h, *mine, seen)
+			_, other := newSessionID()
+			startSession(t, h, *other, clock.Now())
+			base := h.store
+			h.store = &listedStore{Store: base, beforeList: func() { tc.end(t, base, h, *mine) }}
+			if _, err := serveWith(t, h, id, append([]string{"X-Session-Revoke: " + other.Short()}, tc.commands...)...); err != nil {
+				t.Fatalf("ServeHTTP: %v", err)
+			}
+			if got := !isLive(t, h, *other); got != tc.revoked {
+				t.Errorf("the other session revoked: %v, want %v", got, tc.revoked)
+			}
+		})
+	}
+}
+
+func deleteIn(t *testing.T, s store.Store, _ *Handler, hash session.Hash) {
+	t.Helper()
+	if err := s.Delete(t.Context(), hash); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func renewIn(t *testing.T, s store.Store, h *Handler, hash session.Hash) {
+	t.Helper()
+	rotate(t, s, h, hash, nil)
+}
+
+// TestRevokeFromASessionTheListingLeftOut: a user with more sessions than
+// a listing holds (store.MaxListByIdentity) may not find the request's
+// own among them; it is live all the same, and its revocation applies.
+func TestRevokeFromASessionTheListingLeftOut(t *testing.T) {
+	h := wiredHandler(t)
+	id, mine := newSessionID()
+	startSession(t, h, *mine, clock.Now())
+	_, other := newSessionID()
+	startSession(t, h, *other, clock.Now())
+	h.store = &listedStore{Store: h.store, omit: mine}
+	if _, err := serveWith(t, h, id, "X-Session-Revoke: "+other.Short()); err != nil {
+		t.Fatalf("ServeHTTP: %v", err)
+	}
+	if isLive(t, h, *other) {
+		t.Error("the other session was not revoked")
+	}
+}
