@@ -8,6 +8,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/dustin/go-humanize"
 
 	"github.com/caddy-session/caddy-session/session"
@@ -168,26 +169,43 @@ func (h *Handler) unmarshalStore(d *caddyfile.Dispenser) error {
 // unmarshalNoTouch reads the matchers of no_touch, resolved as the site's
 // directives resolve theirs.
 func (h *Handler) unmarshalNoTouch(d *caddyfile.Dispenser) error {
+	sets, err := h.unmarshalMatchers(d, "no_touch", "/poll*", nil,
+		"* would keep every request from extending a session; name the requests that only read it (@name, or a path)")
+	h.NoTouchRaw = append(h.NoTouchRaw, sets...)
+	return err
+}
+
+// unmarshalMatchers reads the arguments of a subdirective that takes
+// matchers of the site: named matchers (@name) and paths, resolved as the
+// site's directives resolve theirs, each one matcher set. example is a
+// path to suggest. * stands for star when it is not nil (an empty set
+// matches every request); otherwise it is refused, saying noStar.
+func (h *Handler) unmarshalMatchers(d *caddyfile.Dispenser, name, example string, star caddy.ModuleMap, noStar string) (caddyhttp.RawMatcherSets, error) {
 	n := d.CountRemainingArgs()
 	if n == 0 {
-		return d.ArgErr()
+		return nil, d.ArgErr()
 	}
 	if h.matcherToken == nil {
-		return d.Err("no_touch names matchers of the site, which only a session directive in a site can resolve")
+		return nil, d.Errf("%s names matchers of the site, which only a session directive in a site can resolve", name)
 	}
+	sets := make(caddyhttp.RawMatcherSets, 0, n)
 	for range n {
 		set, ok, err := h.matcherToken()
 		switch {
 		case err != nil:
-			return d.Errf("no_touch: %v", err)
+			return nil, d.Errf("%s: %v", name, err)
+		case !ok && star != nil:
+			return nil, d.Errf("%s: %q is not a matcher; name one defined in the site (@name), give a path (%s), or * for every request", name, d.Val(), example)
 		case !ok:
-			return d.Errf("no_touch: %q is not a matcher; name one defined in the site (@name), or give a path (/poll*)", d.Val())
+			return nil, d.Errf("%s: %q is not a matcher; name one defined in the site (@name), or give a path (%s)", name, d.Val(), example)
+		case set == nil && star == nil:
+			return nil, d.Errf("%s: %s", name, noStar)
 		case set == nil:
-			return d.Err("no_touch: * would keep every request from extending a session; name the requests that only read it (@name, or a path)")
+			set = star
 		}
-		h.NoTouchRaw = append(h.NoTouchRaw, set)
+		sets = append(sets, set)
 	}
-	return nil
+	return sets, nil
 }
 
 func (h *Handler) unmarshalHeaderPrefix(d *caddyfile.Dispenser) error {

@@ -185,26 +185,10 @@ func appendEscape(b []byte, r rune) []byte {
 // unmarshalDevices reads the matchers of devices, resolved as the site's
 // directives resolve theirs.
 func (h *Handler) unmarshalDevices(d *caddyfile.Dispenser) error {
-	n := d.CountRemainingArgs()
-	if n == 0 {
-		return d.ArgErr()
-	}
-	if h.matcherToken == nil {
-		return d.Err("devices names matchers of the site, which only a session directive in a site can resolve")
-	}
-	for range n {
-		set, ok, err := h.matcherToken()
-		switch {
-		case err != nil:
-			return d.Errf("devices: %v", err)
-		case !ok:
-			return d.Errf("devices: %q is not a matcher; name one defined in the site (@name), or give a path (/account/devices)", d.Val())
-		case set == nil:
-			return d.Err("devices: * would read the user's sessions from the store on every request; name the pages that show them (@name, or a path such as /account/devices)")
-		}
-		h.DevicesRaw = append(h.DevicesRaw, set)
-	}
-	return nil
+	sets, err := h.unmarshalMatchers(d, "devices", "/account/devices", nil,
+		"* would read the user's sessions from the store on every request; name the pages that show them (@name, or a path such as /account/devices)")
+	h.DevicesRaw = append(h.DevicesRaw, sets...)
+	return err
 }
 
 // unmarshalMaxSessions reads max_sessions_per_identity.

@@ -179,24 +179,8 @@ func errorStatus(err error) int {
 // unmarshalFlashOn reads the matchers of flash_on, resolved as the site's
 // directives resolve theirs; * is every request.
 func (h *Handler) unmarshalFlashOn(d *caddyfile.Dispenser) error {
-	n := d.CountRemainingArgs()
-	if n == 0 {
-		return d.ArgErr()
-	}
-	if h.matcherToken == nil {
-		return d.Err("flash_on names matchers of the site, which only a session directive in a site can resolve")
-	}
-	for range n {
-		set, ok, err := h.matcherToken()
-		switch {
-		case err != nil:
-			return d.Errf("flash_on: %v", err)
-		case !ok:
-			return d.Errf("flash_on: %q is not a matcher; name one defined in the site (@name), give a path (/account*), or * for every request", d.Val())
-		case set == nil:
-			set = caddy.ModuleMap{} // *: an empty matcher set, which every request matches
-		}
-		h.FlashOnRaw = append(h.FlashOnRaw, set)
-	}
-	return nil
+	// *: an empty matcher set, which every request matches.
+	sets, err := h.unmarshalMatchers(d, "flash_on", "/account*", caddy.ModuleMap{}, "")
+	h.FlashOnRaw = append(h.FlashOnRaw, sets...)
+	return err
 }
