@@ -4,8 +4,6 @@ import (
 	"maps"
 	"net/http"
 	"net/textproto"
-
-	"golang.org/x/net/http/httpguts"
 )
 
 // Flash values: X-Session-Flash-<Key>: <value> on a response stores a value
@@ -32,24 +30,7 @@ func (p *Protocol) parseFlash(patch *Patch, key string, values []string) *RuleEr
 	case keyReserved:
 		return &RuleError{Reason: "reserved_key", Detail: "flash value: " + CheckKey(key).Error()}
 	}
-	if len(values) != 1 {
-		return ruleError("conflict", "flash value %q is set %d times", key, len(values))
-	}
-	if _, dup := patch.Flash[key]; dup {
-		return ruleError("conflict", "flash value %q is set more than once", key)
-	}
-	v := values[0]
-	if !httpguts.ValidHeaderFieldValue(v) {
-		return ruleError("invalid_value", "flash value %q is not a valid header value", key)
-	}
-	if p.limits.ValueSize > 0 && len(v) > p.limits.ValueSize {
-		return ruleError("value_too_large", "flash value %q has %d bytes, over the limit of %d", key, len(v), p.limits.ValueSize)
-	}
-	if patch.Flash == nil {
-		patch.Flash = make(map[string]string)
-	}
-	patch.Flash[key] = v
-	return nil
+	return p.addValue(&patch.Flash, "flash value", key, values)
 }
 
 // FlashHeaderName is the request header that hands the flash value of key

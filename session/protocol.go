@@ -357,23 +357,30 @@ func (p *Protocol) parseSet(patch *Patch, key string, values []string) *RuleErro
 	if err != nil {
 		return err
 	}
+	return p.addValue(&patch.Set, "key", key, values)
+}
+
+// addValue adds the one value of a command that sets key (what names the
+// kind: a key, a flash value) to *into, checked as every value is: one
+// header line, a valid header value, within value_size.
+func (p *Protocol) addValue(into *map[string]string, what, key string, values []string) *RuleError {
 	if len(values) != 1 {
-		return ruleError("conflict", "key %q is set %d times", key, len(values))
+		return ruleError("conflict", "%s %q is set %d times", what, key, len(values))
 	}
-	if _, dup := patch.Set[key]; dup {
-		return ruleError("conflict", "key %q is set more than once", key)
+	if _, dup := (*into)[key]; dup {
+		return ruleError("conflict", "%s %q is set more than once", what, key)
 	}
 	v := values[0]
 	if !httpguts.ValidHeaderFieldValue(v) {
-		return ruleError("invalid_value", "the value of key %q is not a valid header value", key)
+		return ruleError("invalid_value", "the value of %s %q is not a valid header value", what, key)
 	}
 	if p.limits.ValueSize > 0 && len(v) > p.limits.ValueSize {
-		return ruleError("value_too_large", "the value of key %q has %d bytes, over the limit of %d", key, len(v), p.limits.ValueSize)
+		return ruleError("value_too_large", "the value of %s %q has %d bytes, over the limit of %d", what, key, len(v), p.limits.ValueSize)
 	}
-	if patch.Set == nil {
-		patch.Set = make(map[string]string)
+	if *into == nil {
+		*into = make(map[string]string)
 	}
-	patch.Set[key] = v
+	(*into)[key] = v
 	return nil
 }
 
