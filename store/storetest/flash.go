@@ -44,12 +44,7 @@ func Flash(t *testing.T, open func(t *testing.T) store.Store, pause Pause) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			s := open(t)
-			t.Cleanup(func() {
-				if err := s.Close(); err != nil {
-					t.Errorf("Close: %v", err)
-				}
-			})
+			s := opened(t, open)
 			tc.run(t, s, pause)
 		})
 	}

@@ -36,12 +36,7 @@ func Metadata(t *testing.T, open func(t *testing.T) store.Store, put Put) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			s := open(t)
-			t.Cleanup(func() {
-				if err := s.Close(); err != nil {
-					t.Errorf("Close: %v", err)
-				}
-			})
+			s := opened(t, open)
 			tc.run(t, s, put)
 		})
 	}

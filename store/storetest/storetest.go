@@ -119,12 +119,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			s := open(t)
-			t.Cleanup(func() {
-				if err := s.Close(); err != nil {
-					t.Errorf("Close: %v", err)
-				}
-			})
+			s := opened(t, open)
 			tc.run(t, s)
 		})
 	}
@@ -1258,4 +1253,17 @@ func testReturnsCopies(t *testing.T, s store.Store) {
 	check("a listed record")
 	scribble(mustUpdate(t, s, h, base, nil))
 	check("the record a touch returned")
+}
+
+// opened opens a store for one test and closes it when the test ends,
+// failing the test if Close does.
+func opened(t *testing.T, open func(t *testing.T) store.Store) store.Store {
+	t.Helper()
+	s := open(t)
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return s
 }
