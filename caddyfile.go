@@ -88,6 +88,7 @@ func parseSessionDirective(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue,
 //		max_sessions_per_identity <n>
 //		record_user_agent
 //		devices <matcher...>
+//		bind [user_agent] [ip [<ipv4 prefix length> [<ipv6 prefix length>]]]
 //	}
 //
 // Each subdirective may be given once, at every level. The matchers of
@@ -151,6 +152,7 @@ var handlerSubdirectives = map[string]func(h *Handler, d *caddyfile.Dispenser) e
 	"max_sessions_per_identity": (*Handler).unmarshalMaxSessions,
 	"record_user_agent":         (*Handler).unmarshalRecordUserAgent,
 	"devices":                   (*Handler).unmarshalDevices,
+	"bind":                      (*Handler).unmarshalBind,
 }
 
 func (h *Handler) unmarshalStore(d *caddyfile.Dispenser) error {

@@ -93,6 +93,10 @@ func (s *requestState) load(candidates []string) error {
 		if rec.Realm != "" && rec.Realm != h.realm {
 			continue
 		}
+		if binding := h.Bind.broken(rec, s.request); binding != "" {
+			h.logUnbound(hash, binding)
+			continue
+		}
 		s.hash, s.record = hash, rec
 		return nil
 	}
@@ -215,6 +219,9 @@ func (s *requestState) update(p plan) store.Update {
 	}
 	if h.RecordUserAgent {
 		u.UserAgent = s.request.UserAgent() // kept only by a session the update starts
+	}
+	if h.Bind != nil && h.Bind.IP != nil {
+		u.ClientNet = h.Bind.IP.clientNet(s.request) // as the User-Agent
 	}
 	if s.record != nil {
 		u.Hash, u.HasHash = s.hash, true
