@@ -89,6 +89,7 @@ func parseSessionDirective(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue,
 //		record_user_agent
 //		devices <matcher...>
 //		bind [user_agent] [ip [<ipv4 prefix length> [<ipv6 prefix length>]]]
+//		on_store_error 503|anonymous|stale <duration>
 //	}
 //
 // Each subdirective may be given once, at every level. The matchers of
@@ -153,6 +154,7 @@ var handlerSubdirectives = map[string]func(h *Handler, d *caddyfile.Dispenser) e
 	"record_user_agent":         (*Handler).unmarshalRecordUserAgent,
 	"devices":                   (*Handler).unmarshalDevices,
 	"bind":                      (*Handler).unmarshalBind,
+	"on_store_error":            (*Handler).unmarshalOnStoreError,
 }
 
 func (h *Handler) unmarshalStore(d *caddyfile.Dispenser) error {

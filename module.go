@@ -169,6 +169,11 @@ type Handler struct {
 	// it was. Default: none (see BindConfig for why).
 	Bind *BindConfig `json:"bind,omitempty"`
 
+	// What requests get while the store fails: `503`, `anonymous`, or a
+	// copy of sessions read lately (`stale`). See StoreErrorConfig.
+	// Default: `503`.
+	OnStoreError *StoreErrorConfig `json:"on_store_error,omitempty"`
+
 	store     store.Store
 	storeName string     // e.g. "bolt:/var/lib/caddy/session/sessions.db", for the admin API
 	backend   string     // e.g. "bolt", for metrics
@@ -187,8 +192,12 @@ type Handler struct {
 	devices   caddyhttp.MatcherSets // nil: no request gets the list of devices
 	devicesAs string                // the request header of the list
 	logger    *zap.Logger
-	events    *caddyevents.App // nil: no events (a handler outside a config)
-	ctx       caddy.Context    // the handler's own, with which events are emitted
+	// storeErrors is OnStoreError's policy; stale its copy of sessions,
+	// nil unless the policy is stale.
+	storeErrors storeErrorPolicy
+	stale       *staleCopy
+	events      *caddyevents.App // nil: no events (a handler outside a config)
+	ctx         caddy.Context    // the handler's own, with which events are emitted
 
 	// matcherToken resolves the next Caddyfile argument as a matcher of
 	// the site, while the session directive is parsed: the directive's
@@ -261,6 +270,9 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("registering session metrics: %v", err)
 	}
 	if err := h.provisionStore(ctx); err != nil {
+		return err
+	}
+	if err := h.provisionStoreErrors(); err != nil {
 		return err
 	}
 	app, err := sessionApp(ctx)
@@ -388,6 +400,9 @@ func (h *Handler) Validate() error {
 // Cleanup releases the default store; a configured store module is cleaned
 // up by Caddy.
 func (h *Handler) Cleanup() error {
+	if h.stale != nil {
+		releaseStaleCopy(h.storeName)
+	}
 	if h.ownStore != nil {
 		return h.ownStore.Cleanup()
 	}
