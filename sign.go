@@ -145,10 +145,7 @@ func (h *Handler) provisionSign(ctx caddy.Context) error {
 		source = &secretSource{secret: []byte(secret), rotate: rotate}
 	default:
 		storage := storageOf(ctx)
-		if _, local := storage.(*certmagic.FileStorage); local && h.backend == "redis" {
-			h.logger.Warn("sign: the signing keys are generated and kept in this instance's own storage, while the sessions are shared through Redis: every instance sharing them signs with a key of its own, and an app that fetched the keys of one instance refuses the tokens of the others; give sign a secret or key_files, or give the instances a shared storage",
-				zap.String("storage", storageKeysPath))
-		}
+		h.warnUnsharedKeys(storage)
 		source = &storageSource{storage: storage, rotate: rotate}
 	}
 	t.ring = &keyring{source: source, lifetime: t.lifetime, logger: h.logger}
@@ -157,6 +154,18 @@ func (h *Handler) provisionSign(ctx caddy.Context) error {
 	}
 	h.signer = t
 	return nil
+}
+
+// warnUnsharedKeys warns when keys generated in storage, the file system
+// of this instance, sign the tokens of sessions shared through Redis: each
+// instance would sign with its own key. A load is not refused for it, as
+// one instance on Redis is a valid setup; a storage module (shared, as
+// the instances of a cluster share their certificates) is trusted.
+func (h *Handler) warnUnsharedKeys(storage certmagic.Storage) {
+	if _, local := storage.(*certmagic.FileStorage); local && h.backend == "redis" {
+		h.logger.Warn("sign: the signing keys are generated and kept in this instance's own storage, while the sessions are shared through Redis: every instance sharing them signs with a key of its own, and an app that fetched the keys of one instance refuses the tokens of the others; give sign a secret or key_files, or give the instances a shared storage",
+			zap.String("storage", storageKeysPath))
+	}
 }
 
 // storageOf returns the config's storage; Caddy's default for a handler

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/caddyserver/certmagic"
 	"github.com/go-jose/go-jose/v4"
@@ -509,5 +510,75 @@ func TestSignedTokenOnlyWithASession(t *testing.T) {
 		case withSession && (len(tokens) != 1 || tokens[0] == "forged"):
 			t.Fatalf("a session's request reached the app with tokens %q, want the handler's one", tokens)
 		}
+	}
+}
+
+// TestWarnUnsharedKeys checks the warning for generated keys on Redis.
+func TestWarnUnsharedKeys(t *testing.T) {
+	rows := []struct {
+		backend string
+		storage certmagic.Storage
+		warned  bool
+	}{
+		{"redis", &certmagic.FileStorage{Path: t.TempDir()}, true},
+		{"redis", failingStorage{}, false}, // another storage module: shared
+		{"bolt", &certmagic.FileStorage{Path: t.TempDir()}, false},
+	}
+	for _, row := range rows {
+		core, logs := observer.New(zap.WarnLevel)
+		h := &Handler{backend: row.backend, logger: zap.New(core)}
+		h.warnUnsharedKeys(row.storage)
+		if got := logs.Len() == 1; got != row.warned {
+			t.Errorf("%s on %T: warned %v, want %v", row.backend, row.storage, got, row.warned)
+		}
+	}
+}
+
+// TestUnmarshalSign reads sign blocks and session_jwks from a Caddyfile.
+func TestUnmarshalSign(t *testing.T) {
+	rows := []struct{ name, input, want string }{
+		{"bare", "session {\n sign \n}", `{"sign":{}}`},
+		{"everything", "session {\n sign {\n keys user roles \n lifetime 30s \n rotate 24h \n secret {env.SIGN_SECRET} \n}\n}",
+			`{"sign":{"keys":["user","roles"],"lifetime":30000000000,"rotate":86400000000000,"secret":"{env.SIGN_SECRET}"}}`},
+		{"key files", "session {\n sign {\n key_file /etc/new.pem /etc/old.pem \n}\n}", `{"sign":{"key_files":["/etc/new.pem","/etc/old.pem"]}}`},
+		{"jwks", "session_jwks", `{}`},
+		{"jwks of a realm", "session_jwks {\n realm app \n}", `{"realm":"app"}`},
+	}
+	for _, row := range rows {
+		t.Run(row.name, func(t *testing.T) {
+			var v caddyfile.Unmarshaler = new(Handler)
+			if strings.HasPrefix(row.input, "session_jwks") {
+				v = new(JWKS)
+			}
+			if err := v.UnmarshalCaddyfile(caddyfile.NewTestDispenser(row.input)); err != nil {
+				t.Fatal(err)
+			}
+			got, _ := json.Marshal(v)
+			if !jsonEqual(t, string(got), row.want) {
+				t.Fatalf("got  %s\nwant %s", got, row.want)
+			}
+		})
+	}
+	errors := map[string]string{
+		"argument on sign":      "session {\n sign yes \n}",
+		"unknown sign setting":  "session {\n sign {\n algorithm RS256 \n}\n}",
+		"repeated sign setting": "session {\n sign {\n lifetime 1m \n lifetime 2m \n}\n}",
+		"bad lifetime":          "session {\n sign {\n lifetime soon \n}\n}",
+		"bad key":               "session {\n sign {\n keys a.b \n}\n}",
+		"no key files":          "session {\n sign {\n key_file \n}\n}",
+		"two secrets":           "session {\n sign {\n secret a b \n}\n}",
+		"argument on jwks":      "session_jwks /x /y",
+		"unknown jwks setting":  "session_jwks {\n cache 1m \n}",
+	}
+	for name, input := range errors {
+		t.Run(name, func(t *testing.T) {
+			var v caddyfile.Unmarshaler = new(Handler)
+			if strings.HasPrefix(input, "session_jwks") {
+				v = new(JWKS)
+			}
+			if err := v.UnmarshalCaddyfile(caddyfile.NewTestDispenser(input)); err == nil {
+				t.Fatalf("no error for %q", input)
+			}
+		})
 	}
 }
