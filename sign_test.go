@@ -582,3 +582,29 @@ func TestUnmarshalSign(t *testing.T) {
 		})
 	}
 }
+
+// TestSignedReadPathAllocations holds the read path with sign at the
+// allocations of the read path without it, while the token is cached:
+// the cached token's header value is shared, not copied.
+func TestSignedReadPathAllocations(t *testing.T) {
+	if testing.Short() {
+		t.Skip("allocation counts are measured in the full run")
+	}
+	u, _ := url.Parse("http://app.example.com/page")
+	w := &discard{h: http.Header{}}
+	measure := func(h *Handler, id string) float64 {
+		tmpl := browserHeader(id)
+		return testing.AllocsPerRun(200, func() {
+			clear(w.h)
+			r := newBenchRequest(u, tmpl)
+			if err := h.ServeHTTP(w, r, app); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+	plain := measure(benchHandler(t))
+	signed, id := benchHandlerWith(t, &Handler{Sign: &SignConfig{Secret: benchSecret}})
+	if got := measure(signed, id); got > plain {
+		t.Fatalf("a read with a cached token allocates %.0f times, without sign %.0f", got, plain)
+	}
+}
