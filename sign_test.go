@@ -11,8 +11,10 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"maps"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -559,7 +561,7 @@ func TestUnmarshalSign(t *testing.T) {
 			}
 		})
 	}
-	errors := map[string]string{
+	refused := map[string]string{
 		"argument on sign":      "session {\n sign yes \n}",
 		"unknown sign setting":  "session {\n sign {\n algorithm RS256 \n}\n}",
 		"repeated sign setting": "session {\n sign {\n lifetime 1m \n lifetime 2m \n}\n}",
@@ -570,7 +572,7 @@ func TestUnmarshalSign(t *testing.T) {
 		"argument on jwks":      "session_jwks /x /y",
 		"unknown jwks setting":  "session_jwks {\n cache 1m \n}",
 	}
-	for name, input := range errors {
+	for name, input := range refused {
 		t.Run(name, func(t *testing.T) {
 			var v caddyfile.Unmarshaler = new(Handler)
 			if strings.HasPrefix(input, "session_jwks") {
@@ -606,5 +608,58 @@ func TestSignedReadPathAllocations(t *testing.T) {
 	signed, id := benchHandlerWith(t, &Handler{Sign: &SignConfig{Secret: benchSecret}})
 	if got := measure(signed, id); got > plain {
 		t.Fatalf("a read with a cached token allocates %.0f times, without sign %.0f", got, plain)
+	}
+}
+
+// TestJWKSHandler serves the key set of session_jwks: the signing
+// handler's keys for GET, the header alone for HEAD, 405 for another
+// method, 404 for a realm with no signing handler.
+func TestJWKSHandler(t *testing.T) {
+	h, _ := benchHandlerWith(t, &Handler{Sign: &SignConfig{Secret: benchSecret}})
+	plain, _ := benchHandler(t) // does not sign: adds no key
+	config := &App{handlers: []*Handler{h, plain}, logger: zap.NewNop()}
+	if err := config.wired(); err != nil {
+		t.Fatal(err)
+	}
+	kid := h.signer.ring.at(time.Now()).active.kid
+	rows := []struct {
+		method, realm string
+		status        int
+		body          string // a part of the body
+	}{
+		{http.MethodGet, "", http.StatusOK, `"kid":"` + kid + `"`},
+		{http.MethodGet, h.realm, http.StatusOK, `"kid":"` + kid + `"`},
+		{http.MethodHead, "", http.StatusOK, ""},
+		{http.MethodPost, "", http.StatusMethodNotAllowed, ""},
+		{http.MethodGet, "another realm", http.StatusNotFound, ""},
+	}
+	for _, row := range rows {
+		t.Run(row.method+" "+row.realm, func(t *testing.T) {
+			j := &JWKS{Realm: row.realm, app: config}
+			r, _ := http.NewRequest(row.method, "http://app.example.com/jwks", nil)
+			w := httptest.NewRecorder()
+			err := j.ServeHTTP(w, r, nil)
+			status := w.Code
+			var he caddyhttp.HandlerError
+			if errors.As(err, &he) {
+				status = he.StatusCode
+			}
+			if status != row.status {
+				t.Fatalf("status %d (%v), want %d", status, err, row.status)
+			}
+			if row.status != http.StatusOK {
+				return
+			}
+			if ct := w.Header().Get("Content-Type"); ct != "application/jwk-set+json" {
+				t.Fatalf("Content-Type %q", ct)
+			}
+			body := w.Body.String()
+			if row.body == "" && body != "" || !strings.Contains(body, row.body) || strings.Count(body, `"kid"`) != min(1, len(row.body)) {
+				t.Fatalf("body %s, want one key, %s", body, row.body)
+			}
+			if strings.Contains(body, `"d"`) {
+				t.Fatal("the key set holds a private key")
+			}
+		})
 	}
 }
