@@ -90,6 +90,13 @@ func parseSessionDirective(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue,
 //		devices <matcher...>
 //		bind [user_agent] [ip [<ipv4 prefix length> [<ipv6 prefix length>]]]
 //		on_store_error 503|anonymous|stale <duration>
+//		sign {
+//			keys <key...>
+//			lifetime <duration>
+//			rotate <duration>
+//			secret <secret>
+//			key_file <pem file...>
+//		}
 //	}
 //
 // Each subdirective may be given once, at every level. The matchers of
@@ -155,6 +162,7 @@ var handlerSubdirectives = map[string]func(h *Handler, d *caddyfile.Dispenser) e
 	"devices":                   (*Handler).unmarshalDevices,
 	"bind":                      (*Handler).unmarshalBind,
 	"on_store_error":            (*Handler).unmarshalOnStoreError,
+	"sign":                      (*Handler).unmarshalSign,
 }
 
 func (h *Handler) unmarshalStore(d *caddyfile.Dispenser) error {

@@ -173,6 +173,15 @@ type Handler struct {
 	// copy of sessions read lately (`stale`). See StoreErrorConfig.
 	// Default: `503`.
 	OnStoreError *StoreErrorConfig `json:"on_store_error,omitempty"`
+	// Forward a signed token with every request of a session, as the
+	// request header `X-Session-Meta-Token` (with header_prefix): a
+	// compact JWS (EdDSA by default) holding the session's short hash
+	// (`sid`), the values of some of its keys (`session`, and `sub` for
+	// the identity key), the request's host (`aud`), method and path, and
+	// `iat` and `exp`, with the signing key's `kid` in its header. The
+	// public keys are served as a JWKS by the session_jwks handler and the
+	// admin API. Default: none.
+	Sign *SignConfig `json:"sign,omitempty"`
 
 	store     store.Store
 	storeName string     // e.g. "bolt:/var/lib/caddy/session/sessions.db", for the admin API
@@ -191,6 +200,7 @@ type Handler struct {
 	flashOn   caddyhttp.MatcherSets // nil: top-level navigations
 	devices   caddyhttp.MatcherSets // nil: no request gets the list of devices
 	devicesAs string                // the request header of the list
+	signer    *tokenSigner          // nil: no token
 	logger    *zap.Logger
 	// storeErrors is OnStoreError's policy; stale its copy of sessions,
 	// nil unless the policy is stale.
@@ -273,6 +283,9 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return err
 	}
 	if err := h.provisionStoreErrors(); err != nil {
+		return err
+	}
+	if err := h.provisionSign(ctx); err != nil {
 		return err
 	}
 	app, err := sessionApp(ctx)
@@ -431,6 +444,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if state.record != nil {
 		h.protocol.Forward(r.Header, state.record.Values)
 		h.forwardRemembered(r.Header, state.record)
+		if h.signer != nil {
+			state.forwardToken(r.Header)
+		}
 		if h.noTouch != nil {
 			state.keepRequestLine()
 		}
