@@ -163,7 +163,13 @@ func TestSignedTokenCache(t *testing.T) {
 	}
 	for _, row := range rows {
 		t.Run(row.name, func(t *testing.T) {
-			h, id := benchHandlerWith(t, &Handler{Sign: &SignConfig{Secret: benchSecret, Keys: []string{"user", "roles"}, Rotate: caddy.Duration(time.Hour)}})
+			// The requests run up to 70 minutes after the sessions are
+			// created (at a rotation boundary of the clock): timeouts
+			// longer than that keep the test from depending on the hour.
+			h, id := benchHandlerWith(t, &Handler{
+				Sign:        &SignConfig{Secret: benchSecret, Keys: []string{"user", "roles"}, Rotate: caddy.Duration(time.Hour)},
+				IdleTimeout: caddy.Duration(3 * time.Hour), AbsoluteTimeout: caddy.Duration(6 * time.Hour),
+			})
 			otherID, _ := createSession(t, h, benchValues)
 			start := time.Now().Truncate(time.Hour).Add(time.Hour - 10*time.Second) // 10s before a rotation: see "rotated"
 			if row.second.at != time.Hour {
@@ -670,7 +676,12 @@ func TestJWKSHandler(t *testing.T) {
 // rotation of the key, on a few URLs: every token verifies and is for
 // its own request. Under -race it shows the cache and the keyring safe.
 func TestSignedTokenConcurrent(t *testing.T) {
-	h, id := benchHandlerWith(t, &Handler{Sign: &SignConfig{Secret: benchSecret, Rotate: caddy.Duration(time.Hour)}})
+	// The requests run up to an hour after the session is created: see
+	// TestSignedTokenCache.
+	h, id := benchHandlerWith(t, &Handler{
+		Sign:        &SignConfig{Secret: benchSecret, Rotate: caddy.Duration(time.Hour)},
+		IdleTimeout: caddy.Duration(3 * time.Hour), AbsoluteTimeout: caddy.Duration(6 * time.Hour),
+	})
 	start := time.Now().Truncate(time.Hour).Add(time.Hour - 5*time.Second)
 	var wg sync.WaitGroup
 	tokens := make([][]string, 8)
