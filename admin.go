@@ -73,12 +73,12 @@ func (a *AdminAPI) Provision(ctx caddy.Context) error {
 
 // Routes returns the routes of the session endpoints.
 func (a *AdminAPI) Routes() []caddy.AdminRoute {
-	return []caddy.AdminRoute{
+	return append([]caddy.AdminRoute{
 		{Pattern: adminStoresPath, Handler: caddy.AdminHandlerFunc(a.handleStores)},
 		{Pattern: adminSessionsPath, Handler: caddy.AdminHandlerFunc(a.handleList)},
 		{Pattern: adminSessionsPath + "/", Handler: caddy.AdminHandlerFunc(a.handleSession)},
 		{Pattern: adminRevokePath, Handler: caddy.AdminHandlerFunc(a.handleRevoke)},
-	}
+	}, a.transferRoutes()...)
 }
 
 // storeView is one store in GET /session/stores.
