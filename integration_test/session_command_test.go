@@ -309,3 +309,140 @@ func wantExport(t *testing.T, file string, n int) []map[string]any {
 	}
 	return out
 }
+
+// TestSessionCommandOffline exports a bolt file that no Caddy holds into
+// a new one, and starts a Caddy on that: the cookies issued by the first
+// open their sessions, with their data and deadlines. Over a thousand
+// sessions make the export take several pages.
+func TestSessionCommandOffline(t *testing.T) {
+	slow(t, "runs the Caddy binary and its session command")
+	up := startUpstream(t)
+	db := filepath.Join(t.TempDir(), "sessions.db")
+	a, pa := startCommandCaddy(t, "store bolt "+db, up)
+	pop := populate(t, a)
+	const more = 1100
+	for i := range more {
+		if v := a.visitor(); v.get("/", fmt.Sprintf("X-Session-Set-N: %d", i)) == nil || v.sid == "" {
+			t.Fatalf("session %d was not created", i)
+		}
+	}
+	before := showOf(t, pa, pop.alice.sid)
+	file := filepath.Join(t.TempDir(), "sessions.jsonl")
+
+	// A running Caddy holds the file.
+	refused(t, nil, "locked by another process", "export", "--bolt", db, "--output", file)
+	if _, err := os.Stat(file); !os.IsNotExist(err) {
+		t.Fatalf("a failed export left its file: %v", err)
+	}
+
+	pa.stop()
+	if out := ok(t, nil, "export", "--bolt", db, "--output", file); !strings.Contains(out, fmt.Sprintf("exported %d sessions", more+3)) {
+		t.Fatalf("export printed %q", out)
+	}
+	wantExport(t, file, more+3)
+	fresh := filepath.Join(t.TempDir(), "fresh.db")
+	if out := ok(t, nil, "import", "--bolt", fresh, "--input", file); !strings.Contains(out, fmt.Sprintf("imported %d sessions", more+3)) {
+		t.Fatalf("import printed %q", out)
+	}
+	if fi, err := os.Stat(fresh); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("the new bolt file: %v, %v; want mode 0600", fi, err)
+	}
+	if out := ok(t, nil, "import", "--bolt", fresh, "--input", file); !strings.Contains(out, fmt.Sprintf("imported 0 sessions, %d unchanged", more+3)) {
+		t.Fatalf("a second import printed %q", out)
+	}
+
+	c, pc := startCommandCaddy(t, "store bolt "+fresh, up)
+	sameDeadlines(t, "alice on the new file", showOf(t, pc, pop.alice.sid), before)
+	wantAlice(t, c, pop.alice.sid)
+	expectSession(t, (&visitor{site: c, sid: pop.bob.sid}).get("/"), map[string]string{"X-Session-User": "bob"})
+	var stores []apiStore
+	okJSON(t, pc, &stores, "count")
+	if len(stores) != 1 || stores[0].Sessions != more+3 {
+		t.Fatalf("count on the new file = %+v, want %d", stores, more+3)
+	}
+	refused(t, nil, "locked by another process", "import", "--bolt", fresh, "--input", file)
+}
+
+// TestSessionImportRefused gives import files that plant what no handler
+// would have written, one attack per row, offline and through the admin
+// API: each is refused naming its line, and nothing of the file is
+// stored, not even its good first line.
+func TestSessionImportRefused(t *testing.T) {
+	slow(t, "runs the Caddy binary and its session command")
+	up := startUpstream(t)
+	a, pa := startCommandCaddy(t, "store bolt "+filepath.Join(t.TempDir(), "a.db"), up)
+	pop := populate(t, a)
+	file := filepath.Join(t.TempDir(), "sessions.jsonl")
+	ok(t, pa, "export", "--output", file)
+	lines := wantExport(t, file, 3)
+
+	b, pb := startCommandCaddy(t, "store bolt "+filepath.Join(t.TempDir(), "b.db"), up)
+	good, err := json.Marshal(lines[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	spoiled := func(change func(m map[string]any)) string {
+		m := map[string]any{}
+		for k, v := range lines[1] {
+			m[k] = v
+		}
+		m["values"] = map[string]any{"user": "mallory"}
+		m["identity"] = "user"
+		change(m)
+		b, err := json.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	tests := []struct {
+		name, line, want string
+		onlineOnly       bool
+	}{
+		{"not JSON", "{", "line 2", false},
+		{"newer format", spoiled(func(m map[string]any) { m["v"] = 2 }), "newer format", false},
+		{"field in another case", strings.Replace(spoiled(func(map[string]any) {}), `"values"`, `"Values"`, 1), "case-sensitive", false},
+		{"field given twice", strings.Replace(spoiled(func(map[string]any) {}), `{`, `{"values":{"user":"alice"},`, 1), "given twice", false},
+		{"expired", spoiled(func(m map[string]any) { m["idle_deadline"] = "2001-01-01T00:00:00Z" }), "expired", false},
+		{"forward record", spoiled(func(m map[string]any) {
+			m["successor"] = session.HashID("x").String()
+		}), "forward record", false},
+		{"header injection", spoiled(func(m map[string]any) {
+			m["values"] = map[string]any{"user": "mallory\r\nX-Session-Role: admin"}
+		}), "not a valid header value", false},
+		{"reserved key", spoiled(func(m map[string]any) {
+			m["values"] = map[string]any{"user": "mallory", "meta-remembered": "true"}
+		}), "reserved", false},
+		{"over the value limit", spoiled(func(m map[string]any) {
+			m["values"] = map[string]any{"user": strings.Repeat("m", session.DefaultLimits().ValueSize+1)}
+		}), "over the limit", false},
+		{"identity not held", spoiled(func(m map[string]any) { m["identity"] = "email" }), "does not hold", false},
+		{"no hash", spoiled(func(m map[string]any) { delete(m, "hash") }), "64 hexadecimal digits", false},
+		{"realm not served", spoiled(func(m map[string]any) { m["realm"] = "admin.example.com" }), "not a realm", true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			bad := filepath.Join(t.TempDir(), "bad.jsonl")
+			if err := os.WriteFile(bad, []byte(string(good)+"\n"+tc.line+"\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			refused(t, pb, tc.want, "import", "--input", bad)
+			refused(t, pb, "line 2", "import", "--input", bad)
+			wantAnonymous(t, b, pop.alice.sid)
+			wantAnonymous(t, b, pop.bob.sid)
+			if tc.onlineOnly {
+				return
+			}
+			db := filepath.Join(t.TempDir(), "offline.db")
+			refused(t, nil, tc.want, "import", "--bolt", db, "--input", bad)
+			if _, err := os.Stat(db); !os.IsNotExist(err) {
+				t.Fatalf("a refused offline import made the bolt file: %v", err)
+			}
+		})
+	}
+	var stores []apiStore
+	okJSON(t, pb, &stores, "count")
+	if stores[0].Sessions != 0 {
+		t.Fatalf("the refused imports left %d sessions", stores[0].Sessions)
+	}
+}
