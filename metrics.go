@@ -40,8 +40,7 @@ func newCounter(name, help string, labels ...string) *prometheus.CounterVec {
 // registerMetrics adds the session metrics to a config's registry; a
 // second handler in the same config finds them there already.
 func registerMetrics(registry *prometheus.Registry) error {
-	m := &sessionMetrics
-	for _, c := range []prometheus.Collector{m.created, m.renewed, m.destroyed, m.expired, m.rejected, m.dropped, m.storeTime, m.storeErrors} {
+	for _, c := range metricCollectors() {
 		err := registry.Register(c)
 		var already prometheus.AlreadyRegisteredError
 		if err != nil && !errors.As(err, &already) {
@@ -49,6 +48,13 @@ func registerMetrics(registry *prometheus.Registry) error {
 		}
 	}
 	return nil
+}
+
+// metricCollectors are the session metrics, as registerMetrics registers
+// them.
+func metricCollectors() []prometheus.Collector {
+	m := &sessionMetrics
+	return []prometheus.Collector{m.created, m.renewed, m.destroyed, m.expired, m.rejected, m.dropped, m.storeTime, m.storeErrors}
 }
 
 // instrumented times every operation of a store and counts its failures.
