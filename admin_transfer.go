@@ -109,7 +109,9 @@ func (a *AdminAPI) handleExport(w http.ResponseWriter, r *http.Request) error {
 // a forward record, over the handler's limits or of a realm the store's
 // handlers do not serve refuses the whole body, naming its line. The
 // query's line is the number of the body's first line in the file, so
-// that the command sending a file in batches gets the file's numbers.
+// that the command sending a file in batches gets the file's numbers;
+// dry_run=true checks the lines and stores nothing, so that the command
+// checks every batch before it stores any.
 func (a *AdminAPI) handleImport(w http.ResponseWriter, r *http.Request) error {
 	if err := checkMethod(w, r, http.MethodPost); err != nil {
 		return err
@@ -117,7 +119,7 @@ func (a *AdminAPI) handleImport(w http.ResponseWriter, r *http.Request) error {
 	if err := checkLinesContentType(r); err != nil {
 		return err
 	}
-	q, err := queryParams(r, "store", "overwrite", "line")
+	q, err := queryParams(r, "store", "overwrite", "line", "dry_run")
 	if err != nil {
 		return err
 	}
@@ -126,6 +128,10 @@ func (a *AdminAPI) handleImport(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	overwrite, err := boolParam(q, "overwrite")
+	if err != nil {
+		return err
+	}
+	dryRun, err := boolParam(q, "dry_run")
 	if err != nil {
 		return err
 	}
@@ -164,6 +170,9 @@ func (a *AdminAPI) handleImport(w http.ResponseWriter, r *http.Request) error {
 		lines = append(lines, rd.Line())
 	}
 
+	if dryRun {
+		return writeJSON(w, importView{KeptHashes: []string{}})
+	}
 	statuses, err := h.store.Import(r.Context(), imp)
 	var refused *store.ImportError
 	if errors.As(err, &refused) {

@@ -270,32 +270,42 @@ func readImport(in io.Reader, now time.Time) ([]importLine, error) {
 }
 
 // importOnline sends the lines to the admin API in batches, each with the
-// number of its first line so that an error names the file's line.
+// number of its first line so that an error names the file's line: first
+// every batch as a dry run, which the handler checks against its limits
+// and realms, then every batch for real, so that a bad line stores
+// nothing of the file.
 func importOnline(fl caddycmd.Flags, lines []importLine) (importView, error) {
 	total := importView{KeptHashes: []string{}}
-	for start := 0; start < len(lines); start += importBatch {
-		batch := lines[start:min(start+importBatch, len(lines))]
-		var body bytes.Buffer
-		for _, l := range batch {
-			body.Write(l.raw)
-		}
-		q := storeQuery(fl)
-		q.Set("line", strconv.Itoa(batch[0].number))
-		if fl.Bool("overwrite") {
-			q.Set("overwrite", "true")
-		}
-		var got importView
-		if err := adminCall(fl, http.MethodPost, adminImportPath, q, &body, linesContentType, &got); err != nil {
-			done := ""
-			if start > 0 {
-				done = fmt.Sprintf(" (the sessions before line %d are imported: run the import again once this is fixed, and they will be unchanged)", batch[0].number)
+	for _, dryRun := range []bool{true, false} {
+		for start := 0; start < len(lines); start += importBatch {
+			batch := lines[start:min(start+importBatch, len(lines))]
+			var body bytes.Buffer
+			for _, l := range batch {
+				body.Write(l.raw)
 			}
-			return total, fmt.Errorf("importing%s: %v", done, err)
+			q := storeQuery(fl)
+			q.Set("line", strconv.Itoa(batch[0].number))
+			if fl.Bool("overwrite") {
+				q.Set("overwrite", "true")
+			}
+			if dryRun {
+				q.Set("dry_run", "true")
+			}
+			var got importView
+			if err := adminCall(fl, http.MethodPost, adminImportPath, q, &body, linesContentType, &got); err != nil {
+				switch {
+				case dryRun:
+					return total, fmt.Errorf("nothing imported: %v", err)
+				case start > 0:
+					return total, fmt.Errorf("importing (the sessions before line %d are imported: run the import again, and they will be unchanged): %v", batch[0].number, err)
+				}
+				return total, fmt.Errorf("importing: %v", err)
+			}
+			total.Imported += got.Imported
+			total.Unchanged += got.Unchanged
+			total.Kept += got.Kept
+			total.KeptHashes = append(total.KeptHashes, got.KeptHashes...)
 		}
-		total.Imported += got.Imported
-		total.Unchanged += got.Unchanged
-		total.Kept += got.Kept
-		total.KeptHashes = append(total.KeptHashes, got.KeptHashes...)
 	}
 	return total, nil
 }

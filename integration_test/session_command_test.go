@@ -440,6 +440,16 @@ func TestSessionImportRefused(t *testing.T) {
 			}
 		})
 	}
+	// A line the handler refuses in a later batch stores nothing of the
+	// batches before it either.
+	long := filepath.Join(t.TempDir(), "long.jsonl")
+	body := strings.Repeat(string(good)+"\n", 1100) + spoiled(func(m map[string]any) { m["realm"] = "elsewhere" }) + "\n"
+	if err := os.WriteFile(long, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	refused(t, pb, "line 1101", "import", "--input", long)
+	wantAnonymous(t, b, pop.alice.sid)
+
 	var stores []apiStore
 	okJSON(t, pb, &stores, "count")
 	if stores[0].Sessions != 0 {
