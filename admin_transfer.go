@@ -87,6 +87,9 @@ func (a *AdminAPI) handleExport(w http.ResponseWriter, r *http.Request) error {
 	}
 	now := clock.Now()
 	entries, next, err := h.store.List(r.Context(), q.Get("cursor"), limit, now)
+	if errors.Is(err, store.ErrBadCursor) {
+		return badRequest(fmt.Errorf("cursor %q: pass back the next_cursor of the previous page, or none for the first page", q.Get("cursor")))
+	}
 	if err != nil {
 		return storeFailure(fmt.Errorf("exporting the sessions of store %s: %v", h.storeName, err))
 	}

@@ -12,6 +12,10 @@ import (
 	"github.com/caddy-session/caddy-session/session"
 )
 
+// ErrBadCursor is returned by a List given a cursor it did not return: the
+// caller's mistake, not a failure of the store.
+var ErrBadCursor = errors.New("bad session list cursor")
+
 // Import is one batch of sessions moved from another store (caddy session
 // import), each to be stored as it was: under its hash, with its times,
 // deadlines, realm and metadata, and indexed under its identity key, so

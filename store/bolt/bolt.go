@@ -492,7 +492,7 @@ func (s *Store) List(ctx context.Context, cursor string, limit int, now time.Tim
 	if cursor != "" {
 		h, err := session.ParseHash(cursor)
 		if err != nil {
-			return nil, "", fmt.Errorf("bad session list cursor %q: pass back the cursor a list returned", cursor)
+			return nil, "", fmt.Errorf("%w %q: pass back the cursor a list returned", store.ErrBadCursor, cursor)
 		}
 		after = h
 	}

@@ -170,7 +170,7 @@ func parseCursor(cursor string) (int, session.Hash, error) {
 	if cursor == "" {
 		return 0, session.Hash{}, nil
 	}
-	bad := fmt.Errorf("bad session list cursor %q: pass back the cursor a list returned", cursor)
+	bad := fmt.Errorf("%w %q: pass back the cursor a list returned", store.ErrBadCursor, cursor)
 	if len(cursor) < 5 || cursor[3] != '-' {
 		return 0, session.Hash{}, bad
 	}

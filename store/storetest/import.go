@@ -209,3 +209,13 @@ func testImportRoundTrip(t *testing.T, s store.Store) {
 	}
 	wantListed(t, s, shop, identity, "alice", now, hashOf("plain"))
 }
+
+// testListBadCursor gives List a cursor it never returned: the caller's
+// mistake, told apart from a failure of the store.
+func testListBadCursor(t *testing.T, s store.Store) {
+	for _, cursor := range []string{"page2", hashOf("x").String() + "x", "zzz-" + hashOf("x").String()} {
+		if _, _, err := s.List(t.Context(), cursor, 10, base); !errors.Is(err, store.ErrBadCursor) {
+			t.Errorf("List(%q) = %v, want ErrBadCursor", cursor, err)
+		}
+	}
+}

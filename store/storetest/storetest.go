@@ -123,6 +123,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ImportOverExpired", testImportOverExpired},
 		{"ImportRefused", testImportRefused},
 		{"ImportRoundTrip", testImportRoundTrip},
+		{"ListBadCursor", testListBadCursor},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
