@@ -201,6 +201,32 @@ func TestSessionCommand(t *testing.T) {
 			if out := ok(t, pa, "list"); strings.Contains(out, pop.alice.sid) {
 				t.Fatal("list printed a session ID")
 			}
+			// Page by page, in the store's own order (Redis's cursor is not
+			// a hash), every session once.
+			seen := map[string]bool{}
+			for cursor, pages := "", 0; ; pages++ {
+				args := []string{"list", "--limit", "1"}
+				if cursor != "" {
+					args = append(args, "--cursor", cursor)
+				}
+				var p struct {
+					Sessions   []apiSession `json:"sessions"`
+					NextCursor string       `json:"next_cursor"`
+				}
+				okJSON(t, pa, &p, args...)
+				for _, s := range p.Sessions {
+					seen[s.Hash] = true
+				}
+				if cursor = p.NextCursor; cursor == "" || pages > 3 {
+					break
+				}
+				if out := ok(t, pa, args...); !strings.Contains(out, "--cursor "+cursor) {
+					t.Fatalf("list --limit 1 printed %q: want the next page's command", out)
+				}
+			}
+			if len(seen) != 3 {
+				t.Fatalf("list page by page gave %d sessions, want 3", len(seen))
+			}
 
 			// show
 			before := showOf(t, pa, pop.alice.sid)
