@@ -366,6 +366,12 @@ func TestSessionCommandOffline(t *testing.T) {
 		t.Fatalf("export printed %q", out)
 	}
 	wantExport(t, file, more+3)
+	// To standard output, the file is the output and the report goes to
+	// standard error.
+	r := caddySession(t, nil, "export", "--bolt", db, "--output", "-")
+	if want, _ := os.ReadFile(file); r.err != nil || r.stdout != string(want) || !strings.Contains(r.stderr, "exported") {
+		t.Fatalf("export --output - = %v, %d bytes out (want %d), stderr %q", r.err, len(r.stdout), len(want), r.stderr)
+	}
 	fresh := filepath.Join(t.TempDir(), "fresh.db")
 	if out := ok(t, nil, "import", "--bolt", fresh, "--input", file); !strings.Contains(out, fmt.Sprintf("imported %d sessions", more+3)) {
 		t.Fatalf("import printed %q", out)
