@@ -42,8 +42,7 @@ func newCounter(name, help string, labels ...string) *prometheus.CounterVec {
 // registerMetrics adds the session metrics to a config's registry; a
 // second handler in the same config finds them there already.
 func registerMetrics(registry *prometheus.Registry) error {
-	m := &sessionMetrics
-	for _, c := range []prometheus.Collector{m.created, m.renewed, m.destroyed, m.expired, m.rejected, m.dropped, m.unbound, m.storeErrorDecisions, m.storeTime, m.storeErrors} {
+	for _, c := range metricCollectors() {
 		err := registry.Register(c)
 		var already prometheus.AlreadyRegisteredError
 		if err != nil && !errors.As(err, &already) {
@@ -51,6 +50,13 @@ func registerMetrics(registry *prometheus.Registry) error {
 		}
 	}
 	return nil
+}
+
+// metricCollectors are the session metrics, as registerMetrics registers
+// them.
+func metricCollectors() []prometheus.Collector {
+	m := &sessionMetrics
+	return []prometheus.Collector{m.created, m.renewed, m.destroyed, m.expired, m.rejected, m.dropped, m.unbound, m.storeErrorDecisions, m.storeTime, m.storeErrors}
 }
 
 // instrumented times every operation of a store and counts its failures.
@@ -90,7 +96,7 @@ func (s instrumented) observeWith(o prometheus.Observer, op string, start time.T
 // its own so that the errors.As target is only allocated for an error.
 func isFailure(err error) bool {
 	var ruleErr *session.RuleError
-	return !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrStale) && !errors.As(err, &ruleErr)
+	return !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrStale) && !errors.Is(err, store.ErrBadCursor) && !errors.As(err, &ruleErr)
 }
 
 func (s instrumented) Load(ctx context.Context, h session.Hash, now time.Time, t session.Timeouts) (*session.Record, error) {
