@@ -90,6 +90,7 @@ func parseSessionDirective(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue,
 //		devices <matcher...>
 //		bind [user_agent] [ip [<ipv4 prefix length> [<ipv6 prefix length>]]]
 //		on_store_error 503|anonymous|stale <duration>
+//		fallback_store <backend> [<args...>] [{ ... }]
 //		sign {
 //			keys <key...>
 //			lifetime <duration>
@@ -162,6 +163,7 @@ var handlerSubdirectives = map[string]func(h *Handler, d *caddyfile.Dispenser) e
 	"devices":                   (*Handler).unmarshalDevices,
 	"bind":                      (*Handler).unmarshalBind,
 	"on_store_error":            (*Handler).unmarshalOnStoreError,
+	"fallback_store":            (*Handler).unmarshalFallbackStore,
 	"sign":                      (*Handler).unmarshalSign,
 }
 

@@ -8,7 +8,7 @@ import (
 func init() {
 	caddycmd.RegisterCommand(caddycmd.Command{
 		Name:  "session",
-		Usage: "list|show|revoke|count|export|import [--address <interface>] [--store <name>] [--json]",
+		Usage: "list|show|revoke|count|export|import|migrate [--address <interface>] [--store <name>] [--json]",
 		Short: "Lists, revokes, exports and imports the sessions of the session handler",
 		Long: `
 Works on the sessions of a running Caddy through its admin API, as
@@ -44,7 +44,7 @@ With several session stores in the config, name one with --store. With
 			f.StringP("adapter", "a", "", "Name of config adapter to apply")
 			f.String("store", "", "Name of the session store, when the config has several")
 			f.Bool("json", false, "Print JSON instead of text")
-			cmd.AddCommand(listCommand(), showCommand(), revokeCommand(), countCommand(), exportCommand(), importCommand())
+			cmd.AddCommand(listCommand(), showCommand(), revokeCommand(), countCommand(), exportCommand(), importCommand(), migrateCommand())
 		},
 	})
 }

@@ -53,6 +53,13 @@ type Handler struct {
 	// Default: `bolt`, a bbolt database under Caddy's data directory.
 	StoreRaw json.RawMessage `json:"store,omitempty" caddy:"namespace=http.handlers.session.stores inline_key=backend"`
 
+	// The store the sessions are moving away from, during a migration to
+	// store: a session that store does not hold is read from this one and
+	// copied into store on first use; writes go to store only, and a
+	// session that ends is removed from both. Remove it once
+	// `caddy session migrate` has copied the rest. Default: none.
+	FallbackStoreRaw json.RawMessage `json:"fallback_store,omitempty" caddy:"namespace=http.handlers.session.stores inline_key=backend"`
+
 	// The session cookie. Default: `sid`, `Path=/`, `HttpOnly`,
 	// `SameSite=Lax`, `Secure` when the request came over TLS, and no
 	// expiry (a browser-session cookie).
@@ -184,24 +191,28 @@ type Handler struct {
 	Sign *SignConfig `json:"sign,omitempty"`
 
 	store     store.Store
-	storeName string     // e.g. "bolt:/var/lib/caddy/session/sessions.db", for the admin API
-	backend   string     // e.g. "bolt", for metrics
-	ownStore  *BoltStore // the default store, which the handler cleans up
-	protocol  *session.Protocol
-	cookie    *session.Cookie
-	timeouts  session.Timeouts
-	limits    session.Limits
-	identity  string
-	rules     rules
-	realm     string // Realm, or the site's, once the app has wired the config
-	app       *App
-	touches   *touchFilter
-	noTouch   caddyhttp.MatcherSets // nil: every request touches
-	flashOn   caddyhttp.MatcherSets // nil: top-level navigations
-	devices   caddyhttp.MatcherSets // nil: no request gets the list of devices
-	devicesAs string                // the request header of the list
-	signer    *tokenSigner          // nil: no token
-	logger    *zap.Logger
+	storeName string // e.g. "bolt:/var/lib/caddy/session/sessions.db", for the admin API
+	// fallback is the store behind fallback_store, and fallbackName its
+	// name; nil and "" without one.
+	fallback     *store.Fallback
+	fallbackName string
+	backend      string     // e.g. "bolt", for metrics
+	ownStore     *BoltStore // the default store, which the handler cleans up
+	protocol     *session.Protocol
+	cookie       *session.Cookie
+	timeouts     session.Timeouts
+	limits       session.Limits
+	identity     string
+	rules        rules
+	realm        string // Realm, or the site's, once the app has wired the config
+	app          *App
+	touches      *touchFilter
+	noTouch      caddyhttp.MatcherSets // nil: every request touches
+	flashOn      caddyhttp.MatcherSets // nil: top-level navigations
+	devices      caddyhttp.MatcherSets // nil: no request gets the list of devices
+	devicesAs    string                // the request header of the list
+	signer       *tokenSigner          // nil: no token
+	logger       *zap.Logger
 	// storeErrors is OnStoreError's policy; stale its copy of sessions,
 	// nil unless the policy is stale.
 	storeErrors storeErrorPolicy
@@ -280,6 +291,9 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("registering session metrics: %v", err)
 	}
 	if err := h.provisionStore(ctx); err != nil {
+		return err
+	}
+	if err := h.provisionFallback(ctx); err != nil {
 		return err
 	}
 	if err := h.provisionStoreErrors(); err != nil {
