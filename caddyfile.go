@@ -88,11 +88,14 @@ func parseSessionDirective(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue,
 //		max_sessions_per_identity <n>
 //		record_user_agent
 //		devices <matcher...>
+//		csrf {
+//			...                        # see Handler.unmarshalCSRF
+//		}
 //	}
 //
 // Each subdirective may be given once, at every level. The matchers of
-// no_touch, flash_on and devices are named matchers of the site (@name)
-// or paths (/poll*); each is one matcher set. flash_on also takes *, every
+// no_touch, flash_on, devices and csrf's exempt are named matchers of the
+// site (@name) or paths (/poll*); each is one matcher set. flash_on also takes *, every
 // request.
 func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // the directive's name
@@ -151,6 +154,7 @@ var handlerSubdirectives = map[string]func(h *Handler, d *caddyfile.Dispenser) e
 	"max_sessions_per_identity": (*Handler).unmarshalMaxSessions,
 	"record_user_agent":         (*Handler).unmarshalRecordUserAgent,
 	"devices":                   (*Handler).unmarshalDevices,
+	"csrf":                      (*Handler).unmarshalCSRF,
 }
 
 func (h *Handler) unmarshalStore(d *caddyfile.Dispenser) error {

@@ -163,6 +163,11 @@ type Handler struct {
 	// none.
 	DevicesRaw caddyhttp.RawMatcherSets `json:"devices,omitempty" caddy:"namespace=http.matchers"`
 
+	// Protection from cross-site request forgery (csrf.go): unsafe
+	// requests must come from the site's own pages, and with a token
+	// configured, those of a session must echo its token. Default: off.
+	CSRF *CSRFConfig `json:"csrf,omitempty"`
+
 	store     store.Store
 	storeName string     // e.g. "bolt:/var/lib/caddy/session/sessions.db", for the admin API
 	backend   string     // e.g. "bolt", for metrics
@@ -180,6 +185,7 @@ type Handler struct {
 	flashOn   caddyhttp.MatcherSets // nil: top-level navigations
 	devices   caddyhttp.MatcherSets // nil: no request gets the list of devices
 	devicesAs string                // the request header of the list
+	csrf      *csrfGuard            // nil: no CSRF protection
 	logger    *zap.Logger
 	events    *caddyevents.App // nil: no events (a handler outside a config)
 	ctx       caddy.Context    // the handler's own, with which events are emitted
@@ -249,6 +255,9 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return err
 	}
 	if err := h.provisionDevices(ctx); err != nil {
+		return err
+	}
+	if err := h.provisionCSRF(ctx); err != nil {
 		return err
 	}
 	if err := registerMetrics(ctx.GetMetricsRegistry()); err != nil {
@@ -403,6 +412,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	}
 	if err != nil {
 		return caddyhttp.Error(http.StatusServiceUnavailable, err)
+	}
+	if h.csrf != nil {
+		if err := state.guardCSRF(r); err != nil {
+			return err
+		}
 	}
 	if state.record != nil {
 		h.protocol.Forward(r.Header, state.record.Values)

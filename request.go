@@ -25,6 +25,9 @@ type requestState struct {
 	now     time.Time
 	hash    session.Hash
 	record  *session.Record // nil: anonymous
+	// id is the raw ID of the session loaded, from which csrf derives its
+	// token; never logged, forwarded or stored.
+	id string
 	// moved reports that the request presented an ID that a rotation has
 	// given a successor: such a request may not start a session.
 	moved bool
@@ -93,7 +96,7 @@ func (s *requestState) load(candidates []string) error {
 		if rec.Realm != "" && rec.Realm != h.realm {
 			continue
 		}
-		s.hash, s.record = hash, rec
+		s.hash, s.record, s.id = hash, rec, id
 		return nil
 	}
 	return nil
