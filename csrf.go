@@ -250,10 +250,14 @@ func originOf(v string) (string, bool) {
 // request and the session by its short hash.
 func (s *requestState) guardCSRF(r *http.Request) error {
 	g := s.handler.csrf
-	var want string
-	if g.token != nil && s.record != nil {
-		want = session.CSRFToken(s.id)
-		r.Header[g.tokenAs] = []string{want}
+	var want string // the session's token, if the token is checked
+	if g.token != nil {
+		if s.record != nil {
+			want = session.CSRFToken(s.id)
+			r.Header[g.tokenAs] = []string{want}
+		}
+		// Empty without a session, so that a template renders no
+		// placeholder's name into a form.
 		repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
 		repl.Set(placeholderCSRFToken, want)
 	}
