@@ -6,11 +6,13 @@ package browsertest
 
 import (
 	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 )
 
@@ -89,13 +91,9 @@ func (b *Browser) Do(steps ...chromedp.Action[chromedp.Void]) {
 // Navigate loads url in the tab and returns the status of its response.
 func (b *Browser) Navigate(url string) int {
 	b.t.Helper()
-	ctx, cancel := context.WithTimeout(b.ctx, Timeout)
-	defer cancel()
-	res, err := chromedp.Run(ctx, chromedp.NavigateResponse(url))
-	if err != nil {
-		b.t.Fatalf("browser: loading %s: %v", url, err)
-	}
-	return int(res.Status)
+	return b.load("loading "+url, func(ctx context.Context) (*network.Response, error) {
+		return chromedp.Run(ctx, chromedp.NavigateResponse(url))
+	})
 }
 
 // Click clicks the element that the CSS selector finds, waits for the
@@ -103,13 +101,49 @@ func (b *Browser) Navigate(url string) int {
 // returns the status of its response.
 func (b *Browser) Click(selector string) int {
 	b.t.Helper()
+	return b.load("clicking "+selector, func(ctx context.Context) (*network.Response, error) {
+		return chromedp.RunResponse(ctx, chromedp.Click(chromedp.CSS(selector)))
+	})
+}
+
+// load runs a navigation and returns the status of the document it
+// loaded. A response that chromium shows as an error page of its own (an
+// error status with an empty body: ERR_HTTP_RESPONSE_CODE_FAILURE) is a
+// load error to chromedp; its status is taken from the tab's network
+// events.
+func (b *Browser) load(what string, navigate func(context.Context) (*network.Response, error)) int {
+	b.t.Helper()
 	ctx, cancel := context.WithTimeout(b.ctx, Timeout)
 	defer cancel()
-	res, err := chromedp.RunResponse(ctx, chromedp.Click(chromedp.CSS(selector)))
-	if err != nil {
-		b.t.Fatalf("browser: clicking %s: %v", selector, err)
+	statuses := make(chan int, 16)
+	events := chromedp.Events(ctx, network.ResponseReceived) // subscribed from here on
+	go func() {
+		for ev, err := range events {
+			if err != nil {
+				return // the context ended
+			}
+			if ev.Type == network.ResourceTypeDocument {
+				select {
+				case statuses <- int(ev.Response.Status):
+				default:
+				}
+			}
+		}
+	}()
+	res, err := navigate(ctx)
+	if err == nil {
+		return int(res.Status)
 	}
-	return int(res.Status)
+	if _, ok := errors.AsType[*chromedp.LoadError](err); !ok {
+		b.t.Fatalf("browser: %s: %v", what, err)
+	}
+	select {
+	case status := <-statuses:
+		return status
+	case <-ctx.Done():
+		b.t.Fatalf("browser: %s: %v, and no response came", what, err)
+	}
+	return 0
 }
 
 // Text returns the text of the element that the CSS selector finds.

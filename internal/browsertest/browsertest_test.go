@@ -19,6 +19,8 @@ func TestBrowser(t *testing.T) {
 			r.ParseForm()
 			w.WriteHeader(http.StatusAccepted)
 			fmt.Fprintf(w, `<p id="out">%s by %s</p>`, r.PostForm.Get("word"), r.Method)
+		case "/forbidden":
+			w.WriteHeader(http.StatusForbidden) // no body: chromium shows its own error page
 		default:
 			http.NotFound(w, r)
 		}
@@ -33,6 +35,9 @@ func TestBrowser(t *testing.T) {
 	}
 	if got := b.Text("#out"); got != "hello by POST" {
 		t.Fatalf("the page after the form says %q", got)
+	}
+	if status := b.Navigate(srv.URL + "/forbidden"); status != http.StatusForbidden {
+		t.Fatalf("an empty 403 loaded with %d", status)
 	}
 	if status := b.Navigate(srv.URL + "/missing"); status != http.StatusNotFound {
 		t.Fatalf("a missing page loaded with %d, want 404", status)
