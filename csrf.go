@@ -10,8 +10,6 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
-
-	"github.com/caddy-session/caddy-session/session"
 )
 
 // csrf: protection from cross-site request forgery, as the OWASP CSRF
@@ -59,8 +57,15 @@ type csrfGuard struct {
 	sameSite bool
 	strict   bool
 	exempt   caddyhttp.MatcherSets // nil: none
-	token    *csrfToken            // nil: no token check
+	token    *tokenCheck           // nil: no token check
 	tokenAs  string                // the request header of the token, for the app
+}
+
+// sessionCSRF is what csrf keeps of a request's session: its token,
+// derived from the raw ID when the session loads (requestState.load), so
+// that the ID itself is kept nowhere.
+type sessionCSRF struct {
+	token string
 }
 
 // placeholderCSRFToken holds the session's token.
@@ -252,8 +257,8 @@ func (s *requestState) guardCSRF(r *http.Request) error {
 	g := s.handler.csrf
 	var want string // the session's token, if the token is checked
 	if g.token != nil {
-		if s.record != nil {
-			want = session.CSRFToken(s.id)
+		if s.csrf != nil {
+			want = s.csrf.token
 			r.Header[g.tokenAs] = []string{want}
 		}
 		// Empty without a session, so that a template renders no
@@ -275,7 +280,13 @@ func (s *requestState) guardCSRF(r *http.Request) error {
 	}
 	self := requestOrigin(r)
 	verdict := g.judgeOrigin(r.Header.Get("Sec-Fetch-Site"), r.Header.Get("Origin"), r.Header.Get("Referer"), self)
-	if verdict == csrfPass && want != "" {
+	switch {
+	case verdict != csrfPass || g.token == nil || s.record == nil:
+	case want == "":
+		// A session loaded without its token (never, as requestState
+		// loads it anew for a handler that checks it): fail closed.
+		verdict = csrfTokenWrong
+	default:
 		var err error
 		if verdict, err = g.token.check(r, want); err != nil {
 			return err

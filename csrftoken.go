@@ -54,16 +54,16 @@ const (
 	maxCSRFFieldValue = 1 << 10
 )
 
-// csrfToken is a provisioned CSRFTokenConfig.
-type csrfToken struct {
+// tokenCheck is a provisioned CSRFTokenConfig.
+type tokenCheck struct {
 	header  string // canonical
 	field   string
 	maxBody int
 }
 
 // build checks the token's settings against the session's namespace.
-func (c *CSRFTokenConfig) build(p *session.Protocol) (*csrfToken, error) {
-	t := &csrfToken{header: defaultCSRFHeader, field: defaultCSRFField, maxBody: defaultCSRFMaxBody}
+func (c *CSRFTokenConfig) build(p *session.Protocol) (*tokenCheck, error) {
+	t := &tokenCheck{header: defaultCSRFHeader, field: defaultCSRFField, maxBody: defaultCSRFMaxBody}
 	if c.Header != "" {
 		if !httpguts.ValidHeaderFieldName(c.Header) {
 			return nil, fmt.Errorf("csrf token: header %q is not a header name", c.Header)
@@ -88,7 +88,7 @@ func (c *CSRFTokenConfig) build(p *session.Protocol) (*csrfToken, error) {
 
 // check reports whether the request echoes want, in the header or else
 // in the form field. An error means the body could not be read.
-func (t *csrfToken) check(r *http.Request, want string) (csrfVerdict, error) {
+func (t *tokenCheck) check(r *http.Request, want string) (csrfVerdict, error) {
 	if got, ok := r.Header[t.header]; ok {
 		switch {
 		case len(got) > 1:
@@ -110,7 +110,7 @@ func (t *csrfToken) check(r *http.Request, want string) (csrfVerdict, error) {
 
 // fromForm finds the token field in the first max_body bytes of a form's
 // body, and puts what it read back in front of the rest of the body.
-func (t *csrfToken) fromForm(r *http.Request) (string, csrfVerdict, error) {
+func (t *tokenCheck) fromForm(r *http.Request) (string, csrfVerdict, error) {
 	kind, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || r.Body == nil || (kind != "application/x-www-form-urlencoded" && kind != "multipart/form-data") {
 		return "", csrfTokenMissing, nil
@@ -146,7 +146,7 @@ func (t *csrfToken) fromForm(r *http.Request) (string, csrfVerdict, error) {
 // urlencodedField is the first value of the token field in body, counting
 // only fields that end within it: all of them if it is the whole body, or
 // those before its last '&'.
-func (t *csrfToken) urlencodedField(body []byte, whole bool) (string, bool) {
+func (t *tokenCheck) urlencodedField(body []byte, whole bool) (string, bool) {
 	if !whole {
 		cut := bytes.LastIndexByte(body, '&')
 		if cut < 0 {
@@ -166,7 +166,7 @@ func (t *csrfToken) urlencodedField(body []byte, whole bool) (string, bool) {
 
 // multipartField is the value of the first part named as the token field
 // (not a file) that ends within body.
-func (t *csrfToken) multipartField(body []byte, boundary string) (string, bool) {
+func (t *tokenCheck) multipartField(body []byte, boundary string) (string, bool) {
 	if boundary == "" {
 		return "", false
 	}

@@ -25,9 +25,9 @@ type requestState struct {
 	now     time.Time
 	hash    session.Hash
 	record  *session.Record // nil: anonymous
-	// id is the raw ID of the session loaded, from which csrf derives its
-	// token; never logged, forwarded or stored.
-	id string
+	// csrf is the session's CSRF token, derived when the session loads,
+	// and only by a handler that checks it.
+	csrf *sessionCSRF
 	// moved reports that the request presented an ID that a rotation has
 	// given a successor: such a request may not start a session.
 	moved bool
@@ -53,9 +53,11 @@ func (h *Handler) requestState(r *http.Request) (*requestState, error) {
 		if s.handler == h {
 			return s, nil
 		}
-		if s.handler.storeName == h.storeName && s.handler.cookie.Name == h.cookie.Name && s.handler.realm == h.realm {
+		if s.handler.storeName == h.storeName && s.handler.cookie.Name == h.cookie.Name && s.handler.realm == h.realm &&
+			(s.csrf != nil || s.record == nil || h.csrf == nil || h.csrf.token == nil) {
 			// Loaded by a matcher through another handler of the same
-			// store and realm.
+			// store and realm (and with the CSRF token, if this handler
+			// checks it: the ID it derives from is not kept).
 			mine := *s
 			mine.handler = h
 			caddyhttp.SetVar(r.Context(), stateVar, &mine)
@@ -96,7 +98,10 @@ func (s *requestState) load(candidates []string) error {
 		if rec.Realm != "" && rec.Realm != h.realm {
 			continue
 		}
-		s.hash, s.record, s.id = hash, rec, id
+		s.hash, s.record = hash, rec
+		if h.csrf != nil && h.csrf.token != nil {
+			s.csrf = &sessionCSRF{token: session.CSRFToken(id)}
+		}
 		return nil
 	}
 	return nil
