@@ -502,3 +502,27 @@ func TestCSRFRefusalLog(t *testing.T) {
 		}
 	}
 }
+
+// TestCSRFRecipe runs the README's csrf recipe as written, with only its
+// site address, store and upstream replaced.
+func TestCSRFRecipe(t *testing.T) {
+	app := new(csrfApp)
+	srv := httptest.NewServer(app)
+	t.Cleanup(srv.Close)
+	port := freePort(t)
+	config := recipe(t, "<!-- recipe: csrf -->")
+	config = strings.Replace(config, "app.example.com", fmt.Sprintf("http://127.0.0.1:%d", port), 1)
+	config = strings.Replace(config, "127.0.0.1:9000", srv.Listener.Addr().String(), 1)
+	config = strings.Replace(config, "\tsession {\n", "\tsession {\n\t\tstore bolt "+filepath.Join(t.TempDir(), "s.db")+"\n", 1)
+	s := &site{t: t, tester: caddytest.NewTester(t), port: port, up: &upstream{srv}}
+	s.tester.Client.Jar = nil
+	s.tester.InitServer(fmt.Sprintf("{\n\tadmin localhost:%d\n}\n", adminPort)+config, "caddyfile")
+
+	v := login(t, s, "alice")
+	tok := v.get("/").seen.Headers.Get("X-Session-Meta-Csrf-Token")
+	csrfRefused(t, app, app.unsafe.Load(), v.do("POST", "/cart", "Sec-Fetch-Site", "cross-site", "X-CSRF-Token", tok))
+	csrfRefused(t, app, app.unsafe.Load(), v.do("POST", "/cart", "Sec-Fetch-Site", "same-origin"))
+	csrfAccepted(t, app, app.unsafe.Load(), v.do("POST", "/cart", "Sec-Fetch-Site", "same-origin", "X-CSRF-Token", tok))
+	csrfAccepted(t, app, app.unsafe.Load(), v.do("POST", "/cart", "Sec-Fetch-Site", "same-site", "Origin", "https://login.example.com", "X-CSRF-Token", tok))
+	csrfAccepted(t, app, app.unsafe.Load(), v.do("POST", "/webhooks/stripe", "Sec-Fetch-Site", "cross-site"))
+}
