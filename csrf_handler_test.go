@@ -25,9 +25,12 @@ func TestCSRFThroughTheHandler(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := session.CSRFToken(id)
+	u, _ := url.Parse("http://app.example.com/cart")
+	if err := h.ServeHTTP(&discard{h: http.Header{}}, newBenchRequest(u, browserHeader(id)), app); err != nil {
+		t.Fatal(err) // and the handler has its realm
+	}
 	plain := *h // the same store, cookie and realm, without csrf
 	plain.csrf = nil
-	u, _ := url.Parse("http://app.example.com/cart")
 	rows := []struct {
 		name        string
 		method      string
