@@ -356,3 +356,40 @@ func TestUnmarshalCSRF(t *testing.T) {
 		})
 	}
 }
+
+// FuzzCSRFForm: whatever the body of a form, looking for the token never
+// fails, gives the app the body byte for byte, and accepts only a body
+// that holds the token, as it is or encoded.
+func FuzzCSRFForm(f *testing.F) {
+	const want = "khxBOQxw4tTJBtFUPHsYxvKiFFihqpTEQe_uJ48AZsM"
+	f.Add([]byte("amount=10&csrf_token="+want), false, uint16(64))
+	f.Add([]byte("csrf_token="+want+"&csrf_token=x"), false, uint16(40))
+	f.Add([]byte("--b\r\nContent-Disposition: form-data; name=\"csrf_token\"\r\n\r\n"+want+"\r\n--b--\r\n"), true, uint16(200))
+	f.Add([]byte("--b\r\nContent-Disposition: form-data; name=\"csrf_token\"\r\n\r\n"+want), true, uint16(90))
+	f.Add([]byte("%zz=1&csrf_token=%6bhxBOQxw4tTJBtFUPHsYxvKiFFihqpTEQe_uJ48AZsM"), false, uint16(1000))
+	p := session.NewProtocol(session.DefaultHeaderPrefix, nil, session.DefaultLimits())
+	f.Fuzz(func(t *testing.T, body []byte, multi bool, maxBody uint16) {
+		tok, err := (&CSRFTokenConfig{MaxBody: int(maxBody%4096) + 1}).build(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := httptest.NewRequest(http.MethodPost, "/", bytes.NewReader(body))
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		if multi {
+			r.Header.Set("Content-Type", "multipart/form-data; boundary=b")
+		}
+		verdict, err := tok.check(r, want)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rest, err := io.ReadAll(r.Body)
+		if err != nil || !bytes.Equal(rest, body) {
+			t.Fatalf("the app would read %q (%v), want %q", rest, err, body)
+		}
+		// The token is there as it is, or percent-encoded (a form's
+		// encoding, which url.ParseQuery decodes, as the app does).
+		if verdict == csrfPass && !bytes.Contains(body, []byte(want)) && !bytes.Contains(body, []byte("%")) && !bytes.Contains(body, []byte("Content-Transfer-Encoding")) {
+			t.Fatalf("accepted %q, which holds no token", body)
+		}
+	})
+}
