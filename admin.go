@@ -78,6 +78,7 @@ func (a *AdminAPI) Routes() []caddy.AdminRoute {
 		{Pattern: adminSessionsPath, Handler: caddy.AdminHandlerFunc(a.handleList)},
 		{Pattern: adminSessionsPath + "/", Handler: caddy.AdminHandlerFunc(a.handleSession)},
 		{Pattern: adminRevokePath, Handler: caddy.AdminHandlerFunc(a.handleRevoke)},
+		{Pattern: adminJWKSPath, Handler: caddy.AdminHandlerFunc(a.handleJWKS)}, // jwks.go
 	}
 }
 

@@ -88,6 +88,15 @@ func parseSessionDirective(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue,
 //		max_sessions_per_identity <n>
 //		record_user_agent
 //		devices <matcher...>
+//		bind [user_agent] [ip [<ipv4 prefix length> [<ipv6 prefix length>]]]
+//		on_store_error 503|anonymous|stale <duration>
+//		sign {
+//			keys <key...>
+//			lifetime <duration>
+//			rotate <duration>
+//			secret <secret>
+//			key_file <pem file...>
+//		}
 //		csrf {
 //			...                        # see Handler.unmarshalCSRF
 //		}
@@ -95,8 +104,8 @@ func parseSessionDirective(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue,
 //
 // Each subdirective may be given once, at every level. The matchers of
 // no_touch, flash_on, devices and csrf's exempt are named matchers of the
-// site (@name) or paths (/poll*); each is one matcher set. flash_on also takes *, every
-// request.
+// site (@name) or paths (/poll*); each is one matcher set. flash_on also
+// takes *, every request.
 func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // the directive's name
 	if d.NextArg() {
@@ -154,6 +163,9 @@ var handlerSubdirectives = map[string]func(h *Handler, d *caddyfile.Dispenser) e
 	"max_sessions_per_identity": (*Handler).unmarshalMaxSessions,
 	"record_user_agent":         (*Handler).unmarshalRecordUserAgent,
 	"devices":                   (*Handler).unmarshalDevices,
+	"bind":                      (*Handler).unmarshalBind,
+	"on_store_error":            (*Handler).unmarshalOnStoreError,
+	"sign":                      (*Handler).unmarshalSign,
 	"csrf":                      (*Handler).unmarshalCSRF,
 }
 

@@ -163,6 +163,26 @@ type Handler struct {
 	// none.
 	DevicesRaw caddyhttp.RawMatcherSets `json:"devices,omitempty" caddy:"namespace=http.matchers"`
 
+	// Bind each session to the client that created it, by User-Agent,
+	// network, or both: a request presenting the cookie from another
+	// client is served as anonymous and logged, and the session stays as
+	// it was. Default: none (see BindConfig for why).
+	Bind *BindConfig `json:"bind,omitempty"`
+
+	// What requests get while the store fails: `503`, `anonymous`, or a
+	// copy of sessions read lately (`stale`). See StoreErrorConfig.
+	// Default: `503`.
+	OnStoreError *StoreErrorConfig `json:"on_store_error,omitempty"`
+	// Forward a signed token with every request of a session, as the
+	// request header `X-Session-Meta-Token` (with header_prefix): a
+	// compact JWS (EdDSA by default) holding the session's short hash
+	// (`sid`), the values of some of its keys (`session`, and `sub` for
+	// the identity key), the request's host (`aud`), method and path, and
+	// `iat` and `exp`, with the signing key's `kid` in its header. The
+	// public keys are served as a JWKS by the session_jwks handler and the
+	// admin API. Default: none.
+	Sign *SignConfig `json:"sign,omitempty"`
+
 	// Protection from cross-site request forgery (csrf.go): unsafe
 	// requests must come from the site's own pages, and with a token
 	// configured, those of a session must echo its token. Default: off.
@@ -185,10 +205,15 @@ type Handler struct {
 	flashOn   caddyhttp.MatcherSets // nil: top-level navigations
 	devices   caddyhttp.MatcherSets // nil: no request gets the list of devices
 	devicesAs string                // the request header of the list
+	signer    *tokenSigner          // nil: no token
 	csrf      *csrfGuard            // nil: no CSRF protection
 	logger    *zap.Logger
-	events    *caddyevents.App // nil: no events (a handler outside a config)
-	ctx       caddy.Context    // the handler's own, with which events are emitted
+	// storeErrors is OnStoreError's policy; stale its copy of sessions,
+	// nil unless the policy is stale.
+	storeErrors storeErrorPolicy
+	stale       *staleCopy
+	events      *caddyevents.App // nil: no events (a handler outside a config)
+	ctx         caddy.Context    // the handler's own, with which events are emitted
 
 	// matcherToken resolves the next Caddyfile argument as a matcher of
 	// the site, while the session directive is parsed: the directive's
@@ -266,6 +291,12 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err := h.provisionStore(ctx); err != nil {
 		return err
 	}
+	if err := h.provisionStoreErrors(); err != nil {
+		return err
+	}
+	if err := h.provisionSign(ctx); err != nil {
+		return err
+	}
 	app, err := sessionApp(ctx)
 	if err != nil {
 		return err
@@ -300,6 +331,9 @@ func (h *Handler) provisionSettings() error {
 		TouchInterval: durationOr(h.TouchInterval, session.DefaultTouchInterval),
 	}
 	h.timeouts.RememberIdle, h.timeouts.RememberAbsolute = h.Remember.timeouts(h.timeouts)
+	if err := h.Bind.provision(h); err != nil {
+		return err
+	}
 	h.limits = session.DefaultLimits()
 	if h.Limits != nil {
 		h.limits.Keys = intOr(h.Limits.Keys, h.limits.Keys)
@@ -388,6 +422,9 @@ func (h *Handler) Validate() error {
 // Cleanup releases the default store; a configured store module is cleaned
 // up by Caddy.
 func (h *Handler) Cleanup() error {
+	if h.stale != nil {
+		releaseStaleCopy(h.storeName)
+	}
 	if h.ownStore != nil {
 		return h.ownStore.Cleanup()
 	}
@@ -421,6 +458,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if state.record != nil {
 		h.protocol.Forward(r.Header, state.record.Values)
 		h.forwardRemembered(r.Header, state.record)
+		if h.signer != nil {
+			state.forwardToken(r.Header)
+		}
 		if h.noTouch != nil {
 			state.keepRequestLine()
 		}

@@ -25,21 +25,27 @@ type requestState struct {
 	now     time.Time
 	hash    session.Hash
 	record  *session.Record // nil: anonymous
-	// csrf is the session's CSRF token, derived when the session loads,
-	// and only by a handler that checks it.
-	csrf *sessionCSRF
 	// moved reports that the request presented an ID that a rotation has
 	// given a successor: such a request may not start a session.
 	moved bool
 	// endedAll reports that destroyAll ended every session of the user,
 	// this one among them, and has told of it.
 	endedAll bool
+	// degraded reports that the store failed when the session was read,
+	// and on_store_error served the request anyway: as anonymous, or from
+	// a copy. Its commands are refused and nothing is written for it.
+	degraded bool
 	// line is the request line as the handler got it, kept for no_touch's
 	// matchers when they are configured and there is a session.
 	line *requestLine
 	// flash is what the request took of the session's flash values, nil
 	// if nothing; shared with the copies other handlers make.
 	flash *flashTake
+	// csrf is the session's CSRF token, derived when the session loads,
+	// and only by a handler that checks it. (The bools are kept together
+	// so that the state stays within 112 bytes, its allocation's size
+	// class on the read path.)
+	csrf *sessionCSRF
 }
 
 // stateVar is where a request's loaded session is kept among the request's
@@ -89,13 +95,22 @@ func (s *requestState) load(candidates []string) error {
 		if err != nil {
 			h.logger.Error("reading session from store",
 				zap.String("session", hash.Short()), zap.Error(err))
-			return fmt.Errorf("reading session: %w", err)
+			if rec, err = s.loadFailed(hash, err); err != nil {
+				return fmt.Errorf("reading session: %w", err)
+			}
+			if rec == nil {
+				return nil // served as anonymous
+			}
 		}
 		if rec.Forwarded() {
 			s.moved = true
 			continue
 		}
 		if rec.Realm != "" && rec.Realm != h.realm {
+			continue
+		}
+		if binding := h.Bind.broken(rec, s.request); binding != "" {
+			h.logUnbound(hash, binding)
 			continue
 		}
 		s.hash, s.record = hash, rec
@@ -121,6 +136,9 @@ func (s *requestState) commit(hdr http.Header, status int) error {
 	if p.dropped != "" {
 		s.logDropped(p.dropped)
 		return nil
+	}
+	if s.degraded {
+		return s.refuseDegraded(p, patch)
 	}
 	var rv *revocation
 	if patch != nil && patch.Revoke != "" {
@@ -224,6 +242,9 @@ func (s *requestState) update(p plan) store.Update {
 	if h.RecordUserAgent {
 		u.UserAgent = s.request.UserAgent() // kept only by a session the update starts
 	}
+	if h.Bind != nil && h.Bind.IP != nil {
+		u.ClientNet = h.Bind.IP.clientNet(s.request) // as the User-Agent
+	}
 	if s.record != nil {
 		u.Hash, u.HasHash = s.hash, true
 		u.Seen, _ = h.rules.identityOf(s.record)
@@ -258,6 +279,9 @@ func (s *requestState) updateFailed(p plan, err error) error {
 	}
 	h.logger.Error("writing session to store",
 		zap.String("session", s.hash.Short()), zap.Error(err))
+	if p.step == stepTouch && h.lenient(decisionTouchSkipped, s.hash, err) {
+		return nil
+	}
 	return fmt.Errorf("writing session: %w", err)
 }
 

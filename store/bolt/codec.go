@@ -51,9 +51,11 @@ const headerSize3 = 1 + 1 + 8
 // and the keys:
 //
 //	metadata flags     1 byte: bit 0 Remembered, bit 1 a User-Agent
-//	                   follows, bit 2 flash values follow; bits 3-7 are
-//	                   unused: a record with one set is corrupt
+//	                   follows, bit 2 flash values follow, bit 3 a client
+//	                   network follows; bits 4-7 are unused: a record
+//	                   with one set is corrupt
 //	User-Agent         uvarint length, bytes
+//	client network     uvarint length, bytes (Record.ClientNet)
 //	flash values       uvarint count, then per value, in key order:
 //	                   uvarint length, key bytes, uvarint length, value
 //	                   bytes
@@ -102,7 +104,8 @@ const (
 	metaRemembered = 1 << 0
 	metaUserAgent  = 1 << 1
 	metaFlash      = 1 << 2
-	metaUsed       = 0x07
+	metaClientNet  = 1 << 3
+	metaUsed       = 0x0f
 )
 
 // offsetUnits are the units an offset may be kept in, by their 2-bit code.
@@ -137,7 +140,7 @@ func encode(rec *session.Record, identity string) []byte {
 	version := byte(codecVersion)
 	if meta != 0 {
 		version = codecVersionMeta
-		size += 1 + binary.MaxVarintLen64*(2+2*len(rec.Flash)) + len(rec.UserAgent) + rec.FlashSize()
+		size += 1 + binary.MaxVarintLen64*(3+2*len(rec.Flash)) + len(rec.UserAgent) + len(rec.ClientNet) + rec.FlashSize()
 	}
 	created, seen := unixNano(rec.Created), unixNano(rec.LastSeen)
 	offsets := [3]int64{
@@ -185,6 +188,9 @@ func metaFlags(rec *session.Record) byte {
 	if len(rec.Flash) > 0 {
 		meta |= metaFlash
 	}
+	if rec.ClientNet != "" {
+		meta |= metaClientNet
+	}
 	return meta
 }
 
@@ -194,6 +200,9 @@ func appendMeta(b []byte, meta byte, rec *session.Record) []byte {
 	b = append(b, meta)
 	if meta&metaUserAgent != 0 {
 		b = appendString(b, rec.UserAgent)
+	}
+	if meta&metaClientNet != 0 {
+		b = appendString(b, rec.ClientNet)
 	}
 	if meta&metaFlash != 0 {
 		b = binary.AppendUvarint(b, uint64(len(rec.Flash)))
@@ -471,6 +480,9 @@ func (d *decoder) meta(rec *session.Record) {
 	rec.Remembered = meta&metaRemembered != 0
 	if meta&metaUserAgent != 0 {
 		rec.UserAgent = d.string("User-Agent")
+	}
+	if meta&metaClientNet != 0 {
+		rec.ClientNet = d.string("client network")
 	}
 	if meta&metaFlash == 0 {
 		return
