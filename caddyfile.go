@@ -98,12 +98,15 @@ func parseSessionDirective(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue,
 //			secret <secret>
 //			key_file <pem file...>
 //		}
+//		csrf {
+//			...                        # see Handler.unmarshalCSRF
+//		}
 //	}
 //
 // Each subdirective may be given once, at every level. The matchers of
-// no_touch, flash_on and devices are named matchers of the site (@name)
-// or paths (/poll*); each is one matcher set. flash_on also takes *, every
-// request.
+// no_touch, flash_on, devices and csrf's exempt are named matchers of the
+// site (@name) or paths (/poll*); each is one matcher set. flash_on also
+// takes *, every request.
 func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // the directive's name
 	if d.NextArg() {
@@ -165,6 +168,7 @@ var handlerSubdirectives = map[string]func(h *Handler, d *caddyfile.Dispenser) e
 	"on_store_error":            (*Handler).unmarshalOnStoreError,
 	"fallback_store":            (*Handler).unmarshalFallbackStore,
 	"sign":                      (*Handler).unmarshalSign,
+	"csrf":                      (*Handler).unmarshalCSRF,
 }
 
 func (h *Handler) unmarshalStore(d *caddyfile.Dispenser) error {

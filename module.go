@@ -190,6 +190,11 @@ type Handler struct {
 	// admin API. Default: none.
 	Sign *SignConfig `json:"sign,omitempty"`
 
+	// Protection from cross-site request forgery (csrf.go): unsafe
+	// requests must come from the site's own pages, and with a token
+	// configured, those of a session must echo its token. Default: off.
+	CSRF *CSRFConfig `json:"csrf,omitempty"`
+
 	store     store.Store
 	storeName string // e.g. "bolt:/var/lib/caddy/session/sessions.db", for the admin API
 	// fallback is the store behind fallback_store, and fallbackName its
@@ -212,6 +217,7 @@ type Handler struct {
 	devices      caddyhttp.MatcherSets // nil: no request gets the list of devices
 	devicesAs    string                // the request header of the list
 	signer       *tokenSigner          // nil: no token
+	csrf         *csrfGuard            // nil: no CSRF protection
 	logger       *zap.Logger
 	// storeErrors is OnStoreError's policy; stale its copy of sessions,
 	// nil unless the policy is stale.
@@ -285,6 +291,9 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return err
 	}
 	if err := h.provisionDevices(ctx); err != nil {
+		return err
+	}
+	if err := h.provisionCSRF(ctx); err != nil {
 		return err
 	}
 	if err := registerMetrics(ctx.GetMetricsRegistry()); err != nil {
@@ -454,6 +463,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	}
 	if err != nil {
 		return caddyhttp.Error(http.StatusServiceUnavailable, err)
+	}
+	if h.csrf != nil {
+		if err := state.guardCSRF(r); err != nil {
+			return err
+		}
 	}
 	if state.record != nil {
 		h.protocol.Forward(r.Header, state.record.Values)

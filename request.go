@@ -31,16 +31,21 @@ type requestState struct {
 	// endedAll reports that destroyAll ended every session of the user,
 	// this one among them, and has told of it.
 	endedAll bool
+	// degraded reports that the store failed when the session was read,
+	// and on_store_error served the request anyway: as anonymous, or from
+	// a copy. Its commands are refused and nothing is written for it.
+	degraded bool
 	// line is the request line as the handler got it, kept for no_touch's
 	// matchers when they are configured and there is a session.
 	line *requestLine
 	// flash is what the request took of the session's flash values, nil
 	// if nothing; shared with the copies other handlers make.
 	flash *flashTake
-	// degraded reports that the store failed when the session was read,
-	// and on_store_error served the request anyway: as anonymous, or from
-	// a copy. Its commands are refused and nothing is written for it.
-	degraded bool
+	// csrf is the session's CSRF token, derived when the session loads,
+	// and only by a handler that checks it. (The bools are kept together
+	// so that the state stays within 112 bytes, its allocation's size
+	// class on the read path.)
+	csrf *sessionCSRF
 }
 
 // stateVar is where a request's loaded session is kept among the request's
@@ -54,9 +59,11 @@ func (h *Handler) requestState(r *http.Request) (*requestState, error) {
 		if s.handler == h {
 			return s, nil
 		}
-		if s.handler.storeName == h.storeName && s.handler.cookie.Name == h.cookie.Name && s.handler.realm == h.realm {
+		if s.handler.storeName == h.storeName && s.handler.cookie.Name == h.cookie.Name && s.handler.realm == h.realm &&
+			(s.csrf != nil || s.record == nil || h.csrf == nil || h.csrf.token == nil) {
 			// Loaded by a matcher through another handler of the same
-			// store and realm.
+			// store and realm (and with the CSRF token, if this handler
+			// checks it: the ID it derives from is not kept).
 			mine := *s
 			mine.handler = h
 			caddyhttp.SetVar(r.Context(), stateVar, &mine)
@@ -107,6 +114,9 @@ func (s *requestState) load(candidates []string) error {
 			continue
 		}
 		s.hash, s.record = hash, rec
+		if h.csrf != nil && h.csrf.token != nil {
+			s.csrf = &sessionCSRF{token: session.CSRFToken(id)}
+		}
 		return nil
 	}
 	return nil
