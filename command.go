@@ -28,6 +28,9 @@ them: no subcommand ever sees or prints a session ID.
   caddy session export --output sessions.jsonl
   caddy session import --input sessions.jsonl
 
+  caddy session migrate               copy a fallback_store into the store
+  caddy session migrate --from <store> --to <store>
+
 export and import move sessions whole, as JSON lines (one session per
 line, with its hash, realm, times, flash values, user agent, identity key
 and values), so that cookies issued before keep opening their sessions
