@@ -308,6 +308,9 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err := h.provisionStoreErrors(); err != nil {
 		return err
 	}
+	if err := h.holdLiveCounter(); err != nil {
+		return err
+	}
 	if err := h.provisionSign(ctx); err != nil {
 		return err
 	}
@@ -436,6 +439,7 @@ func (h *Handler) Validate() error {
 // Cleanup releases the default store; a configured store module is cleaned
 // up by Caddy.
 func (h *Handler) Cleanup() error {
+	h.releaseLiveCounter()
 	if h.stale != nil {
 		releaseStaleCopy(h.storeName)
 	}
