@@ -69,18 +69,7 @@ func (a *AdminAPI) transferRoutes() []caddy.AdminRoute {
 // identity key included, in the store's own order. The cursor is the
 // store's, passed back as it came.
 func (a *AdminAPI) handleExport(w http.ResponseWriter, r *http.Request) error {
-	if err := checkMethod(w, r, http.MethodGet); err != nil {
-		return err
-	}
-	q, err := queryParams(r, "store", "cursor", "limit")
-	if err != nil {
-		return err
-	}
-	h, err := pickStore(q)
-	if err != nil {
-		return err
-	}
-	limit, err := pageLimit(q)
+	h, q, limit, err := pageRequest(w, r, http.MethodGet)
 	if err != nil {
 		return err
 	}
@@ -220,6 +209,25 @@ func checkLinesContentType(r *http.Request) error {
 			Err: fmt.Errorf("content type %q: JSON is UTF-8: send charset=utf-8 or no charset", ct)}
 	}
 	return nil
+}
+
+// pageRequest checks a request for a page of a store's sessions (export,
+// migrate): its method, its parameters (store, cursor, limit), and returns
+// the handler of the store, the query and the limit.
+func pageRequest(w http.ResponseWriter, r *http.Request, method string) (*Handler, url.Values, int, error) {
+	if err := checkMethod(w, r, method); err != nil {
+		return nil, nil, 0, err
+	}
+	q, err := queryParams(r, "store", "cursor", "limit")
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	h, err := pickStore(q)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	limit, err := pageLimit(q)
+	return h, q, limit, err
 }
 
 // pageLimit is the limit of a page of the transfer endpoints: the query's,

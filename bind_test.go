@@ -1,16 +1,9 @@
 package caddysession
 
-import (
-	"encoding/json"
-	"testing"
-
-	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
-)
+import "testing"
 
 func TestUnmarshalBind(t *testing.T) {
-	cases := []struct {
-		line, want string // want "" for an error
-	}{
+	checkSubdirective(t, []subdirectiveRow{
 		{"bind user_agent", `{"user_agent":true}`},
 		{"bind ip", `{"ip":{}}`},
 		{"bind ip 24", `{"ip":{"ipv4_prefix":24}}`},
@@ -21,26 +14,7 @@ func TestUnmarshalBind(t *testing.T) {
 		{"bind", ""},
 		{"bind cookie", ""},
 		{"bind ip 24 56 48", ""},
-	}
-	for _, c := range cases {
-		t.Run(c.line, func(t *testing.T) {
-			var h Handler
-			err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser("session {\n" + c.line + "\n}"))
-			if c.want == "" {
-				if err == nil {
-					t.Fatalf("no error; got %+v", h.Bind)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			got, _ := json.Marshal(h.Bind)
-			if !jsonEqual(t, string(got), c.want) {
-				t.Fatalf("got %s, want %s", got, c.want)
-			}
-		})
-	}
+	}, func(h *Handler) any { return h.Bind })
 }
 
 func TestProvisionBind(t *testing.T) {

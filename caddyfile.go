@@ -1,6 +1,7 @@
 package caddysession
 
 import (
+	"encoding/json"
 	"reflect"
 	"strconv"
 
@@ -171,17 +172,23 @@ var handlerSubdirectives = map[string]func(h *Handler, d *caddyfile.Dispenser) e
 	"csrf":                      (*Handler).unmarshalCSRF,
 }
 
-func (h *Handler) unmarshalStore(d *caddyfile.Dispenser) error {
+func (h *Handler) unmarshalStore(d *caddyfile.Dispenser) (err error) {
+	h.StoreRaw, err = unmarshalStoreModule(d)
+	return err
+}
+
+// unmarshalStoreModule reads `<backend> [<args...>] [{ ... }]`, a store
+// module, as store and fallback_store name one.
+func unmarshalStoreModule(d *caddyfile.Dispenser) (json.RawMessage, error) {
 	if !d.NextArg() {
-		return d.ArgErr()
+		return nil, d.ArgErr()
 	}
 	backend := d.Val()
 	unm, err := caddyfile.UnmarshalModule(d, "http.handlers.session.stores."+backend)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	h.StoreRaw = caddyconfig.JSONModuleObject(unm, "backend", backend, nil)
-	return nil
+	return caddyconfig.JSONModuleObject(unm, "backend", backend, nil), nil
 }
 
 // unmarshalNoTouch reads the matchers of no_touch, resolved as the site's

@@ -121,3 +121,32 @@ func jsonEqual(t *testing.T, a, b string) bool {
 	ys, _ := json.Marshal(y)
 	return string(xs) == string(ys)
 }
+
+// subdirectiveRow is a line of the session block and what it adapts to:
+// the JSON of the field it sets, or "" for an error.
+type subdirectiveRow struct{ line, want string }
+
+// checkSubdirective adapts each row's line inside a session block and
+// checks the JSON of the field that field returns.
+func checkSubdirective(t *testing.T, rows []subdirectiveRow, field func(*Handler) any) {
+	t.Helper()
+	for _, c := range rows {
+		t.Run(c.line, func(t *testing.T) {
+			var h Handler
+			err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser("session {\n" + c.line + "\n}"))
+			if c.want == "" {
+				if err == nil {
+					t.Fatalf("no error; got %+v", field(&h))
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, _ := json.Marshal(field(&h))
+			if !jsonEqual(t, string(got), c.want) {
+				t.Fatalf("got %s, want %s", got, c.want)
+			}
+		})
+	}
+}

@@ -6,7 +6,6 @@ import (
 	"net/http"
 
 	"github.com/caddyserver/caddy/v2"
-	"github.com/caddyserver/caddy/v2/caddyconfig"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"go.uber.org/zap"
 
@@ -42,17 +41,9 @@ func (h *Handler) provisionFallback(ctx caddy.Context) error {
 // unmarshalFallbackStore reads fallback_store, whose syntax is store's:
 //
 //	fallback_store <backend> [<args...>] [{ ... }]
-func (h *Handler) unmarshalFallbackStore(d *caddyfile.Dispenser) error {
-	if !d.NextArg() {
-		return d.ArgErr()
-	}
-	backend := d.Val()
-	unm, err := caddyfile.UnmarshalModule(d, "http.handlers.session.stores."+backend)
-	if err != nil {
-		return err
-	}
-	h.FallbackStoreRaw = caddyconfig.JSONModuleObject(unm, "backend", backend, nil)
-	return nil
+func (h *Handler) unmarshalFallbackStore(d *caddyfile.Dispenser) (err error) {
+	h.FallbackStoreRaw, err = unmarshalStoreModule(d)
+	return err
 }
 
 // adminMigratePath copies the sessions of a handler's fallback_store into
@@ -73,23 +64,12 @@ type migrateView struct {
 // sessions of the store's fallback_store into the store (store.CopyPage),
 // starting at cursor, and return what it did and the next cursor.
 func (a *AdminAPI) handleMigrate(w http.ResponseWriter, r *http.Request) error {
-	if err := checkMethod(w, r, http.MethodPost); err != nil {
-		return err
-	}
-	q, err := queryParams(r, "store", "cursor", "limit")
-	if err != nil {
-		return err
-	}
-	h, err := pickStore(q)
+	h, q, limit, err := pageRequest(w, r, http.MethodPost)
 	if err != nil {
 		return err
 	}
 	if h.fallback == nil {
 		return badRequest(fmt.Errorf("store %s has no fallback_store to migrate from: configure the store to move to with fallback_store naming the one to move from, and reload", h.storeName))
-	}
-	limit, err := pageLimit(q)
-	if err != nil {
-		return err
 	}
 	stats, next, err := store.CopyPage(r.Context(), h.fallback.Old, h.fallback.New, q.Get("cursor"), limit, clock.Now())
 	if errors.Is(err, store.ErrBadCursor) {

@@ -2,7 +2,6 @@ package caddysession
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"net/url"
@@ -10,7 +9,6 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
-	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
 	"github.com/caddy-session/caddy-session/internal/clock"
@@ -18,9 +16,7 @@ import (
 )
 
 func TestUnmarshalOnStoreError(t *testing.T) {
-	cases := []struct {
-		line, want string // want "" for an error
-	}{
+	checkSubdirective(t, []subdirectiveRow{
 		{"on_store_error 503", `{"policy":"503"}`},
 		{"on_store_error anonymous", `{"policy":"anonymous"}`},
 		{"on_store_error Stale 5m", `{"policy":"stale","within":300000000000}`},
@@ -28,26 +24,7 @@ func TestUnmarshalOnStoreError(t *testing.T) {
 		{"on_store_error stale", ""},
 		{"on_store_error anonymous 5m", ""},
 		{"on_store_error stale 5m 1m", ""},
-	}
-	for _, c := range cases {
-		t.Run(c.line, func(t *testing.T) {
-			var h Handler
-			err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser("session {\n" + c.line + "\n}"))
-			if c.want == "" {
-				if err == nil {
-					t.Fatalf("no error; got %+v", h.OnStoreError)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			got, _ := json.Marshal(h.OnStoreError)
-			if !jsonEqual(t, string(got), c.want) {
-				t.Fatalf("got %s, want %s", got, c.want)
-			}
-		})
-	}
+	}, func(h *Handler) any { return h.OnStoreError })
 }
 
 func TestProvisionStoreErrors(t *testing.T) {

@@ -9,8 +9,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/caddyserver/caddy/v2/caddytest"
-
 	"github.com/caddy-session/caddy-session/session"
 )
 
@@ -109,13 +107,7 @@ func TestBindUserAgent(t *testing.T) {
 		{name: "beyond the 256 bytes kept", login: []string{"User-Agent", long + "x"}, then: []string{"User-Agent", long + "y"}, served: true},
 		{name: "within the 256 bytes kept", login: []string{"User-Agent", "y" + long}, then: []string{"User-Agent", "z" + long}, binding: "user_agent"},
 	}
-	onEachStore(t, func(t *testing.T, newSite func(t *testing.T, options string) *site) {
-		s := newSite(t, "bind user_agent")
-		logFile := trustLoopbackProxy(t, s)
-		for _, row := range rows {
-			t.Run(row.name, func(t *testing.T) { checkBound(t, s, logFile, row) })
-		}
-	})
+	checkBoundRows(t, "bind user_agent", rows)
 }
 
 func TestBindIP(t *testing.T) {
@@ -130,8 +122,14 @@ func TestBindIP(t *testing.T) {
 		{name: "IPv4 then IPv6", login: from("203.0.113.5"), then: from("2001:db8::1"), binding: "ip"},
 		{name: "a proxy in between is not the client", login: from("203.0.113.5"), then: from("198.51.100.1, 203.0.113.5"), binding: "ip"},
 	}
+	checkBoundRows(t, "bind ip 24 56", rows)
+}
+
+// checkBoundRows runs checkBound for each row, on each store, behind a
+// trusted proxy, with the session options given.
+func checkBoundRows(t *testing.T, options string, rows []bindRow) {
 	onEachStore(t, func(t *testing.T, newSite func(t *testing.T, options string) *site) {
-		s := newSite(t, "bind ip 24 56")
+		s := newSite(t, options)
 		logFile := trustLoopbackProxy(t, s)
 		for _, row := range rows {
 			t.Run(row.name, func(t *testing.T) { checkBound(t, s, logFile, row) })
@@ -182,14 +180,7 @@ func dialFrom(t *testing.T, s *site, ip string) {
 // site address, store and upstream replaced.
 func TestBindRecipe(t *testing.T) {
 	up := startUpstream(t)
-	port := freePort(t)
-	config := recipe(t, "<!-- recipe: bind -->")
-	config = strings.Replace(config, "app.example.com", fmt.Sprintf("http://127.0.0.1:%d", port), 1)
-	config = strings.Replace(config, "127.0.0.1:9000", up.addr(), 1)
-	config = strings.Replace(config, "\tsession {\n", "\tsession {\n\t\tstore bolt "+filepath.Join(t.TempDir(), "s.db")+"\n", 1)
-	s := &site{t: t, tester: caddytest.NewTester(t), port: port, up: up}
-	s.tester.Client.Jar = nil
-	s.tester.InitServer(fmt.Sprintf("{\n\tadmin localhost:%d\n}\n", adminPort)+config, "caddyfile")
+	s := recipeSite(t, "<!-- recipe: bind -->", up)
 
 	owner := s.visitor()
 	owner.login("alice", "browser 1")

@@ -509,14 +509,7 @@ func TestCSRFRecipe(t *testing.T) {
 	app := new(csrfApp)
 	srv := httptest.NewServer(app)
 	t.Cleanup(srv.Close)
-	port := freePort(t)
-	config := recipe(t, "<!-- recipe: csrf -->")
-	config = strings.Replace(config, "app.example.com", fmt.Sprintf("http://127.0.0.1:%d", port), 1)
-	config = strings.Replace(config, "127.0.0.1:9000", srv.Listener.Addr().String(), 1)
-	config = strings.Replace(config, "\tsession {\n", "\tsession {\n\t\tstore bolt "+filepath.Join(t.TempDir(), "s.db")+"\n", 1)
-	s := &site{t: t, tester: caddytest.NewTester(t), port: port, up: &upstream{srv}}
-	s.tester.Client.Jar = nil
-	s.tester.InitServer(fmt.Sprintf("{\n\tadmin localhost:%d\n}\n", adminPort)+config, "caddyfile")
+	s := recipeSite(t, "<!-- recipe: csrf -->", &upstream{srv})
 
 	v := login(t, s, "alice")
 	tok := v.get("/").seen.Headers.Get("X-Session-Meta-Csrf-Token")

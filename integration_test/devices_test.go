@@ -4,12 +4,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/caddyserver/caddy/v2/caddytest"
 
 	"github.com/caddy-session/caddy-session/internal/clock"
 	"github.com/caddy-session/caddy-session/session"
@@ -338,14 +335,7 @@ func TestRevoke(t *testing.T) {
 // its site address, store and upstream replaced.
 func TestDevicesRecipe(t *testing.T) {
 	up := startUpstream(t)
-	port := freePort(t)
-	config := recipe(t, "<!-- recipe: devices -->")
-	config = strings.Replace(config, "app.example.com", fmt.Sprintf("http://127.0.0.1:%d", port), 1)
-	config = strings.Replace(config, "127.0.0.1:9000", up.addr(), 1)
-	config = strings.Replace(config, "\tsession {\n", "\tsession {\n\t\tstore bolt "+filepath.Join(t.TempDir(), "s.db")+"\n", 1)
-	s := &site{t: t, tester: caddytest.NewTester(t), port: port, up: up}
-	s.tester.Client.Jar = nil
-	s.tester.InitServer(fmt.Sprintf("{\n\tadmin localhost:%d\n}\n", adminPort)+config, "caddyfile")
+	s := recipeSite(t, "<!-- recipe: devices -->", up)
 
 	visitors := make([]*visitor, 6)
 	for i := range visitors {

@@ -1,14 +1,9 @@
 package integration_test
 
 import (
-	"fmt"
 	"net/http"
-	"path/filepath"
-	"strings"
 	"testing"
 	"time"
-
-	"github.com/caddyserver/caddy/v2/caddytest"
 
 	"github.com/caddy-session/caddy-session/internal/clock"
 )
@@ -141,14 +136,7 @@ func TestTouchFalseCommand(t *testing.T) {
 // a polled session ends 30 minutes after its last page.
 func TestPollingRecipe(t *testing.T) {
 	up := startUpstream(t)
-	port := freePort(t)
-	config := recipe(t, "<!-- recipe: polling -->")
-	config = strings.Replace(config, "app.example.com", fmt.Sprintf("http://127.0.0.1:%d", port), 1)
-	config = strings.Replace(config, "127.0.0.1:9000", up.addr(), 1)
-	config = strings.Replace(config, "\tsession {\n", "\tsession {\n\t\tstore bolt "+filepath.Join(t.TempDir(), "s.db")+"\n", 1)
-	s := &site{t: t, tester: caddytest.NewTester(t), port: port, up: up}
-	s.tester.Client.Jar = nil
-	s.tester.InitServer(fmt.Sprintf("{\n\tadmin localhost:%d\n}\n", adminPort)+config, "caddyfile")
+	s := recipeSite(t, "<!-- recipe: polling -->", up)
 
 	polled, browsed := s.visitor(), s.visitor()
 	polled.get("/login", "X-Session-Set-User: alice")

@@ -14,6 +14,27 @@ import (
 	"github.com/caddyserver/caddy/v2/caddytest"
 )
 
+// recipeSite runs the README's recipe after marker as written, with only
+// its site address, its upstream (up) and its store (a bolt file of the
+// test's) replaced, and returns the site.
+func recipeSite(t *testing.T, marker string, up *upstream) *site {
+	t.Helper()
+	port := freePort(t)
+	config := recipe(t, marker)
+	config = strings.Replace(config, "app.example.com", fmt.Sprintf("http://127.0.0.1:%d", port), 1)
+	config = strings.Replace(config, "127.0.0.1:9000", up.addr(), 1)
+	store := "store bolt " + filepath.Join(t.TempDir(), "s.db")
+	if strings.Contains(config, "\tsession {\n") {
+		config = strings.Replace(config, "\tsession {\n", "\tsession {\n\t\t"+store+"\n", 1)
+	} else {
+		config = strings.Replace(config, "\tsession\n", "\tsession {\n\t\t"+store+"\n\t}\n", 1)
+	}
+	s := &site{t: t, tester: caddytest.NewTester(t), port: port, up: up}
+	s.tester.Client.Jar = nil
+	s.tester.InitServer(fmt.Sprintf("{\n\tadmin localhost:%d\n}\n", adminPort)+config, "caddyfile")
+	return s
+}
+
 // recipe returns the README's code block that follows the marker line.
 func recipe(t *testing.T, marker string) string {
 	t.Helper()
@@ -34,15 +55,8 @@ func recipe(t *testing.T, marker string) string {
 // written, with only its site address, store and upstream replaced.
 func TestProtectedAreaRecipe(t *testing.T) {
 	up := startUpstream(t)
-	port := freePort(t)
-	config := recipe(t, "<!-- recipe: protected area -->")
-	config = strings.Replace(config, "app.example.com", fmt.Sprintf("http://127.0.0.1:%d", port), 1)
-	config = strings.Replace(config, "127.0.0.1:9000", up.addr(), 1)
-	config = strings.Replace(config, "\tsession\n", "\tsession {\n\t\tstore bolt "+filepath.Join(t.TempDir(), "s.db")+"\n\t}\n", 1)
-	s := &site{t: t, tester: caddytest.NewTester(t), port: port, up: up}
-	s.tester.Client.Jar = nil
+	s := recipeSite(t, "<!-- recipe: protected area -->", up)
 	s.tester.Client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	s.tester.InitServer(fmt.Sprintf("{\n\tadmin localhost:%d\n}\n", adminPort)+config, "caddyfile")
 
 	anon := s.visitor()
 	for path, want := range map[string]string{

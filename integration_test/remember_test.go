@@ -337,15 +337,8 @@ func TestRememberMeRecipe(t *testing.T) {
 		serveUpstream(w, r)
 	}))
 	t.Cleanup(app.Close)
-	port := freePort(t)
-	config := recipe(t, "<!-- recipe: protected area -->")
-	config = strings.Replace(config, "app.example.com", fmt.Sprintf("http://127.0.0.1:%d", port), 1)
-	config = strings.Replace(config, "127.0.0.1:9000", app.Listener.Addr().String(), 1)
-	config = strings.Replace(config, "\tsession\n", "\tsession {\n\t\tstore bolt "+filepath.Join(t.TempDir(), "s.db")+"\n\t}\n", 1)
-	s := &site{t: t, tester: caddytest.NewTester(t), port: port}
-	s.tester.Client.Jar = nil
+	s := recipeSite(t, "<!-- recipe: protected area -->", &upstream{app})
 	s.tester.Client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	s.tester.InitServer(fmt.Sprintf("{\n\tadmin localhost:%d\n}\n", adminPort)+config, "caddyfile")
 
 	ticked, unticked := s.visitor(), s.visitor()
 	r := postForm(t, ticked, "user=alice&remember=1")

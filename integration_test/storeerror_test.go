@@ -34,6 +34,18 @@ func redisWithTimeouts(srv *redistest.Server) string {
 	return "store redis " + srv.URL() + " {\n\t\t\tdial_timeout 1s\n\t\t\tread_timeout 1s\n\t\t\tcache_ttl 1h\n\t\t}"
 }
 
+// redisPolicySite starts a Redis and a site on it with on_store_error
+// policy, and logs alice in, her session read once.
+func redisPolicySite(t *testing.T, policy string) (*redistest.Server, *site, string, *visitor) {
+	t.Helper()
+	srv := redistest.Start(t)
+	s, logFile := loggedSite(t, redisWithTimeouts(srv), "on_store_error "+policy)
+	alice := s.visitor()
+	expectStatus(t, alice.get("/login", "X-Session-Set-User: alice"), http.StatusOK)
+	expectSession(t, alice.get("/"), map[string]string{"X-Session-User": "alice"})
+	return srv, s, logFile, alice
+}
+
 // ended are sessions that this Caddy saw end before the outage: a logout,
 // a revocation through the admin API, a logout everywhere.
 type ended struct{ loggedOut, revoked, allOfUser *visitor }
@@ -140,11 +152,7 @@ func TestOnStoreErrorRedisStopped(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.policy, func(t *testing.T) {
-			srv := redistest.Start(t)
-			s, logFile := loggedSite(t, redisWithTimeouts(srv), "on_store_error "+tc.policy)
-			alice := s.visitor()
-			expectStatus(t, alice.get("/login", "X-Session-Set-User: alice"), http.StatusOK)
-			expectSession(t, alice.get("/"), map[string]string{"X-Session-User": "alice"})
+			srv, s, logFile, alice := redisPolicySite(t, tc.policy)
 			e := endSessions(t, s)
 
 			srv.Stop()
@@ -180,11 +188,7 @@ func TestOnStoreErrorRedisStalled(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.policy, func(t *testing.T) {
-			srv := redistest.Start(t)
-			s, logFile := loggedSite(t, redisWithTimeouts(srv), "on_store_error "+tc.policy)
-			alice := s.visitor()
-			expectStatus(t, alice.get("/login", "X-Session-Set-User: alice"), http.StatusOK)
-			expectSession(t, alice.get("/"), map[string]string{"X-Session-User": "alice"})
+			srv, s, logFile, alice := redisPolicySite(t, tc.policy)
 			expectStatus(t, alice.get("/save", "X-Session-Flash-Notice: saved"), http.StatusOK)
 			alice.get("/style.css") // not a navigation: reads the session into the client's cache again
 
