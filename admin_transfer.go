@@ -174,18 +174,7 @@ func (a *AdminAPI) handleImport(w http.ResponseWriter, r *http.Request) error {
 		return storeFailure(fmt.Errorf("importing sessions into store %s (%d of %d stored; send the same lines again to finish): %v",
 			h.storeName, len(statuses), len(imp.Entries), err))
 	}
-	out := importView{KeptHashes: []string{}}
-	for i, st := range statuses {
-		switch st {
-		case store.Imported:
-			out.Imported++
-		case store.Unchanged:
-			out.Unchanged++
-		case store.Kept:
-			out.Kept++
-			out.KeptHashes = append(out.KeptHashes, imp.Entries[i].Hash.Short())
-		}
-	}
+	out := tallyImport(imp.Entries, statuses)
 	a.logger.Info("sessions imported through the admin API",
 		zap.String("store", h.storeName), zap.Bool("overwrite", overwrite),
 		zap.Int("imported", out.Imported), zap.Int("unchanged", out.Unchanged), zap.Int("kept", out.Kept))
@@ -242,4 +231,21 @@ func pageLimit(q url.Values) (int, error) {
 		return 0, badRequest(fmt.Errorf("limit %q: give a whole number from 1 to %d", s, maxExportLimit))
 	}
 	return limit, nil
+}
+
+// tallyImport counts what an import did with entries, by their statuses.
+func tallyImport(entries []store.Entry, statuses []store.ImportStatus) importView {
+	out := importView{KeptHashes: []string{}}
+	for i, st := range statuses {
+		switch st {
+		case store.Imported:
+			out.Imported++
+		case store.Unchanged:
+			out.Unchanged++
+		case store.Kept:
+			out.Kept++
+			out.KeptHashes = append(out.KeptHashes, entries[i].Hash.Short())
+		}
+	}
+	return out
 }

@@ -338,18 +338,7 @@ func importOffline(fl caddycmd.Flags, path string, lines []importLine) (importVi
 	if err != nil {
 		return importView{}, fmt.Errorf("importing into %s: %v", path, err)
 	}
-	out := importView{KeptHashes: []string{}}
-	for i, st := range statuses {
-		switch st {
-		case store.Imported:
-			out.Imported++
-		case store.Unchanged:
-			out.Unchanged++
-		case store.Kept:
-			out.Kept++
-			out.KeptHashes = append(out.KeptHashes, imp.Entries[i].Hash.Short())
-		}
-	}
+	out := tallyImport(imp.Entries, statuses)
 	return out, nil
 }
 
