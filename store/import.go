@@ -105,14 +105,11 @@ func CheckImport(e Entry, now time.Time, lim session.Limits) error {
 		return errors.New("it has no record")
 	case rec.Forwarded():
 		return errors.New("it is a forward record (the old ID of a renewed session), which is no session: export only sessions")
-	case rec.Created.IsZero() || rec.LastSeen.IsZero() || rec.IdleDeadline.IsZero() || rec.AbsoluteDeadline.IsZero():
-		return errors.New("it lacks one of its times: created, last_seen, idle_deadline and absolute_deadline are all needed")
-	case rec.LastSeen.Before(rec.Created):
-		return errors.New("it was last seen before it was created")
-	case rec.IdleDeadline.After(rec.AbsoluteDeadline):
-		return errors.New("its idle deadline is after its absolute deadline")
-	case rec.Expired(now):
-		return fmt.Errorf("it expired at %s", rec.ExpiresAt().UTC().Format(time.RFC3339))
+	}
+	if err := checkTimes(rec, now); err != nil {
+		return err
+	}
+	switch {
 	case len(rec.UserAgent) > session.MaxUserAgent:
 		return fmt.Errorf("its user agent has %d bytes, over the %d a session keeps", len(rec.UserAgent), session.MaxUserAgent)
 	case rec.ClientNet != "" && !validNet(rec.ClientNet):
@@ -138,6 +135,22 @@ func CheckImport(e Entry, now time.Time, lim session.Limits) error {
 	}
 	if lim.SessionSize > 0 && size > lim.SessionSize {
 		return fmt.Errorf("it holds %d bytes of keys and flash values, over the limit of %d", size, lim.SessionSize)
+	}
+	return nil
+}
+
+// checkTimes checks that rec's times are all there, in order, and that it
+// is live at now.
+func checkTimes(rec *session.Record, now time.Time) error {
+	switch {
+	case rec.Created.IsZero() || rec.LastSeen.IsZero() || rec.IdleDeadline.IsZero() || rec.AbsoluteDeadline.IsZero():
+		return errors.New("it lacks one of its times: created, last_seen, idle_deadline and absolute_deadline are all needed")
+	case rec.LastSeen.Before(rec.Created):
+		return errors.New("it was last seen before it was created")
+	case rec.IdleDeadline.After(rec.AbsoluteDeadline):
+		return errors.New("its idle deadline is after its absolute deadline")
+	case rec.Expired(now):
+		return fmt.Errorf("it expired at %s", rec.ExpiresAt().UTC().Format(time.RFC3339))
 	}
 	return nil
 }
