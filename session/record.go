@@ -56,6 +56,20 @@ type Record struct {
 	// they are given. It is stored beside the record and counted in no
 	// limit: the client chose it, not the app.
 	UserAgent string
+
+	// Sealed marks a record whose Values, Flash and UserAgent hold their
+	// values sealed (seal.go), as stored with seal_values on; SealKey.Open
+	// opens them and clears it. Keys stay as they are.
+	Sealed bool
+	// IdentityTag is, in a sealed record that holds the identity key, the
+	// keyed hash of its value (IndexKey.Tag) that the identity index keys
+	// the record by, since the value itself is sealed; "" otherwise.
+	IdentityTag string
+	// SuccessorKey is, in a forward record of a sealed session, the key of
+	// the successor sealed under this record's own (SealKey.SealSuccessor),
+	// so that a request that loaded the session before its rotation can
+	// still write to it; "" otherwise.
+	SuccessorKey string
 }
 
 // MaxUserAgent is the most bytes of a User-Agent a record keeps: enough to

@@ -207,4 +207,8 @@ type Update struct {
 	// session keeps the User-Agent it was created with, through writes and
 	// rotations. "" records none (record_user_agent is off).
 	UserAgent string
+	// Seal, when not nil, opens sealed records and seals the records the
+	// update writes (seal_values; see Sealing). nil: records are read and
+	// written plain, and a sealed one makes the update fail.
+	Seal *Sealing
 }

@@ -51,12 +51,22 @@ const headerSize3 = 1 + 1 + 8
 // and the keys:
 //
 //	metadata flags     1 byte: bit 0 Remembered, bit 1 a User-Agent
-//	                   follows, bit 2 flash values follow; bits 3-7 are
-//	                   unused: a record with one set is corrupt
+//	                   follows, bit 2 flash values follow, bit 3 Sealed,
+//	                   bit 4 an identity tag follows, bit 5 a successor
+//	                   key follows; bits 6-7 are unused: a record with one
+//	                   set is corrupt
 //	User-Agent         uvarint length, bytes
 //	flash values       uvarint count, then per value, in key order:
 //	                   uvarint length, key bytes, uvarint length, value
 //	                   bytes
+//	identity tag       uvarint length, bytes
+//	successor key      uvarint length, bytes
+//
+// A sealed record (session.Record.Sealed: values sealed at rest) is a
+// version 4 record whose values, flash values and User-Agent hold the
+// sealed bytes; its identity tag is what the identity index keys it by.
+// A Caddy of a version before sealing refuses it, by its flags, as
+// written by a newer caddy-session.
 //
 // A record without metadata is written as version 3, so that the bulk of
 // a file, plain sessions, takes no byte more than before. A Caddy of the
@@ -102,7 +112,10 @@ const (
 	metaRemembered = 1 << 0
 	metaUserAgent  = 1 << 1
 	metaFlash      = 1 << 2
-	metaUsed       = 0x07
+	metaSealed     = 1 << 3
+	metaTag        = 1 << 4
+	metaSuccessor  = 1 << 5
+	metaUsed       = 0x3f
 )
 
 // offsetUnits are the units an offset may be kept in, by their 2-bit code.
@@ -137,7 +150,8 @@ func encode(rec *session.Record, identity string) []byte {
 	version := byte(codecVersion)
 	if meta != 0 {
 		version = codecVersionMeta
-		size += 1 + binary.MaxVarintLen64*(2+2*len(rec.Flash)) + len(rec.UserAgent) + rec.FlashSize()
+		size += 1 + binary.MaxVarintLen64*(4+2*len(rec.Flash)) + len(rec.UserAgent) + rec.FlashSize() +
+			len(rec.IdentityTag) + len(rec.SuccessorKey)
 	}
 	created, seen := unixNano(rec.Created), unixNano(rec.LastSeen)
 	offsets := [3]int64{
@@ -185,6 +199,15 @@ func metaFlags(rec *session.Record) byte {
 	if len(rec.Flash) > 0 {
 		meta |= metaFlash
 	}
+	if rec.Sealed {
+		meta |= metaSealed
+	}
+	if rec.IdentityTag != "" {
+		meta |= metaTag
+	}
+	if rec.SuccessorKey != "" {
+		meta |= metaSuccessor
+	}
 	return meta
 }
 
@@ -201,6 +224,12 @@ func appendMeta(b []byte, meta byte, rec *session.Record) []byte {
 			b = appendString(b, k)
 			b = appendString(b, rec.Flash[k])
 		}
+	}
+	if meta&metaTag != 0 {
+		b = appendString(b, rec.IdentityTag)
+	}
+	if meta&metaSuccessor != 0 {
+		b = appendString(b, rec.SuccessorKey)
 	}
 	return b
 }
@@ -472,9 +501,20 @@ func (d *decoder) meta(rec *session.Record) {
 	if meta&metaUserAgent != 0 {
 		rec.UserAgent = d.string("User-Agent")
 	}
-	if meta&metaFlash == 0 {
-		return
+	rec.Sealed = meta&metaSealed != 0
+	if meta&metaFlash != 0 {
+		d.flash(rec)
 	}
+	if meta&metaTag != 0 {
+		rec.IdentityTag = d.string("identity tag")
+	}
+	if meta&metaSuccessor != 0 {
+		rec.SuccessorKey = d.string("successor key")
+	}
+}
+
+// flash reads the flash values of a version 4 record into rec.
+func (d *decoder) flash(rec *session.Record) {
 	count := d.uvarint("number of flash values")
 	// As for the keys of version 2: each takes two bytes at least.
 	if d.err == nil && count > uint64(len(d.b)/2) {

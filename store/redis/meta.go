@@ -41,7 +41,7 @@ func appendMeta(fields []string, rec *session.Record) []string {
 	for _, k := range sortedKeys(rec.Flash) {
 		fields = append(fields, flashPrefix+k, rec.Flash[k])
 	}
-	return fields
+	return appendSeal(fields, rec)
 }
 
 // decodeMeta reads the metadata of fields into rec. Flash values are read
@@ -54,6 +54,7 @@ func decodeMeta(fields map[string]string, rec *session.Record) error {
 		rec.Remembered = true
 	}
 	rec.UserAgent = fields[fieldUserAgent]
+	decodeSeal(fields, rec)
 	return nil
 }
 
@@ -91,5 +92,5 @@ func metaChanges(stored, rec *session.Record) (set, del []string) {
 			del = append(del, flashPrefix+k)
 		}
 	}
-	return set, del
+	return sealChanges(stored, rec, set, del)
 }
