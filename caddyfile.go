@@ -88,6 +88,9 @@ func parseSessionDirective(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue,
 //		max_sessions_per_identity <n>
 //		record_user_agent
 //		devices <matcher...>
+//		seal_values {
+//			index_key <secret>
+//		}
 //	}
 //
 // Each subdirective may be given once, at every level. The matchers of
@@ -151,6 +154,7 @@ var handlerSubdirectives = map[string]func(h *Handler, d *caddyfile.Dispenser) e
 	"max_sessions_per_identity": (*Handler).unmarshalMaxSessions,
 	"record_user_agent":         (*Handler).unmarshalRecordUserAgent,
 	"devices":                   (*Handler).unmarshalDevices,
+	"seal_values":               (*Handler).unmarshalSealValues,
 }
 
 func (h *Handler) unmarshalStore(d *caddyfile.Dispenser) error {

@@ -163,6 +163,13 @@ type Handler struct {
 	// none.
 	DevicesRaw caddyhttp.RawMatcherSets `json:"devices,omitempty" caddy:"namespace=http.matchers"`
 
+	// Seal the values of sessions at rest: every value, flash value and
+	// recorded User-Agent is stored encrypted under a key derived from the
+	// session's ID, which only the client (and an upstream given the
+	// cookie) holds, and users are indexed by a keyed hash of their name.
+	// Sessions stored before are sealed at their next write. Default: off.
+	SealValues *SealConfig `json:"seal_values,omitempty"`
+
 	store     store.Store
 	storeName string     // e.g. "bolt:/var/lib/caddy/session/sessions.db", for the admin API
 	backend   string     // e.g. "bolt", for metrics
@@ -183,6 +190,8 @@ type Handler struct {
 	logger    *zap.Logger
 	events    *caddyevents.App // nil: no events (a handler outside a config)
 	ctx       caddy.Context    // the handler's own, with which events are emitted
+
+	sealIndex *session.IndexKey // the index key of seal_values; nil: off
 
 	// matcherToken resolves the next Caddyfile argument as a matcher of
 	// the site, while the session directive is parsed: the directive's
@@ -255,6 +264,9 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("registering session metrics: %v", err)
 	}
 	if err := h.provisionStore(ctx); err != nil {
+		return err
+	}
+	if err := h.provisionSeal(ctx); err != nil {
 		return err
 	}
 	app, err := sessionApp(ctx)

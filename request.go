@@ -37,6 +37,9 @@ type requestState struct {
 	// flash is what the request took of the session's flash values, nil
 	// if nothing; shared with the copies other handlers make.
 	flash *flashTake
+	// sealKey is the key of the loaded session's ID, when it was sealed
+	// or seal_values is on (seal.go); nil otherwise.
+	sealKey *session.SealKey
 }
 
 // stateVar is where a request's loaded session is kept among the request's
@@ -92,6 +95,11 @@ func (s *requestState) load(candidates []string) error {
 		}
 		if rec.Realm != "" && rec.Realm != h.realm {
 			continue
+		}
+		if rec.Sealed || h.sealIndex != nil {
+			if err := s.unseal(id, hash, rec); err != nil {
+				return err
+			}
 		}
 		s.hash, s.record = hash, rec
 		return nil
@@ -190,6 +198,7 @@ func (s *requestState) apply(p plan) (string, *store.Result, error) {
 	var newID string
 	if p.step.newID() {
 		newID, u.NewHash = newSessionID()
+		sealNewID(&u, newID)
 	}
 	if u.HasHash || u.NewHash != nil {
 		res, err := h.store.Update(s.request.Context(), u)
@@ -220,6 +229,7 @@ func (s *requestState) update(p plan) store.Update {
 		u.Hash, u.HasHash = s.hash, true
 		u.Seen, _ = h.rules.identityOf(s.record)
 	}
+	u.Seal = s.sealing()
 	if p.step == stepTouch {
 		u.Patch = nil
 	}
