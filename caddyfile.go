@@ -88,6 +88,7 @@ func parseSessionDirective(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue,
 //		max_sessions_per_identity <n>
 //		record_user_agent
 //		devices <matcher...>
+//		bind [user_agent] [ip [<ipv4 prefix length> [<ipv6 prefix length>]]]
 //		seal_values {
 //			index_key <secret>
 //		}
@@ -154,6 +155,7 @@ var handlerSubdirectives = map[string]func(h *Handler, d *caddyfile.Dispenser) e
 	"max_sessions_per_identity": (*Handler).unmarshalMaxSessions,
 	"record_user_agent":         (*Handler).unmarshalRecordUserAgent,
 	"devices":                   (*Handler).unmarshalDevices,
+	"bind":                      (*Handler).unmarshalBind,
 	"seal_values":               (*Handler).unmarshalSealValues,
 }
 

@@ -16,8 +16,8 @@ import (
 // and several handlers share them. No label carries a session ID, a key's
 // value or a user name: only the store's backend, an operation, a reason.
 var sessionMetrics = struct {
-	created, renewed, destroyed, expired, rejected, dropped, storeErrors *prometheus.CounterVec
-	storeTime                                                            *prometheus.HistogramVec
+	created, renewed, destroyed, expired, rejected, dropped, unbound, storeErrors *prometheus.CounterVec
+	storeTime                                                                     *prometheus.HistogramVec
 }{
 	created:     newCounter("created_total", "Sessions created.", "store"),
 	renewed:     newCounter("renewed_total", "Sessions given a new ID, on request or by a change of a renew_on key.", "store"),
@@ -25,6 +25,7 @@ var sessionMetrics = struct {
 	expired:     newCounter("expired_total", "Expired sessions removed by the store's sweep (bolt; Redis expires them silently by TTL), or ended by X-Session-Remember: false past the normal timeouts.", "store"),
 	rejected:    newCounter("commands_rejected_total", "Upstream responses whose session commands were refused, by reason.", "reason"),
 	dropped:     newCounter("commands_dropped_total", "Upstream responses whose session commands were dropped because the session ended or moved on while the request was in flight, by reason: ended, identity_changed, rotated_away.", "reason"),
+	unbound:     newCounter("bind_mismatches_total", "Requests that presented a session bound (bind) to another client, and were served as anonymous, by binding: user_agent, ip.", "binding"),
 	storeErrors: newCounter("store_errors_total", "Store operations that failed.", "store", "operation"),
 	storeTime: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Namespace: "caddy", Subsystem: "session", Name: "store_operation_duration_seconds",
@@ -41,7 +42,7 @@ func newCounter(name, help string, labels ...string) *prometheus.CounterVec {
 // second handler in the same config finds them there already.
 func registerMetrics(registry *prometheus.Registry) error {
 	m := &sessionMetrics
-	for _, c := range []prometheus.Collector{m.created, m.renewed, m.destroyed, m.expired, m.rejected, m.dropped, m.storeTime, m.storeErrors} {
+	for _, c := range []prometheus.Collector{m.created, m.renewed, m.destroyed, m.expired, m.rejected, m.dropped, m.unbound, m.storeTime, m.storeErrors} {
 		err := registry.Register(c)
 		var already prometheus.AlreadyRegisteredError
 		if err != nil && !errors.As(err, &already) {

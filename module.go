@@ -163,6 +163,12 @@ type Handler struct {
 	// none.
 	DevicesRaw caddyhttp.RawMatcherSets `json:"devices,omitempty" caddy:"namespace=http.matchers"`
 
+	// Bind each session to the client that created it, by User-Agent,
+	// network, or both: a request presenting the cookie from another
+	// client is served as anonymous and logged, and the session stays as
+	// it was. Default: none (see BindConfig for why).
+	Bind *BindConfig `json:"bind,omitempty"`
+
 	// Seal the values of sessions at rest: every value, flash value and
 	// recorded User-Agent is stored encrypted under a key derived from the
 	// session's ID, which only the client (and an upstream given the
@@ -303,6 +309,9 @@ func (h *Handler) provisionSettings() error {
 		TouchInterval: durationOr(h.TouchInterval, session.DefaultTouchInterval),
 	}
 	h.timeouts.RememberIdle, h.timeouts.RememberAbsolute = h.Remember.timeouts(h.timeouts)
+	if err := h.Bind.provision(h); err != nil {
+		return err
+	}
 	h.limits = session.DefaultLimits()
 	if h.Limits != nil {
 		h.limits.Keys = intOr(h.Limits.Keys, h.limits.Keys)

@@ -96,12 +96,17 @@ func (s *requestState) load(candidates []string) error {
 		if rec.Realm != "" && rec.Realm != h.realm {
 			continue
 		}
+		var key *session.SealKey
 		if rec.Sealed || h.sealIndex != nil {
-			if err := s.unseal(id, hash, rec); err != nil {
+			if key, err = s.unseal(id, hash, rec); err != nil {
 				return err
 			}
 		}
-		s.hash, s.record = hash, rec
+		if binding := h.Bind.broken(rec, s.request); binding != "" {
+			h.logUnbound(hash, binding)
+			continue
+		}
+		s.hash, s.record, s.sealKey = hash, rec, key
 		return nil
 	}
 	return nil
@@ -224,6 +229,9 @@ func (s *requestState) update(p plan) store.Update {
 	}
 	if h.RecordUserAgent {
 		u.UserAgent = s.request.UserAgent() // kept only by a session the update starts
+	}
+	if h.Bind != nil && h.Bind.IP != nil {
+		u.ClientNet = h.Bind.IP.clientNet(s.request) // as the User-Agent
 	}
 	if s.record != nil {
 		u.Hash, u.HasHash = s.hash, true

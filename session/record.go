@@ -56,6 +56,12 @@ type Record struct {
 	// they are given. It is stored beside the record and counted in no
 	// limit: the client chose it, not the app.
 	UserAgent string
+	// ClientNet is the network of the client that created the session,
+	// for `bind ip`: its address masked to the configured prefix, in CIDR
+	// notation ("203.0.113.0/24"), "" if none was recorded. Like the
+	// User-Agent it is kept through writes and rotations, and counted in
+	// no limit.
+	ClientNet string
 
 	// Sealed marks a record whose Values, Flash and UserAgent hold their
 	// values sealed (seal.go), as stored with seal_values on; SealKey.Open

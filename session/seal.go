@@ -14,8 +14,9 @@ import (
 )
 
 // Values sealed at rest (seal_values). A sealed record holds, instead of
-// each value, flash value and piece of client data (the User-Agent), that
-// value encrypted under a key that only the session's raw ID gives:
+// each value, flash value and piece of client data (the User-Agent, the
+// client's network), that value encrypted under a key that only the
+// session's raw ID gives:
 //
 //	key    = HKDF-SHA256(secret = the ID as the cookie holds it (43 ASCII
 //	         bytes), salt = "caddy-session seal", info = "values v1"),
@@ -25,12 +26,14 @@ import (
 //	associated data = the session hash (32 bytes: SHA-256 of the ID)
 //	         || the field's name: "v:" and the key for a value, "f:" and
 //	         the key for a flash value, "m:user-agent" for the User-Agent,
+//	         "m:client-net" for the client's network (bind ip),
 //	         "m:successor" for the key a forward record carries
 //
 // The store keeps the hash of the ID, never the ID, so a copy of it opens
 // no value; the associated data binds each ciphertext to its field and its
 // session, so none can be moved to another. A holder of the ID (the
-// browser, an upstream given the cookie) can open them all.
+// browser, an upstream given the cookie) can open them all. Keys, times,
+// the realm and the flags of a record stay plain.
 
 // SealVersion is the first byte of every sealed field.
 const SealVersion = 1
@@ -43,6 +46,7 @@ const (
 	sealValuePrefix = "v:"
 	sealFlashPrefix = "f:"
 	sealUserAgent   = "m:user-agent"
+	sealClientNet   = "m:client-net"
 	sealSuccessor   = "m:successor"
 )
 
@@ -121,9 +125,9 @@ func (k *SealKey) OpenSuccessor(hash Hash, rec *Record) (*SealKey, error) {
 	return sealKeyOf([chacha20poly1305.KeySize]byte([]byte(raw))), nil
 }
 
-// Open replaces the sealed values, flash values and User-Agent of rec, a
-// record stored under hash, with what they hold, and clears Sealed and
-// IdentityTag. A record that is not sealed is left as it is. On an error
+// Open replaces the sealed values, flash values, User-Agent and client
+// network of rec, a record stored under hash, with what they hold, and
+// clears Sealed and IdentityTag. A record that is not sealed is left as it is. On an error
 // rec is left half opened: open a copy (Clone) when that matters.
 func (k *SealKey) Open(hash Hash, rec *Record) error {
 	if !rec.Sealed {
@@ -143,12 +147,18 @@ func (k *SealKey) Open(hash Hash, rec *Record) error {
 		}
 		rec.Flash[f] = p
 	}
-	if rec.UserAgent != "" {
-		p, err := k.open(hash, sealUserAgent, rec.UserAgent)
+	for _, f := range []struct {
+		name string
+		v    *string
+	}{{sealUserAgent, &rec.UserAgent}, {sealClientNet, &rec.ClientNet}} {
+		if *f.v == "" {
+			continue
+		}
+		p, err := k.open(hash, f.name, *f.v)
 		if err != nil {
 			return err
 		}
-		rec.UserAgent = p
+		*f.v = p
 	}
 	rec.Sealed, rec.IdentityTag = false, ""
 	return nil
@@ -172,6 +182,15 @@ func (k *SealKey) SealUserAgent(hash Hash, ua string) string {
 		return ""
 	}
 	return k.seal(hash, sealUserAgent, ua)
+}
+
+// SealClientNet returns the client network n (bind ip) sealed for the
+// session under hash; "" stays "".
+func (k *SealKey) SealClientNet(hash Hash, n string) string {
+	if n == "" {
+		return ""
+	}
+	return k.seal(hash, sealClientNet, n)
 }
 
 // IndexKey makes the keyed hashes under which the identity index finds

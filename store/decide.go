@@ -30,7 +30,7 @@ var ErrNeedsNewHash = errors.New("an update that starts a new session needs a Ne
 //     InPlace, it replaces the record read under At (WriteAt is At) and
 //     differs from it only by the keys in Set and Del, the touched times,
 //     the realm, the identity key it is indexed under and the session's
-//     metadata (Remembered, Flash, UserAgent), so a store may write only
+//     metadata (Remembered, Flash, UserAgent, ClientNet), so a store may write only
 //     those, the metadata by comparing Write with the record it read.
 //     Otherwise it replaces whatever is under WriteAt.
 //
@@ -240,6 +240,7 @@ func fresh(u Update) (*session.Record, error) {
 	remember(u, rec)
 	rec.Realm = u.Realm
 	rec.UserAgent = session.TruncateUserAgent(u.UserAgent)
+	rec.ClientNet = u.ClientNet
 	return rec, nil
 }
 

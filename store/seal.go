@@ -149,8 +149,8 @@ func sealWrite(u Update, o *Outcome, stored, plain *session.Record) error {
 	return nil
 }
 
-// sealRecord seals the values, flash values and User-Agent of w, a plain
-// record to store under hash, in place. A field whose value is what it was
+// sealRecord seals the values, flash values, User-Agent and client
+// network of w, a plain record to store under hash, in place. A field whose value is what it was
 // in plain, the record read opened, keeps its ciphertext from reuse, the
 // record read as stored, when reuse is not nil.
 func sealRecord(key *session.SealKey, hash session.Hash, w, reuse, plain *session.Record) {
@@ -172,6 +172,11 @@ func sealRecord(key *session.SealKey, hash session.Hash, w, reuse, plain *sessio
 		w.UserAgent = reuse.UserAgent
 	} else {
 		w.UserAgent = key.SealUserAgent(hash, w.UserAgent)
+	}
+	if reuse != nil && w.ClientNet == plain.ClientNet {
+		w.ClientNet = reuse.ClientNet
+	} else {
+		w.ClientNet = key.SealClientNet(hash, w.ClientNet)
 	}
 	w.Sealed = true
 }

@@ -144,7 +144,7 @@ type Result struct {
 //     sets flash values, they are then applied per key to the record, or
 //     to a new one created at Now if there is none (which needs NewHash
 //     and not HasHash, or Destroy), and the result is checked against
-//     Limits. A new one keeps UserAgent.
+//     Limits. A new one keeps UserAgent and ClientNet.
 //  5. A record that moves to NewHash, or starts, takes the persistence
 //     that Patch.Remember asks for, with the deadlines of the timeouts that
 //     then apply (Timeouts.SetRemembered); one that Remember returns to
@@ -207,6 +207,10 @@ type Update struct {
 	// session keeps the User-Agent it was created with, through writes and
 	// rotations. "" records none (record_user_agent is off).
 	UserAgent string
+	// ClientNet is the network of the request's client (bind ip), for a
+	// session the update starts: kept as Record.ClientNet, and ignored
+	// otherwise, as UserAgent is. "" records none.
+	ClientNet string
 	// Seal, when not nil, opens sealed records and seals the records the
 	// update writes (seal_values; see Sealing). nil: records are read and
 	// written plain, and a sealed one makes the update fail.

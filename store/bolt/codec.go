@@ -51,11 +51,12 @@ const headerSize3 = 1 + 1 + 8
 // and the keys:
 //
 //	metadata flags     1 byte: bit 0 Remembered, bit 1 a User-Agent
-//	                   follows, bit 2 flash values follow, bit 3 Sealed,
-//	                   bit 4 an identity tag follows, bit 5 a successor
-//	                   key follows; bits 6-7 are unused: a record with one
-//	                   set is corrupt
+//	                   follows, bit 2 flash values follow, bit 3 a client
+//	                   network follows, bit 4 Sealed, bit 5 an identity
+//	                   tag follows, bit 6 a successor key follows; bit 7
+//	                   is unused: a record with it set is corrupt
 //	User-Agent         uvarint length, bytes
+//	client network     uvarint length, bytes (Record.ClientNet)
 //	flash values       uvarint count, then per value, in key order:
 //	                   uvarint length, key bytes, uvarint length, value
 //	                   bytes
@@ -112,10 +113,11 @@ const (
 	metaRemembered = 1 << 0
 	metaUserAgent  = 1 << 1
 	metaFlash      = 1 << 2
-	metaSealed     = 1 << 3
-	metaTag        = 1 << 4
-	metaSuccessor  = 1 << 5
-	metaUsed       = 0x3f
+	metaClientNet  = 1 << 3
+	metaSealed     = 1 << 4
+	metaTag        = 1 << 5
+	metaSuccessor  = 1 << 6
+	metaUsed       = 0x7f
 )
 
 // offsetUnits are the units an offset may be kept in, by their 2-bit code.
@@ -150,7 +152,7 @@ func encode(rec *session.Record, identity string) []byte {
 	version := byte(codecVersion)
 	if meta != 0 {
 		version = codecVersionMeta
-		size += 1 + binary.MaxVarintLen64*(4+2*len(rec.Flash)) + len(rec.UserAgent) + rec.FlashSize() +
+		size += 1 + binary.MaxVarintLen64*(5+2*len(rec.Flash)) + len(rec.UserAgent) + len(rec.ClientNet) + rec.FlashSize() +
 			len(rec.IdentityTag) + len(rec.SuccessorKey)
 	}
 	created, seen := unixNano(rec.Created), unixNano(rec.LastSeen)
@@ -199,6 +201,9 @@ func metaFlags(rec *session.Record) byte {
 	if len(rec.Flash) > 0 {
 		meta |= metaFlash
 	}
+	if rec.ClientNet != "" {
+		meta |= metaClientNet
+	}
 	if rec.Sealed {
 		meta |= metaSealed
 	}
@@ -217,6 +222,9 @@ func appendMeta(b []byte, meta byte, rec *session.Record) []byte {
 	b = append(b, meta)
 	if meta&metaUserAgent != 0 {
 		b = appendString(b, rec.UserAgent)
+	}
+	if meta&metaClientNet != 0 {
+		b = appendString(b, rec.ClientNet)
 	}
 	if meta&metaFlash != 0 {
 		b = binary.AppendUvarint(b, uint64(len(rec.Flash)))
@@ -500,6 +508,9 @@ func (d *decoder) meta(rec *session.Record) {
 	rec.Remembered = meta&metaRemembered != 0
 	if meta&metaUserAgent != 0 {
 		rec.UserAgent = d.string("User-Agent")
+	}
+	if meta&metaClientNet != 0 {
+		rec.ClientNet = d.string("client network")
 	}
 	rec.Sealed = meta&metaSealed != 0
 	if meta&metaFlash != 0 {

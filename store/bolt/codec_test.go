@@ -38,7 +38,7 @@ func sameRecord(a, b *session.Record) bool {
 		a.IdleDeadline.Equal(b.IdleDeadline) && a.AbsoluteDeadline.Equal(b.AbsoluteDeadline) &&
 		maps.Equal(a.Values, b.Values) && a.Realm == b.Realm &&
 		(a.Successor == nil) == (b.Successor == nil) && (a.Successor == nil || *a.Successor == *b.Successor) &&
-		a.Remembered == b.Remembered && a.UserAgent == b.UserAgent && maps.Equal(a.Flash, b.Flash)
+		a.Remembered == b.Remembered && a.UserAgent == b.UserAgent && a.ClientNet == b.ClientNet && maps.Equal(a.Flash, b.Flash)
 }
 
 // withMeta returns the sample record with metadata: remembered, ua and
@@ -78,9 +78,14 @@ func TestCodecRoundTrip(t *testing.T) {
 		{"user agent", withMeta(false, "Mozilla/5.0 (X11; Linux x86_64) "+strings.Repeat("é", 100), nil), "user"},
 		{"flash values", withMeta(false, "", map[string]string{"notice": "saved", "user": "a flash, not the key", "empty": ""}), "user"},
 		{"all metadata", withMeta(true, "curl/8.5.0", map[string]string{"notice": strings.Repeat("x", 300)}), "user"},
+		{"client network", func() *session.Record {
+			r := withMeta(false, "", nil)
+			r.ClientNet = "2001:db8:1::/48"
+			return r
+		}(), "user"},
 		{"metadata and no values", func() *session.Record {
 			r := withMeta(true, "curl/8.5.0", map[string]string{"n": "1"})
-			r.Values = map[string]string{}
+			r.Values, r.ClientNet = map[string]string{}, "198.51.100.0/24"
 			return r
 		}(), ""},
 	}
@@ -119,7 +124,7 @@ func TestCodecRoundTrip(t *testing.T) {
 // codecVersionFor is the version encode writes rec in: 4 with metadata,
 // else 3.
 func codecVersionFor(rec *session.Record) byte {
-	if rec.Remembered || rec.UserAgent != "" || len(rec.Flash) > 0 {
+	if rec.Remembered || rec.UserAgent != "" || rec.ClientNet != "" || len(rec.Flash) > 0 {
 		return codecVersionMeta
 	}
 	return codecVersion
@@ -141,6 +146,11 @@ func TestCodecMetadataCostsNothingWithout(t *testing.T) {
 		{"remembered", withMeta(true, "", nil), 1},
 		{"user agent", withMeta(false, "curl/8.5.0", nil), 1 + 1 + 10},
 		{"flash value", withMeta(false, "", map[string]string{"msg": "hi"}), 1 + 1 + 1 + 3 + 1 + 2},
+		{"client network", func() *session.Record {
+			r := withMeta(false, "", nil)
+			r.ClientNet = "10.0.0.0/8"
+			return r
+		}(), 1 + 1 + 10},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -276,7 +286,9 @@ func corrupt4(t *testing.T) []corruptCase {
 	good := encode(withMeta(true, "curl/8.5.0", map[string]string{"msg": "hi"}), "user")
 	return []corruptCase{
 		{"no metadata flags", with()},
-		{"unknown metadata flag", with([]byte{metaRemembered | 0x40})},
+		{"unknown metadata flag", with([]byte{metaRemembered | 0x80})},
+		{"no client network", with([]byte{metaClientNet})},
+		{"client network runs past the end", with([]byte{metaClientNet}, uv(20), []byte("10.0.0.0/8"))},
 		{"no identity tag", with([]byte{metaTag})},
 		{"successor key runs past the end", with([]byte{metaSuccessor}, uv(32), []byte("key"))},
 		{"no user agent", with([]byte{metaUserAgent})},

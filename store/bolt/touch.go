@@ -293,6 +293,7 @@ func onlyTimesMoved(before, after *session.Record) bool {
 		after.AbsoluteDeadline.Equal(before.AbsoluteDeadline) &&
 		after.Remembered == before.Remembered &&
 		after.UserAgent == before.UserAgent &&
+		after.ClientNet == before.ClientNet &&
 		after.Successor == nil && before.Successor == nil &&
 		(after.Realm == before.Realm || before.Realm == "") &&
 		maps.Equal(after.Values, before.Values) &&

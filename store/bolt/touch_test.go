@@ -349,6 +349,7 @@ func TestOnlyTimesMoved(t *testing.T) {
 		{"remembered", func(r *session.Record) { r.Remembered = true }, false},
 		{"the absolute deadline", func(r *session.Record) { r.AbsoluteDeadline = r.AbsoluteDeadline.Add(time.Hour) }, false},
 		{"the user agent", func(r *session.Record) { r.UserAgent = "curl" }, false},
+		{"the client network", func(r *session.Record) { r.ClientNet = "10.0.0.0/8" }, false},
 		{"a forward record", func(r *session.Record) { h := session.HashID("next"); r.Successor = &h }, false},
 	}
 	for _, c := range cases {

@@ -28,7 +28,7 @@ func sameTimes(a, b *session.Record) bool {
 func sameMeta(a, b *session.Record) bool {
 	return a.Realm == b.Realm && (a.Successor == nil) == (b.Successor == nil) &&
 		(a.Successor == nil || *a.Successor == *b.Successor) &&
-		a.Remembered == b.Remembered && a.UserAgent == b.UserAgent && maps.Equal(a.Flash, b.Flash)
+		a.Remembered == b.Remembered && a.UserAgent == b.UserAgent && a.ClientNet == b.ClientNet && maps.Equal(a.Flash, b.Flash)
 }
 
 // FuzzDecodeHash decodes any session hash a Redis could hand back
@@ -109,6 +109,8 @@ func FuzzCodecRoundTrip(f *testing.F) {
 			switch {
 			case strings.HasPrefix(k, "@"):
 				rec.Remembered, rec.UserAgent = true, v
+			case strings.HasPrefix(k, "%"):
+				rec.ClientNet = v
 			case strings.HasPrefix(k, "!") && session.ValidKey(k[1:]):
 				if rec.Flash == nil {
 					rec.Flash = map[string]string{}

@@ -6,13 +6,14 @@ import (
 	"github.com/caddy-session/caddy-session/session"
 )
 
-// The session's metadata (session.Record's Remembered, UserAgent and
-// Flash) is kept in reserved fields of its hash, each present only when
+// The session's metadata (session.Record's Remembered, UserAgent,
+// ClientNet and Flash) is kept in reserved fields of its hash, each present only when
 // set, so that a session without metadata is the hash it was before they
 // existed and takes no byte more:
 //
 //   - ":remembered": "1" for a remember-me session;
 //   - ":user-agent": the User-Agent seen at its creation;
+//   - ":client-net": the network of the client that created it (bind ip);
 //   - ":flash:<key>": each flash value under its key.
 //
 // They start with ':' as every reserved field does, so they never collide
@@ -26,6 +27,7 @@ import (
 const (
 	fieldRemembered = ":remembered"
 	fieldUserAgent  = ":user-agent"
+	fieldClientNet  = ":client-net"
 	flashPrefix     = ":flash:"
 )
 
@@ -37,6 +39,9 @@ func appendMeta(fields []string, rec *session.Record) []string {
 	}
 	if rec.UserAgent != "" {
 		fields = append(fields, fieldUserAgent, rec.UserAgent)
+	}
+	if rec.ClientNet != "" {
+		fields = append(fields, fieldClientNet, rec.ClientNet)
 	}
 	for _, k := range sortedKeys(rec.Flash) {
 		fields = append(fields, flashPrefix+k, rec.Flash[k])
@@ -54,6 +59,7 @@ func decodeMeta(fields map[string]string, rec *session.Record) error {
 		rec.Remembered = true
 	}
 	rec.UserAgent = fields[fieldUserAgent]
+	rec.ClientNet = fields[fieldClientNet]
 	decodeSeal(fields, rec)
 	return nil
 }
@@ -75,13 +81,8 @@ func metaChanges(stored, rec *session.Record) (set, del []string) {
 			del = append(del, fieldRemembered)
 		}
 	}
-	if stored.UserAgent != rec.UserAgent {
-		if rec.UserAgent != "" {
-			set = append(set, fieldUserAgent, rec.UserAgent)
-		} else {
-			del = append(del, fieldUserAgent)
-		}
-	}
+	set, del = stringChange(set, del, fieldUserAgent, stored.UserAgent, rec.UserAgent)
+	set, del = stringChange(set, del, fieldClientNet, stored.ClientNet, rec.ClientNet)
 	for _, k := range sortedKeys(rec.Flash) {
 		if v, ok := stored.Flash[k]; !ok || v != rec.Flash[k] {
 			set = append(set, flashPrefix+k, rec.Flash[k])
@@ -93,4 +94,18 @@ func metaChanges(stored, rec *session.Record) (set, del []string) {
 		}
 	}
 	return sealChanges(stored, rec, set, del)
+}
+
+// stringChange appends the write that turns the string field f from was
+// to is, if they differ: a set, or a delete when is is "" (a field is
+// present only when set).
+func stringChange(set, del []string, f, was, is string) ([]string, []string) {
+	switch {
+	case was == is:
+	case is != "":
+		set = append(set, f, is)
+	default:
+		del = append(del, f)
+	}
+	return set, del
 }

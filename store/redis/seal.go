@@ -4,7 +4,8 @@ import "github.com/caddy-session/caddy-session/session"
 
 // Sealed records (session.Record.Sealed: values sealed at rest, see
 // store.Sealing). A sealed session is the hash of a plain one with the
-// sealed bytes in place of its values, flash values and User-Agent, and
+// sealed bytes in place of its values, flash values, User-Agent and
+// client network, and
 // two differences:
 //
 //   - ":v" is "2", layout 2, so that a Caddy of a version before sealing,
@@ -55,12 +56,5 @@ func sealChanges(stored, rec *session.Record, set, del []string) ([]string, []st
 	if stored.Sealed != rec.Sealed {
 		set = append(set, fieldVersion, layoutOf(rec))
 	}
-	if stored.IdentityTag != rec.IdentityTag {
-		if rec.IdentityTag != "" {
-			set = append(set, fieldIdentityTag, rec.IdentityTag)
-		} else {
-			del = append(del, fieldIdentityTag)
-		}
-	}
-	return set, del
+	return stringChange(set, del, fieldIdentityTag, stored.IdentityTag, rec.IdentityTag)
 }

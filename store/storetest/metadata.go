@@ -51,15 +51,16 @@ func remembered(values map[string]string) *session.Record {
 	rec.Remembered = true
 	rec.UserAgent = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
 	rec.Flash = map[string]string{"notice": "Saved.", "user": "a flash value, not the key", "empty": ""}
+	rec.ClientNet = "2001:db8:1::/48"
 	return rec
 }
 
 // wantMeta checks the metadata of got against want's.
 func wantMeta(t *testing.T, what string, got, want *session.Record) {
 	t.Helper()
-	if got.Remembered != want.Remembered || got.UserAgent != want.UserAgent || !maps.Equal(got.Flash, want.Flash) {
-		t.Fatalf("%s: metadata %v, %q, %q; want %v, %q, %q", what,
-			got.Remembered, got.UserAgent, got.Flash, want.Remembered, want.UserAgent, want.Flash)
+	if got.Remembered != want.Remembered || got.UserAgent != want.UserAgent || got.ClientNet != want.ClientNet || !maps.Equal(got.Flash, want.Flash) {
+		t.Fatalf("%s: metadata %v, %q, %q, %q; want %v, %q, %q, %q", what,
+			got.Remembered, got.UserAgent, got.ClientNet, got.Flash, want.Remembered, want.UserAgent, want.ClientNet, want.Flash)
 	}
 }
 
@@ -76,8 +77,8 @@ func testMetadataLoad(t *testing.T, s store.Store, put Put) {
 		t.Fatalf("Load: %s (realm %q)", d, got.Realm)
 	}
 	got = load(t, s, plain, base)
-	if got.Remembered || got.UserAgent != "" || got.Flash != nil {
-		t.Fatalf("Load of a session without metadata: %v, %q, %#v; want false, \"\", nil", got.Remembered, got.UserAgent, got.Flash)
+	if got.Remembered || got.UserAgent != "" || got.ClientNet != "" || got.Flash != nil {
+		t.Fatalf("Load of a session without metadata: %v, %q, %q, %#v; want false, \"\", \"\", nil", got.Remembered, got.UserAgent, got.ClientNet, got.Flash)
 	}
 	wantCount(t, s, base, 2)
 }
@@ -121,8 +122,8 @@ func testMetadataRotation(t *testing.T, s store.Store, put Put) {
 	wantMeta(t, "the rotated record", res.Record, want)
 	wantMeta(t, "Load of the rotated record", load(t, s, renewed, base.Add(time.Minute)), want)
 	fwd := wantForward(t, s, old, renewed, base.Add(time.Minute))
-	if fwd.Remembered || fwd.UserAgent != "" || len(fwd.Flash) != 0 {
-		t.Fatalf("the forward record holds metadata: %v, %q, %v", fwd.Remembered, fwd.UserAgent, fwd.Flash)
+	if fwd.Remembered || fwd.UserAgent != "" || fwd.ClientNet != "" || len(fwd.Flash) != 0 {
+		t.Fatalf("the forward record holds metadata: %v, %q, %q, %v", fwd.Remembered, fwd.UserAgent, fwd.ClientNet, fwd.Flash)
 	}
 	// A write through the forward record reaches the successor, and keeps
 	// its metadata.

@@ -68,7 +68,10 @@ func sealedIn(id anID, seen string, now time.Time, patch *session.Patch) store.U
 	return u
 }
 
-const sealedUA = "Mozilla/5.0 (sealed; storetest)"
+const (
+	sealedUA  = "Mozilla/5.0 (sealed; storetest)"
+	sealedNet = "203.0.113.0/24"
+)
 
 // createSealed starts a sealed session of id in realm shop holding values,
 // with a User-Agent.
@@ -77,8 +80,8 @@ func createSealed(t *testing.T, s store.Store, id anID, now time.Time, values ma
 	res, err := s.Update(t.Context(), store.Update{
 		NewHash: ptr(id.hash), Patch: &session.Patch{Set: maps.Clone(values)},
 		Identity: identity, Realm: shop, Now: now, Timeouts: timeouts, Limits: limits,
-		UserAgent: sealedUA,
-		Seal:      &store.Sealing{NewKey: id.key, Index: sealIndex},
+		UserAgent: sealedUA, ClientNet: sealedNet,
+		Seal: &store.Sealing{NewKey: id.key, Index: sealIndex},
 	})
 	if err != nil {
 		t.Fatalf("creating sealed session %s: %v", id.hash.Short(), err)
@@ -114,7 +117,7 @@ func loadSealed(t *testing.T, s store.Store, id anID, now time.Time, plain ...st
 }
 
 func sealedFields(rec *session.Record) []string {
-	out := []string{rec.UserAgent, rec.IdentityTag}
+	out := []string{rec.UserAgent, rec.ClientNet, rec.IdentityTag}
 	for _, m := range []map[string]string{rec.Values, rec.Flash} {
 		for _, v := range m {
 			out = append(out, v)
@@ -134,10 +137,10 @@ func testSealedCreate(t *testing.T, s store.Store) {
 	a := idOf("sealed-create")
 	values := map[string]string{"user": "alice", "cart": "three apples"}
 	createSealed(t, s, a, base, values)
-	stored, opened := loadSealed(t, s, a, base, "alice", "three apples", sealedUA)
+	stored, opened := loadSealed(t, s, a, base, "alice", "three apples", sealedUA, sealedNet)
 	wantValues(t, "opened", opened, values)
-	if opened.UserAgent != sealedUA {
-		t.Errorf("opened User-Agent = %q, want %q", opened.UserAgent, sealedUA)
+	if opened.UserAgent != sealedUA || opened.ClientNet != sealedNet {
+		t.Errorf("opened User-Agent %q, client network %q; want %q, %q", opened.UserAgent, opened.ClientNet, sealedUA, sealedNet)
 	}
 	if want := sealIndex.Tag(identity, "alice"); stored.IdentityTag != want {
 		t.Errorf("identity tag = %q, want %q", stored.IdentityTag, want)
@@ -164,8 +167,8 @@ func testSealedWriteInPlace(t *testing.T, s store.Store) {
 	if after.Values["user"] != before.Values["user"] {
 		t.Error("an unchanged value was sealed again: a write in place must keep its ciphertext")
 	}
-	if after.UserAgent != before.UserAgent || opened.UserAgent != sealedUA {
-		t.Errorf("User-Agent changed by a write in place: %q", opened.UserAgent)
+	if after.UserAgent != before.UserAgent || opened.UserAgent != sealedUA || after.ClientNet != before.ClientNet {
+		t.Errorf("client data changed by a write in place: %q, %q", opened.UserAgent, opened.ClientNet)
 	}
 	// A touch alone keeps every ciphertext.
 	if _, err := s.Update(t.Context(), sealedIn(a, "alice", base.Add(10*time.Minute), nil)); err != nil {
@@ -201,8 +204,8 @@ func testSealedRotation(t *testing.T, s store.Store) {
 	wantValues(t, "result", res.Record, want)
 	stored, opened := loadSealed(t, s, b, base.Add(time.Minute), "bob")
 	wantValues(t, "opened under the new ID", opened, want)
-	if opened.UserAgent != sealedUA {
-		t.Errorf("User-Agent after rotation = %q", opened.UserAgent)
+	if opened.UserAgent != sealedUA || opened.ClientNet != sealedNet {
+		t.Errorf("client data after rotation: %q, %q", opened.UserAgent, opened.ClientNet)
 	}
 	if err := a.key.Open(b.hash, stored.Clone()); !errors.Is(err, session.ErrSealed) {
 		t.Errorf("the old ID's key opens the successor: %v", err)
@@ -337,7 +340,7 @@ func testSealedOpenedWhenOff(t *testing.T, s store.Store) {
 	want := map[string]string{"user": "alice", "cart": "2"}
 	wantValues(t, "result", res.Record, want)
 	rec, err := s.Load(t.Context(), a.hash, base.Add(time.Second), timeouts)
-	if err != nil || rec.Sealed || rec.IdentityTag != "" || rec.UserAgent != sealedUA {
+	if err != nil || rec.Sealed || rec.IdentityTag != "" || rec.UserAgent != sealedUA || rec.ClientNet != sealedNet {
 		t.Fatalf("after a write with sealing off: %+v, %v; want it plain", rec, err)
 	}
 	wantValues(t, "stored", rec, want)
