@@ -1,0 +1,235 @@
+package integration_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/redis/rueidis"
+
+	"github.com/caddy-session/caddy-session/internal/redistest"
+)
+
+// Values sealed at rest (seal_values), through a real Caddy on bolt and
+// Redis: what the store holds, byte for byte, shows no value, no user name
+// and no User-Agent, while the app, the matcher, revocation by user and
+// sessions stored before sealing all work as without it.
+
+// sealIndexKey is the index secret of the Redis sites.
+const sealIndexKey = "seal-test-index-secret-0123456789abcdef"
+
+// sealedSite is a site under test and a raw dump of its store.
+type sealedSite struct {
+	*site
+	dump func(t *testing.T) []byte
+	// sealOptions are the options that turn sealing on for its store.
+	sealOptions string
+}
+
+// onEachSealedStore runs test on bolt (with the index secret generated
+// and kept in Caddy's storage) and on Redis (with one configured), each
+// site starting with options and sealing off.
+func onEachSealedStore(t *testing.T, defs, options string, test func(t *testing.T, s sealedSite)) {
+	t.Run("bolt", func(t *testing.T) {
+		s := newSiteWith(t, "", defs, options)
+		test(t, sealedSite{site: s, sealOptions: "seal_values", dump: func(t *testing.T) []byte {
+			b, err := os.ReadFile(s.db)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return b
+		}})
+	})
+	t.Run("redis", func(t *testing.T) {
+		srv := redistest.Start(t)
+		s := newSiteWith(t, "store redis "+srv.URL(), defs, options)
+		test(t, sealedSite{site: s, sealOptions: "seal_values {\n\t\t\tindex_key " + sealIndexKey + "\n\t\t}", dump: func(t *testing.T) []byte {
+			return redisDump(t, srv)
+		}})
+	})
+}
+
+// redisDump is every key of the Redis as its DUMP and its contents: the
+// fields and values of a hash, the members and scores of a sorted set.
+func redisDump(t *testing.T, srv *redistest.Server) []byte {
+	t.Helper()
+	client, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{srv.Addr()}, DisableCache: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	ctx := context.Background()
+	var out bytes.Buffer
+	cursor := uint64(0)
+	for {
+		entry, err := client.Do(ctx, client.B().Scan().Cursor(cursor).Count(1000).Build()).AsScanEntry()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, key := range entry.Elements {
+			out.WriteString(key + "\n")
+			dump, err := client.Do(ctx, client.B().Dump().Key(key).Build()).ToString()
+			if err != nil {
+				t.Fatalf("DUMP %s: %v", key, err)
+			}
+			out.WriteString(dump + "\n")
+			typ, err := client.Do(ctx, client.B().Type().Key(key).Build()).ToString()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var contents []string
+			switch typ {
+			case "hash":
+				var fields map[string]string
+				fields, err = client.Do(ctx, client.B().Hgetall().Key(key).Build()).AsStrMap()
+				for f, v := range fields {
+					contents = append(contents, f, v)
+				}
+			case "zset":
+				contents, err = client.Do(ctx, client.B().Zrange().Key(key).Min("0").Max("-1").Withscores().Build()).AsStrSlice()
+			}
+			if err != nil {
+				t.Fatalf("reading %s %s: %v", typ, key, err)
+			}
+			out.WriteString(strings.Join(contents, "\n") + "\n")
+		}
+		if cursor = entry.Cursor; cursor == 0 {
+			return out.Bytes()
+		}
+	}
+}
+
+// expectInDump checks which of secrets the store's dump holds: all of
+// them when found, none otherwise.
+func expectInDump(t *testing.T, dump []byte, found bool, secrets ...string) {
+	t.Helper()
+	for _, secret := range secrets {
+		if bytes.Contains(dump, []byte(secret)) != found {
+			if found {
+				t.Errorf("the store's dump does not hold %q, which it must for the test to mean anything", secret)
+			} else {
+				t.Errorf("the store's dump holds %q in the clear", secret)
+			}
+		}
+	}
+}
+
+func TestSealValues(t *testing.T) {
+	const (
+		ua     = "SealProbe/1.0 (unique-ua-7f3a)"
+		user   = "zelda.sealed"
+		cart   = "cart-of-secret-things"
+		flash  = "flash-secret-notice"
+		oldie  = "walter.plain"
+		oldOne = "plain-era-cart"
+		later  = "set-once-sealed"
+	)
+	defs := "@zelda session user " + user + "\n\trequest_header @zelda X-Matched-Zelda yes"
+	onEachSealedStore(t, defs, "record_user_agent", func(t *testing.T, s sealedSite) {
+		// A session stored before sealing: plain, as the dump shows.
+		old := s.visitor()
+		expectStatus(t, old.get("/login", "X-Session-Set-User: "+oldie, "X-Session-Set-Cart: "+oldOne), http.StatusOK)
+		expectInDump(t, s.dump(t), true, oldie, oldOne)
+
+		s.options = "record_user_agent\n\t\t" + s.sealOptions
+		s.load()
+
+		// It still works, and is sealed at its next write.
+		expectSession(t, old.get("/"), map[string]string{"X-Session-User": oldie, "X-Session-Cart": oldOne})
+		expectStatus(t, old.get("/", "X-Session-Set-Theme: "+later), http.StatusOK)
+		expectSession(t, old.get("/"), map[string]string{"X-Session-User": oldie, "X-Session-Cart": oldOne, "X-Session-Theme": later})
+
+		// A login while sealing is on, with a flash value, on two devices.
+		login := func(v *visitor) {
+			t.Helper()
+			r := v.do(http.MethodGet, "/login", "User-Agent", ua,
+				"Test-Header", "X-Session-Set-User: "+user,
+				"Test-Header", "X-Session-Set-Cart: "+cart,
+				"Test-Header", "X-Session-Flash-Notice: "+flash)
+			expectStatus(t, r, http.StatusOK)
+			if v.sid == "" {
+				t.Fatal("the login issued no session")
+			}
+		}
+		phone, laptop := s.visitor(), s.visitor()
+		login(phone)
+		login(laptop)
+
+		dump := s.dump(t)
+		expectInDump(t, dump, false, user, cart, flash, ua, later, phone.sid, laptop.sid)
+		if strings.Contains(s.store, "redis") {
+			// Redis rewrote the fields in place; bolt may keep the old
+			// bytes in free pages until they are reused (see README).
+			expectInDump(t, dump, false, oldie, oldOne)
+		}
+
+		// The app gets the values, the flash value once, and the matcher
+		// sees the user.
+		r := phone.do(http.MethodGet, "/", "Sec-Fetch-Mode", "navigate")
+		expectStatus(t, r, http.StatusOK)
+		if got := r.session(); got["X-Session-User"] != user || got["X-Session-Cart"] != cart || got["X-Session-Flash-Notice"] != flash {
+			t.Fatalf("the app saw %v", got)
+		}
+		if r.seen.Headers.Get("X-Matched-Zelda") != "yes" {
+			t.Error("the session matcher did not match the sealed session's user")
+		}
+		if got := phone.do(http.MethodGet, "/", "Sec-Fetch-Mode", "navigate").session(); got["X-Session-Flash-Notice"] != "" {
+			t.Errorf("the flash value came twice: %v", got)
+		}
+
+		// A login as another user rotates the sealed session: its values
+		// follow it under the new ID.
+		before := phone.sid
+		expectStatus(t, phone.get("/", "X-Session-Set-User: "+user+"2"), http.StatusOK)
+		if phone.sid == before {
+			t.Fatal("a change of user kept the ID")
+		}
+		expectSession(t, phone.get("/"), map[string]string{"X-Session-User": user + "2", "X-Session-Cart": cart})
+		expectStatus(t, phone.get("/", "X-Session-Set-User: "+user), http.StatusOK)
+
+		// The admin API shows keys, never values.
+		var shown struct {
+			Keys   []string          `json:"keys"`
+			Values map[string]string `json:"values"`
+			Sealed bool              `json:"sealed"`
+		}
+		a := sessionAPI(t, http.MethodGet, "/session/sessions/"+laptop.adminHash()+"?values=true", "")
+		if err := json.Unmarshal(a.body, &shown); err != nil || a.status != http.StatusOK {
+			t.Fatalf("admin GET: %d %s", a.status, a.body)
+		}
+		if !shown.Sealed || shown.Values != nil || !slices.Equal(shown.Keys, []string{"cart", "user"}) {
+			t.Errorf("admin API showed %s; want the keys, sealed, and no values", a.body)
+		}
+		for _, secret := range []string{user, cart, ua} {
+			if strings.Contains(string(a.body), secret) {
+				t.Errorf("the admin API showed %q", secret)
+			}
+		}
+
+		// Logout everywhere ends the user's other sealed session.
+		expectStatus(t, phone.get("/", "X-Session-Destroy-All: true"), http.StatusOK)
+		expectUser(t, laptop, "")
+		expectUser(t, old, oldie) // another user's
+
+		// So does the admin API's revocation by user.
+		tablet := s.visitor()
+		login(tablet)
+		var revoked struct{ Revoked int }
+		sessionAPI(t, http.MethodPost, "/session/revoke", `{"value": "`+user+`"}`).decode(t, http.StatusOK, &revoked)
+		if revoked.Revoked != 1 {
+			t.Errorf("admin revoke by user ended %d sessions, want 1", revoked.Revoked)
+		}
+		expectUser(t, tablet, "")
+		// And the session sealed at its write after sealing began.
+		sessionAPI(t, http.MethodPost, "/session/revoke", `{"value": "`+oldie+`"}`).decode(t, http.StatusOK, &revoked)
+		if revoked.Revoked != 1 {
+			t.Errorf("admin revoke of the user of the session stored before sealing ended %d sessions, want 1", revoked.Revoked)
+		}
+		expectUser(t, old, "")
+	})
+}
