@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/redis/rueidis"
 
@@ -232,4 +233,72 @@ func TestSealValues(t *testing.T) {
 		}
 		expectUser(t, old, "")
 	})
+}
+
+// TestSealTampered changes a sealed session in Redis by hand, one attack
+// per row: a ciphertext moved from another session or another field, cut
+// short, or a plain value where a sealed one belongs. Each must fail the
+// request with 503 before the app runs (a store whose data was changed is
+// a failure, not a session), and never hand the app a value.
+func TestSealTampered(t *testing.T) {
+	srv := redistest.Start(t)
+	s := newSiteWith(t, "store redis "+srv.URL(), "", "seal_values {\n\t\t\tindex_key "+sealIndexKey+"\n\t\t}")
+	client, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{srv.Addr()}, DisableCache: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	ctx := context.Background()
+	key := func(v *visitor) string { return "caddy-session:{" + v.adminHash() + "}" }
+	field := func(v *visitor, f string) string {
+		t.Helper()
+		got, err := client.Do(ctx, client.B().Hget().Key(key(v)).Field(f).Build()).ToString()
+		if err != nil {
+			t.Fatalf("HGET %s %s: %v", key(v), f, err)
+		}
+		return got
+	}
+	set := func(v *visitor, f, value string) {
+		t.Helper()
+		if err := client.Do(ctx, client.B().Hset().Key(key(v)).FieldValue().FieldValue(f, value).Build()).Error(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		name   string
+		tamper func(victim, other *visitor)
+	}{
+		{"value moved from another session", func(victim, other *visitor) { set(victim, "cart", field(other, "cart")) }},
+		{"value moved from another field", func(victim, _ *visitor) { set(victim, "cart", field(victim, "user")) }},
+		{"value cut short", func(victim, _ *visitor) { set(victim, "cart", field(victim, "cart")[:20]) }},
+		{"value with a bit flipped", func(victim, _ *visitor) {
+			b := []byte(field(victim, "cart"))
+			b[len(b)-1] ^= 1
+			set(victim, "cart", string(b))
+		}},
+		{"plain value in a sealed session", func(victim, _ *visitor) { set(victim, "cart", "planted") }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			victim, other := s.visitor(), s.visitor()
+			expectStatus(t, victim.get("/login", "X-Session-Set-User: victim", "X-Session-Set-Cart: victims-cart"), http.StatusOK)
+			expectStatus(t, other.get("/login", "X-Session-Set-User: other", "X-Session-Set-Cart: others-cart"), http.StatusOK)
+			tc.tamper(victim, other)
+			// Caddy's cached copy goes when Redis's invalidation reaches
+			// it: until then the request sees the session as it was.
+			deadline := time.Now().Add(revocationBound)
+			for {
+				r := victim.get("/")
+				if r.StatusCode == http.StatusServiceUnavailable {
+					if len(r.session()) != 0 || r.seen.URI != "" {
+						t.Errorf("the app was called with %v", r.session())
+					}
+					break
+				}
+				if got := r.session(); r.StatusCode != http.StatusOK || got["X-Session-Cart"] != "victims-cart" || time.Now().After(deadline) {
+					t.Fatalf("status %d, the app saw %v; want 503", r.StatusCode, got)
+				}
+			}
+			expectUser(t, other, "other")
+		})
+	}
 }
