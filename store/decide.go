@@ -56,7 +56,7 @@ type Outcome struct {
 	Result Result
 	Err    error
 
-	nextKey *session.SealKey // the key of the session under Next, if sealed
+	nextSeal *Sealing // the update's Sealing for the record under Next
 }
 
 // Writes reports whether the outcome changes the store.

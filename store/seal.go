@@ -92,46 +92,53 @@ func (u Update) sealKey() *session.SealKey {
 
 // onward opens the key that the forward record fwd, under o.At, carries
 // for its successor, for the next hop. A forward record that carries none
-// leads to a session that was written plain.
+// (written with sealing off, or by a request that held no key) leads to
+// a session that was written plain: the next hop has no key, and a write
+// there stays plain until a request of the successor's own ID seals it.
 func onward(u Update, o Outcome, fwd *session.Record) Outcome {
-	if fwd.SuccessorKey == "" || u.sealKey() == nil {
+	if u.Seal == nil {
 		return o
 	}
-	next, err := u.Seal.Key.OpenSuccessor(o.At, fwd)
-	if err != nil {
-		o.Next = nil
-		return o.fail(err)
+	next := *u.Seal
+	next.Key = nil
+	if fwd.SuccessorKey != "" && u.Seal.Key != nil {
+		key, err := u.Seal.Key.OpenSuccessor(o.At, fwd)
+		if err != nil {
+			o.Next = nil
+			return o.fail(err)
+		}
+		next.Key = key
 	}
-	o.nextKey = next
+	o.nextSeal = &next
 	return o
 }
 
 // Onward is the update to run on the record under *o.Next: u, with the
 // key of that session when the forward record carried one.
 func (o Outcome) Onward(u Update) Update {
-	if o.nextKey == nil {
-		return u
+	if o.nextSeal != nil {
+		u.Seal = o.nextSeal
 	}
-	s := *u.Seal
-	s.Key = o.nextKey
-	u.Seal = &s
 	return u
 }
 
 // sealWrite makes o.Write, a plain record, the record to store: sealed
-// under the key of where it goes when u.Seal.Index is set, or plain.
-// plain is stored opened (stored itself if it was not sealed).
+// under the key of where it goes when u.Seal.Index is set, or plain. A
+// record written in place with no key, a plain successor reached through
+// a forward record that carried none, stays plain. plain is stored opened
+// (stored itself if it was not sealed).
 func sealWrite(u Update, o *Outcome, stored, plain *session.Record) error {
 	w := o.Write.Clone()
 	w.Sealed, w.IdentityTag = false, ""
-	if u.Seal != nil && u.Seal.Index != nil {
-		key := u.Seal.NewKey
-		if o.InPlace {
-			key = u.sealKey()
-		}
-		if key == nil {
-			return ErrNoSealKey
-		}
+	key := u.sealKey()
+	if !o.InPlace && u.Seal != nil {
+		key = u.Seal.NewKey
+	}
+	switch {
+	case u.Seal == nil || u.Seal.Index == nil:
+	case key == nil && !o.InPlace:
+		return ErrNoSealKey
+	case key != nil:
 		var reuse *session.Record // the stored ciphertexts still good
 		if o.InPlace && stored != nil && stored.Sealed {
 			reuse = stored

@@ -26,6 +26,7 @@ func Sealed(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Rotation", testSealedRotation},
 		{"ForwardLateWrite", testSealedForwardLateWrite},
 		{"ForwardChain", testSealedForwardChain},
+		{"ForwardWithoutKey", testSealedForwardWithoutKey},
 		{"Flash", testSealedFlash},
 		{"IdentityIndex", testSealedIdentityIndex},
 		{"PlainSealedAtNextWrite", testSealedPlainAtNextWrite},
@@ -365,4 +366,25 @@ func testSealedNeedsItsKey(t *testing.T, s store.Store) {
 	if !maps.Equal(after.Values, before.Values) || !after.LastSeen.Equal(before.LastSeen) {
 		t.Errorf("a refused update changed the session: %v to %v", before.Values, after.Values)
 	}
+}
+
+// testSealedForwardWithoutKey: a session rotated with sealing off leaves a
+// forward record that carries no key; a late request with sealing on
+// writes through it, and the successor, whose key it cannot know, stays
+// plain and readable.
+func testSealedForwardWithoutKey(t *testing.T, s store.Store) {
+	a, b := idOf("unkeyed-a"), idOf("unkeyed-b")
+	createIn(t, s, shop, a.hash, base, map[string]string{"user": "alice"})
+	rotate(t, s, shop, a.hash, b.hash, "alice", base.Add(time.Minute), nil)
+	res, err := s.Update(t.Context(), sealedIn(a, "alice", base.Add(2*time.Minute),
+		&session.Patch{Set: map[string]string{"cart": "late"}}))
+	if err != nil || !res.Followed || res.Hash != b.hash {
+		t.Fatalf("late write: %+v, %v", res, err)
+	}
+	rec, err := s.Load(t.Context(), b.hash, base.Add(2*time.Minute), timeouts)
+	if err != nil || rec.Sealed {
+		t.Fatalf("successor: %+v, %v; want it plain", rec, err)
+	}
+	wantValues(t, "successor", rec, map[string]string{"user": "alice", "cart": "late"})
+	wantListed(t, s, shop, identity, "alice", base.Add(2*time.Minute), b.hash)
 }
