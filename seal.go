@@ -14,6 +14,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/certmagic"
 	"go.uber.org/zap"
 
 	"github.com/caddy-session/caddy-session/session"
@@ -48,7 +49,7 @@ func (h *Handler) provisionSeal(ctx caddy.Context) error {
 	if h.SealValues == nil {
 		return nil
 	}
-	secret, err := h.SealValues.secret(ctx, h.backend)
+	secret, err := h.SealValues.secret(ctx, h.backend, ctx.Storage)
 	if err != nil {
 		return err
 	}
@@ -60,15 +61,15 @@ func (h *Handler) provisionSeal(ctx caddy.Context) error {
 }
 
 // secret is the configured index secret, or, for the bolt store, the one
-// kept in Caddy's storage, made on first use.
-func (c *SealConfig) secret(ctx caddy.Context, backend string) ([]byte, error) {
+// kept in Caddy's storage (which storage returns), made on first use.
+func (c *SealConfig) secret(ctx context.Context, backend string, storage func() certmagic.Storage) ([]byte, error) {
 	if c.IndexKey != "" {
 		return []byte(caddy.NewReplacer().ReplaceKnown(c.IndexKey, "")), nil
 	}
 	if backend != "bolt" {
 		return nil, fmt.Errorf("seal_values: the %s store is shared by instances, which must index users under one secret: set index_key to a secret of at least %d bytes that all of them share (such as index_key {env.SESSION_INDEX_KEY}, made with openssl rand -base64 32)", backend, session.MinIndexSecret)
 	}
-	st := ctx.Storage()
+	st := storage()
 	if err := st.Lock(ctx, indexKeyStorageKey); err != nil {
 		return nil, fmt.Errorf("seal_values: locking the index secret in Caddy's storage: %v", err)
 	}
