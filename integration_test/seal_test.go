@@ -302,3 +302,37 @@ func TestSealTampered(t *testing.T) {
 		})
 	}
 }
+
+// TestSealDevices: the cap on a user's sessions, their list and the
+// revocation of one of them find the user's sealed sessions by the keyed
+// hash of the name. The list shows the User-Agent of the request's own
+// session, which its ID opens, and not those of the others, which only
+// their own IDs open.
+func TestSealDevices(t *testing.T) {
+	onEachSealedStore(t, "", "", func(t *testing.T, s sealedSite) {
+		s.options = "record_user_agent\n\t\tmax_sessions_per_identity 2\n\t\tdevices /devices\n\t\t" + s.sealOptions
+		s.load()
+		login := func(ua string) *visitor {
+			t.Helper()
+			v := s.visitor()
+			expectStatus(t, v.do(http.MethodGet, "/login", "User-Agent", ua, "Test-Header", "X-Session-Set-User: yuki.sealed"), http.StatusOK)
+			return v
+		}
+		first := login("Device/1 first-ua")
+		second := login("Device/2 second-ua")
+		third := login("Device/3 third-ua") // over the cap: the first ends
+		expectUser(t, first, "")
+		expectUser(t, second, "yuki.sealed")
+
+		list := third.do(http.MethodGet, "/devices", "User-Agent", "Device/3 third-ua").devices(t)
+		if len(list) != 2 || list[0].Session != third.adminHash()[:16] || list[1].Session != second.adminHash()[:16] {
+			t.Fatalf("devices = %+v, want the third then the second", list)
+		}
+		if list[0].UserAgent != "Device/3 third-ua" || list[1].UserAgent != "" {
+			t.Errorf("devices showed User-Agents %q and %q; want the own session's only", list[0].UserAgent, list[1].UserAgent)
+		}
+		expectStatus(t, third.get("/devices", "X-Session-Revoke: "+list[1].Session), http.StatusOK)
+		expectUser(t, second, "")
+		expectUser(t, third, "yuki.sealed")
+	})
+}
