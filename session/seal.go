@@ -85,7 +85,8 @@ func (k *SealKey) seal(hash Hash, field, v string) string {
 	out[0] = SealVersion
 	nonce := out[1:]
 	_, _ = rand.Read(nonce)
-	return string(k.aead.Seal(out, nonce, []byte(v), associated(hash, field)))
+	var ad [adRoom]byte
+	return string(k.aead.Seal(out, nonce, []byte(v), associated(&ad, hash, field)))
 }
 
 // open returns the value that seal sealed as the field of the session
@@ -94,16 +95,25 @@ func (k *SealKey) open(hash Hash, field, sealed string) (string, error) {
 	if len(sealed) < SealOverhead || sealed[0] != SealVersion {
 		return "", fmt.Errorf("%w: %q is no sealed field of a known version", ErrSealed, field)
 	}
-	nonce := []byte(sealed[1 : 1+chacha20poly1305.NonceSizeX])
-	v, err := k.aead.Open(nil, nonce, []byte(sealed[1+chacha20poly1305.NonceSizeX:]), associated(hash, field))
+	// One copy of the sealed bytes, opened in place.
+	b := []byte(sealed)
+	box := b[1+chacha20poly1305.NonceSizeX:]
+	var ad [adRoom]byte
+	v, err := k.aead.Open(box[:0], b[1:1+chacha20poly1305.NonceSizeX], box, associated(&ad, hash, field))
 	if err != nil {
 		return "", fmt.Errorf("%w: %q", ErrSealed, field)
 	}
 	return string(v), nil
 }
 
-func associated(hash Hash, field string) []byte {
-	return append(hash[:len(hash):len(hash)], field...)
+// adRoom is room on the stack for the associated data of a field: the
+// hash and a name of at most a prefix and a 64-byte key.
+const adRoom = len(Hash{}) + 2 + 64
+
+// associated is the associated data of the field of the session under
+// hash, in room when it fits.
+func associated(room *[adRoom]byte, hash Hash, field string) []byte {
+	return append(append(room[:0], hash[:]...), field...)
 }
 
 // SealSuccessor returns next, the key of a session's successor, sealed
