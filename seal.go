@@ -157,8 +157,8 @@ func (s *requestState) sealFlash(u store.Update) store.Update {
 // tag, which the index key gives for user.
 func (h *Handler) holdsIdentity(rec *session.Record, user string) bool {
 	if rec.Sealed {
-		return h.sealIndex != nil && rec.IdentityTag != "" &&
-			hmac.Equal([]byte(rec.IdentityTag), []byte(h.sealIndex.Tag(h.identity, user)))
+		return h.sealIndex != nil && rec.IdentityTag() != "" &&
+			hmac.Equal([]byte(rec.IdentityTag()), []byte(h.sealIndex.Tag(h.identity, user)))
 	}
 	v, ok := h.rules.identityOf(rec)
 	return ok && v == user
@@ -215,6 +215,7 @@ func listedSealed(rec *session.Record, key, value string) *session.Record {
 	}
 	shown.Values[key] = value
 	shown.Flash, shown.UserAgent = nil, ""
-	shown.Sealed, shown.IdentityTag = false, ""
+	shown.Sealed = false
+	shown.SetIdentityTag("")
 	return &shown
 }

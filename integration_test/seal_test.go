@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
 	"slices"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddyserver/caddy/v2/caddytest"
 	"github.com/redis/rueidis"
 
 	"github.com/caddy-session/caddy-session/internal/redistest"
@@ -335,4 +337,32 @@ func TestSealDevices(t *testing.T) {
 		expectUser(t, second, "")
 		expectUser(t, third, "yuki.sealed")
 	})
+}
+
+// TestSealRecipe runs the README's seal_values recipe as written, with
+// only its site address, Redis and upstream replaced, and its index
+// secret in the environment it names.
+func TestSealRecipe(t *testing.T) {
+	srv := redistest.Start(t)
+	t.Setenv("SESSION_INDEX_KEY", sealIndexKey)
+	up := startUpstream(t)
+	port := freePort(t)
+	config := recipe(t, "<!-- recipe: seal -->")
+	config = strings.Replace(config, "app.example.com", fmt.Sprintf("http://127.0.0.1:%d", port), 1)
+	config = strings.Replace(config, "127.0.0.1:9000", up.addr(), 1)
+	config = strings.Replace(config, "redis://127.0.0.1:6379", srv.URL(), 1)
+	s := &site{t: t, tester: caddytest.NewTester(t), port: port, up: up}
+	s.tester.Client.Jar = nil
+	s.tester.InitServer(fmt.Sprintf("{\n\tadmin localhost:%d\n}\n", adminPort)+config, "caddyfile")
+
+	v := s.visitor()
+	expectStatus(t, v.get("/login", "X-Session-Set-User: recipe.user", "X-Session-Set-Cart: recipe-cart"), http.StatusOK)
+	expectSession(t, v.get("/"), map[string]string{"X-Session-User": "recipe.user", "X-Session-Cart": "recipe-cart"})
+	expectInDump(t, redisDump(t, srv), false, "recipe.user", "recipe-cart")
+	var revoked struct{ Revoked int }
+	sessionAPI(t, http.MethodPost, "/session/revoke", `{"value": "recipe.user"}`).decode(t, http.StatusOK, &revoked)
+	if revoked.Revoked != 1 {
+		t.Fatalf("revoke by user ended %d sessions, want 1", revoked.Revoked)
+	}
+	expectUser(t, v, "")
 }

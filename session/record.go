@@ -44,6 +44,10 @@ type Record struct {
 	// Remembered marks a remember-me session: a persistent cookie and the
 	// longer timeouts of the remember configuration.
 	Remembered bool
+	// Sealed marks a record whose Values, Flash, UserAgent and ClientNet
+	// hold their values sealed (seal.go), as stored with seal_values on;
+	// SealKey.Open opens them and clears it. Keys stay as they are.
+	Sealed bool
 	// Flash holds the flash values: set by one response, handed to the app
 	// once, on a later request, and then removed. Keys are session keys,
 	// lowercase, in a namespace of their own: a flash value "msg" and a
@@ -63,19 +67,11 @@ type Record struct {
 	// no limit.
 	ClientNet string
 
-	// Sealed marks a record whose Values, Flash and UserAgent hold their
-	// values sealed (seal.go), as stored with seal_values on; SealKey.Open
-	// opens them and clears it. Keys stay as they are.
-	Sealed bool
-	// IdentityTag is, in a sealed record that holds the identity key, the
-	// keyed hash of its value (IndexKey.Tag) that the identity index keys
-	// the record by, since the value itself is sealed; "" otherwise.
-	IdentityTag string
-	// SuccessorKey is, in a forward record of a sealed session, the key of
-	// the successor sealed under this record's own (SealKey.SealSuccessor),
-	// so that a request that loaded the session before its rotation can
-	// still write to it; "" otherwise.
-	SuccessorKey string
+	// Seal is what a sealed record, or the forward record of a sealed
+	// session, keeps beside its fields (seal.go); nil otherwise, so that
+	// a plain record costs nothing more. It is never changed once set:
+	// records that Clone copies share it.
+	Seal *SealInfo
 }
 
 // MaxUserAgent is the most bytes of a User-Agent a record keeps: enough to

@@ -125,7 +125,7 @@ func (k *SealKey) SealSuccessor(hash Hash, next *SealKey) string {
 // OpenSuccessor returns the key that the forward record rec, stored under
 // hash, carries for its successor, opened with k.
 func (k *SealKey) OpenSuccessor(hash Hash, rec *Record) (*SealKey, error) {
-	raw, err := k.open(hash, sealSuccessor, rec.SuccessorKey)
+	raw, err := k.open(hash, sealSuccessor, rec.SuccessorKey())
 	if err != nil {
 		return nil, err
 	}
@@ -137,8 +137,9 @@ func (k *SealKey) OpenSuccessor(hash Hash, rec *Record) (*SealKey, error) {
 
 // Open replaces the sealed values, flash values, User-Agent and client
 // network of rec, a record stored under hash, with what they hold, and
-// clears Sealed and IdentityTag. A record that is not sealed is left as it is. On an error
-// rec is left half opened: open a copy (Clone) when that matters.
+// clears Sealed and the identity tag. A record that is not sealed is left
+// as it is. On an error rec is left half opened: open a copy (Clone) when
+// that matters.
 func (k *SealKey) Open(hash Hash, rec *Record) error {
 	if !rec.Sealed {
 		return nil
@@ -170,7 +171,8 @@ func (k *SealKey) Open(hash Hash, rec *Record) error {
 		}
 		*f.v = p
 	}
-	rec.Sealed, rec.IdentityTag = false, ""
+	rec.Sealed = false
+	rec.SetIdentityTag("")
 	return nil
 }
 
@@ -242,11 +244,56 @@ func (r *Record) IndexedIdentity(key string) (value string, ok bool) {
 		return "", false
 	}
 	if r.Sealed {
-		if _, held := r.Values[key]; !held || r.IdentityTag == "" {
+		if _, held := r.Values[key]; !held || r.IdentityTag() == "" {
 			return "", false
 		}
-		return r.IdentityTag, true
+		return r.IdentityTag(), true
 	}
 	value, ok = r.Values[key]
 	return value, ok
+}
+
+// SealInfo is what a sealed record keeps beside its sealed fields.
+type SealInfo struct {
+	// IdentityTag is, in a sealed record that holds the identity key, the
+	// keyed hash of its value (IndexKey.Tag) that the identity index keys
+	// the record by, since the value itself is sealed.
+	IdentityTag string
+	// SuccessorKey is, in a forward record of a sealed session, the key of
+	// the successor sealed under this record's own (SealKey.SealSuccessor),
+	// so that a request that loaded the session before its rotation can
+	// still write to it.
+	SuccessorKey string
+}
+
+// IdentityTag is the record's SealInfo.IdentityTag, "" if none.
+func (r *Record) IdentityTag() string {
+	if r.Seal == nil {
+		return ""
+	}
+	return r.Seal.IdentityTag
+}
+
+// SuccessorKey is the record's SealInfo.SuccessorKey, "" if none.
+func (r *Record) SuccessorKey() string {
+	if r.Seal == nil {
+		return ""
+	}
+	return r.Seal.SuccessorKey
+}
+
+// SetIdentityTag sets the record's identity tag ("" for none).
+func (r *Record) SetIdentityTag(tag string) { r.setSeal(tag, r.SuccessorKey()) }
+
+// SetSuccessorKey sets the key a forward record carries ("" for none).
+func (r *Record) SetSuccessorKey(key string) { r.setSeal(r.IdentityTag(), key) }
+
+// setSeal replaces Seal, which records that Clone copied share, rather
+// than change it; with nothing to keep, it is nil.
+func (r *Record) setSeal(tag, key string) {
+	if tag == "" && key == "" {
+		r.Seal = nil
+		return
+	}
+	r.Seal = &SealInfo{IdentityTag: tag, SuccessorKey: key}
 }

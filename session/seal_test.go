@@ -30,7 +30,8 @@ func sealedRecord(id string) (plain, sealed *Record) {
 	}
 	sealed.UserAgent = k.SealUserAgent(h, sealed.UserAgent)
 	sealed.ClientNet = k.SealClientNet(h, sealed.ClientNet)
-	sealed.Sealed, sealed.IdentityTag = true, "a tag"
+	sealed.Sealed = true
+	sealed.SetIdentityTag("a tag")
 	return plain, sealed
 }
 
@@ -47,7 +48,7 @@ func TestSealRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !maps.Equal(opened.Values, plain.Values) || !maps.Equal(opened.Flash, plain.Flash) ||
-		opened.UserAgent != plain.UserAgent || opened.ClientNet != plain.ClientNet || opened.Sealed || opened.IdentityTag != "" {
+		opened.UserAgent != plain.UserAgent || opened.ClientNet != plain.ClientNet || opened.Sealed || opened.IdentityTag() != "" {
 		t.Fatalf("opened %+v, want %+v", opened, plain)
 	}
 	// Sealing twice gives two ciphertexts: the nonce is random.
@@ -95,7 +96,7 @@ func TestSealBinds(t *testing.T) {
 
 func TestSealSuccessor(t *testing.T) {
 	old, next := NewID(), NewID()
-	fwd := &Record{SuccessorKey: DeriveSealKey(old).SealSuccessor(HashID(old), DeriveSealKey(next))}
+	fwd := &Record{Seal: &SealInfo{SuccessorKey: DeriveSealKey(old).SealSuccessor(HashID(old), DeriveSealKey(next))}}
 	k, err := DeriveSealKey(old).OpenSuccessor(HashID(old), fwd)
 	if err != nil || k.raw != DeriveSealKey(next).raw {
 		t.Fatalf("OpenSuccessor = %v; want the successor's key", err)
@@ -121,11 +122,11 @@ func TestIndexKey(t *testing.T) {
 	case strings.Contains(a.Tag("user", "alice"), "alice"):
 		t.Fatal("the tag shows the name")
 	}
-	sealed := &Record{Values: map[string]string{"user": "x"}, Sealed: true, IdentityTag: "tag"}
+	sealed := &Record{Values: map[string]string{"user": "x"}, Sealed: true, Seal: &SealInfo{IdentityTag: "tag"}}
 	if v, ok := sealed.IndexedIdentity("user"); !ok || v != "tag" {
 		t.Fatalf("sealed IndexedIdentity = %q, %v", v, ok)
 	}
-	if _, ok := (&Record{Values: map[string]string{}, Sealed: true, IdentityTag: "tag"}).IndexedIdentity("user"); ok {
+	if _, ok := (&Record{Values: map[string]string{}, Sealed: true, Seal: &SealInfo{IdentityTag: "tag"}}).IndexedIdentity("user"); ok {
 		t.Fatal("a sealed record without the key is indexed")
 	}
 	if v, ok := (&Record{Values: map[string]string{"user": "bob"}}).IndexedIdentity("user"); !ok || v != "bob" {

@@ -78,7 +78,7 @@ func decideSealed(u Update, at session.Hash, stored *session.Record, hop int) Ou
 		}
 	}
 	if o.Forward != nil && u.sealKey() != nil && u.Seal.NewKey != nil {
-		o.Forward.SuccessorKey = u.Seal.Key.SealSuccessor(o.At, u.Seal.NewKey)
+		o.Forward.SetSuccessorKey(u.Seal.Key.SealSuccessor(o.At, u.Seal.NewKey))
 	}
 	return o
 }
@@ -101,7 +101,7 @@ func onward(u Update, o Outcome, fwd *session.Record) Outcome {
 	}
 	next := *u.Seal
 	next.Key = nil
-	if fwd.SuccessorKey != "" && u.Seal.Key != nil {
+	if fwd.SuccessorKey() != "" && u.Seal.Key != nil {
 		key, err := u.Seal.Key.OpenSuccessor(o.At, fwd)
 		if err != nil {
 			o.Next = nil
@@ -129,7 +129,8 @@ func (o Outcome) Onward(u Update) Update {
 // (stored itself if it was not sealed).
 func sealWrite(u Update, o *Outcome, stored, plain *session.Record) error {
 	w := o.Write.Clone()
-	w.Sealed, w.IdentityTag = false, ""
+	w.Sealed = false
+	w.SetIdentityTag("")
 	key := u.sealKey()
 	if !o.InPlace && u.Seal != nil {
 		key = u.Seal.NewKey
@@ -145,7 +146,7 @@ func sealWrite(u Update, o *Outcome, stored, plain *session.Record) error {
 		}
 		sealRecord(key, o.WriteAt, w, reuse, plain)
 		if o.Identity != "" {
-			w.IdentityTag = u.Seal.Index.Tag(o.Identity, o.Write.Values[o.Identity])
+			w.SetIdentityTag(u.Seal.Index.Tag(o.Identity, o.Write.Values[o.Identity]))
 		}
 	}
 	if o.InPlace && stored != nil && (stored.Sealed || w.Sealed) {

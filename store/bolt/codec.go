@@ -153,7 +153,7 @@ func encode(rec *session.Record, identity string) []byte {
 	if meta != 0 {
 		version = codecVersionMeta
 		size += 1 + binary.MaxVarintLen64*(5+2*len(rec.Flash)) + len(rec.UserAgent) + len(rec.ClientNet) + rec.FlashSize() +
-			len(rec.IdentityTag) + len(rec.SuccessorKey)
+			len(rec.IdentityTag()) + len(rec.SuccessorKey())
 	}
 	created, seen := unixNano(rec.Created), unixNano(rec.LastSeen)
 	offsets := [3]int64{
@@ -207,10 +207,10 @@ func metaFlags(rec *session.Record) byte {
 	if rec.Sealed {
 		meta |= metaSealed
 	}
-	if rec.IdentityTag != "" {
+	if rec.IdentityTag() != "" {
 		meta |= metaTag
 	}
-	if rec.SuccessorKey != "" {
+	if rec.SuccessorKey() != "" {
 		meta |= metaSuccessor
 	}
 	return meta
@@ -234,10 +234,10 @@ func appendMeta(b []byte, meta byte, rec *session.Record) []byte {
 		}
 	}
 	if meta&metaTag != 0 {
-		b = appendString(b, rec.IdentityTag)
+		b = appendString(b, rec.IdentityTag())
 	}
 	if meta&metaSuccessor != 0 {
-		b = appendString(b, rec.SuccessorKey)
+		b = appendString(b, rec.SuccessorKey())
 	}
 	return b
 }
@@ -517,10 +517,10 @@ func (d *decoder) meta(rec *session.Record) {
 		d.flash(rec)
 	}
 	if meta&metaTag != 0 {
-		rec.IdentityTag = d.string("identity tag")
+		rec.SetIdentityTag(d.string("identity tag"))
 	}
 	if meta&metaSuccessor != 0 {
-		rec.SuccessorKey = d.string("successor key")
+		rec.SetSuccessorKey(d.string("successor key"))
 	}
 }
 

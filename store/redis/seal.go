@@ -33,19 +33,19 @@ func layoutOf(rec *session.Record) string {
 
 // appendSeal appends the fields of rec's sealing, as field, value pairs.
 func appendSeal(fields []string, rec *session.Record) []string {
-	if rec.IdentityTag != "" {
-		fields = append(fields, fieldIdentityTag, rec.IdentityTag)
+	if rec.IdentityTag() != "" {
+		fields = append(fields, fieldIdentityTag, rec.IdentityTag())
 	}
-	if rec.SuccessorKey != "" {
-		fields = append(fields, fieldSuccessorKey, rec.SuccessorKey)
+	if rec.SuccessorKey() != "" {
+		fields = append(fields, fieldSuccessorKey, rec.SuccessorKey())
 	}
 	return fields
 }
 
 // decodeSeal reads the fields of rec's sealing; decode reads ":v".
 func decodeSeal(fields map[string]string, rec *session.Record) {
-	rec.IdentityTag = fields[fieldIdentityTag]
-	rec.SuccessorKey = fields[fieldSuccessorKey]
+	rec.SetIdentityTag(fields[fieldIdentityTag])
+	rec.SetSuccessorKey(fields[fieldSuccessorKey])
 }
 
 // sealChanges adds to set and del the writes that turn the sealing of
@@ -56,5 +56,5 @@ func sealChanges(stored, rec *session.Record, set, del []string) ([]string, []st
 	if stored.Sealed != rec.Sealed {
 		set = append(set, fieldVersion, layoutOf(rec))
 	}
-	return stringChange(set, del, fieldIdentityTag, stored.IdentityTag, rec.IdentityTag)
+	return stringChange(set, del, fieldIdentityTag, stored.IdentityTag(), rec.IdentityTag())
 }

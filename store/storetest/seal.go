@@ -118,7 +118,7 @@ func loadSealed(t *testing.T, s store.Store, id anID, now time.Time, plain ...st
 }
 
 func sealedFields(rec *session.Record) []string {
-	out := []string{rec.UserAgent, rec.ClientNet, rec.IdentityTag}
+	out := []string{rec.UserAgent, rec.ClientNet, rec.IdentityTag()}
 	for _, m := range []map[string]string{rec.Values, rec.Flash} {
 		for _, v := range m {
 			out = append(out, v)
@@ -143,8 +143,8 @@ func testSealedCreate(t *testing.T, s store.Store) {
 	if opened.UserAgent != sealedUA || opened.ClientNet != sealedNet {
 		t.Errorf("opened User-Agent %q, client network %q; want %q, %q", opened.UserAgent, opened.ClientNet, sealedUA, sealedNet)
 	}
-	if want := sealIndex.Tag(identity, "alice"); stored.IdentityTag != want {
-		t.Errorf("identity tag = %q, want %q", stored.IdentityTag, want)
+	if want := sealIndex.Tag(identity, "alice"); stored.IdentityTag() != want {
+		t.Errorf("identity tag = %q, want %q", stored.IdentityTag(), want)
 	}
 	// Another session's key opens nothing of it.
 	if err := idOf("other").key.Open(a.hash, stored.Clone()); !errors.Is(err, session.ErrSealed) {
@@ -212,7 +212,7 @@ func testSealedRotation(t *testing.T, s store.Store) {
 		t.Errorf("the old ID's key opens the successor: %v", err)
 	}
 	fwd, err := s.Load(t.Context(), a.hash, base.Add(time.Minute), timeouts)
-	if err != nil || !fwd.Forwarded() || fwd.SuccessorKey == "" {
+	if err != nil || !fwd.Forwarded() || fwd.SuccessorKey() == "" {
 		t.Fatalf("forward record: %+v, %v; want one carrying the successor's key", fwd, err)
 	}
 	if k, err := a.key.OpenSuccessor(a.hash, fwd); err != nil || k.Open(b.hash, stored.Clone()) != nil {
@@ -341,7 +341,7 @@ func testSealedOpenedWhenOff(t *testing.T, s store.Store) {
 	want := map[string]string{"user": "alice", "cart": "2"}
 	wantValues(t, "result", res.Record, want)
 	rec, err := s.Load(t.Context(), a.hash, base.Add(time.Second), timeouts)
-	if err != nil || rec.Sealed || rec.IdentityTag != "" || rec.UserAgent != sealedUA || rec.ClientNet != sealedNet {
+	if err != nil || rec.Sealed || rec.IdentityTag() != "" || rec.UserAgent != sealedUA || rec.ClientNet != sealedNet {
 		t.Fatalf("after a write with sealing off: %+v, %v; want it plain", rec, err)
 	}
 	wantValues(t, "stored", rec, want)
