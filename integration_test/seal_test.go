@@ -366,3 +366,30 @@ func TestSealRecipe(t *testing.T) {
 	}
 	expectUser(t, v, "")
 }
+
+// TestSealTurnedOff: once seal_values is removed from the config, sealed
+// sessions still open with their IDs, and each is written back plain at
+// its next write.
+func TestSealTurnedOff(t *testing.T) {
+	onEachSealedStore(t, "", "", func(t *testing.T, s sealedSite) {
+		s.options = s.sealOptions
+		s.load()
+		v := s.visitor()
+		expectStatus(t, v.get("/login", "X-Session-Set-User: ursula.sealed", "X-Session-Set-Cart: cart-sealed-then-plain"), http.StatusOK)
+		expectInDump(t, s.dump(t), false, "ursula.sealed", "cart-sealed-then-plain")
+
+		s.options = ""
+		s.load()
+		expectSession(t, v.get("/"), map[string]string{"X-Session-User": "ursula.sealed", "X-Session-Cart": "cart-sealed-then-plain"})
+		expectStatus(t, v.get("/", "X-Session-Set-Theme: plain-again"), http.StatusOK)
+		expectSession(t, v.get("/"), map[string]string{"X-Session-User": "ursula.sealed", "X-Session-Cart": "cart-sealed-then-plain", "X-Session-Theme": "plain-again"})
+		expectInDump(t, s.dump(t), true, "ursula.sealed", "cart-sealed-then-plain", "plain-again")
+		// Indexed by the name again: revocation by user finds it.
+		var revoked struct{ Revoked int }
+		sessionAPI(t, http.MethodPost, "/session/revoke", `{"value": "ursula.sealed"}`).decode(t, http.StatusOK, &revoked)
+		if revoked.Revoked != 1 {
+			t.Fatalf("revoke by user ended %d sessions, want 1", revoked.Revoked)
+		}
+		expectUser(t, v, "")
+	})
+}
