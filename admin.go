@@ -73,12 +73,13 @@ func (a *AdminAPI) Provision(ctx caddy.Context) error {
 
 // Routes returns the routes of the session endpoints.
 func (a *AdminAPI) Routes() []caddy.AdminRoute {
-	return []caddy.AdminRoute{
+	return append([]caddy.AdminRoute{
 		{Pattern: adminStoresPath, Handler: caddy.AdminHandlerFunc(a.handleStores)},
 		{Pattern: adminSessionsPath, Handler: caddy.AdminHandlerFunc(a.handleList)},
 		{Pattern: adminSessionsPath + "/", Handler: caddy.AdminHandlerFunc(a.handleSession)},
 		{Pattern: adminRevokePath, Handler: caddy.AdminHandlerFunc(a.handleRevoke)},
-	}
+		{Pattern: adminJWKSPath, Handler: caddy.AdminHandlerFunc(a.handleJWKS)}, // jwks.go
+	}, a.transferRoutes()...)
 }
 
 // storeView is one store in GET /session/stores.
@@ -193,23 +194,19 @@ func (a *AdminAPI) handleList(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	cursor := q.Get("cursor")
-	if cursor != "" {
-		// Sessions are listed in the order of their hashes: a cursor is
-		// the hash of the last session of the previous page.
-		if _, err := session.ParseHash(cursor); err != nil {
-			return badRequest(fmt.Errorf("cursor %q: pass back the next_cursor of the previous page, or none for the first page", cursor))
-		}
-	}
 
 	// The store checks the stored deadlines; a timeout shortened in the
 	// config ends a session at once, as Load does, so such sessions are
-	// skipped here. To fill the page and to know whether a live session
-	// follows it, read one more than needed, until the store runs out.
+	// skipped here, and the store is read again until the page is full
+	// or it runs out. The next cursor is the store's own, which only
+	// the store reads: bolt's is a hash, Redis's a bucket and a hash.
 	now := clock.Now()
 	page := listView{Sessions: []sessionView{}}
 	for {
-		need := limit - len(page.Sessions) + 1
-		entries, next, err := h.store.List(r.Context(), cursor, need, now)
+		entries, next, err := h.store.List(r.Context(), cursor, limit-len(page.Sessions), now)
+		if errors.Is(err, store.ErrBadCursor) {
+			return badRequest(fmt.Errorf("cursor %q: pass back the next_cursor of the previous page, or none for the first page", cursor))
+		}
 		if err != nil {
 			return storeFailure(fmt.Errorf("listing the sessions of store %s: %v", h.storeName, err))
 		}
@@ -218,14 +215,8 @@ func (a *AdminAPI) handleList(w http.ResponseWriter, r *http.Request) error {
 				page.Sessions = append(page.Sessions, viewOf(e.Hash, e.Record, values))
 			}
 		}
-		if len(page.Sessions) > limit {
-			// A live session follows the page: the cursor is the hash of
-			// the page's last session, as the stores' own cursors are.
-			page.Sessions = page.Sessions[:limit]
-			page.NextCursor = page.Sessions[limit-1].Hash
-			break
-		}
-		if cursor = next; cursor == "" {
+		if cursor = next; cursor == "" || len(page.Sessions) == limit {
+			page.NextCursor = cursor
 			break
 		}
 	}

@@ -39,12 +39,18 @@ var benchValues = map[string]string{
 // It returns the handler and the session's ID.
 func benchHandler(b testing.TB) (*Handler, string) {
 	b.Helper()
+	return benchHandlerWith(b, &Handler{})
+}
+
+// benchHandlerWith is benchHandler for a handler with more settings.
+func benchHandlerWith(b testing.TB, h *Handler) (*Handler, string) {
+	b.Helper()
 	cfg, _ := json.Marshal(map[string]any{
 		"backend": "bolt",
 		"path":    filepath.Join(b.TempDir(), "sessions.db"),
 		"no_sync": true,
 	})
-	h := &Handler{StoreRaw: cfg}
+	h.StoreRaw = cfg
 	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
 	b.Cleanup(cancel)
 	if err := h.Provision(ctx); err != nil {
@@ -147,6 +153,37 @@ func BenchmarkReadPath(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkReadPathSigned is BenchmarkReadPath with sign: a token over
+// the session's user and roles, for one URL, as a page's requests of a
+// session mostly are. Once with the token cache, which signs once per
+// quarter of the token's lifetime, and once signing every request (each
+// request of another path, or the cache emptied).
+func BenchmarkReadPathSigned(b *testing.B) {
+	for _, cached := range []bool{true, false} {
+		name := "cached"
+		if !cached {
+			name = "uncached"
+		}
+		b.Run(name, func(b *testing.B) {
+			h, id := benchHandlerWith(b, &Handler{Sign: &SignConfig{Secret: benchSecret, Keys: []string{"user", "roles"}}})
+			header := h.protocol.HeaderName(metaToken)
+			runBench(b, func(w http.ResponseWriter, r *http.Request) error {
+				if !cached {
+					h.signer.cache = tokenCache{}
+				}
+				return h.ServeHTTP(w, r, app)
+			}, browserHeader(id), func(r *http.Request) {
+				if len(r.Header[header]) != 1 {
+					b.Fatalf("no token was forwarded: %v", r.Header)
+				}
+			})
+		})
+	}
+}
+
+// benchSecret is a secret to derive signing keys from, for tests.
+const benchSecret = "a-secret-for-tests-only-0123456789abcdef"
 
 // BenchmarkAnonymous is a request with no session cookie.
 func BenchmarkAnonymous(b *testing.B) {

@@ -89,6 +89,14 @@ func parseSessionDirective(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue,
 //		record_user_agent
 //		devices <matcher...>
 //		bind [user_agent] [ip [<ipv4 prefix length> [<ipv6 prefix length>]]]
+//		on_store_error 503|anonymous|stale <duration>
+//		sign {
+//			keys <key...>
+//			lifetime <duration>
+//			rotate <duration>
+//			secret <secret>
+//			key_file <pem file...>
+//		}
 //		seal_values {
 //			index_key <secret>
 //		}
@@ -156,6 +164,8 @@ var handlerSubdirectives = map[string]func(h *Handler, d *caddyfile.Dispenser) e
 	"record_user_agent":         (*Handler).unmarshalRecordUserAgent,
 	"devices":                   (*Handler).unmarshalDevices,
 	"bind":                      (*Handler).unmarshalBind,
+	"on_store_error":            (*Handler).unmarshalOnStoreError,
+	"sign":                      (*Handler).unmarshalSign,
 	"seal_values":               (*Handler).unmarshalSealValues,
 }
 

@@ -76,6 +76,9 @@ func (s *requestState) forwardDevices(hdr http.Header) error {
 	if err != nil {
 		h.logger.Error("listing the sessions of a user for devices",
 			zap.String("session", s.hash.Short()), zap.Error(err))
+		if h.lenient(decisionNoDevices, s.hash, err) {
+			return nil
+		}
 		return caddyhttp.Error(http.StatusServiceUnavailable, fmt.Errorf("listing the sessions of a user: %w", err))
 	}
 	list := listDevices(entries, s.hash, s.record, s.now, h.timeouts)

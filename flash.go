@@ -59,8 +59,8 @@ func (s *requestState) handFlash(r *http.Request) error {
 		h.protocol.ForwardFlash(r.Header, f.values)
 		return nil
 	}
-	if len(s.record.Flash) == 0 {
-		return nil // the read path
+	if len(s.record.Flash) == 0 || s.degraded {
+		return nil // the read path; or a copy, whose flash values stay in the store
 	}
 	on, err := h.flashOnMatches(r)
 	if err != nil {
@@ -81,6 +81,9 @@ func (s *requestState) handFlash(r *http.Request) error {
 	case err != nil:
 		h.logger.Error("taking flash values from the store",
 			zap.String("session", s.hash.Short()), zap.Error(err))
+		if h.lenient(decisionFlashSkipped, s.hash, err) {
+			return nil
+		}
 		return caddyhttp.Error(http.StatusServiceUnavailable, fmt.Errorf("taking flash values: %w", err))
 	case len(res.Flash) == 0:
 		return nil // another request took them first

@@ -16,17 +16,18 @@ import (
 // and several handlers share them. No label carries a session ID, a key's
 // value or a user name: only the store's backend, an operation, a reason.
 var sessionMetrics = struct {
-	created, renewed, destroyed, expired, rejected, dropped, unbound, storeErrors *prometheus.CounterVec
-	storeTime                                                                     *prometheus.HistogramVec
+	created, renewed, destroyed, expired, rejected, dropped, unbound, storeErrors, storeErrorDecisions *prometheus.CounterVec
+	storeTime                                                                                          *prometheus.HistogramVec
 }{
-	created:     newCounter("created_total", "Sessions created.", "store"),
-	renewed:     newCounter("renewed_total", "Sessions given a new ID, on request or by a change of a renew_on key.", "store"),
-	destroyed:   newCounter("destroyed_total", "Sessions ended before their expiry, by cause: logout (X-Session-Destroy), logout_all (X-Session-Destroy-All), admin, evicted (max_sessions_per_identity), revoked (X-Session-Revoke).", "store", "cause"),
-	expired:     newCounter("expired_total", "Expired sessions removed by the store's sweep (bolt; Redis expires them silently by TTL), or ended by X-Session-Remember: false past the normal timeouts.", "store"),
-	rejected:    newCounter("commands_rejected_total", "Upstream responses whose session commands were refused, by reason.", "reason"),
-	dropped:     newCounter("commands_dropped_total", "Upstream responses whose session commands were dropped because the session ended or moved on while the request was in flight, by reason: ended, identity_changed, rotated_away.", "reason"),
-	unbound:     newCounter("bind_mismatches_total", "Requests that presented a session bound (bind) to another client, and were served as anonymous, by binding: user_agent, ip.", "binding"),
-	storeErrors: newCounter("store_errors_total", "Store operations that failed.", "store", "operation"),
+	created:             newCounter("created_total", "Sessions created.", "store"),
+	renewed:             newCounter("renewed_total", "Sessions given a new ID, on request or by a change of a renew_on key.", "store"),
+	destroyed:           newCounter("destroyed_total", "Sessions ended before their expiry, by cause: logout (X-Session-Destroy), logout_all (X-Session-Destroy-All), admin, evicted (max_sessions_per_identity), revoked (X-Session-Revoke).", "store", "cause"),
+	expired:             newCounter("expired_total", "Expired sessions removed by the store's sweep (bolt; Redis expires them silently by TTL), or ended by X-Session-Remember: false past the normal timeouts.", "store"),
+	rejected:            newCounter("commands_rejected_total", "Upstream responses whose session commands were refused, by reason.", "reason"),
+	dropped:             newCounter("commands_dropped_total", "Upstream responses whose session commands were dropped because the session ended or moved on while the request was in flight, by reason: ended, identity_changed, rotated_away.", "reason"),
+	unbound:             newCounter("bind_mismatches_total", "Requests that presented a session bound (bind) to another client, and were served as anonymous, by binding: user_agent, ip.", "binding"),
+	storeErrors:         newCounter("store_errors_total", "Store operations that failed.", "store", "operation"),
+	storeErrorDecisions: newCounter("store_error_decisions_total", "What on_store_error made of a store failure, by policy (503, anonymous, stale) and decision: unavailable (a 503 for a session that could not be read), anonymous, stale (served from the copy), write_refused (a 503 for commands), touch_skipped, flash_skipped, devices_skipped.", "policy", "decision"),
 	storeTime: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Namespace: "caddy", Subsystem: "session", Name: "store_operation_duration_seconds",
 		Help:    "Time taken by store operations.",
@@ -41,8 +42,7 @@ func newCounter(name, help string, labels ...string) *prometheus.CounterVec {
 // registerMetrics adds the session metrics to a config's registry; a
 // second handler in the same config finds them there already.
 func registerMetrics(registry *prometheus.Registry) error {
-	m := &sessionMetrics
-	for _, c := range []prometheus.Collector{m.created, m.renewed, m.destroyed, m.expired, m.rejected, m.dropped, m.unbound, m.storeTime, m.storeErrors} {
+	for _, c := range metricCollectors() {
 		err := registry.Register(c)
 		var already prometheus.AlreadyRegisteredError
 		if err != nil && !errors.As(err, &already) {
@@ -50,6 +50,13 @@ func registerMetrics(registry *prometheus.Registry) error {
 		}
 	}
 	return nil
+}
+
+// metricCollectors are the session metrics, as registerMetrics registers
+// them.
+func metricCollectors() []prometheus.Collector {
+	m := &sessionMetrics
+	return []prometheus.Collector{m.created, m.renewed, m.destroyed, m.expired, m.rejected, m.dropped, m.unbound, m.storeErrorDecisions, m.storeTime, m.storeErrors}
 }
 
 // instrumented times every operation of a store and counts its failures.
@@ -89,7 +96,7 @@ func (s instrumented) observeWith(o prometheus.Observer, op string, start time.T
 // its own so that the errors.As target is only allocated for an error.
 func isFailure(err error) bool {
 	var ruleErr *session.RuleError
-	return !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrStale) && !errors.As(err, &ruleErr)
+	return !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrStale) && !errors.Is(err, store.ErrBadCursor) && !errors.As(err, &ruleErr)
 }
 
 func (s instrumented) Load(ctx context.Context, h session.Hash, now time.Time, t session.Timeouts) (*session.Record, error) {

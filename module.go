@@ -169,6 +169,19 @@ type Handler struct {
 	// it was. Default: none (see BindConfig for why).
 	Bind *BindConfig `json:"bind,omitempty"`
 
+	// What requests get while the store fails: `503`, `anonymous`, or a
+	// copy of sessions read lately (`stale`). See StoreErrorConfig.
+	// Default: `503`.
+	OnStoreError *StoreErrorConfig `json:"on_store_error,omitempty"`
+	// Forward a signed token with every request of a session, as the
+	// request header `X-Session-Meta-Token` (with header_prefix): a
+	// compact JWS (EdDSA by default) holding the session's short hash
+	// (`sid`), the values of some of its keys (`session`, and `sub` for
+	// the identity key), the request's host (`aud`), method and path, and
+	// `iat` and `exp`, with the signing key's `kid` in its header. The
+	// public keys are served as a JWKS by the session_jwks handler and the
+	// admin API. Default: none.
+	Sign *SignConfig `json:"sign,omitempty"`
 	// Seal the values of sessions at rest: every value, flash value and
 	// recorded User-Agent is stored encrypted under a key derived from the
 	// session's ID, which only the client (and an upstream given the
@@ -193,9 +206,14 @@ type Handler struct {
 	flashOn   caddyhttp.MatcherSets // nil: top-level navigations
 	devices   caddyhttp.MatcherSets // nil: no request gets the list of devices
 	devicesAs string                // the request header of the list
+	signer    *tokenSigner          // nil: no token
 	logger    *zap.Logger
-	events    *caddyevents.App // nil: no events (a handler outside a config)
-	ctx       caddy.Context    // the handler's own, with which events are emitted
+	// storeErrors is OnStoreError's policy; stale its copy of sessions,
+	// nil unless the policy is stale.
+	storeErrors storeErrorPolicy
+	stale       *staleCopy
+	events      *caddyevents.App // nil: no events (a handler outside a config)
+	ctx         caddy.Context    // the handler's own, with which events are emitted
 
 	sealIndex *session.IndexKey // the index key of seal_values; nil: off
 
@@ -270,6 +288,12 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("registering session metrics: %v", err)
 	}
 	if err := h.provisionStore(ctx); err != nil {
+		return err
+	}
+	if err := h.provisionStoreErrors(); err != nil {
+		return err
+	}
+	if err := h.provisionSign(ctx); err != nil {
 		return err
 	}
 	if err := h.provisionSeal(ctx); err != nil {
@@ -400,6 +424,9 @@ func (h *Handler) Validate() error {
 // Cleanup releases the default store; a configured store module is cleaned
 // up by Caddy.
 func (h *Handler) Cleanup() error {
+	if h.stale != nil {
+		releaseStaleCopy(h.storeName)
+	}
 	if h.ownStore != nil {
 		return h.ownStore.Cleanup()
 	}
@@ -428,6 +455,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if state.record != nil {
 		h.protocol.Forward(r.Header, state.record.Values)
 		h.forwardRemembered(r.Header, state.record)
+		if h.signer != nil {
+			state.forwardToken(r.Header)
+		}
 		if h.noTouch != nil {
 			state.keepRequestLine()
 		}

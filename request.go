@@ -37,6 +37,10 @@ type requestState struct {
 	// flash is what the request took of the session's flash values, nil
 	// if nothing; shared with the copies other handlers make.
 	flash *flashTake
+	// degraded reports that the store failed when the session was read,
+	// and on_store_error served the request anyway: as anonymous, or from
+	// a copy. Its commands are refused and nothing is written for it.
+	degraded bool
 	// sealKey is the key of the loaded session's ID, when it was sealed
 	// or seal_values is on (seal.go); nil otherwise.
 	sealKey *session.SealKey
@@ -87,7 +91,12 @@ func (s *requestState) load(candidates []string) error {
 		if err != nil {
 			h.logger.Error("reading session from store",
 				zap.String("session", hash.Short()), zap.Error(err))
-			return fmt.Errorf("reading session: %w", err)
+			if rec, err = s.loadFailed(hash, err); err != nil {
+				return fmt.Errorf("reading session: %w", err)
+			}
+			if rec == nil {
+				return nil // served as anonymous
+			}
 		}
 		if rec.Forwarded() {
 			s.moved = true
@@ -98,7 +107,7 @@ func (s *requestState) load(candidates []string) error {
 		}
 		var key *session.SealKey
 		if rec.Sealed || h.sealIndex != nil {
-			if key, err = s.unseal(id, hash, rec); err != nil {
+			if rec, key, err = s.unseal(id, hash, rec); err != nil {
 				return err
 			}
 		}
@@ -126,6 +135,9 @@ func (s *requestState) commit(hdr http.Header, status int) error {
 	if p.dropped != "" {
 		s.logDropped(p.dropped)
 		return nil
+	}
+	if s.degraded {
+		return s.refuseDegraded(p, patch)
 	}
 	var rv *revocation
 	if patch != nil && patch.Revoke != "" {
@@ -268,6 +280,9 @@ func (s *requestState) updateFailed(p plan, err error) error {
 	}
 	h.logger.Error("writing session to store",
 		zap.String("session", s.hash.Short()), zap.Error(err))
+	if p.step == stepTouch && h.lenient(decisionTouchSkipped, s.hash, err) {
+		return nil
+	}
 	return fmt.Errorf("writing session: %w", err)
 }
 

@@ -107,20 +107,25 @@ var sealSubdirectives = map[string]func(c *SealConfig, d *caddyfile.Dispenser) e
 	"index_key": func(c *SealConfig, d *caddyfile.Dispenser) error { return parseOneArg(d, &c.IndexKey) },
 }
 
-// unseal opens rec, the sealed session that the request's ID id loaded
-// from under hash, and returns the ID's key, for the request's writes;
-// with seal_values on, the key of a plain session too, which the next
-// write seals. A sealed session that does not open with the ID whose hash
-// it is stored under was changed in the store: the request fails as for
-// a corrupt record.
-func (s *requestState) unseal(id string, hash session.Hash, rec *session.Record) (*session.SealKey, error) {
+// unseal returns rec, the session that the request's ID id loaded from
+// under hash, opened (a copy: the record may be shared, with the copy
+// on_store_error keeps), and the ID's key, for the request's writes; with
+// seal_values on, the key of a plain session too, which the next write
+// seals. A sealed session that does not open with the ID whose hash it is
+// stored under was changed in the store: the request fails as for a
+// corrupt record.
+func (s *requestState) unseal(id string, hash session.Hash, rec *session.Record) (*session.Record, *session.SealKey, error) {
 	key := session.DeriveSealKey(id)
-	if err := key.Open(hash, rec); err != nil {
+	if !rec.Sealed {
+		return rec, key, nil
+	}
+	opened := rec.Clone()
+	if err := key.Open(hash, opened); err != nil {
 		s.handler.logger.Error("opening a sealed session; was the store changed by hand?",
 			zap.String("session", hash.Short()), zap.Error(err))
-		return nil, fmt.Errorf("opening sealed session %s: %w", hash.Short(), err)
+		return nil, nil, fmt.Errorf("opening sealed session %s: %w", hash.Short(), err)
 	}
-	return key, nil
+	return opened, key, nil
 }
 
 // sealing is the store.Sealing of the request's updates: nil when

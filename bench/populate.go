@@ -48,7 +48,7 @@ func populate(path string, n int) ([]string, error) {
 		}
 		entries = append(entries, store.Entry{Hash: session.HashID(ids[i]), Record: rec})
 		if len(entries) == cap(entries) || i == n-1 {
-			if err := s.Import(context.Background(), entries, "user"); err != nil {
+			if err := s.Put(context.Background(), entries, "user"); err != nil {
 				return nil, err
 			}
 			entries = entries[:0]

@@ -141,7 +141,7 @@ func TestIndexKey(t *testing.T) {
 func TestSealOpensElsewhere(t *testing.T) {
 	python := "/usr/bin/python3" // Debian's, where python3-nacl installs
 	if err := exec.Command(python, "-c", "import nacl.bindings").Run(); err != nil {
-		if os.Getenv("CI") == "true" || os.Getenv("CADDY_SESSION_REQUIRE_REDIS") == "1" {
+		if os.Getenv("CI") == "true" {
 			t.Fatalf("%s cannot import nacl (%v): .ci/run installs python3-nacl", python, err)
 		}
 		t.Skipf("%s cannot import nacl: apt-get install python3-nacl", python)

@@ -79,6 +79,15 @@ type Store interface {
 	// holds at now.
 	Count(ctx context.Context, now time.Time) (int, error)
 
+	// Import stores sessions moved from another store, each as it was,
+	// so that their cookies keep working (see Import for the semantics,
+	// which DecideImport holds), and returns what it did with each entry,
+	// in order. An entry that fails CheckImport makes it return an
+	// *ImportError, having written nothing. It is atomic per session, not
+	// per batch: a failure of the store may leave some entries imported,
+	// and running the batch again finishes it.
+	Import(ctx context.Context, imp Import) ([]ImportStatus, error)
+
 	// Close releases the store's resources.
 	Close() error
 }
@@ -93,6 +102,9 @@ const MaxListByIdentity = 1000
 type Entry struct {
 	Hash   session.Hash
 	Record *session.Record
+	// Identity is the identity key the session is indexed under ("" for
+	// none), as List returns it and Import takes it.
+	Identity string
 }
 
 // Result is where an Update left the session.

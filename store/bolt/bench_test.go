@@ -43,7 +43,7 @@ func benchStore(b *testing.B, n int, noSync bool) (*Store, []session.Hash) {
 		rec.Values["user"] = fmt.Sprintf("user-%06d@example.com", i)
 		entries[i] = store.Entry{Hash: hashes[i], Record: rec}
 	}
-	if err := s.Import(b.Context(), entries, "user"); err != nil {
+	if err := s.Put(b.Context(), entries, "user"); err != nil {
 		b.Fatal(err)
 	}
 	if !noSync {

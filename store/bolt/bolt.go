@@ -275,44 +275,6 @@ func (s *Store) read(hash session.Hash) (*session.Record, error) {
 	return rec, nil
 }
 
-// importBatch is how many records one transaction of Import writes.
-const importBatch = 20_000
-
-// Import stores the records of entries as they are, each under its hash
-// and indexed under the identity key identity, replacing any record
-// already there. It writes many records per transaction, so it loads a
-// large number of sessions (a migration from another store, a benchmark's
-// population) far faster than one Update each. Records are not checked
-// against limits or timeouts; expired ones are swept as usual.
-func (s *Store) Import(ctx context.Context, entries []store.Entry, identity string) error {
-	for len(entries) > 0 {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		n := min(len(entries), importBatch)
-		err := s.db.Update(func(tx *bbolt.Tx) error {
-			b := s.buckets(tx)
-			// Imported deadlines come in any order, and pages split near
-			// full would stay near empty.
-			b.expiry.FillPercent = bbolt.DefaultFillPercent
-			for _, e := range entries[:n] {
-				if err := b.remove(e.Hash); err != nil {
-					return err
-				}
-				if err := b.put(e.Hash, e.Record, identity); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			return fmt.Errorf("importing sessions into %s: %w", s.path, err)
-		}
-		entries = entries[n:]
-	}
-	return nil
-}
-
 // Update implements store.Store.
 func (s *Store) Update(ctx context.Context, u store.Update) (store.Result, error) {
 	if err := ctx.Err(); err != nil {
@@ -530,7 +492,7 @@ func (s *Store) List(ctx context.Context, cursor string, limit int, now time.Tim
 	if cursor != "" {
 		h, err := session.ParseHash(cursor)
 		if err != nil {
-			return nil, "", fmt.Errorf("bad session list cursor %q: pass back the cursor a list returned", cursor)
+			return nil, "", fmt.Errorf("%w %q: pass back the cursor a list returned", store.ErrBadCursor, cursor)
 		}
 		after = h
 	}
@@ -563,16 +525,15 @@ func (s *Store) List(ctx context.Context, cursor string, limit int, now time.Tim
 				next = entries[len(entries)-1].Hash.String()
 				return nil
 			}
-			rec, _, err := decode(v)
+			rec, identity, err := decode(v)
 			if err != nil {
 				return fmt.Errorf("session %x: %w", k[:8], err)
 			}
 			if rec.Expired(now) {
 				continue
 			}
-			var e store.Entry
+			e := store.Entry{Record: rec, Identity: identity}
 			copy(e.Hash[:], k)
-			e.Record = rec
 			entries = append(entries, e)
 		}
 		return nil

@@ -58,7 +58,7 @@ func TestCacheSeesEveryWrite(t *testing.T) {
 	// Import over it.
 	rec := timeouts.NewRecord(base)
 	rec.Values = map[string]string{"user": "bob"}
-	if err := s.Import(ctx, []store.Entry{{Hash: h, Record: rec}}, "user"); err != nil {
+	if err := s.Put(ctx, []store.Entry{{Hash: h, Record: rec}}, "user"); err != nil {
 		t.Fatal(err)
 	}
 	if got := load().Values["user"]; got != "bob" {

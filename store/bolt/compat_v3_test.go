@@ -161,7 +161,7 @@ func testV3Metadata(t *testing.T, s *Store) {
 		t.Fatal(err)
 	}
 	rec.Remembered, rec.UserAgent, rec.Flash = true, "curl/8.5.0", map[string]string{"notice": "hi"}
-	if err := s.Import(t.Context(), []store.Entry{{Hash: laptop, Record: rec}}, "user"); err != nil {
+	if err := s.Put(t.Context(), []store.Entry{{Hash: laptop, Record: rec}}, "user"); err != nil {
 		t.Fatal(err)
 	}
 	version := func() byte { return dump(t, s)["sessions/"+string(laptop[:])][0] }
@@ -183,7 +183,7 @@ func testV3Metadata(t *testing.T, s *Store) {
 	}
 	rec = res.Record.Clone()
 	rec.Remembered, rec.UserAgent, rec.Flash = false, "", nil
-	if err := s.Import(t.Context(), []store.Entry{{Hash: laptop, Record: rec}}, "user"); err != nil {
+	if err := s.Put(t.Context(), []store.Entry{{Hash: laptop, Record: rec}}, "user"); err != nil {
 		t.Fatal(err)
 	}
 	if v := version(); v != codecVersion {

@@ -166,7 +166,7 @@ func populateThreeKeys(t testing.TB, s *Store, n int) {
 		}
 		entries = append(entries, store.Entry{Hash: session.HashID(session.NewID()), Record: rec})
 		if len(entries) == cap(entries) || i == n-1 {
-			if err := s.Import(t.Context(), entries, "user"); err != nil {
+			if err := s.Put(t.Context(), entries, "user"); err != nil {
 				t.Fatal(err)
 			}
 			entries = entries[:0]

@@ -32,10 +32,10 @@ func TestMetadata(t *testing.T) {
 	}
 }
 
-// putRecord is storetest.Put by Import.
+// putRecord is storetest.Put by Put.
 func putRecord(t *testing.T, s store.Store, hash session.Hash, rec *session.Record, identity string, _ time.Time) {
 	t.Helper()
-	if err := s.(checkedStore).Import(t.Context(), []store.Entry{{Hash: hash, Record: rec.Clone()}}, identity); err != nil {
+	if err := s.(checkedStore).Put(t.Context(), []store.Entry{{Hash: hash, Record: rec.Clone()}}, identity); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -87,15 +87,15 @@ func (s *Store) List(ctx context.Context, cursor string, limit int, now time.Tim
 			if err != nil {
 				return nil, "", err
 			}
-			for i, rec := range recs {
-				if rec == nil {
+			for _, rec := range recs {
+				if rec.Record == nil {
 					continue
 				}
 				if len(entries) == limit {
 					// Another live session follows: there is a next page.
 					return entries, formatCursor(last, entries[len(entries)-1].Hash), nil
 				}
-				entries = append(entries, store.Entry{Hash: hs[i], Record: rec})
+				entries = append(entries, rec)
 				last = b
 			}
 		}
@@ -130,10 +130,10 @@ func (s *Store) bucketHashes(ctx context.Context, client rueidis.Client, from, t
 }
 
 // liveIn reads the sessions of hashes, entries of bucket b, and returns
-// their records in order: nil for one that is gone, expired at now, a
+// them in order: with a nil Record for one that is gone, expired at now, a
 // forward record, or indexed in another bucket now (its entry here is
 // stale).
-func (s *Store) liveIn(ctx context.Context, client rueidis.Client, b int, hashes []session.Hash, now time.Time) ([]*session.Record, error) {
+func (s *Store) liveIn(ctx context.Context, client rueidis.Client, b int, hashes []session.Hash, now time.Time) ([]store.Entry, error) {
 	if len(hashes) == 0 {
 		return nil, nil
 	}
@@ -141,7 +141,7 @@ func (s *Store) liveIn(ctx context.Context, client rueidis.Client, b int, hashes
 	for i, h := range hashes {
 		cmds[i] = client.B().Hgetall().Key(s.SessionKey(h)).Build()
 	}
-	recs := make([]*session.Record, len(hashes))
+	recs := make([]store.Entry, len(hashes))
 	for i, res := range client.DoMulti(ctx, cmds...) {
 		fields, err := res.AsStrMap()
 		if err != nil {
@@ -157,7 +157,7 @@ func (s *Store) liveIn(ctx context.Context, client rueidis.Client, b int, hashes
 		if rec.Expired(now) || rec.Forwarded() || s.entryOf(rec, identity, hashes[i]).bucket != s.BucketKey(b) {
 			continue
 		}
-		recs[i] = rec
+		recs[i] = store.Entry{Hash: hashes[i], Record: rec, Identity: identity}
 	}
 	return recs, nil
 }
@@ -170,7 +170,7 @@ func parseCursor(cursor string) (int, session.Hash, error) {
 	if cursor == "" {
 		return 0, session.Hash{}, nil
 	}
-	bad := fmt.Errorf("bad session list cursor %q: pass back the cursor a list returned", cursor)
+	bad := fmt.Errorf("%w %q: pass back the cursor a list returned", store.ErrBadCursor, cursor)
 	if len(cursor) < 5 || cursor[3] != '-' {
 		return 0, session.Hash{}, bad
 	}

@@ -116,6 +116,14 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ListByIdentityCap", testListByIdentityCap},
 		{"UserAgentOnCreate", testUserAgentOnCreate},
 		{"UserAgentKept", testUserAgentKept},
+		{"Import", testImport},
+		{"ImportAgain", testImportAgain},
+		{"ImportKeepsLive", testImportKeepsLive},
+		{"ImportKeepsForward", testImportKeepsForward},
+		{"ImportOverExpired", testImportOverExpired},
+		{"ImportRefused", testImportRefused},
+		{"ImportRoundTrip", testImportRoundTrip},
+		{"ListBadCursor", testListBadCursor},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -12,7 +12,7 @@ import (
 	"github.com/caddy-session/caddy-session/store"
 )
 
-func TestImport(t *testing.T) {
+func TestPut(t *testing.T) {
 	if testing.Short() {
 		t.Skip("skipped under -short: imports more than 20,000 sessions in one goroutine")
 	}
@@ -32,7 +32,7 @@ func TestImport(t *testing.T) {
 	if entries[0].Hash != existing {
 		t.Fatal("the test means to replace id-0")
 	}
-	if err := s.Import(t.Context(), entries, "user"); err != nil {
+	if err := s.Put(t.Context(), entries, "user"); err != nil {
 		t.Fatal(err)
 	}
 	checkConsistent(t, s)
@@ -64,14 +64,14 @@ func TestImport(t *testing.T) {
 	}
 }
 
-func TestImportCanceled(t *testing.T) {
+func TestPutCanceled(t *testing.T) {
 	s := openTest(t)
 	defer s.Close()
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
 	rec := timeouts.NewRecord(time.Now())
-	err := s.Import(ctx, []store.Entry{{Hash: session.HashID("x"), Record: rec}}, "user")
+	err := s.Put(ctx, []store.Entry{{Hash: session.HashID("x"), Record: rec}}, "user")
 	if !errors.Is(err, context.Canceled) {
-		t.Fatalf("Import with a canceled context = %v", err)
+		t.Fatalf("Put with a canceled context = %v", err)
 	}
 }

@@ -1,0 +1,224 @@
+package caddysession
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"slices"
+	"strconv"
+
+	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap"
+
+	"github.com/caddy-session/caddy-session/internal/clock"
+	"github.com/caddy-session/caddy-session/store"
+	"github.com/caddy-session/caddy-session/store/transfer"
+)
+
+// The paths of the endpoints that move sessions whole, for `caddy session
+// export` and `caddy session import`. Import has a path of its own, apart
+// from the others under /session/, so that the admin API's access rules
+// can leave it out: it plants any session it is given.
+const (
+	adminExportPath = "/session/export"
+	adminImportPath = "/session/import"
+)
+
+// Limits of the transfer endpoints.
+const (
+	defaultExportLimit = 1000
+	maxExportLimit     = 10_000
+	// maxImportBody bounds the body of one POST /session/import; the
+	// command sends a file in batches well under it.
+	maxImportBody = 32 << 20
+)
+
+// exportView is the answer of GET /session/export: one page of sessions,
+// each as a line of the export file.
+type exportView struct {
+	Sessions []transfer.Line `json:"sessions"`
+	// NextCursor is the cursor of the next page, "" after the last.
+	NextCursor string `json:"next_cursor"`
+}
+
+// importView is the answer of POST /session/import.
+type importView struct {
+	Imported  int `json:"imported"`
+	Unchanged int `json:"unchanged"`
+	// Kept counts the sessions not imported because a different live
+	// session was under their hash (see overwrite); KeptHashes names them
+	// by the short form of their hash.
+	Kept       int      `json:"kept"`
+	KeptHashes []string `json:"kept_hashes"`
+}
+
+// transferRoutes are the routes of the transfer endpoints.
+func (a *AdminAPI) transferRoutes() []caddy.AdminRoute {
+	return []caddy.AdminRoute{
+		{Pattern: adminExportPath, Handler: caddy.AdminHandlerFunc(a.handleExport)},
+		{Pattern: adminImportPath, Handler: caddy.AdminHandlerFunc(a.handleImport)},
+	}
+}
+
+// handleExport answers GET /session/export: one page of live sessions
+// with everything the store keeps of them, values, metadata and the
+// identity key included, in the store's own order. The cursor is the
+// store's, passed back as it came.
+func (a *AdminAPI) handleExport(w http.ResponseWriter, r *http.Request) error {
+	if err := checkMethod(w, r, http.MethodGet); err != nil {
+		return err
+	}
+	q, err := queryParams(r, "store", "cursor", "limit")
+	if err != nil {
+		return err
+	}
+	h, err := pickStore(q)
+	if err != nil {
+		return err
+	}
+	limit := defaultExportLimit
+	if s := q.Get("limit"); s != "" {
+		limit, err = strconv.Atoi(s)
+		if err != nil || limit < 1 || limit > maxExportLimit {
+			return badRequest(fmt.Errorf("limit %q: give a whole number from 1 to %d", s, maxExportLimit))
+		}
+	}
+	now := clock.Now()
+	entries, next, err := h.store.List(r.Context(), q.Get("cursor"), limit, now)
+	if errors.Is(err, store.ErrBadCursor) {
+		return badRequest(fmt.Errorf("cursor %q: pass back the next_cursor of the previous page, or none for the first page", q.Get("cursor")))
+	}
+	if err != nil {
+		return storeFailure(fmt.Errorf("exporting the sessions of store %s: %v", h.storeName, err))
+	}
+	page := exportView{Sessions: make([]transfer.Line, 0, len(entries)), NextCursor: next}
+	for _, e := range entries {
+		// A timeout shortened in the config has ended some: they would
+		// not open, and an import elsewhere must not revive them.
+		if !h.timeouts.Expired(e.Record, now) {
+			page.Sessions = append(page.Sessions, transfer.Of(e))
+		}
+	}
+	a.logger.Info("sessions exported through the admin API",
+		zap.String("store", h.storeName), zap.Int("sessions", len(page.Sessions)))
+	return writeJSON(w, page)
+}
+
+// handleImport answers POST /session/import: store the sessions of the
+// body, lines of an export file, as they are (store.Import). Every line
+// is checked before anything is written: one that is malformed, expired,
+// a forward record, over the handler's limits or of a realm the store's
+// handlers do not serve refuses the whole body, naming its line. The
+// query's line is the number of the body's first line in the file, so
+// that the command sending a file in batches gets the file's numbers;
+// dry_run=true checks the lines and stores nothing, so that the command
+// checks every batch before it stores any.
+func (a *AdminAPI) handleImport(w http.ResponseWriter, r *http.Request) error {
+	if err := checkMethod(w, r, http.MethodPost); err != nil {
+		return err
+	}
+	if err := checkLinesContentType(r); err != nil {
+		return err
+	}
+	q, err := queryParams(r, "store", "overwrite", "line", "dry_run")
+	if err != nil {
+		return err
+	}
+	h, err := pickStore(q)
+	if err != nil {
+		return err
+	}
+	overwrite, err := boolParam(q, "overwrite")
+	if err != nil {
+		return err
+	}
+	dryRun, err := boolParam(q, "dry_run")
+	if err != nil {
+		return err
+	}
+	first := 1
+	if s := q.Get("line"); s != "" {
+		if first, err = strconv.Atoi(s); err != nil || first < 1 {
+			return badRequest(fmt.Errorf("line %q: give the number of the body's first line in its file, from 1", s))
+		}
+	}
+
+	imp := store.Import{Now: clock.Now(), Overwrite: overwrite, Limits: h.limits}
+	served := realms(h.storeName)
+	var lines []int
+	rd := transfer.NewReader(http.MaxBytesReader(w, r.Body, maxImportBody), first)
+	for {
+		e, err := rd.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return caddy.APIError{HTTPStatus: http.StatusRequestEntityTooLarge,
+				Err: fmt.Errorf("body: over %d bytes: send the file in smaller batches, as caddy session import does", maxImportBody)}
+		}
+		if err != nil {
+			return badRequest(fmt.Errorf("nothing imported: %v", err))
+		}
+		if e.Record.Realm != "" && !slices.Contains(served, e.Record.Realm) {
+			return badRequest(fmt.Errorf("nothing imported: line %d: realm %q is not a realm of store %s, whose handlers would never open the session: use one of %s, or set the handler's realm to it",
+				rd.Line(), e.Record.Realm, h.storeName, quoteList(served)))
+		}
+		if err := store.CheckImport(e, imp.Now, imp.Limits); err != nil {
+			return badRequest(fmt.Errorf("nothing imported: line %d: %v", rd.Line(), err))
+		}
+		imp.Entries = append(imp.Entries, e)
+		lines = append(lines, rd.Line())
+	}
+
+	if dryRun {
+		return writeJSON(w, importView{KeptHashes: []string{}})
+	}
+	statuses, err := h.store.Import(r.Context(), imp)
+	var refused *store.ImportError
+	if errors.As(err, &refused) {
+		// Checked above; a session that expired in between.
+		return badRequest(fmt.Errorf("nothing imported: line %d: %v", lines[refused.Index], refused.Err))
+	}
+	if err != nil {
+		return storeFailure(fmt.Errorf("importing sessions into store %s (%d of %d stored; send the same lines again to finish): %v",
+			h.storeName, len(statuses), len(imp.Entries), err))
+	}
+	out := importView{KeptHashes: []string{}}
+	for i, st := range statuses {
+		switch st {
+		case store.Imported:
+			out.Imported++
+		case store.Unchanged:
+			out.Unchanged++
+		case store.Kept:
+			out.Kept++
+			out.KeptHashes = append(out.KeptHashes, imp.Entries[i].Hash.Short())
+		}
+	}
+	a.logger.Info("sessions imported through the admin API",
+		zap.String("store", h.storeName), zap.Bool("overwrite", overwrite),
+		zap.Int("imported", out.Imported), zap.Int("unchanged", out.Unchanged), zap.Int("kept", out.Kept))
+	return writeJSON(w, out)
+}
+
+// linesContentType is the media type of an export file.
+const linesContentType = "application/x-ndjson"
+
+// checkLinesContentType refuses a body that does not say it is JSON lines
+// (or JSON) with 415, as checkJSONContentType does for JSON.
+func checkLinesContentType(r *http.Request) error {
+	ct := r.Header.Get("Content-Type")
+	mt, params, err := mime.ParseMediaType(ct)
+	if err != nil || mt != linesContentType && mt != "application/json" {
+		return caddy.APIError{HTTPStatus: http.StatusUnsupportedMediaType,
+			Err: fmt.Errorf("content type %q: send the lines of caddy session export, with the header Content-Type: %s", ct, linesContentType)}
+	}
+	if cs, ok := params["charset"]; ok && cs != "utf-8" && cs != "UTF-8" {
+		return caddy.APIError{HTTPStatus: http.StatusUnsupportedMediaType,
+			Err: fmt.Errorf("content type %q: JSON is UTF-8: send charset=utf-8 or no charset", ct)}
+	}
+	return nil
+}

@@ -1,0 +1,225 @@
+package caddysession
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+
+	"github.com/caddy-session/caddy-session/session"
+	"github.com/caddy-session/caddy-session/store"
+)
+
+// staleCopy keeps the sessions this process read from one store, for
+// `on_store_error stale`: while the store is unreachable, a session read
+// within the policy's duration is served from here. It is the plugin's
+// own copy, not the Redis client's tracked cache, which is dropped with
+// the connection it was tracked on.
+//
+// What this process learns of a session's end (a logout, a rotation, a
+// revocation, a load that found it gone) takes it out and leaves a
+// tombstone, so that a copy read before, by a request still in flight,
+// cannot bring it back. What other instances end, this one learns only
+// from the store: for at most the policy's duration, while the store is
+// down, such a session is still served.
+//
+// It is shared by every handler of the store in the process, across
+// reloads (a caddy.UsagePool keyed by the store's name), so that the
+// admin API's revocations, made through any handler, reach them all.
+type staleCopy struct {
+	mu sync.Mutex
+	// Two generations of each map, as touchFilter's: cur is filled, old
+	// is what cur was when it was replaced, every `within`, so that an
+	// entry lives between one and two generations and the maps stay
+	// bounded without a sweep.
+	cur, old staleGeneration
+	rotated  time.Time
+	within   time.Duration // the longest duration of the handlers that share it
+}
+
+// staleGeneration is one generation of a staleCopy.
+type staleGeneration struct {
+	records map[session.Hash]staleRecord
+	ended   map[session.Hash]time.Time // tombstones of sessions, by when they ended
+	users   map[staleUser]time.Time    // tombstones of every session of a user, in any realm
+}
+
+// staleRecord is a session as a load or a write left it, and when.
+type staleRecord struct {
+	rec *session.Record
+	at  time.Time
+}
+
+// staleUser names the sessions of one user, as DeleteByIdentity does but
+// in every realm of the store: a record of no realm is one of every
+// realm's, and forgetting more than was revoked is safe.
+type staleUser struct{ key, value string }
+
+// maxStaleRecords bounds each generation of a copy: past it, newly read
+// sessions are not kept (the oldest are in the generation before).
+const maxStaleRecords = 1 << 16
+
+// maxStaleTombstones bounds the tombstones of a generation. Past it the
+// copy forgets every session it holds rather than a tombstone: serving
+// less is safe, serving an ended session is not.
+const maxStaleTombstones = 1 << 16
+
+func newGeneration() staleGeneration {
+	return staleGeneration{
+		records: map[session.Hash]staleRecord{},
+		ended:   map[session.Hash]time.Time{},
+		users:   map[staleUser]time.Time{},
+	}
+}
+
+// staleCopies holds one staleCopy per store name.
+var staleCopies = caddy.NewUsagePool()
+
+// staleCopyDestructor lets a staleCopy live in a UsagePool.
+type staleCopyDestructor struct{ *staleCopy }
+
+func (staleCopyDestructor) Destruct() error { return nil }
+
+// holdStaleCopy returns the copy of the store named storeName, which the
+// caller must release with releaseStaleCopy, and makes it keep sessions
+// at least within.
+func holdStaleCopy(storeName string, within time.Duration) *staleCopy {
+	val, _, _ := staleCopies.LoadOrNew(storeName, func() (caddy.Destructor, error) {
+		return staleCopyDestructor{&staleCopy{cur: newGeneration(), old: newGeneration()}}, nil
+	})
+	c := val.(staleCopyDestructor).staleCopy
+	c.mu.Lock()
+	c.within = max(c.within, within)
+	c.mu.Unlock()
+	return c
+}
+
+func releaseStaleCopy(storeName string) { _, _ = staleCopies.Delete(storeName) }
+
+// rotate starts a new generation when the current one is older than
+// within; c.mu is held.
+func (c *staleCopy) rotate(now time.Time) {
+	if now.Sub(c.rotated) >= c.within || now.Before(c.rotated) {
+		c.old, c.cur, c.rotated = c.cur, newGeneration(), now
+	}
+}
+
+// keep records rec as the session under hash at now, unless it ended.
+func (c *staleCopy) keep(hash session.Hash, rec *session.Record, identity string, now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.rotate(now)
+	// A tombstone since now is a logout that came after the read, by
+	// another request: its copy must not come back.
+	if c.endedSince(hash, rec, identity, now) || len(c.cur.records) >= maxStaleRecords {
+		return
+	}
+	c.cur.records[hash] = staleRecord{rec: rec, at: now}
+}
+
+// get returns the copy of the session under hash if it was read or
+// written within the duration before now, has not ended since, and has
+// not expired by its deadlines and the timeouts t.
+func (c *staleCopy) get(hash session.Hash, identity string, t session.Timeouts, within time.Duration, now time.Time) (*session.Record, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	kept, ok := c.cur.records[hash]
+	if !ok {
+		kept, ok = c.old.records[hash]
+	}
+	switch {
+	case !ok, now.Sub(kept.at) > within, t.Expired(kept.rec, now),
+		c.endedSince(hash, kept.rec, identity, kept.at):
+		return nil, false
+	}
+	return kept.rec, true
+}
+
+// endedSince reports whether a tombstone says the session under hash, or
+// every session of its user, ended at or after since; c.mu is held.
+func (c *staleCopy) endedSince(hash session.Hash, rec *session.Record, identity string, since time.Time) bool {
+	for _, g := range []*staleGeneration{&c.cur, &c.old} {
+		if at, ok := g.ended[hash]; ok && !at.Before(since) {
+			return true
+		}
+		if value, ok := rec.IndexedIdentity(identity); ok {
+			if at, ok := g.users[staleUser{identity, value}]; ok && !at.Before(since) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// ended tombstones the session under hash at now.
+func (c *staleCopy) ended(hash session.Hash, now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.rotate(now)
+	c.tombstone(func(g *staleGeneration) { g.ended[hash] = now }, len(c.cur.ended))
+	delete(c.cur.records, hash)
+	delete(c.old.records, hash)
+}
+
+// endedUser tombstones every session of a user at now.
+func (c *staleCopy) endedUser(u staleUser, now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.rotate(now)
+	c.tombstone(func(g *staleGeneration) { g.users[u] = now }, len(c.cur.users))
+}
+
+// tombstone adds one with add, or, when the generation holds too many,
+// forgets every session kept instead; c.mu is held.
+func (c *staleCopy) tombstone(add func(*staleGeneration), held int) {
+	if held >= maxStaleTombstones {
+		c.cur, c.old = newGeneration(), newGeneration()
+		return
+	}
+	add(&c.cur)
+}
+
+// staleStore keeps a staleCopy up to date with what the handler's store
+// answers: every session read or written is kept, every session that
+// ends, moves to another ID or is found gone is tombstoned. It serves
+// nothing from the copy itself; the handler does, by its policy.
+type staleStore struct {
+	store.Store
+	copy     *staleCopy
+	identity string
+	now      func() time.Time
+}
+
+func (s *staleStore) Load(ctx context.Context, hash session.Hash, now time.Time, t session.Timeouts) (*session.Record, error) {
+	rec, err := s.Store.Load(ctx, hash, now, t)
+	switch {
+	case errors.Is(err, store.ErrNotFound), err == nil && rec.Forwarded():
+		s.copy.ended(hash, now)
+	case err == nil:
+		s.copy.keep(hash, rec, s.identity, now)
+	}
+	return rec, err
+}
+
+func (s *staleStore) Update(ctx context.Context, u store.Update) (store.Result, error) {
+	res, err := s.Store.Update(ctx, u)
+	if u.HasHash && (errors.Is(err, store.ErrNotFound) || err == nil && (res.Record == nil || res.Hash != u.Hash)) {
+		s.copy.ended(u.Hash, u.Now) // ended, or moved to another ID
+	}
+	if err == nil && res.Record != nil {
+		s.copy.keep(res.Hash, res.Record, s.identity, u.Now)
+	}
+	return res, err
+}
+
+func (s *staleStore) Delete(ctx context.Context, hash session.Hash) error {
+	s.copy.ended(hash, s.now()) // before: a failed delete may have happened
+	return s.Store.Delete(ctx, hash)
+}
+
+func (s *staleStore) DeleteByIdentity(ctx context.Context, realm, key, value string) (int, error) {
+	s.copy.endedUser(staleUser{key, value}, s.now())
+	return s.Store.DeleteByIdentity(ctx, realm, key, value)
+}

@@ -1,0 +1,107 @@
+package caddysession
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/caddy-session/caddy-session/session"
+)
+
+// TestStaleCopy drives one copy through reads, ends and the passing of
+// time, and checks what it would serve.
+func TestStaleCopy(t *testing.T) {
+	const within = 5 * time.Minute
+	base := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
+	timeouts := session.Timeouts{Idle: 30 * time.Minute, Absolute: 12 * time.Hour, TouchInterval: time.Minute}
+	alice, bob := session.HashID("alice"), session.HashID("bob")
+	record := func(user string) *session.Record {
+		rec := timeouts.NewRecord(base)
+		rec.Values = map[string]string{"user": user}
+		rec.Realm = "shop"
+		return rec
+	}
+	cases := []struct {
+		name  string
+		steps func(c *staleCopy)
+		at    time.Duration // when alice's session is asked for, after base
+		want  bool
+	}{
+		{"read just now", func(c *staleCopy) { c.keep(alice, record("alice"), "user", base) }, time.Minute, true},
+		{"read exactly within ago", func(c *staleCopy) { c.keep(alice, record("alice"), "user", base) }, within, true},
+		{"read longer ago", func(c *staleCopy) { c.keep(alice, record("alice"), "user", base) }, within + time.Second, false},
+		{"never read", func(c *staleCopy) { c.keep(bob, record("bob"), "user", base) }, time.Minute, false},
+		{"ended after the read", func(c *staleCopy) {
+			c.keep(alice, record("alice"), "user", base)
+			c.ended(alice, base.Add(time.Second))
+		}, time.Minute, false},
+		{"a read in flight kept after its end", func(c *staleCopy) {
+			c.ended(alice, base.Add(time.Second))
+			c.keep(alice, record("alice"), "user", base)
+		}, time.Minute, false},
+		{"every session of the user ended", func(c *staleCopy) {
+			c.keep(alice, record("alice"), "user", base)
+			c.endedUser(staleUser{"user", "alice"}, base.Add(time.Second))
+		}, time.Minute, false},
+		{"a read in flight kept after the user's end", func(c *staleCopy) {
+			c.endedUser(staleUser{"user", "alice"}, base.Add(time.Second))
+			c.keep(alice, record("alice"), "user", base)
+		}, time.Minute, false},
+		{"a login after the user's end", func(c *staleCopy) {
+			c.endedUser(staleUser{"user", "alice"}, base)
+			c.keep(alice, record("alice"), "user", base.Add(time.Second))
+		}, time.Minute, true},
+		{"another user ended", func(c *staleCopy) {
+			c.keep(alice, record("alice"), "user", base)
+			c.endedUser(staleUser{"user", "bob"}, base.Add(time.Second))
+			c.ended(bob, base.Add(time.Second))
+		}, time.Minute, true},
+		{"expired by its idle deadline", func(c *staleCopy) {
+			rec := record("alice")
+			rec.IdleDeadline = base.Add(time.Minute)
+			c.keep(alice, rec, "user", base)
+		}, 2 * time.Minute, false},
+		{"a generation later", func(c *staleCopy) {
+			c.keep(alice, record("alice"), "user", base)
+			c.keep(bob, record("bob"), "user", base.Add(4*time.Minute))
+			c.keep(bob, record("bob"), "user", base.Add(5*time.Minute)) // rotates
+		}, 5 * time.Minute, true},
+		{"two generations later", func(c *staleCopy) {
+			c.keep(alice, record("alice"), "user", base)
+			c.keep(bob, record("bob"), "user", base.Add(5*time.Minute))
+			c.keep(bob, record("bob"), "user", base.Add(10*time.Minute))
+		}, 4 * time.Minute, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := &staleCopy{cur: newGeneration(), old: newGeneration(), within: within, rotated: base}
+			tc.steps(c)
+			_, got := c.get(alice, "user", timeouts, within, base.Add(tc.at))
+			if got != tc.want {
+				t.Fatalf("served %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestStaleCopyBounded fills a copy with more tombstones than it keeps:
+// it forgets the sessions it holds rather than a tombstone.
+func TestStaleCopyBounded(t *testing.T) {
+	base := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
+	timeouts := session.Timeouts{Idle: time.Hour, Absolute: time.Hour, TouchInterval: time.Minute}
+	c := &staleCopy{cur: newGeneration(), old: newGeneration(), within: time.Hour, rotated: base}
+	alice := session.HashID("alice")
+	c.keep(alice, timeouts.NewRecord(base), "user", base)
+	for i := range maxStaleTombstones + 1 {
+		c.ended(session.HashID(fmt.Sprint("x", i)), base)
+	}
+	if _, ok := c.get(alice, "user", timeouts, time.Hour, base); ok {
+		t.Fatal("the copy still serves a session after it dropped its tombstones")
+	}
+	for i := range maxStaleRecords + 10 {
+		c.keep(session.HashID(fmt.Sprint("y", i)), timeouts.NewRecord(base), "user", base)
+	}
+	if n := len(c.cur.records); n > maxStaleRecords {
+		t.Fatalf("a generation holds %d sessions, more than %d", n, maxStaleRecords)
+	}
+}
