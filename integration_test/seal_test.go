@@ -393,3 +393,67 @@ func TestSealTurnedOff(t *testing.T) {
 		expectUser(t, v, "")
 	})
 }
+
+// TestSealExportImport: the export of a sealed session carries its keys
+// and its sealed bytes, never its values; imported back (into a store
+// that lost it), it opens with its ID as before, and revocation by user
+// finds it by its tag.
+func TestSealExportImport(t *testing.T) {
+	onEachSealedStore(t, "", "", func(t *testing.T, s sealedSite) {
+		s.options = "record_user_agent\n\t\t" + s.sealOptions
+		s.load()
+		v := s.visitor()
+		expectStatus(t, v.do(http.MethodGet, "/login", "User-Agent", "Exporter/1.0 export-ua",
+			"Test-Header", "X-Session-Set-User: xavier.sealed", "Test-Header", "X-Session-Set-Cart: exported-cart"), http.StatusOK)
+		line := exportedLine(t, v)
+		for _, secret := range []string{"xavier.sealed", "exported-cart", "export-ua"} {
+			if strings.Contains(line, secret) {
+				t.Errorf("the export holds %q: %s", secret, line)
+			}
+		}
+		if !strings.Contains(line, `"sealed":true`) || !strings.Contains(line, `"v":2`) || !strings.Contains(line, `"cart"`) {
+			t.Fatalf("the export of a sealed session: %s", line)
+		}
+		sessionAPI(t, http.MethodDelete, "/session/sessions/"+v.adminHash(), "").decode(t, http.StatusOK, &struct{ Revoked int }{})
+		expectUser(t, v, "")
+
+		req, _ := http.NewRequest(http.MethodPost, fmt.Sprintf("http://localhost:%d/session/import", adminPort), strings.NewReader(line+"\n"))
+		req.Header.Set("Content-Type", "application/x-ndjson")
+		var got struct {
+			Imported, Unchanged, Kept int
+			KeptHashes                []string `json:"kept_hashes"`
+		}
+		doAPI(t, req).decode(t, http.StatusOK, &got)
+		if got.Imported != 1 {
+			t.Fatalf("import = %+v", got)
+		}
+		expectSession(t, v.get("/"), map[string]string{"X-Session-User": "xavier.sealed", "X-Session-Cart": "exported-cart"})
+		var revoked struct{ Revoked int }
+		sessionAPI(t, http.MethodPost, "/session/revoke", `{"value": "xavier.sealed"}`).decode(t, http.StatusOK, &revoked)
+		if revoked.Revoked != 1 {
+			t.Fatalf("revoke by user after the import ended %d sessions, want 1", revoked.Revoked)
+		}
+
+		// A sealed line changed by hand is refused, naming why.
+		for _, c := range []struct {
+			name, want string
+			change     func(l map[string]any)
+		}{
+			{"no identity tag", `"identity_tag" is missing`, func(l map[string]any) { delete(l, "identity_tag") }},
+			{"a value cut short", "not sealed", func(l map[string]any) { l["values"].(map[string]any)["cart"] = "AQID" }},
+		} {
+			var l map[string]any
+			if err := json.Unmarshal([]byte(line), &l); err != nil {
+				t.Fatal(err)
+			}
+			c.change(l)
+			req, _ = http.NewRequest(http.MethodPost, fmt.Sprintf("http://localhost:%d/session/import", adminPort), strings.NewReader(mustJSON(l)+"\n"))
+			req.Header.Set("Content-Type", "application/x-ndjson")
+			var e struct{ Error string }
+			doAPI(t, req).decode(t, http.StatusBadRequest, &e)
+			if !strings.Contains(e.Error, c.want) {
+				t.Errorf("%s: error %q does not say %q", c.name, e.Error, c.want)
+			}
+		}
+	})
+}

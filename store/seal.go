@@ -2,8 +2,11 @@ package store
 
 import (
 	"errors"
+	"fmt"
 	"maps"
 	"slices"
+	"strings"
+	"time"
 
 	"github.com/caddy-session/caddy-session/session"
 )
@@ -208,4 +211,48 @@ func changedFields(stored, w *session.Record) (set, del []string) {
 		}
 	}
 	return set, del
+}
+
+// checkSealedImport is CheckImport for a sealed session: its sealed
+// fields must have the form of sealed bytes, and it must be a session a
+// handler could have written, by its keys, times and the sizes of what
+// its fields hold (a sealed field is session.SealOverhead bytes longer
+// than its value), which CheckImport judges on a copy that holds, in
+// place of each value, as many bytes. What the values are only the
+// session's ID tells.
+func checkSealedImport(e Entry, now time.Time, lim session.Limits) error {
+	rec := e.Record
+	shadow := rec.Clone()
+	shadow.Sealed = false
+	shadow.SetIdentityTag("")
+	var err error
+	stand := func(what, sealed string) string {
+		if len(sealed) < session.SealOverhead || sealed[0] != session.SealVersion {
+			if err == nil {
+				err = fmt.Errorf("%s is not sealed as a sealed session's are", what)
+			}
+			return ""
+		}
+		return strings.Repeat("x", len(sealed)-session.SealOverhead)
+	}
+	for k, v := range shadow.Values {
+		shadow.Values[k] = stand(fmt.Sprintf("the value of key %q", k), v)
+	}
+	for k, v := range shadow.Flash {
+		shadow.Flash[k] = stand(fmt.Sprintf("the flash value %q", k), v)
+	}
+	if shadow.UserAgent != "" {
+		shadow.UserAgent = stand("its user agent", shadow.UserAgent)
+	}
+	if shadow.ClientNet != "" {
+		stand("its client network", shadow.ClientNet)
+		shadow.ClientNet = "" // its form is sealed with it
+	}
+	switch {
+	case err != nil:
+		return err
+	case e.Identity != "" && rec.IdentityTag() == "":
+		return fmt.Errorf("it is sealed and indexed under identity key %q, but has no identity tag", e.Identity)
+	}
+	return CheckImport(Entry{Hash: e.Hash, Record: shadow, Identity: e.Identity}, now, lim)
 }
