@@ -457,3 +457,40 @@ func TestSealExportImport(t *testing.T) {
 		}
 	})
 }
+
+// TestSealRequestInFlightAcrossARenewal: a request that loaded a sealed
+// session before a renewal writes its change into the session under its
+// new ID, whose key it learns from the forward record the renewal left:
+// the late write lands, sealed under the new ID.
+func TestSealRequestInFlightAcrossARenewal(t *testing.T) {
+	for _, store := range []string{"bolt", "redis"} {
+		t.Run(store, func(t *testing.T) {
+			newSealed := func(t *testing.T, options string) *site {
+				if store == "bolt" {
+					return newSiteWith(t, "", "", "seal_values\n\t\t"+options)
+				}
+				return newSiteWith(t, "store redis "+redistest.Start(t).URL(), "", "seal_values {\n\t\t\tindex_key "+sealIndexKey+"\n\t\t}\n\t\t"+options)
+			}
+			s, g := gatedSite(t, newSealed)
+			v := login(t, s, "alice")
+			old := v.sid
+			slow := v.start(g, "theme", "X-Session-Set-Theme: dark")
+			expectStatus(t, v.get("/", "X-Session-Renew: true"), http.StatusOK)
+			if v.sid == old {
+				t.Fatal("the renewal kept the ID")
+			}
+			expectNoCookie(t, slow.finish(t), "a request in flight across a renewal of its session")
+			want := map[string]string{"user": "alice", "cart": "apple", "theme": "dark"}
+			if got := sessionWith(t, s, v.sid); !mapsEqual(got, want) {
+				t.Fatalf("the renewed session is %v, want %v: the change of the request in flight was lost", got, want)
+			}
+			var shown struct {
+				Sealed bool `json:"sealed"`
+			}
+			a := sessionAPI(t, http.MethodGet, "/session/sessions/"+v.adminHash(), "")
+			if err := json.Unmarshal(a.body, &shown); err != nil || !shown.Sealed {
+				t.Fatalf("the renewed session is not sealed: %s", a.body)
+			}
+		})
+	}
+}
