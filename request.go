@@ -31,16 +31,16 @@ type requestState struct {
 	// endedAll reports that destroyAll ended every session of the user,
 	// this one among them, and has told of it.
 	endedAll bool
+	// degraded reports that the store failed when the session was read,
+	// and on_store_error served the request anyway: as anonymous, or from
+	// a copy. Its commands are refused and nothing is written for it.
+	degraded bool
 	// line is the request line as the handler got it, kept for no_touch's
 	// matchers when they are configured and there is a session.
 	line *requestLine
 	// flash is what the request took of the session's flash values, nil
 	// if nothing; shared with the copies other handlers make.
 	flash *flashTake
-	// degraded reports that the store failed when the session was read,
-	// and on_store_error served the request anyway: as anonymous, or from
-	// a copy. Its commands are refused and nothing is written for it.
-	degraded bool
 	// sealKey is the key of the loaded session's ID, when it was sealed
 	// or seal_values is on (seal.go); nil otherwise.
 	sealKey *session.SealKey
