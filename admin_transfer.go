@@ -6,6 +6,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 
@@ -59,6 +60,7 @@ func (a *AdminAPI) transferRoutes() []caddy.AdminRoute {
 	return []caddy.AdminRoute{
 		{Pattern: adminExportPath, Handler: caddy.AdminHandlerFunc(a.handleExport)},
 		{Pattern: adminImportPath, Handler: caddy.AdminHandlerFunc(a.handleImport)},
+		{Pattern: adminMigratePath, Handler: caddy.AdminHandlerFunc(a.handleMigrate)}, // fallbackstore.go
 	}
 }
 
@@ -78,12 +80,9 @@ func (a *AdminAPI) handleExport(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	limit := defaultExportLimit
-	if s := q.Get("limit"); s != "" {
-		limit, err = strconv.Atoi(s)
-		if err != nil || limit < 1 || limit > maxExportLimit {
-			return badRequest(fmt.Errorf("limit %q: give a whole number from 1 to %d", s, maxExportLimit))
-		}
+	limit, err := pageLimit(q)
+	if err != nil {
+		return err
 	}
 	now := clock.Now()
 	entries, next, err := h.store.List(r.Context(), q.Get("cursor"), limit, now)
@@ -221,4 +220,18 @@ func checkLinesContentType(r *http.Request) error {
 			Err: fmt.Errorf("content type %q: JSON is UTF-8: send charset=utf-8 or no charset", ct)}
 	}
 	return nil
+}
+
+// pageLimit is the limit of a page of the transfer endpoints: the query's,
+// or defaultExportLimit.
+func pageLimit(q url.Values) (int, error) {
+	s := q.Get("limit")
+	if s == "" {
+		return defaultExportLimit, nil
+	}
+	limit, err := strconv.Atoi(s)
+	if err != nil || limit < 1 || limit > maxExportLimit {
+		return 0, badRequest(fmt.Errorf("limit %q: give a whole number from 1 to %d", s, maxExportLimit))
+	}
+	return limit, nil
 }

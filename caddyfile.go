@@ -90,6 +90,7 @@ func parseSessionDirective(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue,
 //		devices <matcher...>
 //		bind [user_agent] [ip [<ipv4 prefix length> [<ipv6 prefix length>]]]
 //		on_store_error 503|anonymous|stale <duration>
+//		fallback_store <backend> [<args...>] [{ ... }]
 //		sign {
 //			keys <key...>
 //			lifetime <duration>
@@ -97,15 +98,18 @@ func parseSessionDirective(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue,
 //			secret <secret>
 //			key_file <pem file...>
 //		}
+//		csrf {
+//			...                        # see Handler.unmarshalCSRF
+//		}
 //		seal_values {
 //			index_key <secret>
 //		}
 //	}
 //
 // Each subdirective may be given once, at every level. The matchers of
-// no_touch, flash_on and devices are named matchers of the site (@name)
-// or paths (/poll*); each is one matcher set. flash_on also takes *, every
-// request.
+// no_touch, flash_on, devices and csrf's exempt are named matchers of the
+// site (@name) or paths (/poll*); each is one matcher set. flash_on also
+// takes *, every request.
 func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // the directive's name
 	if d.NextArg() {
@@ -165,7 +169,9 @@ var handlerSubdirectives = map[string]func(h *Handler, d *caddyfile.Dispenser) e
 	"devices":                   (*Handler).unmarshalDevices,
 	"bind":                      (*Handler).unmarshalBind,
 	"on_store_error":            (*Handler).unmarshalOnStoreError,
+	"fallback_store":            (*Handler).unmarshalFallbackStore,
 	"sign":                      (*Handler).unmarshalSign,
+	"csrf":                      (*Handler).unmarshalCSRF,
 	"seal_values":               (*Handler).unmarshalSealValues,
 }
 

@@ -8,7 +8,7 @@ import (
 func init() {
 	caddycmd.RegisterCommand(caddycmd.Command{
 		Name:  "session",
-		Usage: "list|show|revoke|count|export|import [--address <interface>] [--store <name>] [--json]",
+		Usage: "list|show|revoke|count|export|import|migrate [--address <interface>] [--store <name>] [--json]",
 		Short: "Lists, revokes, exports and imports the sessions of the session handler",
 		Long: `
 Works on the sessions of a running Caddy through its admin API, as
@@ -28,6 +28,9 @@ them: no subcommand ever sees or prints a session ID.
   caddy session export --output sessions.jsonl
   caddy session import --input sessions.jsonl
 
+  caddy session migrate               copy a fallback_store into the store
+  caddy session migrate --from <store> --to <store>
+
 export and import move sessions whole, as JSON lines (one session per
 line, with its hash, realm, times, flash values, user agent, identity key
 and values), so that cookies issued before keep opening their sessions
@@ -44,7 +47,7 @@ With several session stores in the config, name one with --store. With
 			f.StringP("adapter", "a", "", "Name of config adapter to apply")
 			f.String("store", "", "Name of the session store, when the config has several")
 			f.Bool("json", false, "Print JSON instead of text")
-			cmd.AddCommand(listCommand(), showCommand(), revokeCommand(), countCommand(), exportCommand(), importCommand())
+			cmd.AddCommand(listCommand(), showCommand(), revokeCommand(), countCommand(), exportCommand(), importCommand(), migrateCommand())
 		},
 	})
 }

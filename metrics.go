@@ -56,7 +56,7 @@ func registerMetrics(registry *prometheus.Registry) error {
 // them.
 func metricCollectors() []prometheus.Collector {
 	m := &sessionMetrics
-	return []prometheus.Collector{m.created, m.renewed, m.destroyed, m.expired, m.rejected, m.dropped, m.unbound, m.storeErrorDecisions, m.storeTime, m.storeErrors}
+	return []prometheus.Collector{m.created, m.renewed, m.destroyed, m.expired, m.rejected, m.dropped, m.unbound, m.storeErrorDecisions, m.storeTime, m.storeErrors, liveSessions}
 }
 
 // instrumented times every operation of a store and counts its failures.

@@ -53,6 +53,13 @@ type Handler struct {
 	// Default: `bolt`, a bbolt database under Caddy's data directory.
 	StoreRaw json.RawMessage `json:"store,omitempty" caddy:"namespace=http.handlers.session.stores inline_key=backend"`
 
+	// The store the sessions are moving away from, during a migration to
+	// store: a session that store does not hold is read from this one and
+	// copied into store on first use; writes go to store only, and a
+	// session that ends is removed from both. Remove it once
+	// `caddy session migrate` has copied the rest. Default: none.
+	FallbackStoreRaw json.RawMessage `json:"fallback_store,omitempty" caddy:"namespace=http.handlers.session.stores inline_key=backend"`
+
 	// The session cookie. Default: `sid`, `Path=/`, `HttpOnly`,
 	// `SameSite=Lax`, `Secure` when the request came over TLS, and no
 	// expiry (a browser-session cookie).
@@ -189,25 +196,35 @@ type Handler struct {
 	// Sessions stored before are sealed at their next write. Default: off.
 	SealValues *SealConfig `json:"seal_values,omitempty"`
 
+	// Protection from cross-site request forgery (csrf.go): unsafe
+	// requests must come from the site's own pages, and with a token
+	// configured, those of a session must echo its token. Default: off.
+	CSRF *CSRFConfig `json:"csrf,omitempty"`
+
 	store     store.Store
-	storeName string     // e.g. "bolt:/var/lib/caddy/session/sessions.db", for the admin API
-	backend   string     // e.g. "bolt", for metrics
-	ownStore  *BoltStore // the default store, which the handler cleans up
-	protocol  *session.Protocol
-	cookie    *session.Cookie
-	timeouts  session.Timeouts
-	limits    session.Limits
-	identity  string
-	rules     rules
-	realm     string // Realm, or the site's, once the app has wired the config
-	app       *App
-	touches   *touchFilter
-	noTouch   caddyhttp.MatcherSets // nil: every request touches
-	flashOn   caddyhttp.MatcherSets // nil: top-level navigations
-	devices   caddyhttp.MatcherSets // nil: no request gets the list of devices
-	devicesAs string                // the request header of the list
-	signer    *tokenSigner          // nil: no token
-	logger    *zap.Logger
+	storeName string // e.g. "bolt:/var/lib/caddy/session/sessions.db", for the admin API
+	// fallback is the store behind fallback_store, and fallbackName its
+	// name; nil and "" without one.
+	fallback     *store.Fallback
+	fallbackName string
+	backend      string     // e.g. "bolt", for metrics
+	ownStore     *BoltStore // the default store, which the handler cleans up
+	protocol     *session.Protocol
+	cookie       *session.Cookie
+	timeouts     session.Timeouts
+	limits       session.Limits
+	identity     string
+	rules        rules
+	realm        string // Realm, or the site's, once the app has wired the config
+	app          *App
+	touches      *touchFilter
+	noTouch      caddyhttp.MatcherSets // nil: every request touches
+	flashOn      caddyhttp.MatcherSets // nil: top-level navigations
+	devices      caddyhttp.MatcherSets // nil: no request gets the list of devices
+	devicesAs    string                // the request header of the list
+	signer       *tokenSigner          // nil: no token
+	csrf         *csrfGuard            // nil: no CSRF protection
+	logger       *zap.Logger
 	// storeErrors is OnStoreError's policy; stale its copy of sessions,
 	// nil unless the policy is stale.
 	storeErrors storeErrorPolicy
@@ -284,13 +301,22 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err := h.provisionDevices(ctx); err != nil {
 		return err
 	}
+	if err := h.provisionCSRF(ctx); err != nil {
+		return err
+	}
 	if err := registerMetrics(ctx.GetMetricsRegistry()); err != nil {
 		return fmt.Errorf("registering session metrics: %v", err)
 	}
 	if err := h.provisionStore(ctx); err != nil {
 		return err
 	}
+	if err := h.provisionFallback(ctx); err != nil {
+		return err
+	}
 	if err := h.provisionStoreErrors(); err != nil {
+		return err
+	}
+	if err := h.holdLiveCounter(); err != nil {
 		return err
 	}
 	if err := h.provisionSign(ctx); err != nil {
@@ -424,6 +450,7 @@ func (h *Handler) Validate() error {
 // Cleanup releases the default store; a configured store module is cleaned
 // up by Caddy.
 func (h *Handler) Cleanup() error {
+	h.releaseLiveCounter()
 	if h.stale != nil {
 		releaseStaleCopy(h.storeName)
 	}
@@ -451,6 +478,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	}
 	if err != nil {
 		return caddyhttp.Error(http.StatusServiceUnavailable, err)
+	}
+	if h.csrf != nil {
+		if err := state.guardCSRF(r); err != nil {
+			return err
+		}
 	}
 	if state.record != nil {
 		h.protocol.Forward(r.Header, state.record.Values)

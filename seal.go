@@ -131,10 +131,14 @@ func (s *requestState) unseal(id string, hash session.Hash, rec *session.Record)
 // sealing is the store.Sealing of the request's updates: nil when
 // seal_values is off and the session was not sealed.
 func (s *requestState) sealing() *store.Sealing {
-	if s.handler.sealIndex == nil && s.sealKey == nil {
+	var key *session.SealKey
+	if s.fromID != nil {
+		key = s.fromID.sealKey
+	}
+	if s.handler.sealIndex == nil && key == nil {
 		return nil
 	}
-	return &store.Sealing{Key: s.sealKey, Index: s.handler.sealIndex}
+	return &store.Sealing{Key: key, Index: s.handler.sealIndex}
 }
 
 // sealNewID gives u, an update that stores the session under a new ID,

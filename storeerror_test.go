@@ -1,12 +1,20 @@
 package caddysession
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
+	"net/http"
+	"net/url"
 	"testing"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/caddy-session/caddy-session/internal/clock"
+	"github.com/caddy-session/caddy-session/store"
 )
 
 func TestUnmarshalOnStoreError(t *testing.T) {
@@ -69,6 +77,57 @@ func TestProvisionStoreErrors(t *testing.T) {
 			}
 			if c.ok && (h.storeErrors != c.want || (h.stale != nil) != (c.want == policyStale)) {
 				t.Fatalf("policy %v, copy %v; want %v", h.storeErrors, h.stale != nil, c.want)
+			}
+		})
+	}
+}
+
+// failingWrites is a store whose reads work and whose writes fail, as a
+// bolt file on a disk that fails its writes: the touch a read makes is
+// the write it cannot store.
+type failingWrites struct{ store.Store }
+
+func (failingWrites) Update(context.Context, store.Update) (store.Result, error) {
+	return store.Result{}, errors.New("write /var/lib/caddy/session/sessions.db: input/output error")
+}
+
+// TestOnStoreErrorFailedTouch reads a session whose touch is due from a
+// store that cannot write: under 503 the request fails; under anonymous
+// and stale it is served with its session, without the touch. (A full
+// disk does not make bolt's touches fail reliably: a touch reuses pages
+// the file already has. Writes on a full disk are tested through a real
+// Caddy in integration_test/storeerror_test.go.)
+func TestOnStoreErrorFailedTouch(t *testing.T) {
+	cases := []struct {
+		policy string
+		within time.Duration
+		served bool
+	}{
+		{"503", 0, false},
+		{"anonymous", 0, true},
+		{"stale", time.Minute, true},
+	}
+	for _, c := range cases {
+		t.Run(c.policy, func(t *testing.T) {
+			h, id := benchHandlerWith(t, &Handler{OnStoreError: &StoreErrorConfig{Policy: c.policy, Within: caddy.Duration(c.within)}})
+			h.store = failingWrites{h.store}
+			clock.Advance(2 * time.Minute) // past touch_interval
+			u, _ := url.Parse("http://app.example.com/page")
+			var saw string
+			next := caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+				saw = r.Header.Get("X-Session-User")
+				w.WriteHeader(http.StatusOK)
+				return nil
+			})
+			err := h.ServeHTTP(&discard{h: http.Header{}}, newBenchRequest(u, browserHeader(id)), next)
+			var he caddyhttp.HandlerError
+			switch {
+			case c.served && err != nil:
+				t.Fatalf("the read failed: %v", err)
+			case !c.served && (!errors.As(err, &he) || he.StatusCode != http.StatusServiceUnavailable):
+				t.Fatalf("the read got %v, want a 503", err)
+			case saw != benchValues["user"]:
+				t.Fatalf("the app saw user %q, want %q", saw, benchValues["user"])
 			}
 		})
 	}

@@ -329,7 +329,13 @@ type response struct {
 // is "Test-Header: Name: value"-style pairs given as name, value.
 func (v *visitor) do(method, path string, headers ...string) *response {
 	v.site.t.Helper()
-	req, err := http.NewRequest(method, v.site.url(path), nil)
+	return v.doBody(method, path, nil, headers...)
+}
+
+// doBody is do with a request body.
+func (v *visitor) doBody(method, path string, reqBody io.Reader, headers ...string) *response {
+	v.site.t.Helper()
+	req, err := http.NewRequest(method, v.site.url(path), reqBody)
 	if err != nil {
 		v.site.t.Fatal(err)
 	}

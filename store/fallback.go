@@ -1,0 +1,231 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/caddy-session/caddy-session/session"
+)
+
+// Fallback is a store in the middle of a move to another: New holds the
+// sessions, and Old those not moved yet. A session that New does not
+// hold is looked up in Old and copied into New on first use (see
+// CopyPage for the rules that keep a copy from reviving an ended
+// session), so that the cookies users hold keep working while a
+// migration copies the rest. Writes go to New only; a session that ends
+// or moves to another ID is removed from Old first, so that it is never
+// found there again.
+type Fallback struct {
+	New, Old Store
+	// Identity is the identity key of the handler: a session copied on
+	// first use is indexed under it in New when it holds it.
+	Identity string
+}
+
+var _ Store = (*Fallback)(nil)
+
+// Load returns the session from New, or copies it there from Old.
+func (f *Fallback) Load(ctx context.Context, hash session.Hash, now time.Time, t session.Timeouts) (*session.Record, error) {
+	rec, err := f.New.Load(ctx, hash, now, t)
+	if !errors.Is(err, ErrNotFound) {
+		return rec, err
+	}
+	rec, err = f.Old.Load(ctx, hash, now, t)
+	if err != nil || rec.Forwarded() {
+		// A forward record of Old is not copied: it leads to a session of
+		// Old, which a request in flight may still reach there.
+		return rec, err
+	}
+	identity := ""
+	if _, ok := rec.Values[f.Identity]; ok && f.Identity != "" {
+		identity = f.Identity
+	}
+	stats, err := copyEntries(ctx, f.Old, f.New, []Entry{{Hash: hash, Record: rec, Identity: identity}}, now)
+	switch {
+	case err != nil:
+		return nil, err
+	case stats.Ended > 0:
+		return nil, ErrNotFound
+	case stats.Newer > 0:
+		// Copied by another request or instance since New said it had
+		// none, and changed there since: New's is the session.
+		return f.New.Load(ctx, hash, now, t)
+	}
+	return rec, nil
+}
+
+// Update copies the session into New if it is still in Old only, applies
+// u there, and removes from Old a session that u ends or moves.
+func (f *Fallback) Update(ctx context.Context, u Update) (Result, error) {
+	if u.HasHash {
+		if _, err := f.Load(ctx, u.Hash, u.Now, u.Timeouts); err != nil && !errors.Is(err, ErrNotFound) {
+			return Result{}, err
+		}
+		if u.NewHash != nil || destroys(u.Patch) {
+			if err := f.removeOld(ctx, u.Hash); err != nil {
+				return Result{}, err
+			}
+		}
+	}
+	res, err := f.New.Update(ctx, u)
+	if u.HasHash && (errors.Is(err, ErrNotFound) || err == nil && res.Record == nil) {
+		// Ended, by this update or before it: Old's copy must go too.
+		if err := f.removeOld(ctx, u.Hash); err != nil {
+			return Result{}, err
+		}
+	}
+	return res, err
+}
+
+// removeOld removes the session under hash from Old, if it is there.
+func (f *Fallback) removeOld(ctx context.Context, hash session.Hash) error {
+	if err := f.Old.Delete(ctx, hash); err != nil && !errors.Is(err, ErrNotFound) {
+		return err
+	}
+	return nil
+}
+
+// Delete removes the session from Old, then from New.
+func (f *Fallback) Delete(ctx context.Context, hash session.Hash) error {
+	errOld := f.Old.Delete(ctx, hash)
+	if errOld != nil && !errors.Is(errOld, ErrNotFound) {
+		return errOld
+	}
+	errNew := f.New.Delete(ctx, hash)
+	if errNew != nil && !errors.Is(errNew, ErrNotFound) {
+		return errNew
+	}
+	if errOld != nil && errNew != nil {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// DeleteByIdentity removes the user's sessions from Old, then from New,
+// and returns how many sessions ended: those of New, and those of Old
+// that New did not hold as well.
+func (f *Fallback) DeleteByIdentity(ctx context.Context, realm, key, value string) (int, error) {
+	// Listed at the zero time, every stored session is, as deleted.
+	inNew, err := f.New.ListByIdentity(ctx, realm, key, value, time.Time{})
+	if err != nil {
+		return 0, err
+	}
+	inOld, err := f.Old.ListByIdentity(ctx, realm, key, value, time.Time{})
+	if err != nil {
+		return 0, err
+	}
+	both := 0
+	for _, e := range inOld {
+		if slices.ContainsFunc(inNew, func(n Entry) bool { return n.Hash == e.Hash }) {
+			both++
+		}
+	}
+	nOld, err := f.Old.DeleteByIdentity(ctx, realm, key, value)
+	if err != nil {
+		return 0, err
+	}
+	nNew, err := f.New.DeleteByIdentity(ctx, realm, key, value)
+	if err != nil {
+		return 0, err
+	}
+	return nNew + max(nOld-both, 0), nil
+}
+
+// ListByIdentity lists the user's sessions in New and those of Old that
+// New does not hold, in hash order.
+func (f *Fallback) ListByIdentity(ctx context.Context, realm, key, value string, now time.Time) ([]Entry, error) {
+	entries, err := f.New.ListByIdentity(ctx, realm, key, value, now)
+	if err != nil {
+		return nil, err
+	}
+	old, err := f.Old.ListByIdentity(ctx, realm, key, value, now)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range old {
+		if !slices.ContainsFunc(entries, func(n Entry) bool { return n.Hash == e.Hash }) {
+			entries = append(entries, e)
+		}
+	}
+	slices.SortFunc(entries, func(a, b Entry) int { return strings.Compare(a.Hash.String(), b.Hash.String()) })
+	return entries[:min(len(entries), MaxListByIdentity)], nil
+}
+
+// The cursors of List: New's sessions, then Old's.
+const (
+	cursorNew = "new:"
+	cursorOld = "old:"
+)
+
+// List lists New's sessions, then those of Old that New does not hold.
+func (f *Fallback) List(ctx context.Context, cursor string, limit int, now time.Time) ([]Entry, string, error) {
+	if c, ok := strings.CutPrefix(cursor, cursorOld); ok {
+		return f.listOld(ctx, c, limit, now)
+	}
+	c, ok := strings.CutPrefix(cursor, cursorNew)
+	if !ok && cursor != "" {
+		return nil, "", ErrBadCursor
+	}
+	entries, next, err := f.New.List(ctx, c, limit, now)
+	switch {
+	case err != nil:
+		return nil, "", err
+	case next != "":
+		return entries, cursorNew + next, nil
+	case len(entries) == 0:
+		return f.listOld(ctx, "", limit, now)
+	}
+	return entries, cursorOld, nil
+}
+
+// listOld is a page of Old's sessions that New does not hold.
+func (f *Fallback) listOld(ctx context.Context, cursor string, limit int, now time.Time) ([]Entry, string, error) {
+	entries, next, err := f.Old.List(ctx, cursor, limit, now)
+	if err != nil {
+		return nil, "", err
+	}
+	kept := entries[:0]
+	for _, e := range entries {
+		_, err := f.New.Load(ctx, e.Hash, now, storedDeadlines)
+		switch {
+		case errors.Is(err, ErrNotFound):
+			kept = append(kept, e)
+		case err != nil:
+			return nil, "", err
+		}
+	}
+	if next != "" {
+		next = cursorOld + next
+	}
+	return kept, next, nil
+}
+
+// Count counts New's sessions and those of Old that New does not hold.
+func (f *Fallback) Count(ctx context.Context, now time.Time) (int, error) {
+	n, err := f.New.Count(ctx, now)
+	if err != nil {
+		return 0, err
+	}
+	for cursor := ""; ; {
+		entries, next, err := f.listOld(ctx, cursor, 1000, now)
+		if err != nil {
+			return 0, err
+		}
+		n += len(entries)
+		if next == "" {
+			return n, nil
+		}
+		cursor, _ = strings.CutPrefix(next, cursorOld)
+	}
+}
+
+// Import imports into New.
+func (f *Fallback) Import(ctx context.Context, imp Import) ([]ImportStatus, error) {
+	return f.New.Import(ctx, imp)
+}
+
+// Close closes nothing: each store is closed by whoever opened it.
+func (f *Fallback) Close() error { return nil }

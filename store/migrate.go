@@ -1,0 +1,115 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/caddy-session/caddy-session/session"
+)
+
+// A session moves between stores by copy: it is imported into the new
+// store under its hash, with its times and identity index, and left in
+// the old one. Two rules keep a copy from bringing back a session that
+// ended while it was made:
+//
+//   - Whoever ends a session during a move (Fallback) removes it from the
+//     old store first, then from the new one.
+//   - Whoever copies a session checks, after the import, that the old
+//     store still holds it, and removes the copy if it does not.
+//
+// A logout that removes the session from the old store before the check
+// is seen by it; one that removes it after has the new store to remove it
+// from next, copy included. Neither store keeps a tombstone.
+
+// storedDeadlines judges a record by its stored deadlines alone, as a
+// store that does not know the configuration's timeouts must.
+var storedDeadlines = session.Timeouts{
+	Idle: 1 << 62, Absolute: 1 << 62, RememberIdle: 1 << 62, RememberAbsolute: 1 << 62,
+}
+
+// CopyStats counts what copies of sessions did.
+type CopyStats struct {
+	// Copied sessions were imported into the new store.
+	Copied int `json:"copied"`
+	// Unchanged ones were there already, exactly so (an earlier pass).
+	Unchanged int `json:"unchanged"`
+	// Newer ones were there already and differ: written since they were
+	// copied, through the new store; the copy left them as they were.
+	Newer int `json:"newer"`
+	// Ended ones were ended in the old store while they were copied, and
+	// their copy removed.
+	Ended int `json:"ended"`
+}
+
+// Add adds the counts of o to s.
+func (s *CopyStats) Add(o CopyStats) {
+	s.Copied += o.Copied
+	s.Unchanged += o.Unchanged
+	s.Newer += o.Newer
+	s.Ended += o.Ended
+}
+
+// CopyPage copies one page of the live sessions of from (List at cursor,
+// up to limit) into to, never over a session to holds that differs (it
+// is newer), and returns what it did and the cursor of the next page (""
+// after the last). Running it again over the same sessions copies
+// nothing twice, so a migration can be run again, or resumed from the
+// cursor it stopped at.
+func CopyPage(ctx context.Context, from, to Store, cursor string, limit int, now time.Time) (CopyStats, string, error) {
+	entries, next, err := from.List(ctx, cursor, limit, now)
+	if err != nil {
+		return CopyStats{}, "", fmt.Errorf("listing the sessions to copy: %w", err)
+	}
+	stats, err := copyEntries(ctx, from, to, entries, now)
+	return stats, next, err
+}
+
+// copyEntries imports entries, read from from, into to, then removes the
+// copies of those that from no longer holds.
+func copyEntries(ctx context.Context, from, to Store, entries []Entry, now time.Time) (CopyStats, error) {
+	var stats CopyStats
+	if len(entries) == 0 {
+		return stats, nil
+	}
+	statuses, err := to.Import(ctx, Import{Entries: entries, Now: now})
+	if err != nil {
+		return stats, fmt.Errorf("importing the sessions copied: %w", err)
+	}
+	for i, st := range statuses {
+		switch st {
+		case Unchanged:
+			stats.Unchanged++
+			continue
+		case Kept:
+			stats.Newer++
+			continue
+		}
+		ended, err := endedIn(ctx, from, entries[i].Hash, now)
+		if err != nil {
+			return stats, err
+		}
+		if !ended {
+			stats.Copied++
+			continue
+		}
+		if err := to.Delete(ctx, entries[i].Hash); err != nil && !errors.Is(err, ErrNotFound) {
+			return stats, fmt.Errorf("removing the copy of session %s, which ended while it was copied: %w", entries[i].Hash.Short(), err)
+		}
+		stats.Ended++
+	}
+	return stats, nil
+}
+
+// endedIn reports whether from no longer holds a live session under hash.
+func endedIn(ctx context.Context, from Store, hash session.Hash, now time.Time) (bool, error) {
+	rec, err := from.Load(ctx, hash, now, storedDeadlines)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return true, nil
+	case err != nil:
+		return false, fmt.Errorf("checking that session %s still exists where it was copied from: %w", hash.Short(), err)
+	}
+	return rec.Forwarded(), nil
+}
