@@ -10,6 +10,8 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/certmagic"
+
+	"github.com/caddy-session/caddy-session/session"
 )
 
 func TestUnmarshalSealValues(t *testing.T) {
@@ -90,5 +92,31 @@ func TestSealIndexSecretTooShort(t *testing.T) {
 	err := h.provisionSeal(ctx)
 	if err == nil || !strings.Contains(err.Error(), "index_key") || !strings.Contains(err.Error(), "32") {
 		t.Fatalf("provisionSeal = %v, want an error naming index_key and its length", err)
+	}
+}
+
+// TestDerivedFor: a session loaded through another handler serves this
+// one only if it derived what this one needs from the ID, which is not
+// kept: the key of sealed values for a handler that seals.
+func TestDerivedFor(t *testing.T) {
+	index, _ := session.NewIndexKey([]byte("an index secret of thirty-two bytes or more"))
+	sealing, plain := &Handler{sealIndex: index}, &Handler{}
+	rec := &session.Record{Values: map[string]string{}}
+	key := session.DeriveSealKey(session.NewID())
+	for _, c := range []struct {
+		name  string
+		state *requestState
+		h     *Handler
+		want  bool
+	}{
+		{"no session", &requestState{}, sealing, true},
+		{"no key, for a handler that does not seal", &requestState{record: rec}, plain, true},
+		{"no key, for a handler that seals", &requestState{record: rec}, sealing, false},
+		{"a key, for a handler that seals", &requestState{record: rec, fromID: &fromID{sealKey: key}}, sealing, true},
+		{"a CSRF token only, for a handler that seals", &requestState{record: rec, fromID: &fromID{csrfToken: "t"}}, sealing, false},
+	} {
+		if got := c.state.derivedFor(c.h); got != c.want {
+			t.Errorf("%s: %v, want %v", c.name, got, c.want)
+		}
 	}
 }
