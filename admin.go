@@ -105,6 +105,9 @@ type sessionView struct {
 	Remembered bool              `json:"remembered"`
 	Keys       []string          `json:"keys"`
 	Values     map[string]string `json:"values,omitzero"`
+	// Sealed reports a session whose values are sealed at rest
+	// (seal_values): its keys are shown, never its values.
+	Sealed bool `json:"sealed,omitzero"`
 }
 
 // listView is the answer of GET /session/sessions.
@@ -371,7 +374,8 @@ func viewOf(hash session.Hash, rec *session.Record, values bool) sessionView {
 		v.Keys = append(v.Keys, k)
 	}
 	slices.Sort(v.Keys)
-	if values {
+	v.Sealed = rec.Sealed
+	if values && !rec.Sealed {
 		v.Values = make(map[string]string, len(rec.Values))
 		for k, val := range rec.Values {
 			v.Values[k] = val

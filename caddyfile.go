@@ -102,6 +102,9 @@ func parseSessionDirective(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue,
 //		csrf {
 //			...                        # see Handler.unmarshalCSRF
 //		}
+//		seal_values {
+//			index_key <secret>
+//		}
 //	}
 //
 // Each subdirective may be given once, at every level. The matchers of
@@ -170,6 +173,7 @@ var handlerSubdirectives = map[string]func(h *Handler, d *caddyfile.Dispenser) e
 	"fallback_store":            (*Handler).unmarshalFallbackStore,
 	"sign":                      (*Handler).unmarshalSign,
 	"csrf":                      (*Handler).unmarshalCSRF,
+	"seal_values":               (*Handler).unmarshalSealValues,
 }
 
 func (h *Handler) unmarshalStore(d *caddyfile.Dispenser) (err error) {

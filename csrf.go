@@ -61,13 +61,6 @@ type csrfGuard struct {
 	tokenAs  string                // the request header of the token, for the app
 }
 
-// sessionCSRF is what csrf keeps of a request's session: its token,
-// derived from the raw ID when the session loads (requestState.load), so
-// that the ID itself is kept nowhere.
-type sessionCSRF struct {
-	token string
-}
-
 // placeholderCSRFToken holds the session's token.
 const placeholderCSRFToken = "http.session_meta.csrf_token"
 
@@ -257,8 +250,8 @@ func (s *requestState) guardCSRF(r *http.Request) error {
 	g := s.handler.csrf
 	var want string // the session's token, if the token is checked
 	if g.token != nil {
-		if s.csrf != nil {
-			want = s.csrf.token
+		if s.fromID != nil && s.fromID.csrfToken != "" {
+			want = s.fromID.csrfToken
 			r.Header[g.tokenAs] = []string{want}
 		}
 		// Empty without a session, so that a template renders no

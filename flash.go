@@ -163,11 +163,11 @@ func (s *requestState) settleFlash(status int, failed bool) {
 // and does not touch the session (the commit does, as for any request).
 func (s *requestState) flashUpdate(hash session.Hash, seen string) store.Update {
 	h := s.handler
-	return store.Update{
+	return s.sealFlash(store.Update{
 		Hash: hash, HasHash: true, Seen: seen, NoTouch: true,
 		Identity: h.identity, Realm: h.realm,
 		Now: s.now, Timeouts: h.timeouts, Limits: h.limits,
-	}
+	})
 }
 
 // errorStatus is the status Caddy answers a handler's error with.

@@ -128,8 +128,12 @@ func (r rules) rotates(loaded *session.Record, p *session.Patch) bool {
 	return false
 }
 
-// identityOf is the value of the identity key in rec, "" if none.
+// identityOf is the value of the identity key in rec, "" if none; none
+// in a record still sealed, whose value is not known.
 func (r rules) identityOf(rec *session.Record) (string, bool) {
+	if rec.Sealed {
+		return "", false
+	}
 	_, v, ok := session.LookupKey(rec.Values, r.identity)
 	return v, ok
 }

@@ -189,6 +189,12 @@ type Handler struct {
 	// public keys are served as a JWKS by the session_jwks handler and the
 	// admin API. Default: none.
 	Sign *SignConfig `json:"sign,omitempty"`
+	// Seal the values of sessions at rest: every value, flash value and
+	// recorded User-Agent is stored encrypted under a key derived from the
+	// session's ID, which only the client (and an upstream given the
+	// cookie) holds, and users are indexed by a keyed hash of their name.
+	// Sessions stored before are sealed at their next write. Default: off.
+	SealValues *SealConfig `json:"seal_values,omitempty"`
 
 	// Protection from cross-site request forgery (csrf.go): unsafe
 	// requests must come from the site's own pages, and with a token
@@ -225,6 +231,8 @@ type Handler struct {
 	stale       *staleCopy
 	events      *caddyevents.App // nil: no events (a handler outside a config)
 	ctx         caddy.Context    // the handler's own, with which events are emitted
+
+	sealIndex *session.IndexKey // the index key of seal_values; nil: off
 
 	// matcherToken resolves the next Caddyfile argument as a matcher of
 	// the site, while the session directive is parsed: the directive's
@@ -312,6 +320,9 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return err
 	}
 	if err := h.provisionSign(ctx); err != nil {
+		return err
+	}
+	if err := h.provisionSeal(ctx); err != nil {
 		return err
 	}
 	app, err := sessionApp(ctx)

@@ -41,11 +41,33 @@ type requestState struct {
 	// flash is what the request took of the session's flash values, nil
 	// if nothing; shared with the copies other handlers make.
 	flash *flashTake
-	// csrf is the session's CSRF token, derived when the session loads,
-	// and only by a handler that checks it. (The bools are kept together
-	// so that the state stays within 112 bytes, its allocation's size
-	// class on the read path.)
-	csrf *sessionCSRF
+	// fromID is what was derived from the session's raw ID when it
+	// loaded; nil if nothing. (The bools are kept together, and the
+	// secrets derived from the ID share one pointer, so that the state
+	// stays within 112 bytes, its allocation's size class on the read
+	// path.)
+	fromID *fromID
+}
+
+// derivedFor reports whether s holds what h derives from the session's
+// ID when it loads it (fromID), or has no session: a state loaded
+// through another handler that derived less cannot serve h, since the ID
+// is not kept.
+func (s *requestState) derivedFor(h *Handler) bool {
+	f := s.fromID
+	return s.record == nil ||
+		(h.csrf == nil || h.csrf.token == nil || f != nil && f.csrfToken != "") &&
+			(h.sealIndex == nil || f != nil && f.sealKey != nil)
+}
+
+// fromID is what a handler derives from the raw ID of a session when it
+// loads it (requestState.load), so that the ID itself is kept nowhere:
+// the session's CSRF token (csrf.go), only by a handler that checks it,
+// and the key of its sealed values (seal.go), when it was sealed or
+// seal_values is on.
+type fromID struct {
+	csrfToken string
+	sealKey   *session.SealKey
 }
 
 // stateVar is where a request's loaded session is kept among the request's
@@ -60,10 +82,10 @@ func (h *Handler) requestState(r *http.Request) (*requestState, error) {
 			return s, nil
 		}
 		if s.handler.storeName == h.storeName && s.handler.cookie.Name == h.cookie.Name && s.handler.realm == h.realm &&
-			(s.csrf != nil || s.record == nil || h.csrf == nil || h.csrf.token == nil) {
+			s.derivedFor(h) {
 			// Loaded by a matcher through another handler of the same
-			// store and realm (and with the CSRF token, if this handler
-			// checks it: the ID it derives from is not kept).
+			// store and realm (and with what this handler derives from
+			// the ID, which is not kept).
 			mine := *s
 			mine.handler = h
 			caddyhttp.SetVar(r.Context(), stateVar, &mine)
@@ -109,13 +131,23 @@ func (s *requestState) load(candidates []string) error {
 		if rec.Realm != "" && rec.Realm != h.realm {
 			continue
 		}
+		var key *session.SealKey
+		if rec.Sealed || h.sealIndex != nil {
+			if rec, key, err = s.unseal(id, hash, rec); err != nil {
+				return err
+			}
+		}
 		if binding := h.Bind.broken(rec, s.request); binding != "" {
 			h.logUnbound(hash, binding)
 			continue
 		}
 		s.hash, s.record = hash, rec
+		var token string
 		if h.csrf != nil && h.csrf.token != nil {
-			s.csrf = &sessionCSRF{token: session.CSRFToken(id)}
+			token = session.CSRFToken(id)
+		}
+		if token != "" || key != nil {
+			s.fromID = &fromID{csrfToken: token, sealKey: key}
 		}
 		return nil
 	}
@@ -216,6 +248,7 @@ func (s *requestState) apply(p plan) (string, *store.Result, error) {
 	var newID string
 	if p.step.newID() {
 		newID, u.NewHash = newSessionID()
+		sealNewID(&u, newID)
 	}
 	if u.HasHash || u.NewHash != nil {
 		res, err := h.store.Update(s.request.Context(), u)
@@ -249,6 +282,7 @@ func (s *requestState) update(p plan) store.Update {
 		u.Hash, u.HasHash = s.hash, true
 		u.Seen, _ = h.rules.identityOf(s.record)
 	}
+	u.Seal = s.sealing()
 	if p.step == stepTouch {
 		u.Patch = nil
 	}

@@ -158,7 +158,7 @@ func (s *requestState) deleteOfUser(hash session.Hash, user string, unseen bool)
 			if rec.Realm != "" && rec.Realm != h.realm {
 				return err
 			}
-			if v, ok := h.rules.identityOf(rec); !ok || v != user {
+			if !h.holdsIdentity(rec, user) {
 				return err // another user's now: not this user's to end
 			}
 			if unseen && !rec.LastSeen.Before(s.now) {
@@ -203,8 +203,7 @@ func (s *requestState) stillLive(entries []store.Entry, user string) (bool, erro
 		case !rec.Forwarded():
 			// Live, but not listed: a listing cut at MaxListByIdentity,
 			// or not the user's any more.
-			v, ok := h.rules.identityOf(rec)
-			return ok && v == user && (rec.Realm == "" || rec.Realm == h.realm), nil
+			return h.holdsIdentity(rec, user) && (rec.Realm == "" || rec.Realm == h.realm), nil
 		}
 		hash = *rec.Successor
 	}

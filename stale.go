@@ -144,7 +144,7 @@ func (c *staleCopy) endedSince(hash session.Hash, rec *session.Record, identity 
 		if at, ok := g.ended[hash]; ok && !at.Before(since) {
 			return true
 		}
-		if value, ok := rec.Values[identity]; ok && identity != "" {
+		if value, ok := rec.IndexedIdentity(identity); ok {
 			if at, ok := g.users[staleUser{identity, value}]; ok && !at.Before(since) {
 				return true
 			}

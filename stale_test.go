@@ -51,6 +51,13 @@ func TestStaleCopy(t *testing.T) {
 			c.endedUser(staleUser{"user", "alice"}, base)
 			c.keep(alice, record("alice"), "user", base.Add(time.Second))
 		}, time.Minute, true},
+		{"every sealed session of the user ended, by the keyed hash", func(c *staleCopy) {
+			sealed := record("\x01sealed bytes")
+			sealed.Sealed = true
+			sealed.SetIdentityTag("tag-of-alice")
+			c.keep(alice, sealed, "user", base)
+			c.endedUser(staleUser{"user", "tag-of-alice"}, base.Add(time.Second))
+		}, time.Minute, false},
 		{"another user ended", func(c *staleCopy) {
 			c.keep(alice, record("alice"), "user", base)
 			c.endedUser(staleUser{"user", "bob"}, base.Add(time.Second))

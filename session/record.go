@@ -44,6 +44,10 @@ type Record struct {
 	// Remembered marks a remember-me session: a persistent cookie and the
 	// longer timeouts of the remember configuration.
 	Remembered bool
+	// Sealed marks a record whose Values, Flash, UserAgent and ClientNet
+	// hold their values sealed (seal.go), as stored with seal_values on;
+	// SealKey.Open opens them and clears it. Keys stay as they are.
+	Sealed bool
 	// Flash holds the flash values: set by one response, handed to the app
 	// once, on a later request, and then removed. Keys are session keys,
 	// lowercase, in a namespace of their own: a flash value "msg" and a
@@ -62,6 +66,12 @@ type Record struct {
 	// User-Agent it is kept through writes and rotations, and counted in
 	// no limit.
 	ClientNet string
+
+	// Seal is what a sealed record, or the forward record of a sealed
+	// session, keeps beside its fields (seal.go); nil otherwise, so that
+	// a plain record costs nothing more. It is never changed once set:
+	// records that Clone copies share it.
+	Seal *SealInfo
 }
 
 // MaxUserAgent is the most bytes of a User-Agent a record keeps: enough to

@@ -36,7 +36,7 @@ var ErrNeedsNewHash = errors.New("an update that starts a new session needs a Ne
 //
 // Then Update returns Result and Err. When Next is set, nothing is written
 // for this step: the store reads the record under *Next and calls Decide
-// again, one hop further.
+// again, one hop further, with the update o.Onward(u).
 type Outcome struct {
 	// At is the hash whose record Decide was given.
 	At session.Hash
@@ -55,6 +55,8 @@ type Outcome struct {
 
 	Result Result
 	Err    error
+
+	nextSeal *Sealing // the update's Sealing for the record under Next
 }
 
 // Writes reports whether the outcome changes the store.
@@ -72,6 +74,14 @@ func (o *Outcome) Writes() bool {
 // Decide never changes stored and does no I/O; the records it returns are
 // its own.
 func Decide(u Update, at session.Hash, stored *session.Record, hop int) Outcome {
+	if sealing(u, stored) {
+		return decideSealed(u, at, stored, hop) // seal.go
+	}
+	return decide(u, at, stored, hop)
+}
+
+// decide is Decide on plain records.
+func decide(u Update, at session.Hash, stored *session.Record, hop int) Outcome {
 	o := Outcome{At: at}
 	if !u.HasHash {
 		return create(u, o)

@@ -99,6 +99,9 @@ func CheckEntries(imp Import) error {
 // could have come in a header, deadlines in order, and what a session
 // holds within the limits.
 func CheckImport(e Entry, now time.Time, lim session.Limits) error {
+	if e.Record != nil && e.Record.Sealed {
+		return checkSealedImport(e, now, lim) // seal.go
+	}
 	rec := e.Record
 	switch {
 	case rec == nil:

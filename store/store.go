@@ -223,4 +223,8 @@ type Update struct {
 	// session the update starts: kept as Record.ClientNet, and ignored
 	// otherwise, as UserAgent is. "" records none.
 	ClientNet string
+	// Seal, when not nil, opens sealed records and seals the records the
+	// update writes (seal_values; see Sealing). nil: records are read and
+	// written plain, and a sealed one makes the update fail.
+	Seal *Sealing
 }

@@ -321,7 +321,7 @@ func update(b txBuckets, u store.Update) (store.Outcome, error) {
 			}
 			return o, b.execute(o)
 		}
-		at = *o.Next // Decide bounds the hops
+		at, u = *o.Next, o.Onward(u) // Decide bounds the hops
 	}
 }
 
@@ -465,7 +465,7 @@ func owner(v []byte, realm, key, value string) int {
 	if err != nil {
 		return ownedHere
 	}
-	got, ok := rec.Values[key]
+	got, ok := rec.IndexedIdentity(key)
 	switch {
 	case identity != key || !ok || got != value || rec.Forwarded():
 		return notOwned

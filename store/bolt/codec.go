@@ -52,13 +52,22 @@ const headerSize3 = 1 + 1 + 8
 //
 //	metadata flags     1 byte: bit 0 Remembered, bit 1 a User-Agent
 //	                   follows, bit 2 flash values follow, bit 3 a client
-//	                   network follows; bits 4-7 are unused: a record
-//	                   with one set is corrupt
+//	                   network follows, bit 4 Sealed, bit 5 an identity
+//	                   tag follows, bit 6 a successor key follows; bit 7
+//	                   is unused: a record with it set is corrupt
 //	User-Agent         uvarint length, bytes
 //	client network     uvarint length, bytes (Record.ClientNet)
 //	flash values       uvarint count, then per value, in key order:
 //	                   uvarint length, key bytes, uvarint length, value
 //	                   bytes
+//	identity tag       uvarint length, bytes
+//	successor key      uvarint length, bytes
+//
+// A sealed record (session.Record.Sealed: values sealed at rest) is a
+// version 4 record whose values, flash values and User-Agent hold the
+// sealed bytes; its identity tag is what the identity index keys it by.
+// A Caddy of a version before sealing refuses it, by its flags, as
+// written by a newer caddy-session.
 //
 // A record without metadata is written as version 3, so that the bulk of
 // a file, plain sessions, takes no byte more than before. A Caddy of the
@@ -105,7 +114,10 @@ const (
 	metaUserAgent  = 1 << 1
 	metaFlash      = 1 << 2
 	metaClientNet  = 1 << 3
-	metaUsed       = 0x0f
+	metaSealed     = 1 << 4
+	metaTag        = 1 << 5
+	metaSuccessor  = 1 << 6
+	metaUsed       = 0x7f
 )
 
 // offsetUnits are the units an offset may be kept in, by their 2-bit code.
@@ -140,7 +152,8 @@ func encode(rec *session.Record, identity string) []byte {
 	version := byte(codecVersion)
 	if meta != 0 {
 		version = codecVersionMeta
-		size += 1 + binary.MaxVarintLen64*(3+2*len(rec.Flash)) + len(rec.UserAgent) + len(rec.ClientNet) + rec.FlashSize()
+		size += 1 + binary.MaxVarintLen64*(5+2*len(rec.Flash)) + len(rec.UserAgent) + len(rec.ClientNet) + rec.FlashSize() +
+			len(rec.IdentityTag()) + len(rec.SuccessorKey())
 	}
 	created, seen := unixNano(rec.Created), unixNano(rec.LastSeen)
 	offsets := [3]int64{
@@ -191,6 +204,15 @@ func metaFlags(rec *session.Record) byte {
 	if rec.ClientNet != "" {
 		meta |= metaClientNet
 	}
+	if rec.Sealed {
+		meta |= metaSealed
+	}
+	if rec.IdentityTag() != "" {
+		meta |= metaTag
+	}
+	if rec.SuccessorKey() != "" {
+		meta |= metaSuccessor
+	}
 	return meta
 }
 
@@ -210,6 +232,12 @@ func appendMeta(b []byte, meta byte, rec *session.Record) []byte {
 			b = appendString(b, k)
 			b = appendString(b, rec.Flash[k])
 		}
+	}
+	if meta&metaTag != 0 {
+		b = appendString(b, rec.IdentityTag())
+	}
+	if meta&metaSuccessor != 0 {
+		b = appendString(b, rec.SuccessorKey())
 	}
 	return b
 }
@@ -484,9 +512,20 @@ func (d *decoder) meta(rec *session.Record) {
 	if meta&metaClientNet != 0 {
 		rec.ClientNet = d.string("client network")
 	}
-	if meta&metaFlash == 0 {
-		return
+	rec.Sealed = meta&metaSealed != 0
+	if meta&metaFlash != 0 {
+		d.flash(rec)
 	}
+	if meta&metaTag != 0 {
+		rec.SetIdentityTag(d.string("identity tag"))
+	}
+	if meta&metaSuccessor != 0 {
+		rec.SetSuccessorKey(d.string("successor key"))
+	}
+}
+
+// flash reads the flash values of a version 4 record into rec.
+func (d *decoder) flash(rec *session.Record) {
 	count := d.uvarint("number of flash values")
 	// As for the keys of version 2: each takes two bytes at least.
 	if d.err == nil && count > uint64(len(d.b)/2) {

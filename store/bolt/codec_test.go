@@ -286,9 +286,11 @@ func corrupt4(t *testing.T) []corruptCase {
 	good := encode(withMeta(true, "curl/8.5.0", map[string]string{"msg": "hi"}), "user")
 	return []corruptCase{
 		{"no metadata flags", with()},
-		{"unknown metadata flag", with([]byte{metaRemembered | 0x10})},
+		{"unknown metadata flag", with([]byte{metaRemembered | 0x80})},
 		{"no client network", with([]byte{metaClientNet})},
 		{"client network runs past the end", with([]byte{metaClientNet}, uv(20), []byte("10.0.0.0/8"))},
+		{"no identity tag", with([]byte{metaTag})},
+		{"successor key runs past the end", with([]byte{metaSuccessor}, uv(32), []byte("key"))},
 		{"no user agent", with([]byte{metaUserAgent})},
 		{"user agent runs past the end", with([]byte{metaUserAgent}, uv(10), []byte("curl"))},
 		{"no flash count", with([]byte{metaFlash})},

@@ -23,6 +23,8 @@ import (
 func FuzzCodecRoundTrip(f *testing.F) {
 	f.Add(int64(0), int64(1), int64(2), int64(3), "user", "user=alice\ncart=apple,pear", "", false)
 	f.Add(int64(0), int64(1), int64(2), int64(3), "user", "user=alice\n!notice=saved\n!user=\n@=curl/8.5.0\n%=198.51.100.0/24", "shop", false)
+	f.Add(int64(0), int64(1), int64(2), int64(3), "user", "user=\x01sealed\n$=a-tag\n&=", "shop", false)
+	f.Add(int64(0), int64(1), int64(2), int64(3), "", "&=\x01a sealed key", "shop", true)
 	f.Add(int64(-1), int64(-1<<62), int64(1<<62), int64(9_223_372_036_854_775_807), "", "", "shop", true)
 	f.Add(int64(1741942013589793238), int64(1741942433589793238), int64(1741944233589793238), int64(1741985213589793238), "rôle", "=\n==\n\xff=\x00", "\x00", false)
 	f.Fuzz(func(t *testing.T, created, seen, idle, absolute int64, identity, kv, realm string, forward bool) {
@@ -46,6 +48,11 @@ func FuzzCodecRoundTrip(f *testing.F) {
 				rec.Remembered, rec.UserAgent = true, v
 			case strings.HasPrefix(k, "%"):
 				rec.ClientNet = v
+			case strings.HasPrefix(k, "$"):
+				rec.Sealed = true
+				rec.SetIdentityTag(v)
+			case strings.HasPrefix(k, "&"):
+				rec.SetSuccessorKey(v)
 			default:
 				rec.Values[k] = v
 			}
@@ -64,6 +71,9 @@ func FuzzCodecRoundTrip(f *testing.F) {
 		}
 		if got.Remembered != rec.Remembered || got.UserAgent != rec.UserAgent || got.ClientNet != rec.ClientNet || !maps.Equal(got.Flash, rec.Flash) {
 			t.Fatalf("metadata %v %q %q %q, want %v %q %q %q", got.Remembered, got.UserAgent, got.ClientNet, got.Flash, rec.Remembered, rec.UserAgent, rec.ClientNet, rec.Flash)
+		}
+		if got.Sealed != rec.Sealed || got.IdentityTag() != rec.IdentityTag() || got.SuccessorKey() != rec.SuccessorKey() {
+			t.Fatalf("sealing %v %q %q, want %v %q %q", got.Sealed, got.IdentityTag(), got.SuccessorKey(), rec.Sealed, rec.IdentityTag(), rec.SuccessorKey())
 		}
 		if got.Forwarded() != forward || isForward(b) != forward || forward && *got.Successor != *rec.Successor {
 			t.Fatalf("successor %v (isForward %v), want %v", got.Successor, isForward(b), rec.Successor)

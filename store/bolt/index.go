@@ -178,10 +178,7 @@ func oldIdentityPrefix(key, value string) []byte {
 // identityKeys are the identity index keys of rec, or ok false if it has
 // none: no identity key is configured, or the record does not hold it.
 func identityKeys(rec *session.Record, identity string, hash session.Hash, oldLayout bool) (keys entryKeys, ok bool) {
-	if identity == "" {
-		return entryKeys{}, false
-	}
-	value, ok := rec.Values[identity]
+	value, ok := rec.IndexedIdentity(identity)
 	if !ok {
 		return entryKeys{}, false
 	}

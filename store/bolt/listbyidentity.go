@@ -87,7 +87,7 @@ func listed(v []byte, key, value string) *session.Record {
 	if err != nil {
 		return nil
 	}
-	got, ok := rec.Values[key]
+	got, ok := rec.IndexedIdentity(key)
 	if identity != key || !ok || got != value {
 		return nil
 	}

@@ -24,7 +24,7 @@ func corrupt(format string, args ...any) error {
 func encode(rec *session.Record, identity string) []string {
 	fields := make([]string, 0, 2*(len(rec.Values)+len(rec.Flash)+10)+2)
 	fields = append(fields,
-		fieldVersion, layoutVersion,
+		fieldVersion, layoutOf(rec),
 		fieldCreated, nanos(rec.Created),
 		fieldSeen, nanos(rec.LastSeen),
 		fieldIdle, nanos(rec.IdleDeadline),
@@ -48,13 +48,13 @@ func encode(rec *session.Record, identity string) []string {
 // decode parses the fields of a session hash into a record and the
 // identity key name it is indexed under.
 func decode(fields map[string]string) (*session.Record, string, error) {
-	if v := fields[fieldVersion]; v != layoutVersion {
-		if v == "" {
-			return nil, "", corrupt("no %s field; is the key from another program? choose another key_prefix", fieldVersion)
-		}
+	switch v := fields[fieldVersion]; {
+	case v == "":
+		return nil, "", corrupt("no %s field; is the key from another program? choose another key_prefix", fieldVersion)
+	case v != layoutVersion && v != layoutSealed:
 		return nil, "", corrupt("unknown layout version %q; was it written by a newer caddy-session?", v)
 	}
-	rec := &session.Record{Values: make(map[string]string, len(fields))}
+	rec := &session.Record{Values: make(map[string]string, len(fields)), Sealed: fields[fieldVersion] == layoutSealed}
 	times := []struct {
 		field string
 		into  *time.Time

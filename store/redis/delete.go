@@ -110,7 +110,7 @@ func owns(fields map[string]string, realm, key, value string) (deleted, indexed 
 	if err != nil {
 		return true, true
 	}
-	v, ok := rec.Values[key]
+	v, ok := rec.IndexedIdentity(key)
 	indexed = identity == key && ok && v == value && !rec.Forwarded()
 	return indexed && (rec.Realm == "" || rec.Realm == realm), indexed
 }

@@ -93,6 +93,8 @@ func FuzzDecodeHash(f *testing.F) {
 func FuzzCodecRoundTrip(f *testing.F) {
 	f.Add(int64(0), int64(1), int64(2), int64(3), "user", "user=alice\ncart=apple", "", false)
 	f.Add(int64(0), int64(1), int64(2), int64(3), "user", "user=alice\n!notice=saved\n!user=\n@=curl/8.5.0", "shop", false)
+	f.Add(int64(0), int64(1), int64(2), int64(3), "user", "user=\x01sealed\n$=a-tag", "shop", false)
+	f.Add(int64(0), int64(1), int64(2), int64(3), "", "&=\x01a sealed key", "shop", true)
 	f.Add(int64(-1), int64(-1<<62), int64(1<<62), int64(9_223_372_036_854_775_807), "", "a-b=\n_=\xff", "shop", true)
 	f.Fuzz(func(t *testing.T, created, seen, idle, absolute int64, identity, kv, realm string, forward bool) {
 		rec := &session.Record{
@@ -111,6 +113,11 @@ func FuzzCodecRoundTrip(f *testing.F) {
 				rec.Remembered, rec.UserAgent = true, v
 			case strings.HasPrefix(k, "%"):
 				rec.ClientNet = v
+			case strings.HasPrefix(k, "$"):
+				rec.Sealed = true
+				rec.SetIdentityTag(v)
+			case strings.HasPrefix(k, "&"):
+				rec.SetSuccessorKey(v)
 			case strings.HasPrefix(k, "!") && session.ValidKey(k[1:]):
 				if rec.Flash == nil {
 					rec.Flash = map[string]string{}
@@ -127,7 +134,8 @@ func FuzzCodecRoundTrip(f *testing.F) {
 		if err != nil {
 			t.Fatalf("decode(encode(x)): %v", err)
 		}
-		if gotIdentity != identity || !maps.Equal(got.Values, rec.Values) || !sameTimes(got, rec) || !sameMeta(got, rec) {
+		if gotIdentity != identity || !maps.Equal(got.Values, rec.Values) || !sameTimes(got, rec) || !sameMeta(got, rec) ||
+			got.Sealed != rec.Sealed || got.IdentityTag() != rec.IdentityTag() || got.SuccessorKey() != rec.SuccessorKey() {
 			t.Fatalf("decode(encode(x)) = %+v %q, want %+v %q", got, gotIdentity, rec, identity)
 		}
 	})

@@ -51,7 +51,7 @@ func (s *Store) entryOf(rec *session.Record, identity string, hash session.Hash)
 	}
 	var digest [digestLen]byte
 	bucket := bucketOf(hash[:])
-	if v, ok := rec.Values[identity]; identity != "" && ok {
+	if v, ok := rec.IndexedIdentity(identity); ok {
 		digest = identityDigest(identity, v)
 		bucket = bucketOf(digest[:])
 	}

@@ -99,7 +99,7 @@ func listed(fields map[string]string, realm, key, value string, now time.Time) *
 	if err != nil || rec.Forwarded() || rec.Expired(now) {
 		return nil
 	}
-	v, ok := rec.Values[key]
+	v, ok := rec.IndexedIdentity(key)
 	if identity != key || !ok || v != value || rec.Realm != "" && rec.Realm != realm {
 		return nil
 	}

@@ -46,7 +46,7 @@ func appendMeta(fields []string, rec *session.Record) []string {
 	for _, k := range sortedKeys(rec.Flash) {
 		fields = append(fields, flashPrefix+k, rec.Flash[k])
 	}
-	return fields
+	return appendSeal(fields, rec)
 }
 
 // decodeMeta reads the metadata of fields into rec. Flash values are read
@@ -60,6 +60,7 @@ func decodeMeta(fields map[string]string, rec *session.Record) error {
 	}
 	rec.UserAgent = fields[fieldUserAgent]
 	rec.ClientNet = fields[fieldClientNet]
+	decodeSeal(fields, rec)
 	return nil
 }
 
@@ -92,7 +93,7 @@ func metaChanges(stored, rec *session.Record) (set, del []string) {
 			del = append(del, flashPrefix+k)
 		}
 	}
-	return set, del
+	return sealChanges(stored, rec, set, del)
 }
 
 // stringChange appends the write that turns the string field f from was

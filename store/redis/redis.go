@@ -401,7 +401,7 @@ func (s *Store) follow(ctx context.Context, u store.Update) (*change, error) {
 		if err != nil || c.o.Next == nil {
 			return c, err
 		}
-		at = *c.o.Next // Decide bounds the hops
+		at, u = *c.o.Next, c.o.Onward(u) // Decide bounds the hops
 	}
 }
 

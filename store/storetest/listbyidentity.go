@@ -39,13 +39,20 @@ func listByIdentity(t *testing.T, s store.Store, realm, key, value string, now t
 			t.Fatalf("ListByIdentity listed forward record %s", e.Hash.Short())
 		case e.Record.Expired(now):
 			t.Fatalf("ListByIdentity listed %s, expired at %s", e.Hash.Short(), now.Sub(base))
-		case e.Record.Values[key] != value:
+		case !isIdentity(e.Record, key, value):
 			t.Fatalf("ListByIdentity(%q, %q) listed %s, which holds %v", key, value, e.Hash.Short(), e.Record.Values)
 		case e.Record.Realm != "" && e.Record.Realm != realm:
 			t.Fatalf("ListByIdentity in realm %q listed %s of realm %q", realm, e.Hash.Short(), e.Record.Realm)
 		}
 	}
 	return entries
+}
+
+// isIdentity reports whether rec is indexed under key with value: its
+// value of key or, sealed, its identity tag.
+func isIdentity(rec *session.Record, key, value string) bool {
+	got, ok := rec.IndexedIdentity(key)
+	return ok && got == value
 }
 
 // wantListed checks that ListByIdentity lists exactly the sessions under

@@ -66,6 +66,11 @@ type Line struct {
 	// Successor is set on a forward record only, which no export writes
 	// and every import refuses: it is read so that the refusal says so.
 	Successor string `json:"successor,omitempty"`
+	// Sealed marks a session whose values are sealed at rest (version
+	// VersionSealed; see seal.go), and IdentityTag is what it is indexed
+	// under then.
+	Sealed      bool   `json:"sealed,omitempty"`
+	IdentityTag string `json:"identity_tag,omitempty"`
 }
 
 // lineFields are the field names of Line, spelled exactly.
@@ -102,6 +107,9 @@ func Of(e store.Entry) Line {
 	if r.Successor != nil {
 		l.Successor = r.Successor.String()
 	}
+	if r.Sealed {
+		sealedLine(&l, r)
+	}
 	return l
 }
 
@@ -112,8 +120,10 @@ func (l Line) Entry() (store.Entry, error) {
 	switch {
 	case l.V == 0:
 		return store.Entry{}, errors.New(`"v" is missing: this is not a line of caddy session export`)
-	case l.V > Version:
-		return store.Entry{}, fmt.Errorf(`"v" is %d, a newer format than this Caddy reads (%d): import it with the caddy-session that exported it, or a newer one`, l.V, Version)
+	case l.V > VersionSealed:
+		return store.Entry{}, fmt.Errorf(`"v" is %d, a newer format than this Caddy reads (%d): import it with the caddy-session that exported it, or a newer one`, l.V, VersionSealed)
+	case l.V == VersionSealed || l.Sealed:
+		return l.sealedEntry()
 	case l.V != Version:
 		return store.Entry{}, fmt.Errorf(`"v" is %d: this Caddy reads version %d`, l.V, Version)
 	case l.Values == nil:
