@@ -216,11 +216,38 @@ func (a *AdminAPI) handleList(w http.ResponseWriter, r *http.Request) error {
 			}
 		}
 		if cursor = next; cursor == "" || len(page.Sessions) == limit {
-			page.NextCursor = cursor
 			break
 		}
 	}
+	// A next page is announced only if a live session follows: the store
+	// may hold nothing after this page but sessions a shortened timeout
+	// has ended.
+	follows, err := liveFollows(r, h, cursor, now)
+	if err != nil {
+		return storeFailure(fmt.Errorf("listing the sessions of store %s: %v", h.storeName, err))
+	}
+	if follows {
+		page.NextCursor = cursor
+	}
 	return writeJSON(w, page)
+}
+
+// liveFollows reports whether the store holds, from cursor on, a session
+// the handler's timeouts have not ended.
+func liveFollows(r *http.Request, h *Handler, cursor string, now time.Time) (bool, error) {
+	for cursor != "" {
+		entries, next, err := h.store.List(r.Context(), cursor, defaultListLimit, now)
+		if err != nil {
+			return false, err
+		}
+		for _, e := range entries {
+			if !h.timeouts.Expired(e.Record, now) {
+				return true, nil
+			}
+		}
+		cursor = next
+	}
+	return false, nil
 }
 
 // handleSession answers GET and DELETE /session/sessions/<hash>: show or
