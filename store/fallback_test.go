@@ -204,3 +204,46 @@ func TestCopyPageRaces(t *testing.T) {
 		t.Fatal("the second pass wrote over bob's newer session")
 	}
 }
+
+// TestMoveSealed moves a sealed session, on first use and by a migration:
+// it arrives as it was stored, sealed, still opened by its ID alone, and
+// found by the keyed hash of its user.
+func TestMoveSealed(t *testing.T) {
+	index, err := session.NewIndexKey([]byte("an index secret of the test, long enough"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, how := range []string{"first use", "migration"} {
+		t.Run(how, func(t *testing.T) {
+			oldS, newS := openBolt(t, "old.db"), openBolt(t, "new.db")
+			id := "alice-id"
+			h := session.HashID(id)
+			key := session.DeriveSealKey(id)
+			_, err := oldS.Update(t.Context(), store.Update{
+				NewHash: &h, Patch: &session.Patch{Set: map[string]string{"user": "alice", "cart": "apple"}},
+				Identity: "user", Realm: "shop", Now: base, Timeouts: timeouts, Limits: session.DefaultLimits(),
+				Seal: &store.Sealing{NewKey: key, Index: index},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			now := base.Add(time.Second)
+			if how == "first use" {
+				has(t, &store.Fallback{New: newS, Old: oldS, Identity: "user"}, h, now)
+			} else if stats, _, err := store.CopyPage(t.Context(), oldS, newS, "", 10, now); err != nil || stats.Copied != 1 {
+				t.Fatalf("migration: %+v, %v", stats, err)
+			}
+			moved := has(t, newS, h, now)
+			if moved == nil || !moved.Sealed || moved.Values["user"] == "alice" {
+				t.Fatalf("the moved record: %+v, want it sealed", moved)
+			}
+			if err := key.Open(h, moved); err != nil || moved.Values["user"] != "alice" || moved.Values["cart"] != "apple" {
+				t.Fatalf("opening the moved record: %v, %v", moved.Values, err)
+			}
+			list, err := newS.ListByIdentity(t.Context(), "shop", "user", index.Tag("user", "alice"), now)
+			if err != nil || len(list) != 1 || list[0].Hash != h {
+				t.Fatalf("the new store's index by the keyed hash: %v, %v", list, err)
+			}
+		})
+	}
+}
