@@ -184,6 +184,20 @@ const (
 	csrfTokenBeyondMax csrfVerdict = "the form field of the CSRF token is not within max_body bytes of the body"
 )
 
+// csrfReasons name the refusals in metrics.
+var csrfReasons = map[csrfVerdict]string{
+	csrfCrossSite:      "cross_site",
+	csrfSameSite:       "same_site",
+	csrfOtherOrigin:    "other_origin",
+	csrfNullOrigin:     "null_origin",
+	csrfOtherReferer:   "other_referer",
+	csrfNoHeaders:      "no_headers",
+	csrfTokenMissing:   "token_missing",
+	csrfTokenWrong:     "token_wrong",
+	csrfTokenTwice:     "token_twice",
+	csrfTokenBeyondMax: "token_beyond_max_body",
+}
+
 // judgeOrigin decides whether an unsafe request may come from where its
 // headers say, self being the request's own origin (normalOrigin).
 // Fetch Metadata first; where it is absent, Origin; where that is absent
@@ -316,5 +330,10 @@ func (s *requestState) logRefusedCSRF(verdict csrfVerdict, self string) {
 	if s.record != nil {
 		fields = append(fields, zap.String("session", s.hash.Short()))
 	}
+	reason, ok := csrfReasons[verdict]
+	if !ok {
+		reason = "other"
+	}
+	sessionMetrics.csrfRefused.WithLabelValues(reason).Inc()
 	s.handler.logger.Warn("refused a request as cross-site request forgery", fields...)
 }

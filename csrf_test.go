@@ -10,6 +10,7 @@ import (
 	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -392,4 +393,18 @@ func FuzzCSRFForm(f *testing.F) {
 			t.Fatalf("accepted %q, which holds no token", body)
 		}
 	})
+}
+
+// TestCSRFReasons: every refusal has a metric label of its own.
+func TestCSRFReasons(t *testing.T) {
+	seen := map[string]bool{}
+	for verdict, reason := range csrfReasons {
+		if verdict == csrfPass || seen[reason] || !regexp.MustCompile(`^[a-z_]+$`).MatchString(reason) {
+			t.Errorf("verdict %q has label %q", verdict, reason)
+		}
+		seen[reason] = true
+	}
+	if len(seen) != 10 {
+		t.Errorf("%d refusals have labels, want the 10 of csrf.go", len(seen))
+	}
 }

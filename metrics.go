@@ -16,8 +16,8 @@ import (
 // and several handlers share them. No label carries a session ID, a key's
 // value or a user name: only the store's backend, an operation, a reason.
 var sessionMetrics = struct {
-	created, renewed, destroyed, expired, rejected, dropped, unbound, storeErrors, storeErrorDecisions *prometheus.CounterVec
-	storeTime                                                                                          *prometheus.HistogramVec
+	created, renewed, destroyed, expired, rejected, dropped, unbound, csrfRefused, storeErrors, storeErrorDecisions *prometheus.CounterVec
+	storeTime                                                                                                       *prometheus.HistogramVec
 }{
 	created:             newCounter("created_total", "Sessions created.", "store"),
 	renewed:             newCounter("renewed_total", "Sessions given a new ID, on request or by a change of a renew_on key.", "store"),
@@ -26,6 +26,7 @@ var sessionMetrics = struct {
 	rejected:            newCounter("commands_rejected_total", "Upstream responses whose session commands were refused, by reason.", "reason"),
 	dropped:             newCounter("commands_dropped_total", "Upstream responses whose session commands were dropped because the session ended or moved on while the request was in flight, by reason: ended, identity_changed, rotated_away.", "reason"),
 	unbound:             newCounter("bind_mismatches_total", "Requests that presented a session bound (bind) to another client, and were served as anonymous, by binding: user_agent, ip.", "binding"),
+	csrfRefused:         newCounter("csrf_refused_total", "Requests refused as cross-site request forgery (csrf), by reason: cross_site, same_site, other_origin, null_origin, other_referer, no_headers, token_missing, token_wrong, token_twice, token_beyond_max_body.", "reason"),
 	storeErrors:         newCounter("store_errors_total", "Store operations that failed.", "store", "operation"),
 	storeErrorDecisions: newCounter("store_error_decisions_total", "What on_store_error made of a store failure, by policy (503, anonymous, stale) and decision: unavailable (a 503 for a session that could not be read), anonymous, stale (served from the copy), write_refused (a 503 for commands), touch_skipped, flash_skipped, devices_skipped.", "policy", "decision"),
 	storeTime: prometheus.NewHistogramVec(prometheus.HistogramOpts{
@@ -56,7 +57,7 @@ func registerMetrics(registry *prometheus.Registry) error {
 // them.
 func metricCollectors() []prometheus.Collector {
 	m := &sessionMetrics
-	return []prometheus.Collector{m.created, m.renewed, m.destroyed, m.expired, m.rejected, m.dropped, m.unbound, m.storeErrorDecisions, m.storeTime, m.storeErrors, liveSessions}
+	return []prometheus.Collector{m.created, m.renewed, m.destroyed, m.expired, m.rejected, m.dropped, m.unbound, m.csrfRefused, m.storeErrorDecisions, m.storeTime, m.storeErrors, liveSessions}
 }
 
 // instrumented times every operation of a store and counts its failures.
