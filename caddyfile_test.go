@@ -8,9 +8,7 @@ import (
 )
 
 func TestUnmarshalCaddyfile(t *testing.T) {
-	cases := []struct {
-		name, input, want string
-	}{
+	cases := []adaptCase{
 		{"bare", `session`, `{}`},
 		{"everything", `session {
 			store bolt /var/lib/sessions.db {
@@ -57,21 +55,7 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 			}
 		}`, `{"cookie":{"partitioned":true}}`},
 	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			var h Handler
-			if err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser(c.input)); err != nil {
-				t.Fatal(err)
-			}
-			got, err := json.Marshal(h)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !jsonEqual(t, string(got), c.want) {
-				t.Fatalf("got  %s\nwant %s", got, c.want)
-			}
-		})
-	}
+	checkAdapts(t, cases)
 }
 
 func TestUnmarshalCaddyfileErrors(t *testing.T) {
@@ -98,14 +82,7 @@ func TestUnmarshalCaddyfileErrors(t *testing.T) {
 		"unknown bolt option":       "session {\n store bolt {\n compress \n}\n}",
 		"unknown store":             "session {\n store cassandra \n}",
 	}
-	for name, input := range cases {
-		t.Run(name, func(t *testing.T) {
-			var h Handler
-			if err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser(input)); err == nil {
-				t.Fatalf("no error for %q", input)
-			}
-		})
-	}
+	checkRefused(t, cases)
 }
 
 func jsonEqual(t *testing.T, a, b string) bool {
@@ -146,6 +123,39 @@ func checkSubdirective(t *testing.T, rows []subdirectiveRow, field func(*Handler
 			got, _ := json.Marshal(field(&h))
 			if !jsonEqual(t, string(got), c.want) {
 				t.Fatalf("got %s, want %s", got, c.want)
+			}
+		})
+	}
+}
+
+// adaptCase is a session block and the JSON of the handler it adapts to.
+type adaptCase struct{ name, input, want string }
+
+// checkAdapts adapts each case's block and checks the handler's JSON.
+func checkAdapts(t *testing.T, cases []adaptCase) {
+	t.Helper()
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var h Handler
+			if err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser(c.input)); err != nil {
+				t.Fatal(err)
+			}
+			got, _ := json.Marshal(h)
+			if !jsonEqual(t, string(got), c.want) {
+				t.Fatalf("got  %s\nwant %s", got, c.want)
+			}
+		})
+	}
+}
+
+// checkRefused adapts each block, by name, which must fail.
+func checkRefused(t *testing.T, inputs map[string]string) {
+	t.Helper()
+	for name, input := range inputs {
+		t.Run(name, func(t *testing.T) {
+			var h Handler
+			if err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser(input)); err == nil {
+				t.Fatalf("no error for %q", input)
 			}
 		})
 	}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"encoding/json"
 	"errors"
 	"io"
 	"mime/multipart"
@@ -14,7 +13,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
 	"github.com/caddy-session/caddy-session/session"
@@ -307,7 +305,7 @@ func TestCSRFTokenConfigErrors(t *testing.T) {
 }
 
 func TestUnmarshalCSRF(t *testing.T) {
-	cases := []struct{ name, input, want string }{
+	cases := []adaptCase{
 		{"bare", "session {\n csrf \n}", `{"csrf":{}}`},
 		{"everything but exempt", `session {
 			csrf {
@@ -324,19 +322,8 @@ func TestUnmarshalCSRF(t *testing.T) {
 			`"token":{"header":"X-XSRF-Token","field":"_token","max_body":1048576}}}`},
 		{"token with its defaults", "session {\n csrf {\n token \n}\n}", `{"csrf":{"token":{}}}`},
 	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			var h Handler
-			if err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser(c.input)); err != nil {
-				t.Fatal(err)
-			}
-			got, _ := json.Marshal(h)
-			if !jsonEqual(t, string(got), c.want) {
-				t.Fatalf("got  %s\nwant %s", got, c.want)
-			}
-		})
-	}
-	for name, input := range map[string]string{
+	checkAdapts(t, cases)
+	checkRefused(t, map[string]string{
 		"an argument":             "session {\n csrf on \n}",
 		"unknown setting":         "session {\n csrf {\n referer_only \n}\n}",
 		"no trusted origin":       "session {\n csrf {\n trusted_origins \n}\n}",
@@ -348,14 +335,7 @@ func TestUnmarshalCSRF(t *testing.T) {
 		"max_body too large":      "session {\n csrf {\n token {\n max_body 1GiB \n}\n}\n}",
 		"exempt outside a site":   "session {\n csrf {\n exempt /hooks/* \n}\n}",
 		"given twice":             "session {\n csrf \n csrf \n}",
-	} {
-		t.Run(name, func(t *testing.T) {
-			var h Handler
-			if err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser(input)); err == nil {
-				t.Fatalf("no error for %q", input)
-			}
-		})
-	}
+	})
 }
 
 // FuzzCSRFForm: whatever the body of a form, looking for the token never

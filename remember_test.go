@@ -1,7 +1,6 @@
 package caddysession
 
 import (
-	"encoding/json"
 	"net/http"
 	"net/url"
 	"strings"
@@ -9,7 +8,6 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
-	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
 	"github.com/caddy-session/caddy-session/internal/clock"
@@ -21,38 +19,20 @@ const day = 24 * time.Hour
 // TestRememberConfig: the remember block in the Caddyfile and JSON, its
 // defaults, and the timeouts refused when the config loads.
 func TestRememberConfig(t *testing.T) {
-	parsed := []struct{ name, input, want string }{
+	parsed := []adaptCase{
 		{"both", "session {\n remember {\n idle_timeout 7d\n absolute_timeout 90d\n }\n}",
 			`{"remember":{"idle_timeout":604800000000000,"absolute_timeout":7776000000000000}}`},
 		{"empty block", "session {\n remember\n}", `{"remember":{}}`},
 	}
-	for _, c := range parsed {
-		t.Run(c.name, func(t *testing.T) {
-			var h Handler
-			if err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser(c.input)); err != nil {
-				t.Fatal(err)
-			}
-			got, _ := json.Marshal(h)
-			if !jsonEqual(t, string(got), c.want) {
-				t.Fatalf("got  %s\nwant %s", got, c.want)
-			}
-		})
-	}
-	for name, input := range map[string]string{
+	checkAdapts(t, parsed)
+	checkRefused(t, map[string]string{
 		"an argument":       "session {\n remember 7d\n}",
 		"unknown setting":   "session {\n remember {\n max_age 7d\n }\n}",
 		"setting twice":     "session {\n remember {\n idle_timeout 7d\n idle_timeout 8d\n }\n}",
 		"no duration":       "session {\n remember {\n idle_timeout\n }\n}",
 		"bad duration":      "session {\n remember {\n absolute_timeout forever\n }\n}",
 		"block given twice": "session {\n remember {\n idle_timeout 7d\n }\n remember {\n absolute_timeout 9d\n }\n}",
-	} {
-		t.Run(name, func(t *testing.T) {
-			var h Handler
-			if err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser(input)); err == nil {
-				t.Fatalf("no error for %q", input)
-			}
-		})
-	}
+	})
 
 	d := func(v time.Duration) caddy.Duration { return caddy.Duration(v) }
 	loaded := []struct {
