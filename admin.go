@@ -301,7 +301,11 @@ func (a *AdminAPI) revokeOne(w http.ResponseWriter, r *http.Request, h *Handler,
 			ended.record, ended.realm = rec, rec.Realm
 		}
 	}
-	err := h.store.Delete(r.Context(), hash)
+	// The session may have been given a new ID since it was listed (its
+	// forward record lives session.ForwardTTL): its successor is the same
+	// device, and is ended in its place, whoever holds it now, as a
+	// revocation by hash ends a session whatever its realm.
+	err := h.deleteFollowing(r.Context(), hash, clock.Now(), func(*session.Record) bool { return true })
 	if errors.Is(err, store.ErrNotFound) {
 		return a.sessionNotFound(w, r, hash, h)
 	}

@@ -1,8 +1,10 @@
 package caddysession
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -132,13 +134,29 @@ func (s *requestState) endRevoked(rv *revocation) error {
 // would be.
 func (s *requestState) deleteOfUser(hash session.Hash, user string, unseen bool) error {
 	h := s.handler
-	ctx := s.request.Context()
+	return h.deleteFollowing(s.request.Context(), hash, s.now, func(rec *session.Record) bool {
+		if rec.Realm != "" && rec.Realm != h.realm {
+			return false
+		}
+		if !h.holdsIdentity(rec, user) {
+			return false // another user's now: not this user's to end
+		}
+		return !unseen || rec.LastSeen.Before(s.now)
+	})
+}
+
+// deleteFollowing ends the session under hash or, if it has been given a
+// new ID since (a forward record is under hash), its successor, a few
+// hops at most, as long as follow accepts the successor. It returns
+// store.ErrNotFound when none of them is there any more, or the successor
+// is not one to end.
+func (h *Handler) deleteFollowing(ctx context.Context, hash session.Hash, now time.Time, follow func(*session.Record) bool) error {
 	for hop := 0; ; hop++ {
 		err := h.store.Delete(ctx, hash)
 		if !errors.Is(err, store.ErrNotFound) || hop == store.MaxHops {
 			return err
 		}
-		fwd, lerr := h.store.Load(ctx, hash, s.now, h.timeouts)
+		fwd, lerr := h.store.Load(ctx, hash, now, h.timeouts)
 		switch {
 		case errors.Is(lerr, store.ErrNotFound):
 			return err
@@ -148,22 +166,14 @@ func (s *requestState) deleteOfUser(hash session.Hash, user string, unseen bool)
 			return err
 		}
 		next := *fwd.Successor
-		rec, lerr := h.store.Load(ctx, next, s.now, h.timeouts)
+		rec, lerr := h.store.Load(ctx, next, now, h.timeouts)
 		switch {
 		case errors.Is(lerr, store.ErrNotFound):
 			return err
 		case lerr != nil:
 			return lerr
-		case !rec.Forwarded():
-			if rec.Realm != "" && rec.Realm != h.realm {
-				return err
-			}
-			if !h.holdsIdentity(rec, user) {
-				return err // another user's now: not this user's to end
-			}
-			if unseen && !rec.LastSeen.Before(s.now) {
-				return err
-			}
+		case !rec.Forwarded() && !follow(rec):
+			return err
 		}
 		hash = next
 	}

@@ -665,3 +665,34 @@ func TestAdminFollowsShortenedTimeouts(t *testing.T) {
 	sessionAPI(t, http.MethodGet, "/session/sessions/"+visitors[5].adminHash(), "").decode(t, http.StatusNotFound, &struct{ Error string }{})
 	sessionAPI(t, http.MethodGet, "/session/sessions/"+visitors[0].adminHash(), "").decode(t, http.StatusOK, &apiSession{})
 }
+
+// TestAdminRevokeFollowsARenewal revokes a session by the hash a listing
+// showed, after the session was given a new ID: the successor, the same
+// device, ends. Once the forward record has expired, the old hash names
+// nothing.
+func TestAdminRevokeFollowsARenewal(t *testing.T) {
+	onEachStore(t, func(t *testing.T, newSite func(t *testing.T, options string) *site) {
+		s := newSite(t, "")
+		alice := s.visitor()
+		alice.get("/login", "X-Session-Set-User: alice")
+		listed := alice.adminHash()
+		expectStatus(t, alice.get("/", "X-Session-Renew: true"), http.StatusOK)
+		if alice.adminHash() == listed {
+			t.Fatal("the renewal gave no new ID")
+		}
+		var revoked struct{ Revoked int }
+		sessionAPI(t, http.MethodDelete, "/session/sessions/"+listed, "").decode(t, http.StatusOK, &revoked)
+		if revoked.Revoked != 1 {
+			t.Fatalf("revoked %d, want 1", revoked.Revoked)
+		}
+		expectSession(t, alice.get("/"), map[string]string{})
+
+		bob := s.visitor()
+		bob.get("/login", "X-Session-Set-User: bob")
+		old := bob.adminHash()
+		bob.get("/", "X-Session-Renew: true")
+		clock.Advance(session.ForwardTTL + time.Second)
+		sessionAPI(t, http.MethodDelete, "/session/sessions/"+old, "").decode(t, http.StatusNotFound, &struct{ Error string }{})
+		expectSession(t, bob.get("/"), map[string]string{"X-Session-User": "bob"})
+	})
+}
