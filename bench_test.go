@@ -60,12 +60,15 @@ func benchHandlerWith(b testing.TB, h *Handler) (*Handler, string) {
 		b.Fatal(err)
 	}
 	id, hash := newSessionID()
-	_, err := h.store.Update(ctx, store.Update{
+	u := store.Update{
 		NewHash:  hash,
 		Patch:    &session.Patch{Set: maps.Clone(benchValues)},
 		Identity: h.identity, Now: clock.Now(), Timeouts: h.timeouts, Limits: h.limits,
-	})
-	if err != nil {
+	}
+	if h.sealIndex != nil { // seal_values: the session is stored sealed
+		u.Seal = &store.Sealing{NewKey: session.DeriveSealKey(id), Index: h.sealIndex}
+	}
+	if _, err := h.store.Update(ctx, u); err != nil {
 		b.Fatal(err)
 	}
 	return h, id
