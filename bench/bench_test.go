@@ -89,8 +89,8 @@ func TestSequence(t *testing.T) {
 		}
 		seen[v] = true
 	}
-	if !seen[fmt.Sprintf("id-%d", first)] || !seen[fmt.Sprintf("id-%d", first+499)] {
-		t.Fatalf("the X-Login numbers did not run from %d to %d", first, first+499)
+	if !seen["id-"+string(appendLoginTag(nil, first))] || !seen["id-"+string(appendLoginTag(nil, first+499))] {
+		t.Fatalf("the X-Login tags were not those of the numbers %d to %d", first, first+499)
 	}
 	bad := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "no", http.StatusForbidden)
@@ -168,5 +168,33 @@ func TestCommandStats(t *testing.T) {
 	}
 	if _, err := parseCommandStats(map[string]string{"cmdstat_get": "usec=1"}); err == nil {
 		t.Fatal("a line without calls= was accepted")
+	}
+}
+
+// The login storm's users are distinct, short, and in no order: about
+// half the names are above the one before, where u1, u2, ... were all
+// above it (in the order an index would hold them, with equal lengths).
+func TestLoginNames(t *testing.T) {
+	const n = 100_000
+	seen := make(map[string]bool, n)
+	rising, longest := 0, 0
+	prev := ""
+	for i := int64(1); i <= n; i++ {
+		name := loginName(i)
+		if seen[name] {
+			t.Fatalf("login %d: %q was given before", i, name)
+		}
+		seen[name] = true
+		longest = max(longest, len(name))
+		if name > prev {
+			rising++
+		}
+		prev = name
+	}
+	if rising < n*4/10 || rising > n*6/10 {
+		t.Fatalf("%d of %d names are above the one before: they come in order", rising, n)
+	}
+	if longest > 8 {
+		t.Fatalf("a name of %d bytes: Redis's memory per session is measured over short ones", longest)
 	}
 }

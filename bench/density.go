@@ -110,8 +110,8 @@ func (o *densityOutcome) measureHTTP(cfg config, e *env) error {
 	workers := cfg.logins
 
 	// The logins, with the load generator's client: each request a new
-	// session, its user u<n> (named by bench/upstream.go, or in the
-	// one-CPU mode by the X-Login header).
+	// session, its user named by loginName (in bench/upstream.go, or in
+	// the one-CPU mode after the X-Login header).
 	began := time.Now()
 	ids := make([]string, cfg.densityLogins)
 	login := requestLogin(addr, "/login")

@@ -323,14 +323,15 @@ func browserHead(addr, path, extra string) string {
 var loginSeq atomic.Int64
 
 // requestLogin returns a request builder for GET path on addr without a
-// session, each request with an X-Login header of its own number: the
-// upstreams inside the servers of the one-CPU mode, which keep no
-// counter, name the user of a login after it.
+// session, each request with an X-Login header of its own: the tag of its
+// number that loginName uses. The upstreams inside the servers of the
+// one-CPU mode, which keep no counter, name the user of a login after it,
+// as bench/upstream.go names it after its own counter.
 func requestLogin(addr, path string) func(*client, []byte) []byte {
 	head := browserHead(addr, path, "") + "Cookie: theme=dark; lang=en\r\nX-Login: "
 	return func(_ *client, buf []byte) []byte {
 		buf = append(buf, head...)
-		buf = strconv.AppendInt(buf, loginSeq.Add(1), 10)
+		buf = appendLoginTag(buf, loginSeq.Add(1))
 		return append(buf, "\r\n\r\n"...)
 	}
 }
