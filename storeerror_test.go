@@ -89,6 +89,10 @@ func TestOnStoreErrorFailedTouch(t *testing.T) {
 			h, id := benchHandlerWith(t, &Handler{OnStoreError: &StoreErrorConfig{Policy: c.policy, Within: caddy.Duration(c.within)}})
 			h.store = failingWrites{h.store}
 			clock.Advance(2 * time.Minute) // past touch_interval
+			// The clock is the whole package's: the tests that check
+			// signed tokens against the real time, run again after
+			// this one under -count, must not find it moved.
+			t.Cleanup(func() { clock.Advance(-2 * time.Minute) })
 			u, _ := url.Parse("http://app.example.com/page")
 			var saw string
 			next := caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
