@@ -164,7 +164,7 @@ func (r *report) densityTable() string {
 			mib(int64(d.alloc())), mib(int64(d.inuse())), percent(d.inuse(), d.alloc()), percent(s.LeafInuse, s.LeafAlloc),
 			bytesText(int64(d.alloc()/max(n, 1))), bytesText(int64(d.inuse()/max(n, 1))), mib(d.fileSize), target)
 	}
-	httpName := fmt.Sprintf("logins through HTTP, one key each (`user` = `u<n>`), each session read once after touch_interval %s", o.touch)
+	httpName := fmt.Sprintf("logins through HTTP, one key each (`user` a short name of its own, in no order), each session read once after touch_interval %s", o.touch)
 	if o.http != nil {
 		per := o.http.alloc() / max(o.sessions, 1)
 		row(httpName, o.sessions, o.http, verdict("≤ 280 B per session", per <= 280))
