@@ -151,6 +151,9 @@ func (s *requestState) deleteOfUser(hash session.Hash, user string, unseen bool)
 // store.ErrNotFound when none of them is there any more, or the successor
 // is not one to end.
 func (h *Handler) deleteFollowing(ctx context.Context, hash session.Hash, now time.Time, follow func(*session.Record) bool) error {
+	// The forward record and the successor are read past any cache: a
+	// cached copy from before the renewal would hide them.
+	ctx = store.Fresh(ctx)
 	for hop := 0; ; hop++ {
 		err := h.store.Delete(ctx, hash)
 		if !errors.Is(err, store.ErrNotFound) || hop == store.MaxHops {
@@ -202,7 +205,9 @@ func (s *requestState) stillLive(entries []store.Entry, user string) (bool, erro
 		if hop == store.MaxHops {
 			return false, nil
 		}
-		rec, err := h.store.Load(s.request.Context(), hash, s.now, h.timeouts)
+		// Past any cache: a cached copy of a session that ended
+		// elsewhere would still look live.
+		rec, err := h.store.Load(store.Fresh(s.request.Context()), hash, s.now, h.timeouts)
 		switch {
 		case errors.Is(err, store.ErrNotFound):
 			return false, nil

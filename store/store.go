@@ -29,7 +29,8 @@ type Store interface {
 	// ErrNotFound when there is none or it has expired at now (by timeouts
 	// as well as by its stored deadlines; a forward record by its stored
 	// deadlines only). A forward record is returned as such (Forwarded):
-	// the caller must not adopt it.
+	// the caller must not adopt it. With a ctx marked by Fresh, a store
+	// that caches reads past its cache.
 	Load(ctx context.Context, hash session.Hash, now time.Time, timeouts session.Timeouts) (*session.Record, error)
 
 	// Update applies u in one transaction and returns where the session

@@ -51,6 +51,41 @@ func TestCacheServesReads(t *testing.T) {
 	}
 }
 
+// TestFreshLoadReadsRedis: a Load with a context marked store.Fresh
+// reads the session from Redis, past both the decoded copy and the
+// client's cache, and leaves them as they were; the next plain Load is
+// served from the cache again.
+func TestFreshLoadReadsRedis(t *testing.T) {
+	t.Parallel()
+	s := standalone(t).open(t)
+	h := create(t, s, "a", base, timeouts, map[string]string{"user": "alice"})
+	if _, err := s.Load(t.Context(), h, base, timeouts); err != nil {
+		t.Fatal(err)
+	}
+	calls := func() int { return commandCalls(t, s)["hgetall"] }
+	hits, _ := s.cache.Stats()
+	before := calls()
+	for i := range 3 {
+		rec, err := s.Load(store.Fresh(t.Context()), h, base, timeouts)
+		if err != nil || rec.Values["user"] != "alice" {
+			t.Fatalf("fresh Load = %+v, %v", rec, err)
+		}
+		if n := calls() - before; n != i+1 {
+			t.Fatalf("%d fresh reads ran HGETALL %d times", i+1, n)
+		}
+	}
+	if h2, _ := s.cache.Stats(); h2 != hits {
+		t.Fatalf("fresh reads were cache hits: %d", h2-hits)
+	}
+	before = calls()
+	if _, err := s.Load(t.Context(), h, base, timeouts); err != nil {
+		t.Fatal(err)
+	}
+	if n := calls() - before; n != 0 {
+		t.Fatalf("the plain read after them ran HGETALL %d times", n)
+	}
+}
+
 // TestOwnWritesDropCopyAtOnce: a write through the store is seen by its
 // next read on the same store, with no wait for Redis's message.
 func TestOwnWritesDropCopyAtOnce(t *testing.T) {

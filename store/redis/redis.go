@@ -296,12 +296,13 @@ func redisError(what string, err error) error {
 	return fmt.Errorf("redis session store: %s: %w", what, err)
 }
 
-// Load implements store.Store. It reads through the cache.
+// Load implements store.Store. It reads through the cache, unless ctx is
+// marked by store.Fresh.
 func (s *Store) Load(ctx context.Context, hash session.Hash, now time.Time, timeouts session.Timeouts) (*session.Record, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	rec, err := s.load(ctx, hash, now)
+	rec, err := s.load(ctx, hash, now, !store.IsFresh(ctx))
 	if err != nil {
 		return nil, err
 	}
@@ -314,17 +315,17 @@ func (s *Store) Load(ctx context.Context, hash session.Hash, now time.Time, time
 	return rec, nil
 }
 
-// load reads the record under hash: decoded from the cache if it holds
-// it, or else through the client (and its cache), store.ErrNotFound if
-// there is none.
-func (s *Store) load(ctx context.Context, hash session.Hash, now time.Time) (*session.Record, error) {
+// load reads the record under hash, store.ErrNotFound if there is none.
+// With cached set, it is decoded from the cache if that holds it, or else
+// read through the client's cache; without, it is read from Redis.
+func (s *Store) load(ctx context.Context, hash session.Hash, now time.Time, cached bool) (*session.Record, error) {
 	key := s.SessionKey(hash)
-	if s.cache != nil {
+	if cached && s.cache != nil {
 		if rec, ok := s.cache.record(key, now); ok {
 			return rec, nil
 		}
 	}
-	fields, err := s.read(ctx, key, true)
+	fields, err := s.read(ctx, key, cached)
 	if err != nil {
 		return nil, redisError("reading session "+hash.Short(), err)
 	}
