@@ -3,6 +3,7 @@ package bolt
 import (
 	"errors"
 	"maps"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -158,18 +159,30 @@ func (q *touchQueue) overlay(hash session.Hash, rec *session.Record) {
 
 // take returns the pending touches to write in the next transaction, at
 // most limit; they stay pending, and visible to Load, until written.
+//
+// When more than limit are pending, it takes those with the earliest idle
+// deadlines. The expiry index is keyed by deadline and filled to
+// expiryFillPercent, which counts on keys coming in the order of time:
+// within one transaction their order does not matter (bbolt splits pages
+// at the commit), but across transactions a touch taken at random from a
+// backlog of several seconds lands before the keys the last one wrote,
+// and splits a full page into a full one and a nearly empty one. Under
+// reads faster than one transaction's worth of touches per DefaultTouchDelay,
+// that left the index's pages about half full (BENCHMARKS.md, "bolt
+// density").
 func (q *touchQueue) take(limit int) []pendingTouch {
 	if q.count.Load() == 0 {
 		return nil
 	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	out := make([]pendingTouch, 0, min(len(q.pending), limit))
+	out := make([]pendingTouch, 0, len(q.pending))
 	for _, p := range q.pending {
-		if len(out) == limit {
-			break
-		}
 		out = append(out, p)
+	}
+	if len(out) > limit {
+		slices.SortFunc(out, func(a, b pendingTouch) int { return a.idle.Compare(b.idle) })
+		out = out[:limit]
 	}
 	return out
 }

@@ -1,6 +1,7 @@
 package bolt
 
 import (
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -365,5 +366,55 @@ func TestOnlyTimesMoved(t *testing.T) {
 	other.Realm = "admin"
 	if onlyTimesMoved(stamped, other) {
 		t.Error("a change of a realm that was set counted as a touch")
+	}
+}
+
+// TestTouchBacklogKeepsTheExpiryIndexFull: touches pending beyond one
+// transaction's worth are written earliest deadline first, so the expiry
+// index, filled for keys that come in the order of time, gets them in
+// that order across transactions too and keeps its pages full. Taken in
+// any order, each transaction's keys fell among the last one's, and split
+// full pages into half-empty ones.
+func TestTouchBacklogKeepsTheExpiryIndexFull(t *testing.T) {
+	s, err := Open(filepath.Join(t.TempDir(), "sessions.db"), Options{NoSync: true, SweepInterval: -1, TouchDelay: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	const n = 4 * maxGroup
+	hashes := make([]session.Hash, n)
+	for i := range hashes {
+		hashes[i] = create(t, s, fmt.Sprint("s", i), base.Add(time.Duration(i)*time.Millisecond), timeouts, map[string]string{"user": fmt.Sprint("u", i)})
+	}
+	for i, h := range hashes {
+		if _, err := touch(t, s, h, base.Add(10*time.Minute+time.Duration(i)*time.Millisecond)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := s.touches.count.Load(); got != n {
+		t.Fatalf("%d touches pending, want %d", got, n)
+	}
+	taken := s.touches.take(maxGroup)
+	for _, p := range taken {
+		if !p.idle.Before(base.Add(10*time.Minute+maxGroup*time.Millisecond).Add(timeouts.Idle)) {
+			t.Fatalf("took a touch of idle deadline %v among the %d earliest", p.idle, maxGroup)
+		}
+	}
+	if err := s.flushTouches(); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.touches.count.Load(); got != 0 {
+		t.Fatalf("%d touches still pending", got)
+	}
+	var stats bbolt.BucketStats
+	if err := s.db.View(func(tx *bbolt.Tx) error {
+		stats = tx.Bucket(bucketExpiry).Stats()
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	fill := float64(stats.LeafInuse) / float64(stats.LeafAlloc)
+	if stats.KeyN != n || fill < 0.85 {
+		t.Fatalf("the expiry index holds %d keys in leaf pages %.0f%% full, want %d keys and at least 85%%", stats.KeyN, 100*fill, n)
 	}
 }
