@@ -59,6 +59,18 @@ func rotateAt(t *testing.T, s store.Store, h *Handler, hash session.Hash, now ti
 	return *next
 }
 
+// twoSessions starts two live sessions of alice on a wired handler: the
+// request's own, under the ID it returns, and another.
+func twoSessions(t *testing.T) (h *Handler, id string, mine, other *session.Hash) {
+	t.Helper()
+	h = wiredHandler(t)
+	id, mine = newSessionID()
+	startSession(t, h, *mine, clock.Now())
+	_, other = newSessionID()
+	startSession(t, h, *other, clock.Now())
+	return h, id, mine, other
+}
+
 // TestRevokeOfASessionThatRotated: the session that X-Session-Revoke names
 // gets a new ID between the check of the command and the revocation (its
 // device renewed it: the short hash now holds a forward record). The
@@ -75,11 +87,7 @@ func TestRevokeOfASessionThatRotated(t *testing.T) {
 		{"logged in as another user", map[string]string{"user": "bob"}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			h := wiredHandler(t)
-			id, mine := newSessionID()
-			startSession(t, h, *mine, clock.Now())
-			_, other := newSessionID()
-			startSession(t, h, *other, clock.Now())
+			h, id, mine, other := twoSessions(t)
 			base := h.store
 			var successor session.Hash
 			h.store = &listedStore{Store: base, afterList: func() { successor = rotate(t, base, h, *other, tc.keys) }}
@@ -107,10 +115,12 @@ func TestEvictionOfASessionThatRotated(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
 		renewed time.Duration // when the renewal's request began, from the login's
+		lagging bool          // the login's instance holds a copy from before the renewal
 		evicted bool
 	}{
-		{"by a request older than the login", -30 * time.Second, true},
-		{"by a request since the login began", time.Second, false},
+		{"by a request older than the login", -30 * time.Second, false, true},
+		{"by a request since the login began", time.Second, false, false},
+		{"by a request older than the login, elsewhere, a cached copy lagging", -30 * time.Second, true, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := wiredHandler(t)
@@ -120,7 +130,11 @@ func TestEvictionOfASessionThatRotated(t *testing.T) {
 			base := h.store
 			var successor session.Hash
 			loginAt := clock.Now()
-			h.store = &listedStore{Store: base, afterList: func() {
+			var listing store.Store = base
+			if tc.lagging {
+				listing = lagBehind(t, h, *old)
+			}
+			h.store = &listedStore{Store: listing, afterList: func() {
 				successor = rotateAt(t, base, h, *old, loginAt.Add(tc.renewed), map[string]string{"cart": "x"})
 			}}
 			hdr, err := serveWith(t, h, "", "X-Session-Set-User: alice")
@@ -194,11 +208,7 @@ func renewIn(t *testing.T, s store.Store, h *Handler, hash session.Hash) {
 // a listing holds (store.MaxListByIdentity) may not find the request's
 // own among them; it is live all the same, and its revocation applies.
 func TestRevokeFromASessionTheListingLeftOut(t *testing.T) {
-	h := wiredHandler(t)
-	id, mine := newSessionID()
-	startSession(t, h, *mine, clock.Now())
-	_, other := newSessionID()
-	startSession(t, h, *other, clock.Now())
+	h, id, mine, other := twoSessions(t)
 	h.store = &listedStore{Store: h.store, omit: mine}
 	if _, err := serveWith(t, h, id, "X-Session-Revoke: "+other.Short()); err != nil {
 		t.Fatalf("ServeHTTP: %v", err)
