@@ -396,7 +396,7 @@ func TestTouchBacklogKeepsTheExpiryIndexFull(t *testing.T) {
 	}
 	taken := s.touches.take(maxGroup)
 	for _, p := range taken {
-		if !p.idle.Before(base.Add(10*time.Minute+maxGroup*time.Millisecond).Add(timeouts.Idle)) {
+		if !p.idle.Before(base.Add(10*time.Minute + maxGroup*time.Millisecond).Add(timeouts.Idle)) {
 			t.Fatalf("took a touch of idle deadline %v among the %d earliest", p.idle, maxGroup)
 		}
 	}
