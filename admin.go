@@ -19,6 +19,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-session/caddy-session/internal/clock"
+	"github.com/caddy-session/caddy-session/internal/strictjson"
 	"github.com/caddy-session/caddy-session/session"
 	"github.com/caddy-session/caddy-session/store"
 )
@@ -342,7 +343,9 @@ func (a *AdminAPI) handleRevoke(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return badRequest(fmt.Errorf("body: %v: send a JSON object of at most %d bytes", err, maxRevokeBody))
 	}
-	if err := checkFieldNames(body, revokeFields); err != nil {
+	if err := strictjson.CheckFieldNames(body, revokeFields, func(name string) error {
+		return fmt.Errorf("unknown field %q: use %s", name, quoteList(revokeFields))
+	}); err != nil {
 		return badRequest(fmt.Errorf("body: %v", err))
 	}
 	var req revokeRequest
@@ -617,44 +620,6 @@ func checkJSONContentType(r *http.Request) error {
 	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
 		return caddy.APIError{HTTPStatus: http.StatusUnsupportedMediaType,
 			Err: fmt.Errorf("content type %q: JSON is UTF-8: send charset=utf-8 or no charset", ct)}
-	}
-	return nil
-}
-
-// checkFieldNames refuses a JSON object whose field names are not spelled
-// exactly as one of known, or that gives a field twice. encoding/json
-// matches names case-insensitively and keeps the last of duplicates, so
-// {"value": "alice", "Value": "bob"} would revoke bob's sessions while a
-// reader of the request, or a proxy that checked it, saw alice. A body
-// that is not an object is left to the decoder, which says so.
-func checkFieldNames(body []byte, known []string) error {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
-		return nil
-	}
-	seen := make(map[string]bool, len(known))
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return nil
-		}
-		name, _ := tok.(string)
-		if !slices.Contains(known, name) {
-			for _, k := range known {
-				if strings.EqualFold(k, name) {
-					return fmt.Errorf("field %q is not %q: field names are case-sensitive: write %q", name, k, k)
-				}
-			}
-			return fmt.Errorf("unknown field %q: use %s", name, quoteList(known))
-		}
-		if seen[name] {
-			return fmt.Errorf("field %q is given twice: give each field once", name)
-		}
-		seen[name] = true
-		var skip json.RawMessage
-		if err := dec.Decode(&skip); err != nil {
-			return nil
-		}
 	}
 	return nil
 }

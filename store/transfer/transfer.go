@@ -25,10 +25,10 @@ import (
 	"fmt"
 	"io"
 	"reflect"
-	"slices"
 	"strings"
 	"time"
 
+	"github.com/caddy-session/caddy-session/internal/strictjson"
 	"github.com/caddy-session/caddy-session/session"
 	"github.com/caddy-session/caddy-session/store"
 )
@@ -241,7 +241,9 @@ func (r *Reader) readLine() ([]byte, error) {
 // to "values" and keep the last of two, and an import must plant what the
 // file says, read one way only.
 func Parse(raw []byte) (store.Entry, error) {
-	if err := checkFieldNames(raw); err != nil {
+	if err := strictjson.CheckFieldNames(raw, lineFields, func(name string) error {
+		return fmt.Errorf("unknown field %q: this Caddy reads version %d of the format", name, Version)
+	}); err != nil {
 		return store.Entry{}, err
 	}
 	var l Line
@@ -254,39 +256,4 @@ func Parse(raw []byte) (store.Entry, error) {
 		return store.Entry{}, errors.New("one JSON object per line, and nothing after it")
 	}
 	return l.Entry()
-}
-
-// checkFieldNames refuses an object whose field names are not spelled as
-// Line's, or that gives one twice. A line that is not an object is left
-// to the decoder, which says so.
-func checkFieldNames(raw []byte) error {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
-		return nil
-	}
-	seen := map[string]bool{}
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return nil
-		}
-		name, _ := tok.(string)
-		if !slices.Contains(lineFields, name) {
-			for _, k := range lineFields {
-				if strings.EqualFold(k, name) {
-					return fmt.Errorf("field %q is not %q: field names are case-sensitive", name, k)
-				}
-			}
-			return fmt.Errorf("unknown field %q: this Caddy reads version %d of the format", name, Version)
-		}
-		if seen[name] {
-			return fmt.Errorf("field %q is given twice", name)
-		}
-		seen[name] = true
-		var skip json.RawMessage
-		if err := dec.Decode(&skip); err != nil {
-			return nil
-		}
-	}
-	return nil
 }
