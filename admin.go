@@ -175,11 +175,7 @@ func (a *AdminAPI) handleList(w http.ResponseWriter, r *http.Request) error {
 	if err := checkMethod(w, r, http.MethodGet); err != nil {
 		return err
 	}
-	q, err := queryParams(r, "store", "cursor", "limit", "values")
-	if err != nil {
-		return err
-	}
-	h, err := pickStore(q)
+	h, q, err := storeRequest(r, "store", "cursor", "limit", "values")
 	if err != nil {
 		return err
 	}
@@ -331,11 +327,7 @@ func (a *AdminAPI) handleRevoke(w http.ResponseWriter, r *http.Request) error {
 	if err := checkJSONContentType(r); err != nil {
 		return err
 	}
-	q, err := queryParams(r, "store")
-	if err != nil {
-		return err
-	}
-	h, err := pickStore(q)
+	h, _, err := storeRequest(r, "store")
 	if err != nil {
 		return err
 	}
@@ -416,6 +408,17 @@ func viewOf(hash session.Hash, rec *session.Record, values bool) sessionView {
 		}
 	}
 	return v
+}
+
+// storeRequest parses the request's query as queryParams does and returns
+// it with the handler of the store it names, as pickStore picks it.
+func storeRequest(r *http.Request, allowed ...string) (*Handler, url.Values, error) {
+	q, err := queryParams(r, allowed...)
+	if err != nil {
+		return nil, nil, err
+	}
+	h, err := pickStore(q)
+	return h, q, err
 }
 
 // pickStore returns the live handler of the store named by the query's

@@ -110,11 +110,7 @@ func (a *AdminAPI) handleImport(w http.ResponseWriter, r *http.Request) error {
 	if err := checkLinesContentType(r); err != nil {
 		return err
 	}
-	q, err := queryParams(r, "store", "overwrite", "line", "dry_run")
-	if err != nil {
-		return err
-	}
-	h, err := pickStore(q)
+	h, q, err := storeRequest(r, "store", "overwrite", "line", "dry_run")
 	if err != nil {
 		return err
 	}
@@ -207,11 +203,7 @@ func pageRequest(w http.ResponseWriter, r *http.Request, method string) (*Handle
 	if err := checkMethod(w, r, method); err != nil {
 		return nil, nil, 0, err
 	}
-	q, err := queryParams(r, "store", "cursor", "limit")
-	if err != nil {
-		return nil, nil, 0, err
-	}
-	h, err := pickStore(q)
+	h, q, err := storeRequest(r, "store", "cursor", "limit")
 	if err != nil {
 		return nil, nil, 0, err
 	}
