@@ -683,26 +683,32 @@ func TestSignedTokenConcurrent(t *testing.T) {
 		IdleTimeout: caddy.Duration(3 * time.Hour), AbsoluteTimeout: caddy.Duration(6 * time.Hour),
 	})
 	start := time.Now().Truncate(time.Hour).Add(time.Hour - 5*time.Second)
+	type given struct {
+		path, token string
+		at          time.Time
+	}
 	var wg sync.WaitGroup
-	tokens := make([][]string, 8)
+	tokens := make([][]given, 8)
 	for g := range tokens {
 		wg.Go(func() {
 			for i := range 40 {
 				now := start.Add(time.Duration(i) * 250 * time.Millisecond) // across the rotation at 5s
 				path := fmt.Sprintf("/p%d", i%3)
 				tok := signedRequest(t, h, id, http.MethodGet, "http://app.example.com"+path, now)
-				tokens[g] = append(tokens[g], path+" "+tok)
+				tokens[g] = append(tokens[g], given{path, tok, now})
 			}
 		})
 	}
 	wg.Wait()
 	kids := map[string]bool{}
 	for _, list := range tokens {
-		for _, entry := range list {
-			path, tok, _ := strings.Cut(entry, " ")
-			claims, header, err := verifyToken(t, h, tok, start.Add(5*time.Second))
-			if err != nil || claims.Path != path {
-				t.Fatalf("token for %s: %+v, %v", path, claims, err)
+		for _, e := range list {
+			// Checked when the app got it: the goroutines' requests
+			// interleave, so a token may be signed anew at any of
+			// their times, later ones included.
+			claims, header, err := verifyToken(t, h, e.token, e.at)
+			if err != nil || claims.Path != e.path {
+				t.Fatalf("token for %s at %s: %+v, %v", e.path, e.at.Sub(start), claims, err)
 			}
 			kids[header.KeyID] = true
 		}
