@@ -134,6 +134,5 @@ func (r rules) identityOf(rec *session.Record) (string, bool) {
 	if rec.Sealed {
 		return "", false
 	}
-	_, v, ok := session.LookupKey(rec.Values, r.identity)
-	return v, ok
+	return rec.IdentityValue(r.identity)
 }

@@ -236,21 +236,33 @@ func (x *IndexKey) Tag(key, value string) string {
 	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }
 
-// IndexedIdentity is the value the identity index keeps rec under for the
-// identity key: the value of the key, or, in a sealed record, its
-// IdentityTag; ok is false when there is none to index.
-func (r *Record) IndexedIdentity(key string) (value string, ok bool) {
+// IdentityValue is the value of the identity key in rec, held in either
+// spelling of '_' and '-' (LookupKey): the config names the key one way,
+// and the app may set it the other way, which is the same key to the
+// handler. Every place that asks whose session rec is asks here, so that
+// the handler, the identity index and the stores agree. ok is false when
+// key is "" or rec does not hold it. In a sealed record the value is
+// sealed.
+func (r *Record) IdentityValue(key string) (value string, ok bool) {
 	if key == "" {
 		return "", false
 	}
-	if r.Sealed {
-		if _, held := r.Values[key]; !held || r.IdentityTag() == "" {
-			return "", false
-		}
-		return r.IdentityTag(), true
-	}
-	value, ok = r.Values[key]
+	_, value, ok = LookupKey(r.Values, key)
 	return value, ok
+}
+
+// IndexedIdentity is the value the identity index keeps rec under for the
+// identity key: the value of the key (IdentityValue), or, in a sealed
+// record, its IdentityTag; ok is false when there is none to index.
+func (r *Record) IndexedIdentity(key string) (value string, ok bool) {
+	value, ok = r.IdentityValue(key)
+	if !ok || !r.Sealed {
+		return value, ok
+	}
+	if r.IdentityTag() == "" {
+		return "", false
+	}
+	return r.IdentityTag(), true
 }
 
 // SealInfo is what a sealed record keeps beside its sealed fields.

@@ -132,10 +132,8 @@ func touchOnly(u Update) bool {
 
 // identityValue is the value of the identity key in rec, "" if none.
 func identityValue(rec *session.Record, identity string) string {
-	if identity == "" {
-		return ""
-	}
-	return rec.Values[identity]
+	v, _ := rec.IdentityValue(identity)
+	return v
 }
 
 // follow steps from a forward record to its successor.
@@ -267,7 +265,7 @@ func forward(u Update, rec *session.Record, next session.Hash) *session.Record {
 // write makes rec, stored under at, the outcome's record.
 func (o *Outcome) write(u Update, rec *session.Record, at session.Hash) {
 	o.Write, o.WriteAt = rec, at
-	if _, ok := rec.Values[u.Identity]; ok && u.Identity != "" {
+	if _, ok := rec.IdentityValue(u.Identity); ok {
 		o.Identity = u.Identity
 	}
 	o.Result.Record, o.Result.Hash = rec, at

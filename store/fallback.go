@@ -40,7 +40,7 @@ func (f *Fallback) Load(ctx context.Context, hash session.Hash, now time.Time, t
 		return rec, err
 	}
 	identity := ""
-	if _, ok := rec.Values[f.Identity]; ok && f.Identity != "" {
+	if _, ok := rec.IdentityValue(f.Identity); ok {
 		identity = f.Identity
 	}
 	stats, err := copyEntries(ctx, f.Old, f.New, []Entry{{Hash: hash, Record: rec, Identity: identity}}, now)

@@ -128,7 +128,7 @@ func CheckImport(e Entry, now time.Time, lim session.Limits) error {
 		if err := checkKeyName(e.Identity); err != nil {
 			return fmt.Errorf("identity: %v", err)
 		}
-		if _, ok := rec.Values[e.Identity]; !ok {
+		if _, ok := rec.IdentityValue(e.Identity); !ok {
 			return fmt.Errorf("it is indexed under identity key %q, which it does not hold", e.Identity)
 		}
 	}

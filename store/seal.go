@@ -149,7 +149,8 @@ func sealWrite(u Update, o *Outcome, stored, plain *session.Record) error {
 		}
 		sealRecord(key, o.WriteAt, w, reuse, plain)
 		if o.Identity != "" {
-			w.SetIdentityTag(u.Seal.Index.Tag(o.Identity, o.Write.Values[o.Identity]))
+			value, _ := o.Write.IdentityValue(o.Identity)
+			w.SetIdentityTag(u.Seal.Index.Tag(o.Identity, value))
 		}
 	}
 	if o.InPlace && stored != nil && (stored.Sealed || w.Sealed) {

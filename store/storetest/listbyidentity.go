@@ -266,3 +266,36 @@ func testListByIdentityCap(t *testing.T, s store.Store) {
 		t.Fatalf("listed %v", entries[0].Record.Values)
 	}
 }
+
+// testIdentityInEitherSpelling: an identity key is one key in either
+// spelling of '_' and '-' (the config may name it user_id and the app set
+// X-Session-Set-User-Id, stored as user-id), so a session that holds it in
+// the other spelling is indexed, listed and removed as the user's, and a
+// write that changes its spelling keeps it listed once.
+func testIdentityInEitherSpelling(t *testing.T, s store.Store) {
+	const key = "user_id"
+	asConfigured, asSet := hashOf("spelled-as-configured"), hashOf("spelled-as-set")
+	for hash, values := range map[session.Hash]map[string]string{
+		asConfigured: {"user_id": "alice"},
+		asSet:        {"user-id": "alice"},
+	} {
+		if _, err := s.Update(t.Context(), store.Update{
+			NewHash: ptr(hash), Patch: &session.Patch{Set: values},
+			Identity: key, Now: base, Timeouts: timeouts, Limits: limits,
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wantListed(t, s, "", key, "alice", base, asConfigured, asSet)
+	// The app writes the key the other way round now: the same key.
+	if _, err := s.Update(t.Context(), store.Update{
+		Hash: asSet, HasHash: true, Seen: "alice", Patch: &session.Patch{Set: map[string]string{"user_id": "alice"}},
+		Identity: key, Now: base.Add(time.Minute), Timeouts: timeouts, Limits: limits,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	wantListed(t, s, "", key, "alice", base.Add(time.Minute), asConfigured, asSet)
+	deleteByIdentity(t, s, key, "alice", 2)
+	wantGone(t, s, asConfigured, base.Add(time.Minute))
+	wantGone(t, s, asSet, base.Add(time.Minute))
+}

@@ -29,6 +29,7 @@ func Sealed(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ForwardWithoutKey", testSealedForwardWithoutKey},
 		{"Flash", testSealedFlash},
 		{"IdentityIndex", testSealedIdentityIndex},
+		{"IdentityInEitherSpelling", testSealedIdentityInEitherSpelling},
 		{"PlainSealedAtNextWrite", testSealedPlainAtNextWrite},
 		{"OpenedWhenOff", testSealedOpenedWhenOff},
 		{"NeedsItsKey", testSealedNeedsItsKey},
@@ -387,4 +388,22 @@ func testSealedForwardWithoutKey(t *testing.T, s store.Store) {
 	}
 	wantValues(t, "successor", rec, map[string]string{"user": "alice", "cart": "late"})
 	wantListed(t, s, shop, identity, "alice", base.Add(2*time.Minute), b.hash)
+}
+
+// testSealedIdentityInEitherSpelling: a sealed session that holds the
+// identity key in the other spelling is tagged and listed as the user's,
+// as a plain one is (testIdentityInEitherSpelling).
+func testSealedIdentityInEitherSpelling(t *testing.T, s store.Store) {
+	const key = "user_id"
+	a := idOf("sealed-spelled-as-set")
+	if _, err := s.Update(t.Context(), store.Update{
+		NewHash: ptr(a.hash), Patch: &session.Patch{Set: map[string]string{"user-id": "alice"}},
+		Identity: key, Realm: shop, Now: base, Timeouts: timeouts, Limits: limits,
+		Seal: &store.Sealing{NewKey: a.key, Index: sealIndex},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	wantListed(t, s, shop, key, sealIndex.Tag(key, "alice"), base, a.hash)
+	deleteByIdentityIn(t, s, shop, key, sealIndex.Tag(key, "alice"), 1)
+	wantGone(t, s, a.hash, base)
 }

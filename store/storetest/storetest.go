@@ -114,6 +114,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ListByIdentityExpiry", testListByIdentityExpiry},
 		{"ListByIdentityFollowsChanges", testListByIdentityFollowsChanges},
 		{"ListByIdentityCap", testListByIdentityCap},
+		{"IdentityInEitherSpelling", testIdentityInEitherSpelling},
 		{"UserAgentOnCreate", testUserAgentOnCreate},
 		{"UserAgentKept", testUserAgentKept},
 		{"Import", testImport},
