@@ -60,6 +60,50 @@ func (s *requestState) derivedFor(h *Handler) bool {
 			(h.sealIndex == nil || f != nil && f.sealKey != nil)
 }
 
+// sharesLoad reports whether a session loaded through h may be adopted by
+// o, which could not load it again: the handler that loaded it has taken
+// the session cookie off the request. They must read the same cookie,
+// realm and store chain.
+func (h *Handler) sharesLoad(o *Handler) bool {
+	return h.storeName == o.storeName && h.cookie.Name == o.cookie.Name && h.realm == o.realm &&
+		h.fallbackName == o.fallbackName
+}
+
+// adopt is the state another handler loaded, s, as this handler's: this
+// handler's own checks of a load run again on it, since they may be
+// stricter than the loader's: a session its timeouts have ended, or that
+// the request does not present from the client it is bound to, is not
+// served here (anonymous, as load makes it); a read the store failed is
+// answered by this handler's on_store_error.
+func (h *Handler) adopt(s *requestState) (*requestState, error) {
+	mine := *s
+	mine.handler = h
+	if s.degraded && h.storeErrors != s.handler.storeErrors {
+		switch h.storeErrors {
+		case policyUnavailable:
+			return nil, errors.New("reading session: the store failed when another session handler of this request read it")
+		case policyAnonymous:
+			mine.anonymous()
+		}
+	}
+	if mine.record == nil {
+		return &mine, nil
+	}
+	if h.timeouts.Expired(mine.record, mine.now) {
+		mine.anonymous()
+	} else if binding := h.Bind.broken(mine.record, s.request); binding != "" {
+		h.logUnbound(mine.hash, binding)
+		mine.anonymous()
+	}
+	return &mine, nil
+}
+
+// anonymous makes s a request without a session, as load leaves one that
+// presented none it may serve.
+func (s *requestState) anonymous() {
+	s.hash, s.record, s.fromID, s.flash = session.Hash{}, nil, nil, nil
+}
+
 // fromID is what a handler derives from the raw ID of a session when it
 // loads it (requestState.load), so that the ID itself is kept nowhere:
 // the session's CSRF token (csrf.go), only by a handler that checks it,
@@ -81,15 +125,16 @@ func (h *Handler) requestState(r *http.Request) (*requestState, error) {
 		if s.handler == h {
 			return s, nil
 		}
-		if s.handler.storeName == h.storeName && s.handler.cookie.Name == h.cookie.Name && s.handler.realm == h.realm &&
-			s.derivedFor(h) {
-			// Loaded by a matcher through another handler of the same
-			// store and realm (and with what this handler derives from
-			// the ID, which is not kept).
-			mine := *s
-			mine.handler = h
-			caddyhttp.SetVar(r.Context(), stateVar, &mine)
-			return &mine, nil
+		if s.handler.sharesLoad(h) && s.derivedFor(h) {
+			// Loaded by a matcher or an outer handler of the same store
+			// and realm (and with what this handler derives from the ID,
+			// which is not kept).
+			mine, err := h.adopt(s)
+			if err != nil {
+				return nil, err
+			}
+			caddyhttp.SetVar(r.Context(), stateVar, mine)
+			return mine, nil
 		}
 	}
 	s := &requestState{handler: h, request: r, now: clock.Now()}

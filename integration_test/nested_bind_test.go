@@ -6,68 +6,92 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/caddy-session/caddy-session/internal/clock"
 )
 
 // A site may guard one part of itself more strictly with a session
-// handler of its own: here /admin binds its sessions to the User-Agent,
-// while the site's top-level session, which every request passes first,
-// does not. Both handlers share store, cookie and realm, so the inner one
-// adopts the session the outer one loaded (Handler.requestState: "Loaded
-// by a matcher through another handler of the same store and realm"),
-// without its own checks: the binding is never checked, and a request
-// from another User-Agent with the admin's cookie reaches /admin as the
-// admin. SECURITY.md: a request from another User-Agent "is served as
-// anonymous ... and cannot end, write to or rotate the session".
-func TestNestedHandlerChecksItsOwnBinding(t *testing.T) {
-	m := newMultiSite(t, "s")
-	m.load([2]string{"s", `session {
-		store bolt {db:shared}
-	}
-	handle /admin/* {
-		session {
-			store bolt {db:shared}
-			bind user_agent
-		}
-		reverse_proxy {up}
-	}
-	reverse_proxy {up}`})
-
-	do := func(userAgent, cookie string, commands ...string) (*http.Response, string) {
-		t.Helper()
-		req, err := http.NewRequest(http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d/admin/", m.ports["s"]), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.Header.Set("User-Agent", userAgent)
-		if cookie != "" {
-			req.Header.Set("Cookie", cookie)
-		}
-		for _, c := range commands {
-			req.Header.Add("Test-Header", c)
-		}
-		res, err := m.tester.Client.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer res.Body.Close()
-		body, _ := io.ReadAll(res.Body)
-		return res, string(body)
-	}
+// handler of its own, inside the site's top-level one on the same store,
+// cookie and realm. The inner handler cannot load the session again (the
+// outer one took the cookie off the request), so it adopts the outer's
+// load; it must still make its own checks of that load, or a request the
+// outer part serves reaches the stricter part as the session's user:
+// bound to the User-Agent (SECURITY.md: a request from another client "is
+// served as anonymous"), or past a shorter idle_timeout.
+func TestNestedHandlerMakesItsOwnChecks(t *testing.T) {
 	const firefox = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
-	res, _ := do(firefox, "", "X-Session-Set-User: admin")
-	var cookie string
-	for _, c := range res.Cookies() {
-		if c.Name == "sid" {
-			cookie = "sid=" + c.Value
-		}
+	tests := []struct {
+		name  string
+		inner string // the inner handler's settings
+		// login is where the session is created: by the handler that
+		// binds it, or by the outer one, whose timeouts set its deadlines.
+		login string
+		// before runs between the login and the last request, which is
+		// sent with userAgent.
+		before    func(t *testing.T)
+		userAgent string
+	}{
+		{name: "bound to the User-Agent", inner: "bind user_agent", login: "/admin/", userAgent: "curl/8.5.0"},
+		{name: "a shorter idle timeout", inner: "idle_timeout 10m", login: "/", userAgent: firefox, before: func(t *testing.T) {
+			clock.Advance(11 * time.Minute)
+			t.Cleanup(func() { clock.Advance(-11 * time.Minute) })
+		}},
 	}
-	if cookie == "" {
-		t.Fatal("the login issued no cookie")
-	}
-	if _, body := do(firefox, cookie); !strings.Contains(body, `"X-Session-User":["admin"]`) {
-		t.Fatalf("the admin's own browser does not get the session: %s", body)
-	}
-	if _, body := do("curl/8.5.0", cookie); strings.Contains(body, "X-Session-User") {
-		t.Fatalf("a request from another User-Agent with the admin's cookie reached /admin, bound to the User-Agent, as the admin: %s", body)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			m := newMultiSite(t, "s")
+			m.load([2]string{"s", `session {
+				store bolt {db:shared}
+			}
+			handle /admin/* {
+				session {
+					store bolt {db:shared}
+					` + tc.inner + `
+				}
+				reverse_proxy {up}
+			}
+			reverse_proxy {up}`})
+			get := func(path, userAgent, cookie string, commands ...string) (*http.Response, string) {
+				t.Helper()
+				req, err := http.NewRequest(http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d%s", m.ports["s"], path), nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				req.Header.Set("User-Agent", userAgent)
+				if cookie != "" {
+					req.Header.Set("Cookie", cookie)
+				}
+				for _, c := range commands {
+					req.Header.Add("Test-Header", c)
+				}
+				res, err := m.tester.Client.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer res.Body.Close()
+				body, _ := io.ReadAll(res.Body)
+				return res, string(body)
+			}
+			res, _ := get(tc.login, firefox, "", "X-Session-Set-User: admin")
+			var cookie string
+			for _, c := range res.Cookies() {
+				if c.Name == "sid" {
+					cookie = "sid=" + c.Value
+				}
+			}
+			if cookie == "" {
+				t.Fatal("the login issued no cookie")
+			}
+			if _, body := get("/admin/", firefox, cookie); !strings.Contains(body, `"X-Session-User":["admin"]`) {
+				t.Fatalf("the admin's own browser does not get the session: %s", body)
+			}
+			if tc.before != nil {
+				tc.before(t)
+			}
+			if _, body := get("/admin/", tc.userAgent, cookie); strings.Contains(body, "X-Session-User") {
+				t.Errorf("the stricter inner handler served the session: %s", body)
+			}
+		})
 	}
 }
