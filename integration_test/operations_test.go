@@ -23,16 +23,22 @@ func recipeSite(t *testing.T, marker string, up *upstream) *site {
 	config := recipe(t, marker)
 	config = strings.Replace(config, "app.example.com", fmt.Sprintf("http://127.0.0.1:%d", port), 1)
 	config = strings.Replace(config, "127.0.0.1:9000", up.addr(), 1)
-	store := "store bolt " + filepath.Join(t.TempDir(), "s.db")
-	if strings.Contains(config, "\tsession {\n") {
-		config = strings.Replace(config, "\tsession {\n", "\tsession {\n\t\t"+store+"\n", 1)
-	} else {
-		config = strings.Replace(config, "\tsession\n", "\tsession {\n\t\t"+store+"\n\t}\n", 1)
-	}
+	config = withTestStore(t, config)
 	s := &site{t: t, tester: caddytest.NewTester(t), port: port, up: up}
 	s.tester.Client.Jar = nil
 	s.tester.InitServer(fmt.Sprintf("{\n\tadmin localhost:%d\n}\n", adminPort)+config, "caddyfile")
 	return s
+}
+
+// withTestStore gives the session directive of a recipe, which has no
+// store line, a bolt file of the test's.
+func withTestStore(t *testing.T, config string) string {
+	t.Helper()
+	store := "store bolt " + filepath.Join(t.TempDir(), "s.db")
+	if strings.Contains(config, "\tsession {\n") {
+		return strings.Replace(config, "\tsession {\n", "\tsession {\n\t\t"+store+"\n", 1)
+	}
+	return strings.Replace(config, "\tsession\n", "\tsession {\n\t\t"+store+"\n\t}\n", 1)
 }
 
 // recipe returns the README's code block that follows the marker line.
