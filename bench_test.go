@@ -94,8 +94,14 @@ func browserHeader(id string) http.Header {
 // handler: its own headers, and a replacer and vars in its context, set up
 // by caddyhttp.PrepareRequest as the server does.
 func newBenchRequest(u *url.URL, tmpl http.Header) *http.Request {
+	return newRequestAs(http.MethodGet, u, tmpl)
+}
+
+// newRequestAs is newBenchRequest for a request the client sent with
+// method: the original request Caddy keeps has it too.
+func newRequestAs(method string, u *url.URL, tmpl http.Header) *http.Request {
 	r := &http.Request{
-		Method: http.MethodGet, URL: u, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Method: method, URL: u, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
 		Header: tmpl.Clone(), Host: u.Host, RequestURI: u.RequestURI(), RemoteAddr: "192.0.2.1:50000",
 	}
 	return caddyhttp.PrepareRequest(r.WithContext(context.Background()), caddy.NewReplacer(), nil, nil)

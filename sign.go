@@ -11,6 +11,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/caddyserver/certmagic"
 	"go.uber.org/zap"
 
@@ -206,6 +207,12 @@ func (s *requestState) forwardToken(hdr http.Header) {
 	r := s.request
 	st := t.ring.at(s.now)
 	key := tokenKey{hash: s.hash, host: r.Host, method: r.Method, path: r.URL.EscapedPath()}
+	// The method and path as the client sent them, which the app is shown
+	// (REQUEST_URI through php_fastcgi), not as a handle_path, uri
+	// strip_prefix, rewrite or method before this handler left them.
+	if orig, ok := r.Context().Value(caddyhttp.OriginalRequestCtxKey).(http.Request); ok && orig.URL != nil {
+		key.method, key.path = orig.Method, orig.URL.EscapedPath()
+	}
 	if tok, ok := t.cache.get(&key, st.active, t.keys, s.record.Values, s.now, t.lifetime); ok {
 		if tok != nil {
 			hdr[t.header] = tok

@@ -45,8 +45,7 @@ func signedRequest(t *testing.T, h *Handler, id, method, rawURL string, now time
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := newBenchRequest(u, browserHeader(id))
-	r.Method = method
+	r := newRequestAs(method, u, browserHeader(id))
 	hash := session.HashID(id)
 	rec, err := h.store.Load(r.Context(), hash, now, h.timeouts)
 	if err != nil {
