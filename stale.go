@@ -208,6 +208,12 @@ func (s *staleStore) Update(ctx context.Context, u store.Update) (store.Result, 
 	if u.HasHash && (errors.Is(err, store.ErrNotFound) || err == nil && (res.Record == nil || res.Hash != u.Hash)) {
 		s.copy.ended(u.Hash, u.Now) // ended, or moved to another ID
 	}
+	if err == nil && res.Followed && (res.Record == nil || res.Hash != res.Acted) {
+		// The update reached a successor through forward records (a
+		// renewal while the request was in flight) and ended it or moved
+		// it on: the copy may hold it, kept by the renewal's own write.
+		s.copy.ended(res.Acted, u.Now)
+	}
 	if err == nil && res.Record != nil {
 		s.copy.keep(res.Hash, res.Record, s.identity, u.Now)
 	}

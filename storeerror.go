@@ -39,7 +39,9 @@ type StoreErrorConfig struct {
 	// if it has one, and otherwise gets 503. Such a request neither
 	// touches the session nor takes its flash values. A session this Caddy
 	// saw end (a logout, a rotation, a revocation through it or its admin
-	// API, a load that found it gone) is never served from the copy.
+	// API, a load that found it gone; the renewed session too when one of
+	// these reached it through a forward record) is never served from the
+	// copy.
 	Policy string `json:"policy,omitempty"`
 
 	// For `stale`: how long after this Caddy last read or wrote a session

@@ -102,9 +102,20 @@ func decide(u Update, at session.Hash, stored *session.Record, hop int) Outcome 
 		// saw, not to whoever holds the session now.
 		return o.fail(ErrStale)
 	case destroys(u.Patch):
-		return destroy(u, o, hop > 0)
+		return acted(destroy(u, o, hop > 0))
 	}
-	return keep(u, o, stored, hop > 0)
+	return acted(keep(u, o, stored, hop > 0))
+}
+
+// acted stamps the result of o, which acts on the live session under
+// o.At, with that hash: after forward records it is not the one the
+// request presented, and a caller must learn which session it ended or
+// moved. A failed outcome acted on nothing.
+func acted(o Outcome) Outcome {
+	if o.Err == nil {
+		o.Result.Acted = o.At
+	}
+	return o
 }
 
 // fail makes o return err, keeping only the removal of an expired record.

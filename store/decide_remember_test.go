@@ -132,7 +132,7 @@ func TestDecideRemember(t *testing.T) {
 			case o.Err != nil:
 				t.Fatalf("Err = %v", o.Err)
 			case tc.expired:
-				if !o.Remove || o.Write != nil || o.Forward != nil || !reflect.DeepEqual(o.Result, Result{Expired: true, Followed: tc.hop > 0}) {
+				if !o.Remove || o.Write != nil || o.Forward != nil || !reflect.DeepEqual(o.Result, Result{Acted: at, Expired: true, Followed: tc.hop > 0}) {
 					t.Fatalf("%+v, want the session removed, nothing written and Result.Expired", o)
 				}
 				return

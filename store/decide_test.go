@@ -313,6 +313,15 @@ func check(t *testing.T, u Update, at session.Hash, o Outcome, w want) {
 	if o.Result.Followed != w.followed {
 		t.Errorf("Result.Followed = %v, want %v", o.Result.Followed, w.followed)
 	}
+	// The session acted on is the one read, whenever the update presented
+	// one and this hop decided: the presented one, or a successor.
+	var acted session.Hash
+	if u.HasHash && o.Err == nil && o.Next == nil {
+		acted = at
+	}
+	if o.Result.Acted != acted {
+		t.Errorf("Result.Acted = %s, want %s", o.Result.Acted.Short(), acted.Short())
+	}
 }
 
 func checkErr(t *testing.T, o Outcome, w want) {
@@ -326,7 +335,7 @@ func checkErr(t *testing.T, o Outcome, w want) {
 	case !errors.Is(o.Err, w.err) || (w.err == nil) != (o.Err == nil):
 		t.Errorf("Err = %v, want %v", o.Err, w.err)
 	}
-	if r := o.Result; o.Err != nil && (r.Record != nil || r.Hash != (session.Hash{}) || r.Followed || r.Flash != nil) {
+	if r := o.Result; o.Err != nil && (r.Record != nil || r.Hash != (session.Hash{}) || r.Acted != (session.Hash{}) || r.Followed || r.Flash != nil) {
 		t.Errorf("Result = %+v with error %v, want none", o.Result, o.Err)
 	}
 	if o.Err != nil && (o.Write != nil || o.Forward != nil || o.Next != nil) {
@@ -519,8 +528,8 @@ func TestDecideChainRenewalExtends(t *testing.T) {
 	u := upd("alice", &session.Patch{Renew: true})
 	u.NewHash = ptr(hashC)
 	res, err := m.update(u)
-	if err != nil || !res.Followed || res.Hash != hashC {
-		t.Fatalf("renewal through a → b: %+v, %v; want it followed and moved to c", res, err)
+	if err != nil || !res.Followed || res.Hash != hashC || res.Acted != hashB {
+		t.Fatalf("renewal through a → b: %+v, %v; want it followed and b moved to c", res, err)
 	}
 	if !m[hashA].Forwarded() || *m[hashA].Successor != hashB || !m[hashB].Forwarded() || *m[hashB].Successor != hashC {
 		t.Fatalf("want a → b → c, got %v", m)
@@ -544,8 +553,8 @@ func TestDecideChainTouchWritesNothing(t *testing.T) {
 func TestDecideChainDestroyEndsSuccessor(t *testing.T) {
 	m := chain(t, 2)
 	res, err := m.update(upd("alice", &session.Patch{Destroy: true}))
-	if err != nil || res.Record != nil || !res.Followed {
-		t.Fatalf("destroy through a → b → c: %+v, %v", res, err)
+	if err != nil || res.Record != nil || !res.Followed || res.Acted != hashC {
+		t.Fatalf("destroy through a → b → c: %+v, %v; want c ended", res, err)
 	}
 	if _, ok := m[hashC]; ok {
 		t.Fatalf("the successor lives on: %v", m)

@@ -115,6 +115,16 @@ type Result struct {
 	Record *session.Record
 	// Hash is where Record lives; zero when Record is nil.
 	Hash session.Hash
+	// Acted is the hash of the session the update read and acted on: the
+	// presented Update.Hash, or, when it followed forward records
+	// (Followed), the successor it reached, one hop or several away. If
+	// Record is nil or Hash is not Acted, the update ended that session
+	// or moved it on; otherwise it stands there. A caller that keeps
+	// copies of sessions by hash learns from it what to forget, which
+	// neither Update.Hash (only a forward record after Followed) nor Hash
+	// (zero for an end) names. Zero for an update that presented no
+	// session (not HasHash) or failed.
+	Acted session.Hash
 	// Followed reports that the update reached the session through a
 	// forward record: the request's ID had been rotated away while it was
 	// in flight, and its changes landed in the successor.

@@ -82,7 +82,7 @@ func wantResult(t *testing.T, what string, res store.Result, err error, hash ses
 // wantErr checks that an Update failed with target and returned nothing.
 func wantErr(t *testing.T, what string, res store.Result, err, target error) {
 	t.Helper()
-	if !errors.Is(err, target) || res.Record != nil || res.Hash != (session.Hash{}) || res.Followed || res.Flash != nil {
+	if !errors.Is(err, target) || res.Record != nil || res.Hash != (session.Hash{}) || res.Acted != (session.Hash{}) || res.Followed || res.Flash != nil {
 		t.Fatalf("%s: got (%+v, %v), want %v", what, res, err, target)
 	}
 }
@@ -326,6 +326,94 @@ func testForwardChain(t *testing.T, s store.Store) {
 	res, err = s.Update(t.Context(), in(shop, hashes[1], "alice", now, &session.Patch{Set: map[string]string{"cart": "2"}}))
 	wantResult(t, "update through the rest of the chain", res, err,
 		hashes[store.MaxHops+1], map[string]string{"user": "alice", "cart": "2"}, true)
+}
+
+// testForwardActed: Result.Acted names the session an update read and
+// acted on: the presented one, or the successor it reached through one
+// forward record or several, which it may have ended or moved on. A
+// caller that keeps copies of sessions by hash (on_store_error stale)
+// learns from it what to forget: the presented hash is only a forward
+// record, and Result.Hash is where the session went, or nothing.
+func testForwardActed(t *testing.T, s store.Store) {
+	renew := &session.Patch{Renew: true}
+	for i, c := range []struct {
+		name string
+		hops int // rotations since the request loaded the session
+		// patch is the request's change; moves gives it a NewHash.
+		patch *session.Patch
+		moves bool
+		ends  bool // no record afterwards
+	}{
+		{"a write in place", 0, &session.Patch{Set: map[string]string{"cart": "1"}}, false, false},
+		{"a renewal", 0, renew, true, false},
+		{"a logout", 0, &session.Patch{Destroy: true}, false, true},
+		{"a write through a forward record", 1, &session.Patch{Set: map[string]string{"cart": "1"}}, false, false},
+		{"a renewal through a forward record", 1, renew, true, false},
+		{"a login through a forward record", 1, &session.Patch{Set: map[string]string{"user": "bob"}}, true, false},
+		{"a logout through a forward record", 1, &session.Patch{Destroy: true}, false, true},
+		{"a logout and a new session through a forward record", 1, &session.Patch{Destroy: true, Set: map[string]string{"flash": "bye"}}, true, false},
+		{"a logout through two forward records", 2, &session.Patch{Destroy: true}, false, true},
+		{"a renewal through two forward records", 2, renew, true, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			link := func(n int) session.Hash { return hashOf(fmt.Sprintf("acted%d-%d", i, n)) }
+			fresh := hashOf(fmt.Sprintf("acted%d-fresh", i))
+			createIn(t, s, shop, link(0), base, map[string]string{"user": "alice"})
+			for n := range c.hops {
+				rotate(t, s, shop, link(n), link(n+1), "alice", base.Add(time.Duration(n+1)*time.Second), nil)
+			}
+			now := base.Add(time.Minute)
+			u := in(shop, link(0), "alice", now, c.patch)
+			if c.moves {
+				u.NewHash = ptr(fresh)
+			}
+			res, err := s.Update(t.Context(), u)
+			acted := link(c.hops)
+			switch {
+			case err != nil:
+				t.Fatalf("Update: %v", err)
+			case res.Acted != acted:
+				t.Fatalf("Result.Acted = %s, want %s, the session reached through %d forward records (presented %s)",
+					res.Acted.Short(), acted.Short(), c.hops, link(0).Short())
+			case res.Followed != (c.hops > 0):
+				t.Fatalf("Result.Followed = %v after %d forward records", res.Followed, c.hops)
+			case c.ends != (res.Record == nil):
+				t.Fatalf("Update returned %+v; want a record: %v", res, !c.ends)
+			case !c.ends && (res.Hash == acted) == c.moves:
+				t.Fatalf("Result.Hash = %s, Acted %s: want it moved: %v", res.Hash.Short(), acted.Short(), c.moves)
+			}
+			// What it names is what the store ended or moved.
+			switch {
+			case c.moves:
+				wantForwardOrGone(t, s, acted, now)
+			case c.ends:
+				wantGone(t, s, acted, now)
+			default:
+				load(t, s, acted, now)
+			}
+		})
+	}
+
+	// An update that presents no session acts on none.
+	res, err := s.Update(t.Context(), store.Update{NewHash: ptr(hashOf("acted-new")), Patch: &session.Patch{Set: map[string]string{"user": "carol"}},
+		Identity: identity, Realm: shop, Now: base, Timeouts: timeouts, Limits: limits})
+	if err != nil || res.Acted != (session.Hash{}) {
+		t.Fatalf("creating a session: %+v, %v; want Acted zero", res, err)
+	}
+}
+
+// wantForwardOrGone checks that no session is stored under hash at now: a
+// session that moved leaves a forward record, one that ended and started
+// anew leaves none.
+func wantForwardOrGone(t *testing.T, s store.Store, hash session.Hash, now time.Time) {
+	t.Helper()
+	rec, err := s.Load(t.Context(), hash, now, timeouts)
+	if err == nil && !rec.Forwarded() {
+		t.Fatalf("loading %s at %s: %+v, want no session", hash.Short(), now.Sub(base), rec)
+	}
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("loading %s at %s: %v", hash.Short(), now.Sub(base), err)
+	}
 }
 
 // testForwardExpiry: a forward record ends session.ForwardTTL after the

@@ -218,7 +218,7 @@ func testRememberForgetExpired(t *testing.T, s store.Store) {
 	rememberedSession(t, s, h)
 	at := base.Add(13 * time.Hour) // past the normal absolute timeout
 	res, err := s.Update(t.Context(), rememberIn(h, ptr(next), at, rememberPatch(session.RememberOff, "cart", "1")))
-	if err != nil || !reflect.DeepEqual(res, store.Result{Expired: true}) {
+	if err != nil || !reflect.DeepEqual(res, store.Result{Acted: h, Expired: true}) {
 		t.Fatalf("forget past the normal timeouts: %+v, %v; want the session ended, Result.Expired", res, err)
 	}
 	wantGoneRemembered(t, s, h, at)
@@ -237,7 +237,7 @@ func testRememberForgetExpired(t *testing.T, s store.Store) {
 		t.Fatalf("renewing: %+v, %v", res, err)
 	}
 	res, err = s.Update(t.Context(), rememberIn(old, ptr(last), base.Add(13*time.Hour+time.Minute), rememberPatch(session.RememberOff, "cart", "1")))
-	if err != nil || !reflect.DeepEqual(res, store.Result{Expired: true, Followed: true}) {
+	if err != nil || !reflect.DeepEqual(res, store.Result{Acted: renewed, Expired: true, Followed: true}) {
 		t.Fatalf("forget through the forward record: %+v, %v; want the successor ended", res, err)
 	}
 	for _, h := range []session.Hash{renewed, last} {

@@ -232,8 +232,8 @@ func testSealedForwardLateWrite(t *testing.T, s store.Store) {
 		t.Fatalf("late write through the forward record: %v", err)
 	}
 	want := map[string]string{"user": "alice", "cart": "late"}
-	if !res.Followed || res.Hash != b.hash {
-		t.Errorf("late write: Followed %v, Hash %s; want the successor %s", res.Followed, res.Hash.Short(), b.hash.Short())
+	if !res.Followed || res.Hash != b.hash || res.Acted != b.hash {
+		t.Errorf("late write: Followed %v, Hash %s, Acted %s; want the successor %s", res.Followed, res.Hash.Short(), res.Acted.Short(), b.hash.Short())
 	}
 	wantValues(t, "result", res.Record, want)
 	_, opened := loadSealed(t, s, b, base.Add(2*time.Minute), "late")
@@ -249,7 +249,7 @@ func testSealedForwardChain(t *testing.T, s store.Store) {
 	now := base.Add(2*time.Minute + 30*time.Second)
 	res, err := s.Update(t.Context(), sealedIn(a, "alice", now,
 		&session.Patch{Set: map[string]string{"cart": "two hops"}}))
-	if err != nil || res.Hash != c.hash || !res.Followed {
+	if err != nil || res.Hash != c.hash || res.Acted != c.hash || !res.Followed {
 		t.Fatalf("write two hops on: %+v, %v", res, err)
 	}
 	_, opened := loadSealed(t, s, c, now)

@@ -105,6 +105,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ForwardDestroy", testForwardDestroy},
 		{"ForwardSuccessorGone", testForwardSuccessorGone},
 		{"ForwardChain", testForwardChain},
+		{"ForwardActed", testForwardActed},
 		{"ForwardExpiry", testForwardExpiry},
 		{"ForwardNotASession", testForwardNotASession},
 		{"ForwardOtherRealm", testForwardOtherRealm},
