@@ -169,11 +169,11 @@ func (s *requestState) load(candidates []string) error {
 				return nil // served as anonymous
 			}
 		}
+		if rec.Realm != "" && rec.Realm != h.realm {
+			continue // another site's session, or its rotation: not ours
+		}
 		if rec.Forwarded() {
 			s.moved = true
-			continue
-		}
-		if rec.Realm != "" && rec.Realm != h.realm {
 			continue
 		}
 		var key *session.SealKey
