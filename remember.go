@@ -112,7 +112,7 @@ func (h *Handler) forwardRemembered(hdr http.Header, rec *session.Record) {
 // remembered session a persistent one that lasts to its absolute deadline.
 func (h *Handler) issueCookie(id string, tls bool, rec *session.Record, now time.Time) string {
 	if rec.Remembered {
-		return h.cookie.IssuePersistentHeader(id, tls, rec.AbsoluteDeadline.Sub(now))
+		return h.cookie.IssuePersistentHeader(id, tls, h.timeouts.AbsoluteEnd(rec).Sub(now))
 	}
 	return h.cookie.IssueHeader(id, tls)
 }

@@ -52,6 +52,19 @@ func (t Timeouts) absolute(rec *Record) time.Duration {
 	return t.Absolute
 }
 
+// AbsoluteEnd is when rec ends at the latest: its stored absolute
+// deadline, or its creation plus the absolute timeout that now applies if
+// that is sooner (a config that shortened the timeout since the deadline
+// was stored ends the session then: Expired). A persistent cookie lasts
+// until then, and no longer.
+func (t Timeouts) AbsoluteEnd(rec *Record) time.Time {
+	end := rec.Created.Add(t.absolute(rec))
+	if rec.AbsoluteDeadline.Before(end) {
+		return rec.AbsoluteDeadline
+	}
+	return end
+}
+
 // SetRemembered makes rec remembered or not, and moves its deadlines to
 // the timeouts that now apply: the absolute deadline to Created plus the
 // absolute timeout, the idle deadline to LastSeen plus the idle timeout
