@@ -179,3 +179,34 @@ func TestRememberCommand(t *testing.T) {
 		t.Errorf("HeaderName(meta-remembered) = %q", got)
 	}
 }
+
+// AbsoluteEnd is the stored absolute deadline, unless the timeouts that
+// now apply end the session sooner.
+func TestAbsoluteEnd(t *testing.T) {
+	const day = 24 * time.Hour
+	kept := rememberTimeouts.NewRecord(t0)
+	rememberTimeouts.SetRemembered(kept, true)
+	shortened := rememberTimeouts
+	shortened.RememberAbsolute = 7 * day
+	lengthened := rememberTimeouts
+	lengthened.RememberAbsolute = 90 * day
+	tests := []struct {
+		name string
+		to   Timeouts
+		rec  *Record
+		want time.Time
+	}{
+		{"plain", rememberTimeouts, rememberTimeouts.NewRecord(t0), t0.Add(12 * time.Hour)},
+		{"remembered", rememberTimeouts, kept, t0.Add(30 * day)},
+		{"remembered, the timeout shortened since", shortened, kept, t0.Add(7 * day)},
+		{"remembered, the timeout lengthened since: the stored deadline holds", lengthened, kept, t0.Add(30 * day)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			end := tt.to.AbsoluteEnd(tt.rec)
+			if !end.Equal(tt.want) {
+				t.Fatalf("AbsoluteEnd = %s after t0, want %s", end.Sub(t0), tt.want.Sub(t0))
+			}
+		})
+	}
+}
