@@ -236,6 +236,13 @@ func (x *IndexKey) Tag(key, value string) string {
 	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }
 
+// Equal reports whether x and y make the same keyed hashes: handlers that
+// read their index secret from one place (Caddy's storage, one variable)
+// each hold a key of their own.
+func (x *IndexKey) Equal(y *IndexKey) bool {
+	return hmac.Equal(x.secret, y.secret)
+}
+
 // IndexedIdentity is the value the identity index keeps rec under for the
 // identity key: the value of the key, or, in a sealed record, its
 // IdentityTag; ok is false when there is none to index.
