@@ -35,9 +35,10 @@ func init() {
 // reachable exactly where the rest of the admin API is, under the same
 // access controls, and it needs no configuration.
 //
-// It works on the stores of the session handlers of the loaded configs.
-// It never sees or returns a session ID: sessions are named by the SHA-256
-// of their ID, the key under which the store keeps them.
+// It works on the stores of the session handlers of the running config,
+// each through the wrappers of every handler on it (liveStore). It never
+// sees or returns a session ID: sessions are named by the SHA-256 of their
+// ID, the key under which the store keeps them.
 type AdminAPI struct {
 	logger *zap.Logger
 }
@@ -158,12 +159,12 @@ func (a *AdminAPI) handleStores(w http.ResponseWriter, r *http.Request) error {
 	}
 	now := clock.Now()
 	out := []storeView{}
-	for _, h := range liveStores() {
-		n, err := h.store.Count(r.Context(), now)
+	for _, s := range liveStores() {
+		n, err := s.store.Count(r.Context(), now)
 		if err != nil {
-			return storeFailure(fmt.Errorf("counting the sessions of store %s: %v", h.storeName, err))
+			return storeFailure(fmt.Errorf("counting the sessions of store %s: %v", s.name, err))
 		}
-		out = append(out, storeView{Name: h.storeName, Backend: h.backend, Sessions: n})
+		out = append(out, storeView{Name: s.name, Backend: s.backend, Sessions: n})
 	}
 	return writeJSON(w, out)
 }
@@ -175,7 +176,7 @@ func (a *AdminAPI) handleList(w http.ResponseWriter, r *http.Request) error {
 	if err := checkMethod(w, r, http.MethodGet); err != nil {
 		return err
 	}
-	h, q, err := storeRequest(r, "store", "cursor", "limit", "values")
+	s, q, err := storeRequest(r, "store", "cursor", "limit", "values")
 	if err != nil {
 		return err
 	}
@@ -193,22 +194,23 @@ func (a *AdminAPI) handleList(w http.ResponseWriter, r *http.Request) error {
 	cursor := q.Get("cursor")
 
 	// The store checks the stored deadlines; a timeout shortened in the
-	// config ends a session at once, as Load does, so such sessions are
-	// skipped here, and the store is read again until the page is full
-	// or it runs out. The next cursor is the store's own, which only
-	// the store reads: bolt's is a hash, Redis's a bucket and a hash.
+	// config ends a session at once, as Load does, so sessions that have
+	// ended for every handler of their realm are skipped here, and the
+	// store is read again until the page is full or it runs out. The next
+	// cursor is the store's own, which only the store reads: bolt's is a
+	// hash, Redis's a bucket and a hash.
 	now := clock.Now()
 	page := listView{Sessions: []sessionView{}}
 	for {
-		entries, next, err := h.store.List(r.Context(), cursor, limit-len(page.Sessions), now)
+		entries, next, err := s.store.List(r.Context(), cursor, limit-len(page.Sessions), now)
 		if errors.Is(err, store.ErrBadCursor) {
 			return badRequest(fmt.Errorf("cursor %q: pass back the next_cursor of the previous page, or none for the first page", cursor))
 		}
 		if err != nil {
-			return storeFailure(fmt.Errorf("listing the sessions of store %s: %v", h.storeName, err))
+			return storeFailure(fmt.Errorf("listing the sessions of store %s: %v", s.name, err))
 		}
 		for _, e := range entries {
-			if !h.timeouts.Expired(e.Record, now) {
+			if !s.expired(e.Record, now) {
 				page.Sessions = append(page.Sessions, viewOf(e.Hash, e.Record, values))
 			}
 		}
@@ -219,9 +221,9 @@ func (a *AdminAPI) handleList(w http.ResponseWriter, r *http.Request) error {
 	// A next page is announced only if a live session follows: the store
 	// may hold nothing after this page but sessions a shortened timeout
 	// has ended.
-	follows, err := liveFollows(r, h, cursor, now)
+	follows, err := liveFollows(r, s, cursor, now)
 	if err != nil {
-		return storeFailure(fmt.Errorf("listing the sessions of store %s: %v", h.storeName, err))
+		return storeFailure(fmt.Errorf("listing the sessions of store %s: %v", s.name, err))
 	}
 	if follows {
 		page.NextCursor = cursor
@@ -230,15 +232,15 @@ func (a *AdminAPI) handleList(w http.ResponseWriter, r *http.Request) error {
 }
 
 // liveFollows reports whether the store holds, from cursor on, a session
-// the handler's timeouts have not ended.
-func liveFollows(r *http.Request, h *Handler, cursor string, now time.Time) (bool, error) {
+// that has not ended for every handler of its realm.
+func liveFollows(r *http.Request, s *liveStore, cursor string, now time.Time) (bool, error) {
 	for cursor != "" {
-		entries, next, err := h.store.List(r.Context(), cursor, defaultListLimit, now)
+		entries, next, err := s.store.List(r.Context(), cursor, defaultListLimit, now)
 		if err != nil {
 			return false, err
 		}
 		for _, e := range entries {
-			if !h.timeouts.Expired(e.Record, now) {
+			if !s.expired(e.Record, now) {
 				return true, nil
 			}
 		}
@@ -248,7 +250,9 @@ func liveFollows(r *http.Request, h *Handler, cursor string, now time.Time) (boo
 }
 
 // handleSession answers GET and DELETE /session/sessions/<hash>: show or
-// revoke one session.
+// revoke one session, of whichever realm: it is judged by the timeouts of
+// the handlers of its realm, and revoked through the wrappers of every
+// handler of the store.
 func (a *AdminAPI) handleSession(w http.ResponseWriter, r *http.Request) error {
 	if err := checkMethod(w, r, http.MethodGet, http.MethodDelete); err != nil {
 		return err
@@ -266,60 +270,71 @@ func (a *AdminAPI) handleSession(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return badRequest(fmt.Errorf("%q is not a session hash: %v, as GET %s lists them", raw, err, adminSessionsPath))
 	}
-	h, err := pickStore(q)
+	s, err := pickStore(q)
 	if err != nil {
 		return err
 	}
 	if r.Method == http.MethodDelete {
-		return a.revokeOne(w, r, h, hash)
+		return a.revokeOne(w, r, s, hash)
 	}
 
 	values, err := boolParam(q, "values")
 	if err != nil {
 		return err
 	}
-	rec, err := h.store.Load(r.Context(), hash, clock.Now(), h.timeouts)
+	rec, err := s.load(r.Context(), hash, clock.Now())
 	if errors.Is(err, store.ErrNotFound) {
-		return a.sessionNotFound(w, r, hash, h)
+		return a.sessionNotFound(w, r, hash, s)
 	}
 	if err != nil {
-		return storeFailure(fmt.Errorf("reading session %s from store %s: %v", hash.Short(), h.storeName, err))
+		return storeFailure(fmt.Errorf("reading session %s from store %s: %v", hash.Short(), s.name, err))
 	}
 	return writeJSON(w, viewOf(hash, rec, values))
 }
 
-// revokeOne deletes the session stored under hash.
-func (a *AdminAPI) revokeOne(w http.ResponseWriter, r *http.Request, h *Handler, hash session.Hash) error {
+// revokeOne deletes the session stored under hash, whatever its realm,
+// through the wrappers of every handler of the store: from each fallback
+// store, with a tombstone in the stale copy.
+func (a *AdminAPI) revokeOne(w http.ResponseWriter, r *http.Request, s *liveStore, hash session.Hash) error {
+	now := clock.Now()
 	ended := sessionEvent{hash: hash, cause: causeAdmin, sessions: 1}
-	if h.listening(eventDestroyed) {
+	teller := s.handlers[0]
+	if teller.listening(eventDestroyed) {
 		// The event tells whose session it was: read it before it goes.
 		// A failed read only leaves the event without identity and realm.
-		if rec, err := h.store.Load(r.Context(), hash, clock.Now(), h.timeouts); err == nil {
+		if rec, err := s.load(r.Context(), hash, now); err == nil {
 			ended.record, ended.realm = rec, rec.Realm
+			teller = s.teller(rec.Realm)
 		}
 	}
 	// The session may have been given a new ID since it was listed (its
 	// forward record lives session.ForwardTTL): its successor is the same
 	// device, and is ended in its place, whoever holds it now, as a
-	// revocation by hash ends a session whatever its realm.
-	err := h.deleteFollowing(r.Context(), hash, clock.Now(), func(*session.Record) bool { return true })
+	// revocation by hash ends a session whatever its realm, as long as it
+	// is live for a handler of its realm.
+	err := deleteFollowing(r.Context(), s.store, store.StoredDeadlines, hash, now, func(rec *session.Record) bool {
+		return !s.expired(rec, now)
+	})
 	if errors.Is(err, store.ErrNotFound) {
-		return a.sessionNotFound(w, r, hash, h)
+		return a.sessionNotFound(w, r, hash, s)
 	}
 	if err != nil {
-		return storeFailure(fmt.Errorf("deleting session %s from store %s: %v", hash.Short(), h.storeName, err))
+		return storeFailure(fmt.Errorf("deleting session %s from store %s: %v", hash.Short(), s.name, err))
 	}
-	sessionMetrics.destroyed.WithLabelValues(h.backend, "admin").Inc()
+	sessionMetrics.destroyed.WithLabelValues(s.backend, "admin").Inc()
 	a.logger.Info("session revoked through the admin API",
-		zap.String("store", h.storeName), zap.String("session", hash.Short()))
-	h.emit(eventDestroyed, ended)
+		zap.String("store", s.name), zap.String("session", hash.Short()))
+	teller.emit(eventDestroyed, ended)
 	return writeJSON(w, revokedView{Revoked: 1})
 }
 
-// handleRevoke answers POST /session/revoke: delete every session whose
-// identity key has the given value, as a password reset needs. The value
-// comes in the body, not the URL, so that Caddy's log of admin requests
-// never holds a user name.
+// handleRevoke answers POST /session/revoke: delete every session of one
+// realm whose identity key has the given value, as a password reset needs,
+// through the wrappers of every handler of the store (sealed index
+// entries under each handler's index key, the stale copy's tombstones,
+// each fallback store), by the identity key of the realm's handlers. The
+// value comes in the body, not the URL, so that Caddy's log of admin
+// requests never holds a user name.
 func (a *AdminAPI) handleRevoke(w http.ResponseWriter, r *http.Request) error {
 	if err := checkMethod(w, r, http.MethodPost); err != nil {
 		return err
@@ -327,7 +342,7 @@ func (a *AdminAPI) handleRevoke(w http.ResponseWriter, r *http.Request) error {
 	if err := checkJSONContentType(r); err != nil {
 		return err
 	}
-	h, _, err := storeRequest(r, "store")
+	s, _, err := storeRequest(r, "store")
 	if err != nil {
 		return err
 	}
@@ -353,33 +368,27 @@ func (a *AdminAPI) handleRevoke(w http.ResponseWriter, r *http.Request) error {
 		return badRequest(errors.New(`body: "value" is missing: give the value of the identity key whose sessions to revoke, e.g. {"value": "alice"}`))
 	}
 	key := strings.ToLower(req.Key)
-	if key == "" {
-		key = h.identity
-	}
-	if !session.ValidKey(key) {
+	if key != "" && !session.ValidKey(key) {
 		return badRequest(fmt.Errorf(`body: "key" %w`, session.CheckKey(req.Key)))
 	}
-	idKeys := identityKeys(h.storeName)
-	if !slices.Contains(idKeys, key) {
-		return badRequest(fmt.Errorf(`body: "key" %q does not identify users in store %s: sessions are indexed only by the identity key (the first renew_on key): use %s`,
-			key, h.storeName, quoteList(idKeys)))
-	}
-
-	realm, err := pickRealm(h.storeName, req.Realm)
+	realm, err := s.pickRealm(req.Realm)
 	if err != nil {
 		return err
 	}
-	n, err := h.store.DeleteByIdentity(r.Context(), realm, key, *req.Value)
-	if err != nil {
-		return storeFailure(fmt.Errorf("revoking sessions by %q in store %s: %v", key, h.storeName, err))
+	if key, err = s.pickIdentityKey(realm, key); err != nil {
+		return err
 	}
-	sessionMetrics.destroyed.WithLabelValues(h.backend, "admin").Add(float64(n))
+	n, err := s.store.DeleteByIdentity(r.Context(), realm, key, *req.Value)
+	if err != nil {
+		return storeFailure(fmt.Errorf("revoking sessions by %q in store %s: %v", key, s.name, err))
+	}
+	sessionMetrics.destroyed.WithLabelValues(s.backend, "admin").Add(float64(n))
 	// The value names a user: it is not logged.
 	a.logger.Info("sessions of a user revoked through the admin API",
-		zap.String("store", h.storeName), zap.String("realm", realm), zap.String("key", key), zap.Int("sessions", n))
+		zap.String("store", s.name), zap.String("realm", realm), zap.String("key", key), zap.Int("sessions", n))
 	if n > 0 {
 		// One event for them all: the store does not say which they were.
-		h.emit(eventDestroyed, sessionEvent{realm: realm, identity: *req.Value, hasIdentity: true, cause: causeAdmin, sessions: n})
+		s.teller(realm).emit(eventDestroyed, sessionEvent{realm: realm, identity: *req.Value, hasIdentity: true, cause: causeAdmin, sessions: n})
 	}
 	return writeJSON(w, revokedView{Revoked: n})
 }
@@ -411,19 +420,19 @@ func viewOf(hash session.Hash, rec *session.Record, values bool) sessionView {
 }
 
 // storeRequest parses the request's query as queryParams does and returns
-// it with the handler of the store it names, as pickStore picks it.
-func storeRequest(r *http.Request, allowed ...string) (*Handler, url.Values, error) {
+// it with the store it names, as pickStore picks it.
+func storeRequest(r *http.Request, allowed ...string) (*liveStore, url.Values, error) {
 	q, err := queryParams(r, allowed...)
 	if err != nil {
 		return nil, nil, err
 	}
-	h, err := pickStore(q)
-	return h, q, err
+	s, err := pickStore(q)
+	return s, q, err
 }
 
-// pickStore returns the live handler of the store named by the query's
-// store parameter or, without one, of the only live store.
-func pickStore(q url.Values) (*Handler, error) {
+// pickStore returns the live store named by the query's store parameter
+// or, without one, the only live store.
+func pickStore(q url.Values) (*liveStore, error) {
 	live := liveStores()
 	name := q.Get("store")
 	if name == "" {
@@ -438,9 +447,9 @@ func pickStore(q url.Values) (*Handler, error) {
 				len(live), quoteList(storeNames(live))))
 		}
 	}
-	for _, h := range live {
-		if h.storeName == name {
-			return h, nil
+	for _, s := range live {
+		if s.name == name {
+			return s, nil
 		}
 	}
 	return nil, caddy.APIError{HTTPStatus: http.StatusNotFound,
@@ -448,62 +457,40 @@ func pickStore(q url.Values) (*Handler, error) {
 			name, quoteList(storeNames(live)), adminStoresPath)}
 }
 
-// identityKeys returns the identity keys (the first renew_on key) of every
-// live handler on the named store: the keys by which it indexes sessions.
-func identityKeys(storeName string) []string {
-	return distinct(storeName, func(h *Handler) string { return h.identity })
-}
-
-// realms returns the realms of the live handlers on the named store.
-func realms(storeName string) []string {
-	return distinct(storeName, func(h *Handler) string { return h.realm })
-}
-
-// distinct returns the sorted distinct values of field over the live
-// handlers on the named store.
-func distinct(storeName string, field func(*Handler) string) []string {
-	var out []string
-	for _, h := range storeHandlers(storeName) {
-		if v := field(h); !slices.Contains(out, v) {
-			out = append(out, v)
-		}
-	}
-	slices.Sort(out)
-	return out
-}
-
-// storeHandlers returns the running config's handlers on the named store.
-func storeHandlers(storeName string) []*Handler {
-	a := activeApp()
-	if a == nil {
-		return nil
-	}
-	return slices.DeleteFunc(a.Handlers(), func(h *Handler) bool { return h.storeName != storeName })
-}
-
 // pickRealm returns the realm a revocation by user acts in: the one the
 // request names, or the only one of the store's handlers.
-func pickRealm(storeName string, named *string) (string, error) {
-	live := realms(storeName)
+func (s *liveStore) pickRealm(named *string) (string, error) {
+	live := s.realms()
 	if named != nil {
 		if !slices.Contains(live, *named) {
-			return "", badRequest(fmt.Errorf(`body: "realm" %q is not a realm of store %s: use one of %s`, *named, storeName, quoteList(live)))
+			return "", badRequest(fmt.Errorf(`body: "realm" %q is not a realm of store %s: use one of %s`, *named, s.name, quoteList(live)))
 		}
 		return *named, nil
 	}
 	if len(live) != 1 {
 		return "", badRequest(fmt.Errorf(`body: %d realms use store %s, and a revocation acts within one: name it, e.g. {"value": "alice", "realm": %q}, with one of %s`,
-			len(live), storeName, live[0], quoteList(live)))
+			len(live), s.name, live[0], quoteList(live)))
 	}
 	return live[0], nil
 }
 
-func storeNames(hs []*Handler) []string {
-	names := make([]string, len(hs))
-	for i, h := range hs {
-		names[i] = h.storeName
+// pickIdentityKey returns the identity key a revocation by user in realm
+// goes by: the one the request names (key, lowercase), which must be one
+// the realm's handlers index sessions by, or the only one of them.
+func (s *liveStore) pickIdentityKey(realm, key string) (string, error) {
+	keys := s.identityKeys(realm)
+	if key == "" {
+		if len(keys) != 1 {
+			return "", badRequest(fmt.Errorf(`body: the handlers of realm %q of store %s identify users by %d keys, and a revocation goes by one: name it, e.g. {"key": %q, "value": "alice"}, with one of %s`,
+				realm, s.name, len(keys), keys[0], quoteList(keys)))
+		}
+		return keys[0], nil
 	}
-	return names
+	if !slices.Contains(keys, key) {
+		return "", badRequest(fmt.Errorf(`body: "key" %q does not identify users in realm %q of store %s: sessions are indexed only by the identity key (identity_key, or the first renew_on key): use %s`,
+			key, realm, s.name, quoteList(keys)))
+	}
+	return key, nil
 }
 
 func quoteList(items []string) string {
@@ -580,10 +567,10 @@ func badRequest(err error) error {
 // the admin API at error level, and a session that has expired or was
 // revoked is an ordinary answer, not a fault of the server. Caddy has
 // already logged the request at info.
-func (a *AdminAPI) sessionNotFound(w http.ResponseWriter, r *http.Request, hash session.Hash, h *Handler) error {
-	msg := fmt.Sprintf("no live session whose hash starts %s in store %s: it never existed, has expired or was revoked", hash.Short(), h.storeName)
+func (a *AdminAPI) sessionNotFound(w http.ResponseWriter, r *http.Request, hash session.Hash, s *liveStore) error {
+	msg := fmt.Sprintf("no live session whose hash starts %s in store %s: it never existed, has expired or was revoked", hash.Short(), s.name)
 	if ce := a.logger.Check(zap.DebugLevel, "no such session"); ce != nil {
-		ce.Write(zap.String("method", r.Method), zap.String("store", h.storeName), zap.String("session", hash.Short()))
+		ce.Write(zap.String("method", r.Method), zap.String("store", s.name), zap.String("session", hash.Short()))
 	}
 	return writeError(w, http.StatusNotFound, msg)
 }

@@ -69,40 +69,40 @@ func (a *AdminAPI) transferRoutes() []caddy.AdminRoute {
 // identity key included, in the store's own order. The cursor is the
 // store's, passed back as it came.
 func (a *AdminAPI) handleExport(w http.ResponseWriter, r *http.Request) error {
-	h, q, limit, err := pageRequest(w, r, http.MethodGet)
+	s, q, limit, err := pageRequest(w, r, http.MethodGet)
 	if err != nil {
 		return err
 	}
 	now := clock.Now()
-	entries, next, err := h.store.List(r.Context(), q.Get("cursor"), limit, now)
+	entries, next, err := s.store.List(r.Context(), q.Get("cursor"), limit, now)
 	if errors.Is(err, store.ErrBadCursor) {
 		return badRequest(fmt.Errorf("cursor %q: pass back the next_cursor of the previous page, or none for the first page", q.Get("cursor")))
 	}
 	if err != nil {
-		return storeFailure(fmt.Errorf("exporting the sessions of store %s: %v", h.storeName, err))
+		return storeFailure(fmt.Errorf("exporting the sessions of store %s: %v", s.name, err))
 	}
 	page := exportView{Sessions: make([]transfer.Line, 0, len(entries)), NextCursor: next}
 	for _, e := range entries {
 		// A timeout shortened in the config has ended some: they would
 		// not open, and an import elsewhere must not revive them.
-		if !h.timeouts.Expired(e.Record, now) {
+		if !s.expired(e.Record, now) {
 			page.Sessions = append(page.Sessions, transfer.Of(e))
 		}
 	}
 	a.logger.Info("sessions exported through the admin API",
-		zap.String("store", h.storeName), zap.Int("sessions", len(page.Sessions)))
+		zap.String("store", s.name), zap.Int("sessions", len(page.Sessions)))
 	return writeJSON(w, page)
 }
 
 // handleImport answers POST /session/import: store the sessions of the
 // body, lines of an export file, as they are (store.Import). Every line
 // is checked before anything is written: one that is malformed, expired,
-// a forward record, over the handler's limits or of a realm the store's
-// handlers do not serve refuses the whole body, naming its line. The
-// query's line is the number of the body's first line in the file, so
-// that the command sending a file in batches gets the file's numbers;
-// dry_run=true checks the lines and stores nothing, so that the command
-// checks every batch before it stores any.
+// a forward record, over the limits of the handlers of its realm or of a
+// realm the store's handlers do not serve refuses the whole body, naming
+// its line. The query's line is the number of the body's first line in
+// the file, so that the command sending a file in batches gets the
+// file's numbers; dry_run=true checks the lines and stores nothing, so
+// that the command checks every batch before it stores any.
 func (a *AdminAPI) handleImport(w http.ResponseWriter, r *http.Request) error {
 	if err := checkMethod(w, r, http.MethodPost); err != nil {
 		return err
@@ -110,7 +110,7 @@ func (a *AdminAPI) handleImport(w http.ResponseWriter, r *http.Request) error {
 	if err := checkLinesContentType(r); err != nil {
 		return err
 	}
-	h, q, err := storeRequest(r, "store", "overwrite", "line", "dry_run")
+	s, q, err := storeRequest(r, "store", "overwrite", "line", "dry_run")
 	if err != nil {
 		return err
 	}
@@ -129,8 +129,10 @@ func (a *AdminAPI) handleImport(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 
-	imp := store.Import{Now: clock.Now(), Overwrite: overwrite, Limits: h.limits}
-	served := realms(h.storeName)
+	// Each line is checked under the limits of its realm's handlers, and
+	// the store checks the batch again under the widest of them all.
+	imp := store.Import{Now: clock.Now(), Overwrite: overwrite, Limits: s.widestLimits()}
+	served := s.realms()
 	var lines []int
 	rd := transfer.NewReader(http.MaxBytesReader(w, r.Body, maxImportBody), first)
 	for {
@@ -148,9 +150,9 @@ func (a *AdminAPI) handleImport(w http.ResponseWriter, r *http.Request) error {
 		}
 		if e.Record.Realm != "" && !slices.Contains(served, e.Record.Realm) {
 			return badRequest(fmt.Errorf("nothing imported: line %d: realm %q is not a realm of store %s, whose handlers would never open the session: use one of %s, or set the handler's realm to it",
-				rd.Line(), e.Record.Realm, h.storeName, quoteList(served)))
+				rd.Line(), e.Record.Realm, s.name, quoteList(served)))
 		}
-		if err := store.CheckImport(e, imp.Now, imp.Limits); err != nil {
+		if err := s.checkImport(e, imp.Now); err != nil {
 			return badRequest(fmt.Errorf("nothing imported: line %d: %v", rd.Line(), err))
 		}
 		imp.Entries = append(imp.Entries, e)
@@ -160,7 +162,7 @@ func (a *AdminAPI) handleImport(w http.ResponseWriter, r *http.Request) error {
 	if dryRun {
 		return writeJSON(w, importView{KeptHashes: []string{}})
 	}
-	statuses, err := h.store.Import(r.Context(), imp)
+	statuses, err := s.store.Import(r.Context(), imp)
 	var refused *store.ImportError
 	if errors.As(err, &refused) {
 		// Checked above; a session that expired in between.
@@ -168,11 +170,11 @@ func (a *AdminAPI) handleImport(w http.ResponseWriter, r *http.Request) error {
 	}
 	if err != nil {
 		return storeFailure(fmt.Errorf("importing sessions into store %s (%d of %d stored; send the same lines again to finish): %v",
-			h.storeName, len(statuses), len(imp.Entries), err))
+			s.name, len(statuses), len(imp.Entries), err))
 	}
 	out := tallyImport(imp.Entries, statuses)
 	a.logger.Info("sessions imported through the admin API",
-		zap.String("store", h.storeName), zap.Bool("overwrite", overwrite),
+		zap.String("store", s.name), zap.Bool("overwrite", overwrite),
 		zap.Int("imported", out.Imported), zap.Int("unchanged", out.Unchanged), zap.Int("kept", out.Kept))
 	return writeJSON(w, out)
 }
@@ -198,17 +200,17 @@ func checkLinesContentType(r *http.Request) error {
 
 // pageRequest checks a request for a page of a store's sessions (export,
 // migrate): its method, its parameters (store, cursor, limit), and returns
-// the handler of the store, the query and the limit.
-func pageRequest(w http.ResponseWriter, r *http.Request, method string) (*Handler, url.Values, int, error) {
+// the store, the query and the limit.
+func pageRequest(w http.ResponseWriter, r *http.Request, method string) (*liveStore, url.Values, int, error) {
 	if err := checkMethod(w, r, method); err != nil {
 		return nil, nil, 0, err
 	}
-	h, q, err := storeRequest(r, "store", "cursor", "limit")
+	s, q, err := storeRequest(r, "store", "cursor", "limit")
 	if err != nil {
 		return nil, nil, 0, err
 	}
 	limit, err := pageLimit(q)
-	return h, q, limit, err
+	return s, q, limit, err
 }
 
 // pageLimit is the limit of a page of the transfer endpoints: the query's,

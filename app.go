@@ -2,8 +2,6 @@ package caddysession
 
 import (
 	"fmt"
-	"slices"
-	"strings"
 	"sync"
 
 	"github.com/caddyserver/caddy/v2"
@@ -119,22 +117,3 @@ var (
 	_ caddy.App         = (*App)(nil)
 	_ caddy.Provisioner = (*App)(nil)
 )
-
-// liveStores returns one handler per distinct store of the running config,
-// the first provisioned, sorted by store name: what the admin API serves.
-func liveStores() []*Handler {
-	a := activeApp()
-	if a == nil {
-		return nil
-	}
-	byName := map[string]*Handler{}
-	var out []*Handler
-	for _, h := range a.Handlers() {
-		if _, seen := byName[h.storeName]; !seen {
-			byName[h.storeName] = h
-			out = append(out, h)
-		}
-	}
-	slices.SortFunc(out, func(x, y *Handler) int { return strings.Compare(x.storeName, y.storeName) })
-	return out
-}

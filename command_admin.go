@@ -64,16 +64,17 @@ func revokeCommand() *cobra.Command {
 		Short: "Ends one session, or every session of a user",
 		Long: `
 Ends the session whose hash is <hash>, or with --user every session whose
-identity key (the first renew_on key, usually user) has that value, as a
-password reset needs. --key names the identity key, --realm the realm when
-several sites share the store. The user's value is sent in the request's
+identity key (identity_key or the first renew_on key, usually user) has
+that value, as a password reset needs. --realm names the realm when several
+sites share the store, --key the identity key when the realm's handlers
+have several. The user's value is sent in the request's
 body, never in its URL, so Caddy's logs do not hold it.
 `,
 		Args: cobra.MaximumNArgs(1),
 		RunE: caddycmd.WrapCommandFuncForCobra(cmdSessionRevoke),
 	}
 	c.Flags().String("user", "", "Value of the identity key whose sessions to end")
-	c.Flags().String("key", "", "Identity key (default: the store's)")
+	c.Flags().String("key", "", "Identity key (default: the realm's)")
 	c.Flags().String("realm", "", "Realm to revoke in (default: the store's only one)")
 	return c
 }

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
+	"strings"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
@@ -62,25 +64,64 @@ type migrateView struct {
 
 // handleMigrate answers POST /session/migrate: copy one page of the
 // sessions of the store's fallback_store into the store (store.CopyPage),
-// starting at cursor, and return what it did and the next cursor.
+// starting at cursor, and return what it did and the next cursor. The
+// fallback_store may be any handler's on the store, not only the first's;
+// handlers that fall back to several stores are migrated from each in
+// turn, the cursor then naming which one (migrateCursor).
 func (a *AdminAPI) handleMigrate(w http.ResponseWriter, r *http.Request) error {
-	h, q, limit, err := pageRequest(w, r, http.MethodPost)
+	s, q, limit, err := pageRequest(w, r, http.MethodPost)
 	if err != nil {
 		return err
 	}
-	if h.fallback == nil {
-		return badRequest(fmt.Errorf("store %s has no fallback_store to migrate from: configure the store to move to with fallback_store naming the one to move from, and reload", h.storeName))
+	if len(s.fallbacks) == 0 {
+		return badRequest(fmt.Errorf("store %s has no fallback_store to migrate from: configure the store to move to with fallback_store naming the one to move from, and reload", s.name))
 	}
-	stats, next, err := store.CopyPage(r.Context(), h.fallback.Old, h.fallback.New, q.Get("cursor"), limit, clock.Now())
+	i, cursor, ok := parseMigrateCursor(q.Get("cursor"), len(s.fallbacks))
+	if !ok {
+		return badRequest(fmt.Errorf("cursor %q: pass back the next_cursor of the previous page, or none for the first page", q.Get("cursor")))
+	}
+	from := s.fallbacks[i]
+	stats, next, err := store.CopyPage(r.Context(), from.old, s.base, cursor, limit, clock.Now())
 	if errors.Is(err, store.ErrBadCursor) {
 		return badRequest(fmt.Errorf("cursor %q: pass back the next_cursor of the previous page, or none for the first page", q.Get("cursor")))
 	}
 	if err != nil {
-		return storeFailure(fmt.Errorf("migrating from %s to %s: %v", h.fallbackName, h.storeName, err))
+		return storeFailure(fmt.Errorf("migrating from %s to %s: %v", from.name, s.name, err))
 	}
 	a.logger.Info("sessions migrated through the admin API",
-		zap.String("from", h.fallbackName), zap.String("to", h.storeName),
+		zap.String("from", from.name), zap.String("to", s.name),
 		zap.Int("copied", stats.Copied), zap.Int("unchanged", stats.Unchanged),
 		zap.Int("newer", stats.Newer), zap.Int("ended", stats.Ended))
-	return writeJSON(w, migrateView{CopyStats: stats, From: h.fallbackName, To: h.storeName, NextCursor: next})
+	return writeJSON(w, migrateView{CopyStats: stats, From: from.name, To: s.name, NextCursor: migrateCursor(i, next, len(s.fallbacks))})
+}
+
+// migrateCursor is the cursor of migrate's next page, after a page of the
+// i-th of n fallback stores whose own next cursor is next: that cursor as
+// it is when there is one fallback store; with several, prefixed with the
+// number of the store it is of, "1/...", and "" only after the last
+// store's last page.
+func migrateCursor(i int, next string, n int) string {
+	switch {
+	case n == 1:
+		return next
+	case next != "":
+		return strconv.Itoa(i) + "/" + next
+	case i+1 < n:
+		return strconv.Itoa(i+1) + "/"
+	}
+	return ""
+}
+
+// parseMigrateCursor reads a cursor migrateCursor made for n fallback
+// stores: the number of the store and its own cursor.
+func parseMigrateCursor(cursor string, n int) (i int, own string, ok bool) {
+	if n == 1 || cursor == "" {
+		return 0, cursor, true
+	}
+	num, own, found := strings.Cut(cursor, "/")
+	i, err := strconv.Atoi(num)
+	if !found || err != nil || i < 0 || i >= n {
+		return 0, "", false
+	}
+	return i, own, true
 }

@@ -41,3 +41,42 @@ func TestFallbackStoreIsNotTheStore(t *testing.T) {
 		t.Fatalf("error %v, want fallback_store refused", err)
 	}
 }
+
+// TestMigrateCursor pages through the fallback stores of a store in turn:
+// with one, the cursor is that store's own; with several, it names the
+// store it is of, and ends after the last store's last page.
+func TestMigrateCursor(t *testing.T) {
+	cases := []struct {
+		name    string
+		i       int
+		next    string
+		n       int
+		want    string
+		wantI   int
+		wantOwn string
+	}{
+		{"one store, a page follows", 0, "abc", 1, "abc", 0, "abc"},
+		{"one store, the last page", 0, "", 1, "", 0, ""},
+		{"first of two, a page follows", 0, "abc", 2, "0/abc", 0, "abc"},
+		{"first of two, its last page", 0, "", 2, "1/", 1, ""},
+		{"second of two, a page follows", 1, "001:ab/c", 2, "1/001:ab/c", 1, "001:ab/c"},
+		{"second of two, its last page", 1, "", 2, "", 0, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got := migrateCursor(tc.i, tc.next, tc.n)
+			if got != tc.want {
+				t.Fatalf("cursor %q, want %q", got, tc.want)
+			}
+			i, own, ok := parseMigrateCursor(got, tc.n)
+			if !ok || i != tc.wantI || own != tc.wantOwn {
+				t.Fatalf("cursor %q reads as store %d, cursor %q, %v; want store %d, cursor %q", got, i, own, ok, tc.wantI, tc.wantOwn)
+			}
+		})
+	}
+	for _, bad := range []string{"abc", "2/abc", "-1/abc", "x/abc"} {
+		if _, _, ok := parseMigrateCursor(bad, 2); ok {
+			t.Errorf("cursor %q of two stores read as good", bad)
+		}
+	}
+}

@@ -203,6 +203,10 @@ type Handler struct {
 
 	store     store.Store
 	storeName string // e.g. "bolt:/var/lib/caddy/session/sessions.db", for the admin API
+	// base is the store itself, before fallback_store, on_store_error
+	// stale and seal_values wrap it into store: what the admin API wraps
+	// anew with the wrappers of every handler on it (admin_store.go).
+	base store.Store
 	// fallback is the store behind fallback_store, and fallbackName its
 	// name; nil and "" without one.
 	fallback     *store.Fallback
@@ -425,7 +429,8 @@ func (h *Handler) provisionStore(ctx caddy.Context) error {
 	}
 	h.backend = provider.(caddy.Module).CaddyModule().ID.Name()
 	h.storeName = provider.StoreName()
-	h.store = newInstrumented(provider.SessionStore(), h.backend)
+	h.base = newInstrumented(provider.SessionStore(), h.backend)
+	h.store = h.base
 	return nil
 }
 

@@ -134,7 +134,7 @@ func (s *requestState) endRevoked(rv *revocation) error {
 // would be.
 func (s *requestState) deleteOfUser(hash session.Hash, user string, unseen bool) error {
 	h := s.handler
-	return h.deleteFollowing(s.request.Context(), hash, s.now, func(rec *session.Record) bool {
+	return deleteFollowing(s.request.Context(), h.store, h.timeouts, hash, s.now, func(rec *session.Record) bool {
 		if rec.Realm != "" && rec.Realm != h.realm {
 			return false
 		}
@@ -145,21 +145,21 @@ func (s *requestState) deleteOfUser(hash session.Hash, user string, unseen bool)
 	})
 }
 
-// deleteFollowing ends the session under hash or, if it has been given a
-// new ID since (a forward record is under hash), its successor, a few
-// hops at most, as long as follow accepts the successor. It returns
-// store.ErrNotFound when none of them is there any more, or the successor
-// is not one to end.
-func (h *Handler) deleteFollowing(ctx context.Context, hash session.Hash, now time.Time, follow func(*session.Record) bool) error {
+// deleteFollowing ends the session under hash in st or, if it has been
+// given a new ID since (a forward record is under hash), its successor, a
+// few hops at most, as long as it is live by the timeouts t and follow
+// accepts it. It returns store.ErrNotFound when none of them is there any
+// more, or the successor is not one to end.
+func deleteFollowing(ctx context.Context, st store.Store, t session.Timeouts, hash session.Hash, now time.Time, follow func(*session.Record) bool) error {
 	// The forward record and the successor are read past any cache: a
 	// cached copy from before the renewal would hide them.
 	ctx = store.Fresh(ctx)
 	for hop := 0; ; hop++ {
-		err := h.store.Delete(ctx, hash)
+		err := st.Delete(ctx, hash)
 		if !errors.Is(err, store.ErrNotFound) || hop == store.MaxHops {
 			return err
 		}
-		fwd, lerr := h.store.Load(ctx, hash, now, h.timeouts)
+		fwd, lerr := st.Load(ctx, hash, now, t)
 		switch {
 		case errors.Is(lerr, store.ErrNotFound):
 			return err
@@ -169,7 +169,7 @@ func (h *Handler) deleteFollowing(ctx context.Context, hash session.Hash, now ti
 			return err
 		}
 		next := *fwd.Successor
-		rec, lerr := h.store.Load(ctx, next, now, h.timeouts)
+		rec, lerr := st.Load(ctx, next, now, t)
 		switch {
 		case errors.Is(lerr, store.ErrNotFound):
 			return err

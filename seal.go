@@ -56,7 +56,7 @@ func (h *Handler) provisionSeal(ctx caddy.Context) error {
 	if h.sealIndex, err = session.NewIndexKey(secret); err != nil {
 		return fmt.Errorf("seal_values: index_key: %v", err)
 	}
-	h.store = sealedIndex{Store: h.store, index: h.sealIndex}
+	h.store = sealedIndex{Store: h.store, keys: []*session.IndexKey{h.sealIndex}}
 	return nil
 }
 
@@ -179,14 +179,24 @@ func (h *Handler) holdsIdentity(rec *session.Record, user string) bool {
 // sealing, until their next write seals them).
 type sealedIndex struct {
 	store.Store
-	index *session.IndexKey
+	// keys are the index keys whose keyed hashes are looked under: the
+	// handler's own, or, in the admin API's view of a store (liveStore),
+	// the distinct keys of all its handlers, which may each have their
+	// own index_key.
+	keys []*session.IndexKey
 }
 
-// DeleteByIdentity implements store.Store.
+// DeleteByIdentity implements store.Store. A session is indexed under one
+// of the names looked under and removed by the first look that finds it,
+// so the counts add up to the sessions removed.
 func (s sealedIndex) DeleteByIdentity(ctx context.Context, realm, key, value string) (int, error) {
-	n, err := s.Store.DeleteByIdentity(ctx, realm, key, s.index.Tag(key, value))
-	if err != nil {
-		return n, err
+	n := 0
+	for _, x := range s.keys {
+		sealed, err := s.Store.DeleteByIdentity(ctx, realm, key, x.Tag(key, value))
+		n += sealed
+		if err != nil {
+			return n, err
+		}
 	}
 	plain, err := s.Store.DeleteByIdentity(ctx, realm, key, value)
 	return n + plain, err
@@ -197,18 +207,26 @@ func (s sealedIndex) DeleteByIdentity(ctx context.Context, realm, key, value str
 // the identity it was found by; its other values are "" and its
 // User-Agent is not known.
 func (s sealedIndex) ListByIdentity(ctx context.Context, realm, key, value string, now time.Time) ([]store.Entry, error) {
-	sealed, err := s.Store.ListByIdentity(ctx, realm, key, s.index.Tag(key, value), now)
-	if err != nil {
-		return nil, err
+	var all []store.Entry
+	for _, x := range s.keys {
+		sealed, err := s.Store.ListByIdentity(ctx, realm, key, x.Tag(key, value), now)
+		if err != nil {
+			return nil, err
+		}
+		for i, e := range sealed {
+			sealed[i].Record = listedSealed(e.Record, key, value)
+		}
+		if all == nil {
+			all = sealed // one key, as a handler has: no copy
+		} else {
+			all = append(all, sealed...)
+		}
 	}
 	plain, err := s.Store.ListByIdentity(ctx, realm, key, value, now)
 	if err != nil {
 		return nil, err
 	}
-	for i, e := range sealed {
-		sealed[i].Record = listedSealed(e.Record, key, value)
-	}
-	all := append(sealed, plain...)
+	all = append(all, plain...)
 	slices.SortFunc(all, func(a, b store.Entry) int { return bytes.Compare(a.Hash[:], b.Hash[:]) })
 	all = slices.CompactFunc(all, func(a, b store.Entry) bool { return a.Hash == b.Hash })
 	return all[:min(len(all), store.MaxListByIdentity)], nil

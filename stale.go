@@ -26,8 +26,10 @@ import (
 // down, such a session is still served.
 //
 // It is shared by every handler of the store in the process, across
-// reloads (a caddy.UsagePool keyed by the store's name), so that the
-// admin API's revocations, made through any handler, reach them all.
+// reloads (a caddy.UsagePool keyed by the store's name), so that a
+// revocation made through any handler reaches them all, and so that the
+// admin API, which acts through the wrappers of all the handlers of the
+// store (liveStore), tombstones a session once for every one of them.
 type staleCopy struct {
 	mu sync.Mutex
 	// Two generations of each map, as touchFilter's: cur is filled, old

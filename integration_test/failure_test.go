@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddytest"
 
 	caddysession "github.com/caddy-session/caddy-session"
@@ -21,13 +22,22 @@ import (
 )
 
 // faultyStore is a real bolt store whose reads or writes the test can make
-// fail, as a full disk or a dead Redis would.
+// fail, as a full disk or a dead Redis would. Handlers that name one path
+// share its file, as those of the bolt store do.
 type faultyStore struct {
 	Path string `json:"path"`
 	db   *bolt.Store
 }
 
 var failReads, failWrites atomic.Bool
+
+// faultyFiles holds the open files of faulty stores, by path.
+var faultyFiles = caddy.NewUsagePool()
+
+// faultyFile lets a bolt store live in faultyFiles.
+type faultyFile struct{ *bolt.Store }
+
+func (f faultyFile) Destruct() error { return f.Close() }
 
 var errInjected = errors.New("injected store failure")
 
@@ -43,12 +53,22 @@ func (faultyStore) CaddyModule() caddy.ModuleInfo {
 }
 
 func (f *faultyStore) Provision(caddy.Context) error {
-	db, err := bolt.Open(f.Path, bolt.Options{})
-	f.db = db
+	val, _, err := faultyFiles.LoadOrNew(f.Path, func() (caddy.Destructor, error) {
+		db, err := bolt.Open(f.Path, bolt.Options{})
+		return faultyFile{db}, err
+	})
+	if err != nil {
+		return err
+	}
+	f.db = val.(faultyFile).Store
+	return nil
+}
+
+func (f *faultyStore) Cleanup() error {
+	_, err := faultyFiles.Delete(f.Path)
 	return err
 }
 
-func (f *faultyStore) Cleanup() error            { return f.db.Close() }
 func (f *faultyStore) SessionStore() store.Store { return faultyWrapper{f.db} }
 func (f *faultyStore) StoreName() string         { return "faulty:" + f.Path }
 
@@ -68,7 +88,23 @@ func (w faultyWrapper) Update(ctx context.Context, u store.Update) (store.Result
 	return w.Store.Update(ctx, u)
 }
 
-var _ caddysession.StoreProvider = (*faultyStore)(nil)
+// UnmarshalCaddyfile reads `store faulty <path>`.
+func (f *faultyStore) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // "faulty"
+	if !d.NextArg() {
+		return d.ArgErr()
+	}
+	f.Path = d.Val()
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	return nil
+}
+
+var (
+	_ caddysession.StoreProvider = (*faultyStore)(nil)
+	_ caddyfile.Unmarshaler      = (*faultyStore)(nil)
+)
 
 func TestStoreFailuresAreNeverSilent(t *testing.T) {
 	up := startUpstream(t)

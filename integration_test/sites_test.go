@@ -80,13 +80,20 @@ func (m *multiSite) get(site, path, cookie string, commands ...string) (*http.Re
 // login sets keys on a site and returns the cookie that holds the session.
 func (m *multiSite) login(site, cookieName string, commands ...string) string {
 	m.t.Helper()
-	res, _ := m.get(site, "/", "", commands...)
+	return m.loginAt(site, "/", "", cookieName, commands...)
+}
+
+// loginAt is login on a path of the site, with a cookie already held
+// ("" for none): the cookie the response sets.
+func (m *multiSite) loginAt(site, path, cookie, cookieName string, commands ...string) string {
+	m.t.Helper()
+	res, _ := m.get(site, path, cookie, commands...)
 	for _, c := range res.Cookies() {
 		if c.Name == cookieName {
 			return c.Name + "=" + c.Value
 		}
 	}
-	m.t.Fatalf("%s issued no %s cookie", site, cookieName)
+	m.t.Fatalf("%s%s issued no %s cookie", site, path, cookieName)
 	return ""
 }
 

@@ -236,6 +236,13 @@ func (x *IndexKey) Tag(key, value string) string {
 	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }
 
+// Equal reports whether x and y make the same keyed hashes: handlers that
+// read their index secret from one place (Caddy's storage, one variable)
+// each hold a key of their own.
+func (x *IndexKey) Equal(y *IndexKey) bool {
+	return hmac.Equal(x.secret, y.secret)
+}
+
 // IdentityValue is the value of the identity key in rec, held in either
 // spelling of '_' and '-' (LookupKey): the config names the key one way,
 // and the app may set it the other way, which is the same key to the

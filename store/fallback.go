@@ -189,7 +189,7 @@ func (f *Fallback) listOld(ctx context.Context, cursor string, limit int, now ti
 	}
 	kept := entries[:0]
 	for _, e := range entries {
-		_, err := f.New.Load(ctx, e.Hash, now, storedDeadlines)
+		_, err := f.New.Load(ctx, e.Hash, now, StoredDeadlines)
 		switch {
 		case errors.Is(err, ErrNotFound):
 			kept = append(kept, e)

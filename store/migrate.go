@@ -23,9 +23,11 @@ import (
 // is seen by it; one that removes it after has the new store to remove it
 // from next, copy included. Neither store keeps a tombstone.
 
-// storedDeadlines judges a record by its stored deadlines alone, as a
-// store that does not know the configuration's timeouts must.
-var storedDeadlines = session.Timeouts{
+// StoredDeadlines judges a record by its stored deadlines alone, as a
+// store that does not know the configuration's timeouts must, and as the
+// admin API loads one before it judges it by the timeouts of the handlers
+// of its realm.
+var StoredDeadlines = session.Timeouts{
 	Idle: 1 << 62, Absolute: 1 << 62, RememberIdle: 1 << 62, RememberAbsolute: 1 << 62,
 }
 
@@ -104,7 +106,7 @@ func copyEntries(ctx context.Context, from, to Store, entries []Entry, now time.
 
 // endedIn reports whether from no longer holds a live session under hash.
 func endedIn(ctx context.Context, from Store, hash session.Hash, now time.Time) (bool, error) {
-	rec, err := from.Load(ctx, hash, now, storedDeadlines)
+	rec, err := from.Load(ctx, hash, now, StoredDeadlines)
 	switch {
 	case errors.Is(err, ErrNotFound):
 		return true, nil
