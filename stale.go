@@ -39,19 +39,32 @@ type staleCopy struct {
 	cur, old staleGeneration
 	rotated  time.Time
 	within   time.Duration // the longest duration of the handlers that share it
+	// seq counts the tombstones ever made, so that a read can tell one
+	// made after it began from one made before (reading).
+	seq uint64
+}
+
+// tombstone is when a session, or a user's sessions, ended: at, the time
+// of the request that ended it, and seq, its place among the copy's
+// tombstones.
+type tombstone struct {
+	at  time.Time
+	seq uint64
 }
 
 // staleGeneration is one generation of a staleCopy.
 type staleGeneration struct {
 	records map[session.Hash]staleRecord
-	ended   map[session.Hash]time.Time // tombstones of sessions, by when they ended
-	users   map[staleUser]time.Time    // tombstones of every session of a user, in any realm
+	ended   map[session.Hash]tombstone // tombstones of sessions
+	users   map[staleUser]tombstone    // tombstones of every session of a user, in any realm
 }
 
-// staleRecord is a session as a load or a write left it, and when.
+// staleRecord is a session as a load or a write left it, when, and
+// the copy's seq when that read or write began.
 type staleRecord struct {
-	rec *session.Record
-	at  time.Time
+	rec  *session.Record
+	at   time.Time
+	read uint64
 }
 
 // staleUser names the sessions of one user, as DeleteByIdentity does but
@@ -71,8 +84,8 @@ const maxStaleTombstones = 1 << 16
 func newGeneration() staleGeneration {
 	return staleGeneration{
 		records: map[session.Hash]staleRecord{},
-		ended:   map[session.Hash]time.Time{},
-		users:   map[staleUser]time.Time{},
+		ended:   map[session.Hash]tombstone{},
+		users:   map[staleUser]tombstone{},
 	}
 }
 
@@ -109,16 +122,28 @@ func (c *staleCopy) rotate(now time.Time) {
 }
 
 // keep records rec as the session under hash at now, unless it ended.
-func (c *staleCopy) keep(hash session.Hash, rec *session.Record, identity string, now time.Time) {
+func (c *staleCopy) keep(hash session.Hash, rec *session.Record, identity string, now time.Time, read uint64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.rotate(now)
-	// A tombstone since now is a logout that came after the read, by
-	// another request: its copy must not come back.
-	if c.endedSince(hash, rec, identity, now) || len(c.cur.records) >= maxStaleRecords {
+	// A tombstone since now, or made since the read began, is a logout by
+	// another request that the read may have come before: its copy must
+	// not come back.
+	if c.endedSince(hash, rec, identity, now, read) || len(c.cur.records) >= maxStaleRecords {
 		return
 	}
-	c.cur.records[hash] = staleRecord{rec: rec, at: now}
+	c.cur.records[hash] = staleRecord{rec: rec, at: now, read: read}
+}
+
+// reading returns what a read or write of the store that begins now
+// passes to keep: the count of tombstones so far. A request that started
+// before another's, and ended the session while that one's read was on
+// its way, stamps its tombstone with the earlier time; the count still
+// says it came after the read began.
+func (c *staleCopy) reading() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.seq
 }
 
 // get returns the copy of the session under hash if it was read or
@@ -133,21 +158,23 @@ func (c *staleCopy) get(hash session.Hash, identity string, t session.Timeouts, 
 	}
 	switch {
 	case !ok, now.Sub(kept.at) > within, t.Expired(kept.rec, now),
-		c.endedSince(hash, kept.rec, identity, kept.at):
+		c.endedSince(hash, kept.rec, identity, kept.at, kept.read):
 		return nil, false
 	}
 	return kept.rec, true
 }
 
 // endedSince reports whether a tombstone says the session under hash, or
-// every session of its user, ended at or after since; c.mu is held.
-func (c *staleCopy) endedSince(hash session.Hash, rec *session.Record, identity string, since time.Time) bool {
+// every session of its user, ended at or after since, or after a read
+// that began when the copy's seq was read; c.mu is held.
+func (c *staleCopy) endedSince(hash session.Hash, rec *session.Record, identity string, since time.Time, read uint64) bool {
+	after := func(t tombstone) bool { return !t.at.Before(since) || t.seq > read }
 	for _, g := range []*staleGeneration{&c.cur, &c.old} {
-		if at, ok := g.ended[hash]; ok && !at.Before(since) {
+		if t, ok := g.ended[hash]; ok && after(t) {
 			return true
 		}
 		if value, ok := rec.IndexedIdentity(identity); ok {
-			if at, ok := g.users[staleUser{identity, value}]; ok && !at.Before(since) {
+			if t, ok := g.users[staleUser{identity, value}]; ok && after(t) {
 				return true
 			}
 		}
@@ -160,7 +187,7 @@ func (c *staleCopy) ended(hash session.Hash, now time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.rotate(now)
-	c.tombstone(func(g *staleGeneration) { g.ended[hash] = now }, len(c.cur.ended))
+	c.tombstone(func(g *staleGeneration, t tombstone) { g.ended[hash] = t }, now, len(c.cur.ended))
 	delete(c.cur.records, hash)
 	delete(c.old.records, hash)
 }
@@ -170,17 +197,18 @@ func (c *staleCopy) endedUser(u staleUser, now time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.rotate(now)
-	c.tombstone(func(g *staleGeneration) { g.users[u] = now }, len(c.cur.users))
+	c.tombstone(func(g *staleGeneration, t tombstone) { g.users[u] = t }, now, len(c.cur.users))
 }
 
 // tombstone adds one with add, or, when the generation holds too many,
 // forgets every session kept instead; c.mu is held.
-func (c *staleCopy) tombstone(add func(*staleGeneration), held int) {
+func (c *staleCopy) tombstone(add func(*staleGeneration, tombstone), now time.Time, held int) {
+	c.seq++
 	if held >= maxStaleTombstones {
 		c.cur, c.old = newGeneration(), newGeneration()
 		return
 	}
-	add(&c.cur)
+	add(&c.cur, tombstone{at: now, seq: c.seq})
 }
 
 // staleStore keeps a staleCopy up to date with what the handler's store
@@ -195,17 +223,19 @@ type staleStore struct {
 }
 
 func (s *staleStore) Load(ctx context.Context, hash session.Hash, now time.Time, t session.Timeouts) (*session.Record, error) {
+	read := s.copy.reading()
 	rec, err := s.Store.Load(ctx, hash, now, t)
 	switch {
 	case errors.Is(err, store.ErrNotFound), err == nil && rec.Forwarded():
 		s.copy.ended(hash, now)
 	case err == nil:
-		s.copy.keep(hash, rec, s.identity, now)
+		s.copy.keep(hash, rec, s.identity, now, read)
 	}
 	return rec, err
 }
 
 func (s *staleStore) Update(ctx context.Context, u store.Update) (store.Result, error) {
+	read := s.copy.reading()
 	res, err := s.Store.Update(ctx, u)
 	if u.HasHash && (errors.Is(err, store.ErrNotFound) || err == nil && (res.Record == nil || res.Hash != u.Hash)) {
 		s.copy.ended(u.Hash, u.Now) // ended, or moved to another ID
@@ -217,7 +247,7 @@ func (s *staleStore) Update(ctx context.Context, u store.Update) (store.Result, 
 		s.copy.ended(res.Acted, u.Now)
 	}
 	if err == nil && res.Record != nil {
-		s.copy.keep(res.Hash, res.Record, s.identity, u.Now)
+		s.copy.keep(res.Hash, res.Record, s.identity, u.Now, read)
 	}
 	return res, err
 }

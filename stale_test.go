@@ -27,56 +27,73 @@ func TestStaleCopy(t *testing.T) {
 		at    time.Duration // when alice's session is asked for, after base
 		want  bool
 	}{
-		{"read just now", func(c *staleCopy) { c.keep(alice, record("alice"), "user", base) }, time.Minute, true},
-		{"read exactly within ago", func(c *staleCopy) { c.keep(alice, record("alice"), "user", base) }, within, true},
-		{"read longer ago", func(c *staleCopy) { c.keep(alice, record("alice"), "user", base) }, within + time.Second, false},
-		{"never read", func(c *staleCopy) { c.keep(bob, record("bob"), "user", base) }, time.Minute, false},
+		{"read just now", func(c *staleCopy) { c.keep(alice, record("alice"), "user", base, c.reading()) }, time.Minute, true},
+		{"read exactly within ago", func(c *staleCopy) { c.keep(alice, record("alice"), "user", base, c.reading()) }, within, true},
+		{"read longer ago", func(c *staleCopy) { c.keep(alice, record("alice"), "user", base, c.reading()) }, within + time.Second, false},
+		{"never read", func(c *staleCopy) { c.keep(bob, record("bob"), "user", base, c.reading()) }, time.Minute, false},
 		{"ended after the read", func(c *staleCopy) {
-			c.keep(alice, record("alice"), "user", base)
+			c.keep(alice, record("alice"), "user", base, c.reading())
 			c.ended(alice, base.Add(time.Second))
 		}, time.Minute, false},
 		{"a read in flight kept after its end", func(c *staleCopy) {
 			c.ended(alice, base.Add(time.Second))
-			c.keep(alice, record("alice"), "user", base)
+			c.keep(alice, record("alice"), "user", base, c.reading())
+		}, time.Minute, false},
+		// A logout by a request that started before this read's, and whose
+		// end reached the store after the read did: its tombstone has the
+		// earlier time, yet came after the read began.
+		{"ended, by an earlier request, while the read was on its way", func(c *staleCopy) {
+			read := c.reading()
+			c.ended(alice, base.Add(-time.Second))
+			c.keep(alice, record("alice"), "user", base, read)
+		}, time.Minute, false},
+		{"the user's end, by an earlier request, while the read was on its way", func(c *staleCopy) {
+			read := c.reading()
+			c.endedUser(staleUser{"user", "alice"}, base.Add(-time.Second))
+			c.keep(alice, record("alice"), "user", base, read)
+		}, time.Minute, false},
+		{"the user's end, by an earlier request, after the copy was kept", func(c *staleCopy) {
+			c.keep(alice, record("alice"), "user", base, c.reading())
+			c.endedUser(staleUser{"user", "alice"}, base.Add(-time.Second))
 		}, time.Minute, false},
 		{"every session of the user ended", func(c *staleCopy) {
-			c.keep(alice, record("alice"), "user", base)
+			c.keep(alice, record("alice"), "user", base, c.reading())
 			c.endedUser(staleUser{"user", "alice"}, base.Add(time.Second))
 		}, time.Minute, false},
 		{"a read in flight kept after the user's end", func(c *staleCopy) {
 			c.endedUser(staleUser{"user", "alice"}, base.Add(time.Second))
-			c.keep(alice, record("alice"), "user", base)
+			c.keep(alice, record("alice"), "user", base, c.reading())
 		}, time.Minute, false},
 		{"a login after the user's end", func(c *staleCopy) {
 			c.endedUser(staleUser{"user", "alice"}, base)
-			c.keep(alice, record("alice"), "user", base.Add(time.Second))
+			c.keep(alice, record("alice"), "user", base.Add(time.Second), c.reading())
 		}, time.Minute, true},
 		{"every sealed session of the user ended, by the keyed hash", func(c *staleCopy) {
 			sealed := record("\x01sealed bytes")
 			sealed.Sealed = true
 			sealed.SetIdentityTag("tag-of-alice")
-			c.keep(alice, sealed, "user", base)
+			c.keep(alice, sealed, "user", base, c.reading())
 			c.endedUser(staleUser{"user", "tag-of-alice"}, base.Add(time.Second))
 		}, time.Minute, false},
 		{"another user ended", func(c *staleCopy) {
-			c.keep(alice, record("alice"), "user", base)
+			c.keep(alice, record("alice"), "user", base, c.reading())
 			c.endedUser(staleUser{"user", "bob"}, base.Add(time.Second))
 			c.ended(bob, base.Add(time.Second))
 		}, time.Minute, true},
 		{"expired by its idle deadline", func(c *staleCopy) {
 			rec := record("alice")
 			rec.IdleDeadline = base.Add(time.Minute)
-			c.keep(alice, rec, "user", base)
+			c.keep(alice, rec, "user", base, c.reading())
 		}, 2 * time.Minute, false},
 		{"a generation later", func(c *staleCopy) {
-			c.keep(alice, record("alice"), "user", base)
-			c.keep(bob, record("bob"), "user", base.Add(4*time.Minute))
-			c.keep(bob, record("bob"), "user", base.Add(5*time.Minute)) // rotates
+			c.keep(alice, record("alice"), "user", base, c.reading())
+			c.keep(bob, record("bob"), "user", base.Add(4*time.Minute), c.reading())
+			c.keep(bob, record("bob"), "user", base.Add(5*time.Minute), c.reading()) // rotates
 		}, 5 * time.Minute, true},
 		{"two generations later", func(c *staleCopy) {
-			c.keep(alice, record("alice"), "user", base)
-			c.keep(bob, record("bob"), "user", base.Add(5*time.Minute))
-			c.keep(bob, record("bob"), "user", base.Add(10*time.Minute))
+			c.keep(alice, record("alice"), "user", base, c.reading())
+			c.keep(bob, record("bob"), "user", base.Add(5*time.Minute), c.reading())
+			c.keep(bob, record("bob"), "user", base.Add(10*time.Minute), c.reading())
 		}, 4 * time.Minute, false},
 	}
 	for _, tc := range cases {
@@ -98,7 +115,7 @@ func TestStaleCopyBounded(t *testing.T) {
 	timeouts := session.Timeouts{Idle: time.Hour, Absolute: time.Hour, TouchInterval: time.Minute}
 	c := &staleCopy{cur: newGeneration(), old: newGeneration(), within: time.Hour, rotated: base}
 	alice := session.HashID("alice")
-	c.keep(alice, timeouts.NewRecord(base), "user", base)
+	c.keep(alice, timeouts.NewRecord(base), "user", base, c.reading())
 	for i := range maxStaleTombstones + 1 {
 		c.ended(session.HashID(fmt.Sprint("x", i)), base)
 	}
@@ -106,7 +123,7 @@ func TestStaleCopyBounded(t *testing.T) {
 		t.Fatal("the copy still serves a session after it dropped its tombstones")
 	}
 	for i := range maxStaleRecords + 10 {
-		c.keep(session.HashID(fmt.Sprint("y", i)), timeouts.NewRecord(base), "user", base)
+		c.keep(session.HashID(fmt.Sprint("y", i)), timeouts.NewRecord(base), "user", base, c.reading())
 	}
 	if n := len(c.cur.records); n > maxStaleRecords {
 		t.Fatalf("a generation holds %d sessions, more than %d", n, maxStaleRecords)
