@@ -252,12 +252,18 @@ func (s *staleStore) Update(ctx context.Context, u store.Update) (store.Result, 
 	return res, err
 }
 
+// Delete tombstones the session before the delete, since a delete that
+// failed may have happened, and again after it, so that a read that began
+// while it was on its way keeps no copy either.
 func (s *staleStore) Delete(ctx context.Context, hash session.Hash) error {
-	s.copy.ended(hash, s.now()) // before: a failed delete may have happened
+	s.copy.ended(hash, s.now())
+	defer s.copy.ended(hash, s.now())
 	return s.Store.Delete(ctx, hash)
 }
 
+// DeleteByIdentity tombstones the user before and after, as Delete does.
 func (s *staleStore) DeleteByIdentity(ctx context.Context, realm, key, value string) (int, error) {
 	s.copy.endedUser(staleUser{key, value}, s.now())
+	defer s.copy.endedUser(staleUser{key, value}, s.now())
 	return s.Store.DeleteByIdentity(ctx, realm, key, value)
 }
