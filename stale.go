@@ -257,13 +257,21 @@ func (s *staleStore) Update(ctx context.Context, u store.Update) (store.Result, 
 // while it was on its way keeps no copy either.
 func (s *staleStore) Delete(ctx context.Context, hash session.Hash) error {
 	s.copy.ended(hash, s.now())
-	defer s.copy.ended(hash, s.now())
+	defer func() { s.copy.ended(hash, s.now()) }()
 	return s.Store.Delete(ctx, hash)
 }
 
-// DeleteByIdentity tombstones the user before and after, as Delete does.
+// DeleteByIdentity tombstones the user before the store's call, so that
+// no copy of theirs is served while it runs (or after it failed, having
+// ended some sessions), and again after it, failed or not: a request that
+// read or renewed a session of the user while the call ran, after the
+// first tombstone and before the store ended that session, kept it in the
+// copy at a time the first tombstone does not cover. A login of the user
+// meanwhile is forgotten with them; forgetting more than was revoked is
+// safe.
 func (s *staleStore) DeleteByIdentity(ctx context.Context, realm, key, value string) (int, error) {
-	s.copy.endedUser(staleUser{key, value}, s.now())
-	defer s.copy.endedUser(staleUser{key, value}, s.now())
+	user := staleUser{key, value}
+	s.copy.endedUser(user, s.now())
+	defer func() { s.copy.endedUser(user, s.now()) }()
 	return s.Store.DeleteByIdentity(ctx, realm, key, value)
 }

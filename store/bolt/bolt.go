@@ -106,7 +106,8 @@ type Store struct {
 	onTouchError func(error)
 
 	// beforeWrite, a test's hook, is called inside the transaction of an
-	// Update, after store.Decide and before the writes it decided.
+	// Update, after store.Decide and before the writes it decided, and
+	// of a DeleteByIdentity, before each session it removes.
 	beforeWrite func()
 
 	stop      chan struct{} // closed by Close to end the sweeper
@@ -423,6 +424,9 @@ func (b txBuckets) revoke(prefix []byte, realm, key, value string) (int, error) 
 		for _, hash := range hashesUnder(b.sessions, suffix) {
 			switch owner(b.sessions.Get(hash[:]), realm, key, value) {
 			case ownedHere:
+				if b.beforeWrite != nil {
+					b.beforeWrite()
+				}
 				// Its removal deletes its entry.
 				if err := b.remove(hash); err != nil {
 					return n, err

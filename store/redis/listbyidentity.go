@@ -24,7 +24,8 @@ const identityBatch = 256
 // the identity. The record, not the index, says whose session it is: an
 // entry of another identity that shares the digest, or a stale one, lists
 // nothing, and is left for DeleteByIdentity and the bucket's writes to
-// drop.
+// drop. A session renewed since the bucket was read is listed under its
+// new ID (successor).
 func (s *Store) ListByIdentity(ctx context.Context, realm, key, value string, now time.Time) ([]store.Entry, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -44,10 +45,22 @@ func (s *Store) ListByIdentity(ctx context.Context, realm, key, value string, no
 	if err != nil {
 		return nil, err
 	}
+	if s.afterIndexRead != nil {
+		s.afterIndexRead()
+	}
+	// entries stay in hash order, without duplicates: a successor may be
+	// listed by its own entry too.
 	var entries []store.Entry
-	for len(hashes) > 0 && len(entries) < store.MaxListByIdentity {
+	add := func(h session.Hash, rec *session.Record) {
+		if i, found := slices.BinarySearchFunc(entries, h, entryByHash); !found {
+			entries = slices.Insert(entries, i, store.Entry{Hash: h, Record: rec})
+		}
+	}
+	var last session.Hash // the last candidate read
+	for len(hashes) > 0 && !full(entries, last) {
 		batch := hashes[:min(len(hashes), identityBatch)]
 		hashes = hashes[len(batch):]
+		last = batch[len(batch)-1]
 		cmds := make(rueidis.Commands, len(batch))
 		for i, h := range batch {
 			cmds[i] = client.B().Hgetall().Key(s.SessionKey(h)).Build()
@@ -57,12 +70,70 @@ func (s *Store) ListByIdentity(ctx context.Context, realm, key, value string, no
 			if err != nil {
 				return nil, redisError("listing the sessions of an identity", err)
 			}
-			if rec := listed(fields, realm, key, value, now); rec != nil && len(entries) < store.MaxListByIdentity {
-				entries = append(entries, store.Entry{Hash: batch[i], Record: rec})
+			h, next := batch[i], forwardedTo(fields)
+			var rec *session.Record
+			if next == nil {
+				rec = listed(fields, realm, key, value, now)
+			} else if h, rec, err = s.successor(ctx, client, *next, realm, key, value, now); err != nil {
+				return nil, err
+			}
+			if rec != nil {
+				add(h, rec)
 			}
 		}
 	}
-	return entries, nil
+	return entries[:min(len(entries), store.MaxListByIdentity)], nil
+}
+
+func entryByHash(e store.Entry, h session.Hash) int { return slices.Compare(e.Hash[:], h[:]) }
+
+// full reports whether entries hold store.MaxListByIdentity sessions
+// whose hashes are not after last, the last candidate read: the list is
+// then the first ones in hash order, as none of the candidates left can
+// come before them. Successors found through forward records may be after
+// last; they do not count.
+func full(entries []store.Entry, last session.Hash) bool {
+	i, found := slices.BinarySearchFunc(entries, last, entryByHash)
+	if found {
+		i++
+	}
+	return i >= store.MaxListByIdentity
+}
+
+// forwardedTo is the successor of the forward record of fields, nil if
+// they are not one (or too corrupt to say).
+func forwardedTo(fields map[string]string) *session.Hash {
+	if _, ok := fields[fieldNext]; !ok {
+		return nil
+	}
+	next, err := parseNext(fields)
+	if err != nil {
+		return nil
+	}
+	return next
+}
+
+// successor follows forward records from next, at most store.MaxHops of
+// them, as Update does, and returns the session it reaches if listed
+// would list it. A candidate whose entry the index held when it was read
+// has become a forward record: a renewal moved the session since, and
+// its successor, indexed after the read, is in no candidate list; leaving
+// it out would hide a live session of the user from the cap on sessions
+// and from the list of devices. It reads Redis, past the cache, as the
+// rest of the listing does.
+func (s *Store) successor(ctx context.Context, client rueidis.Client, next session.Hash, realm, key, value string, now time.Time) (session.Hash, *session.Record, error) {
+	for hop := 1; hop <= store.MaxHops; hop++ {
+		fields, err := client.Do(ctx, client.B().Hgetall().Key(s.SessionKey(next)).Build()).AsStrMap()
+		if err != nil {
+			return next, nil, redisError("listing the sessions of an identity", err)
+		}
+		onward := forwardedTo(fields)
+		if onward == nil {
+			return next, listed(fields, realm, key, value, now), nil
+		}
+		next = *onward
+	}
+	return next, nil, nil
 }
 
 // identityHashes returns the hashes of the index entries of the identity

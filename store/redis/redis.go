@@ -202,6 +202,10 @@ type Store struct {
 	// store.Decide and before the writes it decided, which are made only
 	// if the session is still as it was read.
 	beforeWrite func()
+	// afterIndexRead, a test's hook, is called in DeleteByIdentity and
+	// ListByIdentity after the read of the identity's index bucket and
+	// before the sessions it lists are read.
+	afterIndexRead func()
 }
 
 var _ store.Store = (*Store)(nil)

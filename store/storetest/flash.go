@@ -14,7 +14,9 @@ import (
 
 // Pause installs hook in s, a store that open returned, before any Update
 // runs: s calls it in every Update that writes, after store.Decide and
-// before the writes it decided, on the Update's goroutine. It reports
+// before the writes it decided, on the Update's goroutine, and in
+// DeleteByIdentity before it deletes each session it found, on its
+// caller's (a store may call it before other writes too). It reports
 // whether another Update of the same session can run to its end while one
 // is stopped there: true for a store that reads, then writes only if the
 // session is still as it read it (Redis), false for one whose read and
