@@ -734,8 +734,10 @@ func TestAppServerCommands(t *testing.T) {
 	const express = "express"
 	wsgi := []string{"gunicorn", "waitress"}
 	rows := []appCommandRow{
-		{name: "a login sets the user and issues a cookie", path: emitPath("", "X-Session-Set-User:alice"),
-			after: map[string]string{"user": "alice"}, rotated: true},
+		{name: "a login sets the user and issues a cookie that no cache keeps", path: emitPath("", "X-Session-Set-User:alice", "Cache-Control:public, max-age=600"),
+			after: map[string]string{"user": "alice"}, rotated: true, header: [2]string{"Cache-Control", "no-store"}},
+		{name: "a login on a 304 (a final response)", path: appPath("/emit", "status", "304", "h", "X-Session-Set-User:alice"),
+			status: 304, after: map[string]string{"user": "alice"}, rotated: true},
 		{name: "a login answered with a 303 redirect", path: appPath("/emit", "status", "303", "h", "Location:/", "h", "X-Session-Set-User:alice"),
 			status: 303, after: map[string]string{"user": "alice"}, rotated: true, header: [2]string{"Location", "/"}},
 		{name: "a login answering HEAD", method: http.MethodHead, path: emitPath("", "X-Session-Set-User:alice"),
