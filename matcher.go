@@ -92,7 +92,7 @@ func (m MatchSession) MatchWithError(r *http.Request) (bool, error) {
 	if s.record == nil {
 		return false, nil
 	}
-	v, ok := s.record.Values[m.Key]
+	_, v, ok := session.LookupKey(s.record.Values, m.Key) // either spelling: one key
 	if !ok {
 		return false, nil
 	}
