@@ -2,6 +2,7 @@ package session
 
 import (
 	"fmt"
+	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -241,15 +242,70 @@ func (c *Cookie) Validate() error {
 	if c.Partitioned && c.Secure != SecureAlways {
 		return fmt.Errorf("cookie partitioned needs secure always: browsers drop Partitioned cookies without Secure")
 	}
-	if strings.HasPrefix(c.Name, "__Host-") {
+	if c.Domain != "" && !validCookieDomain(c.Domain) {
+		return fmt.Errorf("cookie domain %q is not a domain name a browser takes: give the host name alone (example.com), without a port or wildcard", c.Domain)
+	}
+	if !validCookiePath(c.Path) {
+		return fmt.Errorf("cookie path %q: give a path that starts with / and holds no ';' or control characters", c.Path)
+	}
+	// Browsers apply the prefixes in any case (RFC 6265bis, 4.1.3).
+	if hasPrefixFold(c.Name, "__Host-") {
 		if c.Secure != SecureAlways || c.Path != "/" || c.Domain != "" {
 			return fmt.Errorf("cookie %q: the __Host- prefix needs secure always, path / and no domain", c.Name)
 		}
 	}
-	if strings.HasPrefix(c.Name, "__Secure-") && c.Secure != SecureAlways {
+	if hasPrefixFold(c.Name, "__Secure-") && c.Secure != SecureAlways {
 		return fmt.Errorf("cookie %q: the __Secure- prefix needs secure always", c.Name)
 	}
 	return nil
+}
+
+func hasPrefixFold(s, prefix string) bool {
+	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
+}
+
+// validCookieDomain reports whether net/http writes d as the cookie's
+// Domain, which it otherwise drops (the cookie becomes host-only): a host
+// name of letters, digits, '-' and '_' in dot-separated labels, a leading
+// dot allowed, or an IPv4 address.
+func validCookieDomain(d string) bool {
+	d = strings.TrimPrefix(d, ".")
+	if ip := net.ParseIP(d); ip != nil {
+		return ip.To4() != nil && !strings.Contains(d, ":")
+	}
+	if d == "" || len(d) > 253 {
+		return false
+	}
+	for label := range strings.SplitSeq(d, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for i := 0; i < len(label); i++ {
+			b := label[i]
+			if !('a' <= b && b <= 'z' || 'A' <= b && b <= 'Z' || '0' <= b && b <= '9' || b == '-' || b == '_') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// validCookiePath reports whether a browser takes p as the cookie's Path
+// as written: "" (the default, /) or a path from the root, with nothing
+// net/http would cut out of it.
+func validCookiePath(p string) bool {
+	if p == "" {
+		return true
+	}
+	if p[0] != '/' {
+		return false
+	}
+	for i := 0; i < len(p); i++ {
+		if b := p[i]; b < 0x20 || b == 0x7f || b == ';' {
+			return false
+		}
+	}
+	return true
 }
 
 func validCookieName(name string) bool {
