@@ -272,3 +272,18 @@ func foldedTwin(values map[string]string, key string, deleted map[string]bool) (
 }
 
 func foldKey(k string) string { return strings.ReplaceAll(k, "_", "-") }
+
+// Twins returns two keys of values that are one key, differing only in
+// '_' and '-', if there are any: no response can set both (they would
+// share one header), so a record holding them did not come from one.
+func Twins(values map[string]string) (a, b string, found bool) {
+	seen := make(map[string]string, len(values))
+	for k := range values {
+		f := foldKey(k)
+		if other, ok := seen[f]; ok {
+			return min(k, other), max(k, other), true
+		}
+		seen[f] = k
+	}
+	return "", "", false
+}

@@ -161,6 +161,9 @@ func checkTimes(rec *session.Record, now time.Time) error {
 // checkPairs checks the keys and values of a session's values or flash
 // values.
 func checkPairs(what string, pairs map[string]string, lim session.Limits) error {
+	if a, b, twins := session.Twins(pairs); twins {
+		return fmt.Errorf("%ss %q and %q are one key (- and _ are one character in a header name); keep one", what, a, b)
+	}
 	for k, v := range pairs {
 		if err := checkKeyName(k); err != nil {
 			return fmt.Errorf("%s: %v", what, err)
