@@ -180,7 +180,12 @@ func (g *ErrorGuard) logError(r *http.Request) {
 		return
 	}
 	status, msg := http.StatusInternalServerError, err.Error()
-	fields := []zap.Field{zap.Object("request", caddyhttp.LoggableHTTPRequest{Request: r})}
+	// The request as the session handler left it carries what it forwarded
+	// to the app (values, tokens): logged, then, without the namespace.
+	logged := *r
+	logged.Header = r.Header.Clone()
+	g.protocol.Scrub(logged.Header)
+	fields := []zap.Field{zap.Object("request", caddyhttp.LoggableHTTPRequest{Request: &logged})}
 	if he, ok := errors.AsType[caddyhttp.HandlerError](err); ok {
 		status = he.StatusCode
 		if he.Err != nil {
