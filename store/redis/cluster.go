@@ -14,6 +14,9 @@ func (s *Store) writeCluster(ctx context.Context, c *change) error {
 	if _, err := s.run(ctx, index, 0); err != nil {
 		return redisError("indexing session "+c.subject(), err)
 	}
+	if s.afterIndexed != nil {
+		s.afterIndexed()
+	}
 	// 2: write the new key, before the old one goes.
 	target := newOps()
 	s.writeTarget(target, c)

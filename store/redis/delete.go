@@ -41,7 +41,9 @@ func (s *Store) Delete(ctx context.Context, hash session.Hash) error {
 // the identity and deletes each session whose entry has the identity's
 // digest and whose record says it still belongs to the identity; the
 // record, not the index, says whose session it is. Entries whose session
-// is gone or belongs to someone else now are removed. A session renewed
+// is gone (on Cluster: not yet, or no longer, there; those stay until
+// their bucket drops them) or belongs to someone else now are removed. A
+// session renewed
 // since the bucket was read is ended under its new ID (deleteIfOwned).
 func (s *Store) DeleteByIdentity(ctx context.Context, realm, key, value string) (int, error) {
 	if err := ctx.Err(); err != nil {
@@ -107,6 +109,14 @@ func (s *Store) deleteIfOwned(ctx context.Context, hash session.Hash, realm, key
 		_, err := s.modify(ctx, at, func(fields map[string]string) (*change, error) {
 			deleted, next = false, nil
 			if len(fields) == 0 {
+				if s.cluster {
+					// On Cluster a login indexes its session before it
+					// writes it (writeCluster), and nothing guards this
+					// removal against that write: the entry may be of a
+					// session about to be written, which would then be in
+					// no index. It stays until its bucket drops it.
+					return nil, nil
+				}
 				return &change{old: at, oldEntry: e}, nil // e, if any, is stale
 			}
 			rec, identity, err := decode(fields)

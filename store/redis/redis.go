@@ -206,6 +206,10 @@ type Store struct {
 	// ListByIdentity after the read of the identity's index bucket and
 	// before the sessions it lists are read.
 	afterIndexRead func()
+	// afterIndexed, a test's hook, is called in a Cluster write after its
+	// first step, which indexes the session, and before its second, which
+	// writes it.
+	afterIndexed func()
 }
 
 var _ store.Store = (*Store)(nil)
