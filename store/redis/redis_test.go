@@ -727,7 +727,20 @@ func TestStaleEntries(t *testing.T) {
 		if n, err := s.DeleteByIdentity(t.Context(), "", "user", "alice"); err != nil || n != 1 {
 			t.Fatalf("DeleteByIdentity = %d, %v; want 1", n, err)
 		}
-		if got := keys(t, s); len(got) != 0 {
+		got := keys(t, s)
+		if b.name == "cluster" {
+			// On Cluster the entry of a session not found stays until its
+			// bucket drops it (it may be a login's, indexed before it is
+			// written: TestDeleteByIdentityRacingALogin); readers skip it.
+			if len(got) != 1 || !strings.Contains(got[0], ":ix:") {
+				t.Fatalf("keys left: %q; want the index bucket of the gone session's entry", got)
+			}
+			if listed, err := s.ListByIdentity(t.Context(), "", "user", "alice", base); err != nil || len(listed) != 0 {
+				t.Fatalf("ListByIdentity after the revocation = %v, %v; want none", listed, err)
+			}
+			return
+		}
+		if len(got) != 0 {
 			t.Fatalf("keys left: %q", got)
 		}
 	})
