@@ -65,22 +65,7 @@ func revokeRacingRenewals(t *testing.T, s store.Store, pause Pause, users []stri
 	}()
 	<-stopped // the revocation has found the session and is about to delete it
 	renewing := make(chan []error, 1)
-	go func() {
-		// Each renewal presents the ID the one before issued, as the
-		// laptop's next request does.
-		var errs []error
-		for i, user := range users {
-			seen := "alice"
-			if i > 0 {
-				seen = users[i-1]
-			}
-			u := in(shop, hashes[i], seen, base.Add(time.Minute), &session.Patch{Renew: true, Set: map[string]string{"user": user}})
-			u.NewHash = ptr(hashes[i+1])
-			_, err := s.Update(context.Background(), u)
-			errs = append(errs, err)
-		}
-		renewing <- errs
-	}()
+	go func() { renewing <- renewInTurn(s, hashes, users) }()
 	var errs []error
 	if interleaves {
 		errs = <-renewing // while the revocation waits to delete
@@ -95,7 +80,36 @@ func revokeRacingRenewals(t *testing.T, s store.Store, pause Pause, users []stri
 	}
 
 	now := base.Add(time.Minute)
-	last, owner := hashes[len(hashes)-1], users[len(users)-1]
+	checkRevokeOutcome(t, s, interleaves, got.n, errs, hashes[len(hashes)-1], users[len(users)-1], now)
+	wantListed(t, s, shop, identity, "alice", now)
+	if n, err := s.DeleteByIdentity(t.Context(), shop, identity, "alice"); err != nil || n != 0 {
+		t.Errorf("revoking alice again: %d, %v; want none left to end", n, err)
+	}
+}
+
+// renewInTurn renews the session under hashes[0] to each next hash in
+// turn, giving it the users in order: each renewal presents the ID the
+// one before issued, as the laptop's next request does.
+func renewInTurn(s store.Store, hashes []session.Hash, users []string) []error {
+	var errs []error
+	for i, user := range users {
+		seen := "alice"
+		if i > 0 {
+			seen = users[i-1]
+		}
+		u := in(shop, hashes[i], seen, base.Add(time.Minute), &session.Patch{Renew: true, Set: map[string]string{"user": user}})
+		u.NewHash = ptr(hashes[i+1])
+		_, err := s.Update(context.Background(), u)
+		errs = append(errs, err)
+	}
+	return errs
+}
+
+// checkRevokeOutcome checks what the revocation, which ended n sessions,
+// and the renewals, which returned errs, left: the session under last,
+// the last renewal's, is owner's.
+func checkRevokeOutcome(t *testing.T, s store.Store, interleaves bool, n int, errs []error, last session.Hash, owner string, now time.Time) {
+	t.Helper()
 	switch {
 	case !interleaves:
 		// The revocation ended the session before the renewals read it.
@@ -104,8 +118,8 @@ func revokeRacingRenewals(t *testing.T, s store.Store, pause Pause, users []stri
 				t.Errorf("renewal %d of %d after the revocation: %v, want ErrNotFound", i+1, len(errs), err)
 			}
 		}
-		if got.n != 1 {
-			t.Errorf("the revocation ended %d sessions, want 1", got.n)
+		if n != 1 {
+			t.Errorf("the revocation ended %d sessions, want 1", n)
 		}
 		wantGone(t, s, last, now)
 	case owner == "alice":
@@ -114,11 +128,11 @@ func revokeRacingRenewals(t *testing.T, s store.Store, pause Pause, users []stri
 				t.Fatalf("renewal %d of %d while the revocation waited: %v", i+1, len(errs), err)
 			}
 		}
-		if got.n != 1 {
-			t.Errorf("the revocation ended %d sessions, want 1: the session its renewals moved to", got.n)
+		if n != 1 {
+			t.Errorf("the revocation ended %d sessions, want 1: the session its renewals moved to", n)
 		}
 		if rec, err := s.Load(t.Context(), last, now, timeouts); !errors.Is(err, store.ErrNotFound) {
-			t.Errorf("after revoking every session of alice, the session %d renewals moved hers to is still there: %+v, %v", len(users), rec, err)
+			t.Errorf("after revoking every session of alice, the session %d renewals moved hers to is still there: %+v, %v", len(errs), rec, err)
 		}
 	default:
 		for i, err := range errs {
@@ -128,15 +142,11 @@ func revokeRacingRenewals(t *testing.T, s store.Store, pause Pause, users []stri
 		}
 		// A login as someone else took the session over before the
 		// revocation deleted it: it is theirs now, not alice's to end.
-		if got.n != 0 {
-			t.Errorf("the revocation ended %d sessions, want none: alice's became %s's", got.n, owner)
+		if n != 0 {
+			t.Errorf("the revocation ended %d sessions, want none: alice's became %s's", n, owner)
 		}
 		if rec := load(t, s, last, now); rec.Values["user"] != owner {
 			t.Errorf("the session %s logged in to is %v", owner, rec.Values)
 		}
-	}
-	wantListed(t, s, shop, identity, "alice", now)
-	if n, err := s.DeleteByIdentity(t.Context(), shop, identity, "alice"); err != nil || n != 0 {
-		t.Errorf("revoking alice again: %d, %v; want none left to end", n, err)
 	}
 }
