@@ -1,8 +1,6 @@
 package integration_test
 
 import (
-	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -54,24 +52,11 @@ func TestNestedHandlerMakesItsOwnChecks(t *testing.T) {
 			reverse_proxy {up}`})
 			get := func(path, userAgent, cookie string, commands ...string) (*http.Response, string) {
 				t.Helper()
-				req, err := http.NewRequest(http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d%s", m.ports["s"], path), nil)
-				if err != nil {
-					t.Fatal(err)
-				}
-				req.Header.Set("User-Agent", userAgent)
+				h := http.Header{"User-Agent": {userAgent}}
 				if cookie != "" {
-					req.Header.Set("Cookie", cookie)
+					h.Set("Cookie", cookie)
 				}
-				for _, c := range commands {
-					req.Header.Add("Test-Header", c)
-				}
-				res, err := m.tester.Client.Do(req)
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer res.Body.Close()
-				body, _ := io.ReadAll(res.Body)
-				return res, string(body)
+				return m.send("s", http.MethodGet, path, h, commands...)
 			}
 			res, _ := get(tc.login, firefox, "", "X-Session-Set-User: admin")
 			var cookie string

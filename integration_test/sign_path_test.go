@@ -3,8 +3,6 @@ package integration_test
 import (
 	"encoding/base64"
 	"encoding/json"
-	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -36,44 +34,14 @@ func TestSignedTokenPathAsTheClientSentIt(t *testing.T) {
 				}
 				reverse_proxy {up}
 			}`})
-			send := func(method, path, cookie string, commands ...string) *http.Response {
-				t.Helper()
-				req, err := http.NewRequest(method, fmt.Sprintf("http://127.0.0.1:%d%s", m.ports["s"], path), nil)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if cookie != "" {
-					req.Header.Set("Cookie", cookie)
-				}
-				for _, c := range commands {
-					req.Header.Add("Test-Header", c)
-				}
-				res, err := m.tester.Client.Do(req)
-				if err != nil {
-					t.Fatal(err)
-				}
-				return res
-			}
-			login := send(http.MethodGet, tc.sent, "", "X-Session-Set-User: alice")
-			login.Body.Close()
-			var cookie string
-			for _, c := range login.Cookies() {
-				if c.Name == "sid" {
-					cookie = "sid=" + c.Value
-				}
-			}
-			if cookie == "" {
-				t.Fatal("the login issued no cookie")
-			}
+			cookie := m.loginAt("s", tc.sent, "", "sid", "X-Session-Set-User: alice")
 			method := tc.method
 			if method == "" {
 				method = http.MethodGet
 			}
-			res := send(method, tc.sent+"?x=1", cookie)
-			body, _ := io.ReadAll(res.Body)
-			res.Body.Close()
+			_, body := m.send("s", method, tc.sent+"?x=1", http.Header{"Cookie": {cookie}})
 			var seen struct{ Headers http.Header }
-			if err := json.Unmarshal(body, &seen); err != nil {
+			if err := json.Unmarshal([]byte(body), &seen); err != nil {
 				t.Fatalf("the app's answer %q: %v", body, err)
 			}
 			token := tokenOf(t, seen.Headers)

@@ -57,12 +57,23 @@ func (m *multiSite) expand(body string) string {
 // and returns the response and its body.
 func (m *multiSite) get(site, path, cookie string, commands ...string) (*http.Response, string) {
 	m.t.Helper()
-	req, err := http.NewRequest(http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d%s", m.ports[site], path), nil)
+	h := http.Header{}
+	if cookie != "" {
+		h.Set("Cookie", cookie)
+	}
+	return m.send(site, http.MethodGet, path, h, commands...)
+}
+
+// send sends a request of method to a site with the headers h and
+// upstream commands, and returns the response and its body.
+func (m *multiSite) send(site, method, path string, h http.Header, commands ...string) (*http.Response, string) {
+	m.t.Helper()
+	req, err := http.NewRequest(method, fmt.Sprintf("http://127.0.0.1:%d%s", m.ports[site], path), nil)
 	if err != nil {
 		m.t.Fatal(err)
 	}
-	if cookie != "" {
-		req.Header.Set("Cookie", cookie)
+	for name, values := range h {
+		req.Header[name] = values
 	}
 	for _, c := range commands {
 		req.Header.Add("Test-Header", c)
