@@ -136,15 +136,7 @@ php_admin_value[error_reporting] = 32767
 // stop ends php-fpm and its workers, then fails the test if PHP logged
 // anything, and shows the master's log if the test failed.
 func (fpm *phpFPM) stop(t *testing.T, p *os.Process, exited chan error) {
-	// The group is signalled while the master, its leader, is not yet
-	// reaped, so its ID names no other process.
-	_ = syscall.Kill(-p.Pid, syscall.SIGTERM)
-	select {
-	case <-exited:
-	case <-time.After(10 * time.Second):
-		_ = syscall.Kill(-p.Pid, syscall.SIGKILL)
-		<-exited
-	}
+	stopAppServer(p, exited)
 	if logged := readPHPFPMLog(fpm.phpErrors); logged != "" {
 		t.Errorf("PHP logged, running the snippets:\n%s", logged)
 	}
