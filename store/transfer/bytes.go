@@ -104,7 +104,7 @@ func decodeBytesForm(raw []byte) (string, error) {
 		return "", errors.New(`"base64" is not standard base64 as caddy session export writes it (padded with =, on one line)`)
 	}
 	if utf8.Valid(b) {
-		return "", fmt.Errorf(`it holds UTF-8 text, which is written as the JSON string %s: give each string in its one form`, mustQuote(string(b)))
+		return "", fmt.Errorf(`it holds UTF-8 text, which is written as the JSON string %s`, mustQuote(string(b)))
 	}
 	return string(b), nil
 }
