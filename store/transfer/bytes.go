@@ -56,7 +56,7 @@ func (b Bytes) MarshalJSON() ([]byte, error) {
 // it leaves a string.
 func (b *Bytes) UnmarshalJSON(raw []byte) error {
 	if err := checkText(raw); err != nil {
-		return &bytesError{raw: raw, err: err}
+		return newBytesError(raw, err)
 	}
 	switch {
 	case string(raw) == "null":
@@ -64,19 +64,19 @@ func (b *Bytes) UnmarshalJSON(raw []byte) error {
 	case raw[0] == '"':
 		var s string
 		if err := json.Unmarshal(raw, &s); err != nil {
-			return &bytesError{raw: raw, err: err}
+			return newBytesError(raw, err)
 		}
 		*b = Bytes(s)
 		return nil
 	case raw[0] == '{':
 		s, err := decodeBytesForm(raw)
 		if err != nil {
-			return &bytesError{raw: raw, err: err}
+			return newBytesError(raw, err)
 		}
 		*b = Bytes(s)
 		return nil
 	}
-	return &bytesError{raw: raw, err: errors.New(`a string is a JSON string, or {"base64": "..."} for bytes that are not UTF-8`)}
+	return newBytesError(raw, errors.New(`a string is a JSON string, or {"base64": "..."} for bytes that are not UTF-8`))
 }
 
 // decodeBytesForm reads {"base64": "..."}, exactly as MarshalJSON writes
@@ -116,6 +116,11 @@ type bytesError struct {
 	err error
 }
 
+// newBytesError keeps a copy of raw, which the decoder may reuse.
+func newBytesError(raw []byte, err error) *bytesError {
+	return &bytesError{raw: bytes.Clone(raw), err: err}
+}
+
 func (e *bytesError) Error() string { return fmt.Sprintf("%s: %v", shorten(e.raw), e.err) }
 func (e *bytesError) Unwrap() error { return e.err }
 
@@ -123,7 +128,8 @@ func (e *bytesError) Unwrap() error { return e.err }
 // encoding/json would read as other characters than it spells: bytes
 // that are not UTF-8, and a \u escape of half a surrogate pair, which it
 // reads as U+FFFD. A tool may write either for bytes that are not UTF-8
-// (Python's surrogateescape writes \udce9 for 0xE9); the form for them is
+// (Python's json writes \udce9 for a byte 0xE9 read with
+// surrogateescape); the form for them is
 // {"base64": "..."}. An escape occurs only within a string, so the text
 // need not be split into them.
 func checkText(raw []byte) error {
@@ -178,17 +184,18 @@ func hex4(b []byte) (rune, bool) {
 	return r, true
 }
 
-// shorten is raw for an error: at most 60 bytes of it.
+// shorten is raw for an error: at most 60 bytes of it, and U+FFFD for a
+// byte that is not UTF-8.
 func shorten(raw []byte) string {
 	const most = 60
 	if len(raw) <= most {
-		return string(raw)
+		return strings.ToValidUTF8(string(raw), "\uFFFD")
 	}
 	cut := most
 	for cut > 0 && !utf8.RuneStart(raw[cut]) {
 		cut--
 	}
-	return string(raw[:cut]) + "…"
+	return strings.ToValidUTF8(string(raw[:cut]), "\uFFFD") + "…"
 }
 
 // mustQuote is s as a JSON string.
