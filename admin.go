@@ -92,7 +92,12 @@ type storeView struct {
 }
 
 // sessionView is one session as the admin API shows it: never the ID,
-// only its hash; the values only when asked for.
+// only its hash; the values only when asked for. It is a view, for
+// people and scripts that read strings: a byte of a value or realm that
+// is not UTF-8 (obs-text, valid in a header) shows as U+FFFD, as
+// encoding/json writes it, rather than in another shape than the other
+// values. GET /session/export carries the exact bytes (store/transfer),
+// and an import reads only that.
 type sessionView struct {
 	Hash string `json:"hash"`
 	// Realm is the realm the session belongs to; "" for one stored before

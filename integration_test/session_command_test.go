@@ -16,6 +16,7 @@ import (
 
 	"github.com/caddy-session/caddy-session/internal/redistest"
 	"github.com/caddy-session/caddy-session/session"
+	"github.com/caddy-session/caddy-session/store/transfer"
 )
 
 // startCommandCaddy starts a Caddy process from the binary with the
@@ -432,7 +433,7 @@ func TestSessionImportRefused(t *testing.T) {
 		onlineOnly       bool
 	}{
 		{"not JSON", "{", "line 2", false},
-		{"newer format", spoiled(func(m map[string]any) { m["v"] = 3 }), "newer format", false},
+		{"newer format", spoiled(func(m map[string]any) { m["v"] = transfer.VersionBytes + 1 }), "newer format", false},
 		{"field in another case", strings.Replace(spoiled(func(map[string]any) {}), `"values"`, `"Values"`, 1), "case-sensitive", false},
 		{"field given twice", strings.Replace(spoiled(func(map[string]any) {}), `{`, `{"values":{"user":"alice"},`, 1), "given twice", false},
 		{"expired", spoiled(func(m map[string]any) { m["idle_deadline"] = "2001-01-01T00:00:00Z" }), "expired", false},

@@ -18,12 +18,15 @@ import (
 // the sealed bytes as values; a plain session is still written as version
 // 1. The import puts back exactly what was stored: the sealed bytes name
 // the session's hash, which the import keeps, so its ID opens them there.
+// The sealed fields are base64, which is UTF-8; a sealed session with
+// another string that is not (its realm) is a line of VersionBytes, with
+// "sealed": true.
 const VersionSealed = 2
 
 // sealedLine makes l, the line of the sealed record r, carry r's sealed
 // fields in base64.
 func sealedLine(l *Line, r *session.Record) {
-	l.V, l.Sealed, l.IdentityTag = VersionSealed, true, r.IdentityTag()
+	l.V, l.Sealed, l.IdentityTag = VersionSealed, true, Bytes(r.IdentityTag())
 	l.Values = encodeAll(r.Values)
 	if len(r.Flash) > 0 {
 		l.Flash = encodeAll(r.Flash)
@@ -31,36 +34,34 @@ func sealedLine(l *Line, r *session.Record) {
 	l.UserAgent, l.ClientNet = encode64(r.UserAgent), encode64(r.ClientNet)
 }
 
-func encode64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+func encode64(s string) Bytes { return Bytes(base64.StdEncoding.EncodeToString([]byte(s))) }
 
-func encodeAll(m map[string]string) map[string]string {
-	out := make(map[string]string, len(m))
+func encodeAll(m map[string]string) map[string]Bytes {
+	out := make(map[string]Bytes, len(m))
 	for k, v := range m {
 		out[k] = encode64(v)
 	}
 	return out
 }
 
-// sealedEntry is Entry for a line of version VersionSealed.
+// sealedEntry is Entry for a line with "sealed": true, whose version
+// checkVersion accepted.
 func (l Line) sealedEntry() (store.Entry, error) {
-	if l.V != VersionSealed || !l.Sealed {
-		return store.Entry{}, fmt.Errorf(`"v" %d with "sealed" %v: a sealed session is a line of version %d with "sealed": true`, l.V, l.Sealed, VersionSealed)
-	}
 	plain := l
-	plain.V, plain.Sealed, plain.IdentityTag = Version, false, ""
+	plain.Sealed, plain.IdentityTag = false, ""
 	var err error
-	decode := func(what, s string) string {
-		b, derr := base64.StdEncoding.DecodeString(s)
+	decode := func(what string, s Bytes) Bytes {
+		b, derr := base64.StdEncoding.DecodeString(string(s))
 		if derr != nil && err == nil {
 			err = fmt.Errorf("%s of a sealed session is not base64: %v", what, derr)
 		}
-		return string(b)
+		return Bytes(b)
 	}
-	decodeAll := func(what string, m map[string]string) map[string]string {
+	decodeAll := func(what string, m map[string]Bytes) map[string]Bytes {
 		if m == nil {
 			return nil
 		}
-		out := make(map[string]string, len(m))
+		out := make(map[string]Bytes, len(m))
 		for k, v := range m {
 			out[k] = decode(fmt.Sprintf("%s %q", what, k), v)
 		}
@@ -72,7 +73,7 @@ func (l Line) sealedEntry() (store.Entry, error) {
 	if err != nil {
 		return store.Entry{}, err
 	}
-	e, err := plain.Entry()
+	e, err := plain.plainEntry()
 	if err != nil {
 		return store.Entry{}, err
 	}
@@ -80,6 +81,6 @@ func (l Line) sealedEntry() (store.Entry, error) {
 		return store.Entry{}, errors.New(`"identity_tag" is missing: a sealed session indexed under an identity key is indexed by its tag`)
 	}
 	e.Record.Sealed = true
-	e.Record.SetIdentityTag(l.IdentityTag)
+	e.Record.SetIdentityTag(string(l.IdentityTag))
 	return e, nil
 }

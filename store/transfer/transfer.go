@@ -14,7 +14,10 @@
 // "v" is the version of the line format. A reader refuses a line of a
 // version it does not know rather than drop what it cannot read: a
 // later version may carry sessions in a sealed form, which this one
-// would import as empty.
+// would import as empty. A line is written in the lowest version that
+// carries it: 1 for a plain session, VersionSealed for one sealed at rest
+// (seal.go), and VersionBytes for one with a string that is not UTF-8
+// (bytes.go), such as {"cart":{"base64":"Y2Fm6Q=="}} for "caf\xe9".
 package transfer
 
 import (
@@ -48,29 +51,29 @@ type Line struct {
 	V    int    `json:"v"`
 	Hash string `json:"hash"`
 	// Realm is the session's realm, "" for one stored before realms.
-	Realm            string    `json:"realm"`
+	Realm            Bytes     `json:"realm"`
 	Created          time.Time `json:"created"`
 	LastSeen         time.Time `json:"last_seen"`
 	IdleDeadline     time.Time `json:"idle_deadline"`
 	AbsoluteDeadline time.Time `json:"absolute_deadline"`
 	Remembered       bool      `json:"remembered"`
 	// Flash holds the flash values not yet handed to the app.
-	Flash     map[string]string `json:"flash,omitempty"`
-	UserAgent string            `json:"user_agent,omitempty"`
+	Flash     map[string]Bytes `json:"flash,omitempty"`
+	UserAgent Bytes            `json:"user_agent,omitempty"`
 	// ClientNet is the network the session is bound to (bind ip).
-	ClientNet string `json:"client_net,omitempty"`
+	ClientNet Bytes `json:"client_net,omitempty"`
 	// Identity is the identity key the session is indexed under, for
 	// revocation by user and the list of devices; "" for none.
-	Identity string            `json:"identity,omitempty"`
-	Values   map[string]string `json:"values"`
+	Identity Bytes            `json:"identity,omitempty"`
+	Values   map[string]Bytes `json:"values"`
 	// Successor is set on a forward record only, which no export writes
 	// and every import refuses: it is read so that the refusal says so.
 	Successor string `json:"successor,omitempty"`
 	// Sealed marks a session whose values are sealed at rest (version
 	// VersionSealed; see seal.go), and IdentityTag is what it is indexed
 	// under then.
-	Sealed      bool   `json:"sealed,omitempty"`
-	IdentityTag string `json:"identity_tag,omitempty"`
+	Sealed      bool  `json:"sealed,omitempty"`
+	IdentityTag Bytes `json:"identity_tag,omitempty"`
 }
 
 // lineFields are the field names of Line, spelled exactly.
@@ -89,26 +92,29 @@ func Of(e store.Entry) Line {
 	l := Line{
 		V:                Version,
 		Hash:             e.Hash.String(),
-		Realm:            r.Realm,
+		Realm:            Bytes(r.Realm),
 		Created:          r.Created.UTC(),
 		LastSeen:         r.LastSeen.UTC(),
 		IdleDeadline:     r.IdleDeadline.UTC(),
 		AbsoluteDeadline: r.AbsoluteDeadline.UTC(),
 		Remembered:       r.Remembered,
-		Flash:            r.Flash,
-		UserAgent:        r.UserAgent,
-		ClientNet:        r.ClientNet,
-		Identity:         e.Identity,
-		Values:           r.Values,
+		Flash:            toBytes(r.Flash),
+		UserAgent:        Bytes(r.UserAgent),
+		ClientNet:        Bytes(r.ClientNet),
+		Identity:         Bytes(e.Identity),
+		Values:           toBytes(r.Values),
 	}
 	if l.Values == nil {
-		l.Values = map[string]string{}
+		l.Values = map[string]Bytes{}
 	}
 	if r.Successor != nil {
 		l.Successor = r.Successor.String()
 	}
 	if r.Sealed {
 		sealedLine(&l, r)
+	}
+	if l.notUTF8() != "" {
+		l.V = VersionBytes
 	}
 	return l
 }
@@ -117,16 +123,41 @@ func Of(e store.Entry) Line {
 // wrong with it as a line of the file. It checks the form only; whether
 // the session may be imported is store.CheckImport's to say.
 func (l Line) Entry() (store.Entry, error) {
+	if err := l.checkVersion(); err != nil {
+		return store.Entry{}, err
+	}
+	if l.Sealed {
+		return l.sealedEntry()
+	}
+	return l.plainEntry()
+}
+
+// checkVersion checks that l's version is one this package reads, and
+// that l is of it: sealed in a line of VersionSealed, a string that is
+// not UTF-8 in a line of VersionBytes.
+func (l Line) checkVersion() error {
 	switch {
 	case l.V == 0:
-		return store.Entry{}, errors.New(`"v" is missing: this is not a line of caddy session export`)
-	case l.V > VersionSealed:
-		return store.Entry{}, fmt.Errorf(`"v" is %d, a newer format than this Caddy reads (%d): import it with the caddy-session that exported it, or a newer one`, l.V, VersionSealed)
-	case l.V == VersionSealed || l.Sealed:
-		return l.sealedEntry()
-	case l.V != Version:
-		return store.Entry{}, fmt.Errorf(`"v" is %d: this Caddy reads version %d`, l.V, Version)
-	case l.Values == nil:
+		return errors.New(`"v" is missing: this is not a line of caddy session export`)
+	case l.V > VersionBytes:
+		return fmt.Errorf(`"v" is %d, a newer format than this Caddy reads (%d): import it with the caddy-session that exported it, or a newer one`, l.V, VersionBytes)
+	case l.V < Version:
+		return fmt.Errorf(`"v" is %d: this Caddy reads versions %d to %d`, l.V, Version, VersionBytes)
+	case l.V == VersionBytes:
+		return nil
+	case l.V == Version && l.Sealed, l.V == VersionSealed && !l.Sealed:
+		return fmt.Errorf(`"v" %d with "sealed" %v: a sealed session is a line of version %d with "sealed": true`, l.V, l.Sealed, VersionSealed)
+	}
+	if where := l.notUTF8(); where != "" {
+		return fmt.Errorf(`%s is {"base64": "..."}, bytes that are not UTF-8, which only a line of version %d carries: "v" is %d; make it %d`, where, VersionBytes, l.V, VersionBytes)
+	}
+	return nil
+}
+
+// plainEntry is Entry for a session that is not sealed, of a line whose
+// version checkVersion accepted.
+func (l Line) plainEntry() (store.Entry, error) {
+	if l.Values == nil {
 		return store.Entry{}, errors.New(`"values" is missing: give the session's keys, {} if it has none`)
 	}
 	h, err := session.ParseHash(l.Hash)
@@ -138,14 +169,14 @@ func (l Line) Entry() (store.Entry, error) {
 		LastSeen:         l.LastSeen,
 		IdleDeadline:     l.IdleDeadline,
 		AbsoluteDeadline: l.AbsoluteDeadline,
-		Values:           l.Values,
-		Realm:            l.Realm,
+		Values:           fromBytes(l.Values),
+		Realm:            string(l.Realm),
 		Remembered:       l.Remembered,
-		UserAgent:        l.UserAgent,
-		ClientNet:        l.ClientNet,
+		UserAgent:        string(l.UserAgent),
+		ClientNet:        string(l.ClientNet),
 	}
 	if len(l.Flash) > 0 {
-		rec.Flash = l.Flash
+		rec.Flash = fromBytes(l.Flash)
 	}
 	if l.Successor != "" {
 		next, err := session.ParseHash(l.Successor)
@@ -154,7 +185,7 @@ func (l Line) Entry() (store.Entry, error) {
 		}
 		rec.Successor = &next
 	}
-	return store.Entry{Hash: h, Record: rec, Identity: l.Identity}, nil
+	return store.Entry{Hash: h, Record: rec, Identity: string(l.Identity)}, nil
 }
 
 // Write writes e to w as one line.
@@ -239,10 +270,14 @@ func (r *Reader) readLine() ([]byte, error) {
 // Parse reads one line. Field names are case-sensitive and given once
 // each, and unknown ones are refused: encoding/json would match "Values"
 // to "values" and keep the last of two, and an import must plant what the
-// file says, read one way only.
+// file says, read one way only. So is text that encoding/json would read
+// as other characters than it spells (checkText).
 func Parse(raw []byte) (store.Entry, error) {
+	if err := checkText(raw); err != nil {
+		return store.Entry{}, err
+	}
 	if err := strictjson.CheckFieldNames(raw, lineFields, func(name string) error {
-		return fmt.Errorf("unknown field %q: this Caddy reads version %d of the format", name, Version)
+		return fmt.Errorf("unknown field %q: this Caddy reads versions %d to %d of the format", name, Version, VersionBytes)
 	}); err != nil {
 		return store.Entry{}, err
 	}
@@ -250,6 +285,10 @@ func Parse(raw []byte) (store.Entry, error) {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&l); err != nil {
+		var be *bytesError
+		if errors.As(err, &be) {
+			return store.Entry{}, fmt.Errorf("not a session as caddy session export writes it: %s: %v", fieldOf(raw, be.raw), be)
+		}
 		return store.Entry{}, fmt.Errorf("not a session as caddy session export writes it: %v", err)
 	}
 	if _, err := dec.Token(); err != io.EOF {

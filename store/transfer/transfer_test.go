@@ -92,7 +92,7 @@ func TestMalformed(t *testing.T) {
 		{"field in another case", strings.Replace(line, `"values"`, `"Values"`, 1), "case-sensitive"},
 		{"field twice", strings.Replace(line, `"v":1,`, `"v":1,"hash":"00",`, 1), "given twice"},
 		{"no version", strings.Replace(line, `"v":1,`, ``, 1), `"v" is missing`},
-		{"newer version", strings.Replace(line, `"v":1,`, `"v":3,`, 1), "newer format"},
+		{"newer version", strings.Replace(line, `"v":1,`, `"v":4,`, 1), "newer format"},
 		{"version 2 not sealed", strings.Replace(line, `"v":1,`, `"v":2,`, 1), `a sealed session is a line of version 2`},
 		{"sealed in version 1", strings.Replace(line, `"v":1,`, `"v":1,"sealed":true,`, 1), `a sealed session is a line of version 2`},
 		{"sealed value not base64", strings.Replace(strings.Replace(line, `"v":1,`, `"v":2,"sealed":true,`, 1), `"user":"alice"`, `"user":"%%%"`, 1), `not base64`},
