@@ -48,3 +48,31 @@ func CheckFieldNames(raw []byte, known []string, unknown func(name string) error
 	}
 	return nil
 }
+
+// CheckUniqueNames refuses a JSON object that gives a name twice, as
+// encoding/json would keep the last of them, for a map whose names are
+// the caller's data rather than known fields. A value that is not an
+// object is left to the decoder.
+func CheckUniqueNames(raw []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return nil
+	}
+	seen := map[string]bool{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil
+		}
+		name, _ := tok.(string)
+		if seen[name] {
+			return fmt.Errorf("%q is given twice: give each once", name)
+		}
+		seen[name] = true
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return nil
+		}
+	}
+	return nil
+}

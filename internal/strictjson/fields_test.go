@@ -27,3 +27,22 @@ func TestCheckFieldNames(t *testing.T) {
 		}
 	}
 }
+
+func TestCheckUniqueNames(t *testing.T) {
+	tests := []struct {
+		raw  string
+		want string // "" for none
+	}{
+		{`{"cart":"apple","user":"alice"}`, ""},
+		{`{"cart":"apple","Cart":"pear"}`, ""}, // two names: the caller's keys say which are valid
+		{`{"cart":"apple","cart":"pear"}`, `"cart" is given twice`},
+		{`{}`, ""},
+		{`"not an object"`, ""},
+	}
+	for _, tc := range tests {
+		err := CheckUniqueNames([]byte(tc.raw))
+		if (err == nil) != (tc.want == "") || err != nil && !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("CheckUniqueNames(%s) = %v, want %q", tc.raw, err, tc.want)
+		}
+	}
+}

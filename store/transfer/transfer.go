@@ -267,6 +267,28 @@ func (r *Reader) readLine() ([]byte, error) {
 	}
 }
 
+// checkUniqueKeys refuses a line whose values or flash values give a key
+// twice: encoding/json would plant the last, where a reader of the file
+// may have seen the first.
+func checkUniqueKeys(raw []byte) error {
+	var maps struct {
+		Values json.RawMessage `json:"values"`
+		Flash  json.RawMessage `json:"flash"`
+	}
+	if json.Unmarshal(raw, &maps) != nil {
+		return nil // the decoder says what is wrong
+	}
+	for _, m := range []struct {
+		field string
+		raw   json.RawMessage
+	}{{"values", maps.Values}, {"flash", maps.Flash}} {
+		if err := strictjson.CheckUniqueNames(m.raw); err != nil {
+			return fmt.Errorf("%q: %v", m.field, err)
+		}
+	}
+	return nil
+}
+
 // Parse reads one line. Field names are case-sensitive and given once
 // each, and unknown ones are refused: encoding/json would match "Values"
 // to "values" and keep the last of two, and an import must plant what the
@@ -279,6 +301,9 @@ func Parse(raw []byte) (store.Entry, error) {
 	if err := strictjson.CheckFieldNames(raw, lineFields, func(name string) error {
 		return fmt.Errorf("unknown field %q: this Caddy reads versions %d to %d of the format", name, Version, VersionBytes)
 	}); err != nil {
+		return store.Entry{}, err
+	}
+	if err := checkUniqueKeys(raw); err != nil {
 		return store.Entry{}, err
 	}
 	var l Line

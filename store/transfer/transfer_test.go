@@ -101,6 +101,8 @@ func TestMalformed(t *testing.T) {
 		{"value not a string", strings.Replace(line, `"cart":"apple"`, `"cart":1`, 1), "not a session"},
 		{"bad time", strings.Replace(line, `"created":"`, `"created":"yesterday`, 1), "not a session"},
 		{"bad successor", strings.Replace(line, `"v":1,`, `"v":1,"successor":"x",`, 1), `"successor"`},
+		{"a key twice", strings.Replace(line, `"cart":"apple"`, `"cart":"apple","cart":"pear"`, 1), `"values": "cart" is given twice`},
+		{"a flash key twice", strings.Replace(line, `"flash":{"notice":"Saved."}`, `"flash":{"notice":"a","notice":"b"}`, 1), `"flash": "notice" is given twice`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
