@@ -54,9 +54,9 @@ func withGlobals(t *testing.T, config, globals string) string {
 // alice's session and nothing else in the namespace.
 func TestDottedNamesNeverReachTheApp(t *testing.T) {
 	s, app := newHostileSite(t, "")
-	s.tester.InitServer(withGlobals(t, s.config(), "\tservers {\n"+
+	s.reload(withGlobals(t, s.config(), "\tservers {\n"+
 		"\t\texpected_dot_headers X.Session.* X.Other.* x.session_user X_Session.User X-Session.User\n"+
-		"\t}\n"), "caddyfile")
+		"\t}\n"))
 	rows := []struct {
 		name string
 		raw  string // header lines; "\n" is sent as CRLF
@@ -159,7 +159,7 @@ func TestUnderscoreKeysReachTheApp(t *testing.T) {
 		for _, options := range []string{"", "writable user cart_items"} {
 			t.Run(fmt.Sprintf("options %q", options), func(t *testing.T) {
 				s := newSite(t, options)
-				s.tester.InitServer(twoHops(t, s), "caddyfile")
+				s.reload(twoHops(t, s)) // waits until the first config no longer accepts
 				v := s.visitor()
 				expectStatus(t, v.get("/login", "X-Session-Set-User: alice", "X-Session-Set-Cart_Items: 1"), http.StatusOK)
 				if got, want := storedValues(t, v), map[string]string{"user": "alice", "cart_items": "1"}; !maps.Equal(got, want) {
