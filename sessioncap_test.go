@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -54,14 +53,7 @@ func serveWith(t *testing.T, h *Handler, id string, commands ...string) (http.He
 		w.WriteHeader(http.StatusOK)
 		return nil
 	})
-	u, _ := url.Parse("http://app.example.com/")
-	header := http.Header{}
-	if id != "" {
-		header.Set("Cookie", "sid="+id)
-	}
-	w := &discard{h: http.Header{}}
-	err := h.ServeHTTP(w, newBenchRequest(u, header), next)
-	return w.h, err
+	return serveID(h, id, next)
 }
 
 // issuedHash is the hash of the session ID a response's cookie issued.
