@@ -216,7 +216,7 @@ func (a *AdminAPI) handleList(w http.ResponseWriter, r *http.Request) error {
 		}
 		for _, e := range entries {
 			if !s.expired(e.Record, now) {
-				page.Sessions = append(page.Sessions, viewOf(e.Hash, e.Record, values))
+				page.Sessions = append(page.Sessions, s.viewOf(e.Hash, e.Record, values))
 			}
 		}
 		if cursor = next; cursor == "" || len(page.Sessions) == limit {
@@ -294,7 +294,7 @@ func (a *AdminAPI) handleSession(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return storeFailure(fmt.Errorf("reading session %s from store %s: %v", hash.Short(), s.name, err))
 	}
-	return writeJSON(w, viewOf(hash, rec, values))
+	return writeJSON(w, s.viewOf(hash, rec, values))
 }
 
 // revokeOne deletes the session stored under hash, whatever its realm,
@@ -398,15 +398,17 @@ func (a *AdminAPI) handleRevoke(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, revokedView{Revoked: n})
 }
 
-// viewOf shows a record, with its values if asked for.
-func viewOf(hash session.Hash, rec *session.Record, values bool) sessionView {
+// viewOf shows a record, with its values if asked for, and the deadlines
+// that the store's handlers give it.
+func (s *liveStore) viewOf(hash session.Hash, rec *session.Record, values bool) sessionView {
+	idle, absolute := s.deadlines(rec)
 	v := sessionView{
 		Hash:             hash.String(),
 		Realm:            rec.Realm,
 		Created:          rec.Created.UTC(),
 		LastSeen:         rec.LastSeen.UTC(),
-		IdleDeadline:     rec.IdleDeadline.UTC(),
-		AbsoluteDeadline: rec.AbsoluteDeadline.UTC(),
+		IdleDeadline:     idle.UTC(),
+		AbsoluteDeadline: absolute.UTC(),
 		Keys:             make([]string, 0, len(rec.Values)),
 		Remembered:       rec.Remembered,
 	}

@@ -135,6 +135,29 @@ func (s *liveStore) expired(rec *session.Record, now time.Time) bool {
 	return len(opening) > 0 || rec.Expired(now)
 }
 
+// deadlines are the idle and absolute deadlines that apply to rec: the
+// latest that a handler that would open it gives it by its timeouts (it is
+// live until the last of them ends it, as expired judges), or the stored
+// ones for a session of a realm that no handler serves. The stored ones
+// alone would show a session ending later than a timeout shortened in
+// the config lets it.
+func (s *liveStore) deadlines(rec *session.Record) (idle, absolute time.Time) {
+	opening := s.opening(rec.Realm)
+	if len(opening) == 0 {
+		return rec.IdleDeadline, rec.AbsoluteDeadline
+	}
+	for _, h := range opening {
+		i, a := h.timeouts.Deadlines(rec)
+		if i.After(idle) {
+			idle = i
+		}
+		if a.After(absolute) {
+			absolute = a
+		}
+	}
+	return idle, absolute
+}
+
 // load reads the session under hash, or the forward record there, and
 // returns store.ErrNotFound for a session that has ended for every
 // handler that would open it.

@@ -65,6 +65,23 @@ func (t Timeouts) AbsoluteEnd(rec *Record) time.Time {
 	return end
 }
 
+// Deadlines are the idle and absolute deadlines that apply to rec under
+// these timeouts: its stored ones, or sooner ones that timeouts shortened
+// since it was written give it (Expired ends it at the earlier of the
+// two). The idle deadline never passes the absolute one. They are what
+// an operator is shown: the stored ones may no longer be kept to.
+func (t Timeouts) Deadlines(rec *Record) (idle, absolute time.Time) {
+	absolute = t.AbsoluteEnd(rec)
+	idle = rec.LastSeen.Add(t.idle(rec))
+	if rec.IdleDeadline.Before(idle) {
+		idle = rec.IdleDeadline
+	}
+	if absolute.Before(idle) {
+		idle = absolute
+	}
+	return idle, absolute
+}
+
 // SetRemembered makes rec remembered or not, and moves its deadlines to
 // the timeouts that now apply: the absolute deadline to Created plus the
 // absolute timeout, the idle deadline to LastSeen plus the idle timeout
