@@ -237,6 +237,11 @@ type Handler struct {
 	ctx         caddy.Context    // the handler's own, with which events are emitted
 
 	sealIndex *session.IndexKey // the index key of seal_values; nil: off
+	// derives is what this handler derives from a session's ID when it
+	// loads it, for itself or for the handlers that share its load
+	// (sharesLoad), which cannot load it again once it has taken the
+	// cookie off the request; set when the app wires the config.
+	derives derivations
 
 	// matcherToken resolves the next Caddyfile argument as a matcher of
 	// the site, while the session directive is parsed: the directive's

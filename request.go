@@ -106,12 +106,43 @@ func (s *requestState) anonymous() {
 
 // fromID is what a handler derives from the raw ID of a session when it
 // loads it (requestState.load), so that the ID itself is kept nowhere:
-// the session's CSRF token (csrf.go), only by a handler that checks it,
-// and the key of its sealed values (seal.go), when it was sealed or
-// seal_values is on.
+// the session's CSRF token (csrf.go), only by a handler that checks it
+// or shares its load with one that does, and the key of its sealed values
+// (seal.go), when it was sealed or seal_values is on for the handler or
+// one that shares its load. sealed reports that the record was stored
+// sealed: the key seals its writes only then, or with seal_values on.
 type fromID struct {
 	csrfToken string
 	sealKey   *session.SealKey
+	sealed    bool
+}
+
+// derivations says what a handler derives from the ID of each session it
+// loads for the handlers that share its load, beyond what it needs
+// itself: they take that load over rather than read the session again
+// (the cookie is gone by then).
+type derivations struct {
+	csrfToken, sealKey bool
+}
+
+// setDerivations sets, once the realms are known, what each handler
+// derives from the session's ID: for itself, and for every handler that
+// may take its load over (the same store, cookie, realm and fallback).
+// Without this, a nested handler with csrf's token or seal_values inside
+// a site's plain handler found a load it could not use and a request
+// without the cookie, and served the session's user as anonymous.
+func setDerivations(handlers []*Handler) {
+	for _, h := range handlers {
+		var d derivations
+		for _, o := range handlers {
+			if o != h && !h.sharesLoad(o) {
+				continue
+			}
+			d.csrfToken = d.csrfToken || o.csrf != nil && o.csrf.token != nil
+			d.sealKey = d.sealKey || o.sealIndex != nil
+		}
+		h.derives = d
+	}
 }
 
 // stateVar is where a request's loaded session is kept among the request's
@@ -177,7 +208,8 @@ func (s *requestState) load(candidates []string) error {
 			continue
 		}
 		var key *session.SealKey
-		if rec.Sealed || h.sealIndex != nil {
+		sealed := rec.Sealed
+		if sealed || h.sealIndex != nil || h.derives.sealKey {
 			if rec, key, err = s.unseal(id, hash, rec); err != nil {
 				return err
 			}
@@ -188,11 +220,11 @@ func (s *requestState) load(candidates []string) error {
 		}
 		s.hash, s.record = hash, rec
 		var token string
-		if h.csrf != nil && h.csrf.token != nil {
+		if h.csrf != nil && h.csrf.token != nil || h.derives.csrfToken {
 			token = session.CSRFToken(id)
 		}
 		if token != "" || key != nil {
-			s.fromID = &fromID{csrfToken: token, sealKey: key}
+			s.fromID = &fromID{csrfToken: token, sealKey: key, sealed: sealed}
 		}
 		return nil
 	}

@@ -132,8 +132,10 @@ func (s *requestState) unseal(id string, hash session.Hash, rec *session.Record)
 // seal_values is off and the session was not sealed.
 func (s *requestState) sealing() *store.Sealing {
 	var key *session.SealKey
-	if s.fromID != nil {
-		key = s.fromID.sealKey
+	if f := s.fromID; f != nil && (f.sealed || s.handler.sealIndex != nil) {
+		// A key derived only for a handler that shares the load seals
+		// nothing of this one's: its plain sessions stay plain.
+		key = f.sealKey
 	}
 	if s.handler.sealIndex == nil && key == nil {
 		return nil

@@ -66,6 +66,7 @@ func (a *App) wire() error {
 	for _, h := range handlers {
 		h.setRealm(w.sites)
 	}
+	setDerivations(handlers)
 	a.mu.Lock()
 	matchers := slices.Clone(a.matchers)
 	a.mu.Unlock()

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/caddy-session/caddy-session/internal/clock"
+	"github.com/caddy-session/caddy-session/session"
 )
 
 // A site may guard one part of itself more strictly with a session
@@ -76,6 +77,74 @@ func TestNestedHandlerMakesItsOwnChecks(t *testing.T) {
 			}
 			if _, body := get("/admin/", tc.userAgent, cookie); strings.Contains(body, "X-Session-User") {
 				t.Errorf("the stricter inner handler served the session: %s", body)
+			}
+		})
+	}
+}
+
+// A nested handler of the same store, cookie and realm that derives more
+// from the session's ID than the site's handler (the CSRF token of
+// `csrf { token }`, the key of `seal_values`) cannot take over the outer
+// one's load as it is, and cannot load the session again either: the
+// outer handler took the cookie off the request. The outer handler must
+// therefore derive what its nested peers need, or the inner part of the
+// site serves the session's user as anonymous, and a write there starts a
+// new session that replaces the user's cookie.
+func TestNestedHandlerGetsWhatItDerivesFromTheID(t *testing.T) {
+	tests := []struct {
+		name, inner string
+		login       string // where the session starts: outside the inner handler, or in it
+		check       func(t *testing.T, m *multiSite, cookie, body string)
+	}{
+		{name: "csrf token", inner: "csrf {\n\t\t\t\t\ttoken\n\t\t\t\t}", login: "/",
+			check: func(t *testing.T, m *multiSite, cookie, body string) {
+				_, id, _ := strings.Cut(cookie, "=")
+				token := session.CSRFToken(id)
+				if !strings.Contains(body, `"X-Session-Meta-Csrf-Token":["`+token+`"]`) {
+					t.Errorf("the app behind the inner handler did not get the session's CSRF token: %s", body)
+				}
+				h := http.Header{"Cookie": {cookie}, "X-Csrf-Token": {token}}
+				if res, body := m.send("s", http.MethodPost, "/admin/", h); res.StatusCode != http.StatusOK || !strings.Contains(body, "admin") {
+					t.Errorf("a POST with the session's token: %d %s", res.StatusCode, body)
+				}
+				h.Del("X-Csrf-Token")
+				if res, _ := m.send("s", http.MethodPost, "/admin/", h); res.StatusCode != http.StatusForbidden {
+					t.Errorf("a POST of the session without its token: %d, want 403", res.StatusCode)
+				}
+			}},
+		{name: "seal_values, a session the outer handler started", inner: "seal_values", login: "/"},
+		{name: "seal_values, a session the inner handler started", inner: "seal_values", login: "/admin/"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			m := newMultiSite(t, "s")
+			m.load([2]string{"s", `session {
+				store bolt {db:shared}
+			}
+			handle /admin/* {
+				session {
+					store bolt {db:shared}
+					` + tc.inner + `
+				}
+				reverse_proxy {up}
+			}
+			reverse_proxy {up}`})
+			cookie := m.loginAt("s", tc.login, "", "sid", "X-Session-Set-User: admin")
+			for _, path := range []string{"/admin/", "/"} {
+				res, body := m.get("s", path, cookie, "X-Session-Set-Seen: "+path)
+				if !strings.Contains(body, `"X-Session-User":["admin"]`) {
+					t.Fatalf("%s served the session as anonymous: %s", path, body)
+				}
+				if c := res.Cookies(); len(c) != 0 {
+					t.Fatalf("a write on %s of the session replaced its cookie: %v", path, c)
+				}
+			}
+			res, body := m.get("s", "/admin/", cookie)
+			if !strings.Contains(body, `"X-Session-Seen":["/"]`) {
+				t.Fatalf("the writes of both handlers did not land in the one session: %d %s", res.StatusCode, body)
+			}
+			if tc.check != nil {
+				tc.check(t, m, cookie, body)
 			}
 		})
 	}
