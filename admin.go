@@ -287,14 +287,14 @@ func (a *AdminAPI) handleSession(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	rec, err := s.load(r.Context(), hash, clock.Now())
+	at, rec, err := s.follow(r.Context(), hash, clock.Now())
 	if errors.Is(err, store.ErrNotFound) {
 		return a.sessionNotFound(w, r, hash, s)
 	}
 	if err != nil {
 		return storeFailure(fmt.Errorf("reading session %s from store %s: %v", hash.Short(), s.name, err))
 	}
-	return writeJSON(w, s.viewOf(hash, rec, values))
+	return writeJSON(w, s.viewOf(at, rec, values))
 }
 
 // revokeOne deletes the session stored under hash, whatever its realm,
@@ -307,7 +307,7 @@ func (a *AdminAPI) revokeOne(w http.ResponseWriter, r *http.Request, s *liveStor
 	if teller.listening(eventDestroyed) {
 		// The event tells whose session it was: read it before it goes.
 		// A failed read only leaves the event without identity and realm.
-		if rec, err := s.load(r.Context(), hash, now); err == nil {
+		if _, rec, err := s.follow(r.Context(), hash, now); err == nil {
 			ended.record, ended.realm = rec, rec.Realm
 			teller = s.teller(rec.Realm)
 		}

@@ -169,6 +169,25 @@ func (s *liveStore) load(ctx context.Context, hash session.Hash, now time.Time) 
 	return rec, err
 }
 
+// follow reads the session under hash as load does or, if it has been
+// given a new ID since (a forward record is under hash), the session it
+// became, a few hops at most: what a hash a listing showed names, as a
+// revocation by hash follows it too. It returns where the session is now.
+// A forward record is no session: shown as one, it was a session with no
+// keys that ended two minutes after the rotation.
+func (s *liveStore) follow(ctx context.Context, hash session.Hash, now time.Time) (session.Hash, *session.Record, error) {
+	for hop := 0; hop <= store.MaxHops; hop++ {
+		rec, err := s.load(ctx, hash, now)
+		if err != nil || !rec.Forwarded() {
+			return hash, rec, err
+		}
+		// The successor is read past any cache: a cached copy from
+		// before the rotation would hide it.
+		ctx, hash = store.Fresh(ctx), *rec.Successor
+	}
+	return hash, nil, store.ErrNotFound
+}
+
 // teller returns the handler through which an event about sessions of
 // realm is told (its identity key reads the session's user): the first
 // of the realm, or the store's first when no handler serves it.

@@ -696,3 +696,36 @@ func TestAdminRevokeFollowsARenewal(t *testing.T) {
 		expectSession(t, bob.get("/"), map[string]string{"X-Session-User": "bob"})
 	})
 }
+
+// TestAdminShowFollowsARenewal: the hash a listing showed, of a session
+// given a new ID since, names the session it became, as for a DELETE;
+// GET showed the forward record the rotation left under it instead, as
+// if it were a session of its own with no keys, ending two minutes
+// later. Once the forward record has expired, the old hash names nothing.
+func TestAdminShowFollowsARenewal(t *testing.T) {
+	onEachStore(t, func(t *testing.T, newSite func(t *testing.T, options string) *site) {
+		s := newSite(t, "")
+		alice := s.visitor()
+		alice.get("/login", "X-Session-Set-User: alice", "X-Session-Set-Cart: apple")
+		listed := alice.adminHash()
+		var before apiSession
+		sessionAPI(t, http.MethodGet, "/session/sessions/"+listed, "").decode(t, http.StatusOK, &before)
+		for i := range 2 { // two renewals: two forward records to follow
+			expectStatus(t, alice.get("/", "X-Session-Renew: true"), http.StatusOK)
+			if alice.adminHash() == listed {
+				t.Fatalf("renewal %d gave no new ID", i+1)
+			}
+		}
+		var got apiSession
+		sessionAPI(t, http.MethodGet, "/session/sessions/"+listed+"?values=true", "").decode(t, http.StatusOK, &got)
+		if got.Hash != alice.adminHash() || !slices.Equal(got.Keys, []string{"cart", "user"}) ||
+			got.Values["user"] != "alice" || !got.Created.Equal(before.Created) || !got.AbsoluteDeadline.Equal(before.AbsoluteDeadline) {
+			t.Fatalf("GET of the hash the session had before its renewals shows %+v, want the session it became, %s, created %v",
+				got, alice.adminHash(), before.Created)
+		}
+
+		clock.Advance(session.ForwardTTL + time.Second)
+		sessionAPI(t, http.MethodGet, "/session/sessions/"+listed, "").decode(t, http.StatusNotFound, &struct{ Error string }{})
+		sessionAPI(t, http.MethodGet, "/session/sessions/"+alice.adminHash(), "").decode(t, http.StatusOK, &got)
+	})
+}
