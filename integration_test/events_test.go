@@ -230,6 +230,19 @@ func TestEvents(t *testing.T) {
 		expect("an admin revocation", map[string]any{"name": "session.destroyed",
 			"session": onE, "identity": "erin", "cause": "admin", "sessions": 1.0})
 
+		// Of one session by the hash it had before a renewal: the
+		// session it became ends, and the event names its user, not
+		// the forward record's none.
+		g := s.visitor()
+		g.get("/login", "X-Session-Set-User: gina")
+		onG, listed := short(g), g.adminHash()
+		g.get("/", "X-Session-Renew: true")
+		short(g)
+		takeEvents()
+		sessionAPI(t, http.MethodDelete, "/session/sessions/"+listed, "").decode(t, http.StatusOK, new(map[string]any))
+		expect("an admin revocation by the hash before a renewal", map[string]any{"name": "session.destroyed",
+			"session": onG, "identity": "gina", "cause": "admin", "sessions": 1.0})
+
 		// And of every session of a user: one event, naming no session.
 		for range 2 {
 			f := s.visitor()
