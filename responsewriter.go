@@ -1,6 +1,7 @@
 package caddysession
 
 import (
+	"errors"
 	"io"
 	"net/http"
 	"strconv"
@@ -20,9 +21,16 @@ type responseWriter struct {
 	state                           *requestState
 	wroteHeader                     bool
 	// commitErr is set when the store failed to take the commands; the
-	// response is then discarded and the handler returns a 503 instead.
+	// response is then dropped and the handler returns a 503 instead.
 	commitErr error
 }
+
+// errResponseDropped is what a write of the body gets once the commit has
+// failed. It stops the handler that writes: a body that never ends (an
+// event stream) or a long one would otherwise be copied into nothing
+// while the client waits for its 503. reverse_proxy answers it by
+// aborting with http.ErrAbortHandler, which serveNext takes back.
+var errResponseDropped = errors.New("the session store failed to take the response's session commands: the response is dropped for a 503")
 
 // WriteHeader commits the session and then writes the header, or, if the
 // commit failed, writes nothing and leaves the response to the error path.
@@ -110,7 +118,7 @@ func (rw *responseWriter) Write(b []byte) (int, error) {
 		rw.WriteHeader(http.StatusOK)
 	}
 	if rw.commitErr != nil {
-		return len(b), nil
+		return 0, errResponseDropped
 	}
 	return rw.ResponseWriter.Write(b)
 }
@@ -122,7 +130,7 @@ func (rw *responseWriter) ReadFrom(r io.Reader) (int64, error) {
 		rw.WriteHeader(http.StatusOK)
 	}
 	if rw.commitErr != nil {
-		return io.Copy(io.Discard, r)
+		return 0, errResponseDropped
 	}
 	return rw.ResponseWriterWrapper.ReadFrom(r)
 }
@@ -133,7 +141,7 @@ func (rw *responseWriter) FlushError() error {
 		rw.WriteHeader(http.StatusOK)
 	}
 	if rw.commitErr != nil {
-		return nil
+		return errResponseDropped
 	}
 	return http.NewResponseController(rw.ResponseWriter).Flush()
 }
@@ -141,6 +149,23 @@ func (rw *responseWriter) FlushError() error {
 // Flush implements http.Flusher for handlers that test for it.
 func (rw *responseWriter) Flush() {
 	_ = rw.FlushError()
+}
+
+// serveNext runs the handlers after the session's. Once the commit has
+// failed, a handler that stops on errResponseDropped may abort with
+// http.ErrAbortHandler, as reverse_proxy does when it cannot copy a body:
+// nothing has been sent, and the client is owed its 503, not a closed
+// connection. Any other panic goes on.
+func serveNext(rw *responseWriter, r *http.Request, next caddyhttp.Handler) error {
+	defer func() {
+		if rw.commitErr == nil {
+			return
+		}
+		if p := recover(); p != nil && p != http.ErrAbortHandler {
+			panic(p)
+		}
+	}()
+	return next.ServeHTTP(rw, r)
 }
 
 // Interface guards

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -220,6 +221,81 @@ http://127.0.0.1:%d {
 }`, adminPort, freePort(t), withStore(t, c.options)),
 				// The admin API answers in JSON, which escapes the quotes.
 				"caddyfile", strings.ReplaceAll(c.want, `"`, `\"`))
+		})
+	}
+}
+
+// endlessApp answers with the session commands of its request's
+// Test-Header orders and a body that never ends: events flushed one by
+// one (Test-Flush), or bytes as fast as they go. It stops when a write
+// fails or its request ends, and then closes ended.
+type endlessApp struct{ ended chan struct{} }
+
+func (a *endlessApp) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	defer close(a.ended)
+	status := obeyOrders(w, r)
+	flush := r.Header.Get("Test-Flush") != ""
+	if flush {
+		w.Header().Set("Content-Type", "text/event-stream")
+	}
+	w.WriteHeader(status)
+	chunk := []byte(strings.Repeat("data: more\n\n", 1000))
+	for r.Context().Err() == nil {
+		if _, err := w.Write(chunk); err != nil {
+			return
+		}
+		if flush {
+			http.NewResponseController(w).Flush()
+		}
+	}
+}
+
+// TestFailedCommitOfAnEndlessResponse: the store fails to take the
+// commands of a response whose body does not end, an event stream or a
+// long download. The client gets its 503 at once, not when (if ever) the
+// app stops, and the app's response is cut off rather than read to its
+// end for nothing.
+func TestFailedCommitOfAnEndlessResponse(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		orders []string
+	}{
+		{"event stream", []string{"Test-Flush", "1"}},
+		{"body", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			app := &endlessApp{ended: make(chan struct{})}
+			srv := httptest.NewServer(app)
+			t.Cleanup(srv.Close)
+			s := &site{t: t, tester: caddytest.NewTester(t), port: freePort(t)}
+			s.tester.Client.Jar = nil
+			// The client gives up long after a 503 would have come: a hang
+			// fails the test rather than blocking it.
+			s.tester.Client.Timeout = 20 * time.Second
+			s.tester.InitServer(fmt.Sprintf(`{
+	"admin": {"listen": "localhost:%d"},
+	"apps": {"http": {"servers": {"srv": {
+		"listen": ["127.0.0.1:%d"],
+		"routes": [{"handle": [
+			{"handler": "session", "store": {"backend": "faulty", "path": %q}},
+			{"handler": "reverse_proxy", "upstreams": [{"dial": %q}]}
+		]}]
+	}}}}
+}`, adminPort, s.port, filepath.Join(t.TempDir(), "sessions.db"), srv.Listener.Addr().String()), "json")
+			t.Cleanup(func() { failWrites.Store(false) })
+			failWrites.Store(true)
+
+			v := s.visitor()
+			r := v.do(http.MethodGet, "/events", orders(tc.orders, "X-Session-Set-User: alice")...)
+			expectStatus(t, r, http.StatusServiceUnavailable)
+			if v.sid != "" || strings.Contains(string(r.body), "data:") {
+				t.Fatalf("the failed response leaked the app's answer: %v %.100s", r.Header, r.body)
+			}
+			select {
+			case <-app.ended:
+			case <-time.After(20 * time.Second):
+				t.Fatal("the app is still sending its response after the client got the 503")
+			}
 		})
 	}
 }
