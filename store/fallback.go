@@ -65,7 +65,7 @@ func (f *Fallback) Update(ctx context.Context, u Update) (Result, error) {
 			return Result{}, err
 		}
 		if u.NewHash != nil || destroys(u.Patch) {
-			if err := f.removeOld(ctx, u.Hash); err != nil {
+			if err := f.removeOld(ctx, u.Hash, u.Realm, u.Identity, u.Seen, u.Now); err != nil {
 				return Result{}, err
 			}
 		}
@@ -73,24 +73,81 @@ func (f *Fallback) Update(ctx context.Context, u Update) (Result, error) {
 	res, err := f.New.Update(ctx, u)
 	if u.HasHash && (errors.Is(err, ErrNotFound) || err == nil && res.Record == nil) {
 		// Ended, by this update or before it: Old's copy must go too.
-		if err := f.removeOld(ctx, u.Hash); err != nil {
+		if err := f.removeOld(ctx, u.Hash, u.Realm, u.Identity, u.Seen, u.Now); err != nil {
 			return Result{}, err
 		}
 	}
 	return res, err
 }
 
-// removeOld removes the session under hash from Old, if it is there.
-func (f *Fallback) removeOld(ctx context.Context, hash session.Hash) error {
-	if err := f.Old.Delete(ctx, hash); err != nil && !errors.Is(err, ErrNotFound) {
+// removeOldOf removes from Old the sessions it renewed the session under
+// hash to, when New holds that session live: of its user and realm.
+func (f *Fallback) removeOldOf(ctx context.Context, hash session.Hash) error {
+	rec, err := f.New.Load(Fresh(ctx), hash, time.Time{}, StoredDeadlines)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return nil
+	case err != nil:
 		return err
+	case rec.Forwarded():
+		return nil
 	}
-	return nil
+	return f.removeOld(ctx, hash, rec.Realm, f.Identity, identityValue(rec, f.Identity), time.Time{})
 }
 
-// Delete removes the session from Old, then from New.
+// removeOld removes the session under hash from Old, if it is there, and
+// the sessions Old has given its ID to since, along Old's forward records,
+// as one store's update follows them: a request of the config before the
+// cutover, still in flight, may have renewed in Old a session already
+// copied into New, and its successor, whose cookie that renewal sent,
+// would be copied back into use on its next request, after the logout.
+// A successor of another realm or another user (a login from the
+// session, in identity key the value seen, in realm realm) is left alone,
+// as Decide leaves it: a login wins over requests in flight.
+func (f *Fallback) removeOld(ctx context.Context, hash session.Hash, realm, identity, seen string, now time.Time) error {
+	// Past any cache: a cached copy from before the renewal would hide
+	// its forward record.
+	ctx = Fresh(ctx)
+	for hop := 0; ; hop++ {
+		err := f.Old.Delete(ctx, hash)
+		if !errors.Is(err, ErrNotFound) || hop == MaxHops {
+			return err // nil when a live session was removed: it has no successor
+		}
+		fwd, err := f.Old.Load(ctx, hash, now, StoredDeadlines)
+		switch {
+		case errors.Is(err, ErrNotFound):
+			return nil
+		case err != nil:
+			return err
+		case !fwd.Forwarded():
+			return nil
+		}
+		next := *fwd.Successor
+		rec, err := f.Old.Load(ctx, next, now, StoredDeadlines)
+		switch {
+		case errors.Is(err, ErrNotFound):
+			return nil
+		case err != nil:
+			return err
+		case rec.Forwarded():
+		case rec.Realm != "" && rec.Realm != realm, identityValue(rec, identity) != seen:
+			return nil
+		}
+		hash = next
+	}
+}
+
+// Delete removes the session from Old, then from New. When Old holds no
+// session under hash, the sessions it renewed it to (a request in flight
+// of the config before the cutover, after the copy) go too, as far as they
+// are still the user's whose session New holds (removeOld).
 func (f *Fallback) Delete(ctx context.Context, hash session.Hash) error {
 	errOld := f.Old.Delete(ctx, hash)
+	if errors.Is(errOld, ErrNotFound) {
+		if err := f.removeOldOf(ctx, hash); err != nil {
+			return err
+		}
+	}
 	if errOld != nil && !errors.Is(errOld, ErrNotFound) {
 		return errOld
 	}
