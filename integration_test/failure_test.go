@@ -256,12 +256,17 @@ func (a *endlessApp) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // app stops, and the app's response is cut off rather than read to its
 // end for nothing.
 func TestFailedCommitOfAnEndlessResponse(t *testing.T) {
+	// encode, between the session and the proxy, compresses the body.
+	const encode = `{"handler": "encode", "encodings": {"gzip": {}}, "minimum_length": 1, "match": {"headers": {"Content-Type": ["text/*", "application/*"]}}},`
 	for _, tc := range []struct {
-		name   string
-		orders []string
+		name    string
+		orders  []string
+		between string // handlers between the session and reverse_proxy
 	}{
-		{"event stream", []string{"Test-Flush", "1"}},
-		{"body", nil},
+		{"event stream", []string{"Test-Flush", "1"}, ""},
+		{"body", nil, ""},
+		{"compressed event stream", []string{"Test-Flush", "1"}, encode},
+		{"compressed body", []string{"Test-Header", "Content-Type: text/plain"}, encode},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			app := &endlessApp{ended: make(chan struct{})}
@@ -278,10 +283,11 @@ func TestFailedCommitOfAnEndlessResponse(t *testing.T) {
 		"listen": ["127.0.0.1:%d"],
 		"routes": [{"handle": [
 			{"handler": "session", "store": {"backend": "faulty", "path": %q}},
+			%s
 			{"handler": "reverse_proxy", "upstreams": [{"dial": %q}]}
 		]}]
 	}}}}
-}`, adminPort, s.port, filepath.Join(t.TempDir(), "sessions.db"), srv.Listener.Addr().String()), "json")
+}`, adminPort, s.port, filepath.Join(t.TempDir(), "sessions.db"), tc.between, srv.Listener.Addr().String()), "json")
 			t.Cleanup(func() { failWrites.Store(false) })
 			failWrites.Store(true)
 
