@@ -290,3 +290,22 @@ func TestResponseStartedWithoutWriteHeader(t *testing.T) {
 		}
 	})
 }
+
+// TestHeaderDirectiveSetsCommands: Caddy's header directive runs before
+// the session handler, so a response field it sets at once is a command,
+// as README says: `header /logout X-Session-Destroy true` logs out
+// whatever the app answers, and the command reaches no client.
+func TestHeaderDirectiveSetsCommands(t *testing.T) {
+	s := newSiteWith(t, "", "header /logout X-Session-Destroy true", "")
+	v := s.visitor()
+	v.get("/login", "X-Session-Set-User: alice")
+	id := v.sid
+	expectSession(t, v.get("/"), map[string]string{"X-Session-User": "alice"})
+	r := v.get("/logout")
+	expectStatus(t, r, http.StatusOK)
+	if c := r.sessionCookie(); c == nil || c.MaxAge >= 0 {
+		t.Fatalf("the logout did not expire the cookie: %q", r.Header.Values("Set-Cookie"))
+	}
+	v.sid = id
+	expectSession(t, v.get("/"), map[string]string{})
+}
