@@ -113,28 +113,30 @@ func (f *Fallback) removeOld(ctx context.Context, hash session.Hash, realm, iden
 		if !errors.Is(err, ErrNotFound) || hop == MaxHops {
 			return err // nil when a live session was removed: it has no successor
 		}
-		fwd, err := f.Old.Load(ctx, hash, now, StoredDeadlines)
-		switch {
-		case errors.Is(err, ErrNotFound):
-			return nil
-		case err != nil:
+		fwd, ok, err := f.oldRecord(ctx, hash, now)
+		if !ok || !fwd.Forwarded() {
 			return err
-		case !fwd.Forwarded():
-			return nil
 		}
 		next := *fwd.Successor
-		rec, err := f.Old.Load(ctx, next, now, StoredDeadlines)
-		switch {
-		case errors.Is(err, ErrNotFound):
-			return nil
-		case err != nil:
+		rec, ok, err := f.oldRecord(ctx, next, now)
+		if !ok {
 			return err
-		case rec.Forwarded():
-		case rec.Realm != "" && rec.Realm != realm, identityValue(rec, identity) != seen:
+		}
+		if !rec.Forwarded() && (rec.Realm != "" && rec.Realm != realm || identityValue(rec, identity) != seen) {
 			return nil
 		}
 		hash = next
 	}
+}
+
+// oldRecord reads hash from Old as stored; ok is false when there is
+// nothing there to follow (not found, or an error, which it returns).
+func (f *Fallback) oldRecord(ctx context.Context, hash session.Hash, now time.Time) (rec *session.Record, ok bool, err error) {
+	rec, err = f.Old.Load(ctx, hash, now, StoredDeadlines)
+	if errors.Is(err, ErrNotFound) {
+		return nil, false, nil
+	}
+	return rec, err == nil, err
 }
 
 // Delete removes the session from Old, then from New. When Old holds no
