@@ -140,14 +140,16 @@ func (s *requestState) emitRemembered(newHash session.Hash, res *store.Result) {
 	h.emit(eventRemembered, sessionEvent{hash: newHash, realm: h.realm, record: rec, remembered: rec.Remembered})
 }
 
-// publishExpired tells of the session that X-Session-Remember: false
-// ended, having outlived the normal timeouts: the browser's cookie is
-// expired, and the end is counted and told as an expiry.
-func (s *requestState) publishExpired(hdr http.Header) {
+// publishExpired tells of the session under hash (the request's, or the
+// successor it reached through a renewal meanwhile) that
+// X-Session-Remember: false ended, having outlived the normal timeouts:
+// the browser's cookie is expired, and the end is counted and told as an
+// expiry.
+func (s *requestState) publishExpired(hdr http.Header, hash session.Hash) {
 	h := s.handler
 	setCookie(hdr, h.cookie.ExpireHeader(s.request.TLS != nil))
 	sessionMetrics.expired.WithLabelValues(h.backend).Inc()
 	h.logger.Info("session ended: X-Session-Remember: false returned it to timeouts it had outlived",
-		zap.String("session", s.hash.Short()))
-	h.emit(eventDestroyed, sessionEvent{hash: s.hash, realm: h.realm, record: s.record, cause: causeExpired, sessions: 1})
+		zap.String("session", hash.Short()))
+	h.emit(eventDestroyed, sessionEvent{hash: hash, realm: h.realm, record: s.record, cause: causeExpired, sessions: 1})
 }

@@ -414,35 +414,35 @@ func (s *requestState) publish(hdr http.Header, p plan, newID string, res *store
 			ce.Write(zap.String("session", res.Hash.Short()), zap.Bool("renewal", renewal))
 		}
 		if renewal {
-			h.emit(eventRenewed, sessionEvent{hash: res.Hash, realm: h.realm, record: res.Record, previous: s.hash, before: s.record})
+			h.emit(eventRenewed, sessionEvent{hash: res.Hash, realm: h.realm, record: res.Record, previous: s.acted(res), before: s.record})
 		} else {
 			if p.step == stepRestart {
-				s.emitEnded(p)
+				s.emitEnded(p, s.acted(res))
 			}
 			h.emit(eventCreated, sessionEvent{hash: res.Hash, realm: h.realm, record: res.Record})
 		}
 		s.emitRemembered(res.Hash, res)
 	case res.Expired:
-		s.publishExpired(hdr)
+		s.publishExpired(hdr, s.acted(res))
 	case res.Record == nil && p.step.ends():
 		setCookie(hdr, h.cookie.ExpireHeader(tls))
 		if !p.endAll { // destroyAll has counted it
 			sessionMetrics.destroyed.WithLabelValues(h.backend, "logout").Inc()
 		}
 		if ce := h.logger.Check(zap.DebugLevel, "session destroyed"); ce != nil {
-			ce.Write(zap.String("session", s.hash.Short()))
+			ce.Write(zap.String("session", s.acted(res).Short()))
 		}
-		s.emitEnded(p)
+		s.emitEnded(p, s.acted(res))
 	}
 	s.updatePlaceholders(res.Hash, res.Record)
 }
 
-// emitEnded tells of the end of the session the request presented (or of
-// its successor, when the request followed a rotation: the event names
-// the presented one), unless destroyAll has told of it with the rest of
-// the user's sessions. A session with no identity ends alone, also by
+// emitEnded tells of the end of the session under hash, the one the
+// request presented or, when the request followed a rotation, its
+// successor, unless destroyAll has told of it with the rest of the user's
+// sessions. A session with no identity ends alone, also by
 // X-Session-Destroy-All.
-func (s *requestState) emitEnded(p plan) {
+func (s *requestState) emitEnded(p plan, hash session.Hash) {
 	if s.endedAll {
 		return
 	}
@@ -450,7 +450,20 @@ func (s *requestState) emitEnded(p plan) {
 	if p.endAll {
 		cause = causeLogoutAll
 	}
-	s.handler.emit(eventDestroyed, sessionEvent{hash: s.hash, realm: s.handler.realm, record: s.record, cause: cause, sessions: 1})
+	s.handler.emit(eventDestroyed, sessionEvent{hash: hash, realm: s.handler.realm, record: s.record, cause: cause, sessions: 1})
+}
+
+// acted is the session that the update of res read and acted on: the one
+// the request presented or, when renewals in other requests had moved it
+// on while this one was in flight, the successor the update reached
+// through their forward records. Events about what the update did name
+// it: an app that keeps state per session was told of the renewal, and
+// knows the session by that hash, not by the one the request presented.
+func (s *requestState) acted(res *store.Result) session.Hash {
+	if res.Acted != (session.Hash{}) {
+		return res.Acted
+	}
+	return s.hash
 }
 
 // logDropped logs and counts commands dropped because the request's
@@ -480,25 +493,32 @@ func (s *requestState) destroyAll() (bool, error) {
 		sessionMetrics.destroyed.WithLabelValues(h.backend, "logout_all").Inc()
 		return false, nil
 	}
+	// A renewal in another tab may have moved the session to a new ID
+	// since the request loaded it: it is ended, and told of, under that
+	// one.
+	own, _, err := s.ownSession(user, nil)
+	if err != nil {
+		return false, err
+	}
 	ctx := s.request.Context()
 	n, err := h.store.DeleteByIdentity(ctx, h.realm, h.identity, user)
 	if err == nil {
 		// This session is among them, unless its index entry was made
 		// under another identity key (the config changed): end it anyway.
-		if err = h.store.Delete(ctx, s.hash); errors.Is(err, store.ErrNotFound) {
+		if err = h.store.Delete(ctx, own); errors.Is(err, store.ErrNotFound) {
 			err = nil
 		}
 	}
 	if err != nil {
 		h.logger.Error("ending all sessions of a user",
-			zap.String("session", s.hash.Short()), zap.Error(err))
+			zap.String("session", own.Short()), zap.Error(err))
 		return false, fmt.Errorf("ending all sessions of a user: %w", err)
 	}
 	sessionMetrics.destroyed.WithLabelValues(h.backend, "logout_all").Add(float64(n))
 	h.logger.Info("ended every session of a user",
-		zap.String("session", s.hash.Short()), zap.Int("sessions", n))
+		zap.String("session", own.Short()), zap.Int("sessions", n))
 	s.endedAll = true
-	h.emit(eventDestroyed, sessionEvent{hash: s.hash, realm: h.realm, record: s.record, cause: causeLogoutAll, sessions: n})
+	h.emit(eventDestroyed, sessionEvent{hash: own, realm: h.realm, record: s.record, cause: causeLogoutAll, sessions: n})
 	return true, nil
 }
 
