@@ -311,8 +311,8 @@ func (s *requestState) apply(p plan) (string, *store.Result, error) {
 	}
 	u := s.update(p)
 	if p.endAll {
-		ended, err := s.destroyAll()
-		if err != nil {
+		ended, dropped, err := s.destroyAll()
+		if err != nil || dropped {
 			return "", nil, err
 		}
 		if ended {
@@ -486,19 +486,31 @@ func newSessionID() (string, *session.Hash) {
 // destroyAll ends every session of the current session's user in the
 // handler's realm, this one included, and reports whether it did; a
 // session with no identity key only ends itself, by the plan's step.
-func (s *requestState) destroyAll() (bool, error) {
+//
+// It acts only for a session that is still the user's: one that ended
+// while the request was in flight (a logout, a revocation), or that a
+// login made another user's, has its commands dropped, as the store drops
+// those of any ended session (dropped). Otherwise a session revoked for a
+// password reset would, by a request it had begun before, end the
+// sessions the user logged in with afterwards, and start one of its own
+// with the keys set beside the command.
+func (s *requestState) destroyAll() (ended, dropped bool, err error) {
 	h := s.handler
 	user, ok := h.rules.identityOf(s.record)
 	if !ok {
 		sessionMetrics.destroyed.WithLabelValues(h.backend, "logout_all").Inc()
-		return false, nil
+		return false, false, nil
 	}
 	// A renewal in another tab may have moved the session to a new ID
 	// since the request loaded it: it is ended, and told of, under that
 	// one.
-	own, _, err := s.ownSession(user, nil)
+	own, why, err := s.ownSession(user, nil)
 	if err != nil {
-		return false, err
+		return false, false, err
+	}
+	if why != "" {
+		s.logDropped(why)
+		return false, true, nil
 	}
 	ctx := s.request.Context()
 	n, err := h.store.DeleteByIdentity(ctx, h.realm, h.identity, user)
@@ -512,14 +524,14 @@ func (s *requestState) destroyAll() (bool, error) {
 	if err != nil {
 		h.logger.Error("ending all sessions of a user",
 			zap.String("session", own.Short()), zap.Error(err))
-		return false, fmt.Errorf("ending all sessions of a user: %w", err)
+		return false, false, fmt.Errorf("ending all sessions of a user: %w", err)
 	}
 	sessionMetrics.destroyed.WithLabelValues(h.backend, "logout_all").Add(float64(n))
 	h.logger.Info("ended every session of a user",
 		zap.String("session", own.Short()), zap.Int("sessions", n))
 	s.endedAll = true
 	h.emit(eventDestroyed, sessionEvent{hash: own, realm: h.realm, record: s.record, cause: causeLogoutAll, sessions: n})
-	return true, nil
+	return true, false, nil
 }
 
 func (h *Handler) logRejected(s *requestState, err error) {

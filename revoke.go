@@ -197,43 +197,46 @@ func (s *requestState) stillLive(entries []store.Entry, user string) (bool, erro
 		}
 		return false
 	}
-	_, live, err := s.ownSession(user, listed)
-	return live, err
+	_, dropped, err := s.ownSession(user, listed)
+	return dropped == "", err
 }
 
 // ownSession finds the session the request's own is now: the one it
 // loaded, or the successor that renewals since have moved it to (forward
 // records lead there), as long as that is a live session of user in the
-// realm. live false: it ended, or is another user's (a login), and the
-// request may no longer act as user's session. The hash names the session
-// that acting as the request's own acts on, and the one events must
-// name: an app told of the renewal knows it by that hash, not by the one
-// the request presented. known, if not nil, reports a hash known to be
-// live without reading it (a listing just made).
-func (s *requestState) ownSession(user string, known func(session.Hash) bool) (hash session.Hash, live bool, err error) {
+// realm. Otherwise dropped says why the request may no longer act as
+// user's session, as logDropped takes it: it ended, or it is another
+// user's now (a login). The hash names the session that acting as the
+// request's own acts on, and the one events must name: an app told of the
+// renewal knows it by that hash, not by the one the request presented.
+// known, if not nil, reports a hash known to be live without reading it
+// (a listing just made).
+func (s *requestState) ownSession(user string, known func(session.Hash) bool) (hash session.Hash, dropped string, err error) {
 	h := s.handler
 	hash = s.hash
 	for hop := 0; ; hop++ {
 		if known != nil && known(hash) {
-			return hash, true, nil
+			return hash, "", nil
 		}
 		if hop > store.MaxHops {
-			return hash, false, nil
+			return hash, droppedEnded, nil
 		}
 		// Past any cache: a cached copy of a session that ended
 		// elsewhere would still look live.
 		rec, err := h.store.Load(store.Fresh(s.request.Context()), hash, s.now, h.timeouts)
 		switch {
-		case errors.Is(err, store.ErrNotFound):
-			return hash, false, nil
+		case errors.Is(err, store.ErrNotFound), err == nil && rec.Realm != "" && rec.Realm != h.realm:
+			return hash, droppedEnded, nil
 		case err != nil:
 			h.logger.Error("reading the session of the request again",
 				zap.String("session", s.hash.Short()), zap.Error(err))
-			return hash, false, fmt.Errorf("reading session: %w", err)
+			return hash, "", fmt.Errorf("reading session: %w", err)
+		case !rec.Forwarded() && !h.holdsIdentity(rec, user):
+			// Live, but not known (a listing cut at MaxListByIdentity)
+			// and not the user's any more.
+			return hash, droppedIdentityChange, nil
 		case !rec.Forwarded():
-			// Live, but not known: a listing cut at MaxListByIdentity, or
-			// not the user's any more.
-			return hash, h.holdsIdentity(rec, user) && (rec.Realm == "" || rec.Realm == h.realm), nil
+			return hash, "", nil
 		}
 		hash = *rec.Successor
 	}
