@@ -317,7 +317,7 @@ func (a *AdminAPI) revokeOne(w http.ResponseWriter, r *http.Request, s *liveStor
 	// device, and is ended in its place, whoever holds it now, as a
 	// revocation by hash ends a session whatever its realm, as long as it
 	// is live for a handler of its realm.
-	err := deleteFollowing(r.Context(), s.store, store.StoredDeadlines, hash, now, func(rec *session.Record) bool {
+	gone, successor, err := deleteFollowing(r.Context(), s.store, store.StoredDeadlines, hash, now, func(rec *session.Record) bool {
 		return !s.expired(rec, now)
 	})
 	if errors.Is(err, store.ErrNotFound) {
@@ -326,9 +326,16 @@ func (a *AdminAPI) revokeOne(w http.ResponseWriter, r *http.Request, s *liveStor
 	if err != nil {
 		return storeFailure(fmt.Errorf("deleting session %s from store %s: %v", hash.Short(), s.name, err))
 	}
+	if successor != nil {
+		// The event tells of the session that ended, which the app knows
+		// by its new hash, and whose it is, which the forward record read
+		// above does not say.
+		ended.hash, ended.record, ended.realm = gone, successor, successor.Realm
+		teller = s.teller(successor.Realm)
+	}
 	sessionMetrics.destroyed.WithLabelValues(s.backend, "admin").Inc()
 	a.logger.Info("session revoked through the admin API",
-		zap.String("store", s.name), zap.String("session", hash.Short()))
+		zap.String("store", s.name), zap.String("session", gone.Short()))
 	teller.emit(eventDestroyed, ended)
 	return writeJSON(w, revokedView{Revoked: 1})
 }

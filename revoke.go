@@ -104,7 +104,7 @@ func (s *requestState) revoke(rv *revocation) error {
 func (s *requestState) endRevoked(rv *revocation) error {
 	h := s.handler
 	user, _ := h.rules.identityOf(s.record)
-	err := s.deleteOfUser(rv.hash, user, false)
+	ended, rec, err := s.deleteOfUser(rv.hash, user, false)
 	if errors.Is(err, store.ErrNotFound) {
 		if ce := h.logger.Check(zap.DebugLevel, "the session to revoke had already ended"); ce != nil {
 			ce.Write(zap.String("session", s.hash.Short()), zap.String("revoked", rv.hash.Short()))
@@ -116,10 +116,13 @@ func (s *requestState) endRevoked(rv *revocation) error {
 			zap.String("session", s.hash.Short()), zap.String("revoked", rv.hash.Short()), zap.Error(err))
 		return fmt.Errorf("revoking a session: %w", err)
 	}
+	if rec == nil {
+		rec = rv.record
+	}
 	sessionMetrics.destroyed.WithLabelValues(h.backend, causeRevoked).Inc()
 	h.logger.Info("revoked a session of the user",
-		zap.String("session", s.hash.Short()), zap.String("revoked", rv.hash.Short()))
-	h.emit(eventDestroyed, sessionEvent{hash: rv.hash, realm: h.realm, record: rv.record, cause: causeRevoked, sessions: 1})
+		zap.String("session", s.hash.Short()), zap.String("revoked", ended.Short()))
+	h.emit(eventDestroyed, sessionEvent{hash: ended, realm: h.realm, record: rec, cause: causeRevoked, sessions: 1})
 	return nil
 }
 
@@ -128,11 +131,11 @@ func (s *requestState) endRevoked(rv *revocation) error {
 // on its device left a forward record under hash), its successor, as long
 // as that is still a session of user in the realm: the listing named a
 // device, and a rotation does not take the device out of reach. It
-// returns store.ErrNotFound when neither is there any more. With unseen
-// set (the cap's evictions), a successor seen since the request began is
-// not ended either: it is in use, as a session the listing showed so
-// would be.
-func (s *requestState) deleteOfUser(hash session.Hash, user string, unseen bool) error {
+// returns store.ErrNotFound when neither is there any more, and otherwise
+// the one it ended, as deleteFollowing does. With unseen set (the cap's
+// evictions), a successor seen since the request began is not ended
+// either: it is in use, as a session the listing showed so would be.
+func (s *requestState) deleteOfUser(hash session.Hash, user string, unseen bool) (session.Hash, *session.Record, error) {
 	h := s.handler
 	return deleteFollowing(s.request.Context(), h.store, h.timeouts, hash, s.now, func(rec *session.Record) bool {
 		if rec.Realm != "" && rec.Realm != h.realm {
@@ -149,34 +152,38 @@ func (s *requestState) deleteOfUser(hash session.Hash, user string, unseen bool)
 // given a new ID since (a forward record is under hash), its successor, a
 // few hops at most, as long as it is live by the timeouts t and follow
 // accepts it. It returns store.ErrNotFound when none of them is there any
-// more, or the successor is not one to end.
-func deleteFollowing(ctx context.Context, st store.Store, t session.Timeouts, hash session.Hash, now time.Time, follow func(*session.Record) bool) error {
+// more, or the successor is not one to end. Otherwise it returns the
+// session it ended, which events must name (an app told of the renewal
+// knows the session by its new hash), with, when that is a successor, its
+// record as last read (nil for the one under hash, which the caller read
+// if it needed it).
+func deleteFollowing(ctx context.Context, st store.Store, t session.Timeouts, hash session.Hash, now time.Time, follow func(*session.Record) bool) (ended session.Hash, rec *session.Record, err error) {
 	// The forward record and the successor are read past any cache: a
 	// cached copy from before the renewal would hide them.
 	ctx = store.Fresh(ctx)
 	for hop := 0; ; hop++ {
 		err := st.Delete(ctx, hash)
 		if !errors.Is(err, store.ErrNotFound) || hop == store.MaxHops {
-			return err
+			return hash, rec, err
 		}
 		fwd, lerr := st.Load(ctx, hash, now, t)
 		switch {
 		case errors.Is(lerr, store.ErrNotFound):
-			return err
+			return hash, nil, err
 		case lerr != nil:
-			return lerr
+			return hash, nil, lerr
 		case !fwd.Forwarded():
-			return err
+			return hash, nil, err
 		}
 		next := *fwd.Successor
-		rec, lerr := st.Load(ctx, next, now, t)
+		rec, lerr = st.Load(ctx, next, now, t)
 		switch {
 		case errors.Is(lerr, store.ErrNotFound):
-			return err
+			return hash, nil, err
 		case lerr != nil:
-			return lerr
+			return hash, nil, lerr
 		case !rec.Forwarded() && !follow(rec):
-			return err
+			return hash, nil, err
 		}
 		hash = next
 	}

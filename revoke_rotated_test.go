@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddyserver/caddy/v2"
+
 	"github.com/caddy-session/caddy-session/internal/clock"
 	"github.com/caddy-session/caddy-session/session"
 	"github.com/caddy-session/caddy-session/store"
@@ -88,6 +90,7 @@ func TestRevokeOfASessionThatRotated(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h, id, mine, other := twoSessions(t)
+			log := withEvents(t, h, eventDestroyed)
 			base := h.store
 			var successor session.Hash
 			h.store = &listedStore{Store: base, afterList: func() { successor = rotate(t, base, h, *other, tc.keys) }}
@@ -98,6 +101,9 @@ func TestRevokeOfASessionThatRotated(t *testing.T) {
 			if got := !isLive(t, h, successor); got != tc.revoked {
 				t.Errorf("the successor of the revoked session ended: %v, want %v", got, tc.revoked)
 			}
+			// The event names the session that ended, the successor an
+			// app was told of by the renewal's session.renewed.
+			expectEnded(t, log.take(), tc.revoked, successor, causeRevoked)
 			if !isLive(t, h, *mine) {
 				t.Error("the revoking session ended")
 			}
@@ -125,6 +131,7 @@ func TestEvictionOfASessionThatRotated(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			h := wiredHandler(t)
 			h.MaxSessionsPerIdentity = 1
+			log := withEvents(t, h, eventDestroyed)
 			_, old := newSessionID()
 			startSession(t, h, *old, clock.Now().Add(-time.Minute))
 			base := h.store
@@ -147,7 +154,27 @@ func TestEvictionOfASessionThatRotated(t *testing.T) {
 			if got := !isLive(t, h, successor); got != tc.evicted {
 				t.Errorf("the successor of the evicted session ended: %v, want %v", got, tc.evicted)
 			}
+			expectEnded(t, log.take(), tc.evicted, successor, causeEvicted)
 		})
+	}
+}
+
+// expectEnded checks the session.destroyed events got: if ended, one, of
+// alice's session under hash, with cause; otherwise none.
+func expectEnded(t *testing.T, got []caddy.Event, ended bool, hash session.Hash, cause string) {
+	t.Helper()
+	if !ended {
+		if len(got) != 0 {
+			t.Errorf("events %v, want none", got)
+		}
+		return
+	}
+	if len(got) != 1 {
+		t.Fatalf("events %v, want one session.destroyed", got)
+	}
+	d := got[0].Data
+	if got[0].Name() != eventDestroyed || d["session"] != hash.Short() || d["identity"] != "alice" || d["cause"] != cause {
+		t.Errorf("event %s %v, want session.destroyed of alice's session %s, cause %s", got[0].Name(), d, hash.Short(), cause)
 	}
 }
 

@@ -55,7 +55,7 @@ func (s *requestState) capSessions(p plan, newID string, res *store.Result) {
 		return
 	}
 	for _, e := range evictable(entries, res.Hash, h.MaxSessionsPerIdentity, s.now, h.timeouts) {
-		err := s.deleteOfUser(e.Hash, user, true)
+		ended, rec, err := s.deleteOfUser(e.Hash, user, true)
 		if errors.Is(err, store.ErrNotFound) {
 			continue // ended meanwhile
 		}
@@ -64,10 +64,13 @@ func (s *requestState) capSessions(p plan, newID string, res *store.Result) {
 				zap.String("session", res.Hash.Short()), zap.String("evicted", e.Hash.Short()), zap.Error(err))
 			return
 		}
+		if rec == nil {
+			rec = e.Record
+		}
 		sessionMetrics.destroyed.WithLabelValues(h.backend, causeEvicted).Inc()
 		h.logger.Info("ended the least recently seen session of a user over max_sessions_per_identity",
-			zap.String("session", res.Hash.Short()), zap.String("evicted", e.Hash.Short()))
-		h.emit(eventDestroyed, sessionEvent{hash: e.Hash, realm: h.realm, record: e.Record, cause: causeEvicted, sessions: 1})
+			zap.String("session", res.Hash.Short()), zap.String("evicted", ended.Short()))
+		h.emit(eventDestroyed, sessionEvent{hash: ended, realm: h.realm, record: rec, cause: causeEvicted, sessions: 1})
 	}
 }
 

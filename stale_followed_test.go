@@ -183,7 +183,7 @@ func TestStaleCopyAfterARevocationThatFollowedARenewal(t *testing.T) {
 	}
 	renewed := issuedID(t, hdr)
 	anyone := func(*session.Record) bool { return true }
-	if err := deleteFollowing(t.Context(), h.store, h.timeouts, session.HashID(listed), clock.Now(), anyone); err != nil {
+	if _, _, err := deleteFollowing(t.Context(), h.store, h.timeouts, session.HashID(listed), clock.Now(), anyone); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := inner.Store.Load(t.Context(), session.HashID(renewed), clock.Now(), h.timeouts); !errors.Is(err, store.ErrNotFound) {

@@ -109,3 +109,30 @@ func expectEvents(t *testing.T, s *site, got []recordedEvent, want []map[string]
 		}
 	}
 }
+
+// TestAdminRevocationOfARenewedSessionNamesItsSuccessor: the admin API's
+// revocation of a session by the hash it was listed under, after its
+// browser renewed it, ends the session it became (README, "Admin API");
+// the event names that one, the session the app was last told of, and
+// whose it is, which the forward record left under the listed hash does
+// not say.
+func TestAdminRevocationOfARenewedSessionNamesItsSuccessor(t *testing.T) {
+	onEachStore(t, func(t *testing.T, newSite func(t *testing.T, options string) *site) {
+		s := newSite(t, "")
+		s.globals = sessionEvents
+		s.load()
+		v := login(t, s, "alice")
+		listed := v.adminHash()
+		expectStatus(t, v.get("/renew", "X-Session-Renew: true"), http.StatusOK)
+		renewed := session.HashID(v.sid).Short()
+		takeEvents()
+		a := sessionAPI(t, http.MethodDelete, "/session/sessions/"+listed, "")
+		if a.status != http.StatusOK {
+			t.Fatalf("revoke: %d %s", a.status, a.body)
+		}
+		expectUser(t, v, "")
+		expectEvents(t, s, takeEvents(), []map[string]any{
+			{"name": "session.destroyed", "session": renewed, "identity": "alice", "cause": "admin", "sessions": 1.0},
+		})
+	})
+}
