@@ -346,6 +346,7 @@ func (s *requestState) update(p plan) store.Update {
 		Realm:    h.realm,
 		NoTouch:  p.noTouch,
 		Now:      s.now,
+		Commit:   clock.Now(),
 		Timeouts: h.timeouts,
 		Limits:   h.limits,
 	}

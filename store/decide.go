@@ -67,7 +67,7 @@ func (o *Outcome) Writes() bool {
 // Decide works out what u does given the record stored under at, read by
 // the store in the transaction that will execute the outcome: stored is
 // nil when there is none (expired records included: Decide judges expiry
-// by u.Now). hop is how many forward records were followed to reach at: 0
+// by u.Now, and the absolute deadline by u.Commit as well). hop is how many forward records were followed to reach at: 0
 // for u.Hash, or for an update without HasHash, which reads nothing (at
 // and stored are then ignored).
 //
@@ -125,13 +125,17 @@ func (o Outcome) fail(err error) Outcome {
 }
 
 // expired judges a session by the timeouts as well, which may have been
-// shortened since it was written; a forward record by its own deadlines
+// shortened since it was written, when the request began, and by its
+// absolute deadline when the request is applied too (Update.Commit): a
+// request's use of the session when it began holds off the idle deadline,
+// never the absolute one. A forward record is judged by its own deadlines
 // only, which no timeout set.
 func expired(u Update, stored *session.Record) bool {
 	if stored.Forwarded() {
 		return stored.Expired(u.Now)
 	}
-	return u.Timeouts.Expired(stored, u.Now)
+	return u.Timeouts.Expired(stored, u.Now) ||
+		u.Commit.After(u.Now) && !u.Commit.Before(u.Timeouts.AbsoluteEnd(stored))
 }
 
 func destroys(p *session.Patch) bool { return p != nil && p.Destroy }

@@ -147,8 +147,9 @@ type Result struct {
 // in short:
 //
 //  1. If HasHash, the record under Hash is read. A missing or expired one
-//     (expired by Timeouts too; an expired one is removed), or one of
-//     another realm, makes Update return ErrNotFound, whatever the patch:
+//     (expired by Timeouts too, at Now, or past its absolute deadline at
+//     Commit; an expired one is removed), or one of another realm, makes
+//     Update return ErrNotFound, whatever the patch:
 //     the session ended while the request was in flight, and its changes
 //     are dropped, never applied to a new session.
 //  2. A forward record is followed to its successor (a few hops at most).
@@ -221,9 +222,19 @@ type Update struct {
 	// since is newer. It checks no limit, since they were admitted once.
 	// Restoring nothing writes nothing.
 	RestoreFlash map[string]string
-	Now          time.Time
-	Timeouts     session.Timeouts
-	Limits       session.Limits
+	// Now is when the request began: it touches the session then, and
+	// judges it live or expired then.
+	Now time.Time
+	// Commit is when the request is applied, if later than Now (zero:
+	// Now). A request in flight keeps its session from ending idle (it
+	// was a use when it began), but nothing moves the absolute deadline:
+	// a session whose absolute deadline has passed by Commit ended while
+	// the request was in flight, and the update finds it gone
+	// (ErrNotFound), as it would after a logout, rather than renew,
+	// remember or write a session no request may open any more.
+	Commit   time.Time
+	Timeouts session.Timeouts
+	Limits   session.Limits
 	// UserAgent is the User-Agent of the request, for a session the update
 	// starts: Decide keeps it in the new record (Record.UserAgent), cut to
 	// session.MaxUserAgent bytes, and ignores it otherwise, since a

@@ -1,0 +1,54 @@
+package integration_test
+
+import (
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/caddy-session/caddy-session/internal/clock"
+)
+
+// TestRequestInFlightAcrossTheAbsoluteDeadline: a request that loaded the
+// session before its absolute deadline and answers after it answers for a
+// session that has expired meanwhile (README, "Requests in flight": its
+// commands are dropped and it gets no cookie). Its own use of the session
+// when it began pushes the idle deadline, never the absolute one: a
+// renewal or a login must not be told of, nor hand the browser a cookie
+// for an ID that opens nothing, nor a remembered one for a session no
+// longer there.
+func TestRequestInFlightAcrossTheAbsoluteDeadline(t *testing.T) {
+	// No touch is due before the deadline, which is the absolute one's
+	// (a request counts as a use when it began: an idle deadline passing
+	// while it is in flight is moved back by its touch).
+	const opts = `idle_timeout 1h
+		absolute_timeout 1h`
+	for _, c := range []struct {
+		name     string
+		commands []string
+	}{
+		{"a renewal", []string{"X-Session-Renew: true"}},
+		{"a login as another user", []string{"X-Session-Set-User: bob"}},
+		{"remember me", []string{"X-Session-Remember: true"}},
+		{"a change", []string{"X-Session-Set-Cart: pear"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			onEachStore(t, func(t *testing.T, newSite func(t *testing.T, options string) *site) {
+				s, g := gatedSite(t, func(t *testing.T, _ string) *site { return newSite(t, opts) })
+				s.globals = sessionEvents
+				s.load()
+				v := login(t, s, "alice")
+				clock.Advance(59*time.Minute + 30*time.Second) // 30s before the absolute deadline
+				takeEvents()
+				slow := v.start(g, "slow", c.commands...)
+				clock.Advance(time.Minute) // the session expires while the app runs
+				res := slow.finish(t)
+				expectStatus(t, &response{Response: res}, http.StatusOK)
+				expectNoCookie(t, res, "a request in flight across the absolute deadline of its session")
+				if got := takeEvents(); len(got) != 0 {
+					t.Errorf("events of a session that expired while the request was in flight: %+v", got)
+				}
+				expectUser(t, v, "")
+			})
+		})
+	}
+}
