@@ -62,6 +62,10 @@ type pendingTouch struct {
 	// shows them until it is written.
 	lastSeen, idle time.Time
 	realm          string
+	// readLastSeen and readIdle are the times of the record the touch was
+	// decided on, as Load showed it then: with an earlier touch still
+	// pending, which this one replaces, and which is then never written.
+	readLastSeen, readIdle time.Time
 }
 
 // touchQueue holds the deferred touches of one Store.
@@ -107,16 +111,16 @@ func (s *Store) deferTouch(u store.Update) (res store.Result, err error, ok bool
 	case rec.IdleDeadline.Sub(u.Now) < touchMargin:
 		return store.Result{}, nil, false
 	}
-	if !q.add(u, o.Write) {
+	if !q.add(u, rec, o.Write) {
 		return store.Result{}, nil, false
 	}
 	return o.Result, nil, true
 }
 
-// add keeps the touch u, which leaves the record as touched, unless a
-// later one of the same session is kept already. It reports false when
-// the queue is closed or full.
-func (q *touchQueue) add(u store.Update, touched *session.Record) bool {
+// add keeps the touch u, decided on the record read and which leaves it
+// as touched, unless a later one of the same session is kept already. It
+// reports false when the queue is closed or full.
+func (q *touchQueue) add(u store.Update, read, touched *session.Record) bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.closed || len(q.pending) >= maxPendingTouches {
@@ -128,7 +132,8 @@ func (q *touchQueue) add(u store.Update, touched *session.Record) bool {
 	if q.pending == nil {
 		q.pending = make(map[session.Hash]pendingTouch)
 	}
-	q.pending[u.Hash] = pendingTouch{update: u, lastSeen: touched.LastSeen, idle: touched.IdleDeadline, realm: touched.Realm}
+	q.pending[u.Hash] = pendingTouch{update: u, lastSeen: touched.LastSeen, idle: touched.IdleDeadline, realm: touched.Realm,
+		readLastSeen: read.LastSeen, readIdle: read.IdleDeadline}
 	q.count.Store(int32(len(q.pending)))
 	if q.timer == nil {
 		q.timer = time.AfterFunc(q.delay, q.flush)
@@ -252,16 +257,36 @@ func (q *touchQueue) close() {
 // One of a session that a later request has written since (its LastSeen
 // is not before the touch) is dropped: it would move the deadlines back.
 // Only an error of the file is returned.
+//
+// Decide judges the record as the touch was decided on, which Load
+// showed: a touch that replaced an earlier pending one, never written, was
+// asked for on a session that earlier touch kept alive, and the file alone
+// may say it has expired since. Judged by the file, the touch would remove
+// a session in use (pending touches outlive DefaultTouchDelay while
+// commits fail, or when the clock steps).
 func writeTouches(b txBuckets, touches []pendingTouch) error {
 	for _, p := range touches {
 		rec, _, err := b.get(p.update.Hash)
 		if err != nil {
 			return err
 		}
-		if rec != nil && !rec.Forwarded() && !p.update.Now.After(rec.LastSeen) {
+		live := rec != nil && !rec.Forwarded()
+		if live && !p.update.Now.After(rec.LastSeen) {
 			continue
 		}
-		if _, err := update(b, p.update); err != nil {
+		if live && p.readLastSeen.After(rec.LastSeen) {
+			rec.LastSeen, rec.IdleDeadline = p.readLastSeen, p.readIdle
+		}
+		o := store.Decide(p.update, p.update.Hash, rec, 0)
+		if o.Next != nil {
+			// A touch alone follows no forward record (Decide); should
+			// one ever, the update reads it as any other does.
+			if _, err := update(b, p.update); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := b.execute(o); err != nil {
 			return err
 		}
 	}
