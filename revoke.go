@@ -238,7 +238,7 @@ func (s *requestState) ownSession(user string, known func(session.Hash) bool) (h
 			h.logger.Error("reading the session of the request again",
 				zap.String("session", s.hash.Short()), zap.Error(err))
 			return hash, "", fmt.Errorf("reading session: %w", err)
-		case !rec.Forwarded() && !h.holdsIdentity(rec, user):
+		case !rec.Forwarded() && !s.holdsOwn(hash, rec, user):
 			// Live, but not known (a listing cut at MaxListByIdentity)
 			// and not the user's any more.
 			return hash, droppedIdentityChange, nil
@@ -247,4 +247,21 @@ func (s *requestState) ownSession(user string, known func(session.Hash) bool) (h
 		}
 		hash = *rec.Successor
 	}
+}
+
+// holdsOwn reports whether rec, the record under hash that the request's
+// session now is, is still user's. The request's own record sealed while
+// sealing is now off (it stays sealed until written) has no index tag the
+// handler can read: it is opened with the key the request's ID gave
+// (fromID). A successor is read as holdsIdentity reads it.
+func (s *requestState) holdsOwn(hash session.Hash, rec *session.Record, user string) bool {
+	h := s.handler
+	if rec.Sealed && h.sealIndex == nil && hash == s.hash && s.fromID != nil && s.fromID.sealKey != nil {
+		plain := rec.Clone()
+		if s.fromID.sealKey.Open(hash, plain) != nil {
+			return false
+		}
+		rec = plain
+	}
+	return h.holdsIdentity(rec, user)
 }

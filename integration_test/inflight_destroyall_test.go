@@ -60,3 +60,38 @@ func TestLogoutEverywhereInFlightAcrossTheEndOfItsSession(t *testing.T) {
 		})
 	}
 }
+
+// TestSealedLogoutEverywhere: X-Session-Destroy-All checks that the
+// request's session is still the user's (see above) on sessions sealed at
+// rest too, whose identity only the index tag, or the ID's key, reads:
+// with sealing on, it ends the user's sessions; with sealing turned off
+// since they were sealed (they stay sealed until written), it still ends
+// the request's own, and is not taken for one made another user's.
+func TestSealedLogoutEverywhere(t *testing.T) {
+	for _, off := range []bool{false, true} {
+		name := "sealing on"
+		if off {
+			name = "sealing turned off since"
+		}
+		t.Run(name, func(t *testing.T) {
+			onEachSealedStore(t, "", "", func(t *testing.T, s sealedSite) {
+				s.options = s.sealOptions
+				s.load()
+				phone, laptop := login(t, s.site, "alice"), login(t, s.site, "alice")
+				if off {
+					s.options = ""
+					s.load()
+				}
+				sid := laptop.sid
+				expectStatus(t, laptop.get("/logout", "X-Session-Destroy-All: true"), http.StatusOK)
+				if laptop.sid != "" {
+					t.Fatal("the logout everywhere did not expire the cookie")
+				}
+				expectUser(t, &visitor{site: s.site, sid: sid}, "")
+				if !off {
+					expectUser(t, phone, "")
+				}
+			})
+		})
+	}
+}
