@@ -232,16 +232,18 @@ func TestEvents(t *testing.T) {
 
 		// Of one session by the hash it had before a renewal: the
 		// session it became ends, and the event names its user, not
-		// the forward record's none.
+		// the forward record's none, and the session as the renewal's
+		// event told of it, under its new hash.
 		g := s.visitor()
 		g.get("/login", "X-Session-Set-User: gina")
-		onG, listed := short(g), g.adminHash()
-		g.get("/", "X-Session-Renew: true")
+		listed := g.adminHash()
 		short(g)
+		g.get("/", "X-Session-Renew: true")
+		renewedG := short(g)
 		takeEvents()
 		sessionAPI(t, http.MethodDelete, "/session/sessions/"+listed, "").decode(t, http.StatusOK, new(map[string]any))
 		expect("an admin revocation by the hash before a renewal", map[string]any{"name": "session.destroyed",
-			"session": onG, "identity": "gina", "cause": "admin", "sessions": 1.0})
+			"session": renewedG, "identity": "gina", "cause": "admin", "sessions": 1.0})
 
 		// And of every session of a user: one event, naming no session.
 		for range 2 {
