@@ -67,9 +67,10 @@ func (o *Outcome) Writes() bool {
 // Decide works out what u does given the record stored under at, read by
 // the store in the transaction that will execute the outcome: stored is
 // nil when there is none (expired records included: Decide judges expiry
-// by u.Now, and the absolute deadline by u.Commit as well). hop is how many forward records were followed to reach at: 0
-// for u.Hash, or for an update without HasHash, which reads nothing (at
-// and stored are then ignored).
+// by u.Now, and the absolute deadline by u.Commit as well). hop is how
+// many forward records were followed to reach at: 0 for u.Hash, or for an
+// update without HasHash, which reads nothing (at and stored are then
+// ignored).
 //
 // Decide never changes stored and does no I/O; the records it returns are
 // its own.
