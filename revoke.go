@@ -23,7 +23,8 @@ import (
 // A short hash that names none of the user's live sessions (another user's,
 // another realm's, an ended one, a made-up one), a request with no session
 // or whose session has no identity, and the current session itself (which
-// X-Session-Destroy ends) refuse the whole response, as a broken rule
+// X-Session-Destroy ends; by its successor's hash too, if a renewal in
+// another request moved it on meanwhile) refuse the whole response, as a broken rule
 // does: nothing is applied, the refusal is logged and counted in the
 // rejected metric (unknown_session, or conflict for the current session),
 // and the response is still delivered. A refusal says the same whether
@@ -70,7 +71,7 @@ func (s *requestState) checkRevoke(short string) (rv *revocation, refused bool, 
 			zap.String("session", s.hash.Short()), zap.Error(err))
 		return nil, false, fmt.Errorf("listing the sessions of a user: %w", err)
 	}
-	live, err := s.stillLive(entries, user)
+	own, live, err := s.stillLive(entries, user)
 	if err != nil {
 		return nil, false, err
 	}
@@ -81,8 +82,14 @@ func (s *requestState) checkRevoke(short string) (rv *revocation, refused bool, 
 		s.logDropped(droppedEnded)
 		return nil, true, nil
 	}
+	if own.Short() == short {
+		// Renewed by another request of the device while this one was
+		// in flight: the successor is the request's own session now,
+		// which the commit acts on, and not the user's other device.
+		return refuse("conflict", "session revoke of %s names the request's own session, renewed while the request was in flight; end it with the destroy command", short)
+	}
 	for _, e := range entries {
-		if e.Hash.Short() == short && e.Hash != s.hash && !h.timeouts.Expired(e.Record, s.now) {
+		if e.Hash.Short() == short && e.Hash != own && !h.timeouts.Expired(e.Record, s.now) {
 			return &revocation{hash: e.Hash, record: e.Record}, false, nil
 		}
 	}
@@ -193,8 +200,9 @@ func deleteFollowing(ctx context.Context, st store.Store, t session.Timeouts, ha
 // became through renewals since the request loaded it, is still a live
 // session of user: among entries, the sessions of user just listed, or
 // read from the store (a listing is cut at store.MaxListByIdentity).
-// Whether the request may still act as that user's session.
-func (s *requestState) stillLive(entries []store.Entry, user string) (bool, error) {
+// Whether the request may still act as that user's session, and the
+// session it acts as: the one it loaded, or that one's successor.
+func (s *requestState) stillLive(entries []store.Entry, user string) (session.Hash, bool, error) {
 	h := s.handler
 	listed := func(hash session.Hash) bool {
 		for _, e := range entries {
@@ -204,8 +212,8 @@ func (s *requestState) stillLive(entries []store.Entry, user string) (bool, erro
 		}
 		return false
 	}
-	_, dropped, err := s.ownSession(user, listed)
-	return dropped == "", err
+	own, dropped, err := s.ownSession(user, listed)
+	return own, dropped == "", err
 }
 
 // ownSession finds the session the request's own is now: the one it

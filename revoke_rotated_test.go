@@ -2,12 +2,15 @@ package caddysession
 
 import (
 	"context"
+	"net/http"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/caddy-session/caddy-session/internal/clock"
 	"github.com/caddy-session/caddy-session/session"
@@ -243,4 +246,69 @@ func TestRevokeFromASessionTheListingLeftOut(t *testing.T) {
 	if isLive(t, h, *other) {
 		t.Error("the other session was not revoked")
 	}
+}
+
+// TestRevokeOfItsOwnSessionAfterARenewal: a request whose session another
+// request of the device renewed while it was in flight acts as the
+// session it became (the successor), so naming the successor's short hash
+// names the request's own session, which X-Session-Destroy ends: the
+// command is refused as a conflict, nothing of the response applies, and
+// the session lives on. So is naming the ID the request presented, now a
+// forward record. Naming another of the user's sessions still revokes it.
+func TestRevokeOfItsOwnSessionAfterARenewal(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		target  func(presented, successor, other session.Hash) session.Hash
+		revoked bool // target ended; otherwise the response was refused
+	}{
+		{"the successor", func(_, s, _ session.Hash) session.Hash { return s }, false},
+		{"the presented ID", func(p, _, _ session.Hash) session.Hash { return p }, false},
+		{"another session", func(_, _, o session.Hash) session.Hash { return o }, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h, id, mine, other := twoSessions(t)
+			conflicts := conflictsCounted(t)
+			var successor, target session.Hash
+			next := caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+				// Another tab renews the session while this request is in
+				// the app.
+				successor = rotate(t, h.store, h, *mine, nil)
+				target = tc.target(*mine, successor, *other)
+				w.Header().Set("X-Session-Revoke", target.Short())
+				w.Header().Set("X-Session-Set-Cart", "x")
+				w.WriteHeader(http.StatusOK)
+				return nil
+			})
+			if _, err := serveID(h, id, next); err != nil {
+				t.Fatalf("ServeHTTP: %v", err)
+			}
+			if got := !isLive(t, h, target); got != tc.revoked {
+				t.Fatalf("revoking %s ended it: %v, want %v", tc.name, got, tc.revoked)
+			}
+			if !isLive(t, h, successor) {
+				t.Fatal("the request's own session, renewed in flight, ended")
+			}
+			rec, err := h.store.Load(t.Context(), successor, clock.Now(), h.timeouts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if applied := rec.Values["cart"] == "x"; applied != tc.revoked {
+				t.Errorf("the response's other command applied: %v, want %v", applied, tc.revoked)
+			}
+			refused := conflictsCounted(t) - conflicts
+			if want := map[bool]float64{true: 0, false: 1}[tc.revoked]; refused != want {
+				t.Errorf("conflict refusals counted: %v, want %v", refused, want)
+			}
+		})
+	}
+}
+
+// conflictsCounted is the rejected metric's count of conflicts so far.
+func conflictsCounted(t *testing.T) float64 {
+	t.Helper()
+	var m dto.Metric
+	if err := sessionMetrics.rejected.WithLabelValues("conflict").Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	return m.GetCounter().GetValue()
 }
