@@ -71,15 +71,16 @@ func (s *requestState) checkRevoke(short string) (rv *revocation, refused bool, 
 			zap.String("session", s.hash.Short()), zap.Error(err))
 		return nil, false, fmt.Errorf("listing the sessions of a user: %w", err)
 	}
-	own, live, err := s.stillLive(entries, user)
+	own, dropped, err := s.stillLive(entries, user)
 	if err != nil {
 		return nil, false, err
 	}
-	if !live {
+	if dropped != "" {
 		// The request's own session ended while it was in flight (that
-		// device was revoked, or logged out): its commands are dropped,
-		// this one with them, as those of any ended session are.
-		s.logDropped(droppedEnded)
+		// device was revoked, or logged out), or is another user's now
+		// (a login): its commands are dropped, this one with them, as
+		// those of any such session are, and counted by why.
+		s.logDropped(dropped)
 		return nil, true, nil
 	}
 	if own.Short() == short {
@@ -196,13 +197,15 @@ func deleteFollowing(ctx context.Context, st store.Store, t session.Timeouts, ha
 	}
 }
 
-// stillLive reports whether the request's own session, or the session it
+// stillLive finds whether the request's own session, or the session it
 // became through renewals since the request loaded it, is still a live
 // session of user: among entries, the sessions of user just listed, or
-// read from the store (a listing is cut at store.MaxListByIdentity).
-// Whether the request may still act as that user's session, and the
-// session it acts as: the one it loaded, or that one's successor.
-func (s *requestState) stillLive(entries []store.Entry, user string) (session.Hash, bool, error) {
+// read from the store (a listing is cut at store.MaxListByIdentity). It
+// returns the session the request acts as (the one it loaded, or its
+// successor), which the revocation must not name, and, when the request
+// may no longer act as user's session, why (dropped, as ownSession says
+// it), which the dropped metric counts.
+func (s *requestState) stillLive(entries []store.Entry, user string) (own session.Hash, dropped string, err error) {
 	h := s.handler
 	listed := func(hash session.Hash) bool {
 		for _, e := range entries {
@@ -212,8 +215,7 @@ func (s *requestState) stillLive(entries []store.Entry, user string) (session.Ha
 		}
 		return false
 	}
-	own, dropped, err := s.ownSession(user, listed)
-	return own, dropped == "", err
+	return s.ownSession(user, listed)
 }
 
 // ownSession finds the session the request's own is now: the one it

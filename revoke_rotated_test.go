@@ -10,6 +10,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/caddy-session/caddy-session/internal/clock"
@@ -306,9 +307,49 @@ func TestRevokeOfItsOwnSessionAfterARenewal(t *testing.T) {
 // conflictsCounted is the rejected metric's count of conflicts so far.
 func conflictsCounted(t *testing.T) float64 {
 	t.Helper()
+	return counted(t, sessionMetrics.rejected, "conflict")
+}
+
+// counted is the count of vec's counter of label so far.
+func counted(t *testing.T, vec *prometheus.CounterVec, label string) float64 {
+	t.Helper()
 	var m dto.Metric
-	if err := sessionMetrics.rejected.WithLabelValues("conflict").Write(&m); err != nil {
+	if err := vec.WithLabelValues(label).Write(&m); err != nil {
 		t.Fatal(err)
 	}
 	return m.GetCounter().GetValue()
+}
+
+// TestRevokeDroppedWhyCounted: a request whose own session ended while
+// it was in flight, or became another user's (a login in another tab),
+// has its revocation dropped, counted in the dropped metric by what
+// happened: ended, or identity_changed, as any other command of such a
+// request is.
+func TestRevokeDroppedWhyCounted(t *testing.T) {
+	for _, tc := range []struct {
+		name, reason string
+		end          func(t *testing.T, s store.Store, h *Handler, mine session.Hash)
+	}{
+		{"ended", droppedEnded, deleteIn},
+		{"logged in as another user", droppedIdentityChange, func(t *testing.T, s store.Store, h *Handler, mine session.Hash) {
+			t.Helper()
+			rotate(t, s, h, mine, map[string]string{"user": "bob"})
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h, id, mine, other := twoSessions(t)
+			before := counted(t, sessionMetrics.dropped, tc.reason)
+			base := h.store
+			h.store = &listedStore{Store: base, beforeList: func() { tc.end(t, base, h, *mine) }}
+			if _, err := serveWith(t, h, id, "X-Session-Revoke: "+other.Short()); err != nil {
+				t.Fatalf("ServeHTTP: %v", err)
+			}
+			if !isLive(t, h, *other) {
+				t.Error("the other session was revoked")
+			}
+			if got := counted(t, sessionMetrics.dropped, tc.reason) - before; got != 1 {
+				t.Errorf("drops counted as %s: %v, want 1", tc.reason, got)
+			}
+		})
+	}
 }
