@@ -32,6 +32,9 @@ type flashTake struct {
 	seen   string       // its identity value when they were taken
 	// settled: the response consumed them, or they were put back.
 	settled bool
+	// withheld: a nested handler served the request as anonymous, so
+	// the app did not get them; they are put back whatever the response.
+	withheld bool
 }
 
 // provisionFlashOn loads the matcher sets of flash_on.
@@ -126,15 +129,15 @@ func navigation(r *http.Request) bool {
 // settleFlash decides, once the response's status is known, what becomes
 // of the flash values the request took: a response of 500 or more (the
 // app's, as for its commands) or one that failed in the plugin (failed)
-// consumes nothing, and they are put back for a later request; any other
-// response consumes them.
+// consumes nothing, and they are put back for a later request, as are
+// values the app never got (withheld); any other response consumes them.
 func (s *requestState) settleFlash(status int, failed bool) {
 	f := s.flash
 	if f == nil || f.settled {
 		return
 	}
 	f.settled = true
-	if status < http.StatusInternalServerError && !failed {
+	if status < http.StatusInternalServerError && !failed && !f.withheld {
 		return
 	}
 	h := s.handler

@@ -99,8 +99,15 @@ func (h *Handler) adopt(s *requestState) (*requestState, error) {
 }
 
 // anonymous makes s a request without a session, as load leaves one that
-// presented none it may serve.
+// presented none it may serve. Flash values that the handler which loaded
+// the session took for the request are withheld: this handler's scrub
+// removes them, so the app never gets them, and the take must be undone
+// whatever the response (settleFlash), or the next page of the session
+// would never get them.
 func (s *requestState) anonymous() {
+	if s.flash != nil {
+		s.flash.withheld = true
+	}
 	s.hash, s.record, s.fromID, s.flash = session.Hash{}, nil, nil, nil
 }
 

@@ -149,3 +149,73 @@ func TestNestedHandlerGetsWhatItDerivesFromTheID(t *testing.T) {
 		})
 	}
 }
+
+// TestNestedHandlerServingAnonymousKeepsTheFlash: the site's handler takes
+// the session's flash values for a navigation before the inner, stricter
+// handler decides it serves the request as anonymous (another client, or
+// past its shorter idle_timeout). That request's app gets no flash value,
+// and so must not use it up: the next navigation of the session where it
+// is served, outside the stricter part, gets it, once ("Flash values":
+// the app gets it once, on the next page of the session).
+func TestNestedHandlerServingAnonymousKeepsTheFlash(t *testing.T) {
+	const firefox = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
+	tests := []struct {
+		name, inner, login string
+		before             func(t *testing.T)
+		userAgent          string
+	}{
+		{name: "bound to the User-Agent", inner: "bind user_agent", login: "/admin/", userAgent: "curl/8.5.0"},
+		{name: "a shorter idle timeout", inner: "idle_timeout 10m", login: "/", userAgent: firefox, before: func(t *testing.T) {
+			clock.Advance(11 * time.Minute)
+			t.Cleanup(func() { clock.Advance(-11 * time.Minute) })
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			m := newMultiSite(t, "s")
+			m.load([2]string{"s", `session {
+				store bolt {db:shared}
+			}
+			handle /admin/* {
+				session {
+					store bolt {db:shared}
+					` + tc.inner + `
+				}
+				reverse_proxy {up}
+			}
+			reverse_proxy {up}`})
+			navigate := func(path, userAgent, cookie string, commands ...string) string {
+				t.Helper()
+				h := http.Header{"User-Agent": {userAgent}, "Sec-Fetch-Mode": {"navigate"}, "Cookie": {cookie}}
+				res, body := m.send("s", http.MethodGet, path, h, commands...)
+				if res.StatusCode != http.StatusOK {
+					t.Fatalf("%s: %d %s", path, res.StatusCode, body)
+				}
+				return body
+			}
+			res, _ := m.send("s", http.MethodGet, tc.login, http.Header{"User-Agent": {firefox}}, "X-Session-Set-User: admin")
+			var cookie string
+			for _, c := range res.Cookies() {
+				if c.Name == "sid" {
+					cookie = "sid=" + c.Value
+				}
+			}
+			if cookie == "" {
+				t.Fatal("the login issued no cookie")
+			}
+			navigate("/save", firefox, cookie, "X-Session-Flash-Notice: Saved")
+			if tc.before != nil {
+				tc.before(t)
+			}
+			if body := navigate("/admin/", tc.userAgent, cookie); strings.Contains(body, "X-Session-User") || strings.Contains(body, "Saved") {
+				t.Fatalf("the stricter inner handler served the session, or its flash value: %s", body)
+			}
+			if body := navigate("/", firefox, cookie); !strings.Contains(body, `"X-Session-Flash-Notice":["Saved"]`) {
+				t.Fatalf("the next navigation the session is served on did not get its flash value, used up by a request served as anonymous: %s", body)
+			}
+			if body := navigate("/", firefox, cookie); strings.Contains(body, "Saved") {
+				t.Fatalf("the flash value was handed twice: %s", body)
+			}
+		})
+	}
+}
