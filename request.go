@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -278,11 +279,35 @@ func (s *requestState) commit(hdr http.Header, status int) error {
 		return err
 	case res == nil && p.step != stepTouch:
 		return nil // the changes were dropped or refused, the revocation with them
-	case res != nil:
+	}
+	before := len(hdr["Set-Cookie"])
+	if res != nil {
 		s.publish(hdr, p, newID, res)
 		s.capSessions(p, newID, res)
 	}
-	return s.revoke(rv)
+	return keepCookies(s.revoke(rv), hdr["Set-Cookie"][before:])
+}
+
+// partialCommit is a commit that failed after the store took part of it:
+// the cookies it issued for that part go on the 503 all the same. A
+// renewal applied before a revocation failed has moved the session to a
+// new ID, and the old one is a forward record that no request adopts:
+// without the new cookie, the device would be logged out.
+type partialCommit struct {
+	err     error
+	cookies []string // Set-Cookie lines of the session's cookies
+}
+
+func (p *partialCommit) Error() string { return p.err.Error() }
+func (p *partialCommit) Unwrap() error { return p.err }
+
+// keepCookies is err, a failure after the cookies were issued, as a
+// partialCommit that keeps them; nil if err is.
+func keepCookies(err error, cookies []string) error {
+	if err == nil || len(cookies) == 0 {
+		return err
+	}
+	return &partialCommit{err: err, cookies: slices.Clone(cookies)}
 }
 
 // takeCommands removes the commands from the response and returns the

@@ -59,8 +59,15 @@ func (rw *responseWriter) WriteHeader(status int) {
 	rw.state.settleFlash(upstream, err != nil)
 	if err != nil {
 		rw.commitErr = err
-		// None of the upstream's headers belong on the error response.
+		// None of the upstream's headers belong on the error response;
+		// the cookies of what the store took before it failed do.
 		clear(hdr)
+		var partial *partialCommit
+		if errors.As(err, &partial) {
+			for _, c := range partial.cookies {
+				setCookie(hdr, c)
+			}
+		}
 		return
 	}
 	rw.ResponseWriter.WriteHeader(status)

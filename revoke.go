@@ -33,7 +33,8 @@ import (
 // The session is ended after the rest of the response is committed, so
 // that a change the store refuses (a limit) refuses the revocation with
 // it. A store that fails in between has applied the rest and not the
-// revocation: the client gets its 503.
+// revocation: the client gets its 503, with the cookies the rest issued
+// (partialCommit).
 
 // reasonUnknownSession is the rejected metric's reason for a revocation
 // of a session that is not one of the user's.

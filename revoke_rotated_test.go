@@ -2,6 +2,7 @@ package caddysession
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"slices"
 	"strings"
@@ -351,5 +352,52 @@ func TestRevokeDroppedWhyCounted(t *testing.T) {
 				t.Errorf("drops counted as %s: %v, want 1", tc.reason, got)
 			}
 		})
+	}
+}
+
+// failingDelete is a store whose Delete fails, as one that goes away
+// between a response's commit and its revocation does.
+type failingDelete struct{ store.Store }
+
+func (failingDelete) Delete(context.Context, session.Hash) error {
+	return errors.New("dial tcp 127.0.0.1:6379: connect: connection refused")
+}
+
+// TestRevokeFailingAfterARenewalKeepsTheCookie: a revocation is applied
+// after the rest of its response, and a store that fails in between
+// leaves the rest applied and the client gets a 503 (README, "A user's
+// own devices"). When the rest gave the session a new ID (a renewal
+// beside the revocation, as after a password change), the 503 must carry
+// the new ID's cookie: the old ID is only a forward record now, which no
+// new request adopts, so without it the device is logged out. None of
+// the app's own headers ride on the 503.
+func TestRevokeFailingAfterARenewalKeepsTheCookie(t *testing.T) {
+	h, id, mine, other := twoSessions(t)
+	h.store = failingDelete{h.store}
+	hdr, err := serveWith(t, h, id, "X-Session-Renew: true", "X-Session-Revoke: "+other.Short(), "Set-Cookie: app=1")
+	var he caddyhttp.HandlerError
+	if !errors.As(err, &he) || he.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("ServeHTTP: %v, want a 503", err)
+	}
+	if !isLive(t, h, *other) {
+		t.Error("the other session ended, though its revocation failed")
+	}
+	var sids []string
+	for _, c := range (&http.Response{Header: hdr}).Cookies() {
+		if c.Name != "sid" {
+			t.Errorf("the 503 carries the app's cookie %s", c.Name)
+			continue
+		}
+		sids = append(sids, c.Value)
+	}
+	if len(sids) != 1 {
+		t.Fatalf("the 503 carries session cookies %q, want the renewed session's", sids)
+	}
+	renewed := session.HashID(sids[0])
+	if renewed == *mine || !isLive(t, h, renewed) {
+		t.Errorf("the 503's cookie is not the renewed session's")
+	}
+	if hdr.Get("Cache-Control") != "no-store" {
+		t.Errorf("Cache-Control %q on a response that sets a session cookie, want no-store", hdr.Get("Cache-Control"))
 	}
 }
