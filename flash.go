@@ -111,12 +111,15 @@ func (h *Handler) flashOnMatches(r *http.Request) (bool, error) {
 
 // navigation reports whether r is a top-level navigation: a browser sends
 // Sec-Fetch-Mode: navigate with it, and fetch(), XMLHttpRequest, images,
-// scripts and styles get another mode. From a client that sends no
-// Sec-Fetch-Mode (an older browser, or no browser), a request that accepts
-// text/html is taken for one.
+// scripts and styles get another mode. A frame's navigation (an iframe,
+// an embed) is one too, and Sec-Fetch-Dest tells it apart: document for
+// the top level. From a client that sends no Sec-Fetch-Mode (an older
+// browser, or no browser), a request that accepts text/html is taken for
+// one.
 func navigation(r *http.Request) bool {
 	if mode, ok := r.Header["Sec-Fetch-Mode"]; ok {
-		return len(mode) == 1 && strings.EqualFold(strings.TrimSpace(mode[0]), "navigate")
+		dest, sent := r.Header["Sec-Fetch-Dest"] // not by every browser that sends the mode
+		return single(mode, "navigate") && (!sent || single(dest, "document"))
 	}
 	for _, accept := range r.Header["Accept"] {
 		if strings.Contains(strings.ToLower(accept), "text/html") {
@@ -124,6 +127,12 @@ func navigation(r *http.Request) bool {
 		}
 	}
 	return false
+}
+
+// single reports whether a Fetch Metadata header's values are one, want,
+// in any case: several are no answer a browser gives.
+func single(values []string, want string) bool {
+	return len(values) == 1 && strings.EqualFold(strings.TrimSpace(values[0]), want)
 }
 
 // settleFlash decides, once the response's status is known, what becomes

@@ -266,6 +266,15 @@ func TestFlashNavigation(t *testing.T) {
 		{http.Header{"Sec-Fetch-Mode": {"navigate"}}, true},
 		{http.Header{"Sec-Fetch-Mode": {" NAVIGATE "}}, true},
 		{http.Header{"Sec-Fetch-Mode": {"navigate", "cors"}}, false},
+		// A frame's navigation is no top-level one: Sec-Fetch-Dest says
+		// which, when the browser sends it.
+		{http.Header{"Sec-Fetch-Mode": {"navigate"}, "Sec-Fetch-Dest": {"document"}}, true},
+		{http.Header{"Sec-Fetch-Mode": {"navigate"}, "Sec-Fetch-Dest": {" Document "}}, true},
+		{http.Header{"Sec-Fetch-Mode": {"navigate"}, "Sec-Fetch-Dest": {"iframe"}}, false},
+		{http.Header{"Sec-Fetch-Mode": {"navigate"}, "Sec-Fetch-Dest": {"frame"}}, false},
+		{http.Header{"Sec-Fetch-Mode": {"navigate"}, "Sec-Fetch-Dest": {"embed"}}, false},
+		{http.Header{"Sec-Fetch-Mode": {"navigate"}, "Sec-Fetch-Dest": {"object"}}, false},
+		{http.Header{"Sec-Fetch-Mode": {"navigate"}, "Sec-Fetch-Dest": {"document", "iframe"}}, false},
 		{http.Header{"Sec-Fetch-Mode": {"same-origin"}, "Accept": {"text/html"}}, false},
 		{http.Header{"Sec-Fetch-Mode": {""}, "Accept": {"text/html"}}, false},
 		{http.Header{"Accept": {"text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}}, true},

@@ -104,7 +104,8 @@ type Handler struct {
 	// no other request gets them, unless its response is a 500 or more,
 	// which puts them back. The matchers run before the request goes on,
 	// and only for a session that holds flash values. Default: top-level
-	// navigations, requests with `Sec-Fetch-Mode: navigate`, or, from a
+	// navigations, requests with `Sec-Fetch-Mode: navigate` (and
+	// `Sec-Fetch-Dest: document`, if sent: not a frame's), or, from a
 	// client that sends no Sec-Fetch-Mode, with `text/html` in `Accept`.
 	FlashOnRaw caddyhttp.RawMatcherSets `json:"flash_on,omitempty" caddy:"namespace=http.matchers"`
 

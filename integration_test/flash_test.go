@@ -332,3 +332,17 @@ func TestFlashPutBackAcrossALogin(t *testing.T) {
 		expectFlashes(t, v.navigate(http.MethodGet, "/"), map[string]string{})
 	})
 }
+
+// TestFlashNotTakenByAFrame: a flash value is for the next page, a
+// top-level navigation; a frame of the page (an iframe, which browsers
+// load with Sec-Fetch-Mode: navigate too, and Sec-Fetch-Dest: iframe)
+// does not take it.
+func TestFlashNotTakenByAFrame(t *testing.T) {
+	s := newSite(t, "")
+	v := s.visitor()
+	v.get("/login", "X-Session-Set-User: alice")
+	v.get("/save", "X-Session-Flash-Notice: Saved")
+	expectFlashes(t, v.do(http.MethodGet, "/widget", "Sec-Fetch-Mode", "navigate", "Sec-Fetch-Dest", "iframe", "Accept", "text/html"), map[string]string{})
+	expectFlashes(t, v.do(http.MethodGet, "/settings", "Sec-Fetch-Mode", "navigate", "Sec-Fetch-Dest", "document"), saved)
+	expectFlashes(t, v.navigate(http.MethodGet, "/settings"), map[string]string{})
+}
