@@ -24,10 +24,10 @@ import (
 // another realm's, an ended one, a made-up one), a request with no session
 // or whose session has no identity, and the current session itself (which
 // X-Session-Destroy ends; by its successor's hash too, if a renewal in
-// another request moved it on meanwhile) refuse the whole response, as a broken rule
-// does: nothing is applied, the refusal is logged and counted in the
-// rejected metric (unknown_session, or conflict for the current session),
-// and the response is still delivered. A refusal says the same whether
+// another request moved it on meanwhile) refuse the whole response, as a
+// broken rule does: nothing is applied, the refusal is logged and counted
+// in the rejected metric (unknown_session, or conflict for the current
+// session), and the response is still delivered. A refusal says the same whether
 // the hash is another user's or no one's.
 //
 // The session is ended after the rest of the response is committed, so
