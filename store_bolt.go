@@ -1,7 +1,9 @@
 package caddysession
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"path/filepath"
 	"time"
 
@@ -72,7 +74,7 @@ func (b *BoltStore) Provision(ctx caddy.Context) error {
 	if path == "" {
 		path = filepath.Join(caddy.AppDataDir(), "session", "sessions.db")
 	}
-	path, err := filepath.Abs(path)
+	path, err := boltFile(path)
 	if err != nil {
 		return fmt.Errorf("bolt store path %q: %v", b.Path, err)
 	}
@@ -114,6 +116,33 @@ func (b *BoltStore) Provision(ctx caddy.Context) error {
 		ce.Write(zap.String("path", path), zap.Bool("shared", loaded))
 	}
 	return nil
+}
+
+// boltFile returns the file path names, absolute and with its symlinks
+// resolved, which keys the pool and names the store. Two spellings of one
+// file (a symlinked directory, a symlink to the file) must find the
+// database open already: a second open in the same process waits for the
+// bbolt lock the process itself holds, so a reload from one spelling to
+// the other would fail after lock_timeout, and two handlers on one file
+// would get two names, two stale copies and two live counts. Where the
+// file or its directories do not exist yet, the longest part of the path
+// that does is resolved, since that is where the first open creates them.
+func boltFile(path string) (string, error) {
+	path, err := filepath.Abs(path)
+	if err != nil {
+		return "", err
+	}
+	rest := ""
+	for dir := path; ; dir = filepath.Dir(dir) {
+		resolved, err := filepath.EvalSymlinks(dir)
+		if err == nil {
+			return filepath.Join(resolved, rest), nil
+		}
+		if !errors.Is(err, fs.ErrNotExist) || filepath.Dir(dir) == dir {
+			return "", err
+		}
+		rest = filepath.Join(filepath.Base(dir), rest)
+	}
 }
 
 func timeoutOr(d caddy.Duration) time.Duration {

@@ -1,0 +1,82 @@
+package integration_test
+
+import (
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// TestBoltFileSpellingsAcrossReload reloads a config that names its bolt
+// file one way into one that names the same file another way: through a
+// symlinked directory, a symlink to the file, or a symlinked directory
+// whose subdirectory the first load created. The file is open already, so
+// the reload must share it: a second open in the same process waits for
+// bbolt's lock, which the process itself holds, and the reload fails after
+// lock_timeout saying another process holds it. The sessions are the same
+// data, so the admin API lists one store, under one name, whichever
+// spelling loaded it.
+func TestBoltFileSpellingsAcrossReload(t *testing.T) {
+	cases := []struct {
+		name string
+		// first and second spell the same file; both get the test's
+		// directory, which holds real/ and link -> real.
+		first, second func(dir string) string
+	}{
+		{"symlinked directory",
+			func(dir string) string { return filepath.Join(dir, "real", "s.db") },
+			func(dir string) string { return filepath.Join(dir, "link", "s.db") }},
+		{"symlinked directory first",
+			func(dir string) string { return filepath.Join(dir, "link", "s.db") },
+			func(dir string) string { return filepath.Join(dir, "real", "s.db") }},
+		{"symlink to the file",
+			func(dir string) string { return filepath.Join(dir, "real", "s.db") },
+			func(dir string) string { return filepath.Join(dir, "real", "alias.db") }},
+		{"directory created by the first load",
+			func(dir string) string { return filepath.Join(dir, "link", "sub", "s.db") },
+			func(dir string) string { return filepath.Join(dir, "real", "sub", "s.db") }},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if err := os.Mkdir(filepath.Join(dir, "real"), 0o700); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Symlink(filepath.Join(dir, "real"), filepath.Join(dir, "link")); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Symlink("s.db", filepath.Join(dir, "real", "alias.db")); err != nil {
+				t.Fatal(err)
+			}
+			storeLine := func(path string) string {
+				return fmt.Sprintf("store bolt %s {\n\t\t\tlock_timeout 300ms\n\t\t}", path)
+			}
+			s := newSiteOn(t, storeLine(c.first(dir)), "")
+			v := s.visitor()
+			expectStatus(t, v.get("/login", "X-Session-Set-User: alice"), http.StatusOK)
+			before := listStores(t)
+
+			s.store = storeLine(c.second(dir))
+			start := time.Now()
+			s.load()
+			if t.Failed() {
+				t.Fatalf("the reload to %s failed after %s", c.second(dir), time.Since(start).Round(time.Millisecond))
+			}
+			expectUser(t, v, "alice")
+			after := listStores(t)
+			if len(after) != 1 || len(before) != 1 || after[0].Name != before[0].Name {
+				t.Fatalf("stores before the reload %+v, after %+v: want one, named the same", before, after)
+			}
+		})
+	}
+}
+
+// listStores returns GET /session/stores.
+func listStores(t *testing.T) []apiStore {
+	t.Helper()
+	var stores []apiStore
+	sessionAPI(t, http.MethodGet, "/session/stores", "").decode(t, http.StatusOK, &stores)
+	return stores
+}
