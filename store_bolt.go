@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -50,6 +51,9 @@ type BoltStore struct {
 
 	key string
 	ref *sharedStore
+	db  boltDestructor // the database ref holds, for its no_sync
+	// voted is whether NoSync is counted in db.sync, until Cleanup.
+	voted bool
 }
 
 // CaddyModule returns the Caddy module information.
@@ -63,9 +67,43 @@ func (BoltStore) CaddyModule() caddy.ModuleInfo {
 // boltPool holds the open databases by absolute path, across configs.
 var boltPool = caddy.NewUsagePool()
 
-type boltDestructor struct{ *bolt.Store }
+// boltDestructor is an open database in boltPool, with what the configs
+// that hold it ask of its fsync.
+type boltDestructor struct {
+	*bolt.Store
+	sync *syncVotes
+}
 
 func (d boltDestructor) Destruct() error { return d.Close() }
+
+// syncVotes counts the configs that hold a database with no_sync and
+// without. The file is opened once, with the options of the first, but
+// each commit is synced unless every holder says no_sync: a reload that
+// removes no_sync makes commits durable again at once, and one that adds
+// it takes effect when the last config without it is gone.
+type syncVotes struct {
+	mu           sync.Mutex
+	sync, noSync int
+}
+
+// vote adds (by +1) or takes back (by -1) one holder's no_sync, and sets
+// the database's accordingly while anyone holds it.
+func (v *syncVotes) vote(db *bolt.Store, noSync bool, by int) error {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if noSync {
+		v.noSync += by
+	} else {
+		v.sync += by
+	}
+	if v.sync+v.noSync == 0 {
+		return nil // the file is about to close
+	}
+	if want := v.sync == 0; db.NoSync() != want {
+		return db.SetNoSync(want)
+	}
+	return nil
+}
 
 // Provision opens the database or takes a reference to the one already
 // open for the same file.
@@ -103,15 +141,25 @@ func (b *BoltStore) Provision(ctx caddy.Context) error {
 		if err != nil {
 			return nil, err
 		}
-		return boltDestructor{db}, nil
+		return boltDestructor{Store: db, sync: new(syncVotes)}, nil
 	}
+	// wrap also runs for an operation that outlives its config and
+	// borrows the database (see sharedStore): only the first call, in
+	// holdShared, tells this config which one it holds.
+	var first sync.Once
+	var db boltDestructor
 	ref, loaded, err := holdShared(boltPool, path, open, func(d any) (store.Store, error) {
+		first.Do(func() { db = d.(boltDestructor) })
 		return d.(boltDestructor).Store, nil
 	})
 	if err != nil {
 		return err
 	}
-	b.ref = ref
+	b.ref, b.db, b.voted = ref, db, true
+	if err := db.sync.vote(db.Store, b.NoSync, +1); err != nil {
+		logger.Error("setting no_sync on the shared session database; it keeps its setting", zap.String("path", path),
+			zap.Bool("no_sync", db.NoSync()), zap.Error(err))
+	}
 	if ce := logger.Check(zap.DebugLevel, "session database ready"); ce != nil {
 		ce.Write(zap.String("path", path), zap.Bool("shared", loaded))
 	}
@@ -162,6 +210,12 @@ func (b *BoltStore) SessionStore() store.Store { return b.ref }
 func (b *BoltStore) Cleanup() error {
 	if b.ref == nil {
 		return nil
+	}
+	// A commit that fails here leaves the setting as it was; the next
+	// config's vote sets it again.
+	if b.voted {
+		b.voted = false
+		_ = b.db.sync.vote(b.db.Store, b.NoSync, -1)
 	}
 	return b.ref.cleanup()
 }

@@ -40,6 +40,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
@@ -104,6 +105,10 @@ type Store struct {
 	touches touchQueue   // touches not written yet; see touch.go
 
 	onTouchError func(error)
+
+	// noSync is db.NoSync as last set, which is read by the committing
+	// writer only: NoSync reads it here, without the write lock.
+	noSync atomic.Bool
 
 	// beforeWrite, a test's hook, is called inside the transaction of an
 	// Update, after store.Decide and before the writes it decided, and
@@ -171,6 +176,7 @@ func Open(path string, opts Options) (*Store, error) {
 		cacheSize = DefaultCacheRecords
 	}
 	s := &Store{db: db, path: path, now: opts.Now, onSweep: opts.OnSweep, cache: newRecordCache(cacheSize), onTouchError: opts.OnTouchError}
+	s.noSync.Store(opts.NoSync)
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -195,6 +201,22 @@ func Open(path string, opts Options) (*Store, error) {
 
 // Path returns the file the store is in.
 func (s *Store) Path() string { return s.path }
+
+// NoSync reports whether commits skip the fsync (Options.NoSync, or the
+// last SetNoSync).
+func (s *Store) NoSync() bool { return s.noSync.Load() }
+
+// SetNoSync turns the fsync after each commit off or on from the next
+// commit, for the holders of an open file that change their mind (a
+// reload of Caddy's config). bbolt reads the setting in the commit, under
+// the file's write lock, so it is changed by a commit of its own.
+func (s *Store) SetNoSync(noSync bool) error {
+	return s.write(func(*bbolt.Tx) error {
+		s.db.NoSync = noSync
+		s.noSync.Store(noSync)
+		return nil
+	})
+}
 
 // Close stops the sweeper, waiting for a sweep under way to finish its
 // batch, writes the touches still pending, and closes the file. Calling it

@@ -491,3 +491,21 @@ func TestWorkloadConsistent(t *testing.T) {
 	}
 	checkConsistent(t, s)
 }
+
+// TestSetNoSync: the setting reaches bbolt, which reads it in each
+// commit, and NoSync reports it.
+func TestSetNoSync(t *testing.T) {
+	s, err := Open(filepath.Join(t.TempDir(), "sessions.db"), Options{SweepInterval: -1, NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for _, want := range []bool{false, true, false} {
+		if err := s.SetNoSync(want); err != nil {
+			t.Fatal(err)
+		}
+		if s.NoSync() != want || s.db.NoSync != want {
+			t.Fatalf("after SetNoSync(%v): NoSync() = %v, bbolt's NoSync = %v", want, s.NoSync(), s.db.NoSync)
+		}
+	}
+}
