@@ -2,6 +2,7 @@ package caddysession
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"time"
 
@@ -56,14 +57,19 @@ func (l *liveCollector) Collect(ch chan<- prometheus.Metric) {
 
 // liveCounter counts one store.
 type liveCounter struct {
-	store         store.Store
 	backend, name string
-	logger        *zap.Logger
 
 	ctx  context.Context
 	stop context.CancelFunc // ends a count under way
 
-	mu       sync.Mutex
+	mu sync.Mutex
+	// holders are the handlers that hold the counter, in the order they
+	// did. A count goes through the store of the latest one still held:
+	// the counter outlives the config that made it (a reload provisions
+	// the new config before it cleans the old one up), and that config's
+	// store may be one a later config no longer has, such as a
+	// fallback_store that has been removed and the store deleted.
+	holders  []liveHolder
 	counted  time.Time // when the last count started
 	counting bool
 	// counted, for tests: called when a count started by refreshIfOld is
@@ -77,18 +83,53 @@ func (c *liveCounter) Destruct() error {
 	return nil
 }
 
-// holdLiveCounter registers the handler's store for counting, unless a
-// handler of the process has; releaseLiveCounter forgets it when the last
-// one goes.
-func (h *Handler) holdLiveCounter() error {
-	_, _, err := liveCounters.LoadOrNew(h.storeName, func() (caddy.Destructor, error) {
-		ctx, cancel := context.WithCancel(context.Background())
-		return &liveCounter{store: h.store, backend: h.backend, name: h.storeName, logger: h.logger, ctx: ctx, stop: cancel}, nil
-	})
-	return err
+// liveHolder is one handler's hold on a liveCounter: the store as the
+// handler has it, and its logger.
+type liveHolder struct {
+	handler *Handler
+	store   store.Store
+	logger  *zap.Logger
 }
 
-func (h *Handler) releaseLiveCounter() { _, _ = liveCounters.Delete(h.storeName) }
+// holdLiveCounter registers the handler's store for counting, unless a
+// handler of the process has, and makes the counter count through it;
+// releaseLiveCounter forgets it when the last one goes.
+func (h *Handler) holdLiveCounter() error {
+	val, _, err := liveCounters.LoadOrNew(h.storeName, func() (caddy.Destructor, error) {
+		ctx, cancel := context.WithCancel(context.Background())
+		return &liveCounter{backend: h.backend, name: h.storeName, ctx: ctx, stop: cancel}, nil
+	})
+	if err != nil {
+		return err
+	}
+	c := val.(*liveCounter)
+	c.mu.Lock()
+	c.holders = append(c.holders, liveHolder{handler: h, store: h.store, logger: h.logger})
+	c.mu.Unlock()
+	h.liveCounter = c
+	return nil
+}
+
+func (h *Handler) releaseLiveCounter() {
+	c := h.liveCounter
+	if c == nil {
+		return
+	}
+	h.liveCounter = nil
+	c.mu.Lock()
+	c.holders = slices.DeleteFunc(c.holders, func(l liveHolder) bool { return l.handler == h })
+	c.mu.Unlock()
+	_, _ = liveCounters.Delete(h.storeName)
+}
+
+// latest returns the holder whose store a count goes through: the
+// latest; ok is false once none holds the counter. c.mu is held.
+func (c *liveCounter) latest() (l liveHolder, ok bool) {
+	if len(c.holders) == 0 {
+		return liveHolder{}, false
+	}
+	return c.holders[len(c.holders)-1], true
+}
 
 // refreshIfOld starts a count in the background if the last one started
 // more than liveCountInterval ago and none is under way.
@@ -115,12 +156,18 @@ func (c *liveCounter) refreshIfOld(gauge *prometheus.GaugeVec) {
 // refresh counts the store and sets the gauge; a failed count leaves the
 // gauge as it was (the store's error is counted with the others).
 func (c *liveCounter) refresh(gauge *prometheus.GaugeVec) {
+	c.mu.Lock()
+	l, ok := c.latest()
+	c.mu.Unlock()
+	if !ok {
+		return
+	}
 	ctx, cancel := context.WithTimeout(c.ctx, liveCountTimeout)
 	defer cancel()
-	n, err := c.store.Count(ctx, clock.Now())
+	n, err := l.store.Count(ctx, clock.Now())
 	if err != nil {
 		if c.ctx.Err() == nil {
-			c.logger.Warn("counting the live sessions of the store", zap.String("store", c.name), zap.Error(err))
+			l.logger.Warn("counting the live sessions of the store", zap.String("store", c.name), zap.Error(err))
 		}
 		return
 	}

@@ -204,6 +204,9 @@ type Handler struct {
 
 	store     store.Store
 	storeName string // e.g. "bolt:/var/lib/caddy/session/sessions.db", for the admin API
+	// liveCounter counts the store for live_sessions, from
+	// holdLiveCounter to releaseLiveCounter.
+	liveCounter *liveCounter
 	// base is the store itself, before fallback_store, on_store_error
 	// stale and seal_values wrap it into store: what the admin API wraps
 	// anew with the wrappers of every handler on it (admin_store.go).

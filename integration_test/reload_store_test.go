@@ -80,3 +80,43 @@ func listStores(t *testing.T) []apiStore {
 	sessionAPI(t, http.MethodGet, "/session/stores", "").decode(t, http.StatusOK, &stores)
 	return stores
 }
+
+// TestLiveCountAfterTheFallbackStoreIsRemoved: once a reload has removed
+// fallback_store (step 3 of a move, README "Moving to another store"),
+// "the old one can go". The live_sessions gauge of the store must then
+// count the store as the running config has it, not through the first
+// config that named the store: that one still had the fallback, and
+// counting through it opened the old store again, here recreating the
+// bolt file the operator had removed, and taking its lock.
+func TestLiveCountAfterTheFallbackStoreIsRemoved(t *testing.T) {
+	dir := t.TempDir()
+	newDB, oldDB := filepath.Join(dir, "new.db"), filepath.Join(dir, "old.db")
+	s := newSiteOn(t, "store bolt "+oldDB, "")
+	v := s.visitor()
+	expectStatus(t, v.get("/login", "X-Session-Set-User: alice"), http.StatusOK)
+
+	// Step 1: the new store, with the old one behind it.
+	s.store = "store bolt " + newDB + "\n\t\tfallback_store bolt " + oldDB
+	s.load()
+	expectUser(t, v, "alice") // copied into the new store
+	// Step 3: the fallback goes, and so does the old file.
+	s.store = "store bolt " + newDB
+	s.load()
+	if err := os.Remove(oldDB); err != nil {
+		t.Fatal(err)
+	}
+
+	gauge := fmt.Sprintf(`caddy_session_live_sessions{name="bolt:%s",store="bolt"}`, newDB)
+	var live float64
+	waitFor(t, 10*time.Second, func() bool { // the count runs in the background
+		var ok bool
+		live, ok = scrapeMetrics(t)[gauge]
+		return ok
+	})
+	if live != 1 {
+		t.Errorf("%s = %v, want 1", gauge, live)
+	}
+	if _, err := os.Stat(oldDB); err == nil {
+		t.Fatalf("counting the live sessions opened the removed fallback store again: %s exists", oldDB)
+	}
+}
