@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/caddyserver/caddy/v2/caddytest"
 )
 
 // TestBoltFileSpellingsAcrossReload reloads a config that names its bolt
@@ -119,4 +121,29 @@ func TestLiveCountAfterTheFallbackStoreIsRemoved(t *testing.T) {
 	if _, err := os.Stat(oldDB); err == nil {
 		t.Fatalf("counting the live sessions opened the removed fallback store again: %s exists", oldDB)
 	}
+}
+
+// TestFallbackStoreSpelledAsTheStoreIsRefused: a fallback_store that is
+// the store itself under another spelling is refused at once, saying so,
+// rather than waiting lock_timeout for a lock the process holds and then
+// blaming another process.
+func TestFallbackStoreSpelledAsTheStoreIsRefused(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.Symlink(dir, filepath.Join(dir, "link")); err != nil {
+		t.Fatal(err)
+	}
+	caddytest.AssertLoadError(t, fmt.Sprintf(`{
+	admin localhost:%d
+}
+http://127.0.0.1:%d {
+	session {
+		store bolt %s {
+			lock_timeout 200ms
+		}
+		fallback_store bolt %s {
+			lock_timeout 200ms
+		}
+	}
+	respond ok
+}`, adminPort, freePort(t), filepath.Join(dir, "s.db"), filepath.Join(dir, "link", "s.db")), "caddyfile", "fallback_store is the store itself")
 }
