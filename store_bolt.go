@@ -64,7 +64,7 @@ func (BoltStore) CaddyModule() caddy.ModuleInfo {
 	}
 }
 
-// boltPool holds the open databases by absolute path, across configs.
+// boltPool holds the open databases by file (boltFile), across configs.
 var boltPool = caddy.NewUsagePool()
 
 // boltDestructor is an open database in boltPool, with what the configs
