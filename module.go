@@ -246,6 +246,11 @@ type Handler struct {
 	// (sharesLoad), which cannot load it again once it has taken the
 	// cookie off the request; set when the app wires the config.
 	derives derivations
+	// loadVar is the request var that keeps the session this handler, or
+	// a handler that shares its load, has loaded for the request (one
+	// per store, cookie, realm and fallback, see loadVarOf); set when
+	// the app wires the config.
+	loadVar string
 
 	// matcherToken resolves the next Caddyfile argument as a matcher of
 	// the site, while the session directive is parsed: the directive's

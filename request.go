@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -150,17 +151,51 @@ func setDerivations(handlers []*Handler) {
 			d.sealKey = d.sealKey || o.sealIndex != nil
 		}
 		h.derives = d
+		h.loadVar = loadVarOf(h)
 	}
 }
 
-// stateVar is where a request's loaded session is kept among the request's
-// vars, so that the session matcher and the handler load it once between
-// them. A NUL byte keeps it out of reach of {http.vars.*} placeholders.
+// loadVarOf is the request var of the loads h shares (sharesLoad): one
+// slot per store, cookie, realm and fallback. With one slot for all, a
+// matcher or handler of another cookie or realm that loaded in between
+// took the place of the outer handler's load, and a nested handler that
+// should have adopted it found neither the load nor the cookie (the outer
+// handler had taken it off), served the user as anonymous, and replaced
+// the user's cookie at its first write. A NUL byte keeps the vars out of
+// reach of {http.vars.*} placeholders.
+func loadVarOf(h *Handler) string {
+	return strings.Join([]string{stateVar, h.storeName, h.cookie.Name, h.realm, h.fallbackName}, "\x00")
+}
+
+// stateVar is where the session last loaded or adopted for a request is
+// kept among the request's vars, for a CEL session() matcher, which has
+// no handler to read through. The handlers and the placed matchers keep
+// theirs apart, each under its handler's loadVar, so that they load it
+// once between them. A NUL byte keeps it out of reach of {http.vars.*}
+// placeholders.
 const stateVar = "\x00caddy-session"
+
+// loadKey is the request var of h's loads: loadVar, or stateVar for a
+// handler the app has not wired (unit tests).
+func (h *Handler) loadKey() string {
+	if h.loadVar == "" {
+		return stateVar
+	}
+	return h.loadVar
+}
+
+// keep stores the request's session as h's load, and as the last one
+// loaded.
+func (h *Handler) keep(r *http.Request, s *requestState) {
+	if key := h.loadKey(); key != stateVar {
+		caddyhttp.SetVar(r.Context(), key, s)
+	}
+	caddyhttp.SetVar(r.Context(), stateVar, s)
+}
 
 // requestState returns the request's session, loading it on first use.
 func (h *Handler) requestState(r *http.Request) (*requestState, error) {
-	if s, ok := caddyhttp.GetVar(r.Context(), stateVar).(*requestState); ok {
+	if s, ok := caddyhttp.GetVar(r.Context(), h.loadKey()).(*requestState); ok {
 		if s.handler == h {
 			return s, nil
 		}
@@ -172,7 +207,7 @@ func (h *Handler) requestState(r *http.Request) (*requestState, error) {
 			if err != nil {
 				return nil, err
 			}
-			caddyhttp.SetVar(r.Context(), stateVar, mine)
+			h.keep(r, mine)
 			return mine, nil
 		}
 	}
@@ -181,7 +216,7 @@ func (h *Handler) requestState(r *http.Request) (*requestState, error) {
 	if err := s.load(h.cookie.AppendCandidates(room[:0], r)); err != nil {
 		return nil, err
 	}
-	caddyhttp.SetVar(r.Context(), stateVar, s)
+	h.keep(r, s)
 	return s, nil
 }
 
