@@ -59,7 +59,6 @@ func benchHandlerWith(b testing.TB, h *Handler) (*Handler, string) {
 	if err := h.Validate(); err != nil {
 		b.Fatal(err)
 	}
-	setDerivations([]*Handler{h}) // as the app's wiring does: the handler's load has a var of its own
 	id, hash := newSessionID()
 	u := store.Update{
 		NewHash:  hash,

@@ -251,6 +251,10 @@ type Handler struct {
 	// per store, cookie, realm and fallback, see loadVarOf); set when
 	// the app wires the config.
 	loadVar string
+	// others are the namespaces of the other session handlers of the
+	// handler's server that are not its own (namespaces.go); set when
+	// the app wires the config.
+	others []*session.Protocol
 
 	// matcherToken resolves the next Caddyfile argument as a matcher of
 	// the site, while the session directive is parsed: the directive's
@@ -485,12 +489,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if err := h.app.wired(); err != nil {
 		return caddyhttp.Error(http.StatusInternalServerError, err)
 	}
-	h.protocol.Scrub(r.Header)
-	h.protocol.ScrubConnection(r.Header)
-	h.protocol.Scrub(r.Trailer)
-	if r.Trailer != nil && r.Body != nil {
-		r.Body = &scrubTrailerAtEOF{ReadCloser: r.Body, trailer: r.Trailer, protocol: h.protocol}
-	}
+	scrubRequest(r, h.protocol)
+	h.scrubOthersFirst(r)
 	state, err := h.requestState(r)
 	if !h.ForwardCookie {
 		h.cookie.Strip(r.Header)
@@ -530,6 +530,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if err != nil && !rw.wroteHeader {
 		// Caddy writes the error response; no command may ride on it.
 		h.protocol.Scrub(w.Header())
+		h.scrubOthers(w.Header())
 		state.settleFlash(errorStatus(err), false)
 		return err
 	}
@@ -539,6 +540,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	}
 	// Trailers are sent after this returns.
 	h.protocol.Scrub(w.Header())
+	h.scrubOthers(w.Header())
 	if rw.commitErr != nil {
 		return caddyhttp.Error(http.StatusServiceUnavailable, rw.commitErr)
 	}

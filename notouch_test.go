@@ -300,7 +300,7 @@ func TestNoTouchSessionMatcherReadsThroughItsHandler(t *testing.T) {
 	other := &Handler{cookie: &session.Cookie{Name: "sid"}}
 	m := &MatchSession{Key: "poller"}
 	h.noTouch = caddyhttp.MatcherSets{{m}}
-	w := &walker{sites: map[*Handler]site{}, matchers: map[*MatchSession]*scope{}}
+	w := newWalker()
 	w.server(&caddyhttp.Server{Listen: []string{":443"}, Routes: caddyhttp.RouteList{
 		{Handlers: []caddyhttp.MiddlewareHandler{other, h}},
 	}})

@@ -49,6 +49,7 @@ func (rw *responseWriter) WriteHeader(status int) {
 			rw.state.handler.logger.Warn("ignoring session commands on an informational or tunnel response",
 				zap.Int("status", status))
 		}
+		rw.state.handler.scrubOthers(hdr)
 		rw.wroteHeader = status == http.StatusSwitchingProtocols || status >= http.StatusOK
 		rw.ResponseWriter.WriteHeader(status)
 		return
@@ -56,6 +57,7 @@ func (rw *responseWriter) WriteHeader(status int) {
 	rw.wroteHeader = true
 	upstream := rw.upstreamStatus(status)
 	err := rw.state.commit(hdr, upstream)
+	rw.state.handler.scrubOthers(hdr) // after the commit took its own: a namespace may hold another
 	rw.state.settleFlash(upstream, err != nil)
 	if err != nil {
 		rw.commitErr = err

@@ -48,13 +48,17 @@ func (s site) realm() string {
 type walker struct {
 	sites    map[*Handler]site
 	matchers map[*MatchSession]*scope
+	// servers groups the handlers by the server they are in: the handlers
+	// that one request may pass through.
+	servers map[*caddyhttp.Server][]*Handler
+	srv     *caddyhttp.Server // the server being walked
 }
 
 // wire walks the HTTP app once the config is provisioned: it sets the
 // realm of every handler that has none, ties every session matcher to its
 // handler, and warns about cookies shared across realms.
 func (a *App) wire() error {
-	w := &walker{sites: map[*Handler]site{}, matchers: map[*MatchSession]*scope{}}
+	w := newWalker()
 	if app, err := a.ctx.AppIfConfigured("http"); err == nil {
 		if httpApp, ok := app.(*caddyhttp.App); ok {
 			for _, srv := range httpApp.Servers {
@@ -67,6 +71,9 @@ func (a *App) wire() error {
 		h.setRealm(w.sites)
 	}
 	setDerivations(handlers)
+	for _, hs := range w.servers {
+		setNamespaces(hs)
+	}
 	a.mu.Lock()
 	matchers := slices.Clone(a.matchers)
 	a.mu.Unlock()
@@ -85,9 +92,14 @@ func (a *App) wire() error {
 	return nil
 }
 
+func newWalker() *walker {
+	return &walker{sites: map[*Handler]site{}, matchers: map[*MatchSession]*scope{}, servers: map[*caddyhttp.Server][]*Handler{}}
+}
+
 func (w *walker) server(srv *caddyhttp.Server) {
 	root := &scope{}
 	at := site{listen: srv.Listen}
+	w.srv = srv
 	w.list(srv.Routes, root, at)
 	if srv.Errors != nil {
 		w.list(srv.Errors.Routes, root, at)
@@ -121,6 +133,7 @@ func (w *walker) route(r caddyhttp.Route, sc *scope, at site) {
 		switch h := hd.(type) {
 		case *Handler:
 			w.sites[h] = here
+			w.servers[w.srv] = append(w.servers[w.srv], h)
 			w.noTouch(h, sc)
 		case *caddyhttp.Subroute:
 			w.list(h.Routes, sc, here)

@@ -110,6 +110,10 @@ func NewProtocol(prefix string, writable []string, limits Limits) *Protocol {
 	return p
 }
 
+// SameNamespace reports whether o's request namespace is p's: their
+// prefixes are one in every spelling.
+func (p *Protocol) SameNamespace(o *Protocol) bool { return p.prefix == o.prefix }
+
 // Limits returns the limits the protocol enforces.
 func (p *Protocol) Limits() Limits { return p.limits }
 

@@ -1,0 +1,81 @@
+package caddysession
+
+import (
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+
+	"github.com/caddy-session/caddy-session/session"
+)
+
+// setNamespaces gives each handler of one server the namespaces of the
+// others that differ from its own. Without them, a handler nested in
+// another with another header_prefix let the app behind it write, in the
+// outer handler's namespace, what its own writable refuses (the outer
+// handler applied it), and a client's header in the nested handler's
+// namespace reached the app on the rest of the site, where only the outer
+// handler runs.
+func setNamespaces(handlers []*Handler) {
+	for _, h := range handlers {
+		h.others = nil
+		for _, o := range handlers {
+			if h.protocol.SameNamespace(o.protocol) ||
+				slices.ContainsFunc(h.others, o.protocol.SameNamespace) {
+				continue
+			}
+			h.others = append(h.others, o.protocol)
+		}
+	}
+}
+
+// scrubbedVar marks a request whose headers and trailers a session handler
+// has cleared of the namespaces of all the server's session handlers.
+const scrubbedVar = "\x00caddy-session-scrubbed"
+
+// scrubRequest removes the namespace of p from the request: its headers,
+// the names the Connection header gives of it, and its trailers, also
+// those that arrive with the end of the body.
+func scrubRequest(r *http.Request, p *session.Protocol) {
+	p.Scrub(r.Header)
+	p.ScrubConnection(r.Header)
+	p.Scrub(r.Trailer)
+	if r.Trailer != nil && r.Body != nil {
+		r.Body = &scrubTrailerAtEOF{ReadCloser: r.Body, trailer: r.Trailer, protocol: p}
+	}
+}
+
+// scrubOthersFirst removes the other handlers' namespaces from the request
+// when h is the first session handler it reaches: what the client sent in
+// any of them is gone before any app sees the request. A nested handler
+// leaves them: what remains there was forwarded by a handler around it,
+// and reaches the app behind it.
+func (h *Handler) scrubOthersFirst(r *http.Request) {
+	if len(h.others) == 0 || caddyhttp.GetVar(r.Context(), scrubbedVar) != nil {
+		return
+	}
+	for _, p := range h.others {
+		scrubRequest(r, p)
+	}
+	caddyhttp.SetVar(r.Context(), scrubbedVar, true)
+}
+
+// scrubOthers removes the other handlers' namespaces from a response, once
+// h has taken its own commands: each handler applies only commands of its
+// own namespace, and none of the others' passes it on the way out, to a
+// handler around it or to the client.
+func (h *Handler) scrubOthers(hdr http.Header) {
+	for name := range hdr {
+		for _, p := range h.others {
+			if p.InNamespace(strings.TrimPrefix(name, http.TrailerPrefix)) {
+				delete(hdr, name)
+				if ce := h.logger.Check(zap.WarnLevel, "removed a header of another session handler's namespace from the response; each handler applies only its own header_prefix"); ce != nil {
+					ce.Write(zap.String("header", name))
+				}
+				break
+			}
+		}
+	}
+}
