@@ -212,7 +212,7 @@ func (h *Handler) requestState(r *http.Request) (*requestState, error) {
 		}
 	}
 	s := &requestState{handler: h, request: r, now: clock.Now()}
-	var room [3]string // the candidates, on the stack
+	var room [session.MaxCandidates]string // the candidates, on the stack
 	if err := s.load(h.cookie.AppendCandidates(room[:0], r)); err != nil {
 		return nil, err
 	}

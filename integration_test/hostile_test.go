@@ -331,6 +331,13 @@ func issued(res *http.Response) string {
 func TestHostileSessionIDs(t *testing.T) {
 	s, _ := newHostileSite(t, "idle_timeout 10m\n\t\tabsolute_timeout 1h")
 	forged := func() string { return session.NewID() }
+	tossed := func(n int) string { // n forged session cookies
+		var b strings.Builder
+		for range n {
+			b.WriteString("sid=" + forged() + "; ")
+		}
+		return b.String()
+	}
 	hashOf := func(id string) string { return session.HashID(id).String() }
 	type row struct {
 		name string
@@ -356,7 +363,14 @@ func TestHostileSessionIDs(t *testing.T) {
 		{"the real ID on a second Cookie line", cookie("theme=dark; sid="+forged(), "sid={real}"), true, false},
 		{"the real ID quoted", cookie(`sid="{real}"`), true, false},
 		{"two forged IDs", cookie("sid=" + forged() + "; sid=" + forged()), false, false},
-		{"three forged IDs, then the real one (only three are tried)", cookie("sid=" + forged() + "; sid=" + forged() + "; sid=" + forged() + "; sid={real}"), false, false},
+		// A sibling subdomain tosses cookies for the parent domain, one
+		// per path of the request: the browser sends them before the
+		// real, host-only one of path /, which comes last or next to last
+		// (a tossed cookie of path / created after it comes after it).
+		{"three tossed IDs, then the real one", cookie(tossed(3) + "sid={real}"), true, false},
+		{"eight tossed IDs, then the real one", cookie(tossed(8) + "sid={real}"), true, false},
+		{"eight tossed IDs, the real one, then two more", cookie(tossed(8) + "sid={real}; " + tossed(2)), true, false},
+		{"the real one among many, not at either end (only the first and last three are tried)", cookie(tossed(4) + "sid={real}; " + tossed(4)), false, false},
 		{"the name in another case", cookie("SID={real}"), false, false},
 		{"oversized", cookie("sid=" + strings.Repeat("A", 8<<10)), false, false},
 		{"one character short", func(_ *testing.T, real string) ([]string, string) { return []string{"sid=" + real[1:]}, "/" }, false, false},

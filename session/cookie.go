@@ -55,12 +55,20 @@ func (p Priority) attribute() string {
 // DefaultCookieName is the session cookie's name unless configured.
 const DefaultCookieName = "sid"
 
-// maxCandidates bounds how many session cookies of one request are tried.
-// Browsers send several cookies of one name when a cookie was also set for
-// a parent domain or a longer path (cookie tossing); trying a few lets the
-// real session win without letting a client make a request cost many
-// lookups.
-const maxCandidates = 3
+// MaxCandidates bounds how many session cookies of one request are tried:
+// the first three sent and the last three. A browser sends several cookies
+// of one name when a cookie was also set for a parent domain or a longer
+// path, longer paths first, and for one path the older first. A sibling
+// subdomain can toss one for the parent domain for every path of the
+// request (cookie tossing), all sent before the real, host-only one of
+// path /, which comes last, or next to last when a tossed one of that path
+// is newer: trying only the first three let a sibling keep the real
+// session from being read with three. Trying the last three too finds it
+// however many are tossed, without letting a client make a request cost
+// more than six lookups.
+const MaxCandidates = maxFirst + maxLast
+
+const maxFirst, maxLast = 3, 3
 
 // Cookie describes the session cookie.
 type Cookie struct {
@@ -85,9 +93,10 @@ func (c *Cookie) Candidates(r *http.Request) []string {
 }
 
 // AppendCandidates appends the Candidates of the request to ids, so that a
-// caller can give it room on the stack.
+// caller can give it room on the stack (MaxCandidates).
 func (c *Cookie) AppendCandidates(ids []string, r *http.Request) []string {
 	first := len(ids)
+	var last lastCandidates
 	for _, line := range r.Header["Cookie"] {
 		// strings.Cut rather than strings.SplitSeq: the range-over-func
 		// body escaped to the heap, on every request.
@@ -99,14 +108,43 @@ func (c *Cookie) AppendCandidates(ids []string, r *http.Request) []string {
 				continue
 			}
 			value = strings.Trim(value, `"`)
-			if !ValidID(value) || slices.Contains(ids[first:], value) {
+			if !ValidID(value) || slices.Contains(ids[first:], value) || last.contains(value) {
 				continue
 			}
-			ids = append(ids, value)
-			if len(ids)-first == maxCandidates {
-				return ids
+			if len(ids)-first < maxFirst {
+				ids = append(ids, value)
+			} else {
+				last.add(value)
 			}
 		}
+	}
+	return last.appendTo(ids)
+}
+
+// lastCandidates keeps the last maxLast candidates past the first ones, in
+// a ring.
+type lastCandidates struct {
+	ring [maxLast]string
+	n    int // candidates added, also those the ring has let go
+}
+
+func (l *lastCandidates) add(id string) {
+	l.ring[l.n%maxLast] = id
+	l.n++
+}
+
+func (l *lastCandidates) contains(id string) bool {
+	return slices.Contains(l.ring[:min(l.n, maxLast)], id)
+}
+
+// appendTo appends the kept candidates to ids in the order sent.
+func (l *lastCandidates) appendTo(ids []string) []string {
+	start, count := 0, l.n
+	if l.n > maxLast {
+		start, count = l.n%maxLast, maxLast
+	}
+	for i := range count {
+		ids = append(ids, l.ring[(start+i)%maxLast])
 	}
 	return ids
 }

@@ -17,6 +17,24 @@ func requestWithCookies(lines ...string) *http.Request {
 
 func TestCandidates(t *testing.T) {
 	a, b, c, d := NewID(), NewID(), NewID(), NewID()
+	var many []string // the IDs that ids(n) sends
+	for range 9 {
+		many = append(many, NewID())
+	}
+	ids := func(n int) string { // a Cookie line of the first n of many
+		var parts []string
+		for _, id := range many[:n] {
+			parts = append(parts, "sid="+id)
+		}
+		return strings.Join(parts, "; ")
+	}
+	idsWant := func(_ int, at ...int) []string { // the IDs of many at these places
+		var out []string
+		for _, i := range at {
+			out = append(out, many[i])
+		}
+		return out
+	}
 	tests := []struct {
 		name  string
 		lines []string
@@ -31,7 +49,11 @@ func TestCandidates(t *testing.T) {
 		{"several header lines", []string{"theme=dark", "sid=" + a, "x=1; sid=" + b}, []string{a, b}},
 		{"duplicates", []string{"sid=" + a + "; sid=" + a, "sid=" + a}, []string{a}},
 		{"duplicate after another", []string{"sid=" + a + "; sid=" + b + "; sid=" + a}, []string{a, b}},
-		{"at most three", []string{"sid=" + a + "; sid=" + b, "sid=" + c + "; sid=" + d}, []string{a, b, c}},
+		{"four, all tried", []string{"sid=" + a + "; sid=" + b, "sid=" + c + "; sid=" + d}, []string{a, b, c, d}},
+		{"the first three and the last three", []string{ids(9)}, idsWant(9, 0, 1, 2, 6, 7, 8)},
+		{"the last three, on lines of their own", []string{ids(5), "sid=" + a, "sid=" + b + "; sid=" + c}, append(idsWant(5, 0, 1, 2), a, b, c)},
+		{"a duplicate among the last three", []string{ids(5) + "; sid=" + a + "; sid=" + b + "; sid=" + a}, append(idsWant(5, 0, 1, 2, 4), a, b)},
+		{"an ID of the last three sent again after them", []string{ids(6) + "; sid=" + a + "; sid=" + b + "; sid=" + c + "; sid=" + a}, append(idsWant(6, 0, 1, 2), a, b, c)},
 		{"malformed do not use up the three", []string{"sid=x; sid=y; sid=z; sid=" + a}, []string{a}},
 		{"quoted", []string{`sid="` + a + `"`}, []string{a}},
 		{"too short", []string{"sid=" + a[:IDLength-1]}, nil},

@@ -312,8 +312,8 @@ func FuzzCandidates(f *testing.F) {
 		r := &http.Request{Header: http.Header{"Cookie": slices.Clone(lines)}}
 
 		ids := ck.Candidates(r)
-		if len(ids) > maxCandidates {
-			t.Fatalf("%d candidates, want at most %d", len(ids), maxCandidates)
+		if len(ids) > MaxCandidates {
+			t.Fatalf("%d candidates, want at most %d", len(ids), MaxCandidates)
 		}
 		for i, id := range ids {
 			if !ValidID(id) {
