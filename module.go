@@ -526,11 +526,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	state.setPlaceholders()
 
 	rw := &responseWriter{ResponseWriterWrapper: caddyhttp.ResponseWriterWrapper{ResponseWriter: w}, state: state}
+	if h.others != nil {
+		rw.preset = h.presetOthers(w.Header())
+	}
 	err = serveNext(rw, r, next)
 	if err != nil && !rw.wroteHeader {
 		// Caddy writes the error response; no command may ride on it.
 		h.protocol.Scrub(w.Header())
-		h.scrubOthers(w.Header())
+		h.scrubOthers(w.Header(), rw.preset)
 		state.settleFlash(errorStatus(err), false)
 		return err
 	}
@@ -540,7 +543,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	}
 	// Trailers are sent after this returns.
 	h.protocol.Scrub(w.Header())
-	h.scrubOthers(w.Header())
+	h.scrubOthers(w.Header(), rw.preset)
 	if rw.commitErr != nil {
 		return caddyhttp.Error(http.StatusServiceUnavailable, rw.commitErr)
 	}

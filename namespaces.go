@@ -62,20 +62,53 @@ func (h *Handler) scrubOthersFirst(r *http.Request) {
 	caddyhttp.SetVar(r.Context(), scrubbedVar, true)
 }
 
-// scrubOthers removes the other handlers' namespaces from a response, once
-// h has taken its own commands: each handler applies only commands of its
-// own namespace, and none of the others' passes it on the way out, to a
-// handler around it or to the client.
-func (h *Handler) scrubOthers(hdr http.Header) {
-	for name := range hdr {
-		for _, p := range h.others {
-			if p.InNamespace(strings.TrimPrefix(name, http.TrailerPrefix)) {
-				delete(hdr, name)
-				if ce := h.logger.Check(zap.WarnLevel, "removed a header of another session handler's namespace from the response; each handler applies only its own header_prefix"); ce != nil {
-					ce.Write(zap.String("header", name))
-				}
-				break
+// presetOthers is what the response holds of the other handlers'
+// namespaces before h passes the request on: fields that a handler around
+// h set at once (Caddy's `header` directive, `header /logout
+// X-Session-Destroy true`), which are commands for a handler around h and
+// stay. Nil when there are none, the common case.
+func (h *Handler) presetOthers(hdr http.Header) http.Header {
+	var preset http.Header
+	for name, values := range hdr {
+		if h.inOthers(name) {
+			if preset == nil {
+				preset = http.Header{}
 			}
+			preset[name] = slices.Clone(values)
 		}
 	}
+	return preset
+}
+
+// scrubOthers removes the other handlers' namespaces from a response, once
+// h has taken its own commands, keeping only what was preset before h
+// passed the request on: each handler applies only commands of its own
+// namespace, and none that the app behind h sends in another's passes h on
+// the way out, to a handler around it or to the client.
+func (h *Handler) scrubOthers(hdr, preset http.Header) {
+	for name := range hdr {
+		if !h.inOthers(name) {
+			continue
+		}
+		if kept, ok := preset[name]; ok {
+			hdr[name] = kept
+			continue
+		}
+		delete(hdr, name)
+		if ce := h.logger.Check(zap.WarnLevel, "removed a header of another session handler's namespace from the response; each handler applies only its own header_prefix"); ce != nil {
+			ce.Write(zap.String("header", name))
+		}
+	}
+}
+
+// inOthers reports whether a header or trailer name is in the namespace
+// of another handler of h's server.
+func (h *Handler) inOthers(name string) bool {
+	name = strings.TrimPrefix(name, http.TrailerPrefix)
+	for _, p := range h.others {
+		if p.InNamespace(name) {
+			return true
+		}
+	}
+	return false
 }

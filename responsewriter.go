@@ -23,6 +23,10 @@ type responseWriter struct {
 	// commitErr is set when the store failed to take the commands; the
 	// response is then dropped and the handler returns a 503 instead.
 	commitErr error
+	// preset is what the response held of the other handlers' namespaces
+	// before the request went on (presetOthers): nil, but for a handler
+	// nested in one with another header_prefix.
+	preset http.Header
 }
 
 // errResponseDropped is what a write of the body gets once the commit has
@@ -49,7 +53,7 @@ func (rw *responseWriter) WriteHeader(status int) {
 			rw.state.handler.logger.Warn("ignoring session commands on an informational or tunnel response",
 				zap.Int("status", status))
 		}
-		rw.state.handler.scrubOthers(hdr)
+		rw.state.handler.scrubOthers(hdr, rw.preset)
 		rw.wroteHeader = status == http.StatusSwitchingProtocols || status >= http.StatusOK
 		rw.ResponseWriter.WriteHeader(status)
 		return
@@ -57,7 +61,7 @@ func (rw *responseWriter) WriteHeader(status int) {
 	rw.wroteHeader = true
 	upstream := rw.upstreamStatus(status)
 	err := rw.state.commit(hdr, upstream)
-	rw.state.handler.scrubOthers(hdr) // after the commit took its own: a namespace may hold another
+	rw.state.handler.scrubOthers(hdr, rw.preset) // after the commit took its own: a namespace may hold another
 	rw.state.settleFlash(upstream, err != nil)
 	if err != nil {
 		rw.commitErr = err

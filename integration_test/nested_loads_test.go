@@ -79,6 +79,7 @@ func TestNestedHandlersKeepToTheirNamespaces(t *testing.T) {
 	m.load([2]string{"s", `session {
 				store bolt {db:shared}
 			}
+			header /admin/logout X-Session-Destroy true
 			handle /admin/* {
 				session {
 					store bolt {db:shared}
@@ -95,6 +96,9 @@ func TestNestedHandlersKeepToTheirNamespaces(t *testing.T) {
 		// wantUpstream and notUpstream are what the app's view of the
 		// request holds, and must not.
 		wantUpstream, notUpstream []string
+		// ended: the session ends, by a command of the site's own
+		// `header` directive, which sits outside both handlers.
+		ended bool
 	}{
 		{name: "the nested app writes in the site handler's namespace", path: "/admin/",
 			commands:     []string{"X-Session-Set-Role: admin"},
@@ -103,6 +107,7 @@ func TestNestedHandlersKeepToTheirNamespaces(t *testing.T) {
 			commands: []string{"X-Session_Set_Role: admin"}},
 		{name: "the nested app ends the session in the site handler's namespace", path: "/admin/",
 			commands: []string{"X-Session-Destroy: true"}},
+		{name: "the site's header directive commands the site handler under the nested one", path: "/admin/logout", ended: true},
 		{name: "the app outside the nested handler writes in its namespace", path: "/",
 			commands: []string{"X-Admin-Set-Role: admin", "X-Admin-Meta-Foo: bar"}},
 		{name: "a client sends the nested handler's namespace outside it", path: "/",
@@ -137,7 +142,14 @@ func TestNestedHandlersKeepToTheirNamespaces(t *testing.T) {
 					t.Errorf("the app got %s: %s", not, body)
 				}
 			}
-			if _, body := m.get("s", "/admin/", cookie); strings.Contains(body, "Role") || !strings.Contains(body, "alice") {
+			_, body = m.get("s", "/admin/", cookie)
+			if tc.ended {
+				if strings.Contains(body, "alice") {
+					t.Errorf("the site's header directive did not end the session: %s", body)
+				}
+				return
+			}
+			if strings.Contains(body, "Role") || !strings.Contains(body, "alice") {
 				t.Errorf("a command of another handler's namespace was applied: %s", body)
 			}
 		})
