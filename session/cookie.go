@@ -60,12 +60,12 @@ const DefaultCookieName = "sid"
 // of one name when a cookie was also set for a parent domain or a longer
 // path, longer paths first, and for one path the older first. A sibling
 // subdomain can toss one for the parent domain for every path of the
-// request (cookie tossing), all sent before the real, host-only one of
-// path /, which comes last, or next to last when a tossed one of that path
-// is newer: trying only the first three let a sibling keep the real
-// session from being read with three. Trying the last three too finds it
-// however many are tossed, without letting a client make a request cost
-// more than six lookups.
+// request (cookie tossing), all sent before the real, host-only one; after
+// it come only those of its own path: on a host such as app.example.com,
+// one for example.com and a Partitioned one, if newer. Trying only the
+// first three let a sibling keep the real session from being read with
+// three; trying the last three too finds it however many are tossed,
+// without letting a client make a request cost more than six lookups.
 const MaxCandidates = maxFirst + maxLast
 
 const maxFirst, maxLast = 3, 3
