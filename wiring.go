@@ -226,22 +226,40 @@ func withCookie(handlers []*Handler, name string) []*Handler {
 	return out
 }
 
-// warnSharedCookies warns when handlers of different realms use one
-// cookie name on hosts a browser cannot tell apart: browsers ignore ports,
-// so each realm's cookie would replace the other's.
+// warnSharedCookies warns when handlers that read different sessions use
+// one cookie name on hosts a browser cannot tell apart (browsers ignore
+// ports): each one's cookie replaces the other's. Different sessions are
+// those of another realm, or of one realm in another store or
+// fallback_store: a handler nested in another of them never reads its
+// own, since the outer one takes the cookie off the request, and its
+// first write replaces the user's cookie.
 func (a *App) warnSharedCookies(handlers []*Handler, sites map[*Handler]site) {
 	for i, h := range handlers {
 		for _, o := range handlers[i+1:] {
-			if h.realm == o.realm || h.cookie.Name != o.cookie.Name || h.cookie.Domain != o.cookie.Domain {
+			if h.sharesLoad(o) || h.cookie.Name != o.cookie.Name || h.cookie.Domain != o.cookie.Domain {
 				continue
 			}
 			if !hostsOverlap(sites[h].hosts, sites[o].hosts) {
 				continue
 			}
-			a.logger.Warn("two session realms use one cookie name on hosts a browser does not tell apart (browsers ignore ports): a login on one ends the other's session in that browser; give one of them another cookie name",
-				zap.String("cookie", h.cookie.Name), zap.Strings("realms", []string{h.realm, o.realm}))
+			if h.realm != o.realm {
+				a.logger.Warn("two session realms use one cookie name on hosts a browser does not tell apart (browsers ignore ports): a login on one ends the other's session in that browser; give one of them another cookie name",
+					zap.String("cookie", h.cookie.Name), zap.Strings("realms", []string{h.realm, o.realm}))
+				continue
+			}
+			a.logger.Warn("two session handlers of one realm use one cookie name with different stores: each one's cookie replaces the other's, and one nested in the other never reads its sessions; give them one store (fallback_store to move sessions), or one of them another cookie name",
+				zap.String("cookie", h.cookie.Name), zap.String("realm", h.realm),
+				zap.Strings("stores", []string{h.storeChain(), o.storeChain()}))
 		}
 	}
+}
+
+// storeChain names the handler's store, and its fallback_store if any.
+func (h *Handler) storeChain() string {
+	if h.fallbackName == "" {
+		return h.storeName
+	}
+	return h.storeName + " (fallback_store " + h.fallbackName + ")"
 }
 
 // hostsOverlap reports whether two host lists may match one host; an empty
