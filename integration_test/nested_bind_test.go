@@ -19,38 +19,9 @@ import (
 // bound to the User-Agent (SECURITY.md: a request from another client "is
 // served as anonymous"), or past a shorter idle_timeout.
 func TestNestedHandlerMakesItsOwnChecks(t *testing.T) {
-	const firefox = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
-	tests := []struct {
-		name  string
-		inner string // the inner handler's settings
-		// login is where the session is created: by the handler that
-		// binds it, or by the outer one, whose timeouts set its deadlines.
-		login string
-		// before runs between the login and the last request, which is
-		// sent with userAgent.
-		before    func(t *testing.T)
-		userAgent string
-	}{
-		{name: "bound to the User-Agent", inner: "bind user_agent", login: "/admin/", userAgent: "curl/8.5.0"},
-		{name: "a shorter idle timeout", inner: "idle_timeout 10m", login: "/", userAgent: firefox, before: func(t *testing.T) {
-			clock.Advance(11 * time.Minute)
-			t.Cleanup(func() { clock.Advance(-11 * time.Minute) })
-		}},
-	}
-	for _, tc := range tests {
+	for _, tc := range stricterInner {
 		t.Run(tc.name, func(t *testing.T) {
-			m := newMultiSite(t, "s")
-			m.load([2]string{"s", `session {
-				store bolt {db:shared}
-			}
-			handle /admin/* {
-				session {
-					store bolt {db:shared}
-					` + tc.inner + `
-				}
-				reverse_proxy {up}
-			}
-			reverse_proxy {up}`})
+			m := nestedSite(t, tc.inner)
 			get := func(path, userAgent, cookie string, commands ...string) (*http.Response, string) {
 				t.Helper()
 				h := http.Header{"User-Agent": {userAgent}}
@@ -59,16 +30,7 @@ func TestNestedHandlerMakesItsOwnChecks(t *testing.T) {
 				}
 				return m.send("s", http.MethodGet, path, h, commands...)
 			}
-			res, _ := get(tc.login, firefox, "", "X-Session-Set-User: admin")
-			var cookie string
-			for _, c := range res.Cookies() {
-				if c.Name == "sid" {
-					cookie = "sid=" + c.Value
-				}
-			}
-			if cookie == "" {
-				t.Fatal("the login issued no cookie")
-			}
+			cookie := loginAs(t, m, tc.login, firefox)
 			if _, body := get("/admin/", firefox, cookie); !strings.Contains(body, `"X-Session-User":["admin"]`) {
 				t.Fatalf("the admin's own browser does not get the session: %s", body)
 			}
@@ -117,18 +79,7 @@ func TestNestedHandlerGetsWhatItDerivesFromTheID(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			m := newMultiSite(t, "s")
-			m.load([2]string{"s", `session {
-				store bolt {db:shared}
-			}
-			handle /admin/* {
-				session {
-					store bolt {db:shared}
-					` + tc.inner + `
-				}
-				reverse_proxy {up}
-			}
-			reverse_proxy {up}`})
+			m := nestedSite(t, tc.inner)
 			cookie := m.loginAt("s", tc.login, "", "sid", "X-Session-Set-User: admin")
 			for _, path := range []string{"/admin/", "/"} {
 				res, body := m.get("s", path, cookie, "X-Session-Set-Seen: "+path)
@@ -158,32 +109,9 @@ func TestNestedHandlerGetsWhatItDerivesFromTheID(t *testing.T) {
 // is served, outside the stricter part, gets it, once ("Flash values":
 // the app gets it once, on the next page of the session).
 func TestNestedHandlerServingAnonymousKeepsTheFlash(t *testing.T) {
-	const firefox = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
-	tests := []struct {
-		name, inner, login string
-		before             func(t *testing.T)
-		userAgent          string
-	}{
-		{name: "bound to the User-Agent", inner: "bind user_agent", login: "/admin/", userAgent: "curl/8.5.0"},
-		{name: "a shorter idle timeout", inner: "idle_timeout 10m", login: "/", userAgent: firefox, before: func(t *testing.T) {
-			clock.Advance(11 * time.Minute)
-			t.Cleanup(func() { clock.Advance(-11 * time.Minute) })
-		}},
-	}
-	for _, tc := range tests {
+	for _, tc := range stricterInner {
 		t.Run(tc.name, func(t *testing.T) {
-			m := newMultiSite(t, "s")
-			m.load([2]string{"s", `session {
-				store bolt {db:shared}
-			}
-			handle /admin/* {
-				session {
-					store bolt {db:shared}
-					` + tc.inner + `
-				}
-				reverse_proxy {up}
-			}
-			reverse_proxy {up}`})
+			m := nestedSite(t, tc.inner)
 			navigate := func(path, userAgent, cookie string, commands ...string) string {
 				t.Helper()
 				h := http.Header{"User-Agent": {userAgent}, "Sec-Fetch-Mode": {"navigate"}, "Cookie": {cookie}}
@@ -193,16 +121,7 @@ func TestNestedHandlerServingAnonymousKeepsTheFlash(t *testing.T) {
 				}
 				return body
 			}
-			res, _ := m.send("s", http.MethodGet, tc.login, http.Header{"User-Agent": {firefox}}, "X-Session-Set-User: admin")
-			var cookie string
-			for _, c := range res.Cookies() {
-				if c.Name == "sid" {
-					cookie = "sid=" + c.Value
-				}
-			}
-			if cookie == "" {
-				t.Fatal("the login issued no cookie")
-			}
+			cookie := loginAs(t, m, tc.login, firefox)
 			navigate("/save", firefox, cookie, "X-Session-Flash-Notice: Saved")
 			if tc.before != nil {
 				tc.before(t)
@@ -218,4 +137,60 @@ func TestNestedHandlerServingAnonymousKeepsTheFlash(t *testing.T) {
 			}
 		})
 	}
+}
+
+const firefox = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
+
+// stricterInner are the ways a nested handler is stricter than the
+// site's: each makes a request the site serves as the user's anonymous
+// to the inner handler.
+var stricterInner = []struct {
+	name  string
+	inner string // the inner handler's settings
+	// login is where the session is created: by the handler that binds
+	// it, or by the outer one, whose timeouts set its deadlines.
+	login string
+	// before runs between the login and the request sent with userAgent,
+	// which the inner handler must serve as anonymous.
+	before    func(t *testing.T)
+	userAgent string
+}{
+	{name: "bound to the User-Agent", inner: "bind user_agent", login: "/admin/", userAgent: "curl/8.5.0"},
+	{name: "a shorter idle timeout", inner: "idle_timeout 10m", login: "/", userAgent: firefox, before: func(t *testing.T) {
+		clock.Advance(11 * time.Minute)
+		t.Cleanup(func() { clock.Advance(-11 * time.Minute) })
+	}},
+}
+
+// nestedSite is a site whose /admin/ part has a session handler of its
+// own, with inner's settings, inside the site's on the same store, cookie
+// and realm.
+func nestedSite(t *testing.T, inner string) *multiSite {
+	m := newMultiSite(t, "s")
+	m.load([2]string{"s", `session {
+		store bolt {db:shared}
+	}
+	handle /admin/* {
+		session {
+			store bolt {db:shared}
+			` + inner + `
+		}
+		reverse_proxy {up}
+	}
+	reverse_proxy {up}`})
+	return m
+}
+
+// loginAs logs the user admin in at path from a browser of userAgent and
+// returns the session's cookie.
+func loginAs(t *testing.T, m *multiSite, path, userAgent string) string {
+	t.Helper()
+	res, _ := m.send("s", http.MethodGet, path, http.Header{"User-Agent": {userAgent}}, "X-Session-Set-User: admin")
+	for _, c := range res.Cookies() {
+		if c.Name == "sid" {
+			return "sid=" + c.Value
+		}
+	}
+	t.Fatal("the login issued no cookie")
+	return ""
 }
