@@ -113,6 +113,9 @@ func (v *visitor) startWith(g *gates, name string, headers []string, commands ..
 	case <-arrived:
 	case err := <-f.err:
 		v.site.t.Fatalf("request %s failed before reaching the upstream: %v", name, err)
+	case res := <-f.done:
+		// Answered without reaching the upstream: waiting on would hang.
+		v.site.t.Fatalf("request %s was answered %d without reaching the upstream", name, res.StatusCode)
 	}
 	return f
 }
