@@ -8,6 +8,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/caddy-session/caddy-session/internal/clock"
 	"github.com/caddy-session/caddy-session/session"
 	"github.com/caddy-session/caddy-session/store"
 )
@@ -211,7 +212,7 @@ func (s *requestState) stillLive(entries []store.Entry, user string) (own sessio
 	listed := func(hash session.Hash) bool {
 		for _, e := range entries {
 			if e.Hash == hash {
-				return !h.timeouts.Expired(e.Record, s.now)
+				return !h.timeouts.Expired(e.Record, s.now) && !s.outlived(e.Record)
 			}
 		}
 		return false
@@ -249,6 +250,8 @@ func (s *requestState) ownSession(user string, known func(session.Hash) bool) (h
 			h.logger.Error("reading the session of the request again",
 				zap.String("session", s.hash.Short()), zap.Error(err))
 			return hash, "", fmt.Errorf("reading session: %w", err)
+		case !rec.Forwarded() && s.outlived(rec):
+			return hash, droppedEnded, nil
 		case !rec.Forwarded() && !s.holdsOwn(hash, rec, user):
 			// Live, but not known (a listing cut at MaxListByIdentity)
 			// and not the user's any more.
@@ -258,6 +261,20 @@ func (s *requestState) ownSession(user string, known func(session.Hash) bool) (h
 		}
 		hash = *rec.Successor
 	}
+}
+
+// outlived reports whether the request's own session, rec, has reached
+// its absolute deadline since the request began. The store read it live
+// by the request's start (a request counts as a use when it began, which
+// holds off the idle deadline), but none outlives the absolute one: the
+// store drops the commands of a request that answers after it (Decide,
+// by Update.Commit), and a logout everywhere or a revocation beside them,
+// which act outside the store's update, must be dropped with them, or an
+// expired session would end the user's live ones, and its keys start a
+// session of their own.
+func (s *requestState) outlived(rec *session.Record) bool {
+	commit := clock.Now()
+	return commit.After(s.now) && !commit.Before(s.handler.timeouts.AbsoluteEnd(rec))
 }
 
 // holdsOwn reports whether rec, the record under hash that the request's
