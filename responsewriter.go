@@ -168,9 +168,20 @@ func (rw *responseWriter) Flush() {
 // failed, a handler that stops on errResponseDropped may abort with
 // http.ErrAbortHandler, as reverse_proxy does when it cannot copy a body:
 // nothing has been sent, and the client is owed its 503, not a closed
-// connection. Any other panic goes on.
+// connection. Any other panic goes on, and net/http closes the
+// connection; if it comes before the header was written, the app's page
+// never reached the client, so the flash values the request took are
+// put back as for any failed response: they would be lost otherwise,
+// since no commit settles them.
 func serveNext(rw *responseWriter, r *http.Request, next caddyhttp.Handler) error {
+	returned := false
 	defer func() {
+		if returned {
+			return
+		}
+		if !rw.wroteHeader {
+			rw.state.settleFlash(http.StatusInternalServerError, true)
+		}
 		if rw.commitErr == nil {
 			return
 		}
@@ -178,7 +189,9 @@ func serveNext(rw *responseWriter, r *http.Request, next caddyhttp.Handler) erro
 			panic(p)
 		}
 	}()
-	return next.ServeHTTP(rw, r)
+	err := next.ServeHTTP(rw, r)
+	returned = true
+	return err
 }
 
 // Interface guards
