@@ -41,3 +41,35 @@ func TestWarnSharedCookies(t *testing.T) {
 		})
 	}
 }
+
+// TestWarnSplitIdentity: handlers of one realm and store find a user's
+// sessions through one index, by the identity key each of them writes it
+// under: with different identity keys, the logout everywhere, the cap,
+// devices and the revocations of one miss the sessions the other last
+// wrote. Caddy warns at load; not when they use one key, nor across
+// realms or stores, which keep their sessions apart.
+func TestWarnSplitIdentity(t *testing.T) {
+	handler := func(realm, store, identity string) *Handler {
+		return &Handler{realm: realm, storeName: store, identity: identity, cookie: &session.Cookie{Name: "sid"}}
+	}
+	tests := []struct {
+		name string
+		a, b *Handler
+		warn bool
+	}{
+		{name: "one identity key", a: handler("r", "bolt:a", "user"), b: handler("r", "bolt:a", "user")},
+		{name: "another identity key", a: handler("r", "bolt:a", "user"), b: handler("r", "bolt:a", "role"), warn: true},
+		{name: "another realm", a: handler("r", "bolt:a", "user"), b: handler("s", "bolt:a", "role")},
+		{name: "another store", a: handler("r", "bolt:a", "user"), b: handler("r", "bolt:b", "role")},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			core, logs := observer.New(zapcore.WarnLevel)
+			a := &App{logger: zap.New(core)}
+			a.warnSplitIdentity([]*Handler{tc.a, tc.b})
+			if got := logs.Len() > 0; got != tc.warn {
+				t.Errorf("warned: %v, want %v (%v)", got, tc.warn, logs.All())
+			}
+		})
+	}
+}

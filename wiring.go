@@ -89,6 +89,7 @@ func (a *App) wire() error {
 		m.handler = h
 	}
 	a.warnSharedCookies(handlers, w.sites)
+	a.warnSplitIdentity(handlers)
 	return nil
 }
 
@@ -250,6 +251,26 @@ func (a *App) warnSharedCookies(handlers []*Handler, sites map[*Handler]site) {
 			a.logger.Warn("two session handlers of one realm use one cookie name with different stores: each one's cookie replaces the other's, and one nested in the other never reads its sessions; give them one store (fallback_store to move sessions), or one of them another cookie name",
 				zap.String("cookie", h.cookie.Name), zap.String("realm", h.realm),
 				zap.Strings("stores", []string{h.storeChain(), o.storeChain()}))
+		}
+	}
+}
+
+// warnSplitIdentity warns when handlers of one realm and store have
+// different identity keys (identity_key, or the first renew_on key). They
+// share sessions, but each indexes a session's user under its own key
+// when it writes it, and finds a user's sessions under its own: the
+// logout everywhere, max_sessions_per_identity, devices and the
+// revocations of one miss the sessions the other wrote last, and a
+// session may stay logged in after its user logged out everywhere.
+func (a *App) warnSplitIdentity(handlers []*Handler) {
+	for i, h := range handlers {
+		for _, o := range handlers[i+1:] {
+			if h.realm != o.realm || h.storeName != o.storeName || h.identity == o.identity {
+				continue
+			}
+			a.logger.Warn("two session handlers of one realm and store have different identity keys: a logout everywhere, max_sessions_per_identity, devices and revocations by user through one miss the sessions the other wrote last; give them one identity_key (or the same first renew_on key), or another realm",
+				zap.String("realm", h.realm), zap.String("store", h.storeName),
+				zap.Strings("identity_keys", []string{h.identity, o.identity}))
 		}
 	}
 }
