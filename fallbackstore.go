@@ -37,6 +37,9 @@ func (h *Handler) provisionFallback(ctx caddy.Context) error {
 	h.fallbackName = old.StoreName()
 	h.fallback = &store.Fallback{New: h.store, Old: old.SessionStore(), Identity: h.identity}
 	h.store = newInstrumented(h.fallback, h.backend)
+	// Ends committed in the old store by handlers without this
+	// fallback_store reach the copies (fallbackrelay.go).
+	relayFor(h.fallbackName).add(h)
 	return nil
 }
 

@@ -447,7 +447,7 @@ func (h *Handler) provisionStore(ctx caddy.Context) error {
 	}
 	h.backend = provider.(caddy.Module).CaddyModule().ID.Name()
 	h.storeName = provider.StoreName()
-	h.base = newInstrumented(provider.SessionStore(), h.backend)
+	h.base = newInstrumented(relayStore{Store: provider.SessionStore(), relay: relayFor(h.storeName)}, h.backend)
 	h.store = h.base
 	return nil
 }
@@ -474,6 +474,9 @@ func (h *Handler) Validate() error {
 // up by Caddy.
 func (h *Handler) Cleanup() error {
 	h.releaseLiveCounter()
+	if h.fallback != nil {
+		relayFor(h.fallbackName).remove(h)
+	}
 	if h.stale != nil {
 		releaseStaleCopy(h.storeName)
 	}

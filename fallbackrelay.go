@@ -1,0 +1,186 @@
+package caddysession
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/caddy-session/caddy-session/internal/clock"
+
+	"github.com/caddy-session/caddy-session/session"
+	"github.com/caddy-session/caddy-session/store"
+)
+
+// A session that ends in a store another handler falls back to must end
+// in that handler's copy too. A handler with fallback_store copies a
+// session into its store on first use and leaves it in the old one; a
+// handler whose store is the old one, and has no fallback_store, ends it
+// there only: one of the previous config, whose request was in flight
+// across the reload that added fallback_store, or one of another site of
+// the config. Its logout, revocation or renewal would then leave the copy
+// live, opened by the cookie the browser still holds. The copy in flight
+// is safe without this: it checks the old store after it imports
+// (store.CopyPage); an end committed after that check is what the relay
+// carries over. It needs no stored record of the end, so the stored
+// layout stays as it is.
+
+// fallbackRelay is, for one store, the handlers of any config whose
+// fallback_store it is, while their configs run.
+type fallbackRelay struct {
+	mu       sync.Mutex
+	watchers []*Handler
+	// n is len(watchers), read without the lock on every end: zero but
+	// for the time of a move.
+	n atomic.Int32
+}
+
+var (
+	relaysMu sync.Mutex
+	relays   = map[string]*fallbackRelay{}
+)
+
+// relayFor returns the relay of the store named name. Relays are kept
+// for the life of the process: one per store name ever configured.
+func relayFor(name string) *fallbackRelay {
+	relaysMu.Lock()
+	defer relaysMu.Unlock()
+	r, ok := relays[name]
+	if !ok {
+		r = new(fallbackRelay)
+		relays[name] = r
+	}
+	return r
+}
+
+func (r *fallbackRelay) add(h *Handler) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.watchers = append(r.watchers, h)
+	r.n.Store(int32(len(r.watchers)))
+}
+
+func (r *fallbackRelay) remove(h *Handler) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.watchers = slices.DeleteFunc(r.watchers, func(w *Handler) bool { return w == h })
+	r.n.Store(int32(len(r.watchers)))
+}
+
+// targets returns the stores the watchers copy sessions into, one per
+// store name, each as its handler writes it (stale copy, sealed index),
+// with the handler.
+func (r *fallbackRelay) targets() []*Handler {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]*Handler, 0, len(r.watchers))
+	for _, w := range r.watchers {
+		if !slices.ContainsFunc(out, func(o *Handler) bool { return o.storeName == w.storeName }) {
+			out = append(out, w)
+		}
+	}
+	return out
+}
+
+// relayTarget is the handler's store without its fallback_store: a copy
+// is ended there, never in the old store, which ended it already.
+func (h *Handler) relayTarget() store.Store {
+	st := h.base
+	if h.stale != nil {
+		st = &staleStore{Store: st, copy: h.stale, identity: h.identity, now: clock.Now}
+	}
+	if h.sealIndex != nil {
+		st = sealedIndex{Store: st, keys: []*session.IndexKey{h.sealIndex}}
+	}
+	return st
+}
+
+// ended ends hash in every watcher's store, and the sessions that
+// store renewed it to as long as they are still of realm and of the user
+// whom who names for the watcher's identity key (a request of the new
+// config renewed the copy before the old store's end committed: in one
+// store, the end would have followed the forward record). Failures are
+// logged: the end itself has committed, and the copy stays live only
+// until it ends in turn.
+func (r *fallbackRelay) ended(ctx context.Context, hash session.Hash, realm string, now time.Time, who func(w *Handler) (key, seen string)) {
+	for _, w := range r.targets() {
+		key, seen := who(w)
+		follow := func(rec *session.Record) bool {
+			v, _ := rec.IdentityValue(key)
+			return (rec.Realm == "" || rec.Realm == realm) && v == seen
+		}
+		_, _, err := deleteFollowing(ctx, w.relayTarget(), store.StoredDeadlines, hash, now, follow)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			w.logger.Error("ending the copy of a session that ended in the fallback_store; it stays live until it ends here",
+				zap.String("session", hash.Short()), zap.Error(err))
+		}
+	}
+}
+
+// endedUser ends the user's sessions in every watcher's store.
+func (r *fallbackRelay) endedUser(ctx context.Context, realm, key, value string) {
+	for _, w := range r.targets() {
+		if _, err := w.relayTarget().DeleteByIdentity(ctx, realm, key, value); err != nil {
+			w.logger.Error("ending the copies of a user's sessions that ended in the fallback_store; they stay live until they end here",
+				zap.Error(err))
+		}
+	}
+}
+
+// relayStore is a handler's store that tells the relay of its name of the
+// sessions that end in it.
+type relayStore struct {
+	store.Store
+	relay *fallbackRelay
+}
+
+func (s relayStore) Update(ctx context.Context, u store.Update) (store.Result, error) {
+	res, err := s.Store.Update(ctx, u)
+	if s.relay.n.Load() == 0 || !u.HasHash {
+		return res, err
+	}
+	who := func(*Handler) (string, string) { return u.Identity, u.Seen }
+	switch {
+	case err == nil && (res.Record == nil || res.Hash != res.Acted) && res.Acted != (session.Hash{}):
+		// Ended, or moved to another ID: the copy of the session it
+		// acted on must go.
+		s.relay.ended(ctx, res.Acted, u.Realm, u.Now, who)
+	case errors.Is(err, store.ErrNotFound) && u.Patch != nil && u.Patch.Destroy:
+		// A logout whose session is gone here: a handler falling back to
+		// this store may have renewed its copy, removing it from here
+		// first. In one store the logout would follow the renewal; so it
+		// does to the copy.
+		s.relay.ended(ctx, u.Hash, u.Realm, u.Now, who)
+	}
+	return res, err
+}
+
+func (s relayStore) Delete(ctx context.Context, hash session.Hash) error {
+	if s.relay.n.Load() == 0 {
+		return s.Store.Delete(ctx, hash)
+	}
+	// Read first: whose it was decides which successors of the copy end.
+	rec, lerr := s.Store.Load(store.Fresh(ctx), hash, time.Time{}, store.StoredDeadlines)
+	err := s.Store.Delete(ctx, hash)
+	if err == nil && lerr == nil {
+		s.relay.ended(ctx, hash, rec.Realm, time.Time{}, func(w *Handler) (string, string) {
+			v, _ := rec.IdentityValue(w.identity)
+			return w.identity, v
+		})
+	}
+	return err
+}
+
+func (s relayStore) DeleteByIdentity(ctx context.Context, realm, key, value string) (int, error) {
+	n, err := s.Store.DeleteByIdentity(ctx, realm, key, value)
+	if err == nil && s.relay.n.Load() > 0 {
+		s.relay.endedUser(ctx, realm, key, value)
+	}
+	return n, err
+}
+
+var _ store.Store = relayStore{}
