@@ -42,6 +42,11 @@ type fallbackRelay struct {
 var (
 	relaysMu sync.Mutex
 	relays   = map[string]*fallbackRelay{}
+	// moveMu keeps a handler's fallback_store registered (add, remove)
+	// while a copy on first use that found it registered runs: once the
+	// last config that moves sessions from one store to another is gone,
+	// no copy from before lands after.
+	moveMu sync.RWMutex
 )
 
 // relayFor returns the relay of the store named name. Relays are kept
@@ -55,6 +60,30 @@ func relayFor(name string) *fallbackRelay {
 		relays[name] = r
 	}
 	return r
+}
+
+// copying is the handler's store.Fallback.Copying: a copy from its
+// fallback_store into its store is made while a handler of a running
+// config (this one's, or a later one's) moves sessions from the one to the
+// other. After the reload that removes fallback_store, a request of the
+// config before, still in flight, copies nothing back: the new config may
+// have ended the session in the store since, and the old store still
+// holds it.
+func (h *Handler) copying() (done func(), ok bool) {
+	moveMu.RLock()
+	if relayFor(h.fallbackName).moving(h.storeName) {
+		return moveMu.RUnlock, true
+	}
+	moveMu.RUnlock()
+	return nil, false
+}
+
+// moving reports whether a handler that falls back to the relay's store
+// keeps its sessions in the store named to.
+func (r *fallbackRelay) moving(to string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.ContainsFunc(r.watchers, func(w *Handler) bool { return w.storeName == to })
 }
 
 func (r *fallbackRelay) add(h *Handler) {

@@ -39,7 +39,10 @@ func (h *Handler) provisionFallback(ctx caddy.Context) error {
 	h.store = newInstrumented(h.fallback, h.backend)
 	// Ends committed in the old store by handlers without this
 	// fallback_store reach the copies (fallbackrelay.go).
+	h.fallback.Copying = h.copying
+	moveMu.Lock()
 	relayFor(h.fallbackName).add(h)
+	moveMu.Unlock()
 	return nil
 }
 

@@ -475,7 +475,9 @@ func (h *Handler) Validate() error {
 func (h *Handler) Cleanup() error {
 	h.releaseLiveCounter()
 	if h.fallback != nil {
+		moveMu.Lock()
 		relayFor(h.fallbackName).remove(h)
+		moveMu.Unlock()
 	}
 	if h.stale != nil {
 		releaseStaleCopy(h.storeName)

@@ -186,3 +186,49 @@ http://127.0.0.1:%d {
 		})
 	}
 }
+
+// TestEndsAfterTheFallbackIsRemovedStayEnded: step 3 of a move, the
+// reload that removes fallback_store, with a request of the config that
+// had it still in flight. A session that ends through the new config
+// meanwhile (the old store still holds the copy it was moved from) is not
+// copied back into the new store when that request answers, whether the
+// answer writes to the session or only touches it.
+func TestEndsAfterTheFallbackIsRemovedStayEnded(t *testing.T) {
+	cases := []struct {
+		name     string
+		commands []string
+	}{
+		{"touch", nil},
+		{"write", []string{"X-Session-Set-Cart: apple"}},
+	}
+	for _, move := range storeMoves {
+		t.Run(move.name, func(t *testing.T) {
+			for _, tc := range cases {
+				t.Run(tc.name, func(t *testing.T) {
+					from, to := move.from(t), move.to(t)
+					s, g := gatedSite(t, func(t *testing.T, options string) *site {
+						return newSiteOn(t, "store "+from, "")
+					})
+					a := s.visitor()
+					a.get("/login", "X-Session-Set-User: alice")
+					sid := a.sid
+					// Step 1: the session is copied; the old store keeps it.
+					s.store = "store " + to + "\n\t\tfallback_store " + from
+					s.load()
+					expectUser(t, a, "alice")
+					held := a.start(g, "held", tc.commands...)
+					// Step 3, and a logout through the config without the
+					// fallback.
+					s.store = "store " + to
+					s.load()
+					a.get("/logout", "X-Session-Destroy: true")
+					if a.sid != "" {
+						t.Fatal("the logout kept the cookie")
+					}
+					held.finish(t)
+					expectUser(t, &visitor{site: s, sid: sid}, "")
+				})
+			}
+		})
+	}
+}

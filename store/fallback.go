@@ -23,6 +23,13 @@ type Fallback struct {
 	// Identity is the identity key of the handler: a session copied on
 	// first use is indexed under it in New when it holds it.
 	Identity string
+	// Copying, when not nil, is asked before each copy on first use
+	// whether the move is still on, and holds it on until done is
+	// called. Once the move is over (the reload that removes
+	// fallback_store), Old is a stale copy of sessions that may have
+	// ended in New since: a request still in flight from before must not
+	// copy one back. Without a copy the session is not found.
+	Copying func() (done func(), ok bool)
 }
 
 var _ Store = (*Fallback)(nil)
@@ -32,6 +39,13 @@ func (f *Fallback) Load(ctx context.Context, hash session.Hash, now time.Time, t
 	rec, err := f.New.Load(ctx, hash, now, t)
 	if !errors.Is(err, ErrNotFound) {
 		return rec, err
+	}
+	if f.Copying != nil {
+		done, ok := f.Copying()
+		if !ok {
+			return nil, ErrNotFound
+		}
+		defer done()
 	}
 	rec, err = f.Old.Load(ctx, hash, now, t)
 	if err != nil || rec.Forwarded() {

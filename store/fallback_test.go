@@ -247,3 +247,38 @@ func TestMoveSealed(t *testing.T) {
 		})
 	}
 }
+
+// TestFallbackCopiesOnlyWhileTheMoveIsOn: Copying refuses once the move
+// is over: Load and Update find nothing and copy nothing, so a request in
+// flight from before cannot bring back a session New has ended since.
+// While it is on, the copy is made with it held.
+func TestFallbackCopiesOnlyWhileTheMoveIsOn(t *testing.T) {
+	for _, on := range []bool{false, true} {
+		oldS, newS := openBolt(t, "old.db"), openBolt(t, "new.db")
+		h := login(t, oldS, "id", "alice", base)
+		held, released := false, false
+		f := &store.Fallback{New: newS, Old: oldS, Identity: "user", Copying: func() (func(), bool) {
+			if !on {
+				return nil, false
+			}
+			held = true
+			return func() { released = true }, true
+		}}
+		_, err := f.Update(t.Context(), in(h, "alice", base.Add(time.Minute), &session.Patch{Set: map[string]string{"cart": "apple"}}))
+		if on {
+			if err != nil || !held || !released {
+				t.Fatalf("on: update = %v, held %v, released %v; want a copy made while held", err, held, released)
+			}
+			if rec := has(t, newS, h, base.Add(time.Minute)); rec == nil || rec.Values["cart"] != "apple" {
+				t.Fatalf("on: new store holds %+v, want the copy with the write", rec)
+			}
+			continue
+		}
+		if !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("off: update = %v, want ErrNotFound", err)
+		}
+		if rec := has(t, newS, h, base.Add(time.Minute)); rec != nil {
+			t.Fatalf("off: new store holds %+v, want no copy", rec)
+		}
+	}
+}
