@@ -29,14 +29,24 @@ import (
 // carries over. It needs no stored record of the end, so the stored
 // layout stays as it is.
 
+// The other way round, a session that ends in the new store through a
+// handler without fallback_store (another site of the config; the config
+// after the reload that removes fallback_store, while a request of the
+// one before is in flight) must end in the old store too, or a handler
+// falling back to it copies the session back on its next request. The
+// handlers moving sessions into the store are read before the end: one
+// whose config goes meanwhile may still be copying, and its copy either
+// sees the old store's end or lands before the new store's second one.
+
 // fallbackRelay is, for one store, the handlers of any config whose
-// fallback_store it is, while their configs run.
+// fallback_store it is (watchers), and those whose store it is and that
+// have a fallback_store (movers), while their configs run.
 type fallbackRelay struct {
-	mu       sync.Mutex
-	watchers []*Handler
-	// n is len(watchers), read without the lock on every end: zero but
-	// for the time of a move.
-	n atomic.Int32
+	mu               sync.Mutex
+	watchers, movers []*Handler
+	// n and nm are len(watchers) and len(movers), read without the lock
+	// on every end: zero but for the time of a move.
+	n, nm atomic.Int32
 }
 
 var (
@@ -86,18 +96,79 @@ func (r *fallbackRelay) moving(to string) bool {
 	return slices.ContainsFunc(r.watchers, func(w *Handler) bool { return w.storeName == to })
 }
 
-func (r *fallbackRelay) add(h *Handler) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.watchers = append(r.watchers, h)
-	r.n.Store(int32(len(r.watchers)))
+// watch registers a handler with fallback_store with the relays of both
+// its stores; unwatch takes it back. moveMu is held.
+func (h *Handler) watch() {
+	old, own := relayFor(h.fallbackName), relayFor(h.storeName)
+	old.mu.Lock()
+	old.watchers = append(old.watchers, h)
+	old.n.Store(int32(len(old.watchers)))
+	old.mu.Unlock()
+	own.mu.Lock()
+	own.movers = append(own.movers, h)
+	own.nm.Store(int32(len(own.movers)))
+	own.mu.Unlock()
 }
 
-func (r *fallbackRelay) remove(h *Handler) {
+func (h *Handler) unwatch() {
+	old, own := relayFor(h.fallbackName), relayFor(h.storeName)
+	is := func(w *Handler) bool { return w == h }
+	old.mu.Lock()
+	old.watchers = slices.DeleteFunc(old.watchers, is)
+	old.n.Store(int32(len(old.watchers)))
+	old.mu.Unlock()
+	own.mu.Lock()
+	own.movers = slices.DeleteFunc(own.movers, is)
+	own.nm.Store(int32(len(own.movers)))
+	own.mu.Unlock()
+}
+
+// moversNow returns the handlers moving sessions into the relay's store,
+// one per fallback_store; nil when there are none.
+func (r *fallbackRelay) moversNow() []*Handler {
+	if r.nm.Load() == 0 {
+		return nil
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.watchers = slices.DeleteFunc(r.watchers, func(w *Handler) bool { return w == h })
-	r.n.Store(int32(len(r.watchers)))
+	var out []*Handler
+	for _, m := range r.movers {
+		if !slices.ContainsFunc(out, func(o *Handler) bool { return o.fallbackName == m.fallbackName }) {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// endInOld ends hash in the fallback_store of each of movers, then in st
+// (the new store, as is) again: a copy made meanwhile either found the
+// old store's session gone or landed before.
+func endInOld(ctx context.Context, st store.Store, movers []*Handler, hash session.Hash) {
+	for _, m := range movers {
+		f := &store.Fallback{New: st, Old: m.fallback.Old, Identity: m.identity}
+		if err := f.Delete(ctx, hash); err != nil && !errors.Is(err, store.ErrNotFound) {
+			m.logger.Error("ending in the fallback_store a session that ended in the store; a request falling back to it may copy it back",
+				zap.String("session", hash.Short()), zap.Error(err))
+		}
+	}
+}
+
+// endUserInOld is endInOld for a user's sessions.
+func endUserInOld(ctx context.Context, st store.Store, movers []*Handler, realm, key, value string) {
+	for _, m := range movers {
+		old := m.fallback.Old
+		if m.sealIndex != nil {
+			old = sealedIndex{Store: old, keys: []*session.IndexKey{m.sealIndex}}
+		}
+		_, err := old.DeleteByIdentity(ctx, realm, key, value)
+		if err == nil {
+			_, err = st.DeleteByIdentity(ctx, realm, key, value)
+		}
+		if err != nil {
+			m.logger.Error("ending in the fallback_store the sessions of a user that ended in the store; a request falling back to it may copy them back",
+				zap.Error(err))
+		}
+	}
 }
 
 // targets returns the stores the watchers copy sessions into, one per
@@ -168,34 +239,51 @@ type relayStore struct {
 }
 
 func (s relayStore) Update(ctx context.Context, u store.Update) (store.Result, error) {
+	movers := s.relay.moversNow()
 	res, err := s.Store.Update(ctx, u)
-	if s.relay.n.Load() == 0 || !u.HasHash {
+	if s.relay.n.Load() == 0 && movers == nil {
 		return res, err
 	}
-	who := func(*Handler) (string, string) { return u.Identity, u.Seen }
-	switch {
-	case err == nil && (res.Record == nil || res.Hash != res.Acted) && res.Acted != (session.Hash{}):
-		// Ended, or moved to another ID: the copy of the session it
-		// acted on must go.
-		s.relay.ended(ctx, res.Acted, u.Realm, u.Now, who)
-	case errors.Is(err, store.ErrNotFound) && u.Patch != nil && u.Patch.Destroy:
-		// A logout whose session is gone here: a handler falling back to
-		// this store may have renewed its copy, removing it from here
-		// first. In one store the logout would follow the renewal; so it
-		// does to the copy.
-		s.relay.ended(ctx, u.Hash, u.Realm, u.Now, who)
+	hash, ok := endedBy(u, res, err)
+	if !ok {
+		return res, err
+	}
+	endInOld(ctx, s.Store, movers, hash)
+	if s.relay.n.Load() > 0 {
+		s.relay.ended(ctx, hash, u.Realm, u.Now, func(*Handler) (string, string) { return u.Identity, u.Seen })
 	}
 	return res, err
 }
 
+// endedBy returns the session whose copies the update ends: the one it
+// ended or moved to another ID, or the one a logout found gone (a
+// handler falling back to this store may have renewed its copy, removing
+// it from here first; in one store the logout would follow the renewal,
+// and so it does to the copy).
+func endedBy(u store.Update, res store.Result, err error) (session.Hash, bool) {
+	switch {
+	case !u.HasHash:
+		return session.Hash{}, false
+	case err == nil && (res.Record == nil || res.Hash != res.Acted) && res.Acted != (session.Hash{}):
+		return res.Acted, true
+	case errors.Is(err, store.ErrNotFound) && u.Patch != nil && u.Patch.Destroy:
+		return u.Hash, true
+	}
+	return session.Hash{}, false
+}
+
 func (s relayStore) Delete(ctx context.Context, hash session.Hash) error {
-	if s.relay.n.Load() == 0 {
+	movers := s.relay.moversNow()
+	if s.relay.n.Load() == 0 && movers == nil {
 		return s.Store.Delete(ctx, hash)
 	}
 	// Read first: whose it was decides which successors of the copy end.
 	rec, lerr := s.Store.Load(store.Fresh(ctx), hash, time.Time{}, store.StoredDeadlines)
 	err := s.Store.Delete(ctx, hash)
-	if err == nil && lerr == nil {
+	if err == nil || errors.Is(err, store.ErrNotFound) {
+		endInOld(ctx, s.Store, movers, hash)
+	}
+	if err == nil && lerr == nil && s.relay.n.Load() > 0 {
 		s.relay.ended(ctx, hash, rec.Realm, time.Time{}, func(w *Handler) (string, string) {
 			v, _ := rec.IdentityValue(w.identity)
 			return w.identity, v
@@ -205,8 +293,13 @@ func (s relayStore) Delete(ctx context.Context, hash session.Hash) error {
 }
 
 func (s relayStore) DeleteByIdentity(ctx context.Context, realm, key, value string) (int, error) {
+	movers := s.relay.moversNow()
 	n, err := s.Store.DeleteByIdentity(ctx, realm, key, value)
-	if err == nil && s.relay.n.Load() > 0 {
+	if err != nil {
+		return n, err
+	}
+	endUserInOld(ctx, s.Store, movers, realm, key, value)
+	if s.relay.n.Load() > 0 {
 		s.relay.endedUser(ctx, realm, key, value)
 	}
 	return n, err

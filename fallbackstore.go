@@ -41,7 +41,7 @@ func (h *Handler) provisionFallback(ctx caddy.Context) error {
 	// fallback_store reach the copies (fallbackrelay.go).
 	h.fallback.Copying = h.copying
 	moveMu.Lock()
-	relayFor(h.fallbackName).add(h)
+	h.watch()
 	moveMu.Unlock()
 	return nil
 }

@@ -476,7 +476,7 @@ func (h *Handler) Cleanup() error {
 	h.releaseLiveCounter()
 	if h.fallback != nil {
 		moveMu.Lock()
-		relayFor(h.fallbackName).remove(h)
+		h.unwatch()
 		moveMu.Unlock()
 	}
 	if h.stale != nil {

@@ -232,3 +232,53 @@ func TestEndsAfterTheFallbackIsRemovedStayEnded(t *testing.T) {
 		})
 	}
 }
+
+// TestEndsInTheNewStoreThroughAnotherSite: one config, two sites of one
+// realm on the new store, one falling back to the old store and one not.
+// A session the first copied, which ends or is renewed through the
+// second, is not copied back from the old store by the first: the cookie
+// the browser held opens nothing on either site (after a renewal, the new
+// cookie opens the session).
+func TestEndsInTheNewStoreThroughAnotherSite(t *testing.T) {
+	cases := []struct {
+		name     string
+		commands []string
+		renews   bool
+	}{
+		{"destroy", []string{"X-Session-Destroy: true"}, false},
+		{"destroy-all", []string{"X-Session-Destroy-All: true"}, false},
+		{"renew", []string{"X-Session-Renew: true"}, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			oldDB, newDB := filepath.Join(dir, "old.db"), filepath.Join(dir, "new.db")
+			up := startUpstream(t)
+			plain := &site{t: t, tester: caddytest.NewTester(t), port: freePort(t)}
+			plain.tester.Client.Jar = nil
+			moving := &site{t: t, tester: plain.tester, port: freePort(t)}
+			siteConfig := func(s *site, stores string) string {
+				return fmt.Sprintf("http://127.0.0.1:%d {\n\tsession {\n\t\t%s\n\t\trealm app\n\t}\n\treverse_proxy %s\n}\n", s.port, stores, up.addr())
+			}
+			global := fmt.Sprintf("{\n\tadmin localhost:%d\n\tskip_install_trust\n}\n", adminPort)
+			moving.reload(global + siteConfig(moving, "store bolt "+oldDB))
+			a := moving.visitor()
+			a.get("/login", "X-Session-Set-User: alice")
+			sid := a.sid
+			moving.reload(global + siteConfig(plain, "store bolt "+newDB) +
+				siteConfig(moving, "store bolt "+newDB+"\n\t\tfallback_store bolt "+oldDB))
+			expectUser(t, a, "alice") // copied into the new store
+
+			onPlain := &visitor{site: plain, sid: sid}
+			onPlain.get("/end", tc.commands...)
+			expectUser(t, &visitor{site: moving, sid: sid}, "")
+			expectUser(t, &visitor{site: plain, sid: sid}, "")
+			if tc.renews {
+				if onPlain.sid == "" || onPlain.sid == sid {
+					t.Fatalf("the renewal sent cookie %q, want a new session", onPlain.sid)
+				}
+				expectUser(t, &visitor{site: moving, sid: onPlain.sid}, "alice")
+			}
+		})
+	}
+}
