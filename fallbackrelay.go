@@ -246,6 +246,9 @@ func (s relayStore) Update(ctx context.Context, u store.Update) (store.Result, e
 	}
 	hash, ok := endedBy(u, res, err)
 	if !ok {
+		if err == nil && s.relay.n.Load() > 0 && wrote(u, res) {
+			s.relay.wrote(ctx, res.Acted, u)
+		}
 		return res, err
 	}
 	endInOld(ctx, s.Store, movers, hash)
@@ -253,6 +256,30 @@ func (s relayStore) Update(ctx context.Context, u store.Update) (store.Result, e
 		s.relay.ended(ctx, hash, u.Realm, u.Now, func(*Handler) (string, string) { return u.Identity, u.Seen })
 	}
 	return res, err
+}
+
+// wrote reports whether u, which left the session where it was, changed
+// what it holds.
+func wrote(u store.Update, res store.Result) bool {
+	return u.HasHash && res.Record != nil && res.Hash == res.Acted &&
+		(u.Patch.Changes() || len(u.RestoreFlash) > 0 || len(res.Flash) > 0)
+}
+
+// wrote applies u, which wrote to the session under hash, to the
+// watchers' copies of it, as it was applied here: per key, over what
+// their handlers wrote to the copy since, as one store would have
+// applied both. A copy made after the write has it; one of another user
+// by now (a login) refuses it (store.ErrStale), as one store would.
+func (r *fallbackRelay) wrote(ctx context.Context, hash session.Hash, u store.Update) {
+	u.Hash, u.NewHash = hash, nil
+	for _, w := range r.targets() {
+		_, err := w.base.Update(ctx, u)
+		var ruleErr *session.RuleError
+		if err != nil && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrStale) && !errors.As(err, &ruleErr) {
+			w.logger.Error("writing to the copy of a session a write in the fallback_store; the copy goes without it",
+				zap.String("session", hash.Short()), zap.Error(err))
+		}
+	}
 }
 
 // endedBy returns the session whose copies the update ends: the one it

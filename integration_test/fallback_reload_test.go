@@ -282,3 +282,49 @@ func TestEndsInTheNewStoreThroughAnotherSite(t *testing.T) {
 		})
 	}
 }
+
+// TestWritesInFlightAcrossTheFallbackReload: a request of the config
+// before the reload that adds fallback_store, in flight across it, writes
+// to the session after a request of the new config copied it into the
+// new store. The write is not lost: the copy, which the browser's cookie
+// opens from then on, has it, as one store would, beside what the new
+// config wrote meanwhile.
+func TestWritesInFlightAcrossTheFallbackReload(t *testing.T) {
+	cases := []struct {
+		name     string
+		commands []string
+		want     map[string]string // the session then, beside user and theme
+	}{
+		{"set", []string{"X-Session-Set-Cart: apple"}, map[string]string{"X-Session-Cart": "apple"}},
+		{"delete", []string{"X-Session-Delete: plan"}, map[string]string{}},
+		{"flash", []string{"X-Session-Flash-Notice: Saved"}, map[string]string{"X-Session-Flash-Notice": "Saved"}},
+	}
+	for _, move := range storeMoves {
+		t.Run(move.name, func(t *testing.T) {
+			for _, tc := range cases {
+				t.Run(tc.name, func(t *testing.T) {
+					from, to := move.from(t), move.to(t)
+					s, g := gatedSite(t, func(t *testing.T, options string) *site {
+						return newSiteOn(t, "store "+from, "")
+					})
+					a := s.visitor()
+					a.get("/login", "X-Session-Set-User: alice", "X-Session-Set-Plan: pro")
+					held := a.start(g, "held", tc.commands...)
+					s.store = "store " + to + "\n\t\tfallback_store " + from
+					s.load()
+					a.get("/theme", "X-Session-Set-Theme: dark") // copied, and written in the new store
+					held.finish(t)
+
+					want := map[string]string{"X-Session-User": "alice", "X-Session-Theme": "dark"}
+					if tc.name != "delete" {
+						want["X-Session-Plan"] = "pro"
+					}
+					for k, v := range tc.want {
+						want[k] = v
+					}
+					expectSession(t, a.navigate(http.MethodGet, "/next"), want)
+				})
+			}
+		})
+	}
+}
