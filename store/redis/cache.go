@@ -22,7 +22,10 @@ import (
 // process writes it (Invalidate): Redis's message for that write reaches
 // the connection that read the key, which may be another one than the
 // write's, a moment after the write's answer. And a read that was in flight
-// when the key was written is not kept.
+// when the key was written is not kept, nor waited for by a read that
+// starts after the write: its answer may come after the write's (a write
+// that waits for replicas runs on a connection of its own), and it holds
+// the key as it was before.
 type Cache struct {
 	max  int64        // bytes, for every connection together
 	size atomic.Int64 // bytes held, for every connection together
@@ -59,7 +62,7 @@ func (c *Cache) Configure(o *rueidis.ClientOption) {
 // NewCacheStoreFn is the rueidis.ClientOption of the same name: the cache
 // of each new connection.
 func (c *Cache) NewCacheStoreFn(rueidis.CacheStoreOption) rueidis.CacheStore {
-	cc := &connCache{parent: c, entries: map[string]*cacheEntry{}, lru: list.New()}
+	cc := &connCache{parent: c, entries: map[string]*cacheEntry{}, superseded: map[string][]*cacheEntry{}, lru: list.New()}
 	c.mu.Lock()
 	c.conns[cc] = struct{}{}
 	c.mu.Unlock()
@@ -136,8 +139,13 @@ type connCache struct {
 
 	mu      sync.Mutex
 	entries map[string]*cacheEntry
-	lru     *list.List // of *cacheEntry, least recently used first
-	closed  bool
+	// superseded are the reads in flight of a key that this process wrote
+	// since they were sent, oldest first, which a later read replaced in
+	// entries (see Flight). Answers come in the order the reads were
+	// sent, so the next answer for the key is the oldest one's.
+	superseded map[string][]*cacheEntry
+	lru        *list.List // of *cacheEntry, least recently used first
+	closed     bool
 }
 
 var _ rueidis.CacheStore = (*connCache)(nil)
@@ -148,8 +156,17 @@ func (cc *connCache) Flight(key, _ string, ttl time.Duration, now time.Time) (ru
 	cc.mu.Lock()
 	defer cc.mu.Unlock()
 	if e := cc.entries[key]; e != nil {
-		if e.elem == nil {
+		if e.elem == nil && !e.stale {
 			return rueidis.RedisMessage{}, e
+		}
+		if e.elem == nil {
+			// Sent before this process wrote the key: its answer is the
+			// key as it was. This read is sent anew, and the old one
+			// waits for its answer aside.
+			cc.superseded[key] = append(cc.superseded[key], e)
+			cc.parent.misses.Add(1)
+			cc.entries[key] = &cacheEntry{key: key, expires: now.Add(ttl), done: make(chan struct{})}
+			return rueidis.RedisMessage{}, nil
 		}
 		if now.Before(e.expires) {
 			cc.lru.MoveToBack(e.elem)
@@ -169,6 +186,11 @@ func (cc *connCache) Flight(key, _ string, ttl time.Duration, now time.Time) (ru
 func (cc *connCache) Update(key, _ string, val rueidis.RedisMessage) int64 {
 	cc.mu.Lock()
 	defer cc.mu.Unlock()
+	if old := cc.popSuperseded(key); old != nil {
+		old.val = val
+		close(old.done)
+		return 0
+	}
 	e := cc.entries[key]
 	if e == nil || e.elem != nil {
 		return 0
@@ -191,9 +213,18 @@ func (cc *connCache) Update(key, _ string, val rueidis.RedisMessage) int64 {
 }
 
 // Cancel implements rueidis.CacheStore: a read in flight failed.
+//
+// Which of several reads of the key failed, it does not say: when some of
+// them were superseded, all of them fail, rather than a later answer be
+// handed to a read sent after it, or an earlier one to a read sent after
+// a write.
 func (cc *connCache) Cancel(key, _ string, err error) {
 	cc.mu.Lock()
 	defer cc.mu.Unlock()
+	for old := cc.popSuperseded(key); old != nil; old = cc.popSuperseded(key) {
+		old.err = err
+		close(old.done)
+	}
 	if e := cc.entries[key]; e != nil && e.elem == nil {
 		e.err = err
 		close(e.done)
@@ -231,6 +262,12 @@ func (cc *connCache) Delete(keys []rueidis.RedisMessage) {
 func (cc *connCache) Close(err error) {
 	cc.mu.Lock()
 	cc.closed = true
+	for key := range cc.superseded {
+		for old := cc.popSuperseded(key); old != nil; old = cc.popSuperseded(key) {
+			old.err = err
+			close(old.done)
+		}
+	}
 	for _, e := range cc.entries {
 		if e.elem == nil {
 			e.err = err
@@ -244,6 +281,21 @@ func (cc *connCache) Close(err error) {
 	cc.parent.mu.Lock()
 	delete(cc.parent.conns, cc)
 	cc.parent.mu.Unlock()
+}
+
+// popSuperseded removes and returns the oldest superseded read of key in
+// flight, nil if none. The caller holds cc.mu.
+func (cc *connCache) popSuperseded(key string) *cacheEntry {
+	q := cc.superseded[key]
+	if len(q) == 0 {
+		return nil
+	}
+	if len(q) == 1 {
+		delete(cc.superseded, key)
+	} else {
+		cc.superseded[key] = q[1:]
+	}
+	return q[0]
 }
 
 // record returns a copy of the decoded session cached under key, if it is

@@ -274,3 +274,78 @@ func TestInFlightReadOfWrittenKeyIsNotKept(t *testing.T) {
 		t.Fatal("a read in flight when Redis invalidated an earlier copy was dropped")
 	}
 }
+
+// TestReadAfterOwnWriteIsNotAnsweredByAnEarlierRead: a read of a key that
+// this process starts after its own write of the key returned must not
+// wait for, and take the answer of, a read of the key that was sent
+// before the write and whose answer has not come yet. The write may have
+// gone over another connection than the read (a write that waits for
+// replicas runs on a connection of its own), so that answer can come
+// after the write's. Joining it would hand a request the session as it
+// was before, say, its logout on this very instance: "read your writes"
+// (README, "Reads from a local cache").
+//
+// The answers come in the order the reads were sent, as on a connection:
+// the earlier read gets the old one and keeps nothing, the later one the
+// new one, which is kept.
+func TestReadAfterOwnWriteIsNotAnsweredByAnEarlierRead(t *testing.T) {
+	t.Parallel()
+	s := standalone(t).open(t)
+	client := mustClient(t, s)
+	message := func(text string) rueidis.RedisMessage {
+		t.Helper()
+		m, err := client.Do(t.Context(), client.B().Echo().Message(text).Build()).ToMessage()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	answer := func(e rueidis.CacheEntry) string {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+		defer cancel()
+		v, err := e.Wait(ctx)
+		if err != nil {
+			t.Fatalf("waiting for the answer: %v", err)
+		}
+		s, _ := v.ToString()
+		return s
+	}
+	c := NewCache(1 << 20)
+	cc := c.NewCacheStoreFn(rueidis.CacheStoreOption{})
+	now := time.Now()
+
+	if v, e := cc.Flight("k", "HGETALL", time.Minute, now); v.IsString() || e != nil {
+		t.Fatal("a cold cache answered, or had a read in flight")
+	}
+	// The earlier read has a waiter, as a concurrent request would be.
+	_, waiter := cc.Flight("k", "HGETALL", time.Minute, now)
+	if waiter == nil {
+		t.Fatal("a second read before any write did not wait for the one in flight")
+	}
+	c.Invalidate("k") // this process wrote k
+	if v, e := cc.Flight("k", "HGETALL", time.Minute, now); e != nil || v.IsString() {
+		t.Fatal("a read after this process wrote the key waits for the read sent before the write")
+	}
+	// A third read, after the second was sent, waits for the second.
+	_, after := cc.Flight("k", "HGETALL", time.Minute, now)
+	if after == nil {
+		t.Fatal("a read after the write did not wait for the read sent after it")
+	}
+	cc.Update("k", "HGETALL", message("old"))
+	if got := answer(waiter); got != "old" {
+		t.Fatalf("the read sent before the write got %q, want old", got)
+	}
+	if v, e := cc.Flight("k", "HGETALL", time.Minute, now); v.IsString() || e == nil {
+		t.Fatal("the answer of the read sent before the write was kept, or ended the read sent after it")
+	}
+	cc.Update("k", "HGETALL", message("new"))
+	if got := answer(after); got != "new" {
+		t.Fatalf("the read sent after the write got %q, want new", got)
+	}
+	if v, _ := cc.Flight("k", "HGETALL", time.Minute, now); !v.IsString() {
+		t.Fatal("the answer of the read sent after the write was not kept")
+	} else if s, _ := v.ToString(); s != "new" {
+		t.Fatalf("the cache holds %q, want new", s)
+	}
+}
