@@ -310,6 +310,13 @@ func (s *requestState) commit(hdr http.Header, status int) error {
 	}
 	newID, res, err := s.apply(p)
 	switch {
+	case err != nil && res != nil:
+		// Stored, but not as durably as asked (store.ErrUnreplicated):
+		// the 503 carries the cookie of the session's new ID, or the
+		// device would be logged out; the revocation is not made.
+		before := len(hdr["Set-Cookie"])
+		s.publish(hdr, p, newID, res)
+		return keepCookies(err, hdr["Set-Cookie"][before:])
 	case err != nil:
 		return err
 	case res == nil && p.step != stepTouch:
@@ -396,6 +403,13 @@ func (s *requestState) apply(p plan) (string, *store.Result, error) {
 	}
 	if u.HasHash || u.NewHash != nil {
 		res, err := h.store.Update(s.request.Context(), u)
+		if errors.Is(err, store.ErrUnreplicated) {
+			// Made, but a failover could undo it: the client gets a 503,
+			// with the cookie of where the session now is (commit).
+			h.logger.Error("writing session to store",
+				zap.String("session", s.hash.Short()), zap.Error(err))
+			return newID, &res, fmt.Errorf("writing session: %w", err)
+		}
 		if err != nil {
 			return "", nil, s.updateFailed(p, err)
 		}

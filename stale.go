@@ -237,16 +237,19 @@ func (s *staleStore) Load(ctx context.Context, hash session.Hash, now time.Time,
 func (s *staleStore) Update(ctx context.Context, u store.Update) (store.Result, error) {
 	read := s.copy.reading()
 	res, err := s.Store.Update(ctx, u)
-	if u.HasHash && (errors.Is(err, store.ErrNotFound) || err == nil && (res.Record == nil || res.Hash != u.Hash)) {
+	// An update stored but not acknowledged by enough replicas is made all
+	// the same: the copy follows it.
+	made := err == nil || errors.Is(err, store.ErrUnreplicated)
+	if u.HasHash && (errors.Is(err, store.ErrNotFound) || made && (res.Record == nil || res.Hash != u.Hash)) {
 		s.copy.ended(u.Hash, u.Now) // ended, or moved to another ID
 	}
-	if err == nil && res.Followed && (res.Record == nil || res.Hash != res.Acted) {
+	if made && res.Followed && (res.Record == nil || res.Hash != res.Acted) {
 		// The update reached a successor through forward records (a
 		// renewal while the request was in flight) and ended it or moved
 		// it on: the copy may hold it, kept by the renewal's own write.
 		s.copy.ended(res.Acted, u.Now)
 	}
-	if err == nil && res.Record != nil {
+	if made && res.Record != nil {
 		s.copy.keep(res.Hash, res.Record, s.identity, u.Now, read)
 	}
 	return res, err

@@ -21,6 +21,14 @@ var ErrNotFound = errors.New("session not found")
 // drops the request's changes and issues no cookie.
 var ErrStale = errors.New("the session moved on to another identity since the request loaded it")
 
+// ErrUnreplicated is wrapped by the error of an Update that the store
+// made, whole, but that fewer replicas acknowledged in time than it was
+// asked to wait for (Redis's wait_replicas): a failover could still undo
+// it. Update returns it with the Result of the update, as after a
+// success: a caller that fails the request must still give the client the
+// session's new ID, since the old one no longer opens it.
+var ErrUnreplicated = errors.New("the write is stored but fewer replicas than asked for acknowledged it in time")
+
 // Store keeps session records. Implementations are safe for concurrent use
 // by many goroutines and by several Caddy configs at once (reloads), and
 // every method that writes is atomic: it happens whole or not at all.
@@ -39,6 +47,8 @@ type Store interface {
 	// *session.RuleError from the patch aborts the whole update and is
 	// returned as is; so are ErrNotFound, ErrStale and ErrNeedsNewHash,
 	// after which nothing was written but the removal of expired records.
+	// An error that wraps ErrUnreplicated comes with the Result: the
+	// update was made.
 	Update(ctx context.Context, u Update) (Result, error)
 
 	// Delete removes the session stored under hash, returning ErrNotFound

@@ -1,6 +1,11 @@
 package redis
 
-import "context"
+import (
+	"context"
+	"errors"
+
+	"github.com/caddy-session/caddy-session/store"
+)
 
 // writeCluster makes the writes of c on Redis Cluster, where one script
 // cannot span the slots of the session keys and the index buckets: in
@@ -17,11 +22,15 @@ func (s *Store) writeCluster(ctx context.Context, c *change) error {
 	if s.afterIndexed != nil {
 		s.afterIndexed()
 	}
-	// 2: write the new key, before the old one goes.
+	// 2: write the new key, before the old one goes. One that too few
+	// replicas acknowledged is written all the same: the steps go on, so
+	// that the old key does not stay live beside it, and the write's
+	// error says so at the end (store.ErrUnreplicated).
 	target := newOps()
 	s.writeTarget(target, c)
-	if _, err := s.run(ctx, target, wait); err != nil {
-		return redisError("writing session "+c.subject(), err)
+	_, lag := s.run(ctx, target, wait)
+	if lag != nil && !errors.Is(lag, store.ErrUnreplicated) {
+		return redisError("writing session "+c.subject(), lag)
 	}
 	// 3: change or delete the old key, if nobody changed it since it was
 	// read.
@@ -30,10 +39,13 @@ func (s *Store) writeCluster(ctx context.Context, c *change) error {
 		old.guard(s.SessionKey(c.old), c.rev)
 		s.writeOld(old, c)
 		ok, err := s.run(ctx, old, wait)
-		if err != nil {
+		switch {
+		case err != nil && !errors.Is(err, store.ErrUnreplicated):
 			// Not undone: the script may have run with only its answer
 			// lost, and then the copy is the session.
 			return redisError("writing session "+c.old.Short(), err)
+		case err != nil:
+			lag = err
 		}
 		if !ok {
 			if !target.empty() {
@@ -50,6 +62,9 @@ func (s *Store) writeCluster(ctx context.Context, c *change) error {
 	s.removeEntry(stale, c)
 	if _, err := s.run(ctx, stale, 0); err != nil {
 		s.onIndex(redisError("updating the index of session "+c.subject(), err))
+	}
+	if lag != nil {
+		return redisError("writing session "+c.subject(), lag)
 	}
 	return nil
 }

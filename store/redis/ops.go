@@ -7,6 +7,8 @@ import (
 	"strconv"
 
 	"github.com/redis/rueidis"
+
+	"github.com/caddy-session/caddy-session/store"
 )
 
 // opsScript runs a list of writes, each on one of its keys, if the guard
@@ -191,6 +193,9 @@ type errNotReplicated struct {
 	got  int64
 	want int
 }
+
+// Is makes the error store.ErrUnreplicated: the write was made.
+func (e errNotReplicated) Is(target error) bool { return target == store.ErrUnreplicated }
 
 func (e errNotReplicated) Error() string {
 	return "the write reached " + strconv.FormatInt(e.got, 10) + " of the " + strconv.Itoa(e.want) +

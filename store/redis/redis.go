@@ -386,6 +386,9 @@ func (s *Store) Update(ctx context.Context, u store.Update) (store.Result, error
 		}
 	}
 	if err != nil {
+		if c != nil && errors.Is(err, store.ErrUnreplicated) {
+			return c.o.Result, err // made: the caller needs where it left the session
+		}
 		return store.Result{}, err
 	}
 	return c.o.Result, c.o.Err
