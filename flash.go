@@ -113,10 +113,15 @@ func (h *Handler) flashOnMatches(r *http.Request) (bool, error) {
 // Sec-Fetch-Mode: navigate with it, and fetch(), XMLHttpRequest, images,
 // scripts and styles get another mode. A frame's navigation (an iframe,
 // an embed) is one too, and Sec-Fetch-Dest tells it apart: document for
-// the top level. From a client that sends no Sec-Fetch-Mode (an older
-// browser, or no browser), a request that accepts text/html is taken for
-// one.
+// the top level. A page the browser loads ahead, in case the user goes
+// there (speculation rules, link prefetch, a preview), is none either:
+// it may never be shown, and it is sent as a navigation. From a client
+// that sends no Sec-Fetch-Mode (an older browser, or no browser), a
+// request that accepts text/html is taken for one.
 func navigation(r *http.Request) bool {
+	if speculative(r.Header) {
+		return false
+	}
 	if mode, ok := r.Header["Sec-Fetch-Mode"]; ok {
 		dest, sent := r.Header["Sec-Fetch-Dest"] // not by every browser that sends the mode
 		return single(mode, "navigate") && (!sent || single(dest, "document"))
@@ -124,6 +129,25 @@ func navigation(r *http.Request) bool {
 	for _, accept := range r.Header["Accept"] {
 		if strings.Contains(strings.ToLower(accept), "text/html") {
 			return true
+		}
+	}
+	return false
+}
+
+// speculative reports whether h is the header of a load the browser makes
+// ahead of the user: Sec-Purpose (prefetch, prefetch;prerender) from
+// Chromium's speculation rules and Firefox's link prefetch, and the older
+// Purpose: prefetch, X-Moz: prefetch and Safari's X-Purpose: preview.
+func speculative(h http.Header) bool {
+	if _, ok := h["Sec-Purpose"]; ok {
+		return true
+	}
+	for _, name := range [...]string{"Purpose", "X-Purpose", "X-Moz"} {
+		for _, v := range h[name] {
+			v = strings.ToLower(v)
+			if strings.Contains(v, "prefetch") || strings.Contains(v, "preview") {
+				return true
+			}
 		}
 	}
 	return false

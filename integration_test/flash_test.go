@@ -346,3 +346,25 @@ func TestFlashNotTakenByAFrame(t *testing.T) {
 	expectFlashes(t, v.do(http.MethodGet, "/settings", "Sec-Fetch-Mode", "navigate", "Sec-Fetch-Dest", "document"), saved)
 	expectFlashes(t, v.navigate(http.MethodGet, "/settings"), map[string]string{})
 }
+
+// TestFlashNotTakenByALoadAhead: a page the browser loads in case the user
+// goes there (a prefetch or prerender of speculation rules, sent as a
+// navigation) may never be shown, so it leaves the flash values for the
+// page the user opens.
+func TestFlashNotTakenByALoadAhead(t *testing.T) {
+	ahead := [][]string{
+		{"Sec-Fetch-Mode", "navigate", "Sec-Fetch-Dest", "document", "Sec-Purpose", "prefetch"},
+		{"Sec-Fetch-Mode", "navigate", "Sec-Fetch-Dest", "document", "Sec-Purpose", "prefetch;prerender"},
+		{"Accept", "text/html", "Purpose", "prefetch"},
+		{"Accept", "text/html", "X-Moz", "prefetch"},
+	}
+	s := newSite(t, "")
+	v := s.visitor()
+	v.get("/login", "X-Session-Set-User: alice")
+	v.get("/save", "X-Session-Flash-Notice: Saved")
+	for _, h := range ahead {
+		expectFlashes(t, v.do(http.MethodGet, "/next", h...), map[string]string{})
+	}
+	expectFlashes(t, v.navigate(http.MethodGet, "/next"), saved)
+	expectFlashes(t, v.navigate(http.MethodGet, "/next"), map[string]string{})
+}
