@@ -29,6 +29,9 @@ import (
 type Cache struct {
 	max  int64        // bytes, for every connection together
 	size atomic.Int64 // bytes held, for every connection together
+	// absentSize is the part of size held by answers that there is no such
+	// session (see connCache.absent).
+	absentSize atomic.Int64
 
 	mu    sync.RWMutex
 	conns map[*connCache]struct{}
@@ -62,7 +65,7 @@ func (c *Cache) Configure(o *rueidis.ClientOption) {
 // NewCacheStoreFn is the rueidis.ClientOption of the same name: the cache
 // of each new connection.
 func (c *Cache) NewCacheStoreFn(rueidis.CacheStoreOption) rueidis.CacheStore {
-	cc := &connCache{parent: c, entries: map[string]*cacheEntry{}, superseded: map[string][]*cacheEntry{}, lru: list.New()}
+	cc := &connCache{parent: c, entries: map[string]*cacheEntry{}, superseded: map[string][]*cacheEntry{}, lru: list.New(), absent: list.New()}
 	c.mu.Lock()
 	c.conns[cc] = struct{}{}
 	c.mu.Unlock()
@@ -107,6 +110,7 @@ type cacheEntry struct {
 	expires time.Time // the client-side TTL cap
 	size    int64
 	elem    *list.Element // in the LRU list; nil while in flight
+	absent  bool          // no such session: elem is in the absent list
 	// rec is val decoded, when it is a session's (nil for none, or for
 	// fields that do not decode: the slow path reports those).
 	rec *session.Record
@@ -145,7 +149,28 @@ type connCache struct {
 	// sent, so the next answer for the key is the oldest one's.
 	superseded map[string][]*cacheEntry
 	lru        *list.List // of *cacheEntry, least recently used first
-	closed     bool
+	// absent holds, apart from lru, the answers that there is no such
+	// session, least recently used first. A client chooses the IDs it
+	// presents, six a request: were these answers in lru, a stream of
+	// random IDs would push every session out of the cache, and each
+	// read of a session would go to Redis again. They are kept, so that a
+	// browser that keeps sending an ID that ended costs no round trip, but
+	// only within a share of the bound (absentShare), and they go first
+	// when the cache is full.
+	absent *list.List
+	closed bool
+}
+
+// absentShare is the share of the cache's bound, 1/absentShare, that
+// answers of no such session may hold.
+const absentShare = 8
+
+// listOf returns the list that holds e.
+func (cc *connCache) listOf(e *cacheEntry) *list.List {
+	if e.absent {
+		return cc.absent
+	}
+	return cc.lru
 }
 
 var _ rueidis.CacheStore = (*connCache)(nil)
@@ -169,7 +194,7 @@ func (cc *connCache) Flight(key, _ string, ttl time.Duration, now time.Time) (ru
 			return rueidis.RedisMessage{}, nil
 		}
 		if now.Before(e.expires) {
-			cc.lru.MoveToBack(e.elem)
+			cc.listOf(e).MoveToBack(e.elem)
 			cc.parent.hits.Add(1)
 			return e.val, nil
 		}
@@ -206,8 +231,12 @@ func (cc *connCache) Update(key, _ string, val rueidis.RedisMessage) int64 {
 		e.rec, _, _ = decode(fields)
 	}
 	e.size = entryOverhead + 2*int64(len(key)) + fieldsSize(fields)
-	e.elem = cc.lru.PushBack(e)
+	e.absent = err == nil && len(fields) == 0
+	e.elem = cc.listOf(e).PushBack(e)
 	cc.parent.size.Add(e.size)
+	if e.absent {
+		cc.parent.absentSize.Add(e.size)
+	}
 	cc.evict()
 	return e.expires.UnixMilli()
 }
@@ -307,7 +336,7 @@ func (cc *connCache) record(key string, now time.Time) (*session.Record, bool) {
 	if e == nil || e.elem == nil || e.rec == nil || !now.Before(e.expires) {
 		return nil, false
 	}
-	cc.lru.MoveToBack(e.elem)
+	cc.listOf(e).MoveToBack(e.elem)
 	return e.rec.Clone(), true
 }
 
@@ -327,21 +356,40 @@ func (cc *connCache) invalidate(key string) {
 
 // remove drops a cached (not in-flight) entry. The caller holds cc.mu.
 func (cc *connCache) remove(e *cacheEntry) {
-	cc.lru.Remove(e.elem)
+	cc.listOf(e).Remove(e.elem)
 	delete(cc.entries, e.key)
 	cc.parent.size.Add(-e.size)
+	if e.absent {
+		cc.parent.absentSize.Add(-e.size)
+	}
 }
 
-// evict drops the least recently used entries of this connection while
-// the whole cache is over its bound. The caller holds cc.mu.
+// evict drops the least recently used answers of no such session of this
+// connection while they hold more than their share of the bound, then its
+// least recently used entries, those answers first, while the whole cache
+// is over its bound. The caller holds cc.mu.
 func (cc *connCache) evict() {
+	for cc.parent.absentSize.Load() > cc.parent.max/absentShare {
+		if !cc.removeFront(cc.absent) {
+			break
+		}
+	}
 	for cc.parent.size.Load() > cc.parent.max {
-		front := cc.lru.Front()
-		if front == nil {
+		if !cc.removeFront(cc.absent) && !cc.removeFront(cc.lru) {
 			return
 		}
-		cc.remove(front.Value.(*cacheEntry))
 	}
+}
+
+// removeFront removes the least recently used entry of l, and reports
+// whether there was one. The caller holds cc.mu.
+func (cc *connCache) removeFront(l *list.List) bool {
+	front := l.Front()
+	if front == nil {
+		return false
+	}
+	cc.remove(front.Value.(*cacheEntry))
+	return true
 }
 
 // fieldsSize approximates the bytes of a cached answer, a session hash's

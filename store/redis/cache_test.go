@@ -349,3 +349,52 @@ func TestReadAfterOwnWriteIsNotAnsweredByAnEarlierRead(t *testing.T) {
 		t.Fatalf("the cache holds %q, want new", s)
 	}
 }
+
+// TestUnknownIDsDoNotEvictSessions: a client can present any number of
+// well-formed IDs the store does not know (six a request), each read from
+// Redis once and cached as "no such session" so that a browser that keeps
+// sending an ID that expired costs no round trip. Those answers must not
+// push the sessions out of the cache: they are kept apart, in a small
+// share of the bound, and go first.
+func TestUnknownIDsDoNotEvictSessions(t *testing.T) {
+	t.Parallel()
+	const bound = 64 << 10
+	s := standalone(t).newStore(t, Options{Cache: NewCache(bound)})
+	var live []session.Hash
+	for i := range 20 {
+		h := create(t, s, fmt.Sprint("s", i), base, timeouts, map[string]string{"user": fmt.Sprint("u", i)})
+		if _, err := s.Load(t.Context(), h, base, timeouts); err != nil {
+			t.Fatal(err)
+		}
+		live = append(live, h)
+	}
+	for i := range 2000 {
+		h := session.HashID(fmt.Sprint("unknown-", i))
+		if _, err := s.Load(t.Context(), h, base, timeouts); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("Load of an unknown ID = %v, want ErrNotFound", err)
+		}
+		if n := s.cache.Size(); n > bound {
+			t.Fatalf("after %d unknown IDs the cache holds %d bytes, over its bound of %d", i+1, n, bound)
+		}
+	}
+	before := commandCalls(t, s)["hgetall"]
+	for _, h := range live {
+		if rec, err := s.Load(t.Context(), h, base, timeouts); err != nil || rec.Values["user"] == "" {
+			t.Fatalf("Load = %+v, %v", rec, err)
+		}
+	}
+	if n := commandCalls(t, s)["hgetall"] - before; n != 0 {
+		t.Fatalf("after 2000 unknown IDs, reading 20 cached sessions again went to Redis %d times", n)
+	}
+	// The last unknown ID read is still known to be unknown: no round trip.
+	last := session.HashID(fmt.Sprint("unknown-", 1999))
+	before = commandCalls(t, s)["hgetall"]
+	for range 3 {
+		if _, err := s.Load(t.Context(), last, base, timeouts); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("Load of an unknown ID = %v, want ErrNotFound", err)
+		}
+	}
+	if n := commandCalls(t, s)["hgetall"] - before; n != 0 {
+		t.Fatalf("an unknown ID read again at once went to Redis %d times", n)
+	}
+}
