@@ -42,6 +42,14 @@ type staleCopy struct {
 	// seq counts the tombstones ever made, so that a read can tell one
 	// made after it began from one made before (reading).
 	seq uint64
+	// floor stands for the tombstones of sessions dropped when a
+	// generation held too many (ended): the latest time and seq among
+	// them. keep refuses what a read that began before it brought, as
+	// each of them would have; latest is the latest time of any
+	// tombstone so far, which floor takes. A generation full of
+	// tombstones of users sets it too.
+	floor  tombstone
+	latest time.Time
 }
 
 // tombstone is when a session, or a user's sessions, ended: at, the time
@@ -77,7 +85,8 @@ type staleUser struct{ key, value string }
 const maxStaleRecords = 1 << 16
 
 // maxStaleTombstones bounds the tombstones of a generation. Past it the
-// copy forgets every session it holds rather than a tombstone: serving
+// copy drops the tombstones of sessions for a floor (staleCopy.floor),
+// and, for tombstones of users, forgets every session it holds: serving
 // less is safe, serving an ended session is not.
 const maxStaleTombstones = 1 << 16
 
@@ -129,7 +138,7 @@ func (c *staleCopy) keep(hash session.Hash, rec *session.Record, identity string
 	// A tombstone since now, or made since the read began, is a logout by
 	// another request that the read may have come before: its copy must
 	// not come back.
-	if c.endedSince(hash, rec, identity, now, read) || len(c.cur.records) >= maxStaleRecords {
+	if c.endedSince(hash, rec, identity, now, read) || c.floor.after(now, read) || len(c.cur.records) >= maxStaleRecords {
 		return
 	}
 	c.cur.records[hash] = staleRecord{rec: rec, at: now, read: read}
@@ -168,13 +177,12 @@ func (c *staleCopy) get(hash session.Hash, identity string, t session.Timeouts, 
 // every session of its user, ended at or after since, or after a read
 // that began when the copy's seq was read; c.mu is held.
 func (c *staleCopy) endedSince(hash session.Hash, rec *session.Record, identity string, since time.Time, read uint64) bool {
-	after := func(t tombstone) bool { return !t.at.Before(since) || t.seq > read }
 	for _, g := range []*staleGeneration{&c.cur, &c.old} {
-		if t, ok := g.ended[hash]; ok && after(t) {
+		if t, ok := g.ended[hash]; ok && t.after(since, read) {
 			return true
 		}
 		if value, ok := rec.IndexedIdentity(identity); ok {
-			if t, ok := g.users[staleUser{identity, value}]; ok && after(t) {
+			if t, ok := g.users[staleUser{identity, value}]; ok && t.after(since, read) {
 				return true
 			}
 		}
@@ -182,12 +190,35 @@ func (c *staleCopy) endedSince(hash session.Hash, rec *session.Record, identity 
 	return false
 }
 
+// after reports whether the tombstone ends what a read that began when
+// the copy's seq was read, for a request of time since, brought.
+func (t tombstone) after(since time.Time, read uint64) bool {
+	return !t.at.Before(since) || t.seq > read
+}
+
 // ended tombstones the session under hash at now.
+//
+// Every load that finds no session tombstones its hash, and a client
+// chooses the IDs it presents, six a request: a generation full of
+// tombstones of sessions is no sign of many sessions ended. So rather
+// than forget every session held (as a generation full of tombstones of
+// users does), the copy drops these tombstones for its floor. A tombstone
+// of a session only keeps a read that began before it from keeping its
+// copy (the copy it held, ended deletes at once); the floor keeps every
+// such read from keeping anything.
 func (c *staleCopy) ended(hash session.Hash, now time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.rotate(now)
-	c.tombstone(func(g *staleGeneration, t tombstone) { g.ended[hash] = t }, now, len(c.cur.ended))
+	c.seq++
+	if now.After(c.latest) {
+		c.latest = now
+	}
+	if len(c.cur.ended) >= maxStaleTombstones {
+		c.floor = tombstone{at: c.latest, seq: c.seq}
+		c.cur.ended, c.old.ended = map[session.Hash]tombstone{}, map[session.Hash]tombstone{}
+	}
+	c.cur.ended[hash] = tombstone{at: now, seq: c.seq}
 	delete(c.cur.records, hash)
 	delete(c.old.records, hash)
 }
@@ -197,18 +228,20 @@ func (c *staleCopy) endedUser(u staleUser, now time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.rotate(now)
-	c.tombstone(func(g *staleGeneration, t tombstone) { g.users[u] = t }, now, len(c.cur.users))
-}
-
-// tombstone adds one with add, or, when the generation holds too many,
-// forgets every session kept instead; c.mu is held.
-func (c *staleCopy) tombstone(add func(*staleGeneration, tombstone), now time.Time, held int) {
 	c.seq++
-	if held >= maxStaleTombstones {
+	if now.After(c.latest) {
+		c.latest = now
+	}
+	if len(c.cur.users) >= maxStaleTombstones {
+		// The copy must not serve a session of the user: without the
+		// tombstone, it forgets them all, and the floor keeps reads in
+		// flight from bringing any back. Only the app's and the admin
+		// API's logouts everywhere and revocations make these.
 		c.cur, c.old = newGeneration(), newGeneration()
+		c.floor = tombstone{at: c.latest, seq: c.seq}
 		return
 	}
-	add(&c.cur, tombstone{at: now, seq: c.seq})
+	c.cur.users[u] = tombstone{at: now, seq: c.seq}
 }
 
 // staleStore keeps a staleCopy up to date with what the handler's store

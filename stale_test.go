@@ -108,22 +108,50 @@ func TestStaleCopy(t *testing.T) {
 	}
 }
 
-// TestStaleCopyBounded fills a copy with more tombstones than it keeps:
-// it forgets the sessions it holds rather than a tombstone.
+// TestStaleCopyBounded fills a copy with more tombstones than it keeps.
+// Of sessions (every load of an unknown ID makes one): it drops them for
+// a floor, keeps serving what it holds, and keeps nothing a read that
+// began before brought. Of users: it forgets the sessions it holds rather
+// than a tombstone, and keeps nothing a read in flight brought either.
 func TestStaleCopyBounded(t *testing.T) {
 	base := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
 	timeouts := session.Timeouts{Idle: time.Hour, Absolute: time.Hour, TouchInterval: time.Minute}
 	c := &staleCopy{cur: newGeneration(), old: newGeneration(), within: time.Hour, rotated: base}
-	alice := session.HashID("alice")
+	alice, bob, carol := session.HashID("alice"), session.HashID("bob"), session.HashID("carol")
 	c.keep(alice, timeouts.NewRecord(base), "user", base, c.reading())
+	inFlight := c.reading()
 	for i := range maxStaleTombstones + 1 {
 		c.ended(session.HashID(fmt.Sprint("x", i)), base)
 	}
-	if _, ok := c.get(alice, "user", timeouts, time.Hour, base); ok {
-		t.Fatal("the copy still serves a session after it dropped its tombstones")
+	if n := len(c.cur.ended) + len(c.old.ended); n > maxStaleTombstones {
+		t.Fatalf("the copy holds %d tombstones of sessions, more than %d", n, maxStaleTombstones)
+	}
+	if _, ok := c.get(alice, "user", timeouts, time.Hour, base); !ok {
+		t.Fatal("the copy forgot a session for tombstones of others")
+	}
+	c.keep(bob, timeouts.NewRecord(base), "user", base, inFlight)
+	if _, ok := c.get(bob, "user", timeouts, time.Hour, base); ok {
+		t.Fatal("the copy kept what a read that began before its dropped tombstones brought")
+	}
+	later := base.Add(time.Second)
+	c.keep(carol, timeouts.NewRecord(later), "user", later, c.reading())
+	if _, ok := c.get(carol, "user", timeouts, time.Hour, later); !ok {
+		t.Fatal("the copy keeps nothing after it dropped tombstones")
+	}
+
+	inFlight = c.reading()
+	for i := range maxStaleTombstones + 1 {
+		c.endedUser(staleUser{"user", fmt.Sprint("x", i)}, later)
+	}
+	if _, ok := c.get(alice, "user", timeouts, time.Hour, later); ok {
+		t.Fatal("the copy still serves a session after it dropped tombstones of users")
+	}
+	c.keep(bob, timeouts.NewRecord(later), "user", later, inFlight)
+	if _, ok := c.get(bob, "user", timeouts, time.Hour, later); ok {
+		t.Fatal("the copy kept what a read that began before its dropped tombstones of users brought")
 	}
 	for i := range maxStaleRecords + 10 {
-		c.keep(session.HashID(fmt.Sprint("y", i)), timeouts.NewRecord(base), "user", base, c.reading())
+		c.keep(session.HashID(fmt.Sprint("y", i)), timeouts.NewRecord(later), "user", later.Add(time.Second), c.reading())
 	}
 	if n := len(c.cur.records); n > maxStaleRecords {
 		t.Fatalf("a generation holds %d sessions, more than %d", n, maxStaleRecords)
