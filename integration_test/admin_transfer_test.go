@@ -108,3 +108,37 @@ func TestAdminTransferRefusesBadInput(t *testing.T) {
 	}
 	expectSession(t, v.get("/"), map[string]string{"X-Session-User": "alice"})
 }
+
+// TestImportWithOverwriteKeepsARetiredID exports a session, renews it
+// (the app gives it a new ID, as after a privilege change), and imports
+// the export again with overwrite=true, as an operator restoring a
+// backup does while the site serves: the old ID holds a forward record,
+// which overwrite must not replace with the exported session, or the
+// cookie the renewal retired (a stolen or fixed one) opens the user's
+// session again, beside the successor the user holds.
+func TestImportWithOverwriteKeepsARetiredID(t *testing.T) {
+	onEachStore(t, func(t *testing.T, newSite func(t *testing.T, options string) *site) {
+		s := newSite(t, "")
+		v := login(t, s, "alice")
+		retired := v.sid
+		line := exportedLine(t, v)
+		expectStatus(t, v.get("/renew", "X-Session-Renew: true"), http.StatusOK)
+		if v.sid == retired {
+			t.Fatal("the renewal gave no new ID")
+		}
+		for _, overwrite := range []string{"false", "true"} {
+			var got struct {
+				Imported, Unchanged, Kept int
+				KeptHashes                []string `json:"kept_hashes"`
+			}
+			sessionAPIAs(t, http.MethodPost, "/session/import?overwrite="+overwrite, "application/x-ndjson", line+"\n").decode(t, http.StatusOK, &got)
+			if got.Imported != 0 || got.Kept != 1 {
+				t.Fatalf("import with overwrite=%s over the retired ID = %+v, want it kept", overwrite, got)
+			}
+			if got := sessionWith(t, s, retired); len(got) != 0 {
+				t.Fatalf("after an import with overwrite=%s, the retired ID opens %v", overwrite, got)
+			}
+			expectUser(t, v, "alice")
+		}
+	})
+}

@@ -30,16 +30,18 @@ var ErrBadCursor = errors.New("bad session list cursor")
 //     its stored deadlines) is stored (Imported).
 //  3. One whose hash holds exactly the same record, indexed under the same
 //     identity key, writes nothing (Unchanged): an import can be run again.
-//  4. One whose hash holds another live record (a session that differs,
-//     or a forward record) keeps that record (Kept), unless Overwrite, and
-//     then it is replaced (Imported).
+//  4. One whose hash holds another live session keeps that session
+//     (Kept), unless Overwrite, and then it is replaced (Imported). One
+//     whose hash holds a live forward record (the ID was renewed away)
+//     keeps it (Kept) even under Overwrite: the ID opens nothing again.
 type Import struct {
 	// Entries are the sessions, each with its Identity: the identity key
 	// it is indexed under, "" for none.
 	Entries []Entry
 	// Now judges expiry: of the entries, and of what is stored.
 	Now time.Time
-	// Overwrite replaces a live record that differs from the entry.
+	// Overwrite replaces a live session that differs from the entry
+	// (never a forward record).
 	Overwrite bool
 	// Limits bound the entries as they bound a session's writes.
 	Limits session.Limits
@@ -200,7 +202,13 @@ func DecideImport(e Entry, stored *session.Record, storedIdentity string, now ti
 		if storedIdentity == e.Identity && SameRecord(stored, e.Record) {
 			return o, Unchanged
 		}
-		if !overwrite {
+		// A forward record is kept even under overwrite: the renewal
+		// retired the ID (a login, a privilege change, X-Session-Renew),
+		// and a session stored under it again would open for whoever
+		// still holds the old cookie, beside the successor the user holds.
+		// Overwrite is for sessions that were used since they were
+		// exported, not for IDs that no request may adopt.
+		if !overwrite || stored.Forwarded() {
 			return o, Kept
 		}
 	}

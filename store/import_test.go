@@ -16,6 +16,8 @@ func TestDecideImport(t *testing.T) {
 	other := rec.Clone()
 	other.Values["cart"] = "apple"
 	expired := timeouts.NewRecord(now.Add(-13 * time.Hour))
+	successor := session.HashID("b")
+	forward := &session.Record{IdleDeadline: now.Add(time.Minute), AbsoluteDeadline: now.Add(time.Minute), Successor: &successor}
 	sameTimesOtherZone := rec.Clone()
 	sameTimesOtherZone.Created = rec.Created.In(time.FixedZone("UTC+1", 3600))
 
@@ -34,6 +36,8 @@ func TestDecideImport(t *testing.T) {
 		{"another live record", other, "user", false, Kept, false, false},
 		{"another live record, overwritten", other, "user", true, Imported, true, true},
 		{"an expired record", expired, "user", false, Imported, true, true},
+		{"a forward record", forward, "", false, Kept, false, false},
+		{"a forward record, overwritten: the ID stays retired", forward, "", true, Kept, false, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
