@@ -53,6 +53,9 @@ type importView struct {
 	// by the short form of their hash.
 	Kept       int      `json:"kept"`
 	KeptHashes []string `json:"kept_hashes"`
+	// Expired counts the sessions left out by skip_expired: they expired
+	// after a dry run had checked them, before the import proper.
+	Expired int `json:"expired,omitzero"`
 }
 
 // transferRoutes are the routes of the transfer endpoints.
@@ -110,31 +113,18 @@ func (a *AdminAPI) handleImport(w http.ResponseWriter, r *http.Request) error {
 	if err := checkLinesContentType(r); err != nil {
 		return err
 	}
-	s, q, err := storeRequest(r, "store", "overwrite", "line", "dry_run")
+	s, opts, err := importRequest(r)
 	if err != nil {
 		return err
-	}
-	overwrite, err := boolParam(q, "overwrite")
-	if err != nil {
-		return err
-	}
-	dryRun, err := boolParam(q, "dry_run")
-	if err != nil {
-		return err
-	}
-	first := 1
-	if s := q.Get("line"); s != "" {
-		if first, err = strconv.Atoi(s); err != nil || first < 1 {
-			return badRequest(fmt.Errorf("line %q: give the number of the body's first line in its file, from 1", s))
-		}
 	}
 
 	// Each line is checked under the limits of its realm's handlers, and
 	// the store checks the batch again under the widest of them all.
-	imp := store.Import{Now: clock.Now(), Overwrite: overwrite, Limits: s.widestLimits()}
+	imp := store.Import{Now: clock.Now(), Overwrite: opts.overwrite, Limits: s.widestLimits()}
 	served := s.realms()
 	var lines []int
-	rd := transfer.NewReader(http.MaxBytesReader(w, r.Body, maxImportBody), first)
+	expired := 0
+	rd := transfer.NewReader(http.MaxBytesReader(w, r.Body, maxImportBody), opts.first)
 	for {
 		e, err := rd.Next()
 		if errors.Is(err, io.EOF) {
@@ -152,6 +142,13 @@ func (a *AdminAPI) handleImport(w http.ResponseWriter, r *http.Request) error {
 			return badRequest(fmt.Errorf("nothing imported: line %d: realm %q is not a realm of store %s, whose handlers would never open the session: use one of %s, or set the handler's realm to it",
 				rd.Line(), e.Record.Realm, s.name, quoteList(served)))
 		}
+		if opts.skipExpired && e.Record.Expired(imp.Now) {
+			// Checked by a dry run before it expired: it would open
+			// nothing, and refusing it now would leave the batches sent
+			// before it stored and this one not.
+			expired++
+			continue
+		}
 		if err := s.checkImport(e, imp.Now); err != nil {
 			return badRequest(fmt.Errorf("nothing imported: line %d: %v", rd.Line(), err))
 		}
@@ -159,8 +156,8 @@ func (a *AdminAPI) handleImport(w http.ResponseWriter, r *http.Request) error {
 		lines = append(lines, rd.Line())
 	}
 
-	if dryRun {
-		return writeJSON(w, importView{KeptHashes: []string{}})
+	if opts.dryRun {
+		return writeJSON(w, importView{KeptHashes: []string{}, Expired: expired})
 	}
 	statuses, err := s.store.Import(r.Context(), imp)
 	var refused *store.ImportError
@@ -173,10 +170,43 @@ func (a *AdminAPI) handleImport(w http.ResponseWriter, r *http.Request) error {
 			s.name, len(statuses), len(imp.Entries), err))
 	}
 	out := tallyImport(imp.Entries, statuses)
+	out.Expired = expired
 	a.logger.Info("sessions imported through the admin API",
-		zap.String("store", s.name), zap.Bool("overwrite", overwrite),
-		zap.Int("imported", out.Imported), zap.Int("unchanged", out.Unchanged), zap.Int("kept", out.Kept))
+		zap.String("store", s.name), zap.Bool("overwrite", opts.overwrite),
+		zap.Int("imported", out.Imported), zap.Int("unchanged", out.Unchanged), zap.Int("kept", out.Kept),
+		zap.Int("expired", out.Expired))
 	return writeJSON(w, out)
+}
+
+// importOptions are the query parameters of POST /session/import.
+type importOptions struct {
+	overwrite, dryRun, skipExpired bool
+	// first is the number of the body's first line in its file.
+	first int
+}
+
+// importRequest parses the query of POST /session/import and returns the
+// store it names and the options.
+func importRequest(r *http.Request) (*liveStore, importOptions, error) {
+	opts := importOptions{first: 1}
+	s, q, err := storeRequest(r, "store", "overwrite", "line", "dry_run", "skip_expired")
+	if err != nil {
+		return nil, opts, err
+	}
+	for _, p := range []struct {
+		name string
+		to   *bool
+	}{{"overwrite", &opts.overwrite}, {"dry_run", &opts.dryRun}, {"skip_expired", &opts.skipExpired}} {
+		if *p.to, err = boolParam(q, p.name); err != nil {
+			return nil, opts, err
+		}
+	}
+	if l := q.Get("line"); l != "" {
+		if opts.first, err = strconv.Atoi(l); err != nil || opts.first < 1 {
+			return nil, opts, badRequest(fmt.Errorf("line %q: give the number of the body's first line in its file, from 1", l))
+		}
+	}
+	return s, opts, nil
 }
 
 // linesContentType is the media type of an export file.

@@ -232,6 +232,9 @@ func cmdSessionImport(fl caddycmd.Flags) (int, error) {
 		return caddy.ExitCodeFailedStartup, err
 	}
 	msg := fmt.Sprintf("imported %d %s, %d unchanged", out.Imported, plural(out.Imported, "session", "sessions"), out.Unchanged)
+	if out.Expired > 0 {
+		msg += fmt.Sprintf(", %d expired since the file was checked, left out", out.Expired)
+	}
 	if out.Kept > 0 {
 		msg += fmt.Sprintf(", %d kept: a different live session is stored under the same hash (--overwrite replaces it): %v", out.Kept, out.KeptHashes)
 	}
@@ -290,6 +293,12 @@ func importOnline(fl caddycmd.Flags, lines []importLine) (importView, error) {
 			}
 			if dryRun {
 				q.Set("dry_run", "true")
+			} else {
+				// Every line passed the dry run; one that has expired
+				// since (a large import takes a while) is left out and
+				// counted, rather than refuse its batch after the
+				// batches before it were stored.
+				q.Set("skip_expired", "true")
 			}
 			var got importView
 			if err := adminCall(fl, http.MethodPost, adminImportPath, q, &body, linesContentType, &got); err != nil {
@@ -304,6 +313,7 @@ func importOnline(fl caddycmd.Flags, lines []importLine) (importView, error) {
 			total.Imported += got.Imported
 			total.Unchanged += got.Unchanged
 			total.Kept += got.Kept
+			total.Expired += got.Expired
 			total.KeptHashes = append(total.KeptHashes, got.KeptHashes...)
 		}
 	}

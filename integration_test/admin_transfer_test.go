@@ -52,6 +52,7 @@ func TestAdminTransferRefusesBadInput(t *testing.T) {
 		{"latin-1", "POST", "/session/import", "application/x-ndjson; charset=latin1", line, 415, "UTF-8"},
 		{"misspelled parameter", "POST", "/session/import?overwrit=true", "application/x-ndjson", line, 400, `unknown query parameter "overwrit"`},
 		{"bad overwrite", "POST", "/session/import?overwrite=yes%20please", "application/x-ndjson", line, 400, "true or false"},
+		{"bad skip_expired", "POST", "/session/import?skip_expired=maybe", "application/x-ndjson", line, 400, "true or false"},
 		{"bad line number", "POST", "/session/import?line=0", "application/x-ndjson", line, 400, "from 1"},
 		{"line numbers from the query", "POST", "/session/import?line=41", "application/x-ndjson", line + "\n{", 400, "line 42"},
 		{"unknown store", "POST", "/session/import?store=nowhere", "application/x-ndjson", line, 404, "no live session store"},
