@@ -136,6 +136,28 @@ func (c *BindConfig) broken(rec *session.Record, r *http.Request) string {
 	return ""
 }
 
+// errTooEarly answers a request in TLS early data (HTTP/3's 0-RTT, which
+// Caddy accepts by default) that presents a session bound to a network.
+// Until the handshake completes, nothing proves that the client owns the
+// source address it sends from: a client resuming a TLS session of its
+// own can send one from an address it spoofs, with a stolen cookie, and
+// act blind as the session's owner. 425 tells the client to send the
+// request again once the handshake is done (browsers do so at once), as
+// Caddy's remote_ip matcher answers such a request.
+var errTooEarly = caddyhttp.Error(http.StatusTooEarly,
+	errors.New("the session is bound to its client's network, which a request in TLS early data cannot prove: send it again after the handshake"))
+
+// unproven is errTooEarly when r came in TLS early data and rec is bound
+// to a network, which r's address cannot be checked against yet; nil
+// otherwise, also when a binding of rec is broken already (the request is
+// then served as anonymous, which needs no proof).
+func (c *BindConfig) unproven(rec *session.Record, r *http.Request) error {
+	if c == nil || c.IP == nil || rec.ClientNet == "" || r.TLS == nil || r.TLS.HandshakeComplete {
+		return nil
+	}
+	return errTooEarly
+}
+
 // inNet reports whether r's client is in the network held, which a record
 // keeps in CIDR notation. A network that does not parse holds no one.
 func inNet(held string, r *http.Request) bool {

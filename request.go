@@ -96,6 +96,8 @@ func (h *Handler) adopt(s *requestState) (*requestState, error) {
 	} else if binding := h.Bind.broken(mine.record, s.request); binding != "" {
 		h.logUnbound(mine.hash, binding)
 		mine.anonymous()
+	} else if err := h.Bind.unproven(mine.record, s.request); err != nil {
+		return nil, err
 	}
 	return &mine, nil
 }
@@ -260,6 +262,9 @@ func (s *requestState) load(candidates []string) error {
 		if binding := h.Bind.broken(rec, s.request); binding != "" {
 			h.logUnbound(hash, binding)
 			continue
+		}
+		if err := h.Bind.unproven(rec, s.request); err != nil {
+			return err
 		}
 		s.hash, s.record = hash, rec
 		var token string
