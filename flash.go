@@ -206,6 +206,17 @@ func (s *requestState) flashUpdate(hash session.Hash, seen string) store.Update 
 	})
 }
 
+// clientGone reports whether r's client went away before its response
+// began: a browser that leaves a page before it arrives (a click on
+// another link, the stop button) resets its HTTP/2 or HTTP/3 stream, or
+// closes its HTTP/1.1 connection, and Go cancels the request's context.
+// reverse_proxy then answers 499 itself, with no word from the app, and
+// the page that took the request's flash values never reaches anyone:
+// they are put back, as for a failed response.
+func clientGone(r *http.Request) bool {
+	return r.Context().Err() != nil
+}
+
 // errorStatus is the status Caddy answers a handler's error with.
 func errorStatus(err error) int {
 	var he caddyhttp.HandlerError
