@@ -170,7 +170,7 @@ func (s *requestState) settleFlash(status int, failed bool) {
 		return
 	}
 	f.settled = true
-	if status < http.StatusInternalServerError && !failed && !f.withheld {
+	if !notCarriedOut(status) && !failed && !f.withheld {
 		return
 	}
 	h := s.handler

@@ -357,13 +357,26 @@ func keepCookies(err error, cookies []string) error {
 	return &partialCommit{err: err, cookies: slices.Clone(cookies)}
 }
 
+// notCarriedOut reports whether a response with this status says its
+// request was not carried out: an error (5xx), or 425 Too Early, with
+// which a server that follows RFC 8470 refuses a request it got in TLS
+// early data (HTTP/3's 0-RTT, which Caddy accepts by default and marks
+// with Early-Data: 1), since an attacker may have replayed it; the client
+// sends it again once the handshake is done. No command on it applies,
+// not even one that Caddy's header directive put there, and the flash
+// values it took are kept for the retry.
+func notCarriedOut(status int) bool {
+	return status >= http.StatusInternalServerError || status == http.StatusTooEarly
+}
+
 // takeCommands removes the commands from the response and returns the
-// ones to apply: none on an error response.
+// ones to apply: none on an error response, or on one that says the
+// request was not carried out (notCarriedOut).
 func (s *requestState) takeCommands(hdr http.Header, status int) *session.Patch {
 	h := s.handler
 	patch, err := h.protocol.TakeCommands(hdr)
 	switch {
-	case status >= 500:
+	case notCarriedOut(status):
 		if patch != nil || err != nil {
 			if ce := h.logger.Check(zap.DebugLevel, "ignoring session commands on an error response"); ce != nil {
 				ce.Write(zap.Int("status", status))

@@ -164,9 +164,7 @@ func (h *handshakeHolder) toServer() {
 		b := append([]byte(nil), buf[:n]...)
 		h.mu.Lock()
 		h.client = from
-		// A long header (0x80) of type Initial (0) or 0-RTT (1) passes.
-		early := b[0]&0x80 != 0 && (b[0]>>4)&0x3 <= 1
-		if h.holding && !early {
+		if h.holding && !onlyEarly(b) {
 			h.held = append(h.held, b)
 			b = nil
 		}
@@ -191,6 +189,56 @@ func (h *handshakeHolder) toClient() {
 	}
 }
 
+// onlyEarly reports whether the datagram b holds only Initial and 0-RTT
+// packets (long headers of types 0 and 1), which carry the client's hello
+// and its early data; a client coalesces its Finished, in a Handshake
+// packet, with an Initial one.
+func onlyEarly(b []byte) bool {
+	for len(b) > 0 {
+		if b[0]&0x80 == 0 || (b[0]>>4)&0x3 > 1 || len(b) < 6 {
+			return false // a short header (1-RTT), Handshake or Retry
+		}
+		initial := (b[0]>>4)&0x3 == 0
+		rest := b[5:] // after the first byte and the version
+		for range 2 { // destination and source connection IDs
+			if len(rest) < 1 || len(rest) < 1+int(rest[0]) {
+				return false
+			}
+			rest = rest[1+int(rest[0]):]
+		}
+		if initial {
+			n, ok := varint(&rest)
+			if !ok || uint64(len(rest)) < n {
+				return false
+			}
+			rest = rest[n:] // the token
+		}
+		n, ok := varint(&rest)
+		if !ok || uint64(len(rest)) < n {
+			return false
+		}
+		b = rest[n:] // the next packet of the datagram
+	}
+	return true
+}
+
+// varint takes a QUIC variable-length integer off the front of b.
+func varint(b *[]byte) (uint64, bool) {
+	if len(*b) == 0 {
+		return 0, false
+	}
+	size := 1 << ((*b)[0] >> 6)
+	if len(*b) < size {
+		return 0, false
+	}
+	v := uint64((*b)[0] & 0x3f)
+	for _, c := range (*b)[1:size] {
+		v = v<<8 | uint64(c)
+	}
+	*b = (*b)[size:]
+	return v, true
+}
+
 // release sends what was held, and holds nothing from now on.
 func (h *handshakeHolder) release() {
 	h.mu.Lock()
@@ -200,4 +248,51 @@ func (h *handshakeHolder) release() {
 		h.back.Write(b)
 	}
 	h.held = nil
+}
+
+// earlyRefuser is hostileApp behind an app that follows RFC 8470: it
+// answers 425 Too Early to every request that Caddy marks as received in
+// TLS early data (Early-Data: 1), which an attacker may have replayed.
+type earlyRefuser struct{ hostileApp }
+
+func (a *earlyRefuser) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Header.Get("Early-Data") == "1" {
+		w.WriteHeader(http.StatusTooEarly)
+		return
+	}
+	a.hostileApp.ServeHTTP(w, r)
+}
+
+// TestTooEarlyAppliesNothing: an app refuses a request received in 0-RTT
+// early data with 425 Too Early, as RFC 8470 has it: the request was not
+// carried out, and the client sends it again once the handshake is done.
+// So the session is as if the request never came: the commands on the 425
+// (here those of the site's `header /logout X-Session-Destroy true`) are
+// not applied, and the flash values the request took are there for the
+// retry.
+func TestTooEarlyAppliesNothing(t *testing.T) {
+	// Caddy sorts the header directive before session.
+	s := newHTTPSSiteFor(t, new(earlyRefuser), "", "header /logout X-Session-Destroy true", "")
+	navigation := []string{"Sec-Fetch-Mode", "navigate", "Accept", "text/html"}
+	cache := newTicketCache()
+	first := h3Client(t, cache)
+	login := httpsDo(t, first, http.MethodGet, s.httpsURL("/login"), nil, "Test-Header", "X-Session-Set-User: alice")
+	cookie := []string{"sid=" + login.sessionCookie().Value}
+	httpsDo(t, first, http.MethodPost, s.httpsURL("/settings"), cookie, "Test-Header", "X-Session-Flash-Notice: Saved")
+	cache.await(t)
+	first.Transport.(*http3.Transport).Close()
+
+	holder := holdHandshake(t, s.port)
+	early := h3Client(t, cache)
+	url := fmt.Sprintf("https://127.0.0.1:%d", holder.port())
+	r := httpsDo(t, early, http3.MethodGet0RTT, url+"/logout", cookie, navigation...)
+	if r.StatusCode != http.StatusTooEarly {
+		t.Fatalf("the app answered %d to a request in early data, want 425", r.StatusCode)
+	}
+	if c := r.Header.Values("Set-Cookie"); len(c) != 0 {
+		t.Fatalf("the 425 set cookies %q", c)
+	}
+	holder.release()
+	r = httpsDo(t, early, http.MethodGet, url+"/", cookie, navigation...)
+	expectSession(t, r, map[string]string{"X-Session-User": "alice", "X-Session-Flash-Notice": "Saved"})
 }
