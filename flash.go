@@ -160,17 +160,19 @@ func single(values []string, want string) bool {
 }
 
 // settleFlash decides, once the response's status is known, what becomes
-// of the flash values the request took: a response of 500 or more (the
-// app's, as for its commands) or one that failed in the plugin (failed)
-// consumes nothing, and they are put back for a later request, as are
-// values the app never got (withheld); any other response consumes them.
+// of the flash values the request took: a response that says the request
+// was not carried out (notCarriedOut: the app's status decides, as for
+// its commands), one that failed in the plugin (failed), or one whose
+// client went away before it began (clientGone) consumes nothing, and
+// they are put back for a later request, as are values the app never got
+// (withheld); any other response consumes them.
 func (s *requestState) settleFlash(status int, failed bool) {
 	f := s.flash
 	if f == nil || f.settled {
 		return
 	}
 	f.settled = true
-	if !notCarriedOut(status) && !failed && !f.withheld {
+	if !notCarriedOut(status) && !failed && !f.withheld && !clientGone(s.request) {
 		return
 	}
 	h := s.handler

@@ -62,7 +62,7 @@ func (rw *responseWriter) WriteHeader(status int) {
 	upstream := rw.upstreamStatus(status)
 	err := rw.state.commit(hdr, upstream)
 	rw.state.handler.scrubOthers(hdr, rw.preset) // after the commit took its own: a namespace may hold another
-	rw.state.settleFlash(upstream, err != nil || clientGone(rw.state.request))
+	rw.state.settleFlash(upstream, err != nil)
 	if err != nil {
 		rw.commitErr = err
 		// None of the upstream's headers belong on the error response;
