@@ -30,12 +30,18 @@ func init() {
 // so it needs no key settings of its own, and shows rotations at once.
 // It answers GET and HEAD, with `Content-Type: application/jwk-set+json`.
 type JWKS struct {
-	// Serve the keys of the session handlers of this realm only.
-	// Default: the keys of every session handler of the config that
-	// signs.
+	// Serve the keys of the session handlers of this realm. Default: the
+	// realms of the session handlers of its own site (its server's listen
+	// addresses and its hosts), each of which signs with keys of its own,
+	// so that the app of one site accepts no token of another.
 	Realm string `json:"realm,omitempty"`
 
 	app *App
+	// placed: the app's walk of the config found it, at a site whose
+	// handlers are of realms. One it did not find (inside another
+	// module's routes) serves every realm's keys, as the admin API does.
+	placed bool
+	realms []string
 }
 
 // CaddyModule returns the Caddy module information.
@@ -66,8 +72,15 @@ func (j *JWKS) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Han
 	if err := j.app.wired(); err != nil {
 		return caddyhttp.Error(http.StatusInternalServerError, err)
 	}
-	set, n := keySet(j.app.Handlers(), j.Realm)
+	realms := j.realms
+	if j.Realm != "" {
+		realms = []string{j.Realm}
+	}
+	set, n := keySet(j.app.Handlers(), realms, j.placed || j.Realm != "")
 	if n == 0 {
+		if j.placed && j.Realm == "" {
+			return caddyhttp.Error(http.StatusNotFound, fmt.Errorf("session_jwks: no session handler of its site (realms %q) signs tokens; add sign to the site's session directive, or give session_jwks the realm whose keys it serves", realms))
+		}
 		return caddyhttp.Error(http.StatusNotFound, fmt.Errorf("session_jwks: no session handler signs tokens%s; add sign to a session directive", realmClause(j.Realm)))
 	}
 	body, err := json.Marshal(set)
@@ -92,15 +105,15 @@ func realmClause(realm string) string {
 	return fmt.Sprintf(" in realm %q", realm)
 }
 
-// keySet is the JWKS of the handlers that sign, of one realm if realm is
-// not "", and how many handlers it covers. A key shared by several
-// handlers is listed once.
-func keySet(handlers []*Handler, realm string) (jose.JSONWebKeySet, int) {
+// keySet is the JWKS of the handlers that sign, of the realms given if
+// only, and how many handlers it covers. A key shared by several handlers
+// is listed once.
+func keySet(handlers []*Handler, realms []string, only bool) (jose.JSONWebKeySet, int) {
 	set := jose.JSONWebKeySet{Keys: []jose.JSONWebKey{}}
 	n := 0
 	now := clock.Now()
 	for _, h := range handlers {
-		if h.signer == nil || realm != "" && h.realm != realm {
+		if h.signer == nil || only && !slices.Contains(realms, h.realm) {
 			continue
 		}
 		n++
@@ -156,7 +169,8 @@ func (a *AdminAPI) handleJWKS(w http.ResponseWriter, r *http.Request) error {
 	if app := activeApp(); app != nil {
 		handlers = app.Handlers()
 	}
-	set, n := keySet(handlers, q.Get("realm"))
+	realm := q.Get("realm")
+	set, n := keySet(handlers, []string{realm}, realm != "")
 	if n == 0 {
 		return caddy.APIError{HTTPStatus: http.StatusNotFound,
 			Err: fmt.Errorf("no session handler signs tokens%s: add sign to a session directive", realmClause(q.Get("realm")))}

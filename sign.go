@@ -1,6 +1,7 @@
 package caddysession
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -154,6 +155,17 @@ func (h *Handler) provisionSign(ctx caddy.Context) error {
 		return fmt.Errorf("sign: loading the signing keys (%s): %v", source.describe(), err)
 	}
 	h.signer = t
+	return nil
+}
+
+// forRealm gives the signer the keys of its handler's realm, once the
+// config is wired and the realm known. The keys loaded at provision,
+// before, checked the sign settings and signed nothing.
+func (t *tokenSigner) forRealm(ctx context.Context, realm string) error {
+	t.ring.source.forRealm(realm)
+	if err := t.ring.load(ctx, clock.Now()); err != nil {
+		return fmt.Errorf("sign: loading the signing keys of realm %q (%s): %v", realm, t.ring.source.describe(), err)
+	}
 	return nil
 }
 

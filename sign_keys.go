@@ -105,6 +105,10 @@ type ringState struct {
 
 // keySource is where a keyring's keys come from.
 type keySource interface {
+	// forRealm makes the keys those of realm: a key derived or generated
+	// for one realm never signs for another, so that no app that accepts
+	// one site's tokens accepts another's. Call it before state.
+	forRealm(realm string)
 	// state returns the keys at now; prev is the state the keyring held
 	// (nil at first).
 	state(ctx context.Context, now time.Time, prev *ringState) (*ringState, error)
@@ -183,6 +187,9 @@ type fileSource struct {
 
 func (s *fileSource) describe() string { return fmt.Sprintf("key files %q", s.files) }
 
+// forRealm does nothing: a key file is the operator's key, used as given.
+func (s *fileSource) forRealm(string) {}
+
 func (s *fileSource) state(context.Context, time.Time, *ringState) (*ringState, error) {
 	st := &ringState{}
 	for i, name := range s.files {
@@ -246,12 +253,19 @@ const minSecretLength = 32
 type secretSource struct {
 	secret []byte
 	rotate time.Duration
+	realm  string // of the handler: each realm derives keys of its own
 
 	mu      sync.Mutex
 	derived map[int64]*signingKey // the last few periods' keys
 }
 
 func (s *secretSource) describe() string { return "secret, rotated every " + s.rotate.String() }
+
+func (s *secretSource) forRealm(realm string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.realm, s.derived = realm, nil
+}
 
 func (s *secretSource) state(_ context.Context, now time.Time, _ *ringState) (*ringState, error) {
 	period := now.UnixNano() / int64(s.rotate)
@@ -276,9 +290,10 @@ func (s *secretSource) key(period int64) (*signingKey, error) {
 	if k, ok := s.derived[period]; ok {
 		return k, nil
 	}
-	// The info names the period and its length, so that no two periods,
-	// of whatever length, ever share a key.
-	info := "caddy-session sign ed25519 v1 period " + strconv.FormatInt(period, 10) + " of " + s.rotate.String()
+	// The info names the realm, the period and its length, so that no two
+	// realms given one secret, and no two periods of whatever length,
+	// ever share a key.
+	info := "caddy-session sign ed25519 v2 realm " + strconv.Quote(s.realm) + " period " + strconv.FormatInt(period, 10) + " of " + s.rotate.String()
 	seed := make([]byte, ed25519.SeedSize)
 	if _, err := io.ReadFull(hkdf.New(sha256.New, s.secret, nil, []byte(info)), seed); err != nil {
 		return nil, fmt.Errorf("deriving a signing key: %v", err)
@@ -325,6 +340,22 @@ const maxRetention = 2 * maxTokenLifetime
 type storageSource struct {
 	storage certmagic.Storage
 	rotate  time.Duration
+	realm   string // of the handler: its keys are derived from the stored ones
+}
+
+// forRealm makes the keys those of realm: each stored seed is the root of
+// one key per realm (realmSeed), so that the sites of a Caddy sharing its
+// storage, and the file, sign with keys of their own.
+func (s *storageSource) forRealm(realm string) { s.realm = realm }
+
+// realmSeed is the seed of realm's key of a stored seed, by HKDF-SHA256.
+func realmSeed(stored []byte, realm string) ([]byte, error) {
+	seed := make([]byte, ed25519.SeedSize)
+	info := "caddy-session sign generated ed25519 realm " + strconv.Quote(realm)
+	if _, err := io.ReadFull(hkdf.New(sha256.New, stored, nil, []byte(info)), seed); err != nil {
+		return nil, fmt.Errorf("deriving a signing key: %v", err)
+	}
+	return seed, nil
 }
 
 func (s *storageSource) describe() string {
@@ -427,7 +458,11 @@ func (s *storageSource) ring(file *storedKeys) (*ringState, error) {
 	st := &ringState{due: act.Created.Add(s.rotate)}
 	for i := len(file.Keys) - 1; i >= 0; i-- { // newest first
 		stored := &file.Keys[i]
-		k, err := newSigningKey(ed25519.NewKeyFromSeed(stored.Seed))
+		seed, err := realmSeed(stored.Seed, s.realm)
+		if err != nil {
+			return nil, err
+		}
+		k, err := newSigningKey(ed25519.NewKeyFromSeed(seed))
 		if err != nil {
 			return nil, err
 		}

@@ -67,7 +67,7 @@ func verifyToken(t *testing.T, h *Handler, token string, now time.Time) (tokenCl
 		return claims, jose.Header{}, err
 	}
 	header := tok.Headers[0]
-	set, _ := keySet([]*Handler{h}, "")
+	set, _ := keySet([]*Handler{h}, nil, false)
 	keys := set.Key(header.KeyID)
 	if len(keys) != 1 {
 		return claims, header, &unknownKID{header.KeyID}
@@ -330,6 +330,35 @@ func TestKeyringRotation(t *testing.T) {
 			t.Fatal("two secrets derive the same key")
 		}
 	})
+	// Each realm signs with keys of its own, from one secret or one
+	// storage, so that no site's app accepts another's tokens; the
+	// instances of one realm agree.
+	for name, source := range sources {
+		t.Run("another realm, other keys: "+name, func(t *testing.T) {
+			now := time.Now()
+			kids := map[string]string{}
+			for _, realm := range []string{"a.example.com@:443", "b.example.com@:443", "a.example.com@:443 again"} {
+				src := source()
+				src.forRealm(strings.TrimSuffix(realm, " again"))
+				st, err := src.state(context.Background(), now, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				kids[realm] = st.active.kid
+				for _, k := range st.keys[1:] {
+					if k.kid == kids["a.example.com@:443"] && realm == "b.example.com@:443" {
+						t.Fatalf("realm %s publishes the key of another", realm)
+					}
+				}
+			}
+			if kids["a.example.com@:443"] == kids["b.example.com@:443"] {
+				t.Fatalf("two realms sign with one key: %v", kids)
+			}
+			if kids["a.example.com@:443"] != kids["a.example.com@:443 again"] {
+				t.Fatalf("two instances of one realm sign with other keys: %v", kids)
+			}
+		})
+	}
 }
 
 // failingStorage is a storage whose writes fail.

@@ -52,6 +52,9 @@ type walker struct {
 	// that one request may pass through.
 	servers map[*caddyhttp.Server][]*Handler
 	srv     *caddyhttp.Server // the server being walked
+	// jwks are the places of the session_jwks handlers, which serve the
+	// keys of their own site.
+	jwks map[*JWKS]site
 }
 
 // wire walks the HTTP app once the config is provisioned: it sets the
@@ -69,7 +72,13 @@ func (a *App) wire() error {
 	handlers := a.Handlers()
 	for _, h := range handlers {
 		h.setRealm(w.sites)
+		if h.signer != nil {
+			if err := h.signer.forRealm(a.ctx, h.realm); err != nil {
+				return err
+			}
+		}
 	}
+	w.placeJWKS(handlers)
 	setDerivations(handlers)
 	for _, hs := range w.servers {
 		setNamespaces(hs)
@@ -94,7 +103,7 @@ func (a *App) wire() error {
 }
 
 func newWalker() *walker {
-	return &walker{sites: map[*Handler]site{}, matchers: map[*MatchSession]*scope{}, servers: map[*caddyhttp.Server][]*Handler{}}
+	return &walker{sites: map[*Handler]site{}, matchers: map[*MatchSession]*scope{}, servers: map[*caddyhttp.Server][]*Handler{}, jwks: map[*JWKS]site{}}
 }
 
 func (w *walker) server(srv *caddyhttp.Server) {
@@ -136,6 +145,8 @@ func (w *walker) route(r caddyhttp.Route, sc *scope, at site) {
 			w.sites[h] = here
 			w.servers[w.srv] = append(w.servers[w.srv], h)
 			w.noTouch(h, sc)
+		case *JWKS:
+			w.jwks[h] = here
 		case *caddyhttp.Subroute:
 			w.list(h.Routes, sc, here)
 			if h.Errors != nil {
@@ -151,6 +162,45 @@ func (w *walker) route(r caddyhttp.Route, sc *scope, at site) {
 			}
 		}
 	}
+}
+
+// placeJWKS gives each session_jwks without a realm the realms of the
+// session handlers of its own site: those of its server whose hosts are
+// its own, or hosts matched within its own. Each realm signs with keys of
+// its own, and an app that fetched its site's set must not accept the
+// tokens of another site, which a client can make that site sign with
+// any aud it likes (a Host of its choosing), and an attacker who reaches
+// the app around Caddy can send with the Host of its aud.
+func (w *walker) placeJWKS(handlers []*Handler) {
+	for j, at := range w.jwks {
+		j.placed, j.realms = true, nil
+		for _, h := range handlers {
+			hs, placed := w.sites[h]
+			if !placed || !at.holds(hs) || slices.Contains(j.realms, h.realm) {
+				continue
+			}
+			j.realms = append(j.realms, h.realm)
+		}
+	}
+}
+
+// holds reports whether a handler at o is of the site s: the same listen
+// addresses, and the hosts of s, or hosts matched within them (a site
+// with no hosts holds only handlers that match none either).
+func (s site) holds(o site) bool {
+	if !slices.Equal(sortedCopy(s.listen), sortedCopy(o.listen)) || len(o.hosts) < len(s.hosts) {
+		return false
+	}
+	if len(s.hosts) == 0 {
+		return len(o.hosts) == 0
+	}
+	return slices.Equal(s.hosts, o.hosts[:len(s.hosts)])
+}
+
+func sortedCopy(list []string) []string {
+	out := slices.Clone(list)
+	slices.Sort(out)
+	return out
 }
 
 // noTouch records the session matchers of a handler's no_touch, flash_on
