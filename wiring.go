@@ -294,7 +294,7 @@ func (a *App) warnSharedCookies(handlers []*Handler, sites map[*Handler]site) {
 				continue
 			}
 			if h.realm != o.realm {
-				a.logger.Warn("two session realms use one cookie name on hosts a browser does not tell apart (browsers ignore ports): a login on one ends the other's session in that browser; give one of them another cookie name",
+				a.logger.Warn("two session realms use one cookie name on hosts a browser does not tell apart (browsers ignore ports): a login on one ends the other's session in that browser; give one of them another cookie name, or, for one site on several ports (a server, and so a realm, per port), name its realm",
 					zap.String("cookie", h.cookie.Name), zap.Strings("realms", []string{h.realm, o.realm}))
 				continue
 			}
