@@ -201,9 +201,29 @@ func (t Timeouts) Expired(r *Record, now time.Time) bool {
 }
 
 // NeedsTouch reports whether a request at now should push the record's idle
-// deadline back: at most once per touch interval.
+// deadline back: at most once per touch interval, or when the clock went
+// back since the last touch (SeenAhead).
 func (t Timeouts) NeedsTouch(r *Record, now time.Time) bool {
-	return now.Sub(r.LastSeen) >= t.TouchInterval
+	return now.Sub(r.LastSeen) >= t.TouchInterval || r.SeenAhead(now)
+}
+
+// MaxClockLag is how far a record's LastSeen may be after a request's
+// time before the request's clock is taken to have gone back (SeenAhead).
+// Requests in flight together, and the clocks of instances sharing a
+// store, differ by less.
+const MaxClockLag = time.Minute
+
+// SeenAhead reports whether the record was last seen more than
+// MaxClockLag after now: the wall clock stepped back since (an NTP
+// correction of a clock that ran ahead), as a stored time has no
+// monotonic reading to guard it. A request that began before the last
+// touch must not move LastSeen back, but one made after a step back
+// must: otherwise no use touches the session until the clock has caught
+// up with its LastSeen, for as long as the step, and meanwhile Redis,
+// whose TTL runs on its own clock, drops a session in use once
+// idle_timeout has passed since its last touch.
+func (r *Record) SeenAhead(now time.Time) bool {
+	return r.LastSeen.Sub(now) > MaxClockLag
 }
 
 // Touch records a use of the session at now: it moves LastSeen and the

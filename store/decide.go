@@ -139,6 +139,20 @@ func expired(u Update, stored *session.Record) bool {
 		u.Commit.After(u.Now) && !u.Commit.Before(u.Timeouts.AbsoluteEnd(stored))
 }
 
+// steppedBack reports whether the clock went back since rec was last
+// seen: even u's commit comes more than session.MaxClockLag before that
+// use, which no request in flight explains. A zero Commit tells nothing.
+func steppedBack(u Update, rec *session.Record) bool {
+	commit := u.Commit
+	if commit.IsZero() {
+		return false
+	}
+	if commit.Before(u.Now) {
+		commit = u.Now
+	}
+	return rec.SeenAhead(commit)
+}
+
 func destroys(p *session.Patch) bool { return p != nil && p.Destroy }
 
 // touchOnly reports whether u would only move the session's deadlines.
@@ -209,8 +223,9 @@ func keep(u Update, o Outcome, stored *session.Record, followed bool) Outcome {
 	// A request touches the session at Now, when it began: one that began
 	// before the session's last use (a slow request answering after a
 	// newer one touched it) must not move LastSeen and the idle deadline
-	// back.
-	touches := !u.NoTouch && !u.Now.Before(rec.LastSeen)
+	// back, unless even its commit comes before that use, as only a clock
+	// that stepped back makes it (session.Record.SeenAhead).
+	touches := !u.NoTouch && (!u.Now.Before(rec.LastSeen) || steppedBack(u, rec))
 	if !touches && touchOnly(u) && !flashed {
 		o.Result = Result{Record: rec, Hash: o.At, Followed: followed}
 		return o

@@ -110,6 +110,11 @@ func (s *Store) deferTouch(u store.Update) (res store.Result, err error, ok bool
 		return store.Result{}, nil, false
 	case rec.IdleDeadline.Sub(u.Now) < touchMargin:
 		return store.Result{}, nil, false
+	case o.Write.LastSeen.Before(rec.LastSeen):
+		// A touch after the clock stepped back (session.Record.SeenAhead):
+		// overlay and writeTouches keep the later LastSeen, which would
+		// drop it.
+		return store.Result{}, nil, false
 	}
 	if !q.add(u, rec, o.Write) {
 		return store.Result{}, nil, false
