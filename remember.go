@@ -108,8 +108,9 @@ func (h *Handler) forwardRemembered(hdr http.Header, rec *session.Record) {
 }
 
 // issueCookie is the Set-Cookie field value that hands id, the new ID of
-// rec, to the browser at now: a browser-session cookie, or for a
-// remembered session a persistent one that lasts to its absolute deadline.
+// rec, to the browser at now, when the response goes: a browser-session
+// cookie, or for a remembered session a persistent one that lasts to its
+// absolute deadline.
 func (h *Handler) issueCookie(id string, tls bool, rec *session.Record, now time.Time) string {
 	if rec.Remembered {
 		return h.cookie.IssuePersistentHeader(id, tls, h.timeouts.AbsoluteEnd(rec).Sub(now))

@@ -503,7 +503,10 @@ func (s *requestState) publish(hdr http.Header, p plan, newID string, res *store
 	tls := s.request.TLS != nil
 	switch {
 	case res.Record != nil && newID != "":
-		setCookie(hdr, h.issueCookie(newID, tls, res.Record, s.now))
+		// The browser counts a Max-Age from the response, not from when
+		// the request began: a slow request would hand out a cookie that
+		// outlives its session by as long as it took.
+		setCookie(hdr, h.issueCookie(newID, tls, res.Record, clock.Now()))
 		renewal := p.step == stepRotate
 		if renewal {
 			sessionMetrics.renewed.WithLabelValues(h.backend).Inc()
