@@ -18,7 +18,9 @@ import (
 const bucketBatch = 256
 
 // Count implements store.Store: the index entries whose deadline is after
-// now, counted by Redis (ZCOUNT) without reading a session.
+// now, counted by Redis (ZCOUNT) without reading a session. Scores are
+// deadlines cut to the microsecond: a session within the last microsecond
+// before its deadline is not counted, which only reading it could tell.
 func (s *Store) Count(ctx context.Context, now time.Time) (int, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
@@ -104,9 +106,12 @@ func (s *Store) List(ctx context.Context, cursor string, limit int, now time.Tim
 }
 
 // bucketHashes returns the hashes of the entries of buckets [from, to)
-// whose deadline is after now, each bucket's in hash order.
+// whose deadline is not before now's microsecond, each bucket's in hash
+// order: a score is the deadline cut to the microsecond, so one equal to
+// now's may be a session live until later in it, which liveIn's reading of
+// the record judges.
 func (s *Store) bucketHashes(ctx context.Context, client rueidis.Client, from, to int, now time.Time) ([][]session.Hash, error) {
-	after := "(" + micros(now)
+	after := micros(now)
 	cmds := make(rueidis.Commands, 0, to-from)
 	for b := from; b < to; b++ {
 		cmds = append(cmds, client.B().Zrange().Key(s.BucketKey(b)).Min(after).Max("+inf").Byscore().Build())
