@@ -101,7 +101,8 @@ func listDevices(entries []store.Entry, hash session.Hash, current *session.Reco
 			others = append(others, e)
 		}
 	}
-	slices.SortFunc(others, func(a, b store.Entry) int { return leastRecentFirst(b, a) })
+	leastRecent := leastRecentFirstAt(now)
+	slices.SortFunc(others, func(a, b store.Entry) int { return leastRecent(b, a) })
 	return append(list, others[:min(len(others), maxDevices-1)]...)
 }
 

@@ -127,6 +127,14 @@ func TestListDevices(t *testing.T) {
 		if fmt.Sprint(names(got)) != fmt.Sprint(names(want)) {
 			t.Fatalf("listed %v, want %v", names(got), names(want))
 		}
+		// Seen half an hour after now: before the clock stepped back,
+		// so before every session seen since.
+		ahead := device("ahead", 66, 150)
+		got = listDevices(append(entries, ahead), current.Hash, current.Record, devicesNow, devicesTimeouts)
+		want = append(want, ahead)
+		if fmt.Sprint(names(got)) != fmt.Sprint(names(want)) {
+			t.Fatalf("after a step back, listed %v, want %v", names(got), names(want))
+		}
 	})
 	t.Run("the current one when the store left it out", func(t *testing.T) {
 		got := listDevices([]store.Entry{device("a", 61, 100)}, current.Hash, current.Record, devicesNow, devicesTimeouts)
@@ -204,6 +212,10 @@ func TestEvictable(t *testing.T) {
 	tie1, tie2 := device("tie1", 64, 95), device("tie2", 65, 95)
 	idle := device("idle", 0, 59)
 	fresh := device("fresh", 120, 120)
+	// ahead was seen half an hour after devicesNow: before the clock
+	// stepped back, longer ago than any session seen since the step.
+	// justAhead is within session.MaxClockLag: a login in flight.
+	ahead, justAhead := device("ahead", 66, 150), device("justAhead", 121, 121)
 	tests := []struct {
 		name    string
 		entries []store.Entry
@@ -223,6 +235,9 @@ func TestEvictable(t *testing.T) {
 		{"a session seen since the login began counts", []store.Entry{a, login, fresh}, 2, []store.Entry{a}},
 		{"but is never ended", []store.Entry{login, fresh}, 1, nil},
 		{"even when that leaves the user over the cap", []store.Entry{fresh, a, login}, 1, []store.Entry{a}},
+		{"seen before the clock stepped back: ended first", []store.Entry{a, login, ahead}, 2, []store.Entry{ahead}},
+		{"seen before the step, then the least recently seen", []store.Entry{b, ahead, login, a}, 2, []store.Entry{ahead, a}},
+		{"seen within the clock lag ahead: a login in flight", []store.Entry{login, justAhead}, 1, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -77,7 +77,8 @@ func (s *requestState) capSessions(p plan, newID string, res *store.Result) {
 // evictable are the sessions of entries to end so that at most limit live
 // ones remain, the one under keep (the login, at now) among them: the
 // least recently seen of the others. Sessions the timeouts have ended do
-// not count. A session seen at or after now, such as that of another login
+// not count. A session seen at or after now (but not after the clock
+// stepped back since: leastRecentFirstAt), such as that of another login
 // of the user in flight at the same time, counts but is never ended: two
 // logins at once must not end each other's sessions. The later one ends
 // the earlier if the cap says so; if the later one listed the sessions
@@ -90,7 +91,7 @@ func evictable(entries []store.Entry, keep session.Hash, limit int, now time.Tim
 			continue
 		}
 		others++
-		if e.Record.LastSeen.Before(now) {
+		if e.Record.LastSeen.Before(now) || e.Record.SeenAhead(now) {
 			older = append(older, e)
 		}
 	}
@@ -98,6 +99,24 @@ func evictable(entries []store.Entry, keep session.Hash, limit int, now time.Tim
 	if excess <= 0 {
 		return nil
 	}
-	slices.SortFunc(older, leastRecentFirst)
+	slices.SortFunc(older, leastRecentFirstAt(now))
 	return older[:excess]
+}
+
+// leastRecentFirstAt is leastRecentFirst for a list made at now, after
+// the clock may have stepped back: a session seen more than
+// session.MaxClockLag after now was seen before the step, and so before
+// any session seen since, which a use after the step touched at the
+// earlier time it then read (store.Decide); it comes first. A login in
+// flight is never that far ahead of now.
+func leastRecentFirstAt(now time.Time) func(a, b store.Entry) int {
+	return func(a, b store.Entry) int {
+		if aa, ba := a.Record.SeenAhead(now), b.Record.SeenAhead(now); aa != ba {
+			if aa {
+				return -1
+			}
+			return 1
+		}
+		return leastRecentFirst(a, b)
+	}
 }
