@@ -5,9 +5,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
 	"github.com/caddy-session/caddy-session/session"
@@ -23,16 +21,7 @@ import (
 // read in flight from keeping it; the copy must serve alice after the
 // flood.
 func TestStaleCopySurvivesUnknownIDs(t *testing.T) {
-	h := provisionedHandler(t, func(h *Handler) {
-		h.OnStoreError = &StoreErrorConfig{Policy: "stale", Within: caddy.Duration(5 * time.Minute)}
-	})
-	t.Cleanup(func() { _ = h.Cleanup() })
-	stale, ok := h.store.(*staleStore)
-	if !ok {
-		t.Fatalf("the handler's store is %T, not the stale copy's", h.store)
-	}
-	inner := &unreadable{Store: stale.Store}
-	stale.Store = inner
+	h, inner := staleHandler(t)
 
 	login, err := serveWith(t, h, "", "X-Session-Set-User: alice")
 	if err != nil {

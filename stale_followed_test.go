@@ -24,6 +24,23 @@ type unreadable struct {
 	down bool
 }
 
+// staleHandler is a handler with on_store_error stale (5 minutes) whose
+// store, under the copy, can be made unreadable.
+func staleHandler(t *testing.T) (*Handler, *unreadable) {
+	t.Helper()
+	h := provisionedHandler(t, func(h *Handler) {
+		h.OnStoreError = &StoreErrorConfig{Policy: "stale", Within: caddy.Duration(5 * time.Minute)}
+	})
+	t.Cleanup(func() { _ = h.Cleanup() })
+	stale, ok := h.store.(*staleStore)
+	if !ok {
+		t.Fatalf("the handler's store is %T, not the stale copy's", h.store)
+	}
+	inner := &unreadable{Store: stale.Store}
+	stale.Store = inner
+	return h, inner
+}
+
 func (u *unreadable) Load(ctx context.Context, hash session.Hash, now time.Time, t session.Timeouts) (*session.Record, error) {
 	if u.down {
 		return nil, errors.New("dial tcp 127.0.0.1:6379: connect: connection refused")
@@ -73,16 +90,7 @@ func TestStaleCopyAfterAnEndThatFollowedARenewal(t *testing.T) {
 		{"a write", 1, "X-Session-Set-Cart: 1", true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			h := provisionedHandler(t, func(h *Handler) {
-				h.OnStoreError = &StoreErrorConfig{Policy: "stale", Within: caddy.Duration(5 * time.Minute)}
-			})
-			t.Cleanup(func() { _ = h.Cleanup() })
-			stale, ok := h.store.(*staleStore)
-			if !ok {
-				t.Fatalf("the handler's store is %T, not the stale copy's", h.store)
-			}
-			inner := &unreadable{Store: stale.Store}
-			stale.Store = inner
+			h, inner := staleHandler(t)
 
 			login, err := serveWith(t, h, "", "X-Session-Set-User: alice")
 			if err != nil {
@@ -164,13 +172,7 @@ func TestStaleCopyAfterAnEndThatFollowedARenewal(t *testing.T) {
 // record, deleting hop by hop through the handler's store, which
 // tombstones each hash as it goes: the copy forgets the successor too.
 func TestStaleCopyAfterARevocationThatFollowedARenewal(t *testing.T) {
-	h := provisionedHandler(t, func(h *Handler) {
-		h.OnStoreError = &StoreErrorConfig{Policy: "stale", Within: caddy.Duration(5 * time.Minute)}
-	})
-	t.Cleanup(func() { _ = h.Cleanup() })
-	stale := h.store.(*staleStore)
-	inner := &unreadable{Store: stale.Store}
-	stale.Store = inner
+	h, inner := staleHandler(t)
 
 	login, err := serveWith(t, h, "", "X-Session-Set-User: alice")
 	if err != nil {
