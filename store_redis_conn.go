@@ -564,6 +564,9 @@ func (p *redisClient) make(logger *zap.Logger, noCache bool) (rueidis.Client, bo
 		noCache = true
 		client, err = p.conn.newClient(p.conn.clientOption(p.cache, true))
 	}
+	if err == nil {
+		checkEviction(logger, client, p.conn.describe)
+	}
 	return client, noCache, err
 }
 
