@@ -100,6 +100,10 @@ type Store struct {
 	now     func() time.Time
 	onSweep func(int, error)
 
+	// file is the file opened, which every commit checks is still the
+	// one at path (see checkFile).
+	file os.FileInfo
+
 	commits committer    // the queue of writers; see commit.go
 	cache   *recordCache // nil when off; see cache.go
 	touches touchQueue   // touches not written yet; see touch.go
@@ -159,6 +163,13 @@ func Open(path string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening session store %s: %w", path, err)
 	}
+	// bbolt holds its lock on the file at path, which no other Caddy can
+	// replace meanwhile.
+	file, err := os.Stat(path)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("opening session store %s: %w", path, err)
+	}
 	err = db.Update(func(tx *bbolt.Tx) error {
 		for _, name := range [][]byte{bucketSessions, bucketExpiry, bucketIdentity} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
@@ -175,7 +186,7 @@ func Open(path string, opts Options) (*Store, error) {
 	if cacheSize == 0 {
 		cacheSize = DefaultCacheRecords
 	}
-	s := &Store{db: db, path: path, now: opts.Now, onSweep: opts.OnSweep, cache: newRecordCache(cacheSize), onTouchError: opts.OnTouchError}
+	s := &Store{db: db, path: path, file: file, now: opts.Now, onSweep: opts.OnSweep, cache: newRecordCache(cacheSize), onTouchError: opts.OnTouchError}
 	s.noSync.Store(opts.NoSync)
 	if s.now == nil {
 		s.now = time.Now

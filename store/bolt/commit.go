@@ -132,7 +132,7 @@ func (s *Store) commitGroup(group []*writeCall) {
 	touches := s.touches.take(maxGroup)
 	for len(group) > 0 {
 		failed := -1
-		err := s.db.Update(func(tx *bbolt.Tx) error {
+		err := s.update(func(tx *bbolt.Tx) error {
 			if err := writeTouches(s.buckets(tx), touches); err != nil {
 				return err
 			}
@@ -158,7 +158,7 @@ func (s *Store) commitGroup(group []*writeCall) {
 		// The failed call's error is only its own if it fails alone; the
 		// others' work was rolled back with it and is done again.
 		c := group[failed]
-		c.err = s.db.Update(func(tx *bbolt.Tx) error { return safeCall(c.fn, tx) })
+		c.err = s.update(func(tx *bbolt.Tx) error { return safeCall(c.fn, tx) })
 		close(c.done)
 		group = append(group[:failed], group[failed+1:]...)
 	}

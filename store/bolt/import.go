@@ -35,7 +35,7 @@ func (s *Store) Import(ctx context.Context, imp store.Import) ([]store.ImportSta
 		}
 		n := min(len(entries), importBatch)
 		var batch []store.ImportStatus
-		err := s.db.Update(func(tx *bbolt.Tx) error {
+		err := s.update(func(tx *bbolt.Tx) error {
 			batch = batch[:0]
 			b := s.buckets(tx)
 			// Imported deadlines come in any order, and pages split near
@@ -74,7 +74,7 @@ func (s *Store) Put(ctx context.Context, entries []store.Entry, identity string)
 			return err
 		}
 		n := min(len(entries), importBatch)
-		err := s.db.Update(func(tx *bbolt.Tx) error {
+		err := s.update(func(tx *bbolt.Tx) error {
 			b := s.buckets(tx)
 			b.expiry.FillPercent = bbolt.DefaultFillPercent
 			for _, e := range entries[:n] {
