@@ -18,10 +18,12 @@ import (
 // change later, and an ACL user without config|get may not read it: that
 // is a note, not an error, since the store needs no such right.
 func checkEviction(logger *zap.Logger, client rueidis.Client, where string) {
+	// One bound for all nodes: this runs while the client is being made,
+	// and requests wait for it.
+	ctx, cancel := context.WithTimeout(context.Background(), pingTimeout)
+	defer cancel()
 	for addr, node := range client.Nodes() {
-		ctx, cancel := context.WithTimeout(context.Background(), pingTimeout)
 		conf, err := node.Do(ctx, node.B().ConfigGet().Parameter("maxmemory*").Build()).AsStrMap()
-		cancel()
 		if err != nil {
 			logger.Info("could not read the maxmemory-policy of redis to check that it never evicts the session index; "+
 				"make sure it is noeviction or volatile-* (or maxmemory 0)",
