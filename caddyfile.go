@@ -105,6 +105,7 @@ func parseSessionDirective(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue,
 //		seal_values {
 //			index_key <secret>
 //		}
+//		tunnels <check interval>|keep
 //	}
 //
 // Each subdirective may be given once, at every level. The matchers of
@@ -174,6 +175,7 @@ var handlerSubdirectives = map[string]func(h *Handler, d *caddyfile.Dispenser) e
 	"sign":                      (*Handler).unmarshalSign,
 	"csrf":                      (*Handler).unmarshalCSRF,
 	"seal_values":               (*Handler).unmarshalSealValues,
+	"tunnels":                   (*Handler).unmarshalTunnels,
 }
 
 func (h *Handler) unmarshalStore(d *caddyfile.Dispenser) (err error) {

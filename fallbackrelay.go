@@ -241,6 +241,11 @@ type relayStore struct {
 func (s relayStore) Update(ctx context.Context, u store.Update) (store.Result, error) {
 	movers := s.relay.moversNow()
 	res, err := s.Store.Update(ctx, u)
+	if openTunnels.n.Load() > 0 {
+		if hash, ok := endedBy(u, res, err); ok {
+			openTunnels.ended(ctx, hash)
+		}
+	}
 	if s.relay.n.Load() == 0 && movers == nil {
 		return res, err
 	}
@@ -302,7 +307,9 @@ func endedBy(u store.Update, res store.Result, err error) (session.Hash, bool) {
 func (s relayStore) Delete(ctx context.Context, hash session.Hash) error {
 	movers := s.relay.moversNow()
 	if s.relay.n.Load() == 0 && movers == nil {
-		return s.Store.Delete(ctx, hash)
+		err := s.Store.Delete(ctx, hash)
+		openTunnels.ended(ctx, hash)
+		return err
 	}
 	// Read first: whose it was decides which successors of the copy end.
 	rec, lerr := s.Store.Load(store.Fresh(ctx), hash, time.Time{}, store.StoredDeadlines)
@@ -310,6 +317,7 @@ func (s relayStore) Delete(ctx context.Context, hash session.Hash) error {
 	if err == nil || errors.Is(err, store.ErrNotFound) {
 		endInOld(ctx, s.Store, movers, hash)
 	}
+	openTunnels.ended(ctx, hash)
 	if err == nil && lerr == nil && s.relay.n.Load() > 0 {
 		s.relay.ended(ctx, hash, rec.Realm, time.Time{}, func(w *Handler) (string, string) {
 			v, _ := rec.IdentityValue(w.identity)
@@ -325,6 +333,7 @@ func (s relayStore) DeleteByIdentity(ctx context.Context, realm, key, value stri
 	if err != nil {
 		return n, err
 	}
+	openTunnels.endedUser(ctx, realm, key, value)
 	endUserInOld(ctx, s.Store, movers, realm, key, value)
 	if s.relay.n.Load() > 0 {
 		s.relay.endedUser(ctx, realm, key, value)

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -197,10 +198,26 @@ type Handler struct {
 	// Sessions stored before are sealed at their next write. Default: off.
 	SealValues *SealConfig `json:"seal_values,omitempty"`
 
+	// What happens to a tunnel (a WebSocket, or another protocol that a
+	// 101 upgrade or a 2xx to CONNECT switches to) when the session its
+	// handshake carried ends: it is closed, both ways, at once for an end
+	// this Caddy commits, and within the check interval for one committed
+	// elsewhere (another instance, expiry), and it keeps the session alive
+	// while it is open. See TunnelsConfig. Default: closed, checked every
+	// minute (or touch_interval, if shorter).
+	Tunnels *TunnelsConfig `json:"tunnels,omitempty"`
+
 	// Protection from cross-site request forgery (csrf.go): unsafe
 	// requests must come from the site's own pages, and with a token
 	// configured, those of a session must echo its token. Default: off.
 	CSRF *CSRFConfig `json:"csrf,omitempty"`
+
+	// tunnelCheck is how often an open tunnel's session is read again;
+	// 0 keeps tunnels open whatever becomes of their session.
+	tunnelCheck time.Duration
+	// cleanedUp is set once the handler's config has gone: a tunnel of it
+	// still open whose session cannot be read is closed.
+	cleanedUp *atomic.Bool // by pointer: a Handler is copied as a value
 
 	store     store.Store
 	storeName string // e.g. "bolt:/var/lib/caddy/session/sessions.db", for the admin API
@@ -422,6 +439,7 @@ func (h *Handler) provisionSettings() error {
 		return err
 	}
 	h.cookie = c
+	h.provisionTunnels()
 	return nil
 }
 
@@ -464,6 +482,9 @@ func (h *Handler) Validate() error {
 	if err := h.validateRemember(); err != nil {
 		return err
 	}
+	if err := h.validateTunnels(); err != nil {
+		return err
+	}
 	if l := h.limits; l.ValueSize > l.SessionSize {
 		return fmt.Errorf("limits: value_size (%d) is larger than session_size (%d)", l.ValueSize, l.SessionSize)
 	}
@@ -473,6 +494,9 @@ func (h *Handler) Validate() error {
 // Cleanup releases the default store; a configured store module is cleaned
 // up by Caddy.
 func (h *Handler) Cleanup() error {
+	if h.cleanedUp != nil {
+		h.cleanedUp.Store(true)
+	}
 	h.releaseLiveCounter()
 	if h.fallback != nil {
 		moveMu.Lock()
@@ -534,7 +558,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if h.others != nil {
 		rw.preset = h.presetOthers(w.Header())
 	}
-	err = serveNext(rw, r, next)
+	err = h.serve(rw, r, next)
 	if err != nil && !rw.wroteHeader {
 		// Caddy writes the error response; no command may ride on it.
 		h.protocol.Scrub(w.Header())

@@ -27,6 +27,9 @@ type responseWriter struct {
 	// before the request went on (presetOthers): nil, but for a handler
 	// nested in one with another header_prefix.
 	preset http.Header
+	// tunnel is the tunnel the response may open, for a request of a
+	// live session that asked for one (Handler.serve); nil otherwise.
+	tunnel *tunnel
 }
 
 // errResponseDropped is what a write of the body gets once the commit has
@@ -55,6 +58,9 @@ func (rw *responseWriter) WriteHeader(status int) {
 		}
 		rw.state.handler.scrubOthers(hdr, rw.preset)
 		rw.wroteHeader = status == http.StatusSwitchingProtocols || status >= http.StatusOK
+		if rw.tunnel != nil && rw.wroteHeader {
+			rw.tunnel.open() // before the header goes: an end meanwhile finds it
+		}
 		rw.ResponseWriter.WriteHeader(status)
 		return
 	}

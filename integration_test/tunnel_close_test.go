@@ -1,0 +1,233 @@
+package integration_test
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2/caddytest"
+
+	"github.com/caddy-session/caddy-session/internal/clock"
+	"github.com/caddy-session/caddy-session/internal/redistest"
+	"github.com/caddy-session/caddy-session/session"
+)
+
+// echoApp is the app behind Caddy in the tunnel tests: it answers an
+// upgrade with 101 and echoes whatever the tunnel carries, and any other
+// request as serveUpstream does, so that visitors log in and out through
+// it. closed receives once per tunnel when its upstream connection ends.
+type echoApp struct {
+	closed chan struct{}
+}
+
+func (a *echoApp) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Header.Get("Upgrade") == "" {
+		serveUpstream(w, r)
+		return
+	}
+	conn, brw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		panic(err)
+	}
+	defer func() {
+		conn.Close()
+		a.closed <- struct{}{}
+	}()
+	brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
+	brw.Flush()
+	io.Copy(conn, brw)
+}
+
+// newTunnelSite is newSiteOn with echoApp as the upstream.
+func newTunnelSite(t *testing.T, store, options string) (*site, *echoApp) {
+	t.Helper()
+	app := &echoApp{closed: make(chan struct{}, 16)}
+	srv := httptest.NewServer(app)
+	t.Cleanup(srv.Close)
+	s := &site{t: t, tester: caddytest.NewTester(t), port: freePort(t), db: t.TempDir() + "/sessions.db",
+		store: store, options: options, up: &upstream{srv}}
+	if s.store == "" {
+		s.store = "store bolt " + s.db
+	}
+	s.tester.Client.Jar = nil
+	s.load()
+	return s, app
+}
+
+// wsTunnel is a WebSocket's connection through Caddy, over HTTP/1.1.
+type wsTunnel struct {
+	t    *testing.T
+	conn net.Conn
+	br   *bufio.Reader
+}
+
+// openTunnel upgrades a connection to the site with the visitor's cookie.
+func openTunnel(t *testing.T, v *visitor) *wsTunnel {
+	t.Helper()
+	conn, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", v.site.port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	fmt.Fprintf(conn, "GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: sid=%s\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n", v.sid)
+	br := bufio.NewReader(conn)
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	res, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("status %d, want 101", res.StatusCode)
+	}
+	ws := &wsTunnel{t: t, conn: conn, br: br}
+	ws.echoes()
+	return ws
+}
+
+// echoes fails unless the tunnel carries a message there and back.
+func (ws *wsTunnel) echoes() {
+	ws.t.Helper()
+	ws.conn.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := ws.conn.Write([]byte("ping")); err != nil {
+		ws.t.Fatalf("the tunnel is closed: %v", err)
+	}
+	got := make([]byte, 4)
+	if _, err := io.ReadFull(ws.br, got); err != nil || string(got) != "ping" {
+		ws.t.Fatalf("the tunnel echoed %q (%v), want ping: it is closed", got, err)
+	}
+}
+
+// closes fails unless Caddy closes the tunnel: the client reads its end
+// (well before the deadline, which only bounds a failing test), and the
+// upstream connection ends too.
+func (ws *wsTunnel) closes(app *echoApp) {
+	ws.t.Helper()
+	ws.conn.SetDeadline(time.Now().Add(10 * time.Second))
+	_, err := io.Copy(io.Discard, ws.br)
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		ws.t.Fatal("the tunnel is still open after its session ended")
+	}
+	select {
+	case <-app.closed:
+	case <-time.After(10 * time.Second):
+		ws.t.Fatal("the upstream side of the tunnel is still open after its session ended")
+	}
+}
+
+// TestTunnelClosesWhenItsSessionEnds: a WebSocket opened with a session
+// acts as that session's user for as long as it is open. When the session
+// ends, by any of the ends this Caddy commits, the tunnel is closed on
+// both sides before the end's response is out; a renewal of the same user
+// keeps it (and it follows the session to its new ID); `tunnels keep`
+// keeps it whatever happens. The check interval is an hour: only the
+// prompt close can close these.
+func TestTunnelClosesWhenItsSessionEnds(t *testing.T) {
+	tests := []struct {
+		name    string
+		options string
+		end     func(t *testing.T, s *site, alice *visitor)
+		keeps   bool
+	}{
+		{"logout on another connection", "", func(t *testing.T, s *site, alice *visitor) {
+			expectStatus(t, alice.get("/logout", "X-Session-Destroy: true"), http.StatusOK)
+		}, false},
+		{"destroy-all from another device", "", func(t *testing.T, s *site, alice *visitor) {
+			other := login(t, s, "alice")
+			expectStatus(t, other.get("/reset", "X-Session-Destroy-All: true"), http.StatusOK)
+		}, false},
+		{"revoke from another device", "", func(t *testing.T, s *site, alice *visitor) {
+			other := login(t, s, "alice")
+			expectStatus(t, other.get("/devices", "X-Session-Revoke: "+session.HashID(alice.sid).Short()), http.StatusOK)
+		}, false},
+		{"admin revocation of the user", "", func(t *testing.T, s *site, alice *visitor) {
+			var revoked struct{ Revoked int }
+			sessionAPI(t, http.MethodPost, "/session/revoke", `{"value": "alice"}`).decode(t, http.StatusOK, &revoked)
+			if revoked.Revoked != 1 {
+				t.Fatalf("revoked %d sessions, want 1", revoked.Revoked)
+			}
+		}, false},
+		{"admin revocation of the session", "", func(t *testing.T, s *site, alice *visitor) {
+			sessionAPI(t, http.MethodDelete, "/session/sessions/"+session.HashID(alice.sid).String(), "").decode(t, http.StatusOK, &struct{ Revoked int }{})
+		}, false},
+		{"eviction by max_sessions_per_identity", "max_sessions_per_identity 1", func(t *testing.T, s *site, alice *visitor) {
+			login(t, s, "alice")
+		}, false},
+		{"another user's login on the session", "", func(t *testing.T, s *site, alice *visitor) {
+			expectStatus(t, alice.get("/login", "X-Session-Set-User: bob"), http.StatusOK)
+		}, false},
+		{"renewal of the same user", "", func(t *testing.T, s *site, alice *visitor) {
+			was := alice.sid
+			expectStatus(t, alice.get("/", "X-Session-Renew: true"), http.StatusOK)
+			if alice.sid == was {
+				t.Fatal("the renewal gave no new ID")
+			}
+		}, true},
+		{"logout with tunnels keep", "tunnels keep", func(t *testing.T, s *site, alice *visitor) {
+			expectStatus(t, alice.get("/logout", "X-Session-Destroy: true"), http.StatusOK)
+		}, true},
+	}
+	for _, backend := range []string{"bolt", "redis"} {
+		t.Run(backend, func(t *testing.T) {
+			store := ""
+			if backend == "redis" {
+				store = "store redis " + redistest.Start(t).URL()
+			}
+			for _, tt := range tests {
+				t.Run(tt.name, func(t *testing.T) {
+					options := tt.options
+					if options != "tunnels keep" {
+						options += "\n\t\ttunnels 1h"
+					}
+					s, app := newTunnelSite(t, store, "idle_timeout 2h\n\t\t"+options)
+					alice := login(t, s, "alice")
+					ws := openTunnel(t, alice)
+					tt.end(t, s, alice)
+					if !tt.keeps {
+						ws.closes(app)
+						return
+					}
+					ws.echoes()
+					if tt.options == "tunnels keep" {
+						return
+					}
+					// Still tracked at the session's new ID: its logout
+					// closes the tunnel.
+					expectStatus(t, alice.get("/logout", "X-Session-Destroy: true"), http.StatusOK)
+					ws.closes(app)
+				})
+			}
+		})
+	}
+}
+
+// TestTunnelClosesWhenItsSessionEndsElsewhere: an end this Caddy does not
+// commit (another instance on the same store, the store's own expiry, or
+// the session's deadline passing) is found by the periodic check.
+func TestTunnelClosesWhenItsSessionEndsElsewhere(t *testing.T) {
+	t.Run("absolute deadline", func(t *testing.T) {
+		s, app := newTunnelSite(t, "", "absolute_timeout 1h\n\t\tidle_timeout 1h\n\t\ttouch_interval 1s\n\t\ttunnels 20ms")
+		alice := login(t, s, "alice")
+		ws := openTunnel(t, alice)
+		ws.echoes()
+		clock.Advance(2 * time.Hour)
+		ws.closes(app)
+	})
+	t.Run("deleted in redis behind caddy's back", func(t *testing.T) {
+		srv := redistest.Start(t)
+		s, app := newTunnelSite(t, "store redis "+srv.URL(), "tunnels 20ms")
+		alice := login(t, s, "alice")
+		ws := openTunnel(t, alice)
+		ws.echoes()
+		if _, err := srv.Do("FLUSHALL"); err != nil {
+			t.Fatal(err)
+		}
+		ws.closes(app)
+	})
+}

@@ -1,0 +1,402 @@
+package caddysession
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+
+	"github.com/caddy-session/caddy-session/internal/clock"
+	"github.com/caddy-session/caddy-session/session"
+	"github.com/caddy-session/caddy-session/store"
+)
+
+// A tunnel (a WebSocket: an HTTP/1.1 upgrade answered 101, or an HTTP/2
+// extended CONNECT answered 2xx) is the longest request there is: the app
+// authorised it once, by the session its handshake carried, and
+// reverse_proxy then copies both ways for hours. Without this file it
+// outlived its session: after a logout, a Destroy-All, a revocation, an
+// eviction, the session's expiry or another user's login on it, the tunnel
+// kept acting as the user. A tunnel opened with a live session is now
+// closed, both ways, once that session ends: at once for an end this
+// process commits (every end passes through a handler's relayStore, which
+// tells openTunnels), and within the check interval for one committed
+// elsewhere (another instance on the same Redis, or expiry), by reading
+// the session again while the tunnel is open.
+
+// TunnelsConfig says what happens to a tunnel when its session ends.
+type TunnelsConfig struct {
+	// How often the session of an open tunnel is read again, to close the
+	// tunnel if the session ended where this process cannot see it (on
+	// another instance sharing the store, or by expiry), and to keep the
+	// session alive under idle_timeout while the tunnel is open (a touch,
+	// at most once per touch_interval). Must be shorter than
+	// idle_timeout. Default: 1m, or touch_interval if shorter.
+	CheckInterval caddy.Duration `json:"check_interval,omitempty"`
+
+	// Keep tunnels open when their session ends, as before this option
+	// existed: the app alone decides when to close them. Default: false.
+	Keep bool `json:"keep,omitempty"`
+}
+
+// provisionTunnels sets tunnelCheck: 0 keeps tunnels open whatever
+// becomes of their session.
+func (h *Handler) provisionTunnels() {
+	h.cleanedUp = new(atomic.Bool)
+	c := h.Tunnels
+	switch {
+	case c != nil && c.Keep:
+		h.tunnelCheck = 0
+	case c != nil && c.CheckInterval > 0:
+		h.tunnelCheck = time.Duration(c.CheckInterval)
+	default:
+		h.tunnelCheck = min(defaultTunnelCheck, h.timeouts.TouchInterval)
+	}
+}
+
+// defaultTunnelCheck is how often an open tunnel's session is read again
+// by default: a minute's delay for ends this process cannot see, at the
+// cost of one read (and at most one touch) per tunnel per minute.
+const defaultTunnelCheck = time.Minute
+
+// unmarshalTunnels reads `tunnels <check interval>` or `tunnels keep`.
+func (h *Handler) unmarshalTunnels(d *caddyfile.Dispenser) error {
+	if !d.NextArg() {
+		return d.ArgErr()
+	}
+	h.Tunnels = new(TunnelsConfig)
+	if d.Val() == "keep" {
+		h.Tunnels.Keep = true
+		if d.NextArg() {
+			return d.ArgErr()
+		}
+		return nil
+	}
+	d.Prev()
+	return parseDuration(d, &h.Tunnels.CheckInterval)
+}
+
+// validateTunnels refuses a check interval that lets the session of an
+// open tunnel expire idle between two checks.
+func (h *Handler) validateTunnels() error {
+	if c := h.Tunnels; c != nil && c.Keep && c.CheckInterval > 0 {
+		return errors.New("tunnels: keep takes no check_interval; give one or the other")
+	}
+	if h.tunnelCheck >= h.timeouts.Idle {
+		return fmt.Errorf("tunnels: the check interval (%s) must be shorter than idle_timeout (%s), or an open tunnel's session expires between two checks", h.tunnelCheck, h.timeouts.Idle)
+	}
+	return nil
+}
+
+// mayTunnel reports whether a response to r may open a tunnel: r asks
+// for an upgrade, or is a CONNECT. It allocates nothing.
+func mayTunnel(r *http.Request) bool {
+	return r.Method == http.MethodConnect || len(r.Header["Upgrade"]) > 0
+}
+
+// serve runs the next handlers; for a request of a live session that may
+// open a tunnel, with a context the tunnel's end cancels (reverse_proxy
+// closes both connections of a tunnel when its request's context ends).
+// Every other request goes on as it came: no allocation, no goroutine.
+func (h *Handler) serve(rw *responseWriter, r *http.Request, next caddyhttp.Handler) error {
+	s := rw.state
+	if s.record == nil || s.degraded || h.tunnelCheck == 0 || !mayTunnel(r) {
+		return serveNext(rw, r, next)
+	}
+	ctx, cancel := context.WithCancel(r.Context())
+	t := &tunnel{h: h, hash: s.hash, cancel: cancel, done: make(chan struct{})}
+	t.seen, _ = h.rules.identityOf(s.record)
+	if f := s.fromID; f != nil {
+		t.key = f.sealKey
+	}
+	if h.noTouch != nil {
+		matched, err := s.matchNoTouch()
+		t.noTouch = matched || err != nil
+	}
+	rw.tunnel = t
+	defer t.finish()
+	return serveNext(rw, r.WithContext(ctx), next)
+}
+
+// tunnel is an open tunnel of a session, from the response that opened it
+// until its handler returns.
+type tunnel struct {
+	h       *Handler
+	seen    string // the value of the identity key the handshake carried
+	noTouch bool   // the handshake matched no_touch: the tunnel is no use of the session
+	cancel  context.CancelFunc
+	done    chan struct{} // closed when the tunnel's request is over
+	opened  bool          // set once, by the goroutine of the request
+
+	// mu serialises the checks, and guards what follows. hash is also
+	// read by openTunnels under its own lock, and written under both.
+	mu     sync.Mutex
+	hash   session.Hash     // where the session now is
+	key    *session.SealKey // the key of hash's ID, nil if none was derived
+	conn   net.Conn         // the hijacked client connection, if any
+	closed bool
+}
+
+// open registers the tunnel once its response has opened it.
+func (t *tunnel) open() {
+	if t.opened {
+		return
+	}
+	t.opened = true
+	openTunnels.add(t)
+	go t.watch(t.h.tunnelCheck)
+}
+
+// finish ends what the tunnel holds when its request is over.
+func (t *tunnel) finish() {
+	if t.opened {
+		close(t.done)
+		openTunnels.remove(t)
+	}
+	t.cancel()
+}
+
+// hijacked keeps the client connection of an HTTP/1.1 tunnel, so that its
+// end closes it even under a handler that ignores its request's context.
+func (t *tunnel) hijacked(conn net.Conn) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.conn = conn
+	if t.closed {
+		conn.Close()
+	}
+}
+
+// watch checks the tunnel's session every interval until the request is
+// over: one goroutine and one timer per open tunnel.
+func (t *tunnel) watch(interval time.Duration) {
+	// An end committed between the handshake's load of the session and
+	// the tunnel's registration told no one: look once at once.
+	ctx, cancel := context.WithTimeout(context.Background(), interval)
+	t.check(ctx, false)
+	cancel()
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-t.done:
+			return
+		case <-tick.C:
+			ctx, cancel := context.WithTimeout(context.Background(), interval)
+			t.check(ctx, true)
+			cancel()
+		}
+	}
+}
+
+// check reads the tunnel's session again, following its renewals, and
+// closes the tunnel if it ended or is now another user's; a periodic
+// check of a live one touches it when a touch is due, as a request would.
+// A store failure closes nothing (the tunnel is checked again later), but
+// for a handler whose config has gone, whose store may be closed.
+func (t *tunnel) check(ctx context.Context, periodic bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return
+	}
+	h, now := t.h, clock.Now()
+	rec, hash, key, err := t.follow(store.Fresh(ctx), now)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		t.close("its session ended")
+		return
+	case err != nil && h.cleanedUp != nil && h.cleanedUp.Load():
+		t.close("its config has gone and its session could not be read")
+		return
+	case err != nil:
+		h.logger.Warn("reading the session of an open tunnel; it stays open until the next check",
+			zap.String("session", t.hash.Short()), zap.Error(err))
+		return
+	}
+	if hash != t.hash {
+		openTunnels.move(t, hash)
+		t.key = key
+	}
+	if periodic && !t.noTouch && now.Sub(rec.LastSeen) >= h.timeouts.TouchInterval {
+		t.touch(ctx, now)
+	}
+}
+
+// follow reads the session under t.hash, and through its forward records
+// the session it was renewed to, as long as it is still of the user the
+// tunnel's handshake carried: ErrNotFound if it ended or is another's.
+func (t *tunnel) follow(ctx context.Context, now time.Time) (*session.Record, session.Hash, *session.SealKey, error) {
+	h, hash, key := t.h, t.hash, t.key
+	for hop := 0; hop <= store.MaxHops; hop++ {
+		rec, err := h.store.Load(ctx, hash, now, h.timeouts)
+		switch {
+		case err != nil:
+			return nil, hash, key, err
+		case rec.Realm != "" && rec.Realm != h.realm:
+			return nil, hash, key, store.ErrNotFound
+		case !rec.Forwarded():
+			if !t.sameUser(rec, hash, key) {
+				return nil, hash, key, store.ErrNotFound
+			}
+			return rec, hash, key, nil
+		}
+		if key != nil {
+			if key, err = key.OpenSuccessor(hash, rec); err != nil {
+				return nil, hash, nil, store.ErrNotFound
+			}
+		}
+		hash = *rec.Successor
+	}
+	return nil, hash, key, store.ErrNotFound
+}
+
+// sameUser reports whether rec, stored under hash, is still the session of
+// the user the tunnel's handshake carried. A sealed record is opened with
+// key; one that cannot be opened is taken for another's.
+func (t *tunnel) sameUser(rec *session.Record, hash session.Hash, key *session.SealKey) bool {
+	if rec.Sealed {
+		if key == nil {
+			return false
+		}
+		rec = rec.Clone()
+		if err := key.Open(hash, rec); err != nil {
+			return false
+		}
+	}
+	v, _ := t.h.rules.identityOf(rec)
+	return v == t.seen
+}
+
+// touch keeps the session alive under idle_timeout: an open tunnel is a
+// page in use. A failure is logged; the next check tries again.
+func (t *tunnel) touch(ctx context.Context, now time.Time) {
+	h := t.h
+	u := store.Update{
+		Hash: t.hash, HasHash: true,
+		Identity: h.identity, Seen: t.seen, Realm: h.realm,
+		Now: now, Commit: now, Timeouts: h.timeouts, Limits: h.limits,
+	}
+	if t.key != nil || h.sealIndex != nil {
+		u.Seal = &store.Sealing{Key: t.key, Index: h.sealIndex}
+	}
+	if _, err := h.store.Update(ctx, u); err != nil && !errors.Is(err, store.ErrNotFound) {
+		h.logger.Warn("touching the session of an open tunnel",
+			zap.String("session", t.hash.Short()), zap.Error(err))
+	}
+}
+
+// close closes the tunnel both ways: its request's context, which
+// reverse_proxy answers by closing the upstream connection and then the
+// client's (an HTTP/2 stream ends), and the hijacked client connection.
+func (t *tunnel) close(why string) {
+	t.closed = true
+	t.cancel()
+	if t.conn != nil {
+		t.conn.Close()
+	}
+	t.h.logger.Info("closing a tunnel: "+why, zap.String("session", t.hash.Short()))
+}
+
+// tunnelSet is the open tunnels of the process, of every config, by where
+// their session now is.
+type tunnelSet struct {
+	mu  sync.Mutex
+	all map[*tunnel]struct{}
+	n   atomic.Int32 // len(all), read without the lock on every end
+}
+
+var openTunnels tunnelSet
+
+func (ts *tunnelSet) add(t *tunnel) {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	if ts.all == nil {
+		ts.all = map[*tunnel]struct{}{}
+	}
+	ts.all[t] = struct{}{}
+	ts.n.Store(int32(len(ts.all)))
+}
+
+func (ts *tunnelSet) remove(t *tunnel) {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	delete(ts.all, t)
+	ts.n.Store(int32(len(ts.all)))
+}
+
+// move records that t's session now lives under hash; t.mu is held.
+func (ts *tunnelSet) move(t *tunnel, hash session.Hash) {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	t.hash = hash
+}
+
+// matching returns the open tunnels for which match holds.
+func (ts *tunnelSet) matching(match func(*tunnel) bool) []*tunnel {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	var out []*tunnel
+	for t := range ts.all {
+		if match(t) {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// ended checks, before the end's store call returns, the tunnels of the
+// session under hash, which has just ended or moved to another ID: a
+// renewal of the same user keeps them, anything else closes them.
+func (ts *tunnelSet) ended(ctx context.Context, hash session.Hash) {
+	if ts.n.Load() == 0 {
+		return
+	}
+	for _, t := range ts.matching(func(t *tunnel) bool { return t.hash == hash }) {
+		t.check(context.WithoutCancel(ctx), false)
+	}
+}
+
+// endedUser checks the tunnels of realm whose user is value (or its keyed
+// hash, as a sealed index names it) for key: DeleteByIdentity has just
+// ended that user's sessions.
+func (ts *tunnelSet) endedUser(ctx context.Context, realm, key, value string) {
+	if ts.n.Load() == 0 {
+		return
+	}
+	for _, t := range ts.matching(func(t *tunnel) bool { return t.of(realm, key, value) }) {
+		t.check(context.WithoutCancel(ctx), false)
+	}
+}
+
+// of reports whether t is a tunnel of the user value names in realm.
+func (t *tunnel) of(realm, key, value string) bool {
+	h := t.h
+	if h.realm != realm || h.identity != key || t.seen == "" {
+		return false
+	}
+	return t.seen == value || h.sealIndex != nil && h.sealIndex.Tag(key, t.seen) == value
+}
+
+// Hijack hands the client connection to the handler that switches
+// protocols (reverse_proxy, through http.ResponseController), keeping it
+// for the tunnel's end.
+func (rw *responseWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	conn, brw, err := http.NewResponseController(rw.ResponseWriter).Hijack()
+	if err == nil && rw.tunnel != nil {
+		rw.tunnel.hijacked(conn)
+	}
+	return conn, brw, err
+}
+
+var _ http.Hijacker = (*responseWriter)(nil)
