@@ -39,6 +39,12 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 			`"idle_timeout":900000000000,"absolute_timeout":28800000000000,"touch_interval":30000000000,` +
 			`"header_prefix":"X-Sess-","renew_on":["user","role"],"writable":["user","role","cart"],"forward_cookie":true,` +
 			`"limits":{"keys":10,"value_size":1024,"session_size":8192}}`},
+		{"tunnels interval", `session {
+			tunnels 30s
+		}`, `{"tunnels":{"check_interval":30000000000}}`},
+		{"tunnels keep", `session {
+			tunnels keep
+		}`, `{"tunnels":{"keep":true}}`},
 		{"cookie name only", `session {
 			cookie app_session
 		}`, `{"cookie":{"name":"app_session"}}`},
