@@ -23,8 +23,9 @@ const Timeout = 30 * time.Second
 // Browser is a headless chromium with a profile of its own (no cookies),
 // started for one test and closed at its end, and its one tab.
 type Browser struct {
-	t   testing.TB
-	ctx context.Context
+	t      testing.TB
+	ctx    context.Context
+	cancel func()
 }
 
 // Start starts chromium for the test. The browser uses no proxy, and no
@@ -32,11 +33,20 @@ type Browser struct {
 // often lack.
 func Start(t testing.TB) *Browser {
 	t.Helper()
+	return StartIn(t, t.TempDir())
+}
+
+// StartIn is Start with the profile in dir: a browser started again in
+// the same dir after Close is the same browser restarted, with the
+// cookies it kept on disk (persistent ones; a browser-session cookie is
+// gone).
+func StartIn(t testing.TB, dir string) *Browser {
+	t.Helper()
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(chromium(t)),
 		chromedp.NoSandbox,
 		chromedp.DisableGPU,
-		chromedp.UserDataDir(t.TempDir()),
+		chromedp.UserDataDir(dir),
 		chromedp.Flag("no-proxy-server", true),
 	)
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
@@ -54,7 +64,26 @@ func Start(t testing.TB) *Browser {
 	if err != nil {
 		t.Fatalf("browser: starting %s: %v", chromium(t), err)
 	}
-	return &Browser{t: t, ctx: ctx}
+	return &Browser{t: t, ctx: ctx, cancel: func() { cancel(); cancelAlloc() }}
+}
+
+// Close quits the browser as a user does, so that it writes its cookies
+// to the profile, and waits until it has exited.
+func (b *Browser) Close() {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), Timeout)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- chromedp.Cancel(b.ctx) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			b.t.Fatalf("browser: closing: %v", err)
+		}
+	case <-ctx.Done():
+		b.t.Fatal("browser: closing: it did not exit in time")
+	}
+	b.cancel()
 }
 
 // chromium returns the path of the browser, or skips the test (fails it
