@@ -20,7 +20,7 @@ import (
 // hit is one request the flow app got: its path, the Fetch Metadata and
 // purpose the browser sent, and the session's user and flash notice.
 type hit struct {
-	path, mode, dest, purpose, user, notice string
+	method, path, mode, dest, purpose, user, notice string
 }
 
 // flowApp is the app of the browser flows: pages that log in, save a
@@ -36,7 +36,7 @@ type flowApp struct {
 func newFlowApp() *flowApp { return &flowApp{seen: make(chan hit, 256)} }
 
 func (a *flowApp) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	h := hit{r.URL.Path, r.Header.Get("Sec-Fetch-Mode"), r.Header.Get("Sec-Fetch-Dest"), r.Header.Get("Sec-Purpose"),
+	h := hit{r.Method, r.URL.Path, r.Header.Get("Sec-Fetch-Mode"), r.Header.Get("Sec-Fetch-Dest"), r.Header.Get("Sec-Purpose"),
 		r.Header.Get("X-Session-User"), r.Header.Get("X-Session-Flash-Notice")}
 	a.mu.Lock()
 	a.hits = append(a.hits, h)
@@ -49,7 +49,11 @@ func (a *flowApp) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	show := fmt.Sprintf(`<p id="user">%s</p><p id="notice">%s</p>`, html.EscapeString(h.user), html.EscapeString(h.notice))
 	switch r.URL.Path {
 	case "/login":
-		w.Header().Set("X-Session-Set-User", "alice")
+		user := "alice"
+		if as := r.URL.Query().Get("as"); as != "" {
+			user = as
+		}
+		w.Header().Set("X-Session-Set-User", user)
 		if r.URL.Query().Has("remember") {
 			w.Header().Set("X-Session-Remember", "true")
 		}
@@ -194,6 +198,56 @@ func TestRememberMeAcrossABrowserRestart(t *testing.T) {
 			b.Navigate(origin + "/page")
 			if got := b.Text("#user"); got != tc.after {
 				t.Fatalf("after a restart the page shows user %q, want %q", got, tc.after)
+			}
+		})
+	}
+}
+
+// TestCrossSiteLoginInABrowser: a page of another site that posts a login
+// form to the site (login CSRF) reaches the app without the session
+// cookie, which is SameSite=Lax, so the app sees an anonymous request:
+// Lax withholds nothing from a forged login, and without csrf the
+// browser is logged in as the attacker; csrf refuses it, and the user's
+// own session stays.
+func TestCrossSiteLoginInABrowser(t *testing.T) {
+	slow(t, "it starts a browser in another process")
+	for _, tc := range []struct {
+		name, options string
+		status        int
+		after         string
+	}{
+		{"no csrf", "", http.StatusOK, "mallory"},
+		{"csrf", "csrf", http.StatusForbidden, "alice"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			app := newFlowApp()
+			origin := newBrowserSite(t, app, tc.options)
+			evil := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "text/html; charset=utf-8")
+				fmt.Fprintf(w, `<form method="post" action="%s/login?as=mallory"><button id="go">win a prize</button></form>`, origin)
+			}))
+			t.Cleanup(evil.Close)
+			b := browsertest.Start(t)
+			b.Navigate(origin + "/login")
+			b.Navigate(evil.URL) // 127.0.0.1: another site than localhost
+			if status := b.Click("#go"); status != tc.status {
+				t.Fatalf("the forged login got %d, want %d", status, tc.status)
+			}
+			forged := 0
+			for _, h := range app.got() {
+				if h.method == http.MethodPost {
+					forged++
+					if h.user != "" {
+						t.Fatalf("the forged login reached the app with the session of %q, want without the Lax cookie", h.user)
+					}
+				}
+			}
+			if want := map[int]int{http.StatusOK: 1}[tc.status]; forged != want {
+				t.Fatalf("the app got the forged login %d times, want %d:\n%s", forged, want, hitsString(app.got()))
+			}
+			b.Navigate(origin + "/page")
+			if got := b.Text("#user"); got != tc.after {
+				t.Fatalf("after the forged login the site shows user %q, want %q", got, tc.after)
 			}
 		})
 	}
