@@ -65,6 +65,12 @@ func (a *flowApp) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Session-Flash-Notice", "Saved")
 		w.Header().Set("Location", "/next")
 		w.WriteHeader(http.StatusSeeOther)
+	case "/cart":
+		w.Header().Set("X-Session-Set-Cart", "apple")
+		fmt.Fprint(w, show)
+	case "/form":
+		fmt.Fprintf(w, `<form method="post" action="/transfer"><input type="hidden" name="csrf_token" value="%s"><button id="go">send</button></form>`,
+			html.EscapeString(r.Header.Get("X-Session-Meta-Csrf-Token")))
 	case "/ahead":
 		fmt.Fprint(w, show+r.URL.Query().Get("html"))
 	default:
@@ -250,5 +256,45 @@ func TestCrossSiteLoginInABrowser(t *testing.T) {
 				t.Fatalf("after the forged login the site shows user %q, want %q", got, tc.after)
 			}
 		})
+	}
+}
+
+// TestCSRFTokenAcrossTabsInABrowser: two tabs of one session. A form
+// rendered in tab B before tab A's login (a renewal: new ID, new token)
+// is refused, and the app does not see it; one rendered after is
+// accepted. After tab A's logout, B's form of the ended session reaches
+// the app anonymous: a request without a session needs no token, and the
+// app sees no user.
+func TestCSRFTokenAcrossTabsInABrowser(t *testing.T) {
+	slow(t, "it starts a browser in another process")
+	app := newFlowApp()
+	origin := newBrowserSite(t, app, "csrf {\n\t\t\ttoken\n\t\t}")
+	a := browsertest.Start(t)
+	b := a.NewTab()
+	transfers := func() (users []string) {
+		for _, h := range app.got() {
+			if h.path == "/transfer" {
+				users = append(users, h.user)
+			}
+		}
+		return users
+	}
+	a.Navigate(origin + "/cart") // an anonymous session, with a token
+	b.Navigate(origin + "/form")
+	a.Navigate(origin + "/login")
+	if status := b.Click("#go"); status != http.StatusForbidden {
+		t.Fatalf("tab B's form of before the login got %d, want 403", status)
+	}
+	b.Navigate(origin + "/form")
+	if status := b.Click("#go"); status != http.StatusOK || b.Text("#user") != "alice" {
+		t.Fatalf("tab B's form of after the login got %d", status)
+	}
+	b.Navigate(origin + "/form")
+	a.Navigate(origin + "/logout")
+	if status := b.Click("#go"); status != http.StatusOK {
+		t.Fatalf("tab B's form of before the logout got %d", status)
+	}
+	if got := fmt.Sprint(transfers()); got != "[alice ]" {
+		t.Fatalf("the app got transfers of users %s, want [alice ]", got)
 	}
 }

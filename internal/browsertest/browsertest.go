@@ -102,6 +102,18 @@ func chromium(t testing.TB) string {
 	return ""
 }
 
+// NewTab opens another tab of the same browser, which shares its cookies,
+// and returns it; it closes at the end of the test.
+func (b *Browser) NewTab() *Browser {
+	b.t.Helper()
+	ctx, cancel := chromedp.NewContext(b.ctx)
+	b.t.Cleanup(cancel)
+	if err := chromedp.Do(ctx); err != nil {
+		b.t.Fatalf("browser: opening a tab: %v", err)
+	}
+	return &Browser{t: b.t, ctx: ctx, cancel: cancel}
+}
+
 // Context returns the tab's context, for chromedp actions this package
 // has no helper for.
 func (b *Browser) Context() context.Context { return b.ctx }
