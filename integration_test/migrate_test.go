@@ -210,6 +210,9 @@ func TestMigrateWhileServing(t *testing.T) {
 	}
 	for _, step := range steps {
 		reloadProcess(t, p, migrateConfig(admin, port, up, step.to, step.from))
+		// Until the previous config's socket closes, a new connection of
+		// the traffic may land on it and be reset (waitOneListener).
+		waitOneListener(t, port)
 		stats := migrateWhileServing(t, s, p, sessions)
 		if stats.Ended != 0 || stats.Copied+stats.Unchanged+stats.Newer != n {
 			t.Fatalf("%s: migrate did %+v, want every one of %d sessions copied or already there", step.name, stats, n)
@@ -217,6 +220,7 @@ func TestMigrateWhileServing(t *testing.T) {
 		t.Logf("%s: %+v", step.name, stats)
 		// The move is over: the old store goes.
 		reloadProcess(t, p, migrateConfig(admin, port, up, step.to, ""))
+		waitOneListener(t, port)
 		wantEverySession(t, s, p, sessions, step.name)
 	}
 }
