@@ -81,6 +81,7 @@ func parseSessionDirective(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue,
 //		writable <key...>
 //		realm <name>
 //		forward_cookie
+//		shared_cache private|allow
 //		limits {
 //			keys <n>
 //			value_size <size>
@@ -165,6 +166,7 @@ var handlerSubdirectives = map[string]func(h *Handler, d *caddyfile.Dispenser) e
 		}
 		return nil
 	},
+	"shared_cache":              (*Handler).unmarshalSharedCache,
 	"limits":                    (*Handler).unmarshalLimits,
 	"max_sessions_per_identity": (*Handler).unmarshalMaxSessions,
 	"record_user_agent":         (*Handler).unmarshalRecordUserAgent,
@@ -176,6 +178,18 @@ var handlerSubdirectives = map[string]func(h *Handler, d *caddyfile.Dispenser) e
 	"csrf":                      (*Handler).unmarshalCSRF,
 	"seal_values":               (*Handler).unmarshalSealValues,
 	"tunnels":                   (*Handler).unmarshalTunnels,
+}
+
+// unmarshalSharedCache reads `shared_cache private|allow`, refusing any
+// other value where it is written rather than when the config loads.
+func (h *Handler) unmarshalSharedCache(d *caddyfile.Dispenser) error {
+	if err := parseOneArg(d, &h.SharedCache); err != nil {
+		return err
+	}
+	if err := h.provisionSharedCache(); err != nil {
+		return d.Err(err.Error())
+	}
+	return nil
 }
 
 func (h *Handler) unmarshalStore(d *caddyfile.Dispenser) (err error) {

@@ -45,6 +45,12 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 		{"tunnels keep", `session {
 			tunnels keep
 		}`, `{"tunnels":{"keep":true}}`},
+		{"shared_cache allow", `session {
+			shared_cache allow
+		}`, `{"shared_cache":"allow"}`},
+		{"shared_cache private", `session {
+			shared_cache private
+		}`, `{"shared_cache":"private"}`},
 		{"cookie name only", `session {
 			cookie app_session
 		}`, `{"cookie":{"name":"app_session"}}`},
@@ -74,6 +80,9 @@ func TestUnmarshalCaddyfileErrors(t *testing.T) {
 		"bad renew_on key":          "session {\n renew_on a.b \n}",
 		"empty writable":            "session {\n writable \n}",
 		"forward_cookie arg":        "session {\n forward_cookie yes \n}",
+		"shared_cache missing":      "session {\n shared_cache \n}",
+		"shared_cache unknown":      "session {\n shared_cache public \n}",
+		"shared_cache two":          "session {\n shared_cache allow private \n}",
 		"bad value_size":            "session {\n limits {\n value_size lots \n}\n}",
 		"zero keys":                 "session {\n limits {\n keys 0 \n}\n}",
 		"unknown limit":             "session {\n limits {\n depth 3 \n}\n}",

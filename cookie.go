@@ -64,17 +64,83 @@ func (c *CookieConfig) build() (*session.Cookie, error) {
 // cookie: Cache-Control becomes no-store unless the upstream already said
 // it, and the fields CDNs obey in place of Cache-Control are removed.
 func noStore(hdr http.Header) {
+	dropCacheTargets(hdr)
+	if cacheControlHas(hdr, "no-store") {
+		return
+	}
+	hdr.Set("Cache-Control", "no-store")
+}
+
+// privateToSharedCaches keeps shared caches (a CDN, a caching proxy, a
+// caching handler before the session's) from storing a response to a
+// request that carried a live session to the app: the app may have
+// written its Cache-Control for a page that was the same for everyone,
+// and a shared cache would serve one user's page to the next. The user's
+// own browser may still keep it as the app said (max-age stays): only
+// `private` is added, `public` and `s-maxage` (which speak only to shared
+// caches) go, `Vary: Cookie` is merged in for a cache that ignores
+// private, and the fields CDNs obey in place of Cache-Control are
+// removed. A Cache-Control that already holds private or no-store is
+// kept as it is, without an allocation: the common case of a logged-in
+// page.
+func privateToSharedCaches(hdr http.Header) {
+	dropCacheTargets(hdr)
+	if cacheControlHas(hdr, "private") || cacheControlHas(hdr, "no-store") {
+		return
+	}
+	cc := "private"
+	for _, v := range hdr.Values("Cache-Control") {
+		for v != "" {
+			var directive string
+			directive, v = nextDirective(v)
+			directive = strings.TrimSpace(directive)
+			name, _, _ := strings.Cut(directive, "=")
+			if directive == "" || strings.EqualFold(name, "public") || strings.EqualFold(name, "s-maxage") {
+				continue
+			}
+			cc += ", " + directive
+		}
+	}
+	hdr.Set("Cache-Control", cc)
+	varyOnCookie(hdr)
+}
+
+// varyOnCookie merges Cookie into the response's Vary, so that a cache
+// that keys on Vary but ignores private never gives one cookie's page to
+// another; a Vary that names it, or `*`, is kept as it is.
+func varyOnCookie(hdr http.Header) {
+	vary := hdr.Values("Vary")
+	for _, v := range vary {
+		if hasDirective(v, "cookie") || hasDirective(v, "*") {
+			return
+		}
+	}
+	merged := "Cookie"
+	if joined := strings.Join(vary, ", "); strings.TrimSpace(joined) != "" {
+		merged = joined + ", Cookie"
+	}
+	hdr.Set("Vary", merged)
+}
+
+// cacheControlHas reports whether one of the response's Cache-Control
+// lines holds the directive name.
+func cacheControlHas(hdr http.Header, name string) bool {
+	for _, v := range hdr.Values("Cache-Control") {
+		if hasDirective(v, name) {
+			return true
+		}
+	}
+	return false
+}
+
+// dropCacheTargets removes the fields that some caches obey in place of
+// Cache-Control (targetsCaches).
+func dropCacheTargets(hdr http.Header) {
 	for name := range hdr {
 		if targetsCaches(name) {
 			delete(hdr, name)
 		}
 	}
-	for _, v := range hdr.Values("Cache-Control") {
-		if hasDirective(v, "no-store") {
-			return
-		}
-	}
-	hdr.Set("Cache-Control", "no-store")
 }
 
 // targetsCaches reports whether a header is a cache directive that some

@@ -142,6 +142,20 @@ type Handler struct {
 	// Default: false; the upstream never sees the session ID.
 	ForwardCookie bool `json:"forward_cookie,omitempty"`
 
+	// Whether shared caches (a CDN, a caching proxy, a caching handler
+	// before this one) may store the responses to requests that carried a
+	// live session, or its flash values, to the upstream. `private` (the
+	// default): such a response gets `Cache-Control: private` unless it
+	// already holds private or no-store (public and s-maxage go, max-age
+	// stays for the user's own browser), `Vary: Cookie`, and loses
+	// CDN-Cache-Control, Surrogate-Control and <Vendor>-CDN-Cache-Control:
+	// an app written for pages that were the same for everyone would
+	// otherwise have one user's page served to the next. `allow` leaves
+	// the app's caching headers as they are, for a CDN keyed on the
+	// session cookie. Responses that set or expire the cookie are
+	// no-store either way. Default: `private`.
+	SharedCache string `json:"shared_cache,omitempty"`
+
 	// Bounds on what one session may hold.
 	Limits *LimitsConfig `json:"limits,omitempty"`
 
@@ -258,6 +272,9 @@ type Handler struct {
 	ctx         caddy.Context    // the handler's own, with which events are emitted
 
 	sealIndex *session.IndexKey // the index key of seal_values; nil: off
+	// sharedCacheAllowed: shared_cache allow; responses of sessions keep
+	// the app's caching headers.
+	sharedCacheAllowed bool
 	// derives is what this handler derives from a session's ID when it
 	// loads it, for itself or for the handlers that share its load
 	// (sharesLoad), which cannot load it again once it has taken the
@@ -440,6 +457,19 @@ func (h *Handler) provisionSettings() error {
 	}
 	h.cookie = c
 	h.provisionTunnels()
+	return h.provisionSharedCache()
+}
+
+// provisionSharedCache reads shared_cache.
+func (h *Handler) provisionSharedCache() error {
+	switch strings.ToLower(h.SharedCache) {
+	case "", "private":
+		h.sharedCacheAllowed = false
+	case "allow":
+		h.sharedCacheAllowed = true
+	default:
+		return fmt.Errorf("shared_cache must be private or allow, not %q", h.SharedCache)
+	}
 	return nil
 }
 

@@ -82,6 +82,12 @@ func (rw *responseWriter) WriteHeader(status int) {
 		}
 		return
 	}
+	if rw.state.record != nil && !rw.state.handler.sharedCacheAllowed {
+		// The app got the session's keys: the page is the user's now,
+		// whatever Cache-Control the app wrote for it. A 304 too: it
+		// updates the header a cache keeps, and must say what the 200 did.
+		privateToSharedCaches(hdr)
+	}
 	rw.ResponseWriter.WriteHeader(status)
 }
 
