@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
@@ -149,7 +150,8 @@ func guardsIn(route caddyhttp.Route) (guards int, all bool) {
 // ServeHTTP runs the error routes after it with the namespace removed from
 // their response.
 func (g *ErrorGuard) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	gw := &guardWriter{ResponseWriterWrapper: caddyhttp.ResponseWriterWrapper{ResponseWriter: w}, guard: g}
+	gw := &guardWriter{ResponseWriterWrapper: caddyhttp.ResponseWriterWrapper{ResponseWriter: w}, guard: g,
+		private: sessionPrivate(r)}
 	err := next.ServeHTTP(gw, r)
 	// Trailers are sent after this returns; and if the error routes
 	// failed without answering, Caddy writes the status with what the
@@ -159,6 +161,24 @@ func (g *ErrorGuard) ServeHTTP(w http.ResponseWriter, r *http.Request, next cadd
 		g.logError(r)
 	}
 	return err
+}
+
+// sessionPrivate reports whether a session handler loaded a live session
+// for the request and keeps shared caches off its responses: the error
+// routes get the request as that handler left it, the session's keys
+// forwarded, and an error page that proxies to the app is rendered for
+// the user (a 404 with the user's name in its menu), as the handler's
+// own responses are (privateToSharedCaches). Any of the request's loads
+// counts, for a site with several sessions.
+func sessionPrivate(r *http.Request) bool {
+	vars, _ := r.Context().Value(caddyhttp.VarsCtxKey).(map[string]any)
+	for key, v := range vars {
+		s, ok := v.(*requestState)
+		if ok && strings.HasPrefix(key, stateVar) && s.record != nil && !s.handler.sharedCacheAllowed {
+			return true
+		}
+	}
+	return false
 }
 
 // loggedVar marks a request whose error a guard has logged, so that the
@@ -210,6 +230,9 @@ type guardWriter struct {
 	caddyhttp.ResponseWriterWrapper
 	guard       *ErrorGuard
 	wroteHeader bool
+	// private: the request carried a live session to the app
+	// (sessionPrivate), so shared caches must not store the answer.
+	private bool
 }
 
 func (w *guardWriter) WriteHeader(status int) {
@@ -222,6 +245,9 @@ func (w *guardWriter) WriteHeader(status int) {
 		}
 	}
 	w.wroteHeader = status >= http.StatusOK || status == http.StatusSwitchingProtocols
+	if w.private && status >= http.StatusOK {
+		privateToSharedCaches(w.Header())
+	}
 	w.ResponseWriter.WriteHeader(status)
 }
 

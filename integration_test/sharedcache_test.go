@@ -2,6 +2,7 @@ package integration_test
 
 import (
 	"net/http"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -31,13 +32,24 @@ func TestSharedCachesKeptOffSessionPages(t *testing.T) {
 				if tc.loggedIn {
 					v = login(t, s, "alice")
 				}
-				commands := slices.Clone(tc.commands)
-				for _, name := range cdn {
-					commands = append(commands, name+": public, max-age=600")
+				var orders []string
+				for _, c := range tc.commands {
+					if status, ok := strings.CutPrefix(c, "Test-Status: "); ok {
+						orders = append(orders, "Test-Status", status)
+					} else {
+						orders = append(orders, "Test-Header", c)
+					}
 				}
-				r := v.get("/", commands...)
-				if r.StatusCode != http.StatusOK && r.StatusCode != http.StatusNotModified {
-					t.Fatalf("status %d", r.StatusCode)
+				for _, name := range cdn {
+					orders = append(orders, "Test-Header", name+": public, max-age=600")
+				}
+				want := http.StatusOK
+				if slices.Contains(tc.commands, "Test-Status: 304") {
+					want = http.StatusNotModified
+				}
+				r := v.do(http.MethodGet, "/", orders...)
+				if r.StatusCode != want {
+					t.Fatalf("status %d, want %d", r.StatusCode, want)
 				}
 				if got := strings.Join(r.Header.Values("Cache-Control"), ", "); got != tc.cc {
 					t.Errorf("Cache-Control %q, want %q", got, tc.cc)
@@ -80,4 +92,67 @@ func TestSharedCachesKeptOffSessionPages(t *testing.T) {
 			{"an anonymous page", false, []string{"Cache-Control: public, max-age=600"}, "public, max-age=600", "", true},
 		})
 	})
+}
+
+// TestSharedCachesKeptOffSessionErrorPages: an error route that proxies
+// to the app passes on the request as the session handler left it, so
+// the app renders its error page (a 404 with the user's name in the menu)
+// for the user, and CDNs keep 404s too. It is made private as the
+// session's other pages are; an anonymous one, or one of a site with
+// shared_cache allow, keeps the app's headers.
+func TestSharedCachesKeptOffSessionErrorPages(t *testing.T) {
+	for _, tc := range []struct {
+		name, option string
+		allowed      bool
+	}{{"default", "", false}, {"shared_cache allow", "shared_cache allow", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, _ := newSiteFrom(t, "store bolt "+filepath.Join(t.TempDir(), "sessions.db"), `
+http://127.0.0.1:$PORT {
+	session {
+		$STORE
+		`+tc.option+`
+	}
+	handle /missing {
+		error 404
+	}
+	reverse_proxy $APP
+	handle_errors {
+		rewrite * /errpage
+		reverse_proxy $APP
+	}
+}`)
+			alice := s.visitor()
+			expectStatus(t, alice.get("/login", "X-Session-Set-User: alice"), http.StatusOK)
+			if alice.sid == "" {
+				t.Fatal("the login issued no session")
+			}
+			// The app's error page, which it answers 404 as its own.
+			orders := []string{"Test-Header", "Cache-Control: public, max-age=600", "Test-Header", "CDN-Cache-Control: max-age=600", "Test-Status", "404"}
+			for _, v := range []struct {
+				who     string
+				visitor *visitor
+				user    string
+			}{{"alice", alice, "alice"}, {"anonymous", s.visitor(), ""}} {
+				r := v.visitor.do(http.MethodGet, "/missing", orders...)
+				expectStatus(t, r, http.StatusNotFound)
+				if got := r.seen.Headers.Get("X-Session-User"); got != v.user {
+					t.Fatalf("%s: the error route's app saw user %q, want %q", v.who, got, v.user)
+				}
+				private := v.user != "" && !tc.allowed
+				cc, vary, cdn := "public, max-age=600", "", "max-age=600"
+				if private {
+					cc, vary, cdn = "private, max-age=600", "Cookie", ""
+				}
+				if got := strings.Join(r.Header.Values("Cache-Control"), ", "); got != cc {
+					t.Errorf("%s: Cache-Control %q, want %q", v.who, got, cc)
+				}
+				if got := strings.Join(r.Header.Values("Vary"), ", "); got != vary {
+					t.Errorf("%s: Vary %q, want %q", v.who, got, vary)
+				}
+				if got := r.Header.Get("CDN-Cache-Control"); got != cdn {
+					t.Errorf("%s: CDN-Cache-Control %q, want %q", v.who, got, cdn)
+				}
+			}
+		})
+	}
 }
