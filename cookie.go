@@ -145,11 +145,14 @@ func dropCacheTargets(hdr http.Header) {
 
 // targetsCaches reports whether a header is a cache directive that some
 // caches obey instead of Cache-Control: Surrogate-Control, CDN-Cache-Control
-// (RFC 9213) and the vendors' targeted fields such as
-// Cloudflare-CDN-Cache-Control.
+// (RFC 9213), the vendors' targeted fields such as
+// Cloudflare-CDN-Cache-Control, and nginx's X-Accel-Expires, with which
+// an nginx proxy_cache in front stores a response whatever its
+// Cache-Control says (private included).
 func targetsCaches(name string) bool {
 	const cdn = "-CDN-Cache-Control"
 	return strings.EqualFold(name, "Surrogate-Control") || strings.EqualFold(name, cdn[1:]) ||
+		strings.EqualFold(name, "X-Accel-Expires") ||
 		len(name) > len(cdn) && strings.EqualFold(name[len(name)-len(cdn):], cdn)
 }
 

@@ -57,12 +57,14 @@ func TestPrivateToSharedCaches(t *testing.T) {
 			"Cdn-Cache-Control":            {"max-age=600"},
 			"Surrogate-Control":            {"max-age=600"},
 			"Cloudflare-Cdn-Cache-Control": {"max-age=600"},
+			"X-Accel-Expires":              {"600"},
 			"Surrogate-Key":                {"page"},
 		}, "private, max-age=600", "Cookie", []string{"Surrogate-Key"}},
 		{"CDN fields go beside the app's private", http.Header{
 			"Cache-Control":     {"private, max-age=60"},
 			"Cdn-Cache-Control": {"public, max-age=600"},
 			"surrogate-control": {"max-age=600"}, // set without canonicalization
+			"x-accel-expires":   {"@1900000000"},
 		}, "private, max-age=60", "", nil},
 		{"CDN fields go beside the app's no-store", http.Header{
 			"Cache-Control":            {"no-store"},

@@ -58,6 +58,7 @@ func TestNoStore(t *testing.T) {
 			"Cdn-Cache-Control":            {"max-age=600"},
 			"Surrogate-Control":            {"max-age=600"},
 			"Cloudflare-Cdn-Cache-Control": {"max-age=600"},
+			"X-Accel-Expires":              {"600"}, // nginx's, obeyed before Cache-Control
 			"Vary":                         {"Cookie"},
 		}, "no-store", []string{"Vary"}},
 		{"CDN fields go even beside the app's no-store", http.Header{
@@ -69,7 +70,9 @@ func TestNoStore(t *testing.T) {
 			"Xcdn-Cache-Control":  {"1"},
 			"Cdn-Cache-Control-X": {"1"},
 			"Surrogate-Key":       {"a b"},
-		}, "no-store", []string{"Cdn-Cache-Control-X", "Surrogate-Key", "Xcdn-Cache-Control"}},
+			"X-Accel-Expiresx":    {"1"},
+			"X-Accel-Buffering":   {"no"},
+		}, "no-store", []string{"Cdn-Cache-Control-X", "Surrogate-Key", "X-Accel-Buffering", "X-Accel-Expiresx", "Xcdn-Cache-Control"}},
 	}
 	for _, tc := range rows {
 		t.Run(tc.name, func(t *testing.T) {

@@ -148,7 +148,8 @@ type Handler struct {
 	// default): such a response gets `Cache-Control: private` unless it
 	// already holds private or no-store (public and s-maxage go, max-age
 	// stays for the user's own browser), `Vary: Cookie`, and loses
-	// CDN-Cache-Control, Surrogate-Control and <Vendor>-CDN-Cache-Control:
+	// CDN-Cache-Control, Surrogate-Control, <Vendor>-CDN-Cache-Control and
+	// X-Accel-Expires:
 	// an app written for pages that were the same for everyone would
 	// otherwise have one user's page served to the next. `allow` leaves
 	// the app's caching headers as they are, for a CDN keyed on the

@@ -854,7 +854,7 @@ func TestNoCachingOfResponsesThatCarryTheID(t *testing.T) {
 	}
 	// CDNs obey these in place of Cache-Control: a response that carries
 	// the ID, or that forwarded a session to the app, loses them.
-	cdn := []string{"CDN-Cache-Control", "Surrogate-Control", "Cloudflare-CDN-Cache-Control"}
+	cdn := []string{"CDN-Cache-Control", "Surrogate-Control", "Cloudflare-CDN-Cache-Control", "X-Accel-Expires"}
 	for _, tc := range rows {
 		t.Run(tc.name, func(t *testing.T) {
 			v := s.visitor()

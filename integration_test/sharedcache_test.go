@@ -24,7 +24,7 @@ func TestSharedCachesKeptOffSessionPages(t *testing.T) {
 		cc, vary string
 		cdnKept  bool
 	}
-	cdn := []string{"CDN-Cache-Control", "Surrogate-Control", "Cloudflare-CDN-Cache-Control"}
+	cdn := []string{"CDN-Cache-Control", "Surrogate-Control", "Cloudflare-CDN-Cache-Control", "X-Accel-Expires"}
 	run := func(t *testing.T, s *site, rows []row) {
 		for _, tc := range rows {
 			t.Run(tc.name, func(t *testing.T) {
