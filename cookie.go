@@ -85,7 +85,7 @@ func noStore(hdr http.Header) {
 // page.
 func privateToSharedCaches(hdr http.Header) {
 	dropCacheTargets(hdr)
-	if cacheControlHas(hdr, "private") || cacheControlHas(hdr, "no-store") {
+	if cacheControlHasBare(hdr, "private") || cacheControlHas(hdr, "no-store") {
 		return
 	}
 	cc := "private"
@@ -95,7 +95,8 @@ func privateToSharedCaches(hdr http.Header) {
 			directive, v = nextDirective(v)
 			directive = strings.TrimSpace(directive)
 			name, _, _ := strings.Cut(directive, "=")
-			if directive == "" || strings.EqualFold(name, "public") || strings.EqualFold(name, "s-maxage") {
+			if directive == "" || strings.EqualFold(name, "public") || strings.EqualFold(name, "s-maxage") ||
+				strings.EqualFold(name, "private") { // private="<field>", which the bare one replaces
 				continue
 			}
 			cc += ", " + directive
@@ -133,6 +134,17 @@ func cacheControlHas(hdr http.Header, name string) bool {
 	return false
 }
 
+// cacheControlHasBare is cacheControlHas for the directive without an
+// argument.
+func cacheControlHasBare(hdr http.Header, name string) bool {
+	for _, v := range hdr.Values("Cache-Control") {
+		if hasDirectiveOf(v, name, false) {
+			return true
+		}
+	}
+	return false
+}
+
 // dropCacheTargets removes the fields that some caches obey in place of
 // Cache-Control (targetsCaches).
 func dropCacheTargets(hdr http.Header) {
@@ -161,11 +173,19 @@ func targetsCaches(name string) bool {
 // "=argument" ignored. A comma or name inside a quoted argument is not a
 // directive, so `private="x, no-store"` does not forbid storing.
 func hasDirective(v, name string) bool {
+	return hasDirectiveOf(v, name, true)
+}
+
+// hasDirectiveOf is hasDirective, counting a directive with an argument
+// only if withArgument: `private="Set-Cookie"` names the fields a shared
+// cache must not store, and lets it store the rest of the response, so
+// only a bare `private` keeps a response from shared caches.
+func hasDirectiveOf(v, name string, withArgument bool) bool {
 	for v != "" {
 		var directive string
 		directive, v = nextDirective(v)
-		directive, _, _ = strings.Cut(directive, "=")
-		if strings.EqualFold(strings.TrimSpace(directive), name) {
+		directive, _, arg := strings.Cut(directive, "=")
+		if strings.EqualFold(strings.TrimSpace(directive), name) && (withArgument || !arg) {
 			return true
 		}
 	}

@@ -40,8 +40,14 @@ func TestPrivateToSharedCaches(t *testing.T) {
 			"Private, max-age=60", "", nil},
 		{"the app's private with public kept as it is", http.Header{"Cache-Control": {"public, private"}},
 			"public, private", "", nil},
-		{`private="Set-Cookie" kept as it is`, http.Header{"Cache-Control": {`private="Set-Cookie", max-age=60`}},
-			`private="Set-Cookie", max-age=60`, "", nil},
+		// private with field names lets a shared cache store the rest of
+		// the response (RFC 9111, 5.2.2.7): it is no private at all.
+		{`private="Set-Cookie" is made private`, http.Header{"Cache-Control": {`private="Set-Cookie", max-age=60`}},
+			"private, max-age=60", "Cookie", nil},
+		{`unquoted private=Set-Cookie is made private`, http.Header{"Cache-Control": {`public, Private=Set-Cookie`}},
+			"private", "Cookie", nil},
+		{`private="a, b" beside a bare private on another line`, http.Header{"Cache-Control": {`private="a, b"`, "private"}},
+			`private="a, b", private`, "", nil},
 		{"the app's no-store kept as it is", http.Header{"Cache-Control": {"no-store"}}, "no-store", "", nil},
 		{"no-store on a second line", http.Header{"Cache-Control": {"public, max-age=600", "No-Store"}},
 			"public, max-age=600, No-Store", "", nil},

@@ -146,12 +146,13 @@ type Handler struct {
 	// before this one) may store the responses to requests that carried a
 	// live session, or its flash values, to the upstream. `private` (the
 	// default): such a response gets `Cache-Control: private` unless it
-	// already holds private or no-store (public and s-maxage go, max-age
+	// already holds a bare private or no-store (public, s-maxage and a
+	// private="<field>", which lets shared caches keep the rest, go; max-age
 	// stays for the user's own browser), `Vary: Cookie`, and loses
 	// CDN-Cache-Control, Surrogate-Control, <Vendor>-CDN-Cache-Control and
-	// X-Accel-Expires:
-	// an app written for pages that were the same for everyone would
-	// otherwise have one user's page served to the next. `allow` leaves
+	// X-Accel-Expires: an app written for pages that were the same for
+	// everyone would otherwise have one user's page served to the next.
+	// `allow` leaves
 	// the app's caching headers as they are, for a CDN keyed on the
 	// session cookie. Responses that set or expire the cookie are
 	// no-store either way. Default: `private`.

@@ -74,6 +74,7 @@ func TestSharedCachesKeptOffSessionPages(t *testing.T) {
 				[]string{"Cache-Control: public", "Cache-Control: max-age=60", "Vary: Accept-Encoding"}, "private, max-age=60", "Accept-Encoding, Cookie", false},
 			{"a page that varies on the cookie already", true, []string{"Cache-Control: max-age=60", "Vary: cookie"}, "private, max-age=60", "cookie", false},
 			{"a page the app marks private", true, []string{"Cache-Control: private, max-age=60"}, "private, max-age=60", "", false},
+			{"a page private only of some fields", true, []string{`Cache-Control: private="Set-Cookie", max-age=60`}, "private, max-age=60", "Cookie", false},
 			{"a page with the app's no-store", true, []string{"Cache-Control: no-store"}, "no-store", "", false},
 			{"a 304 to a revalidation", true, []string{"Cache-Control: public, max-age=600", "Test-Status: 304"}, "private, max-age=600", "Cookie", false},
 			{"a write that keeps the ID", true, []string{"X-Session-Set-Cart: pear", "Cache-Control: public, max-age=600"}, "private, max-age=600", "Cookie", false},
