@@ -2,6 +2,8 @@ package integration_test
 
 import (
 	"bufio"
+	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -9,10 +11,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/caddyserver/caddy/v2/caddytest"
+	"golang.org/x/net/http2"
 
 	"github.com/caddy-session/caddy-session/internal/clock"
 	"github.com/caddy-session/caddy-session/internal/redistest"
@@ -230,4 +234,170 @@ func TestTunnelClosesWhenItsSessionEndsElsewhere(t *testing.T) {
 		}
 		ws.closes(app)
 	})
+}
+
+// h2Tunnel is a WebSocket's HTTP/2 stream through Caddy, opened with an
+// extended CONNECT (RFC 8441).
+type h2Tunnel struct {
+	t    *testing.T
+	send *io.PipeWriter
+	body io.ReadCloser
+}
+
+// openH2Tunnel opens an extended CONNECT stream to the site with the
+// visitor's cookie, over client's connection.
+func openH2Tunnel(t *testing.T, client *http.Client, v *visitor) *h2Tunnel {
+	t.Helper()
+	toApp, send := io.Pipe()
+	t.Cleanup(func() { send.Close() })
+	req, err := http.NewRequest(http.MethodConnect, v.site.url("/ws"), toApp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set(":protocol", "websocket")
+	req.Header.Set("Sec-WebSocket-Version", "13")
+	req.Header.Set("Cookie", "sid="+v.sid)
+	res, err := client.Do(req)
+	if err != nil {
+		t.Fatalf("extended CONNECT: %v", err)
+	}
+	t.Cleanup(func() { res.Body.Close() })
+	if res.ProtoMajor != 2 || res.StatusCode != http.StatusOK {
+		t.Fatalf("got %s %d, want HTTP/2.0 200", res.Proto, res.StatusCode)
+	}
+	tun := &h2Tunnel{t: t, send: send, body: res.Body}
+	tun.echoes()
+	return tun
+}
+
+// within runs read, and fails if it has not returned after 10s (a bound
+// for a failing test only: a tunnel that closes does so at once).
+func within(t *testing.T, what string, read func()) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		read()
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal(what)
+	}
+}
+
+// echoes fails unless the stream carries a message there and back.
+func (tun *h2Tunnel) echoes() {
+	tun.t.Helper()
+	var got []byte
+	var err error
+	within(tun.t, "the tunnel echoes nothing: it hangs", func() {
+		if _, err = tun.send.Write([]byte("ping")); err != nil {
+			return
+		}
+		got = make([]byte, 4)
+		_, err = io.ReadFull(tun.body, got)
+	})
+	if err != nil || string(got) != "ping" {
+		tun.t.Fatalf("the tunnel echoed %q (%v), want ping: it is closed", got, err)
+	}
+}
+
+// closes fails unless Caddy ends the stream and the upstream connection.
+func (tun *h2Tunnel) closes(app *echoApp) {
+	tun.t.Helper()
+	within(tun.t, "the tunnel's stream is still open after its session ended", func() {
+		io.Copy(io.Discard, tun.body)
+	})
+	select {
+	case <-app.closed:
+	case <-time.After(10 * time.Second):
+		tun.t.Fatal("the upstream side of the tunnel is still open after its session ended")
+	}
+}
+
+// TestTunnelOverHTTP2ClosesWhenItsSessionEnds: a WebSocket over HTTP/2
+// (extended CONNECT, answered 200) is a tunnel like a 101: a logout or a
+// Destroy-All on another connection ends its stream and its upstream
+// connection at once (the check interval is an hour), while another
+// session's stream on the same connection goes on; a renewal of the same
+// user keeps it, and the logout of the renewed session closes it. Caddy
+// runs as its own process, as in TestWebSocketOverHTTP2AppliesNoCommands,
+// for GODEBUG.
+func TestTunnelOverHTTP2ClosesWhenItsSessionEnds(t *testing.T) {
+	godebug := os.Getenv("GODEBUG")
+	if godebug != "" {
+		godebug += ","
+	}
+	t.Setenv("GODEBUG", godebug+"http2xconnect=1") // inherited by the Caddy process
+
+	app := &echoApp{closed: make(chan struct{}, 16)}
+	srv := httptest.NewServer(app)
+	t.Cleanup(srv.Close)
+	s := &site{t: t, tester: caddytest.NewTester(t), port: freePort(t), up: &upstream{srv}}
+	s.tester.Client.Jar = nil
+	admin := freePort(t)
+	startCaddy(t, fmt.Sprintf(`{
+	admin localhost:%d
+	servers {
+		protocols h1 h2c
+	}
+}
+http://127.0.0.1:%d {
+	session {
+		store bolt %s
+		idle_timeout 2h
+		tunnels 1h
+	}
+	reverse_proxy %s
+}
+`, admin, s.port, filepath.Join(t.TempDir(), "sessions.db"), s.up.addr()), admin)
+	waitPort(t, s.port)
+
+	transport := &http2.Transport{
+		AllowHTTP: true,
+		DialTLSContext: func(ctx context.Context, network, addr string, _ *tls.Config) (net.Conn, error) {
+			return new(net.Dialer).DialContext(ctx, network, addr)
+		},
+	}
+	t.Cleanup(transport.CloseIdleConnections)
+	client := &http.Client{Transport: transport}
+
+	logout := func(t *testing.T, v *visitor) {
+		expectStatus(t, v.get("/logout", "X-Session-Destroy: true"), http.StatusOK)
+	}
+	tests := []struct {
+		name  string
+		end   func(t *testing.T, alice *visitor)
+		keeps bool
+	}{
+		{"logout on another connection", logout, false},
+		{"destroy-all from another device", func(t *testing.T, alice *visitor) {
+			other := login(t, s, "alice")
+			expectStatus(t, other.get("/reset", "X-Session-Destroy-All: true"), http.StatusOK)
+		}, false},
+		{"renewal of the same user", func(t *testing.T, alice *visitor) {
+			was := alice.sid
+			expectStatus(t, alice.get("/", "X-Session-Renew: true"), http.StatusOK)
+			if alice.sid == was {
+				t.Fatal("the renewal gave no new ID")
+			}
+		}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			alice, bob := login(t, s, "alice"), login(t, s, "bob")
+			tun := openH2Tunnel(t, client, alice)
+			other := openH2Tunnel(t, client, bob) // on the same connection
+			tt.end(t, alice)
+			if tt.keeps {
+				tun.echoes()
+				logout(t, alice)
+			}
+			tun.closes(app)
+			other.echoes()
+			logout(t, bob)
+			other.closes(app)
+		})
+	}
 }
