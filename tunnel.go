@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-session/caddy-session/internal/clock"
+	"github.com/caddy-session/caddy-session/internal/testhook"
 	"github.com/caddy-session/caddy-session/session"
 	"github.com/caddy-session/caddy-session/store"
 )
@@ -211,6 +212,9 @@ func (t *tunnel) check(ctx context.Context, periodic bool) {
 		return
 	}
 	h, now := t.h, clock.Now()
+	if f := testhook.TunnelChecked.Load(); f != nil {
+		defer func() { (*f)(testhook.TunnelCheck{Periodic: periodic, Now: now, Closed: t.closed}) }()
+	}
 	rec, hash, key, err := t.follow(store.Fresh(ctx), now)
 	switch {
 	case errors.Is(err, store.ErrNotFound):

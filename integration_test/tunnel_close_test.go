@@ -20,6 +20,7 @@ import (
 
 	"github.com/caddy-session/caddy-session/internal/clock"
 	"github.com/caddy-session/caddy-session/internal/redistest"
+	"github.com/caddy-session/caddy-session/internal/testhook"
 	"github.com/caddy-session/caddy-session/session"
 )
 
@@ -399,5 +400,90 @@ http://127.0.0.1:%d {
 			logout(t, bob)
 			other.closes(app)
 		})
+	}
+}
+
+// tunnelChecks installs testhook.TunnelChecked for the test: every check of
+// an open tunnel is sent on the channel (or dropped if the test is behind:
+// checks keep coming every interval).
+func tunnelChecks(t *testing.T) <-chan testhook.TunnelCheck {
+	ch := make(chan testhook.TunnelCheck, 64)
+	f := func(c testhook.TunnelCheck) {
+		select {
+		case ch <- c:
+		default:
+		}
+	}
+	testhook.TunnelChecked.Store(&f)
+	t.Cleanup(func() { testhook.TunnelChecked.Store(nil) })
+	return ch
+}
+
+// checkedAt waits for a periodic check that read the session at now or
+// later (so after whatever the test did before it took now), and returns
+// it. The bound only ends a failing test: checks come every few ms.
+func checkedAt(t *testing.T, checks <-chan testhook.TunnelCheck, now time.Time) testhook.TunnelCheck {
+	t.Helper()
+	bound := time.After(10 * time.Second)
+	for {
+		select {
+		case c := <-checks:
+			if c.Periodic && !c.Now.Before(now) {
+				return c
+			}
+		case <-bound:
+			t.Fatalf("no check of the tunnel read its session at %s or later", now)
+		}
+	}
+}
+
+// TestTunnelTouchesItsSession: an open tunnel is a use of its session. The
+// session clock moves in steps shorter than idle_timeout, eight of them,
+// over three times idle_timeout, each followed by a check of the tunnel at
+// the new time: the tunnel stays open, and the session still opens for a
+// normal request afterwards. If the handshake matched no_touch, the
+// tunnel is no use: the first check past idle_timeout closes it and the
+// session is gone.
+func TestTunnelTouchesItsSession(t *testing.T) {
+	const idle, step, steps = time.Hour, 25 * time.Minute, 8
+	for _, backend := range []string{"bolt", "redis"} {
+		for _, noTouch := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s, no_touch %v", backend, noTouch), func(t *testing.T) {
+				store := ""
+				if backend == "redis" {
+					store = "store redis " + redistest.Start(t).URL()
+				}
+				options := "idle_timeout 1h\n\t\ttouch_interval 1m\n\t\ttunnels 5ms"
+				if noTouch {
+					options += "\n\t\tno_touch /ws"
+				}
+				checks := tunnelChecks(t)
+				s, app := newTunnelSite(t, store, options)
+				alice := login(t, s, "alice")
+				ws := openTunnel(t, alice)
+				for i := 1; i <= steps; i++ {
+					clock.Advance(step)
+					c := checkedAt(t, checks, clock.Now())
+					past := time.Duration(i) * step
+					if c.Closed != (noTouch && past > idle) {
+						t.Fatalf("after %s, closed: %v", past, c.Closed)
+					}
+					if c.Closed {
+						ws.closes(app)
+						if got := sessionOf(t, s, "sid="+alice.sid); got["user"] != "" {
+							t.Fatalf("the session opened after idle_timeout with no use but the tunnel: %v", got)
+						}
+						return
+					}
+				}
+				if noTouch {
+					t.Fatal("the tunnel of a no_touch handshake kept its session alive")
+				}
+				ws.echoes()
+				if got := sessionOf(t, s, "sid="+alice.sid); got["user"] != "alice" {
+					t.Fatalf("after %s of an open tunnel the session is %v, want alice's", steps*step, got)
+				}
+			})
+		}
 	}
 }

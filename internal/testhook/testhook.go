@@ -1,0 +1,21 @@
+// Package testhook holds the points where the session handler tells a test
+// what its background work did, so that integration tests, which run Caddy
+// in their own process, wait for that work to have happened instead of
+// sleeping. Every hook is nil outside tests, and costs one atomic load.
+package testhook
+
+import (
+	"sync/atomic"
+	"time"
+)
+
+// TunnelCheck is what one check of an open tunnel's session did.
+type TunnelCheck struct {
+	Periodic bool      // a check of the interval, not the first one or one an end asked for
+	Now      time.Time // the session clock the check read the session at
+	Closed   bool      // the tunnel is closed after the check
+}
+
+// TunnelChecked, if set, is called at the end of every check of an open
+// tunnel (tunnel.go), with what it did.
+var TunnelChecked atomic.Pointer[func(TunnelCheck)]
