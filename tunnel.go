@@ -215,6 +215,11 @@ func (t *tunnel) check(ctx context.Context, periodic bool) {
 	if f := testhook.TunnelChecked.Load(); f != nil {
 		defer func() { (*f)(testhook.TunnelCheck{Periodic: periodic, Now: now, Closed: t.closed}) }()
 	}
+	// Neither the read nor the touch copies from a fallback_store: the
+	// handshake's load copied the session into the store, and one gone
+	// from it has ended there (store.NoCopy says why a copy here would
+	// deadlock, or bring the session back).
+	ctx = store.NoCopy(ctx)
 	rec, hash, key, err := t.follow(store.Fresh(ctx), now)
 	switch {
 	case errors.Is(err, store.ErrNotFound):

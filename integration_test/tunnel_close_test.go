@@ -487,3 +487,50 @@ func TestTunnelTouchesItsSession(t *testing.T) {
 		}
 	}
 }
+
+// TestTunnelClosesWhenAnotherHandlerOfItsStoreEndsItsSession: during a
+// move to another store, a tunnel opened through the handler with
+// fallback_store (its session copied into the new store, still in the
+// old) is closed at once when a handler of the new store without
+// fallback_store (another site of the config) ends the session. The
+// check that the end ran read the session through the fallback_store
+// before the end reached the old store, copied it back into the new store
+// and kept the tunnel open; the session, copied back, opened meanwhile.
+func TestTunnelClosesWhenAnotherHandlerOfItsStoreEndsItsSession(t *testing.T) {
+	cases := []struct {
+		name     string
+		commands []string
+	}{
+		{"logout", []string{"X-Session-Destroy: true"}},
+		{"destroy-all", []string{"X-Session-Destroy-All: true"}},
+		{"another user's login", []string{"X-Session-Set-User: bob"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			oldDB, newDB := filepath.Join(dir, "old.db"), filepath.Join(dir, "new.db")
+			app := &echoApp{closed: make(chan struct{}, 16)}
+			srv := httptest.NewServer(app)
+			t.Cleanup(srv.Close)
+			up := &upstream{srv}
+			plain := &site{t: t, tester: caddytest.NewTester(t), port: freePort(t), up: up}
+			plain.tester.Client.Jar = nil
+			moving := &site{t: t, tester: plain.tester, port: freePort(t), up: up}
+			siteConfig := func(s *site, stores string) string {
+				return fmt.Sprintf("http://127.0.0.1:%d {\n\tsession {\n\t\t%s\n\t\trealm app\n\t\tidle_timeout 2h\n\t\ttunnels 1h\n\t}\n\treverse_proxy %s\n}\n", s.port, stores, up.addr())
+			}
+			global := fmt.Sprintf("{\n\tadmin localhost:%d\n\tskip_install_trust\n}\n", adminPort)
+			moving.reload(global + siteConfig(moving, "store bolt "+oldDB))
+			alice := login(t, moving, "alice")
+			moving.reload(global + siteConfig(plain, "store bolt "+newDB) +
+				siteConfig(moving, "store bolt "+newDB+"\n\t\tfallback_store bolt "+oldDB))
+			ws := openTunnel(t, alice) // copies the session into the new store
+
+			expectStatus(t, (&visitor{site: plain, sid: alice.sid}).get("/end", tc.commands...), http.StatusOK)
+			ws.closes(app)
+			if got := sessionOf(t, moving, "sid="+alice.sid); got["user"] != "" {
+				t.Fatalf("the ended session opens: %v", got)
+			}
+		})
+	}
+}

@@ -34,11 +34,29 @@ type Fallback struct {
 
 var _ Store = (*Fallback)(nil)
 
-// Load returns the session from New, or copies it there from Old.
+// noCopyKey marks a context whose loads through a Fallback read New only.
+type noCopyKey struct{}
+
+// NoCopy returns ctx marked so that a Fallback's Load with it, and the
+// load its Update starts with, read New only and copy nothing from Old:
+// for a caller that already had the session from New and asks whether it
+// still lives there (the check of an open tunnel). Such a caller may run
+// inside the store call of an end, in the middle of a copy: a copy of its
+// own would hold Copying twice, and bring back into New a session whose
+// end there is committed and whose end in Old is still to come.
+func NoCopy(ctx context.Context) context.Context {
+	return context.WithValue(ctx, noCopyKey{}, true)
+}
+
+// Load returns the session from New, or copies it there from Old (unless
+// ctx is marked by NoCopy).
 func (f *Fallback) Load(ctx context.Context, hash session.Hash, now time.Time, t session.Timeouts) (*session.Record, error) {
 	rec, err := f.New.Load(ctx, hash, now, t)
 	if !errors.Is(err, ErrNotFound) {
 		return rec, err
+	}
+	if noCopy, _ := ctx.Value(noCopyKey{}).(bool); noCopy {
+		return nil, ErrNotFound
 	}
 	if f.Copying != nil {
 		done, ok := f.Copying()
