@@ -122,6 +122,17 @@ func h3Client(t *testing.T, cache tls.ClientSessionCache) *http.Client {
 // header pairs.
 func httpsDo(t *testing.T, client *http.Client, method, url string, cookies []string, headers ...string) *response {
 	t.Helper()
+	r, err := httpsTry(t, client, method, url, cookies, headers...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// httpsTry is httpsDo that returns the error of a request that got no
+// answer, for a test that may send it again.
+func httpsTry(t *testing.T, client *http.Client, method, url string, cookies []string, headers ...string) (*response, error) {
+	t.Helper()
 	req, err := http.NewRequestWithContext(context.Background(), method, url, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -134,12 +145,12 @@ func httpsDo(t *testing.T, client *http.Client, method, url string, cookies []st
 	}
 	res, err := client.Do(req)
 	if err != nil {
-		t.Fatalf("%s %s: %v", method, url, err)
+		return nil, fmt.Errorf("%s %s: %w", method, url, err)
 	}
 	defer res.Body.Close()
 	body, err := io.ReadAll(res.Body)
 	if err != nil {
-		t.Fatalf("%s %s: reading body: %v", method, url, err)
+		return nil, fmt.Errorf("%s %s: reading body: %w", method, url, err)
 	}
 	r := &response{Response: res, body: body}
 	if strings.HasPrefix(res.Header.Get("Content-Type"), "application/json") {
@@ -147,5 +158,5 @@ func httpsDo(t *testing.T, client *http.Client, method, url string, cookies []st
 	}
 	assertNoNamespace(t, res.Header)
 	assertNoNamespace(t, res.Trailer)
-	return r
+	return r, nil
 }
