@@ -2,8 +2,6 @@ package integration_test
 
 import (
 	"bufio"
-	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -16,7 +14,6 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2/caddytest"
-	"golang.org/x/net/http2"
 
 	"github.com/caddy-session/caddy-session/internal/clock"
 	"github.com/caddy-session/caddy-session/internal/redistest"
@@ -326,43 +323,8 @@ func (tun *h2Tunnel) closes(app *echoApp) {
 // runs as its own process, as in TestWebSocketOverHTTP2AppliesNoCommands,
 // for GODEBUG.
 func TestTunnelOverHTTP2ClosesWhenItsSessionEnds(t *testing.T) {
-	godebug := os.Getenv("GODEBUG")
-	if godebug != "" {
-		godebug += ","
-	}
-	t.Setenv("GODEBUG", godebug+"http2xconnect=1") // inherited by the Caddy process
-
 	app := &echoApp{closed: make(chan struct{}, 16)}
-	srv := httptest.NewServer(app)
-	t.Cleanup(srv.Close)
-	s := &site{t: t, tester: caddytest.NewTester(t), port: freePort(t), up: &upstream{srv}}
-	s.tester.Client.Jar = nil
-	admin := freePort(t)
-	startCaddy(t, fmt.Sprintf(`{
-	admin localhost:%d
-	servers {
-		protocols h1 h2c
-	}
-}
-http://127.0.0.1:%d {
-	session {
-		store bolt %s
-		idle_timeout 2h
-		tunnels 1h
-	}
-	reverse_proxy %s
-}
-`, admin, s.port, filepath.Join(t.TempDir(), "sessions.db"), s.up.addr()), admin)
-	waitPort(t, s.port)
-
-	transport := &http2.Transport{
-		AllowHTTP: true,
-		DialTLSContext: func(ctx context.Context, network, addr string, _ *tls.Config) (net.Conn, error) {
-			return new(net.Dialer).DialContext(ctx, network, addr)
-		},
-	}
-	t.Cleanup(transport.CloseIdleConnections)
-	client := &http.Client{Transport: transport}
+	s, client := h2cTunnelSite(t, app, "idle_timeout 2h\n\t\ttunnels 1h")
 
 	logout := func(t *testing.T, v *visitor) {
 		expectStatus(t, v.get("/logout", "X-Session-Destroy: true"), http.StatusOK)

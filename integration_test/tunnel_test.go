@@ -30,43 +30,7 @@ import (
 // default, golang.org/issue/71128), so this test runs Caddy as its own
 // process, over cleartext HTTP/2 (h2c).
 func TestWebSocketOverHTTP2AppliesNoCommands(t *testing.T) {
-	godebug := os.Getenv("GODEBUG")
-	if godebug != "" {
-		godebug += ","
-	}
-	t.Setenv("GODEBUG", godebug+"http2xconnect=1") // inherited by the Caddy process
-
-	app := new(hostileApp)
-	srv := httptest.NewServer(app)
-	t.Cleanup(srv.Close)
-	s := &site{t: t, tester: caddytest.NewTester(t), port: freePort(t), up: &upstream{srv}}
-	s.tester.Client.Jar = nil
-	admin := freePort(t)
-	startCaddy(t, fmt.Sprintf(`{
-	admin localhost:%d
-	servers {
-		protocols h1 h2c
-	}
-}
-http://127.0.0.1:%d {
-	session {
-		store bolt %s
-	}
-	reverse_proxy %s
-}
-`, admin, s.port, filepath.Join(t.TempDir(), "sessions.db"), s.up.addr()), admin)
-	waitPort(t, s.port)
-
-	// net/http's client refuses the :protocol pseudo-header; x/net's
-	// HTTP/2 transport sends it, here over h2c with prior knowledge.
-	transport := &http2.Transport{
-		AllowHTTP: true,
-		DialTLSContext: func(ctx context.Context, network, addr string, _ *tls.Config) (net.Conn, error) {
-			return new(net.Dialer).DialContext(ctx, network, addr)
-		},
-	}
-	t.Cleanup(transport.CloseIdleConnections)
-	client := &http.Client{Transport: transport}
+	s, client := h2cTunnelSite(t, new(hostileApp), "")
 
 	upgrade := strconv.Quote("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n" +
 		"X-Session-Set-Role: admin\r\nX-Session-Set-User: mallory\r\nX-Session-Destroy: true\r\n\r\nhello from the tunnel")
@@ -138,4 +102,49 @@ http://127.0.0.1:%d {
 			t.Fatalf("session afterwards = %v, want %v", got, want)
 		}
 	})
+}
+
+// h2cTunnelSite starts Caddy as its own process, with GODEBUG's
+// http2xconnect=1 (Go's HTTP/2 server offers extended CONNECT only when
+// the process starts with it) and cleartext HTTP/2, in front of app, with
+// the session's options (beside its bolt store). It returns the site and
+// an HTTP/2 client that speaks h2c with prior knowledge: net/http's client
+// refuses the :protocol pseudo-header, x/net's HTTP/2 transport sends it.
+func h2cTunnelSite(t *testing.T, app http.Handler, options string) (*site, *http.Client) {
+	t.Helper()
+	godebug := os.Getenv("GODEBUG")
+	if godebug != "" {
+		godebug += ","
+	}
+	t.Setenv("GODEBUG", godebug+"http2xconnect=1") // inherited by the Caddy process
+
+	srv := httptest.NewServer(app)
+	t.Cleanup(srv.Close)
+	s := &site{t: t, tester: caddytest.NewTester(t), port: freePort(t), up: &upstream{srv}}
+	s.tester.Client.Jar = nil
+	admin := freePort(t)
+	startCaddy(t, fmt.Sprintf(`{
+	admin localhost:%d
+	servers {
+		protocols h1 h2c
+	}
+}
+http://127.0.0.1:%d {
+	session {
+		store bolt %s
+		%s
+	}
+	reverse_proxy %s
+}
+`, admin, s.port, filepath.Join(t.TempDir(), "sessions.db"), options, s.up.addr()), admin)
+	waitPort(t, s.port)
+
+	transport := &http2.Transport{
+		AllowHTTP: true,
+		DialTLSContext: func(ctx context.Context, network, addr string, _ *tls.Config) (net.Conn, error) {
+			return new(net.Dialer).DialContext(ctx, network, addr)
+		},
+	}
+	t.Cleanup(transport.CloseIdleConnections)
+	return s, &http.Client{Transport: transport}
 }
