@@ -85,6 +85,12 @@ func noStore(hdr http.Header) {
 // page.
 func privateToSharedCaches(hdr http.Header) {
 	dropCacheTargets(hdr)
+	if _, ok := hdr["Cache-Control"]; !ok {
+		// The app said nothing: the common case, set without a merge.
+		hdr["Cache-Control"] = []string{"private"}
+		varyOnCookie(hdr)
+		return
+	}
 	if cacheControlHasBare(hdr, "private") || cacheControlHas(hdr, "no-store") {
 		return
 	}
@@ -115,6 +121,10 @@ func varyOnCookie(hdr http.Header) {
 		if hasDirective(v, "cookie") || hasDirective(v, "*") {
 			return
 		}
+	}
+	if len(vary) == 0 {
+		hdr["Vary"] = []string{"Cookie"}
+		return
 	}
 	merged := "Cookie"
 	if joined := strings.Join(vary, ", "); strings.TrimSpace(joined) != "" {
@@ -163,6 +173,9 @@ func dropCacheTargets(hdr http.Header) {
 // Cache-Control says (private included).
 func targetsCaches(name string) bool {
 	const cdn = "-CDN-Cache-Control"
+	if name == "" || name[len(name)-1]|0x20 != 'l' && name[len(name)-1]|0x20 != 's' {
+		return false // every such name ends in "control" or "expires": most fields are out at one byte
+	}
 	return strings.EqualFold(name, "Surrogate-Control") || strings.EqualFold(name, cdn[1:]) ||
 		strings.EqualFold(name, "X-Accel-Expires") ||
 		len(name) > len(cdn) && strings.EqualFold(name[len(name)-len(cdn):], cdn)
