@@ -7,10 +7,8 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
-	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
@@ -369,21 +367,23 @@ func notCarriedOut(status int) bool {
 	return status >= http.StatusInternalServerError || status == http.StatusTooEarly
 }
 
-// takeCommands removes the commands from the response and returns the
-// ones to apply: none on an error response, or on one that says the
-// request was not carried out (notCarriedOut).
+// takeCommands removes the commands from the response, written as
+// status, and returns the ones to apply: none on an error response, or on
+// one that says the request was not carried out (notCarriedOut, of the
+// upstream's status).
 func (s *requestState) takeCommands(hdr http.Header, status int) *session.Patch {
 	h := s.handler
 	patch, err := h.protocol.TakeCommands(hdr)
-	switch {
-	case notCarriedOut(status):
-		if patch != nil || err != nil {
-			if ce := h.logger.Check(zap.DebugLevel, "ignoring session commands on an error response"); ce != nil {
-				ce.Write(zap.Int("status", status))
-			}
+	if patch == nil && err == nil {
+		return nil
+	}
+	if upstream := upstreamStatus(s.request, status); notCarriedOut(upstream) {
+		if ce := h.logger.Check(zap.DebugLevel, "ignoring session commands on an error response"); ce != nil {
+			ce.Write(zap.Int("status", upstream))
 		}
 		return nil
-	case err != nil:
+	}
+	if err != nil {
 		h.logRejected(s, err)
 		return nil
 	}
@@ -648,82 +648,6 @@ func (h *Handler) logRejected(s *requestState, err error) {
 	}
 	h.logger.Warn("rejected session commands from upstream; nothing changed", fields...)
 }
-
-// setPlaceholders publishes the loaded session as {http.session.<key>} and
-// a short hash of its ID as {http.session_hash}.
-func (s *requestState) setPlaceholders() {
-	if s.record == nil {
-		return
-	}
-	repl := s.request.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
-	// The values are set as pointers into one array, and the hash as a
-	// pointer formatted when read: a string in an interface would cost an
-	// allocation each.
-	repl.Set(placeholderHash, (*shortHash)(&s.hash))
-	values := make([]placeholderValue, 0, len(s.record.Values))
-	for k, v := range s.record.Values {
-		values = append(values, placeholderValue(v))
-		repl.Set(placeholderName(k), &values[len(values)-1])
-	}
-}
-
-// shortHash is a session hash that formats as Hash.Short.
-type shortHash session.Hash
-
-func (h *shortHash) String() string { return (*session.Hash)(h).Short() }
-
-// placeholderValue is a session value as a placeholder; Caddy formats a
-// fmt.Stringer with its String method.
-type placeholderValue string
-
-func (v *placeholderValue) String() string { return string(*v) }
-
-// placeholderNames caches placeholderName by key, up to maxNames keys: a
-// name per key per request was the most allocated thing of a read.
-var placeholderNames struct {
-	sync.Map // string → string
-	n        atomic.Int32
-}
-
-const maxNames = 1024
-
-// placeholderName is the placeholder of key: http.session.<key>.
-func placeholderName(key string) string {
-	if name, ok := placeholderNames.Load(key); ok {
-		return name.(string)
-	}
-	name := placeholderPrefix + key
-	if placeholderNames.n.Load() < maxNames {
-		if _, loaded := placeholderNames.LoadOrStore(key, name); !loaded {
-			placeholderNames.n.Add(1)
-		}
-	}
-	return name
-}
-
-// updatePlaceholders makes later readers (access logs, handlers that run
-// after the response) see the session as it stands after the commit.
-func (s *requestState) updatePlaceholders(hash session.Hash, rec *session.Record) {
-	repl := s.request.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
-	if s.record != nil {
-		for k := range s.record.Values {
-			repl.Delete(placeholderName(k))
-		}
-	}
-	repl.Delete(placeholderHash)
-	if rec == nil {
-		return
-	}
-	repl.Set(placeholderHash, hash.Short())
-	for k, v := range rec.Values {
-		repl.Set(placeholderName(k), v)
-	}
-}
-
-const (
-	placeholderPrefix = "http.session."
-	placeholderHash   = "http.session_hash"
-)
 
 // maxTouches bounds the sessions a touchFilter remembers per interval.
 // Past it, touches are not deduplicated, which costs writes, never

@@ -1,0 +1,108 @@
+package caddysession
+
+import (
+	"net/http"
+	"strings"
+	"sync/atomic"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/caddy-session/caddy-session/session"
+)
+
+// The session as placeholders: {http.session.<key>} for each key, and
+// {http.session_hash}, the short hash of its ID. They are answered by a
+// provider the request's replacer asks when it needs one (Replacer.Map),
+// rather than set into its map of static values: four sets a read, the map
+// growing to hold them, were a tenth of the read path's own work, for
+// placeholders that most configurations never read.
+const (
+	placeholderPrefix = "http.session."
+	placeholderHash   = "http.session_hash"
+)
+
+// placeholdersVar holds a request's sessionPlaceholders among its vars,
+// so that every session handler of the request publishes through the one
+// provider: the last to publish is what the placeholders show, as when
+// each set them.
+const placeholdersVar = "\x00caddy-session placeholders"
+
+// sessionPlaceholders is the provider of a request's session placeholders.
+// The view is swapped whole: a handler may read the placeholders while
+// another publishes (a response the commit changed).
+type sessionPlaceholders struct {
+	view  atomic.Pointer[placeholderView]
+	first placeholderView // the first view, without an allocation of its own
+}
+
+// placeholderView is a session as its placeholders show it; values is
+// the record's own map, which is never changed once loaded or stored.
+type placeholderView struct {
+	hash   session.Hash
+	values map[string]string
+}
+
+func (p *sessionPlaceholders) replace(name string) (any, bool) {
+	v := p.view.Load()
+	if v == nil || !strings.HasPrefix(name, "http.session") {
+		return nil, false
+	}
+	if name == placeholderHash {
+		return v.hash.Short(), true
+	}
+	key, ok := strings.CutPrefix(name, placeholderPrefix)
+	if !ok {
+		return nil, false
+	}
+	value, ok := v.values[key]
+	return value, ok
+}
+
+// publishPlaceholders makes the request's session placeholders show the
+// session under hash with values, or no session if values is nil.
+func publishPlaceholders(r *http.Request, hash session.Hash, values map[string]string) {
+	p, ok := caddyhttp.GetVar(r.Context(), placeholdersVar).(*sessionPlaceholders)
+	if !ok {
+		if values == nil {
+			return
+		}
+		repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+		if !ok {
+			return
+		}
+		p = &sessionPlaceholders{first: placeholderView{hash: hash, values: values}}
+		p.view.Store(&p.first)
+		caddyhttp.SetVar(r.Context(), placeholdersVar, p)
+		repl.Map(p.replace)
+		return
+	}
+	if values == nil {
+		p.view.Store(nil)
+		return
+	}
+	p.view.Store(&placeholderView{hash: hash, values: values})
+}
+
+// setPlaceholders publishes the loaded session, if any; a request without
+// one leaves them as they are (empty, or an outer handler's session).
+func (s *requestState) setPlaceholders() {
+	if s.record != nil {
+		publishPlaceholders(s.request, s.hash, s.record.Values)
+	}
+}
+
+// updatePlaceholders makes later readers (access logs, handlers that run
+// after the response) see the session as it stands after the commit: rec
+// under hash, or none if rec is nil.
+func (s *requestState) updatePlaceholders(hash session.Hash, rec *session.Record) {
+	if rec == nil {
+		publishPlaceholders(s.request, hash, nil)
+		return
+	}
+	values := rec.Values
+	if values == nil {
+		values = map[string]string{}
+	}
+	publishPlaceholders(s.request, hash, values)
+}
