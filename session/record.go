@@ -145,9 +145,11 @@ func (r *Record) Clone() *Record {
 		next := *r.Successor
 		c.Successor = &next
 	}
-	c.Values = make(map[string]string, len(r.Values))
-	for k, v := range r.Values {
-		c.Values[k] = v
+	// maps.Clone copies the map's table as it is, without hashing each
+	// key again as a loop of inserts does.
+	c.Values = maps.Clone(r.Values)
+	if c.Values == nil {
+		c.Values = map[string]string{}
 	}
 	c.Flash = maps.Clone(r.Flash)
 	return &c
