@@ -37,7 +37,8 @@ type SignConfig struct {
 	Keys []string `json:"keys,omitempty"`
 
 	// How long a token is valid after it is issued: its `exp` is this
-	// much after its `iat`. At most 1h. Default: 60s.
+	// much after its `iat`, or the session's absolute deadline if that
+	// comes sooner. At most 1h. Default: 60s.
 	Lifetime caddy.Duration `json:"lifetime,omitempty"`
 
 	// How often the signing key changes, for keys derived from secret or
@@ -225,26 +226,42 @@ func (s *requestState) forwardToken(hdr http.Header) {
 	if orig, ok := r.Context().Value(caddyhttp.OriginalRequestCtxKey).(http.Request); ok && orig.URL != nil {
 		key.method, key.path = orig.Method, orig.URL.EscapedPath()
 	}
-	if tok, ok := t.cache.get(&key, st.active, t.keys, s.record.Values, s.now, t.lifetime); ok {
+	end := s.handler.timeouts.AbsoluteEnd(s.record)
+	if tok, ok := t.cache.get(&key, st.active, t.keys, s.record.Values, s.now, t.expiry(s.now, end), t.lifetime); ok {
 		if tok != nil {
 			hdr[t.header] = tok
 		}
 		return
 	}
-	entry := t.sign(st.active, &key, s.record.Values, s.now)
+	entry := t.sign(st.active, &key, s.record.Values, s.now, end)
 	t.cache.put(&key, entry, t.lifetime)
 	if entry.token != nil {
 		hdr[t.header] = entry.token
 	}
 }
 
-// sign signs a token; the entry's token is nil if it could not be made.
-func (t *tokenSigner) sign(k *signingKey, key *tokenKey, values map[string]string, now time.Time) *cachedToken {
-	entry := &cachedToken{kid: k.kid, issued: now, values: make([]string, len(t.keys))}
+// expiry is when a token issued at now for a session that ends at the
+// latest at end expires: after lifetime, or at the session's end if that
+// is sooner, so that no verifier takes it for a session past its absolute
+// deadline. (The idle deadline moves with every use, and a token is for
+// one request: it is not held to that one.)
+func (t *tokenSigner) expiry(now, end time.Time) time.Time {
+	if exp := now.Add(t.lifetime); exp.Before(end) {
+		return exp
+	}
+	return end
+}
+
+// sign signs a token, issued at now for a session that ends at the latest
+// at end; the entry's token is nil if it could not be made.
+func (t *tokenSigner) sign(k *signingKey, key *tokenKey, values map[string]string, now, end time.Time) *cachedToken {
+	exp := t.expiry(now, end)
+	entry := &cachedToken{kid: k.kid, issued: now, expires: exp, values: make([]string, len(t.keys))}
 	c := tokenClaims{
 		SID: key.hash.Short(), Aud: key.host, Method: key.method, Path: key.path,
 		Session: make(map[string]string, len(t.keys)),
-		IAT:     now.Unix(), EXP: now.Add(t.lifetime).Unix(),
+		// Whole seconds, rounded down: never past the session's end.
+		IAT: now.Unix(), EXP: exp.Unix(),
 	}
 	for i, name := range t.keys {
 		if v, ok := lookupKey(values, name); ok {
@@ -320,8 +337,10 @@ func sameKey(a, b string) bool {
 // together (BENCHMARKS.md), so a token is used again for the requests of
 // the same session, values, host, method and path within a quarter of its
 // lifetime: the app always gets one with at least three quarters of its
-// lifetime left. A change of a claimed value, a new ID (the key holds the
-// session's hash) and a new signing key each make a new one.
+// lifetime left, or that lasts until the session's end. A change of a
+// claimed value, a new ID (the key holds the session's hash), a new
+// signing key and a later end of the session (remember on) each make a
+// new one.
 
 // maxCachedTokens bounds the tokens a handler keeps per generation; past
 // it, tokens are signed per request, which costs time, never correctness.
@@ -343,8 +362,9 @@ type cachedToken struct {
 	token   []string // the header's value; nil: no token (too long)
 	kid     string
 	issued  time.Time
-	values  []string // of the signer's keys, in order
-	present uint32   // bit i: the session had keys[i]
+	expires time.Time // its exp: issued plus lifetime, or the session's end
+	values  []string  // of the signer's keys, in order
+	present uint32    // bit i: the session had keys[i]
 }
 
 // tokenCache keeps recent tokens in two generations, as touchFilter keeps
@@ -359,15 +379,18 @@ type tokenCache struct {
 func reuse(lifetime time.Duration) time.Duration { return lifetime / 4 }
 
 // get returns the header value of a token for key that active signed over
-// the same values less than reuse ago; ok is false if there is none.
-func (c *tokenCache) get(key *tokenKey, active *signingKey, keys []string, values map[string]string, now time.Time, lifetime time.Duration) (token []string, ok bool) {
+// the same values less than reuse ago, expiring when a token signed now
+// would (exp, from tokenSigner.expiry) or within reuse of it; ok is false
+// if there is none.
+func (c *tokenCache) get(key *tokenKey, active *signingKey, keys []string, values map[string]string, now, exp time.Time, lifetime time.Duration) (token []string, ok bool) {
 	c.mu.Lock()
 	e := c.cur[*key]
 	if e == nil {
 		e = c.old[*key]
 	}
 	c.mu.Unlock()
-	if e == nil || e.kid != active.kid || now.Sub(e.issued) >= reuse(lifetime) || now.Before(e.issued) {
+	if e == nil || e.kid != active.kid || now.Sub(e.issued) >= reuse(lifetime) || now.Before(e.issued) ||
+		!now.Before(e.expires) || exp.Sub(e.expires) > reuse(lifetime) || e.expires.After(exp.Add(reuse(lifetime))) {
 		return nil, false
 	}
 	for i, name := range keys {

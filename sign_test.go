@@ -745,3 +745,61 @@ func TestSignedTokenConcurrent(t *testing.T) {
 		t.Fatalf("tokens of %d keys, want those of the key before and after the rotation", len(kids))
 	}
 }
+
+// TestSignedTokenEndsWithTheSession: a token's exp is never past the
+// session's absolute end, so that a verifier does not take it for a
+// session that has ended; a token kept in the cache is signed again when
+// the session's end moves (remember turned on or off) rather than handed
+// out with the old one.
+func TestSignedTokenEndsWithTheSession(t *testing.T) {
+	h, id := benchHandlerWith(t, &Handler{Sign: &SignConfig{Secret: benchSecret, Keys: []string{"user"}}})
+	hash := session.HashID(id)
+	stored, err := h.store.Load(t.Context(), hash, time.Now(), h.timeouts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	u, _ := url.Parse("http://app.example.com/page")
+	tokenAt := func(at, end time.Time) (string, tokenClaims) {
+		t.Helper()
+		rec := stored.Clone()
+		rec.AbsoluteDeadline = end
+		s := &requestState{handler: h, request: newRequestAs(http.MethodGet, u, browserHeader(id)), now: at, hash: hash, record: rec}
+		hdr := http.Header{}
+		s.forwardToken(hdr)
+		token := hdr.Get(h.protocol.HeaderName(metaToken))
+		claims, _, err := verifyToken(t, h, token, at)
+		if err != nil {
+			t.Fatalf("the token at %s does not verify: %v", at.Sub(now), err)
+		}
+		return token, claims
+	}
+	far := now.Add(time.Hour)
+	if _, c := tokenAt(now, far); c.EXP != now.Add(time.Minute).Unix() {
+		t.Fatalf("exp of a session that ends in an hour = %d, want iat + lifetime %d", c.EXP, now.Add(time.Minute).Unix())
+	}
+
+	soon := now.Add(10*time.Second + 500*time.Millisecond)
+	h.signer.cache = tokenCache{} // a new session's first token
+	token, c := tokenAt(now, soon)
+	if c.EXP != soon.Unix() {
+		t.Fatalf("exp of a session that ends in 10.5s = %d, want its end rounded down %d", c.EXP, soon.Unix())
+	}
+	if _, _, err := verifyToken(t, h, token, soon.Add(time.Second)); err == nil {
+		t.Fatal("the token verifies after the session's end")
+	}
+	// Within the cache's reuse: the same end gives the same token; a later
+	// end (remember on) a new one that lasts its lifetime, and an earlier
+	// end (remember off) a new one that ends with the session.
+	at := now.Add(2 * time.Second)
+	if again, _ := tokenAt(at, soon); again != token {
+		t.Fatal("the cache did not hand out the token of the same session and end again")
+	}
+	if _, c := tokenAt(at, far); c.EXP != at.Add(time.Minute).Unix() {
+		t.Fatalf("after the end moved later, exp = %d, want %d", c.EXP, at.Add(time.Minute).Unix())
+	}
+	sooner := at.Add(5 * time.Second)
+	if _, c := tokenAt(at.Add(time.Second), sooner); c.EXP != sooner.Unix() {
+		t.Fatalf("after the end moved sooner, exp = %d, want %d", c.EXP, sooner.Unix())
+	}
+}
