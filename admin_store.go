@@ -97,8 +97,8 @@ func newLiveStore(handlers []*Handler) *liveStore {
 		if h.stale != nil && stale == nil {
 			stale = h // one copy per store name: every stale handler's
 		}
-		if h.sealIndex != nil && !slices.ContainsFunc(keys, h.sealIndex.Equal) {
-			keys = append(keys, h.sealIndex)
+		if h.lookupIndex != nil && !slices.ContainsFunc(keys, h.lookupIndex.Equal) {
+			keys = append(keys, h.lookupIndex)
 		}
 	}
 	if stale != nil {

@@ -157,8 +157,8 @@ func endInOld(ctx context.Context, st store.Store, movers []*Handler, hash sessi
 func endUserInOld(ctx context.Context, st store.Store, movers []*Handler, realm, key, value string) {
 	for _, m := range movers {
 		old := m.fallback.Old
-		if m.sealIndex != nil {
-			old = sealedIndex{Store: old, keys: []*session.IndexKey{m.sealIndex}}
+		if m.lookupIndex != nil {
+			old = sealedIndex{Store: old, keys: []*session.IndexKey{m.lookupIndex}}
 		}
 		_, err := old.DeleteByIdentity(ctx, realm, key, value)
 		if err == nil {
@@ -193,8 +193,8 @@ func (h *Handler) relayTarget() store.Store {
 	if h.stale != nil {
 		st = &staleStore{Store: st, copy: h.stale, identity: h.identity, now: clock.Now}
 	}
-	if h.sealIndex != nil {
-		st = sealedIndex{Store: st, keys: []*session.IndexKey{h.sealIndex}}
+	if h.lookupIndex != nil {
+		st = sealedIndex{Store: st, keys: []*session.IndexKey{h.lookupIndex}}
 	}
 	return st
 }

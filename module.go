@@ -274,6 +274,12 @@ type Handler struct {
 	ctx         caddy.Context    // the handler's own, with which events are emitted
 
 	sealIndex *session.IndexKey // the index key of seal_values; nil: off
+	// lookupIndex is the index key under which lookups by user (logout
+	// everywhere, revocations, the cap, devices) also look for sealed
+	// sessions: sealIndex, or with seal_values off, bolt's generated one
+	// if Caddy's storage still holds it (sessions sealed while it was on
+	// stay indexed under it until their next write); nil: none.
+	lookupIndex *session.IndexKey
 	// sharedCacheAllowed: shared_cache allow; responses of sessions keep
 	// the app's caching headers.
 	sharedCacheAllowed bool

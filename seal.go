@@ -47,17 +47,49 @@ const indexKeyStorageKey = "caddy-session/seal_index_key"
 // and the store wrapped so that revocations by user find sealed sessions.
 func (h *Handler) provisionSeal(ctx caddy.Context) error {
 	if h.SealValues == nil {
+		h.lookupIndex = h.keptIndexKey(ctx)
+	} else {
+		secret, err := h.SealValues.secret(ctx, h.backend, ctx.Storage)
+		if err != nil {
+			return err
+		}
+		if h.sealIndex, err = session.NewIndexKey(secret); err != nil {
+			return fmt.Errorf("seal_values: index_key: %v", err)
+		}
+		h.lookupIndex = h.sealIndex
+	}
+	if h.lookupIndex != nil {
+		h.store = sealedIndex{Store: h.store, keys: []*session.IndexKey{h.lookupIndex}}
+	}
+	return nil
+}
+
+// keptIndexKey is, for a bolt store with seal_values off, the index key
+// seal_values generated and kept in Caddy's storage when it was on, if it
+// is there: sessions sealed then keep their sealed index entries until
+// their next write, and logout everywhere must still find one that stays
+// idle meanwhile. A configured index_key is gone with the option (README,
+// "Turning it on and off").
+func (h *Handler) keptIndexKey(ctx caddy.Context) *session.IndexKey {
+	st := configStorage(ctx)
+	if h.backend != "bolt" || st == nil {
 		return nil
 	}
-	secret, err := h.SealValues.secret(ctx, h.backend, ctx.Storage)
+	secret, err := st.Load(ctx, indexKeyStorageKey)
 	if err != nil {
-		return err
+		if !errors.Is(err, fs.ErrNotExist) {
+			h.logger.Warn("reading the index secret seal_values kept in Caddy's storage; logout everywhere and revocations by user miss sessions sealed while seal_values was on until their next write",
+				zap.Error(err))
+		}
+		return nil
 	}
-	if h.sealIndex, err = session.NewIndexKey(secret); err != nil {
-		return fmt.Errorf("seal_values: index_key: %v", err)
+	key, err := session.NewIndexKey(secret)
+	if err != nil {
+		h.logger.Warn("the index secret in Caddy's storage is not one seal_values made; sessions sealed under it are missed by revocations by user until their next write",
+			zap.String("storage_key", indexKeyStorageKey), zap.Error(err))
+		return nil
 	}
-	h.store = sealedIndex{Store: h.store, keys: []*session.IndexKey{h.sealIndex}}
-	return nil
+	return key
 }
 
 // secret is the configured index secret, or, for the bolt store, the one

@@ -185,10 +185,19 @@ func (h *Handler) warnUnsharedKeys(storage certmagic.Storage) {
 // storageOf returns the config's storage; Caddy's default for a handler
 // provisioned outside a config (the package's tests and benchmarks),
 // whose context has none.
-func storageOf(ctx caddy.Context) (st certmagic.Storage) {
+func storageOf(ctx caddy.Context) certmagic.Storage {
+	if st := configStorage(ctx); st != nil {
+		return st
+	}
+	return caddy.DefaultStorage
+}
+
+// configStorage returns the config's storage, or nil for a handler
+// provisioned outside a config.
+func configStorage(ctx caddy.Context) (st certmagic.Storage) {
 	defer func() {
 		if recover() != nil { // caddy.Context.Storage needs a config
-			st = caddy.DefaultStorage
+			st = nil
 		}
 	}()
 	return ctx.Storage()

@@ -394,6 +394,47 @@ func TestSealTurnedOff(t *testing.T) {
 	})
 }
 
+// TestSealTurnedOffStillRevokesIdleSealedSessions: on bolt, whose index
+// secret seal_values generated and kept in Caddy's storage, a session
+// sealed while seal_values was on and not used since it was turned off is
+// still indexed under the keyed hash of its user: logout everywhere and
+// revocation by user must find it, or a stolen cookie of an idle device
+// outlives them. (A configured index_key goes with the option: README,
+// "Turning it on and off".)
+func TestSealTurnedOffStillRevokesIdleSealedSessions(t *testing.T) {
+	cases := []struct {
+		name   string
+		revoke func(t *testing.T, s *site, user string) int
+	}{
+		{"admin revoke by user", func(t *testing.T, s *site, user string) int {
+			var revoked struct{ Revoked int }
+			sessionAPI(t, http.MethodPost, "/session/revoke", `{"value": "`+user+`"}`).decode(t, http.StatusOK, &revoked)
+			return revoked.Revoked
+		}},
+		{"logout everywhere", func(t *testing.T, s *site, user string) int {
+			other := s.visitor()
+			expectStatus(t, other.get("/login", "X-Session-Set-User: "+user), http.StatusOK)
+			expectStatus(t, other.get("/logout", "X-Session-Destroy-All: true"), http.StatusOK)
+			expectUser(t, other, "")
+			return -1
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			s := newSiteWith(t, "", "", "seal_values")
+			user := "ivy.idle." + strings.ReplaceAll(c.name, " ", "-")
+			idle := s.visitor()
+			expectStatus(t, idle.get("/login", "X-Session-Set-User: "+user), http.StatusOK)
+			s.options = ""
+			s.load()
+			if n := c.revoke(t, s, user); n != -1 && n != 1 {
+				t.Fatalf("revoke by user ended %d sessions, want the idle sealed one", n)
+			}
+			expectUser(t, idle, "")
+		})
+	}
+}
+
 // TestSealExportImport: the export of a sealed session carries its keys
 // and its sealed bytes, never its values; imported back (into a store
 // that lost it), it opens with its ID as before, and revocation by user
