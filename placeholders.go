@@ -1,7 +1,6 @@
 package caddysession
 
 import (
-	"net/http"
 	"strings"
 	"sync/atomic"
 
@@ -59,50 +58,53 @@ func (p *sessionPlaceholders) replace(name string) (any, bool) {
 	return value, ok
 }
 
-// publishPlaceholders makes the request's session placeholders show the
-// session under hash with values, or no session if values is nil.
-func publishPlaceholders(r *http.Request, hash session.Hash, values map[string]string) {
-	p, ok := caddyhttp.GetVar(r.Context(), placeholdersVar).(*sessionPlaceholders)
-	if !ok {
-		if values == nil {
-			return
-		}
-		repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
-		if !ok {
-			return
-		}
-		p = &sessionPlaceholders{first: placeholderView{hash: hash, values: values}}
-		p.view.Store(&p.first)
-		caddyhttp.SetVar(r.Context(), placeholdersVar, p)
-		repl.Map(p.replace)
-		return
-	}
-	if values == nil {
-		p.view.Store(nil)
-		return
-	}
-	p.view.Store(&placeholderView{hash: hash, values: values})
-}
-
-// setPlaceholders publishes the loaded session, if any; a request without
-// one leaves them as they are (empty, or an outer handler's session).
+// setPlaceholders publishes the loaded session, if any, before the
+// handlers after the session's run; a request without one leaves them as
+// they are (empty, or an outer handler's session). The provider is made
+// and kept among the request's vars here, never later: once
+// reverse_proxy has started, its dialer reads the vars from goroutines
+// of its own, and a write to them would race those reads.
 func (s *requestState) setPlaceholders() {
-	if s.record != nil {
-		publishPlaceholders(s.request, s.hash, s.record.Values)
+	if s.record == nil {
+		return
 	}
+	r := s.request
+	if p, ok := caddyhttp.GetVar(r.Context(), placeholdersVar).(*sessionPlaceholders); ok {
+		p.view.Store(&placeholderView{hash: s.hash, values: s.record.Values})
+		return
+	}
+	repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+	if !ok {
+		return
+	}
+	p := &sessionPlaceholders{first: placeholderView{hash: s.hash, values: s.record.Values}}
+	p.view.Store(&p.first)
+	caddyhttp.SetVar(r.Context(), placeholdersVar, p)
+	repl.Map(p.replace)
 }
 
 // updatePlaceholders makes later readers (access logs, handlers that run
 // after the response) see the session as it stands after the commit: rec
-// under hash, or none if rec is nil.
+// under hash, or none if rec is nil. A request that had no session when
+// its handlers ran has no provider, and may not make one now
+// (setPlaceholders): the session it started is set among the replacer's
+// static values, which a lock guards.
 func (s *requestState) updatePlaceholders(hash session.Hash, rec *session.Record) {
-	if rec == nil {
-		publishPlaceholders(s.request, hash, nil)
+	r := s.request
+	if p, ok := caddyhttp.GetVar(r.Context(), placeholdersVar).(*sessionPlaceholders); ok {
+		if rec == nil {
+			p.view.Store(nil)
+		} else {
+			p.view.Store(&placeholderView{hash: hash, values: rec.Values})
+		}
 		return
 	}
-	values := rec.Values
-	if values == nil {
-		values = map[string]string{}
+	repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+	if !ok || rec == nil {
+		return
 	}
-	publishPlaceholders(s.request, hash, values)
+	repl.Set(placeholderHash, hash.Short())
+	for k, v := range rec.Values {
+		repl.Set(placeholderPrefix+k, v)
+	}
 }
