@@ -191,10 +191,17 @@ const loggedVar = "\x00caddy-session-error-logged"
 // error at debug level only, and a 502 from an unreachable app would no
 // longer show in the log.
 func (g *ErrorGuard) logError(r *http.Request) {
-	if caddyhttp.GetVar(r.Context(), loggedVar) != nil {
+	// The mark is kept in the replacer, whose static values a lock
+	// guards, not among the vars: reverse_proxy's dialer may still read
+	// those from a goroutine of its own.
+	repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+	if !ok {
 		return
 	}
-	caddyhttp.SetVar(r.Context(), loggedVar, true)
+	if _, logged := repl.Get(loggedVar); logged {
+		return
+	}
+	repl.Set(loggedVar, true)
 	err, _ := r.Context().Value(caddyhttp.ErrorCtxKey).(error)
 	if err == nil {
 		return
