@@ -24,6 +24,7 @@ import (
 // prove is served as usual, and a bound one is served once the handshake
 // is done.
 func TestBindIPRefusesEarlyData(t *testing.T) {
+	slow(t, earlyDataRace)
 	const admin = `handle /admin/* {
 		session {
 			store bolt <db>
@@ -84,6 +85,13 @@ func TestBindIPRefusesEarlyData(t *testing.T) {
 		})
 	}
 }
+
+// earlyDataRace is why the tests that send 0-RTT requests run once, in
+// CI's pass without -race: quic-go's client applies the server's
+// transport parameters when the handshake completes while a stream opened
+// in 0-RTT reads them (quic-go/quic-go#4303, open), and the race detector
+// fails the test for that race in the test's own client.
+const earlyDataRace = "its HTTP/3 client sends 0-RTT, whose client side races in quic-go (quic-go/quic-go#4303)"
 
 // sendEarly sends a GET in 0-RTT on a new connection that resumes the TLS
 // session of cache's ticket, with the client's handshake held back
@@ -307,6 +315,7 @@ func (a *earlyRefuser) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // not applied, and the flash values the request took are there for the
 // retry.
 func TestTooEarlyAppliesNothing(t *testing.T) {
+	slow(t, earlyDataRace)
 	// Caddy sorts the header directive before session.
 	s := newHTTPSSiteFor(t, new(earlyRefuser), "", "header /logout X-Session-Destroy true", "")
 	navigation := []string{"Sec-Fetch-Mode", "navigate", "Accept", "text/html"}
