@@ -235,14 +235,14 @@ func (s *requestState) forwardToken(hdr http.Header) {
 	if orig, ok := r.Context().Value(caddyhttp.OriginalRequestCtxKey).(http.Request); ok && orig.URL != nil {
 		key.method, key.path = orig.Method, orig.URL.EscapedPath()
 	}
-	end := s.handler.timeouts.AbsoluteEnd(s.record)
-	if tok, ok := t.cache.get(&key, st.active, t.keys, s.record.Values, s.now, t.expiry(s.now, end), t.lifetime); ok {
+	exp := t.expiry(s.now, s.handler.timeouts.AbsoluteEnd(s.record))
+	if tok, ok := t.cache.get(&key, st.active, t.keys, s.record.Values, s.now, exp, t.lifetime); ok {
 		if tok != nil {
 			hdr[t.header] = tok
 		}
 		return
 	}
-	entry := t.sign(st.active, &key, s.record.Values, s.now, end)
+	entry := t.sign(st.active, &key, s.record.Values, s.now, exp)
 	t.cache.put(&key, entry, t.lifetime)
 	if entry.token != nil {
 		hdr[t.header] = entry.token
@@ -261,10 +261,9 @@ func (t *tokenSigner) expiry(now, end time.Time) time.Time {
 	return end
 }
 
-// sign signs a token, issued at now for a session that ends at the latest
-// at end; the entry's token is nil if it could not be made.
-func (t *tokenSigner) sign(k *signingKey, key *tokenKey, values map[string]string, now, end time.Time) *cachedToken {
-	exp := t.expiry(now, end)
+// sign signs a token, issued at now and expiring at exp (expiry); the
+// entry's token is nil if it could not be made.
+func (t *tokenSigner) sign(k *signingKey, key *tokenKey, values map[string]string, now, exp time.Time) *cachedToken {
 	entry := &cachedToken{kid: k.kid, issued: now, expires: exp, values: make([]string, len(t.keys))}
 	c := tokenClaims{
 		SID: key.hash.Short(), Aud: key.host, Method: key.method, Path: key.path,
