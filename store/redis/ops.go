@@ -5,6 +5,7 @@ import (
 	"crypto/sha1"
 	"encoding/hex"
 	"strconv"
+	"strings"
 
 	"github.com/redis/rueidis"
 
@@ -176,14 +177,37 @@ func (s *Store) send(ctx context.Context, client rueidis.Client, p *ops, waitRep
 	if err != nil {
 		return false, err
 	}
+	if n != 1 {
+		return false, nil // the guard did not hold: nothing written to wait for
+	}
 	got, err := res[1].AsInt64()
 	if err != nil {
-		return n == 1, err
+		// The write is made: only whether a replica has it is unknown.
+		return true, errWaitFailed{err: err}
 	}
-	if n == 1 && got < int64(waitReplicas) {
+	if got < int64(waitReplicas) {
 		return true, errNotReplicated{got: got, want: waitReplicas}
 	}
-	return n == 1, nil
+	return true, nil
+}
+
+// errWaitFailed is a write made on the master whose WAIT failed: Redis
+// refused it (a user whose ACL lacks +wait), or its answer was lost. It is
+// store.ErrUnreplicated like a write too few replicas acknowledged: the
+// caller must hand out where the write left the session, or a renewal
+// would log the device out.
+type errWaitFailed struct{ err error }
+
+func (e errWaitFailed) Is(target error) bool { return target == store.ErrUnreplicated }
+
+func (e errWaitFailed) Unwrap() error { return e.err }
+
+func (e errWaitFailed) Error() string {
+	msg := "the write is made, but the WAIT for the replicas wait_replicas asks for failed: " + e.err.Error()
+	if re, ok := rueidis.IsRedisErr(e.err); ok && strings.HasPrefix(re.Error(), "NOPERM") {
+		msg += "; allow WAIT to the store's Redis user (+wait), or drop wait_replicas"
+	}
+	return msg + "; a failover could undo the write"
 }
 
 // errNotReplicated is a write that fewer replicas than asked for

@@ -2,6 +2,7 @@ package redis
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -38,4 +39,49 @@ func TestUnreplicatedWriteReturnsItsResult(t *testing.T) {
 			t.Fatalf("the old ID holds %+v, %v; want the forward record", rec, err)
 		}
 	})
+}
+
+// TestRefusedWaitReturnsTheWrite: with wait_replicas, a write whose WAIT
+// fails after the write was made (here Redis refuses it: the store's user
+// lacks +wait) is store.ErrUnreplicated too, with its result: a login or
+// a rotation so stored hands out the session's new ID, as one that too few
+// replicas acknowledged does, instead of logging the device out. The
+// error says what to allow.
+func TestRefusedWaitReturnsTheWrite(t *testing.T) {
+	t.Parallel()
+	d := aclStandalone(t)
+	plain := d.admin.open(t)
+	noWait := d.user(t, "no-wait", without(aclCommands, "wait")).newStore(t, Options{})
+	t.Cleanup(func() { noWait.Close() })
+	update := func(u store.Update) (store.Result, error) {
+		u.Identity, u.Seen, u.Now, u.Timeouts, u.Limits = "user", "alice", base, timeouts, limits
+		return noWait.Update(t.Context(), u)
+	}
+	refused := func(what string, err error) {
+		t.Helper()
+		if !errors.Is(err, store.ErrUnreplicated) || !strings.Contains(err.Error(), "+wait") {
+			t.Fatalf("%s whose WAIT Redis refused: %v, want store.ErrUnreplicated that names +wait", what, err)
+		}
+	}
+
+	h := create(t, plain, "refused wait", base, timeouts, map[string]string{"user": "alice"})
+	renewed := session.HashID("refused wait, renewed")
+	res, err := update(store.Update{Hash: h, HasHash: true, NewHash: &renewed, Patch: &session.Patch{Renew: true}})
+	refused("a rotation", err)
+	if res.Record == nil || res.Hash != renewed {
+		t.Fatalf("the rotation's result is %+v, want the session under its new ID", res)
+	}
+	if rec, err := plain.Load(t.Context(), renewed, base, timeouts); err != nil || rec.Values["user"] != "alice" {
+		t.Fatalf("the new ID opens %+v, %v", rec, err)
+	}
+
+	login := session.HashID("refused wait, login")
+	res, err = update(store.Update{NewHash: &login, Patch: &session.Patch{Set: map[string]string{"user": "alice"}}})
+	refused("a login", err)
+	if res.Record == nil || res.Hash != login {
+		t.Fatalf("the login's result is %+v, want the new session", res)
+	}
+	if rec, err := plain.Load(t.Context(), login, base, timeouts); err != nil || rec.Values["user"] != "alice" {
+		t.Fatalf("the login's ID opens %+v, %v", rec, err)
+	}
 }
