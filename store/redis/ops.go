@@ -181,9 +181,15 @@ func (s *Store) send(ctx context.Context, client rueidis.Client, p *ops, waitRep
 		return false, nil // the guard did not hold: nothing written to wait for
 	}
 	got, err := res[1].AsInt64()
+	if re, ok := rueidis.IsRedisErr(err); ok {
+		// The master answered: it is up and has the write; only whether
+		// a replica has it is unknown.
+		return true, errWaitFailed{err: re}
+	}
 	if err != nil {
-		// The write is made: only whether a replica has it is unknown.
-		return true, errWaitFailed{err: err}
+		// The connection failed after the write's answer: the master may
+		// be going down, and the write with it. Not known to stand.
+		return true, err
 	}
 	if got < int64(waitReplicas) {
 		return true, errNotReplicated{got: got, want: waitReplicas}
@@ -191,12 +197,12 @@ func (s *Store) send(ctx context.Context, client rueidis.Client, p *ops, waitRep
 	return true, nil
 }
 
-// errWaitFailed is a write made on the master whose WAIT failed: Redis
-// refused it (a user whose ACL lacks +wait), or its answer was lost. It is
-// store.ErrUnreplicated like a write too few replicas acknowledged: the
-// caller must hand out where the write left the session, or a renewal
-// would log the device out.
-type errWaitFailed struct{ err error }
+// errWaitFailed is a write made on the master whose WAIT the master
+// answered with an error: it refused it (a user whose ACL lacks +wait).
+// It is store.ErrUnreplicated like a write
+// too few replicas acknowledged: the caller must hand out where the write
+// left the session, or a renewal would log the device out.
+type errWaitFailed struct{ err *rueidis.RedisError }
 
 func (e errWaitFailed) Is(target error) bool { return target == store.ErrUnreplicated }
 
@@ -204,7 +210,7 @@ func (e errWaitFailed) Unwrap() error { return e.err }
 
 func (e errWaitFailed) Error() string {
 	msg := "the write is made, but the WAIT for the replicas wait_replicas asks for failed: " + e.err.Error()
-	if re, ok := rueidis.IsRedisErr(e.err); ok && strings.HasPrefix(re.Error(), "NOPERM") {
+	if strings.HasPrefix(e.err.Error(), "NOPERM") {
 		msg += "; allow WAIT to the store's Redis user (+wait), or drop wait_replicas"
 	}
 	return msg + "; a failover could undo the write"
