@@ -199,9 +199,9 @@ func (s *Store) send(ctx context.Context, client rueidis.Client, p *ops, waitRep
 
 // errWaitFailed is a write made on the master whose WAIT the master
 // answered with an error: it refused it (a user whose ACL lacks +wait).
-// It is store.ErrUnreplicated like a write
-// too few replicas acknowledged: the caller must hand out where the write
-// left the session, or a renewal would log the device out.
+// It is store.ErrUnreplicated like a write too few replicas acknowledged:
+// the caller must hand out where the write left the session, or a
+// renewal would log the device out.
 type errWaitFailed struct{ err *rueidis.RedisError }
 
 func (e errWaitFailed) Is(target error) bool { return target == store.ErrUnreplicated }
