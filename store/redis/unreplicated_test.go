@@ -42,9 +42,9 @@ func TestUnreplicatedWriteReturnsItsResult(t *testing.T) {
 }
 
 // TestRefusedWaitReturnsTheWrite: with wait_replicas, a write whose WAIT
-// fails after the write was made (here Redis refuses it: the store's user
-// lacks +wait) is store.ErrUnreplicated too, with its result: a login or
-// a rotation so stored hands out the session's new ID, as one that too few
+// the master refuses after making the write (the store's user lacks
+// +wait) is store.ErrUnreplicated too, with its result: a login or a
+// rotation so stored hands out the session's new ID, as one that too few
 // replicas acknowledged does, instead of logging the device out. The
 // error says what to allow.
 func TestRefusedWaitReturnsTheWrite(t *testing.T) {
