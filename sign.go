@@ -388,8 +388,9 @@ func reuse(lifetime time.Duration) time.Duration { return lifetime / 4 }
 
 // get returns the header value of a token for key that active signed over
 // the same values less than reuse ago, expiring when a token signed now
-// would (exp, from tokenSigner.expiry) or within reuse of it; ok is false
-// if there is none.
+// would (exp, from tokenSigner.expiry) or less than reuse before it, never
+// after it: a session whose end came sooner (remember off) gets no token
+// that outlives it; ok is false if there is none.
 func (c *tokenCache) get(key *tokenKey, active *signingKey, keys []string, values map[string]string, now, exp time.Time, lifetime time.Duration) (token []string, ok bool) {
 	c.mu.Lock()
 	e := c.cur[*key]
@@ -398,7 +399,7 @@ func (c *tokenCache) get(key *tokenKey, active *signingKey, keys []string, value
 	}
 	c.mu.Unlock()
 	if e == nil || e.kid != active.kid || now.Sub(e.issued) >= reuse(lifetime) || now.Before(e.issued) ||
-		!now.Before(e.expires) || exp.Sub(e.expires) > reuse(lifetime) || e.expires.After(exp.Add(reuse(lifetime))) {
+		!now.Before(e.expires) || exp.Sub(e.expires) > reuse(lifetime) || e.expires.After(exp) {
 		return nil, false
 	}
 	for i, name := range keys {

@@ -802,4 +802,15 @@ func TestSignedTokenEndsWithTheSession(t *testing.T) {
 	if _, c := tokenAt(at.Add(time.Second), sooner); c.EXP != sooner.Unix() {
 		t.Fatalf("after the end moved sooner, exp = %d, want %d", c.EXP, sooner.Unix())
 	}
+	// An end that comes a little sooner than the cached token's exp, by
+	// less than the cache's reuse, gets a new token too: the cached one
+	// would verify after the session's end.
+	h.signer.cache = tokenCache{}
+	if _, c := tokenAt(at, far); c.EXP != at.Add(time.Minute).Unix() {
+		t.Fatalf("exp = %d, want %d", c.EXP, at.Add(time.Minute).Unix())
+	}
+	justSooner := at.Add(time.Minute - 5*time.Second)
+	if _, c := tokenAt(at.Add(time.Second), justSooner); c.EXP != justSooner.Unix() {
+		t.Fatalf("after the end moved 5s before the cached token's exp, exp = %d, want %d", c.EXP, justSooner.Unix())
+	}
 }
