@@ -1,6 +1,7 @@
 package caddysession
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"time"
@@ -153,4 +154,57 @@ func (s *requestState) publishExpired(hdr http.Header, hash session.Hash) {
 	h.logger.Info("session ended: X-Session-Remember: false returned it to timeouts it had outlived",
 		zap.String("session", hash.Short()))
 	h.emit(eventDestroyed, sessionEvent{hash: hash, realm: h.realm, record: s.record, cause: causeExpired, sessions: 1})
+}
+
+// settleRemember makes p a rotation when the response asks, with
+// X-Session-Remember, for a persistence that the session the request
+// loaded already had, but that the session has not any more: another
+// request of it changed it while this one was in flight (under a new ID:
+// a change of persistence always moves the session). planCommit decided
+// on the record as loaded, and found nothing to do; yet the rotation
+// kept the user, and a request in flight across such a rotation has its
+// commands carried into the successor, as the last word on it. Without
+// this, an X-Session-Remember: false that answered after another tab's
+// X-Session-Remember: true was dropped, with its 200, and left the
+// persistent ID that tab had just written to disk opening a remembered
+// session.
+//
+// It reads the session again, past any cache, only for a response that
+// says X-Session-Remember on a session it would not rotate: rare. The
+// read comes after the request loaded the session, so that a change of
+// persistence committed before it is seen; one committed after it is
+// ordered after this response, whose "as it is" then held.
+func (s *requestState) settleRemember(p *plan) error {
+	if p.patch == nil || p.patch.Remember == session.RememberAsIs || s.record == nil || p.endAll {
+		return nil
+	}
+	if p.step != stepNone && p.step != stepTouch && p.step != stepChange {
+		return nil // a rotation carries it already; an end or a start has no session to keep
+	}
+	h := s.handler
+	ctx := store.Fresh(s.request.Context())
+	hash := s.hash
+	for hop := 0; hop <= store.MaxHops; hop++ {
+		rec, err := h.store.Load(ctx, hash, s.now, h.timeouts)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			return nil // ended: the commit drops the commands, or has none to store
+		case err != nil:
+			h.logger.Error("reading the session again for X-Session-Remember",
+				zap.String("session", s.hash.Short()), zap.Error(err))
+			return fmt.Errorf("reading session: %w", err)
+		case rec.Realm != "" && rec.Realm != h.realm:
+			return nil
+		case !rec.Forwarded():
+			if p.patch.Remember.Switches(rec) {
+				// A new ID, for the successor the update reaches
+				// through the forward records (Decide): its persistence
+				// changes there, unless a login made it another user's.
+				p.step = stepRotate
+			}
+			return nil
+		}
+		hash = *rec.Successor
+	}
+	return nil // too many rotations to follow: as the update would, leave it
 }

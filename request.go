@@ -302,6 +302,9 @@ func (s *requestState) commit(hdr http.Header, status int) error {
 			return err
 		}
 	}
+	if err := s.settleRemember(&p); err != nil {
+		return err
+	}
 	if p.step == stepNone {
 		return s.revoke(rv) // the common read path: nothing to store
 	}
