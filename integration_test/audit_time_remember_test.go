@@ -128,6 +128,7 @@ func TestRememberInFlightAcrossOtherRotations(t *testing.T) {
 		login, first []string
 		last         []string
 		want         map[string]string // what the app sees under the first response's ID
+		age          time.Duration     // how old the session is when the requests begin
 	}{
 		{
 			name:  "forget in flight across a renewal",
@@ -151,6 +152,16 @@ func TestRememberInFlightAcrossOtherRotations(t *testing.T) {
 			want:  map[string]string{"X-Session-User": "bob", "X-Session-Meta-Remembered": "true"},
 		},
 		{
+			// Past the normal absolute timeout, the forget ends the
+			// session: the remember in flight must not bring it back.
+			name:  "remember in flight across a forget that ended the session",
+			login: []string{"X-Session-Set-User: alice", "X-Session-Remember: true"},
+			first: []string{"X-Session-Remember: false"},
+			last:  []string{"X-Session-Remember: true"},
+			want:  anonymous,
+			age:   70 * time.Minute,
+		},
+		{
 			name:  "remember in flight across a logout",
 			login: []string{"X-Session-Set-User: alice"},
 			first: []string{"X-Session-Destroy: true"},
@@ -167,6 +178,11 @@ func TestRememberInFlightAcrossOtherRotations(t *testing.T) {
 				v := s.visitor()
 				expectStatus(t, v.get("/login", tc.login...), http.StatusOK)
 				loaded := v.clone()
+				if tc.age > 0 {
+					clock.Advance(tc.age / 2)
+					expectStatus(t, v.get("/"), http.StatusOK) // in use: alive on the remember timeouts
+					clock.Advance(tc.age - tc.age/2)
+				}
 				slow := v.start(g, "last", tc.last...)
 				expectStatus(t, v.get("/settings", tc.first...), http.StatusOK)
 				res := slow.finish(t)
