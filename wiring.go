@@ -54,7 +54,15 @@ type walker struct {
 	srv     *caddyhttp.Server // the server being walked
 	// jwks are the places of the session_jwks handlers, which serve the
 	// keys of their own site.
-	jwks map[*JWKS]site
+	jwks map[*JWKS][]site
+	// shared holds, for a handler that sits in a named route several
+	// sites invoke (`invoke`), each site it serves: one handler has one
+	// realm, so its default realm cannot keep those sites apart.
+	shared map[*Handler][]site
+	// named holds the server's named routes that an invoke calls, each
+	// with the realms of the sites it was walked at, so that each is
+	// walked once per site and an invoke cycle ends.
+	named map[string]map[string]bool
 }
 
 // wire walks the HTTP app once the config is provisioned: it sets the
@@ -71,6 +79,14 @@ func (a *App) wire() error {
 	}
 	handlers := a.Handlers()
 	for _, h := range handlers {
+		if sites := w.shared[h]; len(sites) > 1 && h.Realm == "" {
+			realms := make([]string, len(sites))
+			for i, at := range sites {
+				realms[i] = at.realm()
+			}
+			return fmt.Errorf("session handler in a named route that %d sites invoke (%s): one handler has one realm, and the default one (the site) would give them one session; set its realm (the sites then share sessions), or write session in each site",
+				len(sites), strings.Join(realms, ", "))
+		}
 		h.setRealm(w.sites)
 		if h.signer != nil {
 			if err := h.signer.forRealm(a.ctx, h.realm); err != nil {
@@ -103,20 +119,41 @@ func (a *App) wire() error {
 }
 
 func newWalker() *walker {
-	return &walker{sites: map[*Handler]site{}, matchers: map[*MatchSession]*scope{}, servers: map[*caddyhttp.Server][]*Handler{}, jwks: map[*JWKS]site{}}
+	return &walker{sites: map[*Handler]site{}, matchers: map[*MatchSession]*scope{}, servers: map[*caddyhttp.Server][]*Handler{}, jwks: map[*JWKS][]site{},
+		shared: map[*Handler][]site{}}
 }
 
 func (w *walker) server(srv *caddyhttp.Server) {
 	root := &scope{}
 	at := site{listen: srv.Listen}
 	w.srv = srv
+	w.named = map[string]map[string]bool{}
 	w.list(srv.Routes, root, at)
 	if srv.Errors != nil {
 		w.list(srv.Errors.Routes, root, at)
 	}
-	for _, r := range srv.NamedRoutes {
-		w.list(caddyhttp.RouteList{*r}, root, at)
+	// A named route runs where an `invoke` calls it, and is of the site
+	// of that invoke (walked there, by invoke); one no route invokes is
+	// placed at the server, so that its handlers still have a realm.
+	for name, r := range srv.NamedRoutes {
+		if w.named[name] == nil {
+			w.list(caddyhttp.RouteList{*r}, root, at)
+		}
 	}
+}
+
+// invoke walks the named route that an `invoke` at the site at calls, as
+// a route list of that site, once per site.
+func (w *walker) invoke(name string, at site) {
+	r, ok := w.srv.NamedRoutes[name]
+	if !ok || w.named[name][at.realm()] {
+		return
+	}
+	if w.named[name] == nil {
+		w.named[name] = map[string]bool{}
+	}
+	w.named[name][at.realm()] = true
+	w.list(caddyhttp.RouteList{*r}, &scope{}, at)
 }
 
 // list walks a route list, which is a scope of its own.
@@ -142,11 +179,26 @@ func (w *walker) route(r caddyhttp.Route, sc *scope, at site) {
 	for _, hd := range r.Handlers {
 		switch h := hd.(type) {
 		case *Handler:
+			if prev, seen := w.sites[h]; seen {
+				// A named route's handler, invoked from another site.
+				if prev.realm() != here.realm() {
+					if len(w.shared[h]) == 0 {
+						w.shared[h] = []site{prev}
+					}
+					if !slices.ContainsFunc(w.shared[h], func(s site) bool { return s.realm() == here.realm() }) {
+						w.shared[h] = append(w.shared[h], here)
+					}
+				}
+				w.noTouch(h, sc)
+				continue
+			}
 			w.sites[h] = here
 			w.servers[w.srv] = append(w.servers[w.srv], h)
 			w.noTouch(h, sc)
+		case *caddyhttp.Invoke:
+			w.invoke(h.Name, here)
 		case *JWKS:
-			w.jwks[h] = here
+			w.jwks[h] = append(w.jwks[h], here) // several in a named route several sites invoke
 		case *caddyhttp.Subroute:
 			w.list(h.Routes, sc, here)
 			if h.Errors != nil {
@@ -172,14 +224,19 @@ func (w *walker) route(r caddyhttp.Route, sc *scope, at site) {
 // any aud it likes (a Host of its choosing), and an attacker who reaches
 // the app around Caddy can send with the Host of its aud.
 func (w *walker) placeJWKS(handlers []*Handler) {
-	for j, at := range w.jwks {
+	for j, places := range w.jwks {
 		j.placed, j.realms = true, nil
 		for _, h := range handlers {
 			hs, placed := w.sites[h]
-			if !placed || !at.holds(hs) || slices.Contains(j.realms, h.realm) {
+			if !placed || slices.Contains(j.realms, h.realm) {
 				continue
 			}
-			j.realms = append(j.realms, h.realm)
+			// A handler of a named route with a realm of its own may
+			// serve several sites: it is of each.
+			at := append([]site{hs}, w.shared[h]...)
+			if slices.ContainsFunc(places, func(p site) bool { return slices.ContainsFunc(at, p.holds) }) {
+				j.realms = append(j.realms, h.realm)
+			}
 		}
 	}
 }
