@@ -41,7 +41,12 @@ func parseSessionDirective(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue,
 	if err := handler.UnmarshalCaddyfile(h.Dispenser); err != nil {
 		return nil, err
 	}
-	values := h.NewRoute(matcherSet, handler)
+	if matcherSet != nil {
+		// The handler's own matcher, not its route's: a request it does
+		// not match still has the namespace removed (unmatched.go).
+		handler.MatchRaw = caddyhttp.RawMatcherSets{matcherSet}
+	}
+	values := h.NewRoute(nil, handler)
 	if reflect.ValueOf(h.State).UnsafePointer() == reflect.ValueOf(h.BlockState).UnsafePointer() {
 		values = append(values, errorGuardRoute(h, handler.HeaderPrefix))
 	}

@@ -114,6 +114,16 @@ type Handler struct {
 	// `-`. Default: `X-Session-`.
 	HeaderPrefix string `json:"header_prefix,omitempty"`
 
+	// The requests that get sessions: matcher sets, as in a route's
+	// `match` (a request matches if one set does); the Caddyfile's
+	// `session <matcher>` puts its matcher here. A request that matches
+	// none gets no session, but its namespace headers and session cookie
+	// are removed all the same, and so is the namespace of its response:
+	// a matcher on the handler's route would let a client's
+	// `X-Session-User` through to the app on every other path. Default:
+	// every request.
+	MatchRaw caddyhttp.RawMatcherSets `json:"match,omitempty" caddy:"namespace=http.matchers"`
+
 	// Keys whose change gives the session a new ID, so that a login page
 	// gets protection from session fixation without knowing it.
 	// Default: `["user"]`.
@@ -259,6 +269,7 @@ type Handler struct {
 	realm        string // Realm, or the site's, once the app has wired the config
 	app          *App
 	touches      *touchFilter
+	match        caddyhttp.MatcherSets // nil: every request gets its session
 	noTouch      caddyhttp.MatcherSets // nil: every request touches
 	flashOn      caddyhttp.MatcherSets // nil: top-level navigations
 	devices      caddyhttp.MatcherSets // nil: no request gets the list of devices
@@ -297,6 +308,12 @@ type Handler struct {
 	// handler's server that are not its own (namespaces.go); set when
 	// the app wires the config.
 	others []*session.Protocol
+	// forwardedVar is the request var with which a handler of this
+	// namespace says it forwarded its session (unmatched.go);
+	// marksForwarded: it must, since a handler of its server has its own
+	// matchers (set when the app wires the config).
+	forwardedVar   string
+	marksForwarded bool
 
 	// matcherToken resolves the next Caddyfile argument as a matcher of
 	// the site, while the session directive is parsed: the directive's
@@ -354,6 +371,9 @@ func (Handler) CaddyModule() caddy.ModuleInfo {
 func (h *Handler) Provision(ctx caddy.Context) error {
 	h.logger = ctx.Logger()
 	if err := h.provisionSettings(); err != nil {
+		return err
+	}
+	if err := h.provisionMatch(ctx); err != nil {
 		return err
 	}
 	if err := h.provisionNoTouch(ctx); err != nil {
@@ -556,8 +576,18 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if err := h.app.wired(); err != nil {
 		return caddyhttp.Error(http.StatusInternalServerError, err)
 	}
+	if h.match != nil {
+		matched, err := h.match.AnyMatchWithError(r)
+		if err != nil {
+			return caddyhttp.Error(http.StatusInternalServerError, fmt.Errorf("matching the request against the session's match: %w", err))
+		}
+		if !matched {
+			return h.serveUnmatched(w, r, next)
+		}
+	}
 	scrubRequest(r, h.protocol)
 	h.scrubOthersFirst(r)
+	h.markForwarded(r)
 	state, err := h.requestState(r)
 	if !h.ForwardCookie {
 		h.cookie.Strip(r.Header)

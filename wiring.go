@@ -98,6 +98,7 @@ func (a *App) wire() error {
 	setDerivations(handlers)
 	for _, hs := range w.servers {
 		setNamespaces(hs)
+		setMarksForwarded(hs)
 	}
 	a.mu.Lock()
 	matchers := slices.Clone(a.matchers)

@@ -1,0 +1,149 @@
+package caddysession
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+
+	"github.com/caddy-session/caddy-session/session"
+)
+
+// match: the requests a handler gives sessions to (`session /app/*` in a
+// Caddyfile). A matcher on the handler's route would let every other
+// request pass by the handler untouched, and with it whatever the client
+// sent in the namespace (X-Session-User: admin) and the raw session ID in
+// its Cookie header, to the same app, which trusts the namespace on every
+// path. So the matcher is the handler's own: a request it does not match
+// gets no session, but the handler still removes the namespace and the
+// session cookie from it, and the namespace from its response.
+
+// provisionMatch loads the matcher sets of match.
+func (h *Handler) provisionMatch(ctx caddy.Context) error {
+	prefix := h.HeaderPrefix
+	if prefix == "" {
+		prefix = session.DefaultHeaderPrefix
+	}
+	// The namespace in the spelling every spelling of it folds to.
+	h.forwardedVar = forwardedVarPrefix + strings.ToLower(strings.NewReplacer("_", "-", ".", "-").Replace(prefix))
+	if len(h.MatchRaw) == 0 {
+		return nil // h.match stays nil: every request gets its session
+	}
+	mods, err := ctx.LoadModule(h, "MatchRaw")
+	if err != nil {
+		return fmt.Errorf("loading match matchers: %v", err)
+	}
+	return h.match.FromInterface(mods)
+}
+
+// forwardedVarPrefix, with a folded header prefix, names the request var
+// that says a session handler of that namespace has forwarded its session
+// to the request: a handler after it that does not match the request must
+// leave the namespace alone.
+const forwardedVarPrefix = "\x00caddy-session-forwarded:"
+
+// markForwarded notes that h forwards its session to the request, for the
+// handlers of its namespace that come after it and do not match the
+// request. Only a server where some handler has its own matcher needs it.
+func (h *Handler) markForwarded(r *http.Request) {
+	if h.marksForwarded {
+		caddyhttp.SetVar(r.Context(), h.forwardedVar, true)
+	}
+}
+
+// setMarksForwarded has the handlers of one server mark the requests they
+// forward their sessions to, if any of them has matchers of its own.
+func setMarksForwarded(handlers []*Handler) {
+	some := slices.ContainsFunc(handlers, func(h *Handler) bool { return h.match != nil })
+	for _, h := range handlers {
+		h.marksForwarded = some
+	}
+}
+
+// serveUnmatched serves a request that h's matchers do not match: no
+// session, but nothing of the client's in the namespace reaches the app,
+// nor the session cookie, and no namespace header of the app's reaches the
+// client. If a handler of the same namespace before h has forwarded its
+// session to the request, what is in the namespace is that handler's, and
+// h leaves the request and its response to it.
+func (h *Handler) serveUnmatched(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	if caddyhttp.GetVar(r.Context(), h.forwardedVar) != nil {
+		return next.ServeHTTP(w, r)
+	}
+	scrubRequest(r, h.protocol)
+	h.scrubOthersFirst(r)
+	if !h.ForwardCookie {
+		h.cookie.Strip(r.Header)
+	}
+	uw := &unmatchedWriter{ResponseWriterWrapper: caddyhttp.ResponseWriterWrapper{ResponseWriter: w}, handler: h, uri: r.RequestURI}
+	err := next.ServeHTTP(uw, r)
+	// Trailers are sent after this returns; and if the handlers after h
+	// failed without answering, Caddy writes the status with what the
+	// header holds.
+	h.protocol.Scrub(w.Header())
+	return err
+}
+
+// unmatchedWriter removes the namespace from the response to a request
+// that h does not match, however the header is written (WriteHeader,
+// Write, ReadFrom, Flush), and applies no command: there is no session.
+type unmatchedWriter struct {
+	caddyhttp.ResponseWriterWrapper
+	handler     *Handler
+	uri         string // the request's, for the log
+	wroteHeader bool
+}
+
+func (w *unmatchedWriter) WriteHeader(status int) {
+	if w.wroteHeader {
+		return
+	}
+	if patch, err := w.handler.protocol.TakeCommands(w.Header()); patch != nil || err != nil {
+		w.handler.logger.Warn("ignoring session commands on a response to a request the session's matchers do not match; match the request to give it a session",
+			zap.Int("status", status), zap.String("uri", w.uri))
+	}
+	w.handler.protocol.Scrub(w.Header())
+	w.wroteHeader = status >= http.StatusOK || status == http.StatusSwitchingProtocols
+	w.ResponseWriter.WriteHeader(status)
+}
+
+func (w *unmatchedWriter) Write(b []byte) (int, error) {
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// ReadFrom keeps io.Copy from reaching the underlying writer's ReadFrom,
+// which would write the header as it is.
+func (w *unmatchedWriter) ReadFrom(r io.Reader) (int64, error) {
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	return w.ResponseWriterWrapper.ReadFrom(r)
+}
+
+// FlushError removes the namespace before flushing: a flush writes the
+// header.
+func (w *unmatchedWriter) FlushError() error {
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	return http.NewResponseController(w.ResponseWriter).Flush()
+}
+
+// Flush implements http.Flusher for handlers that test for it.
+func (w *unmatchedWriter) Flush() {
+	_ = w.FlushError()
+}
+
+// Interface guards
+var (
+	_ http.Flusher  = (*unmatchedWriter)(nil)
+	_ io.ReaderFrom = (*unmatchedWriter)(nil)
+)
