@@ -213,7 +213,11 @@ func (h *Handler) requestState(r *http.Request) (*requestState, error) {
 	}
 	s := &requestState{handler: h, request: r, now: clock.Now()}
 	var room [session.MaxCandidates]string // the candidates, on the stack
-	if err := s.load(h.cookie.AppendCandidates(room[:0], r)); err != nil {
+	candidates := h.cookie.AppendCandidates(room[:0], r)
+	if h.marksForwarded {
+		candidates = h.appendStashed(candidates, r) // unmatched.go
+	}
+	if err := s.load(candidates); err != nil {
 		return nil, err
 	}
 	h.keep(r, s)

@@ -78,7 +78,7 @@ func (h *Handler) serveUnmatched(w http.ResponseWriter, r *http.Request, next ca
 	scrubRequest(r, h.protocol)
 	h.scrubOthersFirst(r)
 	if !h.ForwardCookie {
-		h.cookie.Strip(r.Header)
+		h.stashCookie(r)
 	}
 	uw := &unmatchedWriter{ResponseWriterWrapper: caddyhttp.ResponseWriterWrapper{ResponseWriter: w}, handler: h, uri: r.RequestURI}
 	err := next.ServeHTTP(uw, r)
@@ -87,6 +87,42 @@ func (h *Handler) serveUnmatched(w http.ResponseWriter, r *http.Request, next ca
 	// header holds.
 	h.protocol.Scrub(w.Header())
 	return err
+}
+
+// cookieStashPrefix, with a cookie name, names the request var that holds
+// the session IDs a handler that did not match the request took off it
+// with its cookie: a handler after it of the same cookie name that matches
+// the request reads them there. Two hosts of one site, each with a
+// session of its own (`session @a`, `session @b`, both with the default
+// cookie), would otherwise lose the second one's cookie to the first.
+const cookieStashPrefix = "\x00caddy-session-cookie:"
+
+// stashCookie removes h's session cookie from the request, keeping the
+// IDs it held for a handler after h that matches the request.
+func (h *Handler) stashCookie(r *http.Request) {
+	if ids := h.cookie.AppendCandidates(nil, r); len(ids) > 0 {
+		key := cookieStashPrefix + h.cookie.Name
+		if _, kept := caddyhttp.GetVar(r.Context(), key).([]string); !kept {
+			caddyhttp.SetVar(r.Context(), key, ids)
+		}
+	}
+	h.cookie.Strip(r.Header)
+}
+
+// appendStashed appends to ids, the candidates of h's cookie in the
+// request, those that a handler before h that did not match the request
+// took off it (stashCookie), as far as there is room.
+func (h *Handler) appendStashed(ids []string, r *http.Request) []string {
+	stashed, _ := caddyhttp.GetVar(r.Context(), cookieStashPrefix+h.cookie.Name).([]string)
+	for _, id := range stashed {
+		if len(ids) == session.MaxCandidates {
+			break
+		}
+		if !slices.Contains(ids, id) {
+			ids = append(ids, id)
+		}
+	}
+	return ids
 }
 
 // unmatchedWriter removes the namespace from the response to a request

@@ -180,6 +180,17 @@ func (w *walker) route(r caddyhttp.Route, sc *scope, at site) {
 	for _, hd := range r.Handlers {
 		switch h := hd.(type) {
 		case *Handler:
+			// The handler's own match (`session @matcher`) places it as
+			// a route's matcher would: the hosts it names are its site's,
+			// as they were when the Caddyfile put that matcher on its
+			// route.
+			here := here
+			if len(h.match) > 0 {
+				here.hosts = slices.Clone(here.hosts)
+				for _, set := range h.match {
+					here.hosts = append(here.hosts, w.matcherSet(set, sc)...)
+				}
+			}
 			if prev, seen := w.sites[h]; seen {
 				// A named route's handler, invoked from another site.
 				if prev.realm() != here.realm() {

@@ -69,11 +69,23 @@ func (h *hostSites) reload(sites string) (int, string) {
 // none) and the sid cookie the response set ("" for none).
 func (h *hostSites) user(host, cookie string, commands ...string) (user, set string) {
 	h.t.Helper()
+	got, set := h.visit(host, cookie, nil, commands...)
+	return got.Headers.Get("X-Session-User"), set
+}
+
+// visit sends a GET with the cookie, the client's headers and commands
+// for the upstream to the site of host, and returns what the upstream
+// was given and the sid cookie the response set ("" for none).
+func (h *hostSites) visit(host, cookie string, header http.Header, commands ...string) (got seen, set string) {
+	h.t.Helper()
 	req, err := http.NewRequest(http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d/", h.port), nil)
 	if err != nil {
 		h.t.Fatal(err)
 	}
 	req.Host = fmt.Sprintf("%s:%d", host, h.port)
+	for name, values := range header {
+		req.Header[name] = values
+	}
 	if cookie != "" {
 		req.Header.Set("Cookie", cookie)
 	}
@@ -90,7 +102,6 @@ func (h *hostSites) user(host, cookie string, commands ...string) (user, set str
 	if res.StatusCode != http.StatusOK {
 		h.t.Fatalf("%s answered %d: %s", host, res.StatusCode, body)
 	}
-	var got seen
 	if err := json.Unmarshal(body, &got); err != nil {
 		h.t.Fatalf("%s: the upstream's answer is no JSON: %v: %s", host, err, body)
 	}
@@ -99,7 +110,7 @@ func (h *hostSites) user(host, cookie string, commands ...string) (user, set str
 			set = c.Name + "=" + c.Value
 		}
 	}
-	return got.Headers.Get("X-Session-User"), set
+	return got, set
 }
 
 // login logs user in at the site of host and returns the cookie.
