@@ -84,8 +84,8 @@ func (a *App) wire() error {
 			for i, at := range sites {
 				realms[i] = at.realm()
 			}
-			return fmt.Errorf("session handler in a named route that %d sites invoke (%s): one handler has one realm, and the default one (the site) would give them one session; set its realm (the sites then share sessions), or write session in each site",
-				len(sites), strings.Join(realms, ", "))
+			return fmt.Errorf("session handler in a named route that %d sites invoke (%s): one handler has one realm, and the default one (the site) would give them one session; set its realm (the sites then share sessions; realm %q keeps the sessions they shared before), or write session in each site",
+				len(sites), strings.Join(realms, ", "), site{listen: sites[0].listen}.realm())
 		}
 		h.setRealm(w.sites)
 		if h.signer != nil {

@@ -257,6 +257,23 @@ http://b.localhost:{port} {
 		if want := "session handler in a named route that 2 sites invoke"; status == http.StatusOK || !strings.Contains(body, want) {
 			t.Fatalf("a named route's session that two sites invoke, with the default realm, loaded: %d %s; want it refused with %q", status, body, want)
 		}
+		// The realm such a handler had before, which keeps its sessions.
+		if hint := fmt.Sprintf(`realm \"*@:%d\" keeps the sessions`, h.port); !strings.Contains(body, hint) {
+			t.Errorf("the refusal does not name the realm that keeps the sessions (%s): %s", hint, body)
+		}
+	})
+	t.Run("the realm of earlier versions", func(t *testing.T) {
+		// What a catch-all site's handler stores is of the realm that a
+		// named route's handler had before: named, it opens them again.
+		h := newHostSites(t)
+		h.load(catchAllSite)
+		cookie := h.login("a.localhost", "alice")
+		h.load(sites(fmt.Sprintf("realm *@:%d", h.port)))
+		for _, host := range []string{"a.localhost", "b.localhost"} {
+			if got, _ := h.user(host, cookie); got != "alice" {
+				t.Errorf("a session of realm *@:%d does not open %s with that realm named: user %q", h.port, host, got)
+			}
+		}
 	})
 	t.Run("named realm", func(t *testing.T) {
 		h := newHostSites(t)
