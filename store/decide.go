@@ -90,10 +90,12 @@ func decide(u Update, at session.Hash, stored *session.Record, hop int) Outcome 
 	switch {
 	case stored == nil:
 		return o.fail(ErrNotFound)
+	case stored.Realm != "" && stored.Realm != u.Realm:
+		// Before the expiry: another realm's timeouts, which may be
+		// shorter, do not judge this record, let alone remove it.
+		return o.fail(ErrNotFound)
 	case expired(u, stored):
 		o.Remove = true
-		return o.fail(ErrNotFound)
-	case stored.Realm != "" && stored.Realm != u.Realm:
 		return o.fail(ErrNotFound)
 	case stored.Forwarded():
 		return follow(u, o, stored, hop)

@@ -134,6 +134,8 @@ func TestDecide(t *testing.T) {
 			hashA, live(realm, "user=alice"), 0, want{err: ErrNotFound, remove: true}},
 		{"other realm", upd("alice", set("cart=4")), hashA, live("admin", "user=alice"), 0, want{err: ErrNotFound}},
 		{"other realm, destroy", upd("alice", destroy), hashA, live("admin", "user=alice"), 0, want{err: ErrNotFound}},
+		{"other realm, expired by its shorter timeouts: not removed", with(upd("alice", nil), func(u *Update) { u.Timeouts.Idle = 5 * time.Minute }),
+			hashA, live("admin", "user=alice"), 0, want{err: ErrNotFound}},
 		{"realm set against a record of a realm, for a handler with none", with(upd("alice", nil), func(u *Update) { u.Realm = "" }),
 			hashA, live(realm, "user=alice"), 0, want{err: ErrNotFound}},
 
