@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -313,9 +314,55 @@ func (f *Fallback) Count(ctx context.Context, now time.Time) (int, error) {
 	}
 }
 
-// Import imports into New.
+// Import imports into New, each entry judged by what a request would
+// open under its hash: New's record, or else Old's. Old's session is
+// copied into New first (as Load does), so that New's import keeps it
+// when it differs (unless Overwrite) or finds it unchanged; Old's forward
+// record (the ID was renewed away in Old) keeps the entry out, as
+// DecideImport keeps a forward record, even under Overwrite. Judged by
+// New alone, an import replaced a session used in Old since the export
+// without Overwrite, and stored again an ID that Old had retired.
 func (f *Fallback) Import(ctx context.Context, imp Import) ([]ImportStatus, error) {
-	return f.New.Import(ctx, imp)
+	if err := CheckEntries(imp); err != nil {
+		return nil, err
+	}
+	statuses := make([]ImportStatus, len(imp.Entries))
+	rest := imp
+	rest.Entries = nil
+	var at []int // the place in imp.Entries of each of rest.Entries
+	for i, e := range imp.Entries {
+		// Past any cache: a cached copy from before a renewal would hide
+		// its forward record.
+		rec, err := f.Load(Fresh(ctx), e.Hash, imp.Now, StoredDeadlines)
+		switch {
+		case errors.Is(err, ErrNotFound):
+		case err != nil:
+			// Nothing is written yet but copies, which Load makes anyway.
+			return nil, fmt.Errorf("reading session %s before importing it: %w", e.Hash.Short(), err)
+		case rec.Forwarded():
+			statuses[i] = Kept
+			continue
+		}
+		rest.Entries = append(rest.Entries, e)
+		at = append(at, i)
+	}
+	got, err := f.New.Import(ctx, rest)
+	var refused *ImportError
+	if errors.As(err, &refused) {
+		return nil, &ImportError{Index: at[refused.Index], Err: refused.Err}
+	}
+	for j, st := range got {
+		statuses[at[j]] = st
+	}
+	if err != nil {
+		// The entries before the first that New did not get to are done.
+		done := len(imp.Entries)
+		if len(got) < len(at) {
+			done = at[len(got)]
+		}
+		return statuses[:done], err
+	}
+	return statuses, nil
 }
 
 // Close closes nothing: each store is closed by whoever opened it.
