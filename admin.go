@@ -621,6 +621,12 @@ func checkJSONContentType(r *http.Request) error {
 		return caddy.APIError{HTTPStatus: http.StatusUnsupportedMediaType,
 			Err: fmt.Errorf("content type %q: %s", ct, want)}
 	}
+	return checkUTF8(ct, params)
+}
+
+// checkUTF8 refuses, with 415, a content type whose charset is not UTF-8
+// (in any case, as charset names are): JSON is UTF-8.
+func checkUTF8(ct string, params map[string]string) error {
 	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
 		return caddy.APIError{HTTPStatus: http.StatusUnsupportedMediaType,
 			Err: fmt.Errorf("content type %q: JSON is UTF-8: send charset=utf-8 or no charset", ct)}

@@ -221,11 +221,7 @@ func checkLinesContentType(r *http.Request) error {
 		return caddy.APIError{HTTPStatus: http.StatusUnsupportedMediaType,
 			Err: fmt.Errorf("content type %q: send the lines of caddy session export, with the header Content-Type: %s", ct, linesContentType)}
 	}
-	if cs, ok := params["charset"]; ok && cs != "utf-8" && cs != "UTF-8" {
-		return caddy.APIError{HTTPStatus: http.StatusUnsupportedMediaType,
-			Err: fmt.Errorf("content type %q: JSON is UTF-8: send charset=utf-8 or no charset", ct)}
-	}
-	return nil
+	return checkUTF8(ct, params)
 }
 
 // pageRequest checks a request for a page of a store's sessions (export,

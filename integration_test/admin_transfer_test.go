@@ -59,6 +59,7 @@ func TestAdminTransferRefusesBadInput(t *testing.T) {
 		{"export limit zero", "GET", "/session/export?limit=0", "", "", 400, "from 1 to 10000"},
 		{"export bad cursor", "GET", "/session/export?cursor=page2", "", "", 400, "next_cursor"},
 		{"dry run imports nothing", "POST", "/session/import?dry_run=true", "application/x-ndjson", line, 200, ""},
+		{"charset in any case", "POST", "/session/import?dry_run=true", "application/x-ndjson; charset=Utf-8", line, 200, ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
