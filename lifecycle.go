@@ -110,22 +110,7 @@ func planEnd(p plan, r rules) (plan, error) {
 // (X-Session-Remember). Keys match in either spelling of '_' and '-', as
 // the header protocol names them.
 func (r rules) rotates(loaded *session.Record, p *session.Patch) bool {
-	if p == nil {
-		return false
-	}
-	if p.Renew || p.Remember.Switches(loaded) {
-		return true
-	}
-	for _, k := range r.renewOn {
-		_, old, had := session.LookupKey(loaded.Values, k)
-		if v, ok := p.Sets(k); ok && (!had || v != old) {
-			return true
-		}
-		if had && p.Deletes(k) {
-			return true
-		}
-	}
-	return false
+	return p != nil && (p.Renew || p.Moves(loaded, r.renewOn))
 }
 
 // identityOf is the value of the identity key in rec, "" if none; none

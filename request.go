@@ -318,7 +318,7 @@ func (s *requestState) commit(hdr http.Header, status int) error {
 	if p.step == stepNone {
 		return s.revoke(rv) // a read that does not touch
 	}
-	newID, res, err := s.apply(p)
+	newID, res, err := s.apply(&p)
 	switch {
 	case err != nil && res != nil:
 		// Stored, but not as durably as asked (store.ErrUnreplicated):
@@ -399,8 +399,12 @@ func (s *requestState) takeCommands(hdr http.Header, status int) *session.Patch 
 
 // apply carries the plan out in the store. It returns the new ID if the
 // plan issued one, and where the session stands; a nil result with a nil
-// error means there is nothing to publish.
-func (s *requestState) apply(p plan) (string, *store.Result, error) {
+// error means there is nothing to publish. A change that planCommit, on
+// the session as the request loaded it, found keeps the ID, but that the
+// store finds changes a renew_on key or the persistence of the session as
+// it now stands (store.ErrNeedsRotation: another request changed them
+// meanwhile), becomes a rotation: p.step says so afterwards.
+func (s *requestState) apply(p *plan) (string, *store.Result, error) {
 	h := s.handler
 	if p.step == stepTouch && !h.touches.claim(s.hash, s.now, h.timeouts.TouchInterval) {
 		// Requests of one session often come in parallel (a page and its
@@ -408,7 +412,7 @@ func (s *requestState) apply(p plan) (string, *store.Result, error) {
 		// was stored: one of them touches, the others need not.
 		return "", nil, nil
 	}
-	u := s.update(p)
+	u := s.update(*p)
 	if p.endAll {
 		ended, dropped, err := s.destroyAll()
 		if err != nil || dropped {
@@ -428,6 +432,19 @@ func (s *requestState) apply(p plan) (string, *store.Result, error) {
 	}
 	if u.HasHash || u.NewHash != nil {
 		res, err := h.store.Update(s.request.Context(), u)
+		if errors.Is(err, store.ErrNeedsRotation) && u.NewHash == nil {
+			// Another request rotated the session while this one was in
+			// flight, and its successor differs from what this request
+			// loaded in a renew_on key or its persistence, which this
+			// response changes back: a privilege granted again, or taken
+			// away, under the ID issued for the other value would be a
+			// rotation silently skipped. The response is the last word,
+			// under a new ID of its own.
+			p.step = stepRotate
+			newID, u.NewHash = newSessionID()
+			sealNewID(&u, newID)
+			res, err = h.store.Update(s.request.Context(), u)
+		}
 		if errors.Is(err, store.ErrUnreplicated) {
 			// Made, but a failover could undo it: the client gets a 503,
 			// with the cookie of where the session now is (commit).
@@ -436,7 +453,7 @@ func (s *requestState) apply(p plan) (string, *store.Result, error) {
 			return newID, &res, fmt.Errorf("writing session: %w", err)
 		}
 		if err != nil {
-			return "", nil, s.updateFailed(p, err)
+			return "", nil, s.updateFailed(*p, err)
 		}
 		return newID, &res, nil
 	}
@@ -449,6 +466,7 @@ func (s *requestState) update(p plan) store.Update {
 	u := store.Update{
 		Patch:    p.patch,
 		Identity: h.identity,
+		RenewOn:  h.RenewOn,
 		Realm:    h.realm,
 		NoTouch:  p.noTouch,
 		Now:      s.now,

@@ -91,6 +91,30 @@ func (p *Patch) Changes() bool {
 	return p != nil && (len(p.Set) > 0 || len(p.Delete) > 0 || len(p.Flash) > 0)
 }
 
+// Moves reports whether the patch, applied to rec, changes what gives a
+// session a new ID: the value of one of keys (lowercase, the renew_on
+// keys, matched in either spelling of '_' and '-'), set to another value,
+// added or removed, or rec's persistence (Remember). Renew is the
+// caller's, and not read.
+func (p *Patch) Moves(rec *Record, keys []string) bool {
+	if p == nil {
+		return false
+	}
+	if p.Remember.Switches(rec) {
+		return true
+	}
+	for _, k := range keys {
+		_, old, had := LookupKey(rec.Values, k)
+		if v, ok := p.Sets(k); ok && (!had || v != old) {
+			return true
+		}
+		if had && p.Deletes(k) {
+			return true
+		}
+	}
+	return false
+}
+
 // Sets returns the value the patch sets for key in either spelling of '_'
 // and '-', since ApplyTo may apply it to key: for deciding, before the
 // store applies it, whether the patch changes a renew_on key. key is

@@ -220,6 +220,13 @@ func destroy(u Update, o Outcome, followed bool) Outcome {
 // session that moves takes the persistence that u.Patch.Remember asks for
 // (remember.go).
 func keep(u Update, o Outcome, stored *session.Record, followed bool) Outcome {
+	moves := u.NewHash != nil && *u.NewHash != o.At
+	if !moves && u.RenewOn != nil && u.Patch.Moves(stored, u.RenewOn) {
+		// The caller decided on the session as it loaded it, which
+		// another request has changed since: a change of a renew_on key
+		// or of the persistence still moves it, whoever answers last.
+		return o.fail(ErrNeedsRotation)
+	}
 	rec := stored.Clone()
 	taken, flashed := flashStep(u, rec)
 	// A request touches the session at Now, when it began: one that began
@@ -235,7 +242,6 @@ func keep(u Update, o Outcome, stored *session.Record, followed bool) Outcome {
 	if err := u.Patch.ApplyTo(rec, u.Limits); err != nil {
 		return o.fail(err)
 	}
-	moves := u.NewHash != nil && *u.NewHash != o.At
 	switched := moves && remember(u, rec)
 	if switched && u.Timeouts.Expired(rec, u.Now) {
 		return o.expire(followed) // back to timeouts it has outlived

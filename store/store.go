@@ -21,6 +21,15 @@ var ErrNotFound = errors.New("session not found")
 // drops the request's changes and issues no cookie.
 var ErrStale = errors.New("the session moved on to another identity since the request loaded it")
 
+// ErrNeedsRotation is returned by an Update with RenewOn that would
+// change, in the session as it stands when the update is applied, the
+// value of a RenewOn key or the persistence, without moving it to a new
+// ID (no NewHash): the caller decided not to rotate on the session as it
+// loaded it, and another request has changed that since (a rotation that
+// kept the user, reached through a forward record). Nothing was written;
+// the caller updates again with a NewHash, as for any such change.
+var ErrNeedsRotation = errors.New("the update changes what gives the session a new ID, as the session now stands, and has no NewHash")
+
 // ErrUnreplicated is wrapped by the error of an Update that the store
 // made, whole, but that fewer replicas acknowledged in time than it was
 // asked to wait for (Redis's wait_replicas): a failover could still undo
@@ -45,7 +54,8 @@ type Store interface {
 	// now stands (Result.Record nil when the update ended it and started
 	// none). See Update for the exact semantics; Decide holds them. A
 	// *session.RuleError from the patch aborts the whole update and is
-	// returned as is; so are ErrNotFound, ErrStale and ErrNeedsNewHash,
+	// returned as is; so are ErrNotFound, ErrStale, ErrNeedsNewHash and
+	// ErrNeedsRotation,
 	// after which nothing was written but the removal of expired records.
 	// An error that wraps ErrUnreplicated comes with the Result: the
 	// update was made.
@@ -184,7 +194,9 @@ type Result struct {
 //     then apply (Timeouts.SetRemembered); one that Remember returns to
 //     timeouts it has outlived ends instead (Result.Expired). A record
 //     that stays where it is keeps its persistence: a new one comes with
-//     a new ID only.
+//     a new ID only. With RenewOn, an update that would change the
+//     persistence or a RenewOn key of a record that stays where it is
+//     returns ErrNeedsRotation instead.
 //  6. The record, if any, is touched at Now (LastSeen and IdleDeadline
 //     move, by Timeouts) unless NoTouch or it was last seen after
 //     Now (a later request touched it: a touch never moves the deadlines
@@ -210,6 +222,17 @@ type Update struct {
 	// loaded ("" if it had none): the update may follow a forward record
 	// only to a successor of the same identity.
 	Seen string
+	// RenewOn, when not nil, are the keys whose change gives a session a
+	// new ID (the handler's renew_on, lowercase), and holds the update to
+	// the caller's decision on the session as the request loaded it: an
+	// update that would change, in the session it reaches, one of these
+	// keys or its persistence (Patch.Moves) without moving it (no
+	// NewHash) returns ErrNeedsRotation, having written nothing. A
+	// request in flight across another request's rotation reaches a
+	// successor that may differ from what it loaded in just those keys.
+	// nil checks nothing: Patch.Remember does nothing to a session that
+	// stays where it is.
+	RenewOn []string
 	// Realm is the realm of the handler: stamped on the records it writes;
 	// a record of another realm is not found.
 	Realm string
