@@ -274,9 +274,10 @@ func wrote(u store.Update, res store.Result) bool {
 // watchers' copies of it, as it was applied here: per key, over what
 // their handlers wrote to the copy since, as one store would have
 // applied both. A copy made after the write has it; one of another user
-// by now (a login) refuses it (store.ErrStale), as one store would.
+// by now (a login) refuses it (store.ErrStale), as one store would. The
+// write decided nothing about rotations here (RenewOn): it was made.
 func (r *fallbackRelay) wrote(ctx context.Context, hash session.Hash, u store.Update) {
-	u.Hash, u.NewHash = hash, nil
+	u.Hash, u.NewHash, u.RenewOn = hash, nil, nil
 	for _, w := range r.targets() {
 		_, err := w.base.Update(ctx, u)
 		var ruleErr *session.RuleError

@@ -97,7 +97,8 @@ func (s instrumented) observeWith(o prometheus.Observer, op string, start time.T
 // its own so that the errors.As target is only allocated for an error.
 func isFailure(err error) bool {
 	var ruleErr *session.RuleError
-	return !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrStale) && !errors.Is(err, store.ErrBadCursor) && !errors.As(err, &ruleErr)
+	return !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrStale) && !errors.Is(err, store.ErrBadCursor) &&
+		!errors.Is(err, store.ErrNeedsRotation) && !errors.As(err, &ruleErr)
 }
 
 func (s instrumented) Load(ctx context.Context, h session.Hash, now time.Time, t session.Timeouts) (*session.Record, error) {

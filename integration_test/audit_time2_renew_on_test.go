@@ -79,8 +79,12 @@ func inFlightAcrossAnotherChange(t *testing.T, options string, login, firstComma
 		}
 		first := v.clone()
 		takeEvents()
+		storeErrors := storeErrorsTotal(t)
 
 		res := slow.finish(t)
+		if n := storeErrorsTotal(t) - storeErrors; n != 0 {
+			t.Errorf("the response that answered last counted %v store errors: a rotation it had to make is no failure of the store", n)
+		}
 		var names []string
 		for _, e := range takeEvents() {
 			names = append(names, e.name)
@@ -102,4 +106,16 @@ func inFlightAcrossAnotherChange(t *testing.T, options string, login, firstComma
 		expectSession(t, first.get("/"), anonymous)
 		expectSession(t, loaded.get("/"), anonymous)
 	})
+}
+
+// storeErrorsTotal sums caddy_session_store_errors_total over its series.
+func storeErrorsTotal(t *testing.T) float64 {
+	t.Helper()
+	sum := 0.0
+	for series, v := range scrapeMetrics(t) {
+		if strings.HasPrefix(series, "caddy_session_store_errors_total") {
+			sum += v
+		}
+	}
+	return sum
 }
