@@ -60,16 +60,25 @@ func (p *sessionPlaceholders) replace(name string) (any, bool) {
 
 // setPlaceholders publishes the loaded session, if any, before the
 // handlers after the session's run; a request without one leaves them as
-// they are (empty, or an outer handler's session). The provider is made
-// and kept among the request's vars here, never later: once
-// reverse_proxy has started, its dialer reads the vars from goroutines
-// of its own, and a write to them would race those reads.
+// they are (empty, or the session of an outer handler of another cookie,
+// store or realm), unless this handler refused the very session they
+// show (refused: its timeouts, binding or on_store_error serve the
+// request as anonymous), which then shows no more: the `vars` matcher or
+// `request_header` after a stricter nested handler would otherwise still
+// find the user in them. The provider is made and kept among the
+// request's vars here, never later: once reverse_proxy has started, its
+// dialer reads the vars from goroutines of its own, and a write to them
+// would race those reads.
 func (s *requestState) setPlaceholders() {
+	r := s.request
+	p, ok := caddyhttp.GetVar(r.Context(), placeholdersVar).(*sessionPlaceholders)
 	if s.record == nil {
+		if s.refused && ok {
+			p.view.Store(nil)
+		}
 		return
 	}
-	r := s.request
-	if p, ok := caddyhttp.GetVar(r.Context(), placeholdersVar).(*sessionPlaceholders); ok {
+	if ok {
 		p.view.Store(&placeholderView{hash: s.hash, values: s.record.Values})
 		return
 	}
@@ -77,7 +86,7 @@ func (s *requestState) setPlaceholders() {
 	if !ok {
 		return
 	}
-	p := &sessionPlaceholders{first: placeholderView{hash: s.hash, values: s.record.Values}}
+	p = &sessionPlaceholders{first: placeholderView{hash: s.hash, values: s.record.Values}}
 	p.view.Store(&p.first)
 	caddyhttp.SetVar(r.Context(), placeholdersVar, p)
 	repl.Map(p.replace)

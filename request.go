@@ -35,6 +35,11 @@ type requestState struct {
 	// and on_store_error served the request anyway: as anonymous, or from
 	// a copy. Its commands are refused and nothing is written for it.
 	degraded bool
+	// refused reports that this handler turned away the session another
+	// handler loaded for the request (adopt): its own timeouts, binding or
+	// on_store_error serve the request as anonymous. The placeholders,
+	// which still show that session, must not (setPlaceholders).
+	refused bool
 	// line is the request line as the handler got it, kept for no_touch's
 	// matchers when they are configured and there is a session.
 	line *requestLine
@@ -83,17 +88,17 @@ func (h *Handler) adopt(s *requestState) (*requestState, error) {
 		case policyUnavailable:
 			return nil, errors.New("reading session: the store failed when another session handler of this request read it")
 		case policyAnonymous:
-			mine.anonymous()
+			mine.refuse()
 		}
 	}
 	if mine.record == nil {
 		return &mine, nil
 	}
 	if h.timeouts.Expired(mine.record, mine.now) {
-		mine.anonymous()
+		mine.refuse()
 	} else if binding := h.Bind.broken(mine.record, s.request); binding != "" {
 		h.logUnbound(mine.hash, binding)
-		mine.anonymous()
+		mine.refuse()
 	} else if err := h.Bind.unproven(mine.record, s.request); err != nil {
 		return nil, err
 	}
@@ -111,6 +116,14 @@ func (s *requestState) anonymous() {
 		s.flash.withheld = true
 	}
 	s.hash, s.record, s.fromID, s.flash = session.Hash{}, nil, nil, nil
+}
+
+// refuse makes s anonymous (anonymous) because this handler does not
+// serve the session another handler loaded, and marks it refused, if there
+// was a session to refuse.
+func (s *requestState) refuse() {
+	s.refused = s.refused || s.record != nil
+	s.anonymous()
 }
 
 // fromID is what a handler derives from the raw ID of a session when it

@@ -15,18 +15,23 @@ package integration_test
 
 import (
 	"net/http"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/caddy-session/caddy-session/internal/clock"
 )
 
 // areaSite is a site whose /admin/ part has a stricter session handler
-// (inner's settings) inside the site's, and reads the session there
+// (inner's settings) inside the site's (outer's), and reads the session there
 // through placeholders only: a vars matcher, request_header, respond.
-func areaSite(t *testing.T, store, inner string) (*site, *hostileApp) {
+func areaSite(t *testing.T, store, outer, inner string) (*site, *hostileApp) {
 	t.Helper()
 	return newSiteFrom(t, store, `http://127.0.0.1:$PORT {
 	session {
 		$STORE
+		`+outer+`
 	}
 	handle /admin/* {
 		session {
@@ -48,11 +53,42 @@ func areaSite(t *testing.T, store, inner string) (*site, *hostileApp) {
 `)
 }
 
+// stricterArea are the ways the /admin/ handler of areaSite is stricter
+// than the site's: each makes a request the site serves as the session's
+// anonymous to the inner handler. The rows of stricterInner, and the
+// inner handler's own on_store_error while the site's serves a copy.
+var stricterArea = []struct {
+	name, outer, inner string
+	store              string // a store of the row's own, with a file made for it; "" for each store
+	login              string
+	before             func(t *testing.T) // before each request the inner handler must serve as anonymous
+	userAgent          string
+}{
+	{name: "bound to the User-Agent", inner: "bind user_agent", login: "/admin/", userAgent: "curl/8.5.0"},
+	{name: "a shorter idle timeout", inner: "idle_timeout 10m", login: "/", userAgent: firefox, before: func(t *testing.T) {
+		clock.Advance(11 * time.Minute)
+		t.Cleanup(func() { clock.Advance(-11 * time.Minute) })
+	}},
+	{name: "on_store_error anonymous beneath a stale copy", store: "store faulty",
+		outer: "on_store_error stale 5m", inner: "on_store_error anonymous", login: "/", userAgent: firefox,
+		before: func(t *testing.T) {
+			failReads.Store(true)
+			t.Cleanup(func() { failReads.Store(false) })
+		}},
+}
+
 func TestAuditDirStricterHandlerPlaceholders(t *testing.T) {
 	eachStore(t, func(t *testing.T, store string) {
-		for _, tc := range stricterInner {
+		for _, tc := range stricterArea {
 			t.Run(tc.name, func(t *testing.T) {
-				s, _ := areaSite(t, store, tc.inner)
+				rowStore := store
+				if tc.store != "" {
+					if strings.HasPrefix(store, "store redis") {
+						t.Skip("the row has a store of its own")
+					}
+					rowStore = tc.store + " " + filepath.Join(t.TempDir(), "sessions.db")
+				}
+				s, _ := areaSite(t, rowStore, tc.outer, tc.inner)
 				v := s.visitor()
 				login := v.do(http.MethodGet, tc.login, "User-Agent", firefox,
 					"Test-Header", "X-Session-Set-User: alice", "Test-Header", "X-Session-Set-Role: admin")
@@ -71,10 +107,14 @@ func TestAuditDirStricterHandlerPlaceholders(t *testing.T) {
 				if page := v.do(http.MethodGet, "/admin/page", "User-Agent", firefox); page.StatusCode != http.StatusOK || string(page.body) != "admin page of alice" {
 					t.Fatalf("the user's own browser: /admin/page answered %d %q, want 200 and the admin page", page.StatusCode, page.body)
 				}
+				// The requests the inner handler serves as anonymous. The
+				// site's handler around it serves them as the session's, and
+				// touches it: a shorter idle_timeout of the inner handler
+				// runs from the last request to the site, so the idle row
+				// waits past it again before each.
 				if tc.before != nil {
 					tc.before(t)
 				}
-				// The request the inner handler serves as anonymous.
 				r := v.do(http.MethodGet, "/admin/app", "User-Agent", tc.userAgent)
 				expectStatus(t, r, http.StatusOK)
 				if len(r.session()) != 0 {
@@ -85,6 +125,9 @@ func TestAuditDirStricterHandlerPlaceholders(t *testing.T) {
 					if got == "alice" || got == "yes" || got == hash {
 						t.Errorf("a request the inner handler serves as anonymous reached the app with %s: %q, from the session it refused", name, got)
 					}
+				}
+				if tc.before != nil {
+					tc.before(t)
 				}
 				page := v.do(http.MethodGet, "/admin/page", "User-Agent", tc.userAgent)
 				if page.StatusCode != http.StatusForbidden || strings.Contains(string(page.body), "alice") {
