@@ -43,6 +43,12 @@ type ErrorGuard struct {
 	// alone: the guards are the only error routes, so Caddy answers every
 	// error with its empty response, as it does without error routes.
 	alone bool
+	// app is the config's session app, and handlers the session handlers
+	// of the guard's server, which its wiring finds (wiring.go): their
+	// namespaces and cookies are what the guard removes from a request
+	// that no session handler reached.
+	app      *App
+	handlers []*Handler
 }
 
 // CaddyModule returns the Caddy module information.
@@ -64,6 +70,11 @@ func (g *ErrorGuard) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("header_prefix %q must be a header name ending in '-'", prefix)
 	}
 	g.protocol = session.NewProtocol(prefix, nil, session.DefaultLimits())
+	app, err := sessionApp(ctx)
+	if err != nil {
+		return err
+	}
+	g.app = app
 	return g.checkPlace(ctx)
 }
 
@@ -150,6 +161,9 @@ func guardsIn(route caddyhttp.Route) (guards int, all bool) {
 // ServeHTTP runs the error routes after it with the namespace removed from
 // their response.
 func (g *ErrorGuard) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	if err := g.scrubRequest(r); err != nil {
+		return err
+	}
 	gw := &guardWriter{ResponseWriterWrapper: caddyhttp.ResponseWriterWrapper{ResponseWriter: w}, guard: g,
 		private: sessionPrivate(r)}
 	err := next.ServeHTTP(gw, r)
@@ -161,6 +175,35 @@ func (g *ErrorGuard) ServeHTTP(w http.ResponseWriter, r *http.Request, next cadd
 		g.logError(r)
 	}
 	return err
+}
+
+// scrubRequest removes from a request that no session handler has reached
+// what a session handler would have removed before the error routes get
+// it: the namespaces (the guard's and its server's handlers'), in any
+// spelling, from headers and trailers, and the session cookies of the
+// handlers that do not forward theirs. An error raised before the
+// session handler ran (request_body's 413 for a body over max_size, which
+// Caddy orders before session) otherwise sent an error route that
+// proxies to the app the client's X-Session-User and the raw session ID.
+// A request that a session handler reached keeps what it forwarded; the
+// cookies of handlers it did not reach (a nested one) are removed all the
+// same.
+func (g *ErrorGuard) scrubRequest(r *http.Request) error {
+	if err := g.app.wired(); err != nil {
+		return caddyhttp.Error(http.StatusInternalServerError, err)
+	}
+	if caddyhttp.GetVar(r.Context(), scrubbedVar) == nil {
+		scrubRequest(r, g.protocol)
+		for _, h := range g.handlers {
+			scrubRequest(r, h.protocol)
+		}
+	}
+	for _, h := range g.handlers {
+		if !h.ForwardCookie {
+			h.cookie.Strip(r.Header)
+		}
+	}
+	return nil
 }
 
 // sessionPrivate reports whether a session handler loaded a live session

@@ -32,7 +32,10 @@ func setNamespaces(handlers []*Handler) {
 }
 
 // scrubbedVar marks a request whose headers and trailers a session handler
-// has cleared of the namespaces of all the server's session handlers.
+// has cleared of the namespaces of all the server's session handlers. The
+// error guard reads it: a request that no session handler reached (an
+// error raised before it, such as request_body's 413) is still as the
+// client sent it (ErrorGuard.scrubRequest).
 const scrubbedVar = "\x00caddy-session-scrubbed"
 
 // scrubRequest removes the namespace of p from the request: its headers,
@@ -51,9 +54,10 @@ func scrubRequest(r *http.Request, p *session.Protocol) {
 // when h is the first session handler it reaches: what the client sent in
 // any of them is gone before any app sees the request. A nested handler
 // leaves them: what remains there was forwarded by a handler around it,
-// and reaches the app behind it.
+// and reaches the app behind it. The first handler marks the request
+// (scrubbedVar) also when the server has no other namespace.
 func (h *Handler) scrubOthersFirst(r *http.Request) {
-	if len(h.others) == 0 || caddyhttp.GetVar(r.Context(), scrubbedVar) != nil {
+	if caddyhttp.GetVar(r.Context(), scrubbedVar) != nil {
 		return
 	}
 	for _, p := range h.others {

@@ -52,6 +52,9 @@ type walker struct {
 	// that one request may pass through.
 	servers map[*caddyhttp.Server][]*Handler
 	srv     *caddyhttp.Server // the server being walked
+	// guards are the error guards (session_errors), by the server whose
+	// error routes hold them.
+	guards map[*ErrorGuard]*caddyhttp.Server
 	// jwks are the places of the session_jwks handlers, which serve the
 	// keys of their own site.
 	jwks map[*JWKS][]site
@@ -100,6 +103,9 @@ func (a *App) wire() error {
 		setNamespaces(hs)
 		setMarksForwarded(hs)
 	}
+	for g, srv := range w.guards {
+		g.handlers = w.servers[srv]
+	}
 	a.mu.Lock()
 	matchers := slices.Clone(a.matchers)
 	a.mu.Unlock()
@@ -121,7 +127,7 @@ func (a *App) wire() error {
 
 func newWalker() *walker {
 	return &walker{sites: map[*Handler]site{}, matchers: map[*MatchSession]*scope{}, servers: map[*caddyhttp.Server][]*Handler{}, jwks: map[*JWKS][]site{},
-		shared: map[*Handler][]site{}}
+		shared: map[*Handler][]site{}, guards: map[*ErrorGuard]*caddyhttp.Server{}}
 }
 
 func (w *walker) server(srv *caddyhttp.Server) {
@@ -211,6 +217,8 @@ func (w *walker) route(r caddyhttp.Route, sc *scope, at site) {
 			w.invoke(h.Name, here)
 		case *JWKS:
 			w.jwks[h] = append(w.jwks[h], here) // several in a named route several sites invoke
+		case *ErrorGuard:
+			w.guards[h] = w.srv
 		case *caddyhttp.Subroute:
 			w.list(h.Routes, sc, here)
 			if h.Errors != nil {
