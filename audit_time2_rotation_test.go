@@ -2,14 +2,10 @@ package caddysession
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"net/http"
-	"path/filepath"
 	"sync"
 	"testing"
-
-	"github.com/caddyserver/caddy/v2"
 
 	"github.com/caddy-session/caddy-session/internal/clock"
 	"github.com/caddy-session/caddy-session/session"
@@ -58,19 +54,7 @@ func (s *interleavingStore) Update(ctx context.Context, u store.Update) (store.R
 // rotationHandler is a wired handler on bolt with renew_on user role.
 func rotationHandler(t *testing.T) *Handler {
 	t.Helper()
-	cfg, _ := json.Marshal(map[string]any{
-		"backend": "bolt", "path": filepath.Join(t.TempDir(), "sessions.db"), "no_sync": true,
-	})
-	h := &Handler{StoreRaw: cfg, RenewOn: []string{"user", "role"}}
-	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
-	t.Cleanup(cancel)
-	if err := h.Provision(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := h.app.wired(); err != nil {
-		t.Fatal(err)
-	}
-	return h
+	return provisionedHandler(t, func(h *Handler) { h.RenewOn = []string{"user", "role"} })
 }
 
 // newIDIn is the session ID a response's cookie issued, "" if none.

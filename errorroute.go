@@ -164,8 +164,9 @@ func (g *ErrorGuard) ServeHTTP(w http.ResponseWriter, r *http.Request, next cadd
 	if err := g.scrubRequest(r); err != nil {
 		return err
 	}
-	gw := &guardWriter{ResponseWriterWrapper: caddyhttp.ResponseWriterWrapper{ResponseWriter: w}, guard: g,
+	gw := &guardWriter{headerGate: headerGate{ResponseWriterWrapper: caddyhttp.ResponseWriterWrapper{ResponseWriter: w}}, guard: g,
 		private: sessionPrivate(r)}
+	gw.writeHeader = gw.WriteHeader
 	err := next.ServeHTTP(gw, r)
 	// Trailers are sent after this returns; and if the error routes
 	// failed without answering, Caddy writes the status with what the
@@ -277,9 +278,8 @@ func (g *ErrorGuard) logError(r *http.Request) {
 // guardWriter removes the namespace from the response header when it is
 // written, however that happens (WriteHeader, Write, ReadFrom, Flush).
 type guardWriter struct {
-	caddyhttp.ResponseWriterWrapper
-	guard       *ErrorGuard
-	wroteHeader bool
+	headerGate
+	guard *ErrorGuard
 	// private: the request carried a live session to the app
 	// (sessionPrivate), so shared caches must not store the answer.
 	private bool
@@ -299,36 +299,6 @@ func (w *guardWriter) WriteHeader(status int) {
 		privateToSharedCaches(w.Header())
 	}
 	w.ResponseWriter.WriteHeader(status)
-}
-
-func (w *guardWriter) Write(b []byte) (int, error) {
-	if !w.wroteHeader {
-		w.WriteHeader(http.StatusOK)
-	}
-	return w.ResponseWriter.Write(b)
-}
-
-// ReadFrom keeps io.Copy from reaching the underlying writer's ReadFrom,
-// which would write the header as it is.
-func (w *guardWriter) ReadFrom(r io.Reader) (int64, error) {
-	if !w.wroteHeader {
-		w.WriteHeader(http.StatusOK)
-	}
-	return w.ResponseWriterWrapper.ReadFrom(r)
-}
-
-// FlushError removes the namespace before flushing: a flush writes the
-// header.
-func (w *guardWriter) FlushError() error {
-	if !w.wroteHeader {
-		w.WriteHeader(http.StatusOK)
-	}
-	return http.NewResponseController(w.ResponseWriter).Flush()
-}
-
-// Flush implements http.Flusher for handlers that test for it.
-func (w *guardWriter) Flush() {
-	_ = w.FlushError()
 }
 
 // errorGuardRoute is what the Caddyfile's session directive adds to its

@@ -80,7 +80,8 @@ func (h *Handler) serveUnmatched(w http.ResponseWriter, r *http.Request, next ca
 	if !h.ForwardCookie {
 		h.stashCookie(r)
 	}
-	uw := &unmatchedWriter{ResponseWriterWrapper: caddyhttp.ResponseWriterWrapper{ResponseWriter: w}, handler: h, uri: r.RequestURI}
+	uw := &unmatchedWriter{headerGate: headerGate{ResponseWriterWrapper: caddyhttp.ResponseWriterWrapper{ResponseWriter: w}}, handler: h, uri: r.RequestURI}
+	uw.writeHeader = uw.WriteHeader
 	err := next.ServeHTTP(uw, r)
 	// Trailers are sent after this returns; and if the handlers after h
 	// failed without answering, Caddy writes the status with what the
@@ -129,10 +130,9 @@ func (h *Handler) appendStashed(ids []string, r *http.Request) []string {
 // that h does not match, however the header is written (WriteHeader,
 // Write, ReadFrom, Flush), and applies no command: there is no session.
 type unmatchedWriter struct {
-	caddyhttp.ResponseWriterWrapper
-	handler     *Handler
-	uri         string // the request's, for the log
-	wroteHeader bool
+	headerGate
+	handler *Handler
+	uri     string // the request's, for the log
 }
 
 func (w *unmatchedWriter) WriteHeader(status int) {
@@ -146,36 +146,6 @@ func (w *unmatchedWriter) WriteHeader(status int) {
 	w.handler.protocol.Scrub(w.Header())
 	w.wroteHeader = status >= http.StatusOK || status == http.StatusSwitchingProtocols
 	w.ResponseWriter.WriteHeader(status)
-}
-
-func (w *unmatchedWriter) Write(b []byte) (int, error) {
-	if !w.wroteHeader {
-		w.WriteHeader(http.StatusOK)
-	}
-	return w.ResponseWriter.Write(b)
-}
-
-// ReadFrom keeps io.Copy from reaching the underlying writer's ReadFrom,
-// which would write the header as it is.
-func (w *unmatchedWriter) ReadFrom(r io.Reader) (int64, error) {
-	if !w.wroteHeader {
-		w.WriteHeader(http.StatusOK)
-	}
-	return w.ResponseWriterWrapper.ReadFrom(r)
-}
-
-// FlushError removes the namespace before flushing: a flush writes the
-// header.
-func (w *unmatchedWriter) FlushError() error {
-	if !w.wroteHeader {
-		w.WriteHeader(http.StatusOK)
-	}
-	return http.NewResponseController(w.ResponseWriter).Flush()
-}
-
-// Flush implements http.Flusher for handlers that test for it.
-func (w *unmatchedWriter) Flush() {
-	_ = w.FlushError()
 }
 
 // Interface guards
