@@ -43,13 +43,15 @@ func (s *requestState) keepRequestLine() {
 
 // settleTouch decides whether a step that would touch the session does:
 // not when the response said X-Session-Touch: false, nor when the request
-// matches no_touch. A touch alone that does not touch is no step at all.
+// matches no_touch, nor when a handler inside this one turned the session
+// away (turnedAway). A touch alone that does not touch is no step at all.
 // An error of the matchers fails the commit, as a route's would fail the
 // request.
 func (s *requestState) settleTouch(p *plan) error {
 	if !p.step.touches() {
 		return nil
 	}
+	p.noTouch = p.noTouch || s.turnedAway
 	if !p.noTouch && s.handler.noTouch != nil {
 		matched, err := s.matchNoTouch()
 		if err != nil {

@@ -40,6 +40,12 @@ type requestState struct {
 	// on_store_error serve the request as anonymous. The placeholders,
 	// which still show that session, must not (setPlaceholders).
 	refused bool
+	// turnedAway reports, of the handler that loaded the session, that a
+	// handler inside it refused it for the request: the request is no use
+	// of the session, and does not touch it (settleTouch). Touched, a
+	// session past a stricter area's idle_timeout would be let in there
+	// again by the very next request.
+	turnedAway bool
 	// line is the request line as the handler got it, kept for no_touch's
 	// matchers when they are configured and there is a session.
 	line *requestLine
@@ -88,17 +94,17 @@ func (h *Handler) adopt(s *requestState) (*requestState, error) {
 		case policyUnavailable:
 			return nil, errors.New("reading session: the store failed when another session handler of this request read it")
 		case policyAnonymous:
-			mine.refuse()
+			mine.refuse(s)
 		}
 	}
 	if mine.record == nil {
 		return &mine, nil
 	}
 	if h.timeouts.Expired(mine.record, mine.now) {
-		mine.refuse()
+		mine.refuse(s)
 	} else if binding := h.Bind.broken(mine.record, s.request); binding != "" {
 		h.logUnbound(mine.hash, binding)
-		mine.refuse()
+		mine.refuse(s)
 	} else if err := h.Bind.unproven(mine.record, s.request); err != nil {
 		return nil, err
 	}
@@ -119,10 +125,13 @@ func (s *requestState) anonymous() {
 }
 
 // refuse makes s anonymous (anonymous) because this handler does not
-// serve the session another handler loaded, and marks it refused, if there
-// was a session to refuse.
-func (s *requestState) refuse() {
-	s.refused = s.refused || s.record != nil
+// serve the session that loader, another handler's state, loaded, and
+// marks both, if there was a session to refuse: s refused, loader
+// turnedAway.
+func (s *requestState) refuse(loader *requestState) {
+	if s.record != nil {
+		s.refused, loader.turnedAway = true, true
+	}
 	s.anonymous()
 }
 
