@@ -84,6 +84,9 @@ type Cookie struct {
 	Priority    Priority
 }
 
+// cookieOWS is the white space around a cookie in the Cookie header.
+const cookieOWS = " \t"
+
 // Candidates returns the well-formed session IDs the request presents in
 // its cookies, in the order sent, without duplicates, at most a few.
 // Malformed values (wrong length or alphabet, oversized, non-UTF-8) are
@@ -103,7 +106,13 @@ func (c *Cookie) AppendCandidates(ids []string, r *http.Request) []string {
 		for rest, more := line, true; more; {
 			var part string
 			part, rest, more = strings.Cut(rest, ";")
-			name, value, ok := strings.Cut(strings.TrimSpace(part), "=")
+			// Only the Cookie header's own white space (RFC 6265: SP and
+			// HTAB) is not part of a name. A browser checks the __Host-
+			// and __Secure- prefixes on the name byte for byte, so a
+			// sibling subdomain may set "\u2000__Host-sid" with a Domain:
+			// trimmed as Unicode space, it would be read as the session
+			// cookie that no other host can set.
+			name, value, ok := strings.Cut(strings.Trim(part, cookieOWS), "=")
 			if !ok || name != c.Name {
 				continue
 			}
