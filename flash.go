@@ -77,7 +77,7 @@ func (s *requestState) handFlash(r *http.Request) error {
 	seen, _ := h.rules.identityOf(s.record)
 	u := s.flashUpdate(s.hash, seen)
 	u.TakeFlash = true
-	res, err := h.store.Update(r.Context(), u)
+	res, err := s.storeUpdate(r.Context(), u)
 	switch {
 	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrStale):
 		return nil // the session ended or moved on since it was loaded
@@ -180,7 +180,7 @@ func (s *requestState) settleFlash(status int, failed bool) {
 	u.RestoreFlash = f.values
 	// The client may be gone; the values must not go with it.
 	ctx := context.WithoutCancel(s.request.Context())
-	_, err := h.store.Update(ctx, u)
+	_, err := s.storeUpdate(ctx, u)
 	switch {
 	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrStale):
 		if ce := h.logger.Check(zap.DebugLevel, "flash values of a failed response not put back: the session ended or moved on"); ce != nil {

@@ -55,9 +55,13 @@ type requestState struct {
 	// fromID is what was derived from the session's raw ID when it
 	// loaded; nil if nothing. (The bools are kept together, and the
 	// secrets derived from the ID share one pointer, so that the state
-	// stays within 112 bytes, its allocation's size class on the read
+	// stays within 128 bytes, its allocation's size class on the read
 	// path.)
 	fromID *fromID
+	// id is the raw ID the session was loaded with, kept for the key of
+	// a sealed successor that a write of a plain session meets (see
+	// storeUpdate); never logged nor forwarded.
+	id string
 }
 
 // derivedFor reports whether s holds what h derives from the session's
@@ -121,7 +125,7 @@ func (s *requestState) anonymous() {
 	if s.flash != nil {
 		s.flash.withheld = true
 	}
-	s.hash, s.record, s.fromID, s.flash = session.Hash{}, nil, nil, nil
+	s.hash, s.record, s.fromID, s.flash, s.id = session.Hash{}, nil, nil, nil, ""
 }
 
 // refuse makes s anonymous (anonymous) because this handler does not
@@ -290,7 +294,7 @@ func (s *requestState) load(candidates []string) error {
 		if err := h.Bind.unproven(rec, s.request); err != nil {
 			return err
 		}
-		s.hash, s.record = hash, rec
+		s.hash, s.record, s.id = hash, rec, id
 		var token string
 		if h.csrf != nil && h.csrf.token != nil || h.derives.csrfToken {
 			token = session.CSRFToken(id)
@@ -453,7 +457,7 @@ func (s *requestState) apply(p *plan) (string, *store.Result, error) {
 		sealNewID(&u, newID)
 	}
 	if u.HasHash || u.NewHash != nil {
-		res, err := h.store.Update(s.request.Context(), u)
+		res, err := s.storeUpdate(s.request.Context(), u)
 		if errors.Is(err, store.ErrNeedsRotation) && u.NewHash == nil {
 			// Another request rotated the session while this one was in
 			// flight, and its successor differs from what this request
@@ -465,7 +469,7 @@ func (s *requestState) apply(p *plan) (string, *store.Result, error) {
 			p.step = stepRotate
 			newID, u.NewHash = newSessionID()
 			sealNewID(&u, newID)
-			res, err = h.store.Update(s.request.Context(), u)
+			res, err = s.storeUpdate(s.request.Context(), u)
 		}
 		if errors.Is(err, store.ErrUnreplicated) {
 			// Made, but a failover could undo it: the client gets a 503,

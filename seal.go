@@ -280,3 +280,24 @@ func listedSealed(rec *session.Record, key, value string) *session.Record {
 	shown.SetIdentityTag("")
 	return &shown
 }
+
+// storeUpdate runs u, an update of the request's session, in the store.
+// A handler without seal_values loads a plain session without deriving
+// its ID's key; if another handler with seal_values (a reload that turned
+// it on, another instance sharing the store) has renewed the session
+// while the request was in flight, the successor is sealed and the update
+// meets it with no key (store.ErrNoSealKey). It then runs again from the
+// request's own session with the key of its ID, which opens the key the
+// forward record carries for the successor: the late write lands, plain,
+// as this handler writes every session, rather than failing with a 503
+// and losing the response's change.
+func (s *requestState) storeUpdate(ctx context.Context, u store.Update) (store.Result, error) {
+	h := s.handler
+	res, err := h.store.Update(ctx, u)
+	if !errors.Is(err, store.ErrNoSealKey) || u.Seal != nil || !u.HasHash || s.id == "" || s.record == nil {
+		return res, err
+	}
+	u.Hash = s.hash
+	u.Seal = &store.Sealing{Key: session.DeriveSealKey(s.id)}
+	return h.store.Update(ctx, u)
+}
