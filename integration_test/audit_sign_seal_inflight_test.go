@@ -20,11 +20,12 @@ import (
 // all along (TestSealRequestInFlightAcrossARenewal), not fail with a 503
 // and lose the change, the touch or the flash values it took.
 func TestAuditSignSealTurnedOnWhileARequestIsInFlight(t *testing.T) {
+	var phone *visitor // another device of the user, for a revocation
 	rows := []struct {
 		name     string
-		before   func(t *testing.T, v *visitor) // before the request starts
-		headers  []string                       // of the request in flight
-		commands []string                       // its response's
+		before   func(t *testing.T, v *visitor) []string // before the request starts; more commands
+		headers  []string                                // of the request in flight
+		commands []string                                // its response's
 		check    func(t *testing.T, s *site, v *visitor, res *http.Response)
 	}{
 		{name: "a change", commands: []string{"X-Session-Set-Theme: dark"},
@@ -54,18 +55,37 @@ func TestAuditSignSealTurnedOnWhileARequestIsInFlight(t *testing.T) {
 					t.Fatalf("the logout in flight left the renewed session %v", got)
 				}
 			}},
+		{name: "a logout everywhere", commands: []string{"X-Session-Destroy-All: true"},
+			check: func(t *testing.T, s *site, v *visitor, res *http.Response) {
+				expectStatus200(t, res)
+				if got := sessionWith(t, s, v.sid); len(got) != 0 {
+					t.Fatalf("the logout everywhere in flight left the renewed session %v", got)
+				}
+			}},
+		{name: "a revocation of another device",
+			before: func(t *testing.T, v *visitor) []string {
+				phone = login(t, v.site, "alice")
+				return []string{"X-Session-Revoke: " + phone.shortHash()}
+			},
+			check: func(t *testing.T, s *site, v *visitor, res *http.Response) {
+				expectStatus200(t, res)
+				expectUser(t, phone, "")
+				expectUser(t, v, "alice")
+			}},
 		{name: "a touch",
-			before: func(t *testing.T, v *visitor) {
+			before: func(t *testing.T, v *visitor) []string {
 				clock.Advance(2 * time.Minute) // past touch_interval
 				t.Cleanup(func() { clock.Advance(-2 * time.Minute) })
+				return nil
 			},
 			check: func(t *testing.T, s *site, v *visitor, res *http.Response) {
 				expectStatus200(t, res)
 				expectUser(t, v, "alice")
 			}},
 		{name: "flash values of a failed response",
-			before: func(t *testing.T, v *visitor) {
+			before: func(t *testing.T, v *visitor) []string {
 				expectStatus(t, v.get("/save", "X-Session-Flash-Notice: Saved"), http.StatusOK)
+				return nil
 			},
 			headers: []string{"Sec-Fetch-Mode", "navigate", "Accept", "text/html", "Test-Status", "500"},
 			check: func(t *testing.T, s *site, v *visitor, res *http.Response) {
@@ -89,11 +109,12 @@ func TestAuditSignSealTurnedOnWhileARequestIsInFlight(t *testing.T) {
 					}
 					s, g := gatedSite(t, func(t *testing.T, options string) *site { return newSiteWith(t, storeLine, "", options) })
 					v := login(t, s, "alice")
+					commands := row.commands
 					if row.before != nil {
-						row.before(t, v)
+						commands = append(commands, row.before(t, v)...)
 					}
 					old := v.sid
-					slow := v.startWith(g, "slow", row.headers, row.commands...)
+					slow := v.startWith(g, "slow", row.headers, commands...)
 					s.options = st.seal
 					s.load()
 					// Not a navigation: it takes no flash value.
