@@ -233,6 +233,10 @@ func (s *requestState) stillLive(entries []store.Entry, user string) (own sessio
 func (s *requestState) ownSession(user string, known func(session.Hash) bool) (hash session.Hash, dropped string, err error) {
 	h := s.handler
 	hash = s.hash
+	// The key of the session under hash, for a handler without
+	// seal_values that meets sessions sealed by one with it: a forward
+	// record carries its successor's key, sealed under its own.
+	var key *session.SealKey
 	for hop := 0; ; hop++ {
 		if known != nil && known(hash) {
 			return hash, "", nil
@@ -252,15 +256,50 @@ func (s *requestState) ownSession(user string, known func(session.Hash) bool) (h
 			return hash, "", fmt.Errorf("reading session: %w", err)
 		case !rec.Forwarded() && s.outlived(rec):
 			return hash, droppedEnded, nil
-		case !rec.Forwarded() && !s.holdsOwn(hash, rec, user):
+		case !rec.Forwarded() && !s.holdsOwn(hash, rec, user, key):
 			// Live, but not known (a listing cut at MaxListByIdentity)
 			// and not the user's any more.
 			return hash, droppedIdentityChange, nil
 		case !rec.Forwarded():
 			return hash, "", nil
 		}
+		key = s.successorKey(hash, rec, key)
 		hash = *rec.Successor
 	}
+}
+
+// successorKey is the key of the successor of fwd, the forward record
+// under hash whose own key is key (nil: the request's own ID gives it, if
+// hash is the request's session), for a handler without seal_values that
+// must read a successor sealed by one with it (holdsOwn); nil if there is
+// none or it does not open.
+func (s *requestState) successorKey(hash session.Hash, fwd *session.Record, key *session.SealKey) *session.SealKey {
+	if s.handler.sealIndex != nil || fwd.SuccessorKey() == "" {
+		return nil
+	}
+	if key == nil && hash == s.hash {
+		key = s.ownKey()
+	}
+	if key == nil {
+		return nil
+	}
+	next, err := key.OpenSuccessor(hash, fwd)
+	if err != nil {
+		return nil
+	}
+	return next
+}
+
+// ownKey is the seal key of the request's own session: the one derived
+// when it loaded, or, if none was, the one its ID gives.
+func (s *requestState) ownKey() *session.SealKey {
+	if s.fromID != nil && s.fromID.sealKey != nil {
+		return s.fromID.sealKey
+	}
+	if s.id == "" {
+		return nil
+	}
+	return session.DeriveSealKey(s.id)
 }
 
 // outlived reports whether the request's own session, rec, has reached
@@ -278,15 +317,24 @@ func (s *requestState) outlived(rec *session.Record) bool {
 }
 
 // holdsOwn reports whether rec, the record under hash that the request's
-// session now is, is still user's. The request's own record sealed while
-// sealing is now off (it stays sealed until written) has no index tag the
-// handler can read: it is opened with the key the request's ID gave
-// (fromID). A successor is read as holdsIdentity reads it.
-func (s *requestState) holdsOwn(hash session.Hash, rec *session.Record, user string) bool {
+// session now is, is still user's. A record sealed while this handler
+// has sealing off (the request's own, sealed before sealing was turned
+// off, or a successor that a handler with seal_values wrote while the
+// request was in flight) has no index tag the handler can read: it is
+// opened with the key the request's ID gives, or key, the one the
+// forward records led to (successorKey). Otherwise it is read as
+// holdsIdentity reads it.
+func (s *requestState) holdsOwn(hash session.Hash, rec *session.Record, user string, key *session.SealKey) bool {
 	h := s.handler
-	if rec.Sealed && h.sealIndex == nil && hash == s.hash && s.fromID != nil && s.fromID.sealKey != nil {
+	if rec.Sealed && h.sealIndex == nil {
+		if hash == s.hash {
+			key = s.ownKey()
+		}
+		if key == nil {
+			return false
+		}
 		plain := rec.Clone()
-		if s.fromID.sealKey.Open(hash, plain) != nil {
+		if key.Open(hash, plain) != nil {
 			return false
 		}
 		rec = plain
