@@ -9,7 +9,7 @@ import (
 	"github.com/caddy-session/caddy-session/internal/redistest"
 )
 
-// TestAuditSignSealTurnedOnWhileARequestIsInFlight: a request that a
+// TestAuditSignSealToggledWhileARequestIsInFlight ("turned on" rows): a request that a
 // handler without seal_values loaded (a plain session, so it derived no
 // seal key) is still in flight when seal_values is turned on (a reload,
 // or another instance of the store with the new config), and another tab
@@ -18,8 +18,12 @@ import (
 // which the request holds. Whatever the request's response does to the
 // session, it must reach the successor, as it does when sealing was on
 // all along (TestSealRequestInFlightAcrossARenewal), not fail with a 503
-// and lose the change, the touch or the flash values it took.
-func TestAuditSignSealTurnedOnWhileARequestIsInFlight(t *testing.T) {
+// and lose the change, the touch or the flash values it took; nor may a
+// logout everywhere or a revocation take the sealed successor for another
+// user's session and be dropped. The "turned off" rows are the other way
+// round: a request that a handler with seal_values loaded, across a
+// renewal by one without it, whose successor is plain.
+func TestAuditSignSealToggledWhileARequestIsInFlight(t *testing.T) {
 	var phone *visitor // another device of the user, for a revocation
 	rows := []struct {
 		name     string
@@ -100,32 +104,42 @@ func TestAuditSignSealTurnedOnWhileARequestIsInFlight(t *testing.T) {
 		{name: "redis", seal: "seal_values {\n\t\t\tindex_key " + sealIndexKey + "\n\t\t}"},
 	}
 	for _, st := range stores {
-		t.Run(st.name, func(t *testing.T) {
-			for _, row := range rows {
-				t.Run(row.name, func(t *testing.T) {
-					storeLine := ""
-					if st.name == "redis" {
-						storeLine = "store redis " + redistest.Start(t).URL()
-					}
-					s, g := gatedSite(t, func(t *testing.T, options string) *site { return newSiteWith(t, storeLine, "", options) })
-					v := login(t, s, "alice")
-					commands := row.commands
-					if row.before != nil {
-						commands = append(commands, row.before(t, v)...)
-					}
-					old := v.sid
-					slow := v.startWith(g, "slow", row.headers, commands...)
-					s.options = st.seal
-					s.load()
-					// Not a navigation: it takes no flash value.
-					expectStatus(t, v.do(http.MethodGet, "/", "Test-Header", "X-Session-Renew: true"), http.StatusOK)
-					if v.sid == old {
-						t.Fatal("the renewal kept the ID")
-					}
-					row.check(t, s, v, slow.finish(t))
-				})
+		for _, on := range []bool{true, false} {
+			name := st.name + "/turned on"
+			if !on {
+				name = st.name + "/turned off"
 			}
-		})
+			t.Run(name, func(t *testing.T) {
+				for _, row := range rows {
+					t.Run(row.name, func(t *testing.T) {
+						storeLine := ""
+						if st.name == "redis" {
+							storeLine = "store redis " + redistest.Start(t).URL()
+						}
+						before, after := "", st.seal
+						if !on {
+							before, after = st.seal, ""
+						}
+						s, g := gatedSite(t, func(t *testing.T, options string) *site { return newSiteWith(t, storeLine, "", before) })
+						v := login(t, s, "alice")
+						commands := row.commands
+						if row.before != nil {
+							commands = append(commands, row.before(t, v)...)
+						}
+						old := v.sid
+						slow := v.startWith(g, "slow", row.headers, commands...)
+						s.options = after
+						s.load()
+						// Not a navigation: it takes no flash value.
+						expectStatus(t, v.do(http.MethodGet, "/", "Test-Header", "X-Session-Renew: true"), http.StatusOK)
+						if v.sid == old {
+							t.Fatal("the renewal kept the ID")
+						}
+						row.check(t, s, v, slow.finish(t))
+					})
+				}
+			})
+		}
 	}
 }
 
