@@ -140,7 +140,9 @@ func (s *requestState) refuse(loader *requestState) {
 }
 
 // fromID is what a handler derives from the raw ID of a session when it
-// loads it (requestState.load), so that the ID itself is kept nowhere:
+// loads it (requestState.load), so that the ID itself is kept nowhere
+// beyond the request's own state (requestState.id, for a sealed successor
+// met mid-request), and goes into no log, header or placeholder:
 // the session's CSRF token (csrf.go), only by a handler that checks it
 // or shares its load with one that does, and the key of its sealed values
 // (seal.go), when it was sealed or seal_values is on for the handler or
