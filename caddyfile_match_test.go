@@ -7,11 +7,11 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 )
 
-// TestAuditProtoMatcherIsTheHandlers: `session <matcher>` adapts to a
+// TestCaddyfileMatcherIsTheHandlers: `session <matcher>` adapts to a
 // handler that carries the matcher as its own `match`, on a route with no
 // matcher, so that every request of the site passes through the handler
 // (unmatched.go); a route matcher would let the others by untouched.
-func TestAuditProtoMatcherIsTheHandlers(t *testing.T) {
+func TestCaddyfileMatcherIsTheHandlers(t *testing.T) {
 	for _, tc := range []struct{ name, directive, match string }{
 		{"a path", "session /app/*", `"match":[{"path":["/app/*"]}]`},
 		{"a named matcher", "@app path /app/* /api/*\n\tsession @app", `"match":[{"path":["/app/*","/api/*"]}]`},

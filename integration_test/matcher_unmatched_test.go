@@ -47,11 +47,11 @@ http://127.0.0.1:%d {
 	return s
 }
 
-// TestAuditProtoUnmatchedRequestsKeepTheNamespace: on the paths a
+// TestUnmatchedRequestsKeepTheNamespace: on the paths a
 // `session <matcher>` does not match, nothing in the namespace reaches the
 // app from the client or the client from the app, nor the session cookie
 // the app; on the paths it matches, the session works as before.
-func TestAuditProtoUnmatchedRequestsKeepTheNamespace(t *testing.T) {
+func TestUnmatchedRequestsKeepTheNamespace(t *testing.T) {
 	s := newMatchedSite(t, "session /app/* {\n\t\t$STORE\n\t}")
 	alice := s.visitor()
 	expectStatus(t, alice.get("/app/login", "X-Session-Set-User: alice"), http.StatusOK)
@@ -143,10 +143,10 @@ func TestAuditProtoUnmatchedRequestsKeepTheNamespace(t *testing.T) {
 	}
 }
 
-// TestAuditProtoTwoMatchedSessionsOfOneNamespace: two sessions of one
+// TestTwoMatchedSessionsOfOneNamespace: two sessions of one
 // namespace on disjoint paths: each forwards its own session on its paths,
 // and the other, which does not match them, leaves what it forwarded.
-func TestAuditProtoTwoMatchedSessionsOfOneNamespace(t *testing.T) {
+func TestTwoMatchedSessionsOfOneNamespace(t *testing.T) {
 	s := newMatchedSite(t, "session /a/* {\n\t\t$STORE\n\t\tcookie sa\n\t}\n\tsession /b/* {\n\t\t$STORE2\n\t\tcookie sb\n\t}")
 	for _, tc := range []struct{ path, cookie, user string }{{"/a/", "sa", "alice"}, {"/b/", "sb", "bob"}} {
 		t.Run(tc.path, func(t *testing.T) {

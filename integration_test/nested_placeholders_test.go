@@ -77,7 +77,7 @@ var stricterArea = []struct {
 		}},
 }
 
-func TestAuditDirStricterHandlerPlaceholders(t *testing.T) {
+func TestStricterHandlerPlaceholders(t *testing.T) {
 	eachStore(t, func(t *testing.T, store string) {
 		for _, tc := range stricterArea {
 			t.Run(tc.name, func(t *testing.T) {

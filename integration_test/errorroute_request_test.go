@@ -46,7 +46,7 @@ func (a *errorApp) last(t *testing.T) http.Header {
 	return a.saw[len(a.saw)-1]
 }
 
-func TestAuditDirErrorsBeforeTheSessionHandler(t *testing.T) {
+func TestErrorsBeforeTheSessionHandler(t *testing.T) {
 	errApp := new(errorApp)
 	srv := httptest.NewServer(errApp)
 	t.Cleanup(srv.Close)

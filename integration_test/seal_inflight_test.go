@@ -9,7 +9,7 @@ import (
 	"github.com/caddy-session/caddy-session/internal/redistest"
 )
 
-// TestAuditSignSealToggledWhileARequestIsInFlight ("turned on" rows): a request that a
+// TestSealToggledWhileARequestIsInFlight ("turned on" rows): a request that a
 // handler without seal_values loaded (a plain session, so it derived no
 // seal key) is still in flight when seal_values is turned on (a reload,
 // or another instance of the store with the new config), and another tab
@@ -23,7 +23,7 @@ import (
 // user's session and be dropped. The "turned off" rows are the other way
 // round: a request that a handler with seal_values loaded, across a
 // renewal by one without it, whose successor is plain.
-func TestAuditSignSealToggledWhileARequestIsInFlight(t *testing.T) {
+func TestSealToggledWhileARequestIsInFlight(t *testing.T) {
 	var phone *visitor // another device of the user, for a revocation
 	rows := []struct {
 		name     string
