@@ -285,7 +285,28 @@ func (s *staleStore) Update(ctx context.Context, u store.Update) (store.Result, 
 	if made && res.Record != nil {
 		s.copy.keep(res.Hash, res.Record, s.identity, u.Now, read)
 	}
+	if u.HasHash && !made && changes(u) && !refused(err) {
+		// A write that failed may have happened all the same (a timeout,
+		// a connection lost after the call was sent): a logout, a key
+		// taken away, a renewal the store has made. The copy as it was
+		// before is no longer what the store holds: serving less is safe.
+		s.copy.ended(u.Hash, u.Now)
+	}
 	return res, err
+}
+
+// changes reports whether u may change what the copy of the session
+// serves: commands of a response, or a new ID. A touch and the take or
+// put-back of flash values (which the copy never serves) do not.
+func changes(u store.Update) bool { return u.Patch != nil || u.NewHash != nil }
+
+// refused reports whether err says the store made nothing of an update:
+// the session moved on or broke a rule, which the store read before it
+// wrote.
+func refused(err error) bool {
+	var ruleErr *session.RuleError
+	return errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrStale) ||
+		errors.Is(err, store.ErrNeedsRotation) || errors.As(err, &ruleErr)
 }
 
 // Delete tombstones the session before the delete, since a delete that
