@@ -36,7 +36,7 @@ func untilStored(t *testing.T, srv *redistest.Server, key, was string) {
 	}
 }
 
-func TestAuditFailStaleAfterAWriteThatTimedOutButLanded(t *testing.T) {
+func TestStaleAfterAWriteThatTimedOutButLanded(t *testing.T) {
 	slow(t, "waiting out a Redis read_timeout, then for Caddy to see Redis stop")
 	cases := []struct {
 		name     string
@@ -99,10 +99,10 @@ func TestAuditFailStaleAfterAWriteThatTimedOutButLanded(t *testing.T) {
 	}
 }
 
-// TestAuditFailStaleAfterATouchThatTimedOut: a touch changes nothing the
+// TestStaleAfterATouchThatTimedOut: a touch changes nothing the
 // copy serves, whether Redis ran it when it resumed or not; the copy
 // still serves the session while the store is down.
-func TestAuditFailStaleAfterATouchThatTimedOut(t *testing.T) {
+func TestStaleAfterATouchThatTimedOut(t *testing.T) {
 	slow(t, "waiting out a Redis read_timeout, then for Caddy to see Redis stop")
 	srv, s, logFile, alice := redisPolicySite(t, "stale 5m")
 	alice.get("/style.css")        // into the client's cache again

@@ -27,7 +27,7 @@ func (f *failingUpdates) Update(context.Context, store.Update) (store.Result, er
 	return store.Result{}, f.err
 }
 
-// TestAuditFailStaleCopyAfterAFailedUpdate: an update of the session that
+// TestStaleCopyAfterAFailedUpdate: an update of the session that
 // fails with an error that does not say the store made nothing (a
 // timeout, a connection lost after the call was sent) may have been made:
 // a logout, a key taken away, a renewal. The copy of the session as it
@@ -35,7 +35,7 @@ func (f *failingUpdates) Update(context.Context, store.Update) (store.Result, er
 // take or put-back of flash values change nothing the copy serves, and an
 // update the store refused (the session moved on, a rule) made nothing:
 // the copy stays.
-func TestAuditFailStaleCopyAfterAFailedUpdate(t *testing.T) {
+func TestStaleCopyAfterAFailedUpdate(t *testing.T) {
 	base := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
 	timeouts := session.Timeouts{Idle: 30 * time.Minute, Absolute: 12 * time.Hour, TouchInterval: time.Minute}
 	hash := session.HashID("alice's id")
