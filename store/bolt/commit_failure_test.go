@@ -17,7 +17,7 @@ import (
 	"github.com/caddy-session/caddy-session/store"
 )
 
-// TestAuditMultiGroupCommitFailsWhole drives a group commit to fail at an
+// TestGroupCommitFailsWhole drives a group commit to fail at an
 // exact step: a first writer holds the file's write transaction while a
 // group of writers queues behind it (logins, a login of an update Decide
 // refuses, a writer whose function fails, one that panics), then the
@@ -27,7 +27,7 @@ import (
 // commit), and the queue must be free again. When nothing fails, the
 // refused, failing and panicking writers must get their own errors only,
 // and the logins must all be made.
-func TestAuditMultiGroupCommitFailsWhole(t *testing.T) {
+func TestGroupCommitFailsWhole(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		// fail makes the group's commit fail, or not (nil); it runs while

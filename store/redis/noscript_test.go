@@ -13,7 +13,7 @@ import (
 	"github.com/caddy-session/caddy-session/store"
 )
 
-// TestAuditMultiNoScriptRetriedOnce: a write that meets NOSCRIPT (Redis
+// TestNoScriptRetriedOnce: a write that meets NOSCRIPT (Redis
 // forgot the store's script: SCRIPT FLUSH, a restart, a failover to a
 // replica that never ran it) is sent again by EVAL exactly once, and is
 // made exactly once, and with wait_replicas the EVAL's own WAIT is what
@@ -21,7 +21,7 @@ import (
 // Note: the WAIT that was pipelined with the refused EVALSHA runs too
 // (the server runs it whatever the EVALSHA's answer), so such a write
 // can take two wait_timeouts; the count is logged, not asserted.
-func TestAuditMultiNoScriptRetriedOnce(t *testing.T) {
+func TestNoScriptRetriedOnce(t *testing.T) {
 	t.Parallel()
 	b := standalone(t)
 	plain := b.open(t)
