@@ -132,8 +132,11 @@ func (s *Store) commitGroup(group []*writeCall) {
 	touches := s.touches.take(maxGroup)
 	for len(group) > 0 {
 		failed := -1
+		touchesFailed := false
 		err := s.update(func(tx *bbolt.Tx) error {
-			if err := writeTouches(s.buckets(tx), touches); err != nil {
+			b := s.buckets(tx)
+			if err := safeCall(func(*bbolt.Tx) error { return writeTouches(b, touches) }, tx); err != nil {
+				touchesFailed = true
 				return err
 			}
 			for i, c := range group {
@@ -144,6 +147,19 @@ func (s *Store) commitGroup(group []*writeCall) {
 			}
 			return nil
 		})
+		if touchesFailed {
+			// The pending touches failed the commit, not the writers. A
+			// touch promises the client nothing (its session keeps the
+			// idle deadline last written): they are dropped, and the
+			// group committed again without them. Kept, they would fail
+			// every commit after this one too.
+			if s.onTouchError != nil {
+				s.onTouchError(fmt.Errorf("dropping %d deferred touches that failed a commit: %w", len(touches), err))
+			}
+			s.touches.written(touches)
+			touches = nil
+			continue
+		}
 		if failed < 0 {
 			if err == nil {
 				s.touches.written(touches)
