@@ -117,9 +117,13 @@ func (h *Handler) serve(rw *responseWriter, r *http.Request, next caddyhttp.Hand
 	ctx, cancel := context.WithCancel(r.Context())
 	t := &tunnel{h: h, hash: s.hash, cancel: cancel, done: make(chan struct{})}
 	t.seen, _ = h.rules.identityOf(s.record)
-	if f := s.fromID; f != nil {
-		t.key = f.sealKey
-	}
+	// The key of the handshake's ID, derived here if the load derived
+	// none: a handler with seal_values (a nested one, a reload that
+	// turned it on, another instance) may seal the session, or renew it
+	// to a sealed successor, while the tunnel is open, and without the
+	// key the tunnel took its own user's session for another's and
+	// closed. The tunnel keeps the key, never the ID.
+	t.key = s.ownKey()
 	if h.noTouch != nil {
 		matched, err := s.matchNoTouch()
 		t.noTouch = matched || err != nil
@@ -143,7 +147,7 @@ type tunnel struct {
 	// read by openTunnels under its own lock, and written under both.
 	mu     sync.Mutex
 	hash   session.Hash     // where the session now is
-	key    *session.SealKey // the key of hash's ID, nil if none was derived
+	key    *session.SealKey // the key of hash's ID, nil past a forward record that carried none
 	conn   net.Conn         // the hijacked client connection, if any
 	closed bool
 }
@@ -260,7 +264,15 @@ func (t *tunnel) follow(ctx context.Context, now time.Time) (*session.Record, se
 			}
 			return rec, hash, key, nil
 		}
-		if key != nil {
+		switch {
+		case rec.SuccessorKey() == "":
+			// Written by a request that held no key (a handler without
+			// seal_values, under which the session was plain): the
+			// successor was written plain, as store.Decide's onward
+			// says. Taken for another's, the tunnel closed on a
+			// renewal of its own user.
+			key = nil
+		case key != nil:
 			if key, err = key.OpenSuccessor(hash, rec); err != nil {
 				return nil, hash, nil, store.ErrNotFound
 			}
