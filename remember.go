@@ -170,16 +170,19 @@ func (s *requestState) publishExpired(hdr http.Header, hash session.Hash) {
 // session.
 //
 // It reads the session again, past any cache, only for a response that
-// says X-Session-Remember on a session it would not rotate: rare. The
-// read comes after the request loaded the session, so that a change of
-// persistence committed before it is seen; one committed after it is
+// says X-Session-Remember and nothing the store would be asked to write
+// (at most a touch, which carries no patch): rare. A response with
+// changes as well sends the store its patch, and Decide judges the
+// persistence on the session as it then stands (store.ErrNeedsRotation).
+// The read comes after the request loaded the session, so that a change
+// of persistence committed before it is seen; one committed after it is
 // ordered after this response, whose "as it is" then held.
 func (s *requestState) settleRemember(p *plan) error {
 	if p.patch == nil || p.patch.Remember == session.RememberAsIs || s.record == nil || p.endAll {
 		return nil
 	}
-	if p.step != stepNone && p.step != stepTouch && p.step != stepChange {
-		return nil // a rotation carries it already; an end or a start has no session to keep
+	if p.step != stepNone && p.step != stepTouch {
+		return nil // a rotation carries it already, a change the store judges, an end or a start has no session to keep
 	}
 	h := s.handler
 	ctx := store.Fresh(s.request.Context())
