@@ -18,8 +18,10 @@ import (
 // privilege taken away handed back, an ID renewed away opened again.
 
 // untilStored waits for Redis, resumed, to run the write it was sent
-// while stopped: key's contents are no longer was.
-func untilStored(t *testing.T, srv *redistest.Server, key, was string) {
+// while stopped (key's contents are no longer was), and reports whether
+// it did. It may not: a client that gave up on the connection while the
+// server was stopped can have its unread command dropped with it.
+func untilStored(t *testing.T, srv *redistest.Server, key, was string) bool {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -28,10 +30,10 @@ func untilStored(t *testing.T, srv *redistest.Server, key, was string) {
 			t.Fatalf("reading %s from redis: %v", key, err)
 		}
 		if now != was {
-			return
+			return true
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("the write sent to the stopped redis-server was not there 10s after it resumed")
+			return false
 		}
 	}
 }
@@ -84,7 +86,11 @@ func TestStaleAfterAWriteThatTimedOutButLanded(t *testing.T) {
 					t.Fatalf("the session was not read from the client's cache while redis was stopped, so nothing was written: %s", l.raw)
 				}
 			}
-			untilStored(t, srv, key, was)
+			if !untilStored(t, srv, key, was) {
+				// Not made after all: the copy must still not serve the
+				// session, since the store could not say so at the time.
+				t.Logf("the write sent to the stopped redis-server was not made after it resumed; checking the copy all the same")
+			}
 
 			srv.Stop()
 			untilStoreDown(t, s, logFile)
