@@ -92,7 +92,9 @@ func newLiveStore(handlers []*Handler) *liveStore {
 	for _, h := range handlers {
 		if h.fallback != nil && !slices.ContainsFunc(s.fallbacks, func(f liveFallback) bool { return f.name == h.fallbackName }) {
 			s.fallbacks = append(s.fallbacks, liveFallback{name: h.fallbackName, old: h.fallback.Old})
-			st = newInstrumented(&store.Fallback{New: st, Old: h.fallback.Old, Identity: h.identity}, h.backend)
+			// Copying too: once the move is over, an admin request in
+			// flight must not copy back a session that ended since.
+			st = newInstrumented(&store.Fallback{New: st, Old: h.fallback.Old, Identity: h.identity, Copying: h.fallback.Copying}, h.backend)
 		}
 		if h.stale != nil && stale == nil {
 			stale = h // one copy per store name: every stale handler's

@@ -3,12 +3,17 @@ package caddysession
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+
+	"github.com/caddy-session/caddy-session/internal/clock"
+	"github.com/caddy-session/caddy-session/session"
+	"github.com/caddy-session/caddy-session/store"
 )
 
 func TestUnmarshalFallbackStore(t *testing.T) {
@@ -78,5 +83,39 @@ func TestMigrateCursor(t *testing.T) {
 		if _, _, ok := parseMigrateCursor(bad, 2); ok {
 			t.Errorf("cursor %q of two stores read as good", bad)
 		}
+	}
+}
+
+// TestAdminStoreCopiesOnlyWhileTheMoveIsOn: the admin API reads a store
+// with fallback_store through a Fallback of its own (liveStore), which
+// must ask the handler, as the handler's own does, whether the move is
+// still on before it copies a session from the old store. Once the move
+// is over, the old store may hold sessions that ended in the new one
+// since: an admin request in flight across that reload copied one back.
+func TestAdminStoreCopiesOnlyWhileTheMoveIsOn(t *testing.T) {
+	dir := t.TempDir()
+	newRaw, _ := json.Marshal(map[string]any{"backend": "bolt", "path": filepath.Join(dir, "new.db"), "no_sync": true})
+	oldRaw, _ := json.Marshal(map[string]any{"backend": "bolt", "path": filepath.Join(dir, "old.db"), "no_sync": true})
+	h := provisionedHandler(t, func(h *Handler) { h.StoreRaw, h.FallbackStoreRaw = newRaw, oldRaw })
+	_, hash := newSessionID()
+	now := clock.Now()
+	if _, err := h.fallback.Old.Update(t.Context(), store.Update{NewHash: hash, Patch: &session.Patch{Set: map[string]string{"user": "alice"}},
+		Identity: "user", Now: now, Timeouts: h.timeouts, Limits: h.limits}); err != nil {
+		t.Fatal(err)
+	}
+	// The reload that removes fallback_store: the move is over.
+	moveMu.Lock()
+	h.unwatch()
+	moveMu.Unlock()
+	t.Cleanup(func() {
+		moveMu.Lock()
+		h.watch()
+		moveMu.Unlock()
+	})
+	if _, err := newLiveStore([]*Handler{h}).store.Load(t.Context(), *hash, now, h.timeouts); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("the admin store's load after the move: %v, want ErrNotFound (no copy from the old store)", err)
+	}
+	if _, err := h.fallback.New.Load(t.Context(), *hash, now, h.timeouts); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("the new store holds the session after the move ended: %v; the admin store copied it back", err)
 	}
 }
