@@ -89,7 +89,7 @@ func (m MatchSession) MatchWithError(r *http.Request) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	if s.record == nil {
+	if s == nil || s.record == nil {
 		return false, nil
 	}
 	_, v, ok := session.LookupKey(s.record.Values, m.Key) // either spelling: one key
@@ -101,7 +101,10 @@ func (m MatchSession) MatchWithError(r *http.Request) (bool, error) {
 
 // requestState finds the request's session through the matcher's handler,
 // which reuses what a handler of the same realm and store has loaded. A
-// matcher with no handler (made by CEL) takes the loaded session.
+// matcher with no handler (made by CEL) takes the loaded session. A
+// request that the handler's own match (`session /app/*`) does not match
+// has no session (nil): the handler gives it none, so no matcher may
+// authorize it with the cookie's.
 func (m MatchSession) requestState(r *http.Request) (*requestState, error) {
 	h := m.handler
 	if h == nil {
@@ -114,6 +117,15 @@ func (m MatchSession) requestState(r *http.Request) (*requestState, error) {
 	}
 	if err := h.app.wired(); err != nil {
 		return nil, caddyhttp.Error(http.StatusInternalServerError, err)
+	}
+	if h.match != nil {
+		matched, err := h.match.AnyMatchWithError(r)
+		if err != nil {
+			return nil, caddyhttp.Error(http.StatusInternalServerError, fmt.Errorf("matching the request against the session's match: %w", err))
+		}
+		if !matched {
+			return nil, nil
+		}
 	}
 	s, err := h.requestState(r)
 	if err != nil {
