@@ -14,7 +14,7 @@ import (
 	"testing"
 )
 
-func TestAuditReentryMatcherOnUnmatchedRequest(t *testing.T) {
+func TestSessionMatcherOnUnmatchedRequest(t *testing.T) {
 	rows := []struct {
 		name     string
 		sessions string
