@@ -118,14 +118,8 @@ func (m MatchSession) requestState(r *http.Request) (*requestState, error) {
 	if err := h.app.wired(); err != nil {
 		return nil, caddyhttp.Error(http.StatusInternalServerError, err)
 	}
-	if h.match != nil {
-		matched, err := h.match.AnyMatchWithError(r)
-		if err != nil {
-			return nil, caddyhttp.Error(http.StatusInternalServerError, fmt.Errorf("matching the request against the session's match: %w", err))
-		}
-		if !matched {
-			return nil, nil
-		}
+	if matched, err := h.gives(r); err != nil || !matched {
+		return nil, err
 	}
 	s, err := h.requestState(r)
 	if err != nil {

@@ -576,14 +576,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if err := h.app.wired(); err != nil {
 		return caddyhttp.Error(http.StatusInternalServerError, err)
 	}
-	if h.match != nil {
-		matched, err := h.match.AnyMatchWithError(r)
-		if err != nil {
-			return caddyhttp.Error(http.StatusInternalServerError, fmt.Errorf("matching the request against the session's match: %w", err))
-		}
-		if !matched {
-			return h.serveUnmatched(w, r, next)
-		}
+	if matched, err := h.gives(r); err != nil {
+		return err
+	} else if !matched {
+		return h.serveUnmatched(w, r, next)
 	}
 	scrubRequest(r, h.protocol)
 	h.scrubOthersFirst(r)

@@ -41,6 +41,20 @@ func (h *Handler) provisionMatch(ctx caddy.Context) error {
 	return h.match.FromInterface(mods)
 }
 
+// gives reports whether h gives the request a session: whether its own
+// match, if any, matches it. An error of the matchers is a 500, as a
+// route's would be.
+func (h *Handler) gives(r *http.Request) (bool, error) {
+	if h.match == nil {
+		return true, nil
+	}
+	matched, err := h.match.AnyMatchWithError(r)
+	if err != nil {
+		return false, caddyhttp.Error(http.StatusInternalServerError, fmt.Errorf("matching the request against the session's match: %w", err))
+	}
+	return matched, nil
+}
+
 // forwardedVarPrefix, with a folded header prefix, names the request var
 // that says a session handler of that namespace has forwarded its session
 // to the request: a handler after it that does not match the request must
