@@ -93,12 +93,10 @@ func (s instrumented) observeWith(o prometheus.Observer, op string, start time.T
 	}
 }
 
-// isFailure tells a store's failure from its answers. It is a function of
-// its own so that the errors.As target is only allocated for an error.
+// isFailure tells a store's failure from its answers: those of refused
+// (stale.go), and a bad cursor.
 func isFailure(err error) bool {
-	var ruleErr *session.RuleError
-	return !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrStale) && !errors.Is(err, store.ErrBadCursor) &&
-		!errors.Is(err, store.ErrNeedsRotation) && !errors.As(err, &ruleErr)
+	return !refused(err) && !errors.Is(err, store.ErrBadCursor)
 }
 
 func (s instrumented) Load(ctx context.Context, h session.Hash, now time.Time, t session.Timeouts) (*session.Record, error) {

@@ -294,10 +294,14 @@ func listedSealed(rec *session.Record, key, value string) *session.Record {
 func (s *requestState) storeUpdate(ctx context.Context, u store.Update) (store.Result, error) {
 	h := s.handler
 	res, err := h.store.Update(ctx, u)
-	if !errors.Is(err, store.ErrNoSealKey) || u.Seal != nil || !u.HasHash || s.id == "" || s.record == nil {
+	if !errors.Is(err, store.ErrNoSealKey) || u.Seal != nil || !u.HasHash || s.record == nil {
+		return res, err
+	}
+	key := s.ownKey()
+	if key == nil {
 		return res, err
 	}
 	u.Hash = s.hash
-	u.Seal = &store.Sealing{Key: session.DeriveSealKey(s.id)}
+	u.Seal = &store.Sealing{Key: key}
 	return h.store.Update(ctx, u)
 }

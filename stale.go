@@ -302,7 +302,8 @@ func changes(u store.Update) bool { return u.Patch != nil || u.NewHash != nil }
 
 // refused reports whether err says the store made nothing of an update:
 // the session moved on or broke a rule, which the store read before it
-// wrote.
+// wrote. It is a function of its own so that the errors.As target is
+// only allocated for an error.
 func refused(err error) bool {
 	var ruleErr *session.RuleError
 	return errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrStale) ||

@@ -5,7 +5,6 @@ import (
 	"io"
 	"net/http"
 	"slices"
-	"strings"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -25,12 +24,7 @@ import (
 
 // provisionMatch loads the matcher sets of match.
 func (h *Handler) provisionMatch(ctx caddy.Context) error {
-	prefix := h.HeaderPrefix
-	if prefix == "" {
-		prefix = session.DefaultHeaderPrefix
-	}
-	// The namespace in the spelling every spelling of it folds to.
-	h.forwardedVar = forwardedVarPrefix + strings.ToLower(strings.NewReplacer("_", "-", ".", "-").Replace(prefix))
+	h.forwardedVar = forwardedVarPrefix + h.protocol.Namespace()
 	if len(h.MatchRaw) == 0 {
 		return nil // h.match stays nil: every request gets its session
 	}

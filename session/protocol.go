@@ -114,6 +114,10 @@ func NewProtocol(prefix string, writable []string, limits Limits) *Protocol {
 // prefixes are one in every spelling.
 func (p *Protocol) SameNamespace(o *Protocol) bool { return p.prefix == o.prefix }
 
+// Namespace is the request namespace in the spelling every spelling of it
+// folds to: a name for it that two protocols share when SameNamespace.
+func (p *Protocol) Namespace() string { return p.prefix }
+
 // Limits returns the limits the protocol enforces.
 func (p *Protocol) Limits() Limits { return p.limits }
 
