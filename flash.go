@@ -101,8 +101,13 @@ func (s *requestState) handFlash(r *http.Request) error {
 
 // flashOnMatches reports whether the request is one that flash values are
 // handed on: one that matches flash_on, or by default a top-level
-// navigation.
+// navigation. A page the browser loads ahead of the user (speculative) is
+// never one, whatever flash_on says: it may never be shown, and a
+// speculation rule of the page prefetches the very paths flash_on names.
 func (h *Handler) flashOnMatches(r *http.Request) (bool, error) {
+	if speculative(r.Header) {
+		return false, nil
+	}
 	if h.flashOn == nil {
 		return navigation(r), nil
 	}
@@ -114,14 +119,11 @@ func (h *Handler) flashOnMatches(r *http.Request) (bool, error) {
 // scripts and styles get another mode. A frame's navigation (an iframe,
 // an embed) is one too, and Sec-Fetch-Dest tells it apart: document for
 // the top level. A page the browser loads ahead, in case the user goes
-// there (speculation rules, link prefetch, a preview), is none either:
-// it may never be shown, and it is sent as a navigation. From a client
+// there (speculation rules, link prefetch, a preview), is sent as a
+// navigation but is none (flashOnMatches turns it away). From a client
 // that sends no Sec-Fetch-Mode (an older browser, or no browser), a
 // request that accepts text/html is taken for one.
 func navigation(r *http.Request) bool {
-	if speculative(r.Header) {
-		return false
-	}
 	if mode, ok := r.Header["Sec-Fetch-Mode"]; ok {
 		dest, sent := r.Header["Sec-Fetch-Dest"] // not by every browser that sends the mode
 		return single(mode, "navigate") && (!sent || single(dest, "document"))

@@ -291,8 +291,9 @@ func TestFlashNavigation(t *testing.T) {
 		{http.Header{}, false},
 	}
 	for _, tc := range tests {
-		if got := navigation(&http.Request{Header: tc.header}); got != tc.want {
-			t.Errorf("navigation(%v) = %v, want %v", tc.header, got, tc.want)
+		got, err := (&Handler{}).flashOnMatches(&http.Request{Header: tc.header})
+		if err != nil || got != tc.want {
+			t.Errorf("flashOnMatches(%v) = %v, %v; want %v", tc.header, got, err, tc.want)
 		}
 	}
 }

@@ -27,6 +27,14 @@ func (v *visitor) fetch(path string) *response {
 	return v.do(http.MethodGet, path, "Sec-Fetch-Mode", "cors", "Accept", "application/json")
 }
 
+// prefetch loads path as Chromium's speculation rules do, ahead of the
+// user: a navigation that may never be shown.
+func (v *visitor) prefetch(path string) *response {
+	v.site.t.Helper()
+	return v.do(http.MethodGet, path, "Sec-Fetch-Mode", "navigate", "Sec-Fetch-Dest", "document",
+		"Sec-Purpose", "prefetch", "Accept", "text/html,application/xhtml+xml,*/*;q=0.8")
+}
+
 // flashes returns the flash headers the app saw.
 func (r *response) flashes() map[string]string {
 	out := map[string]string{}
@@ -84,17 +92,20 @@ func TestFlashOnMatcher(t *testing.T) {
 		v := s.visitor()
 		v.get("/login", "X-Session-Set-User: alice", "X-Session-Flash-Welcome: Hello")
 		expectFlashes(t, v.navigate(http.MethodGet, "/elsewhere"), map[string]string{})
+		expectFlashes(t, v.prefetch("/app/home"), map[string]string{})
 		expectFlashes(t, v.get("/app/home"), map[string]string{"X-Session-Flash-Welcome": "Hello"})
 		expectFlashes(t, v.get("/app/home"), map[string]string{})
 	})
 }
 
 // TestFlashOnEveryRequest: flash_on * hands flash values to the very next
-// request, whatever it is.
+// request, whatever it is, but a page the browser loads ahead of the user,
+// which may never be shown.
 func TestFlashOnEveryRequest(t *testing.T) {
 	s := newSite(t, "flash_on *")
 	v := s.visitor()
 	v.get("/login", "X-Session-Set-User: alice", "X-Session-Flash-Welcome: Hello")
+	expectFlashes(t, v.prefetch("/next"), map[string]string{})
 	expectFlashes(t, v.fetch("/api/unread"), map[string]string{"X-Session-Flash-Welcome": "Hello"})
 	expectFlashes(t, v.navigate(http.MethodGet, "/"), map[string]string{})
 }
