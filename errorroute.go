@@ -207,6 +207,46 @@ func (g *ErrorGuard) scrubRequest(r *http.Request) error {
 	return nil
 }
 
+// inErrorRoute reports whether r is served by an error route
+// (handle_errors): Caddy gives such a request the error of the routes that
+// failed, as file_server and respond read it.
+func inErrorRoute(r *http.Request) bool {
+	_, ok := r.Context().Value(caddyhttp.ErrorCtxKey).(error)
+	return ok
+}
+
+// serveErrorRoute serves a request that reaches h in an error route: a
+// session written inside handle_errors, or a named route with the
+// site's session that an error route invokes again. h acts there as the
+// error guard does, not as a session handler: it loads, forwards and
+// takes nothing, removes from the request only what no session handler
+// has removed yet, and removes its namespace from the answer, applying no
+// command and setting no cookie. The error route gets what the site's
+// handler forwarded before the error, and nothing more. As a handler, it
+// loaded the session again (or took over the site's load), forwarded it
+// to the app and applied the app's commands on the error response: a
+// cross-site POST that the site's CSRF check refused with a 403 reached
+// the app behind handle_errors as the user, and its login of another user
+// was applied, with a new cookie.
+func (h *Handler) serveErrorRoute(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	if caddyhttp.GetVar(r.Context(), scrubbedVar) == nil {
+		scrubRequest(r, h.protocol)
+		h.scrubOthersFirst(r)
+	}
+	if !h.ForwardCookie {
+		h.cookie.Strip(r.Header)
+	}
+	guard := &ErrorGuard{protocol: h.protocol, logger: h.logger}
+	gw := &guardWriter{headerGate: headerGate{ResponseWriterWrapper: caddyhttp.ResponseWriterWrapper{ResponseWriter: w}}, guard: guard,
+		private: sessionPrivate(r)}
+	gw.writeHeader = gw.WriteHeader
+	err := next.ServeHTTP(gw, r)
+	// Trailers are sent after this returns, and Caddy writes an error
+	// of the routes after h with what the header holds.
+	h.protocol.Scrub(w.Header())
+	return err
+}
+
 // sessionPrivate reports whether a session handler loaded a live session
 // for the request and keeps shared caches off its responses: the error
 // routes get the request as that handler left it, the session's keys

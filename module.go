@@ -576,6 +576,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if err := h.app.wired(); err != nil {
 		return caddyhttp.Error(http.StatusInternalServerError, err)
 	}
+	if inErrorRoute(r) {
+		return h.serveErrorRoute(w, r, next) // errorroute.go
+	}
 	if matched, err := h.gives(r); err != nil {
 		return err
 	} else if !matched {
