@@ -361,6 +361,22 @@ func (s *Store) read(ctx context.Context, key string, cached bool) (map[string]s
 	return client.Do(ctx, client.B().Hgetall().Key(key).Build()).AsStrMap()
 }
 
+// readForWrite is read for modify: it also reports whether the answer
+// came from the cache, which no write of it has checked yet.
+func (s *Store) readForWrite(ctx context.Context, key string, cached bool) (map[string]string, bool, error) {
+	if !cached || s.cache == nil {
+		fields, err := s.read(ctx, key, false)
+		return fields, false, err
+	}
+	client, err := s.Client()
+	if err != nil {
+		return nil, false, err
+	}
+	res := client.DoCache(ctx, client.B().Hgetall().Key(key).Cache().ToStaticTTL(), s.cacheTTL)
+	fields, err := res.AsStrMap()
+	return fields, err == nil && res.IsCacheHit(), err
+}
+
 // errConflict is an attempt that another writer got ahead of: nothing of
 // it was written to the session it read, and it is made again.
 var errConflict = errors.New("the session changed since it was read")
@@ -424,12 +440,23 @@ func (s *Store) follow(ctx context.Context, u store.Update) (*change, error) {
 // from the cache: a stale copy only costs a retry.
 func (s *Store) modify(ctx context.Context, hash session.Hash, decide func(fields map[string]string) (*change, error)) (*change, error) {
 	key := s.SessionKey(hash)
+	cached := true // the first read may come from the cache
 	for attempt := 1; ; attempt++ {
-		fields, err := s.read(ctx, key, attempt == 1)
+		fields, hit, err := s.readForWrite(ctx, key, cached)
+		cached = false
 		if err != nil {
 			return nil, redisError("reading session "+hash.Short(), err)
 		}
 		c, err := decide(fields)
+		if err == nil && hit && c != nil && c.o.Err != nil && c.noop() {
+			// A refusal (a broken limit, an identity changed, a session
+			// ended) decided on a cached copy, which no guard checks
+			// since nothing is written: another instance may have
+			// changed the session and Redis's invalidation not arrived
+			// yet. Decide again on what Redis holds.
+			attempt--
+			continue
+		}
 		if c != nil {
 			c.rev, c.guarded = fields[fieldRev], true
 			if attempt > 1 {
