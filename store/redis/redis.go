@@ -333,7 +333,7 @@ func (s *Store) load(ctx context.Context, hash session.Hash, now time.Time, cach
 			return rec, nil
 		}
 	}
-	fields, err := s.read(ctx, key, cached)
+	fields, _, err := s.read(ctx, key, cached)
 	if err != nil {
 		return nil, redisError("reading session "+hash.Short(), err)
 	}
@@ -348,33 +348,20 @@ func (s *Store) load(ctx context.Context, hash session.Hash, now time.Time, cach
 }
 
 // read returns the fields of the session hash under key, from the cache
-// if cached is set. The map is the caller's.
-func (s *Store) read(ctx context.Context, key string, cached bool) (map[string]string, error) {
-	client, err := s.Client()
-	if err != nil {
-		return nil, err
-	}
-	if cached {
-		cmd := client.B().Hgetall().Key(key).Cache().ToStaticTTL()
-		return client.DoCache(ctx, cmd, s.cacheTTL).AsStrMap()
-	}
-	return client.Do(ctx, client.B().Hgetall().Key(key).Build()).AsStrMap()
-}
-
-// readForWrite is read for modify: it also reports whether the answer
-// came from the cache, which no write of it has checked yet.
-func (s *Store) readForWrite(ctx context.Context, key string, cached bool) (map[string]string, bool, error) {
-	if !cached || s.cache == nil {
-		fields, err := s.read(ctx, key, false)
-		return fields, false, err
-	}
+// if cached is set, and whether they came from it (a copy that no write
+// has checked yet). The map is the caller's.
+func (s *Store) read(ctx context.Context, key string, cached bool) (map[string]string, bool, error) {
 	client, err := s.Client()
 	if err != nil {
 		return nil, false, err
 	}
-	res := client.DoCache(ctx, client.B().Hgetall().Key(key).Cache().ToStaticTTL(), s.cacheTTL)
-	fields, err := res.AsStrMap()
-	return fields, err == nil && res.IsCacheHit(), err
+	if cached {
+		res := client.DoCache(ctx, client.B().Hgetall().Key(key).Cache().ToStaticTTL(), s.cacheTTL)
+		fields, err := res.AsStrMap()
+		return fields, err == nil && res.IsCacheHit(), err
+	}
+	fields, err := client.Do(ctx, client.B().Hgetall().Key(key).Build()).AsStrMap()
+	return fields, false, err
 }
 
 // errConflict is an attempt that another writer got ahead of: nothing of
@@ -442,7 +429,7 @@ func (s *Store) modify(ctx context.Context, hash session.Hash, decide func(field
 	key := s.SessionKey(hash)
 	cached := true // the first read may come from the cache
 	for attempt := 1; ; attempt++ {
-		fields, hit, err := s.readForWrite(ctx, key, cached)
+		fields, hit, err := s.read(ctx, key, cached)
 		cached = false
 		if err != nil {
 			return nil, redisError("reading session "+hash.Short(), err)
