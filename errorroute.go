@@ -218,10 +218,10 @@ func inErrorRoute(r *http.Request) bool {
 // serveErrorRoute serves a request that reaches h in an error route: a
 // session written inside handle_errors, or a named route with the
 // site's session that an error route invokes again. h acts there as the
-// error guard does, not as a session handler: it loads, forwards and
-// takes nothing, removes from the request only what no session handler
-// has removed yet, and removes its namespace from the answer, applying no
-// command and setting no cookie. The error route gets what the site's
+// error guard of its server does (inErrors), not as a session handler: it
+// loads, forwards and takes nothing, cleans the request as the guard does,
+// and removes the namespace from the answer, applying no command and
+// setting no cookie. The error route gets what the site's
 // handler forwarded before the error, and nothing more. As a handler, it
 // loaded the session again (or took over the site's load), forwarded it
 // to the app and applied the app's commands on the error response: a
@@ -229,22 +229,7 @@ func inErrorRoute(r *http.Request) bool {
 // the app behind handle_errors as the user, and its login of another user
 // was applied, with a new cookie.
 func (h *Handler) serveErrorRoute(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	if caddyhttp.GetVar(r.Context(), scrubbedVar) == nil {
-		scrubRequest(r, h.protocol)
-		h.scrubOthersFirst(r)
-	}
-	if !h.ForwardCookie {
-		h.cookie.Strip(r.Header)
-	}
-	guard := &ErrorGuard{protocol: h.protocol, logger: h.logger}
-	gw := &guardWriter{headerGate: headerGate{ResponseWriterWrapper: caddyhttp.ResponseWriterWrapper{ResponseWriter: w}}, guard: guard,
-		private: sessionPrivate(r)}
-	gw.writeHeader = gw.WriteHeader
-	err := next.ServeHTTP(gw, r)
-	// Trailers are sent after this returns, and Caddy writes an error
-	// of the routes after h with what the header holds.
-	h.protocol.Scrub(w.Header())
-	return err
+	return h.inErrors.ServeHTTP(w, r, next)
 }
 
 // sessionPrivate reports whether a session handler loaded a live session

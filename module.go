@@ -268,15 +268,18 @@ type Handler struct {
 	rules        rules
 	realm        string // Realm, or the site's, once the app has wired the config
 	app          *App
-	touches      *touchFilter
-	match        caddyhttp.MatcherSets // nil: every request gets its session
-	noTouch      caddyhttp.MatcherSets // nil: every request touches
-	flashOn      caddyhttp.MatcherSets // nil: top-level navigations
-	devices      caddyhttp.MatcherSets // nil: no request gets the list of devices
-	devicesAs    string                // the request header of the list
-	signer       *tokenSigner          // nil: no token
-	csrf         *csrfGuard            // nil: no CSRF protection
-	logger       *zap.Logger
+	// inErrors is what h does in an error route (serveErrorRoute): what
+	// its server's guard does, for the same handlers.
+	inErrors  *ErrorGuard
+	touches   *touchFilter
+	match     caddyhttp.MatcherSets // nil: every request gets its session
+	noTouch   caddyhttp.MatcherSets // nil: every request touches
+	flashOn   caddyhttp.MatcherSets // nil: top-level navigations
+	devices   caddyhttp.MatcherSets // nil: no request gets the list of devices
+	devicesAs string                // the request header of the list
+	signer    *tokenSigner          // nil: no token
+	csrf      *csrfGuard            // nil: no CSRF protection
+	logger    *zap.Logger
 	// storeErrors is OnStoreError's policy; stale its copy of sessions,
 	// nil unless the policy is stale.
 	storeErrors storeErrorPolicy
@@ -418,6 +421,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	}
 	h.ctx = ctx
 	h.app = app
+	h.inErrors = &ErrorGuard{protocol: h.protocol, logger: h.logger, app: app, handlers: []*Handler{h}}
 	app.addHandler(h)
 	return nil
 }

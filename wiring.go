@@ -102,6 +102,9 @@ func (a *App) wire() error {
 	for _, hs := range w.servers {
 		setNamespaces(hs)
 		setMarksForwarded(hs)
+		for _, h := range hs {
+			h.inErrors.handlers = hs
+		}
 	}
 	for g, srv := range w.guards {
 		g.handlers = w.servers[srv]
