@@ -1,0 +1,285 @@
+package integration_test
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2/caddytest"
+
+	"github.com/caddy-session/caddy-session/internal/clock"
+	"github.com/caddy-session/caddy-session/internal/redistest"
+	"github.com/caddy-session/caddy-session/session"
+)
+
+// streamApp is the app behind Caddy in the stream tests: /events answers
+// with a response that never ends on its own (an event stream, or a
+// chunked download with no Content-Length, both of which reverse_proxy
+// flushes at once), sends each string of events on it, and reports on
+// closed when the request's context ends. Any other request is answered
+// as serveUpstream does, so that visitors log in and out through it.
+type streamApp struct {
+	events chan string
+	closed chan struct{}
+}
+
+func (a *streamApp) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path != "/events" {
+		serveUpstream(w, r)
+		return
+	}
+	defer func() { a.closed <- struct{}{} }()
+	if r.URL.Query().Get("kind") == "download" {
+		w.Header().Set("Content-Type", "application/octet-stream")
+	} else {
+		w.Header().Set("Content-Type", "text/event-stream")
+	}
+	w.WriteHeader(http.StatusOK)
+	send := func(data string) bool {
+		if _, err := fmt.Fprintf(w, "data: %s\n\n", data); err != nil {
+			return false
+		}
+		return http.NewResponseController(w).Flush() == nil
+	}
+	if !send("hello") {
+		return
+	}
+	for {
+		select {
+		case e := <-a.events:
+			if !send(e) {
+				return
+			}
+		case <-r.Context().Done():
+			return
+		}
+	}
+}
+
+// newStreamSite is newSiteOn with streamApp as the upstream.
+func newStreamSite(t *testing.T, store, options string) (*site, *streamApp) {
+	t.Helper()
+	app := &streamApp{events: make(chan string), closed: make(chan struct{}, 16)}
+	srv := httptest.NewServer(app)
+	t.Cleanup(srv.Close)
+	s := &site{t: t, tester: caddytest.NewTester(t), port: freePort(t), db: t.TempDir() + "/sessions.db",
+		store: store, options: options, up: &upstream{srv}}
+	if s.store == "" {
+		s.store = "store bolt " + s.db
+	}
+	s.tester.Client.Jar = nil
+	s.load()
+	return s, app
+}
+
+// openStream is a streamed response through Caddy, as a browser's
+// EventSource (or a download) reads it.
+type openStream struct {
+	t    *testing.T
+	app  *streamApp
+	body io.ReadCloser
+	br   *bufio.Reader
+}
+
+// startStream opens /events with the visitor's cookie and reads the
+// stream's first event.
+func startStream(t *testing.T, v *visitor, app *streamApp, kind string) *openStream {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, v.site.url("/events?kind="+kind), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Accept", "text/event-stream")
+	req.Header.Set("Cookie", "sid="+v.sid)
+	// A client of its own: the tester's gives up on a response after 5s,
+	// which would end the stream whatever its session did.
+	client := &http.Client{Transport: &http.Transport{}}
+	t.Cleanup(client.CloseIdleConnections)
+	res, err := client.Do(req)
+	if err != nil {
+		t.Fatalf("opening the stream: %v", err)
+	}
+	t.Cleanup(func() { res.Body.Close() })
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("the stream's status is %d, want 200", res.StatusCode)
+	}
+	assertNoNamespace(t, res.Header)
+	st := &openStream{t: t, app: app, body: res.Body, br: bufio.NewReader(res.Body)}
+	st.reads("hello")
+	return st
+}
+
+// reads fails unless the next event of the stream is data.
+func (st *openStream) reads(data string) {
+	st.t.Helper()
+	var line string
+	var err error
+	within(st.t, "the stream hangs: no event came", func() {
+		line, err = st.br.ReadString('\n')
+		if err == nil {
+			_, err = st.br.ReadString('\n') // the blank line that ends the event
+		}
+	})
+	if err != nil || line != "data: "+data+"\n" {
+		st.t.Fatalf("the stream gave %q (%v), want the event %q: it is closed", line, err, data)
+	}
+}
+
+// flows fails unless an event the app sends now reaches the client.
+func (st *openStream) flows(data string) {
+	st.t.Helper()
+	select {
+	case st.app.events <- data:
+	case <-time.After(10 * time.Second):
+		st.t.Fatal("the app's stream no longer takes events: it was closed")
+	}
+	st.reads(data)
+}
+
+// closes fails unless Caddy ends the stream toward the client, with
+// nothing more of it delivered, and the app's request ends too. The
+// bound only ends a failing test: a stream that closes does so at once.
+func (st *openStream) closes() {
+	st.t.Helper()
+	var rest []byte
+	within(st.t, "the stream is still open after its session ended", func() {
+		rest, _ = io.ReadAll(st.br)
+	})
+	if len(rest) != 0 {
+		st.t.Fatalf("the stream delivered %q after its session ended", rest)
+	}
+	select {
+	case <-st.app.closed:
+	case <-time.After(10 * time.Second):
+		st.t.Fatal("the app's side of the stream is still open after its session ended")
+	}
+}
+
+// TestStreamClosesWhenItsSessionEnds: a response that streams (an event
+// stream, a chunked download) of a request that carried a live session
+// is, like a tunnel, that session's user's data flowing for as long as it
+// is open. When the session ends, by any of the ends this Caddy commits,
+// the stream is cut, toward the client and toward the app, before the
+// end's response is out (the check interval is an hour: only the prompt
+// close can close these); a renewal of the same user keeps it, and
+// follows the session to its new ID; `tunnels keep` keeps it.
+func TestStreamClosesWhenItsSessionEnds(t *testing.T) {
+	tests := []struct {
+		name    string
+		options string
+		end     func(t *testing.T, s *site, alice *visitor)
+		keeps   bool
+	}{
+		{"logout on another request", "", func(t *testing.T, s *site, alice *visitor) {
+			expectStatus(t, alice.get("/logout", "X-Session-Destroy: true"), http.StatusOK)
+		}, false},
+		{"destroy-all from another device", "", func(t *testing.T, s *site, alice *visitor) {
+			other := login(t, s, "alice")
+			expectStatus(t, other.get("/reset", "X-Session-Destroy-All: true"), http.StatusOK)
+		}, false},
+		{"revoke from another device", "", func(t *testing.T, s *site, alice *visitor) {
+			other := login(t, s, "alice")
+			expectStatus(t, other.get("/devices", "X-Session-Revoke: "+session.HashID(alice.sid).Short()), http.StatusOK)
+		}, false},
+		{"admin revocation of the user", "", func(t *testing.T, s *site, alice *visitor) {
+			var revoked struct{ Revoked int }
+			sessionAPI(t, http.MethodPost, "/session/revoke", `{"value": "alice"}`).decode(t, http.StatusOK, &revoked)
+			if revoked.Revoked != 1 {
+				t.Fatalf("revoked %d sessions, want 1", revoked.Revoked)
+			}
+		}, false},
+		{"admin revocation of the session", "", func(t *testing.T, s *site, alice *visitor) {
+			sessionAPI(t, http.MethodDelete, "/session/sessions/"+session.HashID(alice.sid).String(), "").decode(t, http.StatusOK, &struct{ Revoked int }{})
+		}, false},
+		{"eviction by max_sessions_per_identity", "max_sessions_per_identity 1", func(t *testing.T, s *site, alice *visitor) {
+			login(t, s, "alice")
+		}, false},
+		{"another user's login on the session", "", func(t *testing.T, s *site, alice *visitor) {
+			expectStatus(t, alice.get("/login", "X-Session-Set-User: bob"), http.StatusOK)
+		}, false},
+		{"renewal of the same user", "", func(t *testing.T, s *site, alice *visitor) {
+			was := alice.sid
+			expectStatus(t, alice.get("/", "X-Session-Renew: true"), http.StatusOK)
+			if alice.sid == was {
+				t.Fatal("the renewal gave no new ID")
+			}
+		}, true},
+		{"logout with tunnels keep", "tunnels keep", func(t *testing.T, s *site, alice *visitor) {
+			expectStatus(t, alice.get("/logout", "X-Session-Destroy: true"), http.StatusOK)
+		}, true},
+	}
+	for _, backend := range []string{"bolt", "redis"} {
+		t.Run(backend, func(t *testing.T) {
+			store := ""
+			if backend == "redis" {
+				store = "store redis " + redistest.Start(t).URL()
+			}
+			for _, kind := range []string{"events", "download"} {
+				for _, tt := range tests {
+					t.Run(kind+", "+tt.name, func(t *testing.T) {
+						options := tt.options
+						if options != "tunnels keep" {
+							options += "\n\t\ttunnels 1h"
+						}
+						s, app := newStreamSite(t, store, "idle_timeout 2h\n\t\t"+options)
+						alice := login(t, s, "alice")
+						st := startStream(t, alice, app, kind)
+						tt.end(t, s, alice)
+						if !tt.keeps {
+							st.closes()
+							return
+						}
+						st.flows("still yours")
+						if tt.options == "tunnels keep" {
+							return
+						}
+						// Still watched under the session's new ID: its
+						// logout cuts the stream.
+						expectStatus(t, alice.get("/logout", "X-Session-Destroy: true"), http.StatusOK)
+						st.closes()
+					})
+				}
+			}
+		})
+	}
+}
+
+// TestStreamClosesWhenItsSessionEndsElsewhere: an end this Caddy does not
+// commit (the session's deadline passing on the injected clock, or the
+// session deleted in Redis behind Caddy's back, as another instance's
+// logout would) is found by the periodic check, as for a tunnel.
+func TestStreamClosesWhenItsSessionEndsElsewhere(t *testing.T) {
+	t.Run("absolute deadline", func(t *testing.T) {
+		s, app := newStreamSite(t, "", "absolute_timeout 1h\n\t\tidle_timeout 1h\n\t\ttouch_interval 1s\n\t\ttunnels 20ms")
+		alice := login(t, s, "alice")
+		st := startStream(t, alice, app, "events")
+		st.flows("before")
+		clock.Advance(2 * time.Hour)
+		st.closes()
+	})
+	t.Run("deleted in redis behind caddy's back", func(t *testing.T) {
+		srv := redistest.Start(t)
+		s, app := newStreamSite(t, "store redis "+srv.URL(), "tunnels 20ms")
+		alice := login(t, s, "alice")
+		st := startStream(t, alice, app, "events")
+		st.flows("before")
+		if _, err := srv.Do("FLUSHALL"); err != nil {
+			t.Fatal(err)
+		}
+		st.closes()
+	})
+}
+
+// TestStreamOfAnAnonymousRequestIsNotCut: a stream that carried no
+// session has none to end: a logout of another visitor leaves it alone.
+func TestStreamOfAnAnonymousRequestIsNotCut(t *testing.T) {
+	s, app := newStreamSite(t, "", "tunnels 20ms")
+	alice := login(t, s, "alice")
+	st := startStream(t, s.visitor(), app, "events")
+	expectStatus(t, alice.get("/logout", "X-Session-Destroy: true"), http.StatusOK)
+	st.flows("anyone's")
+}
