@@ -46,6 +46,11 @@ type requestState struct {
 	// session past a stricter area's idle_timeout would be let in there
 	// again by the very next request.
 	turnedAway bool
+	// leftSession reports that the response's own commands ended the
+	// session or made it another user's, and untouched that they said
+	// X-Session-Touch: false: what a stream of that response watches
+	// (stream.go).
+	leftSession, untouched bool
 	// line is the request line as the handler got it, kept for no_touch's
 	// matchers when they are configured and there is a session.
 	line *requestLine
@@ -315,6 +320,7 @@ func (s *requestState) load(candidates []string) error {
 // delivered as if it had succeeded.
 func (s *requestState) commit(hdr http.Header, status int) error {
 	patch := s.takeCommands(hdr, status)
+	s.untouched = patch != nil && patch.NoTouch
 	p, err := planCommit(s.record, s.moved, patch, s.now, s.handler.rules)
 	if err != nil {
 		s.handler.logRejected(s, err)
@@ -364,8 +370,23 @@ func (s *requestState) commit(hdr http.Header, status int) error {
 	if res != nil {
 		s.publish(hdr, p, newID, res)
 		s.capSessions(p, newID, res)
+		s.leftSession = s.leaves(p, res)
 	}
 	return keepCookies(s.revoke(rv), hdr["Set-Cookie"][before:])
+}
+
+// leaves reports whether the response's own commands, as the store took
+// them in res, ended the request's session or made it another user's.
+func (s *requestState) leaves(p plan, res *store.Result) bool {
+	if s.record == nil {
+		return false // it had none: no stream of it is watched
+	}
+	if s.endedAll || p.step.ends() || res.Record == nil {
+		return true
+	}
+	was, _ := s.handler.rules.identityOf(s.record)
+	now, _ := s.handler.rules.identityOf(res.Record)
+	return was != now
 }
 
 // partialCommit is a commit that failed after the store took part of it:

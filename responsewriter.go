@@ -27,9 +27,14 @@ type responseWriter struct {
 	// before the request went on (presetOthers): nil, but for a handler
 	// nested in one with another header_prefix.
 	preset http.Header
-	// tunnel is the tunnel the response may open, for a request of a
-	// live session that asked for one (Handler.serve); nil otherwise.
+	// tunnel watches the session of a response that opened a tunnel or
+	// streams (responseWriter.watch); nil otherwise.
 	tunnel *tunnel
+	// watchable reports that the request carried a live session whose
+	// end is to cancel ctx, the request's context, once the response
+	// opens a tunnel or streams (Handler.serve).
+	watchable bool
+	ctx       watchCtx
 }
 
 // errResponseDropped is what a write of the body gets once the commit has
@@ -58,8 +63,8 @@ func (rw *responseWriter) WriteHeader(status int) {
 		}
 		rw.state.handler.scrubOthers(hdr, rw.preset)
 		rw.wroteHeader = status == http.StatusSwitchingProtocols || status >= http.StatusOK
-		if rw.tunnel != nil && rw.wroteHeader {
-			rw.tunnel.open() // before the header goes: an end meanwhile finds it
+		if rw.wroteHeader {
+			rw.watch() // before the header goes: an end meanwhile finds it
 		}
 		rw.ResponseWriter.WriteHeader(status)
 		return
@@ -164,7 +169,9 @@ func (rw *responseWriter) ReadFrom(r io.Reader) (int64, error) {
 	return rw.ResponseWriterWrapper.ReadFrom(r)
 }
 
-// FlushError commits before flushing: a flush writes the header.
+// FlushError commits before flushing: a flush writes the header. A
+// response flushed before its handler returns streams: from its first
+// flush, its session is watched as a tunnel's (stream.go).
 func (rw *responseWriter) FlushError() error {
 	if !rw.wroteHeader {
 		rw.WriteHeader(http.StatusOK)
@@ -172,6 +179,7 @@ func (rw *responseWriter) FlushError() error {
 	if rw.commitErr != nil {
 		return errResponseDropped
 	}
+	rw.watch()
 	return http.NewResponseController(rw.ResponseWriter).Flush()
 }
 

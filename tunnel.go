@@ -99,49 +99,34 @@ func (h *Handler) validateTunnels() error {
 	return nil
 }
 
-// mayTunnel reports whether a response to r may open a tunnel: r asks
-// for an upgrade, or is a CONNECT. It allocates nothing.
-func mayTunnel(r *http.Request) bool {
-	return r.Method == http.MethodConnect || len(r.Header["Upgrade"]) > 0
-}
-
-// serve runs the next handlers; for a request of a live session that may
-// open a tunnel, with a context the tunnel's end cancels (reverse_proxy
-// closes both connections of a tunnel when its request's context ends).
-// Every other request goes on as it came: no allocation, no goroutine.
+// serve runs the next handlers; for a request of a live session, with a
+// context that the end of that session cancels once the response opens a
+// tunnel or streams (responseWriter.watch; reverse_proxy closes both
+// connections of a tunnel, and stops copying a stream, when its request's
+// context ends). The context is made lazily (watchCtx): a request whose
+// response neither tunnels nor streams registers nothing and starts no
+// goroutine. Every other request goes on as it came.
 func (h *Handler) serve(rw *responseWriter, r *http.Request, next caddyhttp.Handler) error {
 	s := rw.state
-	if s.record == nil || s.degraded || h.tunnelCheck == 0 || !mayTunnel(r) {
+	if s.record == nil || s.degraded || h.tunnelCheck == 0 {
 		return serveNext(rw, r, next)
 	}
-	ctx, cancel := context.WithCancel(r.Context())
-	t := &tunnel{h: h, hash: s.hash, cancel: cancel, done: make(chan struct{})}
-	t.seen, _ = h.rules.identityOf(s.record)
-	// The key of the handshake's ID, derived here if the load derived
-	// none: a handler with seal_values (a nested one, a reload that
-	// turned it on, another instance) may seal the session, or renew it
-	// to a sealed successor, while the tunnel is open, and without the
-	// key the tunnel took its own user's session for another's and
-	// closed. The tunnel keeps the key, never the ID.
-	t.key = s.ownKey()
-	if h.noTouch != nil {
-		matched, err := s.matchNoTouch()
-		t.noTouch = matched || err != nil
-	}
-	rw.tunnel = t
-	defer t.finish()
-	return serveNext(rw, r.WithContext(ctx), next)
+	rw.watchable = true
+	rw.ctx.parent = r.Context()
+	defer rw.unwatch()
+	return serveNext(rw, r.WithContext(&rw.ctx), next)
 }
 
-// tunnel is an open tunnel of a session, from the response that opened it
-// until its handler returns.
+// tunnel is an open tunnel of a session, or a response that streams
+// (stream.go), from the response that opened it until its handler
+// returns.
 type tunnel struct {
 	h       *Handler
 	seen    string // the value of the identity key the handshake carried
-	noTouch bool   // the handshake matched no_touch: the tunnel is no use of the session
-	cancel  context.CancelFunc
+	noTouch bool   // the handshake matched no_touch (or a stream's response said X-Session-Touch: false): the tunnel is no use of the session
+	cancel  func()
 	done    chan struct{} // closed when the tunnel's request is over
-	opened  bool          // set once, by the goroutine of the request
+	opened  bool          // set once, by whoever writes the response (serialised with its handler)
 
 	// mu serialises the checks, and guards what follows. hash is also
 	// read by openTunnels under its own lock, and written under both.

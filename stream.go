@@ -1,0 +1,131 @@
+package caddysession
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// A response that streams (an event stream, a chunked download, anything
+// reverse_proxy forwards with flush_interval -1, which it picks for
+// text/event-stream and for a body of unknown length) is, like a tunnel,
+// the session's user's data flowing for as long as it is open: the app
+// authorised it once, at its start. Without this file it outlived its
+// session: an admin's revocation or a logout everywhere left the user's
+// private event stream flowing on the device that was logged out. Such a
+// response is now watched as a tunnel is (tunnel.go: the same watcher and
+// registry), and its request's context cancelled once its session ends.
+//
+// What counts as a stream: a response whose writer is flushed before its
+// handler returns, for a request that carried a live session. A response
+// that is written and never flushed is bounded by its own length, and
+// pays for nothing: it is never registered, and starts no goroutine. Its
+// request gets a context that can be cancelled all the same (it must be
+// in place before the handler runs), made lazily: nothing beyond the
+// request's shallow copy until a handler asks for its Done channel.
+
+// watchCtx is the context of a request whose response may become a tunnel
+// or a stream: its parent, until a handler asks for Done or the response's
+// session ends; from then on a child of the parent that the end cancels.
+// It lives inside the responseWriter, so that a request that never waits
+// on its context (no reverse_proxy, no watch) allocates no context at all.
+type watchCtx struct {
+	parent context.Context
+	made   atomic.Bool // ctx and cancel are set
+	mu     sync.Mutex  // serialises making them
+	ctx    context.Context
+	cancel context.CancelFunc
+}
+
+// inner makes the cancellable child on first use.
+func (c *watchCtx) inner() context.Context {
+	if c.made.Load() {
+		return c.ctx
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.made.Load() {
+		c.ctx, c.cancel = context.WithCancel(c.parent)
+		c.made.Store(true)
+	}
+	return c.ctx
+}
+
+func (c *watchCtx) Deadline() (time.Time, bool) { return c.parent.Deadline() }
+
+func (c *watchCtx) Done() <-chan struct{} { return c.inner().Done() }
+
+// Err is the parent's until the child is made: until then nothing but the
+// parent can have ended the request.
+func (c *watchCtx) Err() error {
+	if c.made.Load() {
+		return c.ctx.Err()
+	}
+	return c.parent.Err()
+}
+
+// Value goes through the child once it is made, so that context.Cause and
+// the contexts derived from this one find the child's cancellation.
+func (c *watchCtx) Value(key any) any {
+	if c.made.Load() {
+		return c.ctx.Value(key)
+	}
+	return c.parent.Value(key)
+}
+
+// end cancels the request: its session ended.
+func (c *watchCtx) end() {
+	c.inner()
+	c.cancel()
+}
+
+// release lets go of the child, if it was made, once the request is over.
+func (c *watchCtx) release() {
+	if c.made.Load() {
+		c.cancel()
+	}
+}
+
+// watch starts watching the session of the response's request, once the
+// response opened a tunnel or started to stream: an end of that session
+// cancels the request. It does nothing for a request that is not
+// watchable (Handler.serve), or already watched, or whose own commands
+// ended its session or made it another user's: the app answered knowing
+// that (a logout page sent in chunks), and cutting its answer would only
+// lose it.
+func (rw *responseWriter) watch() {
+	if !rw.watchable || rw.tunnel != nil {
+		return
+	}
+	s := rw.state
+	if s.leftSession || s.endedAll {
+		return
+	}
+	h := s.handler
+	t := &tunnel{h: h, hash: s.hash, cancel: rw.ctx.end, done: make(chan struct{})}
+	t.seen, _ = h.rules.identityOf(s.record)
+	// The key of the session's ID, derived here if the load derived
+	// none: a handler with seal_values (a nested one, a reload that
+	// turned it on, another instance) may seal the session, or renew it
+	// to a sealed successor, while the tunnel is open, and without the
+	// key the tunnel took its own user's session for another's and
+	// closed. The tunnel keeps the key, never the ID.
+	t.key = s.ownKey()
+	t.noTouch = s.untouched || s.turnedAway
+	if h.noTouch != nil && !t.noTouch {
+		matched, err := s.matchNoTouch()
+		t.noTouch = matched || err != nil
+	}
+	rw.tunnel = t
+	t.open()
+}
+
+// unwatch ends what watching the request holds, once it is over.
+func (rw *responseWriter) unwatch() {
+	if rw.tunnel != nil {
+		rw.tunnel.finish()
+		return
+	}
+	rw.ctx.release()
+}
