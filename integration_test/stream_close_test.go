@@ -33,6 +33,7 @@ func (a *streamApp) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer func() { a.closed <- struct{}{} }()
+	obeyOrders(w, r) // the stream's own commands, if the test gives any
 	if r.URL.Query().Get("kind") == "download" {
 		w.Header().Set("Content-Type", "application/octet-stream")
 	} else {
@@ -87,7 +88,7 @@ type openStream struct {
 
 // startStream opens /events with the visitor's cookie and reads the
 // stream's first event.
-func startStream(t *testing.T, v *visitor, app *streamApp, kind string) *openStream {
+func startStream(t *testing.T, v *visitor, app *streamApp, kind string, commands ...string) *openStream {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodGet, v.site.url("/events?kind="+kind), nil)
 	if err != nil {
@@ -95,6 +96,9 @@ func startStream(t *testing.T, v *visitor, app *streamApp, kind string) *openStr
 	}
 	req.Header.Set("Accept", "text/event-stream")
 	req.Header.Set("Cookie", "sid="+v.sid)
+	for _, c := range commands {
+		req.Header.Add("Test-Header", c)
+	}
 	// A client of its own: the tester's gives up on a response after 5s,
 	// which would end the stream whatever its session did.
 	client := &http.Client{Transport: &http.Transport{}}
@@ -108,6 +112,14 @@ func startStream(t *testing.T, v *visitor, app *streamApp, kind string) *openStr
 		t.Fatalf("the stream's status is %d, want 200", res.StatusCode)
 	}
 	assertNoNamespace(t, res.Header)
+	for _, c := range res.Cookies() {
+		if c.Name == "sid" {
+			v.sid = c.Value
+			if c.MaxAge < 0 {
+				v.sid = ""
+			}
+		}
+	}
 	st := &openStream{t: t, app: app, body: res.Body, br: bufio.NewReader(res.Body)}
 	st.reads("hello")
 	return st
