@@ -241,10 +241,8 @@ type relayStore struct {
 func (s relayStore) Update(ctx context.Context, u store.Update) (store.Result, error) {
 	movers := s.relay.moversNow()
 	res, err := s.Store.Update(ctx, u)
-	if openTunnels.n.Load() > 0 {
-		if hash, ok := endedBy(u, res, err); ok {
-			openTunnels.ended(ctx, hash)
-		}
+	if hash, ok := endedBy(u, res, err); ok {
+		openTunnels.ended(ctx, hash)
 	}
 	if s.relay.n.Load() == 0 && movers == nil {
 		return res, err

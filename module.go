@@ -591,6 +591,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	scrubRequest(r, h.protocol)
 	h.scrubOthersFirst(r)
 	h.markForwarded(r)
+	endsAtLoad := openTunnels.ends.Load() // before the load: see responseWriter.watch
 	state, err := h.requestState(r)
 	if !h.ForwardCookie {
 		h.cookie.Strip(r.Header)
@@ -625,7 +626,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	}
 	state.setPlaceholders()
 
-	rw := &responseWriter{ResponseWriterWrapper: caddyhttp.ResponseWriterWrapper{ResponseWriter: w}, state: state}
+	rw := &responseWriter{ResponseWriterWrapper: caddyhttp.ResponseWriterWrapper{ResponseWriter: w}, state: state, endsAtLoad: endsAtLoad}
 	if h.others != nil {
 		rw.preset = h.presetOthers(w.Header())
 	}

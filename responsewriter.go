@@ -35,6 +35,8 @@ type responseWriter struct {
 	// opens a tunnel or streams (Handler.serve).
 	watchable bool
 	ctx       watchCtx
+	// endsAtLoad is openTunnels.ends before the session was loaded.
+	endsAtLoad uint64
 }
 
 // errResponseDropped is what a write of the body gets once the commit has
@@ -64,7 +66,7 @@ func (rw *responseWriter) WriteHeader(status int) {
 		rw.state.handler.scrubOthers(hdr, rw.preset)
 		rw.wroteHeader = status == http.StatusSwitchingProtocols || status >= http.StatusOK
 		if rw.wroteHeader {
-			rw.watch() // before the header goes: an end meanwhile finds it
+			rw.watch(true) // before the header goes: an end meanwhile finds it
 		}
 		rw.ResponseWriter.WriteHeader(status)
 		return
@@ -179,7 +181,7 @@ func (rw *responseWriter) FlushError() error {
 	if rw.commitErr != nil {
 		return errResponseDropped
 	}
-	rw.watch()
+	rw.watch(false)
 	return http.NewResponseController(rw.ResponseWriter).Flush()
 }
 

@@ -89,12 +89,16 @@ func (c *watchCtx) release() {
 
 // watch starts watching the session of the response's request, once the
 // response opened a tunnel or started to stream: an end of that session
-// cancels the request. It does nothing for a request that is not
+// cancels the request. A tunnel's session is read at once as well; a
+// stream's only if an end was committed in this process since its load
+// (endsAtLoad), which may have been its session's: a page that the app
+// sends in chunks streams too, and would otherwise cost every such page a
+// read of its session past any cache. It does nothing for a request that is not
 // watchable (Handler.serve), or already watched, or whose own commands
 // ended its session or made it another user's: the app answered knowing
 // that (a logout page sent in chunks), and cutting its answer would only
 // lose it.
-func (rw *responseWriter) watch() {
+func (rw *responseWriter) watch(opensTunnel bool) {
 	if !rw.watchable || rw.tunnel != nil {
 		return
 	}
@@ -103,7 +107,7 @@ func (rw *responseWriter) watch() {
 		return
 	}
 	h := s.handler
-	t := &tunnel{h: h, hash: s.hash, cancel: rw.ctx.end, done: make(chan struct{})}
+	t := &tunnel{h: h, hash: s.hash, cancel: rw.ctx.end}
 	t.seen, _ = h.rules.identityOf(s.record)
 	// The key of the session's ID, derived here if the load derived
 	// none: a handler with seal_values (a nested one, a reload that
@@ -118,7 +122,7 @@ func (rw *responseWriter) watch() {
 		t.noTouch = matched || err != nil
 	}
 	rw.tunnel = t
-	t.open()
+	t.open(opensTunnel || openTunnels.ends.Load() != rw.endsAtLoad)
 }
 
 // unwatch ends what watching the request holds, once it is over.

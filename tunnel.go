@@ -125,8 +125,13 @@ type tunnel struct {
 	seen    string // the value of the identity key the handshake carried
 	noTouch bool   // the handshake matched no_touch (or a stream's response said X-Session-Touch: false): the tunnel is no use of the session
 	cancel  func()
-	done    chan struct{} // closed when the tunnel's request is over
-	opened  bool          // set once, by whoever writes the response (serialised with its handler)
+	opened  bool // set once, by whoever writes the response (serialised with its handler)
+	// timer runs the periodic checks, one at a time, each arming the
+	// next until the request is over (finished); tm guards it, apart
+	// from mu, which a check holds through its store read.
+	tm       sync.Mutex
+	timer    *time.Timer
+	finished bool
 
 	// mu serialises the checks, and guards what follows. hash is also
 	// read by openTunnels under its own lock, and written under both.
@@ -137,20 +142,56 @@ type tunnel struct {
 	closed bool
 }
 
-// open registers the tunnel once its response has opened it.
-func (t *tunnel) open() {
+// open registers the tunnel once its response has opened it, and starts
+// its checks: one timer, no goroutine until a check is due. lookNow
+// checks the session at once as well: an end committed between the load
+// of the session and this registration told no one.
+func (t *tunnel) open(lookNow bool) {
 	if t.opened {
 		return
 	}
 	t.opened = true
 	openTunnels.add(t)
-	go t.watch(t.h.tunnelCheck)
+	if lookNow {
+		go t.checkOnce(false)
+	}
+	t.tm.Lock()
+	defer t.tm.Unlock()
+	t.timer = time.AfterFunc(t.h.tunnelCheck, t.tick)
+}
+
+// tick is a periodic check, which arms the next while the request lasts.
+func (t *tunnel) tick() {
+	t.checkOnce(true)
+	t.tm.Lock()
+	defer t.tm.Unlock()
+	if !t.finished {
+		t.timer.Reset(t.h.tunnelCheck)
+	}
+}
+
+// over reports whether the tunnel's request is over: a check due then
+// reads nothing.
+func (t *tunnel) over() bool {
+	t.tm.Lock()
+	defer t.tm.Unlock()
+	return t.finished
+}
+
+// checkOnce checks the tunnel's session, within one interval.
+func (t *tunnel) checkOnce(periodic bool) {
+	ctx, cancel := context.WithTimeout(context.Background(), t.h.tunnelCheck)
+	defer cancel()
+	t.check(ctx, periodic)
 }
 
 // finish ends what the tunnel holds when its request is over.
 func (t *tunnel) finish() {
 	if t.opened {
-		close(t.done)
+		t.tm.Lock()
+		t.finished = true
+		t.timer.Stop()
+		t.tm.Unlock()
 		openTunnels.remove(t)
 	}
 	t.cancel()
@@ -167,28 +208,6 @@ func (t *tunnel) hijacked(conn net.Conn) {
 	}
 }
 
-// watch checks the tunnel's session every interval until the request is
-// over: one goroutine and one timer per open tunnel.
-func (t *tunnel) watch(interval time.Duration) {
-	// An end committed between the handshake's load of the session and
-	// the tunnel's registration told no one: look once at once.
-	ctx, cancel := context.WithTimeout(context.Background(), interval)
-	t.check(ctx, false)
-	cancel()
-	tick := time.NewTicker(interval)
-	defer tick.Stop()
-	for {
-		select {
-		case <-t.done:
-			return
-		case <-tick.C:
-			ctx, cancel := context.WithTimeout(context.Background(), interval)
-			t.check(ctx, true)
-			cancel()
-		}
-	}
-}
-
 // check reads the tunnel's session again, following its renewals, and
 // closes the tunnel if it ended or is now another user's; a periodic
 // check of a live one touches it when a touch is due, as a request would.
@@ -197,7 +216,7 @@ func (t *tunnel) watch(interval time.Duration) {
 func (t *tunnel) check(ctx context.Context, periodic bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.closed {
+	if t.closed || t.over() {
 		return
 	}
 	h, now := t.h, clock.Now()
@@ -320,6 +339,12 @@ type tunnelSet struct {
 	mu  sync.Mutex
 	all map[*tunnel]struct{}
 	n   atomic.Int32 // len(all), read without the lock on every end
+	// ends counts the ends of sessions this process has committed (ended,
+	// endedUser): a stream registered (add) after an end its session's
+	// load did not see looks at its session at once. Counted before n is
+	// read, and read after add, so that an end either finds the stream
+	// or the stream finds the end.
+	ends atomic.Uint64
 }
 
 var openTunnels tunnelSet
@@ -365,6 +390,7 @@ func (ts *tunnelSet) matching(match func(*tunnel) bool) []*tunnel {
 // session under hash, which has just ended or moved to another ID: a
 // renewal of the same user keeps them, anything else closes them.
 func (ts *tunnelSet) ended(ctx context.Context, hash session.Hash) {
+	ts.ends.Add(1)
 	if ts.n.Load() == 0 {
 		return
 	}
@@ -377,6 +403,7 @@ func (ts *tunnelSet) ended(ctx context.Context, hash session.Hash) {
 // hash, as a sealed index names it) for key: DeleteByIdentity has just
 // ended that user's sessions.
 func (ts *tunnelSet) endedUser(ctx context.Context, realm, key, value string) {
+	ts.ends.Add(1)
 	if ts.n.Load() == 0 {
 		return
 	}

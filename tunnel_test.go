@@ -134,7 +134,7 @@ func TestTunnelCheckCopiesNothing(t *testing.T) {
 
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			tun := &tunnel{h: h, hash: hash, seen: "alice", cancel: cancel, done: make(chan struct{})}
+			tun := &tunnel{h: h, hash: hash, seen: "alice", cancel: cancel}
 			openTunnels.add(tun)
 			defer openTunnels.remove(tun)
 			checked := make(chan struct{})
