@@ -23,7 +23,13 @@ type scope struct {
 // hosts its enclosing routes match. It names the default realm.
 type site struct {
 	listen []string
-	hosts  []string
+	// hosts are the hosts the handler can be reached on, which make the
+	// realm: each route's hosts narrow those of the routes around it, as
+	// the matchers of nested routes must all match.
+	hosts []string
+	// path is the hosts of each enclosing route's matchers, outermost
+	// first, as holds compares them.
+	path []string
 }
 
 // realm is the default realm of a handler at this site, such as
@@ -182,10 +188,13 @@ func (w *walker) list(routes caddyhttp.RouteList, parent *scope, at site) {
 }
 
 func (w *walker) route(r caddyhttp.Route, sc *scope, at site) {
-	here := site{listen: at.listen, hosts: slices.Clone(at.hosts)}
+	here := site{listen: at.listen, hosts: at.hosts, path: slices.Clone(at.path)}
+	var level []string
 	for _, set := range r.MatcherSets {
-		here.hosts = append(here.hosts, w.matcherSet(set, sc)...)
+		level = append(level, w.matcherSet(set, sc)...)
 	}
+	here.path = append(here.path, level...)
+	here.hosts = narrowHosts(here.hosts, level)
 	for _, hd := range r.Handlers {
 		switch h := hd.(type) {
 		case *Handler:
@@ -195,10 +204,12 @@ func (w *walker) route(r caddyhttp.Route, sc *scope, at site) {
 			// route.
 			here := here
 			if len(h.match) > 0 {
-				here.hosts = slices.Clone(here.hosts)
+				var level []string
 				for _, set := range h.match {
-					here.hosts = append(here.hosts, w.matcherSet(set, sc)...)
+					level = append(level, w.matcherSet(set, sc)...)
 				}
+				here.path = append(slices.Clone(here.path), level...)
+				here.hosts = narrowHosts(here.hosts, level)
 			}
 			if prev, seen := w.sites[h]; seen {
 				// A named route's handler, invoked from another site.
@@ -264,17 +275,46 @@ func (w *walker) placeJWKS(handlers []*Handler) {
 	}
 }
 
+// narrowHosts returns the hosts a route matching inner serves within
+// routes that match outer (no hosts: every host): those of each list that
+// a host of the other covers. A site of two hosts with a `handle` (or a
+// `session @matcher`) per host serves one host in each, and each is a
+// realm of its own; the union of the lists made them one realm, where a
+// session made on one host opened on the other, with another app behind
+// it. Lists that share no host (a route never reached, or hosts with
+// placeholders) keep both.
+func narrowHosts(outer, inner []string) []string {
+	switch {
+	case len(inner) == 0:
+		return outer
+	case len(outer) == 0:
+		return slices.Clone(inner)
+	}
+	var both []string
+	for _, pair := range [2][2][]string{{inner, outer}, {outer, inner}} {
+		for _, h := range pair[0] {
+			if slices.ContainsFunc(pair[1], func(o string) bool { return hostCovers(o, h) }) {
+				both = append(both, h)
+			}
+		}
+	}
+	if len(both) == 0 {
+		return append(slices.Clone(outer), inner...)
+	}
+	return both
+}
+
 // holds reports whether a handler at o is of the site s: the same listen
 // addresses, and the hosts of s, or hosts matched within them (a site
 // with no hosts holds only handlers that match none either).
 func (s site) holds(o site) bool {
-	if !slices.Equal(sortedCopy(s.listen), sortedCopy(o.listen)) || len(o.hosts) < len(s.hosts) {
+	if !slices.Equal(sortedCopy(s.listen), sortedCopy(o.listen)) || len(o.path) < len(s.path) {
 		return false
 	}
-	if len(s.hosts) == 0 {
-		return len(o.hosts) == 0
+	if len(s.path) == 0 {
+		return len(o.path) == 0
 	}
-	return slices.Equal(s.hosts, o.hosts[:len(s.hosts)])
+	return slices.Equal(s.path, o.path[:len(s.path)])
 }
 
 func sortedCopy(list []string) []string {
