@@ -115,8 +115,8 @@ func TestHostsOverlap(t *testing.T) {
 }
 
 func TestDefaultRealm(t *testing.T) {
-	a := site{listen: []string{":443"}, hosts: []string{"www.example.com", "example.com"}}
-	b := site{listen: []string{":443"}, hosts: []string{"example.com", "www.example.com", "example.com"}}
+	a := site{listen: []string{":443"}, path: []string{"www.example.com", "example.com"}}
+	b := site{listen: []string{":443"}, path: []string{"example.com", "www.example.com", "example.com"}}
 	if a.realm() != b.realm() || a.realm() != "example.com,www.example.com@:443" {
 		t.Fatalf("realms %q and %q, want both example.com,www.example.com@:443", a.realm(), b.realm())
 	}

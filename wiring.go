@@ -23,13 +23,16 @@ type scope struct {
 // hosts its enclosing routes match. It names the default realm.
 type site struct {
 	listen []string
-	// hosts are the hosts the handler can be reached on, which make the
-	// realm: each route's hosts narrow those of the routes around it, as
-	// the matchers of nested routes must all match.
+	// hosts are the hosts the handler can be reached on: each route's
+	// hosts narrow those of the routes around it, as the matchers of
+	// nested routes must all match.
 	hosts []string
 	// path is the hosts of each enclosing route's matchers, outermost
-	// first, as holds compares them.
+	// first, as holds compares them. They name the default realm, as
+	// they always have, unless split.
 	path []string
+	// split: the realm is named by hosts (splitRealms).
+	split bool
 }
 
 // realm is the default realm of a handler at this site, such as
@@ -37,7 +40,10 @@ type site struct {
 // where it sits in the config (server names such as srv0 change when
 // other sites are added), so it survives reloads and edits of other sites.
 func (s site) realm() string {
-	hosts := slices.Clone(s.hosts)
+	hosts := slices.Clone(s.path)
+	if s.split {
+		hosts = slices.Clone(s.hosts)
+	}
 	slices.Sort(hosts)
 	hosts = slices.Compact(hosts)
 	listen := slices.Clone(s.listen)
@@ -86,6 +92,7 @@ func (a *App) wire() error {
 			}
 		}
 	}
+	w.splitRealms()
 	handlers := a.Handlers()
 	for _, h := range handlers {
 		if sites := w.shared[h]; len(sites) > 1 && h.Realm == "" {
@@ -273,6 +280,52 @@ func (w *walker) placeJWKS(handlers []*Handler) {
 			}
 		}
 	}
+}
+
+// splitRealms gives each handler of a default realm that none of its
+// handlers serves whole (a site of two hosts with a `handle`, or a
+// `session @matcher`, per host: each serves one) the realm of the hosts
+// it serves, so that a session made on one host's app does not open on
+// the other's. Where one of them serves the hosts of all (the site's own
+// handler, with stricter ones nested in it), they keep sharing sessions,
+// under the name the realm has always had, so that an upgrade keeps them.
+func (w *walker) splitRealms() {
+	groups := map[string][]*Handler{}
+	for h, at := range w.sites {
+		if h.Realm == "" {
+			groups[at.realm()] = append(groups[at.realm()], h)
+		}
+	}
+	for _, group := range groups {
+		if slices.ContainsFunc(group, func(o *Handler) bool { return w.servesAll(o, group) }) {
+			continue
+		}
+		for _, h := range group {
+			at := w.sites[h]
+			at.split = true
+			w.sites[h] = at
+		}
+	}
+}
+
+// servesAll reports whether o is reached on every host the handlers of
+// group are.
+func (w *walker) servesAll(o *Handler, group []*Handler) bool {
+	outer := w.sites[o].hosts
+	if len(outer) == 0 {
+		return true // every host
+	}
+	for _, h := range group {
+		for _, host := range w.sites[h].hosts {
+			if !slices.ContainsFunc(outer, func(oh string) bool { return hostCovers(oh, host) }) {
+				return false
+			}
+		}
+		if len(w.sites[h].hosts) == 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // narrowHosts returns the hosts a route matching inner serves within

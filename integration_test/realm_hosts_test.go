@@ -12,17 +12,20 @@ import (
 	"github.com/go-jose/go-jose/v4"
 )
 
-// TestSites2HostOfANestedRouteMakesTheRealm: a site of two hosts that
+// TestHandlerPerHostIsARealmPerHost: a site of two hosts that
 // gives each host an app and a session of its own (a `handle`, `route`
 // or `session` matcher per host) has a realm per host, as a hostless site
 // with the same matchers has. The realm was made of the union of the
 // hosts of the site and of its nested matchers, so both handlers had the
 // realm "a,b@:port": a user of a's app, with a session a's app filled
 // (X-Session-User: admin), sent its cookie to b.localhost and b's app got
-// X-Session-User: admin. The hosts of nested routes narrow the site's,
-// as their matchers all must match; a handler that serves both hosts
-// still shares its sessions between them.
-func TestSites2HostOfANestedRouteMakesTheRealm(t *testing.T) {
+// X-Session-User: admin. Such handlers, none of which serves the hosts of
+// all, now take the hosts each serves (those of nested routes narrow the
+// site's, as their matchers all must match); where one handler serves
+// them all (the site's own, a stricter one nested in it), they share its
+// realm, and every realm that needs no split keeps its name, so that an
+// upgrade keeps its sessions.
+func TestHandlerPerHostIsARealmPerHost(t *testing.T) {
 	const twoHosts = "http://a.localhost:{port}, http://b.localhost:{port}"
 	const session = "session {\n\t\t\tstore bolt {db}\n\t\t}"
 	cases := []struct {
@@ -87,7 +90,9 @@ func TestSites2HostOfANestedRouteMakesTheRealm(t *testing.T) {
 		reverse_proxy {up}
 	}
 }`,
-		a: "admin.localhost", b: "shop.localhost", realms: []string{"*.localhost", "admin.localhost"},
+		// Two realms before as well: their names stay, so an upgrade
+		// keeps their sessions.
+		a: "admin.localhost", b: "shop.localhost", realms: []string{"*.localhost,admin.localhost", "*.localhost"},
 	}, {
 		name: "one handler for both hosts",
 		config: twoHosts + ` {
@@ -106,6 +111,26 @@ func TestSites2HostOfANestedRouteMakesTheRealm(t *testing.T) {
 		reverse_proxy {up}
 	}
 }`,
+		// One handler: its realm keeps its name.
+		a: "a.localhost", b: "b.localhost", realms: []string{"*.localhost,a.localhost,b.localhost"}, shared: true,
+	}, {
+		name: "the site's handler and a stricter one nested under one host",
+		config: twoHosts + ` {
+	session {
+		store bolt {db}
+	}
+	@a host a.localhost
+	handle @a {
+		session {
+			store bolt {db}
+			idle_timeout 10m
+		}
+		reverse_proxy {up}
+	}
+	reverse_proxy {up}
+}`,
+		// The site's handler serves both hosts: the nested one is
+		// stricter on a, and shares its sessions.
 		a: "a.localhost", b: "b.localhost", realms: []string{"a.localhost,b.localhost"}, shared: true,
 	}}
 	for _, c := range cases {
@@ -143,11 +168,11 @@ func TestSites2HostOfANestedRouteMakesTheRealm(t *testing.T) {
 	}
 }
 
-// TestSites2TokenOfOneHostOpensNotTheOther: with a handle per host of one
+// TestTokenOfOneHostOpensNotTheOther: with a handle per host of one
 // site, each host's session_jwks publishes the keys of its own realm, and
 // the app of a.localhost refuses a token signed for a session of
 // b.localhost. Both handlers had one realm, and so one signing key.
-func TestSites2TokenOfOneHostOpensNotTheOther(t *testing.T) {
+func TestTokenOfOneHostOpensNotTheOther(t *testing.T) {
 	h := newHostSites(t)
 	handle := func(host string) string {
 		return fmt.Sprintf(`

@@ -5,11 +5,11 @@ import (
 	"testing"
 )
 
-// TestSites2NarrowHosts: the hosts of a nested route narrow those of the
+// TestNarrowHosts: the hosts of a nested route narrow those of the
 // routes around it (both matchers must match), so that a handler gets
 // the realm of the hosts it serves, not the union of every host named on
 // its way.
-func TestSites2NarrowHosts(t *testing.T) {
+func TestNarrowHosts(t *testing.T) {
 	cases := []struct {
 		outer, inner, want []string
 	}{
