@@ -155,7 +155,7 @@ func sessionIn(t *testing.T, body string) map[string]string {
 	return out
 }
 
-// TestInstancesRefusalNotDecidedOnAStaleCopy runs two instances of one
+// TestRefusalNotDecidedOnAStaleCachedCopy runs two instances of one
 // realm on one Redis, A and B, as behind a load balancer. B has read the
 // session, so it holds a copy in its cache. A changes the session in a way
 // that makes room (a key deleted, a value made shorter), and Redis's
@@ -166,7 +166,7 @@ func sessionIn(t *testing.T, body string) map[string]string {
 // (README, "Reads from a local cache"): the change must be stored, not
 // refused as a broken limit on the stale copy and silently dropped with a
 // 200.
-func TestInstancesRefusalNotDecidedOnAStaleCopy(t *testing.T) {
+func TestRefusalNotDecidedOnAStaleCachedCopy(t *testing.T) {
 	rows := []struct {
 		name   string
 		limits string
