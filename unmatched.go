@@ -51,16 +51,33 @@ func (h *Handler) gives(r *http.Request) (bool, error) {
 
 // forwardedVarPrefix, with a folded header prefix, names the request var
 // that says a session handler of that namespace has forwarded its session
-// to the request: a handler after it that does not match the request must
-// leave the namespace alone.
+// to the request (a *forwarded): a handler after it that does not match
+// the request must leave the namespace alone.
 const forwardedVarPrefix = "\x00caddy-session-forwarded:"
+
+// forwarded is what the handlers of one namespace that forwarded their
+// sessions to a request left on it besides the namespace: the session
+// cookies they forward as well (forward_cookie). A handler after them
+// that does not match the request leaves those, and takes its own cookie
+// off the request as it always does.
+type forwarded struct {
+	cookies []string
+}
 
 // markForwarded notes that h forwards its session to the request, for the
 // handlers of its namespace that come after it and do not match the
 // request. Only a server where some handler has its own matcher needs it.
 func (h *Handler) markForwarded(r *http.Request) {
-	if h.marksForwarded {
-		caddyhttp.SetVar(r.Context(), h.forwardedVar, true)
+	if !h.marksForwarded {
+		return
+	}
+	f, _ := caddyhttp.GetVar(r.Context(), h.forwardedVar).(*forwarded)
+	if f == nil {
+		f = new(forwarded)
+		caddyhttp.SetVar(r.Context(), h.forwardedVar, f)
+	}
+	if h.ForwardCookie && !slices.Contains(f.cookies, h.cookie.Name) {
+		f.cookies = append(f.cookies, h.cookie.Name)
 	}
 }
 
@@ -78,9 +95,15 @@ func setMarksForwarded(handlers []*Handler) {
 // nor the session cookie, and no namespace header of the app's reaches the
 // client. If a handler of the same namespace before h has forwarded its
 // session to the request, what is in the namespace is that handler's, and
-// h leaves the request and its response to it.
+// h leaves it and the response to that handler; but h's session cookie
+// still goes, unless that handler forwards a cookie of its name: left
+// there, the app on the other handler's paths got the raw ID of every
+// session h gives, from every visitor who has both.
 func (h *Handler) serveUnmatched(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	if caddyhttp.GetVar(r.Context(), h.forwardedVar) != nil {
+	if f, ok := caddyhttp.GetVar(r.Context(), h.forwardedVar).(*forwarded); ok {
+		if !h.ForwardCookie && !slices.Contains(f.cookies, h.cookie.Name) {
+			h.stashCookie(r)
+		}
 		return next.ServeHTTP(w, r)
 	}
 	scrubRequest(r, h.protocol)
