@@ -19,3 +19,10 @@ type TunnelCheck struct {
 // TunnelChecked, if set, is called at the end of every check of an open
 // tunnel (tunnel.go), with what it did.
 var TunnelChecked atomic.Pointer[func(TunnelCheck)]
+
+// CopyListed, if set, is called when a copy of sessions from one store
+// into another (store.CopyPage, and a fallback_store's copy on first use)
+// has read them from the old store and is about to import them into the
+// new one, with their hashes: a test holds the copy there to write to the
+// old store in between.
+var CopyListed atomic.Pointer[func(hashes []string)]
