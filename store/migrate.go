@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
+	"github.com/caddy-session/caddy-session/internal/testhook"
 	"github.com/caddy-session/caddy-session/session"
 )
 
@@ -75,6 +77,13 @@ func copyEntries(ctx context.Context, from, to Store, entries []Entry, now time.
 	if len(entries) == 0 {
 		return stats, nil
 	}
+	if f := testhook.CopyListed.Load(); f != nil {
+		hashes := make([]string, len(entries))
+		for i, e := range entries {
+			hashes[i] = e.Hash.String()
+		}
+		(*f)(hashes)
+	}
 	statuses, err := to.Import(ctx, Import{Entries: entries, Now: now})
 	if err != nil {
 		return stats, fmt.Errorf("importing the sessions copied: %w", err)
@@ -88,11 +97,14 @@ func copyEntries(ctx context.Context, from, to Store, entries []Entry, now time.
 			stats.Newer++
 			continue
 		}
-		ended, err := endedIn(ctx, from, entries[i].Hash, now)
+		current, ended, err := endedIn(ctx, from, entries[i].Hash, now)
 		if err != nil {
 			return stats, err
 		}
 		if !ended {
+			if err := catchUp(ctx, to, entries[i], current, now); err != nil {
+				return stats, err
+			}
 			stats.Copied++
 			continue
 		}
@@ -104,14 +116,87 @@ func copyEntries(ctx context.Context, from, to Store, entries []Entry, now time.
 	return stats, nil
 }
 
-// endedIn reports whether from no longer holds a live session under hash.
-func endedIn(ctx context.Context, from Store, hash session.Hash, now time.Time) (bool, error) {
+// endedIn reports whether from no longer holds a live session under hash,
+// and returns the session it holds there when it does.
+func endedIn(ctx context.Context, from Store, hash session.Hash, now time.Time) (*session.Record, bool, error) {
 	rec, err := from.Load(ctx, hash, now, StoredDeadlines)
 	switch {
 	case errors.Is(err, ErrNotFound):
-		return true, nil
+		return nil, true, nil
 	case err != nil:
-		return false, fmt.Errorf("checking that session %s still exists where it was copied from: %w", hash.Short(), err)
+		return nil, false, fmt.Errorf("checking that session %s still exists where it was copied from: %w", hash.Short(), err)
 	}
-	return rec.Forwarded(), nil
+	return rec, rec.Forwarded(), nil
+}
+
+// catchUp writes to the copy of e in to what a write to the session in
+// from changed between the read the copy was made of and the import,
+// current being the session as from holds it after the import. A handler
+// that writes to from tells the handlers that copy from it (the relay of
+// a move), which write the same to their copy; but one that wrote before
+// the import found no copy to write to, and the copy went on without the
+// write: a key deleted in the old store (a role taken away) was back in
+// the new one. The difference is applied per key, over whatever the new
+// store's handlers wrote to the copy since, as one store applies two
+// writes, and as the relay applies a later one. A copy that has ended or
+// moved on in to since is left as it is: that end stands.
+//
+// A session sealed at rest is left as it was copied: its values open
+// only with its ID, which no copy holds.
+func catchUp(ctx context.Context, to Store, e Entry, current *session.Record, now time.Time) error {
+	if current == nil || current.Sealed || e.Record.Sealed {
+		return nil
+	}
+	p := changesSince(e.Record, current)
+	if p == nil {
+		return nil
+	}
+	_, err := to.Update(ctx, Update{
+		Hash: e.Hash, HasHash: true, Patch: p,
+		Identity: e.Identity, Seen: identityValue(e.Record, e.Identity),
+		Realm: current.Realm, NoTouch: true, Now: now, Timeouts: StoredDeadlines,
+	})
+	var ruleErr *session.RuleError
+	switch {
+	case err == nil, errors.Is(err, ErrNotFound), errors.Is(err, ErrStale):
+		return nil
+	case errors.As(err, &ruleErr):
+		// Over a limit with what the new store's handlers wrote since:
+		// the relay drops such a write too.
+		return nil
+	}
+	return fmt.Errorf("writing to the copy of session %s what was written to it in the old store while it was copied: %w", e.Hash.Short(), err)
+}
+
+// changesSince returns the patch that turns the keys and flash values of
+// was into those of now, nil if they are the same. Flash values handed
+// over in between (gone from now) are not taken from the copy.
+func changesSince(was, now *session.Record) *session.Patch {
+	p := &session.Patch{}
+	for k, v := range now.Values {
+		if old, ok := was.Values[k]; !ok || old != v {
+			if p.Set == nil {
+				p.Set = map[string]string{}
+			}
+			p.Set[k] = v
+		}
+	}
+	for k := range was.Values {
+		if _, ok := now.Values[k]; !ok {
+			p.Delete = append(p.Delete, k)
+		}
+	}
+	for k, v := range now.Flash {
+		if old, ok := was.Flash[k]; !ok || old != v {
+			if p.Flash == nil {
+				p.Flash = map[string]string{}
+			}
+			p.Flash[k] = v
+		}
+	}
+	if p.Set == nil && p.Delete == nil && p.Flash == nil {
+		return nil
+	}
+	slices.Sort(p.Delete)
+	return p
 }
