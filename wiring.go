@@ -43,6 +43,13 @@ func (s site) realm() string {
 	hosts := slices.Clone(s.path)
 	if s.split {
 		hosts = slices.Clone(s.hosts)
+		// A site of the host `*` (any one-label name), told apart from
+		// a site of no hosts, which is "*".
+		for i, h := range hosts {
+			if h == "*" {
+				hosts[i] = "(*)"
+			}
+		}
 	}
 	slices.Sort(hosts)
 	hosts = slices.Compact(hosts)
@@ -59,6 +66,7 @@ func (s site) realm() string {
 // routes of the HTTP app.
 type walker struct {
 	sites    map[*Handler]site
+	scopes   map[*Handler]*scope // the route list each handler is in
 	matchers map[*MatchSession]*scope
 	// servers groups the handlers by the server they are in: the handlers
 	// that one request may pass through.
@@ -142,7 +150,7 @@ func (a *App) wire() error {
 }
 
 func newWalker() *walker {
-	return &walker{sites: map[*Handler]site{}, matchers: map[*MatchSession]*scope{}, servers: map[*caddyhttp.Server][]*Handler{}, jwks: map[*JWKS][]site{},
+	return &walker{sites: map[*Handler]site{}, scopes: map[*Handler]*scope{}, matchers: map[*MatchSession]*scope{}, servers: map[*caddyhttp.Server][]*Handler{}, jwks: map[*JWKS][]site{},
 		shared: map[*Handler][]site{}, guards: map[*ErrorGuard]*caddyhttp.Server{}}
 }
 
@@ -232,6 +240,7 @@ func (w *walker) route(r caddyhttp.Route, sc *scope, at site) {
 				continue
 			}
 			w.sites[h] = here
+			w.scopes[h] = sc
 			w.servers[w.srv] = append(w.servers[w.srv], h)
 			w.noTouch(h, sc)
 		case *caddyhttp.Invoke:
@@ -308,24 +317,37 @@ func (w *walker) splitRealms() {
 	}
 }
 
-// servesAll reports whether o is reached on every host the handlers of
-// group are.
+// servesAll reports whether every handler of group sits within o's route
+// list, and is reached on hosts o is: o serves their requests first (the
+// site's handler, and a stricter one nested in it). A site with no hosts
+// is not one of the others on its port, which have their own route lists.
 func (w *walker) servesAll(o *Handler, group []*Handler) bool {
 	outer := w.sites[o].hosts
-	if len(outer) == 0 {
-		return true // every host
-	}
 	for _, h := range group {
-		for _, host := range w.sites[h].hosts {
-			if !slices.ContainsFunc(outer, func(oh string) bool { return hostCovers(oh, host) }) {
-				return false
-			}
+		if !w.scopes[o].encloses(w.scopes[h]) {
+			return false
 		}
-		if len(w.sites[h].hosts) == 0 {
+		if len(outer) == 0 {
+			continue // every host
+		}
+		inner := w.sites[h].hosts
+		if len(inner) == 0 || slices.ContainsFunc(inner, func(host string) bool {
+			return !slices.ContainsFunc(outer, func(oh string) bool { return hostCovers(oh, host) })
+		}) {
 			return false
 		}
 	}
 	return true
+}
+
+// encloses reports whether sc is s or a route list within it.
+func (s *scope) encloses(sc *scope) bool {
+	for ; sc != nil; sc = sc.parent {
+		if sc == s {
+			return true
+		}
+	}
+	return false
 }
 
 // narrowHosts returns the hosts a route matching inner serves within

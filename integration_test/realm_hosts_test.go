@@ -132,6 +132,19 @@ func TestHandlerPerHostIsARealmPerHost(t *testing.T) {
 		// The site's handler serves both hosts: the nested one is
 		// stricter on a, and shares its sessions.
 		a: "a.localhost", b: "b.localhost", realms: []string{"a.localhost,b.localhost"}, shared: true,
+	}, {
+		name: "a site of one-label hosts beside a site of no hosts",
+		config: `http://*:{port} {
+	` + session + `
+	reverse_proxy {up}
+}
+http://:{port} {
+	` + session + `
+	reverse_proxy {up}
+}`,
+		// Both were "*@:port": a login at an intranet name opened on
+		// the catch-all site.
+		a: "intranet", b: "www.example", realms: []string{"(*)", "*"},
 	}}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
