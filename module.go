@@ -317,6 +317,11 @@ type Handler struct {
 	// matchers (set when the app wires the config).
 	forwardedVar   string
 	marksForwarded bool
+	// sharedLoad: another handler of the config may adopt this one's
+	// load, or this one its (sharesLoad), so that two of them can handle
+	// one response of one session, the inner first (tellOuter); set when
+	// the app wires the config.
+	sharedLoad bool
 
 	// matcherToken resolves the next Caddyfile argument as a matcher of
 	// the site, while the session directive is parsed: the directive's

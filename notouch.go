@@ -51,7 +51,15 @@ func (s *requestState) settleTouch(p *plan) error {
 	if !p.step.touches() {
 		return nil
 	}
-	p.noTouch = p.noTouch || s.turnedAway
+	p.noTouch = p.noTouch || s.turnedAway || s.untouched
+	if p.step == stepTouch && s.leftSession {
+		// An earlier commit of the request's session, by a handler
+		// nested in this one or by this one reached again, ended it or
+		// made it another user's: the old session is no longer the
+		// request's to touch.
+		p.step = stepNone
+		return nil
+	}
 	if !p.noTouch && s.handler.noTouch != nil {
 		matched, err := s.matchNoTouch()
 		if err != nil {

@@ -49,7 +49,9 @@ type requestState struct {
 	// leftSession reports that the response's own commands ended the
 	// session or made it another user's, and untouched that they said
 	// X-Session-Touch: false: what a stream of that response watches
-	// (stream.go).
+	// (stream.go), and whether it is touched. A handler nested in this
+	// one, which took the commands of the same session first, tells it
+	// of them (responseWriter.tellOuter).
 	leftSession, untouched bool
 	// line is the request line as the handler got it, kept for no_touch's
 	// matchers when they are configured and there is a session.
@@ -176,10 +178,12 @@ type derivations struct {
 func setDerivations(handlers []*Handler) {
 	for _, h := range handlers {
 		var d derivations
+		h.sharedLoad = false
 		for _, o := range handlers {
 			if o != h && !h.sharesLoad(o) {
 				continue
 			}
+			h.sharedLoad = h.sharedLoad || o != h
 			d.csrfToken = d.csrfToken || o.csrf != nil && o.csrf.token != nil
 			d.sealKey = d.sealKey || o.sealIndex != nil
 		}
@@ -320,7 +324,10 @@ func (s *requestState) load(candidates []string) error {
 // delivered as if it had succeeded.
 func (s *requestState) commit(hdr http.Header, status int) error {
 	patch := s.takeCommands(hdr, status)
-	s.untouched = patch != nil && patch.NoTouch
+	// Sticky: a commit of this session earlier in the request (the same
+	// handler reached again, or one nested in it: tellOuter) may have
+	// said so already, and this one only finds what it left.
+	s.untouched = s.untouched || patch != nil && patch.NoTouch
 	p, err := planCommit(s.record, s.moved, patch, s.now, s.handler.rules)
 	if err != nil {
 		s.handler.logRejected(s, err)

@@ -90,6 +90,7 @@ func (rw *responseWriter) WriteHeader(status int) {
 		}
 		return
 	}
+	rw.tellOuter()
 	if rw.state.record != nil && !rw.state.handler.sharedCacheAllowed {
 		// The app got the session's keys: the page is the user's now,
 		// whatever Cache-Control the app wrote for it. A 304 too: it
@@ -97,6 +98,48 @@ func (rw *responseWriter) WriteHeader(status int) {
 		privateToSharedCaches(hdr)
 	}
 	rw.ResponseWriter.WriteHeader(status)
+}
+
+// tellOuter tells the handler around this one that handles the same
+// session for the request (the one whose load this one adopted: a
+// `session` nested in a `handle`, or in the `handle_response` of
+// `reverse_proxy` or `intercept`) what the response's commands did,
+// before it commits the response in turn: this handler took them, and
+// left it none. Without this, an outer handler touched a session whose
+// app had said X-Session-Touch: false, and watched a stream under the
+// session its own logout had just ended, and cut it.
+func (rw *responseWriter) tellOuter() {
+	s := rw.state
+	if !s.handler.sharedLoad || s.record == nil {
+		return
+	}
+	outer := outerWriter(rw.ResponseWriter)
+	for outer != nil {
+		o := outer.state
+		if o != s && o.record != nil && o.hash == s.hash && o.handler.sharesLoad(s.handler) {
+			o.leftSession = o.leftSession || s.leftSession
+			o.endedAll = o.endedAll || s.endedAll
+			o.untouched = o.untouched || s.untouched
+			return // it tells the next one in its turn
+		}
+		outer = outerWriter(outer.ResponseWriter)
+	}
+}
+
+// outerWriter is the first session responseWriter that w is or wraps,
+// nil if none (or past a wrapper that does not unwrap).
+func outerWriter(w http.ResponseWriter) *responseWriter {
+	for range 64 { // a bound, not a depth any config reaches
+		switch x := w.(type) {
+		case *responseWriter:
+			return x
+		case interface{ Unwrap() http.ResponseWriter }:
+			w = x.Unwrap()
+		default:
+			return nil
+		}
+	}
+	return nil
 }
 
 // opensTunnel reports whether a response with this status to the request
