@@ -276,11 +276,17 @@ func (g *ErrorGuard) logError(r *http.Request) {
 		return
 	}
 	status, msg := http.StatusInternalServerError, err.Error()
-	// The request as the session handler left it carries what it forwarded
-	// to the app (values, tokens): logged, then, without the namespace.
+	// The request as the session handlers left it carries what they
+	// forwarded to the app (values, tokens): logged, then, without the
+	// namespace of any handler of the server, not only the guard's own
+	// (a second session with another header_prefix, beside the first or
+	// nested in a route, forwards under its own).
 	logged := *r
 	logged.Header = r.Header.Clone()
 	g.protocol.Scrub(logged.Header)
+	for _, h := range g.handlers {
+		h.protocol.Scrub(logged.Header)
+	}
 	fields := []zap.Field{zap.Object("request", caddyhttp.LoggableHTTPRequest{Request: &logged})}
 	if he, ok := errors.AsType[caddyhttp.HandlerError](err); ok {
 		status = he.StatusCode
