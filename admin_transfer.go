@@ -136,10 +136,14 @@ func (a *AdminAPI) handleImport(w http.ResponseWriter, r *http.Request) error {
 				Err: fmt.Errorf("body: over %d bytes: send the file in smaller batches, as caddy session import does", maxImportBody)}
 		}
 		if err != nil {
-			return badRequest(fmt.Errorf("nothing imported: %v", err))
+			line := rd.Line()
+			if le, ok := errors.AsType[*transfer.LineError](err); ok {
+				line = le.Line
+			}
+			return a.refuseImport(w, s, line, fmt.Errorf("nothing imported: %v", err))
 		}
 		if e.Record.Realm != "" && !slices.Contains(served, e.Record.Realm) {
-			return badRequest(fmt.Errorf("nothing imported: line %d: realm %q is not a realm of store %s, whose handlers would never open the session: use one of %s, or set the handler's realm to it",
+			return a.refuseImport(w, s, rd.Line(), fmt.Errorf("nothing imported: line %d: realm %q is not a realm of store %s, whose handlers would never open the session: use one of %s, or set the handler's realm to it",
 				rd.Line(), e.Record.Realm, s.name, quoteList(served)))
 		}
 		if opts.skipExpired && e.Record.Expired(imp.Now) {
@@ -150,7 +154,7 @@ func (a *AdminAPI) handleImport(w http.ResponseWriter, r *http.Request) error {
 			continue
 		}
 		if err := s.checkImport(e, imp.Now); err != nil {
-			return badRequest(fmt.Errorf("nothing imported: line %d: %v", rd.Line(), err))
+			return a.refuseImport(w, s, rd.Line(), fmt.Errorf("nothing imported: line %d: %v", rd.Line(), err))
 		}
 		imp.Entries = append(imp.Entries, e)
 		lines = append(lines, rd.Line())
@@ -163,7 +167,7 @@ func (a *AdminAPI) handleImport(w http.ResponseWriter, r *http.Request) error {
 	var refused *store.ImportError
 	if errors.As(err, &refused) {
 		// Checked above; a session that expired in between.
-		return badRequest(fmt.Errorf("nothing imported: line %d: %v", lines[refused.Index], refused.Err))
+		return a.refuseImport(w, s, lines[refused.Index], fmt.Errorf("nothing imported: line %d: %v", lines[refused.Index], refused.Err))
 	}
 	if err != nil {
 		return storeFailure(fmt.Errorf("importing sessions into store %s (%d of %d stored; send the same lines again to finish): %v",
@@ -176,6 +180,19 @@ func (a *AdminAPI) handleImport(w http.ResponseWriter, r *http.Request) error {
 		zap.Int("imported", out.Imported), zap.Int("unchanged", out.Unchanged), zap.Int("kept", out.Kept),
 		zap.Int("expired", out.Expired))
 	return writeJSON(w, out)
+}
+
+// refuseImport answers 400 for an import body with a line that cannot be
+// stored, saying why. It answers itself rather than return the error:
+// Caddy logs every error of the admin API at error level with its
+// message, and a refusal quotes what is wrong in the line, which may be a
+// session's value (a value in the wrong form), or a raw ID pasted where
+// the hash goes; logs hold neither. The log says which line was refused,
+// and the operator's answer why.
+func (a *AdminAPI) refuseImport(w http.ResponseWriter, s *liveStore, line int, err error) error {
+	a.logger.Warn("import through the admin API refused; nothing imported (the answer says why)",
+		zap.String("store", s.name), zap.Int("line", line))
+	return writeError(w, http.StatusBadRequest, err.Error())
 }
 
 // importOptions are the query parameters of POST /session/import.
