@@ -242,6 +242,15 @@ func TestCommandsOfAnAnswerWhoseClientWentAway(t *testing.T) {
 			wantOther: map[string]string{},
 		},
 		{
+			// A rotation: the privilege the app took away is gone with the
+			// old ID, which is rotated away (anonymous), as it would be
+			// had the response, and its cookie, been lost on its way.
+			name:      "a logout that keeps the cart",
+			commands:  func(string) []string { return []string{"X-Session-Delete: user"} },
+			want:      map[string]string{},
+			wantOther: map[string]string{"X-Session-User": "alice", "X-Session-Cart": "apple"},
+		},
+		{
 			name:      "a change",
 			commands:  func(string) []string { return []string{"X-Session-Set-Cart: pear"} },
 			want:      map[string]string{"X-Session-User": "alice", "X-Session-Cart": "pear"},
