@@ -185,7 +185,7 @@ func (s *requestState) settleRemember(p *plan) error {
 		return nil // a rotation carries it already, a change the store judges, an end or a start has no session to keep
 	}
 	h := s.handler
-	ctx := store.Fresh(s.request.Context())
+	ctx := store.Fresh(s.commitContext())
 	hash := s.hash
 	for hop := 0; hop <= store.MaxHops; hop++ {
 		rec, err := h.store.Load(ctx, hash, s.now, h.timeouts)

@@ -1,6 +1,7 @@
 package caddysession
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -396,6 +397,21 @@ func (s *requestState) leaves(p plan, res *store.Result) bool {
 	return was != now
 }
 
+// commitContext is the context of the store's work in a commit: the
+// request's, without its cancellation. By the time the commands are
+// committed the app has answered: it has carried the request out, and its
+// commands are its word on the session, whoever still listens. net/http
+// cancels the request's context when the client goes away (it resets its
+// HTTP/2 or HTTP/3 stream, or closes its HTTP/1.1 connection), and a
+// store refuses a canceled context: a logout, a logout everywhere or a
+// revocation that the app confirmed was not made, or made in part (Redis
+// ends a user's sessions one by one), and a client could so keep its
+// session from an end the app gave it. The store's own timeouts bound
+// the work, as they do the put-back of flash values (settleFlash).
+func (s *requestState) commitContext() context.Context {
+	return context.WithoutCancel(s.request.Context())
+}
+
 // partialCommit is a commit that failed after the store took part of it:
 // the cookies it issued for that part go on the 503 all the same. A
 // renewal applied before a revocation failed has moved the session to a
@@ -487,7 +503,7 @@ func (s *requestState) apply(p *plan) (string, *store.Result, error) {
 		sealNewID(&u, newID)
 	}
 	if u.HasHash || u.NewHash != nil {
-		res, err := s.storeUpdate(s.request.Context(), u)
+		res, err := s.storeUpdate(s.commitContext(), u)
 		if errors.Is(err, store.ErrNeedsRotation) && u.NewHash == nil {
 			// Another request rotated the session while this one was in
 			// flight, and its successor differs from what this request
@@ -499,7 +515,7 @@ func (s *requestState) apply(p *plan) (string, *store.Result, error) {
 			p.step = stepRotate
 			newID, u.NewHash = newSessionID()
 			sealNewID(&u, newID)
-			res, err = s.storeUpdate(s.request.Context(), u)
+			res, err = s.storeUpdate(s.commitContext(), u)
 		}
 		if errors.Is(err, store.ErrUnreplicated) {
 			// Made, but a failover could undo it: the client gets a 503,
@@ -696,7 +712,7 @@ func (s *requestState) destroyAll() (ended, dropped bool, err error) {
 		s.logDropped(why)
 		return false, true, nil
 	}
-	ctx := s.request.Context()
+	ctx := s.commitContext()
 	n, err := h.store.DeleteByIdentity(ctx, h.realm, h.identity, user)
 	if err == nil {
 		// This session is among them, unless its index entry was made

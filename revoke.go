@@ -67,7 +67,7 @@ func (s *requestState) checkRevoke(short string) (rv *revocation, refused bool, 
 	if s.hash.Short() == short {
 		return refuse("conflict", "session revoke of %s names the request's own session; end it with the destroy command", short)
 	}
-	entries, err := h.store.ListByIdentity(s.request.Context(), h.realm, h.identity, user, s.now)
+	entries, err := h.store.ListByIdentity(s.commitContext(), h.realm, h.identity, user, s.now)
 	if err != nil {
 		h.logger.Error("listing the sessions of a user for a revoke",
 			zap.String("session", s.hash.Short()), zap.Error(err))
@@ -147,7 +147,7 @@ func (s *requestState) endRevoked(rv *revocation) error {
 // either: it is in use, as a session the listing showed so would be.
 func (s *requestState) deleteOfUser(hash session.Hash, user string, unseen bool) (session.Hash, *session.Record, error) {
 	h := s.handler
-	return deleteFollowing(s.request.Context(), h.store, h.timeouts, hash, s.now, func(rec *session.Record) bool {
+	return deleteFollowing(s.commitContext(), h.store, h.timeouts, hash, s.now, func(rec *session.Record) bool {
 		if rec.Realm != "" && rec.Realm != h.realm {
 			return false
 		}
@@ -246,7 +246,7 @@ func (s *requestState) ownSession(user string, known func(session.Hash) bool) (h
 		}
 		// Past any cache: a cached copy of a session that ended
 		// elsewhere would still look live.
-		rec, err := h.store.Load(store.Fresh(s.request.Context()), hash, s.now, h.timeouts)
+		rec, err := h.store.Load(store.Fresh(s.commitContext()), hash, s.now, h.timeouts)
 		switch {
 		case errors.Is(err, store.ErrNotFound), err == nil && rec.Realm != "" && rec.Realm != h.realm:
 			return hash, droppedEnded, nil

@@ -47,7 +47,7 @@ func (s *requestState) capSessions(p plan, newID string, res *store.Result) {
 			return // a renewal, not a login
 		}
 	}
-	ctx := s.request.Context()
+	ctx := s.commitContext()
 	entries, err := h.store.ListByIdentity(ctx, h.realm, h.identity, user, s.now)
 	if err != nil {
 		h.logger.Error("listing the sessions of a user for max_sessions_per_identity; the next login enforces it",
