@@ -13,7 +13,6 @@ import (
 
 	"github.com/caddy-session/caddy-session/internal/clock"
 	"github.com/caddy-session/caddy-session/internal/redistest"
-	"github.com/caddy-session/caddy-session/session"
 )
 
 // streamApp is the app behind Caddy in the stream tests: /events answers
@@ -180,50 +179,7 @@ func (st *openStream) closes() {
 // close can close these); a renewal of the same user keeps it, and
 // follows the session to its new ID; `tunnels keep` keeps it.
 func TestStreamClosesWhenItsSessionEnds(t *testing.T) {
-	tests := []struct {
-		name    string
-		options string
-		end     func(t *testing.T, s *site, alice *visitor)
-		keeps   bool
-	}{
-		{"logout on another request", "", func(t *testing.T, s *site, alice *visitor) {
-			expectStatus(t, alice.get("/logout", "X-Session-Destroy: true"), http.StatusOK)
-		}, false},
-		{"destroy-all from another device", "", func(t *testing.T, s *site, alice *visitor) {
-			other := login(t, s, "alice")
-			expectStatus(t, other.get("/reset", "X-Session-Destroy-All: true"), http.StatusOK)
-		}, false},
-		{"revoke from another device", "", func(t *testing.T, s *site, alice *visitor) {
-			other := login(t, s, "alice")
-			expectStatus(t, other.get("/devices", "X-Session-Revoke: "+session.HashID(alice.sid).Short()), http.StatusOK)
-		}, false},
-		{"admin revocation of the user", "", func(t *testing.T, s *site, alice *visitor) {
-			var revoked struct{ Revoked int }
-			sessionAPI(t, http.MethodPost, "/session/revoke", `{"value": "alice"}`).decode(t, http.StatusOK, &revoked)
-			if revoked.Revoked != 1 {
-				t.Fatalf("revoked %d sessions, want 1", revoked.Revoked)
-			}
-		}, false},
-		{"admin revocation of the session", "", func(t *testing.T, s *site, alice *visitor) {
-			sessionAPI(t, http.MethodDelete, "/session/sessions/"+session.HashID(alice.sid).String(), "").decode(t, http.StatusOK, &struct{ Revoked int }{})
-		}, false},
-		{"eviction by max_sessions_per_identity", "max_sessions_per_identity 1", func(t *testing.T, s *site, alice *visitor) {
-			login(t, s, "alice")
-		}, false},
-		{"another user's login on the session", "", func(t *testing.T, s *site, alice *visitor) {
-			expectStatus(t, alice.get("/login", "X-Session-Set-User: bob"), http.StatusOK)
-		}, false},
-		{"renewal of the same user", "", func(t *testing.T, s *site, alice *visitor) {
-			was := alice.sid
-			expectStatus(t, alice.get("/", "X-Session-Renew: true"), http.StatusOK)
-			if alice.sid == was {
-				t.Fatal("the renewal gave no new ID")
-			}
-		}, true},
-		{"logout with tunnels keep", "tunnels keep", func(t *testing.T, s *site, alice *visitor) {
-			expectStatus(t, alice.get("/logout", "X-Session-Destroy: true"), http.StatusOK)
-		}, true},
-	}
+	tests := sessionEnds
 	for _, backend := range []string{"bolt", "redis"} {
 		t.Run(backend, func(t *testing.T) {
 			store := ""

@@ -123,6 +123,54 @@ func (ws *wsTunnel) closes(app *echoApp) {
 	}
 }
 
+// sessionEnds are the ways this Caddy ends a session, and two that keep
+// it (keeps): what an open tunnel or a streamed response of the session
+// must follow, closing on every end before the end's response is out.
+var sessionEnds = []struct {
+	name    string
+	options string
+	end     func(t *testing.T, s *site, alice *visitor)
+	keeps   bool
+}{
+	{"logout on another request", "", func(t *testing.T, s *site, alice *visitor) {
+		expectStatus(t, alice.get("/logout", "X-Session-Destroy: true"), http.StatusOK)
+	}, false},
+	{"destroy-all from another device", "", func(t *testing.T, s *site, alice *visitor) {
+		other := login(t, s, "alice")
+		expectStatus(t, other.get("/reset", "X-Session-Destroy-All: true"), http.StatusOK)
+	}, false},
+	{"revoke from another device", "", func(t *testing.T, s *site, alice *visitor) {
+		other := login(t, s, "alice")
+		expectStatus(t, other.get("/devices", "X-Session-Revoke: "+session.HashID(alice.sid).Short()), http.StatusOK)
+	}, false},
+	{"admin revocation of the user", "", func(t *testing.T, s *site, alice *visitor) {
+		var revoked struct{ Revoked int }
+		sessionAPI(t, http.MethodPost, "/session/revoke", `{"value": "alice"}`).decode(t, http.StatusOK, &revoked)
+		if revoked.Revoked != 1 {
+			t.Fatalf("revoked %d sessions, want 1", revoked.Revoked)
+		}
+	}, false},
+	{"admin revocation of the session", "", func(t *testing.T, s *site, alice *visitor) {
+		sessionAPI(t, http.MethodDelete, "/session/sessions/"+session.HashID(alice.sid).String(), "").decode(t, http.StatusOK, &struct{ Revoked int }{})
+	}, false},
+	{"eviction by max_sessions_per_identity", "max_sessions_per_identity 1", func(t *testing.T, s *site, alice *visitor) {
+		login(t, s, "alice")
+	}, false},
+	{"another user's login on the session", "", func(t *testing.T, s *site, alice *visitor) {
+		expectStatus(t, alice.get("/login", "X-Session-Set-User: bob"), http.StatusOK)
+	}, false},
+	{"renewal of the same user", "", func(t *testing.T, s *site, alice *visitor) {
+		was := alice.sid
+		expectStatus(t, alice.get("/", "X-Session-Renew: true"), http.StatusOK)
+		if alice.sid == was {
+			t.Fatal("the renewal gave no new ID")
+		}
+	}, true},
+	{"logout with tunnels keep", "tunnels keep", func(t *testing.T, s *site, alice *visitor) {
+		expectStatus(t, alice.get("/logout", "X-Session-Destroy: true"), http.StatusOK)
+	}, true},
+}
+
 // TestTunnelClosesWhenItsSessionEnds: a WebSocket opened with a session
 // acts as that session's user for as long as it is open. When the session
 // ends, by any of the ends this Caddy commits, the tunnel is closed on
@@ -131,50 +179,7 @@ func (ws *wsTunnel) closes(app *echoApp) {
 // keeps it whatever happens. The check interval is an hour: only the
 // prompt close can close these.
 func TestTunnelClosesWhenItsSessionEnds(t *testing.T) {
-	tests := []struct {
-		name    string
-		options string
-		end     func(t *testing.T, s *site, alice *visitor)
-		keeps   bool
-	}{
-		{"logout on another connection", "", func(t *testing.T, s *site, alice *visitor) {
-			expectStatus(t, alice.get("/logout", "X-Session-Destroy: true"), http.StatusOK)
-		}, false},
-		{"destroy-all from another device", "", func(t *testing.T, s *site, alice *visitor) {
-			other := login(t, s, "alice")
-			expectStatus(t, other.get("/reset", "X-Session-Destroy-All: true"), http.StatusOK)
-		}, false},
-		{"revoke from another device", "", func(t *testing.T, s *site, alice *visitor) {
-			other := login(t, s, "alice")
-			expectStatus(t, other.get("/devices", "X-Session-Revoke: "+session.HashID(alice.sid).Short()), http.StatusOK)
-		}, false},
-		{"admin revocation of the user", "", func(t *testing.T, s *site, alice *visitor) {
-			var revoked struct{ Revoked int }
-			sessionAPI(t, http.MethodPost, "/session/revoke", `{"value": "alice"}`).decode(t, http.StatusOK, &revoked)
-			if revoked.Revoked != 1 {
-				t.Fatalf("revoked %d sessions, want 1", revoked.Revoked)
-			}
-		}, false},
-		{"admin revocation of the session", "", func(t *testing.T, s *site, alice *visitor) {
-			sessionAPI(t, http.MethodDelete, "/session/sessions/"+session.HashID(alice.sid).String(), "").decode(t, http.StatusOK, &struct{ Revoked int }{})
-		}, false},
-		{"eviction by max_sessions_per_identity", "max_sessions_per_identity 1", func(t *testing.T, s *site, alice *visitor) {
-			login(t, s, "alice")
-		}, false},
-		{"another user's login on the session", "", func(t *testing.T, s *site, alice *visitor) {
-			expectStatus(t, alice.get("/login", "X-Session-Set-User: bob"), http.StatusOK)
-		}, false},
-		{"renewal of the same user", "", func(t *testing.T, s *site, alice *visitor) {
-			was := alice.sid
-			expectStatus(t, alice.get("/", "X-Session-Renew: true"), http.StatusOK)
-			if alice.sid == was {
-				t.Fatal("the renewal gave no new ID")
-			}
-		}, true},
-		{"logout with tunnels keep", "tunnels keep", func(t *testing.T, s *site, alice *visitor) {
-			expectStatus(t, alice.get("/logout", "X-Session-Destroy: true"), http.StatusOK)
-		}, true},
-	}
+	tests := sessionEnds
 	for _, backend := range []string{"bolt", "redis"} {
 		t.Run(backend, func(t *testing.T) {
 			store := ""
