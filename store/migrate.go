@@ -172,26 +172,10 @@ func catchUp(ctx context.Context, to Store, e Entry, current *session.Record, no
 // was into those of now, nil if they are the same. Flash values handed
 // over in between (gone from now) are not taken from the copy.
 func changesSince(was, now *session.Record) *session.Patch {
-	p := &session.Patch{}
-	for k, v := range now.Values {
-		if old, ok := was.Values[k]; !ok || old != v {
-			if p.Set == nil {
-				p.Set = map[string]string{}
-			}
-			p.Set[k] = v
-		}
-	}
+	p := &session.Patch{Set: changedIn(was.Values, now.Values), Flash: changedIn(was.Flash, now.Flash)}
 	for k := range was.Values {
 		if _, ok := now.Values[k]; !ok {
 			p.Delete = append(p.Delete, k)
-		}
-	}
-	for k, v := range now.Flash {
-		if old, ok := was.Flash[k]; !ok || old != v {
-			if p.Flash == nil {
-				p.Flash = map[string]string{}
-			}
-			p.Flash[k] = v
 		}
 	}
 	if p.Set == nil && p.Delete == nil && p.Flash == nil {
@@ -199,4 +183,19 @@ func changesSince(was, now *session.Record) *session.Patch {
 	}
 	slices.Sort(p.Delete)
 	return p
+}
+
+// changedIn returns the entries of now that was lacks or holds otherwise,
+// nil if none.
+func changedIn(was, now map[string]string) map[string]string {
+	var out map[string]string
+	for k, v := range now {
+		if old, ok := was[k]; !ok || old != v {
+			if out == nil {
+				out = map[string]string{}
+			}
+			out[k] = v
+		}
+	}
+	return out
 }
