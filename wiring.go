@@ -296,8 +296,9 @@ func (w *walker) placeJWKS(handlers []*Handler) {
 // `session @matcher`, per host: each serves one) the realm of the hosts
 // it serves, so that a session made on one host's app does not open on
 // the other's. Where one of them serves the hosts of all (the site's own
-// handler, with stricter ones nested in it), they keep sharing sessions,
-// under the name the realm has always had, so that an upgrade keeps them.
+// handler, with stricter ones nested in it), or where all of them serve
+// the same hosts, they keep sharing sessions, under the name the realm
+// has always had, so that an upgrade keeps them.
 func (w *walker) splitRealms() {
 	groups := map[string][]*Handler{}
 	for h, at := range w.sites {
@@ -307,6 +308,20 @@ func (w *walker) splitRealms() {
 	}
 	for _, group := range groups {
 		if slices.ContainsFunc(group, func(o *Handler) bool { return w.servesAll(o, group) }) {
+			continue
+		}
+		// A split that tells no two of them apart (each serves the same
+		// hosts: sibling `handle` blocks, a session in the error routes,
+		// under a site of the host * or one host's handle) would only
+		// rename the realm they share, and lose its sessions at the
+		// upgrade.
+		first := w.sites[group[0]]
+		first.split = true
+		if !slices.ContainsFunc(group[1:], func(h *Handler) bool {
+			at := w.sites[h]
+			at.split = true
+			return at.realm() != first.realm()
+		}) {
 			continue
 		}
 		for _, h := range group {
