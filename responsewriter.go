@@ -8,6 +8,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/quic-go/quic-go/http3"
 	"go.uber.org/zap"
 )
 
@@ -44,7 +45,26 @@ type responseWriter struct {
 // event stream) or a long one would otherwise be copied into nothing
 // while the client waits for its 503. reverse_proxy answers it by
 // aborting with http.ErrAbortHandler, which serveNext takes back.
-var errResponseDropped = errors.New("the session store failed to take the response's session commands: the response is dropped for a 503")
+var errResponseDropped error = responseDropped{}
+
+// responseDropped is errResponseDropped. It says to reverse_proxy what it
+// is: a copy that its receiver canceled, which reverse_proxy logs at
+// debug. Any other error of a write it logs at warn, with the request it
+// sent upstream, whose headers hold what the session handler forwarded:
+// the session's values, its CSRF token and its signed token. The session
+// handler logs the failure itself, and answers 503.
+type responseDropped struct{}
+
+func (responseDropped) Error() string {
+	return "the session store failed to take the response's session commands: the response is dropped for a 503"
+}
+
+func (responseDropped) Unwrap() error { return receiverCanceled }
+
+// receiverCanceled is the error by which reverse_proxy knows a copy its
+// client canceled (an HTTP/3 stream reset with H3_REQUEST_CANCELLED);
+// the only one it does not log at warn.
+var receiverCanceled = &http3.Error{Remote: true, ErrorCode: http3.ErrCodeRequestCanceled}
 
 // WriteHeader commits the session and then writes the header, or, if the
 // commit failed, writes nothing and leaves the response to the error path.
