@@ -42,12 +42,48 @@ const scrubbedVar = "\x00caddy-session-scrubbed"
 // the names the Connection header gives of it, and its trailers, also
 // those that arrive with the end of the body.
 func scrubRequest(r *http.Request, p *session.Protocol) {
+	noH2C(r.Header)
 	p.Scrub(r.Header)
 	p.ScrubConnection(r.Header)
 	p.Scrub(r.Trailer)
 	if r.Trailer != nil && r.Body != nil {
 		r.Body = &scrubTrailerAtEOF{ReadCloser: r.Body, trailer: r.Trailer, protocol: p}
 	}
+}
+
+// noH2C takes an upgrade to h2c off the request (and its HTTP2-Settings),
+// keeping any other protocol it offers. reverse_proxy forwards any
+// upgrade, and an app server that switches to h2c without HTTP2-Settings
+// in Connection (which reverse_proxy rewrites to Upgrade alone) would
+// then read the client's requests from a tunnel, past the session handler:
+// a client's X-Session-User there reached the app ("h2c smuggling"). No
+// browser asks a proxy for h2c.
+func noH2C(h http.Header) {
+	values, ok := h["Upgrade"]
+	if !ok {
+		return
+	}
+	var kept []string
+	smuggled := false
+	for _, v := range values {
+		for token := range strings.SplitSeq(v, ",") {
+			token = strings.TrimSpace(token)
+			if strings.EqualFold(token, "h2c") {
+				smuggled = true
+			} else if token != "" {
+				kept = append(kept, token)
+			}
+		}
+	}
+	if !smuggled {
+		return
+	}
+	delete(h, "Http2-Settings")
+	if len(kept) == 0 {
+		delete(h, "Upgrade")
+		return
+	}
+	h["Upgrade"] = []string{strings.Join(kept, ", ")}
 }
 
 // scrubOthersFirst removes the other handlers' namespaces from the request
