@@ -151,6 +151,9 @@ func (t *tunnel) open(lookNow bool) {
 		return
 	}
 	t.opened = true
+	if f := testhook.StreamOpening.Load(); f != nil {
+		(*f)()
+	}
 	openTunnels.add(t)
 	if lookNow {
 		go t.checkOnce(false)

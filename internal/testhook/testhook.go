@@ -26,3 +26,9 @@ var TunnelChecked atomic.Pointer[func(TunnelCheck)]
 // new one, with their hashes: a test holds the copy there to write to the
 // old store in between.
 var CopyListed atomic.Pointer[func(hashes []string)]
+
+// StreamOpening, if set, is called when a response that opened a tunnel
+// or started to stream is about to be registered among the open tunnels
+// (tunnel.go), before anything of it is: a test holds it there to commit
+// an end of its session in between.
+var StreamOpening atomic.Pointer[func()]
