@@ -122,7 +122,7 @@ func (rw *responseWriter) watch(opensTunnel bool) {
 		t.noTouch = matched || err != nil
 	}
 	rw.tunnel = t
-	t.open(opensTunnel || openTunnels.ends.Load() != rw.endsAtLoad)
+	t.open(opensTunnel, rw.endsAtLoad)
 }
 
 // unwatch ends what watching the request holds, once it is over.

@@ -143,10 +143,16 @@ type tunnel struct {
 }
 
 // open registers the tunnel once its response has opened it, and starts
-// its checks: one timer, no goroutine until a check is due. lookNow
-// checks the session at once as well: an end committed between the load
-// of the session and this registration told no one.
-func (t *tunnel) open(lookNow bool) {
+// its checks: one timer, no goroutine until a check is due. A tunnel
+// (opensTunnel) checks its session at once as well, and a stream does if
+// an end was committed in this process since its load (endsAtLoad): an
+// end committed between the load of the session and this registration
+// told no one. The count is read after the registration, never before:
+// an end counts before it looks for the streams of its session, so it
+// either finds this one or this one finds it counted. Read before, an
+// end committed in between did neither, and the stream flowed on until
+// its periodic check.
+func (t *tunnel) open(opensTunnel bool, endsAtLoad uint64) {
 	if t.opened {
 		return
 	}
@@ -155,7 +161,7 @@ func (t *tunnel) open(lookNow bool) {
 		(*f)()
 	}
 	openTunnels.add(t)
-	if lookNow {
+	if opensTunnel || openTunnels.ends.Load() != endsAtLoad {
 		go t.checkOnce(false)
 	}
 	t.tm.Lock()
