@@ -319,12 +319,12 @@ func (s *requestState) load(candidates []string) error {
 	return nil
 }
 
-// commit applies the commands in the response headers hdr for a response
-// with this status, and sets the session cookie if the ID changed. A
+// commit applies the commands in the response headers hdr, which rw
+// writes with this status, and sets the session cookie if the ID changed. A
 // returned error means the store failed and the response must not be
 // delivered as if it had succeeded.
-func (s *requestState) commit(hdr http.Header, status int) error {
-	patch := s.takeCommands(hdr, status)
+func (s *requestState) commit(rw *responseWriter, hdr http.Header, status int) error {
+	patch := s.takeCommands(rw, hdr, status)
 	// Sticky: a commit of this session earlier in the request (the same
 	// handler reached again, or one nested in it: tellOuter) may have
 	// said so already, and this one only finds what it left.
@@ -446,17 +446,17 @@ func notCarriedOut(status int) bool {
 	return status >= http.StatusInternalServerError || status == http.StatusTooEarly
 }
 
-// takeCommands removes the commands from the response, written as
-// status, and returns the ones to apply: none on an error response, or on
+// takeCommands removes the commands from the response, which rw writes
+// as status, and returns the ones to apply: none on an error response, or on
 // one that says the request was not carried out (notCarriedOut, of the
 // upstream's status).
-func (s *requestState) takeCommands(hdr http.Header, status int) *session.Patch {
+func (s *requestState) takeCommands(rw *responseWriter, hdr http.Header, status int) *session.Patch {
 	h := s.handler
 	patch, err := h.protocol.TakeCommands(hdr)
 	if patch == nil && err == nil {
 		return nil
 	}
-	if upstream := upstreamStatus(s.request, status); notCarriedOut(upstream) {
+	if upstream := rw.upstreamStatus(status); notCarriedOut(upstream) {
 		if ce := h.logger.Check(zap.DebugLevel, "ignoring session commands on an error response"); ce != nil {
 			ce.Write(zap.Int("status", upstream))
 		}

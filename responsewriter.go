@@ -21,6 +21,10 @@ type responseWriter struct {
 	caddyhttp.ResponseWriterWrapper // by value: one allocation, not two
 	state                           *requestState
 	wroteHeader                     bool
+	// replaced is the status of an upstream error that a handle_response
+	// of reverse_proxy took in hand for this response (replacedError);
+	// 0 if none.
+	replaced uint16
 	// commitErr is set when the store failed to take the commands; the
 	// response is then dropped and the handler returns a 503 instead.
 	commitErr error
@@ -92,10 +96,10 @@ func (rw *responseWriter) WriteHeader(status int) {
 		return
 	}
 	rw.wroteHeader = true
-	err := rw.state.commit(hdr, status)
+	err := rw.state.commit(rw, hdr, status)
 	rw.state.handler.scrubOthers(hdr, rw.preset) // after the commit took its own: a namespace may hold another
 	if rw.state.flash != nil {
-		rw.state.settleFlash(upstreamStatus(rw.state.request, status), err != nil)
+		rw.state.settleFlash(rw.upstreamStatus(status), err != nil)
 	}
 	if err != nil {
 		rw.commitErr = err
@@ -169,20 +173,25 @@ func (rw *responseWriter) opensTunnel(status int) bool {
 		rw.state.request.Method == http.MethodConnect
 }
 
-// upstreamStatus is the status of the response to r, written as status,
-// that decides whether its commands apply and its flash values are used
-// up: the one written, unless a handler between the app and the session
+// upstreamStatus is the status of the response, written as status, that
+// decides whether its commands apply and its flash values are used up:
+// the one written, unless a handler between the app and the session
 // replaced an upstream error (intercept, or reverse_proxy's
 // handle_response and replace_status). The app's commands came with that
 // error, which Caddy leaves in these placeholders; an error response is
-// not a success, whatever status the client gets. It is read only when a
+// not a success, whatever status the client gets, nor whatever a second
+// app that a handle_response asked answered (replacedError: that app's
+// status is the one left in the placeholder). It is read only when a
 // response has commands or flash values to settle: two lookups through
 // every placeholder provider were a tenth of a read's own work.
-func upstreamStatus(r *http.Request, status int) int {
+func (rw *responseWriter) upstreamStatus(status int) int {
 	if status >= http.StatusInternalServerError {
 		return status
 	}
-	repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+	if code := rw.replacedStatus(); code != 0 {
+		return code
+	}
+	repl, ok := rw.state.request.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
 	if !ok {
 		return status
 	}

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/intercept"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
@@ -86,6 +87,10 @@ type walker struct {
 	// with the realms of the sites it was walked at, so that each is
 	// walked once per site and an invoke cycle ends.
 	named map[string]map[string]bool
+	// ctx provisions what the walk adds to the routes (markReplaced);
+	// err is the first failure to.
+	ctx caddy.Context
+	err error
 }
 
 // wire walks the HTTP app once the config is provisioned: it sets the
@@ -93,12 +98,16 @@ type walker struct {
 // handler, and warns about cookies shared across realms.
 func (a *App) wire() error {
 	w := newWalker()
+	w.ctx = a.ctx
 	if app, err := a.ctx.AppIfConfigured("http"); err == nil {
 		if httpApp, ok := app.(*caddyhttp.App); ok {
 			for _, srv := range httpApp.Servers {
 				w.server(srv)
 			}
 		}
+	}
+	if w.err != nil {
+		return fmt.Errorf("marking the handle_response routes of reverse_proxy: %v", w.err)
 	}
 	w.splitRealms()
 	handlers := a.Handlers()
@@ -255,6 +264,9 @@ func (w *walker) route(r caddyhttp.Route, sc *scope, at site) {
 				w.list(h.Errors.Routes, sc, here)
 			}
 		case *reverseproxy.Handler:
+			if err := markReplaced(w.ctx, h); err != nil {
+				w.err = err
+			}
 			for _, rh := range h.HandleResponse {
 				w.list(rh.Routes, sc, here)
 			}

@@ -83,6 +83,18 @@ func TestStatusOfAChainedResponseDecides(t *testing.T) {
 				}
 			}
 		}`, 200, ""},
+		{"a session handler in the handle_response that answers the app's 503 with a second app's 200",
+			app{503, []string{"X-Session-Set-Role: a"}}, app{200, nil}, `
+		reverse_proxy $A {
+			@e status 5xx
+			handle_response @e {
+				session {
+					$STORE
+				}
+				copy_response_headers
+				reverse_proxy $B
+			}
+		}`, 200, ""},
 		{"intercept handle_response answers the app's 503 with the 200 of a second app",
 			app{503, []string{"X-Session-Set-Role: a"}}, app{200, []string{"X-Session-Set-Role: b"}}, `
 		intercept {
