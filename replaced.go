@@ -36,11 +36,12 @@ func (replacedError) ServeHTTP(w http.ResponseWriter, r *http.Request, next cadd
 }
 
 // markReplaced puts replacedError first in each handle_response of h that
-// runs routes, once. It runs in the walk (App.wire), before any request
-// passes a session handler (each waits for the walk): a reverse_proxy
-// reached by a request that passed none needs no mark. Caddy may start
-// serving before the session app starts, though, and such a request may
-// read h.HandleResponse while the walk extends it.
+// runs routes, once. It runs in the walk (App.wire), which marks only a
+// reverse_proxy with a session handler on its way: a request reaches it
+// only after that handler has waited for the walk (wired), so none reads
+// h.HandleResponse while the walk extends it, although Caddy may start
+// serving before the session app starts. A reverse_proxy reached by
+// requests that pass no session handler needs no mark.
 func markReplaced(ctx caddy.Context, h *reverseproxy.Handler) error {
 	for i := range h.HandleResponse {
 		rh := &h.HandleResponse[i]

@@ -264,8 +264,14 @@ func (w *walker) route(r caddyhttp.Route, sc *scope, at site) {
 				w.list(h.Errors.Routes, sc, here)
 			}
 		case *reverseproxy.Handler:
-			if err := markReplaced(w.ctx, h); err != nil {
-				w.err = err
+			// Only where a session handler is on the way: a request
+			// there waits for this walk (wired) before it reaches h,
+			// while one that passes none may be served as the walk
+			// changes h's routes.
+			if sc.underSession() {
+				if err := markReplaced(w.ctx, h); err != nil {
+					w.err = err
+				}
 			}
 			for _, rh := range h.HandleResponse {
 				w.list(rh.Routes, sc, here)
@@ -365,6 +371,17 @@ func (w *walker) servesAll(o *Handler, group []*Handler) bool {
 		}
 	}
 	return true
+}
+
+// underSession reports whether s or a route list around it holds a
+// session handler.
+func (s *scope) underSession() bool {
+	for ; s != nil; s = s.parent {
+		if len(s.handlers) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // encloses reports whether sc is s or a route list within it.
