@@ -32,3 +32,8 @@ var CopyListed atomic.Pointer[func(hashes []string)]
 // (tunnel.go), before anything of it is: a test holds it there to commit
 // an end of its session in between.
 var StreamOpening atomic.Pointer[func()]
+
+// TunnelFollowed, if set, is called when a check of an open tunnel or
+// stream has followed its session to a new ID and is about to move it
+// there (tunnel.go): a test holds it there to end the new session.
+var TunnelFollowed atomic.Pointer[func()]
