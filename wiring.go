@@ -222,36 +222,7 @@ func (w *walker) route(r caddyhttp.Route, sc *scope, at site) {
 	for _, hd := range r.Handlers {
 		switch h := hd.(type) {
 		case *Handler:
-			// The handler's own match (`session @matcher`) places it as
-			// a route's matcher would: the hosts it names are its site's,
-			// as they were when the Caddyfile put that matcher on its
-			// route.
-			here := here
-			if len(h.match) > 0 {
-				var level []string
-				for _, set := range h.match {
-					level = append(level, w.matcherSet(set, sc)...)
-				}
-				here.path = append(slices.Clone(here.path), level...)
-				here.hosts = narrowHosts(here.hosts, level)
-			}
-			if prev, seen := w.sites[h]; seen {
-				// A named route's handler, invoked from another site.
-				if prev.realm() != here.realm() {
-					if len(w.shared[h]) == 0 {
-						w.shared[h] = []site{prev}
-					}
-					if !slices.ContainsFunc(w.shared[h], func(s site) bool { return s.realm() == here.realm() }) {
-						w.shared[h] = append(w.shared[h], here)
-					}
-				}
-				w.noTouch(h, sc)
-				continue
-			}
-			w.sites[h] = here
-			w.scopes[h] = sc
-			w.servers[w.srv] = append(w.servers[w.srv], h)
-			w.noTouch(h, sc)
+			w.handler(h, sc, here)
 		case *caddyhttp.Invoke:
 			w.invoke(h.Name, here)
 		case *JWKS:
@@ -264,23 +235,58 @@ func (w *walker) route(r caddyhttp.Route, sc *scope, at site) {
 				w.list(h.Errors.Routes, sc, here)
 			}
 		case *reverseproxy.Handler:
-			// Only where a session handler is on the way: a request
-			// there waits for this walk (wired) before it reaches h,
-			// while one that passes none may be served as the walk
-			// changes h's routes.
-			if sc.underSession() {
-				if err := markReplaced(w.ctx, h); err != nil {
-					w.err = err
-				}
-			}
-			for _, rh := range h.HandleResponse {
-				w.list(rh.Routes, sc, here)
-			}
+			w.reverseProxy(h, sc, here)
 		case *intercept.Intercept:
 			for _, rh := range h.HandleResponse {
 				w.list(rh.Routes, sc, here)
 			}
 		}
+	}
+}
+
+// handler places a session handler found in the route list sc at the
+// site here. The handler's own match (`session @matcher`) places it as a
+// route's matcher would: the hosts it names are its site's, as they were
+// when the Caddyfile put that matcher on its route.
+func (w *walker) handler(h *Handler, sc *scope, here site) {
+	if len(h.match) > 0 {
+		var level []string
+		for _, set := range h.match {
+			level = append(level, w.matcherSet(set, sc)...)
+		}
+		here.path = append(slices.Clone(here.path), level...)
+		here.hosts = narrowHosts(here.hosts, level)
+	}
+	w.noTouch(h, sc)
+	if prev, seen := w.sites[h]; seen {
+		// A named route's handler, invoked from another site.
+		if prev.realm() != here.realm() {
+			if len(w.shared[h]) == 0 {
+				w.shared[h] = []site{prev}
+			}
+			if !slices.ContainsFunc(w.shared[h], func(s site) bool { return s.realm() == here.realm() }) {
+				w.shared[h] = append(w.shared[h], here)
+			}
+		}
+		return
+	}
+	w.sites[h] = here
+	w.scopes[h] = sc
+	w.servers[w.srv] = append(w.servers[w.srv], h)
+}
+
+// reverseProxy walks the handle_response routes of h, and marks them
+// (markReplaced) where a session handler is on the way: a request there
+// waits for this walk (wired) before it reaches h, while one that passes
+// none may be served as the walk changes h's routes.
+func (w *walker) reverseProxy(h *reverseproxy.Handler, sc *scope, here site) {
+	if sc.underSession() {
+		if err := markReplaced(w.ctx, h); err != nil {
+			w.err = err
+		}
+	}
+	for _, rh := range h.HandleResponse {
+		w.list(rh.Routes, sc, here)
 	}
 }
 
