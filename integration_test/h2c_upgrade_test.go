@@ -5,12 +5,9 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/caddyserver/caddy/v2/caddytest"
 )
 
 // h2cApp is an app server that takes an `Upgrade: h2c` without asking
@@ -58,12 +55,7 @@ func TestNoH2CUpgradeToTheApp(t *testing.T) {
 	for _, upgrade := range []string{"h2c", "H2C", "websocket, h2c"} {
 		t.Run(upgrade, func(t *testing.T) {
 			app := &h2cApp{tunneled: make(chan string, 1)}
-			srv := httptest.NewServer(app)
-			t.Cleanup(srv.Close)
-			s := &site{t: t, tester: caddytest.NewTester(t), port: freePort(t), db: t.TempDir() + "/sessions.db", up: &upstream{srv}}
-			s.store = "store bolt " + s.db
-			s.tester.Client.Jar = nil
-			s.load()
+			s := newSiteBefore(t, "", "", app)
 			alice := login(t, s, "alice")
 
 			conn, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", s.port))

@@ -5,11 +5,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"testing"
 	"time"
-
-	"github.com/caddyserver/caddy/v2/caddytest"
 
 	"github.com/caddy-session/caddy-session/internal/clock"
 	"github.com/caddy-session/caddy-session/internal/redistest"
@@ -64,16 +61,7 @@ func (a *streamApp) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func newStreamSite(t *testing.T, store, options string) (*site, *streamApp) {
 	t.Helper()
 	app := &streamApp{events: make(chan string), closed: make(chan struct{}, 16)}
-	srv := httptest.NewServer(app)
-	t.Cleanup(srv.Close)
-	s := &site{t: t, tester: caddytest.NewTester(t), port: freePort(t), db: t.TempDir() + "/sessions.db",
-		store: store, options: options, up: &upstream{srv}}
-	if s.store == "" {
-		s.store = "store bolt " + s.db
-	}
-	s.tester.Client.Jar = nil
-	s.load()
-	return s, app
+	return newSiteBefore(t, store, options, app), app
 }
 
 // openStream is a streamed response through Caddy, as a browser's

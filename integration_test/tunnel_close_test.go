@@ -51,6 +51,13 @@ func (a *echoApp) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func newTunnelSite(t *testing.T, store, options string) (*site, *echoApp) {
 	t.Helper()
 	app := &echoApp{closed: make(chan struct{}, 16)}
+	return newSiteBefore(t, store, options, app), app
+}
+
+// newSiteBefore is newSiteOn ("" for a bolt file of its own) in front of
+// app, an upstream the test starts.
+func newSiteBefore(t *testing.T, store, options string, app http.Handler) *site {
+	t.Helper()
 	srv := httptest.NewServer(app)
 	t.Cleanup(srv.Close)
 	s := &site{t: t, tester: caddytest.NewTester(t), port: freePort(t), db: t.TempDir() + "/sessions.db",
@@ -60,7 +67,7 @@ func newTunnelSite(t *testing.T, store, options string) (*site, *echoApp) {
 	}
 	s.tester.Client.Jar = nil
 	s.load()
-	return s, app
+	return s
 }
 
 // wsTunnel is a WebSocket's connection through Caddy, over HTTP/1.1.
