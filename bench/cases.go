@@ -33,6 +33,7 @@ type outcome struct {
 	updates float64   // store writes (update operations)
 	loads   float64   // store reads
 	created float64   // sessions created
+	cpu     cpuTime   // the servers' CPU during the turns, in the one-CPU mode (steal.go)
 }
 
 func (o *outcome) rate() float64 { return o.total.rate() }
@@ -41,8 +42,9 @@ func (o *outcome) rate() float64 { return o.total.rate() }
 // variant one turn of cfg.round, in an order rotated from round to round,
 // so that a disturbance of the shared machine is spread over the variants
 // instead of falling on one. The store counters of each turn are read
-// before and after it, so they are the turn's own.
-func interleave(cfg config, name string, vs []variant, conns int) []*outcome {
+// before and after it, so they are the turn's own, and so is the time of
+// CPU cpu (the servers' CPU in the one-CPU mode; -1: none).
+func interleave(cfg config, name string, vs []variant, conns, cpu int) []*outcome {
 	out := make([]*outcome, len(vs))
 	for i, v := range vs {
 		out[i] = &outcome{variant: v}
@@ -60,7 +62,13 @@ func interleave(cfg config, name string, vs []variant, conns int) []*outcome {
 			}
 			before := mustScrape(o.admin)
 			n0 := o.countSessions()
+			t0, timed := readCPUTime(cpu)
 			res := run(o.target, conns, cfg.round)
+			if t1, ok := readCPUTime(cpu); ok && timed {
+				t := t1.minus(t0)
+				o.cpu.total += t.total
+				o.cpu.stolen += t.stolen
+			}
 			after := mustScrape(o.admin)
 			o.created += float64(o.countSessions() - n0)
 			o.total.merge(res)
@@ -106,19 +114,19 @@ func mustScrape(admin string) counters {
 
 func caseRead(cfg config, e *env) []*outcome {
 	logf("case 1, read path: %d rounds of %s per variant, %d clients", cfg.rounds, cfg.round, cfg.conns)
-	return interleave(cfg, "read", e.ofMode(readVariants(e)), cfg.conns)
+	return interleave(cfg, "read", e.ofMode(readVariants(e)), cfg.conns, e.timedCPU())
 }
 
 // ofMode keeps the variants the mode measures: in the one-CPU mode, the
-// plain proxies, bolt and Apache (no Redis, which is not pinned, and no
-// diagnostic row).
+// plain proxies, the diagnostic row, bolt and Apache (no Redis, which is
+// not pinned).
 func (e *env) ofMode(vs []variant) []variant {
 	if !e.oneCPU {
 		return vs
 	}
 	var out []variant
 	for _, v := range vs {
-		if !v.diagnostic && v.backend != "redis" {
+		if v.backend != "redis" {
 			out = append(out, v)
 		}
 	}
@@ -142,7 +150,7 @@ func caseAnonymous(cfg config, e *env) []*outcome {
 	return interleave(cfg, "anonymous", []variant{
 		{name: "Caddy reverse_proxy", target: target{e.plain, requestTo(e.plain, "/read", "", nil, false)}},
 		{name: "Caddy session (bolt) + reverse_proxy", target: target{e.bolt, requestTo(e.bolt, "/read", "", nil, false)}, admin: e.admin, backend: "bolt"},
-	}, cfg.conns)
+	}, cfg.conns, e.timedCPU())
 }
 
 // caseLogin runs the login storm, and measures Redis's memory around it
@@ -150,7 +158,7 @@ func caseAnonymous(cfg config, e *env) []*outcome {
 func caseLogin(cfg config, e *env) ([]*outcome, *redisMemory) {
 	logf("case 3, login storm: %d rounds of %s per variant, %d clients", cfg.rounds, cfg.round, cfg.logins)
 	var out []*outcome
-	storm := func() { out = interleave(cfg, "login", e.ofMode(loginVariants(e)), cfg.logins) }
+	storm := func() { out = interleave(cfg, "login", e.ofMode(loginVariants(e)), cfg.logins, e.timedCPU()) }
 	if e.redisAddr == "" {
 		storm()
 		return out, nil
@@ -199,7 +207,7 @@ func caseScale(cfg config, e *env) *scaleOutcome {
 	logf("case 4, scale: %d rounds of %s per variant, %d clients, sessions drawn at random from a hot set of %d", cfg.rounds, cfg.round, cfg.conns, len(e.smallIDs))
 	s := &scaleOutcome{}
 	s.memIdle, _ = processMemory(e.scaleCaddy.cmd.Process.Pid)
-	s.outcomes = interleave(cfg, "scale", scaleVariants(cfg, e), cfg.conns)
+	s.outcomes = interleave(cfg, "scale", scaleVariants(cfg, e), cfg.conns, e.timedCPU())
 	s.memAfter, _ = processMemory(e.scaleCaddy.cmd.Process.Pid)
 	if fi, err := os.Stat(e.smallDB); err == nil {
 		s.smallSize = fi.Size()

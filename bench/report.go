@@ -229,6 +229,9 @@ func (r *report) latencyTable(all []*outcome, target func(o *outcome, ratio floa
 	if errs := errorNote(all); errs != "" {
 		b.WriteString("\n" + errs + "\n")
 	}
+	if steal := stealNote(all); steal != "" {
+		b.WriteString("\n" + steal)
+	}
 	return b.String()
 }
 
@@ -263,6 +266,9 @@ func (r *report) loginTable() string {
 	}
 	if errs := errorNote(r.login); errs != "" {
 		b.WriteString("\n" + errs + "\n")
+	}
+	if steal := stealNote(r.login); steal != "" {
+		b.WriteString("\n" + steal)
 	}
 	return b.String()
 }

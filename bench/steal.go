@@ -1,0 +1,108 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+)
+
+// The one-CPU mode's servers get one CPU of a virtual machine, and the
+// hypervisor takes time from it now and then to run other guests: a turn
+// that loses 5% of its CPU that way serves about 5% fewer requests, which
+// is noise in a ratio of two turns. The kernel counts that time (steal in
+// /proc/stat), so each turn's share is read and reported beside the
+// ratios, with what the ratios would be without it. The targets stay on
+// the ratios as measured.
+
+// cpuTime is a CPU's time from /proc/stat, in clock ticks: all of it, and
+// what the hypervisor stole.
+type cpuTime struct{ total, stolen uint64 }
+
+func (t cpuTime) minus(o cpuTime) cpuTime {
+	return cpuTime{total: t.total - o.total, stolen: t.stolen - o.stolen}
+}
+
+// readCPUTime reads the line of CPU cpu from /proc/stat; false where
+// there is none (another OS, or cpu < 0).
+func readCPUTime(cpu int) (cpuTime, bool) {
+	if cpu < 0 {
+		return cpuTime{}, false
+	}
+	f, err := os.Open("/proc/stat")
+	if err != nil {
+		return cpuTime{}, false
+	}
+	defer f.Close()
+	prefix := "cpu" + strconv.Itoa(cpu) + " "
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line, ok := strings.CutPrefix(sc.Text(), prefix)
+		if !ok {
+			continue
+		}
+		// user nice system idle iowait irq softirq steal (guest time is
+		// counted in user already)
+		fields := strings.Fields(line)
+		if len(fields) < 8 {
+			return cpuTime{}, false
+		}
+		var t cpuTime
+		for i, s := range fields[:8] {
+			n, err := strconv.ParseUint(s, 10, 64)
+			if err != nil {
+				return cpuTime{}, false
+			}
+			t.total += n
+			if i == 7 {
+				t.stolen = n
+			}
+		}
+		return t, true
+	}
+	return cpuTime{}, false
+}
+
+// stolenShare is the share of its turns' CPU time the hypervisor took
+// from o's CPU.
+func (o *outcome) stolenShare() float64 {
+	if o.cpu.total == 0 {
+		return 0
+	}
+	return float64(o.cpu.stolen) / float64(o.cpu.total)
+}
+
+// stealNote reports the stolen shares of a case's variants, and each
+// ratio with them taken out, or "" if none was counted.
+func stealNote(all []*outcome) string {
+	var shares, adjusted []string
+	for _, o := range all {
+		if o.pending || o.cpu.total == 0 {
+			continue
+		}
+		shares = append(shares, fmt.Sprintf("%s %.1f%%", o.name, 100*o.stolenShare()))
+		base := baseline(all, o)
+		if o == base || base.cpu.total == 0 {
+			continue
+		}
+		ratio := (o.rate() / (1 - o.stolenShare())) / (base.rate() / (1 - base.stolenShare()))
+		adjusted = append(adjusted, fmt.Sprintf("%s %.3f", o.name, ratio))
+	}
+	if len(shares) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("Time the hypervisor stole from the servers' CPU during each variant's turns (steal in /proc/stat): %s. "+
+		"The throughput ratios with it taken out of each variant's time (for reading the noise; the targets are on the ratios above): %s.\n",
+		strings.Join(shares, ", "), strings.Join(adjusted, ", "))
+}
+
+// timedCPU is the CPU whose time the cases read around each turn: the
+// servers' CPU in the one-CPU mode, none (-1) in the other, where the
+// servers share every CPU with the load generator.
+func (e *env) timedCPU() int {
+	if !e.oneCPU {
+		return -1
+	}
+	return e.serverCPU
+}
