@@ -10,7 +10,8 @@ import (
 
 // replacedError runs first in each handle_response of reverse_proxy (the
 // walk puts it there: markReplaced): when the response that handler
-// handles is an error, it marks every session response writer around it.
+// handles says its request was not carried out (notCarriedOut: an error,
+// or 425 Too Early), it marks every session response writer around it.
 // Whatever the handler then makes of the error, a second app's answer
 // among them, is no success of the request, and no command on it applies
 // (the app's status decides: upstreamStatus). The mark is needed because
@@ -23,7 +24,7 @@ type replacedError struct{}
 func (replacedError) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
 		if v, ok := repl.Get("http.reverse_proxy.status_code"); ok {
-			if code := statusValue(v); code >= http.StatusInternalServerError && code <= 999 {
+			if code := statusValue(v); notCarriedOut(code) && code <= 999 {
 				for rw := outerWriter(w); rw != nil; rw = outerWriter(rw.ResponseWriter) {
 					if rw.replaced == 0 {
 						rw.replaced = uint16(code)
@@ -50,7 +51,7 @@ func markReplaced(ctx caddy.Context, h *reverseproxy.Handler) error {
 		}
 		if first := rh.Routes[0]; len(first.MatcherSets) == 0 && len(first.Handlers) == 1 {
 			if _, ok := first.Handlers[0].(replacedError); ok {
-				continue // marked by an earlier walk of a named route
+				continue // marked already
 			}
 		}
 		mark := caddyhttp.Route{Handlers: []caddyhttp.MiddlewareHandler{replacedError{}}}
@@ -62,9 +63,9 @@ func markReplaced(ctx caddy.Context, h *reverseproxy.Handler) error {
 	return nil
 }
 
-// replacedStatus is the status that a handler found on an error it
-// replaced (replacedError) in the response of rw, or in that of a session
-// handler around it; 0 if none. It matters only below 500.
+// replacedStatus is the status that a handler found on an error (or a
+// 425) it replaced (replacedError) in the response of rw, or in that of a
+// session handler around it; 0 if none. It matters only below 500.
 func (rw *responseWriter) replacedStatus() int {
 	for o := rw; o != nil; o = outerWriter(o.ResponseWriter) {
 		if o.replaced != 0 {

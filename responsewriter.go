@@ -176,9 +176,10 @@ func (rw *responseWriter) opensTunnel(status int) bool {
 // upstreamStatus is the status of the response, written as status, that
 // decides whether its commands apply and its flash values are used up:
 // the one written, unless a handler between the app and the session
-// replaced an upstream error (intercept, or reverse_proxy's
-// handle_response and replace_status). The app's commands came with that
-// error, which Caddy leaves in these placeholders; an error response is
+// replaced an upstream error or 425 Too Early (intercept, or
+// reverse_proxy's handle_response and replace_status). The app's commands
+// came with that answer, which Caddy leaves in these placeholders; an
+// answer that says the request was not carried out (notCarriedOut) is
 // not a success, whatever status the client gets, nor whatever a second
 // app that a handle_response asked answered (replacedError: that app's
 // status is the one left in the placeholder). It is read only when a
@@ -197,7 +198,7 @@ func (rw *responseWriter) upstreamStatus(status int) int {
 	}
 	for _, name := range upstreamStatusPlaceholders {
 		if v, ok := repl.Get(name); ok {
-			if code := statusValue(v); code >= http.StatusInternalServerError {
+			if code := statusValue(v); notCarriedOut(code) {
 				return code
 			}
 		}
