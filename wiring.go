@@ -18,6 +18,11 @@ import (
 type scope struct {
 	parent   *scope
 	handlers []*Handler
+	// invoked: the route list of a named route that an invoke with a
+	// session handler on its way calls. Its matchers still read from
+	// its own handlers only (a named route may serve several sites), but
+	// a request there has passed that session handler (underSession).
+	invoked bool
 }
 
 // site is where a handler sits: the listen addresses of its server and the
@@ -84,9 +89,15 @@ type walker struct {
 	// realm, so its default realm cannot keep those sites apart.
 	shared map[*Handler][]site
 	// named holds the server's named routes that an invoke calls, each
-	// with the realms of the sites it was walked at, so that each is
-	// walked once per site and an invoke cycle ends.
-	named map[string]map[string]bool
+	// with the places it was walked at (the realm of the site, and
+	// whether a session handler was on the way), so that each is walked
+	// once per place and an invoke cycle ends.
+	named map[string]map[namedPlace]bool
+	// proxies holds how requests reach each reverse_proxy: one in a named
+	// route is reached from every invoke of it (markProxies).
+	proxies map[*reverseproxy.Handler]proxyReach
+	// inNamed is the named route being walked, "" if none.
+	inNamed string
 	// ctx provisions what the walk adds to the routes (markReplaced);
 	// err is the first failure to.
 	ctx caddy.Context
@@ -106,6 +117,7 @@ func (a *App) wire() error {
 			}
 		}
 	}
+	w.markProxies(a.logger)
 	if w.err != nil {
 		return fmt.Errorf("marking the handle_response routes of reverse_proxy: %v", w.err)
 	}
@@ -160,14 +172,14 @@ func (a *App) wire() error {
 
 func newWalker() *walker {
 	return &walker{sites: map[*Handler]site{}, scopes: map[*Handler]*scope{}, matchers: map[*MatchSession]*scope{}, servers: map[*caddyhttp.Server][]*Handler{}, jwks: map[*JWKS][]site{},
-		shared: map[*Handler][]site{}, guards: map[*ErrorGuard]*caddyhttp.Server{}}
+		shared: map[*Handler][]site{}, guards: map[*ErrorGuard]*caddyhttp.Server{}, proxies: map[*reverseproxy.Handler]proxyReach{}}
 }
 
 func (w *walker) server(srv *caddyhttp.Server) {
 	root := &scope{}
 	at := site{listen: srv.Listen}
 	w.srv = srv
-	w.named = map[string]map[string]bool{}
+	w.named = map[string]map[namedPlace]bool{}
 	w.list(srv.Routes, root, at)
 	if srv.Errors != nil {
 		w.list(srv.Errors.Routes, root, at)
@@ -182,18 +194,31 @@ func (w *walker) server(srv *caddyhttp.Server) {
 	}
 }
 
-// invoke walks the named route that an `invoke` at the site at calls, as
-// a route list of that site, once per site.
-func (w *walker) invoke(name string, at site) {
+// namedPlace is where an invoke calls a named route: the realm of its
+// site, and whether a session handler is on the way.
+type namedPlace struct {
+	realm   string
+	session bool
+}
+
+// invoke walks the named route that an `invoke` in the route list sc at
+// the site at calls, as a route list of that site, once per site and per
+// whether a session handler is on the way (its reverse_proxy is marked
+// only if one is on every way to it: markProxies).
+func (w *walker) invoke(name string, sc *scope, at site) {
 	r, ok := w.srv.NamedRoutes[name]
-	if !ok || w.named[name][at.realm()] {
+	place := namedPlace{realm: at.realm(), session: sc.underSession()}
+	if !ok || w.named[name][place] {
 		return
 	}
 	if w.named[name] == nil {
-		w.named[name] = map[string]bool{}
+		w.named[name] = map[namedPlace]bool{}
 	}
-	w.named[name][at.realm()] = true
-	w.list(caddyhttp.RouteList{*r}, &scope{}, at)
+	w.named[name][place] = true
+	outer := w.inNamed
+	w.inNamed = name
+	w.list(caddyhttp.RouteList{*r}, &scope{invoked: place.session}, at)
+	w.inNamed = outer
 }
 
 // list walks a route list, which is a scope of its own.
@@ -224,7 +249,7 @@ func (w *walker) route(r caddyhttp.Route, sc *scope, at site) {
 		case *Handler:
 			w.handler(h, sc, here)
 		case *caddyhttp.Invoke:
-			w.invoke(h.Name, here)
+			w.invoke(h.Name, sc, here)
 		case *JWKS:
 			w.jwks[h] = append(w.jwks[h], here) // several in a named route several sites invoke
 		case *ErrorGuard:
@@ -275,18 +300,51 @@ func (w *walker) handler(h *Handler, sc *scope, here site) {
 	w.servers[w.srv] = append(w.servers[w.srv], h)
 }
 
-// reverseProxy walks the handle_response routes of h, and marks them
-// (markReplaced) where a session handler is on the way: a request there
-// waits for this walk (wired) before it reaches h, while one that passes
-// none may be served as the walk changes h's routes.
+// proxyReach is how requests reach a reverse_proxy: past a session
+// handler on some way (session), on some way past none (bare), and the
+// named route it is in ("" if none).
+type proxyReach struct {
+	session, bare bool
+	named         string
+}
+
+// reverseProxy notes how requests reach h (markProxies marks it once the
+// walk has found every way), and walks its handle_response routes.
 func (w *walker) reverseProxy(h *reverseproxy.Handler, sc *scope, here site) {
+	reach := w.proxies[h]
 	if sc.underSession() {
-		if err := markReplaced(w.ctx, h); err != nil {
-			w.err = err
-		}
+		reach.session = true
+	} else {
+		reach.bare = true
 	}
+	if reach.named == "" {
+		reach.named = w.inNamed
+	}
+	w.proxies[h] = reach
 	for _, rh := range h.HandleResponse {
 		w.list(rh.Routes, sc, here)
+	}
+}
+
+// markProxies marks the handle_response routes (markReplaced) of each
+// reverse_proxy that has a session handler on every way to it: a request
+// there waits for this walk (wired) before it reaches it, while one that
+// passes none may be served as the walk changes its routes. A named
+// route's reverse_proxy is one handler for every invoke of it, with or
+// without a session handler on the way; where both, it is left alone, and
+// a warning says that the app's status may not decide there.
+func (w *walker) markProxies(logger *zap.Logger) {
+	for h, reach := range w.proxies {
+		switch {
+		case !reach.session:
+		case !reach.bare:
+			if err := markReplaced(w.ctx, h); err != nil && w.err == nil {
+				w.err = err
+			}
+		case len(h.HandleResponse) > 0 && logger != nil:
+			logger.Warn("a reverse_proxy with handle_response in a named route is invoked both where a session handler is on the way and where none is: a handle_response there that answers an app's error (or 425) by asking a second app applies that app's commands; invoke the named route only under session handlers, or write the reverse_proxy in each site",
+				zap.String("named_route", reach.named))
+		}
 	}
 }
 
@@ -380,10 +438,10 @@ func (w *walker) servesAll(o *Handler, group []*Handler) bool {
 }
 
 // underSession reports whether s or a route list around it holds a
-// session handler.
+// session handler, or is a named route that an invoke under one calls.
 func (s *scope) underSession() bool {
 	for ; s != nil; s = s.parent {
-		if len(s.handlers) > 0 {
+		if len(s.handlers) > 0 || s.invoked {
 			return true
 		}
 	}
