@@ -19,7 +19,8 @@ import (
 // nest; it leaves alone one that a request passing no session handler
 // reaches (it may be served while the walk runs), and warns where a named
 // route is invoked both ways, since the app's status then does not decide
-// there.
+// there. A named route that no route invokes reaches nothing, and counts
+// as no way to the reverse_proxy.
 func TestWalkMarksNamedRouteProxiesUnderSession(t *testing.T) {
 	invoke := func(name string) caddyhttp.Route {
 		return caddyhttp.Route{Handlers: []caddyhttp.MiddlewareHandler{&caddyhttp.Invoke{Name: name}}}
@@ -39,7 +40,7 @@ func TestWalkMarksNamedRouteProxiesUnderSession(t *testing.T) {
 		// routes of the server, given the route that holds the proxy
 		// (a named route "app" invokes, or the proxy itself)
 		routes func() caddyhttp.RouteList
-		named  []string // named routes that invoke others: "outer" invokes "app"
+		named  []string // named routes that invoke "app"
 		marked bool
 		warned bool
 	}{
@@ -67,6 +68,9 @@ func TestWalkMarksNamedRouteProxiesUnderSession(t *testing.T) {
 				host(subroute(sessionRoute(), invoke("app")), "a.example"),
 			}
 		}, nil, false, true},
+		{"named route invoked by a site with a session handler and by a named route no one invokes", func() caddyhttp.RouteList {
+			return caddyhttp.RouteList{sessionRoute(), invoke("app")}
+		}, []string{"unused"}, true, false},
 		{"named route no one invokes", func() caddyhttp.RouteList {
 			return caddyhttp.RouteList{sessionRoute()}
 		}, nil, false, false},

@@ -98,6 +98,9 @@ type walker struct {
 	proxies map[*reverseproxy.Handler]proxyReach
 	// inNamed is the named route being walked, "" if none.
 	inNamed string
+	// unreached: the walk is in a named route that no route invokes,
+	// which no request reaches.
+	unreached bool
 	// ctx provisions what the walk adds to the routes (markReplaced);
 	// err is the first failure to.
 	ctx caddy.Context
@@ -187,11 +190,13 @@ func (w *walker) server(srv *caddyhttp.Server) {
 	// A named route runs where an `invoke` calls it, and is of the site
 	// of that invoke (walked there, by invoke); one no route invokes is
 	// placed at the server, so that its handlers still have a realm.
+	w.unreached = true
 	for name, r := range srv.NamedRoutes {
 		if w.named[name] == nil {
 			w.list(caddyhttp.RouteList{*r}, root, at)
 		}
 	}
+	w.unreached = false
 }
 
 // namedPlace is where an invoke calls a named route: the realm of its
@@ -311,16 +316,18 @@ type proxyReach struct {
 // reverseProxy notes how requests reach h (markProxies marks it once the
 // walk has found every way), and walks its handle_response routes.
 func (w *walker) reverseProxy(h *reverseproxy.Handler, sc *scope, here site) {
-	reach := w.proxies[h]
-	if sc.underSession() {
-		reach.session = true
-	} else {
-		reach.bare = true
+	if !w.unreached {
+		reach := w.proxies[h]
+		if sc.underSession() {
+			reach.session = true
+		} else {
+			reach.bare = true
+		}
+		if reach.named == "" {
+			reach.named = w.inNamed
+		}
+		w.proxies[h] = reach
 	}
-	if reach.named == "" {
-		reach.named = w.inNamed
-	}
-	w.proxies[h] = reach
 	for _, rh := range h.HandleResponse {
 		w.list(rh.Routes, sc, here)
 	}
