@@ -21,8 +21,9 @@ import (
 // the next request of the session that matches flash_on (by default a
 // top-level navigation) takes it from the store, in one atomic update
 // before the request goes on, and hands it to the app as the request
-// header X-Session-Flash-<Key>. A response of 500 or more, or an error of
-// the plugin, puts it back. A session without flash values costs nothing
+// header X-Session-Flash-<Key>. A response of 500 or more, an error of
+// the plugin, or a refusal of Caddy's that no app answered, puts it back.
+// A session without flash values costs nothing
 // here: no matcher runs, and nothing is written.
 
 // flashTake is what one request took of its session's flash values.
@@ -167,7 +168,8 @@ func single(values []string, want string) bool {
 // its commands), one that failed in the plugin (failed), or one whose
 // client went away before it began (clientGone) consumes nothing, and
 // they are put back for a later request, as are values the app never got
-// (withheld); any other response consumes them.
+// (withheld) and those of a request Caddy refused before any app answered
+// (settleFlashOnError); any other response consumes them.
 func (s *requestState) settleFlash(status int, failed bool) {
 	f := s.flash
 	if f == nil || f.settled {
@@ -196,6 +198,50 @@ func (s *requestState) settleFlash(status int, failed bool) {
 			ce.Write(zap.String("session", f.hash.Short()), zap.Int("status", status))
 		}
 	}
+}
+
+// settleFlashOnError settles the flash values of a request that the
+// handlers after the session handler answered with an error, before any
+// response began: Caddy writes the error response (or runs the error
+// routes). A refusal of Caddy's own (a 4xx of basic_auth, request_body,
+// error, file_server's 404) with no upstream's answer before it means
+// that no app answered the request, and the page the user sees is none
+// of the app's: the values are put back for the next navigation, as for
+// a failed response, and taken off the request, so that an app behind
+// the error routes does not show them a second time. An error that
+// answers an upstream's response (a handle_response or intercept route
+// that ends in `error`) is the app's answer, and uses them up as its
+// status does. It costs nothing when the request took no flash values.
+func (s *requestState) settleFlashOnError(err error) {
+	f := s.flash
+	if f == nil || f.settled {
+		return
+	}
+	status := errorStatus(err)
+	refused := !notCarriedOut(status) && !upstreamAnswered(s.request)
+	if refused {
+		for k := range f.values {
+			delete(s.request.Header, s.handler.protocol.FlashHeaderName(k))
+		}
+	}
+	s.settleFlash(status, refused)
+}
+
+// upstreamAnswered reports whether an upstream (reverse_proxy, and so
+// php_fastcgi and forward_auth) sent a response for r, or intercept
+// handled one: Caddy sets their status placeholders when the response
+// arrives.
+func upstreamAnswered(r *http.Request) bool {
+	repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+	if !ok {
+		return true // as before: the error uses the values up
+	}
+	for _, name := range upstreamStatusPlaceholders {
+		if _, ok := repl.Get(name); ok {
+			return true
+		}
+	}
+	return false
 }
 
 // flashUpdate is the store update that takes or puts back flash values of

@@ -640,7 +640,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		// Caddy writes the error response; no command may ride on it.
 		h.protocol.Scrub(w.Header())
 		h.scrubOthers(w.Header(), rw.preset)
-		state.settleFlash(errorStatus(err), false)
+		state.settleFlashOnError(err)
 		return err
 	}
 	if !rw.wroteHeader {
