@@ -17,10 +17,10 @@ import (
 	"testing"
 )
 
-// flashbackHash is the bcrypt hash of "secret", for basic_auth.
-const flashbackHash = `$2a$14$bCDiN.8OCCzXEuSwobL3uuRycHY7iW/Ke0WPSjamteXKgLdvE/lJm`
+// refusalAuthHash is the bcrypt hash of "secret", for basic_auth.
+const refusalAuthHash = `$2a$14$bCDiN.8OCCzXEuSwobL3uuRycHY7iW/Ke0WPSjamteXKgLdvE/lJm`
 
-type flashbackRow struct {
+type refusalRow struct {
 	name string
 	// handlers run after the session handler, in a route, before
 	// `reverse_proxy $APP`; $ROOT is a directory with index.html.
@@ -40,7 +40,7 @@ type flashbackRow struct {
 	kept      bool // the flash value waits for the next navigation
 }
 
-var flashbackRows = []flashbackRow{
+var refusalRows = []refusalRow{
 	// Caddy answers, no app does: the value waits.
 	{name: "error 403 in place of the recipe's respond", handlers: `error /admin* "Forbidden" 403`,
 		path: "/admin", status: http.StatusForbidden, kept: true},
@@ -48,9 +48,9 @@ var flashbackRows = []flashbackRow{
 		path: "/gone", status: http.StatusNotFound, kept: true},
 	{name: "error 401", handlers: `error /private* "log in first" 401`,
 		path: "/private", status: http.StatusUnauthorized, kept: true},
-	{name: "basic_auth without credentials", handlers: "basic_auth /admin* {\n\t\t\tbob " + flashbackHash + "\n\t\t}",
+	{name: "basic_auth without credentials", handlers: "basic_auth /admin* {\n\t\t\tbob " + refusalAuthHash + "\n\t\t}",
 		path: "/admin", status: http.StatusUnauthorized, kept: true},
-	{name: "basic_auth with wrong credentials", handlers: "basic_auth /admin* {\n\t\t\tbob " + flashbackHash + "\n\t\t}",
+	{name: "basic_auth with wrong credentials", handlers: "basic_auth /admin* {\n\t\t\tbob " + refusalAuthHash + "\n\t\t}",
 		path: "/admin", headers: []string{"Authorization", "Basic Ym9iOndyb25n"}, status: http.StatusUnauthorized, kept: true},
 	{name: "request_body max_size refusing a Content-Length", handlers: "request_body {\n\t\t\tmax_size 16\n\t\t}",
 		method: http.MethodPost, path: "/upload", body: strings.Repeat("x", 64), status: http.StatusRequestEntityTooLarge, kept: true},
@@ -92,7 +92,7 @@ var flashbackRows = []flashbackRow{
 // flashbackSite is a site whose route runs the session handler, then
 // handlers, then the app; the app's 401 is turned into an error by
 // handle_response, as a site that renders its own login page does.
-func flashbackSite(t *testing.T, store string, row flashbackRow) *site {
+func flashbackSite(t *testing.T, store string, row refusalRow) *site {
 	t.Helper()
 	root := t.TempDir()
 	if err := os.WriteFile(filepath.Join(root, "index.html"), []byte("<p>static</p>"), 0o644); err != nil {
@@ -122,13 +122,13 @@ func flashbackSite(t *testing.T, store string, row flashbackRow) *site {
 	return s
 }
 
-// TestFlashbackKeptWhenNoAppAnswered: a navigation that Caddy refuses or
+// TestFlashKeptWhenNoAppAnswered: a navigation that Caddy refuses or
 // redirects on its own, with no app's answer, leaves the flash value for
 // the next navigation; one an app answered (any status below 500 but 425,
 // as README says) or a page Caddy made uses it up.
-func TestFlashbackKeptWhenNoAppAnswered(t *testing.T) {
+func TestFlashKeptWhenNoAppAnswered(t *testing.T) {
 	eachStore(t, func(t *testing.T, store string) {
-		for _, row := range flashbackRows {
+		for _, row := range refusalRows {
 			t.Run(row.name, func(t *testing.T) {
 				s := flashbackSite(t, store, row)
 				v := s.visitor()
@@ -144,7 +144,7 @@ func TestFlashbackKeptWhenNoAppAnswered(t *testing.T) {
 
 // checkFlashback sends row's navigation and then one to the app, which
 // must get the value if row keeps it, and not otherwise.
-func checkFlashback(t *testing.T, s *site, v *visitor, row flashbackRow) {
+func checkFlashback(t *testing.T, s *site, v *visitor, row refusalRow) {
 	t.Helper()
 	method := row.method
 	if method == "" {
