@@ -136,15 +136,15 @@ func TestFlashKeptWhenNoAppAnswered(t *testing.T) {
 				if v.sid == "" {
 					t.Fatal("the app's flash value started no session")
 				}
-				checkFlashback(t, s, v, row)
+				checkRefusal(t, s, v, row)
 			})
 		}
 	})
 }
 
-// checkFlashback sends row's navigation and then one to the app, which
+// checkRefusal sends row's navigation and then one to the app, which
 // must get the value if row keeps it, and not otherwise.
-func checkFlashback(t *testing.T, s *site, v *visitor, row refusalRow) {
+func checkRefusal(t *testing.T, s *site, v *visitor, row refusalRow) {
 	t.Helper()
 	method := row.method
 	if method == "" {
