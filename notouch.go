@@ -43,11 +43,12 @@ func (s *requestState) keepRequestLine() {
 
 // settleTouch decides whether a step that would touch the session does:
 // not when the response said X-Session-Touch: false, nor when the request
-// matches no_touch, nor when a handler inside this one turned the session
-// away (turnedAway). A touch alone that does not touch is no step at all.
-// An error of the matchers fails the commit, as a route's would fail the
-// request.
-func (s *requestState) settleTouch(p *plan) error {
+// matches the no_touch of this handler or of a handler around it that
+// handles the same session (rw.matchNoTouch), nor when a handler inside
+// this one turned the session away (turnedAway). A touch alone that does
+// not touch is no step at all. An error of the matchers fails the commit,
+// as a route's would fail the request.
+func (s *requestState) settleTouch(rw *responseWriter, p *plan) error {
 	if !p.step.touches() {
 		return nil
 	}
@@ -60,19 +61,52 @@ func (s *requestState) settleTouch(p *plan) error {
 		p.step = stepNone
 		return nil
 	}
-	if !p.noTouch && s.handler.noTouch != nil {
-		matched, err := s.matchNoTouch()
+	if !p.noTouch {
+		matched, err := rw.matchNoTouch()
 		if err != nil {
 			s.handler.logger.Error("matching the request against no_touch",
 				zap.String("session", s.hash.Short()), zap.Error(err))
 			return caddyhttp.Error(http.StatusInternalServerError, fmt.Errorf("matching the request against no_touch: %w", err))
 		}
+		// Told outward (tellOuter) as X-Session-Touch: false is: the
+		// handlers around this one commit after it, and would touch
+		// the session the request is no use of.
 		p.noTouch = matched
+		s.untouched = s.untouched || matched
 	}
 	if p.noTouch && p.step == stepTouch {
 		p.step = stepNone
 	}
 	return nil
+}
+
+// matchNoTouch reports whether the request is no use of the session by
+// the no_touch of this handler, or of a handler around it that handles
+// the same session for the request (a `session` nested in another's
+// `handle`, or in a `handle_response`): those commit after this one, too
+// late to keep it from touching the session. Each handler's matchers see
+// the request as that handler got it. It runs only for a commit or a
+// stream that would touch the session, never on the read path.
+func (rw *responseWriter) matchNoTouch() (bool, error) {
+	s := rw.state
+	if s.handler.noTouch != nil {
+		if matched, err := s.matchNoTouch(); matched || err != nil {
+			return matched, err
+		}
+	}
+	if !s.handler.sharedLoad || s.record == nil {
+		return false, nil
+	}
+	for outer := outerWriter(rw.ResponseWriter); outer != nil; outer = outerWriter(outer.ResponseWriter) {
+		o := outer.state
+		if o == s || o.record == nil || o.hash != s.hash || o.handler.noTouch == nil || !o.handler.sharesLoad(s.handler) {
+			continue
+		}
+		if matched, err := o.matchNoTouch(); matched || err != nil {
+			return matched, err
+		}
+	}
+	return false, nil
 }
 
 // matchNoTouch reports whether the request, as the handler got it,

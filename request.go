@@ -354,7 +354,7 @@ func (s *requestState) commit(rw *responseWriter, hdr http.Header, status int) e
 	if p.step == stepNone {
 		return s.revoke(rv) // the common read path: nothing to store
 	}
-	if err := s.settleTouch(&p); err != nil {
+	if err := s.settleTouch(rw, &p); err != nil {
 		return err
 	}
 	if p.step == stepNone {

@@ -117,8 +117,8 @@ func (rw *responseWriter) watch(opensTunnel bool) {
 	// closed. The tunnel keeps the key, never the ID.
 	t.key = s.ownKey()
 	t.noTouch = s.untouched || s.turnedAway
-	if h.noTouch != nil && !t.noTouch {
-		matched, err := s.matchNoTouch()
+	if !t.noTouch && (h.noTouch != nil || h.sharedLoad) {
+		matched, err := rw.matchNoTouch()
 		t.noTouch = matched || err != nil
 	}
 	rw.tunnel = t
