@@ -293,11 +293,18 @@ func (s *requestState) guardCSRF(r *http.Request) error {
 		// A session loaded without its token (never, as requestState
 		// loads it anew for a handler that checks it): fail closed.
 		verdict = csrfTokenWrong
+	case s.tokenShown:
+		// An earlier check of this request's session found its token
+		// (this handler reached again through a handle_response or an
+		// invoke, or one around it): the body of the form that held
+		// it went to the app that answered in between, and reading it
+		// again would refuse the request that proved itself.
 	default:
 		var err error
 		if verdict, err = g.token.check(r, want); err != nil {
 			return err
 		}
+		s.tokenShown = verdict == csrfPass
 	}
 	if verdict == csrfPass {
 		return nil

@@ -54,6 +54,11 @@ type requestState struct {
 	// one, which took the commands of the same session first, tells it
 	// of them (responseWriter.tellOuter).
 	leftSession, untouched bool
+	// tokenShown reports that the request showed the session's CSRF
+	// token to a check of csrf (guardCSRF): a later check of the same
+	// session, by this handler reached again or by one that adopted
+	// this state, finds the form that held it gone (an app read it).
+	tokenShown bool
 	// line is the request line as the handler got it, kept for no_touch's
 	// matchers when they are configured and there is a session.
 	line *requestLine
