@@ -644,8 +644,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		return err
 	}
 	if !rw.wroteHeader {
-		// The handler wrote nothing: net/http will send 200 with no body.
-		rw.WriteHeader(http.StatusOK)
+		// The handler wrote nothing: net/http will send 200 with no
+		// body, unless what is around this handler answers.
+		rw.settleUnwritten()
 	}
 	// Trailers are sent after this returns.
 	h.protocol.Scrub(w.Header())

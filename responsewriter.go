@@ -95,6 +95,15 @@ func (rw *responseWriter) WriteHeader(status int) {
 		rw.ResponseWriter.WriteHeader(status)
 		return
 	}
+	if rw.settle(hdr, status) {
+		rw.ResponseWriter.WriteHeader(status)
+	}
+}
+
+// settle commits the final response, which is to go with this status,
+// and readies its header; false if the commit failed, and the response is
+// dropped for the error path.
+func (rw *responseWriter) settle(hdr http.Header, status int) bool {
 	rw.wroteHeader = true
 	err := rw.state.commit(rw, hdr, status)
 	rw.state.handler.scrubOthers(hdr, rw.preset) // after the commit took its own: a namespace may hold another
@@ -112,7 +121,7 @@ func (rw *responseWriter) WriteHeader(status int) {
 				setCookie(hdr, c)
 			}
 		}
-		return
+		return false
 	}
 	rw.tellOuter()
 	if rw.state.record != nil && !rw.state.handler.sharedCacheAllowed {
@@ -121,7 +130,18 @@ func (rw *responseWriter) WriteHeader(status int) {
 		// updates the header a cache keeps, and must say what the 200 did.
 		privateToSharedCaches(hdr)
 	}
-	rw.ResponseWriter.WriteHeader(status)
+	return true
+}
+
+// settleUnwritten commits a response that the handlers inside this one
+// left unwritten, as the 200 that net/http sends for it, but writes no
+// status itself: what is around this handler may still answer. The
+// `handle_response` of `intercept` sends the response it intercepted when
+// its routes write nothing, with that response's status (a 404 or 500 of
+// the app; its commands apply or not by that status, upstreamStatus); a
+// 200 written here went out in its place.
+func (rw *responseWriter) settleUnwritten() {
+	rw.settle(rw.Header(), http.StatusOK)
 }
 
 // tellOuter tells the handler around this one that handles the same
