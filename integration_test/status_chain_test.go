@@ -170,24 +170,34 @@ func TestStatusOfAChainedResponseDecides(t *testing.T) {
 }
 `)
 				alice := login(t, s, "alice")
-				r := alice.get("/page")
-				expectStatus(t, r, c.status)
-				if got := r.Header.Values("Set-Cookie"); len(got) != 0 && c.role == "" {
-					t.Fatalf("the response set cookies %q, though no command was to apply", got)
-				}
-				want := map[string]string{"user": "alice", "cart": "apple"}
-				if c.role != "" {
-					want["role"] = c.role
-				}
-				who := &visitor{site: s, sid: alice.sid}
-				got := map[string]string{}
-				for name, v := range who.get("/whoami").session() {
-					got[strings.ToLower(strings.TrimPrefix(name, "X-Session-"))] = v
-				}
-				if !maps.Equal(got, want) {
-					t.Fatalf("session afterwards = %v, want %v", got, want)
-				}
+				expectChainOutcome(t, s, alice, alice.get("/page"), c.status, c.role)
 			})
 		}
 	})
+}
+
+// expectChainOutcome checks the response to alice's chained request: its
+// status, no command of the apps on it, and alice's session afterwards,
+// which holds role only if the commands applied ("" if none was to).
+func expectChainOutcome(t *testing.T, s *site, alice *visitor, res *response, status int, role string) {
+	t.Helper()
+	expectStatus(t, res, status)
+	if got := res.Header.Values("Set-Cookie"); len(got) != 0 && role == "" {
+		t.Fatalf("the response set cookies %q, though no command was to apply", got)
+	}
+	if got := res.Header.Values("X-Session-Set-Role"); len(got) != 0 {
+		t.Fatalf("a command reached the client: X-Session-Set-Role %q", got)
+	}
+	want := map[string]string{"user": "alice", "cart": "apple"}
+	if role != "" {
+		want["role"] = role
+	}
+	who := &visitor{site: s, sid: alice.sid}
+	got := map[string]string{}
+	for name, v := range who.get("/whoami").session() {
+		got[strings.ToLower(strings.TrimPrefix(name, "X-Session-"))] = v
+	}
+	if !maps.Equal(got, want) {
+		t.Fatalf("session afterwards = %v, want %v", got, want)
+	}
 }
