@@ -27,8 +27,10 @@ import (
 
 // twiceConfig is a site on $PORT whose requests reach a second session
 // handler (or the first again) before the app that answers: $FIRST
-// answers first, and a 401 of it hands the request on to $SECOND; $OPTS
-// are the options of every session block.
+// answers first, and a 401 of it hands the request on to $SECOND. $OUTER
+// are the options of the first handler the request reaches and $INNER
+// those of the second (the named route's one handler has $OUTER's);
+// newTwiceSite gives both the same, nestedConfig each its own.
 type twiceConfig struct{ name, sites string }
 
 var twiceConfigs = []twiceConfig{
@@ -36,13 +38,13 @@ var twiceConfigs = []twiceConfig{
 http://127.0.0.1:$PORT {
 	session {
 		$STORE
-		$OPTS
+		$OUTER
 	}
 	@again path /again/* /events
 	handle @again {
 		session {
 			$STORE
-			$OPTS
+			$INNER
 		}
 		reverse_proxy $SECOND
 	}
@@ -52,14 +54,14 @@ http://127.0.0.1:$PORT {
 http://127.0.0.1:$PORT {
 	session {
 		$STORE
-		$OPTS
+		$OUTER
 	}
 	reverse_proxy $FIRST {
 		@again status 401
 		handle_response @again {
 			session {
 				$STORE
-				$OPTS
+				$INNER
 			}
 			reverse_proxy $SECOND
 		}
@@ -69,14 +71,14 @@ http://127.0.0.1:$PORT {
 http://127.0.0.1:$PORT {
 	session {
 		$STORE
-		$OPTS
+		$OUTER
 	}
 	intercept {
 		@again status 401
 		handle_response @again {
 			session {
 				$STORE
-				$OPTS
+				$INNER
 			}
 			reverse_proxy $SECOND
 		}
@@ -87,7 +89,7 @@ http://127.0.0.1:$PORT {
 &(sess) {
 	session {
 		$STORE
-		$OPTS
+		$OUTER
 	}
 }
 http://127.0.0.1:$PORT {
@@ -134,7 +136,7 @@ func newTwiceSite(t *testing.T, c twiceConfig, store, opts string, first, second
 	t.Cleanup(b.Close)
 	s := &site{t: t, tester: caddytest.NewTester(t), port: freePort(t), store: store, up: &upstream{a}}
 	s.tester.Client.Jar = nil
-	sites := strings.NewReplacer("$OPTS", opts, "$FIRST", a.Listener.Addr().String(), "$SECOND", b.Listener.Addr().String()).Replace(c.sites)
+	sites := strings.NewReplacer("$OUTER", opts, "$INNER", opts, "$FIRST", a.Listener.Addr().String(), "$SECOND", b.Listener.Addr().String()).Replace(c.sites)
 	s.tester.InitServer(s.expand(sites), "caddyfile")
 	return s
 }

@@ -63,7 +63,7 @@ func TestNestedCSRFTokenOfAConsumedForm(t *testing.T) {
 		}, false, "", http.StatusForbidden},
 	}
 	eachStore(t, func(t *testing.T, store string) {
-		for _, c := range nestedConfigs {
+		for _, c := range twiceConfigs {
 			t.Run(c.name, func(t *testing.T) {
 				first, second := bodyApp{namedApp{"First"}}, bodyApp{namedApp{"Second"}}
 				c := nestedConfig(c, opts, opts)

@@ -17,80 +17,6 @@ import (
 // not, the outer one touched the session all the same, so that a polling
 // endpoint under a nested handler kept an idle session alive.
 
-// nestedConfigs are the ways of twiceConfigs, with $OUTER the options of
-// the first handler the request reaches and $INNER those of the second
-// (the same handler, for the named route: $OUTER there).
-var nestedConfigs = []twiceConfig{
-	{"a session in a handle beneath the site's", `
-http://127.0.0.1:$PORT {
-	session {
-		$STORE
-		$OUTER
-	}
-	@again path /again/*
-	handle @again {
-		session {
-			$STORE
-			$INNER
-		}
-		reverse_proxy $SECOND
-	}
-	reverse_proxy $FIRST
-}`},
-	{"a session in reverse_proxy's handle_response", `
-http://127.0.0.1:$PORT {
-	session {
-		$STORE
-		$OUTER
-	}
-	reverse_proxy $FIRST {
-		@again status 401
-		handle_response @again {
-			session {
-				$STORE
-				$INNER
-			}
-			reverse_proxy $SECOND
-		}
-	}
-}`},
-	{"a session in intercept's handle_response", `
-http://127.0.0.1:$PORT {
-	session {
-		$STORE
-		$OUTER
-	}
-	intercept {
-		@again status 401
-		handle_response @again {
-			session {
-				$STORE
-				$INNER
-			}
-			reverse_proxy $SECOND
-		}
-	}
-	reverse_proxy $FIRST
-}`},
-	{"one named route invoked twice", `
-&(sess) {
-	session {
-		$STORE
-		$OUTER
-	}
-}
-http://127.0.0.1:$PORT {
-	invoke sess
-	reverse_proxy $FIRST {
-		@again status 401
-		handle_response @again {
-			invoke sess
-			reverse_proxy $SECOND
-		}
-	}
-}`},
-}
-
 // nestedConfig is c with outer and inner as the options of its handlers.
 func nestedConfig(c twiceConfig, outer, inner string) twiceConfig {
 	c.sites = strings.NewReplacer("$OUTER", outer, "$INNER", inner).Replace(c.sites)
@@ -121,7 +47,7 @@ func TestNestedNoTouchOfEitherHandler(t *testing.T) {
 		{"no no_touch", timeouts, timeouts, "/again/poll", true},
 	}
 	eachStore(t, func(t *testing.T, store string) {
-		for _, c := range nestedConfigs {
+		for _, c := range twiceConfigs {
 			t.Run(c.name, func(t *testing.T) {
 				for _, row := range rows {
 					if strings.Contains(c.name, "named route") && row.outer != row.inner {
