@@ -228,16 +228,20 @@ func (s *requestState) settleFlashOnError(err error) {
 }
 
 // upstreamAnswered reports whether an upstream (reverse_proxy, and so
-// php_fastcgi and forward_auth) sent a response for r, or intercept
-// handled one: Caddy sets their status placeholders when the response
-// arrives.
+// php_fastcgi and forward_auth) answered r with a response that an error
+// after it relays, or intercept handled one: Caddy sets their status
+// placeholders when the response arrives. A 2xx is no such answer: a
+// handle_response that takes one in place of relaying it runs the routes
+// after it (forward_auth's auth service saying go on, an app handing the
+// request to file_server), and a refusal of those is Caddy's, of a
+// request whose user saw none of the upstream's page.
 func upstreamAnswered(r *http.Request) bool {
 	repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
 	if !ok {
 		return true // as before: the error uses the values up
 	}
 	for _, name := range upstreamStatusPlaceholders {
-		if _, ok := repl.Get(name); ok {
+		if v, ok := repl.Get(name); ok && statusValue(v) >= http.StatusMultipleChoices {
 			return true
 		}
 	}
