@@ -89,10 +89,10 @@ var refusalRows = []refusalRow{
 		path: "/static/index.html", status: http.StatusOK},
 }
 
-// flashbackSite is a site whose route runs the session handler, then
+// refusalSite is a site whose route runs the session handler, then
 // handlers, then the app; the app's 401 is turned into an error by
 // handle_response, as a site that renders its own login page does.
-func flashbackSite(t *testing.T, store string, row refusalRow) *site {
+func refusalSite(t *testing.T, store string, row refusalRow) *site {
 	t.Helper()
 	root := t.TempDir()
 	if err := os.WriteFile(filepath.Join(root, "index.html"), []byte("<p>static</p>"), 0o644); err != nil {
@@ -130,7 +130,7 @@ func TestFlashKeptWhenNoAppAnswered(t *testing.T) {
 	eachStore(t, func(t *testing.T, store string) {
 		for _, row := range refusalRows {
 			t.Run(row.name, func(t *testing.T) {
-				s := flashbackSite(t, store, row)
+				s := refusalSite(t, store, row)
 				v := s.visitor()
 				expectStatus(t, v.get("/save", "X-Session-Set-User: alice", "X-Session-Flash-Notice: Saved"), http.StatusOK)
 				if v.sid == "" {

@@ -37,12 +37,12 @@ var forwardAuthRefusalRows = []refusalRow{
 		path:     "/page", headers: []string{"Test-Status", "401"}, status: http.StatusUnauthorized},
 }
 
-// TestReviewFlashKeptWhenCaddyRefusesAfterForwardAuth: see above.
-func TestReviewFlashKeptWhenCaddyRefusesAfterForwardAuth(t *testing.T) {
+// TestFlashKeptWhenCaddyRefusesAfterForwardAuth: see above.
+func TestFlashKeptWhenCaddyRefusesAfterForwardAuth(t *testing.T) {
 	eachStore(t, func(t *testing.T, store string) {
 		for _, row := range forwardAuthRefusalRows {
 			t.Run(row.name, func(t *testing.T) {
-				s := flashbackSite(t, store, row)
+				s := refusalSite(t, store, row)
 				v := s.visitor()
 				expectStatus(t, v.get("/save", "X-Session-Set-User: alice", "X-Session-Flash-Notice: Saved"), http.StatusOK)
 				if v.sid == "" {
