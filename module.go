@@ -651,6 +651,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	// Trailers are sent after this returns.
 	h.protocol.Scrub(w.Header())
 	h.scrubOthers(w.Header(), rw.preset)
+	if rw.commitErr == errSessionEnded {
+		return caddyhttp.Error(answerWithheldStatus, rw.commitErr)
+	}
 	if rw.commitErr != nil {
 		return caddyhttp.Error(http.StatusServiceUnavailable, rw.commitErr)
 	}

@@ -59,6 +59,12 @@ type requestState struct {
 	// session, by this handler reached again or by one that adopted
 	// this state, finds the form that held it gone (an app read it).
 	tokenShown bool
+	// leaving reports that the response's own commands said to end the
+	// session or to make it another user's, whether or not the store
+	// took them (it drops those of a session that had ended already): a
+	// logout page or a login, which is delivered even if its session
+	// ended while the app worked on it (withheld.go).
+	leaving bool
 	// line is the request line as the handler got it, kept for no_touch's
 	// matchers when they are configured and there is a session.
 	line *requestLine
@@ -339,6 +345,7 @@ func (s *requestState) commit(rw *responseWriter, hdr http.Header, status int) e
 		s.handler.logRejected(s, err)
 		return nil
 	}
+	s.leaving = s.leaving || s.saysLeave(patch)
 	if p.dropped != "" {
 		s.logDropped(p.dropped)
 		return nil
@@ -384,6 +391,7 @@ func (s *requestState) commit(rw *responseWriter, hdr http.Header, status int) e
 		s.publish(hdr, p, newID, res)
 		s.capSessions(p, newID, res)
 		s.leftSession = s.leaves(p, res)
+		rw.stood = res.Record != nil && !s.leftSession
 	}
 	return keepCookies(s.revoke(rv), hdr["Set-Cookie"][before:])
 }
@@ -400,6 +408,24 @@ func (s *requestState) leaves(p plan, res *store.Result) bool {
 	was, _ := s.handler.rules.identityOf(s.record)
 	now, _ := s.handler.rules.identityOf(res.Record)
 	return was != now
+}
+
+// saysLeave reports whether patch says to end the loaded session or to
+// make it another user's: a logout, a logout everywhere, or a change of
+// the identity key (a login), as leaves judges what the store took.
+func (s *requestState) saysLeave(patch *session.Patch) bool {
+	if patch == nil || s.record == nil {
+		return false
+	}
+	if patch.Destroy || patch.DestroyAll {
+		return true
+	}
+	key := s.handler.identity
+	was, had := s.handler.rules.identityOf(s.record)
+	if v, ok := patch.Sets(key); ok {
+		return !had || v != was
+	}
+	return had && patch.Deletes(key)
 }
 
 // commitContext is the context of the store's work in a commit: the

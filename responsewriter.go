@@ -25,8 +25,10 @@ type responseWriter struct {
 	// of reverse_proxy took in hand for this response (replacedError);
 	// 0 if none.
 	replaced uint16
-	// commitErr is set when the store failed to take the commands; the
-	// response is then dropped and the handler returns a 503 instead.
+	// commitErr is set when the store failed to take the commands, or
+	// the session ended while the app worked on the request
+	// (errSessionEnded, withheld.go); the response is then dropped and
+	// the handler returns a 503, or answerWithheldStatus, instead.
 	commitErr error
 	// preset is what the response held of the other handlers' namespaces
 	// before the request went on (presetOthers): nil, but for a handler
@@ -42,6 +44,13 @@ type responseWriter struct {
 	ctx       watchCtx
 	// endsAtLoad is openTunnels.ends before the session was loaded.
 	endsAtLoad uint64
+	// stood reports that the commit's write found the request's session
+	// live and still its user's (or the successor a renewal of the same
+	// user made of it): the store decided it on what it holds, so the
+	// answer needs no read of the session (withheld.go), which could no
+	// longer follow the forward record the response's own rotation left
+	// if the request took longer than its life.
+	stood bool
 }
 
 // errResponseDropped is what a write of the body gets once the commit has
@@ -60,7 +69,7 @@ var errResponseDropped error = responseDropped{}
 type responseDropped struct{}
 
 func (responseDropped) Error() string {
-	return "the session store failed to take the response's session commands: the response is dropped for a 503"
+	return "the session store failed to take the response's session commands, or its session ended while the app worked on the request: the response is dropped"
 }
 
 func (responseDropped) Unwrap() error { return receiverCanceled }
@@ -106,6 +115,9 @@ func (rw *responseWriter) WriteHeader(status int) {
 func (rw *responseWriter) settle(hdr http.Header, status int) bool {
 	rw.wroteHeader = true
 	err := rw.state.commit(rw, hdr, status)
+	if err == nil && rw.sessionEnded() {
+		err = errSessionEnded // withheld.go
+	}
 	rw.state.handler.scrubOthers(hdr, rw.preset) // after the commit took its own: a namespace may hold another
 	if rw.state.flash != nil {
 		rw.state.settleFlash(rw.upstreamStatus(status), err != nil)
@@ -164,6 +176,7 @@ func (rw *responseWriter) tellOuter() {
 			o.leftSession = o.leftSession || s.leftSession
 			o.endedAll = o.endedAll || s.endedAll
 			o.untouched = o.untouched || s.untouched
+			o.leaving = o.leaving || s.leaving
 			return // it tells the next one in its turn
 		}
 		outer = outerWriter(outer.ResponseWriter)

@@ -95,15 +95,16 @@ func (c *watchCtx) release() {
 // sends in chunks streams too, and would otherwise cost every such page a
 // read of its session past any cache. It does nothing for a request that is not
 // watchable (Handler.serve), or already watched, or whose own commands
-// ended its session or made it another user's: the app answered knowing
-// that (a logout page sent in chunks), and cutting its answer would only
-// lose it.
+// ended its session or made it another user's, or said to (leaving: the
+// store drops them for a session that had ended already): the app
+// answered knowing that (a logout page sent in chunks), and cutting its
+// answer would only lose it, as withholding it would (withheld.go).
 func (rw *responseWriter) watch(opensTunnel bool) {
 	if !rw.watchable || rw.tunnel != nil {
 		return
 	}
 	s := rw.state
-	if s.leftSession || s.endedAll {
+	if s.leftSession || s.endedAll || s.leaving {
 		return
 	}
 	h := s.handler

@@ -126,6 +126,7 @@ type tunnel struct {
 	noTouch bool   // the handshake matched no_touch (or a stream's response said X-Session-Touch: false): the tunnel is no use of the session
 	cancel  func()
 	opened  bool // set once, by whoever writes the response (serialised with its handler)
+	anyUser bool // a session loaded with no user (seen == "") is still the request's once a login gave it one (withheld.go); false for tunnels and streams
 	// timer runs the periodic checks, one at a time, each arming the
 	// next until the request is over (finished); tm guards it, apart
 	// from mu, which a check holds through its store read.
@@ -323,6 +324,9 @@ func (t *tunnel) follow(ctx context.Context, now time.Time) (*session.Record, se
 // the user the tunnel's handshake carried. A sealed record is opened with
 // key; one that cannot be opened is taken for another's.
 func (t *tunnel) sameUser(rec *session.Record, hash session.Hash, key *session.SealKey) bool {
+	if t.anyUser && t.seen == "" {
+		return true // an answer computed for no user holds none of the new user's data
+	}
 	if rec.Sealed {
 		if key == nil {
 			return false

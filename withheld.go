@@ -1,0 +1,101 @@
+package caddysession
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/caddy-session/caddy-session/internal/clock"
+	"github.com/caddy-session/caddy-session/store"
+)
+
+// A response that is written once, at the end (a long poll that answers
+// after 30s, a slow report, a slow upload), is the session's user's data
+// as much as a stream is, but it never flushes before its handler
+// returns, so it is never watched (stream.go). Without this file, a long
+// poll started while the user was logged in, and answered after an admin
+// revoked the session or the user pressed "log out everywhere" on another
+// device, delivered the user's private data to the device that had been
+// logged out.
+//
+// The rule: when such a response's header is about to be written, after
+// its commands were committed and before any byte reaches the client, a
+// request that carried a live session reads its session again if it may
+// have ended since the load, and the commit's own write did not just find
+// it live (responseWriter.stood): an end was committed in this process
+// since then (openTunnels.ends, which the streams read as well), or the
+// request took longer than answerRecheck (an end on another instance
+// sharing the store, or the session's expiry, which this process is not
+// told of). The judgement is the tunnel's (tunnel.follow): a renewal of
+// the same user stands, anything else has ended, but for a login on a
+// session that had no user when the request loaded it: the app computed
+// its answer for no one, and withholding it would only fail the requests
+// that a page sent beside its login. A response whose own commands ended
+// the session or made it another user's (a logout page, a login), or
+// said to, is the app's answer knowing that, and is delivered. One whose
+// session ended is withheld: the client gets answerWithheldStatus with
+// none of the app's headers or body, no command of it applies (the store
+// dropped them already: the session had ended), and the flash values it
+// took are put back, where the store refuses them, the session being gone.
+// A fast request of a process that ended no session pays an atomic load
+// and a clock read, nothing more.
+
+// answerRecheck is how long a request may take before its answer reads
+// its session again whatever this process saw: an end on another
+// instance, or the session's expiry, is found for answers slower than
+// this (or than the tunnels check interval, if shorter). One read of the
+// session per answer that took a second or more.
+const answerRecheck = time.Second
+
+// answerWithheldStatus is what the client gets in place of an answer
+// whose session ended while the app worked on it: the server will not
+// deliver it to a client that no longer holds the session.
+const answerWithheldStatus = http.StatusForbidden
+
+// errSessionEnded is the commit error of a response withheld because its
+// session ended while the app worked on it.
+var errSessionEnded = errors.New("the session ended while the app worked on the request: its answer is withheld")
+
+// sessionEnded reports whether the response about to be written, whose
+// commands were committed, must be withheld because its session ended
+// since the load. It reads the store only when the session may have
+// ended: see the top of this file.
+func (rw *responseWriter) sessionEnded() bool {
+	if !rw.watchable || rw.tunnel != nil {
+		return false
+	}
+	s := rw.state
+	if s.leftSession || s.endedAll || s.leaving || rw.stood {
+		return false
+	}
+	h := s.handler
+	now := clock.Now()
+	if openTunnels.ends.Load() == rw.endsAtLoad && now.Sub(s.now) < min(answerRecheck, h.tunnelCheck) {
+		return false
+	}
+	t := &tunnel{h: h, hash: s.hash, key: s.ownKey(), anyUser: true}
+	t.seen, _ = h.rules.identityOf(s.record)
+	ctx, cancel := context.WithTimeout(store.NoCopy(s.commitContext()), h.tunnelCheck)
+	defer cancel()
+	_, _, _, err := t.follow(store.Fresh(ctx), now)
+	switch {
+	case err == nil:
+		return false
+	case errors.Is(err, store.ErrNotFound):
+	case h.cleanedUp != nil && h.cleanedUp.Load():
+		// As for a tunnel: the config has gone, and its store may be
+		// closed; the session cannot be shown to stand.
+	default:
+		// As for a tunnel: a read that fails ends nothing.
+		h.logger.Warn("reading the session of a slow answer before it is sent; it is sent",
+			zap.String("session", s.hash.Short()), zap.Error(err))
+		return false
+	}
+	h.logger.Info("withholding an answer: its session ended while the app worked on the request",
+		zap.String("session", s.hash.Short()), zap.String("uri", s.request.RequestURI),
+		zap.Int("status", answerWithheldStatus))
+	return true
+}
