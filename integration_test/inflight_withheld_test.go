@@ -1,0 +1,323 @@
+package integration_test
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/caddy-session/caddy-session/internal/clock"
+	"github.com/caddy-session/caddy-session/internal/redistest"
+	"github.com/caddy-session/caddy-session/session"
+)
+
+// withheld fails unless the response is the plugin's refusal, with none
+// of the app's answer: not its status, headers or body, no cookie.
+func withheld(t *testing.T, res *http.Response, body string) {
+	t.Helper()
+	if res.StatusCode != http.StatusForbidden {
+		t.Fatalf("the answer of a request whose session ended while the app worked on it is %d, want 403", res.StatusCode)
+	}
+	if strings.Contains(body, "alice") || strings.Contains(body, `"uri"`) {
+		t.Fatalf("the app's answer reached a client whose session ended while the app worked on it: %q", body)
+	}
+	if res.Header.Get("Content-Type") == "application/json" {
+		t.Fatal("the app's headers reached a client whose session ended while the app worked on it")
+	}
+	expectNoCookie(t, res, "a withheld answer")
+}
+
+// delivered fails unless the response is the app's answer to alice.
+func delivered(t *testing.T, res *http.Response, body string) {
+	t.Helper()
+	if res.StatusCode != http.StatusOK || !strings.Contains(body, `"X-Session-User":["alice"]`) {
+		t.Fatalf("got %d %q, want the app's answer to alice delivered", res.StatusCode, body)
+	}
+}
+
+// holdBody is hold, through a client that keeps the body.
+func holdBody(t *testing.T, v *visitor, g *gates, name string, commands ...string) func() (*http.Response, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, v.site.url("/poll"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Test-Gate", name)
+	for _, c := range commands {
+		req.Header.Add("Test-Header", c)
+	}
+	req.Header.Set("Cookie", "sid="+v.sid)
+	type result struct {
+		res  *http.Response
+		body string
+		err  error
+	}
+	done := make(chan result, 1)
+	arrived, release := g.chans(name)
+	client := &http.Client{Transport: &http.Transport{}}
+	t.Cleanup(client.CloseIdleConnections)
+	go func() {
+		res, err := client.Do(req)
+		if err != nil {
+			done <- result{err: err}
+			return
+		}
+		b, err := io.ReadAll(res.Body)
+		res.Body.Close()
+		done <- result{res: res, body: string(b), err: err}
+	}()
+	select {
+	case <-arrived:
+	case r := <-done:
+		t.Fatalf("request %s was answered without reaching the upstream: %+v", name, r)
+	}
+	return func() (*http.Response, string) {
+		t.Helper()
+		close(release)
+		var r result
+		within(t, "the held request got no answer", func() { r = <-done })
+		if r.err != nil {
+			t.Fatalf("request %s: %v", name, r.err)
+		}
+		assertNoNamespace(t, r.res.Header)
+		return r.res, r.body
+	}
+}
+
+// TestAnswerWithheldWhenItsSessionEnds: a response written once, at the
+// end (a long poll, a slow report), of a request that carried a live
+// session, is the user's data as much as a stream is. When the session
+// ends while the app works on it, by any of the ends this Caddy commits,
+// the client gets a 403 and none of the app's answer; a renewal of the
+// same user delivers it, and `tunnels keep` keeps the old behaviour. The
+// tunnels interval is an hour: only the end this process counted can
+// withhold these.
+func TestAnswerWithheldWhenItsSessionEnds(t *testing.T) {
+	for _, backend := range []string{"bolt", "redis"} {
+		t.Run(backend, func(t *testing.T) {
+			store := ""
+			if backend == "redis" {
+				store = "store redis " + redistest.Start(t).URL()
+			}
+			for _, tt := range sessionEnds {
+				t.Run(tt.name, func(t *testing.T) {
+					options := tt.options
+					if options != "tunnels keep" {
+						options += "\n\t\ttunnels 1h"
+					}
+					s, g := gatedSite(t, func(t *testing.T, _ string) *site {
+						return newSiteOn(t, store, "idle_timeout 2h\n\t\t"+options)
+					})
+					alice := login(t, s, "alice")
+					answer := holdBody(t, alice, g, "poll")
+					tt.end(t, s, alice)
+					res, body := answer()
+					if tt.keeps {
+						delivered(t, res, body)
+						return
+					}
+					withheld(t, res, body)
+				})
+			}
+		})
+	}
+}
+
+// TestAnswerOfItsOwnEndIsDelivered: a response whose own commands end its
+// session or make it another user's (a logout page, a login) is the app's
+// answer knowing that, and is delivered, also when the session ended
+// elsewhere while the app worked on it (its commands are then dropped, as
+// those of any ended session are).
+func TestAnswerOfItsOwnEndIsDelivered(t *testing.T) {
+	rows := []struct {
+		name     string
+		commands []string
+		revoked  bool // an admin revokes alice while the app works on it
+	}{
+		{"logout", []string{"X-Session-Destroy: true"}, false},
+		{"logout everywhere", []string{"X-Session-Destroy-All: true"}, false},
+		{"logout with a flash", []string{"X-Session-Destroy: true", "X-Session-Flash-Notice: bye"}, false},
+		{"login as another user", []string{"X-Session-Set-User: bob"}, false},
+		{"logout of a session revoked meanwhile", []string{"X-Session-Destroy: true"}, true},
+		{"logout everywhere of a session revoked meanwhile", []string{"X-Session-Destroy-All: true"}, true},
+		{"login as another user on a session revoked meanwhile", []string{"X-Session-Set-User: bob"}, true},
+	}
+	for _, row := range rows {
+		t.Run(row.name, func(t *testing.T) {
+			onEachStore(t, func(t *testing.T, newSite func(t *testing.T, options string) *site) {
+				s, g := gatedSite(t, func(t *testing.T, _ string) *site { return newSite(t, "idle_timeout 2h\n\t\ttunnels 1h") })
+				alice := login(t, s, "alice")
+				other := login(t, s, "carol")
+				answer := holdBody(t, alice, g, "poll", row.commands...)
+				if row.revoked {
+					sessionAPI(t, http.MethodPost, "/session/revoke", `{"value": "alice"}`).decode(t, http.StatusOK, &struct{ Revoked int }{})
+				} else {
+					// An end of another user's session in this process:
+					// the answer reads its own session again.
+					expectStatus(t, other.get("/logout", "X-Session-Destroy: true"), http.StatusOK)
+				}
+				res, body := answer()
+				delivered(t, res, body)
+			})
+		})
+	}
+}
+
+// TestSlowAnswerWhoseSessionStandsIsDelivered: an answer that may have
+// lost its session (it took long, or this process ended another session
+// meanwhile) but whose session stands is delivered, commands applied.
+func TestSlowAnswerWhoseSessionStandsIsDelivered(t *testing.T) {
+	tookAnHour := func(t *testing.T, s *site) { clock.Advance(time.Hour) }
+	anotherLoggedOut := func(t *testing.T, s *site) {
+		expectStatus(t, login(t, s, "carol").get("/logout", "X-Session-Destroy: true"), http.StatusOK)
+	}
+	anotherRevoked := func(t *testing.T, s *site) {
+		login(t, s, "carol")
+		sessionAPI(t, http.MethodPost, "/session/revoke", `{"value": "carol"}`).decode(t, http.StatusOK, &struct{ Revoked int }{})
+	}
+	rows := []struct {
+		name      string
+		meanwhile func(t *testing.T, s *site)
+		commands  []string // none: the answer reads its session again; some: their write finds it
+		cart      string   // what the session holds after
+	}{
+		{"took an hour", tookAnHour, nil, "apple"},
+		{"took an hour, with a change", tookAnHour, []string{"X-Session-Set-Cart: pear"}, "pear"},
+		{"took an hour, with a renewal", tookAnHour, []string{"X-Session-Renew: true"}, "apple"},
+		{"another user logged out", anotherLoggedOut, nil, "apple"},
+		{"another user logged out, with a change", anotherLoggedOut, []string{"X-Session-Set-Cart: pear"}, "pear"},
+		{"another user revoked", anotherRevoked, nil, "apple"},
+	}
+	for _, row := range rows {
+		t.Run(row.name, func(t *testing.T) {
+			onEachStore(t, func(t *testing.T, newSite func(t *testing.T, options string) *site) {
+				s, g := gatedSite(t, func(t *testing.T, _ string) *site { return newSite(t, "idle_timeout 2h\n\t\tabsolute_timeout 3h") })
+				alice := login(t, s, "alice")
+				answer := holdBody(t, alice, g, "poll", row.commands...)
+				row.meanwhile(t, s)
+				res, body := answer()
+				delivered(t, res, body)
+				if c := sidCookie(res); c != nil {
+					alice.sid = c.Value
+				}
+				if got := sessionWith(t, s, alice.sid); got["user"] != "alice" || got["cart"] != row.cart {
+					t.Fatalf("the session after a delivered slow answer is %v, want alice's with the cart %q", got, row.cart)
+				}
+			})
+		})
+	}
+}
+
+// TestAnswerWithheldWhenItsSessionEndsUnseen: ends this process is not
+// told of, the session's expiry or an end on another instance sharing the
+// store, are found by an answer that took longer than a second.
+func TestAnswerWithheldWhenItsSessionEndsUnseen(t *testing.T) {
+	t.Run("absolute deadline", func(t *testing.T) {
+		onEachStore(t, func(t *testing.T, newSite func(t *testing.T, options string) *site) {
+			s, g := gatedSite(t, func(t *testing.T, _ string) *site { return newSite(t, "idle_timeout 1h\n\t\tabsolute_timeout 1h") })
+			alice := login(t, s, "alice")
+			clock.Advance(59 * time.Minute)
+			answer := holdBody(t, alice, g, "poll")
+			clock.Advance(2 * time.Minute)
+			res, body := answer()
+			withheld(t, res, body)
+		})
+	})
+	t.Run("deleted in redis behind caddy's back", func(t *testing.T) {
+		srv := redistest.Start(t)
+		s, g := gatedSite(t, func(t *testing.T, _ string) *site { return newSiteOn(t, "store redis "+srv.URL(), "") })
+		alice := login(t, s, "alice")
+		answer := holdBody(t, alice, g, "poll")
+		if _, err := srv.Do("FLUSHALL"); err != nil {
+			t.Fatal(err)
+		}
+		clock.Advance(2 * time.Second)
+		res, body := answer()
+		withheld(t, res, body)
+	})
+}
+
+// TestAnswerWithheldWhenAnotherInstanceEndsItsSession runs this Caddy and
+// a second Caddy process on one Redis, as behind a load balancer: a long
+// poll held on this one, whose session the user logs out of, or an admin
+// revokes, through the other, is withheld once it took over a second.
+func TestAnswerWithheldWhenAnotherInstanceEndsItsSession(t *testing.T) {
+	slow(t, "a Caddy binary beside the one in this process")
+	srv := redistest.Start(t)
+	a, g := gatedSite(t, func(t *testing.T, _ string) *site {
+		return newSiteOn(t, "store redis "+srv.URL(), "realm shop")
+	})
+	b, pb := startRedisCaddy(t, srv.URL(), "", startUpstream(t))
+	ends := []struct {
+		name string
+		end  func(t *testing.T, alice *visitor)
+	}{
+		{"logout", func(t *testing.T, alice *visitor) {
+			expectStatus(t, (&visitor{site: b, sid: alice.sid}).get("/logout", "X-Session-Destroy: true"), http.StatusOK)
+		}},
+		{"admin revocation", func(t *testing.T, alice *visitor) {
+			res, err := http.Post(fmt.Sprintf("http://localhost:%d/session/revoke", pb.admin), "application/json", strings.NewReader(`{"value": "alice"}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			res.Body.Close()
+			if res.StatusCode != http.StatusOK {
+				t.Fatalf("revoke on the other instance: %s", res.Status)
+			}
+		}},
+	}
+	for _, end := range ends {
+		t.Run(end.name, func(t *testing.T) {
+			alice := login(t, a, "alice")
+			answer := holdBody(t, alice, g, "poll-"+strings.ReplaceAll(end.name, " ", "-"))
+			end.end(t, alice)
+			clock.Advance(2 * time.Second)
+			res, body := answer()
+			withheld(t, res, body)
+		})
+	}
+}
+
+// TestAnswerOfASessionWithNoUser: an answer the app computed for a
+// session that carried no user (a visitor's cart, before a login) holds
+// none of a user's data: a login on that session meanwhile (another tab)
+// delivers it, as it did the requests that a page sent beside its login.
+// An end of that session withholds it, as any end does.
+func TestAnswerOfASessionWithNoUser(t *testing.T) {
+	rows := []struct {
+		name      string
+		meanwhile func(t *testing.T, v *visitor)
+		withheld  bool
+	}{
+		{"login on another tab", func(t *testing.T, v *visitor) {
+			expectStatus(t, v.clone().get("/login", "X-Session-Set-User: alice"), http.StatusOK)
+		}, false},
+		{"logout on another tab", func(t *testing.T, v *visitor) {
+			expectStatus(t, v.clone().get("/logout", "X-Session-Destroy: true"), http.StatusOK)
+		}, true},
+		{"admin revocation of the session", func(t *testing.T, v *visitor) {
+			sessionAPI(t, http.MethodDelete, "/session/sessions/"+session.HashID(v.sid).String(), "").decode(t, http.StatusOK, &struct{ Revoked int }{})
+		}, true},
+	}
+	for _, row := range rows {
+		t.Run(row.name, func(t *testing.T) {
+			onEachStore(t, func(t *testing.T, newSite func(t *testing.T, options string) *site) {
+				s, g := gatedSite(t, func(t *testing.T, _ string) *site { return newSite(t, "idle_timeout 2h\n\t\ttunnels 1h") })
+				v := s.visitor()
+				expectStatus(t, v.get("/cart", "X-Session-Set-Cart: pear"), http.StatusOK)
+				answer := holdBody(t, v, g, "poll")
+				row.meanwhile(t, v)
+				res, body := answer()
+				if row.withheld {
+					withheld(t, res, body)
+					return
+				}
+				if res.StatusCode != http.StatusOK || !strings.Contains(body, `"X-Session-Cart":["pear"]`) {
+					t.Fatalf("got %d %q, want the app's answer to the visitor delivered", res.StatusCode, body)
+				}
+			})
+		})
+	}
+}
