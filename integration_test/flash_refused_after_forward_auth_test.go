@@ -39,17 +39,5 @@ var forwardAuthRefusalRows = []refusalRow{
 
 // TestFlashKeptWhenCaddyRefusesAfterForwardAuth: see above.
 func TestFlashKeptWhenCaddyRefusesAfterForwardAuth(t *testing.T) {
-	eachStore(t, func(t *testing.T, store string) {
-		for _, row := range forwardAuthRefusalRows {
-			t.Run(row.name, func(t *testing.T) {
-				s := refusalSite(t, store, row)
-				v := s.visitor()
-				expectStatus(t, v.get("/save", "X-Session-Set-User: alice", "X-Session-Flash-Notice: Saved"), http.StatusOK)
-				if v.sid == "" {
-					t.Fatal("the app's flash value started no session")
-				}
-				checkRefusal(t, s, v, row)
-			})
-		}
-	})
+	runRefusals(t, forwardAuthRefusalRows)
 }

@@ -127,8 +127,14 @@ func refusalSite(t *testing.T, store string, row refusalRow) *site {
 // the next navigation; one an app answered (any status below 500 but 425,
 // as README says) or a page Caddy made uses it up.
 func TestFlashKeptWhenNoAppAnswered(t *testing.T) {
+	runRefusals(t, refusalRows)
+}
+
+// runRefusals checks each row on bolt and on Redis: a flash value saved,
+// then the row's navigation (checkRefusal).
+func runRefusals(t *testing.T, rows []refusalRow) {
 	eachStore(t, func(t *testing.T, store string) {
-		for _, row := range refusalRows {
+		for _, row := range rows {
 			t.Run(row.name, func(t *testing.T) {
 				s := refusalSite(t, store, row)
 				v := s.visitor()

@@ -95,34 +95,20 @@ func holdBody(t *testing.T, v *visitor, g *gates, name string, commands ...strin
 // tunnels interval is an hour: only the end this process counted can
 // withhold these.
 func TestAnswerWithheldWhenItsSessionEnds(t *testing.T) {
-	for _, backend := range []string{"bolt", "redis"} {
-		t.Run(backend, func(t *testing.T) {
-			store := ""
-			if backend == "redis" {
-				store = "store redis " + redistest.Start(t).URL()
-			}
-			for _, tt := range sessionEnds {
-				t.Run(tt.name, func(t *testing.T) {
-					options := tt.options
-					if options != "tunnels keep" {
-						options += "\n\t\ttunnels 1h"
-					}
-					s, g := gatedSite(t, func(t *testing.T, _ string) *site {
-						return newSiteOn(t, store, "idle_timeout 2h\n\t\t"+options)
-					})
-					alice := login(t, s, "alice")
-					answer := holdBody(t, alice, g, "poll")
-					tt.end(t, s, alice)
-					res, body := answer()
-					if tt.keeps {
-						delivered(t, res, body)
-						return
-					}
-					withheld(t, res, body)
-				})
-			}
+	eachSessionEnd(t, func(t *testing.T, store, options string, tt sessionEnd) {
+		s, g := gatedSite(t, func(t *testing.T, _ string) *site {
+			return newSiteOn(t, store, options)
 		})
-	}
+		alice := login(t, s, "alice")
+		answer := holdBody(t, alice, g, "poll")
+		tt.end(t, s, alice)
+		res, body := answer()
+		if tt.keeps {
+			delivered(t, res, body)
+			return
+		}
+		withheld(t, res, body)
+	})
 }
 
 // TestAnswerOfItsOwnEndIsDelivered: a response whose own commands end its

@@ -167,41 +167,28 @@ func (st *openStream) closes() {
 // close can close these); a renewal of the same user keeps it, and
 // follows the session to its new ID; `tunnels keep` keeps it.
 func TestStreamClosesWhenItsSessionEnds(t *testing.T) {
-	tests := sessionEnds
-	for _, backend := range []string{"bolt", "redis"} {
-		t.Run(backend, func(t *testing.T) {
-			store := ""
-			if backend == "redis" {
-				store = "store redis " + redistest.Start(t).URL()
-			}
-			for _, kind := range []string{"events", "download"} {
-				for _, tt := range tests {
-					t.Run(kind+", "+tt.name, func(t *testing.T) {
-						options := tt.options
-						if options != "tunnels keep" {
-							options += "\n\t\ttunnels 1h"
-						}
-						s, app := newStreamSite(t, store, "idle_timeout 2h\n\t\t"+options)
-						alice := login(t, s, "alice")
-						st := startStream(t, alice, app, kind)
-						tt.end(t, s, alice)
-						if !tt.keeps {
-							st.closes()
-							return
-						}
-						st.flows("still yours")
-						if tt.options == "tunnels keep" {
-							return
-						}
-						// Still watched under the session's new ID: its
-						// logout cuts the stream.
-						expectStatus(t, alice.get("/logout", "X-Session-Destroy: true"), http.StatusOK)
-						st.closes()
-					})
+	eachSessionEnd(t, func(t *testing.T, store, options string, tt sessionEnd) {
+		for _, kind := range []string{"events", "download"} {
+			t.Run(kind, func(t *testing.T) {
+				s, app := newStreamSite(t, store, options)
+				alice := login(t, s, "alice")
+				st := startStream(t, alice, app, kind)
+				tt.end(t, s, alice)
+				if !tt.keeps {
+					st.closes()
+					return
 				}
-			}
-		})
-	}
+				st.flows("still yours")
+				if tt.options == "tunnels keep" {
+					return
+				}
+				// Still watched under the session's new ID: its logout
+				// cuts the stream.
+				expectStatus(t, alice.get("/logout", "X-Session-Destroy: true"), http.StatusOK)
+				st.closes()
+			})
+		}
+	})
 }
 
 // TestStreamClosesWhenItsSessionEndsElsewhere: an end this Caddy does not

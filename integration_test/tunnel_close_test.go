@@ -130,15 +130,19 @@ func (ws *wsTunnel) closes(app *echoApp) {
 	}
 }
 
-// sessionEnds are the ways this Caddy ends a session, and two that keep
-// it (keeps): what an open tunnel or a streamed response of the session
-// must follow, closing on every end before the end's response is out.
-var sessionEnds = []struct {
+// sessionEnd is a way this Caddy ends a session, with the handler options
+// it needs, or one that keeps it (keeps).
+type sessionEnd struct {
 	name    string
 	options string
 	end     func(t *testing.T, s *site, alice *visitor)
 	keeps   bool
-}{
+}
+
+// sessionEnds are the ways this Caddy ends a session, and two that keep
+// it (keeps): what an open tunnel, a streamed response or a slow answer
+// of the session must follow, before the end's response is out.
+var sessionEnds = []sessionEnd{
 	{"logout on another request", "", func(t *testing.T, s *site, alice *visitor) {
 		expectStatus(t, alice.get("/logout", "X-Session-Destroy: true"), http.StatusOK)
 	}, false},
@@ -186,35 +190,45 @@ var sessionEnds = []struct {
 // keeps it whatever happens. The check interval is an hour: only the
 // prompt close can close these.
 func TestTunnelClosesWhenItsSessionEnds(t *testing.T) {
-	tests := sessionEnds
+	eachSessionEnd(t, func(t *testing.T, store, options string, tt sessionEnd) {
+		s, app := newTunnelSite(t, store, options)
+		alice := login(t, s, "alice")
+		ws := openTunnel(t, alice)
+		tt.end(t, s, alice)
+		if !tt.keeps {
+			ws.closes(app)
+			return
+		}
+		ws.echoes()
+		if tt.options == "tunnels keep" {
+			return
+		}
+		// Still tracked at the session's new ID: its logout closes the
+		// tunnel.
+		expectStatus(t, alice.get("/logout", "X-Session-Destroy: true"), http.StatusOK)
+		ws.closes(app)
+	})
+}
+
+// eachSessionEnd runs run for every way of sessionEnds, on bolt and on
+// Redis, with the handler options that way needs: an idle timeout of two
+// hours and a tunnels check interval of one (so that only the prompt
+// check an end committed by this Caddy sets off can act), unless the way
+// keeps tunnels.
+func eachSessionEnd(t *testing.T, run func(t *testing.T, store, options string, end sessionEnd)) {
 	for _, backend := range []string{"bolt", "redis"} {
 		t.Run(backend, func(t *testing.T) {
 			store := ""
 			if backend == "redis" {
 				store = "store redis " + redistest.Start(t).URL()
 			}
-			for _, tt := range tests {
+			for _, tt := range sessionEnds {
 				t.Run(tt.name, func(t *testing.T) {
 					options := tt.options
 					if options != "tunnels keep" {
 						options += "\n\t\ttunnels 1h"
 					}
-					s, app := newTunnelSite(t, store, "idle_timeout 2h\n\t\t"+options)
-					alice := login(t, s, "alice")
-					ws := openTunnel(t, alice)
-					tt.end(t, s, alice)
-					if !tt.keeps {
-						ws.closes(app)
-						return
-					}
-					ws.echoes()
-					if tt.options == "tunnels keep" {
-						return
-					}
-					// Still tracked at the session's new ID: its logout
-					// closes the tunnel.
-					expectStatus(t, alice.get("/logout", "X-Session-Destroy: true"), http.StatusOK)
-					ws.closes(app)
+					run(t, store, "idle_timeout 2h\n\t\t"+options, tt)
 				})
 			}
 		})
