@@ -610,22 +610,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		}
 	}
 	if state.record != nil {
-		h.protocol.Forward(r.Header, state.record.Values)
-		h.forwardRemembered(r.Header, state.record)
-		if h.signer != nil {
-			state.forwardToken(r.Header)
-		}
-		if h.noTouch != nil {
-			state.keepRequestLine()
-		}
-		if h.devices != nil {
-			if err := state.forwardDevices(r.Header); err != nil {
-				return err
-			}
-		}
-		// Last before the app: nothing may fail between the take of the
-		// flash values and the response, which puts them back if it fails.
-		if err := state.handFlash(r); err != nil {
+		if err := h.forwardSession(state, r); err != nil {
 			return err
 		}
 	}
@@ -651,13 +636,31 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	// Trailers are sent after this returns.
 	h.protocol.Scrub(w.Header())
 	h.scrubOthers(w.Header(), rw.preset)
-	if rw.commitErr == errSessionEnded {
-		return caddyhttp.Error(answerWithheldStatus, rw.commitErr)
-	}
 	if rw.commitErr != nil {
-		return caddyhttp.Error(http.StatusServiceUnavailable, rw.commitErr)
+		return rw.commitError()
 	}
 	return err
+}
+
+// forwardSession hands the request's live session to the app: its values
+// and what is derived from them, as request headers.
+func (h *Handler) forwardSession(state *requestState, r *http.Request) error {
+	h.protocol.Forward(r.Header, state.record.Values)
+	h.forwardRemembered(r.Header, state.record)
+	if h.signer != nil {
+		state.forwardToken(r.Header)
+	}
+	if h.noTouch != nil {
+		state.keepRequestLine()
+	}
+	if h.devices != nil {
+		if err := state.forwardDevices(r.Header); err != nil {
+			return err
+		}
+	}
+	// Last before the app: nothing may fail between the take of the
+	// flash values and the response, which puts them back if it fails.
+	return state.handFlash(r)
 }
 
 func durationOr(d caddy.Duration, def time.Duration) time.Duration {

@@ -372,6 +372,13 @@ func (s *requestState) commit(rw *responseWriter, hdr http.Header, status int) e
 	if p.step == stepNone {
 		return s.revoke(rv) // a read that does not touch
 	}
+	return s.carryOut(rw, hdr, p, rv)
+}
+
+// carryOut applies the plan of a commit that stores something, publishes
+// what the store took (the cookie of a new ID, the events), and makes the
+// revocation the commands asked for.
+func (s *requestState) carryOut(rw *responseWriter, hdr http.Header, p plan, rv *revocation) error {
 	newID, res, err := s.apply(&p)
 	switch {
 	case err != nil && res != nil:

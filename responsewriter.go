@@ -53,6 +53,17 @@ type responseWriter struct {
 	stood bool
 }
 
+// commitError is the error the handler returns for a response whose
+// commit failed (commitErr): answerWithheldStatus for one whose session
+// ended while the app worked on it (withheld.go), a 503 for a store that
+// failed.
+func (rw *responseWriter) commitError() error {
+	if rw.commitErr == errSessionEnded {
+		return caddyhttp.Error(answerWithheldStatus, rw.commitErr)
+	}
+	return caddyhttp.Error(http.StatusServiceUnavailable, rw.commitErr)
+}
+
 // errResponseDropped is what a write of the body gets once the commit has
 // failed. It stops the handler that writes: a body that never ends (an
 // event stream) or a long one would otherwise be copied into nothing
