@@ -65,6 +65,11 @@ type requestState struct {
 	// logout page or a login, which is delivered even if its session
 	// ended while the app worked on it (withheld.go).
 	leaving bool
+	// storeFailed reports that a write of the commit failed and
+	// on_store_error let the response go all the same (a touch skipped):
+	// the store is failing, and the answer is not held up to read the
+	// session again (withheld.go).
+	storeFailed bool
 	// line is the request line as the handler got it, kept for no_touch's
 	// matchers when they are configured and there is a session.
 	line *requestLine
@@ -626,6 +631,7 @@ func (s *requestState) updateFailed(p plan, err error) error {
 	h.logger.Error("writing session to store",
 		zap.String("session", s.hash.Short()), zap.Error(err))
 	if p.step == stepTouch && h.lenient(decisionTouchSkipped, s.hash, err) {
+		s.storeFailed = true
 		return nil
 	}
 	return fmt.Errorf("writing session: %w", err)

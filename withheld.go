@@ -71,6 +71,12 @@ func (rw *responseWriter) sessionEnded() bool {
 	if s.leftSession || s.endedAll || s.leaving || rw.stood {
 		return false
 	}
+	if s.degraded || s.storeFailed {
+		// The store failed for this request, and on_store_error served
+		// it: a read now would only wait out the store's timeouts again
+		// before delivering, as a read that fails does.
+		return false
+	}
 	h := s.handler
 	now := clock.Now()
 	if openTunnels.ends.Load() == rw.endsAtLoad && now.Sub(s.now) < min(answerRecheck, h.tunnelCheck) {
