@@ -70,6 +70,18 @@ type requestState struct {
 	// the store is failing, and the answer is not held up to read the
 	// session again (withheld.go).
 	storeFailed bool
+	// stood reports that a commit's write found the request's session
+	// live and still its user's (or the successor a renewal of the same
+	// user made of it): the store decided it on what it holds, so the
+	// answer needs no read of the session (withheld.go), which could no
+	// longer follow the forward record the response's own rotation left
+	// if the request took longer than its life. It is the state's, and
+	// a nested handler tells it outward (tellOuter): the handlers around
+	// the one that took the commands commit the same answer after it,
+	// and read the session again under the ID the rotation had just
+	// left, found it gone, and withheld the answer with the cookie of
+	// the new ID, logging the user out.
+	stood bool
 	// line is the request line as the handler got it, kept for no_touch's
 	// matchers when they are configured and there is a session.
 	line *requestLine
@@ -403,7 +415,7 @@ func (s *requestState) carryOut(rw *responseWriter, hdr http.Header, p plan, rv 
 		s.publish(hdr, p, newID, res)
 		s.capSessions(p, newID, res)
 		s.leftSession = s.leaves(p, res)
-		rw.stood = res.Record != nil && !s.leftSession
+		s.stood = s.stood || res.Record != nil && !s.leftSession
 	}
 	return keepCookies(s.revoke(rv), hdr["Set-Cookie"][before:])
 }

@@ -44,13 +44,6 @@ type responseWriter struct {
 	ctx       watchCtx
 	// endsAtLoad is openTunnels.ends before the session was loaded.
 	endsAtLoad uint64
-	// stood reports that the commit's write found the request's session
-	// live and still its user's (or the successor a renewal of the same
-	// user made of it): the store decided it on what it holds, so the
-	// answer needs no read of the session (withheld.go), which could no
-	// longer follow the forward record the response's own rotation left
-	// if the request took longer than its life.
-	stood bool
 }
 
 // commitError is the error the handler returns for a response whose
@@ -188,6 +181,7 @@ func (rw *responseWriter) tellOuter() {
 			o.endedAll = o.endedAll || s.endedAll
 			o.untouched = o.untouched || s.untouched
 			o.leaving = o.leaving || s.leaving
+			o.stood = o.stood || s.stood
 			return // it tells the next one in its turn
 		}
 		outer = outerWriter(outer.ResponseWriter)

@@ -24,22 +24,23 @@ import (
 // The rule: when such a response's header is about to be written, after
 // its commands were committed and before any byte reaches the client, a
 // request that carried a live session reads its session again if it may
-// have ended since the load, and the commit's own write did not just find
-// it live (responseWriter.stood): an end was committed in this process
-// since then (openTunnels.ends, which the streams read as well), or the
-// request took longer than answerRecheck (an end on another instance
-// sharing the store, or the session's expiry, which this process is not
-// told of). The judgement is the tunnel's (tunnel.follow): a renewal of
-// the same user stands, anything else has ended, but for a login on a
-// session that had no user when the request loaded it: the app computed
-// its answer for no one, and withholding it would only fail the requests
-// that a page sent beside its login. A response whose own commands ended
-// the session or made it another user's (a logout page, a login), or
-// said to, is the app's answer knowing that, and is delivered. One whose
-// session ended is withheld: the client gets answerWithheldStatus with
-// none of the app's headers or body, no command of it applies (the store
-// dropped them already: the session had ended), and the flash values it
-// took are put back, where the store refuses them, the session being gone.
+// have ended since the load, and no commit's write of it (its own, or a
+// nested handler's: requestState.stood) just found it live: an end was
+// committed in this process since then (openTunnels.ends, which the
+// streams read as well), or the request took longer than answerRecheck
+// (an end on another instance sharing the store, or the session's
+// expiry, which this process is not told of). The judgement is the
+// tunnel's (tunnel.follow): a renewal of the same user stands, anything
+// else has ended, but for a login on a session that had no user when
+// the request loaded it: the app computed its answer for no one, and
+// withholding it would only fail the requests that a page sent beside
+// its login. A response whose own commands ended the session or made
+// it another user's (a logout page, a login), or said to, is the app's
+// answer knowing that, and is delivered. One whose session ended is
+// withheld: the client gets answerWithheldStatus with none of the app's
+// headers or body, no command of it applies (the store dropped them
+// already: the session had ended), and the flash values it took are put
+// back, where the store refuses them, the session being gone.
 // A fast request of a process that ended no session pays an atomic load
 // and a clock read, nothing more.
 
@@ -68,7 +69,7 @@ func (rw *responseWriter) sessionEnded() bool {
 		return false
 	}
 	s := rw.state
-	if s.leftSession || s.endedAll || s.leaving || rw.stood {
+	if s.leftSession || s.endedAll || s.leaving || s.stood {
 		return false
 	}
 	if s.degraded || s.storeFailed {
