@@ -121,6 +121,7 @@ func (rw *responseWriter) settle(hdr http.Header, status int) bool {
 	err := rw.state.commit(rw, hdr, status)
 	if err == nil && rw.sessionEnded() {
 		err = errSessionEnded // withheld.go
+		rw.state.withdraw()
 	}
 	rw.state.handler.scrubOthers(hdr, rw.preset) // after the commit took its own: a namespace may hold another
 	if rw.state.flash != nil {
