@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/url"
 	"testing"
+	"unsafe"
 )
 
 // readPathAllocBudget bounds the allocations that the session handler
@@ -44,5 +45,14 @@ func TestReadPathAllocationBudget(t *testing.T) {
 	if own >= readPathAllocBudget {
 		t.Fatalf("the session handler allocates %.0f times per read (%.0f with it, %.0f without), over the budget of %d",
 			own, withSession, baseline, readPathAllocBudget)
+	}
+}
+
+// TestRequestStateSize keeps the state of a request within its
+// allocation's size class on the read path (144 bytes): a field more
+// that takes it past that costs every request a larger allocation.
+func TestRequestStateSize(t *testing.T) {
+	if size := unsafe.Sizeof(requestState{}); size > 144 {
+		t.Fatalf("requestState is %d bytes, past its size class of 144: keep the bools together, or move what is rare behind a pointer", size)
 	}
 }

@@ -91,8 +91,8 @@ type requestState struct {
 	// fromID is what was derived from the session's raw ID when it
 	// loaded; nil if nothing. (The bools are kept together, and the
 	// secrets derived from the ID share one pointer, so that the state
-	// stays within 128 bytes, its allocation's size class on the read
-	// path.)
+	// stays within 144 bytes, its allocation's size class on the read
+	// path: TestRequestStateSize.)
 	fromID *fromID
 	// id is the raw ID the session was loaded with, kept for the key of
 	// a sealed successor that a write of a plain session meets (see

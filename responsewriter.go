@@ -183,6 +183,7 @@ func (rw *responseWriter) tellOuter() {
 			o.untouched = o.untouched || s.untouched
 			o.leaving = o.leaving || s.leaving
 			o.stood = o.stood || s.stood
+			o.storeFailed = o.storeFailed || s.storeFailed
 			return // it tells the next one in its turn
 		}
 		outer = outerWriter(outer.ResponseWriter)

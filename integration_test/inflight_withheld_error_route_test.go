@@ -43,7 +43,7 @@ http://127.0.0.1:$PORT {
 	reverse_proxy $FIRST
 }`}
 
-// TestWithheldReviewErrorRouteGetsNoSession: an answer withheld because
+// TestWithheldErrorRouteGetsNoSession: an answer withheld because
 // its session ended while the app worked on it (an admin revoked the
 // user) is a 403 that the site's error routes answer, here through the
 // app. The app renders that page for a client whose session ended: it
@@ -53,7 +53,7 @@ http://127.0.0.1:$PORT {
 // the user's data to the device that was logged out. A refusal of
 // another kind (Caddy's own 403 on a live session) still reaches the
 // error route with the session, as the README says.
-func TestWithheldReviewErrorRouteGetsNoSession(t *testing.T) {
+func TestWithheldErrorRouteGetsNoSession(t *testing.T) {
 	rows := []struct {
 		name, options string
 		login         []string // the login's commands, beside X-Session-Set-User: alice

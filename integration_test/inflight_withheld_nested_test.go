@@ -33,7 +33,7 @@ func (a slowApp) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	a.namedApp.ServeHTTP(w, r)
 }
 
-// TestWithheldReviewNestedSlowAnswer: a request that passes two session
+// TestWithheldNestedSlowAnswer: a request that passes two session
 // handlers of one session (twiceConfigs), whose app took longer than a
 // forward record lives, is judged as one handler judges it. An answer
 // whose session stands (the app's own renewal, a change, a read) is
@@ -44,7 +44,7 @@ func (a slowApp) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // answer and the new cookie: the user was logged out by a slow
 // renewal). One whose session an admin revoked meanwhile is withheld by
 // both, renewal or not.
-func TestWithheldReviewNestedSlowAnswer(t *testing.T) {
+func TestWithheldNestedSlowAnswer(t *testing.T) {
 	rows := []struct {
 		name     string
 		took     time.Duration
