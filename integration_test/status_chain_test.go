@@ -155,20 +155,7 @@ func TestStatusOfAChainedResponseDecides(t *testing.T) {
 		for _, c := range cases {
 			t.Run(c.name, func(t *testing.T) {
 				handlers := strings.NewReplacer("$A", fixedApp(t, c.a.status, c.a.fields...), "$B", fixedApp(t, c.b.status, c.b.fields...)).Replace(c.handlers)
-				s, _ := newSiteFrom(t, store, `http://127.0.0.1:$PORT {
-	session {
-		$STORE
-	}
-	handle /login {
-		reverse_proxy $APP
-	}
-	handle /whoami {
-		reverse_proxy $APP
-	}
-	handle {`+handlers+`
-	}
-}
-`)
+				s := newChainSite(t, store, "", handlers)
 				alice := login(t, s, "alice")
 				expectChainOutcome(t, s, alice, alice.get("/page"), c.status, c.role)
 			})
@@ -200,4 +187,27 @@ func expectChainOutcome(t *testing.T, s *site, alice *visitor, res *response, st
 	if !maps.Equal(got, want) {
 		t.Fatalf("session afterwards = %v, want %v", got, want)
 	}
+}
+
+// newChainSite starts a site whose session handler logs in and shows the
+// session through the app, and sends every other request to handlers;
+// before are routes defined ahead of the site (named routes).
+func newChainSite(t *testing.T, store, before, handlers string) *site {
+	t.Helper()
+	s, _ := newSiteFrom(t, store, before+`
+http://127.0.0.1:$PORT {
+	session {
+		$STORE
+	}
+	handle /login {
+		reverse_proxy $APP
+	}
+	handle /whoami {
+		reverse_proxy $APP
+	}
+	handle {`+handlers+`
+	}
+}
+`)
+	return s
 }

@@ -153,21 +153,7 @@ func TestStatusDecidesInNamedRoutesAndOnTooEarly(t *testing.T) {
 		for _, c := range cases {
 			t.Run(c.name, func(t *testing.T) {
 				r := strings.NewReplacer("$A", fixedApp(t, c.a.status, c.a.fields...), "$B", fixedApp(t, c.b.status, c.b.fields...))
-				s, _ := newSiteFrom(t, store, r.Replace(c.named)+`
-http://127.0.0.1:$PORT {
-	session {
-		$STORE
-	}
-	handle /login {
-		reverse_proxy $APP
-	}
-	handle /whoami {
-		reverse_proxy $APP
-	}
-	handle {`+r.Replace(c.handlers)+`
-	}
-}
-`)
+				s := newChainSite(t, store, r.Replace(c.named), r.Replace(c.handlers))
 				alice := login(t, s, "alice")
 				expectChainOutcome(t, s, alice, alice.get("/page"), c.status, c.role)
 			})
