@@ -138,6 +138,8 @@ func readVariants(e *env) []variant {
 		{name: "Caddy reverse_proxy", target: target{e.plain, requestTo(e.plain, "/read", "sid", e.boltIDs, false)}},
 		{name: "Caddy reverse_proxy, the client sending 3 headers as large as the session's", diagnostic: true,
 			target: target{e.plain, requestWith(e.plain, "/read", "sid", e.boltIDs, false, carried)}},
+		{name: "Caddy reverse_proxy, Caddy adding headers as large as the session's (request_header, header)", diagnostic: true,
+			target: target{e.adding, requestTo(e.adding, "/read", "sid", e.boltIDs, false)}},
 		{name: "Caddy session (bolt) + reverse_proxy", target: target{e.bolt, requestTo(e.bolt, "/read", "sid", e.boltIDs, false)}, admin: e.admin, backend: "bolt"},
 		{name: "Caddy session (Redis) + reverse_proxy", target: target{e.redis, requestTo(e.redis, "/read", "sid", e.redisIDs, false)}, admin: e.admin, backend: "redis", pending: e.redis == ""},
 		{name: "Apache mod_proxy", target: target{e.apachePlain, requestTo(e.apachePlain, "/read", "session", e.apacheIDs, false)}},

@@ -29,6 +29,7 @@ type env struct {
 	scaleAdmin string
 
 	plain, bolt, login, redis string // site addresses on the main Caddy; redis "" when there is no Redis store
+	adding                    string // the plain proxy that adds the session's headers itself (the read case's second diagnostic row)
 	redisCalls                string // the Redis site of the calls case, with a short touch_interval
 	redisAddr                 string // redis-server's address; "" when there is no Redis store
 	scaleSmall, scaleLarge    string // site addresses on the scale Caddy
@@ -68,7 +69,7 @@ func startEnvironment(cfg config, root, dir string) (*env, error) {
 			return nil, err
 		}
 	}
-	ports, err := freePorts(14)
+	ports, err := freePorts(15)
 	if err != nil {
 		return nil, err
 	}
@@ -162,9 +163,10 @@ func startEnvironment(cfg config, root, dir string) (*env, error) {
 	}
 
 	// The main Caddy.
-	e.admin, e.plain, e.bolt, e.login = addr(2), addr(3), addr(4), addr(5)
+	e.admin, e.plain, e.bolt, e.login, e.adding = addr(2), addr(3), addr(4), addr(5), addr(14)
 	sites := []site{
 		{Name: "plain reverse_proxy", Port: ports[3]},
+		{Name: "plain reverse_proxy, Caddy adding the session's headers itself", Port: ports[14], Adds: true},
 		{Name: "session on bolt, the read store", Store: "bolt " + filepath.Join(dir, "read.db"), Port: ports[4]},
 		{Name: "session on bolt, the login store", Store: "bolt " + filepath.Join(dir, "login.db"), Port: ports[5]},
 	}
@@ -226,6 +228,10 @@ type site struct {
 	KeyPrefix     string        // the Redis store's key_prefix; "" for its default
 	TouchInterval time.Duration // 0 for the default
 	Realm         string        // "" for the default, the site's own address
+	// Adds makes a plain proxy add, with Caddy's own header directives,
+	// what the session handler adds to a read: three request headers
+	// holding a read session's values, and its two cache headers.
+	Adds bool
 }
 
 // startCaddy starts a Caddy of the bench with these sites, in front of the
