@@ -317,6 +317,10 @@ type Handler struct {
 	// matchers (set when the app wires the config).
 	forwardedVar   string
 	marksForwarded bool
+	// foreignErrors: another site's error routes may answer this
+	// handler's errors (wiring.go), so the session it forwarded is taken
+	// off the request when it returns one (leaveToErrorRoutes).
+	foreignErrors bool
 	// sharedLoad: another handler of the config may adopt this one's
 	// load, or this one its (sharesLoad), so that two of them can handle
 	// one response of one session, the inner first (tellOuter); set when
@@ -611,6 +615,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	}
 	if state.record != nil {
 		if err := h.forwardSession(state, r); err != nil {
+			h.leaveToErrorRoutes(r)
 			return err
 		}
 	}
@@ -621,6 +626,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		rw.preset = h.presetOthers(w.Header())
 	}
 	err = h.serve(rw, r, next)
+	if err != nil {
+		h.leaveToErrorRoutes(r)
+	}
 	if err != nil && !rw.wroteHeader {
 		// Caddy writes the error response; no command may ride on it.
 		h.protocol.Scrub(w.Header())
@@ -640,6 +648,22 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		return rw.commitError()
 	}
 	return err
+}
+
+// leaveToErrorRoutes takes the session this handler forwarded (its
+// namespace: values, signed token, devices, CSRF token, flash values, and
+// the cookie of forward_cookie) off a request whose error Caddy is about
+// to give to the server's error routes, when those may be another site's
+// (foreignErrors): a catch-all site's handle_errors that proxies to its
+// own app got this site's user and a token this site's app accepts.
+func (h *Handler) leaveToErrorRoutes(r *http.Request) {
+	if !h.foreignErrors {
+		return
+	}
+	h.protocol.Scrub(r.Header)
+	if h.ForwardCookie {
+		h.cookie.Strip(r.Header)
+	}
 }
 
 // forwardSession hands the request's live session to the app: its values

@@ -39,6 +39,11 @@ type site struct {
 	path []string
 	// split: the realm is named by hosts (splitRealms).
 	split bool
+	// top is the hosts of the server's route the handler sits in (its
+	// site, in a Caddyfile), once topSet: whose error routes are its
+	// site's own (foreignErrors).
+	top    []string
+	topSet bool
 }
 
 // realm is the default realm of a handler at this site, such as
@@ -197,6 +202,98 @@ func (w *walker) server(srv *caddyhttp.Server) {
 		}
 	}
 	w.unreached = false
+	for _, h := range w.servers[srv] {
+		h.foreignErrors = foreignErrors(srv, w.sites[h]) ||
+			slices.ContainsFunc(w.shared[h], func(at site) bool { return foreignErrors(srv, at) })
+	}
+}
+
+// foreignErrors reports whether an error of a request that a handler at
+// the site at serves may be answered by the error routes of another site
+// of the server: a catch-all site (`:443`, `http://`) or a wildcard one
+// whose handle_errors Caddy runs for every host of the port that has no
+// error routes of its own, as for a site whose session sits in a `handle`
+// or `route` block, which adds no guard. Those routes get the request as
+// the session handler left it, with the session forwarded in it, and would
+// hand this site's session (values, signed token) to the other site's app.
+// An error route is another site's when a route of the server's own routes
+// has its hosts and the handler's site does not; routes that no site owns
+// (a JSON config's server-wide error routes) are taken as the site's, as
+// before. The walk stops at a terminal route that matches all of the
+// handler's hosts, which answers first.
+func foreignErrors(srv *caddyhttp.Server, at site) bool {
+	if srv.Errors == nil {
+		return false
+	}
+	var owners [][]string
+	for _, r := range srv.Routes {
+		hosts, _ := routeHosts(r)
+		owners = append(owners, hosts)
+	}
+	for _, e := range srv.Errors.Routes {
+		hosts, other := routeHosts(e)
+		if len(hosts) > 0 && !overlap(hosts, at.hosts) {
+			// Not reached from here: a handler of no hosts serves the
+			// hosts no other site has, whose errors no site's routes get.
+			continue
+		}
+		if !sameHosts(hosts, at.top) && slices.ContainsFunc(owners, func(o []string) bool { return sameHosts(o, hosts) }) {
+			return true
+		}
+		if e.Terminal && !other && (len(hosts) == 0 || !slices.ContainsFunc(at.hosts, func(host string) bool {
+			return !slices.ContainsFunc(hosts, func(pattern string) bool { return hostCovers(pattern, host) })
+		})) {
+			return false
+		}
+	}
+	return false
+}
+
+// routeHosts is the hosts a route's matchers limit it to, nil for every
+// host, and whether they match on anything else as well (so that the route
+// may not match a request of those hosts).
+func routeHosts(r caddyhttp.Route) (hosts []string, other bool) {
+	if len(r.MatcherSets) == 0 {
+		return nil, false
+	}
+	every := false
+	for _, set := range r.MatcherSets {
+		named := false
+		for _, m := range set {
+			if mh, ok := m.(*caddyhttp.MatchHost); ok {
+				named = true
+				hosts = append(hosts, *mh...)
+			} else {
+				other = true
+			}
+		}
+		every = every || !named
+	}
+	if every {
+		return nil, other
+	}
+	return hosts, other
+}
+
+// overlap reports whether a host of a and one of b can be one name.
+func overlap(a, b []string) bool {
+	return slices.ContainsFunc(a, func(x string) bool {
+		return slices.ContainsFunc(b, func(y string) bool { return hostCovers(x, y) || hostCovers(y, x) })
+	})
+}
+
+// sameHosts reports whether a and b name the same hosts, in any order and
+// case.
+func sameHosts(a, b []string) bool {
+	norm := func(hosts []string) []string {
+		out := make([]string, len(hosts))
+		for i, h := range hosts {
+			out[i] = strings.ToLower(h)
+		}
+		slices.Sort(out)
+		return slices.Compact(out)
+	}
+	return slices.Equal(norm(a), norm(b))
 }
 
 // namedPlace is where an invoke calls a named route: the realm of its
@@ -242,10 +339,13 @@ func (w *walker) list(routes caddyhttp.RouteList, parent *scope, at site) {
 }
 
 func (w *walker) route(r caddyhttp.Route, sc *scope, at site) {
-	here := site{listen: at.listen, hosts: at.hosts, path: slices.Clone(at.path)}
+	here := site{listen: at.listen, hosts: at.hosts, path: slices.Clone(at.path), top: at.top, topSet: at.topSet}
 	var level []string
 	for _, set := range r.MatcherSets {
 		level = append(level, w.matcherSet(set, sc)...)
+	}
+	if !here.topSet {
+		here.top, here.topSet = level, true
 	}
 	here.path = append(here.path, level...)
 	here.hosts = narrowHosts(here.hosts, level)
