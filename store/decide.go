@@ -3,6 +3,7 @@ package store
 import (
 	"errors"
 	"slices"
+	"time"
 
 	"github.com/caddy-session/caddy-session/session"
 )
@@ -139,6 +140,15 @@ func expired(u Update, stored *session.Record) bool {
 	}
 	return u.Timeouts.Expired(stored, u.Now) ||
 		u.Commit.After(u.Now) && !u.Commit.Before(u.Timeouts.AbsoluteEnd(stored))
+}
+
+// Committed is when u is applied: u.Commit, or u.Now if that is later
+// or Commit is zero (a clock that stepped back during the request).
+func (u Update) Committed() time.Time {
+	if u.Commit.After(u.Now) {
+		return u.Commit
+	}
+	return u.Now
 }
 
 // steppedBack reports whether the clock went back since rec was last
@@ -282,17 +292,22 @@ func fresh(u Update) (*session.Record, error) {
 }
 
 // forward is the forward record to next that a session leaves under its
-// old hash when it moves, at u.Now. It ends session.ForwardTTL later, or
-// with the session, if that is sooner: it must not outlive what it leads
-// to.
+// old hash when it moves, at u's commit (Update.Committed). It ends
+// session.ForwardTTL later, or with the session, if that is sooner: it
+// must not outlive what it leads to. Anchored at u.Now, when the request
+// began, a renewal whose app took two minutes or more (a slow login)
+// left a forward record already over when it was written, and the other
+// requests of the old ID in flight across it had their commands dropped
+// and their answers withheld, as if the user had been logged out.
 func forward(u Update, rec *session.Record, next session.Hash) *session.Record {
-	end := u.Now.Add(session.ForwardTTL)
+	at := u.Committed()
+	end := at.Add(session.ForwardTTL)
 	if e := rec.ExpiresAt(); e.Before(end) {
 		end = e
 	}
 	return &session.Record{
-		Created:          u.Now,
-		LastSeen:         u.Now,
+		Created:          at,
+		LastSeen:         at,
 		IdleDeadline:     end,
 		AbsoluteDeadline: end,
 		Values:           map[string]string{},

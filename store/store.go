@@ -203,8 +203,9 @@ type Result struct {
 //     back), stamped with Realm, and stored
 //     under NewHash if set, or else where it was. A record that moves to
 //     NewHash leaves under its old hash a forward record to NewHash, which
-//     expires session.ForwardTTL later (or at the session's own end, if
-//     earlier). A touch alone with NoTouch writes nothing.
+//     expires session.ForwardTTL after the update is applied (Commit,
+//     not Now: a slow renewal's forward record must lead on after it) or
+//     at the session's own end, if earlier. A touch alone with NoTouch writes nothing.
 type Update struct {
 	// Hash is the session the request presented, when HasHash is set.
 	Hash    session.Hash

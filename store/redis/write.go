@@ -104,7 +104,7 @@ func (s *Store) plan(u store.Update, o store.Outcome, stored *session.Record, st
 	}
 	if o.Forward != nil {
 		c.forward = o.Forward
-		c.fwdTTL = ttl(o.Forward.ExpiresAt().Sub(u.Now), 0)
+		c.fwdTTL = ttl(o.Forward.ExpiresAt().Sub(u.Committed()), 0) // written now, not when the request began
 	}
 	if o.Write == nil {
 		return c
