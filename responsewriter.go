@@ -101,6 +101,13 @@ func (rw *responseWriter) WriteHeader(status int) {
 				zap.Int("status", status))
 		}
 		rw.state.handler.scrubOthers(hdr, rw.preset)
+		if status < http.StatusOK && status != http.StatusSwitchingProtocols && rw.sessionEnded(true) {
+			// A 103 (or any 1xx) the app sent after its session ended
+			// carries the app's headers for the session's user (a Link
+			// to its avatar) to the device that was logged out: it is
+			// not sent, as the final answer that follows is withheld.
+			return
+		}
 		rw.wroteHeader = status == http.StatusSwitchingProtocols || status >= http.StatusOK
 		if rw.wroteHeader {
 			rw.watch(true) // before the header goes: an end meanwhile finds it
@@ -119,7 +126,7 @@ func (rw *responseWriter) WriteHeader(status int) {
 func (rw *responseWriter) settle(hdr http.Header, status int) bool {
 	rw.wroteHeader = true
 	err := rw.state.commit(rw, hdr, status)
-	if err == nil && rw.sessionEnded() {
+	if err == nil && rw.sessionEnded(false) {
 		err = errSessionEnded // withheld.go
 		rw.state.withdraw()
 	}

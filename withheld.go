@@ -63,8 +63,11 @@ var errSessionEnded = errors.New("the session ended while the app worked on the 
 // sessionEnded reports whether the response about to be written, whose
 // commands were committed, must be withheld because its session ended
 // since the load. It reads the store only when the session may have
-// ended: see the top of this file.
-func (rw *responseWriter) sessionEnded() bool {
+// ended: see the top of this file. informational judges a 1xx the app
+// sends before its final answer, whose commands are not committed yet:
+// one that finds the session ended is not sent, and the final answer is
+// judged again.
+func (rw *responseWriter) sessionEnded(informational bool) bool {
 	if !rw.watchable || rw.tunnel != nil {
 		return false
 	}
@@ -100,6 +103,11 @@ func (rw *responseWriter) sessionEnded() bool {
 		h.logger.Warn("reading the session of a slow answer before it is sent; it is sent",
 			zap.String("session", s.hash.Short()), zap.Error(err))
 		return false
+	}
+	if informational {
+		h.logger.Info("not sending an informational response: its session ended while the app worked on the request",
+			zap.String("session", s.hash.Short()), zap.String("uri", s.request.RequestURI))
+		return true
 	}
 	h.logger.Info("withholding an answer: its session ended while the app worked on the request",
 		zap.String("session", s.hash.Short()), zap.String("uri", s.request.RequestURI),
