@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/caddy-session/caddy-session/internal/clock"
+	"github.com/caddy-session/caddy-session/internal/redistest"
 )
 
 // shapedAnswer is a held request's answer, with the 1xx responses the
@@ -172,3 +173,47 @@ func TestWithheldAnswerOfEveryShape(t *testing.T) {
 }
 
 const answerWithheld = http.StatusForbidden
+
+// TestWithheldUnderAShortTunnelsInterval: with `tunnels` under a second,
+// an answer that took longer than the interval reads its session again
+// (README), so that an end this process was not told of (the session
+// deleted in Redis behind its back, as by another instance) is found; a
+// faster one reads nothing, and is delivered. A session that stands is
+// delivered however long the answer took.
+func TestWithheldUnderAShortTunnelsInterval(t *testing.T) {
+	rows := []struct {
+		name     string
+		took     time.Duration
+		flush    bool // the session is deleted behind Caddy's back meanwhile
+		withheld bool
+	}{
+		{"ended, took longer than the interval", 600 * time.Millisecond, true, true},
+		{"ended, took the interval", 500 * time.Millisecond, true, true},
+		{"ended, answered at once", 0, true, false},
+		{"stands, took longer than the interval", 600 * time.Millisecond, false, false},
+	}
+	for _, row := range rows {
+		t.Run(row.name, func(t *testing.T) {
+			srv := redistest.Start(t)
+			s, g := gatedSite(t, func(t *testing.T, _ string) *site {
+				return newSiteOn(t, "store redis "+srv.URL(), "tunnels 500ms")
+			})
+			alice := login(t, s, "alice")
+			answer := holdBody(t, alice, g, "poll")
+			if row.flush {
+				if _, err := srv.Do("FLUSHALL"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// The held request's own time on the real clock counts too
+			// (milliseconds): the rows' margins are far wider.
+			clock.Advance(row.took)
+			res, body := answer()
+			if row.withheld {
+				withheld(t, res, body)
+				return
+			}
+			delivered(t, res, body)
+		})
+	}
+}
