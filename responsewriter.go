@@ -42,8 +42,8 @@ type responseWriter struct {
 	// opens a tunnel or streams (Handler.serve).
 	watchable bool
 	ctx       watchCtx
-	// endsAtLoad is openTunnels.ends before the session was loaded.
-	endsAtLoad uint64
+	// seenAtLoad is openTunnels.seen() before the session was loaded.
+	seenAtLoad seenMark
 }
 
 // commitError is the error the handler returns for a response whose

@@ -496,6 +496,7 @@ func newRedisClient(conn *redisConn) *redisClient {
 	p := &redisClient{conn: conn}
 	if size > 0 {
 		p.cache = redisstore.NewCache(size)
+		p.cache.OnChange(sessionsChanged)
 	}
 	return p
 }

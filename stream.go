@@ -90,8 +90,9 @@ func (c *watchCtx) release() {
 // watch starts watching the session of the response's request, once the
 // response opened a tunnel or started to stream: an end of that session
 // cancels the request. A tunnel's session is read at once as well; a
-// stream's only if an end was committed in this process since its load
-// (endsAtLoad), which may have been its session's: a page that the app
+// stream's only if an end was committed in this process, or a change
+// on another instance told of, since its load (seenAtLoad), which may
+// have been its session's: a page that the app
 // sends in chunks streams too, and would otherwise cost every such page a
 // read of its session past any cache. It does nothing for a request that is not
 // watchable (Handler.serve), or already watched, or whose own commands
@@ -123,7 +124,7 @@ func (rw *responseWriter) watch(opensTunnel bool) {
 		t.noTouch = matched || err != nil
 	}
 	rw.tunnel = t
-	t.open(opensTunnel, rw.endsAtLoad)
+	t.open(opensTunnel, rw.seenAtLoad)
 }
 
 // unwatch ends what watching the request holds, once it is over.

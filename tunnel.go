@@ -146,14 +146,15 @@ type tunnel struct {
 // open registers the tunnel once its response has opened it, and starts
 // its checks: one timer, no goroutine until a check is due. A tunnel
 // (opensTunnel) checks its session at once as well, and a stream does if
-// an end was committed in this process since its load (endsAtLoad): an
-// end committed between the load of the session and this registration
-// told no one. The count is read after the registration, never before:
+// an end was committed in this process, or another instance's change
+// told of, since its load (seenAtLoad): an end committed between the
+// load of the session and this registration told no one. The count is
+// read after the registration, never before:
 // an end counts before it looks for the streams of its session, so it
 // either finds this one or this one finds it counted. Read before, an
 // end committed in between did neither, and the stream flowed on until
 // its periodic check.
-func (t *tunnel) open(opensTunnel bool, endsAtLoad uint64) {
+func (t *tunnel) open(opensTunnel bool, seenAtLoad seenMark) {
 	if t.opened {
 		return
 	}
@@ -162,7 +163,7 @@ func (t *tunnel) open(opensTunnel bool, endsAtLoad uint64) {
 		(*f)()
 	}
 	openTunnels.add(t)
-	if opensTunnel || openTunnels.ends.Load() != endsAtLoad {
+	if opensTunnel || openTunnels.seen() != seenAtLoad {
 		go t.checkOnce(false)
 	}
 	t.tm.Lock()
@@ -382,6 +383,36 @@ type tunnelSet struct {
 	// read, and read after add, so that an end either finds the stream
 	// or the stream finds the end.
 	ends atomic.Uint64
+	// changed counts what a store shared with other instances told this
+	// process of their writes (sessionsChanged): Redis invalidating keys
+	// this process read. One of them may have been an end on another
+	// instance of a session a request here is serving.
+	changed atomic.Uint64
+}
+
+// seen is what this process has seen of ends: the ends it committed and
+// the changes it was told of, each counted in its half. A request that
+// takes it before its load and compares it before its answer knows
+// whether its session may have ended meanwhile, for two atomic loads.
+// Each half wraps on its own; a request does not live through 2^32 ends.
+func (ts *tunnelSet) seen() seenMark {
+	return seenMark(ts.ends.Load()<<32 | ts.changed.Load()&(1<<32-1))
+}
+
+// seenMark is tunnelSet.seen at some moment.
+type seenMark uint64
+
+// endedSince reports whether this process committed an end since m.
+func (m seenMark) endedSince(then seenMark) bool { return m>>32 != then>>32 }
+
+// sessionsChanged is told by a shared store's cache that another instance
+// (or this one) changed keys this process had read (nil: any key): Redis
+// invalidated them.
+func sessionsChanged(keys []string) {
+	openTunnels.changed.Add(1)
+	if f := testhook.StoreChanged.Load(); f != nil {
+		(*f)(keys)
+	}
 }
 
 var openTunnels tunnelSet

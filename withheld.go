@@ -26,10 +26,11 @@ import (
 // request that carried a live session reads its session again if it may
 // have ended since the load, and no commit's write of it (its own, or a
 // nested handler's: requestState.stood) just found it live: an end was
-// committed in this process since then (openTunnels.ends, which the
-// streams read as well), or the request took longer than answerRecheck
-// (an end on another instance sharing the store, or the session's
-// expiry, which this process is not told of). The judgement is the
+// committed in this process since then, or Redis told this process that
+// another instance changed sessions it had read (openTunnels.seen, which
+// the streams read as well), or the request took longer than
+// answerRecheck (an end on another instance that nothing told of: a
+// Redis that refuses client tracking, or the session's expiry). The judgement is the
 // tunnel's (tunnel.follow): a renewal of the same user stands, anything
 // else has ended, but for a login on a session that had no user when
 // the request loaded it: the app computed its answer for no one, and
@@ -41,14 +42,18 @@ import (
 // headers or body, no command of it applies (the store dropped them
 // already: the session had ended), and the flash values it took are put
 // back, where the store refuses them, the session being gone.
-// A fast request of a process that ended no session pays an atomic load
-// and a clock read, nothing more.
+// A fast request of a process that ended no session, and was told of no
+// change, pays two atomic loads and a clock read, nothing more; one that
+// was reads its session where the store keeps it for this process (the
+// cache that the news kept right), and Redis only if its session was
+// among the changed ones.
 
 // answerRecheck is how long a request may take before its answer reads
-// its session again whatever this process saw: an end on another
-// instance, or the session's expiry, is found for answers slower than
-// this (or than the tunnels check interval, if shorter). One read of the
-// session per answer that took a second or more.
+// its session again whatever this process saw, past any cache: an end
+// on another instance that nothing told this process of, or the
+// session's expiry, is found for answers slower than this (or than the
+// tunnels check interval, if shorter). One read of the session per
+// answer that took a second or more.
 const answerRecheck = time.Second
 
 // answerWithheldStatus is what the client gets in place of an answer
@@ -83,14 +88,22 @@ func (rw *responseWriter) sessionEnded(informational bool) bool {
 	}
 	h := s.handler
 	now := clock.Now()
-	if openTunnels.ends.Load() == rw.endsAtLoad && now.Sub(s.now) < min(answerRecheck, h.tunnelCheck) {
+	slow := now.Sub(s.now) >= min(answerRecheck, h.tunnelCheck)
+	seen := openTunnels.seen()
+	if !slow && seen == rw.seenAtLoad {
 		return false
 	}
 	t := &tunnel{h: h, hash: s.hash, key: s.ownKey(), anyUser: true}
 	t.seen, _ = h.rules.identityOf(s.record)
 	ctx, cancel := context.WithTimeout(store.NoCopy(s.commitContext()), h.tunnelCheck)
 	defer cancel()
-	_, _, _, err := t.follow(store.Fresh(ctx), now)
+	if slow || seen.endedSince(rw.seenAtLoad) {
+		// Past the cache: an end that nothing told this process of
+		// may sit behind a copy it holds. Told of changes alone, the
+		// read may use the cache: what changed is gone from it.
+		ctx = store.Fresh(ctx)
+	}
+	_, _, _, err := t.follow(ctx, now)
 	switch {
 	case err == nil:
 		return false

@@ -4,12 +4,15 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/caddy-session/caddy-session/internal/clock"
 	"github.com/caddy-session/caddy-session/internal/redistest"
+	"github.com/caddy-session/caddy-session/internal/testhook"
 	"github.com/caddy-session/caddy-session/session"
 )
 
@@ -228,7 +231,14 @@ func TestAnswerWithheldWhenItsSessionEndsUnseen(t *testing.T) {
 // TestAnswerWithheldWhenAnotherInstanceEndsItsSession runs this Caddy and
 // a second Caddy process on one Redis, as behind a load balancer: a long
 // poll held on this one, whose session the user logs out of, or an admin
-// revokes, through the other, is withheld once it took over a second.
+// revokes, through the other, is withheld. An answer that took over a
+// second reads its session past the cache whatever this instance was
+// told; a faster one, once Redis told this instance that its session's
+// key changed (client tracking), the clock stepped back so that it is
+// judged on that news alone. A change told of that ends nothing (a write
+// of another key, on another tab: the instances' clocks differ in this
+// test, so the other instance's write is not the control) delivers the
+// fast answer.
 func TestAnswerWithheldWhenAnotherInstanceEndsItsSession(t *testing.T) {
 	slow(t, "a Caddy binary beside the one in this process")
 	srv := redistest.Start(t)
@@ -236,13 +246,14 @@ func TestAnswerWithheldWhenAnotherInstanceEndsItsSession(t *testing.T) {
 		return newSiteOn(t, "store redis "+srv.URL(), "realm shop")
 	})
 	b, pb := startRedisCaddy(t, srv.URL(), "", startUpstream(t))
-	ends := []struct {
-		name string
-		end  func(t *testing.T, alice *visitor)
+	rows := []struct {
+		name      string
+		meanwhile func(t *testing.T, alice *visitor)
+		withheld  bool
 	}{
 		{"logout", func(t *testing.T, alice *visitor) {
 			expectStatus(t, (&visitor{site: b, sid: alice.sid}).get("/logout", "X-Session-Destroy: true"), http.StatusOK)
-		}},
+		}, true},
 		{"admin revocation", func(t *testing.T, alice *visitor) {
 			res, err := http.Post(fmt.Sprintf("http://localhost:%d/session/revoke", pb.admin), "application/json", strings.NewReader(`{"value": "alice"}`))
 			if err != nil {
@@ -252,18 +263,65 @@ func TestAnswerWithheldWhenAnotherInstanceEndsItsSession(t *testing.T) {
 			if res.StatusCode != http.StatusOK {
 				t.Fatalf("revoke on the other instance: %s", res.Status)
 			}
-		}},
+		}, true},
+		{"a write of another key", func(t *testing.T, alice *visitor) {
+			expectStatus(t, alice.clone().get("/cart", "X-Session-Set-Cart: pear"), http.StatusOK)
+		}, false},
 	}
-	for _, end := range ends {
-		t.Run(end.name, func(t *testing.T) {
-			alice := login(t, a, "alice")
-			answer := holdBody(t, alice, g, "poll-"+strings.ReplaceAll(end.name, " ", "-"))
-			end.end(t, alice)
-			clock.Advance(2 * time.Second)
-			res, body := answer()
-			withheld(t, res, body)
-		})
+	for _, row := range rows {
+		speeds := []bool{false, true}
+		if !row.withheld {
+			speeds = speeds[1:] // the control of the fast answers
+		}
+		for _, fast := range speeds {
+			name := row.name + "/after a second"
+			if fast {
+				name = row.name + "/told by Redis"
+			}
+			t.Run(name, func(t *testing.T) {
+				alice := login(t, a, "alice")
+				told := redisToldOf(t, session.HashID(alice.sid).String())
+				answer := holdBody(t, alice, g, "poll-"+strings.NewReplacer(" ", "-", "/", "-").Replace(name))
+				row.meanwhile(t, alice)
+				if fast {
+					select {
+					case <-told:
+					case <-time.After(10 * time.Second):
+						t.Fatal("redis never told this instance that the session's key changed")
+					}
+					clock.Advance(-time.Minute)
+					t.Cleanup(func() { clock.Advance(time.Minute) })
+				} else {
+					clock.Advance(2 * time.Second)
+				}
+				res, body := answer()
+				if row.withheld {
+					withheld(t, res, body)
+					return
+				}
+				if res.StatusCode != http.StatusOK || !strings.Contains(body, `"X-Session-User":["alice"]`) {
+					t.Fatalf("got %d %q, want the app's answer to alice delivered: her session stands", res.StatusCode, body)
+				}
+			})
+		}
 	}
+}
+
+// redisToldOf returns a channel closed once Redis has told this process
+// (testhook.StoreChanged) that a key holding hash changed, or that any
+// key may have.
+func redisToldOf(t *testing.T, hash string) <-chan struct{} {
+	t.Helper()
+	told := make(chan struct{})
+	var once sync.Once
+	f := func(keys []string) {
+		if keys == nil || slices.ContainsFunc(keys, func(k string) bool { return strings.Contains(k, hash) }) {
+			once.Do(func() { close(told) })
+		}
+	}
+	testhook.StoreChanged.Store(&f)
+	t.Cleanup(func() { testhook.StoreChanged.Store(nil) })
+	return told
 }
 
 // TestAnswerOfASessionWithNoUser: an answer the app computed for a

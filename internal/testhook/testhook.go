@@ -37,3 +37,9 @@ var StreamOpening atomic.Pointer[func()]
 // stream has followed its session to a new ID and is about to move it
 // there (tunnel.go): a test holds it there to end the new session.
 var TunnelFollowed atomic.Pointer[func()]
+
+// StoreChanged, if set, is called when a store shared with other
+// instances has told this process that keys it read were changed (Redis
+// invalidated them; nil: any key), after its cache dropped them: a test
+// waits for its session's key before it lets an answer of it go.
+var StoreChanged atomic.Pointer[func(keys []string)]

@@ -37,6 +37,26 @@ type Cache struct {
 	conns map[*connCache]struct{}
 
 	hits, misses atomic.Uint64
+
+	// changed, if set, is told of every invalidation Redis sent, and of
+	// every connection's cache dropped with its connection (OnChange).
+	changed func(keys []string)
+}
+
+// OnChange has f called whenever Redis tells this cache that keys it
+// read were changed (by another instance, or by this one), with their
+// names, after they were dropped, and whenever a connection's cache is
+// dropped with its connection, which ends its promises of telling (keys
+// nil: any key). It is set before the cache serves a client. A request
+// in flight learns from it that its session may have ended on another
+// instance, without a read.
+func (c *Cache) OnChange(f func(keys []string)) { c.changed = f }
+
+// told calls the OnChange function, if any.
+func (c *Cache) told(keys []string) {
+	if c.changed != nil {
+		c.changed(keys)
+	}
 }
 
 // NewCache returns a cache of at most maxBytes for all connections.
@@ -265,6 +285,9 @@ func (cc *connCache) Cancel(key, _ string, err error) {
 // them if nil). A read in flight is left alone: its answer, sent after
 // the read, is newer than the change this message is about.
 func (cc *connCache) Delete(keys []rueidis.RedisMessage) {
+	var names []string
+	// Told once the keys are gone, so that a read then asks Redis.
+	defer func() { cc.parent.told(names) }()
 	cc.mu.Lock()
 	defer cc.mu.Unlock()
 	if keys == nil {
@@ -275,11 +298,13 @@ func (cc *connCache) Delete(keys []rueidis.RedisMessage) {
 		}
 		return
 	}
+	names = make([]string, 0, len(keys))
 	for _, k := range keys {
 		name, err := k.ToString()
 		if err != nil {
 			continue
 		}
+		names = append(names, name)
 		if e := cc.entries[name]; e != nil && e.elem != nil {
 			cc.remove(e)
 		}
@@ -310,6 +335,7 @@ func (cc *connCache) Close(err error) {
 	cc.parent.mu.Lock()
 	delete(cc.parent.conns, cc)
 	cc.parent.mu.Unlock()
+	cc.parent.told(nil)
 }
 
 // popSuperseded removes and returns the oldest superseded read of key in
