@@ -13,6 +13,7 @@ import (
 
 	"github.com/caddy-session/caddy-session/internal/clock"
 	"github.com/caddy-session/caddy-session/internal/redistest"
+	"github.com/caddy-session/caddy-session/session"
 )
 
 // shapedAnswer is a held request's answer, with the 1xx responses the
@@ -177,32 +178,50 @@ const answerWithheld = http.StatusForbidden
 // TestWithheldUnderAShortTunnelsInterval: with `tunnels` under a second,
 // an answer that took longer than the interval reads its session again
 // (README), so that an end this process was not told of (the session
-// deleted in Redis behind its back, as by another instance) is found; a
-// faster one reads nothing, and is delivered. A session that stands is
-// delivered however long the answer took.
+// deleted in Redis behind its back, as by another instance) is found. A
+// faster one reads its session only once Redis told this process of a
+// change (client tracking: FLUSHALL invalidates every key it read), and
+// with no cache, which asks Redis for no tracking, it reads nothing and
+// is delivered. A session that stands is delivered however long the
+// answer took.
 func TestWithheldUnderAShortTunnelsInterval(t *testing.T) {
 	rows := []struct {
 		name     string
 		took     time.Duration
 		flush    bool // the session is deleted behind Caddy's back meanwhile
+		noCache  bool // cache_size 0: Redis tells this process of nothing
 		withheld bool
 	}{
-		{"ended, took longer than the interval", 600 * time.Millisecond, true, true},
-		{"ended, took the interval", 500 * time.Millisecond, true, true},
-		{"ended, answered at once", 0, true, false},
-		{"stands, took longer than the interval", 600 * time.Millisecond, false, false},
+		{"ended, took longer than the interval", 600 * time.Millisecond, true, false, true},
+		{"ended, took the interval", 500 * time.Millisecond, true, false, true},
+		{"ended, answered at once, told by Redis", 0, true, false, true},
+		{"ended, answered at once, nothing told", 0, true, true, false},
+		{"ended, took the interval, nothing told", 500 * time.Millisecond, true, true, true},
+		{"stands, took longer than the interval", 600 * time.Millisecond, false, false, false},
 	}
 	for _, row := range rows {
 		t.Run(row.name, func(t *testing.T) {
 			srv := redistest.Start(t)
+			storeLine := "store redis " + srv.URL()
+			if row.noCache {
+				storeLine += " {\n\t\t\tcache_size 0\n\t\t}"
+			}
 			s, g := gatedSite(t, func(t *testing.T, _ string) *site {
-				return newSiteOn(t, "store redis "+srv.URL(), "tunnels 500ms")
+				return newSiteOn(t, storeLine, "tunnels 500ms")
 			})
 			alice := login(t, s, "alice")
 			answer := holdBody(t, alice, g, "poll")
 			if row.flush {
+				told := redisToldOf(t, session.HashID(alice.sid).String())
 				if _, err := srv.Do("FLUSHALL"); err != nil {
 					t.Fatal(err)
+				}
+				if !row.noCache {
+					select {
+					case <-told:
+					case <-time.After(10 * time.Second):
+						t.Fatal("redis never told this process of the FLUSHALL")
+					}
 				}
 			}
 			// The held request's own time on the real clock counts too
