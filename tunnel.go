@@ -259,7 +259,13 @@ func (t *tunnel) check(ctx context.Context, periodic bool) {
 		if moved && openTunnels.ends.Load() != ends {
 			continue
 		}
-		if periodic && !t.noTouch && now.Sub(rec.LastSeen) >= h.timeouts.TouchInterval {
+		// NeedsTouch, as a request asks: after the clock stepped back,
+		// the session's LastSeen is in the future, and waiting for
+		// touch_interval past it touched nothing for as long as the
+		// step, while Redis, whose TTL runs on its own clock, dropped
+		// the session of the open tunnel idle_timeout after its last
+		// touch.
+		if periodic && !t.noTouch && h.timeouts.NeedsTouch(rec, now) {
 			t.touch(ctx, now)
 		}
 		return
