@@ -58,9 +58,10 @@ func (rw *responseWriter) commitError() error {
 }
 
 // errResponseDropped is what a write of the body gets once the commit has
-// failed. It stops the handler that writes: a body that never ends (an
-// event stream) or a long one would otherwise be copied into nothing
-// while the client waits for its 503. reverse_proxy answers it by
+// failed, or once the session of a stream ended (streamCut). It stops the
+// handler that writes: a body that never ends (an event stream) or a long
+// one would otherwise be copied into nothing while the client waits for
+// its 503, or copied on to a device that was logged out. reverse_proxy answers it by
 // aborting with http.ErrAbortHandler, which serveNext takes back.
 var errResponseDropped error = responseDropped{}
 
@@ -273,10 +274,21 @@ func (rw *responseWriter) Write(b []byte) (int, error) {
 	if !rw.wroteHeader {
 		rw.WriteHeader(http.StatusOK)
 	}
-	if rw.commitErr != nil {
+	if rw.commitErr != nil || rw.streamCut() {
 		return 0, errResponseDropped
 	}
 	return rw.ResponseWriter.Write(b)
+}
+
+// streamCut reports that the response streams and its session ended
+// (its watcher closed it): nothing more of it may reach the client. The
+// watcher cancels the request's context, which reverse_proxy's HTTP
+// transport answers by closing the upstream connection; its FastCGI
+// transport (php_fastcgi) looks at the context only while it dials, and
+// copied on every byte PHP flushed to the device that was logged out.
+// The write that fails stops the copy, whatever the transport.
+func (rw *responseWriter) streamCut() bool {
+	return rw.tunnel != nil && rw.tunnel.cut.Load()
 }
 
 // ReadFrom keeps io.Copy from reaching the underlying writer's ReadFrom,
@@ -285,7 +297,7 @@ func (rw *responseWriter) ReadFrom(r io.Reader) (int64, error) {
 	if !rw.wroteHeader {
 		rw.WriteHeader(http.StatusOK)
 	}
-	if rw.commitErr != nil {
+	if rw.commitErr != nil || rw.streamCut() {
 		return 0, errResponseDropped
 	}
 	return rw.ResponseWriterWrapper.ReadFrom(r)
@@ -298,7 +310,7 @@ func (rw *responseWriter) FlushError() error {
 	if !rw.wroteHeader {
 		rw.WriteHeader(http.StatusOK)
 	}
-	if rw.commitErr != nil {
+	if rw.commitErr != nil || rw.streamCut() {
 		return errResponseDropped
 	}
 	rw.watch(false)

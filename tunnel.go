@@ -141,6 +141,9 @@ type tunnel struct {
 	key    *session.SealKey // the key of hash's ID, nil past a forward record that carried none
 	conn   net.Conn         // the hijacked client connection, if any
 	closed bool
+	// cut is closed, readable without mu: the response's writer reads
+	// it on every write of a stream (responseWriter.streamCut).
+	cut atomic.Bool
 }
 
 // open registers the tunnel once its response has opened it, and starts
@@ -370,6 +373,7 @@ func (t *tunnel) touch(ctx context.Context, now time.Time) {
 // client's (an HTTP/2 stream ends), and the hijacked client connection.
 func (t *tunnel) close(why string) {
 	t.closed = true
+	t.cut.Store(true)
 	t.cancel()
 	if t.conn != nil {
 		t.conn.Close()
