@@ -26,6 +26,10 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2/caddytest"
+
+	"github.com/caddy-session/caddy-session/internal/clock"
+	"github.com/caddy-session/caddy-session/internal/redistest"
+	"github.com/caddy-session/caddy-session/internal/testhook"
 )
 
 // apps2StreamScript is an event stream in PHP, as users write one: it
@@ -149,11 +153,14 @@ func apps2Servers(t *testing.T) []apps2Server {
 	return out
 }
 
-// newApps2Site loads a site with the session handler, a bolt store of its
-// own and these options, in front of the server.
-func newApps2Site(t *testing.T, srv apps2Server, options string) *site {
+// newApps2Site loads a site with the session handler, the store line
+// ("": a bolt file of its own) and these options, in front of the server.
+func newApps2Site(t *testing.T, srv apps2Server, store, options string) *site {
 	t.Helper()
 	s := &site{t: t, tester: caddytest.NewTester(t), port: freePort(t), db: filepath.Join(t.TempDir(), "sessions.db")}
+	if store == "" {
+		store = "store bolt " + s.db
+	}
 	s.tester.Client.Jar = nil
 	s.tester.Client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	s.reload(fmt.Sprintf(`{
@@ -164,12 +171,12 @@ func newApps2Site(t *testing.T, srv apps2Server, options string) *site {
 }
 http://127.0.0.1:%d {
 	session {
-		store bolt %s
+		%s
 		%s
 	}
 	%s
 }
-`, adminPort, s.port, freePort(t), s.port, s.db, options, srv.serve))
+`, adminPort, s.port, freePort(t), s.port, store, options, srv.serve))
 	return s
 }
 
@@ -285,7 +292,7 @@ func TestAppServerStreamCutWhenItsSessionEnds(t *testing.T) {
 		t.Run(srv.name, func(t *testing.T) {
 			for _, row := range apps2Ends {
 				t.Run(row.name, func(t *testing.T) {
-					s := newApps2Site(t, srv, "idle_timeout 2h\n\t\ttunnels 1h")
+					s := newApps2Site(t, srv, "", "idle_timeout 2h\n\t\ttunnels 1h")
 					alice := apps2Login(t, s, srv.command, "alice")
 					st, next := srv.stream(t, s, alice)
 					row.end(t, s, srv.command, alice)
@@ -306,5 +313,63 @@ func TestAppServerStreamCutWhenItsSessionEnds(t *testing.T) {
 				})
 			}
 		})
+	}
+}
+
+// TestAppServerStreamCutWhenItsSessionEndsElsewhere: an end this Caddy
+// does not commit (the session's absolute deadline passing on the
+// injected clock; the session deleted in Redis behind Caddy's back, as
+// another instance's logout would) is found by the stream's periodic
+// check; once a check has found it, nothing the app writes for the user
+// reaches the client, and the response ends unfinished.
+func TestAppServerStreamCutWhenItsSessionEndsElsewhere(t *testing.T) {
+	srv := redistest.Start(t)
+	rows := []struct {
+		name, store, options string
+		end                  func(t *testing.T)
+	}{
+		{"absolute deadline", "", "absolute_timeout 1h\n\t\tidle_timeout 1h\n\t\ttouch_interval 1s\n\t\ttunnels 20ms",
+			func(t *testing.T) { clock.Advance(2 * time.Hour) }},
+		{"deleted in redis behind caddy's back", "store redis " + srv.URL(), "tunnels 20ms",
+			func(t *testing.T) {
+				if _, err := srv.Do("FLUSHALL"); err != nil {
+					t.Fatal(err)
+				}
+			}},
+	}
+	for _, app := range apps2Servers(t) {
+		t.Run(app.name, func(t *testing.T) {
+			for _, row := range rows {
+				t.Run(row.name, func(t *testing.T) {
+					s := newApps2Site(t, app, row.store, row.options)
+					alice := apps2Login(t, s, app.command, "alice")
+					st, next := app.stream(t, s, alice)
+					checks := tunnelChecks(t)
+					row.end(t)
+					apps2Closed(t, checks)
+					next("secret")
+					if rest, cut := st.rest(); rest != "" || !cut {
+						t.Fatalf("after its session ended elsewhere the stream gave %q (cut: %v), want nothing and a cut", rest, cut)
+					}
+				})
+			}
+		})
+	}
+}
+
+// apps2Closed waits until a check of the stream closes it. The bound only
+// ends a failing test: checks come every 20ms.
+func apps2Closed(t *testing.T, checks <-chan testhook.TunnelCheck) {
+	t.Helper()
+	bound := time.After(10 * time.Second)
+	for {
+		select {
+		case c := <-checks:
+			if c.Closed {
+				return
+			}
+		case <-bound:
+			t.Fatal("no check of the stream found that its session had ended")
+		}
 	}
 }
