@@ -21,6 +21,11 @@ type responseWriter struct {
 	caddyhttp.ResponseWriterWrapper // by value: one allocation, not two
 	state                           *requestState
 	wroteHeader                     bool
+	// judged: the session needs no read at a long body's first watched
+	// write (longBodyCut): the header's judgement read it and found it
+	// standing, or the response's own commit did (withheld.go), or the
+	// store already failed for the request.
+	judged bool
 	// replaced is the status of an upstream error that a handle_response
 	// of reverse_proxy took in hand for this response (replacedError);
 	// 0 if none.
@@ -111,7 +116,7 @@ func (rw *responseWriter) WriteHeader(status int) {
 		}
 		rw.wroteHeader = status == http.StatusSwitchingProtocols || status >= http.StatusOK
 		if rw.wroteHeader {
-			rw.watch(true) // before the header goes: an end meanwhile finds it
+			rw.watch(true, false) // before the header goes: an end meanwhile finds it
 		}
 		rw.ResponseWriter.WriteHeader(status)
 		return
@@ -274,7 +279,7 @@ func (rw *responseWriter) Write(b []byte) (int, error) {
 	if !rw.wroteHeader {
 		rw.WriteHeader(http.StatusOK)
 	}
-	if rw.commitErr != nil || rw.streamCut() {
+	if rw.commitErr != nil || rw.longBodyCut() {
 		return 0, errResponseDropped
 	}
 	return rw.ResponseWriter.Write(b)
@@ -297,7 +302,7 @@ func (rw *responseWriter) ReadFrom(r io.Reader) (int64, error) {
 	if !rw.wroteHeader {
 		rw.WriteHeader(http.StatusOK)
 	}
-	if rw.commitErr != nil || rw.streamCut() {
+	if rw.commitErr != nil || rw.longBodyCut() {
 		return 0, errResponseDropped
 	}
 	return rw.ResponseWriterWrapper.ReadFrom(r)
@@ -313,7 +318,7 @@ func (rw *responseWriter) FlushError() error {
 	if rw.commitErr != nil || rw.streamCut() {
 		return errResponseDropped
 	}
-	rw.watch(false)
+	rw.watch(false, false)
 	return http.NewResponseController(rw.ResponseWriter).Flush()
 }
 

@@ -5,6 +5,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/caddy-session/caddy-session/internal/clock"
 )
 
 // A response that streams (an event stream, a chunked download, anything
@@ -100,7 +102,9 @@ func (c *watchCtx) release() {
 // store drops them for a session that had ended already): the app
 // answered knowing that (a logout page sent in chunks), and cutting its
 // answer would only lose it, as withholding it would (withheld.go).
-func (rw *responseWriter) watch(opensTunnel bool) {
+// anyUser judges the session as an answer's (withheld.go): a login on a
+// session that had no user keeps the response (longBodyCut).
+func (rw *responseWriter) watch(opensTunnel, anyUser bool) {
 	if !rw.watchable || rw.tunnel != nil {
 		return
 	}
@@ -109,7 +113,7 @@ func (rw *responseWriter) watch(opensTunnel bool) {
 		return
 	}
 	h := s.handler
-	t := &tunnel{h: h, hash: s.hash, cancel: rw.ctx.end}
+	t := &tunnel{h: h, hash: s.hash, cancel: rw.ctx.end, anyUser: anyUser}
 	t.seen, _ = h.rules.identityOf(s.record)
 	// The key of the session's ID, derived here if the load derived
 	// none: a handler with seal_values (a nested one, a reload that
@@ -125,6 +129,34 @@ func (rw *responseWriter) watch(opensTunnel bool) {
 	}
 	rw.tunnel = t
 	t.open(opensTunnel, rw.seenAtLoad)
+}
+
+// longBodyCut reports that the response streams and its session ended
+// (streamCut), once it watched a body that is still being written a
+// while after its request loaded the session: a large or slow download
+// that the app never flushes (the server's buffer sends it as it fills,
+// and the upstream's Content-Length keeps reverse_proxy from flushing)
+// is the session's user's data flowing as a stream's is, and unwatched
+// it outlived its session. Its first write from answerRecheck after the
+// load (or the tunnels interval, if shorter) watches it as a stream, and
+// judges its session there and then, as a slow answer's header is judged
+// (withheld.go), unless the header's judgement has just read it (judged):
+// an end cuts the rest of the body. It is judged as an answer is, not as
+// a stream: a login on a session that had no user keeps it (anyUser). A
+// body of under a second is not watched, as an answer of under a second
+// is judged only on what this process saw. A body pays a clock read per
+// write until then.
+func (rw *responseWriter) longBodyCut() bool {
+	if rw.tunnel == nil && rw.watchable {
+		s := rw.state
+		if clock.Now().Sub(s.now) >= min(answerRecheck, s.handler.tunnelCheck) {
+			rw.watch(false, true)
+			if rw.tunnel != nil && !rw.judged {
+				rw.tunnel.checkOnce(false)
+			}
+		}
+	}
+	return rw.streamCut()
 }
 
 // unwatch ends what watching the request holds, once it is over.

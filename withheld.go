@@ -78,12 +78,14 @@ func (rw *responseWriter) sessionEnded(informational bool) bool {
 	}
 	s := rw.state
 	if s.leftSession || s.endedAll || s.leaving || s.stood {
+		rw.judged = s.stood
 		return false
 	}
 	if s.degraded || s.storeFailed {
 		// The store failed for this request, and on_store_error served
 		// it: a read now would only wait out the store's timeouts again
 		// before delivering, as a read that fails does.
+		rw.judged = true
 		return false
 	}
 	h := s.handler
@@ -106,6 +108,7 @@ func (rw *responseWriter) sessionEnded(informational bool) bool {
 	_, _, _, err := t.follow(ctx, now)
 	switch {
 	case err == nil:
+		rw.judged = true
 		return false
 	case errors.Is(err, store.ErrNotFound):
 	case h.cleanedUp != nil && h.cleanedUp.Load():
