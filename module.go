@@ -630,7 +630,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		h.leaveToErrorRoutes(r)
 	}
 	if err != nil && !rw.wroteHeader {
-		// Caddy writes the error response; no command may ride on it.
+		// Caddy writes the error response; no command may ride on it,
+		// and its error routes get no session that ended meanwhile.
+		rw.withdrawOnError(err)
 		h.protocol.Scrub(w.Header())
 		h.scrubOthers(w.Header(), rw.preset)
 		state.settleFlashOnError(err)

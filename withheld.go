@@ -73,6 +73,45 @@ var errSessionEnded = errors.New("the session ended while the app worked on the 
 // one that finds the session ended is not sent, and the final answer is
 // judged again.
 func (rw *responseWriter) sessionEnded(informational bool) bool {
+	if !rw.endedMeanwhile() {
+		return false
+	}
+	s := rw.state
+	if informational {
+		s.handler.logger.Info("not sending an informational response: its session ended while the app worked on the request",
+			zap.String("session", s.hash.Short()), zap.String("uri", s.request.RequestURI))
+		return true
+	}
+	s.handler.logger.Info("withholding an answer: its session ended while the app worked on the request",
+		zap.String("session", s.hash.Short()), zap.String("uri", s.request.RequestURI),
+		zap.Int("status", answerWithheldStatus))
+	return true
+}
+
+// withdrawOnError takes the session off a request whose handlers returned
+// err without writing a response (the app went down: reverse_proxy's 502
+// or 504; a handle_response or intercept route that ends in `error`), if
+// the session ended while the app worked on it, as a withheld answer's
+// is (withdraw): Caddy gives the error to the error routes, and one that
+// proxies to the app (handle_errors rendering its error pages) rendered
+// the page for the ended session's user, with its values, signed token,
+// devices list, CSRF token and flash values, and sent it to the device
+// that was logged out. The error keeps its status: it holds nothing of
+// the session. It reads the store only when sessionEnded would.
+func (rw *responseWriter) withdrawOnError(err error) {
+	if !rw.endedMeanwhile() {
+		return
+	}
+	s := rw.state
+	s.handler.logger.Info("an error goes to the error routes without its session: the session ended while the app worked on the request",
+		zap.String("session", s.hash.Short()), zap.String("uri", s.request.RequestURI),
+		zap.Int("status", errorStatus(err)))
+	s.withdraw()
+}
+
+// endedMeanwhile reports whether the request's session ended since its
+// load, reading it again only if it may have: see the top of this file.
+func (rw *responseWriter) endedMeanwhile() bool {
 	if !rw.watchable || rw.tunnel != nil {
 		return false
 	}
@@ -120,14 +159,6 @@ func (rw *responseWriter) sessionEnded(informational bool) bool {
 			zap.String("session", s.hash.Short()), zap.Error(err))
 		return false
 	}
-	if informational {
-		h.logger.Info("not sending an informational response: its session ended while the app worked on the request",
-			zap.String("session", s.hash.Short()), zap.String("uri", s.request.RequestURI))
-		return true
-	}
-	h.logger.Info("withholding an answer: its session ended while the app worked on the request",
-		zap.String("session", s.hash.Short()), zap.String("uri", s.request.RequestURI),
-		zap.Int("status", answerWithheldStatus))
 	return true
 }
 
