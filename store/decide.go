@@ -253,8 +253,12 @@ func keep(u Update, o Outcome, stored *session.Record, followed bool) Outcome {
 		return o.fail(err)
 	}
 	switched := moves && remember(u, rec)
-	if switched && u.Timeouts.Expired(rec, u.Now) {
-		return o.expire(followed) // back to timeouts it has outlived
+	if switched && expired(u, rec) {
+		// Back to timeouts it has outlived: judged as the stored record
+		// is, by its absolute deadline when the update is applied too, so
+		// that a forget in flight across the normal absolute deadline
+		// writes no session already past it.
+		return o.expire(followed)
 	}
 	if touches {
 		u.Timeouts.Touch(rec, u.Now)

@@ -28,8 +28,10 @@ func remember(u Update, rec *session.Record) bool {
 // expire ends the session under o.At, which X-Session-Remember: false
 // returned to the normal timeouts after it had outlived them (judged as the
 // session stood when the request came: the request's own use does not
-// revive it). It is removed, with nothing written in its place (a forward
-// record would lead nowhere), as an expired record is.
+// revive it; and by the absolute deadline when the update is applied as
+// well, so that a forget in flight across it writes nothing). It is
+// removed, with nothing written in its place (a forward record would lead
+// nowhere), as an expired record is.
 func (o Outcome) expire(followed bool) Outcome {
 	o.Remove = true
 	o.Result = Result{Followed: followed, Expired: true}
