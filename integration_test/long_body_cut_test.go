@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/caddy-session/caddy-session/internal/clock"
+	"github.com/caddy-session/caddy-session/internal/redistest"
 )
 
 // downloadPart is each half of a slow download's body: large enough to
@@ -46,6 +47,55 @@ func (a *slowDownloadApp) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Write(bytes.Repeat([]byte("b"), downloadPart))
 }
 
+// downloadAcross downloads /download as v, and runs meanwhile once the
+// first half has reached the client and before the app writes the
+// second: it returns what the client got before and after.
+func downloadAcross(t *testing.T, v *visitor, app *slowDownloadApp, meanwhile func()) (first, rest []byte) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, v.site.url("/download"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Cookie", "sid="+v.sid)
+	client := &http.Client{Transport: &http.Transport{}}
+	t.Cleanup(client.CloseIdleConnections)
+	res, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("the download's status is %d, want 200", res.StatusCode)
+	}
+	first = make([]byte, downloadPart/2)
+	within(t, "the first half of the download never came", func() {
+		_, err = io.ReadFull(res.Body, first)
+	})
+	if err != nil {
+		t.Fatalf("reading the first half: %v", err)
+	}
+	<-app.sent
+	meanwhile()
+	close(app.more)
+	within(t, "the download hangs", func() {
+		rest, _ = io.ReadAll(res.Body)
+	})
+	return first, rest
+}
+
+// expectDownload fails unless the download was cut before the app's
+// second half, if cut, or else delivered whole.
+func expectDownload(t *testing.T, first, rest []byte, cut bool) {
+	t.Helper()
+	got := len(first) + len(rest)
+	if cut && bytes.Contains(rest, []byte("b")) {
+		t.Fatalf("the download went on after its session ended: %d bytes of %d, the app's second half among them", got, 2*downloadPart)
+	}
+	if !cut && (got != 2*downloadPart || !bytes.Contains(rest, []byte("b"))) {
+		t.Fatalf("the download gave %d bytes of %d: a session that stands gets the whole body", got, 2*downloadPart)
+	}
+}
+
 // TestLongBodyCutWhenItsSessionEnds: a body still being written a second
 // or more after its request loaded the session (a large or slow download
 // the app never flushes), whose session ended meanwhile, is cut at its
@@ -57,45 +107,51 @@ func TestLongBodyCutWhenItsSessionEnds(t *testing.T) {
 		app := &slowDownloadApp{sent: make(chan struct{}, 1), more: make(chan struct{})}
 		s := newSiteBefore(t, store, options, app)
 		alice := login(t, s, "alice")
-		req, err := http.NewRequest(http.MethodGet, s.url("/download"), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.Header.Set("Cookie", "sid="+alice.sid)
-		client := &http.Client{Transport: &http.Transport{}}
-		t.Cleanup(client.CloseIdleConnections)
-		res, err := client.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer res.Body.Close()
-		if res.StatusCode != http.StatusOK {
-			t.Fatalf("the download's status is %d, want 200", res.StatusCode)
-		}
-		first := make([]byte, downloadPart/2)
-		within(t, "the first half of the download never came", func() {
-			_, err = io.ReadFull(res.Body, first)
+		first, rest := downloadAcross(t, alice, app, func() {
+			end.end(t, s, alice)
+			clock.Advance(2 * time.Second)
 		})
-		if err != nil {
-			t.Fatalf("reading the first half: %v", err)
-		}
-		<-app.sent
-		end.end(t, s, alice)
-		clock.Advance(2 * time.Second)
-		close(app.more)
-		var rest []byte
-		within(t, "the download hangs after its session ended", func() {
-			rest, _ = io.ReadAll(res.Body)
-		})
-		got := len(first) + len(rest)
-		if end.keeps {
-			if got != 2*downloadPart || !bytes.Contains(rest, []byte("b")) {
-				t.Fatalf("the download gave %d bytes of %d: a session that stands gets the whole body", got, 2*downloadPart)
-			}
-			return
-		}
-		if bytes.Contains(rest, []byte("b")) {
-			t.Fatalf("the download went on after its session ended: %d bytes of %d, the app's second half among them", got, 2*downloadPart)
-		}
+		expectDownload(t, first, rest, !end.keeps)
 	})
+}
+
+// TestLongBodyOfASessionWithNoUser: a long body is judged as an answer
+// is (TestAnswerOfASessionWithNoUser), not as a stream: the download of a
+// visitor's session, with no user, goes on when a login on another tab
+// gives that session a user meanwhile (the app computed it for no one),
+// and is cut when the session ends.
+func TestLongBodyOfASessionWithNoUser(t *testing.T) {
+	rows := []struct {
+		name      string
+		meanwhile func(t *testing.T, v *visitor)
+		cut       bool
+	}{
+		{"login on another tab", func(t *testing.T, v *visitor) {
+			expectStatus(t, v.clone().get("/login", "X-Session-Set-User: alice"), http.StatusOK)
+		}, false},
+		{"logout on another tab", func(t *testing.T, v *visitor) {
+			expectStatus(t, v.clone().get("/logout", "X-Session-Destroy: true"), http.StatusOK)
+		}, true},
+	}
+	for _, backend := range []string{"bolt", "redis"} {
+		t.Run(backend, func(t *testing.T) {
+			store := ""
+			if backend == "redis" {
+				store = "store redis " + redistest.Start(t).URL()
+			}
+			for _, row := range rows {
+				t.Run(row.name, func(t *testing.T) {
+					app := &slowDownloadApp{sent: make(chan struct{}, 1), more: make(chan struct{})}
+					s := newSiteBefore(t, store, "idle_timeout 2h\n\t\ttunnels 1h", app)
+					v := s.visitor()
+					expectStatus(t, v.get("/cart", "X-Session-Set-Cart: pear"), http.StatusOK)
+					first, rest := downloadAcross(t, v, app, func() {
+						row.meanwhile(t, v)
+						clock.Advance(2 * time.Second)
+					})
+					expectDownload(t, first, rest, row.cut)
+				})
+			}
+		})
+	}
 }
