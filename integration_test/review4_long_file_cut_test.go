@@ -1,0 +1,167 @@
+package integration_test
+
+import (
+	"bytes"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/caddy-session/caddy-session/internal/clock"
+)
+
+// longFileSize is the size of the file the long-download tests serve:
+// far more than the loopback socket's buffers hold, so that most of it is
+// still on the server's side when the client stops reading.
+const longFileSize = 48 << 20
+
+// longFileDir makes a directory with files/big.bin, longFileSize bytes of
+// one byte, for file_server to serve.
+func longFileDir(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "files"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "files", "big.bin"), bytes.Repeat([]byte("f"), longFileSize), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// TestReview4LongFileCutWhenItsSessionEnds: a large file that
+// file_server sends behind the session handler, still being sent a
+// second or more after its request loaded the session, is a long body
+// like a proxied download's (README: "A body of known length that is
+// still being written a second or more after its request loaded the
+// session ... is watched the same way"), and is cut when its session
+// ends. file_server hands its whole file to the writer's ReadFrom in one
+// call (sendfile over HTTP/1.1, io.Copy past the session's Write over
+// HTTP/2), which judged the session once, at its first byte, and sent
+// the rest of the user's file to the device that was logged out. A
+// renewal of the same user and `tunnels keep` get the whole file; so
+// does a file served through `encode` (an incompressible type, which
+// encode passes to the same ReadFrom).
+func TestReview4LongFileCutWhenItsSessionEnds(t *testing.T) {
+	dir := longFileDir(t)
+	for _, shape := range []struct{ name, defs string }{
+		{"file_server", "handle /files/* {\n\t\troot * " + dir + "\n\t\tfile_server\n\t}"},
+		{"encode in front of file_server", "encode gzip\n\thandle /files/* {\n\t\troot * " + dir + "\n\t\tfile_server\n\t}"},
+	} {
+		t.Run(shape.name, func(t *testing.T) {
+			eachSessionEnd(t, func(t *testing.T, store, options string, end sessionEnd) {
+				s := newSiteWith(t, store, shape.defs, options)
+				alice := login(t, s, "alice")
+				req, err := http.NewRequest(http.MethodGet, s.url("/files/big.bin"), nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				req.Header.Set("Cookie", "sid="+alice.sid)
+				client := &http.Client{Transport: &http.Transport{DisableCompression: true}}
+				t.Cleanup(client.CloseIdleConnections)
+				res, err := client.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer res.Body.Close()
+				if res.StatusCode != http.StatusOK || res.ContentLength != longFileSize {
+					t.Fatalf("the download's status is %d with length %d, want 200 with %d: file_server did not serve the file", res.StatusCode, res.ContentLength, longFileSize)
+				}
+				first := make([]byte, 1<<20)
+				within(t, "the first megabyte of the download never came", func() {
+					_, err = io.ReadFull(res.Body, first)
+				})
+				if err != nil {
+					t.Fatalf("reading the first megabyte: %v", err)
+				}
+				end.end(t, s, alice)
+				clock.Advance(2 * time.Second)
+				var rest int64
+				within(t, "the download hangs after its session ended", func() {
+					rest, _ = io.Copy(io.Discard, res.Body)
+				})
+				got := int64(len(first)) + rest
+				if end.keeps {
+					if got != longFileSize {
+						t.Fatalf("the download gave %d bytes of %d: a session that stands gets the whole file", got, longFileSize)
+					}
+					return
+				}
+				if got == longFileSize {
+					t.Fatalf("the whole file (%d bytes) reached the device after its session ended: file_server's copy was never judged past its first byte", got)
+				}
+			})
+		})
+	}
+}
+
+// TestReview4LongFileCutOverHTTP2: over HTTP/2, whose writer has no
+// ReadFrom of its own, the copy file_server hands to ReadFrom went past
+// the session's Write straight to the stream, never judged: a large file
+// is cut there too when its session ends, and a renewal of the same user
+// gets the whole file.
+func TestReview4LongFileCutOverHTTP2(t *testing.T) {
+	dir := longFileDir(t)
+	s := newHTTPSSiteFor(t, new(hostileApp), "", "handle /files/* {\n\t\troot * "+dir+"\n\t\tfile_server\n\t}", "idle_timeout 2h\n\t\ttunnels 1h")
+	client := h2Client(t)
+	login := func(t *testing.T) string {
+		r := httpsDo(t, client, http.MethodGet, s.httpsURL("/login"), nil, "Test-Header", "X-Session-Set-User: alice")
+		expectStatus(t, r, http.StatusOK)
+		ck := r.sessionCookie()
+		if ck == nil {
+			t.Fatal("the login issued no session")
+		}
+		return ck.Value
+	}
+	for _, tt := range []struct {
+		name    string
+		command string
+		keeps   bool
+	}{
+		{"logout on another request", "X-Session-Destroy: true", false},
+		{"another user's login on the session", "X-Session-Set-User: bob", false},
+		{"renewal of the same user", "X-Session-Renew: true", true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			sid := login(t)
+			req, err := http.NewRequest(http.MethodGet, s.httpsURL("/files/big.bin"), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Cookie", "sid="+sid)
+			res, err := client.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer res.Body.Close()
+			if res.ProtoMajor != 2 || res.StatusCode != http.StatusOK {
+				t.Fatalf("got %s %d, want HTTP/2.0 200", res.Proto, res.StatusCode)
+			}
+			first := make([]byte, 1<<20)
+			within(t, "the first megabyte of the download never came", func() {
+				_, err = io.ReadFull(res.Body, first)
+			})
+			if err != nil {
+				t.Fatalf("reading the first megabyte: %v", err)
+			}
+			expectStatus(t, httpsDo(t, client, http.MethodGet, s.httpsURL("/act"), []string{"sid=" + sid}, "Test-Header", tt.command), http.StatusOK)
+			clock.Advance(2 * time.Second)
+			var rest int64
+			within(t, "the download hangs after its session ended", func() {
+				rest, _ = io.Copy(io.Discard, res.Body)
+			})
+			got := int64(len(first)) + rest
+			if tt.keeps {
+				if got != longFileSize {
+					t.Fatalf("the download gave %d bytes of %d: a session that stands gets the whole file", got, longFileSize)
+				}
+				return
+			}
+			if got == longFileSize {
+				t.Fatalf("the whole file (%d bytes) reached the device after its session ended: the copy past Write was never judged", got)
+			}
+		})
+	}
+}
