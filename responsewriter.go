@@ -297,7 +297,13 @@ func (rw *responseWriter) streamCut() bool {
 }
 
 // ReadFrom keeps io.Copy from reaching the underlying writer's ReadFrom,
-// which would write the header without a commit.
+// which would write the header without a commit. A response whose
+// session may be watched (watchable) is copied in parts of
+// readFromPart, each judged as a write is (longBodyCut): file_server
+// hands its whole file to one ReadFrom (sendfile over HTTP/1.1, a copy
+// past Write over HTTP/2), which judged the session once, at its first
+// byte, and sent the rest of a large file to the device whose session
+// ended meanwhile. Each part of a file still goes by sendfile.
 func (rw *responseWriter) ReadFrom(r io.Reader) (int64, error) {
 	if !rw.wroteHeader {
 		rw.WriteHeader(http.StatusOK)
@@ -305,8 +311,42 @@ func (rw *responseWriter) ReadFrom(r io.Reader) (int64, error) {
 	if rw.commitErr != nil || rw.longBodyCut() {
 		return 0, errResponseDropped
 	}
-	return rw.ResponseWriterWrapper.ReadFrom(r)
+	if !rw.watchable {
+		return rw.ResponseWriterWrapper.ReadFrom(r)
+	}
+	// io.CopyN (http.ServeContent) limits the file itself: a part is
+	// cut from that limit, so that the file stays the reader sendfile
+	// takes.
+	src, limit, limited := r, int64(0), false
+	if lr, ok := r.(*io.LimitedReader); ok {
+		src, limit, limited = lr.R, max(lr.N, 0), true
+		defer func() { lr.N = limit }()
+	}
+	var n int64
+	for {
+		part := &io.LimitedReader{R: src, N: readFromPart}
+		if limited {
+			part.N = min(part.N, limit)
+		}
+		want := part.N
+		m, err := rw.ResponseWriterWrapper.ReadFrom(part)
+		n += m
+		if limited {
+			limit -= m
+		}
+		if err != nil || m < want || limited && limit == 0 {
+			return n, err
+		}
+		if rw.commitErr != nil || rw.longBodyCut() {
+			return n, errResponseDropped
+		}
+	}
 }
+
+// readFromPart is the most of a body given to ReadFrom that is copied
+// before its session is judged again (ReadFrom): a megabyte, a few
+// sendfile calls' worth, which keeps a large file's copy fast.
+const readFromPart = 1 << 20
 
 // FlushError commits before flushing: a flush writes the header. A
 // response flushed before its handler returns streams: from its first
