@@ -6,10 +6,12 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/caddy-session/caddy-session/internal/clock"
+	"github.com/caddy-session/caddy-session/internal/testhook"
 )
 
 // longFileSize is the size of the file the long-download tests serve:
@@ -164,4 +166,73 @@ func TestReview4LongFileCutOverHTTP2(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestReview4LongFileReadsItsSessionOnce: copying a file in parts costs
+// its session no reads but where a body's writes would: a file sent
+// within its second reads the session no more (no check of it at all),
+// and a long one whose session stands is judged once when it passes the
+// second, not at every part after that, and arrives whole.
+func TestReview4LongFileReadsItsSessionOnce(t *testing.T) {
+	dir := longFileDir(t)
+	if err := os.WriteFile(filepath.Join(dir, "files", "small.bin"), bytes.Repeat([]byte("s"), 3<<20+17), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var checks atomic.Int64
+	count := func(testhook.TunnelCheck) { checks.Add(1) }
+	testhook.TunnelChecked.Store(&count)
+	t.Cleanup(func() { testhook.TunnelChecked.Store(nil) })
+	defs := "handle /files/* {\n\t\troot * " + dir + "\n\t\tfile_server\n\t}"
+	onEachStoreWith(t, defs, func(t *testing.T, newSite func(t *testing.T, options string) *site) {
+		s := newSite(t, "idle_timeout 2h\n\t\ttunnels 1h")
+		for _, tt := range []struct {
+			name      string
+			path      string
+			size      int64
+			slow      bool
+			minChecks int64
+			maxChecks int64
+		}{
+			{"a file sent within its second", "/files/small.bin", 3<<20 + 17, false, 0, 0},
+			{"a long file of a session that stands", "/files/big.bin", longFileSize, true, 1, 2},
+		} {
+			t.Run(tt.name, func(t *testing.T) {
+				alice := login(t, s, "alice")
+				checks.Store(0)
+				req, err := http.NewRequest(http.MethodGet, s.url(tt.path), nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				req.Header.Set("Cookie", "sid="+alice.sid)
+				client := &http.Client{Transport: &http.Transport{}}
+				t.Cleanup(client.CloseIdleConnections)
+				res, err := client.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer res.Body.Close()
+				var got int64
+				within(t, "the download hangs", func() {
+					if tt.slow {
+						var first int64
+						first, err = io.CopyN(io.Discard, res.Body, 1<<20)
+						got += first
+						if err != nil {
+							return
+						}
+						clock.Advance(2 * time.Second)
+					}
+					var rest int64
+					rest, err = io.Copy(io.Discard, res.Body)
+					got += rest
+				})
+				if err != nil || got != tt.size {
+					t.Fatalf("the download gave %d bytes of %d (%v): a session that stands gets the whole file", got, tt.size, err)
+				}
+				if n := checks.Load(); n < tt.minChecks || n > tt.maxChecks {
+					t.Fatalf("the download checked its session %d times, want %d to %d: a body is judged once it passes its second, not per part, and one within its second not at all", n, tt.minChecks, tt.maxChecks)
+				}
+			})
+		}
+	})
 }
