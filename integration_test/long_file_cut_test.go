@@ -33,7 +33,7 @@ func longFileDir(t *testing.T) string {
 	return dir
 }
 
-// TestReview4LongFileCutWhenItsSessionEnds: a large file that
+// TestLongFileCutWhenItsSessionEnds: a large file that
 // file_server sends behind the session handler, still being sent a
 // second or more after its request loaded the session, is a long body
 // like a proxied download's (README: "A body of known length that is
@@ -46,7 +46,7 @@ func longFileDir(t *testing.T) string {
 // renewal of the same user and `tunnels keep` get the whole file; so
 // does a file served through `encode` (an incompressible type, which
 // encode passes to the same ReadFrom).
-func TestReview4LongFileCutWhenItsSessionEnds(t *testing.T) {
+func TestLongFileCutWhenItsSessionEnds(t *testing.T) {
 	dir := longFileDir(t)
 	for _, shape := range []struct{ name, defs string }{
 		{"file_server", "handle /files/* {\n\t\troot * " + dir + "\n\t\tfile_server\n\t}"},
@@ -99,12 +99,12 @@ func TestReview4LongFileCutWhenItsSessionEnds(t *testing.T) {
 	}
 }
 
-// TestReview4LongFileCutOverHTTP2: over HTTP/2, whose writer has no
+// TestLongFileCutOverHTTP2: over HTTP/2, whose writer has no
 // ReadFrom of its own, the copy file_server hands to ReadFrom went past
 // the session's Write straight to the stream, never judged: a large file
 // is cut there too when its session ends, and a renewal of the same user
 // gets the whole file.
-func TestReview4LongFileCutOverHTTP2(t *testing.T) {
+func TestLongFileCutOverHTTP2(t *testing.T) {
 	dir := longFileDir(t)
 	s := newHTTPSSiteFor(t, new(hostileApp), "", "handle /files/* {\n\t\troot * "+dir+"\n\t\tfile_server\n\t}", "idle_timeout 2h\n\t\ttunnels 1h")
 	client := h2Client(t)
@@ -168,12 +168,12 @@ func TestReview4LongFileCutOverHTTP2(t *testing.T) {
 	}
 }
 
-// TestReview4LongFileReadsItsSessionOnce: copying a file in parts costs
+// TestLongFileReadsItsSessionOnce: copying a file in parts costs
 // its session no reads but where a body's writes would: a file sent
 // within its second reads the session no more (no check of it at all),
 // and a long one whose session stands is judged once when it passes the
 // second, not at every part after that, and arrives whole.
-func TestReview4LongFileReadsItsSessionOnce(t *testing.T) {
+func TestLongFileReadsItsSessionOnce(t *testing.T) {
 	dir := longFileDir(t)
 	if err := os.WriteFile(filepath.Join(dir, "files", "small.bin"), bytes.Repeat([]byte("s"), 3<<20+17), 0o644); err != nil {
 		t.Fatal(err)
