@@ -44,6 +44,10 @@ type site struct {
 	// site's own (foreignErrors).
 	top    []string
 	topSet bool
+	// before is how many of the server's routes come before the one it
+	// sits in, which Caddy tries first (0 where that route is none of
+	// them: an error route, a named route no route invokes).
+	before int
 }
 
 // realm is the default realm of a handler at this site, such as
@@ -188,7 +192,12 @@ func (w *walker) server(srv *caddyhttp.Server) {
 	at := site{listen: srv.Listen}
 	w.srv = srv
 	w.named = map[string]map[namedPlace]bool{}
-	w.list(srv.Routes, root, at)
+	sc := w.scope(srv.Routes, root)
+	for i, r := range srv.Routes {
+		at.before = i
+		w.route(r, sc, at)
+	}
+	at.before = 0
 	if srv.Errors != nil {
 		w.list(srv.Errors.Routes, root, at)
 	}
@@ -219,8 +228,9 @@ func (w *walker) server(srv *caddyhttp.Server) {
 // An error route is another site's when a route of the server's own routes
 // has its hosts and the handler's site does not; routes that no site owns
 // (a JSON config's server-wide error routes) are taken as the site's, as
-// before. The walk stops at a terminal route that matches all of the
-// handler's hosts, which answers first.
+// before. An error route of hosts that a site before the handler's serves
+// whole is not reached from it (taken). The walk stops at a terminal route
+// that matches all of the handler's hosts, which answers first.
 func foreignErrors(srv *caddyhttp.Server, at site) bool {
 	if srv.Errors == nil {
 		return false
@@ -232,9 +242,10 @@ func foreignErrors(srv *caddyhttp.Server, at site) bool {
 	}
 	for _, e := range srv.Errors.Routes {
 		hosts, other := routeHosts(e)
-		if len(hosts) > 0 && !overlap(hosts, at.hosts) {
+		if len(hosts) > 0 && (!overlap(hosts, at.hosts) || taken(srv.Routes[:at.before], hosts, at.hosts)) {
 			// Not reached from here: a handler of no hosts serves the
-			// hosts no other site has, whose errors no site's routes get.
+			// hosts no other site has, whose errors no site's routes
+			// get, and a wildcard site none that a site before it takes.
 			continue
 		}
 		if !sameHosts(hosts, at.top) && slices.ContainsFunc(owners, func(o []string) bool { return sameHosts(o, hosts) }) {
@@ -247,6 +258,36 @@ func foreignErrors(srv *caddyhttp.Server, at site) bool {
 		}
 	}
 	return false
+}
+
+// taken reports whether every host that both hosts and at name (an error
+// route's and a handler's: the narrower of two that one covers) is served
+// whole by one of the routes before the handler's, a terminal route that
+// matches on hosts only, so that no request of those hosts reaches the
+// handler: an error route of a host site (a.example.com) that a wildcard
+// site after it (*.example.com) overlaps never gets the wildcard site's
+// errors. A handler of no hosts (at nil) meets hosts whole.
+func taken(before caddyhttp.RouteList, hosts, at []string) bool {
+	var both []string
+	for _, x := range hosts {
+		if len(at) == 0 {
+			both = append(both, x)
+		}
+		for _, y := range at {
+			if hostCovers(y, x) {
+				both = append(both, x)
+			} else if hostCovers(x, y) {
+				both = append(both, y)
+			}
+		}
+	}
+	return len(both) > 0 && !slices.ContainsFunc(both, func(host string) bool {
+		return !slices.ContainsFunc(before, func(r caddyhttp.Route) bool {
+			patterns, other := routeHosts(r)
+			return r.Terminal && !other &&
+				slices.ContainsFunc(patterns, func(p string) bool { return hostCovers(p, host) })
+		})
+	})
 }
 
 // routeHosts is the hosts a route's matchers limit it to, nil for every
@@ -325,6 +366,14 @@ func (w *walker) invoke(name string, sc *scope, at site) {
 
 // list walks a route list, which is a scope of its own.
 func (w *walker) list(routes caddyhttp.RouteList, parent *scope, at site) {
+	sc := w.scope(routes, parent)
+	for _, r := range routes {
+		w.route(r, sc, at)
+	}
+}
+
+// scope is the scope of a route list: the session handlers in its routes.
+func (w *walker) scope(routes caddyhttp.RouteList, parent *scope) *scope {
 	sc := &scope{parent: parent}
 	for _, r := range routes {
 		for _, hd := range r.Handlers {
@@ -333,13 +382,11 @@ func (w *walker) list(routes caddyhttp.RouteList, parent *scope, at site) {
 			}
 		}
 	}
-	for _, r := range routes {
-		w.route(r, sc, at)
-	}
+	return sc
 }
 
 func (w *walker) route(r caddyhttp.Route, sc *scope, at site) {
-	here := site{listen: at.listen, hosts: at.hosts, path: slices.Clone(at.path), top: at.top, topSet: at.topSet}
+	here := site{listen: at.listen, hosts: at.hosts, path: slices.Clone(at.path), top: at.top, topSet: at.topSet, before: at.before}
 	var level []string
 	for _, set := range r.MatcherSets {
 		level = append(level, w.matcherSet(set, sc)...)
