@@ -151,7 +151,12 @@ type tunnel struct {
 // (opensTunnel) checks its session at once as well, and a stream does if
 // an end was committed in this process, or another instance's change
 // told of, since its load (seenAtLoad): an end committed between the
-// load of the session and this registration told no one. The count is
+// load of the session and this registration told no one. Told of
+// changes alone, the stream's check reads through the cache, as an
+// answer's judgement does (withheld.go): what changed is gone from it.
+// Past it, every stream of a busy instance paid a Redis read whenever
+// Redis told of any key's change (another user's touch, on any
+// instance), which it does all the time. The count is
 // read after the registration, never before:
 // an end counts before it looks for the streams of its session, so it
 // either finds this one or this one finds it counted. Read before, an
@@ -166,8 +171,11 @@ func (t *tunnel) open(opensTunnel bool, seenAtLoad seenMark) {
 		(*f)()
 	}
 	openTunnels.add(t)
-	if opensTunnel || openTunnels.seen() != seenAtLoad {
+	switch seen := openTunnels.seen(); {
+	case opensTunnel || seen.endedSince(seenAtLoad):
 		go t.checkOnce(false)
+	case seen != seenAtLoad:
+		go t.checkOnceCached()
 	}
 	t.tm.Lock()
 	defer t.tm.Unlock()
@@ -199,6 +207,15 @@ func (t *tunnel) checkOnce(periodic bool) {
 	t.check(ctx, periodic)
 }
 
+// checkOnceCached is checkOnce for a stream whose session may have
+// changed only where the store told this process of it (open): its read
+// may use the cache.
+func (t *tunnel) checkOnceCached() {
+	ctx, cancel := context.WithTimeout(context.Background(), t.h.tunnelCheck)
+	defer cancel()
+	t.checkThrough(ctx, false, true)
+}
+
 // finish ends what the tunnel holds when its request is over.
 func (t *tunnel) finish() {
 	if t.opened {
@@ -226,8 +243,15 @@ func (t *tunnel) hijacked(conn net.Conn) {
 // closes the tunnel if it ended or is now another user's; a periodic
 // check of a live one touches it when a touch is due, as a request would.
 // A store failure closes nothing (the tunnel is checked again later), but
-// for a handler whose config has gone, whose store may be closed.
+// for a handler whose config has gone, whose store may be closed. The
+// read goes past any cache.
 func (t *tunnel) check(ctx context.Context, periodic bool) {
+	t.checkThrough(ctx, periodic, false)
+}
+
+// checkThrough is check, whose first read goes through the store's cache
+// if cached (checkOnceCached).
+func (t *tunnel) checkThrough(ctx context.Context, periodic, cached bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.closed || t.over() {
@@ -244,7 +268,11 @@ func (t *tunnel) check(ctx context.Context, periodic bool) {
 	ctx = store.NoCopy(ctx)
 	for {
 		ends := openTunnels.ends.Load()
-		rec, hash, key, err := t.follow(store.Fresh(ctx), now)
+		read := store.Fresh(ctx)
+		if cached {
+			read = ctx
+		}
+		rec, hash, key, err := t.follow(read, now)
 		if t.unreadable(err) {
 			return
 		}
@@ -260,6 +288,7 @@ func (t *tunnel) check(ctx context.Context, periodic bool) {
 		// for the tunnel under the hash it was leaving, and missed it:
 		// an end counts before it looks, so look again.
 		if moved && openTunnels.ends.Load() != ends {
+			cached = false // an end of this process: past the cache
 			continue
 		}
 		// NeedsTouch, as a request asks: after the clock stepped back,
