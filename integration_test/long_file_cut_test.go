@@ -71,29 +71,8 @@ func TestLongFileCutWhenItsSessionEnds(t *testing.T) {
 				if res.StatusCode != http.StatusOK || res.ContentLength != longFileSize {
 					t.Fatalf("the download's status is %d with length %d, want 200 with %d: file_server did not serve the file", res.StatusCode, res.ContentLength, longFileSize)
 				}
-				first := make([]byte, 1<<20)
-				within(t, "the first megabyte of the download never came", func() {
-					_, err = io.ReadFull(res.Body, first)
-				})
-				if err != nil {
-					t.Fatalf("reading the first megabyte: %v", err)
-				}
-				end.end(t, s, alice)
-				clock.Advance(2 * time.Second)
-				var rest int64
-				within(t, "the download hangs after its session ended", func() {
-					rest, _ = io.Copy(io.Discard, res.Body)
-				})
-				got := int64(len(first)) + rest
-				if end.keeps {
-					if got != longFileSize {
-						t.Fatalf("the download gave %d bytes of %d: a session that stands gets the whole file", got, longFileSize)
-					}
-					return
-				}
-				if got == longFileSize {
-					t.Fatalf("the whole file (%d bytes) reached the device after its session ended: file_server's copy was never judged past its first byte", got)
-				}
+				got := readFileAcross(t, res, func() { end.end(t, s, alice) })
+				expectFile(t, got, end.keeps)
 			})
 		})
 	}
@@ -141,29 +120,10 @@ func TestLongFileCutOverHTTP2(t *testing.T) {
 			if res.ProtoMajor != 2 || res.StatusCode != http.StatusOK {
 				t.Fatalf("got %s %d, want HTTP/2.0 200", res.Proto, res.StatusCode)
 			}
-			first := make([]byte, 1<<20)
-			within(t, "the first megabyte of the download never came", func() {
-				_, err = io.ReadFull(res.Body, first)
+			got := readFileAcross(t, res, func() {
+				expectStatus(t, httpsDo(t, client, http.MethodGet, s.httpsURL("/act"), []string{"sid=" + sid}, "Test-Header", tt.command), http.StatusOK)
 			})
-			if err != nil {
-				t.Fatalf("reading the first megabyte: %v", err)
-			}
-			expectStatus(t, httpsDo(t, client, http.MethodGet, s.httpsURL("/act"), []string{"sid=" + sid}, "Test-Header", tt.command), http.StatusOK)
-			clock.Advance(2 * time.Second)
-			var rest int64
-			within(t, "the download hangs after its session ended", func() {
-				rest, _ = io.Copy(io.Discard, res.Body)
-			})
-			got := int64(len(first)) + rest
-			if tt.keeps {
-				if got != longFileSize {
-					t.Fatalf("the download gave %d bytes of %d: a session that stands gets the whole file", got, longFileSize)
-				}
-				return
-			}
-			if got == longFileSize {
-				t.Fatalf("the whole file (%d bytes) reached the device after its session ended: the copy past Write was never judged", got)
-			}
+			expectFile(t, got, tt.keeps)
 		})
 	}
 }
@@ -235,4 +195,38 @@ func TestLongFileReadsItsSessionOnce(t *testing.T) {
 			})
 		}
 	})
+}
+
+// readFileAcross reads the first megabyte of a download, runs meanwhile,
+// moves the clock past the second after which a long body is judged,
+// and reads the rest: it returns the bytes the client got.
+func readFileAcross(t *testing.T, res *http.Response, meanwhile func()) int64 {
+	t.Helper()
+	first := make([]byte, 1<<20)
+	var err error
+	within(t, "the first megabyte of the download never came", func() {
+		_, err = io.ReadFull(res.Body, first)
+	})
+	if err != nil {
+		t.Fatalf("reading the first megabyte: %v", err)
+	}
+	meanwhile()
+	clock.Advance(2 * time.Second)
+	var rest int64
+	within(t, "the download hangs after its session ended", func() {
+		rest, _ = io.Copy(io.Discard, res.Body)
+	})
+	return int64(len(first)) + rest
+}
+
+// expectFile fails unless a download of the long file that got got bytes
+// was whole, if its session stands (keeps), or else cut.
+func expectFile(t *testing.T, got int64, keeps bool) {
+	t.Helper()
+	if keeps && got != longFileSize {
+		t.Fatalf("the download gave %d bytes of %d: a session that stands gets the whole file", got, longFileSize)
+	}
+	if !keeps && got == longFileSize {
+		t.Fatalf("the whole file (%d bytes) reached the device after its session ended: its copy was never judged past its first byte", got)
+	}
 }
