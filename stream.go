@@ -140,8 +140,9 @@ func (rw *responseWriter) watch(opensTunnel, anyUser bool) {
 // it outlived its session. Its first write from answerRecheck after the
 // load (or the tunnels interval, if shorter) watches it as a stream, and
 // judges its session there and then, as a slow answer's header is judged
-// (withheld.go), unless the header's judgement has just read it (judged):
-// an end cuts the rest of the body. It is judged as an answer is, not as
+// (withheld.go), unless the header's judgement read it and nothing
+// ended or changed since the load (judged): an end cuts the rest of the
+// body. It is judged as an answer is, not as
 // a stream: a login on a session that had no user keeps it (anyUser). A
 // body of under a second is not watched, as an answer of under a second
 // is judged only on what this process saw. A body pays a clock read per
@@ -151,7 +152,10 @@ func (rw *responseWriter) longBodyCut() bool {
 		s := rw.state
 		if clock.Now().Sub(s.now) >= min(answerRecheck, s.handler.tunnelCheck) {
 			rw.watch(false, true)
-			if rw.tunnel != nil && !rw.judged {
+			if rw.tunnel != nil && (!rw.judged || openTunnels.seen() != rw.seenAtLoad) {
+				// Not judged yet, or something ended since the load,
+				// perhaps after the header's judgement: the check that
+				// registering started may come after the next writes.
 				rw.tunnel.checkOnce(false)
 			}
 		}

@@ -25,12 +25,19 @@ const downloadPart = 256 << 10
 type slowDownloadApp struct {
 	sent chan struct{} // the first half is written
 	more chan struct{} // let the second half go
+	// begin, if set, holds the answer before its header until the test
+	// closes it; arrived is told when the request is there.
+	begin, arrived chan struct{}
 }
 
 func (a *slowDownloadApp) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path != "/download" {
 		serveUpstream(w, r)
 		return
+	}
+	if a.begin != nil {
+		a.arrived <- struct{}{}
+		<-a.begin
 	}
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.Header().Set("Content-Length", strconv.Itoa(2*downloadPart))
@@ -152,6 +159,39 @@ func TestLongBodyOfASessionWithNoUser(t *testing.T) {
 					expectDownload(t, first, rest, row.cut)
 				})
 			}
+		})
+	}
+}
+
+// TestLongBodyJudgedAtItsHeaderThenEnded: a long body whose header was
+// judged (its session read again, found standing: an end of another
+// session came between its load and its header) and whose session ended
+// after that is still judged at its first write past the second, before
+// that write goes: the check that registering the body starts runs
+// beside the copy, which could send the rest before it.
+func TestLongBodyJudgedAtItsHeaderThenEnded(t *testing.T) {
+	for _, backend := range []string{"bolt", "redis"} {
+		t.Run(backend, func(t *testing.T) {
+			store := ""
+			if backend == "redis" {
+				store = "store redis " + redistest.Start(t).URL()
+			}
+			app := &slowDownloadApp{sent: make(chan struct{}, 1), more: make(chan struct{}),
+				begin: make(chan struct{}), arrived: make(chan struct{}, 1)}
+			s := newSiteBefore(t, store, "idle_timeout 2h\n\t\ttunnels 1h", app)
+			alice, bob := login(t, s, "alice"), login(t, s, "bob")
+			go func() {
+				<-app.arrived
+				// An end between the load and the header: the header's
+				// judgement reads the session, and finds it standing.
+				expectStatus(t, bob.get("/logout", "X-Session-Destroy: true"), http.StatusOK)
+				close(app.begin)
+			}()
+			first, rest := downloadAcross(t, alice, app, func() {
+				expectStatus(t, alice.clone().get("/logout", "X-Session-Destroy: true"), http.StatusOK)
+				clock.Advance(2 * time.Second)
+			})
+			expectDownload(t, first, rest, true)
 		})
 	}
 }
