@@ -22,6 +22,7 @@ import (
 	"github.com/redis/rueidis"
 	"go.uber.org/zap"
 
+	"github.com/caddy-session/caddy-session/session"
 	redisstore "github.com/caddy-session/caddy-session/store/redis"
 )
 
@@ -496,7 +497,7 @@ func newRedisClient(conn *redisConn) *redisClient {
 	p := &redisClient{conn: conn}
 	if size > 0 {
 		p.cache = redisstore.NewCache(size)
-		p.cache.OnChange(sessionsChanged)
+		p.cache.OnChange(redisSessionsChanged)
 	}
 	return p
 }
@@ -605,4 +606,17 @@ func (p *redisClient) Destruct() error {
 		client.Close()
 	}
 	return nil
+}
+
+// redisSessionsChanged is told by a Redis cache of the keys that Redis
+// invalidated: the sessions they hold changed, perhaps on another
+// instance (sessionsChanged).
+func redisSessionsChanged(keys []string) {
+	var hashes []session.Hash
+	for _, key := range keys {
+		if hash, ok := redisstore.HashOfKey(key); ok {
+			hashes = append(hashes, hash)
+		}
+	}
+	sessionsChanged(keys, hashes)
 }

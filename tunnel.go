@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -446,11 +447,28 @@ func (m seenMark) endedSince(then seenMark) bool { return m>>32 != then>>32 }
 
 // sessionsChanged is told by a shared store's cache that another instance
 // (or this one) changed keys this process had read (nil: any key): Redis
-// invalidated them.
-func sessionsChanged(keys []string) {
+// invalidated them. hashes are the sessions those keys hold.
+func sessionsChanged(keys []string, hashes []session.Hash) {
 	openTunnels.changed.Add(1)
+	openTunnels.toldOf(hashes)
 	if f := testhook.StoreChanged.Load(); f != nil {
 		(*f)(keys)
+	}
+}
+
+// toldOf checks at once the open tunnels and streams of the sessions that
+// the store said changed: one may have ended on another instance, which
+// their periodic check would find only at its interval. The read goes
+// through the cache, which the news kept right (checkOnceCached); each
+// check runs in a goroutine of its own, since the news comes on the
+// connection's reader, which no read may wait for. News of every key (a
+// connection lost) checks nothing: its periodic check finds what ended.
+func (ts *tunnelSet) toldOf(hashes []session.Hash) {
+	if len(hashes) == 0 || ts.n.Load() == 0 {
+		return
+	}
+	for _, t := range ts.matching(func(t *tunnel) bool { return slices.Contains(hashes, t.hash) }) {
+		go t.checkOnceCached()
 	}
 }
 

@@ -297,6 +297,17 @@ func (s *Store) SessionKey(hash session.Hash) string {
 	return s.prefix + "{" + hash.String() + "}"
 }
 
+// HashOfKey returns the hash of the session that key, a SessionKey of any
+// prefix, holds; false for a key that holds none (an index bucket).
+func HashOfKey(key string) (session.Hash, bool) {
+	open := strings.LastIndexByte(key, '{')
+	if open < 0 || !strings.HasSuffix(key, "}") {
+		return session.Hash{}, false
+	}
+	hash, err := session.ParseHash(key[open+1 : len(key)-1])
+	return hash, err == nil
+}
+
 // redisError wraps an error of the client so that the log says where it
 // came from. It is never ErrNotFound: an unreachable server is a failure,
 // not an anonymous request.
