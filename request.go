@@ -82,6 +82,12 @@ type requestState struct {
 	// left, found it gone, and withheld the answer with the cookie of
 	// the new ID, logging the user out.
 	stood bool
+	// movedOn: the response's own commit left the session under another
+	// ID than the one loaded (a renewal, a remember, a forward record
+	// followed). A watch that starts later from the loaded ID follows
+	// the forward record, which lasts two minutes from that commit: a
+	// long body does not start one then (longBodyCut).
+	movedOn bool
 	// line is the request line as the handler got it, kept for no_touch's
 	// matchers when they are configured and there is a session.
 	line *requestLine
@@ -416,6 +422,7 @@ func (s *requestState) carryOut(rw *responseWriter, hdr http.Header, p plan, rv 
 		s.capSessions(p, newID, res)
 		s.leftSession = s.leaves(p, res)
 		s.stood = s.stood || res.Record != nil && !s.leftSession
+		s.movedOn = s.movedOn || res.Record != nil && res.Hash != s.hash
 	}
 	return keepCookies(s.revoke(rv), hdr["Set-Cookie"][before:])
 }

@@ -146,9 +146,12 @@ func (rw *responseWriter) watch(opensTunnel, anyUser bool) {
 // a stream: a login on a session that had no user keeps it (anyUser). A
 // body of under a second is not watched, as an answer of under a second
 // is judged only on what this process saw. A body pays a clock read per
-// write until then.
+// write until then. Nor is a body whose own commit moved its session to
+// another ID (a renewal, a remember): its watch would start from the
+// loaded ID, whose forward record may be gone by then; the header's
+// commit found that session live.
 func (rw *responseWriter) longBodyCut() bool {
-	if rw.tunnel == nil && rw.watchable {
+	if rw.tunnel == nil && rw.watchable && !rw.state.movedOn {
 		s := rw.state
 		if clock.Now().Sub(s.now) >= min(answerRecheck, s.handler.tunnelCheck) {
 			rw.watch(false, true)
