@@ -142,14 +142,14 @@ func (rw *responseWriter) watch(opensTunnel, anyUser bool) {
 // judges its session there and then, as a slow answer's header is judged
 // (withheld.go), unless the header's judgement read it and nothing
 // ended or changed since the load (judged): an end cuts the rest of the
-// body. It is judged as an answer is, not as
-// a stream: a login on a session that had no user keeps it (anyUser). A
-// body of under a second is not watched, as an answer of under a second
-// is judged only on what this process saw. A body pays a clock read per
-// write until then. Nor is a body whose own commit moved its session to
-// another ID (a renewal, a remember): its watch would start from the
-// loaded ID, whose forward record may be gone by then; the header's
-// commit found that session live.
+// body. It is judged as an answer is, not as a stream: a login on a
+// session that had no user keeps it (anyUser). A body of under a second
+// is not watched, as an answer of under a second is judged only on what
+// this process saw; it pays a clock read per write until then. Nor is a
+// body whose own commit moved its session to another ID (a renewal, a
+// remember): its watch would start from the loaded ID, whose forward
+// record may be gone by then; the header's commit found that session
+// live.
 func (rw *responseWriter) longBodyCut() bool {
 	if rw.tunnel == nil && rw.watchable && !rw.state.movedOn {
 		s := rw.state

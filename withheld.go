@@ -30,8 +30,8 @@ import (
 // another instance changed sessions it had read (openTunnels.seen, which
 // the streams read as well), or the request took longer than
 // answerRecheck (an end on another instance that nothing told of: a
-// Redis that refuses client tracking, or the session's expiry). The judgement is the
-// tunnel's (tunnel.follow): a renewal of the same user stands, anything
+// Redis that refuses client tracking, or the session's expiry). The
+// judgement is the tunnel's (tunnel.follow): a renewal of the same user stands, anything
 // else has ended, but for a login on a session that had no user when
 // the request loaded it: the app computed its answer for no one, and
 // withholding it would only fail the requests that a page sent beside
