@@ -155,10 +155,13 @@ func (rw *responseWriter) longBodyCut() bool {
 		s := rw.state
 		if clock.Now().Sub(s.now) >= min(answerRecheck, s.handler.tunnelCheck) {
 			rw.watch(false, true)
-			if rw.tunnel != nil && (!rw.judged || openTunnels.seen() != rw.seenAtLoad) {
+			if rw.tunnel != nil && !s.storeFailed && (!rw.judged || openTunnels.seen() != rw.seenAtLoad) {
 				// Not judged yet, or something ended since the load,
 				// perhaps after the header's judgement: the check that
 				// registering started may come after the next writes.
+				// Not for a request the store failed for, which
+				// on_store_error served: the read would only wait the
+				// store out again, as the header's judgement does not.
 				rw.tunnel.checkOnce(false)
 			}
 		}
