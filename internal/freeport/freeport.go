@@ -11,10 +11,21 @@
 // another was given a moment before, and the second server to bind it
 // fails. So a port is also claimed across processes, by a lock on a file
 // named for it that the claiming process holds until it exits.
+//
+// And a port is picked outside the kernel's ephemeral range where it can
+// tell that range (Linux): a server that binds port 0 (an httptest
+// upstream, a redis-server of the tests) is given a port of that range,
+// and could be given one picked here a moment before, ahead of the server
+// it was picked for. Caddy then failed to bind it, and the test's
+// requests reached the upstream without the session handler.
 package freeport
 
 import (
+	"math/rand/v2"
 	"net"
+	"os"
+	"strconv"
+	"strings"
 	"sync"
 )
 
@@ -27,7 +38,45 @@ var given = struct {
 // call in this process returned and that no other live process claimed
 // through this package.
 func Pick() (int, error) {
-	return pick(listenAny, claim)
+	return pick(listenOutsideEphemeral, claim)
+}
+
+// lowestPort is the lowest port Pick gives out of the ephemeral range.
+const lowestPort = 10000
+
+// listenOutsideEphemeral is listenAny for a port below the kernel's
+// ephemeral range, which no bind of port 0 is given; listenAny where that
+// range is unknown, or leaves no room below it.
+func listenOutsideEphemeral() (int, net.Listener, error) {
+	low := ephemeralLow()
+	if low-lowestPort < 1000 {
+		return listenAny()
+	}
+	for range 100 {
+		port := lowestPort + rand.IntN(low-lowestPort)
+		if l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port)); err == nil {
+			return port, l, nil
+		}
+	}
+	return listenAny()
+}
+
+// ephemeralLow is the first port of the kernel's ephemeral range, 0 if
+// unknown.
+func ephemeralLow() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 0
+	}
+	fields := strings.Fields(string(b))
+	if len(fields) != 2 {
+		return 0
+	}
+	low, err := strconv.Atoi(fields[0])
+	if err != nil {
+		return 0
+	}
+	return low
 }
 
 // listenAny has the kernel give out a free loopback port, and returns the

@@ -49,3 +49,18 @@ func TestPickSkipsPortsClaimedElsewhere(t *testing.T) {
 		t.Fatalf("Pick gave port %d, which another process claimed", taken)
 	}
 }
+
+// TestPickOutsideTheEphemeralRange: where the kernel tells its ephemeral
+// range, Pick gives ports below it, which no bind of port 0 is given.
+func TestPickOutsideTheEphemeralRange(t *testing.T) {
+	low := ephemeralLow()
+	if low-lowestPort < 1000 {
+		t.Skip("the kernel's ephemeral range is unknown here, or leaves no room below it")
+	}
+	for range 20 {
+		port := Must(t)
+		if port < lowestPort || port >= low {
+			t.Fatalf("Pick gave port %d, want one in [%d, %d), below the ephemeral range", port, lowestPort, low)
+		}
+	}
+}
