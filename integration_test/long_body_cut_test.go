@@ -59,22 +59,12 @@ func (a *slowDownloadApp) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // second: it returns what the client got before and after.
 func downloadAcross(t *testing.T, v *visitor, app *slowDownloadApp, meanwhile func()) (first, rest []byte) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, v.site.url("/download"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Cookie", "sid="+v.sid)
-	client := &http.Client{Transport: &http.Transport{}}
-	t.Cleanup(client.CloseIdleConnections)
-	res, err := client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
+	res := openDownload(t, v, "/download")
 	if res.StatusCode != http.StatusOK {
 		t.Fatalf("the download's status is %d, want 200", res.StatusCode)
 	}
 	first = make([]byte, downloadPart/2)
+	var err error
 	within(t, "the first half of the download never came", func() {
 		_, err = io.ReadFull(res.Body, first)
 	})
@@ -88,6 +78,27 @@ func downloadAcross(t *testing.T, v *visitor, app *slowDownloadApp, meanwhile fu
 		rest, _ = io.ReadAll(res.Body)
 	})
 	return first, rest
+}
+
+// openDownload sends a GET of path with v's cookie, through a client of
+// its own that asks for no compression (the tester's gives up after 5s),
+// and returns the response, its body to be read; it is closed when the
+// test ends.
+func openDownload(t *testing.T, v *visitor, path string) *http.Response {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, v.site.url(path), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Cookie", "sid="+v.sid)
+	client := &http.Client{Transport: &http.Transport{DisableCompression: true}}
+	t.Cleanup(client.CloseIdleConnections)
+	res, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { res.Body.Close() })
+	return res
 }
 
 // expectDownload fails unless the download was cut before the app's

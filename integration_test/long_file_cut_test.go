@@ -56,18 +56,7 @@ func TestLongFileCutWhenItsSessionEnds(t *testing.T) {
 			eachSessionEnd(t, func(t *testing.T, store, options string, end sessionEnd) {
 				s := newSiteWith(t, store, shape.defs, options)
 				alice := login(t, s, "alice")
-				req, err := http.NewRequest(http.MethodGet, s.url("/files/big.bin"), nil)
-				if err != nil {
-					t.Fatal(err)
-				}
-				req.Header.Set("Cookie", "sid="+alice.sid)
-				client := &http.Client{Transport: &http.Transport{DisableCompression: true}}
-				t.Cleanup(client.CloseIdleConnections)
-				res, err := client.Do(req)
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer res.Body.Close()
+				res := openDownload(t, alice, "/files/big.bin")
 				if res.StatusCode != http.StatusOK || res.ContentLength != longFileSize {
 					t.Fatalf("the download's status is %d with length %d, want 200 with %d: file_server did not serve the file", res.StatusCode, res.ContentLength, longFileSize)
 				}
@@ -159,18 +148,8 @@ func TestLongFileReadsItsSessionOnce(t *testing.T) {
 			t.Run(tt.name, func(t *testing.T) {
 				alice := login(t, s, "alice")
 				checks.Store(0)
-				req, err := http.NewRequest(http.MethodGet, s.url(tt.path), nil)
-				if err != nil {
-					t.Fatal(err)
-				}
-				req.Header.Set("Cookie", "sid="+alice.sid)
-				client := &http.Client{Transport: &http.Transport{}}
-				t.Cleanup(client.CloseIdleConnections)
-				res, err := client.Do(req)
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer res.Body.Close()
+				res := openDownload(t, alice, tt.path)
+				var err error
 				var got int64
 				within(t, "the download hangs", func() {
 					if tt.slow {
