@@ -7,7 +7,8 @@ the list of (name, value) pairs given to start_response, duplicates and
 all. It never cleans up a name or a value: the server's own handling of
 them is what the tests look at.
 
-Routes (every value of h is "Name:value", repeatable, in order):
+Routes (every value of h is "Name:value", repeatable, in order; HEAD
+answers as GET, with no body):
 
   /healthz                 {"server": SERVER_SOFTWARE}
   /emit?h=...&status=303   start_response(status, [...h]); the body is
@@ -82,6 +83,20 @@ def _status(query):
 
 
 def app(environ, start_response):
+    """Answers as routes does, with no body for HEAD: a WSGI app must
+    send none (gunicorn 20 writes what it gets on the kept-alive
+    connection, without a Content-Length, and Caddy's next request on
+    that connection reads those bytes as its answer: a 502 now and then,
+    benoitc/gunicorn#2598)."""
+    body = routes(environ, start_response)
+    if environ.get("REQUEST_METHOD") != "HEAD":
+        return body
+    if hasattr(body, "close"):
+        body.close()
+    return []
+
+
+def routes(environ, start_response):
     query = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
     path = environ.get("PATH_INFO", "")
     json_type = ("Content-Type", "application/json")
