@@ -84,10 +84,10 @@ def _status(query):
 
 def app(environ, start_response):
     """Answers as routes does, with no body for HEAD: a WSGI app must
-    send none (gunicorn 20 writes what it gets on the kept-alive
-    connection, without a Content-Length, and Caddy's next request on
-    that connection reads those bytes as its answer: a 502 now and then,
-    benoitc/gunicorn#2598)."""
+    send none. gunicorn 20 and waitress 2 write what they get on the
+    kept-alive connection, and Caddy's next request on that connection
+    reads those bytes as its answer: a 502 now and then
+    (benoitc/gunicorn#2598)."""
     body = routes(environ, start_response)
     if environ.get("REQUEST_METHOD") != "HEAD":
         return body
