@@ -662,9 +662,15 @@ func (h *Handler) leaveToErrorRoutes(r *http.Request) {
 	if !h.foreignErrors {
 		return
 	}
-	h.protocol.Scrub(r.Header)
+	h.unforward(r.Header)
+}
+
+// unforward takes off a request's header what this handler forwarded of
+// its session to the app: its namespace, and the cookie of forward_cookie.
+func (h *Handler) unforward(hdr http.Header) {
+	h.protocol.Scrub(hdr)
 	if h.ForwardCookie {
-		h.cookie.Strip(r.Header)
+		h.cookie.Strip(hdr)
 	}
 }
 

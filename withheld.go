@@ -165,13 +165,15 @@ func (rw *responseWriter) endedMeanwhile() bool {
 // withdraw takes the session that ended while the app worked on the
 // request off the request and its placeholders, once its answer is
 // withheld: the values, the signed token, the devices list, the CSRF
-// token and the flash values this handler forwarded, in its namespace.
+// token and the flash values this handler forwarded, in its namespace,
+// and the cookie of forward_cookie, whose ID may lead to another user's
+// session for the forward record's grace period.
 // The 403 that follows is the error routes' to answer, and they get the
 // request as the session handlers left it: an error route that proxies
 // to the app (handle_errors rendering its pages with the app) had it
 // render the page for the session's user, and sent it, with the user's
 // data, to the client whose session had ended.
 func (s *requestState) withdraw() {
-	s.handler.protocol.Scrub(s.request.Header)
+	s.handler.unforward(s.request.Header)
 	s.updatePlaceholders(s.hash, nil)
 }
