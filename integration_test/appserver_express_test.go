@@ -118,10 +118,19 @@ func installExpress(npm, src string) (string, error) {
 			return "", err
 		}
 	}
-	cmd := exec.Command(npm, "ci", "--ignore-scripts", "--no-audit", "--no-fund")
-	cmd.Dir = tmp
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("npm ci in %s: %v\n%s", tmp, err, out)
+	// npm ci fetches from the registry: a fresh machine's first run
+	// depends on the network, and one failed fetch is tried again (npm ci
+	// starts over from the lock file each time).
+	var out []byte
+	for range 3 {
+		cmd := exec.Command(npm, "ci", "--ignore-scripts", "--no-audit", "--no-fund")
+		cmd.Dir = tmp
+		if out, err = cmd.CombinedOutput(); err == nil {
+			break
+		}
+	}
+	if err != nil {
+		return "", fmt.Errorf("npm ci in %s, three times: %v\n%s", tmp, err, out)
 	}
 	if err := os.Rename(tmp, dir); err != nil && !installed() {
 		return "", err
