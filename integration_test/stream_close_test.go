@@ -72,6 +72,8 @@ type openStream struct {
 	app  *streamApp
 	body io.ReadCloser
 	br   *bufio.Reader
+	// appClosed: the app's side of the stream was seen to end.
+	appClosed bool
 }
 
 // startStream opens /events with the visitor's cookie and reads the
@@ -95,7 +97,8 @@ func startStream(t *testing.T, v *visitor, app *streamApp, kind string, commands
 	if err != nil {
 		t.Fatalf("opening the stream: %v", err)
 	}
-	t.Cleanup(func() { res.Body.Close() })
+	st := &openStream{t: t, app: app, body: res.Body, br: bufio.NewReader(res.Body)}
+	t.Cleanup(st.end)
 	if res.StatusCode != http.StatusOK {
 		t.Fatalf("the stream's status is %d, want 200", res.StatusCode)
 	}
@@ -108,9 +111,24 @@ func startStream(t *testing.T, v *visitor, app *streamApp, kind string, commands
 			}
 		}
 	}
-	st := &openStream{t: t, app: app, body: res.Body, br: bufio.NewReader(res.Body)}
 	st.reads("hello")
 	return st
+}
+
+// end closes the client's side of the stream once the test is over, and
+// waits for the app's side to end too: a later stream of the same app
+// must get the events the test sends it, and a lingering one, still
+// selecting on the app's events, would take them.
+func (st *openStream) end() {
+	st.body.Close()
+	if st.appClosed {
+		return
+	}
+	select {
+	case <-st.app.closed:
+	case <-time.After(10 * time.Second):
+		st.t.Error("the app's side of the stream is still open after its client closed it")
+	}
 }
 
 // reads fails unless the next event of the stream is data.
@@ -165,6 +183,7 @@ func (st *openStream) closesPast(first string) {
 	}
 	select {
 	case <-st.app.closed:
+		st.appClosed = true
 	case <-time.After(10 * time.Second):
 		st.t.Fatal("the app's side of the stream is still open after its session ended")
 	}
