@@ -259,8 +259,12 @@ func (t *tunnel) checkThrough(ctx context.Context, periodic, cached bool) {
 		return
 	}
 	h, now := t.h, clock.Now()
+	var err error
 	if f := testhook.TunnelChecked.Load(); f != nil {
-		defer func() { (*f)(testhook.TunnelCheck{Periodic: periodic, Now: now, Closed: t.closed}) }()
+		defer func() {
+			failed := err != nil && !errors.Is(err, store.ErrNotFound)
+			(*f)(testhook.TunnelCheck{Periodic: periodic, Now: now, Closed: t.closed, Failed: failed})
+		}()
 	}
 	// Neither the read nor the touch copies from a fallback_store: the
 	// handshake's load copied the session into the store, and one gone
@@ -273,7 +277,10 @@ func (t *tunnel) checkThrough(ctx context.Context, periodic, cached bool) {
 		if cached {
 			read = ctx
 		}
-		rec, hash, key, err := t.follow(read, now)
+		var rec *session.Record
+		var hash session.Hash
+		var key *session.SealKey
+		rec, hash, key, err = t.follow(read, now)
 		if t.unreadable(err) {
 			return
 		}
@@ -299,7 +306,7 @@ func (t *tunnel) checkThrough(ctx context.Context, periodic, cached bool) {
 		// the session of the open tunnel idle_timeout after its last
 		// touch.
 		if periodic && !t.noTouch && h.timeouts.NeedsTouch(rec, now) {
-			t.touch(ctx, now)
+			err = t.touch(ctx, now)
 		}
 		return
 	}
@@ -382,7 +389,7 @@ func (t *tunnel) sameUser(rec *session.Record, hash session.Hash, key *session.S
 
 // touch keeps the session alive under idle_timeout: an open tunnel is a
 // page in use. A failure is logged; the next check tries again.
-func (t *tunnel) touch(ctx context.Context, now time.Time) {
+func (t *tunnel) touch(ctx context.Context, now time.Time) error {
 	h := t.h
 	u := store.Update{
 		Hash: t.hash, HasHash: true,
@@ -392,10 +399,12 @@ func (t *tunnel) touch(ctx context.Context, now time.Time) {
 	if t.key != nil || h.sealIndex != nil {
 		u.Seal = &store.Sealing{Key: t.key, Index: h.sealIndex}
 	}
-	if _, err := h.store.Update(ctx, u); err != nil && !errors.Is(err, store.ErrNotFound) {
+	_, err := h.store.Update(ctx, u)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		h.logger.Warn("touching the session of an open tunnel",
 			zap.String("session", t.hash.Short()), zap.Error(err))
 	}
+	return err
 }
 
 // close closes the tunnel both ways: its request's context, which

@@ -14,6 +14,9 @@ type TunnelCheck struct {
 	Periodic bool      // a check of the interval, not the first one or one an end asked for
 	Now      time.Time // the session clock the check read the session at
 	Closed   bool      // the tunnel is closed after the check
+	// Failed: the store failed the check's read or its touch (a check
+	// has one interval for both), so it decided nothing.
+	Failed bool
 }
 
 // TunnelChecked, if set, is called at the end of every check of an open
