@@ -91,8 +91,12 @@ func TestStreamTouchesItsSession(t *testing.T) {
 				alice := login(t, s, "alice")
 				st := startStream(t, alice, app, "events", tt.commands...)
 				for i := 1; i <= steps; i++ {
+					// The time of the step, read before it: a check
+					// may read the clock, and close, as soon as it
+					// moved, before this goroutine reads it.
+					at := clock.Now().Add(step)
 					clock.Advance(step)
-					c := checkedAt(t, checks, clock.Now())
+					c := checkedAt(t, checks, at)
 					past := time.Duration(i) * step
 					if c.Closed != (!tt.use && past > idle) {
 						t.Fatalf("after %s, closed: %v", past, c.Closed)

@@ -453,8 +453,12 @@ func TestTunnelTouchesItsSession(t *testing.T) {
 				alice := login(t, s, "alice")
 				ws := openTunnel(t, alice)
 				for i := 1; i <= steps; i++ {
+					// The time of the step, read before it: a check
+					// may read the clock, and close, as soon as it
+					// moved, before this goroutine reads it.
+					at := clock.Now().Add(step)
 					clock.Advance(step)
-					c := checkedAt(t, checks, clock.Now())
+					c := checkedAt(t, checks, at)
 					past := time.Duration(i) * step
 					if c.Closed != (noTouch && past > idle) {
 						t.Fatalf("after %s, closed: %v", past, c.Closed)
