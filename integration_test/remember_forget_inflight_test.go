@@ -59,6 +59,7 @@ func TestForgetInFlightAcrossTheNormalAbsoluteDeadline(t *testing.T) {
 				if tc.remembered {
 					login = append(login, "X-Session-Remember: true")
 				}
+				created := time.Now()
 				expectStatus(t, v.get("/login", login...), http.StatusOK)
 				// In use every 9 minutes: alive on the normal idle
 				// timeout (10m) as on the remembered one.
@@ -77,7 +78,7 @@ func TestForgetInFlightAcrossTheNormalAbsoluteDeadline(t *testing.T) {
 					expectStatus(t, v.get("/settings", "X-Session-Renew: true"), http.StatusOK)
 				case !tc.remembered:
 					r := v.get("/settings", "X-Session-Remember: true")
-					expectPersistent(t, r, loaded.sid, 6*time.Hour-(59*time.Minute+35*time.Second))
+					expectPersistentSince(t, r, loaded.sid, 6*time.Hour-(59*time.Minute+35*time.Second), created)
 				}
 				other := v.clone()
 				takeEvents()

@@ -73,6 +73,7 @@ func TestRememberInFlightAcrossAnotherRemember(t *testing.T) {
 				s.globals = sessionEvents
 				s.load()
 				v := s.visitor()
+				created := time.Now()
 				expectStatus(t, v.get("/login", tc.login...), http.StatusOK)
 				loaded := v.clone()
 
@@ -99,7 +100,7 @@ func TestRememberInFlightAcrossAnotherRemember(t *testing.T) {
 						tc.last, res.Header.Values("Set-Cookie"))
 				}
 				if tc.persistent {
-					expectPersistent(t, last, first.sid, 6*time.Hour)
+					expectPersistentSince(t, last, first.sid, 6*time.Hour, created)
 				} else {
 					expectBrowserSession(t, last, first.sid)
 				}
