@@ -2,6 +2,7 @@ package caddysession
 
 import (
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 
@@ -44,6 +45,9 @@ type site struct {
 	// site's own (foreignErrors).
 	top    []string
 	topSet bool
+	// topMatchers is the matchers of that route, which the site's own
+	// error route repeats (a Caddyfile site with a path: host and path).
+	topMatchers caddyhttp.MatcherSets
 	// before is how many of the server's routes come before the one it
 	// sits in, which Caddy tries first (0 where that route is none of
 	// them: an error route, a named route no route invokes).
@@ -230,7 +234,10 @@ func (w *walker) server(srv *caddyhttp.Server) {
 // (a JSON config's server-wide error routes) are taken as the site's, as
 // before. An error route of hosts that a site before the handler's serves
 // whole is not reached from it (taken). The walk stops at a terminal route
-// that matches all of the handler's hosts, which answers first.
+// that matches all of the handler's hosts, which answers first, or that
+// matches as the handler's site does (the same matchers: a site with a
+// path, whose requests all match its error route unless a rewrite moved
+// them off its path).
 func foreignErrors(srv *caddyhttp.Server, at site) bool {
 	if srv.Errors == nil {
 		return false
@@ -241,6 +248,9 @@ func foreignErrors(srv *caddyhttp.Server, at site) bool {
 		owners = append(owners, hosts)
 	}
 	for _, e := range srv.Errors.Routes {
+		if e.Terminal && len(at.topMatchers) > 0 && reflect.DeepEqual(e.MatcherSets, at.topMatchers) {
+			return false // the site's own
+		}
 		hosts, other := routeHosts(e)
 		if len(hosts) > 0 && (!overlap(hosts, at.hosts) || taken(srv.Routes[:at.before], hosts, at.hosts)) {
 			// Not reached from here: a handler of no hosts serves the
@@ -386,13 +396,13 @@ func (w *walker) scope(routes caddyhttp.RouteList, parent *scope) *scope {
 }
 
 func (w *walker) route(r caddyhttp.Route, sc *scope, at site) {
-	here := site{listen: at.listen, hosts: at.hosts, path: slices.Clone(at.path), top: at.top, topSet: at.topSet, before: at.before}
+	here := site{listen: at.listen, hosts: at.hosts, path: slices.Clone(at.path), top: at.top, topSet: at.topSet, topMatchers: at.topMatchers, before: at.before}
 	var level []string
 	for _, set := range r.MatcherSets {
 		level = append(level, w.matcherSet(set, sc)...)
 	}
 	if !here.topSet {
-		here.top, here.topSet = level, true
+		here.top, here.topMatchers, here.topSet = level, r.MatcherSets, true
 	}
 	here.path = append(here.path, level...)
 	here.hosts = narrowHosts(here.hosts, level)
