@@ -248,7 +248,7 @@ func foreignErrors(srv *caddyhttp.Server, at site) bool {
 		owners = append(owners, hosts)
 	}
 	for _, e := range srv.Errors.Routes {
-		if e.Terminal && len(at.topMatchers) > 0 && reflect.DeepEqual(e.MatcherSets, at.topMatchers) {
+		if e.Terminal && len(at.topMatchers) > 0 && sameMatchers(e.MatcherSets, at.topMatchers) {
 			return false // the site's own
 		}
 		hosts, other := routeHosts(e)
@@ -268,6 +268,18 @@ func foreignErrors(srv *caddyhttp.Server, at site) bool {
 		}
 	}
 	return false
+}
+
+// sameMatchers reports whether a and b match the same requests by the
+// same matchers: each set of a has the matchers of b's set at its place,
+// in any order (a set's matchers load from a JSON object, whose order a
+// map iteration picks).
+func sameMatchers(a, b caddyhttp.MatcherSets) bool {
+	return slices.EqualFunc(a, b, func(x, y caddyhttp.MatcherSet) bool {
+		return len(x) == len(y) && !slices.ContainsFunc(x, func(m any) bool {
+			return !slices.ContainsFunc(y, func(n any) bool { return reflect.DeepEqual(m, n) })
+		})
+	})
 }
 
 // taken reports whether every host that both hosts and at name (an error
