@@ -228,6 +228,16 @@ http://127.0.0.1:%d {
 			}
 		}()
 	}
+	// The traffic ends before the test does, failed or not: a goroutine
+	// still sending after a reload's Fatal met the test's cleanup, which
+	// stops Caddy, and its Errorf on the answer (a 503) panicked the test
+	// binary ("Log in goroutine after TestReloadUnderLoad has
+	// completed"), ending every test of the package after it.
+	stopTraffic := sync.OnceFunc(func() {
+		close(stop)
+		wg.Wait()
+	})
+	defer stopTraffic()
 
 	// The reloads, through the admin API as `caddy reload` makes them.
 	var slowest time.Duration
@@ -253,8 +263,7 @@ http://127.0.0.1:%d {
 		// Let traffic run on each config before the next one.
 		waitFor(t, 10*time.Second, func() bool { return requests.Load() >= before+20 || t.Failed() })
 	}
-	close(stop)
-	wg.Wait()
+	stopTraffic()
 	t.Logf("%d reloads, the slowest %s; %d requests, %d retried after Caddy dropped the connection", reloads, slowest, requests.Load(), dropped.Load())
 	if t.Failed() {
 		return
