@@ -40,8 +40,14 @@ func TestTunnelSeesAnEndWhileItFollowsARenewal(t *testing.T) {
 			testhook.TunnelFollowed.Store(&f)
 			t.Cleanup(func() { testhook.TunnelFollowed.Store(nil); release() })
 
-			renewed := make(chan *response, 1)
-			go func() { renewed <- alice.get("/", "X-Session-Renew: true") }()
+			renewed, sent := make(chan *response, 1), make(chan struct{})
+			go func() {
+				defer close(sent)
+				renewed <- alice.get("/", "X-Session-Renew: true")
+			}()
+			// The renewal ends before the test does, failed or not: a
+			// request that fails once the test is over panics the binary.
+			t.Cleanup(func() { release(); <-sent })
 			select {
 			case <-reached:
 			case <-time.After(10 * time.Second):
