@@ -43,6 +43,7 @@ func (h *hostSites) config(sites string) string {
 func (h *hostSites) load(sites string) {
 	h.t.Helper()
 	h.tester.InitServer(h.config(sites), "caddyfile")
+	waitOneListener(h.t, h.port)
 }
 
 // reload posts sites to the admin endpoint as a new config, and returns
@@ -61,6 +62,9 @@ func (h *hostSites) reload(sites string) (int, string) {
 	}
 	defer res.Body.Close()
 	body, _ := io.ReadAll(res.Body)
+	if res.StatusCode == http.StatusOK {
+		waitOneListener(h.t, h.port) // the previous config's may drop a fresh connection
+	}
 	return res.StatusCode, string(body)
 }
 
