@@ -149,13 +149,7 @@ func TestStreamRegisteredAfterNewsReadsThroughTheCache(t *testing.T) {
 
 			before := hgetallCalls(t, n.srv)
 			release()
-			res, err := http.ReadResponse(br, nil)
-			if err != nil {
-				t.Fatalf("reading the stream's answer: %v", err)
-			}
-			if res.StatusCode != http.StatusOK {
-				t.Fatalf("the stream's status is %d, want 200", res.StatusCode)
-			}
+			res := rawAnswer(t, br, http.StatusOK)
 			var c testhook.TunnelCheck
 			select {
 			case c = <-checked:

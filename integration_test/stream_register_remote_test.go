@@ -48,13 +48,7 @@ func TestStreamSeesAnEndRedisToldOfWhileItRegisters(t *testing.T) {
 				t.Fatal("redis never told this process that the session's key changed")
 			}
 			release()
-			res, err := http.ReadResponse(br, nil)
-			if err != nil {
-				t.Fatalf("reading the stream's answer: %v", err)
-			}
-			if res.StatusCode != http.StatusOK {
-				t.Fatalf("the stream's status is %d, want 200", res.StatusCode)
-			}
+			res := rawAnswer(t, br, http.StatusOK)
 			st := &openStream{t: t, app: app, body: res.Body, br: bufio.NewReader(res.Body)}
 			if row.ended {
 				st.closesPast("hello") // the look closes it, before or after its first event

@@ -45,6 +45,20 @@ func waitReached(t *testing.T, reached <-chan struct{}) {
 	}
 }
 
+// rawAnswer reads the answer to a request sendRaw wrote, and fails unless
+// it has status.
+func rawAnswer(t *testing.T, br *bufio.Reader, status int) *http.Response {
+	t.Helper()
+	res, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatalf("reading the answer: %v", err)
+	}
+	if res.StatusCode != status {
+		t.Fatalf("the answer's status is %d, want %d", res.StatusCode, status)
+	}
+	return res
+}
+
 // sendRaw writes a GET of path with the visitor's cookie (and extra
 // header lines) on a connection of its own, and returns the connection
 // and its reader, the response not yet read.
@@ -92,13 +106,7 @@ func TestStreamSeesAnEndCommittedWhileItRegisters(t *testing.T) {
 							waitReached(t, reached)
 							tt.end(t, s, alice)
 							release()
-							res, err := http.ReadResponse(br, nil)
-							if err != nil {
-								t.Fatalf("reading the handshake's answer: %v", err)
-							}
-							if res.StatusCode != http.StatusSwitchingProtocols {
-								t.Fatalf("status %d, want 101", res.StatusCode)
-							}
+							rawAnswer(t, br, http.StatusSwitchingProtocols)
 							ws := &wsTunnel{t: t, conn: conn, br: br}
 							if tt.keeps {
 								ws.echoes()
@@ -114,13 +122,7 @@ func TestStreamSeesAnEndCommittedWhileItRegisters(t *testing.T) {
 						waitReached(t, reached)
 						tt.end(t, s, alice)
 						release()
-						res, err := http.ReadResponse(br, nil)
-						if err != nil {
-							t.Fatalf("reading the stream's answer: %v", err)
-						}
-						if res.StatusCode != http.StatusOK {
-							t.Fatalf("the stream's status is %d, want 200", res.StatusCode)
-						}
+						res := rawAnswer(t, br, http.StatusOK)
 						assertNoNamespace(t, res.Header)
 						st := &openStream{t: t, app: app, body: res.Body, br: bufio.NewReader(res.Body)}
 						if !tt.keeps {
