@@ -277,11 +277,8 @@ func (t *tunnel) checkThrough(ctx context.Context, periodic, cached bool) {
 		if cached {
 			read = ctx
 		}
-		var rec *session.Record
-		var hash session.Hash
-		var key *session.SealKey
-		rec, hash, key, err = t.follow(read, now)
-		if t.unreadable(err) {
+		rec, hash, key, readErr := t.follow(read, now)
+		if err = readErr; t.unreadable(err) {
 			return
 		}
 		moved := hash != t.hash
@@ -388,7 +385,8 @@ func (t *tunnel) sameUser(rec *session.Record, hash session.Hash, key *session.S
 }
 
 // touch keeps the session alive under idle_timeout: an open tunnel is a
-// page in use. A failure is logged; the next check tries again.
+// page in use. A failure is logged, and returned to say that the check
+// decided nothing; the next check tries again.
 func (t *tunnel) touch(ctx context.Context, now time.Time) error {
 	h := t.h
 	u := store.Update{
