@@ -6,7 +6,9 @@ package browsertest
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"testing"
@@ -148,15 +150,21 @@ func (b *Browser) Click(selector string) int {
 }
 
 // load runs a navigation and returns the status of the document it
-// loaded. A response that chromium shows as an error page of its own (an
-// error status with an empty body: ERR_HTTP_RESPONSE_CODE_FAILURE) is a
-// load error to chromedp; its status is taken from the tab's network
-// events.
+// loaded. Two loads end in chromedp without the document's response, and
+// take its status from the tab's network events instead:
+//   - a response that chromium shows as an error page of its own (an
+//     error status with an empty body: ERR_HTTP_RESPONSE_CODE_FAILURE)
+//     is a load error to chromedp;
+//   - a load that chromedp saw end with no response of its own (it
+//     returned none and no error, once in a run, in the tab that had
+//     just prerendered pages): the test then waits, too, for the
+//     document of that response to be the tab's, loaded, so that what it
+//     reads next is the new page's.
 func (b *Browser) load(what string, navigate func(context.Context) (*network.Response, error)) int {
 	b.t.Helper()
 	ctx, cancel := context.WithTimeout(b.ctx, Timeout)
 	defer cancel()
-	statuses := make(chan int, 16)
+	documents := make(chan *network.Response, 16)
 	events := chromedp.Events(ctx, network.ResponseReceived) // subscribed from here on
 	go func() {
 		for ev, err := range events {
@@ -165,26 +173,38 @@ func (b *Browser) load(what string, navigate func(context.Context) (*network.Res
 			}
 			if ev.Type == network.ResourceTypeDocument {
 				select {
-				case statuses <- int(ev.Response.Status):
+				case documents <- ev.Response:
 				default:
 				}
 			}
 		}
 	}()
 	res, err := navigate(ctx)
-	if err == nil {
+	if err == nil && res != nil {
 		return int(res.Status)
 	}
-	if _, ok := errors.AsType[*chromedp.LoadError](err); !ok {
+	if _, ok := errors.AsType[*chromedp.LoadError](err); err != nil && !ok {
 		b.t.Fatalf("browser: %s: %v", what, err)
 	}
 	select {
-	case status := <-statuses:
-		return status
+	case doc := <-documents:
+		if err == nil {
+			b.waitLoaded(ctx, what, doc.URL)
+		}
+		return int(doc.Status)
 	case <-ctx.Done():
 		b.t.Fatalf("browser: %s: %v, and no response came", what, err)
 	}
 	return 0
+}
+
+// waitLoaded waits until the tab shows the document of url, loaded.
+func (b *Browser) waitLoaded(ctx context.Context, what, url string) {
+	b.t.Helper()
+	js, _ := json.Marshal(url)
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](fmt.Sprintf(`location.href === %s && document.readyState === "complete"`, js))); err != nil {
+		b.t.Fatalf("browser: %s: the tab did not show %s loaded: %v", what, url, err)
+	}
 }
 
 // Text returns the text of the element that the CSS selector finds.
