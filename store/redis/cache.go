@@ -94,11 +94,17 @@ func (c *Cache) NewCacheStoreFn(rueidis.CacheStoreOption) rueidis.CacheStore {
 
 // Invalidate drops key from every connection's cache, and keeps no answer
 // of a read of it that is still in flight.
-func (c *Cache) Invalidate(key string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+func (c *Cache) Invalidate(key string) { c.drop(nil, []string{key}, false) }
+
+// drop drops keys (every key if all) from every connection's cache, and
+// keeps no answer of a read of them still in flight, except on told, the
+// connection Redis told of the change (Delete), whose reads in flight
+// were answered after it.
+func (c *Cache) drop(told *connCache, keys []string, all bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
 	for cc := range c.conns {
-		cc.invalidate(key)
+		cc.drop(keys, all, cc == told)
 	}
 }
 
@@ -282,33 +288,28 @@ func (cc *connCache) Cancel(key, _ string, err error) {
 }
 
 // Delete implements rueidis.CacheStore: Redis invalidated keys (all of
-// them if nil). A read in flight is left alone: its answer, sent after
-// the read, is newer than the change this message is about.
+// them if nil). They are dropped from every connection's cache, not only
+// this one's: Redis tells each connection that read a key, each in its
+// own time (a FLUSHALL tells every connection), and a read between two of
+// those messages found, through another connection's copy, what the news
+// had just said changed (withheld.go reads an answer's session again
+// through the cache on that news). A read in flight on this connection is
+// left alone: its answer, sent after the read, is newer than the change
+// this message is about. One on another connection is not kept, as after
+// this process's own write: its answer may be older.
 func (cc *connCache) Delete(keys []rueidis.RedisMessage) {
 	var names []string
-	// Told once the keys are gone, so that a read then asks Redis.
-	defer func() { cc.parent.told(names) }()
-	cc.mu.Lock()
-	defer cc.mu.Unlock()
-	if keys == nil {
-		for _, e := range cc.entries {
-			if e.elem != nil {
-				cc.remove(e)
+	if keys != nil {
+		names = make([]string, 0, len(keys))
+		for _, k := range keys {
+			if name, err := k.ToString(); err == nil {
+				names = append(names, name)
 			}
 		}
-		return
 	}
-	names = make([]string, 0, len(keys))
-	for _, k := range keys {
-		name, err := k.ToString()
-		if err != nil {
-			continue
-		}
-		names = append(names, name)
-		if e := cc.entries[name]; e != nil && e.elem != nil {
-			cc.remove(e)
-		}
-	}
+	cc.parent.drop(cc, names, keys == nil)
+	// Told once the keys are gone, so that a read then asks Redis.
+	cc.parent.told(names)
 }
 
 // Close implements rueidis.CacheStore: the connection is gone, and with
@@ -366,17 +367,29 @@ func (cc *connCache) record(key string, now time.Time) (*session.Record, bool) {
 	return e.rec.Clone(), true
 }
 
-// invalidate drops key after this process wrote it.
-func (cc *connCache) invalidate(key string) {
+// drop drops keys (every key if all) from this connection's cache, and
+// keeps no answer of a read of them in flight, unless inFlightIsNewer.
+func (cc *connCache) drop(keys []string, all, inFlightIsNewer bool) {
 	cc.mu.Lock()
 	defer cc.mu.Unlock()
-	e := cc.entries[key]
-	switch {
-	case e == nil:
-	case e.elem == nil:
-		e.stale = true
-	default:
-		cc.remove(e)
+	one := func(e *cacheEntry) {
+		switch {
+		case e.elem != nil:
+			cc.remove(e)
+		case !inFlightIsNewer:
+			e.stale = true
+		}
+	}
+	if all {
+		for _, e := range cc.entries {
+			one(e)
+		}
+		return
+	}
+	for _, key := range keys {
+		if e := cc.entries[key]; e != nil {
+			one(e)
+		}
 	}
 }
 
