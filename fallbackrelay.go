@@ -192,6 +192,8 @@ func (h *Handler) relayTarget() store.Store {
 	st := h.base
 	if h.stale != nil {
 		st = &staleStore{Store: st, copy: h.stale, identity: h.identity, now: clock.Now}
+	} else {
+		st = h.tellsStaleCopy(st)
 	}
 	if h.lookupIndex != nil {
 		st = sealedIndex{Store: st, keys: []*session.IndexKey{h.lookupIndex}}

@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
 
+	"github.com/caddy-session/caddy-session/internal/clock"
 	"github.com/caddy-session/caddy-session/session"
 	"github.com/caddy-session/caddy-session/store"
 )
@@ -101,6 +103,28 @@ func newGeneration() staleGeneration {
 // staleCopies holds one staleCopy per store name.
 var staleCopies = caddy.NewUsagePool()
 
+// staleSlots holds, for every store name ever configured, the copy of the
+// store while a handler holds one (nil otherwise), so that the handlers
+// of the store without the policy find it to tombstone the sessions they
+// end (staleTeller). staleMu serialises holds and releases, so that a
+// slot never keeps a copy its last holder let go of, nor loses one a new
+// holder just took.
+var (
+	staleMu    sync.Mutex
+	staleSlots = map[string]*atomic.Pointer[staleCopy]{}
+)
+
+// staleSlotFor returns the slot of the store named storeName; staleMu is
+// held.
+func staleSlotFor(storeName string) *atomic.Pointer[staleCopy] {
+	slot, ok := staleSlots[storeName]
+	if !ok {
+		slot = new(atomic.Pointer[staleCopy])
+		staleSlots[storeName] = slot
+	}
+	return slot
+}
+
 // staleCopyDestructor lets a staleCopy live in a UsagePool.
 type staleCopyDestructor struct{ *staleCopy }
 
@@ -110,17 +134,26 @@ func (staleCopyDestructor) Destruct() error { return nil }
 // caller must release with releaseStaleCopy, and makes it keep sessions
 // at least within.
 func holdStaleCopy(storeName string, within time.Duration) *staleCopy {
+	staleMu.Lock()
 	val, _, _ := staleCopies.LoadOrNew(storeName, func() (caddy.Destructor, error) {
 		return staleCopyDestructor{&staleCopy{cur: newGeneration(), old: newGeneration()}}, nil
 	})
 	c := val.(staleCopyDestructor).staleCopy
+	staleSlotFor(storeName).Store(c)
+	staleMu.Unlock()
 	c.mu.Lock()
 	c.within = max(c.within, within)
 	c.mu.Unlock()
 	return c
 }
 
-func releaseStaleCopy(storeName string) { _, _ = staleCopies.Delete(storeName) }
+func releaseStaleCopy(storeName string) {
+	staleMu.Lock()
+	defer staleMu.Unlock()
+	if deleted, _ := staleCopies.Delete(storeName); deleted {
+		staleSlotFor(storeName).Store(nil)
+	}
+}
 
 // rotate starts a new generation when the current one is older than
 // within; c.mu is held.
@@ -253,6 +286,11 @@ type staleStore struct {
 	copy     *staleCopy
 	identity string
 	now      func() time.Time
+	// tellOnly: the store of a handler without the policy (staleTeller),
+	// which tombstones what ends but keeps nothing in the copy: what it
+	// reads is judged by its own realm and rules, and serving less is
+	// safe.
+	tellOnly bool
 }
 
 func (s *staleStore) Load(ctx context.Context, hash session.Hash, now time.Time, t session.Timeouts) (*session.Record, error) {
@@ -261,7 +299,7 @@ func (s *staleStore) Load(ctx context.Context, hash session.Hash, now time.Time,
 	switch {
 	case errors.Is(err, store.ErrNotFound), err == nil && rec.Forwarded():
 		s.copy.ended(hash, now)
-	case err == nil:
+	case err == nil && !s.tellOnly:
 		s.copy.keep(hash, rec, s.identity, now, read)
 	}
 	return rec, err
@@ -282,7 +320,7 @@ func (s *staleStore) Update(ctx context.Context, u store.Update) (store.Result, 
 		// it on: the copy may hold it, kept by the renewal's own write.
 		s.copy.ended(res.Acted, u.Now)
 	}
-	if made && res.Record != nil {
+	if made && res.Record != nil && !s.tellOnly {
 		s.copy.keep(res.Hash, res.Record, s.identity, u.Now, read)
 	}
 	if u.HasHash && !made && changes(u) && !refused(err) {
@@ -332,4 +370,64 @@ func (s *staleStore) DeleteByIdentity(ctx context.Context, realm, key, value str
 	s.copy.endedUser(user, s.now())
 	defer func() { s.copy.endedUser(user, s.now()) }()
 	return s.Store.DeleteByIdentity(ctx, realm, key, value)
+}
+
+// staleTeller is the store of a handler without on_store_error stale. It
+// keeps no copy, but another handler of the same store may: of another
+// site, or of the config a reload brought in while a request of this
+// one's was in flight. A session this handler ends (a logout, a logout
+// everywhere, a renewal, a load that found it gone) must not be served
+// from that copy once the store fails: through this handler the store
+// ended it and the copy, told by no one, served it to the old cookie.
+// With no copy held, it is the store, for one atomic load.
+type staleTeller struct {
+	store.Store
+	slot *atomic.Pointer[staleCopy]
+}
+
+// tellsStaleCopy wraps st, a store of the handler, which keeps no stale
+// copy, to tombstone the sessions it ends in the copy of the store, if a
+// handler keeps one.
+func (h *Handler) tellsStaleCopy(st store.Store) store.Store {
+	staleMu.Lock()
+	defer staleMu.Unlock()
+	return staleTeller{Store: st, slot: staleSlotFor(h.storeName)}
+}
+
+// teller returns the staleStore that tombstones in the copy held now,
+// or nil when no handler holds one.
+func (t staleTeller) teller() *staleStore {
+	c := t.slot.Load()
+	if c == nil {
+		return nil
+	}
+	return &staleStore{Store: t.Store, copy: c, now: clock.Now, tellOnly: true}
+}
+
+func (t staleTeller) Load(ctx context.Context, hash session.Hash, now time.Time, timeouts session.Timeouts) (*session.Record, error) {
+	if s := t.teller(); s != nil {
+		return s.Load(ctx, hash, now, timeouts)
+	}
+	return t.Store.Load(ctx, hash, now, timeouts)
+}
+
+func (t staleTeller) Update(ctx context.Context, u store.Update) (store.Result, error) {
+	if s := t.teller(); s != nil {
+		return s.Update(ctx, u)
+	}
+	return t.Store.Update(ctx, u)
+}
+
+func (t staleTeller) Delete(ctx context.Context, hash session.Hash) error {
+	if s := t.teller(); s != nil {
+		return s.Delete(ctx, hash)
+	}
+	return t.Store.Delete(ctx, hash)
+}
+
+func (t staleTeller) DeleteByIdentity(ctx context.Context, realm, key, value string) (int, error) {
+	if s := t.teller(); s != nil {
+		return s.DeleteByIdentity(ctx, realm, key, value)
+	}
+	return t.Store.DeleteByIdentity(ctx, realm, key, value)
 }

@@ -80,6 +80,7 @@ const (
 func (h *Handler) provisionStoreErrors() error {
 	c := h.OnStoreError
 	if c == nil {
+		h.store = h.tellsStaleCopy(h.store)
 		return nil
 	}
 	switch c.Policy {
@@ -99,6 +100,8 @@ func (h *Handler) provisionStoreErrors() error {
 		within := time.Duration(c.Within)
 		h.stale = holdStaleCopy(h.storeName, within)
 		h.store = &staleStore{Store: h.store, copy: h.stale, identity: h.identity, now: clock.Now}
+	} else {
+		h.store = h.tellsStaleCopy(h.store)
 	}
 	return nil
 }
