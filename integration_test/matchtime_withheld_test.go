@@ -1,0 +1,150 @@
+package integration_test
+
+import (
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// A session matcher that Caddy evaluates before the session handler runs
+// (the matcher of a directive ordered before `session`: `header`, `vars`,
+// `log_skip`, `request_body`; or a matcher in a `route` block above the
+// handler) loads the request's session, and the handler adopts that load.
+// The handler took its mark of the ends this process had seen only when
+// it ran, after that load: a logout committed while the matcher's read
+// was in flight was then "before the load", the answer was not judged
+// again, and the app's answer, computed for the user who had just logged
+// out, reached the device that was logged out. Without the matcher the
+// same interleaving withholds it (the first row).
+func TestMatcherLoadWithholdsAnswersOfEndedSessions(t *testing.T) {
+	rows := []struct {
+		name, site string
+	}{
+		{name: "the handler reads the session itself", site: `
+	session {
+		$STORE
+	}
+	reverse_proxy $APP`},
+		{name: "a header matcher reads it before the handler", site: `
+	@admins session role admin
+	header @admins Cache-Control no-store
+	@outsiders {
+		not session role admin
+		not path /login
+	}
+	session {
+		$STORE
+	}
+	respond @outsiders "not an admin" 403
+	reverse_proxy $APP`},
+		{name: "a log_skip matcher of the anonymous reads it before the handler", site: `
+	@anonymous not session user
+	log_skip @anonymous
+	session {
+		$STORE
+	}
+	reverse_proxy $APP`},
+		{name: "a matcher in a route block above the handler", site: `
+	route {
+		@admins session role admin
+		vars @admins area admin
+		session {
+			$STORE
+		}
+		reverse_proxy @admins $APP
+		reverse_proxy /login $APP
+		respond "not an admin" 403
+	}`},
+		{name: "a nested handler adopts the site handler's load", site: `
+	session {
+		$STORE
+	}
+	route /admin* {
+		@admins session role admin
+		header @admins Cache-Control no-store
+		session {
+			$STORE
+			idle_timeout 1h
+		}
+		reverse_proxy @admins $APP
+		respond "not an admin" 403
+	}
+	reverse_proxy $APP`},
+	}
+	for _, row := range rows {
+		t.Run(row.name, func(t *testing.T) {
+			eachStore(t, func(t *testing.T, st string) {
+				st = strings.Replace(st, "store ", "store matchtime_hold ", 1)
+				s, _ := newSiteFrom(t, st, "http://127.0.0.1:$PORT {"+row.site+"\n}\n")
+				for _, end := range []bool{false, true} {
+					alice := s.visitor()
+					expectStatus(t, alice.get("/login", "X-Session-Set-User: alice", "X-Session-Set-Role: admin"), http.StatusOK)
+					if alice.sid == "" {
+						t.Fatal("the login issued no session")
+					}
+					hold := holdNextRead(t, alice.sid)
+					answer := matchtimeSend(t, s, "/admin/report", alice.sid)
+					hold.wait(t)
+					if end {
+						// Another tab of alice's logs out while the read
+						// of this request is in flight.
+						other := &visitor{site: s, sid: alice.sid}
+						expectStatus(t, other.get("/admin/logout", "X-Session-Destroy: true"), http.StatusOK)
+					}
+					close(hold.release)
+					res, body := answer()
+					if end {
+						withheld(t, res, body)
+						after := (&visitor{site: s, sid: alice.sid}).get("/admin/report")
+						if strings.Contains(string(after.body), "alice") {
+							t.Fatalf("the session still stands after the logout: %d %s", after.StatusCode, after.body)
+						}
+						continue
+					}
+					if res.StatusCode != http.StatusOK || !strings.Contains(body, `"X-Session-User":["alice"]`) {
+						t.Fatalf("with no end in between, alice got %d %q, want the app's answer to her", res.StatusCode, body)
+					}
+				}
+			})
+		})
+	}
+}
+
+// matchtimeSend sends a GET with the session cookie of id on a client of
+// its own, and returns a function that waits for its answer.
+func matchtimeSend(t *testing.T, s *site, path, id string) func() (*http.Response, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, s.url(path), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Cookie", "sid="+id)
+	type result struct {
+		res  *http.Response
+		body string
+		err  error
+	}
+	done := make(chan result, 1)
+	client := &http.Client{Transport: &http.Transport{}}
+	t.Cleanup(client.CloseIdleConnections)
+	go func() {
+		res, err := client.Do(req)
+		if err != nil {
+			done <- result{err: err}
+			return
+		}
+		b, err := io.ReadAll(res.Body)
+		res.Body.Close()
+		done <- result{res: res, body: string(b), err: err}
+	}()
+	return func() (*http.Response, string) {
+		t.Helper()
+		r := <-done
+		if r.err != nil {
+			t.Fatalf("GET %s: %v", path, r.err)
+		}
+		assertNoNamespace(t, r.res.Header)
+		return r.res, r.body
+	}
+}
