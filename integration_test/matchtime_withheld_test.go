@@ -1,9 +1,13 @@
 package integration_test
 
 import (
+	"context"
 	"io"
 	"net/http"
+	"net/http/httptrace"
+	"net/textproto"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -77,33 +81,41 @@ func TestMatcherLoadWithholdsAnswersOfEndedSessions(t *testing.T) {
 			eachStore(t, func(t *testing.T, st string) {
 				st = strings.Replace(st, "store ", "store matchtime_hold ", 1)
 				s, _ := newSiteFrom(t, st, "http://127.0.0.1:$PORT {"+row.site+"\n}\n")
-				for _, end := range []bool{false, true} {
-					alice := s.visitor()
-					expectStatus(t, alice.get("/login", "X-Session-Set-User: alice", "X-Session-Set-Role: admin"), http.StatusOK)
-					if alice.sid == "" {
-						t.Fatal("the login issued no session")
-					}
-					hold := holdNextRead(t, alice.sid)
-					answer := matchtimeSend(t, s, "/admin/report", alice.sid)
-					hold.wait(t)
-					if end {
-						// Another tab of alice's logs out while the read
-						// of this request is in flight.
-						other := &visitor{site: s, sid: alice.sid}
-						expectStatus(t, other.get("/admin/logout", "X-Session-Destroy: true"), http.StatusOK)
-					}
-					close(hold.release)
-					res, body := answer()
-					if end {
-						withheld(t, res, body)
-						after := (&visitor{site: s, sid: alice.sid}).get("/admin/report")
-						if strings.Contains(string(after.body), "alice") {
-							t.Fatalf("the session still stands after the logout: %d %s", after.StatusCode, after.body)
+				for _, shape := range matchtimeShapes {
+					for _, end := range []bool{false, true} {
+						alice := s.visitor()
+						expectStatus(t, alice.get("/login", "X-Session-Set-User: alice", "X-Session-Set-Role: admin"), http.StatusOK)
+						if alice.sid == "" {
+							t.Fatal("the login issued no session")
 						}
-						continue
-					}
-					if res.StatusCode != http.StatusOK || !strings.Contains(body, `"X-Session-User":["alice"]`) {
-						t.Fatalf("with no end in between, alice got %d %q, want the app's answer to her", res.StatusCode, body)
+						hold := holdNextRead(t, alice.sid)
+						answer := matchtimeSend(t, s, "/admin/report", alice.sid, shape.orders...)
+						hold.wait(t)
+						if end {
+							// Another tab of alice's logs out while the
+							// read of this request is in flight.
+							other := &visitor{site: s, sid: alice.sid}
+							expectStatus(t, other.get("/admin/logout", "X-Session-Destroy: true"), http.StatusOK)
+						}
+						close(hold.release)
+						res, body, hints := answer()
+						if end {
+							withheld(t, res, body)
+							if len(hints) != 0 {
+								t.Fatalf("%s: the app's early hints for alice reached the device she logged out: %v", shape.name, hints)
+							}
+							after := (&visitor{site: s, sid: alice.sid}).get("/admin/report")
+							if strings.Contains(string(after.body), "alice") {
+								t.Fatalf("%s: the session still stands after the logout: %d %s", shape.name, after.StatusCode, after.body)
+							}
+							continue
+						}
+						if res.StatusCode != http.StatusOK || !strings.Contains(body, `"X-Session-User":["alice"]`) {
+							t.Fatalf("%s: with no end in between, alice got %d %q, want the app's answer to her", shape.name, res.StatusCode, body)
+						}
+						if shape.hints && len(hints) == 0 {
+							t.Fatalf("%s: with no end in between, the app's early hints did not reach alice", shape.name)
+						}
 					}
 				}
 			})
@@ -111,13 +123,40 @@ func TestMatcherLoadWithholdsAnswersOfEndedSessions(t *testing.T) {
 	}
 }
 
-// matchtimeSend sends a GET with the session cookie of id on a client of
-// its own, and returns a function that waits for its answer.
-func matchtimeSend(t *testing.T, s *site, path, id string) func() (*http.Response, string) {
+// matchtimeShapes are the ways the app answers: each is judged before
+// any byte of it reaches the client.
+var matchtimeShapes = []struct {
+	name   string
+	orders []string // the app's orders, header name and value
+	hints  bool     // the app sends a 103 before its answer
+}{
+	{name: "a plain answer"},
+	{name: "a streamed answer", orders: []string{"Test-Flush", "1"}},
+	{name: "an answer after early hints", orders: []string{"Test-Early-Hints", "Link: </alice.png>; rel=preload"}, hints: true},
+}
+
+// matchtimeSend sends a GET with the session cookie of id, and the
+// orders (header name, value) for the app, on a client of its own, and
+// returns a function that waits for its answer: the response, its body
+// and the 1xx responses that came before it.
+func matchtimeSend(t *testing.T, s *site, path, id string, orders ...string) func() (*http.Response, string, []textproto.MIMEHeader) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, s.url(path), nil)
+	var (
+		mu    sync.Mutex
+		hints []textproto.MIMEHeader
+	)
+	trace := &httptrace.ClientTrace{Got1xxResponse: func(code int, h textproto.MIMEHeader) error {
+		mu.Lock()
+		hints = append(hints, h)
+		mu.Unlock()
+		return nil
+	}}
+	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(context.Background(), trace), http.MethodGet, s.url(path), nil)
 	if err != nil {
 		t.Fatal(err)
+	}
+	for i := 0; i+1 < len(orders); i += 2 {
+		req.Header.Add(orders[i], orders[i+1])
 	}
 	req.Header.Set("Cookie", "sid="+id)
 	type result struct {
@@ -138,13 +177,15 @@ func matchtimeSend(t *testing.T, s *site, path, id string) func() (*http.Respons
 		res.Body.Close()
 		done <- result{res: res, body: string(b), err: err}
 	}()
-	return func() (*http.Response, string) {
+	return func() (*http.Response, string, []textproto.MIMEHeader) {
 		t.Helper()
 		r := <-done
 		if r.err != nil {
 			t.Fatalf("GET %s: %v", path, r.err)
 		}
 		assertNoNamespace(t, r.res.Header)
-		return r.res, r.body
+		mu.Lock()
+		defer mu.Unlock()
+		return r.res, r.body, hints
 	}
 }
