@@ -600,7 +600,6 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	scrubRequest(r, h.protocol)
 	h.scrubOthersFirst(r)
 	h.markForwarded(r)
-	seenAtLoad := openTunnels.seen() // before the load: see responseWriter.watch
 	state, err := h.requestState(r)
 	if !h.ForwardCookie {
 		h.cookie.Strip(r.Header)
@@ -621,7 +620,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	}
 	state.setPlaceholders()
 
-	rw := &responseWriter{ResponseWriterWrapper: caddyhttp.ResponseWriterWrapper{ResponseWriter: w}, state: state, seenAtLoad: seenAtLoad}
+	rw := &responseWriter{ResponseWriterWrapper: caddyhttp.ResponseWriterWrapper{ResponseWriter: w}, state: state, seenAtLoad: state.seenAtLoad}
 	if h.others != nil {
 		rw.preset = h.presetOthers(w.Header())
 	}

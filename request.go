@@ -104,6 +104,14 @@ type requestState struct {
 	// a sealed successor that a write of a plain session meets (see
 	// storeUpdate); never logged nor forwarded.
 	id string
+	// seenAtLoad is openTunnels.seen() before the store was read, by
+	// whichever loaded the session: a matcher that Caddy runs before the
+	// handler (the matcher of a `header` or `log_skip`, or one above the
+	// handler in a `route` block) loads it for the handler, and a mark
+	// the handler took when it ran would count an end committed while
+	// that read was in flight as seen before the load, and deliver the
+	// answer to the device it logged out (withheld.go).
+	seenAtLoad seenMark
 }
 
 // derivedFor reports whether s holds what h derives from the session's
@@ -283,7 +291,7 @@ func (h *Handler) requestState(r *http.Request) (*requestState, error) {
 			return mine, nil
 		}
 	}
-	s := &requestState{handler: h, request: r, now: clock.Now()}
+	s := &requestState{handler: h, request: r, now: clock.Now(), seenAtLoad: openTunnels.seen()}
 	var room [session.MaxCandidates]string // the candidates, on the stack
 	candidates := h.cookie.AppendCandidates(room[:0], r)
 	if h.marksForwarded {
