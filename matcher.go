@@ -32,8 +32,9 @@ func init() {
 // need not have run earlier in the route; the session is read once per
 // request however many matchers and handlers ask, and only a session of
 // that handler's realm matches. A matcher made by a CEL expression
-// (`session()`) cannot be placed, so it reads the session that a handler
-// has already loaded for the request, and is an error before one has. A
+// (`session()`) cannot be placed, so it reads the session of the last
+// handler that has run for the request (or, before one has, the first a
+// placed matcher loaded), and is an error before one has. A
 // store failure is an error (503), never a silent non-match.
 type MatchSession struct {
 	// The session key to look at.

@@ -607,6 +607,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if err != nil {
 		return caddyhttp.Error(http.StatusServiceUnavailable, err)
 	}
+	caddyhttp.SetVar(r.Context(), stateVar, state) // what a CEL session() reads from now on
 	if h.csrf != nil {
 		if err := state.guardCSRF(r); err != nil {
 			return err

@@ -247,11 +247,15 @@ func loadVarOf(h *Handler) string {
 	return strings.Join([]string{stateVar, h.storeName, h.cookie.Name, h.realm, h.fallbackName}, "\x00")
 }
 
-// stateVar is where the session last loaded or adopted for a request is
-// kept among the request's vars, for a CEL session() matcher, which has
+// stateVar is where the session of the last session handler that has run
+// for a request is kept among the request's vars (before one has, the
+// first a placed matcher loaded), for a CEL session() matcher, which has
 // no handler to read through. The handlers and the placed matchers keep
 // theirs apart, each under its handler's loadVar, so that they load it
-// once between them. A NUL byte keeps it out of reach of {http.vars.*}
+// once between them. A matcher's load does not replace the handler's
+// here: a matcher that reads another site's session (`cookie osid`) made
+// a later session('role', 'admin') of this site judge the request by
+// that site's session. A NUL byte keeps it out of reach of {http.vars.*}
 // placeholders.
 const stateVar = "\x00caddy-session"
 
@@ -264,13 +268,18 @@ func (h *Handler) loadKey() string {
 	return h.loadVar
 }
 
-// keep stores the request's session as h's load, and as the last one
-// loaded.
+// keep stores the request's session as h's load, and as the one a CEL
+// session() reads if none is kept there yet: the handler that serves the
+// request sets its own there (ServeHTTP).
 func (h *Handler) keep(r *http.Request, s *requestState) {
+	ctx := r.Context()
 	if key := h.loadKey(); key != stateVar {
-		caddyhttp.SetVar(r.Context(), key, s)
+		caddyhttp.SetVar(ctx, key, s)
+		if _, ok := caddyhttp.GetVar(ctx, stateVar).(*requestState); ok {
+			return
+		}
 	}
-	caddyhttp.SetVar(r.Context(), stateVar, s)
+	caddyhttp.SetVar(ctx, stateVar, s)
 }
 
 // requestState returns the request's session, loading it on first use.
