@@ -610,6 +610,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	caddyhttp.SetVar(r.Context(), stateVar, state) // what a CEL session() reads from now on
 	if h.csrf != nil {
 		if err := state.guardCSRF(r); err != nil {
+			// The check put the session's token on the request before
+			// it refused it.
+			h.leaveToErrorRoutes(r)
 			return err
 		}
 	}
@@ -657,12 +660,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 // the cookie of forward_cookie) off a request whose error Caddy is about
 // to give to the server's error routes, when those may be another site's
 // (foreignErrors): a catch-all site's handle_errors that proxies to its
-// own app got this site's user and a token this site's app accepts.
+// own app got this site's user and a token this site's app accepts. The
+// placeholders that show the session and its CSRF token are emptied too:
+// the other site's routes read them as their own session's.
 func (h *Handler) leaveToErrorRoutes(r *http.Request) {
 	if !h.foreignErrors {
 		return
 	}
 	h.unforward(r.Header)
+	hidePlaceholders(r)
 }
 
 // unforward takes off a request's header what this handler forwarded of

@@ -1,6 +1,7 @@
 package caddysession
 
 import (
+	"net/http"
 	"strings"
 	"sync/atomic"
 
@@ -115,5 +116,24 @@ func (s *requestState) updatePlaceholders(hash session.Hash, rec *session.Record
 	repl.Set(placeholderHash, hash.Short())
 	for k, v := range rec.Values {
 		repl.Set(placeholderPrefix+k, v)
+	}
+}
+
+// hidePlaceholders empties what the placeholders show of the request's
+// session, once the session is taken off the request (withdraw,
+// leaveToErrorRoutes): its keys and hash, and its CSRF token, which
+// guardCSRF set among the replacer's static values and which a template
+// of the error routes would render into a page. They then read as for a
+// request without a session.
+func hidePlaceholders(r *http.Request) {
+	if p, ok := caddyhttp.GetVar(r.Context(), placeholdersVar).(*sessionPlaceholders); ok {
+		p.view.Store(nil)
+	}
+	repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+	if !ok {
+		return
+	}
+	if _, set := repl.Get(placeholderCSRFToken); set {
+		repl.Set(placeholderCSRFToken, "")
 	}
 }
