@@ -175,5 +175,5 @@ func (rw *responseWriter) endedMeanwhile() bool {
 // data, to the client whose session had ended.
 func (s *requestState) withdraw() {
 	s.handler.unforward(s.request.Header)
-	s.updatePlaceholders(s.hash, nil)
+	hidePlaceholders(s.request)
 }

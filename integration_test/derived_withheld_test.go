@@ -1,0 +1,129 @@
+package integration_test
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/caddy-session/caddy-session/session"
+)
+
+// endingApp is namedApp{"First"} that, on a request that says Test-End,
+// ends its session from elsewhere before it answers: the admin API
+// revokes alice, or another request of the same browser (cookie) goes
+// through Caddy with the orders of Test-End-Header. The end is done and
+// committed when the app answers: the request is in flight across it.
+type endingApp struct {
+	site atomic.Pointer[site]
+}
+
+func (a *endingApp) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	switch r.Header.Get("Test-End") {
+	case "":
+	case "revoke":
+		res, err := http.Post(fmt.Sprintf("http://localhost:%d/session/revoke", adminPort), "application/json",
+			strings.NewReader(`{"value": "alice"}`))
+		if err != nil || res.StatusCode != http.StatusOK {
+			http.Error(w, fmt.Sprintf("the revocation meanwhile failed: %v %v", res, err), http.StatusTeapot)
+			return
+		}
+		res.Body.Close()
+	default: // another tab of the same browser
+		req, _ := http.NewRequest(http.MethodGet, a.site.Load().url("/other-tab"), nil)
+		req.Header.Set("Cookie", r.Header.Get("Test-Cookie"))
+		for _, o := range r.Header.Values("Test-End-Header") {
+			req.Header.Add("Test-First-Header", o)
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil || res.StatusCode != http.StatusOK {
+			http.Error(w, fmt.Sprintf("the other tab's request failed: %v %v", res, err), http.StatusTeapot)
+			return
+		}
+		res.Body.Close()
+	}
+	namedApp{"First"}.ServeHTTP(w, r)
+}
+
+// derivedWithheld is a site whose error routes render their pages with
+// the app ($SECOND), showing the session's placeholders as a template
+// of the page would read them.
+var derivedWithheld = twiceConfig{"handle_errors proxies to the app", `
+http://127.0.0.1:$PORT {
+	session {
+		$STORE
+		$OUTER
+	}
+	handle_errors {
+		reverse_proxy $SECOND {
+			` + derivedShown + `
+		}
+	}
+	reverse_proxy $FIRST
+}`}
+
+// TestWithheldAnswerHandsOutNothingDerived: an answer withheld because
+// its session ended while the app worked on it is a 403 that the site's
+// error routes render. They get none of the session: not its keys, hash
+// or signed token (TestWithheldErrorRouteGetsNoSession), and not its CSRF
+// token either, in the header or in {http.session_meta.csrf_token}, which
+// a template of the error page puts into its forms. Each way the session
+// can end while the request is in flight: an admin's revocation, a logout
+// in another tab, a logout everywhere, a login as another user.
+func TestWithheldAnswerHandsOutNothingDerived(t *testing.T) {
+	rows := []struct {
+		name  string
+		end   string   // Test-End: revoke, or tab for another tab
+		other []string // the other tab's commands
+	}{
+		{"an admin's revocation", "revoke", nil},
+		{"a logout in another tab", "tab", []string{"X-Session-Destroy: true"}},
+		{"a logout everywhere in another tab", "tab", []string{"X-Session-Destroy-All: true"}},
+		{"a login as another user in another tab", "tab", []string{"X-Session-Set-User: bob"}},
+	}
+	eachStore(t, func(t *testing.T, store string) {
+		for _, row := range rows {
+			t.Run(row.name, func(t *testing.T) {
+				app := new(endingApp)
+				s := newTwiceSite(t, derivedWithheld, store, "idle_timeout 2h\n\t\ttunnels 1h\n\t\tcsrf {\n\t\t\ttoken\n\t\t}", app, namedApp{"Second"})
+				app.site.Store(s)
+				v := s.visitor()
+				expectStatus(t, v.do(http.MethodGet, "/login", "Test-First-Header", "X-Session-Set-User: alice"), http.StatusOK)
+				if v.sid == "" {
+					t.Fatal("the login set no cookie")
+				}
+				sid := v.sid
+				token := v.do(http.MethodGet, "/page").seen.Headers.Get("X-Session-Meta-Csrf-Token")
+				if token == "" {
+					t.Fatal("the app got no csrf token")
+				}
+				hash := session.HashID(sid).Short()
+
+				headers := []string{"Test-End", row.end, "Test-Cookie", "sid=" + sid}
+				for _, o := range row.other {
+					headers = append(headers, "Test-End-Header", o)
+				}
+				r := v.do(http.MethodGet, "/poll", headers...)
+				// The error route's app answers the withheld request (the
+				// app's own answer has no Test-Placeholder).
+				if r.seen.URI != "/poll" || len(r.seen.Headers.Values("Test-Placeholder")) == 0 {
+					t.Fatalf("the error route did not answer the withheld request: %d %q", r.StatusCode, r.body)
+				}
+				for name, values := range r.seen.Headers {
+					if strings.HasPrefix(strings.ToLower(name), "x-session-") {
+						t.Errorf("the error route of a withheld answer got %s: %q", name, values)
+					}
+				}
+				shown := r.seen.Headers.Get("Test-Placeholder")
+				if strings.Contains(shown, "alice") || strings.Contains(shown, hash) || strings.Contains(shown, token) {
+					t.Errorf("the placeholders in the error route of a withheld answer show the ended session: %q (its short hash %s, its csrf token %s)", shown, hash, token)
+				}
+				if !strings.Contains(shown, "csrf=") || strings.Contains(shown, "{http.session_meta.csrf_token}") {
+					t.Errorf("the csrf token placeholder in the error route is %q, want it empty, as without a session", shown)
+				}
+				expectNoCookie(t, r.Response, "the error page of a withheld answer")
+			})
+		}
+	})
+}
