@@ -12,8 +12,8 @@ import (
 
 // endingApp is namedApp{"First"} that, on a request that says Test-End,
 // ends its session from elsewhere before it answers: the admin API
-// revokes alice, or another request of the same browser (cookie) goes
-// through Caddy with the orders of Test-End-Header. The end is done and
+// revokes alice, or another request (with the cookie of Test-Cookie, if
+// any) goes through Caddy with the orders of Test-End-Header. The end is done and
 // committed when the app answers: the request is in flight across it.
 type endingApp struct {
 	site atomic.Pointer[site]
@@ -31,8 +31,10 @@ func (a *endingApp) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		res.Body.Close()
 	default: // another tab of the same browser
-		req, _ := http.NewRequest(http.MethodGet, a.site.Load().url("/other-tab"), nil)
-		req.Header.Set("Cookie", r.Header.Get("Test-Cookie"))
+		req, _ := http.NewRequest(http.MethodGet, a.site.Load().url("/account/devices"), nil)
+		if c := r.Header.Get("Test-Cookie"); c != "" {
+			req.Header.Set("Cookie", c)
+		}
 		for _, o := range r.Header.Values("Test-End-Header") {
 			req.Header.Add("Test-First-Header", o)
 		}
@@ -70,23 +72,31 @@ http://127.0.0.1:$PORT {
 // token either, in the header or in {http.session_meta.csrf_token}, which
 // a template of the error page puts into its forms. Each way the session
 // can end while the request is in flight: an admin's revocation, a logout
-// in another tab, a logout everywhere, a login as another user.
+// in another tab, a logout everywhere (there or on the user's other
+// device), a login as another user, the user's revoke of this device from
+// another, and the eviction of max_sessions_per_identity by a login on a
+// new device.
 func TestWithheldAnswerHandsOutNothingDerived(t *testing.T) {
 	rows := []struct {
-		name  string
-		end   string   // Test-End: revoke, or tab for another tab
-		other []string // the other tab's commands
+		name    string
+		options string
+		end     string   // Test-End: revoke, or tab for another request
+		device  string   // of the other request: "" the same browser, "new" one without a session, "other" alice's other device
+		other   []string // the other request's commands; $HASH: the short hash of the session in flight
 	}{
-		{"an admin's revocation", "revoke", nil},
-		{"a logout in another tab", "tab", []string{"X-Session-Destroy: true"}},
-		{"a logout everywhere in another tab", "tab", []string{"X-Session-Destroy-All: true"}},
-		{"a login as another user in another tab", "tab", []string{"X-Session-Set-User: bob"}},
+		{"an admin's revocation", "", "revoke", "", nil},
+		{"a logout in another tab", "", "tab", "", []string{"X-Session-Destroy: true"}},
+		{"a logout everywhere in another tab", "", "tab", "", []string{"X-Session-Destroy-All: true"}},
+		{"a login as another user in another tab", "", "tab", "", []string{"X-Session-Set-User: bob"}},
+		{"a logout everywhere on the user's other device", "", "tab", "other", []string{"X-Session-Destroy-All: true"}},
+		{"a revoke of this device from the user's other device", "devices /account/devices", "tab", "other", []string{"X-Session-Revoke: $HASH"}},
+		{"a login on another device past max_sessions_per_identity", "max_sessions_per_identity 1", "tab", "new", []string{"X-Session-Set-User: alice"}},
 	}
 	eachStore(t, func(t *testing.T, store string) {
 		for _, row := range rows {
 			t.Run(row.name, func(t *testing.T) {
 				app := new(endingApp)
-				s := newTwiceSite(t, derivedWithheld, store, "idle_timeout 2h\n\t\ttunnels 1h\n\t\tcsrf {\n\t\t\ttoken\n\t\t}", app, namedApp{"Second"})
+				s := newTwiceSite(t, derivedWithheld, store, "idle_timeout 2h\n\t\ttunnels 1h\n\t\tcsrf {\n\t\t\ttoken\n\t\t}\n\t\t"+row.options, app, namedApp{"Second"})
 				app.site.Store(s)
 				v := s.visitor()
 				expectStatus(t, v.do(http.MethodGet, "/login", "Test-First-Header", "X-Session-Set-User: alice"), http.StatusOK)
@@ -100,9 +110,21 @@ func TestWithheldAnswerHandsOutNothingDerived(t *testing.T) {
 				}
 				hash := session.HashID(sid).Short()
 
-				headers := []string{"Test-End", row.end, "Test-Cookie", "sid=" + sid}
+				cookie := "sid=" + sid
+				switch row.device {
+				case "new":
+					cookie = ""
+				case "other":
+					other := s.visitor()
+					other.do(http.MethodGet, "/login", "Test-First-Header", "X-Session-Set-User: alice")
+					if other.sid == "" || other.sid == sid {
+						t.Fatal("the other device's login set no cookie of its own")
+					}
+					cookie = "sid=" + other.sid
+				}
+				headers := []string{"Test-End", row.end, "Test-Cookie", cookie}
 				for _, o := range row.other {
-					headers = append(headers, "Test-End-Header", o)
+					headers = append(headers, "Test-End-Header", strings.ReplaceAll(o, "$HASH", hash))
 				}
 				r := v.do(http.MethodGet, "/poll", headers...)
 				// The error route's app answers the withheld request (the
