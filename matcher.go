@@ -90,7 +90,7 @@ func (m MatchSession) MatchWithError(r *http.Request) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	if s == nil || s.record == nil {
+	if s == nil || s.record == nil || s.withdrawn {
 		return false, nil
 	}
 	_, v, ok := session.LookupKey(s.record.Values, m.Key) // either spelling: one key

@@ -612,13 +612,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		if err := state.guardCSRF(r); err != nil {
 			// The check put the session's token on the request before
 			// it refused it.
-			h.leaveToErrorRoutes(r)
+			h.leaveToErrorRoutes(r, state)
 			return err
 		}
 	}
 	if state.record != nil {
 		if err := h.forwardSession(state, r); err != nil {
-			h.leaveToErrorRoutes(r)
+			h.leaveToErrorRoutes(r, state)
 			return err
 		}
 	}
@@ -630,7 +630,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	}
 	err = h.serve(rw, r, next)
 	if err != nil {
-		h.leaveToErrorRoutes(r)
+		h.leaveToErrorRoutes(r, state)
 	}
 	if err != nil && !rw.wroteHeader {
 		// Caddy writes the error response; no command may ride on it,
@@ -661,14 +661,18 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 // to give to the server's error routes, when those may be another site's
 // (foreignErrors): a catch-all site's handle_errors that proxies to its
 // own app got this site's user and a token this site's app accepts. The
-// placeholders that show the session and its CSRF token are emptied too:
-// the other site's routes read them as their own session's.
-func (h *Handler) leaveToErrorRoutes(r *http.Request) {
+// placeholders that show the session and its CSRF token are emptied too,
+// and s, the request's session, is withdrawn from the session matchers:
+// the other site's routes read them as their own session's (a CEL
+// session(), which reads the session loaded for the request, matched
+// this site's user).
+func (h *Handler) leaveToErrorRoutes(r *http.Request, s *requestState) {
 	if !h.foreignErrors {
 		return
 	}
 	h.unforward(r.Header)
 	hidePlaceholders(r)
+	s.withdrawn = true
 }
 
 // unforward takes off a request's header what this handler forwarded of

@@ -82,6 +82,10 @@ type requestState struct {
 	// left, found it gone, and withheld the answer with the cookie of
 	// the new ID, logging the user out.
 	stood bool
+	// withdrawn: the session was taken off the request for the error
+	// routes (withdraw, leaveToErrorRoutes), which must not find it
+	// through a session matcher either: they match it no more.
+	withdrawn bool
 	// movedOn: the response's own commit left the session under another
 	// ID than the one loaded (a renewal, a remember, a forward record
 	// followed). A watch that starts later from the loaded ID follows

@@ -176,4 +176,5 @@ func (rw *responseWriter) endedMeanwhile() bool {
 func (s *requestState) withdraw() {
 	s.handler.unforward(s.request.Header)
 	hidePlaceholders(s.request)
+	s.withdrawn = true
 }

@@ -19,6 +19,12 @@ import (
 // session (a vars matcher, request_header, header_up, a template).
 const derivedShown = `header_up Test-Placeholder "user={http.session.user} hash={http.session_hash} csrf={http.session_meta.csrf_token}"`
 
+// derivedMatched marks, in Test-Matched, a request whose session a CEL
+// session() matcher finds alice's: a route that serves a user's pages
+// (an admin's error page) by it.
+const derivedMatched = `@alice expression session('user', 'alice')
+		request_header @alice Test-Matched alice`
+
 // TestForeignErrorRoutesGetNoDerivedSession: an error of a site that has
 // no error routes of its own goes to another site's (a catch-all's or a
 // wildcard site's handle_errors). The session handler takes what it
@@ -28,7 +34,9 @@ const derivedShown = `header_up Test-Placeholder "user={http.session.user} hash=
 // {http.session_meta.csrf_token}), which the other site's routes read as
 // they read their own session's, and the CSRF token header of a forged
 // POST the site refused, which was put on the request before the check
-// refused it. The site's own error routes still get the session.
+// refused it. Nor may a CEL session() matcher of those routes, which
+// reads the session a handler loaded for the request, match it. The
+// site's own error routes still get the session.
 func TestForeignErrorRoutesGetNoDerivedSession(t *testing.T) {
 	const catchAll = `
 http://a.localhost:$PORT {
@@ -47,6 +55,7 @@ http://:$PORT {
 	respond "catch-all"
 	handle_errors {
 		rewrite * /other-error
+		$MATCHED
 		reverse_proxy $C {
 			$SHOWN
 		}
@@ -74,6 +83,7 @@ http://*.localhost:$PORT {
 	respond "wildcard"
 	handle_errors {
 		rewrite * /other-error
+		$MATCHED
 		reverse_proxy $C {
 			$SHOWN
 		}
@@ -93,6 +103,7 @@ http://a.localhost:$PORT {
 	}
 	handle_errors {
 		rewrite * /own-error
+		$MATCHED
 		reverse_proxy $A {
 			$SHOWN
 		}
@@ -129,6 +140,7 @@ http://:$PORT {
 				"$A", appA.addr(), "$C", appC.addr(),
 				"$DEAD", fmt.Sprintf("127.0.0.1:%d", freePort(t)),
 				"$SHOWN", derivedShown,
+				"$MATCHED", derivedMatched,
 			).Replace(row.config)
 			tester := caddytest.NewTester(t)
 			tester.Client.Jar = nil
@@ -192,11 +204,17 @@ http://:$PORT {
 				if got := s.Headers.Get("X-Session-User"); got != "alice" {
 					t.Errorf("the site's own error route got X-Session-User %q, want alice", got)
 				}
+				if got := s.Headers.Get("Test-Matched"); got != "alice" {
+					t.Errorf("session('user', 'alice') in the site's own error route did not match alice's session: %q", got)
+				}
 				return
 			}
 			// Empty, or left as written: a placeholder no provider knows.
 			if strings.Contains(shown, "alice") || strings.Contains(shown, hash) || strings.Contains(shown, token) {
 				t.Errorf("another site's error route read this site's session in the placeholders: %q (the session's short hash is %s, its csrf token %s)", shown, hash, token)
+			}
+			if got := s.Headers.Get("Test-Matched"); got != "" {
+				t.Errorf("session('user', 'alice') in another site's error route matched this site's session")
 			}
 			for name, values := range s.Headers {
 				if strings.HasPrefix(strings.ToLower(name), "x-session-") {

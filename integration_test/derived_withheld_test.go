@@ -50,7 +50,8 @@ func (a *endingApp) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // derivedWithheld is a site whose error routes render their pages with
 // the app ($SECOND), showing the session's placeholders as a template
-// of the page would read them.
+// of the page would read them, and marking a request that a session
+// matcher finds alice's.
 var derivedWithheld = twiceConfig{"handle_errors proxies to the app", `
 http://127.0.0.1:$PORT {
 	session {
@@ -58,6 +59,11 @@ http://127.0.0.1:$PORT {
 		$OUTER
 	}
 	handle_errors {
+		@placed session user alice {
+			cookie sid
+		}
+		request_header @placed Test-Matched-Placed alice
+		` + derivedMatched + `
 		reverse_proxy $SECOND {
 			` + derivedShown + `
 		}
@@ -70,7 +76,10 @@ http://127.0.0.1:$PORT {
 // error routes render. They get none of the session: not its keys, hash
 // or signed token (TestWithheldErrorRouteGetsNoSession), and not its CSRF
 // token either, in the header or in {http.session_meta.csrf_token}, which
-// a template of the error page puts into its forms. Each way the session
+// a template of the error page puts into its forms; nor may a session
+// matcher of the error routes (placed, or CEL's session()) find it, or
+// they serve the user's error pages (an admin's) to the device that was
+// logged out. Each way the session
 // can end while the request is in flight: an admin's revocation, a logout
 // in another tab, a logout everywhere (there or on the user's other
 // device), a login as another user, the user's revoke of this device from
@@ -143,6 +152,11 @@ func TestWithheldAnswerHandsOutNothingDerived(t *testing.T) {
 				}
 				if !strings.Contains(shown, "csrf=") || strings.Contains(shown, "{http.session_meta.csrf_token}") {
 					t.Errorf("the csrf token placeholder in the error route is %q, want it empty, as without a session", shown)
+				}
+				for _, name := range []string{"Test-Matched-Placed", "Test-Matched"} {
+					if got := r.seen.Headers.Get(name); got != "" {
+						t.Errorf("a session matcher in the error route of a withheld answer matched the ended session (%s)", name)
+					}
 				}
 				expectNoCookie(t, r.Response, "the error page of a withheld answer")
 			})
