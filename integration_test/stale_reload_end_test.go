@@ -12,7 +12,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddytest"
 )
 
-// TestReloadflyEndInFlightReachesTheStaleCopy: a reload turns
+// TestEndInFlightAcrossAReloadReachesTheStaleCopy: a reload turns
 // on_store_error stale on while a request of the previous config, which
 // had no such policy, is in the app. The new config's handler reads the
 // session meanwhile (the user's other tab), which puts it in the copy.
@@ -24,7 +24,7 @@ import (
 // failed the new config served the ended session from the copy to its
 // old cookie. The outage is the faulty store's: every read fails from the
 // moment the test says so.
-func TestReloadflyEndInFlightReachesTheStaleCopy(t *testing.T) {
+func TestEndInFlightAcrossAReloadReachesTheStaleCopy(t *testing.T) {
 	for _, before := range []string{"# no on_store_error", "on_store_error anonymous", "on_store_error stale 1m"} {
 		t.Run(before, func(t *testing.T) {
 			for _, tc := range staleEnds {
@@ -114,11 +114,11 @@ http://127.0.0.1:%d {
 	}
 }
 
-// TestReloadflyEndThroughAHandlerWithoutTheCopy is the same end, with no
+// TestEndThroughAHandlerWithoutTheCopyReachesIt is the same end, with no
 // reload: two handlers of one config on one store and one realm, of
 // which only the second keeps the copy. The session the first ends is
 // never served from the second's copy.
-func TestReloadflyEndThroughAHandlerWithoutTheCopy(t *testing.T) {
+func TestEndThroughAHandlerWithoutTheCopyReachesIt(t *testing.T) {
 	for _, tc := range staleEnds {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Cleanup(func() { failReads.Store(false) })

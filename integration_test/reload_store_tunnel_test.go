@@ -12,7 +12,7 @@ import (
 	"github.com/caddy-session/caddy-session/session"
 )
 
-// TestReloadflyTunnelOfThePreviousStoreClosesWhenItsSessionEnds: a
+// TestTunnelOfThePreviousStoreClosesWhenItsSessionEnds: a
 // WebSocket opened under a config whose store is about to be left
 // (README, "Moving to another store"), kept open across the reload that
 // adds fallback_store by reverse_proxy's stream_close_delay, is checked by
@@ -22,7 +22,7 @@ import (
 // store had committed it, before the relay ended the session in the old
 // store, so the check found the session still live there and left the
 // tunnel open until its periodic check: an hour here.
-func TestReloadflyTunnelOfThePreviousStoreClosesWhenItsSessionEnds(t *testing.T) {
+func TestTunnelOfThePreviousStoreClosesWhenItsSessionEnds(t *testing.T) {
 	ends := []struct {
 		name string
 		end  func(t *testing.T, s *site, alice *visitor)

@@ -5,13 +5,13 @@ import (
 	"time"
 )
 
-// TestReloadflyStaleSlotFollowsItsHolders: the slot through which handlers
+// TestStaleSlotFollowsItsHolders: the slot through which handlers
 // without on_store_error stale tombstone in their store's copy holds the
 // copy exactly while a handler does. A reload provisions the new config's
 // holder before it cleans the old one up: the copy stays, and is the one
 // both hold. Once the last holder lets go, a copy left in the slot would
 // keep growing with tombstones no handler reads.
-func TestReloadflyStaleSlotFollowsItsHolders(t *testing.T) {
+func TestStaleSlotFollowsItsHolders(t *testing.T) {
 	const name = "test:reloadfly-slot"
 	staleMu.Lock()
 	slot := staleSlotFor(name)

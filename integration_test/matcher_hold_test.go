@@ -16,37 +16,37 @@ import (
 	"github.com/caddy-session/caddy-session/store"
 )
 
-// matchtimeHoldStore is a real store (bolt or Redis, its inner module)
+// holdAfterReadStore is a real store (bolt or Redis, its inner module)
 // whose next read of one session the test holds after the store has
 // answered it and before the answer reaches the handler or matcher that
 // asked: a read in flight while another request ends the session, which
 // a slow store makes of any read. In a Caddyfile:
 //
-//	store matchtime_hold bolt <path>
-//	store matchtime_hold redis <url>
-type matchtimeHoldStore struct {
+//	store hold_after_read bolt <path>
+//	store hold_after_read redis <url>
+type holdAfterReadStore struct {
 	InnerRaw json.RawMessage `json:"inner,omitempty" caddy:"namespace=http.handlers.session.stores inline_key=backend"`
 	inner    caddysession.StoreProvider
 }
 
-// matchtimeHold is the read to hold: the first Load of its hash, once.
-type matchtimeHold struct {
+// heldRead is the read to hold: the first Load of its hash, once.
+type heldRead struct {
 	hash    session.Hash
 	arrived chan struct{} // closed when the read has been answered and is held
 	release chan struct{} // closed by the test to let it go on
 }
 
-var matchtimeHolding atomic.Pointer[matchtimeHold]
+var heldReads atomic.Pointer[heldRead]
 
 // holdNextRead arms a hold of the next read of the session of id.
-func holdNextRead(t *testing.T, id string) *matchtimeHold {
+func holdNextRead(t *testing.T, id string) *heldRead {
 	t.Helper()
-	h := &matchtimeHold{hash: session.HashID(id), arrived: make(chan struct{}), release: make(chan struct{})}
-	if !matchtimeHolding.CompareAndSwap(nil, h) {
+	h := &heldRead{hash: session.HashID(id), arrived: make(chan struct{}), release: make(chan struct{})}
+	if !heldReads.CompareAndSwap(nil, h) {
 		t.Fatal("a hold of a read is armed already: disarm it first")
 	}
 	t.Cleanup(func() {
-		matchtimeHolding.CompareAndSwap(h, nil)
+		heldReads.CompareAndSwap(h, nil)
 		select {
 		case <-h.release:
 		default:
@@ -57,7 +57,7 @@ func holdNextRead(t *testing.T, id string) *matchtimeHold {
 }
 
 // wait waits for the held read to arrive.
-func (h *matchtimeHold) wait(t *testing.T) {
+func (h *heldRead) wait(t *testing.T) {
 	t.Helper()
 	select {
 	case <-h.arrived:
@@ -67,35 +67,35 @@ func (h *matchtimeHold) wait(t *testing.T) {
 }
 
 func init() {
-	caddy.RegisterModule(matchtimeHoldStore{})
+	caddy.RegisterModule(holdAfterReadStore{})
 }
 
-func (matchtimeHoldStore) CaddyModule() caddy.ModuleInfo {
+func (holdAfterReadStore) CaddyModule() caddy.ModuleInfo {
 	return caddy.ModuleInfo{
-		ID:  "http.handlers.session.stores.matchtime_hold",
-		New: func() caddy.Module { return new(matchtimeHoldStore) },
+		ID:  "http.handlers.session.stores.hold_after_read",
+		New: func() caddy.Module { return new(holdAfterReadStore) },
 	}
 }
 
-func (s *matchtimeHoldStore) Provision(ctx caddy.Context) error {
+func (s *holdAfterReadStore) Provision(ctx caddy.Context) error {
 	mod, err := ctx.LoadModule(s, "InnerRaw")
 	if err != nil {
-		return fmt.Errorf("loading the inner store of matchtime_hold: %v", err)
+		return fmt.Errorf("loading the inner store of hold_after_read: %v", err)
 	}
 	s.inner = mod.(caddysession.StoreProvider)
 	return nil
 }
 
-func (s *matchtimeHoldStore) SessionStore() store.Store {
-	return matchtimeHoldWrapper{s.inner.SessionStore()}
+func (s *holdAfterReadStore) SessionStore() store.Store {
+	return heldReadWrapper{s.inner.SessionStore()}
 }
 
 // StoreName is the inner store's: the wrapper holds the same data.
-func (s *matchtimeHoldStore) StoreName() string { return s.inner.StoreName() }
+func (s *holdAfterReadStore) StoreName() string { return s.inner.StoreName() }
 
-// UnmarshalCaddyfile reads `matchtime_hold <backend> <args...>`.
-func (s *matchtimeHoldStore) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
-	d.Next() // "matchtime_hold"
+// UnmarshalCaddyfile reads `hold_after_read <backend> <args...>`.
+func (s *holdAfterReadStore) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // "hold_after_read"
 	if !d.NextArg() {
 		return d.ArgErr()
 	}
@@ -117,11 +117,11 @@ func (s *matchtimeHoldStore) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	return err
 }
 
-type matchtimeHoldWrapper struct{ store.Store }
+type heldReadWrapper struct{ store.Store }
 
-func (w matchtimeHoldWrapper) Load(ctx context.Context, hash session.Hash, now time.Time, t session.Timeouts) (*session.Record, error) {
+func (w heldReadWrapper) Load(ctx context.Context, hash session.Hash, now time.Time, t session.Timeouts) (*session.Record, error) {
 	rec, err := w.Store.Load(ctx, hash, now, t)
-	if h := matchtimeHolding.Load(); h != nil && h.hash == hash && matchtimeHolding.CompareAndSwap(h, nil) {
+	if h := heldReads.Load(); h != nil && h.hash == hash && heldReads.CompareAndSwap(h, nil) {
 		close(h.arrived)
 		<-h.release
 	}
@@ -129,7 +129,7 @@ func (w matchtimeHoldWrapper) Load(ctx context.Context, hash session.Hash, now t
 }
 
 var (
-	_ caddysession.StoreProvider = (*matchtimeHoldStore)(nil)
-	_ caddyfile.Unmarshaler      = (*matchtimeHoldStore)(nil)
-	_ caddy.Provisioner          = (*matchtimeHoldStore)(nil)
+	_ caddysession.StoreProvider = (*holdAfterReadStore)(nil)
+	_ caddyfile.Unmarshaler      = (*holdAfterReadStore)(nil)
+	_ caddy.Provisioner          = (*holdAfterReadStore)(nil)
 )

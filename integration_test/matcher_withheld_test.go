@@ -79,9 +79,9 @@ func TestMatcherLoadWithholdsAnswersOfEndedSessions(t *testing.T) {
 	for _, row := range rows {
 		t.Run(row.name, func(t *testing.T) {
 			eachStore(t, func(t *testing.T, st string) {
-				st = strings.Replace(st, "store ", "store matchtime_hold ", 1)
+				st = strings.Replace(st, "store ", "store hold_after_read ", 1)
 				s, _ := newSiteFrom(t, st, "http://127.0.0.1:$PORT {"+row.site+"\n}\n")
-				for _, shape := range matchtimeShapes {
+				for _, shape := range heldAnswerShapes {
 					for _, end := range []bool{false, true} {
 						alice := s.visitor()
 						expectStatus(t, alice.get("/login", "X-Session-Set-User: alice", "X-Session-Set-Role: admin"), http.StatusOK)
@@ -89,7 +89,7 @@ func TestMatcherLoadWithholdsAnswersOfEndedSessions(t *testing.T) {
 							t.Fatal("the login issued no session")
 						}
 						hold := holdNextRead(t, alice.sid)
-						answer := matchtimeSend(t, s, "/admin/report", alice.sid, shape.orders...)
+						answer := sendHeld(t, s, "/admin/report", alice.sid, shape.orders...)
 						hold.wait(t)
 						if end {
 							// Another tab of alice's logs out while the
@@ -123,9 +123,9 @@ func TestMatcherLoadWithholdsAnswersOfEndedSessions(t *testing.T) {
 	}
 }
 
-// matchtimeShapes are the ways the app answers: each is judged before
+// heldAnswerShapes are the ways the app answers: each is judged before
 // any byte of it reaches the client.
-var matchtimeShapes = []struct {
+var heldAnswerShapes = []struct {
 	name   string
 	orders []string // the app's orders, header name and value
 	hints  bool     // the app sends a 103 before its answer
@@ -135,11 +135,11 @@ var matchtimeShapes = []struct {
 	{name: "an answer after early hints", orders: []string{"Test-Early-Hints", "Link: </alice.png>; rel=preload"}, hints: true},
 }
 
-// matchtimeSend sends a GET with the session cookie of id, and the
+// sendHeld sends a GET with the session cookie of id, and the
 // orders (header name, value) for the app, on a client of its own, and
 // returns a function that waits for its answer: the response, its body
 // and the 1xx responses that came before it.
-func matchtimeSend(t *testing.T, s *site, path, id string, orders ...string) func() (*http.Response, string, []textproto.MIMEHeader) {
+func sendHeld(t *testing.T, s *site, path, id string, orders ...string) func() (*http.Response, string, []textproto.MIMEHeader) {
 	t.Helper()
 	var (
 		mu    sync.Mutex
