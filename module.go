@@ -611,14 +611,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if h.csrf != nil {
 		if err := state.guardCSRF(r); err != nil {
 			// The check put the session's token on the request before
-			// it refused it.
-			h.leaveToErrorRoutes(r, state)
+			// it refused it; the refusal reaches the error routes, this
+			// site's own too, without the session.
+			state.withdraw()
 			return err
 		}
 	}
 	if state.record != nil {
 		if err := h.forwardSession(state, r); err != nil {
-			h.leaveToErrorRoutes(r, state)
+			h.leaveToErrorRoutes(state)
 			return err
 		}
 	}
@@ -630,7 +631,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	}
 	err = h.serve(rw, r, next)
 	if err != nil {
-		h.leaveToErrorRoutes(r, state)
+		h.leaveToErrorRoutes(state)
 	}
 	if err != nil && !rw.wroteHeader {
 		// Caddy writes the error response; no command may ride on it,
@@ -666,13 +667,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 // the other site's routes read them as their own session's (a CEL
 // session(), which reads the session loaded for the request, matched
 // this site's user).
-func (h *Handler) leaveToErrorRoutes(r *http.Request, s *requestState) {
-	if !h.foreignErrors {
-		return
+func (h *Handler) leaveToErrorRoutes(s *requestState) {
+	if h.foreignErrors {
+		s.withdraw()
 	}
-	h.unforward(r.Header)
-	hidePlaceholders(r)
-	s.withdrawn = true
 }
 
 // unforward takes off a request's header what this handler forwarded of

@@ -162,17 +162,17 @@ func (rw *responseWriter) endedMeanwhile() bool {
 	return true
 }
 
-// withdraw takes the session that ended while the app worked on the
-// request off the request and its placeholders, once its answer is
-// withheld: the values, the signed token, the devices list, the CSRF
+// withdraw takes the request's session off the request before the error
+// routes get it: the values, the signed token, the devices list, the CSRF
 // token and the flash values this handler forwarded, in its namespace,
-// and the cookie of forward_cookie, whose ID may lead to another user's
-// session for the forward record's grace period.
-// The 403 that follows is the error routes' to answer, and they get the
-// request as the session handlers left it: an error route that proxies
-// to the app (handle_errors rendering its pages with the app) had it
-// render the page for the session's user, and sent it, with the user's
-// data, to the client whose session had ended.
+// the cookie of forward_cookie, the placeholders that show them, and the
+// session matchers' view of it. An error route that proxies to the app
+// (handle_errors rendering its pages with the app) had it render the page
+// for the session's user. It is called for an answer withheld because
+// its session ended while the app worked on it (whose cookie's ID may
+// lead to another user's session for the forward record's grace period),
+// for a request the CSRF check refused, and for an error that another
+// site's error routes may answer (leaveToErrorRoutes).
 func (s *requestState) withdraw() {
 	s.handler.unforward(s.request.Header)
 	hidePlaceholders(s.request)

@@ -141,25 +141,58 @@ func TestWithheldAnswerHandsOutNothingDerived(t *testing.T) {
 				if r.seen.URI != "/poll" || len(r.seen.Headers.Values("Test-Placeholder")) == 0 {
 					t.Fatalf("the error route did not answer the withheld request: %d %q", r.StatusCode, r.body)
 				}
-				for name, values := range r.seen.Headers {
-					if strings.HasPrefix(strings.ToLower(name), "x-session-") {
-						t.Errorf("the error route of a withheld answer got %s: %q", name, values)
-					}
-				}
-				shown := r.seen.Headers.Get("Test-Placeholder")
-				if strings.Contains(shown, "alice") || strings.Contains(shown, hash) || strings.Contains(shown, token) {
-					t.Errorf("the placeholders in the error route of a withheld answer show the ended session: %q (its short hash %s, its csrf token %s)", shown, hash, token)
-				}
-				if !strings.Contains(shown, "csrf=") || strings.Contains(shown, "{http.session_meta.csrf_token}") {
-					t.Errorf("the csrf token placeholder in the error route is %q, want it empty, as without a session", shown)
-				}
-				for _, name := range []string{"Test-Matched-Placed", "Test-Matched"} {
-					if got := r.seen.Headers.Get(name); got != "" {
-						t.Errorf("a session matcher in the error route of a withheld answer matched the ended session (%s)", name)
-					}
-				}
+				expectNothingDerived(t, r, "the error route of a withheld answer", hash, token)
 				expectNoCookie(t, r.Response, "the error page of a withheld answer")
 			})
 		}
+	})
+}
+
+// expectNothingDerived fails the test if the error route that answered r
+// got anything of the session of short hash and CSRF token: a header of
+// the namespace, a placeholder that shows the session or its token, or a
+// session matcher's match (derivedWithheld's routes mark them).
+func expectNothingDerived(t *testing.T, r *response, what, hash, token string) {
+	t.Helper()
+	for name, values := range r.seen.Headers {
+		if strings.HasPrefix(strings.ToLower(name), "x-session-") {
+			t.Errorf("%s got %s: %q", what, name, values)
+		}
+	}
+	shown := r.seen.Headers.Get("Test-Placeholder")
+	if strings.Contains(shown, "alice") || strings.Contains(shown, hash) || strings.Contains(shown, token) {
+		t.Errorf("the placeholders in %s show the session: %q (its short hash %s, its csrf token %s)", what, shown, hash, token)
+	}
+	if !strings.Contains(shown, "csrf=") || strings.Contains(shown, "{http.session_meta.csrf_token}") {
+		t.Errorf("the csrf token placeholder in %s is %q, want it empty, as without a session", what, shown)
+	}
+	for _, name := range []string{"Test-Matched-Placed", "Test-Matched"} {
+		if got := r.seen.Headers.Get(name); got != "" {
+			t.Errorf("a session matcher in %s matched the session (%s)", what, name)
+		}
+	}
+}
+
+// TestCSRFRefusalReachesTheErrorRoutesWithoutTheSession: README: "a
+// request the site's csrf refused reaches it without the user's
+// session". The check puts the session's CSRF token on the request (the
+// header and {http.session_meta.csrf_token}) before it judges, and the
+// site's own error routes got it with the refusal, and their session
+// matchers matched the user: an error page rendered the token of the
+// session a forged request rode on.
+func TestCSRFRefusalReachesTheErrorRoutesWithoutTheSession(t *testing.T) {
+	eachStore(t, func(t *testing.T, store string) {
+		s := newTwiceSite(t, derivedWithheld, store, "csrf {\n\t\t\ttoken\n\t\t}", namedApp{"First"}, namedApp{"Second"})
+		v := s.visitor()
+		expectStatus(t, v.do(http.MethodGet, "/login", "Test-First-Header", "X-Session-Set-User: alice"), http.StatusOK)
+		token := v.do(http.MethodGet, "/page").seen.Headers.Get("X-Session-Meta-Csrf-Token")
+		if v.sid == "" || token == "" {
+			t.Fatalf("the login left no session (%t) or the app got no csrf token (%t)", v.sid == "", token == "")
+		}
+		r := v.do(http.MethodPost, "/transfer", "Sec-Fetch-Site", "cross-site", "Origin", "https://evil.example")
+		if r.seen.URI != "/transfer" || len(r.seen.Headers.Values("Test-Placeholder")) == 0 {
+			t.Fatalf("the error route did not answer the refused request: %d %q", r.StatusCode, r.body)
+		}
+		expectNothingDerived(t, r, "the error route of a refused cross-site POST", session.HashID(v.sid).Short(), token)
 	})
 }
