@@ -286,51 +286,60 @@ type staleStore struct {
 	copy     *staleCopy
 	identity string
 	now      func() time.Time
-	// tellOnly: the store of a handler without the policy (staleTeller),
-	// which tombstones what ends but keeps nothing in the copy: what it
-	// reads is judged by its own realm and rules, and serving less is
-	// safe.
-	tellOnly bool
 }
 
 func (s *staleStore) Load(ctx context.Context, hash session.Hash, now time.Time, t session.Timeouts) (*session.Record, error) {
 	read := s.copy.reading()
 	rec, err := s.Store.Load(ctx, hash, now, t)
-	switch {
-	case errors.Is(err, store.ErrNotFound), err == nil && rec.Forwarded():
-		s.copy.ended(hash, now)
-	case err == nil && !s.tellOnly:
+	if !s.copy.loaded(hash, rec, err, now) && err == nil {
 		s.copy.keep(hash, rec, s.identity, now, read)
 	}
 	return rec, err
 }
 
+// loaded tombstones hash if a load of it at now found it gone (rec, err),
+// and reports whether it did.
+func (c *staleCopy) loaded(hash session.Hash, rec *session.Record, err error, now time.Time) bool {
+	if errors.Is(err, store.ErrNotFound) || err == nil && rec.Forwarded() {
+		c.ended(hash, now)
+		return true
+	}
+	return false
+}
+
 func (s *staleStore) Update(ctx context.Context, u store.Update) (store.Result, error) {
 	read := s.copy.reading()
 	res, err := s.Store.Update(ctx, u)
+	if s.copy.updated(u, res, err) && res.Record != nil {
+		s.copy.keep(res.Hash, res.Record, s.identity, u.Now, read)
+	}
+	return res, err
+}
+
+// updated tombstones what the update u, which the store answered with
+// res and err, ended or moved to another ID, or may have (a write that
+// failed), and reports whether the store made it.
+func (c *staleCopy) updated(u store.Update, res store.Result, err error) (made bool) {
 	// An update stored but not acknowledged by enough replicas is made all
 	// the same: the copy follows it.
-	made := err == nil || errors.Is(err, store.ErrUnreplicated)
+	made = err == nil || errors.Is(err, store.ErrUnreplicated)
 	if u.HasHash && (errors.Is(err, store.ErrNotFound) || made && (res.Record == nil || res.Hash != u.Hash)) {
-		s.copy.ended(u.Hash, u.Now) // ended, or moved to another ID
+		c.ended(u.Hash, u.Now) // ended, or moved to another ID
 	}
 	if made && res.Followed && (res.Record == nil || res.Hash != res.Acted) {
 		// The update reached a successor through forward records (a
 		// renewal while the request was in flight) and ended it or moved
 		// it on: the copy may hold it, kept by the renewal's own write.
-		s.copy.ended(res.Acted, u.Now)
-	}
-	if made && res.Record != nil && !s.tellOnly {
-		s.copy.keep(res.Hash, res.Record, s.identity, u.Now, read)
+		c.ended(res.Acted, u.Now)
 	}
 	if u.HasHash && !made && changes(u) && !refused(err) {
 		// A write that failed may have happened all the same (a timeout,
 		// a connection lost after the call was sent): a logout, a key
 		// taken away, a renewal the store has made. The copy as it was
 		// before is no longer what the store holds: serving less is safe.
-		s.copy.ended(u.Hash, u.Now)
+		c.ended(u.Hash, u.Now)
 	}
-	return res, err
+	return made
 }
 
 // changes reports whether u may change what the copy of the session
@@ -379,7 +388,11 @@ func (s *staleStore) DeleteByIdentity(ctx context.Context, realm, key, value str
 // everywhere, a renewal, a load that found it gone) must not be served
 // from that copy once the store fails: through this handler the store
 // ended it and the copy, told by no one, served it to the old cookie.
-// With no copy held, it is the store, for one atomic load.
+// It looks for the copy once the store has answered, not before: a
+// reload that brought in a copy while the end was on its way to the
+// store (a slow store) had the new config read the session into it
+// before the end landed, and an end that found no copy before it left
+// told none. With no copy held, it is the store, and one atomic load.
 type staleTeller struct {
 	store.Store
 	slot *atomic.Pointer[staleCopy]
@@ -394,40 +407,47 @@ func (h *Handler) tellsStaleCopy(st store.Store) store.Store {
 	return staleTeller{Store: st, slot: staleSlotFor(h.storeName)}
 }
 
-// teller returns the staleStore that tombstones in the copy held now,
-// or nil when no handler holds one.
-func (t staleTeller) teller() *staleStore {
-	c := t.slot.Load()
-	if c == nil {
-		return nil
-	}
-	return &staleStore{Store: t.Store, copy: c, now: clock.Now, tellOnly: true}
-}
-
 func (t staleTeller) Load(ctx context.Context, hash session.Hash, now time.Time, timeouts session.Timeouts) (*session.Record, error) {
-	if s := t.teller(); s != nil {
-		return s.Load(ctx, hash, now, timeouts)
+	rec, err := t.Store.Load(ctx, hash, now, timeouts)
+	if c := t.slot.Load(); c != nil {
+		c.loaded(hash, rec, err, now)
 	}
-	return t.Store.Load(ctx, hash, now, timeouts)
+	return rec, err
 }
 
 func (t staleTeller) Update(ctx context.Context, u store.Update) (store.Result, error) {
-	if s := t.teller(); s != nil {
-		return s.Update(ctx, u)
+	res, err := t.Store.Update(ctx, u)
+	if c := t.slot.Load(); c != nil {
+		c.updated(u, res, err)
 	}
-	return t.Store.Update(ctx, u)
+	return res, err
 }
 
+// Delete tombstones before and after the delete, as staleStore does, in
+// the copy held at each moment.
 func (t staleTeller) Delete(ctx context.Context, hash session.Hash) error {
-	if s := t.teller(); s != nil {
-		return s.Delete(ctx, hash)
+	if c := t.slot.Load(); c != nil {
+		c.ended(hash, clock.Now())
 	}
+	defer func() {
+		if c := t.slot.Load(); c != nil {
+			c.ended(hash, clock.Now())
+		}
+	}()
 	return t.Store.Delete(ctx, hash)
 }
 
+// DeleteByIdentity tombstones the user before and after the call, as
+// staleStore does, in the copy held at each moment.
 func (t staleTeller) DeleteByIdentity(ctx context.Context, realm, key, value string) (int, error) {
-	if s := t.teller(); s != nil {
-		return s.DeleteByIdentity(ctx, realm, key, value)
+	user := staleUser{key, value}
+	if c := t.slot.Load(); c != nil {
+		c.endedUser(user, clock.Now())
 	}
+	defer func() {
+		if c := t.slot.Load(); c != nil {
+			c.endedUser(user, clock.Now())
+		}
+	}()
 	return t.Store.DeleteByIdentity(ctx, realm, key, value)
 }
