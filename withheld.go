@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
 	"github.com/caddy-session/caddy-session/internal/clock"
@@ -173,8 +174,21 @@ func (rw *responseWriter) endedMeanwhile() bool {
 // lead to another user's session for the forward record's grace period),
 // for a request the CSRF check refused, and for an error that another
 // site's error routes may answer (leaveToErrorRoutes).
+//
+// The session matchers read the request's load (loadVar) and, for a CEL
+// session(), the state of the last handler that ran (stateVar), which a
+// handler nested in this one that shares its load has made its own copy
+// of (adopt): those are withdrawn with s. A nested handler that leaves
+// the answer to this one to judge (`tunnels keep`) left its copy in
+// both, and the error routes' session() matched the ended session.
 func (s *requestState) withdraw() {
 	s.handler.unforward(s.request.Header)
 	hidePlaceholders(s.request)
 	s.withdrawn = true
+	ctx := s.request.Context()
+	for _, key := range [...]string{s.handler.loadKey(), stateVar} {
+		if o, ok := caddyhttp.GetVar(ctx, key).(*requestState); ok && o != s && o.handler.sharesLoad(s.handler) {
+			o.withdrawn = true
+		}
+	}
 }
