@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"testing"
@@ -158,8 +159,8 @@ func (b *Browser) Click(selector string) int {
 //   - a load that chromedp saw end with no response of its own (it
 //     returned none and no error, once in a run, in the tab that had
 //     just prerendered pages): the test then waits, too, for the
-//     document of that response to be the tab's, loaded, so that what it
-//     reads next is the new page's.
+//     document of that response (past a redirect, the one it leads to) to
+//     be the tab's, loaded, so that what it reads next is the new page's.
 func (b *Browser) load(what string, navigate func(context.Context) (*network.Response, error)) int {
 	b.t.Helper()
 	ctx, cancel := context.WithTimeout(b.ctx, Timeout)
@@ -186,16 +187,31 @@ func (b *Browser) load(what string, navigate func(context.Context) (*network.Res
 	if _, ok := errors.AsType[*chromedp.LoadError](err); err != nil && !ok {
 		b.t.Fatalf("browser: %s: %v", what, err)
 	}
-	select {
-	case doc := <-documents:
-		if err == nil {
-			b.waitLoaded(ctx, what, doc.URL)
+	for {
+		select {
+		case doc := <-documents:
+			if err == nil && redirect(doc.Status) {
+				continue // the document is the one it leads to
+			}
+			if err == nil {
+				b.waitLoaded(ctx, what, doc.URL)
+			}
+			return int(doc.Status)
+		case <-ctx.Done():
+			b.t.Fatalf("browser: %s: %v, and no response came", what, err)
+			return 0
 		}
-		return int(doc.Status)
-	case <-ctx.Done():
-		b.t.Fatalf("browser: %s: %v, and no response came", what, err)
 	}
-	return 0
+}
+
+// redirect reports whether a document's status sends the tab on to
+// another document.
+func redirect(status int64) bool {
+	switch status {
+	case http.StatusMovedPermanently, http.StatusFound, http.StatusSeeOther, http.StatusTemporaryRedirect, http.StatusPermanentRedirect:
+		return true
+	}
+	return false
 }
 
 // waitLoaded waits until the tab shows the document of url, loaded.
