@@ -141,13 +141,27 @@ func (h *Handler) lenient(decision string, hash session.Hash, err error) bool {
 // refuseDegraded is the commit of a request that was served while the
 // store failed: commands cannot be trusted to a store that failed, nor
 // applied to a copy, so they make the response a 503; a touch is skipped.
+//
+// A command is refused even where the session served has nothing for it
+// to do: under anonymous the app saw no session, and under stale the copy
+// may not be what the store holds. A logout the app answered for a
+// session it was not shown, delivered as a 200, told the user they were
+// logged out while the store kept the session for the cookie, open again
+// once the store was back.
 func (s *requestState) refuseDegraded(p plan, patch *session.Patch) error {
-	if (p.step == stepNone || p.step == stepTouch) && (patch == nil || patch.Revoke == "") {
+	if (p.step == stepNone || p.step == stepTouch) && !asksStore(patch) {
 		return nil
 	}
 	h := s.handler
 	h.decided(decisionWriteRefused, s.hash, nil)
 	return fmt.Errorf("the session store failed when the session was read; refusing to apply the response's session commands")
+}
+
+// asksStore reports whether patch has a command for the store: anything
+// but X-Session-Touch: false, which asks it to write less.
+func asksStore(patch *session.Patch) bool {
+	return patch != nil && (patch.Changes() || patch.Destroy || patch.DestroyAll || patch.Renew ||
+		patch.Remember != session.RememberAsIs || patch.Revoke != "")
 }
 
 // decided counts and logs a decision of the policy.
