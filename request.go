@@ -155,6 +155,15 @@ func (h *Handler) adopt(s *requestState) (*requestState, error) {
 			mine.refuse(s)
 		}
 	}
+	if s.degraded && h.storeErrors == policyStale && mine.record != nil {
+		// Served from the copy by the loader's duration and rules: this
+		// handler's own may be shorter (an area of the site that bounds
+		// how long a revocation it did not see may be ignored).
+		if _, ok := h.stale.get(mine.hash, h.identity, h.timeouts, time.Duration(h.OnStoreError.Within), mine.now); !ok {
+			h.decided(decisionUnavailable, mine.hash, nil)
+			return nil, errors.New("reading session: the store failed and this handler's on_store_error stale has no copy of the session within its duration")
+		}
+	}
 	if mine.record == nil {
 		return &mine, nil
 	}

@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
 
 	"github.com/caddy-session/caddy-session/internal/clock"
@@ -53,6 +54,12 @@ func TestAdoptMakesTheAdoptersChecks(t *testing.T) {
 			s := &requestState{handler: loader, now: now, record: tc.record, degraded: tc.degraded}
 			if tc.record != nil {
 				s.hash = session.HashID(session.NewID())
+			}
+			if tc.adopter == policyStale {
+				// Its copy holds the session, read just now.
+				adopter.OnStoreError = &StoreErrorConfig{Policy: "stale", Within: caddy.Duration(5 * time.Minute)}
+				adopter.stale = &staleCopy{cur: newGeneration(), old: newGeneration(), within: 5 * time.Minute}
+				adopter.stale.keep(s.hash, tc.record, "user", now, adopter.stale.reading())
 			}
 			got, err := adopter.adopt(s)
 			if (err != nil) != tc.wantErr {
