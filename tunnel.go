@@ -106,10 +106,13 @@ func (h *Handler) validateTunnels() error {
 // connections of a tunnel, and stops copying a stream, when its request's
 // context ends). The context is made lazily (watchCtx): a request whose
 // response neither tunnels nor streams registers nothing and starts no
-// goroutine. Every other request goes on as it came.
+// goroutine. Every other request goes on as it came. A session served
+// from the stale copy while the store fails is watched too: its checks
+// keep it open until the store answers, and an end once it does closes
+// it, as for any other.
 func (h *Handler) serve(rw *responseWriter, r *http.Request, next caddyhttp.Handler) error {
 	s := rw.state
-	if s.record == nil || s.degraded || h.tunnelCheck == 0 {
+	if s.record == nil || h.tunnelCheck == 0 {
 		return serveNext(rw, r, next)
 	}
 	rw.watchable = true
