@@ -6,14 +6,14 @@ import (
 	"testing"
 )
 
-// TestStale2SitesSharingAStoreKeepToTheirRealm: two sites on one store
+// TestOutageSitesSharingAStoreKeepToTheirRealm: two sites on one store
 // (one faulty file, so one store name and one copy), the first with
 // on_store_error stale, the second with each policy. Browsers send a
 // cookie of 127.0.0.1 to every port, so each site gets the other's
 // cookie too. While the store's reads fail, no site serves the other's
 // session from the copy (SECURITY.md: "a handler adopts only its realm's
 // sessions"); each answers its own by its own policy.
-func TestStale2SitesSharingAStoreKeepToTheirRealm(t *testing.T) {
+func TestOutageSitesSharingAStoreKeepToTheirRealm(t *testing.T) {
 	cases := []struct {
 		policy string
 		// what b answers to its own session and to a's: a status, and

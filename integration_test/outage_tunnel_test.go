@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-// TestStale2TunnelOpenedFromTheCopyClosesWhenItsSessionEnds: while the
+// TestOutageTunnelOpenedFromTheCopyClosesWhenItsSessionEnds: while the
 // store is down, on_store_error stale serves a WebSocket handshake, or an
 // event stream, from this Caddy's copy of the session: the app opens it as
 // the session's user. README: a tunnel "opened by a request that carried a
@@ -17,7 +17,7 @@ import (
 // left it open, acting as the user for as long as the connection lasted.
 // The outage is the faulty store's; the check interval is an hour, so
 // only the prompt close an end sets off can close these.
-func TestStale2TunnelOpenedFromTheCopyClosesWhenItsSessionEnds(t *testing.T) {
+func TestOutageTunnelOpenedFromTheCopyClosesWhenItsSessionEnds(t *testing.T) {
 	for _, tt := range sessionEnds {
 		t.Run(tt.name, func(t *testing.T) {
 			options := tt.options

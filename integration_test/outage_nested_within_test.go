@@ -9,7 +9,7 @@ import (
 	"github.com/caddy-session/caddy-session/internal/clock"
 )
 
-// TestStale2StricterAreaKeepsItsOwnDuration: a site serves its sessions
+// TestOutageStricterAreaKeepsItsOwnDuration: a site serves its sessions
 // from the copy for an hour while the store is down (on_store_error stale
 // 1h), its /admin/ area for a minute only (stale 1m). README: stale serves
 // "the copy of the session that this Caddy read or wrote within the
@@ -18,7 +18,7 @@ import (
 // site's load, read from the copy by the site's hour, and served a copy
 // ten minutes old. Each row reads the session into the copy, lets time
 // pass, fails the faulty store's reads, and asks both.
-func TestStale2StricterAreaKeepsItsOwnDuration(t *testing.T) {
+func TestOutageStricterAreaKeepsItsOwnDuration(t *testing.T) {
 	cases := []struct {
 		name         string
 		outer, inner string

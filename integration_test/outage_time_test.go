@@ -10,14 +10,14 @@ import (
 	"github.com/caddy-session/caddy-session/session"
 )
 
-// TestStale2CopyAcrossTimeAndEnds: what on_store_error stale 30m serves,
+// TestOutageCopyAcrossTimeAndEnds: what on_store_error stale 30m serves,
 // while the faulty store's reads fail, to a session read into the copy
 // before, as time passes and ends meet it. README: the copy is served
 // "within the duration"; a session "this Caddy saw end ... is never
 // served from it"; nor one its timeouts have ended. The site's
 // idle_timeout is 10m, its absolute_timeout 1h, a remembered session's
 // 2h and 3h.
-func TestStale2CopyAcrossTimeAndEnds(t *testing.T) {
+func TestOutageCopyAcrossTimeAndEnds(t *testing.T) {
 	cases := []struct {
 		name     string
 		remember bool

@@ -6,11 +6,11 @@ import (
 	"testing"
 )
 
-// TestStale2FlashWaitsOutTheOutage: a flash value stored before the
+// TestOutageFlashWaitsOutTheOutage: a flash value stored before the
 // outage is not served from the copy (README: the copy is served "without
 // a touch or flash values"), under either policy that serves the page, and
 // is not lost: the first navigation once the store is back gets it, once.
-func TestStale2FlashWaitsOutTheOutage(t *testing.T) {
+func TestOutageFlashWaitsOutTheOutage(t *testing.T) {
 	for _, policy := range []string{"anonymous", "stale 5m"} {
 		t.Run(policy, func(t *testing.T) {
 			t.Cleanup(func() { failReads.Store(false); failWrites.Store(false) })

@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-// TestStale2CommandsDuringAnOutageAreRefused: while the store is down, a
+// TestOutageCommandsDuringAnOutageAreRefused: while the store is down, a
 // request with a session cookie is served under on_store_error anonymous
 // (the app sees no session) or stale (the app sees this Caddy's copy).
 // README, "When the store is down": whatever the policy, "the response has
@@ -17,7 +17,7 @@ import (
 // logged out, kept the cookie, and the session opened again once the store
 // was back. The outage is the faulty store's: every read and write fails
 // from the moment the test says so.
-func TestStale2CommandsDuringAnOutageAreRefused(t *testing.T) {
+func TestOutageCommandsDuringAnOutageAreRefused(t *testing.T) {
 	commands := []struct {
 		name, command string
 	}{
