@@ -37,7 +37,7 @@ func TestOutageCommandsDuringAnOutageAreRefused(t *testing.T) {
 		t.Run(policy, func(t *testing.T) {
 			for _, tc := range commands {
 				t.Run(tc.name, func(t *testing.T) {
-					alice := stale2Outage(t, policy)
+					alice := outageSite(t, policy)
 					r := alice.get("/account", tc.command)
 					if r.StatusCode != http.StatusServiceUnavailable {
 						t.Errorf("%s while the store is down: status %d, want 503: the response was delivered as if it had been stored", tc.command, r.StatusCode)
@@ -55,18 +55,18 @@ func TestOutageCommandsDuringAnOutageAreRefused(t *testing.T) {
 			// A response that asks the store to write less is no command
 			// for it: the page is served.
 			t.Run("no touch", func(t *testing.T) {
-				alice := stale2Outage(t, policy)
+				alice := outageSite(t, policy)
 				expectStatus(t, alice.get("/poll", "X-Session-Touch: false"), http.StatusOK)
 			})
 		})
 	}
 }
 
-// stale2Outage starts a site on a faulty store with on_store_error
+// outageSite starts a site on a faulty store with on_store_error
 // policy, logs alice in with a cart, has her session read once (into the
 // copy, for stale), and makes every read and write of the store fail until
 // the end of the test.
-func stale2Outage(t *testing.T, policy string) *visitor {
+func outageSite(t *testing.T, policy string) *visitor {
 	t.Helper()
 	t.Cleanup(func() { failReads.Store(false); failWrites.Store(false) })
 	s := newSiteWith(t, "store faulty "+filepath.Join(t.TempDir(), "sessions.db"), "", "on_store_error "+policy)

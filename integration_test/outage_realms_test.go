@@ -18,12 +18,12 @@ func TestOutageSitesSharingAStoreKeepToTheirRealm(t *testing.T) {
 		policy string
 		// what b answers to its own session and to a's: a status, and
 		// the user the app got.
-		own, aAtB stale2Answer
+		own, aAtB outageAnswer
 	}{
-		{"on_store_error 503", stale2Answer{503, ""}, stale2Answer{503, ""}},
-		{"on_store_error anonymous", stale2Answer{200, ""}, stale2Answer{200, ""}},
-		{"on_store_error stale 5m", stale2Answer{200, "bob"}, stale2Answer{200, ""}},
-		{"# no on_store_error", stale2Answer{503, ""}, stale2Answer{503, ""}},
+		{"on_store_error 503", outageAnswer{503, ""}, outageAnswer{503, ""}},
+		{"on_store_error anonymous", outageAnswer{200, ""}, outageAnswer{200, ""}},
+		{"on_store_error stale 5m", outageAnswer{200, "bob"}, outageAnswer{200, ""}},
+		{"# no on_store_error", outageAnswer{503, ""}, outageAnswer{503, ""}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.policy, func(t *testing.T) {
@@ -45,27 +45,27 @@ func TestOutageSitesSharingAStoreKeepToTheirRealm(t *testing.T) {
 			for _, c := range []struct{ site, who, cookie, user string }{
 				{"a", "alice", alice, "alice"}, {"b", "bob", bob, "bob"}, {"a", "bob", bob, ""}, {"b", "alice", alice, ""},
 			} {
-				m.stale2Expect(t, c.site, c.who, c.cookie, stale2Answer{200, c.user})
+				m.outageExpect(t, c.site, c.who, c.cookie, outageAnswer{200, c.user})
 			}
 			failReads.Store(true)
-			m.stale2Expect(t, "a", "alice", alice, stale2Answer{200, "alice"})
-			m.stale2Expect(t, "b", "bob", bob, tc.own)
-			m.stale2Expect(t, "b", "alice", alice, tc.aAtB)
+			m.outageExpect(t, "a", "alice", alice, outageAnswer{200, "alice"})
+			m.outageExpect(t, "b", "bob", bob, tc.own)
+			m.outageExpect(t, "b", "alice", alice, tc.aAtB)
 			// a read b's session with bob's cookie: its copy holds it,
 			// of b's realm, which a serves as it did then, anonymous.
-			m.stale2Expect(t, "a", "bob", bob, stale2Answer{200, ""})
+			m.outageExpect(t, "a", "bob", bob, outageAnswer{200, ""})
 		})
 	}
 }
 
-type stale2Answer struct {
+type outageAnswer struct {
 	status int
 	user   string // the user the app got, "" for none
 }
 
-// stale2Expect fails unless site answers a request with cookie, who's
+// outageExpect fails unless site answers a request with cookie, who's
 // session cookie, as want.
-func (m *multiSite) stale2Expect(t *testing.T, site, who, cookie string, want stale2Answer) {
+func (m *multiSite) outageExpect(t *testing.T, site, who, cookie string, want outageAnswer) {
 	t.Helper()
 	res, body := m.get(site, "/", cookie)
 	var r response

@@ -38,7 +38,7 @@ func TestOutageCopyAcrossTimeAndEnds(t *testing.T) {
 				for i := 0; i < 6; i++ {
 					clock.Advance(9 * time.Minute)
 					t.Cleanup(func() { clock.Advance(-9 * time.Minute) })
-					stale2User(t, alice.get("/"), "alice")
+					outageUser(t, alice.get("/"), "alice")
 				}
 			}},
 		{name: "revoked through the admin API just before", age: time.Minute, want: http.StatusServiceUnavailable,
@@ -69,7 +69,7 @@ func TestOutageCopyAcrossTimeAndEnds(t *testing.T) {
 				login = append(login, "X-Session-Remember: true")
 			}
 			expectStatus(t, alice.get("/login", login...), http.StatusOK)
-			stale2User(t, alice.get("/"), "alice")
+			outageUser(t, alice.get("/"), "alice")
 			if tc.before != nil {
 				tc.before(t, s, alice)
 			}
@@ -89,7 +89,7 @@ func TestOutageCopyAcrossTimeAndEnds(t *testing.T) {
 				}
 				return
 			}
-			stale2User(t, r, "alice")
+			outageUser(t, r, "alice")
 			if len(r.Header.Values("Set-Cookie")) != 0 {
 				t.Fatalf("a read from the copy set a cookie: %q", r.Header.Values("Set-Cookie"))
 			}
@@ -97,8 +97,8 @@ func TestOutageCopyAcrossTimeAndEnds(t *testing.T) {
 	}
 }
 
-// stale2User fails unless the app got the session of user.
-func stale2User(t *testing.T, r *response, user string) {
+// outageUser fails unless the app got the session of user.
+func outageUser(t *testing.T, r *response, user string) {
 	t.Helper()
 	if got := r.session()["X-Session-User"]; r.StatusCode != http.StatusOK || got != user {
 		t.Fatalf("status %d, the app got user %q, want 200 and %q", r.StatusCode, got, user)
