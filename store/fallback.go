@@ -52,17 +52,24 @@ func NoCopy(ctx context.Context) context.Context {
 // Load returns the session from New, or copies it there from Old (unless
 // ctx is marked by NoCopy).
 func (f *Fallback) Load(ctx context.Context, hash session.Hash, now time.Time, t session.Timeouts) (*session.Record, error) {
-	rec, err := f.New.Load(ctx, hash, now, t)
+	rec, _, err := f.load(ctx, hash, now, t)
+	return rec, err
+}
+
+// load is Load, and tells whether the record is a forward record of Old,
+// which is not copied.
+func (f *Fallback) load(ctx context.Context, hash session.Hash, now time.Time, t session.Timeouts) (rec *session.Record, oldForward bool, err error) {
+	rec, err = f.New.Load(ctx, hash, now, t)
 	if !errors.Is(err, ErrNotFound) {
-		return rec, err
+		return rec, false, err
 	}
 	if noCopy, _ := ctx.Value(noCopyKey{}).(bool); noCopy {
-		return nil, ErrNotFound
+		return nil, false, ErrNotFound
 	}
 	if f.Copying != nil {
 		done, ok := f.Copying()
 		if !ok {
-			return nil, ErrNotFound
+			return nil, false, ErrNotFound
 		}
 		defer done()
 	}
@@ -70,8 +77,15 @@ func (f *Fallback) Load(ctx context.Context, hash session.Hash, now time.Time, t
 	if err != nil || rec.Forwarded() {
 		// A forward record of Old is not copied: it leads to a session of
 		// Old, which a request in flight may still reach there.
-		return rec, err
+		return rec, err == nil, err
 	}
+	rec, err = f.copyIn(ctx, hash, rec, now, t)
+	return rec, false, err
+}
+
+// copyIn copies rec, which Old holds under hash, into New, and returns
+// the session as a request opens it then.
+func (f *Fallback) copyIn(ctx context.Context, hash session.Hash, rec *session.Record, now time.Time, t session.Timeouts) (*session.Record, error) {
 	identity := ""
 	if _, ok := rec.IdentityValue(f.Identity); ok {
 		identity = f.Identity
@@ -93,9 +107,22 @@ func (f *Fallback) Load(ctx context.Context, hash session.Hash, now time.Time, t
 // Update copies the session into New if it is still in Old only, applies
 // u there, and removes from Old a session that u ends or moves.
 func (f *Fallback) Update(ctx context.Context, u Update) (Result, error) {
+	followed := false
 	if u.HasHash {
-		if _, err := f.Load(ctx, u.Hash, u.Now, u.Timeouts); err != nil && !errors.Is(err, ErrNotFound) {
+		rec, oldForward, err := f.load(ctx, u.Hash, u.Now, u.Timeouts)
+		if err != nil && !errors.Is(err, ErrNotFound) {
 			return Result{}, err
+		}
+		if oldForward {
+			// The ID was renewed away in Old since the request loaded the
+			// session (through a handler without fallback_store, whose
+			// end of the copy the relay carried to New): follow the
+			// renewal, as one store's update follows its forward record.
+			next, err := f.followOld(ctx, u, rec)
+			if err != nil {
+				return Result{}, err
+			}
+			u.Hash, followed = next, true
 		}
 		if u.NewHash != nil || destroys(u.Patch) {
 			if err := f.removeOld(ctx, u.Hash, u.Realm, u.Identity, u.Seen, u.Now); err != nil {
@@ -104,6 +131,9 @@ func (f *Fallback) Update(ctx context.Context, u Update) (Result, error) {
 		}
 	}
 	res, err := f.New.Update(ctx, u)
+	if followed && err == nil {
+		res.Followed = true
+	}
 	if u.HasHash && (errors.Is(err, ErrNotFound) || err == nil && res.Record == nil) {
 		// Ended, by this update or before it: Old's copy must go too.
 		if err := f.removeOld(ctx, u.Hash, u.Realm, u.Identity, u.Seen, u.Now); err != nil {
@@ -111,6 +141,45 @@ func (f *Fallback) Update(ctx context.Context, u Update) (Result, error) {
 		}
 	}
 	return res, err
+}
+
+// followOld follows Old's forward record fwd, of the session u presents,
+// to the session Old renewed it to, copied into New on the way, and
+// returns the hash u acts on there, as Decide follows a forward record
+// in one store: an update that only touches the session follows none
+// (ErrNotFound), and one made for another user than the successor's, or
+// of another realm, does not land in it (ErrStale, ErrNotFound). Without
+// this, New held nothing under the old ID, and the update found the
+// session ended there and removed from Old the successor a renewal of
+// the same user had just made: the user was logged out of the sites still
+// on Old by a request of the new store's site in flight across the
+// renewal, and a renewal in flight ended the session instead of renewing
+// it.
+func (f *Fallback) followOld(ctx context.Context, u Update, fwd *session.Record) (session.Hash, error) {
+	if touchOnly(u) && !movesFlash(u) {
+		return session.Hash{}, ErrNotFound
+	}
+	for hop := 1; ; hop++ {
+		if hop > MaxHops {
+			return session.Hash{}, ErrNotFound
+		}
+		next := *fwd.Successor
+		rec, oldForward, err := f.load(ctx, next, u.Now, u.Timeouts)
+		switch {
+		case err != nil:
+			return session.Hash{}, err
+		case oldForward:
+			fwd = rec
+			continue
+		case rec.Forwarded():
+			return next, nil // New's own forward record: New follows it
+		case rec.Realm != "" && rec.Realm != u.Realm:
+			return session.Hash{}, ErrNotFound
+		case identityValue(rec, u.Identity) != u.Seen && !restoresOnly(u):
+			return session.Hash{}, ErrStale
+		}
+		return next, nil
+	}
 }
 
 // removeOldOf removes from Old the sessions it renewed the session under
