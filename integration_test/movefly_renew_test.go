@@ -194,3 +194,78 @@ func TestMoveFlyRequestInFlightAcrossARenewalOnTheOldStore(t *testing.T) {
 		})
 	}
 }
+
+// TestMoveFlyRequestInFlightAcrossARenewalOfThePreviousConfig: one site,
+// the reload that adds fallback_store. A request of the config before,
+// in flight across the reload, renews the session in the old store after
+// a request of the new config copied it, and while that one is in flight
+// too. The second request follows the renewal as in one store, and ends
+// nothing it does not end in one store: the cookie the renewal sent keeps
+// opening the session.
+func TestMoveFlyRequestInFlightAcrossARenewalOfThePreviousConfig(t *testing.T) {
+	cases := []struct {
+		name     string
+		commands []string
+		want     map[string]string // beside the user; nil when it ends
+		renews   bool
+	}{
+		{name: "touch", want: map[string]string{"X-Session-Plan": "pro"}},
+		{name: "set", commands: []string{"X-Session-Set-Cart: apple"},
+			want: map[string]string{"X-Session-Plan": "pro", "X-Session-Cart": "apple"}},
+		{name: "delete", commands: []string{"X-Session-Delete: plan"}, want: map[string]string{}},
+		{name: "renew", commands: []string{"X-Session-Renew: true"}, renews: true,
+			want: map[string]string{"X-Session-Plan": "pro"}},
+		{name: "destroy", commands: []string{"X-Session-Destroy: true"}},
+	}
+	for _, move := range storeMoves {
+		t.Run(move.name, func(t *testing.T) {
+			for _, tc := range cases {
+				t.Run(tc.name, func(t *testing.T) {
+					from, to := move.from(t), move.to(t)
+					s, g := gatedSite(t, func(t *testing.T, options string) *site {
+						return newSiteOn(t, "store "+from, "")
+					})
+					a := s.visitor()
+					a.get("/login", "X-Session-Set-User: alice", "X-Session-Set-Plan: pro")
+					sid := a.sid
+					renewal := a.start(g, "renewal", "X-Session-Renew: true")
+
+					s.store = "store " + to + "\n\t\tfallback_store " + from
+					s.load()
+					expectUser(t, &visitor{site: s, sid: sid}, "alice") // copied
+					// Past touch_interval, so that the request touches.
+					clock.Advance(90 * time.Second)
+					held := (&visitor{site: s, sid: sid}).start(g, "held", tc.commands...)
+					res := renewal.finish(t)
+					c := sidCookie(res)
+					if res.StatusCode != http.StatusOK || c == nil || c.MaxAge < 0 || c.Value == sid {
+						t.Fatalf("the renewal of the config before was answered %d with cookie %v, want 200 and a new session", res.StatusCode, c)
+					}
+					renewed := c.Value
+					res = held.finish(t)
+					if res.StatusCode != http.StatusOK && !(tc.name == "touch" && res.StatusCode == http.StatusForbidden) {
+						t.Fatalf("the request in flight across the renewal was answered %d, want 200", res.StatusCode)
+					}
+					holds := renewed
+					if tc.renews {
+						c := sidCookie(res)
+						if c == nil || c.MaxAge < 0 || c.Value == renewed || c.Value == sid {
+							t.Fatalf("the renewal in flight sent cookie %v, want a new session", c)
+						}
+						holds = c.Value
+					}
+					if tc.want == nil {
+						expectUser(t, &visitor{site: s, sid: renewed}, "")
+						expectUser(t, &visitor{site: s, sid: sid}, "")
+						return
+					}
+					want := map[string]string{"X-Session-User": "alice"}
+					for k, v := range tc.want {
+						want[k] = v
+					}
+					expectSession(t, (&visitor{site: s, sid: holds}).get("/look"), want)
+				})
+			}
+		})
+	}
+}
