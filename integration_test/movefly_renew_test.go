@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -78,6 +79,17 @@ var movesOfTwoSites = []struct {
 	{"bolt to redis", func(t *testing.T, dir string) (string, string) {
 		oldDB := filepath.Join(dir, "old.db")
 		return "store bolt " + oldDB, "store " + tempRedis(t) + "\n\t\tfallback_store bolt " + oldDB
+	}},
+	// Values sealed at rest: an update that follows a renewal opens the
+	// successor with the key its forward record carries.
+	{"one store, sealed", func(t *testing.T, dir string) (string, string) {
+		db := filepath.Join(dir, "old.db")
+		return "store bolt " + db + "\n\t\tseal_values", "store bolt " + db + "\n\t\tseal_values"
+	}},
+	{"bolt to bolt, sealed", func(t *testing.T, dir string) (string, string) {
+		oldDB := filepath.Join(dir, "old.db")
+		return "store bolt " + oldDB + "\n\t\tseal_values",
+			"store bolt " + filepath.Join(dir, "new.db") + "\n\t\tfallback_store bolt " + oldDB + "\n\t\tseal_values"
 	}},
 }
 
@@ -154,7 +166,7 @@ func TestMoveFlyRequestInFlightAcrossARenewalOnTheOldStore(t *testing.T) {
 						// which holds nothing under the old ID any more: it
 						// may be withheld during a move, but must end
 						// nothing.
-						withheldTouch := tc.name == "touch" && move.name != "one store" && res.StatusCode == http.StatusForbidden
+						withheldTouch := tc.name == "touch" && !strings.HasPrefix(move.name, "one store") && res.StatusCode == http.StatusForbidden
 						if res.StatusCode != http.StatusOK && !withheldTouch {
 							t.Fatalf("the request in flight across the %s was answered %d, want 200", rot.name, res.StatusCode)
 						}
@@ -264,6 +276,56 @@ func TestMoveFlyRequestInFlightAcrossARenewalOfThePreviousConfig(t *testing.T) {
 						want[k] = v
 					}
 					expectSession(t, (&visitor{site: s, sid: holds}).get("/look"), want)
+				})
+			}
+		})
+	}
+}
+
+// TestMoveFlyRequestInFlightAcrossALoginOnTheOldStore: as above, but the
+// site on the old store logs another user in on the session (a new ID,
+// the old one forwarded to it). The request in flight, made for the
+// user who was logged in when it began, lands nothing in the new user's
+// session, as in one store: not its write, not its logout.
+func TestMoveFlyRequestInFlightAcrossALoginOnTheOldStore(t *testing.T) {
+	inFlight := []struct {
+		name     string
+		commands []string
+	}{
+		{"set", []string{"X-Session-Set-Cart: apple"}},
+		{"delete", []string{"X-Session-Delete: plan"}},
+		{"renew", []string{"X-Session-Renew: true"}},
+		{"destroy", []string{"X-Session-Destroy: true"}},
+	}
+	for _, move := range movesOfTwoSites {
+		t.Run(move.name, func(t *testing.T) {
+			for _, tc := range inFlight {
+				t.Run(tc.name, func(t *testing.T) {
+					dir, err := filepath.EvalSymlinks(t.TempDir())
+					if err != nil {
+						t.Fatal(err)
+					}
+					staying, moving := move.stores(t, dir)
+					siteOld, siteNew, g := movingSites(t, staying, moving)
+					onOld := siteOld.visitor()
+					onOld.get("/login", "X-Session-Set-User: alice", "X-Session-Set-Plan: pro")
+					sid := onOld.sid
+					expectUser(t, &visitor{site: siteNew, sid: sid}, "alice") // copied
+					held := (&visitor{site: siteNew, sid: sid}).start(g, "held", tc.commands...)
+					onOld.get("/login", "X-Session-Set-User: bob")
+					if onOld.sid == "" || onOld.sid == sid {
+						t.Fatalf("the login sent cookie %q, want a new session", onOld.sid)
+					}
+					res := held.finish(t)
+					if c := sidCookie(res); c != nil && c.MaxAge >= 0 {
+						t.Fatalf("the request in flight across another user's login sent cookie max-age %d, want none", c.MaxAge)
+					}
+					for _, s := range []*site{siteNew, siteOld} {
+						got := (&visitor{site: s, sid: onOld.sid}).get("/look").session()
+						if got["X-Session-User"] != "bob" || got["X-Session-Plan"] != "pro" || got["X-Session-Cart"] != "" {
+							t.Fatalf("bob's session is %v after a request of alice's in flight across his login, want user bob, plan pro and no cart", got)
+						}
+					}
 				})
 			}
 		})

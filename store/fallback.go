@@ -118,11 +118,10 @@ func (f *Fallback) Update(ctx context.Context, u Update) (Result, error) {
 			// session (through a handler without fallback_store, whose
 			// end of the copy the relay carried to New): follow the
 			// renewal, as one store's update follows its forward record.
-			next, err := f.followOld(ctx, u, rec)
-			if err != nil {
+			if u, err = f.followOld(ctx, u, rec); err != nil {
 				return Result{}, err
 			}
-			u.Hash, followed = next, true
+			followed = true
 		}
 		if u.NewHash != nil || destroys(u.Patch) {
 			if err := f.removeOld(ctx, u.Hash, u.Realm, u.Identity, u.Seen, u.Now); err != nil {
@@ -145,40 +144,60 @@ func (f *Fallback) Update(ctx context.Context, u Update) (Result, error) {
 
 // followOld follows Old's forward record fwd, of the session u presents,
 // to the session Old renewed it to, copied into New on the way, and
-// returns the hash u acts on there, as Decide follows a forward record
-// in one store: an update that only touches the session follows none
-// (ErrNotFound), and one made for another user than the successor's, or
-// of another realm, does not land in it (ErrStale, ErrNotFound). Without
-// this, New held nothing under the old ID, and the update found the
-// session ended there and removed from Old the successor a renewal of
-// the same user had just made: the user was logged out of the sites still
-// on Old by a request of the new store's site in flight across the
-// renewal, and a renewal in flight ended the session instead of renewing
-// it.
-func (f *Fallback) followOld(ctx context.Context, u Update, fwd *session.Record) (session.Hash, error) {
+// returns u to apply there (under the successor's hash, with the key its
+// forward record carries when values are sealed), as Decide follows a
+// forward record in one store: an update that only touches the session
+// follows none (ErrNotFound), and one made for another user than the
+// successor's, or of another realm, does not land in it (ErrStale,
+// ErrNotFound). Without this, New held nothing under the old ID, and the
+// update found the session ended there and removed from Old the
+// successor a renewal of the same user had just made: the user was
+// logged out by a request of theirs in flight across the renewal, and a
+// renewal in flight ended the session instead of renewing it.
+func (f *Fallback) followOld(ctx context.Context, u Update, fwd *session.Record) (Update, error) {
 	if touchOnly(u) && !movesFlash(u) {
-		return session.Hash{}, ErrNotFound
+		return u, ErrNotFound
 	}
+	at := u.Hash
 	for hop := 1; ; hop++ {
 		if hop > MaxHops {
-			return session.Hash{}, ErrNotFound
+			return u, ErrNotFound
 		}
 		next := *fwd.Successor
+		if sealing(u, fwd) {
+			o := onward(u, Outcome{At: at, Next: &next}, fwd)
+			if o.Err != nil {
+				return u, o.Err
+			}
+			u = o.Onward(u)
+		}
+		u.Hash, at = next, next
 		rec, oldForward, err := f.load(ctx, next, u.Now, u.Timeouts)
 		switch {
 		case err != nil:
-			return session.Hash{}, err
+			return u, err
 		case oldForward:
 			fwd = rec
 			continue
 		case rec.Forwarded():
-			return next, nil // New's own forward record: New follows it
+			return u, nil // New's own forward record: New follows it
 		case rec.Realm != "" && rec.Realm != u.Realm:
-			return session.Hash{}, ErrNotFound
-		case identityValue(rec, u.Identity) != u.Seen && !restoresOnly(u):
-			return session.Hash{}, ErrStale
+			return u, ErrNotFound
 		}
-		return next, nil
+		if rec.Sealed {
+			key := u.sealKey()
+			if key == nil {
+				return u, ErrNoSealKey
+			}
+			rec = rec.Clone()
+			if err := key.Open(next, rec); err != nil {
+				return u, err
+			}
+		}
+		if identityValue(rec, u.Identity) != u.Seen && !restoresOnly(u) {
+			return u, ErrStale
+		}
+		return u, nil
 	}
 }
 
