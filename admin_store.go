@@ -56,6 +56,9 @@ type liveStore struct {
 type liveFallback struct {
 	name string
 	old  store.Store
+	// copying is the handler's store.Fallback.Copying: whether the move
+	// is still on, held on until done is called.
+	copying func() (done func(), ok bool)
 }
 
 // liveStores returns the stores of the running config's handlers, sorted
@@ -91,7 +94,7 @@ func newLiveStore(handlers []*Handler) *liveStore {
 	var keys []*session.IndexKey
 	for _, h := range handlers {
 		if h.fallback != nil && !slices.ContainsFunc(s.fallbacks, func(f liveFallback) bool { return f.name == h.fallbackName }) {
-			s.fallbacks = append(s.fallbacks, liveFallback{name: h.fallbackName, old: h.fallback.Old})
+			s.fallbacks = append(s.fallbacks, liveFallback{name: h.fallbackName, old: h.fallback.Old, copying: h.fallback.Copying})
 			// Copying too: once the move is over, an admin request in
 			// flight must not copy back a session that ended since.
 			st = newInstrumented(&store.Fallback{New: st, Old: h.fallback.Old, Identity: h.identity, Copying: h.fallback.Copying}, h.backend)

@@ -87,6 +87,17 @@ func (a *AdminAPI) handleMigrate(w http.ResponseWriter, r *http.Request) error {
 		return badRequest(fmt.Errorf("cursor %q: pass back the next_cursor of the previous page, or none for the first page", q.Get("cursor")))
 	}
 	from := s.fallbacks[i]
+	// Held on for the page, as a copy on first use holds it: once the
+	// reload that removes fallback_store has run, the new config ends
+	// sessions in the store only, and the old store still holds them; a
+	// page that listed one before would copy it back after its logout.
+	if from.copying != nil {
+		done, ok := from.copying()
+		if !ok {
+			return badRequest(fmt.Errorf("the move from %s to %s is over: a reload removed fallback_store, and the old store may hold sessions that ended since; migrate before removing fallback_store", from.name, s.name))
+		}
+		defer done()
+	}
 	stats, next, err := store.CopyPage(r.Context(), from.old, s.base, cursor, limit, clock.Now())
 	if errors.Is(err, store.ErrBadCursor) {
 		return badRequest(fmt.Errorf("cursor %q: pass back the next_cursor of the previous page, or none for the first page", q.Get("cursor")))

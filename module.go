@@ -20,6 +20,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
+	"github.com/caddy-session/caddy-session/internal/testhook"
 	"github.com/caddy-session/caddy-session/session"
 	"github.com/caddy-session/caddy-session/store"
 )
@@ -570,7 +571,13 @@ func (h *Handler) Cleanup() error {
 	}
 	h.releaseLiveCounter()
 	if h.fallback != nil {
-		moveMu.Lock()
+		if !moveMu.TryLock() {
+			// A copy from the fallback_store is in flight: it ends first.
+			if f := testhook.MoveEndWaits.Load(); f != nil {
+				(*f)()
+			}
+			moveMu.Lock()
+		}
 		h.unwatch()
 		moveMu.Unlock()
 	}

@@ -46,3 +46,9 @@ var TunnelFollowed atomic.Pointer[func()]
 // invalidated them; nil: any key), after its cache dropped them: a test
 // waits for its session's key before it lets an answer of it go.
 var StoreChanged atomic.Pointer[func(keys []string)]
+
+// MoveEndWaits, if set, is called when a handler with fallback_store,
+// whose config is going, has to wait before it takes the fallback_store
+// back, for a copy from it in flight (a first use, a page of migrate): a
+// test holding that copy lets it go then.
+var MoveEndWaits atomic.Pointer[func()]
