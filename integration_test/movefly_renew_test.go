@@ -19,6 +19,12 @@ import (
 // fallback_store during a move).
 func movingSites(t *testing.T, staying, moving string) (onOld, onNew *site, g *gates) {
 	t.Helper()
+	return movingSitesOf(t, staying, "app", moving, "app")
+}
+
+// movingSitesOf is movingSites with the realm of each site.
+func movingSitesOf(t *testing.T, staying, stayingRealm, moving, movingRealm string) (onOld, onNew *site, g *gates) {
+	t.Helper()
 	g = new(gates)
 	srv := httptest.NewServer(g)
 	t.Cleanup(srv.Close)
@@ -44,18 +50,18 @@ func movingSites(t *testing.T, staying, moving string) (onOld, onNew *site, g *g
 http://127.0.0.1:%d {
 	session {
 		%s
-		realm app
+		realm %s
 	}
 	reverse_proxy %s
 }
 http://127.0.0.1:%d {
 	session {
 		%s
-		realm app
+		realm %s
 	}
 	reverse_proxy %s
 }
-`, adminPort, onOld.port, staying, up.addr(), onNew.port, moving, up.addr()))
+`, adminPort, onOld.port, staying, stayingRealm, up.addr(), onNew.port, moving, movingRealm, up.addr()))
 	return onOld, onNew, g
 }
 
