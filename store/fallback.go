@@ -104,8 +104,9 @@ func (f *Fallback) copyIn(ctx context.Context, hash session.Hash, rec *session.R
 	return rec, nil
 }
 
-// Update copies the session into New if it is still in Old only, applies
-// u there, and removes from Old a session that u ends or moves.
+// Update copies the session into New if it is still in Old only (or the
+// session Old renewed it to since, followOld), applies u there, and
+// removes from Old a session that u ends or moves.
 func (f *Fallback) Update(ctx context.Context, u Update) (Result, error) {
 	followed := false
 	if u.HasHash {
