@@ -99,7 +99,7 @@ var movesOfTwoSites = []struct {
 	}},
 }
 
-// TestMoveFlyRequestInFlightAcrossARenewalOnTheOldStore: one config, two
+// TestMoveRequestInFlightAcrossARenewalOnTheOldStore: one config, two
 // sites of one realm during a move: one on the old store, one on the new
 // store falling back to it. A request of the second, holding a session
 // it copied, answers after the first renewed the session's ID in the old
@@ -110,7 +110,7 @@ var movesOfTwoSites = []struct {
 // the session ended and removed from the old store the session the
 // renewal had made: the user was logged out of both sites by a request
 // of theirs in flight, its answer withheld.
-func TestMoveFlyRequestInFlightAcrossARenewalOnTheOldStore(t *testing.T) {
+func TestMoveRequestInFlightAcrossARenewalOnTheOldStore(t *testing.T) {
 	rotations := []struct {
 		name     string
 		commands []string
@@ -213,14 +213,14 @@ func TestMoveFlyRequestInFlightAcrossARenewalOnTheOldStore(t *testing.T) {
 	}
 }
 
-// TestMoveFlyRequestInFlightAcrossARenewalOfThePreviousConfig: one site,
+// TestMoveRequestInFlightAcrossARenewalOfThePreviousConfig: one site,
 // the reload that adds fallback_store. A request of the config before,
 // in flight across the reload, renews the session in the old store after
 // a request of the new config copied it, and while that one is in flight
 // too. The second request follows the renewal as in one store, and ends
 // nothing it does not end in one store: the cookie the renewal sent keeps
 // opening the session.
-func TestMoveFlyRequestInFlightAcrossARenewalOfThePreviousConfig(t *testing.T) {
+func TestMoveRequestInFlightAcrossARenewalOfThePreviousConfig(t *testing.T) {
 	cases := []struct {
 		name     string
 		commands []string
@@ -288,12 +288,12 @@ func TestMoveFlyRequestInFlightAcrossARenewalOfThePreviousConfig(t *testing.T) {
 	}
 }
 
-// TestMoveFlyRequestInFlightAcrossALoginOnTheOldStore: as above, but the
+// TestMoveRequestInFlightAcrossALoginOnTheOldStore: as above, but the
 // site on the old store logs another user in on the session (a new ID,
 // the old one forwarded to it). The request in flight, made for the
 // user who was logged in when it began, lands nothing in the new user's
 // session, as in one store: not its write, not its logout.
-func TestMoveFlyRequestInFlightAcrossALoginOnTheOldStore(t *testing.T) {
+func TestMoveRequestInFlightAcrossALoginOnTheOldStore(t *testing.T) {
 	inFlight := []struct {
 		name     string
 		commands []string

@@ -5,13 +5,13 @@ import (
 	"testing"
 )
 
-// TestMoveFlyCapCountsBothStores: max_sessions_per_identity during a
+// TestMoveCapCountsBothStores: max_sessions_per_identity during a
 // move. A user's sessions in the old store, not copied yet, count
 // against the cap of a login through the new config, which ends the
 // least recently seen of them in both stores; a migrate afterwards
 // brings none of the ended ones back, and the user has no more
 // sessions than the cap allows.
-func TestMoveFlyCapCountsBothStores(t *testing.T) {
+func TestMoveCapCountsBothStores(t *testing.T) {
 	for _, move := range storeMoves {
 		t.Run(move.name, func(t *testing.T) {
 			from, to := move.from(t), move.to(t)

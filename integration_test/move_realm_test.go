@@ -7,13 +7,13 @@ import (
 	"testing"
 )
 
-// TestMoveFlyCopiesKeepEachRealmsSessions: two sites of different realms
+// TestMoveCopiesKeepEachRealmsSessions: two sites of different realms
 // on one old store, one of them moving to a new store (fallback_store),
 // the other staying. A session of either realm, copied into the new
 // store on first use (its cookie sent to the moving site) or by
 // migrate, opens nothing on the other realm's site, before and after the
 // copy, and an end on its own site holds on both stores.
-func TestMoveFlyCopiesKeepEachRealmsSessions(t *testing.T) {
+func TestMoveCopiesKeepEachRealmsSessions(t *testing.T) {
 	for _, move := range movesOfTwoSites[1:3] {
 		t.Run(move.name, func(t *testing.T) {
 			dir, err := filepath.EvalSymlinks(t.TempDir())

@@ -13,14 +13,14 @@ import (
 	"github.com/caddy-session/caddy-session/session"
 )
 
-// TestMoveFlyMigrateInFlightAcrossTheEndOfTheMove: step 3 of a move, the
+// TestMoveMigrateInFlightAcrossTheEndOfTheMove: step 3 of a move, the
 // reload that removes fallback_store, while a page of caddy session
 // migrate is in flight: it listed a session in the old store before the
 // reload, and copies it after. A session that ends through the config
 // without the fallback meanwhile ends in the new store only (the old
 // store is no longer read), so the copy must not bring it back, as no
 // request of the config before brings it back (README, step 3).
-func TestMoveFlyMigrateInFlightAcrossTheEndOfTheMove(t *testing.T) {
+func TestMoveMigrateInFlightAcrossTheEndOfTheMove(t *testing.T) {
 	ends := []struct {
 		name string
 		end  func(t *testing.T, a *visitor)
