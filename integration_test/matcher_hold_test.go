@@ -2,8 +2,6 @@ package integration_test
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -24,10 +22,7 @@ import (
 //
 //	store hold_after_read bolt <path>
 //	store hold_after_read redis <url>
-type holdAfterReadStore struct {
-	InnerRaw json.RawMessage `json:"inner,omitempty" caddy:"namespace=http.handlers.session.stores inline_key=backend"`
-	inner    caddysession.StoreProvider
-}
+type holdAfterReadStore struct{ innerStore }
 
 // heldRead is the read to hold: the first Load of its hash, once.
 type heldRead struct {
@@ -77,44 +72,8 @@ func (holdAfterReadStore) CaddyModule() caddy.ModuleInfo {
 	}
 }
 
-func (s *holdAfterReadStore) Provision(ctx caddy.Context) error {
-	mod, err := ctx.LoadModule(s, "InnerRaw")
-	if err != nil {
-		return fmt.Errorf("loading the inner store of hold_after_read: %v", err)
-	}
-	s.inner = mod.(caddysession.StoreProvider)
-	return nil
-}
-
 func (s *holdAfterReadStore) SessionStore() store.Store {
 	return heldReadWrapper{s.inner.SessionStore()}
-}
-
-// StoreName is the inner store's: the wrapper holds the same data.
-func (s *holdAfterReadStore) StoreName() string { return s.inner.StoreName() }
-
-// UnmarshalCaddyfile reads `hold_after_read <backend> <args...>`.
-func (s *holdAfterReadStore) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
-	d.Next() // "hold_after_read"
-	if !d.NextArg() {
-		return d.ArgErr()
-	}
-	backend := d.Val()
-	unm, err := caddyfile.UnmarshalModule(d, "http.handlers.session.stores."+backend)
-	if err != nil {
-		return err
-	}
-	raw, err := json.Marshal(unm)
-	if err != nil {
-		return err
-	}
-	var obj map[string]any
-	if err := json.Unmarshal(raw, &obj); err != nil {
-		return err
-	}
-	obj["backend"] = backend
-	s.InnerRaw, err = json.Marshal(obj)
-	return err
 }
 
 type heldReadWrapper struct{ store.Store }

@@ -2,7 +2,6 @@ package integration_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -27,10 +26,7 @@ import (
 // write. In a Caddyfile:
 //
 //	store hold_before_write faulty <path>
-type holdBeforeWriteStore struct {
-	InnerRaw json.RawMessage `json:"inner,omitempty" caddy:"namespace=http.handlers.session.stores inline_key=backend"`
-	inner    caddysession.StoreProvider
-}
+type holdBeforeWriteStore struct{ innerStore }
 
 // heldWrite is the write to hold: the first one after it is armed, once.
 type heldWrite struct {
@@ -92,44 +88,8 @@ func (holdBeforeWriteStore) CaddyModule() caddy.ModuleInfo {
 	}
 }
 
-func (s *holdBeforeWriteStore) Provision(ctx caddy.Context) error {
-	mod, err := ctx.LoadModule(s, "InnerRaw")
-	if err != nil {
-		return fmt.Errorf("loading the inner store of hold_before_write: %v", err)
-	}
-	s.inner = mod.(caddysession.StoreProvider)
-	return nil
-}
-
 func (s *holdBeforeWriteStore) SessionStore() store.Store {
 	return heldWriteWrapper{s.inner.SessionStore()}
-}
-
-// StoreName is the inner store's: the wrapper holds the same data.
-func (s *holdBeforeWriteStore) StoreName() string { return s.inner.StoreName() }
-
-// UnmarshalCaddyfile reads `hold_before_write <backend> <args...>`.
-func (s *holdBeforeWriteStore) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
-	d.Next() // "hold_before_write"
-	if !d.NextArg() {
-		return d.ArgErr()
-	}
-	backend := d.Val()
-	unm, err := caddyfile.UnmarshalModule(d, "http.handlers.session.stores."+backend)
-	if err != nil {
-		return err
-	}
-	raw, err := json.Marshal(unm)
-	if err != nil {
-		return err
-	}
-	var obj map[string]any
-	if err := json.Unmarshal(raw, &obj); err != nil {
-		return err
-	}
-	obj["backend"] = backend
-	s.InnerRaw, err = json.Marshal(obj)
-	return err
 }
 
 type heldWriteWrapper struct{ store.Store }
