@@ -663,17 +663,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	return err
 }
 
-// leaveToErrorRoutes takes the session this handler forwarded (its
-// namespace: values, signed token, devices, CSRF token, flash values, and
-// the cookie of forward_cookie) off a request whose error Caddy is about
-// to give to the server's error routes, when those may be another site's
-// (foreignErrors): a catch-all site's handle_errors that proxies to its
-// own app got this site's user and a token this site's app accepts. The
-// placeholders that show the session and its CSRF token are emptied too,
-// and s, the request's session, is withdrawn from the session matchers:
-// the other site's routes read them as their own session's (a CEL
-// session(), which reads the session loaded for the request, matched
-// this site's user).
+// leaveToErrorRoutes takes the request's session off it (withdraw) when
+// its error may reach the error routes of another site (foreignErrors):
+// a catch-all site's handle_errors that proxies to its own app got this
+// site's user and a token this site's app accepts, and its placeholders
+// and a CEL session() read this site's session as their own.
 func (h *Handler) leaveToErrorRoutes(s *requestState) {
 	if h.foreignErrors {
 		s.withdraw()
