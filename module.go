@@ -612,9 +612,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		h.cookie.Strip(r.Header)
 	}
 	if err != nil {
-		return caddyhttp.Error(http.StatusServiceUnavailable, err)
+		// The error routes get no session of this site: a CEL session()
+		// there read the one a matcher had loaded through another site's
+		// cookie before this handler ran.
+		state = &requestState{handler: h, request: r}
 	}
 	caddyhttp.SetVar(r.Context(), stateVar, state) // what a CEL session() reads from now on
+	if err != nil {
+		return caddyhttp.Error(http.StatusServiceUnavailable, err)
+	}
 	if h.csrf != nil {
 		if err := state.guardCSRF(r); err != nil {
 			// The check put the session's token on the request before
