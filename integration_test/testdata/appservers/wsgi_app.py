@@ -8,7 +8,7 @@ all. It never cleans up a name or a value: the server's own handling of
 them is what the tests look at.
 
 Routes (every value of h is "Name:value", repeatable, in order; HEAD
-answers as GET, with no body):
+answers as GET, with no body, and so does a status that has none):
 
   /healthz                 {"server": SERVER_SOFTWARE}
   /emit?h=...&status=303   start_response(status, [...h]); the body is
@@ -83,13 +83,20 @@ def _status(query):
 
 
 def app(environ, start_response):
-    """Answers as routes does, with no body for HEAD: a WSGI app must
-    send none. gunicorn 20 and waitress 2 write what they get on the
-    kept-alive connection, and Caddy's next request on that connection
-    reads those bytes as its answer: a 502 now and then
-    (benoitc/gunicorn#2598)."""
-    body = routes(environ, start_response)
-    if environ.get("REQUEST_METHOD") != "HEAD":
+    """Answers as routes does, with no body for HEAD, nor for a status
+    that has none (1xx, 204, 304): a WSGI app must send none. gunicorn 20
+    and waitress 2 write what they get on the kept-alive connection, and
+    Caddy's next request on that connection reads those bytes as its
+    answer: a 502 now and then (benoitc/gunicorn#2598)."""
+    sent = []
+
+    def start(status, headers, exc_info=None):
+        sent.append(int(status.split(" ", 1)[0]))
+        return start_response(status, headers, exc_info)
+
+    body = routes(environ, start)
+    bodiless = sent and (sent[-1] < 200 or sent[-1] in (204, 304))
+    if environ.get("REQUEST_METHOD") != "HEAD" and not bodiless:
         return body
     if hasattr(body, "close"):
         body.close()
