@@ -2,7 +2,6 @@ package integration_test
 
 import (
 	"crypto/tls"
-	"io"
 	"net/http"
 	"net/http/httptrace"
 	"net/textproto"
@@ -48,24 +47,8 @@ func holdShaped(t *testing.T, v *visitor, g *gates, name, method string, headers
 			return nil
 		},
 	}))
-	type result struct {
-		a   shapedAnswer
-		err error
-	}
-	done := make(chan result, 1)
 	arrived, release := g.chans(name)
-	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{}}}
-	t.Cleanup(client.CloseIdleConnections)
-	go func() {
-		res, err := client.Do(req)
-		if err != nil {
-			done <- result{err: err}
-			return
-		}
-		b, err := io.ReadAll(res.Body)
-		res.Body.Close()
-		done <- result{a: shapedAnswer{res: res, body: string(b)}, err: err}
-	}()
+	done := sendAside(t, req, &http.Transport{TLSClientConfig: &tls.Config{}})
 	select {
 	case <-arrived:
 	case r := <-done:
@@ -74,19 +57,20 @@ func holdShaped(t *testing.T, v *visitor, g *gates, name, method string, headers
 	return func() shapedAnswer {
 		t.Helper()
 		close(release)
-		var r result
+		var r sentAnswer
 		within(t, "the held request got no answer", func() { r = <-done })
 		if r.err != nil {
 			t.Fatalf("request %s: %v", name, r.err)
 		}
-		assertNoNamespace(t, r.a.res.Header)
+		assertNoNamespace(t, r.res.Header)
+		a := shapedAnswer{res: r.res, body: r.body}
 		mu.Lock()
-		r.a.hints = hints
+		a.hints = hints
 		mu.Unlock()
-		for _, h := range r.a.hints {
+		for _, h := range a.hints {
 			assertNoNamespace(t, h)
 		}
-		return r.a
+		return a
 	}
 }
 

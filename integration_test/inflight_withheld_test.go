@@ -52,25 +52,8 @@ func holdBody(t *testing.T, v *visitor, g *gates, name string, commands ...strin
 		req.Header.Add("Test-Header", c)
 	}
 	req.Header.Set("Cookie", "sid="+v.sid)
-	type result struct {
-		res  *http.Response
-		body string
-		err  error
-	}
-	done := make(chan result, 1)
 	arrived, release := g.chans(name)
-	client := &http.Client{Transport: &http.Transport{}}
-	t.Cleanup(client.CloseIdleConnections)
-	go func() {
-		res, err := client.Do(req)
-		if err != nil {
-			done <- result{err: err}
-			return
-		}
-		b, err := io.ReadAll(res.Body)
-		res.Body.Close()
-		done <- result{res: res, body: string(b), err: err}
-	}()
+	done := sendAside(t, req, &http.Transport{})
 	select {
 	case <-arrived:
 	case r := <-done:
@@ -79,7 +62,7 @@ func holdBody(t *testing.T, v *visitor, g *gates, name string, commands ...strin
 	return func() (*http.Response, string) {
 		t.Helper()
 		close(release)
-		var r result
+		var r sentAnswer
 		within(t, "the held request got no answer", func() { r = <-done })
 		if r.err != nil {
 			t.Fatalf("request %s: %v", name, r.err)
@@ -87,6 +70,33 @@ func holdBody(t *testing.T, v *visitor, g *gates, name string, commands ...strin
 		assertNoNamespace(t, r.res.Header)
 		return r.res, r.body
 	}
+}
+
+// sentAnswer is a response read to its end, or the error that stopped it.
+type sentAnswer struct {
+	res  *http.Response
+	body string
+	err  error
+}
+
+// sendAside sends req in a goroutine, on a client of its own over
+// transport (closed with the test), and delivers its answer once read to
+// its end: a request that the test holds at the app while it does more.
+func sendAside(t *testing.T, req *http.Request, transport *http.Transport) <-chan sentAnswer {
+	client := &http.Client{Transport: transport}
+	t.Cleanup(client.CloseIdleConnections)
+	done := make(chan sentAnswer, 1)
+	go func() {
+		res, err := client.Do(req)
+		if err != nil {
+			done <- sentAnswer{err: err}
+			return
+		}
+		b, err := io.ReadAll(res.Body)
+		res.Body.Close()
+		done <- sentAnswer{res: res, body: string(b), err: err}
+	}()
+	return done
 }
 
 // TestAnswerWithheldWhenItsSessionEnds: a response written once, at the

@@ -2,7 +2,6 @@ package integration_test
 
 import (
 	"context"
-	"io"
 	"net/http"
 	"net/http/httptrace"
 	"net/textproto"
@@ -159,24 +158,7 @@ func sendHeld(t *testing.T, s *site, path, id string, orders ...string) func() (
 		req.Header.Add(orders[i], orders[i+1])
 	}
 	req.Header.Set("Cookie", "sid="+id)
-	type result struct {
-		res  *http.Response
-		body string
-		err  error
-	}
-	done := make(chan result, 1)
-	client := &http.Client{Transport: &http.Transport{}}
-	t.Cleanup(client.CloseIdleConnections)
-	go func() {
-		res, err := client.Do(req)
-		if err != nil {
-			done <- result{err: err}
-			return
-		}
-		b, err := io.ReadAll(res.Body)
-		res.Body.Close()
-		done <- result{res: res, body: string(b), err: err}
-	}()
+	done := sendAside(t, req, &http.Transport{})
 	return func() (*http.Response, string, []textproto.MIMEHeader) {
 		t.Helper()
 		r := <-done
