@@ -203,6 +203,7 @@ func (g *ErrorGuard) scrubRequest(r *http.Request) error {
 		if !h.ForwardCookie {
 			h.cookie.Strip(r.Header)
 		}
+		h.stripForeign(r)
 	}
 	return nil
 }

@@ -318,6 +318,12 @@ type Handler struct {
 	// matchers (set when the app wires the config).
 	forwardedVar   string
 	marksForwarded bool
+	// foreignCookies are the session cookies of the config's other
+	// handlers that browsers may send on this one's requests, which it
+	// takes off them; readsStash: a handler takes this one's off
+	// (foreigncookies.go; both set when the app wires the config).
+	foreignCookies []*session.Cookie
+	readsStash     bool
 	// foreignErrors: another site's error routes may answer this
 	// handler's errors (wiring.go), so the session it forwarded is taken
 	// off the request when it returns one (leaveToErrorRoutes).
@@ -611,6 +617,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if !h.ForwardCookie {
 		h.cookie.Strip(r.Header)
 	}
+	h.stripForeign(r)
 	if err != nil {
 		// The error routes get no session of this site: a CEL session()
 		// there read the one a matcher had loaded through another site's

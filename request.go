@@ -316,8 +316,8 @@ func (h *Handler) requestState(r *http.Request) (*requestState, error) {
 	s := &requestState{handler: h, request: r, now: clock.Now(), seenAtLoad: openTunnels.seen()}
 	var room [session.MaxCandidates]string // the candidates, on the stack
 	candidates := h.cookie.AppendCandidates(room[:0], r)
-	if h.marksForwarded {
-		candidates = h.appendStashed(candidates, r) // unmatched.go
+	if h.readsStashed() {
+		candidates = h.appendStashed(candidates, r) // unmatched.go, foreigncookies.go
 	}
 	if err := s.load(candidates); err != nil {
 		return nil, err

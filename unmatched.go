@@ -104,6 +104,7 @@ func (h *Handler) serveUnmatched(w http.ResponseWriter, r *http.Request, next ca
 		if !h.ForwardCookie && !slices.Contains(f.cookies, h.cookie.Name) {
 			h.stashCookie(r)
 		}
+		h.stripForeign(r)
 		return next.ServeHTTP(w, r)
 	}
 	scrubRequest(r, h.protocol)
@@ -111,6 +112,7 @@ func (h *Handler) serveUnmatched(w http.ResponseWriter, r *http.Request, next ca
 	if !h.ForwardCookie {
 		h.stashCookie(r)
 	}
+	h.stripForeign(r)
 	uw := &unmatchedWriter{headerGate: headerGate{ResponseWriterWrapper: caddyhttp.ResponseWriterWrapper{ResponseWriter: w}}, handler: h, uri: r.RequestURI}
 	uw.writeHeader = uw.WriteHeader
 	err := next.ServeHTTP(uw, r)
@@ -131,14 +133,18 @@ const cookieStashPrefix = "\x00caddy-session-cookie:"
 
 // stashCookie removes h's session cookie from the request, keeping the
 // IDs it held for a handler after h that matches the request.
-func (h *Handler) stashCookie(r *http.Request) {
-	if ids := h.cookie.AppendCandidates(nil, r); len(ids) > 0 {
-		key := cookieStashPrefix + h.cookie.Name
+func (h *Handler) stashCookie(r *http.Request) { stashCookie(h.cookie, r) }
+
+// stashCookie removes the cookie c from the request, keeping the IDs it
+// held for a handler of that cookie after the one that removes it.
+func stashCookie(c *session.Cookie, r *http.Request) {
+	if ids := c.AppendCandidates(nil, r); len(ids) > 0 {
+		key := cookieStashPrefix + c.Name
 		if _, kept := caddyhttp.GetVar(r.Context(), key).([]string); !kept {
 			caddyhttp.SetVar(r.Context(), key, ids)
 		}
 	}
-	h.cookie.Strip(r.Header)
+	c.Strip(r.Header)
 }
 
 // appendStashed appends to ids, the candidates of h's cookie in the

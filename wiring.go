@@ -156,6 +156,7 @@ func (a *App) wire() error {
 		}
 	}
 	w.placeJWKS(handlers)
+	w.setForeignCookies(handlers)
 	setDerivations(handlers)
 	for _, hs := range w.servers {
 		setNamespaces(hs)

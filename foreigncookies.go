@@ -1,0 +1,94 @@
+package caddysession
+
+import (
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/caddy-session/caddy-session/session"
+)
+
+// setForeignCookies gives each handler the session cookies of the
+// config's other handlers that a browser may send on its requests: a
+// host-only cookie of a site whose hosts overlap the handler's (two apps
+// under one host, each with a session of its own, in `handle /shop/*`
+// and `handle /forum/*`), and a cookie whose `domain` covers one of the
+// handler's hosts. Browsers send every such cookie to every path and port
+// of the host, and each handler took only its own off the request: the
+// forum's app got the raw ID of the user's shop session, and could act
+// as the user there. Ports do not matter, so the handlers of every server
+// count.
+//
+// A handler with forward_cookie that may run in the same request (one is
+// in the other's route list, or nested in it) keeps its cookie: the app
+// behind both is the one it forwards it to.
+func (w *walker) setForeignCookies(handlers []*Handler) {
+	for _, h := range handlers {
+		h.foreignCookies = nil
+		h.readsStash = false
+	}
+	for _, h := range handlers {
+		for _, o := range handlers {
+			if o.cookie.Name == h.cookie.Name || !w.cookieReaches(o, h) ||
+				slices.ContainsFunc(h.foreignCookies, func(c *session.Cookie) bool { return c.Name == o.cookie.Name }) {
+				continue
+			}
+			if o.ForwardCookie && w.onOneChain(h, o) {
+				continue
+			}
+			h.foreignCookies = append(h.foreignCookies, o.cookie)
+		}
+	}
+	// A handler (or a matcher through it) that runs after one that took
+	// its cookie off the request reads the IDs that one stashed.
+	for _, h := range handlers {
+		for _, c := range h.foreignCookies {
+			for _, o := range handlers {
+				if o.cookie.Name == c.Name {
+					o.readsStash = true
+				}
+			}
+		}
+	}
+}
+
+// cookieReaches reports whether a browser may send o's session cookie on
+// a request to one of h's hosts (no hosts: any host).
+func (w *walker) cookieReaches(o, h *Handler) bool {
+	hosts := w.sites[h].hosts
+	domain := strings.ToLower(strings.TrimPrefix(o.cookie.Domain, "."))
+	if domain == "" {
+		return hostsOverlap(w.sites[o].hosts, hosts)
+	}
+	if len(hosts) == 0 {
+		return true
+	}
+	return slices.ContainsFunc(hosts, func(host string) bool {
+		host = strings.ToLower(host)
+		return host == domain || strings.HasSuffix(host, "."+domain)
+	})
+}
+
+// onOneChain reports whether one request may pass both handlers: one
+// sits in the other's route list or in a route nested in it.
+func (w *walker) onOneChain(h, o *Handler) bool {
+	hs, os := w.scopes[h], w.scopes[o]
+	if hs == nil || os == nil {
+		return true // not placed by the walk: keep what forward_cookie asks
+	}
+	return hs.encloses(os) || os.encloses(hs)
+}
+
+// stripForeign takes the other handlers' session cookies off the request
+// (setForeignCookies), keeping the IDs for a handler of such a cookie
+// that comes after h in the request (stashCookie). Nothing to do, and no
+// cost, on a config with one cookie name.
+func (h *Handler) stripForeign(r *http.Request) {
+	for _, c := range h.foreignCookies {
+		stashCookie(c, r)
+	}
+}
+
+// readsStashed reports whether h must look for IDs of its cookie that a
+// handler before it took off the request.
+func (h *Handler) readsStashed() bool { return h.marksForwarded || h.readsStash }
