@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
 	"github.com/caddy-session/caddy-session/session"
 )
 
@@ -222,8 +224,12 @@ func nextDirective(v string) (directive, rest string) {
 }
 
 // setCookie adds the Set-Cookie field value of the session cookie to the
-// response and keeps shared caches from storing the response.
-func setCookie(hdr http.Header, cookie string) {
+// response and keeps shared caches from storing the response. The line is
+// kept among the request's own (ownCookiesVar), so that no session
+// handler the response passes after this one takes it for the app's.
+func setCookie(r *http.Request, hdr http.Header, cookie string) {
 	hdr.Add("Set-Cookie", cookie)
 	noStore(hdr)
+	own, _ := caddyhttp.GetVar(r.Context(), ownCookiesVar).([]string)
+	caddyhttp.SetVar(r.Context(), ownCookiesVar, append(own, cookie))
 }

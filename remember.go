@@ -149,7 +149,7 @@ func (s *requestState) emitRemembered(newHash session.Hash, res *store.Result) {
 // expiry.
 func (s *requestState) publishExpired(hdr http.Header, hash session.Hash) {
 	h := s.handler
-	setCookie(hdr, h.cookie.ExpireHeader(s.request.TLS != nil))
+	setCookie(s.request, hdr, h.cookie.ExpireHeader(s.request.TLS != nil))
 	sessionMetrics.expired.WithLabelValues(h.backend).Inc()
 	h.logger.Info("session ended: X-Session-Remember: false returned it to timeouts it had outlived",
 		zap.String("session", hash.Short()))

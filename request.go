@@ -696,7 +696,7 @@ func (s *requestState) publish(hdr http.Header, p plan, newID string, res *store
 		// The browser counts a Max-Age from the response, not from when
 		// the request began: a slow request would hand out a cookie that
 		// outlives its session by as long as it took.
-		setCookie(hdr, h.issueCookie(newID, tls, res.Record, clock.Now()))
+		setCookie(s.request, hdr, h.issueCookie(newID, tls, res.Record, clock.Now()))
 		renewal := p.step == stepRotate
 		if renewal {
 			sessionMetrics.renewed.WithLabelValues(h.backend).Inc()
@@ -718,7 +718,7 @@ func (s *requestState) publish(hdr http.Header, p plan, newID string, res *store
 	case res.Expired:
 		s.publishExpired(hdr, s.acted(res))
 	case res.Record == nil && p.step.ends():
-		setCookie(hdr, h.cookie.ExpireHeader(tls))
+		setCookie(s.request, hdr, h.cookie.ExpireHeader(tls))
 		if !p.endAll { // destroyAll has counted it
 			sessionMetrics.destroyed.WithLabelValues(h.backend, "logout").Inc()
 		}

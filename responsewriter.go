@@ -96,6 +96,7 @@ func (rw *responseWriter) WriteHeader(status int) {
 		return
 	}
 	hdr := rw.Header()
+	rw.state.handler.screenAppCookies(rw.state.request, hdr)
 	if status < http.StatusOK || rw.opensTunnel(status) {
 		// 1xx responses are not the final response, except 101, after
 		// which the connection is no longer HTTP; nor is a 2xx to a
@@ -148,7 +149,7 @@ func (rw *responseWriter) settle(hdr http.Header, status int) bool {
 		var partial *partialCommit
 		if errors.As(err, &partial) {
 			for _, c := range partial.cookies {
-				setCookie(hdr, c)
+				setCookie(rw.state.request, hdr, c)
 			}
 		}
 		return false

@@ -113,7 +113,7 @@ func (h *Handler) serveUnmatched(w http.ResponseWriter, r *http.Request, next ca
 		h.stashCookie(r)
 	}
 	h.stripForeign(r)
-	uw := &unmatchedWriter{headerGate: headerGate{ResponseWriterWrapper: caddyhttp.ResponseWriterWrapper{ResponseWriter: w}}, handler: h, uri: r.RequestURI}
+	uw := &unmatchedWriter{headerGate: headerGate{ResponseWriterWrapper: caddyhttp.ResponseWriterWrapper{ResponseWriter: w}}, handler: h, request: r}
 	uw.writeHeader = uw.WriteHeader
 	err := next.ServeHTTP(uw, r)
 	// Trailers are sent after this returns; and if the handlers after h
@@ -169,16 +169,17 @@ func (h *Handler) appendStashed(ids []string, r *http.Request) []string {
 type unmatchedWriter struct {
 	headerGate
 	handler *Handler
-	uri     string // the request's, for the log
+	request *http.Request
 }
 
 func (w *unmatchedWriter) WriteHeader(status int) {
 	if w.wroteHeader {
 		return
 	}
+	w.handler.screenAppCookies(w.request, w.Header())
 	if patch, err := w.handler.protocol.TakeCommands(w.Header()); patch != nil || err != nil {
 		w.handler.logger.Warn("ignoring session commands on a response to a request the session's matchers do not match; match the request to give it a session",
-			zap.Int("status", status), zap.String("uri", w.uri))
+			zap.Int("status", status), zap.String("uri", w.request.RequestURI))
 	}
 	w.handler.protocol.Scrub(w.Header())
 	w.wroteHeader = status >= http.StatusOK || status == http.StatusSwitchingProtocols

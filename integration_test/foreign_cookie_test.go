@@ -3,6 +3,7 @@ package integration_test
 import (
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -188,6 +189,124 @@ func TestNoAppGetsAnotherSessionsCookie(t *testing.T) {
 					if v := got.Headers.Get(name); v != value {
 						t.Errorf("%s%s: %s = %q, want %q", w.site, w.path, name, v, value)
 					}
+				}
+			}
+		})
+	}
+}
+
+// A session handler alone sets its cookie: an app's Set-Cookie of it, or
+// of another handler's cookie that browsers send to its hosts, would plant
+// an ID of the app's choosing in the browser (the forum's app logging the
+// user into the shop as the attacker) or remove the user's. The app's
+// other cookies, and every line a session handler writes, go through.
+func TestNoAppSetsASessionCookie(t *testing.T) {
+	const planted = "planted0planted0planted0planted0planted0pla"
+	type step struct {
+		site, path string
+		commands   []string
+		cookies    []string // the session cookies the client must get, by name
+	}
+	cases := []struct {
+		name  string
+		sites [][2]string
+		steps []step
+	}{
+		{
+			name:  "its own cookie, on a read and on a login",
+			sites: [][2]string{{"a", "session {\n\t\tstore bolt {db:a}\n\t}\n\treverse_proxy {up}"}},
+			steps: []step{
+				{site: "a", path: "/", commands: []string{"Set-Cookie: sid=" + planted + "; Path=/"}},
+				{site: "a", path: "/", commands: []string{"Set-Cookie: sid=" + planted + "; Path=/", "X-Session-Set-User: alice"}, cookies: []string{"sid"}},
+				{site: "a", path: "/", commands: []string{"Set-Cookie:  sid =; Max-Age=0"}},
+			},
+		},
+		{
+			name: "another app's under one host",
+			sites: [][2]string{{"a", `
+	handle /shop/* {
+		session {
+			store bolt {db:shop}
+			cookie shop_sid
+		}
+		reverse_proxy {up}
+	}
+	handle /forum/* {
+		session {
+			store bolt {db:forum}
+			cookie forum_sid
+		}
+		reverse_proxy {up}
+	}`}},
+			steps: []step{
+				{site: "a", path: "/forum/x", commands: []string{"Set-Cookie: shop_sid=" + planted + "; Path=/"}},
+				{site: "a", path: "/forum/login", commands: []string{"Set-Cookie: shop_sid=" + planted + "; Path=/", "X-Session-Set-User: bob"}, cookies: []string{"forum_sid"}},
+			},
+		},
+		{
+			name: "a nested handler's own line passes the outer one",
+			sites: [][2]string{{"a", `
+	session {
+		store bolt {db:outer}
+		cookie outer_sid
+	}
+	route /inner/* {
+		session {
+			store bolt {db:inner}
+			cookie inner_sid
+			header_prefix X-Inner-
+		}
+	}
+	reverse_proxy {up}`}},
+			steps: []step{
+				{site: "a", path: "/inner/login", commands: []string{"X-Inner-Set-User: carol", "Set-Cookie: outer_sid=" + planted}, cookies: []string{"inner_sid"}},
+				{site: "a", path: "/inner/again", commands: []string{"X-Inner-Set-User: carol", "Set-Cookie: inner_sid=" + planted}, cookies: []string{"inner_sid"}},
+				{site: "a", path: "/login", commands: []string{"X-Session-Set-User: alice", "Set-Cookie: inner_sid=" + planted}, cookies: []string{"outer_sid"}},
+			},
+		},
+		{
+			name: "on the paths a handler's matcher does not match",
+			sites: [][2]string{
+				{"a", "session /app/* {\n\t\tstore bolt {db:a}\n\t}\n\treverse_proxy {up}"},
+			},
+			steps: []step{
+				{site: "a", path: "/elsewhere", commands: []string{"Set-Cookie: sid=" + planted + "; Path=/"}},
+			},
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var names []string
+			for _, s := range tc.sites {
+				names = append(names, s[0])
+			}
+			m := newMultiSite(t, names...)
+			m.load(tc.sites...)
+			for _, st := range tc.steps {
+				res, body := m.get(st.site, st.path, "", append(st.commands, "Set-Cookie: theme=dark; Path=/")...)
+				if res.StatusCode != http.StatusOK {
+					t.Fatalf("%s%s: status %d: %s", st.site, st.path, res.StatusCode, body)
+				}
+				var got []string
+				theme := false
+				for _, c := range res.Cookies() {
+					if c.Name == "theme" {
+						theme = true
+						continue
+					}
+					if c.Value == planted || c.Value == "" {
+						t.Errorf("%s%s: the app's %s cookie reached the client: %q", st.site, st.path, c.Name, res.Header.Values("Set-Cookie"))
+						continue
+					}
+					got = append(got, c.Name)
+				}
+				if !theme {
+					t.Errorf("%s%s: the app's own cookie is gone: %q", st.site, st.path, res.Header.Values("Set-Cookie"))
+				}
+				slices.Sort(got)
+				want := slices.Sorted(slices.Values(st.cookies))
+				if !slices.Equal(got, want) {
+					t.Errorf("%s%s: session cookies %v, want %v: %q", st.site, st.path, got, want, res.Header.Values("Set-Cookie"))
 				}
 			}
 		})

@@ -1,0 +1,76 @@
+package caddysession
+
+import (
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+)
+
+// ownCookiesVar is the request var that holds the Set-Cookie lines the
+// session handlers wrote on the request's response (setCookie).
+const ownCookiesVar = "\x00caddy-session-own-cookies"
+
+// screenAppCookies removes from a response the app's Set-Cookie lines of
+// a session cookie: this handler's, and those of the config's other
+// handlers that browsers send to its hosts (setForeignCookies). The
+// handler owns its cookie; an app that set one planted an ID of its
+// choosing in the browser, or removed the user's: the forum's app, under
+// the shop's host, could log the user into the shop as the attacker (who
+// would then read what the user entered there), or log them out of it.
+// Lines a session handler wrote for the response stay. Nothing to do, and
+// one map lookup, on a response with no Set-Cookie.
+func (h *Handler) screenAppCookies(r *http.Request, hdr http.Header) {
+	lines := hdr["Set-Cookie"]
+	if len(lines) == 0 {
+		return
+	}
+	own, _ := caddyhttp.GetVar(r.Context(), ownCookiesVar).([]string)
+	kept := lines[:0:0]
+	for i, line := range lines {
+		name := setCookieName(line)
+		if !h.ownsCookie(name) || slices.Contains(own, line) {
+			if kept != nil {
+				kept = append(kept, line)
+			}
+			continue
+		}
+		if kept == nil {
+			kept = append(make([]string, 0, len(lines)), lines[:i]...)
+		}
+		h.logger.Warn("removed the app's Set-Cookie of a session cookie; the session handler alone sets it (to end or start a session, send the session's commands)",
+			zap.String("cookie", name), zap.String("uri", r.RequestURI))
+	}
+	if kept == nil {
+		return // nothing removed: the header stays as the app wrote it
+	}
+	if len(kept) == 0 {
+		delete(hdr, "Set-Cookie")
+		return
+	}
+	hdr["Set-Cookie"] = kept
+}
+
+// ownsCookie reports whether name is the session cookie of h or of a
+// handler whose cookie browsers send to h's hosts.
+func (h *Handler) ownsCookie(name string) bool {
+	if name == h.cookie.Name {
+		return true
+	}
+	for _, c := range h.foreignCookies {
+		if name == c.Name {
+			return true
+		}
+	}
+	return false
+}
+
+// setCookieName is the name of the cookie a Set-Cookie line sets, as
+// browsers read it: up to the first '=', without the white space around.
+func setCookieName(line string) string {
+	pair, _, _ := strings.Cut(line, ";")
+	name, _, _ := strings.Cut(pair, "=")
+	return strings.Trim(name, " \t")
+}
