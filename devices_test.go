@@ -241,7 +241,7 @@ func TestEvictable(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got := evictable(tc.entries, login.Hash, tc.limit, devicesNow, devicesTimeouts)
+			got := evictable(tc.entries, login.Hash, tc.limit, devicesNow, devicesNow, devicesTimeouts)
 			if len(got) != len(tc.want) {
 				t.Fatalf("evicts %d, want %d", len(got), len(tc.want))
 			}
@@ -254,7 +254,7 @@ func TestEvictable(t *testing.T) {
 	}
 	// Ties by hash: the smaller hash goes first, whatever the order listed.
 	tie3 := store.Entry{Hash: session.HashID("tie3"), Record: tie1.Record}
-	first, second := evictable([]store.Entry{tie1, tie3}, login.Hash, 2, devicesNow, devicesTimeouts), evictable([]store.Entry{tie3, tie1}, login.Hash, 2, devicesNow, devicesTimeouts)
+	first, second := evictable([]store.Entry{tie1, tie3}, login.Hash, 2, devicesNow, devicesNow, devicesTimeouts), evictable([]store.Entry{tie3, tie1}, login.Hash, 2, devicesNow, devicesNow, devicesTimeouts)
 	if len(first) != 1 || len(second) != 1 || first[0].Hash != second[0].Hash {
 		t.Fatalf("a tie evicts %v and %v depending on the order listed", first, second)
 	}

@@ -7,6 +7,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/caddy-session/caddy-session/internal/clock"
 	"github.com/caddy-session/caddy-session/session"
 	"github.com/caddy-session/caddy-session/store"
 )
@@ -54,7 +55,7 @@ func (s *requestState) capSessions(p plan, newID string, res *store.Result) {
 			zap.String("session", res.Hash.Short()), zap.Error(err))
 		return
 	}
-	for _, e := range evictable(entries, res.Hash, h.MaxSessionsPerIdentity, s.now, h.timeouts) {
+	for _, e := range evictable(entries, res.Hash, h.MaxSessionsPerIdentity, s.now, clock.Now(), h.timeouts) {
 		ended, rec, err := s.deleteOfUser(e.Hash, user, true)
 		if errors.Is(err, store.ErrNotFound) {
 			continue // ended meanwhile
@@ -75,23 +76,35 @@ func (s *requestState) capSessions(p plan, newID string, res *store.Result) {
 }
 
 // evictable are the sessions of entries to end so that at most limit live
-// ones remain, the one under keep (the login, at now) among them: the
-// least recently seen of the others. Sessions the timeouts have ended do
-// not count. A session seen at or after now (but not after the clock
-// stepped back since: leastRecentFirstAt), such as that of another login
-// of the user in flight at the same time, counts but is never ended: two
-// logins at once must not end each other's sessions. The later one ends
-// the earlier if the cap says so; if the later one listed the sessions
-// before the earlier had committed, both stay, one over the cap, until
-// the next login.
-func evictable(entries []store.Entry, keep session.Hash, limit int, now time.Time, t session.Timeouts) []store.Entry {
+// ones remain, the one under keep (the login, which began at now and is
+// committed at commit) among them: the least recently seen of the others.
+// Sessions the timeouts have ended do not count. A session seen at or
+// after now (but not after the clock stepped back since:
+// leastRecentFirstAt), such as that of another login of the user in
+// flight at the same time, counts but is never ended: two logins at once
+// must not end each other's sessions. The later one ends the earlier if
+// the cap says so; if the later one listed the sessions before the
+// earlier had committed, both stay, one over the cap, until the next
+// login.
+//
+// Whether the clock stepped back is judged at commit, when the sessions
+// were listed: a session seen while the login's app worked (for more than
+// session.MaxClockLag, an app that waits on a slow identity provider) is
+// not ahead of that, and a login never ends it. Judged at now, it was
+// taken for one seen before a step back, the least recently seen of all,
+// and ended first: the user's other login made meanwhile, or the device
+// in use rather than the one idle for hours.
+func evictable(entries []store.Entry, keep session.Hash, limit int, now, commit time.Time, t session.Timeouts) []store.Entry {
+	if commit.Before(now) {
+		commit = now // the clock stepped back during the request
+	}
 	others, older := 0, make([]store.Entry, 0, len(entries))
 	for _, e := range entries {
 		if e.Hash == keep || t.Expired(e.Record, now) {
 			continue
 		}
 		others++
-		if e.Record.LastSeen.Before(now) || e.Record.SeenAhead(now) {
+		if e.Record.LastSeen.Before(now) || e.Record.SeenAhead(commit) {
 			older = append(older, e)
 		}
 	}
@@ -99,7 +112,7 @@ func evictable(entries []store.Entry, keep session.Hash, limit int, now time.Tim
 	if excess <= 0 {
 		return nil
 	}
-	slices.SortFunc(older, leastRecentFirstAt(now))
+	slices.SortFunc(older, leastRecentFirstAt(commit))
 	return older[:excess]
 }
 
@@ -108,7 +121,9 @@ func evictable(entries []store.Entry, keep session.Hash, limit int, now time.Tim
 // session.MaxClockLag after now was seen before the step, and so before
 // any session seen since, which a use after the step touched at the
 // earlier time it then read (store.Decide); it comes first. A login in
-// flight is never that far ahead of now.
+// flight is never that far ahead of now, when now is the commit of the
+// login that lists (evictable); it may be that far ahead of the start of
+// a login whose app took minutes.
 func leastRecentFirstAt(now time.Time) func(a, b store.Entry) int {
 	return func(a, b store.Entry) int {
 		if aa, ba := a.Record.SeenAhead(now), b.Record.SeenAhead(now); aa != ba {
