@@ -19,6 +19,7 @@ func TestEvictableAtItsCommit(t *testing.T) {
 	inUse := device("inUse", 70, 124)          // a device touched four minutes in
 	ahead := device("ahead", 66, 150)          // seen before the clock stepped back
 	justAhead := device("justAhead", 121, 121) // within the clock lag of the start
+	expiring := device("expiring", 64, 65)     // idles out at minute 125
 	at := func(minute int) time.Time {
 		return devicesNow.Add(time.Duration(minute-120) * time.Minute)
 	}
@@ -35,6 +36,11 @@ func TestEvictableAtItsCommit(t *testing.T) {
 		{"the idle one goes, not the login made meanwhile", []store.Entry{meanwhile, old, login}, 2, at(125), []store.Entry{old}},
 		{"over the cap rather than end one seen meanwhile", []store.Entry{old, login, inUse, meanwhile}, 1, at(125), []store.Entry{old}},
 		{"seen after the commit's step back: first", []store.Entry{old, login, inUse, ahead}, 2, at(125), []store.Entry{ahead, old}},
+		// expiring, seen at minute 65, idles out at minute 125, while
+		// the login's app worked: it does not count at its commit, and
+		// old, the one live other, stays.
+		{"one that expired while the app worked does not count", []store.Entry{old, login, expiring}, 2, at(126), nil},
+		{"but does when the commit comes before its deadline", []store.Entry{old, login, expiring}, 2, at(124), []store.Entry{expiring}},
 		// A clock that stepped back while the app worked: judged at the
 		// start, as before.
 		{"a commit before the start is judged at the start", []store.Entry{login, justAhead}, 1, at(110), nil},

@@ -78,11 +78,13 @@ func (s *requestState) capSessions(p plan, newID string, res *store.Result) {
 // evictable are the sessions of entries to end so that at most limit live
 // ones remain, the one under keep (the login, which began at now and is
 // committed at commit) among them: the least recently seen of the others.
-// Sessions the timeouts have ended do not count. A session seen at or
-// after now (but not after the clock stepped back since:
-// leastRecentFirstAt), such as that of another login of the user in
-// flight at the same time, counts but is never ended: two logins at once
-// must not end each other's sessions. The later one ends the earlier if
+// Sessions the timeouts have ended by the commit do not count (as of the
+// login's start, one that expired while its app worked made the user one
+// over, and a live one was ended for it). A session seen at or after now
+// (but not after the clock stepped back since: leastRecentFirstAt), such
+// as that of another login of the user in flight at the same time, counts
+// but is never ended: two logins at once must not end each other's
+// sessions. The later one ends the earlier if
 // the cap says so; if the later one listed the sessions before the
 // earlier had committed, both stay, one over the cap, until the next
 // login.
@@ -100,7 +102,7 @@ func evictable(entries []store.Entry, keep session.Hash, limit int, now, commit 
 	}
 	others, older := 0, make([]store.Entry, 0, len(entries))
 	for _, e := range entries {
-		if e.Hash == keep || t.Expired(e.Record, now) {
+		if e.Hash == keep || t.Expired(e.Record, commit) {
 			continue
 		}
 		others++
