@@ -1,0 +1,218 @@
+package integration_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/caddyserver/caddy/v2/caddytest"
+
+	"github.com/caddy-session/caddy-session/session"
+)
+
+// TestCommitErrorReachesForeignErrorRoutesWithoutTheSession: a response
+// whose session commands the store fails to take (a write that fails) is
+// dropped, and its error (a 503) goes to the error routes. On a site with no error routes of its own those are another
+// site's (a catch-all's or a wildcard site's handle_errors), and README
+// promises that the session handler takes the session off the request
+// before they get it: its forwarded headers, its placeholders, and what
+// a CEL session() matches. The site's own error routes still get it:
+// nothing was written, and the session stands. The commit's error was
+// the one way to the error routes that kept the session on the request.
+func TestCommitErrorReachesForeignErrorRoutesWithoutTheSession(t *testing.T) {
+	const catchAll = `
+http://a.localhost:$PORT {
+	handle /app/* {
+		session {
+			store faulty $DB
+			csrf {
+				token
+			}
+		}
+		reverse_proxy $A
+	}
+}
+http://:$PORT {
+	respond "catch-all"
+	handle_errors {
+		rewrite * /other-error
+		$MATCHED
+		reverse_proxy $C {
+			$SHOWN
+		}
+	}
+}`
+	const wildcard = `
+http://a.localhost:$PORT {
+	route {
+		session {
+			store faulty $DB
+			csrf {
+				token
+			}
+		}
+		reverse_proxy $A
+	}
+}
+http://*.localhost:$PORT {
+	session {
+		store faulty $DB
+		cookie other
+	}
+	respond "wildcard"
+	handle_errors {
+		rewrite * /other-error
+		$MATCHED
+		reverse_proxy $C {
+			$SHOWN
+		}
+	}
+}`
+	const own = `
+http://a.localhost:$PORT {
+	handle /app/* {
+		session {
+			store faulty $DB
+			csrf {
+				token
+			}
+		}
+		reverse_proxy $A
+	}
+	handle_errors {
+		rewrite * /own-error
+		$MATCHED
+		reverse_proxy $A {
+			$SHOWN
+		}
+	}
+}
+http://:$PORT {
+	respond "catch-all"
+	handle_errors {
+		rewrite * /other-error
+		reverse_proxy $C
+	}
+}`
+	rows := []struct {
+		name, config   string
+		commands       []string
+		errURI         string
+		ownErrorRoutes bool
+	}{
+		{"a catch-all's error route, a set", catchAll, []string{"X-Session-Set-Note: saved"}, "/other-error", false},
+		{"a catch-all's error route, a logout", catchAll, []string{"X-Session-Destroy: true"}, "/other-error", false},
+		{"a catch-all's error route, a renewal", catchAll, []string{"X-Session-Renew: true"}, "/other-error", false},
+		{"a wildcard site's error route, a set", wildcard, []string{"X-Session-Set-Note: saved"}, "/other-error", false},
+		{"the site's own error route, a set", own, []string{"X-Session-Set-Note: saved"}, "/own-error", true},
+	}
+	for _, row := range rows {
+		t.Run(row.name, func(t *testing.T) {
+			appA, appC := startUpstream(t), startUpstream(t)
+			port := freePort(t)
+			cfg := strings.NewReplacer(
+				"$PORT", fmt.Sprint(port),
+				"$DB", filepath.Join(t.TempDir(), "sessions.db"),
+				"$A", appA.addr(), "$C", appC.addr(),
+				"$SHOWN", derivedShown,
+				"$MATCHED", derivedMatched,
+			).Replace(row.config)
+			tester := caddytest.NewTester(t)
+			tester.Client.Jar = nil
+			tester.InitServer(fmt.Sprintf("{\n\tadmin localhost:%d\n\thttp_port %d\n\thttps_port %d\n\tskip_install_trust\n}\n%s\n",
+				adminPort, port, freePort(t), cfg), "caddyfile")
+			do := func(path, cookie string, commands ...string) (*http.Response, seen) {
+				t.Helper()
+				req, err := http.NewRequest(http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d%s", port, path), nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				req.Host = "a.localhost"
+				if cookie != "" {
+					req.Header.Set("Cookie", cookie)
+				}
+				for _, c := range commands {
+					req.Header.Add("Test-Header", c)
+				}
+				res, err := tester.Client.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer res.Body.Close()
+				body, _ := io.ReadAll(res.Body)
+				var s seen
+				if err := json.Unmarshal(body, &s); err != nil {
+					t.Fatalf("GET %s: no app answered: %d %q", path, res.StatusCode, body)
+				}
+				return res, s
+			}
+			res, _ := do("/app/login", "", "X-Session-Set-User: alice")
+			var id string
+			for _, c := range res.Cookies() {
+				if c.Name == "sid" {
+					id = c.Value
+				}
+			}
+			if id == "" {
+				t.Fatal("the login issued no sid cookie")
+			}
+			cookie := "sid=" + id
+			_, page := do("/app/page", cookie)
+			token := page.Headers.Get("X-Session-Meta-Csrf-Token")
+			if token == "" {
+				t.Fatal("the site's app got no csrf token")
+			}
+			hash := session.HashID(id).Short()
+
+			failWrites.Store(true)
+			t.Cleanup(func() { failWrites.Store(false) })
+			_, s := do("/app/save", cookie, row.commands...)
+			failWrites.Store(false)
+			if s.URI != row.errURI {
+				t.Fatalf("the failed commit was answered by %q, want the error route %q", s.URI, row.errURI)
+			}
+			shown := s.Headers.Get("Test-Placeholder")
+			if row.ownErrorRoutes {
+				if want := fmt.Sprintf("user=alice hash=%s csrf=%s", hash, token); shown != want {
+					t.Errorf("the site's own error route read the placeholders %q, want %q", shown, want)
+				}
+				if got := s.Headers.Get("X-Session-User"); got != "alice" {
+					t.Errorf("the site's own error route got X-Session-User %q, want alice", got)
+				}
+				if got := s.Headers.Get("Test-Matched"); got != "alice" {
+					t.Errorf("session('user', 'alice') in the site's own error route did not match: %q", got)
+				}
+			} else {
+				if strings.Contains(shown, "alice") || strings.Contains(shown, hash) || strings.Contains(shown, token) {
+					t.Errorf("another site's error route read this site's session in the placeholders: %q", shown)
+				}
+				if got := s.Headers.Get("Test-Matched"); got != "" {
+					t.Errorf("session('user', 'alice') in another site's error route matched this site's session")
+				}
+				for name, values := range s.Headers {
+					if strings.HasPrefix(strings.ToLower(name), "x-session-") {
+						t.Errorf("another site's error route got %s: %q", name, values)
+					}
+					for _, v := range values {
+						if strings.Contains(v, token) {
+							t.Errorf("another site's error route got this site's csrf token in %s", name)
+						}
+					}
+				}
+			}
+
+			// Nothing was written: the session stands as it was.
+			_, page = do("/app/page", cookie)
+			if got := page.Headers.Get("X-Session-User"); got != "alice" {
+				t.Fatalf("after the failed commit the site's app sees user %q, want alice", got)
+			}
+			if got := page.Headers.Get("X-Session-Note"); got != "" {
+				t.Errorf("the failed write was stored: %q", got)
+			}
+		})
+	}
+}
