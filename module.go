@@ -671,6 +671,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	h.protocol.Scrub(w.Header())
 	h.scrubOthers(w.Header(), rw.preset)
 	if rw.commitErr != nil {
+		// The store failed to take the commands (or the session ended
+		// meanwhile, which withdrew it already): the 503 goes to the
+		// error routes as any error of the handlers does.
+		h.leaveToErrorRoutes(state)
 		return rw.commitError()
 	}
 	return err
