@@ -22,13 +22,16 @@ import (
 // before they get it: its forwarded headers, its placeholders, and what
 // a CEL session() matches. The site's own error routes still get it:
 // nothing was written, and the session stands. The commit's error was
-// the one way to the error routes that kept the session on the request.
+// the one way to the error routes that kept the session on the request;
+// during an outage (on_store_error stale), a response with commands is
+// refused that way too.
 func TestCommitErrorReachesForeignErrorRoutesWithoutTheSession(t *testing.T) {
 	const catchAll = `
 http://a.localhost:$PORT {
 	handle /app/* {
 		session {
 			store faulty $DB
+			$POLICY
 			csrf {
 				token
 			}
@@ -51,6 +54,7 @@ http://a.localhost:$PORT {
 	route {
 		session {
 			store faulty $DB
+			$POLICY
 			csrf {
 				token
 			}
@@ -77,6 +81,7 @@ http://a.localhost:$PORT {
 	handle /app/* {
 		session {
 			store faulty $DB
+			$POLICY
 			csrf {
 				token
 			}
@@ -103,12 +108,16 @@ http://:$PORT {
 		commands       []string
 		errURI         string
 		ownErrorRoutes bool
+		outage         bool // reads fail too: the session is served from the stale copy
 	}{
-		{"a catch-all's error route, a set", catchAll, []string{"X-Session-Set-Note: saved"}, "/other-error", false},
-		{"a catch-all's error route, a logout", catchAll, []string{"X-Session-Destroy: true"}, "/other-error", false},
-		{"a catch-all's error route, a renewal", catchAll, []string{"X-Session-Renew: true"}, "/other-error", false},
-		{"a wildcard site's error route, a set", wildcard, []string{"X-Session-Set-Note: saved"}, "/other-error", false},
-		{"the site's own error route, a set", own, []string{"X-Session-Set-Note: saved"}, "/own-error", true},
+		{"a catch-all's error route, a set", catchAll, []string{"X-Session-Set-Note: saved"}, "/other-error", false, false},
+		{"a catch-all's error route, a logout", catchAll, []string{"X-Session-Destroy: true"}, "/other-error", false, false},
+		{"a catch-all's error route, a renewal", catchAll, []string{"X-Session-Renew: true"}, "/other-error", false, false},
+		{"a wildcard site's error route, a set", wildcard, []string{"X-Session-Set-Note: saved"}, "/other-error", false, false},
+		{"a catch-all's error route, a set during an outage", catchAll, []string{"X-Session-Set-Note: saved"}, "/other-error", false, true},
+		{"a wildcard site's error route, a logout during an outage", wildcard, []string{"X-Session-Destroy: true"}, "/other-error", false, true},
+		{"the site's own error route, a set", own, []string{"X-Session-Set-Note: saved"}, "/own-error", true, false},
+		{"the site's own error route, a set during an outage", own, []string{"X-Session-Set-Note: saved"}, "/own-error", true, true},
 	}
 	for _, row := range rows {
 		t.Run(row.name, func(t *testing.T) {
@@ -120,6 +129,7 @@ http://:$PORT {
 				"$A", appA.addr(), "$C", appC.addr(),
 				"$SHOWN", derivedShown,
 				"$MATCHED", derivedMatched,
+				"$POLICY", "on_store_error stale 5m",
 			).Replace(row.config)
 			tester := caddytest.NewTester(t)
 			tester.Client.Jar = nil
@@ -169,9 +179,11 @@ http://:$PORT {
 			hash := session.HashID(id).Short()
 
 			failWrites.Store(true)
-			t.Cleanup(func() { failWrites.Store(false) })
+			failReads.Store(row.outage)
+			t.Cleanup(func() { failWrites.Store(false); failReads.Store(false) })
 			_, s := do("/app/save", cookie, row.commands...)
 			failWrites.Store(false)
+			failReads.Store(false)
 			if s.URI != row.errURI {
 				t.Fatalf("the failed commit was answered by %q, want the error route %q", s.URI, row.errURI)
 			}
