@@ -108,6 +108,12 @@ func newLiveStore(handlers []*Handler) *liveStore {
 	}
 	if stale != nil {
 		st = &staleStore{Store: st, copy: stale.stale, identity: stale.identity, now: clock.Now}
+	} else {
+		// No handler of this config keeps a copy, but one of the config
+		// a reload is bringing in may have read the session into its
+		// own while this request's end was on its way: as the handlers
+		// without the policy do, look for it once the store answers.
+		st = first.tellsStaleCopy(st)
 	}
 	if len(keys) > 0 {
 		st = sealedIndex{Store: st, keys: keys}
