@@ -131,7 +131,9 @@ func (f *Fallback) Update(ctx context.Context, u Update) (Result, error) {
 		}
 	}
 	res, err := f.New.Update(ctx, u)
-	if followed && err == nil {
+	if followed && (err == nil || errors.Is(err, ErrUnreplicated)) {
+		// Made, with its Result, also when too few replicas acknowledged
+		// it: the stale copy reads Followed to forget the successor.
 		res.Followed = true
 	}
 	if u.HasHash && (errors.Is(err, ErrNotFound) || err == nil && res.Record == nil) {
