@@ -30,9 +30,10 @@ import (
 // the idle deadline of their previous touch, which a touch interval ago
 // was at most one touch interval shorter. It never brings a session back
 // and never shortens one below what its last durable write said. A touch
-// of a session within touchMargin of its idle deadline is written before
-// Update returns, as every other write is, so that a crash cannot end a
-// session in use because of the deferral.
+// of a session within touchMargin of its idle deadline when it is
+// answered (nearDeadline) is written before Update returns, as every other
+// write is, so that a crash cannot end a session in use because of the
+// deferral.
 //
 // Semantics are Decide's, twice: once when the touch is asked for, on the
 // record as it then stands (to answer Update and to check that the touch
@@ -108,7 +109,7 @@ func (s *Store) deferTouch(u store.Update) (res store.Result, err error, ok bool
 		// An expired record to remove, or more than a touch: Decide's
 		// outcome, not the update's fields, says what the write is.
 		return store.Result{}, nil, false
-	case rec.IdleDeadline.Sub(u.Now) < touchMargin:
+	case nearDeadline(u, rec):
 		return store.Result{}, nil, false
 	case o.Write.LastSeen.Before(rec.LastSeen):
 		// A touch after the clock stepped back (session.Record.SeenAhead):
@@ -120,6 +121,21 @@ func (s *Store) deferTouch(u store.Update) (res store.Result, err error, ok bool
 		return store.Result{}, nil, false
 	}
 	return o.Result, nil, true
+}
+
+// nearDeadline reports whether rec, the session u touches, is within
+// touchMargin of its idle deadline when the touch is answered: from u's
+// commit (Update.Committed), when the response goes out, not from u.Now,
+// when its request began, which a slow app may have left long before the
+// deadline, or past it (a request counts as a use when it began, and
+// keeps a session whose idle deadline passed while it was in flight); and
+// the deadline that u's timeouts give the record, which may be sooner
+// than the one it holds (session.Timeouts.Deadlines: a reload that
+// shortened idle_timeout). A crash loses a deferred touch, and such a
+// session would end with it, soon after its user was answered.
+func nearDeadline(u store.Update, rec *session.Record) bool {
+	idle, _ := u.Timeouts.Deadlines(rec)
+	return idle.Sub(u.Committed()) < touchMargin
 }
 
 // add keeps the touch u, decided on the record read and which leaves it
