@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -54,10 +55,17 @@ func afterCrash(t *testing.T, s *site, v *visitor, timeouts session.Timeouts) *s
 // crash would leave it, right after the response.
 func TestTouchDurableWhenAnsweredNearTheIdleDeadline(t *testing.T) {
 	const opts = `idle_timeout 10m
-		touch_interval 1m`
-	normal := session.Timeouts{Idle: 10 * time.Minute, Absolute: 12 * time.Hour, TouchInterval: time.Minute}
+		touch_interval 1m
+		remember {
+			idle_timeout 20m
+		}`
+	normal := session.Timeouts{Idle: 10 * time.Minute, Absolute: 12 * time.Hour, TouchInterval: time.Minute,
+		RememberIdle: 20 * time.Minute, RememberAbsolute: 30 * 24 * time.Hour}
+	shortened := normal
+	shortened.Idle = 5 * time.Minute
 	cases := []struct {
-		name string
+		name     string
+		remember bool // the login asks for remember me
 		// begin is how long after the login the request begins, during
 		// how long its app runs.
 		begin, during time.Duration
@@ -66,18 +74,23 @@ func TestTouchDurableWhenAnsweredNearTheIdleDeadline(t *testing.T) {
 		reload   string
 		timeouts session.Timeouts
 	}{
-		{"slow request answered within the minute before the idle deadline", 8 * time.Minute, 90 * time.Second, "", normal},
-		{"slow request answered after the idle deadline passed", 8 * time.Minute, 3 * time.Minute, "", normal},
-		{"request within the minute before a shortened idle deadline", 4*time.Minute + 30*time.Second, 0, "5m",
-			session.Timeouts{Idle: 5 * time.Minute, Absolute: 12 * time.Hour, TouchInterval: time.Minute}},
+		{"slow request answered within the minute before the idle deadline", false, 8 * time.Minute, 90 * time.Second, "", normal},
+		{"slow request answered after the idle deadline passed", false, 8 * time.Minute, 3 * time.Minute, "", normal},
+		{"slow request of a remembered session answered within the minute before its idle deadline", true, 18 * time.Minute, 90 * time.Second, "", normal},
+		{"request within the minute before a shortened idle deadline", false, 4*time.Minute + 30*time.Second, 0, "5m", shortened},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			s, g := gatedSite(t, func(t *testing.T, _ string) *site { return newSite(t, opts) })
-			v := login(t, s, "alice")
+			v := s.visitor()
+			login := []string{"X-Session-Set-User: alice"}
+			if c.remember {
+				login = append(login, "X-Session-Remember: true")
+			}
+			expectStatus(t, v.get("/login", login...), http.StatusOK)
 			loggedIn := clock.Now()
 			if c.reload != "" {
-				s.options = "idle_timeout " + c.reload + "\n\t\ttouch_interval 1m"
+				s.options = strings.Replace(opts, "idle_timeout 10m", "idle_timeout "+c.reload, 1)
 				s.load()
 			}
 			clock.Advance(c.begin)
@@ -89,14 +102,20 @@ func TestTouchDurableWhenAnsweredNearTheIdleDeadline(t *testing.T) {
 				t.Fatalf("the request answered %d, want 200", res.StatusCode)
 			}
 			rec := afterCrash(t, s, v, c.timeouts)
+			idle := c.timeouts.Idle
+			if c.remember {
+				idle = c.timeouts.RememberIdle
+			}
 			switch {
 			case rec == nil:
 				t.Fatalf("a crash right after the response would end the session its user just used: its touch was deferred, "+
-					"and the idle deadline the file holds passed %s ago", clock.Now().Sub(loggedIn.Add(c.timeouts.Idle)).Round(time.Second))
+					"and the idle deadline the file holds passed %s ago", clock.Now().Sub(loggedIn.Add(idle)).Round(time.Second))
+			case rec.Remembered != c.remember:
+				t.Fatalf("the session is remembered: %v, want %v", rec.Remembered, c.remember)
 			case !rec.LastSeen.After(loggedIn.Add(time.Minute)) || rec.LastSeen.After(began.Add(time.Second)):
 				t.Fatalf("a crash right after the response would leave the session last seen at %v (logged in at %v, "+
-					"the request began at %v): its touch, answered within a minute of the idle deadline, was deferred",
-					rec.LastSeen, loggedIn, began)
+					"the request began at %v): its touch, answered %s before the idle deadline, was deferred",
+					rec.LastSeen, loggedIn, began, loggedIn.Add(idle).Sub(clock.Now()).Round(time.Second))
 			}
 			expectUser(t, v, "alice")
 		})
