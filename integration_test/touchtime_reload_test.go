@@ -48,3 +48,26 @@ func TestTouchPendingAcrossAReloadToAnotherFile(t *testing.T) {
 	clock.Advance(6 * time.Minute) // past the login's idle deadline, before the touch's
 	expectUser(t, v, "alice")
 }
+
+// TestTouchPendingInTheFallbackStore: a site moved to another bolt file
+// with fallback_store naming the old one copies a session from there on
+// its first use since. A touch of it made just before the move, pending
+// in the old file (written with its next commit or within a second), is
+// part of the session copied: past the idle deadline its login gave it,
+// within the one the touch gave it, the session opens and is copied.
+func TestTouchPendingInTheFallbackStore(t *testing.T) {
+	s := newSite(t, "idle_timeout 10m\n\t\ttouch_interval 1m")
+	first := s.db
+	v := login(t, s, "alice")
+	clock.Advance(5 * time.Minute)
+	expectUser(t, v, "alice") // a touch 5 minutes from the idle deadline: deferred
+
+	other := filepath.Join(t.TempDir(), "other.db")
+	s.store = "store bolt " + other + "\n\t\tfallback_store bolt " + first
+	s.load()
+	clock.Advance(6 * time.Minute) // past the login's idle deadline, before the touch's
+	expectUser(t, v, "alice")
+	s.store = "store bolt " + other
+	s.load() // the new file alone: the session was copied there
+	expectUser(t, v, "alice")
+}
