@@ -114,14 +114,22 @@ func (s *requestState) updatePlaceholders(hash session.Hash, rec *session.Record
 		return
 	}
 	repl.Set(placeholderHash, hash.Short())
+	set := []string{placeholderHash}
 	for k, v := range rec.Values {
 		repl.Set(placeholderPrefix+k, v)
+		set = append(set, placeholderPrefix+k)
 	}
+	repl.Set(placeholdersSetKey, set)
 }
+
+// placeholdersSetKey keeps, among the replacer's static values, the names
+// updatePlaceholders set there, which hidePlaceholders empties.
+const placeholdersSetKey = "\x00caddy-session placeholders set"
 
 // hidePlaceholders empties what the placeholders show of the request's
 // session, once the session is taken off the request (withdraw,
-// leaveToErrorRoutes): its keys and hash, and its CSRF token, which
+// leaveToErrorRoutes): its keys and hash (also those a commit set for a
+// session it started), and its CSRF token, which
 // guardCSRF set among the replacer's static values and which a template
 // of the error routes would render into a page. They then read as for a
 // request without a session.
@@ -135,5 +143,13 @@ func hidePlaceholders(r *http.Request) {
 	}
 	if _, set := repl.Get(placeholderCSRFToken); set {
 		repl.Set(placeholderCSRFToken, "")
+	}
+	// The session a commit started for a request that had none (a login
+	// whose 503 carries its cookie: the store took it, its replicas did
+	// not acknowledge it in time).
+	if set, ok := repl.Get(placeholdersSetKey); ok {
+		for _, name := range set.([]string) {
+			repl.Set(name, "")
+		}
 	}
 }
