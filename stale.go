@@ -381,6 +381,26 @@ func (s *staleStore) DeleteByIdentity(ctx context.Context, realm, key, value str
 	return s.Store.DeleteByIdentity(ctx, realm, key, value)
 }
 
+// Import tombstones, before and after the store's call as Delete does,
+// the sessions an import with Overwrite may replace: the copy held their
+// values from before it (a role the import took away), and served them
+// once the store failed. A read after the import keeps them again.
+func (s *staleStore) Import(ctx context.Context, imp store.Import) ([]store.ImportStatus, error) {
+	if !imp.Overwrite {
+		return s.Store.Import(ctx, imp) // no live session it holds changes
+	}
+	s.copy.endedEntries(imp.Entries, s.now())
+	defer func() { s.copy.endedEntries(imp.Entries, s.now()) }()
+	return s.Store.Import(ctx, imp)
+}
+
+// endedEntries tombstones the sessions of entries at now.
+func (c *staleCopy) endedEntries(entries []store.Entry, now time.Time) {
+	for _, e := range entries {
+		c.ended(e.Hash, now)
+	}
+}
+
 // staleTeller is the store of a handler without on_store_error stale. It
 // keeps no copy, but another handler of the same store may: of another
 // site, or of the config a reload brought in while a request of this
@@ -450,4 +470,21 @@ func (t staleTeller) DeleteByIdentity(ctx context.Context, realm, key, value str
 		}
 	}()
 	return t.Store.DeleteByIdentity(ctx, realm, key, value)
+}
+
+// Import tombstones what an import with Overwrite may replace, as
+// staleStore does, in the copy held at each moment.
+func (t staleTeller) Import(ctx context.Context, imp store.Import) ([]store.ImportStatus, error) {
+	if !imp.Overwrite {
+		return t.Store.Import(ctx, imp)
+	}
+	if c := t.slot.Load(); c != nil {
+		c.endedEntries(imp.Entries, clock.Now())
+	}
+	defer func() {
+		if c := t.slot.Load(); c != nil {
+			c.endedEntries(imp.Entries, clock.Now())
+		}
+	}()
+	return t.Store.Import(ctx, imp)
 }
