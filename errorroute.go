@@ -49,6 +49,9 @@ type ErrorGuard struct {
 	// that no session handler reached.
 	app      *App
 	handlers []*Handler
+	// rest are the error routes Caddy would have run after the guard's
+	// route had the site no error routes (errorfallthrough.go).
+	rest caddyhttp.RouteList
 }
 
 // CaddyModule returns the Caddy module information.
@@ -167,6 +170,9 @@ func (g *ErrorGuard) ServeHTTP(w http.ResponseWriter, r *http.Request, next cadd
 	gw := &guardWriter{headerGate: headerGate{ResponseWriterWrapper: caddyhttp.ResponseWriterWrapper{ResponseWriter: w}}, guard: g,
 		private: sessionPrivate(r)}
 	gw.writeHeader = gw.WriteHeader
+	if len(g.rest) > 0 {
+		next = g.rest.Compile(next) // an error path: compiled when taken
+	}
 	err := next.ServeHTTP(gw, r)
 	// Trailers are sent after this returns; and if the error routes
 	// failed without answering, Caddy writes the status with what the

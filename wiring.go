@@ -168,6 +168,7 @@ func (a *App) wire() error {
 	for g, srv := range w.guards {
 		g.handlers = w.servers[srv]
 	}
+	setFallThrough(w.guards)
 	a.mu.Lock()
 	matchers := slices.Clone(a.matchers)
 	a.mu.Unlock()
@@ -249,6 +250,9 @@ func foreignErrors(srv *caddyhttp.Server, at site) bool {
 		owners = append(owners, hosts)
 	}
 	for _, e := range srv.Errors.Routes {
+		if onlyGuards(e) {
+			continue // answers nothing: the routes after it do (errorfallthrough.go)
+		}
 		if e.Terminal && len(at.topMatchers) > 0 && sameMatchers(e.MatcherSets, at.topMatchers) {
 			return false // the site's own
 		}
