@@ -53,20 +53,44 @@ func (w *walker) setForeignCookies(handlers []*Handler) {
 }
 
 // cookieReaches reports whether a browser may send o's session cookie on
-// a request to one of h's hosts (no hosts: any host).
+// a request to one of h's hosts (no hosts: any host). A handler in a named
+// route that several sites invoke is at each of them (shared): its first
+// site alone let the app behind it, on another site's host, get that
+// site's cookie, and that site's app get its.
 func (w *walker) cookieReaches(o, h *Handler) bool {
-	hosts := w.sites[h].hosts
 	domain := strings.ToLower(strings.TrimPrefix(o.cookie.Domain, "."))
-	if domain == "" {
-		return hostsOverlap(w.sites[o].hosts, hosts)
+	for _, at := range w.placesOf(h) {
+		if domain == "" {
+			if slices.ContainsFunc(w.placesOf(o), func(from site) bool { return hostsOverlap(from.hosts, at.hosts) }) {
+				return true
+			}
+			continue
+		}
+		if len(at.hosts) == 0 || slices.ContainsFunc(at.hosts, func(host string) bool { return domainReaches(domain, host) }) {
+			return true
+		}
 	}
-	if len(hosts) == 0 {
-		return true
+	return false
+}
+
+// domainReaches reports whether a browser sends a cookie of the domain
+// (lower case, no leading dot) to a host the pattern matches: the domain
+// itself or a host under it. A wildcard pattern (*.example.com) matches
+// the domain itself when the domain is one label under its suffix
+// (a.example.com): compared as a string, the site's app got the cookie
+// of a.example.com, which browsers send it on that host.
+func domainReaches(domain, pattern string) bool {
+	pattern = strings.ToLower(pattern)
+	return pattern == domain || strings.HasSuffix(pattern, "."+domain) || hostCovers(pattern, domain)
+}
+
+// placesOf is every site h serves: its own, and those of the other sites
+// that invoke the named route it sits in.
+func (w *walker) placesOf(h *Handler) []site {
+	if shared := w.shared[h]; len(shared) > 0 {
+		return shared // the first site among them
 	}
-	return slices.ContainsFunc(hosts, func(host string) bool {
-		host = strings.ToLower(host)
-		return host == domain || strings.HasSuffix(host, "."+domain)
-	})
+	return []site{w.sites[h]}
 }
 
 // onOneChain reports whether one request may pass both handlers: one
