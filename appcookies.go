@@ -23,6 +23,12 @@ const ownCookiesVar = "\x00caddy-session-own-cookies"
 // Lines a session handler wrote for the response stay. Nothing to do, and
 // one map lookup, on a response with no Set-Cookie.
 func (h *Handler) screenAppCookies(r *http.Request, hdr http.Header) {
+	screenCookies(r, hdr, h.ownsCookie, h.logger)
+}
+
+// screenCookies removes from hdr the Set-Cookie lines of the cookies that
+// owns names, but those a session handler wrote for the request.
+func screenCookies(r *http.Request, hdr http.Header, owns func(name string) bool, logger *zap.Logger) {
 	lines := hdr["Set-Cookie"]
 	if len(lines) == 0 {
 		return
@@ -31,7 +37,7 @@ func (h *Handler) screenAppCookies(r *http.Request, hdr http.Header) {
 	kept := lines[:0:0]
 	for i, line := range lines {
 		name := setCookieName(line)
-		if !h.ownsCookie(name) || slices.Contains(own, line) {
+		if !owns(name) || slices.Contains(own, line) {
 			if kept != nil {
 				kept = append(kept, line)
 			}
@@ -40,7 +46,7 @@ func (h *Handler) screenAppCookies(r *http.Request, hdr http.Header) {
 		if kept == nil {
 			kept = append(make([]string, 0, len(lines)), lines[:i]...)
 		}
-		h.logger.Warn("removed the app's Set-Cookie of a session cookie; the session handler alone sets it (to end or start a session, send the session's commands)",
+		logger.Warn("removed the app's Set-Cookie of a session cookie; the session handler alone sets it (to end or start a session, send the session's commands)",
 			zap.String("cookie", name), zap.String("uri", r.RequestURI))
 	}
 	if kept == nil {
@@ -51,6 +57,19 @@ func (h *Handler) screenAppCookies(r *http.Request, hdr http.Header) {
 		return
 	}
 	hdr["Set-Cookie"] = kept
+}
+
+// screenAppCookies removes from what an error route answers the app's
+// Set-Cookie lines of the session cookies of the server's handlers and
+// of those that browsers send to their hosts, as each handler does for
+// the answers it passes: Caddy runs the error routes outside the
+// handlers, and an error route that proxies to an app (the site's own,
+// or another's error pages) planted an ID of the app's choosing in the
+// browser, or removed the user's.
+func (g *ErrorGuard) screenAppCookies(r *http.Request, hdr http.Header) {
+	screenCookies(r, hdr, func(name string) bool {
+		return slices.ContainsFunc(g.handlers, func(h *Handler) bool { return h.ownsCookie(name) })
+	}, g.logger)
 }
 
 // ownsCookie reports whether name is the session cookie of h or of a

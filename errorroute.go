@@ -168,7 +168,7 @@ func (g *ErrorGuard) ServeHTTP(w http.ResponseWriter, r *http.Request, next cadd
 		return err
 	}
 	gw := &guardWriter{headerGate: headerGate{ResponseWriterWrapper: caddyhttp.ResponseWriterWrapper{ResponseWriter: w}}, guard: g,
-		private: sessionPrivate(r)}
+		request: r, private: sessionPrivate(r)}
 	gw.writeHeader = gw.WriteHeader
 	if len(g.rest) > 0 {
 		next = g.rest.Compile(next) // an error path: compiled when taken
@@ -317,7 +317,8 @@ func (g *ErrorGuard) logError(r *http.Request) {
 // written, however that happens (WriteHeader, Write, ReadFrom, Flush).
 type guardWriter struct {
 	headerGate
-	guard *ErrorGuard
+	guard   *ErrorGuard
+	request *http.Request
 	// private: the request carried a live session to the app
 	// (sessionPrivate), so shared caches must not store the answer.
 	private bool
@@ -327,6 +328,7 @@ func (w *guardWriter) WriteHeader(status int) {
 	if w.wroteHeader {
 		return
 	}
+	w.guard.screenAppCookies(w.request, w.Header())
 	if patch, err := w.guard.protocol.TakeCommands(w.Header()); patch != nil || err != nil {
 		if c := w.guard.logger.Check(zapcore.DebugLevel, "removed session commands from an error response; error routes apply none"); c != nil {
 			c.Write(zap.Int("status", status))
