@@ -106,6 +106,7 @@ func TestReview7NoAppGetsAnotherSessionsCookieByHost(t *testing.T) {
 		host, port, path string
 		send             []string // the session cookies a browser sends there, by name
 		user             string   // the X-Session-User the app must get
+		forward          string   // the one session cookie the app may get (forward_cookie), by name
 	}
 	cases := []struct {
 		name      string
@@ -136,8 +137,8 @@ http://*.example.test:{port:p2} {
 }`,
 			logins: []login{{"a.example.test", "p1", "/", "asid", "X-Session-Set-User: alice"}, {"a.example.test", "p2", "/", "wsid", "X-Session-Set-User: walt"}},
 			wants: []want{
-				{"a.example.test", "p2", "/", []string{"asid", "wsid"}, "walt"},
-				{"a.example.test", "p1", "/", []string{"asid", "wsid"}, "alice"},
+				{"a.example.test", "p2", "/", []string{"asid", "wsid"}, "walt", ""},
+				{"a.example.test", "p1", "/", []string{"asid", "wsid"}, "alice", ""},
 			},
 		},
 		{
@@ -164,8 +165,8 @@ http://*.a.example.test:{port:p1}, http://*.example.test:{port:p1} {
 }`,
 			logins: []login{{"a.example.test", "p1", "/a/", "asid", "X-Session-Set-User: alice"}, {"x.a.example.test", "p1", "/", "wsid", "X-Session-Set-User: walt"}},
 			wants: []want{
-				{"x.a.example.test", "p1", "/", []string{"asid", "wsid"}, "walt"},
-				{"a.example.test", "p1", "/a/x", []string{"asid"}, "alice"},
+				{"x.a.example.test", "p1", "/", []string{"asid", "wsid"}, "walt", ""},
+				{"a.example.test", "p1", "/a/x", []string{"asid"}, "alice", ""},
 			},
 		},
 		{
@@ -200,8 +201,36 @@ http://b.example.test:{port:p1} {
 }`,
 			logins: []login{{"b.example.test", "p1", "/", "app_sid", "X-Session-Set-User: alice"}, {"b.example.test", "p1", "/b/", "b_sid", "X-Session-Set-User: bob"}},
 			wants: []want{
-				{"b.example.test", "p1", "/", []string{"app_sid", "b_sid"}, "alice"},
-				{"b.example.test", "p1", "/b/x", []string{"app_sid", "b_sid"}, "bob"},
+				{"b.example.test", "p1", "/", []string{"app_sid", "b_sid"}, "alice", ""},
+				{"b.example.test", "p1", "/b/x", []string{"app_sid", "b_sid"}, "bob", ""},
+			},
+		},
+		{
+			name:  "a nested handler that forwards its cookie, on the paths it does not serve",
+			ports: []string{"p1"},
+			caddyfile: `
+http://a.example.test:{port:p1} {
+	session {
+		store bolt {db:outer}
+		cookie outer_sid
+	}
+	handle /admin/* {
+		session {
+			store bolt {db:admin}
+			cookie admin_sid
+			header_prefix X-Admin-
+			forward_cookie
+		}
+		reverse_proxy {up}
+	}
+	handle {
+		reverse_proxy {up}
+	}
+}`,
+			logins: []login{{"a.example.test", "p1", "/", "outer_sid", "X-Session-Set-User: alice"}, {"a.example.test", "p1", "/admin/login", "admin_sid", "X-Admin-Set-User: root"}},
+			wants: []want{
+				{"a.example.test", "p1", "/x", []string{"outer_sid", "admin_sid"}, "alice", ""},
+				{"a.example.test", "p1", "/admin/x", []string{"outer_sid", "admin_sid"}, "alice", "admin_sid"},
 			},
 		},
 	}
@@ -229,6 +258,12 @@ http://b.example.test:{port:p1} {
 				}
 				sent := strings.Join(got.Headers.Values("Cookie"), "; ")
 				for name, id := range ids {
+					if name == w.forward {
+						if !strings.Contains(sent, name+"="+id) {
+							t.Errorf("%s:%s%s: forward_cookie's %s did not reach the app: Cookie %q", w.host, w.port, w.path, name, sent)
+						}
+						continue
+					}
 					if strings.Contains(sent, id) {
 						t.Errorf("%s:%s%s: the app got the raw ID of the %s session", w.host, w.port, w.path, name)
 					}
