@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
 	"github.com/caddy-session/caddy-session/session"
 )
 
@@ -19,9 +21,12 @@ import (
 // as the user there. Ports do not matter, so the handlers of every server
 // count.
 //
-// A handler with forward_cookie that may run in the same request (one is
-// in the other's route list, or nested in it) keeps its cookie: the app
-// behind both is the one it forwards it to.
+// A handler with forward_cookie that runs before this one in a request
+// (this one is in its route list, or nested in it) keeps its cookie: the
+// app behind both is the one it forwards it to. One nested in this
+// handler's routes gets its cookie taken off as any other, and puts it
+// back when it runs (restoreCookie): kept, it reached the app of every
+// path of the site that the nested handler does not serve.
 func (w *walker) setForeignCookies(handlers []*Handler) {
 	for _, h := range handlers {
 		h.foreignCookies = nil
@@ -33,7 +38,7 @@ func (w *walker) setForeignCookies(handlers []*Handler) {
 				slices.ContainsFunc(h.foreignCookies, func(c *session.Cookie) bool { return c.Name == o.cookie.Name }) {
 				continue
 			}
-			if o.ForwardCookie && w.onOneChain(h, o) {
+			if o.ForwardCookie && w.runsBefore(o, h) {
 				continue
 			}
 			h.foreignCookies = append(h.foreignCookies, o.cookie)
@@ -93,14 +98,52 @@ func (w *walker) placesOf(h *Handler) []site {
 	return []site{w.sites[h]}
 }
 
-// onOneChain reports whether one request may pass both handlers: one
-// sits in the other's route list or in a route nested in it.
-func (w *walker) onOneChain(h, o *Handler) bool {
+// runsBefore reports whether a request that reaches h may have passed o
+// first: h sits in o's route list, or in a route nested in it.
+func (w *walker) runsBefore(o, h *Handler) bool {
 	hs, os := w.scopes[h], w.scopes[o]
 	if hs == nil || os == nil {
 		return true // not placed by the walk: keep what forward_cookie asks
 	}
-	return hs.encloses(os) || os.encloses(hs)
+	return os.encloses(hs)
+}
+
+// restoredVar is the request var that holds the names of the session
+// cookies that handlers with forward_cookie put back on the request
+// (restoreCookie): the handlers and the error guard after them leave
+// those to the app.
+const restoredVar = "\x00caddy-session-restored-cookies"
+
+// restoreCookie puts back on the request the IDs of h's cookie that a
+// handler before it took off (stripForeign), for h forwards its cookie
+// to the app (forward_cookie).
+func (h *Handler) restoreCookie(r *http.Request) {
+	if !h.readsStash {
+		return
+	}
+	stashed, _ := caddyhttp.GetVar(r.Context(), cookieStashPrefix+h.cookie.Name).([]string)
+	if len(stashed) == 0 {
+		return
+	}
+	present := h.cookie.Candidates(r)
+	var b strings.Builder
+	for _, id := range stashed {
+		if slices.Contains(present, id) {
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteString(h.cookie.Name + "=" + id)
+	}
+	if b.Len() > 0 {
+		lines := r.Header["Cookie"]
+		r.Header["Cookie"] = append(lines[:len(lines):len(lines)], b.String()) // the old slice stays as it was
+	}
+	restored, _ := caddyhttp.GetVar(r.Context(), restoredVar).([]string)
+	if !slices.Contains(restored, h.cookie.Name) {
+		caddyhttp.SetVar(r.Context(), restoredVar, append(restored, h.cookie.Name))
+	}
 }
 
 // stripForeign takes the other handlers' session cookies off the request
@@ -108,8 +151,14 @@ func (w *walker) onOneChain(h, o *Handler) bool {
 // that comes after h in the request (stashCookie). Nothing to do, and no
 // cost, on a config with one cookie name.
 func (h *Handler) stripForeign(r *http.Request) {
-	for _, c := range h.foreignCookies {
-		stashCookie(c, r)
+	var restored []string
+	for i, c := range h.foreignCookies {
+		if i == 0 {
+			restored, _ = caddyhttp.GetVar(r.Context(), restoredVar).([]string)
+		}
+		if !slices.Contains(restored, c.Name) {
+			stashCookie(c, r)
+		}
 	}
 }
 

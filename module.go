@@ -616,6 +616,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	state, err := h.requestState(r)
 	if !h.ForwardCookie {
 		h.cookie.Strip(r.Header)
+	} else {
+		h.restoreCookie(r) // foreigncookies.go
 	}
 	h.stripForeign(r)
 	if err != nil {

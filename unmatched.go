@@ -103,6 +103,8 @@ func (h *Handler) serveUnmatched(w http.ResponseWriter, r *http.Request, next ca
 	if f, ok := caddyhttp.GetVar(r.Context(), h.forwardedVar).(*forwarded); ok {
 		if !h.ForwardCookie && !slices.Contains(f.cookies, h.cookie.Name) {
 			h.stashCookie(r)
+		} else if h.ForwardCookie {
+			h.restoreCookie(r)
 		}
 		h.stripForeign(r)
 		return next.ServeHTTP(w, r)
@@ -111,6 +113,8 @@ func (h *Handler) serveUnmatched(w http.ResponseWriter, r *http.Request, next ca
 	h.scrubOthersFirst(r)
 	if !h.ForwardCookie {
 		h.stashCookie(r)
+	} else {
+		h.restoreCookie(r)
 	}
 	h.stripForeign(r)
 	uw := &unmatchedWriter{headerGate: headerGate{ResponseWriterWrapper: caddyhttp.ResponseWriterWrapper{ResponseWriter: w}}, handler: h, request: r}
