@@ -274,6 +274,21 @@ http://a.example.test:{port:p1} {
 				if u := got.Headers.Get("X-Session-User"); u != w.user {
 					t.Errorf("%s:%s%s: X-Session-User = %q, want %q", w.host, w.port, w.path, u, w.user)
 				}
+				// Nor may the app there set any of those cookies, which
+				// the browser sends to it.
+				var plant []string
+				for _, name := range w.send {
+					plant = append(plant, "Set-Cookie: "+name+"=planted0planted0planted0planted0planted0pla; Path=/")
+				}
+				res, body = c.get(w.host, w.port, w.path, strings.Join(append(jar, "theme=dark"), "; "), plant...)
+				if res.StatusCode != http.StatusOK {
+					t.Fatalf("%s:%s%s: status %d: %s", w.host, w.port, w.path, res.StatusCode, body)
+				}
+				for _, ck := range res.Cookies() {
+					if ck.Value == "planted0planted0planted0planted0planted0pla" {
+						t.Errorf("%s:%s%s: the app set the %s cookie", w.host, w.port, w.path, ck.Name)
+					}
+				}
 			}
 		})
 	}
