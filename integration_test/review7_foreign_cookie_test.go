@@ -260,7 +260,7 @@ http://a.example.test:{port:p1} {
 				for name, id := range ids {
 					if name == w.forward {
 						if !strings.Contains(sent, name+"="+id) {
-							t.Errorf("%s:%s%s: forward_cookie's %s did not reach the app: Cookie %q", w.host, w.port, w.path, name, sent)
+							t.Errorf("%s:%s%s: forward_cookie's %s did not reach the app: cookies %q", w.host, w.port, w.path, name, cookieNames(sent))
 						}
 						continue
 					}
@@ -269,7 +269,7 @@ http://a.example.test:{port:p1} {
 					}
 				}
 				if !strings.Contains(sent, "theme=dark") {
-					t.Errorf("%s:%s%s: the app's own cookie is gone: Cookie %q", w.host, w.port, w.path, sent)
+					t.Errorf("%s:%s%s: the app's own cookie is gone: cookies %q", w.host, w.port, w.path, cookieNames(sent))
 				}
 				if u := got.Headers.Get("X-Session-User"); u != w.user {
 					t.Errorf("%s:%s%s: X-Session-User = %q, want %q", w.host, w.port, w.path, u, w.user)
