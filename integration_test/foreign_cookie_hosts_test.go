@@ -93,12 +93,12 @@ func (c *hostedCaddy) login(host, port, path, cookie string, commands ...string)
 	return ""
 }
 
-// TestReview7NoAppGetsAnotherSessionsCookieByHost: the session cookie of
+// TestNoAppGetsAnotherSessionsCookieByHost: the session cookie of
 // one handler that a browser sends to the hosts of another must not
 // reach the other's app, whatever the hosts look like: a wildcard site
 // that covers the cookie's domain, a named route several sites invoke.
 // Each handler still reads its own.
-func TestReview7NoAppGetsAnotherSessionsCookieByHost(t *testing.T) {
+func TestNoAppGetsAnotherSessionsCookieByHost(t *testing.T) {
 	type login struct {
 		host, port, path, cookie, command string
 	}

@@ -32,14 +32,14 @@ func (c *hostedCaddy) send(method, host, port, path, cookie, body string, comman
 	return res, string(b)
 }
 
-// TestReview7NoErrorRouteSetsASessionCookie: the session's guard in the
+// TestNoErrorRouteSetsASessionCookie: the session's guard in the
 // error routes (session_errors) removes from what an error route answers
 // the app's Set-Cookie of a session cookie, as the session handler does
 // for the app's answers: an error route that proxies to an app (the
 // site's own, or another app's error pages) would otherwise plant an ID
 // of the app's choosing in the browser, or remove the user's. The app's
 // other cookies go through.
-func TestReview7NoErrorRouteSetsASessionCookie(t *testing.T) {
+func TestNoErrorRouteSetsASessionCookie(t *testing.T) {
 	const planted = "planted0planted0planted0planted0planted0pla"
 	type step struct {
 		method, host, port, path, body string

@@ -11,12 +11,12 @@ import (
 	"github.com/caddy-session/caddy-session/internal/browsertest"
 )
 
-// TestReview7BrowserSendsADomainCookieToAWildcardSite: in a real
+// TestBrowserSendsADomainCookieToAWildcardSite: in a real
 // browser, a session cookie whose domain is a.localhost (set on
 // a.localhost, one port) goes to a.localhost on every port, where a
 // wildcard site (*.localhost) with a session of its own serves it. That
 // site's app must not get it, and each site still reads its own session.
-func TestReview7BrowserSendsADomainCookieToAWildcardSite(t *testing.T) {
+func TestBrowserSendsADomainCookieToAWildcardSite(t *testing.T) {
 	slow(t, "it starts a browser in another process")
 	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasSuffix(r.URL.Path, "/login") {

@@ -6,10 +6,10 @@ import (
 	"github.com/caddy-session/caddy-session/session"
 )
 
-// TestReview7CookieReachesWildcardsAndSharedSites: a cookie's domain
+// TestCookieReachesWildcardsAndSharedSites: a cookie's domain
 // reaches a site whose wildcard matches the domain itself, and a handler
 // of a named route several sites invoke is at each of them.
-func TestReview7CookieReachesWildcardsAndSharedSites(t *testing.T) {
+func TestCookieReachesWildcardsAndSharedSites(t *testing.T) {
 	cases := []struct {
 		name          string
 		domain        string
