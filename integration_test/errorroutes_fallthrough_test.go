@@ -2,14 +2,8 @@ package integration_test
 
 import (
 	"encoding/json"
-	"fmt"
-	"io"
-	"net/http"
-	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/caddyserver/caddy/v2/caddytest"
 
 	"github.com/caddy-session/caddy-session/session"
 )
@@ -23,73 +17,35 @@ import (
 // their answer and applies none of its commands.
 func TestErrorsFallThroughToAnotherSitesErrorRoutes(t *testing.T) {
 	const config = `
-http://a.localhost:$PORT {
+http://a.localhost:{port:p} {
 	session {
-		store bolt $DB
+		store bolt {db:a}
 	}
 	@down path /down
 	reverse_proxy @down 127.0.0.1:1
-	reverse_proxy $A
+	reverse_proxy {up}
 }
 $OTHER {
 	respond "other site"
 	handle_errors {
-		reverse_proxy $C {
+		reverse_proxy {up} {
 			header_up Test-Placeholder "user=[{http.session.user}] hash=[{http.session_hash}]"
 		}
 	}
 }`
-	rows := []struct{ name, other string }{
-		{"a catch-all site", "http://:$PORT"},
-		{"a wildcard site", "http://*.localhost:$PORT"},
-	}
-	for _, row := range rows {
+	for _, row := range []struct{ name, other string }{
+		{"a catch-all site", "http://:{port:p}"},
+		{"a wildcard site", "http://*.localhost:{port:p}"},
+	} {
 		t.Run(row.name, func(t *testing.T) {
-			appA, appC := startUpstream(t), startUpstream(t)
-			port := freePort(t)
-			cfg := strings.NewReplacer("$OTHER", row.other).Replace(config)
-			cfg = strings.NewReplacer("$PORT", fmt.Sprint(port), "$DB", filepath.Join(t.TempDir(), "sessions.db"),
-				"$A", appA.addr(), "$C", appC.addr()).Replace(cfg)
-			tester := caddytest.NewTester(t)
-			tester.Client.Jar = nil
-			tester.InitServer(fmt.Sprintf("{\n\tadmin localhost:%d\n\thttp_port %d\n\thttps_port %d\n\tskip_install_trust\n}\n%s\n",
-				adminPort, port, freePort(t), cfg), "caddyfile")
-			do := func(path, cookie string, commands ...string) (*http.Response, []byte) {
-				t.Helper()
-				req, err := http.NewRequest(http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d%s", port, path), nil)
-				if err != nil {
-					t.Fatal(err)
-				}
-				req.Host = "a.localhost"
-				if cookie != "" {
-					req.Header.Set("Cookie", cookie)
-				}
-				for _, c := range commands {
-					req.Header.Add("Test-Header", c)
-				}
-				res, err := tester.Client.Do(req)
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer res.Body.Close()
-				body, _ := io.ReadAll(res.Body)
-				assertNoNamespace(t, res.Header)
-				return res, body
-			}
-			res, _ := do("/login", "", "X-Session-Set-User: alice")
-			var cookie, id string
-			for _, c := range res.Cookies() {
-				if c.Name == "sid" {
-					cookie, id = c.Name+"="+c.Value, c.Value
-				}
-			}
-			if id == "" {
-				t.Fatal("the login issued no cookie")
-			}
+			c := newHostedCaddy(t, "p")
+			c.load(strings.ReplaceAll(config, "$OTHER", row.other))
+			cookie := c.login("a.localhost", "p", "/login", "sid", "X-Session-Set-User: alice")
+			id := strings.TrimPrefix(cookie, "sid=")
 
-			res, body := do("/down", cookie, "X-Session-Set-Role: admin")
+			res, body := c.get("a.localhost", "p", "/down", cookie, "X-Session-Set-Role: admin")
 			var s seen
-			if err := json.Unmarshal(body, &s); err != nil {
+			if err := json.Unmarshal([]byte(body), &s); err != nil {
 				t.Fatalf("the other site's error route did not answer the site's 502: %d %q", res.StatusCode, body)
 			}
 			if got := s.Headers.Get("Test-Placeholder"); strings.Contains(got, "alice") || strings.Contains(got, session.HashID(id).Short()) {
@@ -105,8 +61,8 @@ $OTHER {
 					}
 				}
 			}
-			_, body = do("/page", cookie)
-			if err := json.Unmarshal(body, &s); err != nil {
+			_, body = c.get("a.localhost", "p", "/page", cookie)
+			if err := json.Unmarshal([]byte(body), &s); err != nil {
 				t.Fatal(err)
 			}
 			if got := s.Headers.Get("X-Session-User"); got != "alice" {

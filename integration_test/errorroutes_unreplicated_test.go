@@ -3,14 +3,10 @@ package integration_test
 import (
 	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/caddyserver/caddy/v2/caddytest"
 
 	"github.com/caddy-session/caddy-session/internal/redistest"
 )
@@ -30,17 +26,9 @@ func TestUnreplicatedLoginReachesForeignErrorRoutesWithoutTheSession(t *testing.
 		info, err := replica.Do("INFO", "replication")
 		return err == nil && strings.Contains(info, "master_link_status:up")
 	})
-	app, other := startUpstream(t), startUpstream(t)
-	port := freePort(t)
-	tester := caddytest.NewTester(t)
-	tester.Client.Jar = nil
-	tester.InitServer(fmt.Sprintf(`{
-	admin localhost:%d
-	http_port %d
-	https_port %d
-	skip_install_trust
-}
-http://a.localhost:%d {
+	c := newHostedCaddy(t, "p")
+	c.load(fmt.Sprintf(`
+http://a.localhost:{port:p} {
 	handle /app/* {
 		session {
 			store redis %s {
@@ -48,45 +36,34 @@ http://a.localhost:%d {
 				wait_timeout 1s
 			}
 		}
-		reverse_proxy %s
+		reverse_proxy {up}
 	}
 }
-http://:%d {
+http://:{port:p} {
 	respond "catch-all"
 	handle_errors {
-		reverse_proxy %s {
+		request_header -Test-Header # the site's orders are for its own app
+		reverse_proxy {up} {
 			header_up Test-Placeholder "user=[{http.session.user}] hash=[{http.session_hash}]"
 		}
 	}
 }
-`, adminPort, port, freePort(t), port, master.URL(), app.addr(), port, other.addr()), "caddyfile")
-
-	req, err := http.NewRequest(http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d/app/login", port), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Host = "a.localhost"
-	req.Header.Add("Test-Header", "X-Session-Set-User: alice")
+`, master.URL()))
 	replica.Pause()
-	res, err := tester.Client.Do(req)
+	res, body := c.get("a.localhost", "p", "/app/login", "", "X-Session-Set-User: alice")
 	replica.Resume()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	body, _ := io.ReadAll(res.Body)
 	var s seen
-	if err := json.Unmarshal(body, &s); err != nil {
+	if err := json.Unmarshal([]byte(body), &s); err != nil {
 		t.Fatalf("the catch-all's error route did not answer: %q", body)
 	}
 	if got, want := s.Headers.Get("Test-Placeholder"), "user=[] hash=[]"; got != want {
-		t.Errorf("the catch-all's error route read the site's new session: %q, want %q (%v)", got, want, res.Header)
+		t.Errorf("the catch-all's error route read the site's new session: %q, want %q", got, want)
 	}
 	var cookie bool
-	for _, c := range res.Cookies() {
-		cookie = cookie || c.Name == "sid" && c.Value != ""
+	for _, ck := range res.Cookies() {
+		cookie = cookie || ck.Name == "sid" && ck.Value != ""
 	}
 	if !cookie {
-		t.Errorf("the 503 lost the cookie of the session the store took (README, Failover): %q", res.Header.Values("Set-Cookie"))
+		t.Errorf("the 503 (status %d) lost the cookie of the session the store took (README, Failover)", res.StatusCode)
 	}
 }

@@ -8,6 +8,43 @@ import (
 	"testing"
 )
 
+// twoAppsUnderOneHost is a site of two apps, each with a session of its
+// own, under one host: browsers send both cookies to both.
+const twoAppsUnderOneHost = `
+	handle /shop/* {
+		session {
+			store bolt {db:shop}
+			cookie shop_sid
+		}
+		reverse_proxy {up}
+	}
+	handle /forum/* {
+		session {
+			store bolt {db:forum}
+			cookie forum_sid
+		}
+		reverse_proxy {up}
+	}`
+
+// nestedSession is a site whose session has another nested in a route,
+// with its own cookie and header_prefix and the options given.
+func nestedSession(options string) string {
+	return `
+	session {
+		store bolt {db:outer}
+		cookie outer_sid
+	}
+	route /inner/* {
+		session {
+			store bolt {db:inner}
+			cookie inner_sid
+			header_prefix X-Inner-
+			` + options + `
+		}
+	}
+	reverse_proxy {up}`
+}
+
 // A browser sends a host's cookies to every path and port of it, and a
 // cookie that names a domain to every host under it: the session cookie
 // of one app reaches the other apps of the host. No app may get the raw
@@ -31,22 +68,8 @@ func TestNoAppGetsAnotherSessionsCookie(t *testing.T) {
 		wants  []want
 	}{
 		{
-			name: "two apps under one host",
-			sites: [][2]string{{"a", `
-	handle /shop/* {
-		session {
-			store bolt {db:shop}
-			cookie shop_sid
-		}
-		reverse_proxy {up}
-	}
-	handle /forum/* {
-		session {
-			store bolt {db:forum}
-			cookie forum_sid
-		}
-		reverse_proxy {up}
-	}`}},
+			name:   "two apps under one host",
+			sites:  [][2]string{{"a", twoAppsUnderOneHost}},
 			logins: []login{{"a", "/shop/login", "shop_sid", "X-Session-Set-User: alice"}, {"a", "/forum/login", "forum_sid", "X-Session-Set-User: bob"}},
 			wants: []want{
 				{site: "a", path: "/forum/x", values: map[string]string{"X-Session-User": "bob"}},
@@ -78,20 +101,8 @@ func TestNoAppGetsAnotherSessionsCookie(t *testing.T) {
 			},
 		},
 		{
-			name: "a handler nested under another reads its own cookie",
-			sites: [][2]string{{"a", `
-	session {
-		store bolt {db:outer}
-		cookie outer_sid
-	}
-	route /inner/* {
-		session {
-			store bolt {db:inner}
-			cookie inner_sid
-			header_prefix X-Inner-
-		}
-	}
-	reverse_proxy {up}`}},
+			name:   "a handler nested under another reads its own cookie",
+			sites:  [][2]string{{"a", nestedSession("")}},
 			logins: []login{{"a", "/login", "outer_sid", "X-Session-Set-User: alice"}, {"a", "/inner/login", "inner_sid", "X-Inner-Set-User: carol"}},
 			wants: []want{
 				{site: "a", path: "/inner/x", values: map[string]string{"X-Session-User": "alice", "X-Inner-User": "carol"}},
@@ -99,21 +110,8 @@ func TestNoAppGetsAnotherSessionsCookie(t *testing.T) {
 			},
 		},
 		{
-			name: "a nested handler that forwards its cookie keeps it",
-			sites: [][2]string{{"a", `
-	session {
-		store bolt {db:outer}
-		cookie outer_sid
-	}
-	route /inner/* {
-		session {
-			store bolt {db:inner}
-			cookie inner_sid
-			header_prefix X-Inner-
-			forward_cookie
-		}
-	}
-	reverse_proxy {up}`}},
+			name:   "a nested handler that forwards its cookie keeps it",
+			sites:  [][2]string{{"a", nestedSession("forward_cookie")}},
 			logins: []login{{"a", "/login", "outer_sid", "X-Session-Set-User: alice"}, {"a", "/inner/login", "inner_sid", "X-Inner-Set-User: carol"}},
 			wants: []want{
 				{site: "a", path: "/inner/x", values: map[string]string{"X-Session-User": "alice", "X-Inner-User": "carol"}, cookie: "inner_sid"},
@@ -174,16 +172,18 @@ func TestNoAppGetsAnotherSessionsCookie(t *testing.T) {
 				if err := json.Unmarshal([]byte(body), &got); err != nil {
 					t.Fatalf("%s%s: %v: %s", w.site, w.path, err, body)
 				}
+				sent := strings.Join(got.Headers.Values("Cookie"), "; ")
+				// Failures name the cookies the app got, never their values.
 				for name, id := range ids {
-					if strings.Contains(strings.Join(got.Headers.Values("Cookie"), "; "), id) && name != w.cookie {
-						t.Errorf("%s%s: the app got the raw ID of the %s session: Cookie %q", w.site, w.path, name, got.Headers.Values("Cookie"))
+					if strings.Contains(sent, id) && name != w.cookie {
+						t.Errorf("%s%s: the app got the raw ID of the %s session: cookies %v", w.site, w.path, name, cookieNames(sent))
 					}
 				}
-				if w.cookie != "" && !strings.Contains(strings.Join(got.Headers.Values("Cookie"), "; "), w.cookie+"="+ids[w.cookie]) {
-					t.Errorf("%s%s: forward_cookie's %s did not reach the app: Cookie %q", w.site, w.path, w.cookie, got.Headers.Values("Cookie"))
+				if w.cookie != "" && !strings.Contains(sent, w.cookie+"="+ids[w.cookie]) {
+					t.Errorf("%s%s: forward_cookie's %s did not reach the app: cookies %v", w.site, w.path, w.cookie, cookieNames(sent))
 				}
-				if !strings.Contains(strings.Join(got.Headers.Values("Cookie"), "; "), "theme=dark") {
-					t.Errorf("%s%s: the app's own cookie is gone: Cookie %q", w.site, w.path, got.Headers.Values("Cookie"))
+				if !strings.Contains(sent, "theme=dark") {
+					t.Errorf("%s%s: the app's own cookie is gone: cookies %v", w.site, w.path, cookieNames(sent))
 				}
 				for name, value := range w.values {
 					if v := got.Headers.Get(name); v != value {
@@ -222,42 +222,16 @@ func TestNoAppSetsASessionCookie(t *testing.T) {
 			},
 		},
 		{
-			name: "another app's under one host",
-			sites: [][2]string{{"a", `
-	handle /shop/* {
-		session {
-			store bolt {db:shop}
-			cookie shop_sid
-		}
-		reverse_proxy {up}
-	}
-	handle /forum/* {
-		session {
-			store bolt {db:forum}
-			cookie forum_sid
-		}
-		reverse_proxy {up}
-	}`}},
+			name:  "another app's under one host",
+			sites: [][2]string{{"a", twoAppsUnderOneHost}},
 			steps: []step{
 				{site: "a", path: "/forum/x", commands: []string{"Set-Cookie: shop_sid=" + planted + "; Path=/"}},
 				{site: "a", path: "/forum/login", commands: []string{"Set-Cookie: shop_sid=" + planted + "; Path=/", "X-Session-Set-User: bob"}, cookies: []string{"forum_sid"}},
 			},
 		},
 		{
-			name: "a nested handler's own line passes the outer one",
-			sites: [][2]string{{"a", `
-	session {
-		store bolt {db:outer}
-		cookie outer_sid
-	}
-	route /inner/* {
-		session {
-			store bolt {db:inner}
-			cookie inner_sid
-			header_prefix X-Inner-
-		}
-	}
-	reverse_proxy {up}`}},
+			name:  "a nested handler's own line passes the outer one",
+			sites: [][2]string{{"a", nestedSession("")}},
 			steps: []step{
 				{site: "a", path: "/inner/login", commands: []string{"X-Inner-Set-User: carol", "Set-Cookie: outer_sid=" + planted}, cookies: []string{"inner_sid"}},
 				{site: "a", path: "/inner/again", commands: []string{"X-Inner-Set-User: carol", "Set-Cookie: inner_sid=" + planted}, cookies: []string{"inner_sid"}},
@@ -295,18 +269,18 @@ func TestNoAppSetsASessionCookie(t *testing.T) {
 						continue
 					}
 					if c.Value == planted || c.Value == "" {
-						t.Errorf("%s%s: the app's %s cookie reached the client: %q", st.site, st.path, c.Name, res.Header.Values("Set-Cookie"))
+						t.Errorf("%s%s: the app's %s cookie reached the client: %q", st.site, st.path, c.Name, setCookieNames(res))
 						continue
 					}
 					got = append(got, c.Name)
 				}
 				if !theme {
-					t.Errorf("%s%s: the app's own cookie is gone: %q", st.site, st.path, res.Header.Values("Set-Cookie"))
+					t.Errorf("%s%s: the app's own cookie is gone: %q", st.site, st.path, setCookieNames(res))
 				}
 				slices.Sort(got)
 				want := slices.Sorted(slices.Values(st.cookies))
 				if !slices.Equal(got, want) {
-					t.Errorf("%s%s: session cookies %v, want %v: %q", st.site, st.path, got, want, res.Header.Values("Set-Cookie"))
+					t.Errorf("%s%s: session cookies %v, want %v: %q", st.site, st.path, got, want, setCookieNames(res))
 				}
 			}
 		})
