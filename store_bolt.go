@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-session/caddy-session/internal/clock"
+	"github.com/caddy-session/caddy-session/internal/testhook"
 	"github.com/caddy-session/caddy-session/store"
 	"github.com/caddy-session/caddy-session/store/bolt"
 )
@@ -140,6 +141,9 @@ func (b *BoltStore) Provision(ctx caddy.Context) error {
 		})
 		if err != nil {
 			return nil, err
+		}
+		if f := testhook.BoltOpened.Load(); f != nil {
+			(*f)(db.SweepDue)
 		}
 		return boltDestructor{Store: db, sync: new(syncVotes)}, nil
 	}

@@ -52,3 +52,10 @@ var StoreChanged atomic.Pointer[func(keys []string)]
 // back, for a copy from it in flight (a first use, a page of migrate): a
 // test holding that copy lets it go then.
 var MoveEndWaits atomic.Pointer[func()]
+
+// BoltOpened, if set, is called when the session handler opens a bolt
+// file (store_bolt.go), with a function that runs the file's sweeper once,
+// at once, as its ticker does (at the session clock), and returns how
+// many sessions it removed: a test that moved the clock past a deadline
+// sweeps then, instead of waiting a minute for the ticker.
+var BoltOpened atomic.Pointer[func(sweep func() (int, error))]

@@ -690,6 +690,16 @@ func sweepEntry(b txBuckets, k []byte, now time.Time) (removed int, err error) {
 	return removed, b.expiry.Delete(k)
 }
 
+// SweepDue runs one sweep as the background sweeper does at each tick, at
+// the store's clock (Options.Now), and returns how many sessions it
+// removed.
+func (s *Store) SweepDue() (int, error) { return s.sweepDue(nil) }
+
+// sweepDue is SweepDue, stopping between batches once stop is closed.
+func (s *Store) sweepDue(stop <-chan struct{}) (int, error) {
+	return s.sweep(s.now(), stop)
+}
+
 // sweepLoop sweeps every interval until Close.
 func (s *Store) sweepLoop(interval time.Duration) {
 	defer close(s.done)
@@ -700,7 +710,7 @@ func (s *Store) sweepLoop(interval time.Duration) {
 		case <-s.stop:
 			return
 		case <-ticker.C:
-			n, err := s.sweep(s.now(), s.stop)
+			n, err := s.sweepDue(s.stop)
 			if s.onSweep != nil {
 				s.onSweep(n, err)
 			}

@@ -1,0 +1,177 @@
+package integration_test
+
+import (
+	"net/http"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/caddy-session/caddy-session/internal/clock"
+	"github.com/caddy-session/caddy-session/internal/redistest"
+	"github.com/caddy-session/caddy-session/internal/testhook"
+)
+
+// expiringStore is a store whose own removal of expired records (bolt's
+// sweeper, Redis's key TTLs) a test drives: pass moves the session clock
+// and the store's clock together, and lets the store remove what it
+// would by then.
+type expiringStore struct {
+	name  string
+	store string // the store line of the site; "" for bolt in the site's file
+	pass  func(t *testing.T, d time.Duration)
+}
+
+// ageKeys runs every key's TTL down by the milliseconds in ARGV[1], as
+// Redis's own clock would by moving that far, and deletes those it runs
+// out, as Redis expires them.
+const ageKeys = `
+local d = tonumber(ARGV[1])
+for _, k in ipairs(redis.call('KEYS', '*')) do
+	local ttl = redis.call('PTTL', k)
+	if ttl >= 0 then
+		if ttl <= d then
+			redis.call('DEL', k)
+		else
+			redis.call('PEXPIRE', k, ttl - d)
+		end
+	end
+end
+return 0`
+
+// onEachExpiringStore runs test on bolt, whose sweeper runs every time
+// the clock passes (as its ticker may, at any moment), and on a fresh
+// Redis, whose keys' TTLs run down as the clock passes.
+func onEachExpiringStore(t *testing.T, test func(t *testing.T, st expiringStore)) {
+	t.Run("bolt", func(t *testing.T) {
+		var mu sync.Mutex
+		var sweeps []func() (int, error)
+		hook := func(sweep func() (int, error)) {
+			mu.Lock()
+			defer mu.Unlock()
+			sweeps = append(sweeps, sweep)
+		}
+		testhook.BoltOpened.Store(&hook)
+		t.Cleanup(func() { testhook.BoltOpened.Store(nil) })
+		test(t, expiringStore{name: "bolt", pass: func(t *testing.T, d time.Duration) {
+			t.Helper()
+			clock.Advance(d)
+			mu.Lock()
+			defer mu.Unlock()
+			if len(sweeps) == 0 {
+				t.Fatal("no bolt file was opened to sweep")
+			}
+			for _, sweep := range sweeps {
+				if _, err := sweep(); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}})
+	})
+	t.Run("redis", func(t *testing.T) {
+		srv := redistest.Start(t)
+		test(t, expiringStore{name: "redis", store: "store redis " + srv.URL(), pass: func(t *testing.T, d time.Duration) {
+			t.Helper()
+			clock.Advance(d)
+			if out, err := srv.Do("EVAL", ageKeys, "0", strconv.FormatInt(d.Milliseconds(), 10)); err != nil || out != ":0" {
+				t.Fatalf("running Redis's TTLs down by %v: %q, %v", d, out, err)
+			}
+		}})
+	})
+}
+
+// TestRequestInFlightAcrossTheIdleDeadlineKeepsItsSession: a request
+// counts as a use of its session when it began (README, "Sessions"): one
+// that began before the idle deadline and answers after it keeps the
+// session, its touch or its writes applied, and its answer delivered,
+// whatever the store's own removal of expired records (bolt's sweeper,
+// which runs every minute; Redis's TTL, set to the deadline) did while it
+// was in flight. Both used to remove the session at its stored idle
+// deadline, and the request's commit then found none: the user was logged
+// out, their login, cart or flash value lost, and the answer withheld
+// (403) as that of a session that ended while the app worked on it.
+func TestRequestInFlightAcrossTheIdleDeadlineKeepsItsSession(t *testing.T) {
+	const opts = `idle_timeout 30m
+		absolute_timeout 12h`
+	type after struct {
+		user, cart string
+		cookie     string // "kept", "new", "persistent" or "expired"
+		flash      string // the notice the next request is handed
+	}
+	for _, c := range []struct {
+		name       string
+		remembered bool // logged in with remember me: the remember timeouts
+		commands   []string
+		want       after
+	}{
+		{"a touch", false, nil, after{user: "alice", cart: "apple", cookie: "kept"}},
+		{"a change", false, []string{"X-Session-Set-Cart: pear"}, after{user: "alice", cart: "pear", cookie: "kept"}},
+		{"a deletion", false, []string{"X-Session-Delete: cart"}, after{user: "alice", cookie: "kept"}},
+		{"a flash value", false, []string{"X-Session-Flash-Notice: Saved"}, after{user: "alice", cart: "apple", cookie: "kept", flash: "Saved"}},
+		{"a renewal", false, []string{"X-Session-Renew: true"}, after{user: "alice", cart: "apple", cookie: "new"}},
+		{"a login as another user", false, []string{"X-Session-Set-User: bob"}, after{user: "bob", cart: "apple", cookie: "new"}},
+		{"remember me", false, []string{"X-Session-Remember: true"}, after{user: "alice", cart: "apple", cookie: "persistent"}},
+		{"a logout", false, []string{"X-Session-Destroy: true"}, after{cookie: "expired"}},
+		{"a logout that keeps the cart", false, []string{"X-Session-Delete: user"}, after{cart: "apple", cookie: "new"}},
+		{"remembered, a touch", true, nil, after{user: "alice", cart: "apple", cookie: "kept"}},
+		{"remembered, a change", true, []string{"X-Session-Set-Cart: pear"}, after{user: "alice", cart: "pear", cookie: "kept"}},
+		{"remembered, forget me, past the normal timeouts", true, []string{"X-Session-Remember: false"}, after{cookie: "expired"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			onEachExpiringStore(t, func(t *testing.T, st expiringStore) {
+				s, g := gatedSite(t, func(t *testing.T, _ string) *site {
+					return newSiteWith(t, st.store, "", opts+"\n\t\tremember {\n\t\t\tidle_timeout 14d\n\t\t\tabsolute_timeout 30d\n\t\t}")
+				})
+				v := s.visitor()
+				idle := 30 * time.Minute
+				if c.remembered {
+					idle = 14 * 24 * time.Hour
+					expectStatus(t, v.get("/login", "X-Session-Set-User: alice", "X-Session-Set-Cart: apple", "X-Session-Remember: true"), http.StatusOK)
+				} else {
+					expectStatus(t, v.get("/login", "X-Session-Set-User: alice", "X-Session-Set-Cart: apple"), http.StatusOK)
+				}
+				if v.sid == "" {
+					t.Fatal("the login issued no session")
+				}
+				st.pass(t, idle-30*time.Second) // 30s before the idle deadline
+				slow := v.start(g, "slow", c.commands...)
+				st.pass(t, time.Minute) // the idle deadline passes while the app runs
+				res := slow.finish(t)
+				expectStatus(t, &response{Response: res}, http.StatusOK)
+				old := v.sid
+				cookie := sidCookie(res)
+				switch {
+				case c.want.cookie == "kept" && cookie != nil:
+					t.Fatalf("the response set the session cookie %q (max-age %d), want none", cookie.Value, cookie.MaxAge)
+				case c.want.cookie == "kept":
+				case cookie == nil:
+					t.Fatalf("the response set no session cookie, want a %s one", c.want.cookie)
+				case c.want.cookie == "expired" && cookie.MaxAge >= 0:
+					t.Fatalf("the response set the session cookie %q (max-age %d), want it expired", cookie.Value, cookie.MaxAge)
+				case c.want.cookie == "expired":
+					v.sid = ""
+				case cookie.Value == old || cookie.MaxAge < 0:
+					t.Fatalf("the response set the session cookie %q (max-age %d), want a new ID", cookie.Value, cookie.MaxAge)
+				case (c.want.cookie == "persistent") != (cookie.MaxAge > 0):
+					t.Fatalf("the response set the session cookie max-age %d, want a %s one", cookie.MaxAge, c.want.cookie)
+				default:
+					v.sid = cookie.Value
+				}
+				if v.sid != old && old != "" {
+					if got := sessionWith(t, s, old); len(got) != 0 {
+						t.Errorf("the ID from before the request still opens %v", got)
+					}
+				}
+				r := v.navigate(http.MethodGet, "/after")
+				expectStatus(t, r, http.StatusOK)
+				got := r.session()
+				if got["X-Session-User"] != c.want.user || got["X-Session-Cart"] != c.want.cart {
+					t.Fatalf("after the request the upstream saw %v, want user %q and cart %q", got, c.want.user, c.want.cart)
+				}
+				if got["X-Session-Flash-Notice"] != c.want.flash {
+					t.Fatalf("after the request the upstream was handed %v, want the notice %q", got, c.want.flash)
+				}
+			})
+		})
+	}
+}
