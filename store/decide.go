@@ -14,6 +14,22 @@ import (
 // than walked.
 const MaxHops = 4
 
+// ExpiryGrace is how long after its deadline a store keeps a session
+// before it removes it by itself (bolt's sweeper, Redis's key TTL). Load
+// finds it expired at once, and so does the update of every request that
+// began after the deadline; but Decide judges an update by when its
+// request began (Update.Now): one that began before the idle deadline
+// keeps the session, its touch or its writes applied, when it answers
+// after it. Removed at the deadline, the session was gone by the time
+// such a request answered, which the update then found ended (the user
+// logged out, their writes dropped, the answer withheld), and whether it
+// did depended on when bolt's sweeper last ran. Kept ExpiryGrace longer,
+// a request in flight across the idle deadline finds its session if it
+// answers within ExpiryGrace of the deadline: the bound that
+// session.ForwardTTL puts on a request in flight across a rotation. A
+// store may remove a record later than that, never sooner.
+const ExpiryGrace = session.ForwardTTL
+
 // ErrNeedsNewHash is returned by an Update that would start a session but
 // says not where to keep it: a caller's mistake, never a store's.
 var ErrNeedsNewHash = errors.New("an update that starts a new session needs a NewHash to store it under")

@@ -692,12 +692,15 @@ func sweepEntry(b txBuckets, k []byte, now time.Time) (removed int, err error) {
 
 // SweepDue runs one sweep as the background sweeper does at each tick, at
 // the store's clock (Options.Now), and returns how many sessions it
-// removed.
+// removed: those whose deadline passed store.ExpiryGrace ago or more,
+// which no request in flight can still find live. Those that expired
+// since are invisible already, and left for the requests in flight
+// across their idle deadline, which keep them.
 func (s *Store) SweepDue() (int, error) { return s.sweepDue(nil) }
 
 // sweepDue is SweepDue, stopping between batches once stop is closed.
 func (s *Store) sweepDue(stop <-chan struct{}) (int, error) {
-	return s.sweep(s.now(), stop)
+	return s.sweep(s.now().Add(-store.ExpiryGrace), stop)
 }
 
 // sweepLoop sweeps every interval until Close.

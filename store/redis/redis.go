@@ -30,7 +30,8 @@
 //     before realms), ":rev" (a count of the writes, for compare-and-set)
 //     and, only where the session has them, the fields of its metadata
 //     (":remembered", ":user-agent", ":flash:<key>"; see meta.go). Its
-//     TTL is the record's earlier deadline, so Redis removes expired
+//     TTL is the record's earlier deadline plus store.ExpiryGrace (for
+//     the requests in flight across it), so Redis removes expired
 //     sessions by itself: there is no sweeper. The braces are a Cluster
 //     hash tag: the key's slot depends on the hash alone.
 //   - The same key holds a forward record once the session has moved to a

@@ -63,7 +63,7 @@ func TestRememberFields(t *testing.T) {
 			if fields[fieldAbsolute] != nanos(step.absolute) || fields[fieldIdle] != nanos(at.Add(step.ttl)) {
 				t.Fatalf("%s: deadlines %s, %s; want %s, %s", step.name, fields[fieldIdle], fields[fieldAbsolute], nanos(at.Add(step.ttl)), nanos(step.absolute))
 			}
-			within(t, step.name+": TTL", pttl(t, inspector, s.SessionKey(next)), step.ttl)
+			within(t, step.name+": TTL", pttl(t, inspector, s.SessionKey(next)), step.ttl+store.ExpiryGrace)
 			h = next
 		}
 		checkConsistent(t, inspector)

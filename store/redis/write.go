@@ -119,7 +119,9 @@ func (s *Store) plan(u store.Update, o store.Outcome, stored *session.Record, st
 		c.kept = c.newEntry.score == c.oldEntry.score
 		c.oldEntry, c.moved = entry{}, true // the new score replaces the old one
 	}
-	c.ttl = ttl(c.rec.ExpiresAt().Sub(u.Now), 0)
+	// Redis keeps the key store.ExpiryGrace past the deadline, for the
+	// requests in flight across it; Load judges the deadline itself.
+	c.ttl = ttl(c.rec.ExpiresAt().Sub(u.Now), store.ExpiryGrace)
 	return c
 }
 
