@@ -696,11 +696,12 @@ func sweepEntry(b txBuckets, k []byte, now time.Time) (removed int, err error) {
 // which no request in flight can still find live. Those that expired
 // since are invisible already, and left for the requests in flight
 // across their idle deadline, which keep them.
-func (s *Store) SweepDue() (int, error) { return s.sweepDue(nil) }
+func (s *Store) SweepDue() (int, error) { return s.sweepDue(s.now(), nil) }
 
-// sweepDue is SweepDue, stopping between batches once stop is closed.
-func (s *Store) sweepDue(stop <-chan struct{}) (int, error) {
-	return s.sweep(s.now().Add(-store.ExpiryGrace), stop)
+// sweepDue is SweepDue at now, stopping between batches once stop is
+// closed.
+func (s *Store) sweepDue(now time.Time, stop <-chan struct{}) (int, error) {
+	return s.sweep(now.Add(-store.ExpiryGrace), stop)
 }
 
 // sweepLoop sweeps every interval until Close.
@@ -713,7 +714,7 @@ func (s *Store) sweepLoop(interval time.Duration) {
 		case <-s.stop:
 			return
 		case <-ticker.C:
-			n, err := s.sweepDue(s.stop)
+			n, err := s.sweepDue(s.now(), s.stop)
 			if s.onSweep != nil {
 				s.onSweep(n, err)
 			}

@@ -1,0 +1,188 @@
+package storetest
+
+import (
+	"errors"
+	"maps"
+	"testing"
+	"time"
+
+	"github.com/caddy-session/caddy-session/session"
+	"github.com/caddy-session/caddy-session/store"
+)
+
+// Expire makes s, a store that open returned, remove by itself what it
+// would once its own clock has moved elapsed since the suite's writes, to
+// now: bolt's sweeper as its ticker runs it, at now; Redis's key TTLs run
+// down by elapsed. The suite calls it once per store, after every write
+// it makes before.
+type Expire func(t *testing.T, s store.Store, now time.Time, elapsed time.Duration)
+
+// ExpiryInFlight runs the tests of requests in flight across their
+// session's deadlines against the stores that open returns, fresh and
+// empty each time as for Run, with expire standing for the time that
+// passes meanwhile. Decide judges an update by when its request began
+// (Update.Now): one that began before the session's idle deadline keeps
+// it, however late it is applied, and none outlives the absolute deadline
+// (Update.Commit). A store's own removal of expired sessions (bolt's
+// sweeper, Redis's TTL) must not decide otherwise: it keeps a session
+// store.ExpiryGrace past its deadline, and removes it then.
+func ExpiryInFlight(t *testing.T, open func(t *testing.T) store.Store, expire Expire) {
+	type step struct {
+		name       string
+		remembered bool // the session is remembered: the remember timeouts
+		patch      func() *session.Patch
+		renew      bool // the update moves the session to a new hash
+		// check checks what the update returned, and the store after it
+		// at then, once the session's deadline has passed.
+		check func(t *testing.T, s store.Store, h, next session.Hash, res store.Result, began, then time.Time)
+	}
+	kept := func(values map[string]string, touched bool) func(t *testing.T, s store.Store, h, next session.Hash, res store.Result, began, then time.Time) {
+		return func(t *testing.T, s store.Store, h, next session.Hash, res store.Result, began, then time.Time) {
+			t.Helper()
+			at := h
+			if next != (session.Hash{}) {
+				at = next
+			}
+			if res.Record == nil || res.Hash != at || !maps.Equal(res.Record.Values, values) {
+				t.Fatalf("Update = %+v, want the session kept at %s with %v", res, at.Short(), values)
+			}
+			if !touched {
+				return
+			}
+			if !res.Record.LastSeen.Equal(began) {
+				t.Errorf("LastSeen = %s, want when the request began, %s", res.Record.LastSeen.Sub(base), began.Sub(base))
+			}
+			rec, err := s.Load(t.Context(), at, then, rememberTimeouts)
+			if err != nil || !maps.Equal(rec.Values, values) {
+				t.Fatalf("Load at %s after the update = %+v, %v; want the session, touched when the request began", then.Sub(base), rec, err)
+			}
+		}
+	}
+	steps := []step{
+		{name: "Touch", check: kept(map[string]string{"user": "alice", "cart": "apple"}, true)},
+		{name: "Set", patch: func() *session.Patch { return &session.Patch{Set: map[string]string{"cart": "pear"}} },
+			check: kept(map[string]string{"user": "alice", "cart": "pear"}, true)},
+		{name: "Delete", patch: func() *session.Patch { return &session.Patch{Delete: []string{"cart"}} },
+			check: kept(map[string]string{"user": "alice"}, true)},
+		{name: "Flash", patch: func() *session.Patch { return &session.Patch{Flash: map[string]string{"notice": "saved"}} },
+			check: func(t *testing.T, s store.Store, h, next session.Hash, res store.Result, began, then time.Time) {
+				kept(map[string]string{"user": "alice", "cart": "apple"}, true)(t, s, h, next, res, began, then)
+				if res.Record.Flash["notice"] != "saved" {
+					t.Fatalf("flash values = %v, want the notice", res.Record.Flash)
+				}
+			}},
+		{name: "Renew", renew: true, patch: func() *session.Patch { return &session.Patch{Renew: true} },
+			check: kept(map[string]string{"user": "alice", "cart": "apple"}, true)},
+		{name: "Login", renew: true, patch: func() *session.Patch { return &session.Patch{Renew: true, Set: map[string]string{"user": "bob"}} },
+			check: kept(map[string]string{"user": "bob", "cart": "apple"}, true)},
+		{name: "Remember", renew: true, patch: func() *session.Patch { return &session.Patch{Remember: session.RememberOn} },
+			check: func(t *testing.T, s store.Store, h, next session.Hash, res store.Result, began, then time.Time) {
+				kept(map[string]string{"user": "alice", "cart": "apple"}, true)(t, s, h, next, res, began, then)
+				if !res.Record.Remembered || !res.Remembered {
+					t.Fatalf("Update = %+v, want the session remembered", res)
+				}
+			}},
+		{name: "NoTouchSet", patch: func() *session.Patch { return &session.Patch{Set: map[string]string{"cart": "pear"}} },
+			check: kept(map[string]string{"user": "alice", "cart": "pear"}, false)},
+		{name: "Destroy", patch: func() *session.Patch { return &session.Patch{Destroy: true} },
+			check: func(t *testing.T, s store.Store, h, next session.Hash, res store.Result, began, then time.Time) {
+				if res.Record != nil || res.Acted != h {
+					t.Fatalf("Update = %+v, want the session ended by the logout (Acted %s)", res, h.Short())
+				}
+			}},
+		{name: "DestroyAndSet", renew: true, patch: func() *session.Patch {
+			return &session.Patch{Destroy: true, Set: map[string]string{"notice": "bye"}}
+		}, check: func(t *testing.T, s store.Store, h, next session.Hash, res store.Result, began, then time.Time) {
+			if res.Record == nil || res.Hash != next || res.Acted != h || !maps.Equal(res.Record.Values, map[string]string{"notice": "bye"}) {
+				t.Fatalf("Update = %+v, want the session ended (Acted %s) and a new one at %s", res, h.Short(), next.Short())
+			}
+		}},
+		{name: "RememberedTouch", remembered: true, check: kept(map[string]string{"user": "alice", "cart": "apple"}, true)},
+		{name: "RememberedSet", remembered: true, patch: func() *session.Patch { return &session.Patch{Set: map[string]string{"cart": "pear"}} },
+			check: kept(map[string]string{"user": "alice", "cart": "pear"}, true)},
+	}
+	for _, st := range steps {
+		t.Run(st.name, func(t *testing.T) {
+			s := opened(t, open)
+			h, next := hashOf("inflight"), hashOf("inflight-next")
+			// The remember timeouts apply to a remembered session, and to
+			// the one that Remember makes so; the others are judged by the
+			// normal ones.
+			idle, to := timeouts.Idle, rememberTimeouts
+			u := in(shop, h, "alice", base, &session.Patch{Set: map[string]string{"user": "alice", "cart": "apple"}})
+			u.HasHash, u.NewHash, u.Timeouts = false, ptr(h), to
+			if st.remembered {
+				idle, u.Patch.Remember = to.RememberIdle, session.RememberOn
+			}
+			if _, err := s.Update(t.Context(), u); err != nil {
+				t.Fatalf("creating the session: %v", err)
+			}
+			began := base.Add(idle - 30*time.Second) // 30s before the idle deadline
+			commit := base.Add(idle + time.Minute)   // a minute after it
+			if _, err := s.Load(t.Context(), h, began, to); err != nil {
+				t.Fatalf("the request that began 30s before the idle deadline found no session: %v", err)
+			}
+			expire(t, s, commit, commit.Sub(base))
+			u = in(shop, h, "alice", began, nil)
+			u.Commit, u.Timeouts, u.RenewOn = commit, to, []string{"user"}
+			if st.patch != nil {
+				u.Patch = st.patch()
+			}
+			if st.name == "NoTouchSet" {
+				u.NoTouch = true
+			}
+			if st.renew {
+				u.NewHash = ptr(next)
+			} else {
+				next = session.Hash{}
+			}
+			res, err := s.Update(t.Context(), u)
+			if err != nil {
+				t.Fatalf("the update of a request in flight across the idle deadline: %v (a store removed the session before store.ExpiryGrace had passed)", err)
+			}
+			st.check(t, s, h, next, res, began, commit)
+		})
+	}
+
+	// Once store.ExpiryGrace has passed, a store removes the session: an
+	// update of a request that began before the idle deadline finds it no
+	// more, and none of its changes start a session.
+	t.Run("AfterTheGrace", func(t *testing.T) {
+		s := opened(t, open)
+		h := hashOf("inflight")
+		create(t, s, h, base, map[string]string{"user": "alice"})
+		began := base.Add(timeouts.Idle - 30*time.Second)
+		commit := base.Add(timeouts.Idle + store.ExpiryGrace + time.Minute)
+		expire(t, s, commit, commit.Sub(base))
+		u := in("", h, "alice", began, &session.Patch{Set: map[string]string{"cart": "pear"}})
+		u.Commit, u.NewHash = commit, ptr(hashOf("other"))
+		if res, err := s.Update(t.Context(), u); !errors.Is(err, store.ErrNotFound) || res.Record != nil {
+			t.Fatalf("Update %s after the idle deadline, past the grace = %+v, %v; want ErrNotFound (the store keeps expired sessions for ever)",
+				commit.Sub(base), res, err)
+		}
+		wantCount(t, s, commit, 0)
+	})
+
+	// Nothing outlives the absolute deadline: the grace keeps the record,
+	// and Decide still finds it ended for a request applied past it.
+	t.Run("AbsoluteDeadline", func(t *testing.T) {
+		s := opened(t, open)
+		h := hashOf("inflight")
+		short := session.Timeouts{Idle: time.Hour, Absolute: 30 * time.Minute, TouchInterval: time.Minute}
+		u := in(shop, h, "alice", base, &session.Patch{Set: map[string]string{"user": "alice"}})
+		u.HasHash, u.NewHash, u.Timeouts = false, ptr(h), short
+		if _, err := s.Update(t.Context(), u); err != nil {
+			t.Fatal(err)
+		}
+		began, commit := base.Add(29*time.Minute+30*time.Second), base.Add(31*time.Minute)
+		expire(t, s, commit, commit.Sub(base))
+		u = in(shop, h, "alice", began, &session.Patch{Set: map[string]string{"cart": "pear"}})
+		u.Commit, u.Timeouts = commit, short
+		if res, err := s.Update(t.Context(), u); !errors.Is(err, store.ErrNotFound) || res.Record != nil {
+			t.Fatalf("Update applied past the absolute deadline = %+v, %v; want ErrNotFound", res, err)
+		}
+		if _, err := s.Load(t.Context(), h, commit, short); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("Load past the absolute deadline: %v, want ErrNotFound", err)
+		}
+	})
+}
