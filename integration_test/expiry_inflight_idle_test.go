@@ -3,6 +3,7 @@ package integration_test
 import (
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -19,25 +20,30 @@ import (
 type expiringStore struct {
 	name  string
 	store string // the store line of the site; "" for bolt in the site's file
-	pass  func(t *testing.T, d time.Duration)
+	// pass returns how many sessions (and forward records) the store
+	// removed.
+	pass func(t *testing.T, d time.Duration) int
 }
 
 // ageKeys runs every key's TTL down by the milliseconds in ARGV[1], as
-// Redis's own clock would by moving that far, and deletes those it runs
-// out, as Redis expires them.
+// Redis's own clock would by moving that far, deletes those it runs out,
+// as Redis expires them, and returns how many session keys it deleted.
 const ageKeys = `
-local d = tonumber(ARGV[1])
+local d, n = tonumber(ARGV[1]), 0
 for _, k in ipairs(redis.call('KEYS', '*')) do
 	local ttl = redis.call('PTTL', k)
 	if ttl >= 0 then
 		if ttl <= d then
 			redis.call('DEL', k)
+			if string.find(k, 'caddy-session:{', 1, true) == 1 then
+				n = n + 1
+			end
 		else
 			redis.call('PEXPIRE', k, ttl - d)
 		end
 	end
 end
-return 0`
+return n`
 
 // onEachExpiringStore runs test on bolt, whose sweeper runs every time
 // the clock passes (as its ticker may, at any moment), and on a fresh
@@ -53,7 +59,7 @@ func onEachExpiringStore(t *testing.T, test func(t *testing.T, st expiringStore)
 		}
 		testhook.BoltOpened.Store(&hook)
 		t.Cleanup(func() { testhook.BoltOpened.Store(nil) })
-		test(t, expiringStore{name: "bolt", pass: func(t *testing.T, d time.Duration) {
+		test(t, expiringStore{name: "bolt", pass: func(t *testing.T, d time.Duration) int {
 			t.Helper()
 			clock.Advance(d)
 			mu.Lock()
@@ -61,21 +67,28 @@ func onEachExpiringStore(t *testing.T, test func(t *testing.T, st expiringStore)
 			if len(sweeps) == 0 {
 				t.Fatal("no bolt file was opened to sweep")
 			}
+			removed := 0
 			for _, sweep := range sweeps {
-				if _, err := sweep(); err != nil {
+				n, err := sweep()
+				if err != nil {
 					t.Fatal(err)
 				}
+				removed += n
 			}
+			return removed
 		}})
 	})
 	t.Run("redis", func(t *testing.T) {
 		srv := redistest.Start(t)
-		test(t, expiringStore{name: "redis", store: "store redis " + srv.URL(), pass: func(t *testing.T, d time.Duration) {
+		test(t, expiringStore{name: "redis", store: "store redis " + srv.URL(), pass: func(t *testing.T, d time.Duration) int {
 			t.Helper()
 			clock.Advance(d)
-			if out, err := srv.Do("EVAL", ageKeys, "0", strconv.FormatInt(d.Milliseconds(), 10)); err != nil || out != ":0" {
+			out, err := srv.Do("EVAL", ageKeys, "0", strconv.FormatInt(d.Milliseconds(), 10))
+			n, perr := strconv.Atoi(strings.TrimPrefix(out, ":"))
+			if err != nil || perr != nil {
 				t.Fatalf("running Redis's TTLs down by %v: %q, %v", d, out, err)
 			}
+			return n
 		}})
 	})
 }
@@ -174,4 +187,55 @@ func TestRequestInFlightAcrossTheIdleDeadlineKeepsItsSession(t *testing.T) {
 			})
 		})
 	}
+}
+
+// TestExpiredSessionIsRemovedAfterTheGrace: a session past its idle
+// deadline is invisible at once, and the store, which keeps it
+// store.ExpiryGrace (two minutes) for the requests in flight across the
+// deadline, removes it then by itself: bolt's sweeper, Redis's TTL.
+func TestExpiredSessionIsRemovedAfterTheGrace(t *testing.T) {
+	onEachExpiringStore(t, func(t *testing.T, st expiringStore) {
+		s := newSiteWith(t, st.store, "", "idle_timeout 30m")
+		v := login(t, s, "alice")
+		if n := st.pass(t, 30*time.Minute+30*time.Second); n != 0 {
+			t.Fatalf("%d sessions removed 30s after the idle deadline, want none before the grace", n)
+		}
+		sid := v.sid
+		expectUser(t, v, "")
+		if n := countSessions(t); n != 0 {
+			t.Fatalf("%d live sessions 30s after the idle deadline, want none", n)
+		}
+		if n := st.pass(t, 2*time.Minute); n != 1 {
+			t.Fatalf("%d sessions removed 2m30s after the idle deadline, want the expired one", n)
+		}
+		if got := sessionWith(t, s, sid); len(got) != 0 {
+			t.Fatalf("the expired ID opens %v", got)
+		}
+	})
+}
+
+// TestRequestInFlightPastTheGrace: the grace bounds how late a request in
+// flight across the idle deadline may answer and keep its session: one
+// that answers later finds it ended, as after a logout (README, "Requests
+// in flight"): its commands are dropped, its answer withheld, and no
+// cookie set; its keys start no new session.
+func TestRequestInFlightPastTheGrace(t *testing.T) {
+	onEachExpiringStore(t, func(t *testing.T, st expiringStore) {
+		s, g := gatedSite(t, func(t *testing.T, _ string) *site {
+			return newSiteWith(t, st.store, "", "idle_timeout 30m")
+		})
+		v := login(t, s, "alice")
+		st.pass(t, 29*time.Minute+30*time.Second)
+		slow := v.start(g, "slow", "X-Session-Set-Cart: pear")
+		if n := st.pass(t, 3*time.Minute); n != 1 {
+			t.Fatalf("%d sessions removed 2m30s after the idle deadline, want the expired one", n)
+		}
+		res := slow.finish(t)
+		expectStatus(t, &response{Response: res}, http.StatusForbidden)
+		expectNoCookie(t, res, "a request in flight across the idle deadline that answers after the grace")
+		expectUser(t, v, "")
+		if n := countSessions(t); n != 0 {
+			t.Fatalf("%d sessions stored, want none", n)
+		}
+	})
 }
