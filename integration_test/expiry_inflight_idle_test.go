@@ -108,8 +108,9 @@ func TestRequestInFlightAcrossTheIdleDeadlineKeepsItsSession(t *testing.T) {
 		absolute_timeout 12h`
 	type after struct {
 		user, cart string
-		cookie     string // "kept", "new", "persistent" or "expired"
+		cookie     string // "kept" (none set), "new", "persistent" or "expired"
 		flash      string // the notice the next request is handed
+		status     int    // of the request in flight; 0: 200
 	}
 	for _, c := range []struct {
 		name       string
@@ -126,6 +127,17 @@ func TestRequestInFlightAcrossTheIdleDeadlineKeepsItsSession(t *testing.T) {
 		{"remember me", false, []string{"X-Session-Remember: true"}, after{user: "alice", cart: "apple", cookie: "persistent"}},
 		{"a logout", false, []string{"X-Session-Destroy: true"}, after{cookie: "expired"}},
 		{"a logout that keeps the cart", false, []string{"X-Session-Delete: user"}, after{cart: "apple", cookie: "new"}},
+		// A response that is no use of the session (README, "Polling
+		// without keeping a session alive") does not hold off its idle
+		// deadline: the session ended while the app ran, as it does for
+		// a read that says so, and its commands are dropped, its answer
+		// withheld but for a login (README, "Requests in flight").
+		{"a read that is no use", false, []string{"X-Session-Touch: false"}, after{cookie: "kept", status: http.StatusForbidden}},
+		{"a change that is no use", false, []string{"X-Session-Touch: false", "X-Session-Set-Cart: pear"}, after{cookie: "kept", status: http.StatusForbidden}},
+		{"a flash value that is no use", false, []string{"X-Session-Touch: false", "X-Session-Flash-Notice: Saved"}, after{cookie: "kept", status: http.StatusForbidden}},
+		{"a renewal that is no use", false, []string{"X-Session-Touch: false", "X-Session-Renew: true"}, after{cookie: "kept", status: http.StatusForbidden}},
+		{"a login that is no use", false, []string{"X-Session-Touch: false", "X-Session-Set-User: bob"}, after{cookie: "kept"}},
+		{"remember me, no use", false, []string{"X-Session-Touch: false", "X-Session-Remember: true"}, after{cookie: "kept", status: http.StatusForbidden}},
 		{"remembered, a touch", true, nil, after{user: "alice", cart: "apple", cookie: "kept"}},
 		{"remembered, a change", true, []string{"X-Session-Set-Cart: pear"}, after{user: "alice", cart: "pear", cookie: "kept"}},
 		{"remembered, forget me, past the normal timeouts", true, []string{"X-Session-Remember: false"}, after{cookie: "expired"}},
@@ -150,7 +162,11 @@ func TestRequestInFlightAcrossTheIdleDeadlineKeepsItsSession(t *testing.T) {
 				slow := v.start(g, "slow", c.commands...)
 				st.pass(t, time.Minute) // the idle deadline passes while the app runs
 				res := slow.finish(t)
-				expectStatus(t, &response{Response: res}, http.StatusOK)
+				status := c.want.status
+				if status == 0 {
+					status = http.StatusOK
+				}
+				expectStatus(t, &response{Response: res}, status)
 				old := v.sid
 				cookie := sidCookie(res)
 				switch {
@@ -237,5 +253,37 @@ func TestRequestInFlightPastTheGrace(t *testing.T) {
 		if n := countSessions(t); n != 0 {
 			t.Fatalf("%d sessions stored, want none", n)
 		}
+	})
+}
+
+// TestRequestInFlightAcrossAReloadThatShortensIdle: a reload shortens
+// idle_timeout while a request is in flight, and the new idle deadline
+// passes before it answers. The request began before it, under either
+// config's timeouts, and keeps the session, as a use then; a session that
+// no request used meanwhile has ended at once by the new timeout
+// (README, "Sessions": shortening a timeout takes effect at once), and
+// the kept one ends idle_timeout, the new one, after the request began.
+func TestRequestInFlightAcrossAReloadThatShortensIdle(t *testing.T) {
+	onEachExpiringStore(t, func(t *testing.T, st expiringStore) {
+		s, g := gatedSite(t, func(t *testing.T, _ string) *site {
+			return newSiteWith(t, st.store, "", "idle_timeout 30m")
+		})
+		v := login(t, s, "alice")
+		idle := login(t, s, "alice") // a device not used again
+		st.pass(t, 9*time.Minute+30*time.Second)
+		slow := v.start(g, "slow", "X-Session-Set-Cart: pear")
+		s.options = "idle_timeout 10m"
+		s.load()
+		st.pass(t, time.Minute) // past the new idle deadline, before the old one
+		res := slow.finish(t)
+		expectStatus(t, &response{Response: res}, http.StatusOK)
+		expectNoCookie(t, res, "a change in flight across a reload")
+		expectUser(t, idle, "")
+		r := v.get("/after")
+		if got := r.session(); got["X-Session-User"] != "alice" || got["X-Session-Cart"] != "pear" {
+			t.Fatalf("after the request the upstream saw %v, want alice's session with the cart changed", got)
+		}
+		st.pass(t, 10*time.Minute) // the new idle_timeout after that use
+		expectUser(t, v, "")
 	})
 }
