@@ -23,7 +23,9 @@ type Expire func(t *testing.T, s store.Store, now time.Time, elapsed time.Durati
 // passes meanwhile. Decide judges an update by when its request began
 // (Update.Now): one that began before the session's idle deadline keeps
 // it, however late it is applied, and none outlives the absolute deadline
-// (Update.Commit). A store's own removal of expired sessions (bolt's
+// (Update.Commit); one that is no use of the session (NoTouch) holds off
+// nothing, and finds it ended after the idle deadline, leaving it to the
+// others in flight. A store's own removal of expired sessions (bolt's
 // sweeper, Redis's TTL) must not decide otherwise: it keeps a session
 // store.ExpiryGrace past its deadline, and removes it then.
 func ExpiryInFlight(t *testing.T, open func(t *testing.T) store.Store, expire Expire) {
@@ -82,8 +84,6 @@ func ExpiryInFlight(t *testing.T, open func(t *testing.T) store.Store, expire Ex
 					t.Fatalf("Update = %+v, want the session remembered", res)
 				}
 			}},
-		{name: "NoTouchSet", patch: func() *session.Patch { return &session.Patch{Set: map[string]string{"cart": "pear"}} },
-			check: kept(map[string]string{"user": "alice", "cart": "pear"}, false)},
 		{name: "Destroy", patch: func() *session.Patch { return &session.Patch{Destroy: true} },
 			check: func(t *testing.T, s store.Store, h, next session.Hash, res store.Result, began, then time.Time) {
 				if res.Record != nil || res.Acted != h {
@@ -128,9 +128,6 @@ func ExpiryInFlight(t *testing.T, open func(t *testing.T) store.Store, expire Ex
 			if st.patch != nil {
 				u.Patch = st.patch()
 			}
-			if st.name == "NoTouchSet" {
-				u.NoTouch = true
-			}
 			if st.renew {
 				u.NewHash = ptr(next)
 			} else {
@@ -143,6 +140,32 @@ func ExpiryInFlight(t *testing.T, open func(t *testing.T) store.Store, expire Ex
 			st.check(t, s, h, next, res, began, commit)
 		})
 	}
+
+	// A request that is no use of the session (NoTouch) holds off nothing:
+	// applied after the idle deadline, it finds the session ended, and
+	// writes nothing; nor does it remove the session, which a request in
+	// flight across the deadline that is a use keeps.
+	t.Run("NoUseThenUse", func(t *testing.T) {
+		s := opened(t, open)
+		h := hashOf("inflight")
+		createIn(t, s, shop, h, base, map[string]string{"user": "alice", "cart": "apple"})
+		began, commit := base.Add(timeouts.Idle-30*time.Second), base.Add(timeouts.Idle+time.Minute)
+		expire(t, s, commit, commit.Sub(base))
+		u := in(shop, h, "alice", began, &session.Patch{Set: map[string]string{"cart": "pear"}})
+		u.Commit, u.NoTouch = commit, true
+		if res, err := s.Update(t.Context(), u); !errors.Is(err, store.ErrNotFound) || res.Record != nil {
+			t.Fatalf("Update of a request that is no use, applied after the idle deadline = %+v, %v; want ErrNotFound", res, err)
+		}
+		u = in(shop, h, "alice", began.Add(10*time.Second), nil)
+		u.Commit = commit
+		res, err := s.Update(t.Context(), u)
+		if err != nil || res.Record == nil || !maps.Equal(res.Record.Values, map[string]string{"user": "alice", "cart": "apple"}) {
+			t.Fatalf("Update of a request that is a use, in flight across the idle deadline, after one that is none = %+v, %v; want the session kept as it was", res, err)
+		}
+		if _, err := s.Load(t.Context(), h, commit, timeouts); err != nil {
+			t.Fatalf("Load after the use: %v", err)
+		}
+	})
 
 	// Once store.ExpiryGrace has passed, a store removes the session: an
 	// update of a request that began before the idle deadline finds it no
