@@ -114,6 +114,10 @@ func decide(u Update, at session.Hash, stored *session.Record, hop int) Outcome 
 	case expired(u, stored):
 		o.Remove = true
 		return o.fail(ErrNotFound)
+	case idled(u, stored):
+		// Left for the store to remove (ExpiryGrace): another request
+		// in flight across the idle deadline, a use, may keep it yet.
+		return o.fail(ErrNotFound)
 	case stored.Forwarded():
 		return follow(u, o, stored, hop)
 	case hop > 0 && identityValue(stored, u.Identity) != u.Seen && !restoresOnly(u):
@@ -156,6 +160,17 @@ func expired(u Update, stored *session.Record) bool {
 	}
 	return u.Timeouts.Expired(stored, u.Now) ||
 		u.Commit.After(u.Now) && !u.Commit.Before(u.Timeouts.AbsoluteEnd(stored))
+}
+
+// idled reports whether the session stored ended idle while u's request
+// was in flight, the request being no use of it (NoTouch): a request
+// holds off the idle deadline by its use when it began, and one that is
+// no use holds off nothing. Its commands then find the session ended, as
+// its answer does (a read that is no use and answers after the idle
+// deadline is withheld), rather than write into a session that nothing
+// can open any more, or hand the client a new ID of it.
+func idled(u Update, stored *session.Record) bool {
+	return u.NoTouch && !stored.Forwarded() && u.Commit.After(u.Now) && u.Timeouts.Expired(stored, u.Commit)
 }
 
 // Committed is when u is applied: u.Commit, or u.Now if that is later
