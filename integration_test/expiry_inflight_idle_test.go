@@ -287,3 +287,45 @@ func TestRequestInFlightAcrossAReloadThatShortensIdle(t *testing.T) {
 		expectUser(t, v, "")
 	})
 }
+
+// TestLogoutEverywhereEndsASessionInItsGrace: a session past its idle
+// deadline, which the store keeps store.ExpiryGrace longer for a request
+// of it in flight, is still the user's: a logout everywhere ends it, and
+// the request in flight across the deadline, which would have kept it,
+// finds it ended (its answer withheld, no cookie) and brings nothing back.
+func TestLogoutEverywhereEndsASessionInItsGrace(t *testing.T) {
+	for _, end := range []struct {
+		name string
+		end  func(t *testing.T, s *site, phone, laptop *visitor)
+	}{
+		{"a logout everywhere", func(t *testing.T, _ *site, phone, _ *visitor) {
+			expectStatus(t, phone.get("/logout", "X-Session-Destroy-All: true"), http.StatusOK)
+		}},
+		{"an admin revocation of the user", func(t *testing.T, _ *site, _, _ *visitor) {
+			var revoked struct{ Revoked int }
+			sessionAPI(t, http.MethodPost, "/session/revoke", `{"value": "alice"}`).decode(t, http.StatusOK, &revoked)
+		}},
+	} {
+		t.Run(end.name, func(t *testing.T) {
+			onEachExpiringStore(t, func(t *testing.T, st expiringStore) {
+				s, g := gatedSite(t, func(t *testing.T, _ string) *site {
+					return newSiteWith(t, st.store, "", "idle_timeout 30m")
+				})
+				laptop := login(t, s, "alice")
+				st.pass(t, 29*time.Minute+30*time.Second)
+				slow := laptop.start(g, "slow", "X-Session-Set-Cart: pear")
+				st.pass(t, time.Minute) // the laptop's idle deadline passes
+				phone := login(t, s, "alice")
+				end.end(t, s, phone, laptop)
+				res := slow.finish(t)
+				expectStatus(t, &response{Response: res}, http.StatusForbidden)
+				expectNoCookie(t, res, "a request in flight across the idle deadline of a session ended meanwhile")
+				expectUser(t, laptop, "")
+				expectUser(t, phone, "")
+				if n := countSessions(t); n != 0 {
+					t.Fatalf("%d sessions stored, want none", n)
+				}
+			})
+		})
+	}
+}
