@@ -329,3 +329,24 @@ func TestLogoutEverywhereEndsASessionInItsGrace(t *testing.T) {
 		})
 	}
 }
+
+// TestSweepKeepsASessionWithATouchPending: bolt defers a touch far from
+// the idle deadline (store/bolt/touch.go) and writes it with the next
+// commit, the sweeper's included. A sweep that comes after the deadline
+// the file holds, before the one the touch set, writes the touch first
+// and keeps the session in use, as Redis, which writes every touch at
+// once, does.
+func TestSweepKeepsASessionWithATouchPending(t *testing.T) {
+	onEachExpiringStore(t, func(t *testing.T, st expiringStore) {
+		s := newSiteWith(t, st.store, "", "idle_timeout 30m")
+		v := login(t, s, "alice")
+		st.pass(t, 10*time.Minute)
+		expectUser(t, v, "alice") // a touch, 20m from the deadline: deferred on bolt
+		// Past the deadline the file held, and its grace, before the one
+		// the touch set.
+		if n := st.pass(t, 25*time.Minute); n != 0 {
+			t.Fatalf("%d sessions removed, want none: the session was used 25m ago", n)
+		}
+		expectUser(t, v, "alice")
+	})
+}
