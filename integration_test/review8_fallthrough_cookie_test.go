@@ -1,0 +1,161 @@
+package integration_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/caddyserver/caddy/v2/caddytest"
+)
+
+// TestFallThroughErrorRoutesGetNoForwardedCookie: a site whose session
+// forwards its cookie (forward_cookie) and that has no handle_errors has
+// its errors answered by a catch-all's or a wildcard site's handle_errors
+// (errorfallthrough.go). Those routes are another site's: README promises
+// the cookie of forward_cookie to the apps the handler is on the way of,
+// and the handler takes it off (withdraw) before another site's error
+// routes get an error of its app. Two errors reach them without the
+// handler taking anything off: one raised before the handler ran
+// (request_body's 413, which Caddy orders before session), and the 503 of
+// a session the store failed to load. The other site's app must not get
+// the raw session ID in either; the site's own error routes keep it.
+func TestFallThroughErrorRoutesGetNoForwardedCookie(t *testing.T) {
+	const site = `
+http://a.localhost:$PORT {
+	request_body {
+		max_size 10
+	}
+	session {
+		store faulty $DB
+		$FORWARD
+	}
+	@down path /down
+	reverse_proxy @down 127.0.0.1:1
+	reverse_proxy $A
+	$OWN
+}
+$OTHER {
+	respond "other site"
+	handle_errors {
+		request_body {
+			set "error"
+		}
+		rewrite * /other-error
+		reverse_proxy $C
+	}
+}`
+	const own = `handle_errors {
+		request_body {
+			set "error"
+		}
+		rewrite * /own-error
+		reverse_proxy $A
+	}`
+	const (
+		tooLarge = "a 413 before the handler"
+		loadFail = "a 503 of a load that failed"
+		appDown  = "a 502 of the app"
+	)
+	rows := []struct {
+		name, other, forward, own, fault string
+		errURI                           string
+		wantCookie                       bool // the error route's app gets the session cookie
+	}{
+		{"catch-all, forward_cookie, 413", "http://:$PORT", "forward_cookie", "", tooLarge, "/other-error", false},
+		{"catch-all, forward_cookie, load fails", "http://:$PORT", "forward_cookie", "", loadFail, "/other-error", false},
+		{"catch-all, forward_cookie, app down", "http://:$PORT", "forward_cookie", "", appDown, "/other-error", false},
+		{"wildcard, forward_cookie, 413", "http://*.localhost:$PORT", "forward_cookie", "", tooLarge, "/other-error", false},
+		{"wildcard, forward_cookie, load fails", "http://*.localhost:$PORT", "forward_cookie", "", loadFail, "/other-error", false},
+		{"catch-all, 413", "http://:$PORT", "", "", tooLarge, "/other-error", false},
+		{"catch-all, load fails", "http://:$PORT", "", "", loadFail, "/other-error", false},
+		// What stays: the site's own error routes get the cookie it
+		// forwards to its app.
+		{"own handle_errors, forward_cookie, 413", "http://:$PORT", "forward_cookie", own, tooLarge, "/own-error", true},
+		{"own handle_errors, forward_cookie, load fails", "http://:$PORT", "forward_cookie", own, loadFail, "/own-error", true},
+		{"own handle_errors, forward_cookie, app down", "http://:$PORT", "forward_cookie", own, appDown, "/own-error", true},
+	}
+	for _, row := range rows {
+		t.Run(row.name, func(t *testing.T) {
+			appA, appC := startUpstream(t), startUpstream(t)
+			port := freePort(t)
+			cfg := strings.NewReplacer("$OTHER", row.other, "$FORWARD", row.forward, "$OWN", row.own).Replace(site)
+			cfg = strings.NewReplacer("$PORT", fmt.Sprint(port), "$DB", filepath.Join(t.TempDir(), "sessions.db"),
+				"$A", appA.addr(), "$C", appC.addr()).Replace(cfg)
+			tester := caddytest.NewTester(t)
+			tester.Client.Jar = nil
+			tester.InitServer(fmt.Sprintf("{\n\tadmin localhost:%d\n\thttp_port %d\n\thttps_port %d\n\tskip_install_trust\n}\n%s\n",
+				adminPort, port, freePort(t), cfg), "caddyfile")
+			do := func(method, path, cookie, body string, headers ...string) (*http.Response, []byte) {
+				t.Helper()
+				var rd io.Reader
+				if body != "" {
+					rd = strings.NewReader(body)
+				}
+				req, err := http.NewRequest(method, fmt.Sprintf("http://127.0.0.1:%d%s", port, path), rd)
+				if err != nil {
+					t.Fatal(err)
+				}
+				req.Host = "a.localhost"
+				if cookie != "" {
+					req.Header.Set("Cookie", cookie)
+				}
+				for i := 0; i+1 < len(headers); i += 2 {
+					req.Header.Add(headers[i], headers[i+1])
+				}
+				res, err := tester.Client.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer res.Body.Close()
+				b, _ := io.ReadAll(res.Body)
+				assertNoNamespace(t, res.Header)
+				return res, b
+			}
+			res, _ := do(http.MethodGet, "/login", "", "", "Test-Header", "X-Session-Set-User: alice")
+			var id string
+			for _, c := range res.Cookies() {
+				if c.Name == "sid" {
+					id = c.Value
+				}
+			}
+			if id == "" {
+				t.Fatal("the login issued no sid cookie")
+			}
+			cookie := "sid=" + id + "; theme=dark"
+
+			var body []byte
+			switch row.fault {
+			case tooLarge:
+				res, body = do(http.MethodPost, "/upload", cookie, strings.Repeat("x", 100), "X-Session-User", "mallory")
+			case loadFail:
+				failReads.Store(true)
+				t.Cleanup(func() { failReads.Store(false) })
+				res, body = do(http.MethodGet, "/page", cookie, "", "X-Session-User", "mallory")
+				failReads.Store(false)
+			case appDown:
+				res, body = do(http.MethodGet, "/down", cookie, "", "X-Session-User", "mallory")
+			}
+			var s seen
+			if err := json.Unmarshal(body, &s); err != nil || s.URI != row.errURI {
+				t.Fatalf("%s was not answered by the error route %s: %d %q", row.fault, row.errURI, res.StatusCode, body)
+			}
+			got := strings.Join(s.Headers.Values("Cookie"), "; ")
+			if has := strings.Contains(got, id); has != row.wantCookie {
+				t.Errorf("the app behind %s got the session cookie: %v, want %v (Cookie has theme: %v)",
+					row.errURI, has, row.wantCookie, strings.Contains(got, "theme=dark"))
+			}
+			if !strings.Contains(got, "theme=dark") {
+				t.Errorf("the app behind %s lost the other cookies", row.errURI)
+			}
+			for name, values := range s.Headers {
+				if strings.HasPrefix(strings.ToLower(name), "x-session-") && (!row.wantCookie || strings.Contains(strings.Join(values, ","), "mallory")) {
+					t.Errorf("the app behind %s got %s: %q", row.errURI, name, values)
+				}
+			}
+		})
+	}
+}
