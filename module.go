@@ -628,6 +628,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	}
 	caddyhttp.SetVar(r.Context(), stateVar, state) // what a CEL session() reads from now on
 	if err != nil {
+		// The cookie of forward_cookie is back on the request: another
+		// site's error routes must not get it with the 503.
+		h.leaveToErrorRoutes(state)
 		return caddyhttp.Error(http.StatusServiceUnavailable, err)
 	}
 	if h.csrf != nil {
