@@ -188,7 +188,8 @@ func (g *ErrorGuard) ServeHTTP(w http.ResponseWriter, r *http.Request, next cadd
 // what a session handler would have removed before the error routes get
 // it: the namespaces (the guard's and its server's handlers'), in any
 // spelling, from headers and trailers, and the session cookies of the
-// handlers that do not forward theirs. An error raised before the
+// handlers that do not forward theirs or whose errors another site's
+// routes may answer. An error raised before the
 // session handler ran (request_body's 413 for a body over max_size, which
 // Caddy orders before session) otherwise sent an error route that
 // proxies to the app the client's X-Session-User and the raw session ID.
@@ -206,7 +207,12 @@ func (g *ErrorGuard) scrubRequest(r *http.Request) error {
 		}
 	}
 	for _, h := range g.handlers {
-		if !h.ForwardCookie {
+		// A forward_cookie handler's cookie is for its own app and its
+		// site's error routes: not for another site's, which answer
+		// its errors (foreignErrors) after the guard of a site without
+		// error routes (errorfallthrough.go), also for an error raised
+		// before the handler ran.
+		if !h.ForwardCookie || h.foreignErrors {
 			h.cookie.Strip(r.Header)
 		}
 		h.stripForeign(r)
