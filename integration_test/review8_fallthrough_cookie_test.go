@@ -29,11 +29,11 @@ http://a.localhost:$PORT {
 	request_body {
 		max_size 10
 	}
-	session {
+	session $SCOPE {
 		store faulty $DB
 		$FORWARD
 	}
-	@down path /down
+	@down path /down /other/down
 	reverse_proxy @down 127.0.0.1:1
 	reverse_proxy $A
 	$OWN
@@ -62,27 +62,33 @@ $OTHER {
 	)
 	rows := []struct {
 		name, other, forward, own, fault string
+		scope, path                      string // the session's matcher, the failing request's path
 		errURI                           string
 		wantCookie                       bool // the error route's app gets the session cookie
 	}{
-		{"catch-all, forward_cookie, 413", "http://:$PORT", "forward_cookie", "", tooLarge, "/other-error", false},
-		{"catch-all, forward_cookie, load fails", "http://:$PORT", "forward_cookie", "", loadFail, "/other-error", false},
-		{"catch-all, forward_cookie, app down", "http://:$PORT", "forward_cookie", "", appDown, "/other-error", false},
-		{"wildcard, forward_cookie, 413", "http://*.localhost:$PORT", "forward_cookie", "", tooLarge, "/other-error", false},
-		{"wildcard, forward_cookie, load fails", "http://*.localhost:$PORT", "forward_cookie", "", loadFail, "/other-error", false},
-		{"catch-all, 413", "http://:$PORT", "", "", tooLarge, "/other-error", false},
-		{"catch-all, load fails", "http://:$PORT", "", "", loadFail, "/other-error", false},
+		{"catch-all, forward_cookie, 413", "http://:$PORT", "forward_cookie", "", tooLarge, "", "", "/other-error", false},
+		{"catch-all, forward_cookie, load fails", "http://:$PORT", "forward_cookie", "", loadFail, "", "", "/other-error", false},
+		{"catch-all, forward_cookie, app down", "http://:$PORT", "forward_cookie", "", appDown, "", "", "/other-error", false},
+		{"wildcard, forward_cookie, 413", "http://*.localhost:$PORT", "forward_cookie", "", tooLarge, "", "", "/other-error", false},
+		{"wildcard, forward_cookie, load fails", "http://*.localhost:$PORT", "forward_cookie", "", loadFail, "", "", "/other-error", false},
+		{"catch-all, 413", "http://:$PORT", "", "", tooLarge, "", "", "/other-error", false},
+		{"catch-all, load fails", "http://:$PORT", "", "", loadFail, "", "", "/other-error", false},
 		// What stays: the site's own error routes get the cookie it
 		// forwards to its app.
-		{"own handle_errors, forward_cookie, 413", "http://:$PORT", "forward_cookie", own, tooLarge, "/own-error", true},
-		{"own handle_errors, forward_cookie, load fails", "http://:$PORT", "forward_cookie", own, loadFail, "/own-error", true},
-		{"own handle_errors, forward_cookie, app down", "http://:$PORT", "forward_cookie", own, appDown, "/own-error", true},
+		// The handler's cookie stays on the paths its matcher leaves
+		// (README: a handler with forward_cookie on the request's way
+		// keeps it), not in another site's error routes.
+		{"catch-all, forward_cookie, a path the session does not match, app down", "http://:$PORT", "forward_cookie", "", appDown, "/app/*", "/other/down", "/other-error", false},
+		{"catch-all, forward_cookie, a path the session does not match, 413", "http://:$PORT", "forward_cookie", "", tooLarge, "/app/*", "/other/upload", "/other-error", false},
+		{"own handle_errors, forward_cookie, 413", "http://:$PORT", "forward_cookie", own, tooLarge, "", "", "/own-error", true},
+		{"own handle_errors, forward_cookie, load fails", "http://:$PORT", "forward_cookie", own, loadFail, "", "", "/own-error", true},
+		{"own handle_errors, forward_cookie, app down", "http://:$PORT", "forward_cookie", own, appDown, "", "", "/own-error", true},
 	}
 	for _, row := range rows {
 		t.Run(row.name, func(t *testing.T) {
 			appA, appC := startUpstream(t), startUpstream(t)
 			port := freePort(t)
-			cfg := strings.NewReplacer("$OTHER", row.other, "$FORWARD", row.forward, "$OWN", row.own).Replace(site)
+			cfg := strings.NewReplacer("$SCOPE", row.scope, "$OTHER", row.other, "$FORWARD", row.forward, "$OWN", row.own).Replace(site)
 			cfg = strings.NewReplacer("$PORT", fmt.Sprint(port), "$DB", filepath.Join(t.TempDir(), "sessions.db"),
 				"$A", appA.addr(), "$C", appC.addr()).Replace(cfg)
 			tester := caddytest.NewTester(t)
@@ -115,7 +121,11 @@ $OTHER {
 				assertNoNamespace(t, res.Header)
 				return res, b
 			}
-			res, _ := do(http.MethodGet, "/login", "", "", "Test-Header", "X-Session-Set-User: alice")
+			login := "/login"
+			if row.scope != "" {
+				login = "/app/login"
+			}
+			res, _ := do(http.MethodGet, login, "", "", "Test-Header", "X-Session-Set-User: alice")
 			var id string
 			for _, c := range res.Cookies() {
 				if c.Name == "sid" {
@@ -128,16 +138,26 @@ $OTHER {
 			cookie := "sid=" + id + "; theme=dark"
 
 			var body []byte
+			path := row.path
+			switch {
+			case path != "":
+			case row.fault == tooLarge:
+				path = "/upload"
+			case row.fault == loadFail:
+				path = "/page"
+			default:
+				path = "/down"
+			}
 			switch row.fault {
 			case tooLarge:
-				res, body = do(http.MethodPost, "/upload", cookie, strings.Repeat("x", 100), "X-Session-User", "mallory")
+				res, body = do(http.MethodPost, path, cookie, strings.Repeat("x", 100), "X-Session-User", "mallory")
 			case loadFail:
 				failReads.Store(true)
 				t.Cleanup(func() { failReads.Store(false) })
-				res, body = do(http.MethodGet, "/page", cookie, "", "X-Session-User", "mallory")
+				res, body = do(http.MethodGet, path, cookie, "", "X-Session-User", "mallory")
 				failReads.Store(false)
 			case appDown:
-				res, body = do(http.MethodGet, "/down", cookie, "", "X-Session-User", "mallory")
+				res, body = do(http.MethodGet, path, cookie, "", "X-Session-User", "mallory")
 			}
 			var s seen
 			if err := json.Unmarshal(body, &s); err != nil || s.URI != row.errURI {
