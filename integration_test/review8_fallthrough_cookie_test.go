@@ -179,3 +179,94 @@ $OTHER {
 		})
 	}
 }
+
+// TestUnmatchedForwardCookieReachesNoOtherSitesErrorRoutes: a session
+// with a matcher (`session /app/*`) that a request of another path passes
+// keeps its cookie on it when it forwards it (forward_cookie: a handler
+// on the request's way keeps it). Its errors may reach another site's
+// error routes, which must not get the cookie, also when the session sits
+// in a `route` block and no guard stands between them.
+func TestUnmatchedForwardCookieReachesNoOtherSitesErrorRoutes(t *testing.T) {
+	const config = `
+http://a.localhost:$PORT {
+	$OPEN
+	session /app/* {
+		store bolt $DB
+		forward_cookie
+	}
+	@down path /app/down /other/down
+	reverse_proxy @down 127.0.0.1:1
+	reverse_proxy $A
+	$CLOSE
+}
+http://:$PORT {
+	respond "catch-all"
+	handle_errors {
+		rewrite * /other-error
+		reverse_proxy $C
+	}
+}`
+	rows := []struct{ name, open, close, path string }{
+		{"in a route block, a path the session does not match", "route {", "}", "/other/down"},
+		{"in a route block, a path the session matches", "route {", "}", "/app/down"},
+		{"at the site's top, a path the session does not match", "", "", "/other/down"},
+		{"at the site's top, a path the session matches", "", "", "/app/down"},
+	}
+	for _, row := range rows {
+		t.Run(row.name, func(t *testing.T) {
+			appA, appC := startUpstream(t), startUpstream(t)
+			port := freePort(t)
+			cfg := strings.NewReplacer("$OPEN", row.open, "$CLOSE", row.close, "$PORT", fmt.Sprint(port),
+				"$DB", filepath.Join(t.TempDir(), "sessions.db"), "$A", appA.addr(), "$C", appC.addr()).Replace(config)
+			tester := caddytest.NewTester(t)
+			tester.Client.Jar = nil
+			tester.InitServer(fmt.Sprintf("{\n\tadmin localhost:%d\n\thttp_port %d\n\thttps_port %d\n\tskip_install_trust\n}\n%s\n",
+				adminPort, port, freePort(t), cfg), "caddyfile")
+			do := func(path, cookie string, commands ...string) (*http.Response, []byte) {
+				t.Helper()
+				req, err := http.NewRequest(http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d%s", port, path), nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				req.Host = "a.localhost"
+				if cookie != "" {
+					req.Header.Set("Cookie", cookie)
+				}
+				for _, c := range commands {
+					req.Header.Add("Test-Header", c)
+				}
+				res, err := tester.Client.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer res.Body.Close()
+				b, _ := io.ReadAll(res.Body)
+				assertNoNamespace(t, res.Header)
+				return res, b
+			}
+			res, _ := do("/app/login", "", "X-Session-Set-User: alice")
+			var id string
+			for _, c := range res.Cookies() {
+				if c.Name == "sid" {
+					id = c.Value
+				}
+			}
+			if id == "" {
+				t.Fatal("the login issued no sid cookie")
+			}
+			res, body := do(row.path, "sid="+id+"; theme=dark")
+			var s seen
+			if err := json.Unmarshal(body, &s); err != nil || s.URI != "/other-error" {
+				t.Fatalf("the 502 of %s was not answered by the catch-all's error route: %d %q", row.path, res.StatusCode, body)
+			}
+			got := strings.Join(s.Headers.Values("Cookie"), "; ")
+			if strings.Contains(got, id) {
+				t.Errorf("the catch-all's error route got the raw session ID of a.localhost's session (Cookie has theme: %v)",
+					strings.Contains(got, "theme=dark"))
+			}
+			if !strings.Contains(got, "theme=dark") {
+				t.Errorf("the catch-all's error route lost the other cookies")
+			}
+		})
+	}
+}
