@@ -107,7 +107,9 @@ func (h *Handler) serveUnmatched(w http.ResponseWriter, r *http.Request, next ca
 			h.restoreCookie(r)
 		}
 		h.stripForeign(r)
-		return next.ServeHTTP(w, r)
+		err := next.ServeHTTP(w, r)
+		h.leaveCookieToErrorRoutes(r, err)
+		return err
 	}
 	scrubRequest(r, h.protocol)
 	h.scrubOthersFirst(r)
@@ -120,11 +122,23 @@ func (h *Handler) serveUnmatched(w http.ResponseWriter, r *http.Request, next ca
 	uw := &unmatchedWriter{headerGate: headerGate{ResponseWriterWrapper: caddyhttp.ResponseWriterWrapper{ResponseWriter: w}}, handler: h, request: r}
 	uw.writeHeader = uw.WriteHeader
 	err := next.ServeHTTP(uw, r)
+	h.leaveCookieToErrorRoutes(r, err)
 	// Trailers are sent after this returns; and if the handlers after h
 	// failed without answering, Caddy writes the status with what the
 	// header holds.
 	h.protocol.Scrub(w.Header())
 	return err
+}
+
+// leaveCookieToErrorRoutes takes the cookie of forward_cookie, which h
+// kept on a request it did not match, off the request when its error may
+// reach another site's error routes (foreignErrors), as a matched request
+// has it taken off (leaveToErrorRoutes): a catch-all's handle_errors that
+// proxies to its own app got the raw session ID.
+func (h *Handler) leaveCookieToErrorRoutes(r *http.Request, err error) {
+	if err != nil && h.ForwardCookie && h.foreignErrors {
+		h.cookie.Strip(r.Header)
+	}
 }
 
 // cookieStashPrefix, with a cookie name, names the request var that holds
