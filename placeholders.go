@@ -2,6 +2,7 @@ package caddysession
 
 import (
 	"net/http"
+	"slices"
 	"strings"
 	"sync/atomic"
 
@@ -114,12 +115,16 @@ func (s *requestState) updatePlaceholders(hash session.Hash, rec *session.Record
 		return
 	}
 	repl.Set(placeholderHash, hash.Short())
-	set := []string{placeholderHash}
+	// Beside those another handler's commit set for the request (nested
+	// handlers of two sessions, each starting one).
+	set, _ := repl.Get(placeholdersSetKey)
+	before, _ := set.([]string)
+	names := append(slices.Clip(before), placeholderHash)
 	for k, v := range rec.Values {
 		repl.Set(placeholderPrefix+k, v)
-		set = append(set, placeholderPrefix+k)
+		names = append(names, placeholderPrefix+k)
 	}
-	repl.Set(placeholdersSetKey, set)
+	repl.Set(placeholdersSetKey, names)
 }
 
 // placeholdersSetKey keeps, among the replacer's static values, the names
