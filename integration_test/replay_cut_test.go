@@ -1,0 +1,238 @@
+package integration_test
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddytest"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/caddy-session/caddy-session/internal/clock"
+)
+
+// replayMarked, when set, is called once the session handler has taken
+// the final header of a response (its commit and its judgement done),
+// before any byte of its body: test_replay_mark sits between the session
+// handler and reverse_proxy.
+var replayMarked atomic.Pointer[func()]
+
+// replayMark is a handler for the replay tests: it tells replayMarked
+// when the header it passes on to the session handler has been taken.
+type replayMark struct{}
+
+func init() {
+	caddy.RegisterModule(replayMark{})
+}
+
+func (replayMark) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.test_replay_mark",
+		New: func() caddy.Module { return new(replayMark) },
+	}
+}
+
+func (replayMark) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	return next.ServeHTTP(&markWriter{ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: w}}, r)
+}
+
+type markWriter struct {
+	*caddyhttp.ResponseWriterWrapper
+}
+
+func (m *markWriter) WriteHeader(status int) {
+	m.ResponseWriterWrapper.WriteHeader(status)
+	if status >= http.StatusOK {
+		if f := replayMarked.Load(); f != nil {
+			(*f)()
+		}
+	}
+}
+
+var _ caddyhttp.MiddlewareHandler = replayMark{}
+
+// replayApp answers /held with its header at once and its body (of known
+// length, so reverse_proxy never flushes it) only once the test lets it
+// go: an app that sends its status early and takes its time over the
+// page (a report, a payment's receipt). It counts every request for /held
+// it receives: each is one execution of the app's work. Any other path is
+// answered as serveUpstream does.
+type replayApp struct {
+	held    atomic.Int32
+	arrived chan struct{} // told when the first /held has its header out
+	release chan struct{} // lets the first /held's body go
+}
+
+func (a *replayApp) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path != "/held" {
+		serveUpstream(w, r)
+		return
+	}
+	_, _ = io.Copy(io.Discard, r.Body)
+	n := a.held.Add(1)
+	if n > 1 {
+		// A second execution of the same request: answered at once,
+		// so that a failing test reports it rather than hangs.
+		w.Header().Set("Content-Length", "5")
+		_, _ = w.Write([]byte("again"))
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain")
+	w.Header().Set("Content-Length", "7")
+	w.WriteHeader(http.StatusOK)
+	_ = http.NewResponseController(w).Flush()
+	a.arrived <- struct{}{}
+	select {
+	case <-a.release:
+	case <-r.Context().Done():
+		return
+	}
+	_, _ = w.Write([]byte("receipt"))
+}
+
+// replaySite starts Caddy with session, the mark and reverse_proxy in
+// front of a replayApp.
+func replaySite(t *testing.T, store string) (*site, *replayApp) {
+	t.Helper()
+	app := &replayApp{arrived: make(chan struct{}, 1), release: make(chan struct{})}
+	srv := httptest.NewServer(app)
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() {
+		select {
+		case <-app.release:
+		default:
+			close(app.release)
+		}
+	})
+	s := &site{t: t, tester: caddytest.NewTester(t), port: freePort(t), store: store, up: &upstream{srv}}
+	s.tester.Client.Jar = nil
+	storeJSON := fmt.Sprintf(`{"backend": "bolt", "path": %q}`, strings.TrimPrefix(store, "store bolt "))
+	if url, ok := strings.CutPrefix(store, "store redis "); ok {
+		storeJSON = fmt.Sprintf(`{"backend": "redis", "url": %q}`, url)
+	}
+	s.tester.InitServer(fmt.Sprintf(`{
+	"admin": {"listen": "localhost:%d"},
+	"apps": {"http": {"servers": {"srv": {
+		"listen": ["127.0.0.1:%d"],
+		"routes": [{"handle": [
+			{"handler": "session", "store": %s},
+			{"handler": "test_replay_mark"},
+			{"handler": "reverse_proxy", "upstreams": [{"dial": %q}]}
+		]}]
+	}}}}
+}`, adminPort, s.port, storeJSON, s.up.addr()), "json")
+	return s, app
+}
+
+// TestCutBeforeTheBodyIsOneClearAnswer: the app sent its header, the
+// session handler took it (its session standing then), and the session
+// ended (a logout everywhere on another device, an admin's revocation)
+// before the app's body came, a second or more after the load: the
+// body is cut (README, "Streams": a body still being written a second
+// after the load is watched). Nothing of the response had reached the
+// client yet, so the client must get one clear answer, the withheld
+// answer's 403, and the app must run the request once.
+//
+// It used to close the connection without a byte: the header sat in the
+// server's buffer when the first write was cut, and the abort took it
+// with it. A client that sees a reused connection close before any
+// response sends the request again: Go's client does for a GET (the app
+// ran it twice, and the client got the second answer, made without the
+// session), and browsers do for any method, a POST included.
+func TestCutBeforeTheBodyIsOneClearAnswer(t *testing.T) {
+	ends := []struct {
+		name string
+		end  func(t *testing.T, s *site, phone *visitor)
+	}{
+		{"a logout everywhere on another device", func(t *testing.T, _ *site, phone *visitor) {
+			expectStatus(t, phone.get("/logout", "X-Session-Destroy-All: true"), http.StatusOK)
+		}},
+		{"an admin revocation of the user", func(t *testing.T, _ *site, _ *visitor) {
+			var revoked struct{ Revoked int }
+			sessionAPI(t, http.MethodPost, "/session/revoke", `{"value": "alice"}`).decode(t, http.StatusOK, &revoked)
+			if revoked.Revoked == 0 {
+				t.Fatal("the admin revocation ended no session")
+			}
+		}},
+	}
+	requests := []struct {
+		method, body string
+	}{
+		{http.MethodGet, ""},
+		{http.MethodPost, "item=42&pay=10.00"},
+	}
+	for _, end := range ends {
+		for _, rq := range requests {
+			t.Run(end.name+", "+rq.method, func(t *testing.T) {
+				eachStore(t, func(t *testing.T, store string) {
+					s, app := replaySite(t, store)
+					laptop := login(t, s, "alice") // leaves an idle connection to reuse
+					phone := login(t, s, "alice")
+
+					marked := make(chan struct{}, 1)
+					mark := func() {
+						select { // only the first response's; never blocks a later one
+						case marked <- struct{}{}:
+						default:
+						}
+					}
+					replayMarked.Store(&mark)
+					t.Cleanup(func() { replayMarked.Store(nil) })
+
+					var body io.Reader
+					if rq.body != "" {
+						body = strings.NewReader(rq.body)
+					}
+					req, err := http.NewRequest(rq.method, s.url("/held"), body)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if rq.body != "" {
+						req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+					}
+					req.Header.Set("Cookie", "sid="+laptop.sid)
+					type answer struct {
+						status int
+						body   string
+						err    error
+					}
+					done := make(chan answer, 1)
+					go func() {
+						res, err := s.tester.Client.Do(req)
+						if err != nil {
+							done <- answer{err: err}
+							return
+						}
+						b, err := io.ReadAll(res.Body)
+						res.Body.Close()
+						done <- answer{status: res.StatusCode, body: string(b), err: err}
+					}()
+					within(t, "the app never got the request", func() { <-app.arrived })
+					within(t, "the session handler never took the app's header", func() { <-marked })
+
+					end.end(t, s, phone)
+					clock.Advance(2 * time.Second) // the body comes a second or more after the load
+					close(app.release)
+
+					var got answer
+					within(t, "the request hangs", func() { got = <-done })
+					if got.err != nil {
+						t.Errorf("the client got no answer but %v: a browser sends the %s again on a reused connection", got.err, rq.method)
+					} else if got.status != http.StatusForbidden || got.body == "receipt" || got.body == "again" {
+						t.Errorf("the client got %d %q, want the withheld answer, 403, with none of the app's body", got.status, got.body)
+					}
+					if n := app.held.Load(); n != 1 {
+						t.Errorf("the app ran the %s %d times, want once", rq.method, n)
+					}
+					expectUser(t, laptop, "")
+				})
+			})
+		}
+	}
+}
