@@ -655,6 +655,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		rw.preset = h.presetOthers(w.Header())
 	}
 	err = h.serve(rw, r, next)
+	if rw.commitErr == nil {
+		rw.sendHeld() // a header with no body after it (responsewriter.go)
+	}
 	if err != nil {
 		h.leaveToErrorRoutes(state)
 	}

@@ -47,6 +47,10 @@ type responseWriter struct {
 	// opens a tunnel or streams (Handler.serve).
 	watchable bool
 	ctx       watchCtx
+	// held is the status of a watchable response's final header, which
+	// its commit took and which has not gone to the writer underneath
+	// yet (holdHeader); 0 once it has, or for any other response.
+	held int
 	// seenAtLoad is openTunnels.seen() before the session was loaded.
 	seenAtLoad seenMark
 }
@@ -123,8 +127,71 @@ func (rw *responseWriter) WriteHeader(status int) {
 		return
 	}
 	if rw.settle(hdr, status) {
+		if rw.watchable && rw.tunnel == nil {
+			rw.held = status // holdHeader
+			return
+		}
 		rw.ResponseWriter.WriteHeader(status)
 	}
+}
+
+// The final header of a watchable response is held here, after its
+// commit, until the first byte of its body, a flush, or the end of the
+// handlers (sendHeld): a body whose session is found ended at its first
+// write (longBodyCut, a body that comes a second or more after the
+// load) has then sent nothing, and gets the withheld answer, a 403
+// (withholdHeld), as a slow answer whose session ended is. The header
+// used to go to net/http at once, which buffers it until the body's
+// first bytes: the cut aborted the handler, and net/http closed the
+// connection with the header still in its buffer. A client that sees a
+// reused connection close before any response sends the request again
+// (Go's client for a GET; browsers for any method, a POST included),
+// and the app ran it a second time, without the session.
+
+// sendHeld sends the held final header, if any, to the writer
+// underneath: the body is to follow, or the handlers are done.
+func (rw *responseWriter) sendHeld() {
+	if status := rw.held; status != 0 {
+		rw.held = 0
+		rw.ResponseWriter.WriteHeader(status)
+	}
+}
+
+// withholdHeld turns a response whose body was cut before any of it, or
+// its header, was sent into the withheld answer (withheld.go): the
+// client gets answerWithheldStatus with none of the app's headers, and
+// the error routes get the request without its session. false if its
+// header has gone already: the response can only end unfinished.
+func (rw *responseWriter) withholdHeld() bool {
+	if rw.held == 0 {
+		return false
+	}
+	rw.held = 0
+	s := rw.state
+	s.handler.logger.Info("withholding an answer: its session ended before its body came",
+		zap.String("session", s.hash.Short()), zap.String("uri", s.request.RequestURI),
+		zap.Int("status", answerWithheldStatus))
+	rw.commitErr = errSessionEnded
+	s.withdraw()
+	clear(rw.Header())
+	return true
+}
+
+// bodyCut reports that nothing more of the response may be written
+// (commitErr, or its session ended: longBodyCut, or streamCut for a
+// flush), after turning a cut that came before anything was sent into
+// the withheld answer; otherwise it sends the held header, the body
+// being about to follow.
+func (rw *responseWriter) bodyCut(cut bool) bool {
+	if rw.commitErr != nil {
+		return true
+	}
+	if cut {
+		rw.withholdHeld()
+		return true
+	}
+	rw.sendHeld()
+	return false
 }
 
 // settle commits the final response, which is to go with this status,
@@ -280,7 +347,7 @@ func (rw *responseWriter) Write(b []byte) (int, error) {
 	if !rw.wroteHeader {
 		rw.WriteHeader(http.StatusOK)
 	}
-	if rw.commitErr != nil || rw.longBodyCut() {
+	if rw.bodyCut(rw.commitErr == nil && rw.longBodyCut()) {
 		return 0, errResponseDropped
 	}
 	return rw.ResponseWriter.Write(b)
@@ -309,7 +376,7 @@ func (rw *responseWriter) ReadFrom(r io.Reader) (int64, error) {
 	if !rw.wroteHeader {
 		rw.WriteHeader(http.StatusOK)
 	}
-	if rw.commitErr != nil || rw.longBodyCut() {
+	if rw.bodyCut(rw.commitErr == nil && rw.longBodyCut()) {
 		return 0, errResponseDropped
 	}
 	if !rw.watchable {
@@ -356,10 +423,13 @@ func (rw *responseWriter) FlushError() error {
 	if !rw.wroteHeader {
 		rw.WriteHeader(http.StatusOK)
 	}
-	if rw.commitErr != nil || rw.streamCut() {
+	if rw.commitErr != nil {
 		return errResponseDropped
 	}
 	rw.watch(false, false)
+	if rw.bodyCut(rw.streamCut()) {
+		return errResponseDropped
+	}
 	return http.NewResponseController(rw.ResponseWriter).Flush()
 }
 
