@@ -83,8 +83,17 @@ func (a *replayApp) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write([]byte("again"))
 		return
 	}
-	w.Header().Set("Content-Type", "text/plain")
-	w.Header().Set("Content-Length", "7")
+	switch r.URL.Query().Get("shape") {
+	case "chunked": // no length: reverse_proxy flushes each write
+		w.Header().Set("Content-Type", "text/plain")
+	case "events":
+		w.Header().Set("Content-Type", "text/event-stream")
+	case "empty":
+		w.Header().Set("Content-Length", "0")
+	default:
+		w.Header().Set("Content-Type", "text/plain")
+		w.Header().Set("Content-Length", "7")
+	}
 	w.WriteHeader(http.StatusOK)
 	_ = http.NewResponseController(w).Flush()
 	a.arrived <- struct{}{}
@@ -93,7 +102,9 @@ func (a *replayApp) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case <-r.Context().Done():
 		return
 	}
-	_, _ = w.Write([]byte("receipt"))
+	if r.URL.Query().Get("shape") != "empty" {
+		_, _ = w.Write([]byte("receipt"))
+	}
 }
 
 // replaySite starts Caddy with session, the mark and reverse_proxy in
@@ -128,6 +139,77 @@ func replaySite(t *testing.T, store string) (*site, *replayApp) {
 	}}}}
 }`, adminPort, s.port, storeJSON, s.up.addr()), "json")
 	return s, app
+}
+
+// replayAnswer is what the client got for a held request.
+type replayAnswer struct {
+	status int
+	body   string
+	err    error
+}
+
+// heldAcross sends method path (with body, if any) as v, with Go's
+// client on the connection its last request left idle, runs meanwhile
+// once the session handler has taken the app's header and before the
+// app writes its body, a second or more after the load, and returns what
+// the client got.
+func heldAcross(t *testing.T, s *site, app *replayApp, v *visitor, method, path, body string, meanwhile func()) replayAnswer {
+	t.Helper()
+	marked := make(chan struct{}, 1)
+	mark := func() {
+		select { // only the first response's; never blocks a later one
+		case marked <- struct{}{}:
+		default:
+		}
+	}
+	replayMarked.Store(&mark)
+	t.Cleanup(func() { replayMarked.Store(nil) })
+
+	var rb io.Reader
+	if body != "" {
+		rb = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, s.url(path), rb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	req.Header.Set("Cookie", "sid="+v.sid)
+	done := make(chan replayAnswer, 1)
+	go func() {
+		res, err := s.tester.Client.Do(req)
+		if err != nil {
+			done <- replayAnswer{err: err}
+			return
+		}
+		b, err := io.ReadAll(res.Body)
+		res.Body.Close()
+		done <- replayAnswer{status: res.StatusCode, body: string(b), err: err}
+	}()
+	within(t, "the app never got the request", func() { <-app.arrived })
+	within(t, "the session handler never took the app's header", func() { <-marked })
+	meanwhile()
+	clock.Advance(2 * time.Second) // the body comes a second or more after the load
+	close(app.release)
+	var got replayAnswer
+	within(t, "the request hangs", func() { got = <-done })
+	return got
+}
+
+// expectWithheldOnce fails unless the client got the withheld answer,
+// and the app ran the request once.
+func expectWithheldOnce(t *testing.T, app *replayApp, method string, got replayAnswer) {
+	t.Helper()
+	if got.err != nil {
+		t.Errorf("the client got no answer but %v: a browser sends the %s again on a reused connection", got.err, method)
+	} else if got.status != http.StatusForbidden || strings.Contains(got.body, "receipt") || got.body == "again" {
+		t.Errorf("the client got %d %q, want the withheld answer, 403, with none of the app's body", got.status, got.body)
+	}
+	if n := app.held.Load(); n != 1 {
+		t.Errorf("the app ran the %s %d times, want once", method, n)
+	}
 }
 
 // TestCutBeforeTheBodyIsOneClearAnswer: the app sent its header, the
@@ -174,65 +256,82 @@ func TestCutBeforeTheBodyIsOneClearAnswer(t *testing.T) {
 					s, app := replaySite(t, store)
 					laptop := login(t, s, "alice") // leaves an idle connection to reuse
 					phone := login(t, s, "alice")
-
-					marked := make(chan struct{}, 1)
-					mark := func() {
-						select { // only the first response's; never blocks a later one
-						case marked <- struct{}{}:
-						default:
-						}
-					}
-					replayMarked.Store(&mark)
-					t.Cleanup(func() { replayMarked.Store(nil) })
-
-					var body io.Reader
-					if rq.body != "" {
-						body = strings.NewReader(rq.body)
-					}
-					req, err := http.NewRequest(rq.method, s.url("/held"), body)
-					if err != nil {
-						t.Fatal(err)
-					}
-					if rq.body != "" {
-						req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-					}
-					req.Header.Set("Cookie", "sid="+laptop.sid)
-					type answer struct {
-						status int
-						body   string
-						err    error
-					}
-					done := make(chan answer, 1)
-					go func() {
-						res, err := s.tester.Client.Do(req)
-						if err != nil {
-							done <- answer{err: err}
-							return
-						}
-						b, err := io.ReadAll(res.Body)
-						res.Body.Close()
-						done <- answer{status: res.StatusCode, body: string(b), err: err}
-					}()
-					within(t, "the app never got the request", func() { <-app.arrived })
-					within(t, "the session handler never took the app's header", func() { <-marked })
-
-					end.end(t, s, phone)
-					clock.Advance(2 * time.Second) // the body comes a second or more after the load
-					close(app.release)
-
-					var got answer
-					within(t, "the request hangs", func() { got = <-done })
-					if got.err != nil {
-						t.Errorf("the client got no answer but %v: a browser sends the %s again on a reused connection", got.err, rq.method)
-					} else if got.status != http.StatusForbidden || got.body == "receipt" || got.body == "again" {
-						t.Errorf("the client got %d %q, want the withheld answer, 403, with none of the app's body", got.status, got.body)
-					}
-					if n := app.held.Load(); n != 1 {
-						t.Errorf("the app ran the %s %d times, want once", rq.method, n)
-					}
+					got := heldAcross(t, s, app, laptop, rq.method, "/held", rq.body, func() { end.end(t, s, phone) })
+					expectWithheldOnce(t, app, rq.method, got)
 					expectUser(t, laptop, "")
 				})
 			})
 		}
+	}
+}
+
+// TestHeldHeaderShapes: the same across the shapes of a body that
+// reverse_proxy copies, for a session that ends before the body and for
+// one that stands (the app's whole answer, once, header and body). A
+// body of known length, which reverse_proxy never flushes, is withheld
+// (a 403, once). One of unknown length, or an event stream, is a stream:
+// reverse_proxy flushes its header at once, before any body, so the
+// client has the header, and the end cuts the stream unfinished (README,
+// "Streams"), which no client sends again; the app ran it once. A
+// response with no body has its header sent when the handlers are done.
+func TestHeldHeaderShapes(t *testing.T) {
+	for _, c := range []struct {
+		shape   string
+		ended   bool
+		want    string // the body a standing session gets
+		streams bool   // reverse_proxy flushes the header at once
+	}{
+		{"length", true, "", false},
+		{"chunked", true, "", true},
+		{"events", true, "", true},
+		{"length", false, "receipt", false},
+		{"chunked", false, "receipt", true},
+		{"events", false, "receipt", true},
+		{"empty", false, "", false},
+	} {
+		name := c.shape + ", session stands"
+		if c.ended {
+			name = c.shape + ", session ended"
+		}
+		t.Run(name, func(t *testing.T) {
+			for _, method := range []string{http.MethodGet, http.MethodPost} {
+				t.Run(method, func(t *testing.T) {
+					eachStore(t, func(t *testing.T, store string) {
+						s, app := replaySite(t, store)
+						laptop := login(t, s, "alice")
+						phone := login(t, s, "alice")
+						body := ""
+						if method == http.MethodPost {
+							body = "item=42&pay=10.00"
+						}
+						got := heldAcross(t, s, app, laptop, method, "/held?shape="+c.shape, body, func() {
+							if c.ended {
+								expectStatus(t, phone.get("/logout", "X-Session-Destroy-All: true"), http.StatusOK)
+							}
+						})
+						switch {
+						case c.ended && c.streams:
+							if got.status != http.StatusOK || got.err == nil || strings.Contains(got.body, "receipt") {
+								t.Errorf("the client got %d %q (%v), want the stream's 200 header, cut before its body", got.status, got.body, got.err)
+							}
+							if n := app.held.Load(); n != 1 {
+								t.Errorf("the app ran the %s %d times, want once", method, n)
+							}
+							return
+						case c.ended:
+							expectWithheldOnce(t, app, method, got)
+							return
+						}
+						if got.err != nil || got.status != http.StatusOK || got.body != c.want {
+							t.Errorf("the client got %d %q (%v), want the app's 200 %q", got.status, got.body, got.err, c.want)
+						}
+						if n := app.held.Load(); n != 1 {
+							t.Errorf("the app ran the %s %d times, want once", method, n)
+						}
+						expectUser(t, laptop, "alice")
+					})
+				})
+			}
+		})
 	}
 }
