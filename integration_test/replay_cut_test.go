@@ -83,6 +83,18 @@ func (a *replayApp) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write([]byte("again"))
 		return
 	}
+	if r.URL.Query().Get("shape") == "late" {
+		// The whole answer comes late, header and all.
+		a.arrived <- struct{}{}
+		select {
+		case <-a.release:
+		case <-r.Context().Done():
+			return
+		}
+		w.Header().Set("Content-Length", "7")
+		_, _ = w.Write([]byte("receipt"))
+		return
+	}
 	switch r.URL.Query().Get("shape") {
 	case "chunked": // no length: reverse_proxy flushes each write
 		w.Header().Set("Content-Type", "text/plain")
@@ -111,6 +123,13 @@ func (a *replayApp) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // front of a replayApp.
 func replaySite(t *testing.T, store string) (*site, *replayApp) {
 	t.Helper()
+	return replaySiteWith(t, store, "")
+}
+
+// replaySiteWith is replaySite with more fields of reverse_proxy (JSON,
+// each followed by a comma).
+func replaySiteWith(t *testing.T, store, proxy string) (*site, *replayApp) {
+	t.Helper()
 	app := &replayApp{arrived: make(chan struct{}, 1), release: make(chan struct{})}
 	srv := httptest.NewServer(app)
 	t.Cleanup(srv.Close)
@@ -134,10 +153,10 @@ func replaySite(t *testing.T, store string) (*site, *replayApp) {
 		"routes": [{"handle": [
 			{"handler": "session", "store": %s},
 			{"handler": "test_replay_mark"},
-			{"handler": "reverse_proxy", "upstreams": [{"dial": %q}]}
+			{"handler": "reverse_proxy", %s "upstreams": [{"dial": %q}]}
 		]}]
 	}}}}
-}`, adminPort, s.port, storeJSON, s.up.addr()), "json")
+}`, adminPort, s.port, storeJSON, proxy, s.up.addr()), "json")
 	return s, app
 }
 
@@ -189,7 +208,9 @@ func heldAcross(t *testing.T, s *site, app *replayApp, v *visitor, method, path,
 		done <- replayAnswer{status: res.StatusCode, body: string(b), err: err}
 	}()
 	within(t, "the app never got the request", func() { <-app.arrived })
-	within(t, "the session handler never took the app's header", func() { <-marked })
+	if !strings.Contains(path, "shape=late") {
+		within(t, "the session handler never took the app's header", func() { <-marked })
+	}
 	meanwhile()
 	clock.Advance(2 * time.Second) // the body comes a second or more after the load
 	close(app.release)
@@ -329,6 +350,54 @@ func TestHeldHeaderShapes(t *testing.T) {
 							t.Errorf("the app ran the %s %d times, want once", method, n)
 						}
 						expectUser(t, laptop, "alice")
+					})
+				})
+			}
+		})
+	}
+}
+
+// TestOneRunWithProxyRetries: reverse_proxy retries a request that
+// failed (lb_retries, lb_try_duration; a POST too, with lb_retry_match),
+// but none of what the session handler does to a response whose session
+// ended while the app worked on it fails the round trip: an answer
+// withheld at its header, a body cut before anything was sent, a stream
+// cut unfinished. Each reaches the app once, over the keep-alive
+// connection to the upstream, and the client gets one answer.
+func TestOneRunWithProxyRetries(t *testing.T) {
+	const retries = `"load_balancing": {"retries": 3, "try_duration": 5000000000, "try_interval": 1000000, "retry_match": [{"method": ["GET", "POST"]}]},`
+	for _, c := range []struct {
+		name, shape string
+		status      int // what the client gets; 200 for a stream cut unfinished
+	}{
+		{"withheld at its header", "late", http.StatusForbidden},
+		{"cut before its body", "length", http.StatusForbidden},
+		{"a stream cut unfinished", "events", http.StatusOK},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			for _, method := range []string{http.MethodGet, http.MethodPost} {
+				t.Run(method, func(t *testing.T) {
+					eachStore(t, func(t *testing.T, store string) {
+						s, app := replaySiteWith(t, store, retries)
+						laptop := login(t, s, "alice")
+						phone := login(t, s, "alice")
+						body := ""
+						if method == http.MethodPost {
+							body = "item=42&pay=10.00"
+						}
+						got := heldAcross(t, s, app, laptop, method, "/held?shape="+c.shape, body, func() {
+							expectStatus(t, phone.get("/logout", "X-Session-Destroy-All: true"), http.StatusOK)
+						})
+						if got.status != c.status || strings.Contains(got.body, "receipt") || got.body == "again" {
+							t.Errorf("the client got %d %q (%v), want %d with none of the app's body", got.status, got.body, got.err, c.status)
+						}
+						if c.status != http.StatusOK && got.err != nil {
+							t.Errorf("the client got no whole answer: %v", got.err)
+						}
+						if n := app.held.Load(); n != 1 {
+							t.Errorf("the app ran the %s %d times, want once", method, n)
+						}
+						expectUser(t, laptop, "")
 					})
 				})
 			}
