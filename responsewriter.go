@@ -49,7 +49,7 @@ type responseWriter struct {
 	ctx       watchCtx
 	// held is the status of a watchable response's final header, which
 	// its commit took and which has not gone to the writer underneath
-	// yet (holdHeader); 0 once it has, or for any other response.
+	// yet (sendHeld); 0 once it has, or for any other response.
 	held int
 	// seenAtLoad is openTunnels.seen() before the session was loaded.
 	seenAtLoad seenMark
@@ -128,7 +128,7 @@ func (rw *responseWriter) WriteHeader(status int) {
 	}
 	if rw.settle(hdr, status) {
 		if rw.watchable && rw.tunnel == nil {
-			rw.held = status // holdHeader
+			rw.held = status // sent with the body, a flush or at the end (sendHeld)
 			return
 		}
 		rw.ResponseWriter.WriteHeader(status)
