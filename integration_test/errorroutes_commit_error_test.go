@@ -3,13 +3,10 @@ package integration_test
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/caddyserver/caddy/v2/caddytest"
 
 	"github.com/caddy-session/caddy-session/session"
 )
@@ -42,6 +39,7 @@ http://a.localhost:$PORT {
 http://:$PORT {
 	respond "catch-all"
 	handle_errors {
+		request_header -Test-Header # the orders are for the site's app, not the error page's
 		rewrite * /other-error
 		$MATCHED
 		reverse_proxy $C {
@@ -69,6 +67,7 @@ http://*.localhost:$PORT {
 	}
 	respond "wildcard"
 	handle_errors {
+		request_header -Test-Header # the orders are for the site's app, not the error page's
 		rewrite * /other-error
 		$MATCHED
 		reverse_proxy $C {
@@ -89,6 +88,7 @@ http://a.localhost:$PORT {
 		reverse_proxy $A
 	}
 	handle_errors {
+		request_header -Test-Header # the orders are for the site's app, not the error page's
 		rewrite * /own-error
 		$MATCHED
 		reverse_proxy $A {
@@ -99,6 +99,7 @@ http://a.localhost:$PORT {
 http://:$PORT {
 	respond "catch-all"
 	handle_errors {
+		request_header -Test-Header # the orders are for the site's app, not the error page's
 		rewrite * /other-error
 		reverse_proxy $C
 	}
@@ -131,29 +132,10 @@ http://:$PORT {
 				"$MATCHED", derivedMatched,
 				"$POLICY", "on_store_error stale 5m",
 			).Replace(row.config)
-			tester := caddytest.NewTester(t)
-			tester.Client.Jar = nil
-			tester.InitServer(fmt.Sprintf("{\n\tadmin localhost:%d\n\thttp_port %d\n\thttps_port %d\n\tskip_install_trust\n}\n%s\n",
-				adminPort, port, freePort(t), cfg), "caddyfile")
+			tester := caddyOnPort(t, port, cfg)
 			do := func(path, cookie string, commands ...string) (*http.Response, seen) {
 				t.Helper()
-				req, err := http.NewRequest(http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d%s", port, path), nil)
-				if err != nil {
-					t.Fatal(err)
-				}
-				req.Host = "a.localhost"
-				if cookie != "" {
-					req.Header.Set("Cookie", cookie)
-				}
-				for _, c := range commands {
-					req.Header.Add("Test-Header", c)
-				}
-				res, err := tester.Client.Do(req)
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer res.Body.Close()
-				body, _ := io.ReadAll(res.Body)
+				res, body := getFrom(t, tester, port, "a.localhost", path, cookie, commands...)
 				var s seen
 				if err := json.Unmarshal(body, &s); err != nil {
 					t.Fatalf("GET %s: no app answered: %d %q", path, res.StatusCode, body)

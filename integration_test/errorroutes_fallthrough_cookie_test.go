@@ -3,13 +3,10 @@ package integration_test
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/caddyserver/caddy/v2/caddytest"
 )
 
 // TestFallThroughErrorRoutesGetNoForwardedCookie: a site whose session
@@ -91,35 +88,10 @@ $OTHER {
 			cfg := strings.NewReplacer("$SCOPE", row.scope, "$OTHER", row.other, "$FORWARD", row.forward, "$OWN", row.own).Replace(site)
 			cfg = strings.NewReplacer("$PORT", fmt.Sprint(port), "$DB", filepath.Join(t.TempDir(), "sessions.db"),
 				"$A", appA.addr(), "$C", appC.addr()).Replace(cfg)
-			tester := caddytest.NewTester(t)
-			tester.Client.Jar = nil
-			tester.InitServer(fmt.Sprintf("{\n\tadmin localhost:%d\n\thttp_port %d\n\thttps_port %d\n\tskip_install_trust\n}\n%s\n",
-				adminPort, port, freePort(t), cfg), "caddyfile")
+			tester := caddyOnPort(t, port, cfg)
 			do := func(method, path, cookie, body string, headers ...string) (*http.Response, []byte) {
 				t.Helper()
-				var rd io.Reader
-				if body != "" {
-					rd = strings.NewReader(body)
-				}
-				req, err := http.NewRequest(method, fmt.Sprintf("http://127.0.0.1:%d%s", port, path), rd)
-				if err != nil {
-					t.Fatal(err)
-				}
-				req.Host = "a.localhost"
-				if cookie != "" {
-					req.Header.Set("Cookie", cookie)
-				}
-				for i := 0; i+1 < len(headers); i += 2 {
-					req.Header.Add(headers[i], headers[i+1])
-				}
-				res, err := tester.Client.Do(req)
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer res.Body.Close()
-				b, _ := io.ReadAll(res.Body)
-				assertNoNamespace(t, res.Header)
-				return res, b
+				return sendTo(t, tester, port, method, "a.localhost", path, cookie, body, headers...)
 			}
 			login := "/login"
 			if row.scope != "" {
@@ -218,31 +190,10 @@ http://:$PORT {
 			port := freePort(t)
 			cfg := strings.NewReplacer("$OPEN", row.open, "$CLOSE", row.close, "$PORT", fmt.Sprint(port),
 				"$DB", filepath.Join(t.TempDir(), "sessions.db"), "$A", appA.addr(), "$C", appC.addr()).Replace(config)
-			tester := caddytest.NewTester(t)
-			tester.Client.Jar = nil
-			tester.InitServer(fmt.Sprintf("{\n\tadmin localhost:%d\n\thttp_port %d\n\thttps_port %d\n\tskip_install_trust\n}\n%s\n",
-				adminPort, port, freePort(t), cfg), "caddyfile")
+			tester := caddyOnPort(t, port, cfg)
 			do := func(path, cookie string, commands ...string) (*http.Response, []byte) {
 				t.Helper()
-				req, err := http.NewRequest(http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d%s", port, path), nil)
-				if err != nil {
-					t.Fatal(err)
-				}
-				req.Host = "a.localhost"
-				if cookie != "" {
-					req.Header.Set("Cookie", cookie)
-				}
-				for _, c := range commands {
-					req.Header.Add("Test-Header", c)
-				}
-				res, err := tester.Client.Do(req)
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer res.Body.Close()
-				b, _ := io.ReadAll(res.Body)
-				assertNoNamespace(t, res.Header)
-				return res, b
+				return getFrom(t, tester, port, "a.localhost", path, cookie, commands...)
 			}
 			res, _ := do("/app/login", "", "X-Session-Set-User: alice")
 			var id string

@@ -3,13 +3,10 @@ package integration_test
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/caddyserver/caddy/v2/caddytest"
 )
 
 // TestFallThroughAcrossSeveralGuardedSites: several sites of a port with
@@ -84,31 +81,10 @@ http://:$PORT {
 				cfg := strings.NewReplacer("$ERRORS", errorPage).Replace(row.config)
 				cfg = strings.NewReplacer("$CODES", codes, "$PORT", fmt.Sprint(port),
 					"$DB", filepath.Join(t.TempDir(), "sessions.db"), "$A", appA.addr(), "$C", appC.addr()).Replace(cfg)
-				tester := caddytest.NewTester(t)
-				tester.Client.Jar = nil
-				tester.InitServer(fmt.Sprintf("{\n\tadmin localhost:%d\n\thttp_port %d\n\thttps_port %d\n\tskip_install_trust\n}\n%s\n",
-					adminPort, port, freePort(t), cfg), "caddyfile")
+				tester := caddyOnPort(t, port, cfg)
 				do := func(path, cookie string, commands ...string) (*http.Response, []byte) {
 					t.Helper()
-					req, err := http.NewRequest(http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d%s", port, path), nil)
-					if err != nil {
-						t.Fatal(err)
-					}
-					req.Host = "a.localhost"
-					if cookie != "" {
-						req.Header.Set("Cookie", cookie)
-					}
-					for _, c := range commands {
-						req.Header.Add("Test-Header", c)
-					}
-					res, err := tester.Client.Do(req)
-					if err != nil {
-						t.Fatal(err)
-					}
-					defer res.Body.Close()
-					b, _ := io.ReadAll(res.Body)
-					assertNoNamespace(t, res.Header)
-					return res, b
+					return getFrom(t, tester, port, "a.localhost", path, cookie, commands...)
 				}
 				res, _ := do("/login", "", "X-Session-Set-User: alice")
 				var id string

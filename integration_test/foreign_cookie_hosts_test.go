@@ -3,7 +3,6 @@ package integration_test
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -58,24 +57,7 @@ func (c *hostedCaddy) load(caddyfile string) {
 // and upstream commands.
 func (c *hostedCaddy) get(host, port, path, cookie string, commands ...string) (*http.Response, string) {
 	c.t.Helper()
-	req, err := http.NewRequest(http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d%s", c.ports[port], path), nil)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	req.Host = host
-	if cookie != "" {
-		req.Header.Set("Cookie", cookie)
-	}
-	for _, cmd := range commands {
-		req.Header.Add("Test-Header", cmd)
-	}
-	res, err := c.tester.Client.Do(req)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	defer res.Body.Close()
-	body, _ := io.ReadAll(res.Body)
-	assertNoNamespace(c.t, res.Header)
+	res, body := getFrom(c.t, c.tester, c.ports[port], host, path, cookie, commands...)
 	return res, string(body)
 }
 
