@@ -29,38 +29,57 @@ type Expire func(t *testing.T, s store.Store, now time.Time, elapsed time.Durati
 // sweeper, Redis's TTL) must not decide otherwise: it keeps a session
 // store.ExpiryGrace past its deadline, and removes it then.
 func ExpiryInFlight(t *testing.T, open func(t *testing.T) store.Store, expire Expire) {
-	type step struct {
-		name       string
-		remembered bool // the session is remembered: the remember timeouts
-		patch      func() *session.Patch
-		renew      bool // the update moves the session to a new hash
-		// check checks what the update returned, and the store after it
-		// at then, once the session's deadline has passed.
-		check func(t *testing.T, s store.Store, h, next session.Hash, res store.Result, began, then time.Time)
+	for _, st := range inFlightSteps() {
+		t.Run(st.name, func(t *testing.T) { runInFlightStep(t, open, expire, st) })
 	}
-	kept := func(values map[string]string, touched bool) func(t *testing.T, s store.Store, h, next session.Hash, res store.Result, began, then time.Time) {
-		return func(t *testing.T, s store.Store, h, next session.Hash, res store.Result, began, then time.Time) {
-			t.Helper()
-			at := h
-			if next != (session.Hash{}) {
-				at = next
-			}
-			if res.Record == nil || res.Hash != at || !maps.Equal(res.Record.Values, values) {
-				t.Fatalf("Update = %+v, want the session kept at %s with %v", res, at.Short(), values)
-			}
-			if !touched {
-				return
-			}
-			if !res.Record.LastSeen.Equal(began) {
-				t.Errorf("LastSeen = %s, want when the request began, %s", res.Record.LastSeen.Sub(base), began.Sub(base))
-			}
-			rec, err := s.Load(t.Context(), at, then, rememberTimeouts)
-			if err != nil || !maps.Equal(rec.Values, values) {
-				t.Fatalf("Load at %s after the update = %+v, %v; want the session, touched when the request began", then.Sub(base), rec, err)
-			}
+	t.Run("NoUseThenUse", func(t *testing.T) { testNoUseThenUse(t, open, expire) })
+	t.Run("AfterTheGrace", func(t *testing.T) { testAfterTheGrace(t, open, expire) })
+	t.Run("AbsoluteDeadline", func(t *testing.T) { testAbsoluteDeadline(t, open, expire) })
+}
+
+type inFlightStep struct {
+	name       string
+	remembered bool // the session is remembered: the remember timeouts
+	patch      func() *session.Patch
+	renew      bool // the update moves the session to a new hash
+	// check checks what the update returned, and the store after it
+	// at then, once the session's deadline has passed.
+	check inFlightCheck
+}
+
+// inFlightCheck checks what an update returned, and the store after it
+// at then, once the session's deadline has passed.
+type inFlightCheck func(t *testing.T, s store.Store, h, next session.Hash, res store.Result, began, then time.Time)
+
+// kept checks that the update kept the session, with values, touched when
+// its request began if touched.
+func kept(values map[string]string, touched bool) inFlightCheck {
+	return func(t *testing.T, s store.Store, h, next session.Hash, res store.Result, began, then time.Time) {
+		t.Helper()
+		at := h
+		if next != (session.Hash{}) {
+			at = next
+		}
+		if res.Record == nil || res.Hash != at || !maps.Equal(res.Record.Values, values) {
+			t.Fatalf("Update = %+v, want the session kept at %s with %v", res, at.Short(), values)
+		}
+		if !touched {
+			return
+		}
+		if !res.Record.LastSeen.Equal(began) {
+			t.Errorf("LastSeen = %s, want when the request began, %s", res.Record.LastSeen.Sub(base), began.Sub(base))
+		}
+		rec, err := s.Load(t.Context(), at, then, rememberTimeouts)
+		if err != nil || !maps.Equal(rec.Values, values) {
+			t.Fatalf("Load at %s after the update = %+v, %v; want the session, touched when the request began", then.Sub(base), rec, err)
 		}
 	}
-	steps := []step{
+}
+
+// inFlightSteps are the kinds of update a request in flight across the
+// idle deadline may make, and what each must leave.
+func inFlightSteps() []inFlightStep {
+	return []inFlightStep{
 		{name: "Touch", check: kept(map[string]string{"user": "alice", "cart": "apple"}, true)},
 		{name: "Set", patch: func() *session.Patch { return &session.Patch{Set: map[string]string{"cart": "pear"}} },
 			check: kept(map[string]string{"user": "alice", "cart": "pear"}, true)},
@@ -101,111 +120,111 @@ func ExpiryInFlight(t *testing.T, open func(t *testing.T) store.Store, expire Ex
 		{name: "RememberedSet", remembered: true, patch: func() *session.Patch { return &session.Patch{Set: map[string]string{"cart": "pear"}} },
 			check: kept(map[string]string{"user": "alice", "cart": "pear"}, true)},
 	}
-	for _, st := range steps {
-		t.Run(st.name, func(t *testing.T) {
-			s := opened(t, open)
-			h, next := hashOf("inflight"), hashOf("inflight-next")
-			// The remember timeouts apply to a remembered session, and to
-			// the one that Remember makes so; the others are judged by the
-			// normal ones.
-			idle, to := timeouts.Idle, rememberTimeouts
-			u := in(shop, h, "alice", base, &session.Patch{Set: map[string]string{"user": "alice", "cart": "apple"}})
-			u.HasHash, u.NewHash, u.Timeouts = false, ptr(h), to
-			if st.remembered {
-				idle, u.Patch.Remember = to.RememberIdle, session.RememberOn
-			}
-			if _, err := s.Update(t.Context(), u); err != nil {
-				t.Fatalf("creating the session: %v", err)
-			}
-			began := base.Add(idle - 30*time.Second) // 30s before the idle deadline
-			commit := base.Add(idle + time.Minute)   // a minute after it
-			if _, err := s.Load(t.Context(), h, began, to); err != nil {
-				t.Fatalf("the request that began 30s before the idle deadline found no session: %v", err)
-			}
-			expire(t, s, commit, commit.Sub(base))
-			u = in(shop, h, "alice", began, nil)
-			u.Commit, u.Timeouts, u.RenewOn = commit, to, []string{"user"}
-			if st.patch != nil {
-				u.Patch = st.patch()
-			}
-			if st.renew {
-				u.NewHash = ptr(next)
-			} else {
-				next = session.Hash{}
-			}
-			res, err := s.Update(t.Context(), u)
-			if err != nil {
-				t.Fatalf("the update of a request in flight across the idle deadline: %v (a store removed the session before store.ExpiryGrace had passed)", err)
-			}
-			st.check(t, s, h, next, res, began, commit)
-		})
+}
+
+// runInFlightStep runs one step of ExpiryInFlight on a fresh store.
+func runInFlightStep(t *testing.T, open func(t *testing.T) store.Store, expire Expire, st inFlightStep) {
+	s := opened(t, open)
+	h, next := hashOf("inflight"), hashOf("inflight-next")
+	// The remember timeouts apply to a remembered session, and to
+	// the one that Remember makes so; the others are judged by the
+	// normal ones.
+	idle, to := timeouts.Idle, rememberTimeouts
+	u := in(shop, h, "alice", base, &session.Patch{Set: map[string]string{"user": "alice", "cart": "apple"}})
+	u.HasHash, u.NewHash, u.Timeouts = false, ptr(h), to
+	if st.remembered {
+		idle, u.Patch.Remember = to.RememberIdle, session.RememberOn
 	}
+	if _, err := s.Update(t.Context(), u); err != nil {
+		t.Fatalf("creating the session: %v", err)
+	}
+	began := base.Add(idle - 30*time.Second) // 30s before the idle deadline
+	commit := base.Add(idle + time.Minute)   // a minute after it
+	if _, err := s.Load(t.Context(), h, began, to); err != nil {
+		t.Fatalf("the request that began 30s before the idle deadline found no session: %v", err)
+	}
+	expire(t, s, commit, commit.Sub(base))
+	u = in(shop, h, "alice", began, nil)
+	u.Commit, u.Timeouts, u.RenewOn = commit, to, []string{"user"}
+	if st.patch != nil {
+		u.Patch = st.patch()
+	}
+	if st.renew {
+		u.NewHash = ptr(next)
+	} else {
+		next = session.Hash{}
+	}
+	res, err := s.Update(t.Context(), u)
+	if err != nil {
+		t.Fatalf("the update of a request in flight across the idle deadline: %v (a store removed the session before store.ExpiryGrace had passed)", err)
+	}
+	st.check(t, s, h, next, res, began, commit)
+}
 
-	// A request that is no use of the session (NoTouch) holds off nothing:
-	// applied after the idle deadline, it finds the session ended, and
-	// writes nothing; nor does it remove the session, which a request in
-	// flight across the deadline that is a use keeps.
-	t.Run("NoUseThenUse", func(t *testing.T) {
-		s := opened(t, open)
-		h := hashOf("inflight")
-		createIn(t, s, shop, h, base, map[string]string{"user": "alice", "cart": "apple"})
-		began, commit := base.Add(timeouts.Idle-30*time.Second), base.Add(timeouts.Idle+time.Minute)
-		expire(t, s, commit, commit.Sub(base))
-		u := in(shop, h, "alice", began, &session.Patch{Set: map[string]string{"cart": "pear"}})
-		u.Commit, u.NoTouch = commit, true
-		if res, err := s.Update(t.Context(), u); !errors.Is(err, store.ErrNotFound) || res.Record != nil {
-			t.Fatalf("Update of a request that is no use, applied after the idle deadline = %+v, %v; want ErrNotFound", res, err)
-		}
-		u = in(shop, h, "alice", began.Add(10*time.Second), nil)
-		u.Commit = commit
-		res, err := s.Update(t.Context(), u)
-		if err != nil || res.Record == nil || !maps.Equal(res.Record.Values, map[string]string{"user": "alice", "cart": "apple"}) {
-			t.Fatalf("Update of a request that is a use, in flight across the idle deadline, after one that is none = %+v, %v; want the session kept as it was", res, err)
-		}
-		if _, err := s.Load(t.Context(), h, commit, timeouts); err != nil {
-			t.Fatalf("Load after the use: %v", err)
-		}
-	})
+// A request that is no use of the session (NoTouch) holds off nothing:
+// applied after the idle deadline, it finds the session ended, and
+// writes nothing; nor does it remove the session, which a request in
+// flight across the deadline that is a use keeps.
+func testNoUseThenUse(t *testing.T, open func(t *testing.T) store.Store, expire Expire) {
+	s := opened(t, open)
+	h := hashOf("inflight")
+	createIn(t, s, shop, h, base, map[string]string{"user": "alice", "cart": "apple"})
+	began, commit := base.Add(timeouts.Idle-30*time.Second), base.Add(timeouts.Idle+time.Minute)
+	expire(t, s, commit, commit.Sub(base))
+	u := in(shop, h, "alice", began, &session.Patch{Set: map[string]string{"cart": "pear"}})
+	u.Commit, u.NoTouch = commit, true
+	if res, err := s.Update(t.Context(), u); !errors.Is(err, store.ErrNotFound) || res.Record != nil {
+		t.Fatalf("Update of a request that is no use, applied after the idle deadline = %+v, %v; want ErrNotFound", res, err)
+	}
+	u = in(shop, h, "alice", began.Add(10*time.Second), nil)
+	u.Commit = commit
+	res, err := s.Update(t.Context(), u)
+	if err != nil || res.Record == nil || !maps.Equal(res.Record.Values, map[string]string{"user": "alice", "cart": "apple"}) {
+		t.Fatalf("Update of a request that is a use, in flight across the idle deadline, after one that is none = %+v, %v; want the session kept as it was", res, err)
+	}
+	if _, err := s.Load(t.Context(), h, commit, timeouts); err != nil {
+		t.Fatalf("Load after the use: %v", err)
+	}
+}
 
-	// Once store.ExpiryGrace has passed, a store removes the session: an
-	// update of a request that began before the idle deadline finds it no
-	// more, and none of its changes start a session.
-	t.Run("AfterTheGrace", func(t *testing.T) {
-		s := opened(t, open)
-		h := hashOf("inflight")
-		create(t, s, h, base, map[string]string{"user": "alice"})
-		began := base.Add(timeouts.Idle - 30*time.Second)
-		commit := base.Add(timeouts.Idle + store.ExpiryGrace + time.Minute)
-		expire(t, s, commit, commit.Sub(base))
-		u := in("", h, "alice", began, &session.Patch{Set: map[string]string{"cart": "pear"}})
-		u.Commit, u.NewHash = commit, ptr(hashOf("other"))
-		if res, err := s.Update(t.Context(), u); !errors.Is(err, store.ErrNotFound) || res.Record != nil {
-			t.Fatalf("Update %s after the idle deadline, past the grace = %+v, %v; want ErrNotFound (the store keeps expired sessions for ever)",
-				commit.Sub(base), res, err)
-		}
-		wantCount(t, s, commit, 0)
-	})
+// Once store.ExpiryGrace has passed, a store removes the session: an
+// update of a request that began before the idle deadline finds it no
+// more, and none of its changes start a session.
+func testAfterTheGrace(t *testing.T, open func(t *testing.T) store.Store, expire Expire) {
+	s := opened(t, open)
+	h := hashOf("inflight")
+	create(t, s, h, base, map[string]string{"user": "alice"})
+	began := base.Add(timeouts.Idle - 30*time.Second)
+	commit := base.Add(timeouts.Idle + store.ExpiryGrace + time.Minute)
+	expire(t, s, commit, commit.Sub(base))
+	u := in("", h, "alice", began, &session.Patch{Set: map[string]string{"cart": "pear"}})
+	u.Commit, u.NewHash = commit, ptr(hashOf("other"))
+	if res, err := s.Update(t.Context(), u); !errors.Is(err, store.ErrNotFound) || res.Record != nil {
+		t.Fatalf("Update %s after the idle deadline, past the grace = %+v, %v; want ErrNotFound (the store keeps expired sessions for ever)",
+			commit.Sub(base), res, err)
+	}
+	wantCount(t, s, commit, 0)
+}
 
-	// Nothing outlives the absolute deadline: the grace keeps the record,
-	// and Decide still finds it ended for a request applied past it.
-	t.Run("AbsoluteDeadline", func(t *testing.T) {
-		s := opened(t, open)
-		h := hashOf("inflight")
-		short := session.Timeouts{Idle: time.Hour, Absolute: 30 * time.Minute, TouchInterval: time.Minute}
-		u := in(shop, h, "alice", base, &session.Patch{Set: map[string]string{"user": "alice"}})
-		u.HasHash, u.NewHash, u.Timeouts = false, ptr(h), short
-		if _, err := s.Update(t.Context(), u); err != nil {
-			t.Fatal(err)
-		}
-		began, commit := base.Add(29*time.Minute+30*time.Second), base.Add(31*time.Minute)
-		expire(t, s, commit, commit.Sub(base))
-		u = in(shop, h, "alice", began, &session.Patch{Set: map[string]string{"cart": "pear"}})
-		u.Commit, u.Timeouts = commit, short
-		if res, err := s.Update(t.Context(), u); !errors.Is(err, store.ErrNotFound) || res.Record != nil {
-			t.Fatalf("Update applied past the absolute deadline = %+v, %v; want ErrNotFound", res, err)
-		}
-		if _, err := s.Load(t.Context(), h, commit, short); !errors.Is(err, store.ErrNotFound) {
-			t.Fatalf("Load past the absolute deadline: %v, want ErrNotFound", err)
-		}
-	})
+// Nothing outlives the absolute deadline: the grace keeps the record,
+// and Decide still finds it ended for a request applied past it.
+func testAbsoluteDeadline(t *testing.T, open func(t *testing.T) store.Store, expire Expire) {
+	s := opened(t, open)
+	h := hashOf("inflight")
+	short := session.Timeouts{Idle: time.Hour, Absolute: 30 * time.Minute, TouchInterval: time.Minute}
+	u := in(shop, h, "alice", base, &session.Patch{Set: map[string]string{"user": "alice"}})
+	u.HasHash, u.NewHash, u.Timeouts = false, ptr(h), short
+	if _, err := s.Update(t.Context(), u); err != nil {
+		t.Fatal(err)
+	}
+	began, commit := base.Add(29*time.Minute+30*time.Second), base.Add(31*time.Minute)
+	expire(t, s, commit, commit.Sub(base))
+	u = in(shop, h, "alice", began, &session.Patch{Set: map[string]string{"cart": "pear"}})
+	u.Commit, u.Timeouts = commit, short
+	if res, err := s.Update(t.Context(), u); !errors.Is(err, store.ErrNotFound) || res.Record != nil {
+		t.Fatalf("Update applied past the absolute deadline = %+v, %v; want ErrNotFound", res, err)
+	}
+	if _, err := s.Load(t.Context(), h, commit, short); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("Load past the absolute deadline: %v, want ErrNotFound", err)
+	}
 }
