@@ -73,6 +73,9 @@ func (g *ErrorGuard) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("header_prefix %q must be a header name ending in '-'", prefix)
 	}
 	g.protocol = session.NewProtocol(prefix, nil, session.DefaultLimits())
+	if err := checkPrefixCovers(prefix, g.protocol); err != nil {
+		return err
+	}
 	app, err := sessionApp(ctx)
 	if err != nil {
 		return err

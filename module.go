@@ -498,6 +498,9 @@ func (h *Handler) provisionSettings() error {
 	}
 	h.rules = rules{timeouts: h.timeouts, limits: h.limits, renewOn: h.RenewOn, identity: h.identity}
 	h.protocol = session.NewProtocol(prefix, lower(h.Writable), h.limits)
+	if err := checkPrefixCovers(prefix, h.protocol); err != nil {
+		return err
+	}
 	h.touches = new(touchFilter)
 	c, err := h.Cookie.build()
 	if err != nil {

@@ -159,6 +159,11 @@ func (a *App) wire() error {
 	w.setForeignCookies(handlers)
 	setDerivations(handlers)
 	for _, hs := range w.servers {
+		if err := checkOverlaps(hs); err != nil {
+			return err
+		}
+	}
+	for _, hs := range w.servers {
 		setNamespaces(hs)
 		setMarksForwarded(hs)
 		for _, h := range hs {
