@@ -155,6 +155,10 @@ func (a *App) wire() error {
 			}
 		}
 	}
+	if err := checkIndexKeys(handlers); err != nil {
+		return err
+	}
+	shareIndexKeys(handlers)
 	w.placeJWKS(handlers)
 	w.setForeignCookies(handlers)
 	setDerivations(handlers)

@@ -94,7 +94,7 @@ func TestConfigTwoIndexKeysInOneRealmAreRefused(t *testing.T) {
 	}
 	refused := []struct{ name, body string }{
 		{"nested, two keys", site(sealWith(indexKeyA), sealWith(indexKeyB), "")},
-		{"nested, two keys, one realm named", site(sealWith(indexKeyA), sealWith(indexKeyB), "realm 127.0.0.1")},
+		{"nested, two keys, with its cookie", site(sealWith(indexKeyA), sealWith(indexKeyB), "cookie asid")},
 	}
 	for _, c := range refused {
 		t.Run(c.name, func(t *testing.T) {
