@@ -155,6 +155,9 @@ func (a *App) wire() error {
 			}
 		}
 	}
+	if err := checkCookieDomains(handlers, w.sites); err != nil {
+		return err
+	}
 	if err := checkIndexKeys(handlers); err != nil {
 		return err
 	}
