@@ -197,6 +197,8 @@ func (a *App) wire() error {
 	}
 	a.warnSharedCookies(handlers, w.sites)
 	a.warnSplitIdentity(handlers)
+	warnInsecureCookie(a.logger, w.servers)
+	warnAppServerCookie(a.logger, handlers)
 	return nil
 }
 

@@ -1,0 +1,53 @@
+package caddysession
+
+import (
+	"slices"
+
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+
+	"github.com/caddy-session/caddy-session/session"
+)
+
+// warnInsecureCookie warns about `secure never` on a server that serves
+// TLS. It differs from the default (auto) only on TLS requests, where it
+// leaves out Secure: the browser then sends the session cookie over plain
+// HTTP too, to any http:// URL of the host (a redirect to https comes
+// after the cookie went out), where a network attacker reads it. Not
+// refused: a server may take TLS and plain HTTP on one listener.
+func warnInsecureCookie(logger *zap.Logger, servers map[*caddyhttp.Server][]*Handler) {
+	for srv, hs := range servers {
+		if len(srv.TLSConnPolicies) == 0 {
+			continue
+		}
+		for _, h := range hs {
+			if h.cookie.Secure == session.SecureNever {
+				logger.Warn("cookie secure never on a server that serves TLS: the session cookie goes out without Secure, and browsers send it over plain HTTP too, where the network reads it; leave secure out (auto sets Secure on TLS requests), or set always",
+					zap.String("cookie", h.cookie.Name), zap.Strings("listen", srv.Listen))
+			}
+		}
+	}
+}
+
+// appServerCookies are the names app servers and frameworks give their
+// own session and CSRF cookies.
+var appServerCookies = []string{
+	"PHPSESSID", "JSESSIONID", "connect.sid", "ASP.NET_SessionId", "laravel_session",
+	"XSRF-TOKEN", "csrftoken", "sessionid", "session", "_session_id", "rack.session",
+	"ci_session", "CAKEPHP", "PLAY_SESSION", "_csrf", "koa.sess", "express:sess",
+}
+
+// warnAppServerCookie warns about a session cookie named as an app
+// server's own: the handler takes it off the requests (unless
+// forward_cookie) and removes the app's Set-Cookie of it, so the app's own
+// sessions or CSRF tokens of that name stop working, with a warning per
+// response only. Not refused: an app migrated to the session handler
+// keeps its cookie name, and its users their cookie, on purpose.
+func warnAppServerCookie(logger *zap.Logger, handlers []*Handler) {
+	for _, h := range handlers {
+		if slices.Contains(appServerCookies, h.cookie.Name) {
+			logger.Warn("the session cookie has the name an app server gives its own cookie: the handler takes the app's cookie of that name off the requests and its Set-Cookie off the responses, so the app's own sessions or CSRF tokens of that name stop working; name the session cookie otherwise unless the app no longer sets it",
+				zap.String("cookie", h.cookie.Name))
+		}
+	}
+}
