@@ -51,3 +51,20 @@ func warnAppServerCookie(logger *zap.Logger, handlers []*Handler) {
 		}
 	}
 }
+
+// warnSplitLimits warns when handlers of one realm and store, which
+// share sessions, have different limits: the stricter one refuses every
+// write to a session the other let grow past its limits (a login or a
+// cart of the site's app, after its /admin wrote more keys), with a
+// warning per response and nothing at load.
+func warnSplitLimits(logger *zap.Logger, handlers []*Handler) {
+	for i, h := range handlers {
+		for _, o := range handlers[i+1:] {
+			if h.realm != o.realm || h.storeName != o.storeName || h.limits == o.limits {
+				continue
+			}
+			logger.Warn("two session handlers of one realm and store have different limits: they share sessions, and the stricter one refuses every write to a session the other let grow past its limits; give them the same limits, or another realm",
+				zap.String("realm", h.realm), zap.String("store", h.storeName))
+		}
+	}
+}

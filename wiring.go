@@ -199,6 +199,7 @@ func (a *App) wire() error {
 	a.warnSplitIdentity(handlers)
 	warnInsecureCookie(a.logger, w.servers)
 	warnAppServerCookie(a.logger, handlers)
+	warnSplitLimits(a.logger, handlers)
 	return nil
 }
 

@@ -92,3 +92,68 @@ func TestConfigRiskySettingsWarnAtLoad(t *testing.T) {
 		})
 	}
 }
+
+// Two handlers of one realm and store (a `session` nested in the site's
+// own) with different limits are named in a warning at load: they share
+// sessions, and once the inner one's app wrote more keys than the outer
+// one allows, every write of the site's app to that session (a cart, a
+// renewal) was refused with "nothing changed", with a warning per
+// response only. Shown through Caddy first, then the warnings.
+func TestConfigSplitLimitsWarnAtLoad(t *testing.T) {
+	const warning = "two session handlers of one realm and store have different limits"
+	nested := func(outer, inner, innerRealm string) string {
+		return fmt.Sprintf(`session {
+		store bolt {db:shared}
+		%s
+	}
+	handle /admin/* {
+		session {
+			store bolt {db:shared}
+			%s
+			%s
+		}
+		reverse_proxy {up}
+	}
+	reverse_proxy {up}`, outer, inner, innerRealm)
+	}
+	const three = "limits {\n\t\t\tkeys 3\n\t\t}"
+	const threeInner = "limits {\n\t\t\t\tkeys 3\n\t\t\t}"
+
+	t.Run("what goes wrong", func(t *testing.T) {
+		m := newMultiSite(t, "s")
+		m.load([2]string{"s", nested(three, "", "")})
+		c := m.login("s", "sid", "X-Session-Set-User: alice")
+		m.get("s", "/admin/x", c, "X-Session-Set-A: 1", "X-Session-Set-B: 2", "X-Session-Set-C: 3")
+		m.get("s", "/", c, "X-Session-Set-Cart: 1")
+		// What the warning says: the outer handler refuses the write
+		// (were it applied, the warning would be stale).
+		if _, body := m.get("s", "/", c); strings.Contains(body, `"X-Session-Cart":["1"]`) || !strings.Contains(body, `"X-Session-C":["3"]`) {
+			t.Fatalf("want the /admin write kept and the site's refused: %s", body)
+		}
+	})
+
+	cases := []struct {
+		name, body string
+		warn       bool
+	}{
+		{"the outer stricter", nested(three, "", ""), true},
+		{"the inner stricter", nested("", threeInner, ""), true},
+		{"the same limits", nested(three, threeInner, ""), false},
+		{"the defaults", nested("", "", ""), false},
+		{"another realm", nested(three, "cookie asid", "realm admin"), false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			logFile := filepath.Join(t.TempDir(), "caddy.log")
+			m := newMultiSite(t, "s")
+			body := m.expand(c.body)
+			port := m.ports["s"]
+			m.tester.InitServer(fmt.Sprintf("{\n\tadmin localhost:%d\n\thttp_port %d\n\tlog {\n\t\toutput file %s\n\t\tformat json\n\t\tlevel INFO\n\t}\n}\nhttp://127.0.0.1:%d {\n%s\n}\n",
+				adminPort, freePort(t), logFile, port, body), "caddyfile")
+			text := waitForText(t, logFile, `"server running"`)
+			if got := strings.Contains(text, warning); got != c.warn {
+				t.Errorf("warned %v, want %v:\n%s", got, c.warn, text)
+			}
+		})
+	}
+}
