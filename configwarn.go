@@ -1,6 +1,7 @@
 package caddysession
 
 import (
+	"net/http"
 	"slices"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -66,5 +67,23 @@ func warnSplitLimits(logger *zap.Logger, handlers []*Handler) {
 			logger.Warn("two session handlers of one realm and store have different limits: they share sessions, and the stricter one refuses every write to a session the other let grow past its limits; give them the same limits, or another realm",
 				zap.String("realm", h.realm), zap.String("store", h.storeName))
 		}
+	}
+}
+
+// warnCrossSiteCookie warns about same_site none on a handler that no
+// csrf of its session checks: browsers then send the session cookie with
+// every cross-site request, and any site's form posts to the app as the
+// user. Not refused: an app embedded in other sites needs it, and may
+// check its own CSRF tokens.
+func warnCrossSiteCookie(logger *zap.Logger, handlers []*Handler) {
+	for _, h := range handlers {
+		if h.cookie.SameSite != http.SameSiteNoneMode {
+			continue
+		}
+		if slices.ContainsFunc(handlers, func(o *Handler) bool { return o.csrf != nil && (o == h || h.sharesLoad(o)) }) {
+			continue
+		}
+		logger.Warn("cookie same_site none without csrf: browsers send the session cookie with every cross-site request, so any site's form can post to the app as the user; add csrf to the session, or leave same_site at lax unless the app is embedded in other sites",
+			zap.String("cookie", h.cookie.Name))
 	}
 }

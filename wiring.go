@@ -200,6 +200,7 @@ func (a *App) wire() error {
 	warnInsecureCookie(a.logger, w.servers)
 	warnAppServerCookie(a.logger, handlers)
 	warnSplitLimits(a.logger, handlers)
+	warnCrossSiteCookie(a.logger, handlers)
 	return nil
 }
 

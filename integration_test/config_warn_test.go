@@ -20,11 +20,14 @@ import (
 //     csrftoken, ...): the handler takes the app's cookie of that name
 //     off the requests and its Set-Cookie off the responses, so the app's
 //     own sessions or CSRF tokens stopped working, with no word at load
-//     time.
+//     time;
+//   - `same_site none` on a session no `csrf` checks: browsers send the
+//     cookie with every cross-site request.
 func TestConfigRiskySettingsWarnAtLoad(t *testing.T) {
 	const (
-		insecure = "cookie secure never on a server that serves TLS"
-		appName  = "the session cookie has the name an app server gives its own cookie"
+		insecure  = "cookie secure never on a server that serves TLS"
+		appName   = "the session cookie has the name an app server gives its own cookie"
+		crossSite = "cookie same_site none without csrf"
 	)
 	cases := []struct {
 		name, scheme, cookie string
@@ -38,6 +41,9 @@ func TestConfigRiskySettingsWarnAtLoad(t *testing.T) {
 		{name: "Django's csrftoken", scheme: "http", cookie: "cookie csrftoken", warn: appName},
 		{name: "Express's connect.sid", scheme: "http", cookie: "cookie connect.sid", warn: appName},
 		{name: "JSESSIONID", scheme: "http", cookie: "cookie JSESSIONID", warn: appName},
+		{name: "same_site none without csrf", scheme: "https", cookie: "cookie {\n\t\t\tsame_site none\n\t\t\tsecure always\n\t\t}", warn: crossSite},
+		{name: "same_site none with csrf", scheme: "https", cookie: "cookie {\n\t\t\tsame_site none\n\t\t\tsecure always\n\t\t}\n\t\tcsrf", notWarn: crossSite},
+		{name: "same_site lax without csrf", scheme: "https", cookie: "", notWarn: crossSite},
 		{name: "the default name", scheme: "http", cookie: "", notWarn: appName},
 		{name: "a name of the site's own", scheme: "http", cookie: "cookie shop_sid", notWarn: appName},
 	}
