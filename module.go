@@ -457,6 +457,9 @@ func (h *Handler) setRealm(sites map[*Handler]site) {
 }
 
 func (h *Handler) provisionSettings() error {
+	if err := h.checkNegative(); err != nil {
+		return err
+	}
 	h.timeouts = session.Timeouts{
 		Idle:          durationOr(h.IdleTimeout, session.DefaultIdleTimeout),
 		Absolute:      durationOr(h.AbsoluteTimeout, session.DefaultAbsoluteTimeout),
