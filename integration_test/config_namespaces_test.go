@@ -126,6 +126,26 @@ func TestConfigOverlappingNamespacesAreRefused(t *testing.T) {
 		{"spelled with dots", nested("X.Session-", "X-Session-Admin-"), "X-Session-Admin-", "X.Session-"},
 		{"siblings of one site", siblings("X-App-", "X-App-Admin-"), "X-App-Admin-", "X-App-"},
 	}
+	// One request namespace spelled with '.' in one prefix and '-' in the
+	// other: requests read them as one (PHP reads '.' as '_'), responses
+	// as two, and neither handler removed the other's commands. Through
+	// Caddy, the app behind a nested `header_prefix X.Session-` with
+	// `writable note` answered X-Session-Set-Role: admin, and the site's
+	// handler applied it: the role past the nested handler's writable.
+	dotted := []struct{ name, body, a, b string }{
+		{"nested with a dot", nested("X-Session-", "X.Session-"), "X-Session-", "X.Session-"},
+		{"the site's with a dot", nested("X.Session-", "X-Session-"), "X.Session-", "X-Session-"},
+		{"siblings with a dot", siblings("X.App-", "x-app-"), "X.App-", "x-app-"},
+	}
+	for _, c := range dotted {
+		t.Run(c.name, func(t *testing.T) {
+			body := fmt.Sprintf(c.body, withStore(t, ""), withStore(t, ""))
+			// The error names the two in sorted order.
+			a, b := min(c.a, c.b), max(c.a, c.b)
+			configRefused(t, fmt.Sprintf("{\n\tadmin localhost:%d\n}\nhttp://127.0.0.1:%d {\n\t%s\n}", adminPort, freePort(t), body),
+				"caddyfile", fmt.Sprintf(`header_prefix "%s" and "%s" of two session handlers on the same server differ in '.' against '-'`, a, b))
+		})
+	}
 	for _, c := range refused {
 		t.Run(c.name, func(t *testing.T) {
 			body := fmt.Sprintf(c.body, withStore(t, ""), withStore(t, ""))
