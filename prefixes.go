@@ -46,8 +46,11 @@ func checkPrefixCovers(prefix string, p *session.Protocol) error {
 	return nil
 }
 
-// checkOverlaps refuses two handlers of one server whose namespaces
-// differ but one lies within the other (X-Session- and X-Session-Admin-):
+// checkOverlaps refuses two handlers of one server whose request
+// namespaces are one but whose command namespaces are two (X-Session- and
+// X.Session-: neither removed the commands its app sent in the other's,
+// and the other applied them past the first one's writable), or whose
+// namespaces differ but one lies within the other (X-Session- and X-Session-Admin-):
 // the app behind both read the inner one's headers as keys of the outer
 // one (the nested session's role as the site session's admin-role), and
 // the handler of the inner namespace removed what the other forwarded
@@ -56,6 +59,10 @@ func checkOverlaps(handlers []*Handler) error {
 	for _, h := range handlers {
 		for _, o := range handlers {
 			a, b := h.protocol.Namespace(), o.protocol.Namespace()
+			if a == b && commandNamespace(prefixOf(h)) != commandNamespace(prefixOf(o)) {
+				x, y := min(prefixOf(h), prefixOf(o)), max(prefixOf(h), prefixOf(o))
+				return fmt.Errorf("header_prefix %q and %q of two session handlers on the same server differ in '.' against '-': requests read them as one namespace and responses as two, so the app behind one could command the other past its writable; spell them alike", x, y)
+			}
 			if a != b && strings.HasPrefix(b, a) {
 				return fmt.Errorf("header_prefix %q of one session handler lies within header_prefix %q of another on the same server, so the app cannot tell their headers apart and one handler removes what the other forwards; give them prefixes where neither starts with the other, such as %s and X-Admin-",
 					prefixOf(o), prefixOf(h), prefixOf(h))
@@ -63,6 +70,12 @@ func checkOverlaps(handlers []*Handler) error {
 		}
 	}
 	return nil
+}
+
+// commandNamespace is a prefix as responses read it: commands fold case
+// and '_', but not '.' (session.Protocol).
+func commandNamespace(prefix string) string {
+	return strings.ReplaceAll(strings.ToLower(prefix), "_", "-")
 }
 
 // prefixOf is the header_prefix of a handler as configured.
