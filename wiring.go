@@ -155,21 +155,13 @@ func (a *App) wire() error {
 			}
 		}
 	}
-	if err := checkCookieDomains(handlers, w.sites); err != nil {
-		return err
-	}
-	if err := checkIndexKeys(handlers); err != nil {
+	if err := w.checkHandlers(handlers); err != nil {
 		return err
 	}
 	shareIndexKeys(handlers)
 	w.placeJWKS(handlers)
 	w.setForeignCookies(handlers)
 	setDerivations(handlers)
-	for _, hs := range w.servers {
-		if err := checkOverlaps(hs); err != nil {
-			return err
-		}
-	}
 	for _, hs := range w.servers {
 		setNamespaces(hs)
 		setMarksForwarded(hs)
@@ -195,13 +187,38 @@ func (a *App) wire() error {
 		}
 		m.handler = h
 	}
+	a.warnConfig(handlers, w)
+	return nil
+}
+
+// checkHandlers refuses what the handlers' places make unsafe or broken:
+// a cookie domain none of a site's hosts is within, two index keys of one
+// realm and store, and namespaces of one server of which one holds the
+// other.
+func (w *walker) checkHandlers(handlers []*Handler) error {
+	if err := checkCookieDomains(handlers, w.sites); err != nil {
+		return err
+	}
+	if err := checkIndexKeys(handlers); err != nil {
+		return err
+	}
+	for _, hs := range w.servers {
+		if err := checkOverlaps(hs); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// warnConfig warns, once the config is wired, about settings that load
+// but that a user would want to hear of.
+func (a *App) warnConfig(handlers []*Handler, w *walker) {
 	a.warnSharedCookies(handlers, w.sites)
 	a.warnSplitIdentity(handlers)
 	warnInsecureCookie(a.logger, w.servers)
 	warnAppServerCookie(a.logger, handlers)
 	warnSplitLimits(a.logger, handlers)
 	warnCrossSiteCookie(a.logger, handlers)
-	return nil
 }
 
 func newWalker() *walker {
