@@ -196,7 +196,7 @@ func (a *App) wire() error {
 // realm and store, and namespaces of one server of which one holds the
 // other.
 func (w *walker) checkHandlers(handlers []*Handler) error {
-	if err := checkCookieDomains(handlers, w.sites); err != nil {
+	if err := checkCookieDomains(handlers, w.placesOf); err != nil {
 		return err
 	}
 	if err := checkIndexKeys(handlers); err != nil {
