@@ -63,7 +63,13 @@ func upgrade3OldBinary(t *testing.T) string {
 			upgrade3Err = fmt.Errorf("extracting %s: %v\n%s", upgrade3OldCommit, err, out)
 			return
 		}
-		upgrade3Bin = filepath.Join(dir, "caddy-old")
+		defer os.RemoveAll(dir) // the sources; the binary goes beside caddyBinary's
+		bin, err := os.MkdirTemp("", "caddy-session-bin-")
+		if err != nil {
+			upgrade3Err = err
+			return
+		}
+		upgrade3Bin = filepath.Join(bin, "caddy-"+upgrade3OldCommit)
 		build := exec.Command("go", "build", "-o", upgrade3Bin, "./cmd/caddy")
 		build.Dir = dir
 		if out, err := build.CombinedOutput(); err != nil {
