@@ -313,7 +313,7 @@ func upgrade3Expect(t *testing.T, what string, r *response, want map[string]stri
 	}
 }
 
-func TestUpgrade3SessionsOfThePreviousMainOpen(t *testing.T) {
+func TestUpgradeSessionsOfThePreviousMainOpen(t *testing.T) {
 	slow(t, "builds the previous main's Caddy and runs both binaries")
 	old, cur := upgrade3OldBinary(t), caddyBinary(t)
 	for _, tc := range []struct {
@@ -402,10 +402,10 @@ func TestUpgrade3SessionsOfThePreviousMainOpen(t *testing.T) {
 	}
 }
 
-// TestUpgrade3RollingOnRedis runs the previous main and this build at once
+// TestUpgradeRollingOnRedis runs the previous main and this build at once
 // on one Redis, as a rolling upgrade does: a session written by either is
 // read, changed, renewed and ended by the other.
-func TestUpgrade3RollingOnRedis(t *testing.T) {
+func TestUpgradeRollingOnRedis(t *testing.T) {
 	slow(t, "builds the previous main's Caddy and runs both binaries")
 	oldBin, cur := upgrade3OldBinary(t), caddyBinary(t)
 	store := "store redis " + redistest.Start(t).URL()

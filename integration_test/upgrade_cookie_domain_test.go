@@ -18,7 +18,7 @@ import (
 // route that two sites invoke, where the domain covers the second site's
 // host but not the first's. The session the previous main made there
 // must open after the upgrade.
-func TestUpgrade3CookieDomainWithinSomeHostLoads(t *testing.T) {
+func TestUpgradeCookieDomainWithinSomeHostLoads(t *testing.T) {
 	slow(t, "builds the previous main's Caddy and runs both binaries")
 	old, cur := upgrade3OldBinary(t), caddyBinary(t)
 	for _, tc := range []struct {
