@@ -21,7 +21,7 @@ import (
 )
 
 // An operator upgrades a running deployment from the build of the previous
-// main (commit upgrade3OldCommit) to this one: the old cmd/caddy is built
+// main (commit upgradeOldCommit) to this one: the old cmd/caddy is built
 // from that commit, logs users in on a bolt file and on a real
 // redis-server (plain, remembered, sealed with seal_values, with realms,
 // flash values, the cap and devices, on_store_error stale), is stopped,
@@ -33,71 +33,71 @@ import (
 // CADDY_SESSION_OLD_CADDY may name a binary built from that commit, to
 // skip the build; the test is skipped when the commit is not in the
 // repository (a shallow clone).
-const upgrade3OldCommit = "ee2e7e3"
+const upgradeOldCommit = "ee2e7e3"
 
 var (
-	upgrade3Once sync.Once
-	upgrade3Bin  string
-	upgrade3Err  error
+	upgradeOnce sync.Once
+	upgradeBin  string
+	upgradeErr  error
 )
 
-func upgrade3OldBinary(t *testing.T) string {
+func upgradeOldBinary(t *testing.T) string {
 	t.Helper()
 	if bin := os.Getenv("CADDY_SESSION_OLD_CADDY"); bin != "" {
 		return bin
 	}
-	if err := exec.Command("git", "-C", "..", "cat-file", "-e", upgrade3OldCommit+"^{commit}").Run(); err != nil {
-		t.Skipf("commit %s is not in this repository: %v", upgrade3OldCommit, err)
+	if err := exec.Command("git", "-C", "..", "cat-file", "-e", upgradeOldCommit+"^{commit}").Run(); err != nil {
+		t.Skipf("commit %s is not in this repository: %v", upgradeOldCommit, err)
 	}
-	upgrade3Once.Do(func() {
+	upgradeOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "caddy-session-old-")
 		if err != nil {
-			upgrade3Err = err
+			upgradeErr = err
 			return
 		}
 		// git archive, not a worktree: the repository's worktrees stay
 		// as they are.
-		extract := exec.Command("sh", "-c", `git archive --format=tar "$1" | tar -x -C "$2"`, "sh", upgrade3OldCommit, dir)
+		extract := exec.Command("sh", "-c", `git archive --format=tar "$1" | tar -x -C "$2"`, "sh", upgradeOldCommit, dir)
 		extract.Dir = ".."
 		if out, err := extract.CombinedOutput(); err != nil {
-			upgrade3Err = fmt.Errorf("extracting %s: %v\n%s", upgrade3OldCommit, err, out)
+			upgradeErr = fmt.Errorf("extracting %s: %v\n%s", upgradeOldCommit, err, out)
 			return
 		}
 		defer os.RemoveAll(dir) // the sources; the binary goes beside caddyBinary's
 		bin, err := os.MkdirTemp("", "caddy-session-bin-")
 		if err != nil {
-			upgrade3Err = err
+			upgradeErr = err
 			return
 		}
-		upgrade3Bin = filepath.Join(bin, "caddy-"+upgrade3OldCommit)
-		build := exec.Command("go", "build", "-o", upgrade3Bin, "./cmd/caddy")
+		upgradeBin = filepath.Join(bin, "caddy-"+upgradeOldCommit)
+		build := exec.Command("go", "build", "-o", upgradeBin, "./cmd/caddy")
 		build.Dir = dir
 		if out, err := build.CombinedOutput(); err != nil {
-			upgrade3Err = fmt.Errorf("building cmd/caddy at %s: %v\n%s", upgrade3OldCommit, err, out)
+			upgradeErr = fmt.Errorf("building cmd/caddy at %s: %v\n%s", upgradeOldCommit, err, out)
 		}
 	})
-	if upgrade3Err != nil {
-		t.Fatal(upgrade3Err)
+	if upgradeErr != nil {
+		t.Fatal(upgradeErr)
 	}
-	return upgrade3Bin
+	return upgradeBin
 }
 
-// upgrade3Caddy is one Caddy process of a given binary.
-type upgrade3Caddy struct {
+// upgradeCaddy is one Caddy process of a given binary.
+type upgradeCaddy struct {
 	t           *testing.T
 	name        string
 	bin, config string
-	admin, port int // port: the site (the plain one of upgrade3Config)
+	admin, port int // port: the site (the plain one of upgradeConfig)
 	sealedPort  int
 	cmd         *exec.Cmd
 	exited      chan struct{}
 	logs        *bytes.Buffer
 }
 
-// upgrade3Config is the deployment: a site of realm shop with remember,
+// upgradeConfig is the deployment: a site of realm shop with remember,
 // the cap, devices and on_store_error stale, and a site of realm vault
 // that seals its values, on one store.
-func upgrade3Config(admin, port, sealedPort int, store, up string) string {
+func upgradeConfig(admin, port, sealedPort int, store, up string) string {
 	return fmt.Sprintf(`{
 	admin localhost:%d
 }
@@ -127,20 +127,20 @@ http://127.0.0.1:%d {
 `, admin, port, store, up, sealedPort, store, up)
 }
 
-func startUpgrade3Caddy(t *testing.T, name, bin, store string, up *upstream) *upgrade3Caddy {
+func startUpgradeCaddy(t *testing.T, name, bin, store string, up *upstream) *upgradeCaddy {
 	t.Helper()
 	admin, port, sealedPort := freePort(t), freePort(t), freePort(t)
-	c := startUpgrade3With(t, name, bin, upgrade3Config(admin, port, sealedPort, store, up.addr()), admin, port)
+	c := startUpgradeWith(t, name, bin, upgradeConfig(admin, port, sealedPort, store, up.addr()), admin, port)
 	c.sealedPort = sealedPort
 	waitPort(t, sealedPort)
 	return c
 }
 
-// startUpgrade3With runs bin on the Caddyfile text config, which sets
+// startUpgradeWith runs bin on the Caddyfile text config, which sets
 // `admin localhost:<admin>` and serves port.
-func startUpgrade3With(t *testing.T, name, bin, config string, admin, port int) *upgrade3Caddy {
+func startUpgradeWith(t *testing.T, name, bin, config string, admin, port int) *upgradeCaddy {
 	t.Helper()
-	c := &upgrade3Caddy{t: t, name: name, bin: bin, admin: admin, port: port, logs: new(bytes.Buffer)}
+	c := &upgradeCaddy{t: t, name: name, bin: bin, admin: admin, port: port, logs: new(bytes.Buffer)}
 	c.config = filepath.Join(t.TempDir(), "Caddyfile")
 	if err := os.WriteFile(c.config, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
@@ -156,14 +156,14 @@ func startUpgrade3With(t *testing.T, name, bin, config string, admin, port int) 
 }
 
 // as runs the same config, ports and data with another binary.
-func (c *upgrade3Caddy) as(name, bin string) {
+func (c *upgradeCaddy) as(name, bin string) {
 	c.t.Helper()
 	c.stop()
 	c.name, c.bin = name, bin
 	c.start()
 }
 
-func (c *upgrade3Caddy) start() {
+func (c *upgradeCaddy) start() {
 	c.t.Helper()
 	c.cmd = exec.Command(c.bin, "run", "--config", c.config, "--adapter", "caddyfile")
 	c.cmd.Stdout, c.cmd.Stderr = c.logs, c.logs
@@ -198,7 +198,7 @@ func (c *upgrade3Caddy) start() {
 	c.t.Fatalf("%s caddy did not start; logs:\n%s", c.name, c.logs)
 }
 
-func (c *upgrade3Caddy) stop() {
+func (c *upgradeCaddy) stop() {
 	if c.cmd == nil || c.cmd.Process == nil {
 		return
 	}
@@ -207,7 +207,7 @@ func (c *upgrade3Caddy) stop() {
 	c.cmd = nil
 }
 
-func (c *upgrade3Caddy) site(sealed bool) *site {
+func (c *upgradeCaddy) site(sealed bool) *site {
 	port := c.port
 	if sealed {
 		port = c.sealedPort
@@ -217,8 +217,8 @@ func (c *upgrade3Caddy) site(sealed bool) *site {
 	return s
 }
 
-// upgrade3Listed is a session of the admin API's listing.
-type upgrade3Listed struct {
+// upgradeListed is a session of the admin API's listing.
+type upgradeListed struct {
 	Hash       string   `json:"hash"`
 	Realm      string   `json:"realm"`
 	Idle       string   `json:"idle_deadline"`
@@ -227,7 +227,7 @@ type upgrade3Listed struct {
 	Keys       []string `json:"keys"`
 }
 
-func (c *upgrade3Caddy) listing() map[string]upgrade3Listed {
+func (c *upgradeCaddy) listing() map[string]upgradeListed {
 	c.t.Helper()
 	res, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/session/sessions?limit=1000", c.admin))
 	if err != nil {
@@ -239,19 +239,19 @@ func (c *upgrade3Caddy) listing() map[string]upgrade3Listed {
 		c.t.Fatalf("%s: listing: %d %s", c.name, res.StatusCode, body)
 	}
 	var page struct {
-		Sessions []upgrade3Listed `json:"sessions"`
+		Sessions []upgradeListed `json:"sessions"`
 	}
 	if err := json.Unmarshal(body, &page); err != nil {
 		c.t.Fatalf("%s: listing: %v: %s", c.name, err, body)
 	}
-	out := map[string]upgrade3Listed{}
+	out := map[string]upgradeListed{}
 	for _, s := range page.Sessions {
 		out[s.Hash] = s
 	}
 	return out
 }
 
-func (c *upgrade3Caddy) revoke(user, realm string) int {
+func (c *upgradeCaddy) revoke(user, realm string) int {
 	c.t.Helper()
 	body := fmt.Sprintf(`{"value": %q, "realm": %q}`, user, realm)
 	res, err := http.Post(fmt.Sprintf("http://127.0.0.1:%d/session/revoke", c.admin), "application/json", strings.NewReader(body))
@@ -269,13 +269,13 @@ func (c *upgrade3Caddy) revoke(user, realm string) int {
 	return got.Revoked
 }
 
-// upgrade3Vault is a visitor of the sealed site, whose cookie is vid.
-type upgrade3Vault struct {
+// upgradeVault is a visitor of the sealed site, whose cookie is vid.
+type upgradeVault struct {
 	s   *site
 	vid string
 }
 
-func (v *upgrade3Vault) get(path string, commands ...string) *response {
+func (v *upgradeVault) get(path string, commands ...string) *response {
 	v.s.t.Helper()
 	var h []string
 	for _, c := range commands {
@@ -298,7 +298,7 @@ func (v *upgrade3Vault) get(path string, commands ...string) *response {
 	return r
 }
 
-func upgrade3Expect(t *testing.T, what string, r *response, want map[string]string) {
+func previousMainExpect(t *testing.T, what string, r *response, want map[string]string) {
 	t.Helper()
 	expectStatus(t, r, http.StatusOK)
 	got := r.session()
@@ -315,7 +315,7 @@ func upgrade3Expect(t *testing.T, what string, r *response, want map[string]stri
 
 func TestUpgradeSessionsOfThePreviousMainOpen(t *testing.T) {
 	slow(t, "builds the previous main's Caddy and runs both binaries")
-	old, cur := upgrade3OldBinary(t), caddyBinary(t)
+	old, cur := upgradeOldBinary(t), caddyBinary(t)
 	for _, tc := range []struct {
 		name  string
 		store func(t *testing.T) string
@@ -325,7 +325,7 @@ func TestUpgradeSessionsOfThePreviousMainOpen(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			up := startUpstream(t)
-			c := startUpgrade3Caddy(t, "old", old, tc.store(t), up)
+			c := startUpgradeCaddy(t, "old", old, tc.store(t), up)
 			shop, vault := c.site(false), c.site(true)
 
 			plain := shop.visitor()
@@ -337,7 +337,7 @@ func TestUpgradeSessionsOfThePreviousMainOpen(t *testing.T) {
 			}
 			flash := shop.visitor()
 			flash.get("/login", "X-Session-Set-User: bob", "X-Session-Flash-Notice: Saved")
-			sealed := &upgrade3Vault{s: vault}
+			sealed := &upgradeVault{s: vault}
 			sealed.get("/login", "X-Session-Set-User: carol", "X-Session-Set-Secret: s3")
 			if plain.sid == "" || remembered.sid == "" || flash.sid == "" || sealed.vid == "" {
 				t.Fatal("old build: a login issued no session")
@@ -362,11 +362,11 @@ func TestUpgradeSessionsOfThePreviousMainOpen(t *testing.T) {
 				}
 			}
 
-			upgrade3Expect(t, "plain", plain.get("/"), map[string]string{"X-Session-User": "alice", "X-Session-Cart": "3"})
-			upgrade3Expect(t, "remembered", remembered.get("/"), map[string]string{"X-Session-User": "alice", "X-Session-Meta-Remembered": "true"})
-			upgrade3Expect(t, "flash", flash.navigate(http.MethodGet, "/"), map[string]string{"X-Session-User": "bob", "X-Session-Flash-Notice": "Saved"})
-			upgrade3Expect(t, "flash, once", flash.navigate(http.MethodGet, "/"), map[string]string{"X-Session-User": "bob"})
-			upgrade3Expect(t, "sealed", sealed.get("/"), map[string]string{"X-Session-User": "carol", "X-Session-Secret": "s3"})
+			previousMainExpect(t, "plain", plain.get("/"), map[string]string{"X-Session-User": "alice", "X-Session-Cart": "3"})
+			previousMainExpect(t, "remembered", remembered.get("/"), map[string]string{"X-Session-User": "alice", "X-Session-Meta-Remembered": "true"})
+			previousMainExpect(t, "flash", flash.navigate(http.MethodGet, "/"), map[string]string{"X-Session-User": "bob", "X-Session-Flash-Notice": "Saved"})
+			previousMainExpect(t, "flash, once", flash.navigate(http.MethodGet, "/"), map[string]string{"X-Session-User": "bob"})
+			previousMainExpect(t, "sealed", sealed.get("/"), map[string]string{"X-Session-User": "carol", "X-Session-Secret": "s3"})
 
 			// The user's index: devices lists both of alice's sessions.
 			if d := plain.get("/devices").devices(t); len(d) != 2 {
@@ -407,12 +407,12 @@ func TestUpgradeSessionsOfThePreviousMainOpen(t *testing.T) {
 // read, changed, renewed and ended by the other.
 func TestUpgradeRollingOnRedis(t *testing.T) {
 	slow(t, "builds the previous main's Caddy and runs both binaries")
-	oldBin, cur := upgrade3OldBinary(t), caddyBinary(t)
+	oldBin, cur := upgradeOldBinary(t), caddyBinary(t)
 	store := "store redis " + redistest.Start(t).URL()
 	up := startUpstream(t)
-	old := startUpgrade3Caddy(t, "old", oldBin, store, up)
-	cur3 := startUpgrade3Caddy(t, "new", cur, store, up)
-	builds := []*upgrade3Caddy{old, cur3}
+	old := startUpgradeCaddy(t, "old", oldBin, store, up)
+	cur3 := startUpgradeCaddy(t, "new", cur, store, up)
+	builds := []*upgradeCaddy{old, cur3}
 
 	for i, first := range builds {
 		other := builds[1-i]
@@ -420,10 +420,10 @@ func TestUpgradeRollingOnRedis(t *testing.T) {
 		v := first.site(false).visitor()
 		v.get("/login", "X-Session-Set-User: dave", "X-Session-Set-Cart: 1")
 		v.site = other.site(false)
-		upgrade3Expect(t, name+": read", v.get("/"), map[string]string{"X-Session-User": "dave", "X-Session-Cart": "1"})
+		previousMainExpect(t, name+": read", v.get("/"), map[string]string{"X-Session-User": "dave", "X-Session-Cart": "1"})
 		v.get("/", "X-Session-Set-Cart: 2", "X-Session-Flash-Notice: Hi")
 		v.site = first.site(false)
-		upgrade3Expect(t, name+": written back", v.navigate(http.MethodGet, "/"), map[string]string{"X-Session-User": "dave", "X-Session-Cart": "2", "X-Session-Flash-Notice": "Hi"})
+		previousMainExpect(t, name+": written back", v.navigate(http.MethodGet, "/"), map[string]string{"X-Session-User": "dave", "X-Session-Cart": "2", "X-Session-Flash-Notice": "Hi"})
 		v.site = other.site(false)
 		sid := v.sid
 		v.get("/", "X-Session-Renew: true")
@@ -431,12 +431,12 @@ func TestUpgradeRollingOnRedis(t *testing.T) {
 			t.Fatalf("%s: the renewal gave no new ID", name)
 		}
 		v.site = first.site(false)
-		upgrade3Expect(t, name+": renewed", v.get("/"), map[string]string{"X-Session-User": "dave", "X-Session-Cart": "2"})
+		previousMainExpect(t, name+": renewed", v.get("/"), map[string]string{"X-Session-User": "dave", "X-Session-Cart": "2"})
 
 		// The sealed site: login on one, logout everywhere on the other.
-		s := &upgrade3Vault{s: first.site(true)}
+		s := &upgradeVault{s: first.site(true)}
 		s.get("/login", "X-Session-Set-User: erin", "X-Session-Set-Secret: x")
-		s2 := &upgrade3Vault{s: other.site(true)}
+		s2 := &upgradeVault{s: other.site(true)}
 		s2.get("/login", "X-Session-Set-User: erin")
 		s2.get("/logout", "X-Session-Destroy-All: true")
 		s.s = other.site(true)

@@ -20,7 +20,7 @@ import (
 // must open after the upgrade.
 func TestUpgradeCookieDomainWithinSomeHostLoads(t *testing.T) {
 	slow(t, "builds the previous main's Caddy and runs both binaries")
-	old, cur := upgrade3OldBinary(t), caddyBinary(t)
+	old, cur := upgradeOldBinary(t), caddyBinary(t)
 	for _, tc := range []struct {
 		name, host string
 		sites      func(port int, up, db string) string
@@ -71,28 +71,28 @@ http://a.example.com:%d {
 			config := fmt.Sprintf("{\n\tadmin localhost:%d\n}\n", admin) +
 				tc.sites(port, up.addr(), t.TempDir()+"/sessions.db")
 
-			c := startUpgrade3With(t, "old", old, config, admin, port)
-			sid, seen := upgrade3HostGet(t, port, tc.host, "", "X-Session-Set-User: alice")
+			c := startUpgradeWith(t, "old", old, config, admin, port)
+			sid, seen := upgradeHostGet(t, port, tc.host, "", "X-Session-Set-User: alice")
 			if sid == "" {
 				t.Fatalf("old build: the login at %s issued no cookie", tc.host)
 			}
-			if _, seen = upgrade3HostGet(t, port, tc.host, sid); seen != "alice" {
+			if _, seen = upgradeHostGet(t, port, tc.host, sid); seen != "alice" {
 				t.Fatalf("old build: the session at %s opens as %q, want alice", tc.host, seen)
 			}
 
 			c.as("new", cur)
-			if _, seen = upgrade3HostGet(t, port, tc.host, sid); seen != "alice" {
+			if _, seen = upgradeHostGet(t, port, tc.host, sid); seen != "alice" {
 				t.Fatalf("new build: the session the old one made at %s opens as %q, want alice", tc.host, seen)
 			}
 		})
 	}
 }
 
-// upgrade3HostGet sends a GET for host to the port with the session
+// upgradeHostGet sends a GET for host to the port with the session
 // cookie sid (none if ""), the upstream answering with commands. It
 // returns the sid cookie the response set ("" for none) and the user the
 // upstream saw.
-func upgrade3HostGet(t *testing.T, port int, host, sid string, commands ...string) (set, user string) {
+func upgradeHostGet(t *testing.T, port int, host, sid string, commands ...string) (set, user string) {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d/", port), nil)
 	if err != nil {
