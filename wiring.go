@@ -203,7 +203,7 @@ func (w *walker) checkHandlers(handlers []*Handler) error {
 		return err
 	}
 	for _, hs := range w.servers {
-		if err := checkOverlaps(hs); err != nil {
+		if err := w.checkOverlaps(hs); err != nil {
 			return err
 		}
 	}

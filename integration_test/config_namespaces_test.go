@@ -170,6 +170,33 @@ func TestConfigOverlappingNamespacesAreRefused(t *testing.T) {
 			tester.AssertGetResponse(fmt.Sprintf("http://127.0.0.1:%d/admin/x", port), http.StatusOK, "admin")
 		})
 	}
+	t.Run("on two sites of one port", func(t *testing.T) {
+		tester := caddytest.NewTester(t)
+		port := freePort(t)
+		tester.InitServer(fmt.Sprintf(`{
+	admin localhost:%d
+	http_port %d
+}
+http://shop.localhost:%d {
+	session {
+		%s
+		header_prefix X-Session-
+	}
+	respond shop
+}
+http://admin.localhost:%d {
+	session {
+		%s
+		cookie asid
+		header_prefix X-Session-Admin-
+	}
+	respond admin
+}`, adminPort, freePort(t), port, withStore(t, ""), port, withStore(t, "")), "caddyfile")
+		res, body := getFrom(t, tester, port, "admin.localhost", "/", "")
+		if res.StatusCode != http.StatusOK || string(body) != "admin" {
+			t.Fatalf("the admin site answered %d %q", res.StatusCode, body)
+		}
+	})
 	t.Run("on two servers", func(t *testing.T) {
 		tester := caddytest.NewTester(t)
 		p1, p2 := freePort(t), freePort(t)
