@@ -12,8 +12,8 @@ import (
 // next request was anonymous, without a word at load time. The hosts are
 // those of every site the handler serves (placesOf: the sites that invoke
 // its named route too), and a wildcard site's are each host it matches
-// (domainReaches: *.example.com serves app.example.com, whose cookie
-// lasts there). A handler that any host may reach (a site of no host),
+// (hostWithin: *.example.com serves app.example.com, whose cookie lasts
+// there). A handler that any host may reach (a site of no host),
 // or whose hosts hold placeholders, is not judged.
 func checkCookieDomains(handlers []*Handler, places func(*Handler) []site) error {
 	for _, h := range handlers {
@@ -29,11 +29,29 @@ func checkCookieDomains(handlers []*Handler, places func(*Handler) []site) error
 			}
 			hosts = append(hosts, at.hosts...)
 		}
-		if !judged || slices.ContainsFunc(hosts, func(host string) bool { return domainReaches(domain, host) }) {
+		if !judged || slices.ContainsFunc(hosts, func(host string) bool { return hostWithin(host, domain) }) {
 			continue
 		}
 		return fmt.Errorf("cookie domain %q covers none of the session's hosts (%s), so browsers would drop its cookie and no session would last; give a domain the hosts are within, or none for a host-only cookie",
 			h.cookie.Domain, strings.Join(hosts, ", "))
 	}
 	return nil
+}
+
+// hostWithin reports whether a host the pattern host matches is domain
+// or lies within it: the last labels of the pattern are the domain's,
+// where a wildcard label (*) matches any one. A site *.example.com serves
+// app.example.com, and a cookie for that domain is kept there; comparing
+// the pattern's fixed suffix alone refused it.
+func hostWithin(host, domain string) bool {
+	h, d := strings.Split(strings.ToLower(host), "."), strings.Split(domain, ".")
+	if len(d) > len(h) {
+		return false
+	}
+	for i, label := range h[len(h)-len(d):] {
+		if label != "*" && label != d[i] {
+			return false
+		}
+	}
+	return true
 }
