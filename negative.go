@@ -26,6 +26,14 @@ func (h *Handler) checkNegative() error {
 			setting{"remember idle_timeout", h.Remember.IdleTimeout},
 			setting{"remember absolute_timeout", h.Remember.AbsoluteTimeout})
 	}
+	if h.Sign != nil {
+		durations = append(durations,
+			setting{"sign lifetime", h.Sign.Lifetime},
+			setting{"sign rotate", h.Sign.Rotate})
+	}
+	if h.Tunnels != nil {
+		durations = append(durations, setting{"tunnels check_interval", h.Tunnels.CheckInterval})
+	}
 	for _, d := range durations {
 		if d.d < 0 {
 			return fmt.Errorf("%s (%s) is negative: give a positive duration, or leave it out for the default", d.name, time.Duration(d.d))

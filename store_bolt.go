@@ -109,6 +109,10 @@ func (v *syncVotes) vote(db *bolt.Store, noSync bool, by int) error {
 // Provision opens the database or takes a reference to the one already
 // open for the same file.
 func (b *BoltStore) Provision(ctx caddy.Context) error {
+	if b.LockTimeout < 0 {
+		// Only JSON gives one; it was read as left out (checkNegative).
+		return fmt.Errorf("bolt store: lock_timeout (%s) is negative: give a positive duration, or leave it out for the default", time.Duration(b.LockTimeout))
+	}
 	path := b.Path
 	if path == "" {
 		path = filepath.Join(caddy.AppDataDir(), "session", "sessions.db")
