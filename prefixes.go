@@ -70,12 +70,27 @@ func (w *walker) checkOverlaps(handlers []*Handler) error {
 				return fmt.Errorf("header_prefix %q and %q of two session handlers on the same server differ in '.' against '-': requests read them as one namespace and responses as two, so the app behind one could command the other past its writable; spell them alike", x, y)
 			}
 			if a != b && strings.HasPrefix(b, a) {
-				return fmt.Errorf("header_prefix %q of one session handler lies within header_prefix %q of another on the same server, so the app cannot tell their headers apart and one handler removes what the other forwards; give them prefixes where neither starts with the other, such as %s and X-Admin-",
-					prefixOf(o), prefixOf(h), prefixOf(h))
+				return fmt.Errorf("header_prefix %q of one session handler lies within header_prefix %q of another on the same server, so the app cannot tell their headers apart and one handler removes what the other forwards; give them prefixes where neither starts with the other, such as %s and %s",
+					prefixOf(o), prefixOf(h), prefixOf(h), apartFrom(a))
 			}
 		}
 	}
 	return nil
+}
+
+// apartFrom is a prefix to suggest beside a handler's of the request
+// namespace ns: one whose namespace neither is ns nor starts with it nor
+// is started by it. X-Admin- alone was suggested beside X-Admin- (or
+// X.Admin-, X_Admin-), which is the one namespace again.
+func apartFrom(ns string) string {
+	candidates := []string{"X-Admin-", "X-Admin-Session-", "X-Inner-Session-"}
+	for _, c := range candidates {
+		n := session.NewProtocol(c, nil, session.Limits{}).Namespace()
+		if !strings.HasPrefix(n, ns) && !strings.HasPrefix(ns, n) {
+			return c
+		}
+	}
+	return candidates[len(candidates)-1]
 }
 
 // commandNamespace is a prefix as responses read it: commands fold case
