@@ -2,7 +2,6 @@ package integration_test
 
 import (
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -228,28 +227,11 @@ http://127.0.0.1:%d {
 // loads.
 func configRefused(t *testing.T, config, adapter, want string) {
 	t.Helper()
-	// Start Caddy and its admin API, if no test has yet.
-	caddytest.NewTester(t).InitServer(fmt.Sprintf("{\n\tadmin localhost:%d\n}\nhttp://127.0.0.1:%d {\n\trespond ok\n}", adminPort, freePort(t)), "caddyfile")
-	contentType := "application/json"
-	if adapter != "json" {
-		contentType = "text/" + adapter
-	}
-	req, err := http.NewRequest(http.MethodPost, fmt.Sprintf("http://localhost:%d/load", adminPort), strings.NewReader(config))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", contentType)
-	req.Header.Set("Cache-Control", "must-revalidate")
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	body, _ := io.ReadAll(res.Body)
-	if res.StatusCode == http.StatusOK {
+	err := loadStarted(t, config, adapter)
+	if err == nil {
 		t.Fatalf("the config loaded, want it refused with %q", want)
 	}
-	if got := strings.ReplaceAll(string(body), `\"`, `"`); !strings.Contains(got, want) {
-		t.Fatalf("the config was refused with %s, want %q", body, want)
+	if got := strings.ReplaceAll(err.Error(), `\"`, `"`); !strings.Contains(got, want) {
+		t.Fatalf("the config was refused with %s, want %q", err, want)
 	}
 }

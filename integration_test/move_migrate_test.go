@@ -142,12 +142,21 @@ func TestMoveMigrateInFlightAcrossTheEndOfTheMove(t *testing.T) {
 
 // loadConfig loads a Caddyfile into the running Caddy through the admin
 // API, as caddy reload does, from any goroutine.
-func loadConfig(config string) error {
+func loadConfig(config string) error { return loadAdapted(config, "caddyfile") }
+
+// loadAdapted loads config, of the adapter ("json", "caddyfile"), into the
+// running Caddy through the admin API, and returns why it was refused.
+func loadAdapted(config, adapter string) error {
+	contentType := "application/json"
+	if adapter != "json" {
+		contentType = "text/" + adapter
+	}
 	req, err := http.NewRequest(http.MethodPost, fmt.Sprintf("http://localhost:%d/load", adminPort), strings.NewReader(config))
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Content-Type", "text/caddyfile")
+	req.Header.Set("Content-Type", contentType)
+	req.Header.Set("Cache-Control", "must-revalidate")
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return fmt.Errorf("reloading: %v", err)

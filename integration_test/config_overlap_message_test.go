@@ -14,7 +14,7 @@ import (
 // namespace twice (two sessions' headers the app cannot tell apart, the
 // very thing refused), and for X.Admin-, "X.Admin- and X-Admin-", a pair
 // the next check refuses.
-func TestReview9OverlapRefusalSuggestsAPairThatLoads(t *testing.T) {
+func TestOverlapRefusalSuggestsAPairThatLoads(t *testing.T) {
 	nested := func(outer, inner string) string {
 		return fmt.Sprintf(`{
 	admin localhost:%d
@@ -45,7 +45,7 @@ http://127.0.0.1:%d {
 		{"X-Session-", "X-Session.Admin-"},
 	} {
 		t.Run(c.outer+" and "+c.inner, func(t *testing.T) {
-			err := review9Load(t, nested(c.outer, c.inner), "caddyfile")
+			err := loadStarted(t, nested(c.outer, c.inner), "caddyfile")
 			if err == nil {
 				t.Fatalf("two namespaces where one lies within the other loaded")
 			}
@@ -61,7 +61,7 @@ http://127.0.0.1:%d {
 			if strings.EqualFold(fold.Replace(m[1]), fold.Replace(m[2])) {
 				t.Fatalf("the refusal suggests one namespace twice, %s and %s: %s", m[1], m[2], msg)
 			}
-			if err := review9Load(t, nested(m[1], m[2]), "caddyfile"); err != nil {
+			if err := loadStarted(t, nested(m[1], m[2]), "caddyfile"); err != nil {
 				t.Fatalf("the pair the refusal suggests, %s and %s, is refused too: %v", m[1], m[2], err)
 			}
 		})

@@ -32,7 +32,7 @@ func devicesOf(t *testing.T, body string) []map[string]any {
 // wrote last, on bolt and on Redis, and so does the sealed handler for
 // the sessions the plain one wrote last; a logout everywhere through the
 // plain handler then ends every one of them.
-func TestReview9DevicesAndCapAcrossSealedAndPlainHandlers(t *testing.T) {
+func TestDevicesAndCapAcrossSealedAndPlainHandlers(t *testing.T) {
 	stores := []struct {
 		name  string
 		store func(t *testing.T, m *multiSite) string

@@ -2,11 +2,9 @@ package integration_test
 
 import (
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
-	"strings"
 	"testing"
 
 	"github.com/caddyserver/caddy/v2/caddytest"
@@ -37,7 +35,7 @@ http://%s:%d {
 // whose cookie is for app.example.com, one of its hosts, saying that the
 // domain covers none of them. A domain that no host the pattern matches
 // is within is still refused.
-func TestReview9CookieDomainOfAWildcardSite(t *testing.T) {
+func TestCookieDomainOfAWildcardSite(t *testing.T) {
 	loads := []struct{ pattern, domain, host string }{
 		{"*.example.com", "app.example.com", "app.example.com"},
 		{"*.example.com", ".app.example.com", "app.example.com"},
@@ -49,7 +47,7 @@ func TestReview9CookieDomainOfAWildcardSite(t *testing.T) {
 	for _, c := range loads {
 		t.Run(c.pattern+" for "+c.domain, func(t *testing.T) {
 			port := freePort(t)
-			if err := review9Load(t, cookieDomainSite(t, port, c.pattern, c.domain), "caddyfile"); err != nil {
+			if err := loadStarted(t, cookieDomainSite(t, port, c.pattern, c.domain), "caddyfile"); err != nil {
 				t.Fatalf("a site %s with cookie domain %s is refused: %v", c.pattern, c.domain, err)
 			}
 			req, err := http.NewRequest(http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d/", port), nil)
@@ -93,30 +91,10 @@ func TestReview9CookieDomainOfAWildcardSite(t *testing.T) {
 	}
 }
 
-// review9Load loads config into the running Caddy (started first if no
-// test has yet) through the admin API, as caddy reload does, and returns
-// why it was refused, if it was.
-func review9Load(t *testing.T, config, adapter string) error {
+// loadStarted loads config into the tests' Caddy, started first if no
+// test has yet, and returns why it was refused, if it was.
+func loadStarted(t *testing.T, config, adapter string) error {
 	t.Helper()
 	caddytest.NewTester(t).InitServer(fmt.Sprintf("{\n\tadmin localhost:%d\n}\nhttp://127.0.0.1:%d {\n\trespond ok\n}", adminPort, freePort(t)), "caddyfile")
-	contentType := "application/json"
-	if adapter != "json" {
-		contentType = "text/" + adapter
-	}
-	req, err := http.NewRequest(http.MethodPost, fmt.Sprintf("http://localhost:%d/load", adminPort), strings.NewReader(config))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", contentType)
-	req.Header.Set("Cache-Control", "must-revalidate")
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	body, _ := io.ReadAll(res.Body)
-	if res.StatusCode != http.StatusOK {
-		return fmt.Errorf("%s: %s", res.Status, body)
-	}
-	return nil
+	return loadAdapted(config, adapter)
 }

@@ -14,7 +14,7 @@ import (
 // is refused): sign's lifetime and rotate, tunnels' check_interval and the
 // bolt store's lock_timeout were read as left out, and the handler ran on
 // their defaults without a word (a -5m token lifetime gave 5 minutes).
-func TestReview9NegativeDurationsInJSONAreRefused(t *testing.T) {
+func TestNegativeDurationsInJSONAreRefused(t *testing.T) {
 	config := func(t *testing.T, port int, store, fields string) string {
 		return fmt.Sprintf(`{
 	"admin": {"listen": "localhost:%d"},
