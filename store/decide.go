@@ -153,10 +153,14 @@ func (o Outcome) fail(err error) Outcome {
 // absolute deadline when the request is applied too (Update.Commit): a
 // request's use of the session when it began holds off the idle deadline,
 // never the absolute one. A forward record is judged by its own deadlines
-// only, which no timeout set.
+// only, which no timeout set, and when the request is applied: it was
+// written at the rotation, after the requests in flight across it began,
+// so judged when they began it never ended for them, and a request that
+// answered minutes later still wrote into the successor for as long as
+// the store kept the record (bolt sweeps it ExpiryGrace after its end).
 func expired(u Update, stored *session.Record) bool {
 	if stored.Forwarded() {
-		return stored.Expired(u.Now)
+		return stored.Expired(u.Committed())
 	}
 	return u.Timeouts.Expired(stored, u.Now) ||
 		u.Commit.After(u.Now) && !u.Commit.Before(u.Timeouts.AbsoluteEnd(stored))
