@@ -438,7 +438,14 @@ func (t staleTeller) Load(ctx context.Context, hash session.Hash, now time.Time,
 func (t staleTeller) Update(ctx context.Context, u store.Update) (store.Result, error) {
 	res, err := t.Store.Update(ctx, u)
 	if c := t.slot.Load(); c != nil {
-		c.updated(u, res, err)
+		if c.updated(u, res, err) && changes(u) && res.Record != nil && res.Hash == res.Acted {
+			// The session stands where it was, with the response's
+			// changes (a role taken away), which this handler keeps in no
+			// copy: the one the copy holds is from before them, and must
+			// not be served once the store fails. The next read through
+			// the handler that keeps the copy keeps the session anew.
+			c.ended(res.Hash, u.Now)
+		}
 	}
 	return res, err
 }
