@@ -150,6 +150,16 @@ func TestPromiseRealmsOfOneStoreKeepTheirUsersApart(t *testing.T) {
 				t.Fatal("a logout everywhere on site one ended alice's session on site two")
 			}
 		}},
+		{"the admin API shows each session with its site's realm", "", func(t *testing.T, m *multiSite, one, two string) {
+			for _, c := range []struct{ site, cookie string }{{"one", one}, {"two", two}} {
+				_, id, _ := strings.Cut(c.cookie, "=")
+				var got map[string]any
+				sessionAPI(t, http.MethodGet, "/session/sessions/"+session.HashID(id).String(), "").decode(t, http.StatusOK, &got)
+				if got["realm"] != m.realmOf(c.site) {
+					t.Fatalf("the admin API shows alice's session of site %s in realm %v, want %q", c.site, got["realm"], m.realmOf(c.site))
+				}
+			}
+		}},
 		{"an admin revoke by user ends and counts the realm named", "", func(t *testing.T, m *multiSite, one, two string) {
 			takeEvents()
 			a := sessionAPI(t, http.MethodPost, "/session/revoke", fmt.Sprintf(`{"value": "alice", "realm": %q}`, m.realmOf("two")))
