@@ -20,7 +20,7 @@ import (
 // is a write of this Caddy too: once it has taken a value away (a role),
 // the copy must not serve the value from before it while the store is
 // down. Either the session as written, or a 503; never the role back.
-func TestPromiseStaleCopyNeverServesWhatAWriteOfThisCaddyTookAway(t *testing.T) {
+func TestStaleCopyNeverServesWhatAWriteOfThisCaddyTookAway(t *testing.T) {
 	cases := []struct {
 		name, through, command string
 		want                   string // the role the copy may serve, "" for none
@@ -106,7 +106,7 @@ func TestPromiseStaleCopyNeverServesWhatAWriteOfThisCaddyTookAway(t *testing.T) 
 // config the reload brought in has read the session into its copy
 // meanwhile (the user's other tab). Once the store fails, the copy must
 // not serve the role back.
-func TestPromiseStaleCopyNeverServesWhatAWriteInFlightAcrossAReloadTookAway(t *testing.T) {
+func TestStaleCopyNeverServesWhatAWriteInFlightAcrossAReloadTookAway(t *testing.T) {
 	for _, before := range []string{"# no on_store_error", "on_store_error anonymous"} {
 		for _, command := range []string{"X-Session-Delete: role", "X-Session-Set-Role: reader"} {
 			t.Run(before+"/"+command, func(t *testing.T) {

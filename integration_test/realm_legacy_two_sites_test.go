@@ -22,7 +22,7 @@ import (
 // a new ID a site gives it (a renewal, a login) is that site's too, while
 // the old ID opens nothing anywhere. A revocation or a logout everywhere
 // in either realm ends it.
-func TestPromiseSessionOfNoRealmIsStampedByItsFirstWriter(t *testing.T) {
+func TestSessionOfNoRealmIsStampedByItsFirstWriter(t *testing.T) {
 	stores := []struct {
 		name string
 		// store stores the session upgradeID of the version before

@@ -23,7 +23,7 @@ import (
 // forwards a devices list, a CSRF token, a flash value and the cookie,
 // and the other site's error route reads the placeholders. The site's own
 // error route, the control, gets them all.
-func TestPromiseErrorRoutesOfAnotherSiteGetNothingOfTheSession(t *testing.T) {
+func TestErrorRoutesOfAnotherSiteGetNothingOfTheSession(t *testing.T) {
 	const handler = `handle /app/* {
 		session {
 			store bolt $DB

@@ -69,7 +69,7 @@ func destroyedOf(t *testing.T) []map[string]any {
 	return out
 }
 
-func TestPromiseRealmsOfOneStoreKeepTheirUsersApart(t *testing.T) {
+func TestRealmsOfOneStoreKeepTheirUsersApart(t *testing.T) {
 	stores := []struct {
 		name  string
 		store func(t *testing.T) string
