@@ -196,36 +196,7 @@ http://:$PORT {
 			if s.URI != row.errURI {
 				t.Fatalf("the error was answered by %q, want %q", s.URI, row.errURI)
 			}
-			shown := s.Headers.Get("Test-Placeholder")
-			if row.ownErrorRoutes {
-				if want := fmt.Sprintf("user=alice hash=%s csrf=%s", hash, token); shown != want {
-					t.Errorf("the site's own error route read the placeholders %q, want %q: they show the user's session", shown, want)
-				}
-				if got := s.Headers.Get("X-Session-User"); got != "alice" {
-					t.Errorf("the site's own error route got X-Session-User %q, want alice", got)
-				}
-				if got := s.Headers.Get("Test-Matched"); got != "alice" {
-					t.Errorf("session('user', 'alice') in the site's own error route did not match alice's session: %q", got)
-				}
-				return
-			}
-			// Empty, or left as written: a placeholder no provider knows.
-			if strings.Contains(shown, "alice") || strings.Contains(shown, hash) || strings.Contains(shown, token) {
-				t.Errorf("another site's error route read this site's session in the placeholders: %q (the session's short hash is %s, its csrf token %s)", shown, hash, token)
-			}
-			if got := s.Headers.Get("Test-Matched"); got != "" {
-				t.Errorf("session('user', 'alice') in another site's error route matched this site's session")
-			}
-			for name, values := range s.Headers {
-				if strings.HasPrefix(strings.ToLower(name), "x-session-") {
-					t.Errorf("another site's error route got %s: %q", name, values)
-				}
-				for _, v := range values {
-					if strings.Contains(v, token) {
-						t.Errorf("another site's error route got this site's csrf token in %s", name)
-					}
-				}
-			}
+			expectErrorRouteSaw(t, s, row.ownErrorRoutes, hash, token)
 
 			// The session stands, and its token is as before.
 			_, page = do(http.MethodGet, "/app/page", cookie, nil)
@@ -233,5 +204,43 @@ http://:$PORT {
 				t.Fatalf("after the error the site's app sees user %q, want alice", got)
 			}
 		})
+	}
+}
+
+// expectErrorRouteSaw checks what an error route saw of alice's session,
+// under hash with the csrf token, from the request of seen: all of it on
+// the site's own error routes (own), nothing of it on another site's (its
+// placeholders empty or left as written, no session() match, no header in
+// the namespace, not the token anywhere).
+func expectErrorRouteSaw(t *testing.T, s seen, own bool, hash, token string) {
+	t.Helper()
+	shown := s.Headers.Get("Test-Placeholder")
+	if own {
+		if want := fmt.Sprintf("user=alice hash=%s csrf=%s", hash, token); shown != want {
+			t.Errorf("the site's own error route read the placeholders %q, want %q: they show the user's session", shown, want)
+		}
+		if got := s.Headers.Get("X-Session-User"); got != "alice" {
+			t.Errorf("the site's own error route got X-Session-User %q, want alice", got)
+		}
+		if got := s.Headers.Get("Test-Matched"); got != "alice" {
+			t.Errorf("session('user', 'alice') in the site's own error route did not match alice's session: %q", got)
+		}
+		return
+	}
+	if strings.Contains(shown, "alice") || strings.Contains(shown, hash) || strings.Contains(shown, token) {
+		t.Errorf("another site's error route read this site's session in the placeholders: %q", shown)
+	}
+	if got := s.Headers.Get("Test-Matched"); got != "" {
+		t.Errorf("session('user', 'alice') in another site's error route matched this site's session")
+	}
+	for name, values := range s.Headers {
+		if strings.HasPrefix(strings.ToLower(name), "x-session-") {
+			t.Errorf("another site's error route got %s: %q", name, values)
+		}
+		for _, v := range values {
+			if strings.Contains(v, token) {
+				t.Errorf("another site's error route got this site's csrf token in %s", name)
+			}
+		}
 	}
 }

@@ -3,13 +3,10 @@ package integration_test
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/caddyserver/caddy/v2/caddytest"
 )
 
 // README.md, "Error routes": an error of a site with no error routes of
@@ -93,33 +90,15 @@ http://:$PORT {
 				"$DB", filepath.Join(t.TempDir(), "sessions.db"),
 				"$A", appA.addr(), "$C", appC.addr(),
 			).Replace(tc.config)
-			tester := caddytest.NewTester(t)
-			tester.Client.Jar = nil
-			tester.InitServer(fmt.Sprintf("{\n\tadmin localhost:%d\n\thttp_port %d\n\thttps_port %d\n\tskip_install_trust\n}\n%s\n",
-				adminPort, port, freePort(t), config), "caddyfile")
+			tester := caddyOnPort(t, port, config)
 			do := func(path, cookie string, commands ...string) (*http.Response, seen) {
 				t.Helper()
-				req, err := http.NewRequest(http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d%s", port, path), nil)
-				if err != nil {
-					t.Fatal(err)
-				}
-				req.Host = "a.localhost"
 				// A page the browser navigates to, which takes flash values.
-				req.Header.Set("Sec-Fetch-Mode", "navigate")
-				req.Header.Set("Sec-Fetch-Dest", "document")
-				if cookie != "" {
-					req.Header.Set("Cookie", cookie)
-				}
+				headers := []string{"Sec-Fetch-Mode", "navigate", "Sec-Fetch-Dest", "document"}
 				for _, c := range commands {
-					req.Header.Add("Test-Header", c)
+					headers = append(headers, "Test-Header", c)
 				}
-				res, err := tester.Client.Do(req)
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer res.Body.Close()
-				body, _ := io.ReadAll(res.Body)
-				assertNoNamespace(t, res.Header)
+				res, body := sendTo(t, tester, port, http.MethodGet, "a.localhost", path, cookie, "", headers...)
 				var s seen
 				if err := json.Unmarshal(body, &s); err != nil {
 					t.Fatalf("%s: no app answered: %d %q", path, res.StatusCode, body)
