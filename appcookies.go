@@ -5,13 +5,29 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
 )
 
-// ownCookiesVar is the request var that holds the Set-Cookie lines the
-// session handlers wrote on the request's response (setCookie).
-const ownCookiesVar = "\x00caddy-session-own-cookies"
+// ownCookiesKey keeps, among the static values of the request's replacer,
+// the Set-Cookie lines the session handlers wrote on its response
+// (setCookie). Not among the request's vars: they are written while the
+// response is committed, when reverse_proxy's dialer may still read the
+// vars from a goroutine of its own (a dial it started and did not need),
+// and the replacer's values are guarded by a lock.
+const ownCookiesKey = "\x00caddy-session-own-cookies"
+
+// ownCookies is the Set-Cookie lines the session handlers wrote on r's
+// response.
+func ownCookies(r *http.Request) ([]string, *caddy.Replacer) {
+	repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+	if !ok {
+		return nil, nil
+	}
+	v, _ := repl.Get(ownCookiesKey)
+	own, _ := v.([]string)
+	return own, repl
+}
 
 // screenAppCookies removes from a response the app's Set-Cookie lines of
 // a session cookie: this handler's, and those of the config's other
@@ -33,7 +49,7 @@ func screenCookies(r *http.Request, hdr http.Header, owns func(name string) bool
 	if len(lines) == 0 {
 		return
 	}
-	own, _ := caddyhttp.GetVar(r.Context(), ownCookiesVar).([]string)
+	own, _ := ownCookies(r)
 	kept := lines[:0:0]
 	for i, line := range lines {
 		name := setCookieName(line)

@@ -3,9 +3,8 @@ package caddysession
 import (
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
-
-	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
 	"github.com/caddy-session/caddy-session/session"
 )
@@ -225,11 +224,12 @@ func nextDirective(v string) (directive, rest string) {
 
 // setCookie adds the Set-Cookie field value of the session cookie to the
 // response and keeps shared caches from storing the response. The line is
-// kept among the request's own (ownCookiesVar), so that no session
+// kept among the request's own (ownCookiesKey), so that no session
 // handler the response passes after this one takes it for the app's.
 func setCookie(r *http.Request, hdr http.Header, cookie string) {
 	hdr.Add("Set-Cookie", cookie)
 	noStore(hdr)
-	own, _ := caddyhttp.GetVar(r.Context(), ownCookiesVar).([]string)
-	caddyhttp.SetVar(r.Context(), ownCookiesVar, append(own, cookie))
+	if own, repl := ownCookies(r); repl != nil {
+		repl.Set(ownCookiesKey, append(slices.Clip(own), cookie))
+	}
 }
