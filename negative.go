@@ -34,6 +34,11 @@ func (h *Handler) checkNegative() error {
 	if h.Tunnels != nil {
 		durations = append(durations, setting{"tunnels check_interval", h.Tunnels.CheckInterval})
 	}
+	if h.OnStoreError != nil {
+		// Else stale with a negative duration was told that a duration
+		// goes with stale, and 503 or anonymous kept one without a word.
+		durations = append(durations, setting{"on_store_error within", h.OnStoreError.Within})
+	}
 	for _, d := range durations {
 		if d.d < 0 {
 			return fmt.Errorf("%s (%s) is negative: give a positive duration, or leave it out for the default", d.name, time.Duration(d.d))

@@ -35,6 +35,8 @@ func TestConfigNegativeSettingsInJSONAreRefused(t *testing.T) {
 		{`"limits": {"keys": -1}`, "limits keys (-1) is negative"},
 		{`"limits": {"value_size": -5}`, "limits value_size (-5) is negative"},
 		{`"limits": {"session_size": -5}`, "limits session_size (-5) is negative"},
+		{`"on_store_error": {"policy": "stale", "within": "-5m"}`, "on_store_error within (-5m0s) is negative"},
+		{`"on_store_error": {"policy": "503", "within": "-5m"}`, "on_store_error within (-5m0s) is negative"},
 	}
 	for _, c := range refused {
 		t.Run(c.fields, func(t *testing.T) {
