@@ -189,7 +189,7 @@ func (g *ErrorGuard) ServeHTTP(w http.ResponseWriter, r *http.Request, next cadd
 
 // scrubRequest removes from a request that no session handler has reached
 // what a session handler would have removed before the error routes get
-// it: the namespaces (the guard's and its server's handlers'), in any
+// it: the namespaces (the guard's and those of the config's handlers), in any
 // spelling, from headers and trailers, and the session cookies of the
 // handlers that do not forward theirs or whose errors another site's
 // routes may answer. An error raised before the
@@ -207,6 +207,9 @@ func (g *ErrorGuard) scrubRequest(r *http.Request) error {
 		scrubRequest(r, g.protocol)
 		for _, h := range g.handlers {
 			scrubRequest(r, h.protocol)
+			for _, p := range h.others { // the config's other namespaces
+				scrubRequest(r, p)
+			}
 		}
 	}
 	for _, h := range g.handlers {

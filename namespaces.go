@@ -11,13 +11,15 @@ import (
 	"github.com/caddy-session/caddy-session/session"
 )
 
-// setNamespaces gives each handler of one server the namespaces of the
+// setNamespaces gives each handler of the config the namespaces of the
 // others that differ from its own. Without them, a handler nested in
 // another with another header_prefix let the app behind it write, in the
 // outer handler's namespace, what its own writable refuses (the outer
 // handler applied it), and a client's header in the nested handler's
 // namespace reached the app on the rest of the site, where only the outer
-// handler runs.
+// handler runs; and a client's header in one site's namespace reached
+// the app behind a site on another port whose handler uses another
+// prefix, which is often the same app.
 func setNamespaces(handlers []*Handler) {
 	for _, h := range handlers {
 		h.others = nil

@@ -162,8 +162,13 @@ func (a *App) wire() error {
 	w.placeJWKS(handlers)
 	w.setForeignCookies(handlers)
 	setDerivations(handlers)
+	// Every handler removes the namespaces of the whole config, not only
+	// of its server's: one app often stands behind sites on several ports
+	// (a public one and an admin one with a prefix of its own), and a
+	// client's X-Session-User sent to the port whose handler uses another
+	// prefix reached it there.
+	setNamespaces(handlers)
 	for _, hs := range w.servers {
-		setNamespaces(hs)
 		setMarksForwarded(hs)
 		for _, h := range hs {
 			h.inErrors.handlers = hs
