@@ -5,8 +5,10 @@ import (
 	"slices"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/go-jose/go-jose/v4"
 	"go.uber.org/zap"
 
+	"github.com/caddy-session/caddy-session/internal/clock"
 	"github.com/caddy-session/caddy-session/session"
 )
 
@@ -85,5 +87,36 @@ func warnCrossSiteCookie(logger *zap.Logger, handlers []*Handler) {
 		}
 		logger.Warn("cookie same_site none without csrf: browsers send the session cookie with every cross-site request, so any site's form can post to the app as the user; add csrf to the session, or leave same_site at lax unless the app is embedded in other sites",
 			zap.String("cookie", h.cookie.Name))
+	}
+}
+
+// warnSharedSigningKeys warns when handlers of two realms publish one
+// signing key: one key_file named by both, or copies of it. Each realm's
+// session_jwks then lists the key, and the app of one site accepts the
+// tokens of another site's sessions, which realms otherwise keep apart
+// (keys derived from a secret or from Caddy's storage are each realm's
+// own). Not refused: the README says to give each site files of its own,
+// and a config may mean its sites to trust each other's tokens.
+func warnSharedSigningKeys(logger *zap.Logger, handlers []*Handler) {
+	now := clock.Now()
+	warned := map[[2]string]bool{}
+	for i, h := range handlers {
+		if h.signer == nil {
+			continue
+		}
+		for _, o := range handlers[i+1:] {
+			pair := [2]string{h.realm, o.realm}
+			if o.signer == nil || o.realm == h.realm || warned[pair] {
+				continue
+			}
+			for _, k := range h.signer.ring.published(now) {
+				if slices.ContainsFunc(o.signer.ring.published(now), func(ok jose.JSONWebKey) bool { return ok.KeyID == k.KeyID }) {
+					warned[pair] = true
+					logger.Warn("sign: two realms publish one signing key (one key_file, or copies of it): the app of each site accepts the tokens of the other's sessions; give each site key files of its own, or one realm",
+						zap.Strings("realms", pair[:]), zap.String("kid", k.KeyID))
+					break
+				}
+			}
+		}
 	}
 }

@@ -224,6 +224,7 @@ func (a *App) warnConfig(handlers []*Handler, w *walker) {
 	warnAppServerCookie(a.logger, handlers)
 	warnSplitLimits(a.logger, handlers)
 	warnCrossSiteCookie(a.logger, handlers)
+	warnSharedSigningKeys(a.logger, handlers)
 }
 
 func newWalker() *walker {
