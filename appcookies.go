@@ -30,8 +30,9 @@ func ownCookies(r *http.Request) ([]string, *caddy.Replacer) {
 }
 
 // screenAppCookies removes from a response the app's Set-Cookie lines of
-// a session cookie: this handler's, and those of the config's other
-// handlers that browsers send to its hosts (setForeignCookies). The
+// a session cookie: this handler's, those of the config's other
+// handlers that browsers send to its hosts (setForeignCookies), and those
+// of the others whose hosts the line's Domain covers (tossable). The
 // handler owns its cookie; an app that set one planted an ID of its
 // choosing in the browser, or removed the user's: the forum's app, under
 // the shop's host, could log the user into the shop as the attacker (who
@@ -39,12 +40,13 @@ func ownCookies(r *http.Request) ([]string, *caddy.Replacer) {
 // Lines a session handler wrote for the response stay. Nothing to do, and
 // one map lookup, on a response with no Set-Cookie.
 func (h *Handler) screenAppCookies(r *http.Request, hdr http.Header) {
-	screenCookies(r, hdr, h.ownsCookie, h.logger)
+	screenCookies(r, hdr, h.ownsLine, h.logger)
 }
 
-// screenCookies removes from hdr the Set-Cookie lines of the cookies that
-// owns names, but those a session handler wrote for the request.
-func screenCookies(r *http.Request, hdr http.Header, owns func(name string) bool, logger *zap.Logger) {
+// screenCookies removes from hdr the Set-Cookie lines that owns claims
+// (by the cookie's name and the line), but those a session handler wrote
+// for the request.
+func screenCookies(r *http.Request, hdr http.Header, owns func(name, line string) bool, logger *zap.Logger) {
 	lines := hdr["Set-Cookie"]
 	if len(lines) == 0 {
 		return
@@ -53,7 +55,7 @@ func screenCookies(r *http.Request, hdr http.Header, owns func(name string) bool
 	kept := lines[:0:0]
 	for i, line := range lines {
 		name := setCookieName(line)
-		if !owns(name) || slices.Contains(own, line) {
+		if !owns(name, line) || slices.Contains(own, line) {
 			if kept != nil {
 				kept = append(kept, line)
 			}
@@ -83,8 +85,8 @@ func screenCookies(r *http.Request, hdr http.Header, owns func(name string) bool
 // or another's error pages) planted an ID of the app's choosing in the
 // browser, or removed the user's.
 func (g *ErrorGuard) screenAppCookies(r *http.Request, hdr http.Header) {
-	screenCookies(r, hdr, func(name string) bool {
-		return slices.ContainsFunc(g.handlers, func(h *Handler) bool { return h.ownsCookie(name) })
+	screenCookies(r, hdr, func(name, line string) bool {
+		return slices.ContainsFunc(g.handlers, func(h *Handler) bool { return h.ownsLine(name, line) })
 	}, g.logger)
 }
 
@@ -100,6 +102,60 @@ func (h *Handler) ownsCookie(name string) bool {
 		}
 	}
 	return false
+}
+
+// tossTarget is the session cookie of another handler, by name, and the
+// hosts of each site that handler serves (none: any host).
+type tossTarget struct {
+	name  string
+	hosts [][]string
+}
+
+// ownsLine reports whether a Set-Cookie line of the cookie name sets a
+// session cookie that h screens: its own, one browsers send to its hosts
+// (ownsCookie), or another handler's whose hosts the line's Domain covers.
+// An app that sets `asid=<its choice>; Domain=example.com` on
+// b.example.com plants that ID for a.example.com, whose session cookie
+// asid is host-only and so never sent to b: the forum's app logged the
+// user into the shop as the attacker. Parsed only for a line whose name
+// is another handler's session cookie.
+func (h *Handler) ownsLine(name, line string) bool {
+	if h.ownsCookie(name) {
+		return true
+	}
+	for _, t := range h.tossable {
+		if t.name != name {
+			continue
+		}
+		domain := setCookieDomain(line)
+		if domain == "" {
+			continue // host-only, to this request's host: ownsCookie's
+		}
+		for _, hosts := range t.hosts {
+			if len(hosts) == 0 || slices.ContainsFunc(hosts, func(host string) bool { return domainReaches(domain, host) }) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// setCookieDomain is the Domain a Set-Cookie line gives its cookie, as
+// browsers read it (RFC 6265 5.2.3): the last Domain attribute that has a
+// value, lower case, without a leading dot; "" for a host-only cookie.
+func setCookieDomain(line string) string {
+	_, attrs, _ := strings.Cut(line, ";")
+	domain := ""
+	for attr := range strings.SplitSeq(attrs, ";") {
+		name, value, _ := strings.Cut(attr, "=")
+		if !strings.EqualFold(strings.Trim(name, " \t"), "domain") {
+			continue
+		}
+		if value = strings.TrimPrefix(strings.Trim(value, " \t"), "."); value != "" {
+			domain = strings.ToLower(value)
+		}
+	}
+	return domain
 }
 
 // setCookieName is the name of the cookie a Set-Cookie line sets, as

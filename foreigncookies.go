@@ -44,6 +44,19 @@ func (w *walker) setForeignCookies(handlers []*Handler) {
 			h.foreignCookies = append(h.foreignCookies, o.cookie)
 		}
 	}
+	for _, h := range handlers {
+		h.tossable = nil
+		for _, o := range handlers {
+			if h.ownsCookie(o.cookie.Name) {
+				continue
+			}
+			t := tossTarget{name: o.cookie.Name}
+			for _, at := range w.placesOf(o) {
+				t.hosts = append(t.hosts, at.hosts)
+			}
+			h.tossable = append(h.tossable, t)
+		}
+	}
 	// A handler (or a matcher through it) that runs after one that took
 	// its cookie off the request reads the IDs that one stashed.
 	for _, h := range handlers {

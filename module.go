@@ -324,6 +324,12 @@ type Handler struct {
 	// (foreigncookies.go; both set when the app wires the config).
 	foreignCookies []*session.Cookie
 	readsStash     bool
+	// tossable are the session cookies of the config's other handlers
+	// that browsers do not send on this one's requests, with the hosts
+	// they are sent to: an app's Set-Cookie of one whose Domain covers
+	// those hosts plants it there all the same (appcookies.go; set when
+	// the app wires the config).
+	tossable []tossTarget
 	// foreignErrors: another site's error routes may answer this
 	// handler's errors (wiring.go), so the session it forwarded is taken
 	// off the request when it returns one (leaveToErrorRoutes).
