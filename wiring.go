@@ -11,6 +11,8 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/intercept"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
 	"go.uber.org/zap"
+
+	"github.com/caddy-session/caddy-session/session"
 )
 
 // scope is one route list of the config (a server's routes, a subroute's,
@@ -40,6 +42,10 @@ type site struct {
 	path []string
 	// split: the realm is named by hosts (splitRealms).
 	split bool
+	// cookie: the realm is named by the handler's cookie too, which
+	// another handler of its realm and store does not share
+	// (splitCookies).
+	cookie string
 	// top is the hosts of the server's route the handler sits in (its
 	// site, in a Caddyfile), once topSet: whose error routes are its
 	// site's own (foreignErrors).
@@ -78,7 +84,11 @@ func (s site) realm() string {
 	if h == "" {
 		h = "*"
 	}
-	return h + "@" + strings.Join(listen, ",")
+	realm := h + "@" + strings.Join(listen, ",")
+	if s.cookie != "" {
+		realm += " cookie " + s.cookie
+	}
+	return realm
 }
 
 // walker finds the place of every session handler and matcher in the
@@ -138,6 +148,7 @@ func (a *App) wire() error {
 		return fmt.Errorf("marking the handle_response routes of reverse_proxy: %v", w.err)
 	}
 	w.splitRealms()
+	w.splitCookies()
 	handlers := a.Handlers()
 	for _, h := range handlers {
 		if sites := w.shared[h]; len(sites) > 1 && h.Realm == "" {
@@ -631,6 +642,34 @@ func (w *walker) splitRealms() {
 			at.split = true
 			w.sites[h] = at
 		}
+	}
+}
+
+// splitCookies gives the handlers of one default realm and one store that
+// use different cookie names (`handle /shop/*` and `handle /forum/*` of a
+// site, each with a cookie of its own, on the default store; a nested
+// /admin handler with a cookie of its own) a realm per cookie: browsers
+// keep their cookies apart, and so must the store. Sharing the realm, the
+// shop served a client that sent the ID of its forum session as shop_sid
+// that session, and its app took the forum's user (or one the forum let
+// a visitor choose) for a user of its own. A handler of the default
+// cookie keeps the realm's name, so that a site's own sessions survive
+// the upgrade; sessions of the others start again.
+func (w *walker) splitCookies() {
+	type group struct{ realm, store string }
+	names := map[group][]string{}
+	for h, at := range w.sites {
+		g := group{at.realm(), h.storeName}
+		if h.Realm == "" && !slices.Contains(names[g], h.cookie.Name) {
+			names[g] = append(names[g], h.cookie.Name)
+		}
+	}
+	for h, at := range w.sites {
+		if h.Realm != "" || h.cookie.Name == session.DefaultCookieName || len(names[group{at.realm(), h.storeName}]) < 2 {
+			continue
+		}
+		at.cookie = h.cookie.Name
+		w.sites[h] = at
 	}
 }
 
