@@ -120,3 +120,25 @@ func warnSharedSigningKeys(logger *zap.Logger, handlers []*Handler) {
 		}
 	}
 }
+
+// warnNamedRealmCookies warns when handlers of one realm the config names
+// and of one store use different cookie names. They share sessions, but
+// browsers never send one's cookie as the other's, so only a client that
+// copies an ID from one cookie to the other uses the sharing: the ID of a
+// session of one app, sent under the other's cookie name, opens that
+// session at the other app. Default realms are split by cookie instead
+// (splitCookies). Not refused: the config names the realm on purpose.
+func warnNamedRealmCookies(logger *zap.Logger, handlers []*Handler) {
+	warned := map[[2]string]bool{}
+	for i, h := range handlers {
+		for _, o := range handlers[i+1:] {
+			key := [2]string{h.realm, h.storeName}
+			if h.Realm == "" || h.realm != o.realm || h.storeName != o.storeName || h.cookie.Name == o.cookie.Name || warned[key] {
+				continue
+			}
+			warned[key] = true
+			logger.Warn("two session handlers of one realm and store have different cookie names: browsers keep the cookies apart, but a session of one opens at the other when a client sends its ID under the other's name; give them one cookie name, or realms of their own",
+				zap.String("realm", h.realm), zap.String("store", h.storeName), zap.Strings("cookies", []string{h.cookie.Name, o.cookie.Name}))
+		}
+	}
+}

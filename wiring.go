@@ -236,6 +236,7 @@ func (a *App) warnConfig(handlers []*Handler, w *walker) {
 	warnSplitLimits(a.logger, handlers)
 	warnCrossSiteCookie(a.logger, handlers)
 	warnSharedSigningKeys(a.logger, handlers)
+	warnNamedRealmCookies(a.logger, handlers)
 }
 
 func newWalker() *walker {

@@ -2,6 +2,7 @@ package integration_test
 
 import (
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -17,8 +18,11 @@ import (
 // a realm of its own, in both directions; the handler of the default
 // cookie keeps the site's realm name (an upgrade keeps its sessions), as
 // do handlers that keep their sessions apart already (other stores), and
-// a realm the config names is shared as it says.
+// a realm the config names is shared as it says, with a warning at load
+// when its cookies differ (only a client that copies an ID from one to
+// the other uses that sharing).
 func TestACookieOfItsOwnIsARealmOfItsOwn(t *testing.T) {
+	const warning = "two session handlers of one realm and store have different cookie names"
 	handle := func(path, cookie, store, realm string) string {
 		return fmt.Sprintf(`handle %s/* {
 		session {
@@ -39,6 +43,7 @@ func TestACookieOfItsOwnIsARealmOfItsOwn(t *testing.T) {
 		// the realms of the sessions made at x and y, with %d the port;
 		// nil: not checked (several stores)
 		realms []string
+		warn   bool // a warning at load that the realm's cookies differ
 	}{{
 		name: "an app per path, on one store",
 		body: handle("/shop", "shop_sid", "one", "") + handle("/forum", "forum_sid", "one", ""),
@@ -73,12 +78,22 @@ func TestACookieOfItsOwnIsARealmOfItsOwn(t *testing.T) {
 		name: "an app per path, in a realm the config names",
 		body: handle("/shop", "shop_sid", "one", "realm shared") + handle("/forum", "forum_sid", "one", "realm shared"),
 		x:    at{"/forum/x", "forum_sid"}, y: at{"/shop/x", "shop_sid"}, shared: true,
+		realms: []string{"shared", "shared"}, warn: true,
+	}, {
+		name: "an app per path, in a realm the config names, with one cookie",
+		body: handle("/shop", "sid", "one", "realm shared") + handle("/forum", "sid", "one", "realm shared"),
+		x:    at{"/forum/x", "sid"}, y: at{"/shop/x", "sid"}, shared: true,
 		realms: []string{"shared", "shared"},
 	}}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			m := newMultiSite(t, "s")
-			m.load([2]string{"s", c.body})
+			logFile := filepath.Join(t.TempDir(), "caddy.log")
+			m.loadSites(fmt.Sprintf("log {\n\t\toutput file %s\n\t\tformat json\n\t\tlevel INFO\n\t}", logFile), [2]string{"s", c.body})
+			text := waitForText(t, logFile, `"server running"`)
+			if got := strings.Contains(text, warning); got != c.warn {
+				t.Errorf("warned %v, want %v:\n%s", got, c.warn, text)
+			}
 			for _, dir := range [][2]at{{c.x, c.y}, {c.y, c.x}} {
 				from, to := dir[0], dir[1]
 				made := m.loginAt("s", from.path, "", from.cookie, "X-Session-Set-User: admin")
