@@ -134,3 +134,44 @@ func namespaceOfAnotherPort(t *testing.T, globals string) {
 		}
 	}
 }
+
+// TestNestedNamespacesOfTwoPortsEachWork: two sites on two ports may use
+// prefixes one of which holds the other (X-Session- and
+// X-Session-Admin-): each handler removes the other's namespace from the
+// client's requests and its app's answers, and still forwards and takes
+// its own.
+func TestNestedNamespacesOfTwoPortsEachWork(t *testing.T) {
+	m := newMultiSite(t, "pub", "admin")
+	m.load(
+		[2]string{"pub", "session {\n\t\tstore bolt {db:one}\n\t}\n\treverse_proxy {up}"},
+		[2]string{"admin", "session {\n\t\tstore bolt {db:one}\n\t\theader_prefix X-Session-Admin-\n\t\tcookie asid\n\t}\n\treverse_proxy {up}"},
+	)
+	admin := m.login("admin", "asid", "X-Session-Admin-Set-User: root")
+	m.get("admin", "/", admin, "X-Session-Admin-Set-Cart: 1")
+	pub := m.login("pub", "sid", "X-Session-Set-User: alice")
+	cases := []struct {
+		site, cookie, forged string
+		want                 map[string]string
+	}{
+		{"admin", admin, "X-Session-User", map[string]string{"X-Session-Admin-User": "root", "X-Session-Admin-Cart": "1"}},
+		{"admin", admin, "X-Session-Admin-Role", map[string]string{"X-Session-Admin-User": "root", "X-Session-Admin-Cart": "1"}},
+		{"pub", pub, "X-Session-Admin-User", map[string]string{"X-Session-User": "alice"}},
+	}
+	for _, c := range cases {
+		h := http.Header{"Cookie": {c.cookie}, c.forged: {"forged"}}
+		_, body := m.send(c.site, http.MethodGet, "/", h)
+		var got seen
+		if err := json.Unmarshal([]byte(body), &got); err != nil {
+			t.Fatalf("%s: %v: %s", c.site, err, body)
+		}
+		names := requestNamespaceIn(got.Headers)
+		if len(names) != len(c.want) {
+			t.Errorf("%s with the client's %s: the app got %q, want %v", c.site, c.forged, names, c.want)
+		}
+		for name, v := range c.want {
+			if got.Headers.Get(name) != v {
+				t.Errorf("%s with the client's %s: the app got %s %q, want %q", c.site, c.forged, name, got.Headers.Get(name), v)
+			}
+		}
+	}
+}
