@@ -122,7 +122,8 @@ func warnSharedSigningKeys(logger *zap.Logger, handlers []*Handler) {
 }
 
 // warnNamedRealmCookies warns when handlers of one realm the config names
-// and of one store use different cookie names. They share sessions, but
+// and of one store use different cookies (names, or paths). They share
+// sessions, but
 // browsers never send one's cookie as the other's, so only a client that
 // copies an ID from one cookie to the other uses the sharing: the ID of a
 // session of one app, sent under the other's cookie name, opens that
@@ -133,12 +134,13 @@ func warnNamedRealmCookies(logger *zap.Logger, handlers []*Handler) {
 	for i, h := range handlers {
 		for _, o := range handlers[i+1:] {
 			key := [2]string{h.realm, h.storeName}
-			if h.Realm == "" || h.realm != o.realm || h.storeName != o.storeName || h.cookie.Name == o.cookie.Name || warned[key] {
+			if h.Realm == "" || h.realm != o.realm || h.storeName != o.storeName || warned[key] ||
+				h.cookie.Name == o.cookie.Name && h.cookie.Path == o.cookie.Path {
 				continue
 			}
 			warned[key] = true
-			logger.Warn("two session handlers of one realm and store have different cookie names: browsers keep the cookies apart, but a session of one opens at the other when a client sends its ID under the other's name; give them one cookie name, or realms of their own",
-				zap.String("realm", h.realm), zap.String("store", h.storeName), zap.Strings("cookies", []string{h.cookie.Name, o.cookie.Name}))
+			logger.Warn("two session handlers of one realm and store have different cookies (names or paths): browsers keep the cookies apart, but a session of one opens at the other when a client sends its ID as the other's cookie; give them one cookie, or realms of their own",
+				zap.String("realm", h.realm), zap.String("store", h.storeName), zap.Strings("cookies", []string{h.cookie.Name, o.cookie.Name}), zap.Strings("paths", []string{h.cookie.Path, o.cookie.Path}))
 		}
 	}
 }

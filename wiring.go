@@ -647,29 +647,36 @@ func (w *walker) splitRealms() {
 }
 
 // splitCookies gives the handlers of one default realm and one store that
-// use different cookie names (`handle /shop/*` and `handle /forum/*` of a
-// site, each with a cookie of its own, on the default store; a nested
-// /admin handler with a cookie of its own) a realm per cookie: browsers
-// keep their cookies apart, and so must the store. Sharing the realm, the
-// shop served a client that sent the ID of its forum session as shop_sid
-// that session, and its app took the forum's user (or one the forum let
-// a visitor choose) for a user of its own. A handler of the default
-// cookie keeps the realm's name, so that a site's own sessions survive
-// the upgrade; sessions of the others start again.
+// use different cookies (`handle /shop/*` and `handle /forum/*` of a
+// site, each with a cookie name of its own, or a path of its own, on the
+// default store; a nested /admin with a login of its own) a realm per
+// cookie: browsers keep their cookies apart, and so must the store.
+// Sharing the realm, the shop served a client that sent the ID of its
+// forum session as shop_sid that session, and its app took the forum's
+// user (or one the forum let a visitor choose) for a user of its own. A
+// handler of the default cookie (sid, path /) keeps the realm's name, so
+// that a site's own sessions survive the upgrade; sessions of the others
+// start again.
 func (w *walker) splitCookies() {
 	type group struct{ realm, store string }
-	names := map[group][]string{}
+	cookieOf := func(h *Handler) string {
+		if h.cookie.Path == "/" {
+			return h.cookie.Name
+		}
+		return h.cookie.Name + " path " + h.cookie.Path
+	}
+	cookies := map[group][]string{}
 	for h, at := range w.sites {
 		g := group{at.realm(), h.storeName}
-		if h.Realm == "" && !slices.Contains(names[g], h.cookie.Name) {
-			names[g] = append(names[g], h.cookie.Name)
+		if h.Realm == "" && !slices.Contains(cookies[g], cookieOf(h)) {
+			cookies[g] = append(cookies[g], cookieOf(h))
 		}
 	}
 	for h, at := range w.sites {
-		if h.Realm != "" || h.cookie.Name == session.DefaultCookieName || len(names[group{at.realm(), h.storeName}]) < 2 {
+		if h.Realm != "" || cookieOf(h) == session.DefaultCookieName || len(cookies[group{at.realm(), h.storeName}]) < 2 {
 			continue
 		}
-		at.cookie = h.cookie.Name
+		at.cookie = cookieOf(h)
 		w.sites[h] = at
 	}
 }

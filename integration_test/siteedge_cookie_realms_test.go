@@ -11,7 +11,8 @@ import (
 // TestACookieOfItsOwnIsARealmOfItsOwn: two session handlers of one site
 // and one store, each with a cookie of its own (an app per path, each
 // "with a session of its own"; a nested /admin with its own login), were
-// one realm: the site's. Browsers keep the cookies apart, but the store
+// one realm: the site's (also with one cookie name and a cookie path per
+// app). Browsers keep the cookies apart, but the store
 // did not: a client that sent the ID of its forum session as shop_sid
 // was served that session by the shop, whose app took the forum's user
 // (or one the forum lets a visitor choose) for its own. Each cookie is now
@@ -22,7 +23,7 @@ import (
 // when its cookies differ (only a client that copies an ID from one to
 // the other uses that sharing).
 func TestACookieOfItsOwnIsARealmOfItsOwn(t *testing.T) {
-	const warning = "two session handlers of one realm and store have different cookie names"
+	const warning = "two session handlers of one realm and store have different cookies"
 	handle := func(path, cookie, store, realm string) string {
 		return fmt.Sprintf(`handle %s/* {
 		session {
@@ -70,6 +71,28 @@ func TestACookieOfItsOwnIsARealmOfItsOwn(t *testing.T) {
 	reverse_proxy {up}`,
 		x: at{"/a/x", "asid"}, y: at{"/b/x", "bsid"},
 		realms: []string{"127.0.0.1@:%d cookie asid", "127.0.0.1@:%d cookie bsid"},
+	}, {
+		name: "an app per path, each with a cookie path of its own",
+		body: `handle /shop/* {
+		session {
+			store bolt {db:one}
+			cookie {
+				path /shop
+			}
+		}
+		reverse_proxy {up}
+	}
+	handle /forum/* {
+		session {
+			store bolt {db:one}
+			cookie {
+				path /forum
+			}
+		}
+		reverse_proxy {up}
+	}`,
+		x: at{"/forum/x", "sid"}, y: at{"/shop/x", "sid"},
+		realms: []string{"127.0.0.1@:%d cookie sid path /forum", "127.0.0.1@:%d cookie sid path /shop"},
 	}, {
 		name: "an app per path, on two stores",
 		body: handle("/shop", "shop_sid", "shop", "") + handle("/forum", "forum_sid", "forum", ""),
