@@ -298,6 +298,18 @@ func keep(u Update, o Outcome, stored *session.Record, followed bool) Outcome {
 	if touches {
 		u.Timeouts.Touch(rec, u.Now)
 	}
+	if u.Commit.After(u.Now) && u.Timeouts.Expired(rec, u.Commit) {
+		// The request's use when it began does not carry the session to
+		// its commit: it began before the idle deadline that has passed
+		// since, but longer than the idle timeout ago (a slow upload
+		// under a short idle_timeout). Written, the record would be over
+		// already: a set, a flash value or a renewal applied to a
+		// session that nothing opens any more, and a cookie naming it,
+		// the client told that its writes stood. The session ended
+		// while the app ran, as for a request that is no use of it
+		// (idled), and is left to the others in flight and the store.
+		return o.fail(ErrNotFound)
+	}
 	rec.Realm = u.Realm
 	if !moves {
 		o.InPlace = true
@@ -314,12 +326,16 @@ func keep(u Update, o Outcome, stored *session.Record, followed bool) Outcome {
 	return o
 }
 
-// fresh is a new session at u.Now holding u's keys.
+// fresh is a new session holding u's keys, started when u is applied
+// (Update.Committed): started when its request began, a login whose app
+// took longer than the idle timeout (a slow upload beside it) wrote a
+// session already over, and its cookie named a session that nothing
+// opens.
 func fresh(u Update) (*session.Record, error) {
 	if u.NewHash == nil {
 		return nil, ErrNeedsNewHash
 	}
-	rec := u.Timeouts.NewRecord(u.Now)
+	rec := u.Timeouts.NewRecord(u.Committed())
 	if err := u.Patch.ApplyTo(rec, u.Limits); err != nil {
 		return nil, err
 	}

@@ -34,6 +34,7 @@ func ExpiryInFlight(t *testing.T, open func(t *testing.T) store.Store, expire Ex
 	}
 	t.Run("NoUseThenUse", func(t *testing.T) { testNoUseThenUse(t, open, expire) })
 	t.Run("AfterTheGrace", func(t *testing.T) { testAfterTheGrace(t, open, expire) })
+	t.Run("LongerThanIdle", func(t *testing.T) { testLongerThanIdle(t, open, expire) })
 	t.Run("AbsoluteDeadline", func(t *testing.T) { testAbsoluteDeadline(t, open, expire) })
 }
 
@@ -226,5 +227,93 @@ func testAbsoluteDeadline(t *testing.T, open func(t *testing.T) store.Store, exp
 	}
 	if _, err := s.Load(t.Context(), h, commit, short); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("Load past the absolute deadline: %v, want ErrNotFound", err)
+	}
+}
+
+// A request that began longer than the idle timeout before it is applied
+// (a slow upload under a short idle_timeout), and before the idle
+// deadline, holds the session off by its use when it began, which does
+// not carry it to the commit: the session ended while the app ran, and
+// the update writes nothing that is over already. Its changes and its
+// new ID find the session ended (as a request that is no use of it
+// does), unless they take it out of the timeouts that ended it (a
+// remember); a logout still ends it; and a session it starts (a login
+// of an anonymous request, keys set beside a logout) starts when it is
+// applied, live at once.
+func testLongerThanIdle(t *testing.T, open func(t *testing.T) store.Store, expire Expire) {
+	began := base.Add(10 * time.Second)
+	commit := base.Add(timeouts.Idle + time.Minute) // within the grace of the deadline, base+Idle
+	next := hashOf("inflight-next")
+	ended := func(t *testing.T, s store.Store, h session.Hash, res store.Result, err error) {
+		t.Helper()
+		if !errors.Is(err, store.ErrNotFound) || res.Record != nil {
+			t.Fatalf("Update of a request that began longer than the idle timeout ago = %+v, %v; want ErrNotFound", res, err)
+		}
+		for _, at := range []session.Hash{h, next} {
+			if rec, err := s.Load(t.Context(), at, commit, rememberTimeouts); !errors.Is(err, store.ErrNotFound) {
+				t.Fatalf("Load of %s after the update = %+v, %v; want ErrNotFound", at.Short(), rec, err)
+			}
+		}
+	}
+	live := func(values map[string]string) func(t *testing.T, s store.Store, h session.Hash, res store.Result, err error) {
+		return func(t *testing.T, s store.Store, h session.Hash, res store.Result, err error) {
+			t.Helper()
+			if err != nil || res.Record == nil {
+				t.Fatalf("Update = %+v, %v; want a live session", res, err)
+			}
+			rec, err := s.Load(t.Context(), res.Hash, commit, rememberTimeouts)
+			if err != nil || !maps.Equal(rec.Values, values) {
+				t.Fatalf("Load at the commit of the session the update wrote = %+v, %v; want it live with %v", rec, err, values)
+			}
+		}
+	}
+	rows := []struct {
+		name    string
+		anon    bool // the request presented no session
+		patch   *session.Patch
+		renew   bool
+		nextTo  bool // a session the update starts goes under next
+		outcome func(t *testing.T, s store.Store, h session.Hash, res store.Result, err error)
+	}{
+		{name: "Touch", outcome: ended},
+		{name: "Set", patch: &session.Patch{Set: map[string]string{"cart": "pear"}}, outcome: ended},
+		{name: "Delete", patch: &session.Patch{Delete: []string{"cart"}}, outcome: ended},
+		{name: "Flash", patch: &session.Patch{Flash: map[string]string{"notice": "saved"}}, outcome: ended},
+		{name: "Renew", renew: true, patch: &session.Patch{Renew: true}, outcome: ended},
+		{name: "Login", renew: true, patch: &session.Patch{Renew: true, Set: map[string]string{"user": "bob"}}, outcome: ended},
+		{name: "Remember", renew: true, patch: &session.Patch{Remember: session.RememberOn},
+			outcome: live(map[string]string{"user": "alice", "cart": "apple"})},
+		{name: "Destroy", patch: &session.Patch{Destroy: true},
+			outcome: func(t *testing.T, s store.Store, h session.Hash, res store.Result, err error) {
+				if err != nil || res.Record != nil || res.Acted != h {
+					t.Fatalf("Update = %+v, %v; want the session ended by the logout", res, err)
+				}
+			}},
+		{name: "DestroyAndSet", renew: true, patch: &session.Patch{Destroy: true, Set: map[string]string{"notice": "bye"}},
+			outcome: live(map[string]string{"notice": "bye"})},
+		{name: "AnonymousLogin", anon: true, renew: true, patch: &session.Patch{Set: map[string]string{"user": "bob"}},
+			outcome: live(map[string]string{"user": "bob"})},
+	}
+	for _, row := range rows {
+		t.Run(row.name, func(t *testing.T) {
+			s := opened(t, open)
+			h := hashOf("inflight")
+			u := in(shop, h, "alice", base, &session.Patch{Set: map[string]string{"user": "alice", "cart": "apple"}})
+			u.HasHash, u.NewHash, u.Timeouts = false, ptr(h), rememberTimeouts
+			if _, err := s.Update(t.Context(), u); err != nil {
+				t.Fatalf("creating the session: %v", err)
+			}
+			expire(t, s, commit, commit.Sub(base))
+			u = in(shop, h, "alice", began, row.patch)
+			u.Commit, u.Timeouts, u.RenewOn = commit, rememberTimeouts, []string{"user"}
+			if row.anon {
+				u.HasHash, u.Hash, u.Seen = false, session.Hash{}, ""
+			}
+			if row.renew {
+				u.NewHash = ptr(next)
+			}
+			res, err := s.Update(t.Context(), u)
+			row.outcome(t, s, h, res, err)
+		})
 	}
 }
