@@ -18,6 +18,10 @@ answers as GET, with no body, and so does a status that has none):
                            the last chunk
   /release?gate=g          opens the gate g: {"waiting": the streams
                            that were waiting for it}
+  /hold?pipe=p&h=...       reads the named pipe p to its end before it
+                           answers anything, then answers as /emit: a
+                           request the test holds inside the app, its
+                           header not yet written, while it does more
   /close?h=...             the headers of h beside Connection: close,
                            which PEP 3333 forbids an app: each server
                            does something of its own with it
@@ -128,6 +132,13 @@ def routes(environ, start_response):
             yield b"last\n"
 
         return chunks()
+
+    if path == "/hold":
+        body = json.dumps(seen(environ)).encode()
+        with open(query["pipe"][0], "rb") as pipe:
+            pipe.read()
+        start_response(_status(query), [json_type] + _headers(query))
+        return [body]
 
     if path == "/release":
         waiting = _release(query["gate"][0])

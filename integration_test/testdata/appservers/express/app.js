@@ -23,11 +23,16 @@
 //                                  minute), then the last chunk
 //   /release?gate=g                opens the gate g: {"waiting": the streams
 //                                  that were waiting for it}
+//   /hold?pipe=p&h=...             reads the named pipe p to its end before
+//                                  it answers anything, then answers as
+//                                  /emit: a request the test holds inside
+//                                  the app, its header not yet written
 //   /close?h=...                   the headers of h, Connection: close and
 //                                  no Transfer-Encoding: the body ends when
 //                                  the connection does, as in HTTP/1.0
 
 const express = require('express');
+const fs = require('fs');
 
 const port = Number(process.argv[2]);
 const server = `express/${require('express/package.json').version} node/${process.versions.node}`;
@@ -152,6 +157,15 @@ app.all('/stream', (req, res) => {
     clearTimeout(timer);
     res.end('last\n');
   });
+});
+
+app.all('/hold', (req, res) => {
+  // Read without blocking the event loop: the requests the test sends
+  // meanwhile reach this same process.
+  const pipe = fs.createReadStream(query(req, 'pipe'));
+  pipe.on('error', (err) => res.status(500).type('text').send(String(err)));
+  pipe.on('end', () => answer(req, res));
+  pipe.resume();
 });
 
 app.all('/release', (req, res) => {
