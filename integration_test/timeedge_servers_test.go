@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -102,6 +103,26 @@ func teH2CApp(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
+	if r.URL.Path == "/hold-body" {
+		// The header at once, the body once the pipe is closed.
+		for _, h := range q["h"] {
+			name, value, _ := strings.Cut(h, ":")
+			w.Header().Add(name, value)
+		}
+		body, _ := json.Marshal(map[string]any{"server": "go-h2c", "headers": r.Header})
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+		w.WriteHeader(http.StatusOK)
+		http.NewResponseController(w).Flush()
+		f, err := os.Open(q.Get("pipe"))
+		if err != nil {
+			return
+		}
+		_, _ = io.Copy(io.Discard, f)
+		f.Close()
+		w.Write(body)
+		return
+	}
 	if r.URL.Path == "/hold" {
 		f, err := os.Open(q.Get("pipe"))
 		if err != nil {

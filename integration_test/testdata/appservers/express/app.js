@@ -27,6 +27,10 @@
 //                                  it answers anything, then answers as
 //                                  /emit: a request the test holds inside
 //                                  the app, its header not yet written
+//   /hold-body?pipe=p&h=...        the headers of h and a Content-Length,
+//                                  sent at once (res.flushHeaders), then,
+//                                  once the named pipe p is read to its
+//                                  end, the body: /emit's report
 //   /close?h=...                   the headers of h, Connection: close and
 //                                  no Transfer-Encoding: the body ends when
 //                                  the connection does, as in HTTP/1.0
@@ -165,6 +169,18 @@ app.all('/hold', (req, res) => {
   const pipe = fs.createReadStream(query(req, 'pipe'));
   pipe.on('error', (err) => res.status(500).type('text').send(String(err)));
   pipe.on('end', () => answer(req, res));
+  pipe.resume();
+});
+
+app.all('/hold-body', (req, res) => {
+  emit(res, 'set', lines(req, 'h'));
+  res.type('json');
+  const body = JSON.stringify(seen(req));
+  res.set('Content-Length', String(Buffer.byteLength(body)));
+  res.flushHeaders();
+  const pipe = fs.createReadStream(query(req, 'pipe'));
+  pipe.on('error', () => res.destroy());
+  pipe.on('end', () => res.end(body));
   pipe.resume();
 });
 
