@@ -35,6 +35,7 @@ func ExpiryInFlight(t *testing.T, open func(t *testing.T) store.Store, expire Ex
 	t.Run("NoUseThenUse", func(t *testing.T) { testNoUseThenUse(t, open, expire) })
 	t.Run("AfterTheGrace", func(t *testing.T) { testAfterTheGrace(t, open, expire) })
 	t.Run("LongerThanIdle", func(t *testing.T) { testLongerThanIdle(t, open, expire) })
+	t.Run("LongerThanIdleAfterANewerUse", func(t *testing.T) { testLongerThanIdleAfterANewerUse(t, open, expire) })
 	t.Run("AbsoluteDeadline", func(t *testing.T) { testAbsoluteDeadline(t, open, expire) })
 }
 
@@ -315,5 +316,30 @@ func testLongerThanIdle(t *testing.T, open func(t *testing.T) store.Store, expir
 			res, err := s.Update(t.Context(), u)
 			row.outcome(t, s, h, res, err)
 		})
+	}
+}
+
+// A request that outlasts the idle timeout keeps the session when a newer
+// request used it meanwhile: that use carries the session to the slow
+// one's commit, which writes its changes without moving the deadline
+// back.
+func testLongerThanIdleAfterANewerUse(t *testing.T, open func(t *testing.T) store.Store, expire Expire) {
+	s := opened(t, open)
+	h := hashOf("inflight")
+	createIn(t, s, shop, h, base, map[string]string{"user": "alice"})
+	used := base.Add(20 * time.Minute)
+	if _, err := s.Update(t.Context(), in(shop, h, "alice", used, nil)); err != nil {
+		t.Fatalf("the newer use: %v", err)
+	}
+	commit := base.Add(timeouts.Idle + time.Minute)
+	expire(t, s, commit, commit.Sub(base))
+	u := in(shop, h, "alice", base.Add(10*time.Second), &session.Patch{Set: map[string]string{"cart": "pear"}})
+	u.Commit = commit
+	res, err := s.Update(t.Context(), u)
+	if err != nil || res.Record == nil || res.Record.Values["cart"] != "pear" || !res.Record.LastSeen.Equal(used) {
+		t.Fatalf("Update of a slow request after a newer use = %+v, %v; want the cart set and the newer use kept", res, err)
+	}
+	if rec, err := s.Load(t.Context(), h, commit, timeouts); err != nil || rec.Values["cart"] != "pear" {
+		t.Fatalf("Load after the slow write = %+v, %v; want the session with the cart", rec, err)
 	}
 }
