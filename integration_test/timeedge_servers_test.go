@@ -103,6 +103,22 @@ func teH2CApp(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
+	if r.URL.Path == "/stream" {
+		// An event stream: a greeting for the session's user, flushed,
+		// then one event once the pipe is closed.
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.WriteHeader(http.StatusOK)
+		fmt.Fprintf(w, "data: hello %s\n\n", r.Header.Get("X-Session-User"))
+		http.NewResponseController(w).Flush()
+		f, err := os.Open(q.Get("pipe"))
+		if err != nil {
+			return
+		}
+		secret, _ := io.ReadAll(f)
+		f.Close()
+		fmt.Fprintf(w, "data: %s\n\n", strings.TrimSpace(string(secret)))
+		return
+	}
 	if r.URL.Path == "/hold-body" {
 		// The header at once, the body once the pipe is closed.
 		for _, h := range q["h"] {
