@@ -38,6 +38,8 @@ type teEnd struct {
 	keeps     bool
 	rotatesTo bool // keeps, under a new ID the held request's cookie must not need
 	clock     bool // moves the clock: every other session ages with alice's
+	// options are more options of the site's session handler.
+	options string
 	// before runs before the request is sent, if set.
 	before func()
 	// outlasts: the request outlasts the idle timeout, which its use
@@ -67,6 +69,19 @@ func teEnds() []teEnd {
 			}})
 	}
 	return append(out,
+		teEnd{name: "admin revocation of the session by its hash", end: func(t *testing.T, s *site, _ string, v *visitor) string {
+			var revoked struct{ Revoked int }
+			sessionAPI(t, http.MethodDelete, "/session/sessions/"+hashOf("sid="+v.sid), "").decode(t, http.StatusOK, &revoked)
+			if revoked.Revoked != 1 {
+				t.Fatalf("the admin API revoked %d sessions, want alice's", revoked.Revoked)
+			}
+			return ""
+		}},
+		teEnd{name: "eviction by a login beyond max_sessions_per_identity", options: "max_sessions_per_identity 1",
+			end: func(t *testing.T, s *site, command string, v *visitor) string {
+				apps2Login(t, s, command, "alice")
+				return ""
+			}},
 		teEnd{name: "absolute deadline passes", clock: true, end: func(*testing.T, *site, string, *visitor) string {
 			clock.Advance(3*time.Hour + 5*time.Minute)
 			return ""
@@ -110,7 +125,7 @@ func TestTimeEdgeHeldAnswerAcrossItsSessionEnd(t *testing.T) {
 				t.Run(end.name, func(t *testing.T) {
 					for _, late := range teLates {
 						t.Run(late.name, func(t *testing.T) {
-							s := newApps2Site(t, srv.apps2Server, "", "idle_timeout 90m\n\t\tabsolute_timeout 3h\n\t\ttunnels 1h")
+							s := newApps2Site(t, srv.apps2Server, "", "idle_timeout 90m\n\t\tabsolute_timeout 3h\n\t\ttunnels 1h\n\t\t"+end.options)
 							teHeldAcross(t, s, srv, end, late)
 						})
 					}
