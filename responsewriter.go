@@ -187,7 +187,17 @@ func (rw *responseWriter) bodyCut(cut bool) bool {
 		return true
 	}
 	if cut {
-		rw.withholdHeld()
+		if !rw.withholdHeld() {
+			// The header went before the cut, with the first bytes of
+			// the body perhaps, which net/http may hold still in its
+			// buffer: sent now, they give the client a response that
+			// ends unfinished. Left there, the handler's abort dropped
+			// them with the connection, which the client saw close with
+			// no response at all, and sent the request again (Go's
+			// client for a GET, browsers for a POST too). Each byte was
+			// written before the cut.
+			_ = http.NewResponseController(rw.ResponseWriter).Flush()
+		}
 		return true
 	}
 	rw.sendHeld()

@@ -91,3 +91,48 @@ func containsAlice(body string) bool {
 	}
 	return false
 }
+
+// TestTimeEdgeBufferedBodyCutWhenItsSessionEnds: the app sends its
+// header and the first bytes of a body of known length at once, within
+// a second of the load (nothing watches them), then the rest a second or
+// more after it, once alice's session has ended. The first bytes are
+// too few to have left Caddy (net/http buffers them); the cut must still
+// give the client a response: the withheld 403, or the app's header with
+// a body that ends unfinished, never a connection closed with no
+// response at all, which clients answer by sending the request again
+// (Go's client for a GET, browsers for a POST too), running the app a
+// second time without the session.
+func TestTimeEdgeBufferedBodyCutWhenItsSessionEnds(t *testing.T) {
+	for _, srv := range teHeaderFirstServers(t) {
+		t.Run(srv.name, func(t *testing.T) {
+			for _, end := range apps2Ends {
+				if end.keeps {
+					continue
+				}
+				t.Run(end.name, func(t *testing.T) {
+					s := newApps2Site(t, srv.apps2Server, "", "idle_timeout 2h\n\t\ttunnels 1h")
+					alice := apps2Login(t, s, srv.command, "alice")
+					answer := srv.holdWith(t, s, alice, []string{"first", "{\"greeting\":\"hi\"}\n"}, "X-Session-Set-Step:header")
+					teCommitted(t, alice.sid)
+					end.end(t, s, srv.command, alice)
+					clock.Advance(2 * time.Second)
+					r := answer()
+					if r.res == nil {
+						t.Fatalf("the client got no response at all (%v): it sends the request again", r.err)
+					}
+					assertNoNamespace(t, r.res.Header)
+					if containsAlice(r.body) {
+						t.Fatalf("the app's answer to alice reached the device after her session ended: %q", r.body)
+					}
+					if r.res.StatusCode == http.StatusForbidden {
+						withheld(t, r.res, r.body)
+						return
+					}
+					if r.err == nil {
+						t.Fatalf("the answer is %d %q, complete, after its session ended; want it withheld or cut", r.res.StatusCode, r.body)
+					}
+				})
+			}
+		})
+	}
+}

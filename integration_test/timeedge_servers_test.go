@@ -126,9 +126,11 @@ func teH2CApp(w http.ResponseWriter, r *http.Request) {
 			w.Header().Add(name, value)
 		}
 		body, _ := json.Marshal(map[string]any{"server": "go-h2c", "headers": r.Header})
+		first := q.Get("first")
 		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+		w.Header().Set("Content-Length", strconv.Itoa(len(first)+len(body)))
 		w.WriteHeader(http.StatusOK)
+		io.WriteString(w, first)
 		http.NewResponseController(w).Flush()
 		f, err := os.Open(q.Get("pipe"))
 		if err != nil {
@@ -162,11 +164,29 @@ func teH2CApp(w http.ResponseWriter, r *http.Request) {
 // it returns lets the app answer, and returns the answer read to its end.
 func (srv teServer) holdIn(t *testing.T, s *site, v *visitor, commands ...string) func() sentAnswer {
 	t.Helper()
+	raw := srv.holdWith(t, s, v, nil, commands...)
+	return func() sentAnswer {
+		t.Helper()
+		r := raw()
+		if r.err != nil {
+			t.Fatalf("the held request: %v", r.err)
+		}
+		assertNoNamespace(t, r.res.Header)
+		assertNoNamespace(t, r.res.Trailer)
+		return r
+	}
+}
+
+// holdWith is holdIn with more query parameters (name, value pairs); the
+// answer it returns is as the client got it, an error included (r.res
+// set if a response came before it).
+func (srv teServer) holdWith(t *testing.T, s *site, v *visitor, query []string, commands ...string) func() sentAnswer {
+	t.Helper()
 	pipe := filepath.Join(t.TempDir(), "hold")
 	if err := syscall.Mkfifo(pipe, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	params := []string{"pipe", pipe}
+	params := append([]string{"pipe", pipe}, query...)
 	for _, c := range commands {
 		params = append(params, "h", c)
 	}
@@ -214,11 +234,6 @@ func (srv teServer) holdIn(t *testing.T, s *site, v *visitor, commands ...string
 		w = nil
 		var r sentAnswer
 		within(t, "the held request got no answer", func() { r = <-done })
-		if r.err != nil {
-			t.Fatalf("the held request: %v", r.err)
-		}
-		assertNoNamespace(t, r.res.Header)
-		assertNoNamespace(t, r.res.Trailer)
 		return r
 	}
 }

@@ -27,10 +27,11 @@
 //                                  it answers anything, then answers as
 //                                  /emit: a request the test holds inside
 //                                  the app, its header not yet written
-//   /hold-body?pipe=p&h=...        the headers of h and a Content-Length,
-//                                  sent at once (res.flushHeaders), then,
-//                                  once the named pipe p is read to its
-//                                  end, the body: /emit's report
+//   /hold-body?pipe=p&h=...&first=f the headers of h and a Content-Length,
+//                                  sent at once (res.flushHeaders) with f,
+//                                  if given, then, once the named pipe p
+//                                  is read to its end, the rest of the
+//                                  body: /emit's report
 //   /close?h=...                   the headers of h, Connection: close and
 //                                  no Transfer-Encoding: the body ends when
 //                                  the connection does, as in HTTP/1.0
@@ -175,9 +176,11 @@ app.all('/hold', (req, res) => {
 app.all('/hold-body', (req, res) => {
   emit(res, 'set', lines(req, 'h'));
   res.type('json');
+  const first = query(req, 'first') || '';
   const body = JSON.stringify(seen(req));
-  res.set('Content-Length', String(Buffer.byteLength(body)));
+  res.set('Content-Length', String(Buffer.byteLength(first + body)));
   res.flushHeaders();
+  if (first) res.write(first);
   const pipe = fs.createReadStream(query(req, 'pipe'));
   pipe.on('error', () => res.destroy());
   pipe.on('end', () => res.end(body));
