@@ -82,6 +82,20 @@ func teEnds() []teEnd {
 				apps2Login(t, s, command, "alice")
 				return ""
 			}},
+		// The forward record a renewal leaves under the old ID lasts two
+		// minutes: an answer after them finds the session it loaded
+		// ended, and reaches none of the successor.
+		teEnd{name: "renewal in another tab, the answer after the forward record's end", clock: true,
+			before: func() { clock.Advance(10 * time.Minute) }, // a touch is due: the request's use carries the session
+			end: func(t *testing.T, s *site, command string, v *visitor) string {
+				tab := &visitor{site: s, sid: v.sid}
+				expectStatus(t, tab.get(appPath(command, "h", "X-Session-Renew:true")), http.StatusOK)
+				if tab.sid == v.sid || tab.sid == "" {
+					t.Fatal("the renewal gave no new ID")
+				}
+				clock.Advance(3 * time.Minute)
+				return ""
+			}},
 		teEnd{name: "absolute deadline passes", clock: true, end: func(*testing.T, *site, string, *visitor) string {
 			clock.Advance(3*time.Hour + 5*time.Minute)
 			return ""
