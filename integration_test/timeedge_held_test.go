@@ -137,10 +137,15 @@ func TestTimeEdgeHeldAnswerAcrossItsSessionEnd(t *testing.T) {
 		t.Run(srv.name, func(t *testing.T) {
 			for _, end := range teEnds() {
 				t.Run(end.name, func(t *testing.T) {
+					// One site for the row: each config keeps its own
+					// idle connections to the app open after the next
+					// replaces it, and waitress stops accepting at 100.
+					s := newApps2Site(t, srv.apps2Server, "", "idle_timeout 90m\n\t\tabsolute_timeout 3h\n\t\ttunnels 1h\n\t\t"+end.options)
 					for _, late := range teLates {
 						t.Run(late.name, func(t *testing.T) {
-							s := newApps2Site(t, srv.apps2Server, "", "idle_timeout 90m\n\t\tabsolute_timeout 3h\n\t\ttunnels 1h\n\t\t"+end.options)
-							teHeldAcross(t, s, srv, end, late)
+							in := *s
+							in.t = t
+							teHeldAcross(t, &in, srv, end, late)
 						})
 					}
 				})
