@@ -1,6 +1,6 @@
 package integration_test
 
-// The app servers of the timeedge tests: a request held inside a real app
+// The app servers of the held-request tests: a request held inside a real app
 // server (gunicorn, waitress, Express, php-fpm through php_fastcgi, and a
 // Go app over an HTTP/2 upstream connection, reverse_proxy's `versions
 // h2c`), its header not yet written, while its session changes
@@ -25,18 +25,18 @@ import (
 	"time"
 )
 
-// teServer is an app server behind Caddy, with the path that holds a
+// holdServer is an app server behind Caddy, with the path that holds a
 // request until its pipe is closed.
-type teServer struct {
+type holdServer struct {
 	apps2Server // name, serve, command (its stream is unused here)
 	// hold answers as command does, once the pipe of its query is
 	// closed.
 	hold string
 }
 
-// teHoldPHP holds a PHP request on its pipe, then answers as the report
+// holdingPHP holds a PHP request on its pipe, then answers as the report
 // script (index.php) does.
-const teHoldPHP = `<?php
+const holdingPHP = `<?php
 $pipe = fopen($_GET['pipe'], 'r');
 while (fgets($pipe) !== false) {
 }
@@ -44,21 +44,21 @@ fclose($pipe);
 require __DIR__ . '/index.php';
 `
 
-// teServers starts one server of each kind, for the whole test.
-func teServers(t *testing.T) []teServer {
+// holdServers starts one server of each kind, for the whole test.
+func holdServers(t *testing.T) []holdServer {
 	t.Helper()
-	var out []teServer
+	var out []holdServer
 	for _, kind := range appServerKinds() {
 		app := startAppServer(t, kind)
-		out = append(out, teServer{
+		out = append(out, holdServer{
 			apps2Server: apps2Server{name: kind.name, serve: "reverse_proxy " + app.addr, command: "/emit"},
 			hold:        "/hold",
 		})
 	}
 	php := startPHPApp(t)
 	php.write("index.php", phpReportScript)
-	php.write("hold.php", teHoldPHP)
-	out = append(out, teServer{
+	php.write("hold.php", holdingPHP)
+	out = append(out, holdServer{
 		apps2Server: apps2Server{
 			name:    "php-fpm",
 			serve:   fmt.Sprintf("root * %s\n\tphp_fastcgi %s {\n\t\ttry_files {path}.php index.php\n\t}", php.root, php.fpm.addr),
@@ -67,7 +67,7 @@ func teServers(t *testing.T) []teServer {
 		hold: "/hold",
 	})
 	h2c := startTEH2CApp(t)
-	out = append(out, teServer{
+	out = append(out, holdServer{
 		apps2Server: apps2Server{
 			name:    "h2c upstream",
 			serve:   fmt.Sprintf("reverse_proxy %s {\n\t\ttransport http {\n\t\t\tversions h2c\n\t\t}\n\t}", h2c),
@@ -78,7 +78,7 @@ func teServers(t *testing.T) []teServer {
 	return out
 }
 
-// startTEH2CApp serves teH2CApp over cleartext HTTP/2 only, on loopback,
+// startTEH2CApp serves holdH2CApp over cleartext HTTP/2 only, on loopback,
 // and returns its address.
 func startTEH2CApp(t *testing.T) string {
 	t.Helper()
@@ -88,16 +88,16 @@ func startTEH2CApp(t *testing.T) string {
 	}
 	var protocols http.Protocols
 	protocols.SetUnencryptedHTTP2(true)
-	srv := &http.Server{Handler: http.HandlerFunc(teH2CApp), Protocols: &protocols}
+	srv := &http.Server{Handler: http.HandlerFunc(holdH2CApp), Protocols: &protocols}
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
 	return ln.Addr().String()
 }
 
-// teH2CApp answers /emit and /hold as the other apps do, and refuses a
+// holdH2CApp answers /emit and /hold as the other apps do, and refuses a
 // request that did not come over HTTP/2: the tests must run over the
 // HTTP/2 upstream they name.
-func teH2CApp(w http.ResponseWriter, r *http.Request) {
+func holdH2CApp(w http.ResponseWriter, r *http.Request) {
 	if r.ProtoMajor != 2 {
 		http.Error(w, "not over HTTP/2", http.StatusHTTPVersionNotSupported)
 		return
@@ -162,7 +162,7 @@ func teH2CApp(w http.ResponseWriter, r *http.Request) {
 // holdIn sends the hold path for the visitor with these commands
 // ("Name:value") and returns once the app holds the request; the function
 // it returns lets the app answer, and returns the answer read to its end.
-func (srv teServer) holdIn(t *testing.T, s *site, v *visitor, commands ...string) func() sentAnswer {
+func (srv holdServer) holdIn(t *testing.T, s *site, v *visitor, commands ...string) func() sentAnswer {
 	t.Helper()
 	raw := srv.holdWith(t, s, v, nil, commands...)
 	return func() sentAnswer {
@@ -180,7 +180,7 @@ func (srv teServer) holdIn(t *testing.T, s *site, v *visitor, commands ...string
 // holdWith is holdIn with more query parameters (name, value pairs); the
 // answer it returns is as the client got it, an error included (r.res
 // set if a response came before it).
-func (srv teServer) holdWith(t *testing.T, s *site, v *visitor, query []string, commands ...string) func() sentAnswer {
+func (srv holdServer) holdWith(t *testing.T, s *site, v *visitor, query []string, commands ...string) func() sentAnswer {
 	t.Helper()
 	pipe := filepath.Join(t.TempDir(), "hold")
 	if err := syscall.Mkfifo(pipe, 0o600); err != nil {
@@ -238,8 +238,8 @@ func (srv teServer) holdWith(t *testing.T, s *site, v *visitor, query []string, 
 	}
 }
 
-// teLine is a live session as GET /session/export gives it.
-type teLine struct {
+// holdLine is a live session as GET /session/export gives it.
+type holdLine struct {
 	Hash         string            `json:"hash"`
 	IdleDeadline time.Time         `json:"idle_deadline"`
 	Remembered   bool              `json:"remembered"`
@@ -247,17 +247,17 @@ type teLine struct {
 	Flash        map[string]string `json:"flash"`
 }
 
-// teSessions returns every live session of the loaded config's one store,
+// holdSessions returns every live session of the loaded config's one store,
 // by hash.
-func teSessions(t *testing.T) map[string]teLine {
+func holdSessions(t *testing.T) map[string]holdLine {
 	t.Helper()
 	a := sessionAPI(t, http.MethodGet, "/session/export", "")
 	if a.status != http.StatusOK {
 		t.Fatalf("GET /session/export: %d %s", a.status, a.body)
 	}
 	var page struct {
-		Sessions   []teLine `json:"sessions"`
-		NextCursor string   `json:"next_cursor"`
+		Sessions   []holdLine `json:"sessions"`
+		NextCursor string     `json:"next_cursor"`
 	}
 	if err := json.Unmarshal(a.body, &page); err != nil {
 		t.Fatalf("decoding the export %s: %v", a.body, err)
@@ -265,7 +265,7 @@ func teSessions(t *testing.T) map[string]teLine {
 	if page.NextCursor != "" {
 		t.Fatal("the export has more than one page: the test's store holds more sessions than it made")
 	}
-	out := map[string]teLine{}
+	out := map[string]holdLine{}
 	for _, l := range page.Sessions {
 		out[l.Hash] = l
 	}
@@ -274,8 +274,8 @@ func teSessions(t *testing.T) map[string]teLine {
 
 // holding returns the live sessions that hold value under any key, as a
 // value or a flash value.
-func holding(sessions map[string]teLine, value string) []teLine {
-	var out []teLine
+func holding(sessions map[string]holdLine, value string) []holdLine {
+	var out []holdLine
 	for _, l := range sessions {
 		for _, m := range []map[string]string{l.Values, l.Flash} {
 			for _, v := range m {

@@ -9,21 +9,21 @@ import (
 	"github.com/caddy-session/caddy-session/internal/clock"
 )
 
-// teHeaderFirstServers are the servers whose app can send its header,
+// holdHeaderFirstServers are the servers whose app can send its header,
 // with a Content-Length, before its body, and its path that does
 // (hold-body): Express (res.flushHeaders) and a Go app over an h2c
 // upstream. A WSGI server sends no header before the first byte of the
 // body (PEP 3333), nor does PHP (flush() sends nothing before some
 // output), so gunicorn, waitress and php-fpm have no such answer: theirs
 // come with their first bytes, and are judged at their header
-// (TestTimeEdgeHeldAnswerAcrossItsSessionEnd). A body of unknown length
+// (TestAppServersHeldAnswerAcrossItsSessionEnd). A body of unknown length
 // is a stream: reverse_proxy flushes its header at once.
-func teHeaderFirstServers(t *testing.T) []teServer {
+func holdHeaderFirstServers(t *testing.T) []holdServer {
 	t.Helper()
 	app := startAppServer(t, expressServer)
-	out := []teServer{{apps2Server: apps2Server{name: "express", serve: "reverse_proxy " + app.addr, command: "/emit"}, hold: "/hold-body"}}
+	out := []holdServer{{apps2Server: apps2Server{name: "express", serve: "reverse_proxy " + app.addr, command: "/emit"}, hold: "/hold-body"}}
 	h2c := startTEH2CApp(t)
-	return append(out, teServer{
+	return append(out, holdServer{
 		apps2Server: apps2Server{
 			name:    "h2c upstream",
 			serve:   fmt.Sprintf("reverse_proxy %s {\n\t\ttransport http {\n\t\t\tversions h2c\n\t\t}\n\t}", h2c),
@@ -33,14 +33,14 @@ func teHeaderFirstServers(t *testing.T) []teServer {
 	})
 }
 
-// teCommitted waits until the commit of the held request's header has
+// holdCommitted waits until the commit of the held request's header has
 // set step=header in the session of sid: the header has reached Caddy
 // and been judged. A readiness check with a deadline, not a sleep: the
 // client sees nothing of a held header.
-func teCommitted(t *testing.T, sid string) {
+func holdCommitted(t *testing.T, sid string) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
-	for teSessions(t)[hashOf("sid="+sid)].Values["step"] != "header" {
+	for holdSessions(t)[hashOf("sid="+sid)].Values["step"] != "header" {
 		if time.Now().After(deadline) {
 			t.Fatal("the app's header never reached the session handler")
 		}
@@ -48,7 +48,7 @@ func teCommitted(t *testing.T, sid string) {
 	}
 }
 
-// TestTimeEdgeHeldHeaderWithheldWhenItsSessionEndsBeforeTheBody: the app
+// TestAppServersHeldHeaderWithheldWhenItsSessionEndsBeforeTheBody: the app
 // sends its header at once (its commands applied; alice's session live),
 // and its body later, a second or more after the request loaded the
 // session. The session handler holds the header until the body's first
@@ -58,15 +58,15 @@ func teCommitted(t *testing.T, sid string) {
 // before its first byte, which clients send again. A renewal of the same
 // user delivers it. From Node, and over an h2c upstream, whose header
 // comes from a transport of its own.
-func TestTimeEdgeHeldHeaderWithheldWhenItsSessionEndsBeforeTheBody(t *testing.T) {
-	for _, srv := range teHeaderFirstServers(t) {
+func TestAppServersHeldHeaderWithheldWhenItsSessionEndsBeforeTheBody(t *testing.T) {
+	for _, srv := range holdHeaderFirstServers(t) {
 		t.Run(srv.name, func(t *testing.T) {
 			for _, end := range apps2Ends {
 				t.Run(end.name, func(t *testing.T) {
 					s := newApps2Site(t, srv.apps2Server, "", "idle_timeout 2h\n\t\ttunnels 1h")
 					alice := apps2Login(t, s, srv.command, "alice")
 					answer := srv.holdIn(t, s, alice, "X-Session-Set-Step:header")
-					teCommitted(t, alice.sid)
+					holdCommitted(t, alice.sid)
 					end.end(t, s, srv.command, alice)
 					clock.Advance(2 * time.Second) // the body comes a second or more after the load
 					r := answer()
@@ -92,7 +92,7 @@ func containsAlice(body string) bool {
 	return false
 }
 
-// TestTimeEdgeBufferedBodyCutWhenItsSessionEnds: the app sends its
+// TestAppServersBufferedBodyCutWhenItsSessionEnds: the app sends its
 // header and the first bytes of a body of known length at once, within
 // a second of the load (nothing watches them), then the rest a second or
 // more after it, once alice's session has ended. The first bytes are
@@ -102,8 +102,8 @@ func containsAlice(body string) bool {
 // response at all, which clients answer by sending the request again
 // (Go's client for a GET, browsers for a POST too), running the app a
 // second time without the session.
-func TestTimeEdgeBufferedBodyCutWhenItsSessionEnds(t *testing.T) {
-	for _, srv := range teHeaderFirstServers(t) {
+func TestAppServersBufferedBodyCutWhenItsSessionEnds(t *testing.T) {
+	for _, srv := range holdHeaderFirstServers(t) {
 		t.Run(srv.name, func(t *testing.T) {
 			for _, end := range apps2Ends {
 				if end.keeps {
@@ -113,7 +113,7 @@ func TestTimeEdgeBufferedBodyCutWhenItsSessionEnds(t *testing.T) {
 					s := newApps2Site(t, srv.apps2Server, "", "idle_timeout 2h\n\t\ttunnels 1h")
 					alice := apps2Login(t, s, srv.command, "alice")
 					answer := srv.holdWith(t, s, alice, []string{"first", "{\"greeting\":\"hi\"}\n"}, "X-Session-Set-Step:header")
-					teCommitted(t, alice.sid)
+					holdCommitted(t, alice.sid)
 					end.end(t, s, srv.command, alice)
 					clock.Advance(2 * time.Second)
 					r := answer()

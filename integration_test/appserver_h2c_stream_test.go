@@ -9,10 +9,10 @@ import (
 	"testing"
 )
 
-// teH2CStreamServer is the Go app over an h2c upstream, streaming as
+// holdH2CStreamServer is the Go app over an h2c upstream, streaming as
 // apps2Servers' servers do: a greeting, then one event holding the
 // secret once the test writes it into the stream's pipe.
-func teH2CStreamServer(t *testing.T) apps2Server {
+func holdH2CStreamServer(t *testing.T) apps2Server {
 	t.Helper()
 	addr := startTEH2CApp(t)
 	return apps2Server{
@@ -52,15 +52,15 @@ func teH2CStreamServer(t *testing.T) apps2Server {
 	}
 }
 
-// TestTimeEdgeH2CStreamCutWhenItsSessionEnds is
+// TestAppServersH2CStreamCutWhenItsSessionEnds is
 // TestAppServerStreamCutWhenItsSessionEnds over an HTTP/2 upstream
 // connection (reverse_proxy's `versions h2c`), where a cut must reset
 // one stream of a connection that others share, and the upstream
 // response's header and body come as frames: nothing the app streams
 // after its session ends reaches the client, and a renewal of the same
 // user keeps the stream.
-func TestTimeEdgeH2CStreamCutWhenItsSessionEnds(t *testing.T) {
-	srv := teH2CStreamServer(t)
+func TestAppServersH2CStreamCutWhenItsSessionEnds(t *testing.T) {
+	srv := holdH2CStreamServer(t)
 	for _, row := range apps2Ends {
 		t.Run(row.name, func(t *testing.T) {
 			s := newApps2Site(t, srv, "", "idle_timeout 2h\n\t\ttunnels 1h")

@@ -9,18 +9,18 @@ import (
 	"github.com/caddy-session/caddy-session/internal/clock"
 )
 
-// teLate is what the held request's app answers with: its commands, and
+// holdLate is what the held request's app answers with: its commands, and
 // whether they move the session to a new ID when they apply.
-type teLate struct {
+type holdLate struct {
 	name     string
 	commands func(value string) []string
 	rotates  bool
 }
 
-// teLates are the answers of the held request: each carries a value of
+// holdLates are the answers of the held request: each carries a value of
 // its own (value) that, once the session it was meant for has ended, no
 // live session may hold.
-var teLates = []teLate{
+var holdLates = []holdLate{
 	{"nothing", func(string) []string { return nil }, false},
 	{"sets a key", func(v string) []string { return []string{"X-Session-Set-Cart:" + v} }, false},
 	{"renews and sets", func(v string) []string { return []string{"X-Session-Renew:true", "X-Session-Set-Cart:" + v} }, true},
@@ -29,10 +29,10 @@ var teLates = []teLate{
 	{"deletes the user and sets", func(v string) []string { return []string{"X-Session-Delete:user", "X-Session-Set-Cart:" + v} }, true},
 }
 
-// teEnd is what happens to alice's session while her request is held in
+// holdEnd is what happens to alice's session while her request is held in
 // the app; keeps: it goes on, under the same user, in the session that
 // successor names (v's own ID if it returns "").
-type teEnd struct {
+type holdEnd struct {
 	name      string
 	end       func(t *testing.T, s *site, command string, v *visitor) (successor string)
 	keeps     bool
@@ -48,12 +48,12 @@ type teEnd struct {
 	outlasts bool
 }
 
-// teEnds are apps2Ends (committed by this Caddy while the request is
+// holdEnds are apps2Ends (committed by this Caddy while the request is
 // held) and the session's deadlines passing while it is.
-func teEnds() []teEnd {
-	var out []teEnd
+func holdEnds() []holdEnd {
+	var out []holdEnd
 	for _, e := range apps2Ends {
-		out = append(out, teEnd{name: e.name, keeps: e.keeps, rotatesTo: e.keeps,
+		out = append(out, holdEnd{name: e.name, keeps: e.keeps, rotatesTo: e.keeps,
 			end: func(t *testing.T, s *site, command string, v *visitor) string {
 				if !e.keeps {
 					e.end(t, s, command, v)
@@ -69,7 +69,7 @@ func teEnds() []teEnd {
 			}})
 	}
 	return append(out,
-		teEnd{name: "admin revocation of the session by its hash", end: func(t *testing.T, s *site, _ string, v *visitor) string {
+		holdEnd{name: "admin revocation of the session by its hash", end: func(t *testing.T, s *site, _ string, v *visitor) string {
 			var revoked struct{ Revoked int }
 			sessionAPI(t, http.MethodDelete, "/session/sessions/"+hashOf("sid="+v.sid), "").decode(t, http.StatusOK, &revoked)
 			if revoked.Revoked != 1 {
@@ -77,7 +77,7 @@ func teEnds() []teEnd {
 			}
 			return ""
 		}},
-		teEnd{name: "eviction by a login beyond max_sessions_per_identity", options: "max_sessions_per_identity 1",
+		holdEnd{name: "eviction by a login beyond max_sessions_per_identity", options: "max_sessions_per_identity 1",
 			end: func(t *testing.T, s *site, command string, v *visitor) string {
 				apps2Login(t, s, command, "alice")
 				return ""
@@ -85,7 +85,7 @@ func teEnds() []teEnd {
 		// The forward record a renewal leaves under the old ID lasts two
 		// minutes: an answer after them finds the session it loaded
 		// ended, and reaches none of the successor.
-		teEnd{name: "renewal in another tab, the answer after the forward record's end", clock: true,
+		holdEnd{name: "renewal in another tab, the answer after the forward record's end", clock: true,
 			before: func() { clock.Advance(10 * time.Minute) }, // a touch is due: the request's use carries the session
 			end: func(t *testing.T, s *site, command string, v *visitor) string {
 				tab := &visitor{site: s, sid: v.sid}
@@ -96,13 +96,13 @@ func teEnds() []teEnd {
 				clock.Advance(3 * time.Minute)
 				return ""
 			}},
-		teEnd{name: "absolute deadline passes", clock: true, end: func(*testing.T, *site, string, *visitor) string {
+		holdEnd{name: "absolute deadline passes", clock: true, end: func(*testing.T, *site, string, *visitor) string {
 			clock.Advance(3*time.Hour + 5*time.Minute)
 			return ""
 		}},
 		// A touch is due when the request begins: its use carries the
 		// session past the idle deadline that passes while it is held.
-		teEnd{name: "idle deadline passes, the answer within the grace", keeps: true, clock: true,
+		holdEnd{name: "idle deadline passes, the answer within the grace", keeps: true, clock: true,
 			before: func() { clock.Advance(60 * time.Minute) },
 			end: func(*testing.T, *site, string, *visitor) string {
 				clock.Advance(31 * time.Minute)
@@ -112,7 +112,7 @@ func teEnds() []teEnd {
 		// longer than idle_timeout (a slow upload): answered within the
 		// grace of the idle deadline, its use when it began does not
 		// carry the session to its answer.
-		teEnd{name: "the request outlasts idle_timeout", clock: true, outlasts: true,
+		holdEnd{name: "the request outlasts idle_timeout", clock: true, outlasts: true,
 			end: func(*testing.T, *site, string, *visitor) string {
 				clock.Advance(90*time.Minute + time.Minute)
 				return ""
@@ -120,7 +120,7 @@ func teEnds() []teEnd {
 	)
 }
 
-// TestTimeEdgeHeldAnswerAcrossItsSessionEnd: alice's request is inside a
+// TestAppServersHeldAnswerAcrossItsSessionEnd: alice's request is inside a
 // real app server, its header not yet written, when her session ends (a
 // logout in another tab, a logout everywhere, an admin revocation,
 // another user's login on it, its absolute deadline) or goes on (a
@@ -132,20 +132,20 @@ func teEnds() []teEnd {
 // end left. When the session goes on, the answer is delivered and its
 // commands apply to the session alice holds now, and a cookie it sets
 // names a live session of alice's.
-func TestTimeEdgeHeldAnswerAcrossItsSessionEnd(t *testing.T) {
-	for _, srv := range teServers(t) {
+func TestAppServersHeldAnswerAcrossItsSessionEnd(t *testing.T) {
+	for _, srv := range holdServers(t) {
 		t.Run(srv.name, func(t *testing.T) {
-			for _, end := range teEnds() {
+			for _, end := range holdEnds() {
 				t.Run(end.name, func(t *testing.T) {
 					// One site for the row: each config keeps its own
 					// idle connections to the app open after the next
 					// replaces it, and waitress stops accepting at 100.
 					s := newApps2Site(t, srv.apps2Server, "", "idle_timeout 90m\n\t\tabsolute_timeout 3h\n\t\ttunnels 1h\n\t\t"+end.options)
-					for _, late := range teLates {
+					for _, late := range holdLates {
 						t.Run(late.name, func(t *testing.T) {
 							in := *s
 							in.t = t
-							teHeldAcross(t, &in, srv, end, late)
+							holdHeldAcross(t, &in, srv, end, late)
 						})
 					}
 				})
@@ -154,7 +154,7 @@ func TestTimeEdgeHeldAnswerAcrossItsSessionEnd(t *testing.T) {
 	}
 }
 
-func teHeldAcross(t *testing.T, s *site, srv teServer, end teEnd, late teLate) {
+func holdHeldAcross(t *testing.T, s *site, srv holdServer, end holdEnd, late holdLate) {
 	t.Helper()
 	value := "late-" + strings.ReplaceAll(late.name, " ", "-")
 	alice := apps2Login(t, s, srv.command, "alice")
@@ -164,10 +164,10 @@ func teHeldAcross(t *testing.T, s *site, srv teServer, end teEnd, late teLate) {
 	}
 	answer := srv.holdIn(t, s, alice, late.commands(value)...)
 	successor := end.end(t, s, srv.command, alice)
-	before := teSessions(t)
+	before := holdSessions(t)
 	r := answer()
 
-	after := teSessions(t)
+	after := holdSessions(t)
 	if _, ok := after[hashOf("sid="+bystander.sid)]; !ok && !end.clock {
 		t.Fatal("another user's session ended with alice's")
 	}
@@ -235,13 +235,13 @@ func teHeldAcross(t *testing.T, s *site, srv teServer, end teEnd, late teLate) {
 	}
 }
 
-// TestTimeEdgeSlowLoginStartsALiveSession: a request that takes longer
+// TestAppServersSlowLoginStartsALiveSession: a request that takes longer
 // than idle_timeout inside the app (a login beside a slow upload) and
 // starts a session (a login of an anonymous visitor; keys set beside a
 // logout) hands out a cookie of a session that is live when it answers:
 // started when the request began, the session was over at once, and the
 // cookie named a session that nothing opens.
-func TestTimeEdgeSlowLoginStartsALiveSession(t *testing.T) {
+func TestAppServersSlowLoginStartsALiveSession(t *testing.T) {
 	rows := []struct {
 		name     string
 		alice    bool // the request is alice's, not an anonymous visitor's
@@ -252,7 +252,7 @@ func TestTimeEdgeSlowLoginStartsALiveSession(t *testing.T) {
 		{"remembered login of an anonymous visitor", false, []string{"X-Session-Set-User:bob", "X-Session-Remember:true"}, map[string]string{"user": "bob"}},
 		{"logout with keys set beside it", true, []string{"X-Session-Destroy:true", "X-Session-Set-Notice:bye"}, map[string]string{"notice": "bye"}},
 	}
-	for _, srv := range teServers(t) {
+	for _, srv := range holdServers(t) {
 		t.Run(srv.name, func(t *testing.T) {
 			for _, row := range rows {
 				t.Run(row.name, func(t *testing.T) {
@@ -271,7 +271,7 @@ func TestTimeEdgeSlowLoginStartsALiveSession(t *testing.T) {
 					if c == nil || c.MaxAge < 0 {
 						t.Fatalf("the slow login set no session cookie: %v", r.res.Header["Set-Cookie"])
 					}
-					got, ok := teSessions(t)[hashOf("sid="+c.Value)]
+					got, ok := holdSessions(t)[hashOf("sid="+c.Value)]
 					if !ok {
 						t.Fatal("the cookie of the slow login names a session that is over")
 					}
@@ -281,7 +281,7 @@ func TestTimeEdgeSlowLoginStartsALiveSession(t *testing.T) {
 						}
 					}
 					if row.alice {
-						if _, ok := teSessions(t)[hashOf("sid="+v.sid)]; ok {
+						if _, ok := holdSessions(t)[hashOf("sid="+v.sid)]; ok {
 							t.Fatal("the logout left the old session live")
 						}
 					}
@@ -291,7 +291,7 @@ func TestTimeEdgeSlowLoginStartsALiveSession(t *testing.T) {
 	}
 }
 
-// TestTimeEdgeVisitorPageBesideItsLogin: a visitor's session holds a cart
+// TestAppServersVisitorPageBesideItsLogin: a visitor's session holds a cart
 // and no user; a request of it is inside the app when another tab logs
 // the visitor in as alice, which moves the session to a new ID. The held
 // answer was computed for no one and is delivered (README, "A response
@@ -299,10 +299,10 @@ func TestTimeEdgeSlowLoginStartsALiveSession(t *testing.T) {
 // request across a login are ("Requests in flight"): alice's session
 // gets none of them, it sets no cookie, and the visitor's old ID opens
 // nothing.
-func TestTimeEdgeVisitorPageBesideItsLogin(t *testing.T) {
-	for _, srv := range teServers(t) {
+func TestAppServersVisitorPageBesideItsLogin(t *testing.T) {
+	for _, srv := range holdServers(t) {
 		t.Run(srv.name, func(t *testing.T) {
-			for _, late := range teLates {
+			for _, late := range holdLates {
 				t.Run(late.name, func(t *testing.T) {
 					s := newApps2Site(t, srv.apps2Server, "", "idle_timeout 2h\n\t\ttunnels 1h")
 					v := s.visitor()
@@ -323,7 +323,7 @@ func TestTimeEdgeVisitorPageBesideItsLogin(t *testing.T) {
 					}
 					assertNoNamespace(t, r.res.Header)
 					expectNoCookie(t, r.res, "a page beside the login")
-					sessions := teSessions(t)
+					sessions := holdSessions(t)
 					if got := holding(sessions, value); len(got) > 0 {
 						t.Fatalf("the commands of a page across a login live on in %+v", got)
 					}

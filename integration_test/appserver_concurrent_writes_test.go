@@ -9,7 +9,7 @@ import (
 	"github.com/caddy-session/caddy-session/internal/clock"
 )
 
-// TestTimeEdgeConcurrentWritesSurvive: two requests of alice's session
+// TestAppServersConcurrentWritesSurvive: two requests of alice's session
 // are inside a real app server at once, each answering with commands of
 // its own (two keys; a key and a renewal; a key and a remember; a key and
 // a delete; a flash value and a key), and are let go in either order.
@@ -17,7 +17,7 @@ import (
 // (README: "concurrent requests that set different keys never lose each
 // other's writes"), a cookie is set only by the one that rotates, and
 // the ID it rotated away opens nothing.
-func TestTimeEdgeConcurrentWritesSurvive(t *testing.T) {
+func TestAppServersConcurrentWritesSurvive(t *testing.T) {
 	rows := []struct {
 		name string
 		a, b []string
@@ -40,7 +40,7 @@ func TestTimeEdgeConcurrentWritesSurvive(t *testing.T) {
 		{name: "a flash value and a key", a: []string{"X-Session-Flash-Notice:saved"}, b: []string{"X-Session-Set-Color:blue"},
 			want: map[string]string{"user": "alice", "color": "blue", "theme": "dark"}, flash: map[string]string{"notice": "saved"}},
 	}
-	for _, srv := range teServers(t) {
+	for _, srv := range holdServers(t) {
 		t.Run(srv.name, func(t *testing.T) {
 			for _, row := range rows {
 				for _, bFirst := range []bool{false, true} {
@@ -75,7 +75,7 @@ func TestTimeEdgeConcurrentWritesSurvive(t *testing.T) {
 						} else {
 							expectNoCookie(t, rb.res, "a write beside another")
 						}
-						sessions := teSessions(t)
+						sessions := holdSessions(t)
 						if len(sessions) != 1 {
 							t.Fatalf("%d live sessions after the two requests, want alice's only", len(sessions))
 						}
@@ -96,14 +96,14 @@ func TestTimeEdgeConcurrentWritesSurvive(t *testing.T) {
 	}
 }
 
-// TestTimeEdgeLateWriteKeepsANewerTouch: a request that began before
+// TestAppServersLateWriteKeepsANewerTouch: a request that began before
 // another touched the session, inside a real app server while it did, and
 // answers with a write after it, keeps the write and the newer touch:
 // the idle deadline stays where the newer request moved it (README: "one
 // that answers after a newer request touched the session writes its
 // changes without moving the deadline back").
-func TestTimeEdgeLateWriteKeepsANewerTouch(t *testing.T) {
-	for _, srv := range teServers(t) {
+func TestAppServersLateWriteKeepsANewerTouch(t *testing.T) {
+	for _, srv := range holdServers(t) {
 		t.Run(srv.name, func(t *testing.T) {
 			for _, late := range [][]string{{"X-Session-Set-Cart:pear"}, {"X-Session-Renew:true"}, {"X-Session-Flash-Notice:saved"}} {
 				t.Run(strings.Join(late, " "), func(t *testing.T) {
@@ -112,7 +112,7 @@ func TestTimeEdgeLateWriteKeepsANewerTouch(t *testing.T) {
 					slow := srv.holdIn(t, s, alice, late...)
 					clock.Advance(10 * time.Minute)
 					expectStatus(t, alice.get(appPath(srv.command)), http.StatusOK) // touches
-					touched := teSessions(t)[hashOf("sid="+alice.sid)].IdleDeadline
+					touched := holdSessions(t)[hashOf("sid="+alice.sid)].IdleDeadline
 					if want := clock.Now().Add(30 * time.Minute); touched.Before(want.Add(-time.Minute)) {
 						t.Fatalf("the newer request's touch left the idle deadline at %s, want about %s", touched, want)
 					}
@@ -124,7 +124,7 @@ func TestTimeEdgeLateWriteKeepsANewerTouch(t *testing.T) {
 					if c := sidCookie(r.res); c != nil && c.MaxAge >= 0 {
 						now = c.Value
 					}
-					got, ok := teSessions(t)[hashOf("sid="+now)]
+					got, ok := holdSessions(t)[hashOf("sid="+now)]
 					if !ok {
 						t.Fatal("alice's session is gone after the late write")
 					}
