@@ -53,6 +53,10 @@ type responseWriter struct {
 	held int
 	// seenAtLoad is openTunnels.seen() before the session was loaded.
 	seenAtLoad seenMark
+	// login is the session the header's judgement accepted when a login
+	// gave a user to the session the request loaded with none: the
+	// response's watch starts from it (keepLogin); nil otherwise.
+	login *loggedIn
 }
 
 // commitError is the error the handler returns for a response whose

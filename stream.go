@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/caddy-session/caddy-session/internal/clock"
+	"github.com/caddy-session/caddy-session/session"
 )
 
 // A response that streams (an event stream, a chunked download, anything
@@ -122,6 +123,9 @@ func (rw *responseWriter) watch(opensTunnel, anyUser bool) {
 	// key the tunnel took its own user's session for another's and
 	// closed. The tunnel keeps the key, never the ID.
 	t.key = s.ownKey()
+	if l := rw.login; l != nil {
+		t.hash, t.key, t.seen = l.hash, l.key, l.seen
+	}
 	t.noTouch = s.untouched || s.turnedAway
 	if !t.noTouch && (h.noTouch != nil || h.sharedLoad) {
 		matched, err := rw.matchNoTouch()
@@ -129,6 +133,33 @@ func (rw *responseWriter) watch(opensTunnel, anyUser bool) {
 	}
 	rw.tunnel = t
 	t.open(opensTunnel, rw.seenAtLoad)
+}
+
+// loggedIn is the session a login gave a user to while the app worked on
+// a request that loaded it with none, as the header's judgement found it:
+// where it is stored, the key of its ID, and its user.
+type loggedIn struct {
+	hash session.Hash
+	key  *session.SealKey
+	seen string
+}
+
+// keepLogin keeps, for the response's watch, the session the header's
+// judgement (t, an answer's check) found live under hash, if a login gave
+// it a user since the request loaded it with none. The answer was
+// delivered as one computed for no one; a watch started from the load
+// took that login for an end, as a stream's does, and cut the page right
+// after its header: an app server sends a page of unknown length chunked
+// (gunicorn), which reverse_proxy flushes, and so streams. From the
+// login, the watch cuts at what ends that session or gives it another
+// user.
+func (rw *responseWriter) keepLogin(t *tunnel, rec *session.Record, hash session.Hash, key *session.SealKey) {
+	if t.seen != "" {
+		return
+	}
+	if user, ok := t.userOf(rec, hash, key); ok && user != "" {
+		rw.login = &loggedIn{hash: hash, key: key, seen: user}
+	}
 }
 
 // longBodyCut reports that the response streams and its session ended

@@ -374,17 +374,24 @@ func (t *tunnel) sameUser(rec *session.Record, hash session.Hash, key *session.S
 	if t.anyUser && t.seen == "" {
 		return true // an answer computed for no user holds none of the new user's data
 	}
+	user, ok := t.userOf(rec, hash, key)
+	return ok && user == t.seen
+}
+
+// userOf is the value of the identity key of rec, stored under hash, a
+// sealed record opened with key; false if it cannot be opened.
+func (t *tunnel) userOf(rec *session.Record, hash session.Hash, key *session.SealKey) (string, bool) {
 	if rec.Sealed {
 		if key == nil {
-			return false
+			return "", false
 		}
 		rec = rec.Clone()
 		if err := key.Open(hash, rec); err != nil {
-			return false
+			return "", false
 		}
 	}
-	v, _ := t.h.rules.identityOf(rec)
-	return v == t.seen
+	user, _ := t.h.rules.identityOf(rec)
+	return user, true
 }
 
 // touch keeps the session alive under idle_timeout: an open tunnel is a

@@ -145,10 +145,11 @@ func (rw *responseWriter) endedMeanwhile() bool {
 		// read may use the cache: what changed is gone from it.
 		ctx = store.Fresh(ctx)
 	}
-	_, _, _, err := t.follow(ctx, now)
+	rec, hash, key, err := t.follow(ctx, now)
 	switch {
 	case err == nil:
 		rw.judged = true
+		rw.keepLogin(t, rec, hash, key)
 		return false
 	case errors.Is(err, store.ErrNotFound):
 	case h.cleanedUp != nil && h.cleanedUp.Load():
