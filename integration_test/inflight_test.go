@@ -42,6 +42,19 @@ func (g *gates) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	serveUpstream(w, r)
 }
 
+// openAll lets any request still held go, so that the server can close.
+func (g *gates) openAll() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, ch := range g.release {
+		select {
+		case <-ch:
+		default:
+			close(ch)
+		}
+	}
+}
+
 // gatedSite is a site whose upstream holds gated requests.
 func gatedSite(t *testing.T, newSite func(t *testing.T, options string) *site) (*site, *gates) {
 	t.Helper()
@@ -49,17 +62,7 @@ func gatedSite(t *testing.T, newSite func(t *testing.T, options string) *site) (
 	g := new(gates)
 	srv := httptest.NewServer(g)
 	t.Cleanup(srv.Close)
-	t.Cleanup(func() { // let any request still held go, so the server can close
-		g.mu.Lock()
-		defer g.mu.Unlock()
-		for name, ch := range g.release {
-			select {
-			case <-ch:
-			default:
-				close(g.release[name])
-			}
-		}
-	})
+	t.Cleanup(g.openAll)
 	s.up = &upstream{srv}
 	s.load()
 	return s, g

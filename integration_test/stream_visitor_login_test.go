@@ -35,17 +35,7 @@ func visitorStream(t *testing.T, s *site) *gates {
 		}
 	}))
 	t.Cleanup(srv.Close)
-	t.Cleanup(func() { // a gate the test did not open lets its request go
-		g.mu.Lock()
-		defer g.mu.Unlock()
-		for _, ch := range g.release {
-			select {
-			case <-ch:
-			default:
-				close(ch)
-			}
-		}
-	})
+	t.Cleanup(g.openAll)
 	s.up = &upstream{srv}
 	s.load()
 	return g
