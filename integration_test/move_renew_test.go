@@ -28,17 +28,7 @@ func movingSitesOf(t *testing.T, staying, stayingRealm, moving, movingRealm stri
 	g = new(gates)
 	srv := httptest.NewServer(g)
 	t.Cleanup(srv.Close)
-	t.Cleanup(func() { // let any request still held go, so the server can close
-		g.mu.Lock()
-		defer g.mu.Unlock()
-		for _, ch := range g.release {
-			select {
-			case <-ch:
-			default:
-				close(ch)
-			}
-		}
-	})
+	t.Cleanup(g.openAll)
 	up := &upstream{srv}
 	onOld = &site{t: t, tester: caddytest.NewTester(t), port: freePort(t), up: up}
 	onOld.tester.Client.Jar = nil
