@@ -2,10 +2,6 @@ package integration_test
 
 import (
 	"fmt"
-	"io"
-	"os"
-	"path/filepath"
-	"syscall"
 	"testing"
 )
 
@@ -14,41 +10,12 @@ import (
 // secret once the test writes it into the stream's pipe.
 func holdH2CStreamServer(t *testing.T) apps2Server {
 	t.Helper()
-	addr := startTEH2CApp(t)
+	addr := startH2CApp(t)
 	return apps2Server{
 		name:    "h2c upstream",
 		serve:   fmt.Sprintf("reverse_proxy %s {\n\t\ttransport http {\n\t\t\tversions h2c\n\t\t}\n\t}", addr),
 		command: "/emit",
-		stream: func(t *testing.T, s *site, v *visitor) (*apps2Stream, func(string)) {
-			pipe := filepath.Join(t.TempDir(), "events")
-			if err := syscall.Mkfifo(pipe, 0o600); err != nil {
-				t.Fatal(err)
-			}
-			st := openApps2Stream(t, s, v, appPath("/stream", "pipe", pipe))
-			st.expect("data: hello alice\n")
-			st.expect("\n")
-			var w *os.File
-			t.Cleanup(func() {
-				if w == nil {
-					if f, err := os.OpenFile(pipe, os.O_WRONLY, 0); err == nil {
-						w = f
-					}
-				}
-				if w != nil {
-					w.Close()
-				}
-			})
-			return st, func(secret string) {
-				var err error
-				if w, err = os.OpenFile(pipe, os.O_WRONLY, 0); err != nil {
-					t.Fatal(err)
-				}
-				if _, err := io.WriteString(w, secret+"\n"); err != nil {
-					t.Fatal(err)
-				}
-				w.Close()
-			}
-		},
+		stream:  pipedStream,
 	}
 }
 

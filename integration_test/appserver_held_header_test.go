@@ -22,7 +22,7 @@ func holdHeaderFirstServers(t *testing.T) []holdServer {
 	t.Helper()
 	app := startAppServer(t, expressServer)
 	out := []holdServer{{apps2Server: apps2Server{name: "express", serve: "reverse_proxy " + app.addr, command: "/emit"}, hold: "/hold-body"}}
-	h2c := startTEH2CApp(t)
+	h2c := startH2CApp(t)
 	return append(out, holdServer{
 		apps2Server: apps2Server{
 			name:    "h2c upstream",

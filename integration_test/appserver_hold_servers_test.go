@@ -66,7 +66,7 @@ func holdServers(t *testing.T) []holdServer {
 		},
 		hold: "/hold",
 	})
-	h2c := startTEH2CApp(t)
+	h2c := startH2CApp(t)
 	out = append(out, holdServer{
 		apps2Server: apps2Server{
 			name:    "h2c upstream",
@@ -78,9 +78,9 @@ func holdServers(t *testing.T) []holdServer {
 	return out
 }
 
-// startTEH2CApp serves holdH2CApp over cleartext HTTP/2 only, on loopback,
+// startH2CApp serves holdH2CApp over cleartext HTTP/2 only, on loopback,
 // and returns its address.
-func startTEH2CApp(t *testing.T) string {
+func startH2CApp(t *testing.T) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -117,38 +117,7 @@ func apps2Servers(t *testing.T) []apps2Server {
 		name:    "php-fpm",
 		serve:   fmt.Sprintf("root * %s\n\tphp_fastcgi %s {\n\t\ttry_files {path}.php index.php\n\t}", php.root, php.fpm.addr),
 		command: "/report",
-		stream: func(t *testing.T, s *site, v *visitor) (*apps2Stream, func(string)) {
-			pipe := filepath.Join(t.TempDir(), "events")
-			if err := syscall.Mkfifo(pipe, 0o600); err != nil {
-				t.Fatal(err)
-			}
-			st := openApps2Stream(t, s, v, appPath("/stream", "pipe", pipe))
-			st.expect("data: hello alice\n")
-			st.expect("\n")
-			var w *os.File
-			t.Cleanup(func() {
-				if w == nil { // PHP waits to open the pipe: open it and close it, and PHP ends
-					if f, err := os.OpenFile(pipe, os.O_WRONLY, 0); err == nil {
-						w = f
-					}
-				}
-				if w != nil {
-					w.Close()
-				}
-			})
-			return st, func(secret string) {
-				var err error
-				// PHP opened the pipe for reading after its first flush:
-				// this open does not wait for long.
-				if w, err = os.OpenFile(pipe, os.O_WRONLY, 0); err != nil {
-					t.Fatal(err)
-				}
-				if _, err := io.WriteString(w, secret+"\n"); err != nil {
-					t.Fatal(err)
-				}
-				w.Close()
-			}
-		},
+		stream:  pipedStream,
 	})
 	return out
 }
@@ -371,5 +340,41 @@ func apps2Closed(t *testing.T, checks <-chan testhook.TunnelCheck) {
 		case <-bound:
 			t.Fatal("no check of the stream found that its session had ended")
 		}
+	}
+}
+
+// pipedStream opens the app's /stream for v, which greets alice and then
+// sends one event holding the secret the test writes into its pipe; the
+// function it returns writes that secret.
+func pipedStream(t *testing.T, s *site, v *visitor) (*apps2Stream, func(string)) {
+	pipe := filepath.Join(t.TempDir(), "events")
+	if err := syscall.Mkfifo(pipe, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	st := openApps2Stream(t, s, v, appPath("/stream", "pipe", pipe))
+	st.expect("data: hello alice\n")
+	st.expect("\n")
+	var w *os.File
+	t.Cleanup(func() {
+		if w == nil { // PHP waits to open the pipe: open it and close it, and PHP ends
+			if f, err := os.OpenFile(pipe, os.O_WRONLY, 0); err == nil {
+				w = f
+			}
+		}
+		if w != nil {
+			w.Close()
+		}
+	})
+	return st, func(secret string) {
+		var err error
+		// PHP opened the pipe for reading after its first flush:
+		// this open does not wait for long.
+		if w, err = os.OpenFile(pipe, os.O_WRONLY, 0); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.WriteString(w, secret+"\n"); err != nil {
+			t.Fatal(err)
+		}
+		w.Close()
 	}
 }
