@@ -79,16 +79,17 @@ func (s *Store) write(fn func(tx *bbolt.Tx) error) error {
 
 // maxGatherRounds bounds how often a leader lets the other goroutines run
 // before it commits, and idleGatherRounds is how many rounds in a row that
-// bring no writer end it: one is not enough, since a yield may hand the P
-// straight back (the scheduler takes from the global queue, where a
-// yielding goroutine goes, now and then before the local one).
+// bring no writer end it: one is not enough, since a request reaches the
+// store only after several trips through the network poller (its own
+// arrival, the upstream's answer), one a round.
 const (
 	maxGatherRounds  = 16
-	idleGatherRounds = 2
+	idleGatherRounds = 3
 )
 
-// gather lets the goroutines that are ready to run go first, as long as
-// that brings more writers into the queue, so that they join this commit
+// gather lets the goroutines that are ready to run, and those the network
+// poller has made ready, go first, as long as that brings more writers
+// into the queue, so that they join this commit
 // rather than wait for the next. With one P (GOMAXPROCS=1, as on a one-CPU
 // machine) this is what makes the group: while the leader's thread is in
 // fdatasync it keeps the P, and no other goroutine runs, so no writer
@@ -105,7 +106,7 @@ func (q *committer) gather() {
 		if n >= maxGroup {
 			return
 		}
-		runtime.Gosched()
+		pollYield() // pollyield.go
 		if q.queued() > n {
 			idle = 0
 		} else if idle++; idle == idleGatherRounds {
