@@ -50,6 +50,7 @@ func TestMain(m *testing.M) {
 	}
 	adminPort = port
 	caddytest.Default.AdminPort = adminPort
+	useAdminTransport()
 
 	// Keep Caddy's data (the default bolt file of the examples) out of the
 	// home directory.
@@ -263,13 +264,22 @@ func (s *site) reload(config string) {
 // /proc/net is missing (not Linux), this returns at once.
 func waitOneListener(t *testing.T, port int) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	if err := awaitOneListener(port, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// awaitOneListener polls until at most one socket listens on port, for at
+// most limit.
+func awaitOneListener(port int, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
 	for n := listeners(port); n > 1; n = listeners(port) {
 		if time.Now().After(deadline) {
-			t.Fatalf("port %d still has %d listening sockets 10s after the reload: the old config's has not closed, or another process listens there too", port, n)
+			return fmt.Errorf("port %d still has %d listening sockets %s after the reload: the old config's has not closed, or another process listens there too", port, n, limit)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+	return nil
 }
 
 // listeners counts the TCP sockets of this network namespace that listen
