@@ -69,6 +69,7 @@ func interleave(cfg config, name string, vs []variant, conns, cpu int) []*outcom
 				t := t1.minus(t0)
 				o.cpu.total += t.total
 				o.cpu.stolen += t.stolen
+				o.cpu.idle += t.idle
 			}
 			after := mustScrape(o.admin)
 			o.created += float64(o.countSessions() - n0)

@@ -6,6 +6,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // The one-CPU mode's servers get one CPU of a virtual machine, and the
@@ -15,13 +16,19 @@ import (
 // /proc/stat), so each turn's share is read and reported beside the
 // ratios, with what the ratios would be without it. The targets stay on
 // the ratios as measured.
+//
+// The same line gives the CPU's idle time (idle and iowait): under a
+// closed-loop load that saturates the server, a turn whose CPU sat idle
+// lost requests to waiting (a thread blocked in a system call with the
+// only P, the load generator not keeping up), not to work; so the idle
+// share is reported too.
 
-// cpuTime is a CPU's time from /proc/stat, in clock ticks: all of it, and
-// what the hypervisor stole.
-type cpuTime struct{ total, stolen uint64 }
+// cpuTime is a CPU's time from /proc/stat, in clock ticks: all of it,
+// what the hypervisor stole, and what the CPU spent idle.
+type cpuTime struct{ total, stolen, idle uint64 }
 
 func (t cpuTime) minus(o cpuTime) cpuTime {
-	return cpuTime{total: t.total - o.total, stolen: t.stolen - o.stolen}
+	return cpuTime{total: t.total - o.total, stolen: t.stolen - o.stolen, idle: t.idle - o.idle}
 }
 
 // readCPUTime reads the line of CPU cpu from /proc/stat; false where
@@ -55,7 +62,10 @@ func readCPUTime(cpu int) (cpuTime, bool) {
 				return cpuTime{}, false
 			}
 			t.total += n
-			if i == 7 {
+			switch i {
+			case 3, 4:
+				t.idle += n
+			case 7:
 				t.stolen = n
 			}
 		}
@@ -73,15 +83,38 @@ func (o *outcome) stolenShare() float64 {
 	return float64(o.cpu.stolen) / float64(o.cpu.total)
 }
 
-// stealNote reports the stolen shares of a case's variants, and each
-// ratio with them taken out, or "" if none was counted.
+// idleShare is the share of its turns' CPU time o's CPU spent idle.
+func (o *outcome) idleShare() float64 {
+	if o.cpu.total == 0 {
+		return 0
+	}
+	return float64(o.cpu.idle) / float64(o.cpu.total)
+}
+
+// clockTick is the unit of /proc/stat: USER_HZ, 100 on Linux.
+const clockTick = 10 * time.Millisecond
+
+// busyPerRequest is the time o's CPU spent working (neither idle nor
+// stolen) per request o's turns served: the servers' CPU time a request
+// cost, measured in the turns themselves.
+func (o *outcome) busyPerRequest() time.Duration {
+	if o.total.requests == 0 {
+		return 0
+	}
+	busy := o.cpu.total - o.cpu.idle - o.cpu.stolen
+	return time.Duration(busy) * clockTick / time.Duration(o.total.requests)
+}
+
+// stealNote reports the stolen and idle shares of a case's variants, and
+// each ratio with the stolen time taken out, or "" if none was counted.
 func stealNote(all []*outcome) string {
-	var shares, adjusted []string
+	var shares, idle, adjusted []string
 	for _, o := range all {
 		if o.pending || o.cpu.total == 0 {
 			continue
 		}
 		shares = append(shares, fmt.Sprintf("%s %.1f%%", o.name, 100*o.stolenShare()))
+		idle = append(idle, fmt.Sprintf("%s %.1f%% (busy %.0f µs a request)", o.name, 100*o.idleShare(), float64(o.busyPerRequest())/float64(time.Microsecond)))
 		base := baseline(all, o)
 		if o == base || base.cpu.total == 0 {
 			continue
@@ -93,8 +126,9 @@ func stealNote(all []*outcome) string {
 		return ""
 	}
 	return fmt.Sprintf("Time the hypervisor stole from the servers' CPU during each variant's turns (steal in /proc/stat): %s. "+
-		"The throughput ratios with it taken out of each variant's time (for reading the noise; the targets are on the ratios above): %s.\n",
-		strings.Join(shares, ", "), strings.Join(adjusted, ", "))
+		"The throughput ratios with it taken out of each variant's time (for reading the noise; the targets are on the ratios above): %s. "+
+		"Time the servers' CPU sat idle during each variant's turns (idle and iowait): %s.\n",
+		strings.Join(shares, ", "), strings.Join(adjusted, ", "), strings.Join(idle, ", "))
 }
 
 // timedCPU is the CPU whose time the cases read around each turn: the

@@ -21,6 +21,10 @@ func TestStealNote(t *testing.T) {
 			turn("Caddy reverse_proxy", 100, cpuTime{total: 1000}),
 			turn("Caddy session (bolt)", 81, cpuTime{total: 1000, stolen: 100}),
 		}, []string{"Caddy reverse_proxy 0.0%", "Caddy session (bolt) 10.0%", "Caddy session (bolt) 0.900"}},
+		{"idle on the session's turns", []*outcome{
+			turn("Caddy reverse_proxy", 100, cpuTime{total: 1000, idle: 20}),
+			turn("Caddy session (bolt)", 90, cpuTime{total: 1000, idle: 80}),
+		}, []string{"sat idle", "Caddy reverse_proxy 2.0% (busy 98000 µs a request)", "Caddy session (bolt) 8.0% (busy 102222 µs a request)"}},
 		{"each server against its own plain proxy", []*outcome{
 			turn("Caddy reverse_proxy", 100, cpuTime{total: 1000, stolen: 50}),
 			turn("Apache mod_proxy", 200, cpuTime{total: 1000}),
@@ -56,7 +60,7 @@ func TestReadCPUTime(t *testing.T) {
 	if !ok || a.total == 0 {
 		t.Fatalf("no time for CPU 0: %+v, %v", a, ok)
 	}
-	if a.stolen > a.total {
-		t.Fatalf("more stolen than counted: %+v", a)
+	if a.stolen > a.total || a.idle > a.total {
+		t.Fatalf("more stolen or idle than counted: %+v", a)
 	}
 }
