@@ -108,7 +108,7 @@ func (o *outcome) busyPerRequest() time.Duration {
 // stealNote reports the stolen and idle shares of a case's variants, and
 // each ratio with the stolen time taken out, or "" if none was counted.
 func stealNote(all []*outcome) string {
-	var shares, idle, adjusted []string
+	var shares, idle, adjusted, cost []string
 	for _, o := range all {
 		if o.pending || o.cpu.total == 0 {
 			continue
@@ -121,14 +121,18 @@ func stealNote(all []*outcome) string {
 		}
 		ratio := (o.rate() / (1 - o.stolenShare())) / (base.rate() / (1 - base.stolenShare()))
 		adjusted = append(adjusted, fmt.Sprintf("%s %.3f", o.name, ratio))
+		if busy := o.busyPerRequest(); busy > 0 {
+			cost = append(cost, fmt.Sprintf("%s %.3f", o.name, float64(base.busyPerRequest())/float64(busy)))
+		}
 	}
 	if len(shares) == 0 {
 		return ""
 	}
 	return fmt.Sprintf("Time the hypervisor stole from the servers' CPU during each variant's turns (steal in /proc/stat): %s. "+
 		"The throughput ratios with it taken out of each variant's time (for reading the noise; the targets are on the ratios above): %s. "+
-		"Time the servers' CPU sat idle during each variant's turns (idle and iowait): %s.\n",
-		strings.Join(shares, ", "), strings.Join(adjusted, ", "), strings.Join(idle, ", "))
+		"Time the servers' CPU sat idle during each variant's turns (idle and iowait): %s. "+
+		"The plain proxy's busy time per request over each variant's (what the throughput ratio would be with the CPU all the server's, neither stolen nor idle): %s.\n",
+		strings.Join(shares, ", "), strings.Join(adjusted, ", "), strings.Join(idle, ", "), strings.Join(cost, ", "))
 }
 
 // timedCPU is the CPU whose time the cases read around each turn: the

@@ -24,7 +24,8 @@ func TestStealNote(t *testing.T) {
 		{"idle on the session's turns", []*outcome{
 			turn("Caddy reverse_proxy", 100, cpuTime{total: 1000, idle: 20}),
 			turn("Caddy session (bolt)", 90, cpuTime{total: 1000, idle: 80}),
-		}, []string{"sat idle", "Caddy reverse_proxy 2.0% (busy 98000 µs a request)", "Caddy session (bolt) 8.0% (busy 102222 µs a request)"}},
+		}, []string{"sat idle", "Caddy reverse_proxy 2.0% (busy 98000 µs a request)", "Caddy session (bolt) 8.0% (busy 102222 µs a request)",
+			"over each variant's (what the throughput ratio would be with the CPU all the server's, neither stolen nor idle): Caddy session (bolt) 0.959"}},
 		{"each server against its own plain proxy", []*outcome{
 			turn("Caddy reverse_proxy", 100, cpuTime{total: 1000, stolen: 50}),
 			turn("Apache mod_proxy", 200, cpuTime{total: 1000}),
