@@ -40,10 +40,19 @@ func (a *adminTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	if r.URL.Port() != strconv.Itoa(adminPort) {
 		return a.other.RoundTrip(r)
 	}
-	if err := a.settle(r.Method != http.MethodGet && r.Method != http.MethodHead); err != nil {
+	changes := r.Method != http.MethodGet && r.Method != http.MethodHead
+	if err := a.settle(changes); err != nil {
 		return nil, err
 	}
-	return a.admin.RoundTrip(r)
+	res, err := a.admin.RoundTrip(r)
+	if changes {
+		// Again once answered: a request that settled while this one
+		// was in flight cleared the mark before the old socket closed.
+		a.mu.Lock()
+		a.changed = true
+		a.mu.Unlock()
+	}
+	return res, err
 }
 
 // settle waits for the old admin socket to close if a change came before,
