@@ -42,6 +42,9 @@ type responseWriter struct {
 	// tunnel watches the session of a response that opened a tunnel or
 	// streams (responseWriter.watch); nil otherwise.
 	tunnel *tunnel
+	// tunnelChecked: the tunnel's registration read its session before
+	// it returned (tunnel.open), so a first long write need not again.
+	tunnelChecked bool
 	// watchable reports that the request carried a live session whose
 	// end is to cancel ctx, the request's context, once the response
 	// opens a tunnel or streams (Handler.serve).

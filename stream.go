@@ -132,7 +132,7 @@ func (rw *responseWriter) watch(opensTunnel, anyUser bool) {
 		t.noTouch = matched || err != nil
 	}
 	rw.tunnel = t
-	t.open(opensTunnel, rw.seenAtLoad)
+	rw.tunnelChecked = t.open(opensTunnel, rw.seenAtLoad, !s.storeFailed)
 }
 
 // loggedIn is the session a login gave a user to while the app worked on
@@ -186,7 +186,7 @@ func (rw *responseWriter) longBodyCut() bool {
 		s := rw.state
 		if clock.Now().Sub(s.now) >= min(answerRecheck, s.handler.tunnelCheck) {
 			rw.watch(false, true)
-			if rw.tunnel != nil && !s.storeFailed && (!rw.judged || openTunnels.seen() != rw.seenAtLoad) {
+			if rw.tunnel != nil && !rw.tunnelChecked && !s.storeFailed && (!rw.judged || openTunnels.seen() != rw.seenAtLoad) {
 				// Not judged yet, or something ended since the load,
 				// perhaps after the header's judgement: the check that
 				// registering started may come after the next writes.

@@ -155,7 +155,14 @@ type tunnel struct {
 // (opensTunnel) checks its session at once as well, and a stream does if
 // an end was committed in this process, or another instance's change
 // told of, since its load (seenAtLoad): an end committed between the
-// load of the session and this registration told no one. Told of
+// load of the session and this registration told no one. The check of
+// an end this process committed runs before open returns, so before
+// anything of the response goes past the registration: run in a
+// goroutine, it came after a short stream had sent its whole body to the
+// device that was logged out, when the machine was busy; but not for a
+// request the store failed for (waitCheck false), which on_store_error
+// served, whose read would only wait the store out. It reports whether
+// it checked before returning. Told of
 // changes alone, the stream's check reads through the cache, as an
 // answer's judgement does (withheld.go): what changed is gone from it.
 // Past it, every stream of a busy instance paid a Redis read whenever
@@ -166,24 +173,28 @@ type tunnel struct {
 // either finds this one or this one finds it counted. Read before, an
 // end committed in between did neither, and the stream flowed on until
 // its periodic check.
-func (t *tunnel) open(opensTunnel bool, seenAtLoad seenMark) {
+func (t *tunnel) open(opensTunnel bool, seenAtLoad seenMark, waitCheck bool) (checked bool) {
 	if t.opened {
-		return
+		return false
 	}
 	t.opened = true
 	if f := testhook.StreamOpening.Load(); f != nil {
 		(*f)()
 	}
 	openTunnels.add(t)
+	t.tm.Lock()
+	t.timer = time.AfterFunc(t.h.tunnelCheck, t.tick)
+	t.tm.Unlock()
 	switch seen := openTunnels.seen(); {
+	case seen.endedSince(seenAtLoad) && waitCheck:
+		t.checkOnce(false)
+		return true
 	case opensTunnel || seen.endedSince(seenAtLoad):
 		go t.checkOnce(false)
 	case seen != seenAtLoad:
 		go t.checkOnceCached()
 	}
-	t.tm.Lock()
-	defer t.tm.Unlock()
-	t.timer = time.AfterFunc(t.h.tunnelCheck, t.tick)
+	return false
 }
 
 // tick is a periodic check, which arms the next while the request lasts.
