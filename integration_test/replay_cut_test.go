@@ -286,6 +286,19 @@ func TestCutBeforeTheBodyIsOneClearAnswer(t *testing.T) {
 	}
 }
 
+// replayDevices is a replaySite with alice logged in on two devices, and
+// the body a held request of method carries ("" for a GET).
+func replayDevices(t *testing.T, store, method string) (s *site, app *replayApp, laptop, phone *visitor, body string) {
+	t.Helper()
+	s, app = replaySite(t, store)
+	laptop = login(t, s, "alice")
+	phone = login(t, s, "alice")
+	if method == http.MethodPost {
+		body = "item=42&pay=10.00"
+	}
+	return s, app, laptop, phone, body
+}
+
 // TestHeldHeaderShapes: the same across the shapes of a body that
 // reverse_proxy copies, for a session that ends before the body and for
 // one that stands (the app's whole answer, once, header and body). A
@@ -323,13 +336,7 @@ func TestHeldHeaderShapes(t *testing.T) {
 			for _, method := range []string{http.MethodGet, http.MethodPost} {
 				t.Run(method, func(t *testing.T) {
 					eachStore(t, func(t *testing.T, store string) {
-						s, app := replaySite(t, store)
-						laptop := login(t, s, "alice")
-						phone := login(t, s, "alice")
-						body := ""
-						if method == http.MethodPost {
-							body = "item=42&pay=10.00"
-						}
+						s, app, laptop, phone, body := replayDevices(t, store, method)
 						got := heldAcross(t, s, app, laptop, method, "/held?shape="+c.shape, body, func() {
 							if c.ended {
 								expectStatus(t, phone.get("/logout", "X-Session-Destroy-All: true"), http.StatusOK)
@@ -430,13 +437,7 @@ func TestShortStreamOfASessionEndedBeforeItsFlush(t *testing.T) {
 		for _, method := range []string{http.MethodGet, http.MethodPost} {
 			t.Run(shape+", "+method, func(t *testing.T) {
 				eachStore(t, func(t *testing.T, store string) {
-					s, app := replaySite(t, store)
-					laptop := login(t, s, "alice")
-					phone := login(t, s, "alice")
-					body := ""
-					if method == http.MethodPost {
-						body = "item=42&pay=10.00"
-					}
+					s, app, laptop, phone, body := replayDevices(t, store, method)
 					reached, release := holdStreamOpening(t)
 					got := heldAcross(t, s, app, laptop, method, "/held?shape="+shape, body, func() {
 						waitReached(t, reached)
