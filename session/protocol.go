@@ -239,6 +239,18 @@ func (p *Protocol) HeaderName(key string) string {
 	return name
 }
 
+// HasCommands reports whether the response headers h hold a header in the
+// commands' namespace, without taking it: a response the store will have
+// to write for.
+func (p *Protocol) HasCommands(h http.Header) bool {
+	for name := range h {
+		if p.isCommand(name) {
+			return true
+		}
+	}
+	return false
+}
+
 // TakeCommands removes every namespace header from the response headers h,
 // and every namespace name from its Trailer header, and parses them as
 // commands. It returns a nil patch when there were none.

@@ -688,6 +688,36 @@ func TestTakeCommands(t *testing.T) {
 }
 
 // The namespace is the protocol's, so a custom prefix moves the commands.
+// HasCommands sees what TakeCommands would take, in any spelling, and
+// leaves the header as it was.
+func TestHasCommands(t *testing.T) {
+	p := NewProtocol("X-Session-", nil, DefaultLimits())
+	tests := []struct {
+		name string
+		h    http.Header
+		want bool
+	}{
+		{"none", http.Header{"Content-Type": {"text/html"}}, false},
+		{"a name that only starts alike", http.Header{"X-Sessionx": {"1"}}, false},
+		{"set", http.Header{"X-Session-Set-User": {"alice"}}, true},
+		{"lowercase, as a map filled by hand", http.Header{"x-session-destroy": {"true"}}, true},
+		{"underscore spelling", http.Header{"X_Session_Renew": {"true"}}, true},
+		{"an unknown command, which TakeCommands refuses", http.Header{"X-Session-Bogus": {"1"}}, true},
+		{"announced as a trailer only", http.Header{"Trailer:X-Session-Set-User": {"alice"}}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := tt.h.Clone()
+			if got := p.HasCommands(tt.h); got != tt.want {
+				t.Errorf("HasCommands = %v, want %v", got, tt.want)
+			}
+			if !maps.EqualFunc(before, tt.h, slices.Equal) {
+				t.Errorf("HasCommands changed the header: %v", tt.h)
+			}
+		})
+	}
+}
+
 func TestTakeCommandsCustomPrefix(t *testing.T) {
 	p := NewProtocol("X-App-", nil, DefaultLimits())
 	h := http.Header{"X-App-Set-User": {"alice"}, "X-Session-Set-Role": {"admin"}}
