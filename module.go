@@ -667,6 +667,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		rw.preset = h.presetOthers(w.Header())
 	}
 	err = h.serve(rw, r, next)
+	_ = rw.undefer() // a response whose commit waited for its body (responsewriter.go)
 	if rw.commitErr == nil {
 		rw.sendHeld() // a header with no body after it (responsewriter.go)
 	}

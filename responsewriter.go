@@ -10,6 +10,8 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/quic-go/quic-go/http3"
 	"go.uber.org/zap"
+
+	"github.com/caddy-session/caddy-session/internal/testhook"
 )
 
 // responseWriter applies the upstream's session commands at the moment the
@@ -60,6 +62,11 @@ type responseWriter struct {
 	// gave a user to the session the request loaded with none: the
 	// response's watch starts from it (keepLogin); nil otherwise.
 	login *loggedIn
+	// deferred is the status of a final header whose commit waits for
+	// its body (defersCommit); 0 when none is waiting.
+	deferred int
+	// body is what the handlers wrote of a deferred response's body.
+	body []byte
 }
 
 // commitError is the error the handler returns for a response whose
@@ -102,10 +109,80 @@ var receiverCanceled = &http3.Error{Remote: true, ErrorCode: http3.ErrCodeReques
 
 // WriteHeader commits the session and then writes the header, or, if the
 // commit failed, writes nothing and leaves the response to the error path.
+// The commit of a response with commands waits for its body (defersCommit).
 func (rw *responseWriter) WriteHeader(status int) {
-	if rw.wroteHeader {
+	if rw.wroteHeader || rw.deferred != 0 {
 		return
 	}
+	if rw.defersCommit(status) {
+		rw.deferred = status
+		return
+	}
+	rw.writeHeader(status)
+}
+
+// A response with commands has the store write for it, and its commit
+// waits for the write to be durable (a bbolt fsync, a Redis round trip).
+// (What follows holds for requests whose session is not watched, as a
+// login's is not: defersCommit.)
+// Committed at its header, it kept the upstream connection that brings
+// its body through that wait: a login storm of 64 clients had 64 of them
+// out at once, against the 32 idle ones reverse_proxy keeps by default,
+// and each group commit made it close and dial again half of them (on
+// one CPU a quarter of Caddy's time went to dials and their teardown).
+// So the commit of such a response waits for its body instead, up to
+// maxDeferredBody of it, held here: the upstream's body is read to its
+// end and its connection goes back to the pool, then the commit runs,
+// and the header and body go out after it, as before. Nothing of the
+// response reaches the client before the commit, whichever comes first:
+// the end of the handlers (Handler.ServeHTTP), a body past the bound, a
+// flush (a stream), or a ReadFrom. A response whose handlers fail before
+// then (reverse_proxy's abort on an upstream that broke off its body)
+// commits nothing, and its client gets nothing of it.
+
+// maxDeferredBody is the most of a body held while its response's commit
+// waits for the rest of it: a login's page or redirect fits, and
+// reverse_proxy copies in parts of 32 KiB.
+const maxDeferredBody = 64 << 10
+
+// defersCommit reports whether the commit of a final response written
+// with status is to wait for its body: one whose upstream sent commands,
+// which the store writes for, to a request whose session is not watched
+// (watchable: none was loaded, as for a login, or `tunnels keep`), and
+// which opens no tunnel. A watched session's response keeps its commit at
+// its header, and holds only the header until its body (held), which is
+// judged again at its first write if it comes late (longBodyCut): what
+// its commands did is in the store while its body is on its way.
+func (rw *responseWriter) defersCommit(status int) bool {
+	return status >= http.StatusOK && !rw.watchable && !rw.opensTunnel(status) &&
+		rw.state.handler.protocol.HasCommands(rw.Header())
+}
+
+// undefer commits a response whose commit waited for its body, and
+// writes its header and what it held of its body; errResponseDropped
+// if the commit failed. A no-op for any other response.
+func (rw *responseWriter) undefer() error {
+	status := rw.deferred
+	if status == 0 {
+		return nil
+	}
+	rw.deferred = 0
+	rw.writeHeader(status)
+	body := rw.body
+	rw.body = nil
+	if rw.commitErr != nil {
+		return errResponseDropped
+	}
+	if len(body) == 0 {
+		return nil
+	}
+	_, err := rw.Write(body)
+	return err
+}
+
+// writeHeader is WriteHeader once the header is to go: it commits the
+// session and then writes the header.
+func (rw *responseWriter) writeHeader(status int) {
 	hdr := rw.Header()
 	rw.state.handler.screenAppCookies(rw.state.request, hdr)
 	if status < http.StatusOK || rw.opensTunnel(status) {
@@ -216,6 +293,9 @@ func (rw *responseWriter) bodyCut(cut bool) bool {
 // dropped for the error path.
 func (rw *responseWriter) settle(hdr http.Header, status int) bool {
 	rw.wroteHeader = true
+	if f := testhook.ResponseCommitting.Load(); f != nil {
+		(*f)()
+	}
 	err := rw.state.commit(rw, hdr, status)
 	if err == nil && rw.sessionEnded(false) {
 		err = errSessionEnded // withheld.go
@@ -361,8 +441,17 @@ func statusValue(v any) int {
 }
 
 func (rw *responseWriter) Write(b []byte) (int, error) {
-	if !rw.wroteHeader {
+	if !rw.wroteHeader && rw.deferred == 0 {
 		rw.WriteHeader(http.StatusOK)
+	}
+	if rw.deferred != 0 {
+		if len(rw.body)+len(b) <= maxDeferredBody {
+			rw.body = append(rw.body, b...)
+			return len(b), nil
+		}
+		if err := rw.undefer(); err != nil {
+			return 0, err
+		}
 	}
 	if rw.bodyCut(rw.commitErr == nil && rw.longBodyCut()) {
 		return 0, errResponseDropped
@@ -390,8 +479,11 @@ func (rw *responseWriter) streamCut() bool {
 // byte, and sent the rest of a large file to the device whose session
 // ended meanwhile. Each part of a file still goes by sendfile.
 func (rw *responseWriter) ReadFrom(r io.Reader) (int64, error) {
-	if !rw.wroteHeader {
+	if !rw.wroteHeader && rw.deferred == 0 {
 		rw.WriteHeader(http.StatusOK)
+	}
+	if err := rw.undefer(); err != nil { // a reader is not held back
+		return 0, err
 	}
 	if rw.bodyCut(rw.commitErr == nil && rw.longBodyCut()) {
 		return 0, errResponseDropped
@@ -437,8 +529,11 @@ const readFromPart = 1 << 20
 // response flushed before its handler returns streams: from its first
 // flush, its session is watched as a tunnel's (stream.go).
 func (rw *responseWriter) FlushError() error {
-	if !rw.wroteHeader {
+	if !rw.wroteHeader && rw.deferred == 0 {
 		rw.WriteHeader(http.StatusOK)
+	}
+	if err := rw.undefer(); err != nil { // a flush sends what was written
+		return err
 	}
 	if rw.commitErr != nil {
 		return errResponseDropped

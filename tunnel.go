@@ -578,6 +578,9 @@ func (t *tunnel) of(realm, key, value string) bool {
 // protocols (reverse_proxy, through http.ResponseController), keeping it
 // for the tunnel's end.
 func (rw *responseWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	if err := rw.undefer(); err != nil { // what was written goes first, as without the deferral
+		return nil, nil, err
+	}
 	conn, brw, err := http.NewResponseController(rw.ResponseWriter).Hijack()
 	if err == nil && rw.tunnel != nil {
 		rw.tunnel.hijacked(conn)

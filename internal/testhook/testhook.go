@@ -59,3 +59,9 @@ var MoveEndWaits atomic.Pointer[func()]
 // many sessions it removed: a test that moved the clock past a deadline
 // sweeps then, instead of waiting a minute for the ticker.
 var BoltOpened atomic.Pointer[func(sweep func() (int, error))]
+
+// ResponseCommitting, if set, is called when the session handler is about
+// to commit a final response (its commands, touch and cookie), before any
+// of it reaches the store or the client: a test holds it there to see
+// what the request had done, and left, by then.
+var ResponseCommitting atomic.Pointer[func()]
