@@ -126,10 +126,9 @@ func (rw *responseWriter) WriteHeader(status int) {
 // (What follows holds for requests whose session is not watched, as a
 // login's is not: defersCommit.)
 // Committed at its header, it kept the upstream connection that brings
-// its body through that wait: a login storm of 64 clients had 64 of them
-// out at once, against the 32 idle ones reverse_proxy keeps by default,
-// and each group commit made it close and dial again half of them (on
-// one CPU a quarter of Caddy's time went to dials and their teardown).
+// its body through that wait, and every request proxied meanwhile that
+// found the idle ones out (reverse_proxy keeps 32 per host by default)
+// had a connection dialed for it, closed again once the pool was full.
 // So the commit of such a response waits for its body instead, up to
 // maxDeferredBody of it, held here: the upstream's body is read to its
 // end and its connection goes back to the pool, then the commit runs,
