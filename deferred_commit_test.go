@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -26,7 +25,6 @@ import (
 // sink is a ResponseWriter that keeps what reaches the client: the
 // status, once sent (sent), the body and the flushes.
 type sink struct {
-	mu      sync.Mutex
 	h       http.Header
 	code    int
 	body    bytes.Buffer
@@ -38,8 +36,6 @@ func newSink() *sink { return &sink{h: http.Header{}, sent: make(chan struct{})}
 
 func (s *sink) Header() http.Header { return s.h }
 func (s *sink) WriteHeader(code int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.code == 0 {
 		s.code = code
 		close(s.sent)
@@ -47,14 +43,10 @@ func (s *sink) WriteHeader(code int) {
 }
 func (s *sink) Write(b []byte) (int, error) {
 	s.WriteHeader(http.StatusOK)
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	return s.body.Write(b)
 }
 func (s *sink) Flush() {
 	s.WriteHeader(http.StatusOK)
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.flushes++
 }
 
@@ -78,7 +70,8 @@ func TestDeferredCommitEvents(t *testing.T) {
 	tests := []struct {
 		name string
 		// write writes the body after the header; commitAt names the
-		// step during which the commit is to run (0: after the last).
+		// step during which the commit is to run (-1: once the handlers
+		// return).
 		write    []func(w http.ResponseWriter) error
 		commitAt int
 		want     string
