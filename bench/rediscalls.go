@@ -46,12 +46,14 @@ func caseRedisCalls(cfg config, e *env) *redisCallsOutcome {
 	}
 	metricsBefore := mustScrape(e.admin)
 	o.res = run(t, cfg.conns, cfg.callsTime)
-	metricsAfter := mustScrape(e.admin)
+	// Redis's counters before the scrape: a run longer than a minute
+	// would have the scrape start the next live-session counts.
 	after, err := redisCommandCalls(e.redisAddr)
 	if err != nil {
 		o.err = err
 		return o
 	}
+	metricsAfter := mustScrape(e.admin)
 	o.calls = after.since(before)
 	o.updates = delta(metricsBefore, metricsAfter, opSeries("update", "redis"))
 	if o.res.errors > 0 || o.res.bad > 0 {
@@ -77,8 +79,7 @@ func (o *redisCallsOutcome) intervals() float64 {
 // those counts to end, returning the ZCOUNTs they made. They are the
 // gauge's, once a minute while something scrapes, whatever the traffic,
 // and not the reads': started by the run's own first scrape, they fell
-// inside its window, and were most of its calls. The next scrape, a run
-// of less than a minute later, starts none.
+// inside its window, and were most of its calls.
 func settleLiveCounts(e *env) (int64, error) {
 	start, err := redisCommandCalls(e.redisAddr)
 	if err != nil {
